@@ -1,0 +1,221 @@
+"""NRRD (``.nrrd``, detached ``.nhdr``) <-> :class:`ImageRecord` (via pynrrd, imported lazily).
+
+Axis order is pynrrd's default (``index_order='F'``): array axis k is NRRD axis k (fastest
+first), which is the order of ``space directions``. Geometry is kept in the NRRD ``space``
+(LPS -> "LPS", RAS -> "RAS", other named spaces keep their NRRD name, none -> "unknown").
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .._errors import CorruptFileError
+from ._record import ConversionError, ImageRecord, json_clean
+
+__all__ = ["read_nrrd", "write_nrrd"]
+
+_SPACE_TO_CS = {
+    "left-posterior-superior": "LPS", "lps": "LPS",
+    "right-anterior-superior": "RAS", "ras": "RAS",
+    "left-anterior-superior": "LAS", "las": "LAS",
+}
+_CS_TO_SPACE = {"LPS": "left-posterior-superior", "RAS": "right-anterior-superior",
+                "LAS": "left-anterior-superior"}
+_NRRD_SPACES = {"left-posterior-superior", "right-anterior-superior", "left-anterior-superior",
+                "scanner-xyz", "3D-right-handed", "3D-left-handed",
+                "left-posterior-superior-time", "right-anterior-superior-time",
+                "left-anterior-superior-time", "scanner-xyz-time", "3D-right-handed-time",
+                "3D-left-handed-time"}
+_CHANNEL_KINDS = {"list", "vector", "covariant-vector", "rgb-color", "hsv-color", "xyz-color",
+                  "rgba-color", "3-color", "4-color", "scalar"}
+_COMPONENT_KINDS = {"complex", "point", "normal", "2-vector", "3-vector", "4-vector",
+                    "3-gradient", "3-normal", "quaternion", "2d-symmetric-matrix",
+                    "2d-masked-symmetric-matrix", "2d-matrix", "2d-masked-matrix",
+                    "3d-symmetric-matrix", "3d-masked-symmetric-matrix", "3d-matrix",
+                    "3d-masked-matrix"}
+# Fields pynrrd derives from the data or that the record's geometry replaces.
+_DERIVED = {"type", "dimension", "sizes", "endian", "data file", "datafile", "line skip",
+            "lineskip", "byte skip", "byteskip", "space", "space dimension", "space directions",
+            "space origin", "spacings", "kinds", "space units", "encoding"}
+_PER_AXIS = {"thicknesses", "axis mins", "axismins", "axis maxs", "axismaxs", "centers",
+             "centerings", "labels", "units"}
+_MATRIX_FIELDS = {"measurement frame"}
+
+
+def _nrrd():
+    try:
+        import nrrd
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("reading NRRD needs pynrrd: pip install 'mlarray[convert]'") from exc
+    return nrrd
+
+
+def _label_for_kind(kind: str | None) -> str:
+    k = (kind or "").strip().lower()
+    if k in ("domain", "space"):
+        return "spatial"
+    if k == "time":
+        return "temporal"
+    if k in _CHANNEL_KINDS:
+        return "channel"
+    if k in _COMPONENT_KINDS:
+        return "components"
+    return "channel"
+
+
+def read_nrrd(path) -> ImageRecord:
+    """Read a ``.nrrd`` or detached ``.nhdr`` file into an :class:`ImageRecord`."""
+    nrrd = _nrrd()
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ConversionError(path, "file does not exist", "check the path")
+    try:
+        data, header = nrrd.read(path)
+    except FileNotFoundError as exc:
+        raise ConversionError(path, f"a file it refers to is missing ({exc})",
+                              "keep the detached data file next to the .nhdr") from exc
+    except Exception as exc:  # pynrrd raises NRRDError, ValueError, ...
+        raise CorruptFileError(path, f"not a readable NRRD file ({type(exc).__name__}: {exc})") from exc
+
+    ndim = data.ndim
+    kinds = header.get("kinds")
+    if kinds is not None and len(kinds) != ndim:
+        kinds = None
+    sdirs = header.get("space directions")
+    spatial: list[int]
+    if sdirs is not None:
+        sdirs = np.asarray(sdirs, dtype=float)
+        spatial = [k for k in range(ndim) if np.all(np.isfinite(sdirs[k]))]
+    elif kinds is not None:
+        spatial = [k for k in range(ndim) if _label_for_kind(kinds[k]) == "spatial"]
+    else:
+        spatial = list(range(ndim))
+
+    labels = []
+    for k in range(ndim):
+        if k in spatial:
+            labels.append("spatial")
+        elif kinds is not None:
+            lab = _label_for_kind(kinds[k])
+            labels.append("channel" if lab == "spatial" else lab)
+        else:
+            labels.append("channel")
+
+    space = header.get("space")
+    if sdirs is not None:
+        cols = sdirs[spatial].T  # world x spatial axes
+        spacing = np.linalg.norm(cols, axis=0)
+        safe = np.where(spacing > 0, spacing, 1.0)
+        direction = cols / safe[None, :]
+        origin = np.asarray(header.get("space origin", np.zeros(cols.shape[0])), dtype=float)
+        if not np.all(np.isfinite(origin)):
+            origin = np.zeros(cols.shape[0])
+        spacing = np.where(spacing > 0, spacing, 1.0)
+    else:
+        sp = header.get("spacings")
+        spacing = np.ones(len(spatial))
+        if sp is not None and len(sp) == ndim:
+            spacing = np.array([sp[k] if np.isfinite(sp[k]) else 1.0 for k in spatial], dtype=float)
+        direction = np.eye(len(spatial))
+        origin = np.zeros(len(spatial))
+    if space:
+        coord_system = _SPACE_TO_CS.get(str(space).lower(), str(space))
+    else:
+        coord_system = "unknown"
+
+    units = header.get("space units")
+    axis_units = None
+    if units is not None:
+        units = [str(u) for u in units]
+        if len(units) == len(spatial):
+            axis_units = units
+        elif units and all(u == units[0] for u in units):
+            axis_units = [units[0]] * len(spatial)
+    elif header.get("units") is not None and len(header["units"]) == ndim:
+        u = [str(header["units"][k]) for k in spatial]
+        axis_units = u if any(u) else None
+
+    source = {str(k): json_clean(v) for k, v in header.items()}
+    return ImageRecord(
+        array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
+        direction=np.asarray(direction, float).tolist(), coord_system=coord_system,
+        axis_labels=labels, axis_units=axis_units, source=source, source_format="nrrd",
+    )
+
+
+def _kind_for_label(label: str, n: int) -> str:
+    if str(label).startswith("spatial"):
+        return "domain"
+    if label == "temporal":
+        return "time"
+    if label == "channel":
+        return "vector" if n <= 4 else "list"
+    return "list"
+
+
+def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -> None:
+    """Write ``record`` as NRRD; ``.nhdr`` targets get a detached header.
+
+    Custom keys and per-axis fields from a NRRD ``source`` are restored; ``space``,
+    ``space directions`` and ``space origin`` come from the record geometry.
+    """
+    nrrd = _nrrd()
+    path = os.fspath(path)
+    data = np.asanyarray(record.array)
+    ndim = data.ndim
+    labels = list(record.axis_labels) or ["spatial"] * ndim
+    if len(labels) != ndim:
+        raise ConversionError(path, f"record has {ndim} axes but {len(labels)} axis labels")
+    spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
+    src = record.source if record.source_format == "nrrd" else {}
+
+    header: dict = {}
+    for key, value in src.items():
+        lk = key.lower()
+        if lk in _DERIVED:
+            continue
+        if lk in _PER_AXIS and (not isinstance(value, list) or len(value) != ndim):
+            continue
+        if lk in _MATRIX_FIELDS and value is not None:
+            value = np.asarray([[np.nan if v is None else v for v in row] for row in value], float)
+        elif lk in _PER_AXIS:
+            value = [np.nan if v is None else v for v in value]
+        if value is None:
+            continue
+        header[key] = value
+
+    aff = record.affine()
+    nw = aff.shape[0] - 1
+    cs = record.coord_system or "unknown"
+    space = _CS_TO_SPACE.get(cs.upper()) if cs.upper() in _CS_TO_SPACE else (cs if cs in _NRRD_SPACES else None)
+    if space is not None:
+        header["space"] = space
+    else:
+        header["space dimension"] = nw
+    sd = np.full((ndim, nw), np.nan)
+    for j, k in enumerate(spatial):
+        sd[k] = aff[:nw, j]
+    header["space directions"] = sd
+    header["space origin"] = aff[:nw, -1]
+    src_kinds = src.get("kinds")
+    if isinstance(src_kinds, list) and len(src_kinds) == ndim and all(
+            (_label_for_kind(src_kinds[k]) == "spatial") == (k in spatial) for k in range(ndim)):
+        header["kinds"] = src_kinds
+    else:
+        header["kinds"] = [_kind_for_label(labels[k], data.shape[k]) for k in range(ndim)]
+    if record.axis_units:
+        units = list(record.axis_units)
+        if len(units) != nw:
+            units = [units[0]] * nw if all(u == units[0] for u in units) else None
+        if units:
+            header["space units"] = units
+    enc = str(src.get("encoding", "gzip")).lower()
+    header["encoding"] = enc if enc in ("raw", "gzip", "gz", "bzip2", "bz2") else "gzip"
+    if detached_header is None:
+        detached_header = path.lower().endswith(".nhdr")
+    try:
+        nrrd.write(path, np.asarray(data), header, detached_header=detached_header)
+    except Exception as exc:
+        raise ConversionError(path, f"could not write NRRD ({type(exc).__name__}: {exc})") from exc
