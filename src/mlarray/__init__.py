@@ -1,0 +1,78 @@
+"""MLArray: an N-dimensional image format (``.mla``) for machine learning on medical and scientific images.
+
+Blosc2 storage with a stored resolution pyramid and versioned JSON metadata. Heavy modules are
+imported on first use, so ``import mlarray`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib import metadata as _metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
+    from ._errors import (AffineError, CorruptFileError, FormatVersionError, MetadataError, MLArrayError,
+                          UnsafeLegacyFileError)
+    from .meta import AxisLabel, CoordSystem, Meta, MetaBbox, MetaBlosc2, MetaPyramid, MetaSpatial, MetaStatistics
+    from .validate import Problem, validate
+
+__all__ = [
+    "__version__",
+    "MLArray",
+    "MLARRAY_DEFAULT_PATCH_SIZE",
+    "Meta",
+    "MetaSpatial",
+    "MetaStatistics",
+    "MetaBbox",
+    "MetaBlosc2",
+    "MetaPyramid",
+    "AxisLabel",
+    "CoordSystem",
+    "validate",
+    "Problem",
+    "MLArrayError",
+    "MetadataError",
+    "AffineError",
+    "CorruptFileError",
+    "UnsafeLegacyFileError",
+    "FormatVersionError",
+]
+
+try:
+    __version__ = _metadata.version("mlarray")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+_LAZY = {
+    "MLArray": "._array",
+    "MLARRAY_DEFAULT_PATCH_SIZE": "._array",
+    "Meta": ".meta",
+    "MetaSpatial": ".meta",
+    "MetaStatistics": ".meta",
+    "MetaBbox": ".meta",
+    "MetaBlosc2": ".meta",
+    "MetaPyramid": ".meta",
+    "AxisLabel": ".meta",
+    "CoordSystem": ".meta",
+    "validate": ".validate",
+    "Problem": ".validate",
+    "MLArrayError": "._errors",
+    "MetadataError": "._errors",
+    "AffineError": "._errors",
+    "CorruptFileError": "._errors",
+    "UnsafeLegacyFileError": "._errors",
+    "FormatVersionError": "._errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlarray' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,46 @@
+"""Atomic file replacement: write beside the target, fsync, then ``os.replace``.
+
+A crash at any moment leaves either the old file or the new one, never a mix. The temporary
+name starts with a dot and ends in ``.partial`` so file browsers and globs for ``*.mla`` skip it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["atomic_output", "fsync_path"]
+
+
+def fsync_path(path: str | os.PathLike, directory: bool = False) -> None:
+    """Flush a file (or a directory entry) to stable storage."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return  # some filesystems refuse to open directories; the data fsync already happened
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path next to ``target``; on success it atomically becomes ``target``."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    try:
+        yield str(tmp)
+        fsync_path(tmp)
+        os.replace(tmp, target)
+        fsync_path(target.parent, directory=True)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

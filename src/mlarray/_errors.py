@@ -1,0 +1,58 @@
+"""Exceptions raised by mlarray.
+
+Every error says which field or file is wrong, what was received, and what to do instead.
+All derive from :class:`MLArrayError`, so callers can catch one type.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MLArrayError",
+    "MetadataError",
+    "CorruptFileError",
+    "UnsafeLegacyFileError",
+    "FormatVersionError",
+    "AffineError",
+]
+
+
+class MLArrayError(Exception):
+    """Base class for all errors raised by mlarray."""
+
+
+class MetadataError(MLArrayError, ValueError):
+    """Metadata failed validation. The message names the field, the value and the remedy."""
+
+    def __init__(self, field: str, value: object, problem: str, remedy: str = "") -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        self.remedy = remedy
+        shown = repr(value)
+        if len(shown) > 200:
+            shown = shown[:197] + "..."
+        msg = f"{field}: {problem} (got {shown})"
+        if remedy:
+            msg += f"; {remedy}"
+        super().__init__(msg)
+
+
+class AffineError(MetadataError):
+    """Geometry (spacing, origin, direction, affine) is inconsistent or degenerate."""
+
+
+class CorruptFileError(MLArrayError, OSError):
+    """A file could not be read as MLArray: truncated, damaged or not an .mla file."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnsafeLegacyFileError(CorruptFileError):
+    """A legacy (pickle-based) file holds objects outside the safe allow-list; nothing was executed."""
+
+
+class FormatVersionError(CorruptFileError):
+    """The file was written by a newer, unknown version of the format."""

@@ -1,0 +1,137 @@
+"""On-disk format versions: one class per version, detection, and migration to the current model.
+
+An ``.mla`` file is one Blosc2 b2nd frame (so ``blosc2.open`` reads the base array directly):
+
+* fixed metalayer ``"mla"`` = ``{"version": N}`` marks the format version (written once at creation);
+* vlmeta ``"mla.meta"`` = the metadata as UTF-8 JSON (``Meta.to_mapping()``);
+* vlmeta ``"mla.level.K"`` = pyramid level K as a Blosc2 NDArray cframe.
+
+Files written by the published ``mlarray`` 0.0.x package carry no ``"mla"`` metalayer; their
+metadata is gzip'd pickle in vlmeta ``"mlarray"`` and is read through an allow-list unpickler.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from ._errors import CorruptFileError, FormatVersionError
+
+__all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format"]
+
+# A header larger than this is refused before parsing: real DICOM headers are a few MB;
+# anything bigger is corruption or an attempt to exhaust memory.
+MAX_META_BYTES = 256 * 2**20
+
+
+class FormatV1:
+    """Spec v1: JSON metadata, pyramid levels as NDArray cframes in vlmeta."""
+
+    version: ClassVar[int] = 1
+    marker: ClassVar[str] = "mla"
+    meta_key: ClassVar[str] = "mla.meta"
+    level_prefix: ClassVar[str] = "mla.level."
+
+    @classmethod
+    def matches(cls, store) -> bool:
+        return cls.marker in store.schunk.meta
+
+    @classmethod
+    def level_key(cls, k: int) -> str:
+        return f"{cls.level_prefix}{k}"
+
+    @classmethod
+    def read_mapping(cls, store, path) -> dict:
+        try:
+            raw = store.vlmeta[cls.meta_key]
+        except KeyError:
+            raise CorruptFileError(path, f"the metadata entry {cls.meta_key!r} is missing") from None
+        except Exception as exc:  # blosc2 raises RuntimeError/ValueError on damaged trailers
+            raise CorruptFileError(path, f"the metadata entry cannot be read ({exc})") from None
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise CorruptFileError(path, "the metadata is not UTF-8 text") from None
+        if not isinstance(raw, str):
+            raise CorruptFileError(path, f"the metadata entry holds {type(raw).__name__}, not JSON text")
+        if len(raw) > MAX_META_BYTES:
+            raise CorruptFileError(path, f"the metadata is {len(raw)} bytes, above the {MAX_META_BYTES} limit")
+        return parse_json(raw, path)
+
+    @classmethod
+    def write_mapping(cls, store, mapping: dict) -> None:
+        text = json.dumps(mapping, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        store.vlmeta[cls.meta_key] = text
+
+    @classmethod
+    def marker_value(cls) -> dict:
+        return {"version": cls.version}
+
+
+class LegacyPickleFormat:
+    """Files of the published ``mlarray`` 0.0.x: gzip'd pickle in vlmeta ``"mlarray"`` (read-only)."""
+
+    version: ClassVar[int] = 0
+    meta_key: ClassVar[str] = "mlarray"
+
+    @classmethod
+    def matches(cls, store) -> bool:
+        return cls.meta_key in store.vlmeta
+
+    @classmethod
+    def read_mapping(cls, store, path) -> dict:
+        from ._legacy import migrate_legacy_mapping, read_legacy_mapping
+
+        try:
+            raw = store.vlmeta[cls.meta_key]
+        except Exception as exc:
+            raise CorruptFileError(path, f"the legacy metadata entry cannot be read ({exc})") from None
+        if not isinstance(raw, (bytes, bytearray)):
+            raise CorruptFileError(path, "the legacy metadata entry is not gzip'd bytes")
+        return migrate_legacy_mapping(read_legacy_mapping(bytes(raw), path))
+
+
+CURRENT_FORMAT = FormatV1
+_KNOWN = {1: FormatV1}
+
+
+def detect_format(store, path) -> Any:
+    """The format class that reads ``store``; raises if the file is not MLArray or too new."""
+    try:
+        if FormatV1.marker in store.schunk.meta:
+            marker = store.schunk.meta[FormatV1.marker]
+            version = marker.get("version") if isinstance(marker, dict) else None
+            if version not in _KNOWN:
+                if isinstance(version, int) and version > CURRENT_FORMAT.version:
+                    raise FormatVersionError(path, f"was written with MLArray format v{version}; this mlarray "
+                                                   f"reads up to v{CURRENT_FORMAT.version}. Upgrade mlarray.")
+                raise CorruptFileError(path, f"has an invalid format marker {marker!r}")
+            return _KNOWN[version]
+        if LegacyPickleFormat.matches(store):
+            return LegacyPickleFormat
+    except (FormatVersionError, CorruptFileError):
+        raise
+    except Exception as exc:
+        raise CorruptFileError(path, f"the Blosc2 header cannot be read ({exc})") from None
+    raise CorruptFileError(path, "is a Blosc2 file but carries no MLArray metadata; "
+                                 "open it with blosc2.open, or wrap the array with MLArray(array)")
+
+
+def parse_json(text: str, path) -> dict:
+    """Parse metadata JSON, refusing NaN/Infinity constants.
+
+    CPython's JSON decoder guards its recursion, so hostile nesting raises RecursionError
+    (caught here) instead of overflowing the C stack.
+    """
+
+    def _no_constants(name):
+        raise ValueError(f"non-JSON constant {name}")
+
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptFileError(path, f"the metadata is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CorruptFileError(path, "the metadata JSON is not an object")
+    return data

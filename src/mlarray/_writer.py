@@ -1,0 +1,185 @@
+"""Writing ``.mla`` files: base array, statistics, pyramid and JSON metadata, atomically."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ._atomic import atomic_output
+from ._chunks import iter_chunk_slices, working_chunk_shape
+from ._format import CURRENT_FORMAT
+from .meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
+
+__all__ = ["write_file", "create_empty", "refresh_derived", "resolve_dparams", "PYRAMID_MIN_SIZE"]
+
+# Levels are halved until every spatial axis is at most this long: one level then fits a
+# viewer canvas, and images no larger than this get no pyramid at all.
+PYRAMID_MIN_SIZE = 256
+
+
+def _writer_id() -> str:
+    from . import __version__
+
+    return f"mlarray {__version__}"
+
+
+def resolve_dparams(dparams) -> Any:
+    import blosc2
+
+    if dparams is None:
+        # One thread: training loaders run many worker processes; threads would oversubscribe.
+        return blosc2.DParams(nthreads=1)
+    if isinstance(dparams, dict):
+        return blosc2.DParams(**dparams)
+    return dparams
+
+
+def _resolve_cparams(cparams, dtype) -> tuple[Any, dict]:
+    """(blosc2.CParams, JSON description) from user cparams or the measured default."""
+    import blosc2
+
+    from .layout import default_cparams, to_blosc2_cparams
+
+    if cparams is None:
+        desc = default_cparams(dtype)
+        return to_blosc2_cparams(desc), desc
+    if isinstance(cparams, dict):
+        cp = blosc2.CParams(**cparams)
+    else:
+        cp = cparams
+    desc = {"codec": getattr(cp.codec, "name", str(cp.codec)), "clevel": int(cp.clevel),
+            "filters": [getattr(f, "name", str(f)) for f in cp.filters if getattr(f, "name", "") != "NOFILTER"]}
+    return cp, desc
+
+
+def _layout(shape, dtype, meta: Meta, patch_size, chunk_size, block_size):
+    from .layout import resolve_layout
+
+    axes = spatial_axes_of(meta.spatial.axis_labels, len(shape))
+    return resolve_layout(tuple(shape), np.dtype(dtype), axes, patch_size=patch_size,
+                          chunk_size=chunk_size, block_size=block_size)
+
+
+def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, block_size, cparams,
+               fill_value=None):
+    import blosc2
+
+    cp, cdesc = _resolve_cparams(cparams, dtype)
+    kwargs: dict[str, Any] = dict(urlpath=path, mode="w", cparams=cp, dparams=resolve_dparams(None),
+                                  meta={CURRENT_FORMAT.marker: CURRENT_FORMAT.marker_value()})
+    patch = None
+    if len(shape) and all(s > 0 for s in shape):
+        chunks, blocks, patch = _layout(shape, dtype, meta, patch_size, chunk_size, block_size)
+        if chunks is not None:
+            kwargs["chunks"] = tuple(chunks)
+        if blocks is not None:
+            kwargs["blocks"] = tuple(blocks)
+    if fill_value is None:
+        store = blosc2.empty(tuple(shape), dtype=dtype, **kwargs)
+    else:
+        store = blosc2.full(tuple(shape), fill_value, dtype=dtype, **kwargs)
+    meta.blosc2 = MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
+                             codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"])
+    return store
+
+
+def _copy_into(store, data, progress: Optional[Callable[[int, int], None]]) -> None:
+    """Stream ``data`` into ``store`` chunk-aligned slab by slab (no second full copy)."""
+    work = working_chunk_shape(store.shape, store.dtype.itemsize, chunks=store.chunks)
+    slabs = list(iter_chunk_slices(store.shape, work))
+    for i, sl in enumerate(slabs):
+        store[sl] = np.ascontiguousarray(np.asarray(data[sl]), dtype=store.dtype)
+        if progress:
+            progress(i + 1, len(slabs))
+
+
+def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, stats: bool = True,
+               progress: Optional[Callable[[int, int], None]] = None, patch_size="default",
+               chunk_size=None, block_size=None, cparams=None, dparams=None) -> None:
+    """Write ``data`` (numpy, NDArray or any sliceable array; None for metadata only) with ``meta``."""
+    meta = meta.copy()
+    meta.writer = _writer_id()
+    with atomic_output(path) as tmp:
+        if data is None:
+            store = _new_store(tmp, (0,), np.uint8, meta, patch_size=None, chunk_size=None, block_size=None,
+                               cparams=None)
+            meta.has_array = False
+            meta.blosc2 = MetaBlosc2()
+            meta.pyramid = MetaPyramid()
+        else:
+            store = _new_store(tmp, tuple(data.shape), np.dtype(data.dtype), meta, patch_size=patch_size,
+                               chunk_size=chunk_size, block_size=block_size, cparams=cparams)
+            _copy_into(store, data, progress)
+            meta.has_array = True
+            meta.spatial.shape = list(data.shape)
+            _write_derived(store, meta, pyramid=pyramid, stats=stats, progress=progress)
+        CURRENT_FORMAT.write_mapping(store, meta.to_mapping())
+        del store  # closes the frame before fsync and rename
+
+
+def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, block_size, cparams,
+                 fill_value=0) -> None:
+    meta = meta.copy()
+    meta.writer = _writer_id()
+    meta.has_array = True
+    meta.spatial.shape = list(shape)
+    with atomic_output(path) as tmp:
+        store = _new_store(tmp, shape, dtype, meta, patch_size=patch_size, chunk_size=chunk_size,
+                           block_size=block_size, cparams=cparams, fill_value=fill_value)
+        CURRENT_FORMAT.write_mapping(store, meta.to_mapping())
+        del store
+
+
+def _write_derived(store, meta: Meta, *, pyramid: Optional[bool], stats: bool,
+                   progress: Optional[Callable[[int, int], None]] = None) -> None:
+    """Compute statistics and the pyramid from the stored base array; store levels in vlmeta."""
+    from .pyramid import build_pyramid
+    from .stats import compute_stats
+
+    if stats:
+        meta.stats = MetaStatistics.from_mapping(compute_stats(store))
+    _drop_levels(store, meta)
+    axes = spatial_axes_of(meta.spatial.axis_labels, store.ndim)
+    want = pyramid if pyramid is not None else any(store.shape[a] > PYRAMID_MIN_SIZE for a in axes)
+    if not want or not axes:
+        return
+    import blosc2
+
+    built: dict[int, Any] = {}
+
+    def make_level(k, shape, dtype):
+        lv = blosc2.zeros(tuple(shape), dtype=dtype, chunks=_level_chunks(store, shape),
+                          cparams=store.cparams)
+        built[k] = lv
+        return lv
+
+    levels = build_pyramid(store, axes, is_seg=bool(meta.is_seg), make_level=make_level,
+                           min_size=PYRAMID_MIN_SIZE, progress=progress)
+    entries = []
+    for info in levels:
+        k = info["level"]
+        key = CURRENT_FORMAT.level_key(k)
+        store.vlmeta[key] = built[k].to_cframe()
+        entries.append({"shape": list(info["shape"]), "scale": list(info["scale"]), "key": key})
+        built[k - 1] = None  # release the finer in-memory level once the next one is built
+    meta.pyramid = MetaPyramid(levels=entries, method=levels[0]["method"] if levels else None)
+
+
+def _level_chunks(store, shape) -> tuple:
+    return tuple(min(c, s) for c, s in zip(store.chunks, shape))
+
+
+def _drop_levels(store, meta: Meta) -> None:
+    for lv in meta.pyramid.levels:
+        try:
+            del store.vlmeta[lv["key"]]
+        except KeyError:
+            pass
+    meta.pyramid = MetaPyramid()
+
+
+def refresh_derived(store, meta: Meta) -> None:
+    """After in-place region writes: recompute stats and the pyramid inside the open file."""
+    had_pyramid = bool(meta.pyramid.levels)
+    _write_derived(store, meta, pyramid=True if had_pyramid else None, stats=True)

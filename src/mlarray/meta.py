@@ -1,0 +1,717 @@
+"""The MLArray metadata model: namespaces, validation on the way in, JSON mapping.
+
+``Meta`` holds one object per namespace (``spatial``, ``stats``, ``bbox``, ``blosc2``,
+``pyramid``) and plain values for the rest (``is_seg``, ``classes``, ``source``,
+``source_format``, ``extra``, ``has_array``). ``Meta.to_mapping()`` gives the JSON document
+stored in the file (spec v1); ``Meta.from_mapping()`` reads it back and validates it.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Any, Iterable, Mapping, Optional, Union
+
+import numpy as np
+
+from . import affines
+from ._errors import MetadataError
+from ._jsonsafe import to_json_value
+
+__all__ = [
+    "Meta",
+    "MetaSpatial",
+    "MetaStatistics",
+    "MetaBbox",
+    "MetaBlosc2",
+    "MetaPyramid",
+    "AxisLabel",
+    "CoordSystem",
+    "SPATIAL_AXIS_LABELS",
+    "FORMAT_VERSION",
+]
+
+FORMAT_VERSION = 1
+
+
+class AxisLabel(str, Enum):
+    """Known axis roles; any other string is accepted as a custom (non-spatial) label."""
+
+    spatial = "spatial"
+    spatial_x = "spatial_x"
+    spatial_y = "spatial_y"
+    spatial_z = "spatial_z"
+    non_spatial = "non_spatial"
+    channel = "channel"
+    temporal = "temporal"
+    continuous = "continuous"
+    components = "components"
+
+
+class CoordSystem(str, Enum):
+    """Known world coordinate conventions; any other string is accepted as-is."""
+
+    RAS = "RAS"
+    LPS = "LPS"
+    unknown = "unknown"
+    other = "other"
+
+
+SPATIAL_AXIS_LABELS = frozenset({"spatial", "spatial_x", "spatial_y", "spatial_z"})
+
+
+def _label_str(v: Any) -> str:
+    return v.value if isinstance(v, Enum) else v
+
+
+def spatial_axes_of(axis_labels: Optional[list], ndim: int) -> list[int]:
+    """Indices of the spatial axes: all axes when no labels are given."""
+    if axis_labels is None:
+        return list(range(ndim))
+    return [i for i, lab in enumerate(axis_labels) if _label_str(lab) in SPATIAL_AXIS_LABELS]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _float_list(value: Any, field: str, length: Optional[int], *, positive: bool = False) -> list[float]:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise MetadataError(field, value, "must be a list of numbers", "pass e.g. [1.0, 1.0, 2.5]") from None
+    if arr.ndim != 1:
+        raise MetadataError(field, value, "must be a flat list of numbers", "pass one number per spatial axis")
+    if length is not None and arr.shape[0] != length:
+        raise MetadataError(field, value, f"must have {length} values (one per spatial axis), got {arr.shape[0]}",
+                            "give one value per spatial axis, or set axis_labels to mark non-spatial axes")
+    if not np.all(np.isfinite(arr)):
+        raise MetadataError(field, value, "contains NaN or infinity", "use finite numbers")
+    if positive and np.any(arr <= 0):
+        raise MetadataError(field, value, "must be positive", "voxel sizes are > 0; encode flips in `direction`")
+    return [float(v) for v in arr]
+
+
+def _int_list(value: Any, field: str, length: Optional[int] = None, *, minimum: int = 0) -> list[int]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = [int(value)]
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        raise MetadataError(field, value, "must be a list of integers", "pass e.g. [128, 128, 128]")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                v = int(v)
+            else:
+                raise MetadataError(field, value, "must contain integers only", "round the values")
+        if int(v) < minimum:
+            raise MetadataError(field, value, f"values must be >= {minimum}", "use sizes of at least 1")
+        out.append(int(v))
+    if length is not None and len(out) != length:
+        raise MetadataError(field, value, f"must have {length} values, got {len(out)}", "give one value per axis")
+    return out
+
+
+def _str_list(value: Any, field: str, length: Optional[int]) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise MetadataError(field, value, "must be a list of strings", "pass e.g. ['mm', 'mm', 'mm']")
+    out = [_label_str(v) for v in value]
+    if not all(isinstance(v, str) for v in out):
+        raise MetadataError(field, value, "must contain strings only", "convert entries with str()")
+    if length is not None and len(out) != length:
+        raise MetadataError(field, value, f"must have {length} entries, got {len(out)}", "give one entry per axis")
+    return out
+
+
+def _optional_number(value: Any, field: str) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise MetadataError(field, value, "must be a number or None", "pass a float")
+    f = float(value)
+    if not math.isfinite(f):
+        raise MetadataError(field, value, "is NaN or infinite", "store None when the value is undefined")
+    return f
+
+
+class _Namespace:
+    """Common behaviour: equality by mapping, readable repr."""
+
+    __slots__ = ()
+
+    def to_mapping(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_mapping() == other.to_mapping()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_mapping()!r})"
+
+    def is_empty(self) -> bool:
+        return not self.to_mapping()
+
+
+# ----------------------------------------------------------------------------- spatial
+
+class MetaSpatial(_Namespace):
+    """Geometry of the spatial axes: ``world = origin + direction @ (spacing * index)``.
+
+    ``affine`` is derived from spacing/origin/direction, so it can never go stale;
+    assigning an affine decomposes it (shear is refused).
+    """
+
+    __slots__ = ("spacing", "origin", "direction", "shape", "axis_labels", "axis_units", "coord_system")
+
+    def __init__(self, spacing=None, origin=None, direction=None, affine=None, shape=None,
+                 axis_labels=None, axis_units=None, coord_system=None) -> None:
+        self.spacing = None if spacing is None else _float_list(spacing, "spatial.spacing", None, positive=True)
+        self.origin = None if origin is None else _float_list(origin, "spatial.origin", None)
+        self.direction = None
+        if direction is not None:
+            self.direction = affines.check_direction(direction).tolist()
+        self.shape = None if shape is None else _int_list(shape, "spatial.shape")
+        self.axis_labels = None if axis_labels is None else _str_list(axis_labels, "spatial.axis_labels", None)
+        self.axis_units = None if axis_units is None else _str_list(axis_units, "spatial.axis_units", None)
+        if coord_system is not None:
+            coord_system = _label_str(coord_system)
+            if not isinstance(coord_system, str):
+                raise MetadataError("spatial.coord_system", coord_system, "must be a string",
+                                    "use 'RAS', 'LPS', 'unknown', 'other' or a custom name")
+        self.coord_system = coord_system
+        if affine is not None:
+            self._apply_affine(affine)
+
+    # -- affine -------------------------------------------------------------
+    def _apply_affine(self, affine) -> None:
+        spacing, origin, direction = affines.decompose_affine(affine)
+        given = compose_affine_or_none(self.spacing, self.origin, self.direction)
+        if given is not None and given.shape == np.shape(affine) and not np.allclose(given, affine, atol=1e-6, rtol=1e-6):
+            raise MetadataError("spatial.affine", affine,
+                                "disagrees with the spacing/origin/direction also given",
+                                "pass either the affine or spacing/origin/direction, or make them agree")
+        self.spacing, self.origin, self.direction = spacing.tolist(), origin.tolist(), direction.tolist()
+
+    @property
+    def affine(self) -> Optional[list[list[float]]]:
+        a = compose_affine_or_none(self.spacing, self.origin, self.direction)
+        return None if a is None else a.tolist()
+
+    @affine.setter
+    def affine(self, value) -> None:
+        if value is None:
+            self.spacing = self.origin = self.direction = None
+            return
+        self.spacing = self.origin = self.direction = None
+        self._apply_affine(value)
+
+    @property
+    def spatial_ndim(self) -> Optional[int]:
+        for v in (self.spacing, self.origin, self.direction):
+            if v is not None:
+                return len(v)
+        return None
+
+    def validate(self, ndim: Optional[int] = None) -> None:
+        """Check field lengths against the array's ``ndim`` (and each other)."""
+        n_spatial = None
+        if self.axis_labels is not None:
+            self.axis_labels = _str_list(self.axis_labels, "spatial.axis_labels", ndim)
+            n_spatial = len(spatial_axes_of(self.axis_labels, len(self.axis_labels)))
+        elif ndim is not None:
+            n_spatial = ndim
+        if self.shape is not None and ndim is not None:
+            _int_list(self.shape, "spatial.shape", ndim)
+        if self.spacing is not None:
+            self.spacing = _float_list(self.spacing, "spatial.spacing", n_spatial, positive=True)
+        n_spatial = n_spatial if n_spatial is not None else self.spatial_ndim
+        if self.origin is not None:
+            self.origin = _float_list(self.origin, "spatial.origin", n_spatial)
+        if self.direction is not None:
+            self.direction = affines.check_direction(self.direction, n_spatial).tolist()
+        if self.axis_units is not None:
+            self.axis_units = _str_list(self.axis_units, "spatial.axis_units", None)
+            allowed = {x for x in (n_spatial, ndim) if x is not None}
+            if allowed and len(self.axis_units) not in allowed:
+                raise MetadataError("spatial.axis_units", self.axis_units,
+                                    f"must have one unit per spatial axis ({n_spatial}) or per axis ({ndim})",
+                                    "e.g. ['mm', 'mm', 'mm']")
+
+    def to_mapping(self) -> dict:
+        out: dict[str, Any] = {}
+        for key in ("spacing", "origin", "direction"):
+            if getattr(self, key) is not None:
+                out[key] = [list(r) if isinstance(r, list) else r for r in getattr(self, key)]
+        aff = self.affine
+        if aff is not None:
+            out["affine"] = aff
+        for key in ("shape", "axis_labels", "axis_units", "coord_system"):
+            if getattr(self, key) is not None:
+                v = getattr(self, key)
+                out[key] = list(v) if isinstance(v, list) else v
+        return out
+
+    @classmethod
+    def from_mapping(cls, d: Optional[Mapping]) -> "MetaSpatial":
+        d = _require_mapping(d, "spatial")
+        _reject_unknown(d, "spatial", {"spacing", "origin", "direction", "affine", "shape", "axis_labels",
+                                       "axis_units", "coord_system"})
+        aff = d.get("affine")
+        has_parts = any(d.get(k) is not None for k in ("spacing", "origin", "direction"))
+        obj = cls(spacing=d.get("spacing"), origin=d.get("origin"), direction=d.get("direction"),
+                  shape=d.get("shape"), axis_labels=d.get("axis_labels"), axis_units=d.get("axis_units"),
+                  coord_system=d.get("coord_system"))
+        if aff is not None:
+            if has_parts and obj.spacing is not None and obj.origin is not None and obj.direction is not None:
+                obj._apply_affine(aff)  # checks consistency
+            else:
+                # Fill only what is missing from the affine, keep what was given explicitly.
+                sp, org, dr = affines.decompose_affine(aff)
+                obj.spacing = obj.spacing or sp.tolist()
+                obj.origin = obj.origin or org.tolist()
+                obj.direction = obj.direction or dr.tolist()
+        return obj
+
+
+def compose_affine_or_none(spacing, origin, direction) -> Optional[np.ndarray]:
+    """The affine from whichever parts are known, filling unit/zero/identity defaults; None if none."""
+    n = next((len(v) for v in (spacing, origin, direction) if v is not None), None)
+    if n is None:
+        return None
+    s = np.ones(n) if spacing is None else np.asarray(spacing, float)
+    o = np.zeros(n) if origin is None else np.asarray(origin, float)
+    d = np.eye(n) if direction is None else np.asarray(direction, float)
+    if s.shape != (n,) or o.shape != (n,) or d.shape != (n, n):
+        raise MetadataError("spatial", {"spacing": spacing, "origin": origin, "direction": direction},
+                            "spacing, origin and direction have different numbers of axes",
+                            "give all three for the same spatial axes")
+    return affines.compose_affine(s, o, d)
+
+
+# ----------------------------------------------------------------------------- stats
+
+class MetaStatistics(_Namespace):
+    """Intensity statistics, computed at write time so viewers get contrast limits for free."""
+
+    __slots__ = ("min", "max", "mean", "median", "std", "percentiles", "count", "nan_count", "exact")
+    _NUMBERS = ("min", "max", "mean", "median", "std")
+
+    def __init__(self, min=None, max=None, mean=None, median=None, std=None, percentiles=None,
+                 count=None, nan_count=None, exact=None) -> None:
+        for name, v in zip(self._NUMBERS, (min, max, mean, median, std)):
+            setattr(self, name, _optional_number(v, f"stats.{name}"))
+        self.percentiles = self._check_percentiles(percentiles)
+        self.count = None if count is None else _int_list([count], "stats.count")[0]
+        self.nan_count = None if nan_count is None else _int_list([nan_count], "stats.nan_count")[0]
+        if exact is not None and not isinstance(exact, bool):
+            raise MetadataError("stats.exact", exact, "must be a bool", "pass True or False")
+        self.exact = exact
+
+    @staticmethod
+    def _check_percentiles(p) -> Optional[dict[str, Optional[float]]]:
+        if p is None:
+            return None
+        if not isinstance(p, Mapping):
+            raise MetadataError("stats.percentiles", p, "must map percent keys to values",
+                                "pass e.g. {'0.5': -1000.0, '99.5': 1500.0}")
+        out = {}
+        for k, v in p.items():
+            try:
+                q = float(k)
+            except (TypeError, ValueError):
+                raise MetadataError("stats.percentiles", k, "keys must be percents between 0 and 100",
+                                    "use keys such as '0.5' or '99.5'") from None
+            if not 0 <= q <= 100:
+                raise MetadataError("stats.percentiles", k, "keys must be percents between 0 and 100",
+                                    "use keys such as '0.5' or '99.5'")
+            out[format(q, "g")] = _optional_number(v, f"stats.percentiles[{k!r}]")
+        return out
+
+    def percentile(self, q: float) -> Optional[float]:
+        """Stored value of the ``q``-th percentile, or None."""
+        return None if not self.percentiles else self.percentiles.get(format(float(q), "g"))
+
+    def to_mapping(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+        if "percentiles" in out:
+            out["percentiles"] = dict(out["percentiles"])
+        return out
+
+    @classmethod
+    def from_mapping(cls, d: Optional[Mapping]) -> "MetaStatistics":
+        d = _require_mapping(d, "stats")
+        _reject_unknown(d, "stats", set(cls.__slots__))
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------- boxes
+
+class MetaBbox(_Namespace):
+    """Bounding boxes ``[N][spatial ndim][2]`` (min, max per axis, in voxel index units)."""
+
+    __slots__ = ("bboxes", "labels", "scores")
+
+    def __init__(self, bboxes=None, labels=None, scores=None) -> None:
+        self.bboxes = None if bboxes is None else self._check_boxes(bboxes)
+        self.labels = None if labels is None else self._check_labels(labels)
+        self.scores = None if scores is None else _float_list(scores, "bbox.scores", None)
+        self.validate()
+
+    @staticmethod
+    def _check_boxes(bboxes) -> list:
+        try:
+            arr = np.asarray(bboxes, dtype=float)
+        except (TypeError, ValueError):
+            raise MetadataError("bbox.bboxes", bboxes, "must be a numeric array of shape [N][ndim][2]",
+                                "pass e.g. [[[z0, z1], [y0, y1], [x0, x1]]]") from None
+        if arr.size == 0:
+            return []
+        if arr.ndim != 3 or arr.shape[2] != 2:
+            raise MetadataError("bbox.bboxes", bboxes, f"must have shape [N][ndim][2], got {list(arr.shape)}",
+                                "give each box as one [min, max] pair per spatial axis")
+        if not np.all(np.isfinite(arr)):
+            raise MetadataError("bbox.bboxes", bboxes, "contains NaN or infinity", "use finite coordinates")
+        bad = np.argwhere(arr[..., 0] > arr[..., 1])
+        if bad.size:
+            i, ax = bad[0]
+            raise MetadataError(f"bbox.bboxes[{i}][{ax}]", arr[i, ax].tolist(), "min is greater than max",
+                                "order each pair as [min, max]")
+        return [[[_num(v) for v in pair] for pair in box] for box in arr.tolist()]
+
+    @staticmethod
+    def _check_labels(labels) -> list:
+        if not isinstance(labels, (list, tuple, np.ndarray)):
+            raise MetadataError("bbox.labels", labels, "must be a list", "one label per box")
+        out = []
+        for v in list(labels):
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+                raise MetadataError("bbox.labels", labels, "must contain str, int or float only",
+                                    "use a class name or class id per box")
+            out.append(v)
+        return out
+
+    def validate(self, spatial_ndim: Optional[int] = None) -> None:
+        n = None if self.bboxes is None else len(self.bboxes)
+        for name in ("labels", "scores"):
+            v = getattr(self, name)
+            if v is not None and n is not None and len(v) != n:
+                raise MetadataError(f"bbox.{name}", v, f"must have one entry per box ({n}), got {len(v)}",
+                                    "give a label/score for every box or none")
+            if v is not None and n is None and len(v):
+                raise MetadataError(f"bbox.{name}", v, "given without bboxes", "set bbox.bboxes too")
+        if spatial_ndim is not None and self.bboxes:
+            for i, box in enumerate(self.bboxes):
+                if len(box) != spatial_ndim:
+                    raise MetadataError(f"bbox.bboxes[{i}]", box,
+                                        f"has {len(box)} axes but the image has {spatial_ndim} spatial axes",
+                                        "give one [min, max] pair per spatial axis")
+
+    def __len__(self) -> int:
+        return 0 if self.bboxes is None else len(self.bboxes)
+
+    def to_mapping(self) -> dict:
+        return {k: list(getattr(self, k)) for k in self.__slots__ if getattr(self, k) is not None}
+
+    @classmethod
+    def from_mapping(cls, d) -> "MetaBbox":
+        if isinstance(d, (list, tuple, np.ndarray)):
+            return cls(bboxes=d)
+        d = _require_mapping(d, "bbox")
+        _reject_unknown(d, "bbox", set(cls.__slots__))
+        return cls(**d)
+
+
+def _num(v: float):
+    return int(v) if float(v).is_integer() else float(v)
+
+
+# ----------------------------------------------------------------------------- layout, pyramid
+
+class MetaBlosc2(_Namespace):
+    """Storage layout: chunk/block shapes, the patch size they were derived from, codec."""
+
+    __slots__ = ("chunk_size", "block_size", "patch_size", "codec", "clevel", "filters")
+
+    def __init__(self, chunk_size=None, block_size=None, patch_size=None, codec=None, clevel=None,
+                 filters=None, **legacy) -> None:
+        self.chunk_size = None if chunk_size is None else _int_list(chunk_size, "blosc2.chunk_size", minimum=1)
+        self.block_size = None if block_size is None else _int_list(block_size, "blosc2.block_size", minimum=1)
+        self.patch_size = None if patch_size is None else _int_list(patch_size, "blosc2.patch_size", minimum=1)
+        self.codec = codec if codec is None else str(codec)
+        self.clevel = None if clevel is None else _int_list([clevel], "blosc2.clevel")[0]
+        self.filters = None if filters is None else _str_list(filters, "blosc2.filters", None)
+
+    def to_mapping(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+
+    @classmethod
+    def from_mapping(cls, d) -> "MetaBlosc2":
+        d = dict(_require_mapping(d, "blosc2"))
+        d.pop("cparams", None)  # written by the published 0.0.x package; the container records codecs itself
+        d.pop("dparams", None)
+        _reject_unknown(d, "blosc2", set(cls.__slots__))
+        return cls(**d)
+
+
+class MetaPyramid(_Namespace):
+    """The stored resolution levels (level 0 is the base array and is not listed)."""
+
+    __slots__ = ("levels", "method")
+
+    def __init__(self, levels=None, method=None) -> None:
+        self.levels = [] if levels is None else [self._check_level(i, lv) for i, lv in enumerate(levels)]
+        if method is not None and method not in ("mean", "mode", "nearest"):
+            raise MetadataError("pyramid.method", method, "must be 'mean', 'mode' or 'nearest'",
+                                "images use 'mean', segmentations 'mode'")
+        self.method = method
+
+    @staticmethod
+    def _check_level(i: int, lv) -> dict:
+        lv = _require_mapping(lv, f"pyramid.levels[{i}]")
+        shape = _int_list(lv.get("shape"), f"pyramid.levels[{i}].shape", minimum=1)
+        scale = _float_list(lv.get("scale"), f"pyramid.levels[{i}].scale", len(shape), positive=True)
+        key = lv.get("key")
+        if not isinstance(key, str) or not key:
+            raise MetadataError(f"pyramid.levels[{i}].key", key, "must name the stored level", "e.g. 'level_1'")
+        return {"shape": shape, "scale": scale, "key": key}
+
+    def to_mapping(self) -> dict:
+        if not self.levels:
+            return {}
+        out = {"levels": [dict(lv) for lv in self.levels]}
+        if self.method:
+            out["method"] = self.method
+        return out
+
+    @classmethod
+    def from_mapping(cls, d) -> "MetaPyramid":
+        d = _require_mapping(d, "pyramid")
+        _reject_unknown(d, "pyramid", set(cls.__slots__))
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------- classes
+
+def _check_color(color, field: str) -> list[float]:
+    if isinstance(color, str):
+        s = color.lstrip("#")
+        if len(s) not in (6, 8) or any(c not in "0123456789abcdefABCDEF" for c in s):
+            raise MetadataError(field, color, "is not a colour", "use '#rrggbb', '#rrggbbaa' or [r, g, b(, a)] in 0..1")
+        vals = [int(s[i:i + 2], 16) / 255 for i in range(0, len(s), 2)]
+    else:
+        vals = _float_list(color, field, None)
+        if len(vals) not in (3, 4):
+            raise MetadataError(field, color, "must have 3 or 4 components", "use [r, g, b] or [r, g, b, a]")
+        if any(v > 1 for v in vals):
+            if all(float(v).is_integer() and 0 <= v <= 255 for v in vals):
+                vals = [v / 255 for v in vals]
+            else:
+                raise MetadataError(field, color, "components must be within 0..1 (or integers 0..255)",
+                                    "scale the colour")
+        if any(v < 0 for v in vals):
+            raise MetadataError(field, color, "components must not be negative", "use values within 0..1")
+    if len(vals) == 3:
+        vals.append(1.0)
+    return [round(float(v), 6) for v in vals]
+
+
+def check_classes(classes) -> Optional[list[dict]]:
+    """Normalise a class table to ``[{"id": int, "name": str, "color": [r,g,b,a]}]`` sorted by id.
+
+    Accepts that list form or a mapping ``{id: name}`` / ``{id: {"name":..., "color":...}}``.
+    """
+    if classes is None:
+        return None
+    if isinstance(classes, Mapping):
+        items = []
+        for k, v in classes.items():
+            entry = dict(v) if isinstance(v, Mapping) else {"name": v}
+            entry["id"] = k
+            items.append(entry)
+    elif isinstance(classes, (list, tuple)):
+        items = [dict(_require_mapping(c, f"classes[{i}]")) for i, c in enumerate(classes)]
+    else:
+        raise MetadataError("classes", classes, "must be a list of {id, name, color} or a mapping id -> name",
+                            "pass e.g. {1: 'liver', 2: 'tumour'}")
+    out, seen = [], set()
+    for i, c in enumerate(items):
+        _reject_unknown(c, f"classes[{i}]", {"id", "name", "color"})
+        cid = c.get("id")
+        try:
+            cid = int(cid)
+        except (TypeError, ValueError):
+            raise MetadataError(f"classes[{i}].id", c.get("id"), "must be an integer label value",
+                                "use the voxel value of the class") from None
+        if cid in seen:
+            raise MetadataError(f"classes[{i}].id", cid, "appears twice", "give each label value one entry")
+        seen.add(cid)
+        name = c.get("name")
+        if not isinstance(name, str):
+            raise MetadataError(f"classes[{i}].name", name, "must be a string", "name the class, e.g. 'liver'")
+        entry: dict[str, Any] = {"id": cid, "name": name}
+        if c.get("color") is not None:
+            entry["color"] = _check_color(c["color"], f"classes[{i}].color")
+        out.append(entry)
+    return sorted(out, key=lambda e: e["id"])
+
+
+# ----------------------------------------------------------------------------- Meta
+
+_TOP_KEYS = {"format_version", "writer", "has_array", "spatial", "stats", "bbox", "is_seg", "classes",
+             "source", "source_format", "extra", "blosc2", "pyramid"}
+
+
+class Meta:
+    """All metadata of one MLArray file.
+
+    ``source`` and ``extra`` are plain dicts (JSON only); ``is_seg`` is ``True``/``False``/``None``;
+    ``classes`` is a class table; the rest are namespace objects.
+    """
+
+    __slots__ = ("spatial", "stats", "bbox", "is_seg", "classes", "source", "source_format", "extra",
+                 "blosc2", "pyramid", "has_array", "writer", "format_version")
+
+    def __init__(self, source=None, extra=None, spatial=None, stats=None, bbox=None, is_seg=None,
+                 classes=None, source_format=None, blosc2=None, pyramid=None, has_array=False,
+                 writer=None, format_version=FORMAT_VERSION) -> None:
+        self.spatial = _ensure(spatial, MetaSpatial)
+        self.stats = _ensure(stats, MetaStatistics)
+        self.bbox = _ensure(bbox, MetaBbox)
+        self.blosc2 = _ensure(blosc2, MetaBlosc2)
+        self.pyramid = _ensure(pyramid, MetaPyramid)
+        self.is_seg = _check_is_seg(is_seg)
+        self.classes = check_classes(classes)
+        self.source = _check_dict(source, "source")
+        self.extra = _check_dict(extra, "extra")
+        if source_format is not None and not isinstance(source_format, str):
+            raise MetadataError("source_format", source_format, "must be a string", "e.g. 'nifti1', 'dicom'")
+        self.source_format = source_format
+        self.has_array = bool(has_array)
+        self.writer = writer
+        self.format_version = format_version
+
+    # -- validation ---------------------------------------------------------
+    def validate(self, ndim: Optional[int] = None) -> "Meta":
+        """Check every namespace against an array of ``ndim`` axes; raises :class:`MetadataError`."""
+        self.spatial.validate(ndim)
+        n_spatial = None
+        if ndim is not None:
+            n_spatial = len(spatial_axes_of(self.spatial.axis_labels, ndim))
+        elif self.spatial.spatial_ndim is not None:
+            n_spatial = self.spatial.spatial_ndim
+        self.bbox = _ensure(self.bbox, MetaBbox)
+        if self.bbox.bboxes is not None:
+            self.bbox.bboxes = MetaBbox._check_boxes(self.bbox.bboxes)
+        self.bbox.validate(n_spatial)
+        self.is_seg = _check_is_seg(self.is_seg)
+        self.classes = check_classes(self.classes)
+        self.source = _check_dict(self.source, "source")
+        self.extra = _check_dict(self.extra, "extra")
+        return self
+
+    # -- mapping ------------------------------------------------------------
+    def to_mapping(self) -> dict:
+        """The JSON document stored in the file (spec v1). Empty namespaces are omitted."""
+        out: dict[str, Any] = {"format_version": self.format_version}
+        if self.writer:
+            out["writer"] = self.writer
+        out["has_array"] = self.has_array
+        for name in ("spatial", "stats", "bbox", "blosc2", "pyramid"):
+            m = getattr(self, name).to_mapping()
+            if m:
+                out[name] = m
+        out["is_seg"] = self.is_seg
+        if self.classes is not None:
+            out["classes"] = [dict(c) for c in self.classes]
+        out["source"] = to_json_value(self.source, "source")
+        if self.source_format is not None:
+            out["source_format"] = self.source_format
+        out["extra"] = to_json_value(self.extra, "extra")
+        return out
+
+    @classmethod
+    def from_mapping(cls, d: Mapping) -> "Meta":
+        d = _require_mapping(d, "meta")
+        _reject_unknown(d, "meta", _TOP_KEYS)
+        version = d.get("format_version", FORMAT_VERSION)
+        return cls(
+            spatial=MetaSpatial.from_mapping(d.get("spatial")),
+            stats=MetaStatistics.from_mapping(d.get("stats")),
+            bbox=MetaBbox.from_mapping(d.get("bbox")),
+            blosc2=MetaBlosc2.from_mapping(d.get("blosc2")),
+            pyramid=MetaPyramid.from_mapping(d.get("pyramid")),
+            is_seg=d.get("is_seg"),
+            classes=d.get("classes"),
+            source=d.get("source"),
+            source_format=d.get("source_format"),
+            extra=d.get("extra"),
+            has_array=d.get("has_array", False),
+            writer=d.get("writer"),
+            format_version=version,
+        )
+
+    def copy(self) -> "Meta":
+        return Meta.from_mapping(self.to_mapping())
+
+    def copy_from(self, other: "Meta", *, overwrite: bool = False) -> None:
+        """Fill this Meta's unset user fields from ``other`` (all of them with ``overwrite``)."""
+        src = other.copy()
+        for name in ("spatial", "stats", "bbox"):
+            mine, theirs = getattr(self, name), getattr(src, name)
+            if overwrite or mine.is_empty():
+                setattr(self, name, theirs)
+            else:
+                for slot in type(mine).__slots__:
+                    if getattr(mine, slot) is None:
+                        setattr(mine, slot, getattr(theirs, slot))
+        for name in ("is_seg", "classes", "source_format"):
+            if overwrite or getattr(self, name) is None:
+                setattr(self, name, getattr(src, name))
+        for name in ("source", "extra"):
+            if overwrite or not getattr(self, name):
+                setattr(self, name, getattr(src, name))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Meta) and self.to_mapping() == other.to_mapping()
+
+    def __repr__(self) -> str:
+        return f"Meta({self.to_mapping()!r})"
+
+
+def _ensure(value, cls):
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    return cls.from_mapping(value)
+
+
+def _check_is_seg(v) -> Optional[bool]:
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, np.bool_):
+        return bool(v)
+    raise MetadataError("is_seg", v, "must be True, False or None", "pass a bool")
+
+
+def _check_dict(v, field: str) -> dict:
+    if v is None:
+        return {}
+    if not isinstance(v, Mapping):
+        raise MetadataError(field, v, "must be a dict of JSON values", f"wrap the value, e.g. {{'value': ...}}")
+    return to_json_value(dict(v), field)
+
+
+def _require_mapping(d, field: str) -> Mapping:
+    if d is None:
+        return {}
+    if not isinstance(d, Mapping):
+        raise MetadataError(field, d, "must be a JSON object (dict)", "see docs/spec.md for the layout")
+    return d
+
+
+def _reject_unknown(d: Mapping, field: str, allowed: Iterable[str]) -> None:
+    unknown = sorted(set(d) - set(allowed))
+    if unknown:
+        raise MetadataError(f"{field}.{unknown[0]}", d[unknown[0]], "is not a field of the schema",
+                            f"allowed: {', '.join(sorted(allowed))}; put custom data in `extra`")

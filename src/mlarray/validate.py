@@ -1,0 +1,106 @@
+"""Validation as a report: every problem with its severity, message and fix; never raises for a readable file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Union
+
+import numpy as np
+
+from ._errors import MetadataError, MLArrayError
+from .meta import Meta, spatial_axes_of
+
+__all__ = ["Problem", "validate"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str  # "error" (the file or metadata is wrong) or "warning" (legal but suspicious)
+    field: str
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.field}: {self.message} -> {self.fix}"
+
+
+def validate(target: Union[str, os.PathLike, Meta, dict, "object"]) -> list[Problem]:
+    """Check a file path, an ``MLArray``, a ``Meta`` or a metadata mapping; return the problems found."""
+    problems: list[Problem] = []
+    ndim = None
+    shape = None
+    if isinstance(target, (str, os.PathLike)):
+        from ._array import MLArray
+
+        try:
+            img = MLArray.open(target, mmap_mode="r")
+        except FileNotFoundError as exc:
+            return [Problem("error", "file", str(exc), "check the path")]
+        except MLArrayError as exc:
+            return [Problem("error", "file", str(exc), "re-create the file from its source, or restore a backup")]
+        meta, shape = img.meta, img.shape if img.meta.has_array else None
+        ndim = len(shape) if shape else None
+        problems += _check_levels(img)
+    elif hasattr(target, "meta") and hasattr(target, "shape"):
+        meta, shape = target.meta, tuple(target.shape)
+        ndim = len(shape)
+    else:
+        try:
+            meta = target if isinstance(target, Meta) else Meta.from_mapping(target)
+        except MetadataError as exc:
+            return [Problem("error", exc.field, f"{exc.problem} (got {exc.value!r})", exc.remedy or "fix the value")]
+        if meta.spatial.shape:
+            ndim = len(meta.spatial.shape)
+    try:
+        meta.copy().validate(ndim)
+    except MetadataError as exc:
+        problems.append(Problem("error", exc.field, f"{exc.problem} (got {exc.value!r})", exc.remedy or "fix the value"))
+    problems += _warnings(meta, shape)
+    return problems
+
+
+def _warnings(meta: Meta, shape) -> list[Problem]:
+    out: list[Problem] = []
+    sp = meta.spatial
+    if meta.has_array and sp.spacing is None:
+        out.append(Problem("warning", "spatial.spacing", "no voxel spacing is recorded (unit spacing assumed)",
+                           "set spacing from the source image"))
+    if sp.spacing is not None and sp.coord_system is None:
+        out.append(Problem("warning", "spatial.coord_system", "geometry has no coordinate system",
+                           "set coord_system to 'RAS' or 'LPS' so viewers can label orientation"))
+    if meta.is_seg and not meta.classes:
+        out.append(Problem("warning", "classes", "segmentation without a class table",
+                           "add classes, e.g. {1: 'liver'}, so viewers can name labels"))
+    if meta.is_seg and shape is not None and meta.stats.min is not None and meta.stats.min < 0:
+        out.append(Problem("warning", "is_seg", "segmentation has negative label values",
+                           "labels are usually non-negative integers"))
+    if meta.bbox.bboxes and shape is not None:
+        axes = spatial_axes_of(sp.axis_labels, len(shape))
+        for i, box in enumerate(meta.bbox.bboxes):
+            for ax, (lo, hi) in zip(axes, box):
+                if hi < 0 or lo > shape[ax]:
+                    out.append(Problem("warning", f"bbox.bboxes[{i}]", f"lies outside the image along axis {ax}",
+                                       "boxes are in voxel index units of the base array"))
+                    break
+    return out
+
+
+def _check_levels(img) -> list[Problem]:
+    out: list[Problem] = []
+    if not img.meta.has_array:
+        return out
+    for lv in img.levels[1:]:
+        try:
+            sample = lv[tuple(slice(0, 1) for _ in lv.shape)]
+            if sample.dtype != img.dtype:
+                raise MLArrayError(f"dtype {sample.dtype} differs from the base {img.dtype}")
+        except Exception as exc:
+            out.append(Problem("error", f"pyramid.levels[{lv.level - 1}]", f"cannot be read ({exc})",
+                               "re-save the file to rebuild the pyramid"))
+    if img.meta.stats.min is None and np.prod(img.shape) > 0:
+        out.append(Problem("warning", "stats", "no statistics stored", "re-save the file to compute them"))
+    return out
