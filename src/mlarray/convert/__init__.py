@@ -1,0 +1,73 @@
+"""Converters between source image formats and :class:`ImageRecord`.
+
+Format libraries (nibabel, pynrrd, pydicom, tifffile) are imported only when a
+converter runs, so importing this package needs numpy alone.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ._record import SUPPORTED_EXTENSIONS, ConversionError, ImageRecord
+
+__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format"]
+
+_WRITABLE = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".tif", ".tiff", ".ome.tif", ".ome.tiff")
+
+
+def detect_format(path) -> str:
+    """Return "nifti", "nrrd", "dicom" or "tiff" from the path (a directory means DICOM)."""
+    p = os.fspath(path)
+    low = p.lower()
+    if os.path.isdir(p):
+        return "dicom"
+    if low.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if low.endswith((".nrrd", ".nhdr")):
+        return "nrrd"
+    if low.endswith((".dcm", ".dicom")):
+        return "dicom"
+    if low.endswith((".tif", ".tiff")):
+        return "tiff"
+    raise ConversionError(p, "unsupported file extension",
+                          "supported: " + ", ".join(SUPPORTED_EXTENSIONS))
+
+
+def read_any(path, **kw) -> ImageRecord:
+    """Read ``path`` with the converter chosen by its extension (directory -> DICOM series).
+
+    Keyword arguments go to the reader (``is_seg`` for NIfTI, ``series_uid`` for DICOM).
+    """
+    fmt = detect_format(path)
+    if fmt != "dicom" and not os.path.exists(os.fspath(path)):
+        raise ConversionError(os.fspath(path), "file does not exist", "check the path")
+    if fmt == "nifti":
+        from .nifti import read_nifti
+        return read_nifti(path, **kw)
+    if fmt == "nrrd":
+        from .nrrd import read_nrrd
+        return read_nrrd(path, **kw)
+    if fmt == "dicom":
+        from .dicom import read_dicom_series
+        return read_dicom_series(path, **kw)
+    from .tiff import read_tiff
+    return read_tiff(path, **kw)
+
+
+def write_any(record: ImageRecord, path) -> None:
+    """Write ``record`` to ``path`` in the format given by its extension (no DICOM writer)."""
+    p = os.fspath(path)
+    low = p.lower()
+    if low.endswith((".nii", ".nii.gz")):
+        from .nifti import write_nifti
+        return write_nifti(record, p)
+    if low.endswith((".nrrd", ".nhdr")):
+        from .nrrd import write_nrrd
+        return write_nrrd(record, p)
+    if low.endswith((".tif", ".tiff")):
+        from .tiff import write_tiff
+        return write_tiff(record, p)
+    if low.endswith((".dcm", ".dicom")) or os.path.isdir(p):
+        raise ConversionError(p, "writing DICOM is not supported", "write .nii.gz or .nrrd instead")
+    raise ConversionError(p, "unsupported file extension for writing",
+                          "supported: " + ", ".join(_WRITABLE))
