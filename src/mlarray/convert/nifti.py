@@ -86,7 +86,13 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     if is_seg is None and intent == _INTENT_LABEL:
         is_seg = True
 
-    slope, inter = header.get_slope_inter()
+    # nibabel moves scl_slope/inter from the loaded header into the array proxy
+    slope = getattr(img.dataobj, "slope", None)
+    inter = getattr(img.dataobj, "inter", None)
+    if slope is None:
+        slope, inter = header.get_slope_inter()
+    slope = None if slope is None else float(slope)
+    inter = None if inter is None else float(inter)
     scaled = slope is not None and not (slope == 1 and (inter is None or inter == 0))
     try:
         if is_seg and scaled:

@@ -1,0 +1,139 @@
+"""NIfTI <-> ImageRecord on nibabel's shipped test images."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+nib = pytest.importorskip("nibabel")
+from nibabel.affines import apply_affine  # noqa: E402
+from nibabel.testing import data_path  # noqa: E402
+
+from mlarray._errors import CorruptFileError  # noqa: E402
+from mlarray.convert import ConversionError, read_any, write_any  # noqa: E402
+from mlarray.convert.nifti import read_nifti, write_nifti  # noqa: E402
+
+FILES = ["anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz", "reoriented_anat_moved.nii",
+         "functional.nii", "standard.nii.gz"]
+FIELDS = ["descrip", "qform_code", "sform_code", "intent_code", "intent_name", "intent_p1",
+          "xyzt_units", "cal_min", "cal_max", "slice_code", "dim_info"]
+
+
+def _path(name):
+    p = os.path.join(data_path, name)
+    if not os.path.exists(p):
+        pytest.skip(f"{name} not shipped with this nibabel")
+    return p
+
+
+def _ijk(shape):
+    return np.array([[0, 0, 0], [shape[0] - 1, 0, 0], [0, shape[1] - 1, 0], [0, 0, shape[2] - 1],
+                     [shape[0] // 2, shape[1] // 3, shape[2] - 1], [1, 2, 3]], float)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_world_coordinates_match_nibabel(name):
+    p = _path(name)
+    img = nib.load(p)
+    rec = read_nifti(p)
+    assert rec.coord_system == "RAS"
+    assert rec.source_format == ("nifti2" if isinstance(img, nib.Nifti2Image) else "nifti1")
+    assert rec.axis_labels[:3] == ["spatial"] * 3
+    assert tuple(rec.array.shape) == img.shape
+    np.testing.assert_allclose(rec.affine(), img.affine, atol=1e-6)
+    for ijk in _ijk(img.shape):
+        np.testing.assert_allclose(rec.world(ijk), apply_affine(img.affine, ijk), atol=1e-5)
+    json.dumps(rec.source, allow_nan=False)  # plain JSON, no NaN
+    assert isinstance(rec.source["descrip"], str)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_nifti_round_trip(name, tmp_path):
+    p = _path(name)
+    img = nib.load(p)
+    rec = read_nifti(p)
+    out = tmp_path / ("out.nii.gz" if name.endswith(".gz") else "out.nii")
+    write_nifti(rec, out)
+    back = nib.load(out)
+    assert type(back) is type(img)
+    np.testing.assert_allclose(back.affine, img.affine, atol=1e-5)
+    np.testing.assert_array_equal(np.asanyarray(back.dataobj), np.asanyarray(img.dataobj))
+    for f in FIELDS:
+        np.testing.assert_array_equal(back.header[f], img.header[f], err_msg=f)
+    np.testing.assert_allclose(back.header.get_zooms(), img.header.get_zooms(), rtol=1e-6)
+    assert len(back.header.extensions) == len(img.header.extensions)
+
+
+def test_4d_axis_labels_and_units():
+    rec = read_nifti(_path("example4d.nii.gz"))
+    assert rec.axis_labels == ["spatial", "spatial", "spatial", "temporal"]
+    assert rec.axis_units == ["mm", "mm", "mm"]
+    assert rec.source["time_unit"] == "sec"
+    assert [e["code"] for e in rec.source["extensions"]] == [6, 6]
+
+
+def test_scaling_applied_for_images_but_not_for_segmentations(tmp_path):
+    raw = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    img = nib.Nifti1Image(raw, np.diag([2.0, 3.0, 4.0, 1.0]))
+    img.header.set_slope_inter(0.5, 10.0)
+    img.header["descrip"] = "scaled"
+    p = tmp_path / "scaled.nii"
+    img.to_filename(p)
+    rec = read_nifti(p)
+    np.testing.assert_allclose(rec.array, raw * 0.5 + 10.0)
+    assert rec.intensity["applied"] is True and rec.intensity["scl_slope"] == 0.5
+    seg = read_nifti(p, is_seg=True)
+    assert seg.is_seg is True and seg.array.dtype == np.int16
+    np.testing.assert_array_equal(seg.array, raw)
+    assert seg.intensity["applied"] is False
+    out = tmp_path / "seg.nii.gz"
+    write_nifti(seg, out)
+    back = nib.load(out)
+    np.testing.assert_array_equal(np.asanyarray(back.dataobj.get_unscaled()), raw)
+    assert (float(back.dataobj.slope), float(back.dataobj.inter)) == (0.5, 10.0)
+    np.testing.assert_allclose(np.asanyarray(back.dataobj), raw * 0.5 + 10.0)
+
+
+def test_label_intent_marks_segmentation(tmp_path):
+    img = nib.Nifti1Image(np.zeros((3, 3, 3), np.uint8), np.eye(4))
+    img.header.set_intent("label")
+    p = tmp_path / "lab.nii.gz"
+    img.to_filename(p)
+    assert read_nifti(p).is_seg is True
+
+
+def test_lps_record_is_converted_to_ras(tmp_path):
+    rec = read_nifti(_path("example4d.nii.gz"))
+    aff = rec.affine()
+    flip = np.diag([-1.0, -1.0, 1.0])
+    rec.origin = list(flip @ np.asarray(rec.origin))
+    rec.direction = (flip @ np.asarray(rec.direction)).tolist()
+    rec.coord_system = "LPS"
+    out = tmp_path / "lps.nii.gz"
+    write_nifti(rec, out)
+    np.testing.assert_allclose(nib.load(out).affine, aff, atol=1e-5)
+
+
+def test_2d_nifti_keeps_3d_geometry(tmp_path):
+    aff = np.array([[0, -2.0, 0, 5], [1.5, 0, 0, 6], [0, 0, 3.0, 7], [0, 0, 0, 1]])
+    p = tmp_path / "flat.nii"
+    nib.Nifti1Image(np.ones((4, 5), np.float32), aff).to_filename(p)
+    rec = read_nifti(p)
+    assert rec.array.shape == (4, 5, 1)
+    np.testing.assert_allclose(rec.affine(), nib.load(p).affine)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(ConversionError, match="missing.nii"):
+        read_any(tmp_path / "missing.nii")
+    bad = tmp_path / "bad.nii"
+    bad.write_bytes(b"\x00" * 10 + b"not a nifti header" * 30)
+    with pytest.raises(CorruptFileError, match="bad.nii"):
+        read_any(bad)
+
+
+def test_read_any_and_write_any_dispatch(tmp_path):
+    rec = read_any(_path("anatomical.nii"))
+    write_any(rec, tmp_path / "x.nii.gz")
+    assert nib.load(tmp_path / "x.nii.gz").shape == rec.array.shape
