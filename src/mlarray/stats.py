@@ -253,7 +253,12 @@ def _virtual_index(count: int, percentile: float) -> float:
 
 
 def _lerp(a: float, b: float, t: float) -> float:
-    """Linear interpolation written as numpy's percentile does, so results match bit for bit."""
+    """Linear interpolation written as numpy's percentile does, so results match bit for bit.
+
+    Equal ends or ``t == 0`` return ``a`` (numpy gives NaN when ``a`` is infinite).
+    """
+    if a == b or t == 0:
+        return a
     diff = b - a
     return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
 
