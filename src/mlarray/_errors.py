@@ -28,7 +28,7 @@ class MetadataError(MLArrayError, ValueError):
         self.value = value
         self.problem = problem
         self.remedy = remedy
-        shown = repr(value)
+        shown = repr(value.tolist() if hasattr(value, "tolist") else value)
         if len(shown) > 200:
             shown = shown[:197] + "..."
         msg = f"{field}: {problem} (got {shown})"
