@@ -209,9 +209,9 @@ def read_dicom_series(path_or_files, series_uid: str | None = None) -> ImageReco
             continue
         headers.append((f, ds))
     if not headers:
-        if len(files) == 1:
+        if len(files) == 1 and not os.path.isdir(where):
             raise CorruptFileError(files[0], f"not a readable DICOM image ({skipped[0][1] if skipped else 'no data'})")
-        raise ConversionError(where, f"no DICOM image files found among {len(files)} files",
+        raise ConversionError(where, f"no DICOM image files found among {len(files)} file(s)",
                               "point to a directory of .dcm slices of one series")
 
     series: dict[str, list] = {}
