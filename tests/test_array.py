@@ -228,11 +228,14 @@ def test_saving_over_own_source_keeps_reading(tmp_path, ct):
 def test_metadata_edit_does_not_touch_pixels(tmp_path, ct):
     p = tmp_path / "m.mla"
     MLArray(ct).save(p)
-    raw_before = blosc2.open(str(p)).schunk.get_chunk(0)
+    raw = blosc2.open(str(p))  # keep the NDArray alive while using its schunk (blosc2 4.x)
+    raw_before = raw.schunk.get_chunk(0)
+    del raw
     img = MLArray.open(p, mmap_mode="r+")
     img.meta.source["x"] = "y" * 1000
     img.close()
-    assert blosc2.open(str(p)).schunk.get_chunk(0) == raw_before
+    raw = blosc2.open(str(p))
+    assert raw.schunk.get_chunk(0) == raw_before
     assert MLArray.open(p).meta.source["x"] == "y" * 1000
 
 

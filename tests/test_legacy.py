@@ -389,3 +389,45 @@ def test_migrate_minimal_and_source_unwrap():
     assert migrate_legacy_mapping({}) == {"format_version": 1, "writer": "mlarray 0.0.x (legacy pickle)"}
     m = migrate_legacy_mapping({"source": {"data": {"k": "v"}}, "is_seg": {"is_seg": None}})
     assert m["source"] == {"k": "v"} and m["is_seg"] is None
+
+
+# ---------------------------------------------------------------- end to end through MLArray.open
+
+@pytest.mark.parametrize("name", ["image3d.mla", "seg.mla", "image2d_channels.mla", "metaonly.mla"])
+def test_legacy_fixture_opens_through_mlarray(name):
+    from mlarray import MLArray
+
+    exp = EXPECTED["fixtures"][name]
+    img = MLArray.open(DATA / name)
+    assert img.meta.has_array == exp["has_array"]
+    if exp["has_array"]:
+        arr = img.to_numpy()
+        assert list(arr.shape) == exp["array"]["shape"]
+        assert str(arr.dtype) == exp["array"]["dtype"]
+        assert hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest() == exp["array"]["sha256"]
+    for key in ("spacing", "origin", "direction"):
+        if exp.get(key) is not None:
+            np.testing.assert_allclose(getattr(img, key), exp[key])
+    assert img.meta.is_seg == exp["is_seg"]
+    assert img.meta.source == exp["pickled_mapping"]["source"]["data"]
+    if exp["bbox"].get("bboxes"):
+        assert img.meta.bbox.bboxes == exp["bbox"]["bboxes"]
+
+
+def test_legacy_file_resaves_as_v1_json(tmp_path):
+    from mlarray import MLArray
+
+    img = MLArray.open(DATA / "image3d.mla")
+    img.save(tmp_path / "migrated.mla")
+    raw = blosc2.open(str(tmp_path / "migrated.mla"))
+    assert "mlarray" not in raw.vlmeta and json.loads(raw.vlmeta["mla.meta"])["format_version"] == 1
+    np.testing.assert_array_equal(MLArray.open(tmp_path / "migrated.mla").to_numpy(), img.to_numpy())
+
+
+def test_malicious_fixture_refused_through_mlarray_open():
+    from mlarray import MLArray
+
+    marker = EXPECTED["malicious_marker"]
+    with pytest.raises(UnsafeLegacyFileError):
+        MLArray.open(DATA / "malicious.mla")
+    assert not os.path.exists(marker)

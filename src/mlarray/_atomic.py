@@ -1,7 +1,8 @@
 """Atomic file replacement: write beside the target, fsync, then ``os.replace``.
 
 A crash at any moment leaves either the old file or the new one, never a mix. The temporary
-name starts with a dot and ends in ``.partial`` so file browsers and globs for ``*.mla`` skip it.
+name starts with a dot (hidden from file browsers and ``*.mla`` globs), contains ``.partial``, and
+keeps the target's extension so writers that choose the format by extension (nibabel) still work.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def fsync_path(path: str | os.PathLike, directory: bool = False) -> None:
 def atomic_output(target: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``target``; on success it atomically becomes ``target``."""
     target = Path(target)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    ext = "".join(target.suffixes[-2:]) if target.name.endswith(".gz") else target.suffix
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial{ext}")
     try:
         yield str(tmp)
         fsync_path(tmp)

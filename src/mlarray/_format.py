@@ -87,9 +87,8 @@ class LegacyPickleFormat:
             raw = store.vlmeta[cls.meta_key]
         except Exception as exc:
             raise CorruptFileError(path, f"the legacy metadata entry cannot be read ({exc})") from None
-        if not isinstance(raw, (bytes, bytearray)):
-            raise CorruptFileError(path, "the legacy metadata entry is not gzip'd bytes")
-        return migrate_legacy_mapping(read_legacy_mapping(bytes(raw), path))
+        # 0.0.49+ wrote gzip'd pickle bytes; older releases stored the mapping itself.
+        return migrate_legacy_mapping(read_legacy_mapping(raw, path))
 
 
 CURRENT_FORMAT = FormatV1

@@ -79,6 +79,8 @@ def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, b
         store = blosc2.empty(tuple(shape), dtype=dtype, **kwargs)
     else:
         store = blosc2.full(tuple(shape), fill_value, dtype=dtype, **kwargs)
+    if patch is None and not all(s > 0 for s in shape):
+        return store  # metadata-only file: no layout to record
     meta.blosc2 = MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
                              codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"])
     return store
@@ -138,7 +140,7 @@ def _write_derived(store, meta: Meta, *, pyramid: Optional[bool], stats: bool,
     from .stats import compute_stats
 
     if stats:
-        meta.stats = MetaStatistics.from_mapping(compute_stats(store))
+        meta.stats = MetaStatistics.from_mapping(_finite_only(compute_stats(store)))
     _drop_levels(store, meta)
     axes = spatial_axes_of(meta.spatial.axis_labels, store.ndim)
     want = pyramid if pyramid is not None else any(store.shape[a] > PYRAMID_MIN_SIZE for a in axes)
@@ -166,16 +168,25 @@ def _write_derived(store, meta: Meta, *, pyramid: Optional[bool], stats: bool,
     meta.pyramid = MetaPyramid(levels=entries, method=levels[0]["method"] if levels else None)
 
 
+def _finite_only(stats: dict) -> dict:
+    """JSON has no NaN/inf: data containing infinities gets None for the affected values."""
+    out = dict(stats)
+    for k, v in stats.items():
+        if isinstance(v, float) and not np.isfinite(v):
+            out[k] = None
+    if isinstance(stats.get("percentiles"), dict):
+        out["percentiles"] = {k: (v if v is None or np.isfinite(v) else None) for k, v in stats["percentiles"].items()}
+    return out
+
+
 def _level_chunks(store, shape) -> tuple:
     return tuple(min(c, s) for c, s in zip(store.chunks, shape))
 
 
 def _drop_levels(store, meta: Meta) -> None:
     for lv in meta.pyramid.levels:
-        try:
+        if lv["key"] in store.vlmeta:  # a fresh file (save) has none; an r+ file has the old ones
             del store.vlmeta[lv["key"]]
-        except KeyError:
-            pass
     meta.pyramid = MetaPyramid()
 
 

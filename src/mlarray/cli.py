@@ -1,0 +1,308 @@
+"""The ``mlarray`` command: info, convert, validate, demo (plus the published package's aliases)."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Optional, Sequence
+
+__all__ = ["main", "header_main", "convert_main"]
+
+_INPUT_EXTS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".dcm", ".tif", ".tiff", ".mla")
+
+
+# ----------------------------------------------------------------------------- info
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def describe(path: str) -> dict:
+    """Everything ``mlarray info`` shows; reads the header only (no pixel data)."""
+    from . import MLArray
+
+    img = MLArray.open(path, mmap_mode="r")
+    meta = img.meta
+    out = {"file": path, "file_size": os.path.getsize(path), "meta": meta.to_mapping()}
+    if meta.has_array:
+        out["shape"] = list(img.shape)
+        out["dtype"] = str(img.dtype)
+        out["uncompressed_size"] = int(img.levels[0].nbytes)
+        out["levels"] = [{"level": lv.level, "shape": list(lv.shape), "scale": list(lv.scale)} for lv in img.levels]
+    return out
+
+
+def _print_info(d: dict) -> None:
+    m = d["meta"]
+    sp = m.get("spatial", {})
+    rows = [("file", d["file"]), ("format", f"MLArray v{m.get('format_version')} ({m.get('writer', 'unknown writer')})")]
+    if "shape" in d:
+        ratio = d["uncompressed_size"] / max(d["file_size"], 1)
+        rows += [("shape", " x ".join(map(str, d["shape"]))), ("dtype", d["dtype"]),
+                 ("size", f"{_human_bytes(d['file_size'])} on disk, {_human_bytes(d['uncompressed_size'])} raw "
+                          f"({ratio:.1f}x)")]
+    else:
+        rows.append(("array", "none (metadata-only file)"))
+    for key in ("spacing", "origin", "axis_labels", "axis_units", "coord_system"):
+        if key in sp:
+            rows.append((key, str(sp[key])))
+    if "direction" in sp:
+        rows.append(("direction", str(sp["direction"])))
+    if m.get("is_seg") is not None:
+        rows.append(("is_seg", str(m["is_seg"])))
+    if m.get("classes"):
+        rows.append(("classes", ", ".join(f"{c['id']}={c['name']}" for c in m["classes"])))
+    st = m.get("stats", {})
+    if st:
+        pct = st.get("percentiles", {})
+        rows.append(("stats", f"min {st.get('min')}, max {st.get('max')}, mean {_fmt(st.get('mean'))}, "
+                              f"std {_fmt(st.get('std'))}, p0.5 {_fmt(pct.get('0.5'))}, p99.5 {_fmt(pct.get('99.5'))}"))
+    bb = m.get("bbox", {})
+    if bb.get("bboxes"):
+        rows.append(("boxes", f"{len(bb['bboxes'])} (labels: {sorted(set(map(str, bb.get('labels') or [])))})"))
+    lay = m.get("blosc2", {})
+    if lay:
+        rows.append(("layout", f"chunks {lay.get('chunk_size')}, blocks {lay.get('block_size')}, "
+                               f"patch {lay.get('patch_size')}, {lay.get('codec')} clevel {lay.get('clevel')} "
+                               f"{'+'.join(lay.get('filters') or [])}"))
+    for lv in d.get("levels", [])[1:]:
+        rows.append((f"level {lv['level']}", f"{' x '.join(map(str, lv['shape']))} (scale {lv['scale']})"))
+    if m.get("source_format"):
+        rows.append(("source format", m["source_format"]))
+    if m.get("source"):
+        rows.append(("source", f"{len(m['source'])} header fields (use --json to see them)"))
+    if m.get("extra"):
+        rows.append(("extra", json.dumps(m["extra"])[:200]))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+def _fmt(v) -> str:
+    return "None" if v is None else f"{v:.6g}"
+
+
+def cmd_info(args) -> int:
+    status = 0
+    for path in args.files:
+        try:
+            d = describe(path)
+        except (OSError, ValueError) as exc:
+            print(f"mlarray info: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        if args.json:
+            print(json.dumps(d, indent=2))
+        else:
+            _print_info(d)
+    return status
+
+
+# ----------------------------------------------------------------------------- validate
+
+def cmd_validate(args) -> int:
+    from .validate import validate
+
+    worst = 0
+    for path in args.files:
+        problems = validate(path)
+        errors = [p for p in problems if p.severity == "error"]
+        if args.json:
+            print(json.dumps({"file": path, "problems": [p.to_dict() for p in problems]}))
+        else:
+            print(f"{path}: {'OK' if not problems else f'{len(errors)} error(s), {len(problems) - len(errors)} warning(s)'}")
+            for p in problems:
+                print(f"  {p}")
+        if errors:
+            worst = 1
+    return worst
+
+
+# ----------------------------------------------------------------------------- convert
+
+def _expand_sources(sources: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for s in sources:
+        if any(c in s for c in "*?["):
+            matches = sorted(glob.glob(s))
+            if not matches:
+                raise FileNotFoundError(f"no file matches {s!r}")
+            out += matches
+        elif os.path.isdir(s) and not _is_dicom_dir(s):
+            found = sorted(str(p) for p in Path(s).iterdir() if p.is_file() and p.name.lower().endswith(_INPUT_EXTS)
+                           and not p.name.lower().endswith(".dcm"))
+            found += sorted(str(p) for p in Path(s).iterdir() if p.is_dir() and _is_dicom_dir(str(p)))
+            out += found
+        else:
+            out.append(s)
+    return out
+
+
+def _is_dicom_dir(path: str) -> bool:
+    """A directory counts as one DICOM series if it holds .dcm files or DICOM-magic files."""
+    try:
+        entries = [p for p in Path(path).iterdir() if p.is_file()]
+    except OSError:
+        return False
+    for p in entries[:20]:
+        if p.name.lower().endswith(".dcm"):
+            return True
+        try:
+            with open(p, "rb") as fh:
+                fh.seek(128)
+                if fh.read(4) == b"DICM":
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[str, str]]:
+    from .convert._bridge import output_name
+
+    many = len(sources) > 1
+    if many or os.path.isdir(dst) or dst.endswith(os.sep):
+        os.makedirs(dst, exist_ok=True)
+        suffix = to_suffix or ".mla"
+        return [(s, os.path.join(dst, output_name(s, suffix if not s.endswith(".mla") else (to_suffix or ".nii.gz"))))
+                for s in sources]
+    return [(sources[0], dst)]
+
+
+def _convert_one(src: str, dst: str, patch_size, seg) -> tuple[str, str, Optional[str]]:
+    from .convert._bridge import convert_file
+
+    try:
+        convert_file(src, dst, patch_size=patch_size, seg=seg)
+        return src, dst, None
+    except Exception as exc:  # one bad file never stops the batch
+        return src, dst, f"{type(exc).__name__}: {exc}"
+
+
+def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, jobs: int = 1,
+              scheduler: Optional[str] = None, quiet: bool = False) -> list[tuple[str, str, Optional[str]]]:
+    """Convert every (src, dst) pair; returns (src, dst, error-or-None) for each."""
+    results = []
+    total = len(pairs)
+
+    def report(r):
+        results.append(r)
+        if not quiet:
+            src, _, err = r
+            print(f"[{len(results)}/{total}] {'FAILED' if err else 'ok':6} {src}", file=sys.stderr)
+
+    if scheduler:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            futures = [client.submit(_convert_one, s, d, patch_size, seg, pure=False) for s, d in pairs]
+            for fut in futures:
+                report(fut.result())
+    elif jobs > 1 and total > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_convert_one, s, d, patch_size, seg) for s, d in pairs]
+            for fut in as_completed(futures):
+                report(fut.result())
+    else:
+        for s, d in pairs:
+            report(_convert_one(s, d, patch_size, seg))
+    return results
+
+
+def _patch_size_arg(text: str):
+    if text in ("default", "none", "None"):
+        return "default" if text == "default" else None
+    parts = [int(p) for p in text.split(",")]
+    return parts[0] if len(parts) == 1 else parts
+
+
+def cmd_convert(args) -> int:
+    if len(args.paths) < 2:
+        print("mlarray convert: give at least one source and a destination", file=sys.stderr)
+        return 2
+    *sources, dst = args.paths
+    try:
+        sources = _expand_sources(sources)
+    except FileNotFoundError as exc:
+        print(f"mlarray convert: {exc}", file=sys.stderr)
+        return 2
+    if not sources:
+        print("mlarray convert: no convertible files found", file=sys.stderr)
+        return 2
+    pairs = _plan(sources, dst, args.to)
+    results = run_batch(pairs, patch_size=args.patch_size, seg=True if args.seg else None, jobs=args.jobs,
+                        scheduler=args.scheduler, quiet=args.quiet)
+    failed = [r for r in results if r[2]]
+    print(f"converted {len(results) - len(failed)} of {len(results)} file(s)", file=sys.stderr)
+    for src, _, err in failed:
+        print(f"  failed: {src}: {err}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ----------------------------------------------------------------------------- demo
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.dir, show=not args.no_viewer, size=args.size)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlarray", description="MLArray (.mla) files: inspect, convert, validate.")
+    sub = p.add_subparsers(dest="command", required=True)
+    i = sub.add_parser("info", help="show metadata, layout, levels and sizes (reads no pixel data)")
+    i.add_argument("files", nargs="+")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.set_defaults(func=cmd_info)
+    c = sub.add_parser("convert", help="convert NIfTI/NRRD/DICOM/TIFF to .mla and back")
+    c.add_argument("paths", nargs="+", metavar="SRC... DST")
+    c.add_argument("--patch-size", type=_patch_size_arg, default="default",
+                   help="training patch size for the layout: N, N,N,N, 'default' (192) or 'none'")
+    c.add_argument("--seg", action="store_true", help="inputs are segmentations (integer labels, no scaling)")
+    c.add_argument("--to", default=None, help="output extension for .mla sources in batch mode (e.g. .nii.gz)")
+    c.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes")
+    c.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (runs the same batch)")
+    c.add_argument("--quiet", "-q", action="store_true")
+    c.set_defaults(func=cmd_convert)
+    v = sub.add_parser("validate", help="report problems; exit 1 when any is an error")
+    v.add_argument("files", nargs="+")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_validate)
+    d = sub.add_parser("demo", help="write the sample files and open them in napari")
+    d.add_argument("--dir", default=None, help="where to write the sample files (default: a temp folder)")
+    d.add_argument("--size", type=int, default=None, help="phantom edge length")
+    d.add_argument("--no-viewer", action="store_true", help="only write the files")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def header_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``mlarray_header FILE`` (published package): same as ``mlarray info``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return main(["info", *argv])
+
+
+def convert_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``mlarray_convert SRC DST`` (published package): same as ``mlarray convert``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return main(["convert", *argv])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""ImageRecord <-> MLArray, and whole-file conversion with atomic outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ._record import ConversionError, ImageRecord
+
+__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name"]
+
+
+def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_seg: Optional[bool] = None):
+    """Wrap a record as an (unsaved) MLArray with its geometry, header and class table."""
+    from .. import MLArray
+    from ..meta import Meta
+
+    seg = record.is_seg if is_seg is None else is_seg
+    spatial = {"spacing": record.spacing, "origin": record.origin, "direction": record.direction,
+               "coord_system": record.coord_system}
+    if record.axis_labels:
+        spatial["axis_labels"] = list(record.axis_labels)
+    if record.axis_units:
+        spatial["axis_units"] = list(record.axis_units)
+    extra = {}
+    if record.intensity:
+        extra["intensity"] = record.intensity
+    meta = Meta(spatial=spatial, source=record.source, source_format=record.source_format,
+                is_seg=seg, classes=record.classes, extra=extra)
+    array = record.array
+    if seg and np.issubdtype(np.dtype(array.dtype), np.floating):
+        arr = np.asarray(array)
+        if not np.all(np.mod(arr, 1) == 0):
+            raise ConversionError(record.source.get("path", "input"), "is marked as a segmentation but holds "
+                                  "non-integer values", "drop --seg, or round the labels first")
+        array = arr.astype(_smallest_int(arr))
+    return MLArray(array, meta=meta, patch_size=patch_size)
+
+
+def _smallest_int(arr: np.ndarray):
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    for dt in (np.uint8, np.uint16, np.int16, np.int32, np.int64):
+        if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
+            return dt
+    return np.int64
+
+
+def mlarray_to_record(img) -> ImageRecord:
+    """An ImageRecord (geometry in the file's coord_system) for writing another format."""
+    meta = img.meta
+    n = img.spatial_ndim
+    sp = meta.spatial
+    labels = sp.axis_labels or ["spatial"] * img.ndim
+    return ImageRecord(
+        array=img.to_numpy(),
+        spacing=list(sp.spacing or [1.0] * n),
+        origin=list(sp.origin or [0.0] * n),
+        direction=[list(r) for r in (sp.direction or np.eye(n).tolist())],
+        coord_system=sp.coord_system or "unknown",
+        axis_labels=list(labels),
+        axis_units=list(sp.axis_units) if sp.axis_units else None,
+        source=dict(meta.source),
+        source_format=meta.source_format or "mlarray",
+        is_seg=meta.is_seg,
+        classes=meta.classes,
+    )
+
+
+def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
+    """``ct.nii.gz`` -> ``ct.mla``; a DICOM directory ``series/`` -> ``series.mla``."""
+    name = Path(os.fspath(src).rstrip("/")).name
+    for ext in (".nii.gz", ".ome.tiff", ".ome.tif", ".nii", ".nrrd", ".nhdr", ".tiff", ".tif", ".dcm", ".mla"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return name + suffix
+
+
+def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Optional[bool] = None,
+                 progress: Optional[Callable[[int, int], None]] = None) -> str:
+    """Convert one file (or DICOM directory) to ``dst``; the output appears atomically or not at all."""
+    from .. import MLArray
+    from .._atomic import atomic_output
+    from . import read_any, write_any
+
+    src, dst = os.fspath(src), os.fspath(dst)
+    if dst.endswith(".mla"):
+        kw = {"is_seg": True} if seg and src.lower().endswith((".nii", ".nii.gz")) else {}
+        record = read_any(src, **kw)
+        img = record_to_mlarray(record, patch_size=patch_size, is_seg=seg)
+        img.save(dst, progress=progress)
+        return dst
+    if not src.endswith(".mla"):
+        raise ConversionError(src, "one side of a conversion must be an .mla file",
+                              "convert to .mla first, then to the other format")
+    img = MLArray.open(src)
+    if not img.meta.has_array:
+        raise ConversionError(src, "holds metadata only; there is no image to write", "convert an image file")
+    record = mlarray_to_record(img)
+    with atomic_output(dst) as tmp:
+        write_any(record, tmp)
+    return dst
