@@ -1,0 +1,31 @@
+"""npe2 reader hook: ``.mla`` files -> napari layers (the work is in :mod:`._mapping`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Union
+
+PathOrPaths = Union[str, os.PathLike, list, tuple]
+
+
+def _is_mla(path) -> bool:
+    return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".mla")
+
+
+def napari_get_reader(path: PathOrPaths) -> Optional[Callable]:
+    """Return :func:`read_mla` for a ``.mla`` path (or a list of only ``.mla`` paths), else None."""
+    paths = list(path) if isinstance(path, (list, tuple)) else [path]
+    if not paths or not all(_is_mla(p) for p in paths):
+        return None
+    return read_mla
+
+
+def read_mla(path: PathOrPaths) -> list:
+    """Layer data tuples for one ``.mla`` path or a list of them."""
+    from ._mapping import layer_data_from_path
+
+    paths = list(path) if isinstance(path, (list, tuple)) else [path]
+    out: list = []
+    for p in paths:
+        out.extend(layer_data_from_path(os.fspath(p)))
+    return out

@@ -1,0 +1,257 @@
+"""npe2 writer hooks and the "Save as MLArray…" command (the work is in :mod:`._mapping`).
+
+Multi-layer writes: an ``.mla`` file holds one array, so ``write_layers(path, layers)`` writes
+
+* the image layer (or the channel layers split from one channel file, stacked back) to ``path``,
+  with the boxes of every Shapes layer stored as its ``bbox``;
+* a Labels layer to ``<stem>_seg.mla`` next to it (to ``path`` itself when there is no image);
+  with several Labels layers, the others to ``<stem>_seg<i>.mla``;
+* Shapes layers alone to ``path`` as a metadata-only file (boxes + geometry).
+
+Every write is atomic (``MLArray.save`` writes a temporary file and renames it), so saving over
+the file a layer was read from is safe: the layer's memory-mapped data keeps reading the old
+(unlinked) file until the layer is closed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = ["write_image", "write_labels", "write_shapes", "write_layers", "save_as_dialog", "save_layers"]
+
+
+def _mla_path(path) -> str:
+    p = os.fspath(path)
+    return p if p.lower().endswith(".mla") else p + ".mla"
+
+
+def _progress_cb(label: str):
+    """A ``progress(i, n)`` callback driving a napari progress bar (no-op without napari)."""
+    try:
+        from napari.utils import progress
+    except Exception:  # pragma: no cover - napari missing
+        return None, lambda: None
+    state: dict[str, Any] = {"bar": None}
+
+    def cb(i: int, n: int) -> None:
+        bar = state["bar"]
+        if bar is None or bar.total != n:
+            if bar is not None:
+                bar.close()
+            bar = state["bar"] = progress(total=n, desc=label)
+        bar.n = i
+        bar.refresh()
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return cb, close
+
+
+def _save(ml, path: str, label: str) -> None:
+    cb, close = _progress_cb(label)
+    try:
+        ml.save(path, progress=cb)
+    finally:
+        close()
+
+
+def write_image(path: str, data: Any, meta: dict) -> list[str]:
+    """npe2 single-layer writer for Image layers."""
+    from ._mapping import mlarray_from_layer
+
+    path = _mla_path(path)
+    _save(mlarray_from_layer(data, meta, "image"), path, f"Saving {Path(path).name}")
+    return [path]
+
+
+def write_labels(path: str, data: Any, meta: dict) -> list[str]:
+    """npe2 single-layer writer for Labels layers (``is_seg`` files)."""
+    from ._mapping import mlarray_from_layer
+
+    path = _mla_path(path)
+    _save(mlarray_from_layer(data, meta, "labels"), path, f"Saving {Path(path).name}")
+    return [path]
+
+
+def write_shapes(path: str, data: Any, meta: dict) -> list[str]:
+    """npe2 single-layer writer for Shapes layers: a metadata-only file holding the boxes."""
+    from mlarray import MLArray
+
+    from ._mapping import meta_from_shapes
+
+    path = _mla_path(path)
+    MLArray(meta=meta_from_shapes(list(data), meta)).save(path)
+    return [path]
+
+
+def _stack_channels(images: list) -> Optional[tuple]:
+    """Channel layers of one file (same source, same base array) -> one layer tuple, else None."""
+    from ._views import AxisView
+
+    views, chans = [], []
+    for data, meta, _ in images:
+        d = data[0] if isinstance(data, (list, tuple)) else data
+        ch = (meta.get("metadata") or {}).get("mlarray_channel")
+        if not isinstance(d, AxisView) or not ch or not d.fixed:
+            return None
+        views.append(d)
+        chans.append(tuple(ch))
+    base = views[0].base
+    axis = chans[0][0]
+    if any(v.base is not base or c[0] != axis for v, c in zip(views, chans)):
+        return None
+    if sorted(c[1] for c in chans) != list(range(base.shape[axis])):
+        return None
+    order = views[0].order
+    # Write the whole base array (all channels) with the first channel layer's transform.
+    return AxisView(base, list(range(len(base.shape)))), order, images[0][1]
+
+
+def write_layers(path: str, layer_data: list) -> list[str]:
+    """npe2 multi-layer writer (see the module docstring for what goes where)."""
+    from mlarray import MLArray
+
+    from ._mapping import bbox_from_shapes, mlarray_from_layer, meta_from_shapes
+
+    path = _mla_path(path)
+    images = [ld for ld in layer_data if ld[2] == "image"]
+    labels = [ld for ld in layer_data if ld[2] == "labels"]
+    shapes = [ld for ld in layer_data if ld[2] == "shapes"]
+    other = [ld[2] for ld in layer_data if ld[2] not in ("image", "labels", "shapes")]
+    if other:
+        raise ValueError(f"MLArray files hold image, labels and shapes layers, not {', '.join(sorted(set(other)))}")
+    written: list[str] = []
+    main = None
+    if len(images) > 1:
+        stacked = _stack_channels(images)
+        if stacked is None:
+            raise ValueError("an .mla file holds one image: select one image layer (or all channel layers "
+                             "of one file) per save")
+        full, order, state = stacked
+        ml = mlarray_from_layer(images[0][0], state, "image")
+        ml = MLArray(full.base, meta=_with_channel_geometry(ml, full, state))
+        main = (ml, images[0])
+    elif images:
+        main = (mlarray_from_layer(images[0][0], images[0][1], "image"), images[0])
+    seg_targets = []
+    if main is None and labels:
+        main = (mlarray_from_layer(labels[0][0], labels[0][1], "labels"), labels[0])
+        labels = labels[1:]
+    stem = path[: -len(".mla")]
+    for i, lab in enumerate(labels):
+        seg_targets.append((f"{stem}_seg{'' if i == 0 else i}.mla", lab))
+    if main is not None:
+        ml, (data, state, _) = main
+        if shapes:
+            ml.meta.bbox = _merge_boxes([_boxes_for_target(s, data, state) for s in shapes])
+        _save(ml, path, f"Saving {Path(path).name}")
+        written.append(path)
+    elif shapes:
+        meta = meta_from_shapes(list(shapes[0][0]), shapes[0][1])
+        if len(shapes) > 1:
+            meta.bbox = _merge_boxes([bbox_from_shapes(list(s[0]), s[1]) for s in shapes])
+        MLArray(meta=meta).save(path)
+        written.append(path)
+    for target, (data, state, _) in seg_targets:
+        _save(mlarray_from_layer(data, state, "labels"), target, f"Saving {Path(target).name}")
+        written.append(target)
+    return written
+
+
+def _with_channel_geometry(ml, full, state):
+    """Meta for the restacked channel array: geometry from the channel layer, labels of the file."""
+    from ._mapping import _fresh_meta, _source_meta
+
+    src, _ = _source_meta(state)
+    meta = _fresh_meta(src)
+    meta.spatial.spacing, meta.spatial.origin, meta.spatial.direction = (
+        ml.meta.spatial.spacing, ml.meta.spatial.origin, ml.meta.spatial.direction)
+    return meta
+
+
+def _boxes_for_target(shape_ld, image_data, image_state):
+    """Boxes of a Shapes layer in the index space of the image layer they are saved with."""
+    from ._mapping import _base_of, bbox_from_shapes, data_to_world_matrix, _source_meta, _layer_spatial
+
+    view, order, _fixed = _base_of(image_data)
+    meta, _ = _source_meta(image_state)
+    layer_ndim = len(view.shape)
+    spatial_pos = _layer_spatial(meta, order, len(getattr(view, "base", view).shape), layer_ndim, False) \
+        if meta.spatial.axis_labels is not None else list(range(layer_ndim))
+    m = data_to_world_matrix(image_state, layer_ndim)
+    idx = spatial_pos + [layer_ndim]
+    w = m[np.ix_(idx, idx)]
+    base_axes = [order[i] for i in spatial_pos]
+    # rank of each base spatial axis among the base spatial axes (bbox axis order)
+    ranks = {a: r for r, a in enumerate(sorted(base_axes))}
+    return bbox_from_shapes(list(shape_ld[0]), shape_ld[1], w, [ranks[a] for a in base_axes])
+
+
+def _merge_boxes(boxes):
+    from mlarray.meta import MetaBbox
+
+    bb, lab, sc = [], [], []
+    any_scores = any(b.scores is not None for b in boxes)
+    for b in boxes:
+        if not b.bboxes:
+            continue
+        bb.extend(b.bboxes)
+        lab.extend(b.labels if b.labels is not None else [f"box {i}" for i in range(len(b.bboxes))])
+        sc.extend(b.scores if b.scores is not None else [1.0] * len(b.bboxes))
+    if not bb:
+        return MetaBbox()
+    return MetaBbox(bboxes=bb, labels=lab, scores=sc if any_scores else None)
+
+
+# --------------------------------------------------------------------------- File > Save as MLArray…
+
+def save_layers(layers, path: str) -> list[str]:
+    """Save napari layers to ``path`` (one layer: its own writer; several: :func:`write_layers`)."""
+    layers = list(layers)
+    if not layers:
+        raise ValueError("no layers selected")
+    tuples = [layer.as_layer_data_tuple() for layer in layers]
+    if len(tuples) == 1:
+        data, state, kind = tuples[0]
+        hook = {"image": write_image, "labels": write_labels, "shapes": write_shapes}.get(kind)
+        if hook is None:
+            raise ValueError(f"cannot save a {kind} layer as MLArray")
+        return hook(path, data, state)
+    return write_layers(path, tuples)
+
+
+def save_as_dialog(viewer) -> Optional[list[str]]:
+    """File > Save as MLArray…: ask for a path and save the selected layers there."""
+    from napari.utils.notifications import show_error, show_info
+    from qtpy.QtWidgets import QFileDialog
+
+    layers = list(viewer.layers.selection) or ([viewer.layers.selection.active] if viewer.layers.selection.active
+                                               else [])
+    if not layers:
+        show_info("Select the layer(s) to save as MLArray first.")
+        return None
+    start = ""
+    for layer in layers:
+        p = (layer.metadata or {}).get("mlarray_path")
+        if p:
+            start = p
+            break
+    if not start:
+        start = f"{layers[0].name}.mla"
+    parent = getattr(getattr(viewer.window, "_qt_window", None), "parent", lambda: None)()
+    path, _ = QFileDialog.getSaveFileName(parent, "Save as MLArray", start, "MLArray (*.mla)")
+    if not path:
+        return None
+    try:
+        out = save_layers(layers, path)
+    except Exception as exc:  # shown to the user, not swallowed silently
+        show_error(f"Saving as MLArray failed: {exc}")
+        return None
+    show_info(f"Saved {', '.join(Path(p).name for p in out)}")
+    return out
