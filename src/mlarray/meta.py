@@ -8,18 +8,20 @@ stored in the file (spec v1); ``Meta.from_mapping()`` reads it back and validate
 
 from __future__ import annotations
 
-import math
 from enum import Enum
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from . import affines
 from ._errors import MetadataError
+from ._fields import (check_classes, float_list, int_list, label_str, optional_number, reject_unknown,
+                      require_mapping, str_list)
 from ._jsonsafe import to_json_value
 
 __all__ = [
     "Meta",
+    "check_classes",
     "MetaSpatial",
     "MetaStatistics",
     "MetaBbox",
@@ -60,76 +62,11 @@ class CoordSystem(str, Enum):
 SPATIAL_AXIS_LABELS = frozenset({"spatial", "spatial_x", "spatial_y", "spatial_z"})
 
 
-def _label_str(v: Any) -> str:
-    return v.value if isinstance(v, Enum) else v
-
-
 def spatial_axes_of(axis_labels: Optional[list], ndim: int) -> list[int]:
     """Indices of the spatial axes: all axes when no labels are given."""
     if axis_labels is None:
         return list(range(ndim))
-    return [i for i, lab in enumerate(axis_labels) if _label_str(lab) in SPATIAL_AXIS_LABELS]
-
-
-# ----------------------------------------------------------------------------- helpers
-
-def _float_list(value: Any, field: str, length: Optional[int], *, positive: bool = False) -> list[float]:
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise MetadataError(field, value, "must be a list of numbers", "pass e.g. [1.0, 1.0, 2.5]") from None
-    if arr.ndim != 1:
-        raise MetadataError(field, value, "must be a flat list of numbers", "pass one number per spatial axis")
-    if length is not None and arr.shape[0] != length:
-        raise MetadataError(field, value, f"must have {length} values (one per spatial axis), got {arr.shape[0]}",
-                            "give one value per spatial axis, or set axis_labels to mark non-spatial axes")
-    if not np.all(np.isfinite(arr)):
-        raise MetadataError(field, value, "contains NaN or infinity", "use finite numbers")
-    if positive and np.any(arr <= 0):
-        raise MetadataError(field, value, "must be positive", "voxel sizes are > 0; encode flips in `direction`")
-    return [float(v) for v in arr]
-
-
-def _int_list(value: Any, field: str, length: Optional[int] = None, *, minimum: int = 0) -> list[int]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = [int(value)]
-    if not isinstance(value, (list, tuple, np.ndarray)):
-        raise MetadataError(field, value, "must be a list of integers", "pass e.g. [128, 128, 128]")
-    out = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            if isinstance(v, (float, np.floating)) and float(v).is_integer():
-                v = int(v)
-            else:
-                raise MetadataError(field, value, "must contain integers only", "round the values")
-        if int(v) < minimum:
-            raise MetadataError(field, value, f"values must be >= {minimum}", "use sizes of at least 1")
-        out.append(int(v))
-    if length is not None and len(out) != length:
-        raise MetadataError(field, value, f"must have {length} values, got {len(out)}", "give one value per axis")
-    return out
-
-
-def _str_list(value: Any, field: str, length: Optional[int]) -> list[str]:
-    if not isinstance(value, (list, tuple)):
-        raise MetadataError(field, value, "must be a list of strings", "pass e.g. ['mm', 'mm', 'mm']")
-    out = [_label_str(v) for v in value]
-    if not all(isinstance(v, str) for v in out):
-        raise MetadataError(field, value, "must contain strings only", "convert entries with str()")
-    if length is not None and len(out) != length:
-        raise MetadataError(field, value, f"must have {length} entries, got {len(out)}", "give one entry per axis")
-    return out
-
-
-def _optional_number(value: Any, field: str) -> Optional[float]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise MetadataError(field, value, "must be a number or None", "pass a float")
-    f = float(value)
-    if not math.isfinite(f):
-        raise MetadataError(field, value, "is NaN or infinite", "store None when the value is undefined")
-    return f
+    return [i for i, lab in enumerate(axis_labels) if label_str(lab) in SPATIAL_AXIS_LABELS]
 
 
 class _Namespace:
@@ -163,16 +100,16 @@ class MetaSpatial(_Namespace):
 
     def __init__(self, spacing=None, origin=None, direction=None, affine=None, shape=None,
                  axis_labels=None, axis_units=None, coord_system=None) -> None:
-        self.spacing = None if spacing is None else _float_list(spacing, "spatial.spacing", None, positive=True)
-        self.origin = None if origin is None else _float_list(origin, "spatial.origin", None)
+        self.spacing = None if spacing is None else float_list(spacing, "spatial.spacing", None, positive=True)
+        self.origin = None if origin is None else float_list(origin, "spatial.origin", None)
         self.direction = None
         if direction is not None:
             self.direction = affines.check_direction(direction).tolist()
-        self.shape = None if shape is None else _int_list(shape, "spatial.shape")
-        self.axis_labels = None if axis_labels is None else _str_list(axis_labels, "spatial.axis_labels", None)
-        self.axis_units = None if axis_units is None else _str_list(axis_units, "spatial.axis_units", None)
+        self.shape = None if shape is None else int_list(shape, "spatial.shape")
+        self.axis_labels = None if axis_labels is None else str_list(axis_labels, "spatial.axis_labels", None)
+        self.axis_units = None if axis_units is None else str_list(axis_units, "spatial.axis_units", None)
         if coord_system is not None:
-            coord_system = _label_str(coord_system)
+            coord_system = label_str(coord_system)
             if not isinstance(coord_system, str):
                 raise MetadataError("spatial.coord_system", coord_system, "must be a string",
                                     "use 'RAS', 'LPS', 'unknown', 'other' or a custom name")
@@ -214,21 +151,21 @@ class MetaSpatial(_Namespace):
         """Check field lengths against the array's ``ndim`` (and each other)."""
         n_spatial = None
         if self.axis_labels is not None:
-            self.axis_labels = _str_list(self.axis_labels, "spatial.axis_labels", ndim)
+            self.axis_labels = str_list(self.axis_labels, "spatial.axis_labels", ndim)
             n_spatial = len(spatial_axes_of(self.axis_labels, len(self.axis_labels)))
         elif ndim is not None:
             n_spatial = ndim
         if self.shape is not None and ndim is not None:
-            _int_list(self.shape, "spatial.shape", ndim)
+            int_list(self.shape, "spatial.shape", ndim)
         if self.spacing is not None:
-            self.spacing = _float_list(self.spacing, "spatial.spacing", n_spatial, positive=True)
+            self.spacing = float_list(self.spacing, "spatial.spacing", n_spatial, positive=True)
         n_spatial = n_spatial if n_spatial is not None else self.spatial_ndim
         if self.origin is not None:
-            self.origin = _float_list(self.origin, "spatial.origin", n_spatial)
+            self.origin = float_list(self.origin, "spatial.origin", n_spatial)
         if self.direction is not None:
             self.direction = affines.check_direction(self.direction, n_spatial).tolist()
         if self.axis_units is not None:
-            self.axis_units = _str_list(self.axis_units, "spatial.axis_units", None)
+            self.axis_units = str_list(self.axis_units, "spatial.axis_units", None)
             allowed = {x for x in (n_spatial, ndim) if x is not None}
             if allowed and len(self.axis_units) not in allowed:
                 raise MetadataError("spatial.axis_units", self.axis_units,
@@ -251,8 +188,8 @@ class MetaSpatial(_Namespace):
 
     @classmethod
     def from_mapping(cls, d: Optional[Mapping]) -> "MetaSpatial":
-        d = _require_mapping(d, "spatial")
-        _reject_unknown(d, "spatial", {"spacing", "origin", "direction", "affine", "shape", "axis_labels",
+        d = require_mapping(d, "spatial")
+        reject_unknown(d, "spatial", {"spacing", "origin", "direction", "affine", "shape", "axis_labels",
                                        "axis_units", "coord_system"})
         aff = d.get("affine")
         has_parts = any(d.get(k) is not None for k in ("spacing", "origin", "direction"))
@@ -297,10 +234,10 @@ class MetaStatistics(_Namespace):
     def __init__(self, min=None, max=None, mean=None, median=None, std=None, percentiles=None,
                  count=None, nan_count=None, exact=None) -> None:
         for name, v in zip(self._NUMBERS, (min, max, mean, median, std)):
-            setattr(self, name, _optional_number(v, f"stats.{name}"))
+            setattr(self, name, optional_number(v, f"stats.{name}"))
         self.percentiles = self._check_percentiles(percentiles)
-        self.count = None if count is None else _int_list([count], "stats.count")[0]
-        self.nan_count = None if nan_count is None else _int_list([nan_count], "stats.nan_count")[0]
+        self.count = None if count is None else int_list([count], "stats.count")[0]
+        self.nan_count = None if nan_count is None else int_list([nan_count], "stats.nan_count")[0]
         if exact is not None and not isinstance(exact, bool):
             raise MetadataError("stats.exact", exact, "must be a bool", "pass True or False")
         self.exact = exact
@@ -322,7 +259,7 @@ class MetaStatistics(_Namespace):
             if not 0 <= q <= 100:
                 raise MetadataError("stats.percentiles", k, "keys must be percents between 0 and 100",
                                     "use keys such as '0.5' or '99.5'")
-            out[format(q, "g")] = _optional_number(v, f"stats.percentiles[{k!r}]")
+            out[format(q, "g")] = optional_number(v, f"stats.percentiles[{k!r}]")
         return out
 
     def percentile(self, q: float) -> Optional[float]:
@@ -337,8 +274,8 @@ class MetaStatistics(_Namespace):
 
     @classmethod
     def from_mapping(cls, d: Optional[Mapping]) -> "MetaStatistics":
-        d = _require_mapping(d, "stats")
-        _reject_unknown(d, "stats", set(cls.__slots__))
+        d = require_mapping(d, "stats")
+        reject_unknown(d, "stats", set(cls.__slots__))
         return cls(**d)
 
 
@@ -352,7 +289,7 @@ class MetaBbox(_Namespace):
     def __init__(self, bboxes=None, labels=None, scores=None) -> None:
         self.bboxes = None if bboxes is None else self._check_boxes(bboxes)
         self.labels = None if labels is None else self._check_labels(labels)
-        self.scores = None if scores is None else _float_list(scores, "bbox.scores", None)
+        self.scores = None if scores is None else float_list(scores, "bbox.scores", None)
         self.validate()
 
     @staticmethod
@@ -416,8 +353,8 @@ class MetaBbox(_Namespace):
     def from_mapping(cls, d) -> "MetaBbox":
         if isinstance(d, (list, tuple, np.ndarray)):
             return cls(bboxes=d)
-        d = _require_mapping(d, "bbox")
-        _reject_unknown(d, "bbox", set(cls.__slots__))
+        d = require_mapping(d, "bbox")
+        reject_unknown(d, "bbox", set(cls.__slots__))
         return cls(**d)
 
 
@@ -434,22 +371,22 @@ class MetaBlosc2(_Namespace):
 
     def __init__(self, chunk_size=None, block_size=None, patch_size=None, codec=None, clevel=None,
                  filters=None, **legacy) -> None:
-        self.chunk_size = None if chunk_size is None else _int_list(chunk_size, "blosc2.chunk_size", minimum=1)
-        self.block_size = None if block_size is None else _int_list(block_size, "blosc2.block_size", minimum=1)
-        self.patch_size = None if patch_size is None else _int_list(patch_size, "blosc2.patch_size", minimum=1)
+        self.chunk_size = None if chunk_size is None else int_list(chunk_size, "blosc2.chunk_size", minimum=1)
+        self.block_size = None if block_size is None else int_list(block_size, "blosc2.block_size", minimum=1)
+        self.patch_size = None if patch_size is None else int_list(patch_size, "blosc2.patch_size", minimum=1)
         self.codec = codec if codec is None else str(codec)
-        self.clevel = None if clevel is None else _int_list([clevel], "blosc2.clevel")[0]
-        self.filters = None if filters is None else _str_list(filters, "blosc2.filters", None)
+        self.clevel = None if clevel is None else int_list([clevel], "blosc2.clevel")[0]
+        self.filters = None if filters is None else str_list(filters, "blosc2.filters", None)
 
     def to_mapping(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
 
     @classmethod
     def from_mapping(cls, d) -> "MetaBlosc2":
-        d = dict(_require_mapping(d, "blosc2"))
+        d = dict(require_mapping(d, "blosc2"))
         d.pop("cparams", None)  # written by the published 0.0.x package; the container records codecs itself
         d.pop("dparams", None)
-        _reject_unknown(d, "blosc2", set(cls.__slots__))
+        reject_unknown(d, "blosc2", set(cls.__slots__))
         return cls(**d)
 
 
@@ -467,9 +404,9 @@ class MetaPyramid(_Namespace):
 
     @staticmethod
     def _check_level(i: int, lv) -> dict:
-        lv = _require_mapping(lv, f"pyramid.levels[{i}]")
-        shape = _int_list(lv.get("shape"), f"pyramid.levels[{i}].shape", minimum=1)
-        scale = _float_list(lv.get("scale"), f"pyramid.levels[{i}].scale", len(shape), positive=True)
+        lv = require_mapping(lv, f"pyramid.levels[{i}]")
+        shape = int_list(lv.get("shape"), f"pyramid.levels[{i}].shape", minimum=1)
+        scale = float_list(lv.get("scale"), f"pyramid.levels[{i}].scale", len(shape), positive=True)
         key = lv.get("key")
         if not isinstance(key, str) or not key:
             raise MetadataError(f"pyramid.levels[{i}].key", key, "must name the stored level", "e.g. 'level_1'")
@@ -485,74 +422,9 @@ class MetaPyramid(_Namespace):
 
     @classmethod
     def from_mapping(cls, d) -> "MetaPyramid":
-        d = _require_mapping(d, "pyramid")
-        _reject_unknown(d, "pyramid", set(cls.__slots__))
+        d = require_mapping(d, "pyramid")
+        reject_unknown(d, "pyramid", set(cls.__slots__))
         return cls(**d)
-
-
-# ----------------------------------------------------------------------------- classes
-
-def _check_color(color, field: str) -> list[float]:
-    if isinstance(color, str):
-        s = color.lstrip("#")
-        if len(s) not in (6, 8) or any(c not in "0123456789abcdefABCDEF" for c in s):
-            raise MetadataError(field, color, "is not a colour", "use '#rrggbb', '#rrggbbaa' or [r, g, b(, a)] in 0..1")
-        vals = [int(s[i:i + 2], 16) / 255 for i in range(0, len(s), 2)]
-    else:
-        vals = _float_list(color, field, None)
-        if len(vals) not in (3, 4):
-            raise MetadataError(field, color, "must have 3 or 4 components", "use [r, g, b] or [r, g, b, a]")
-        if any(v > 1 for v in vals):
-            if all(float(v).is_integer() and 0 <= v <= 255 for v in vals):
-                vals = [v / 255 for v in vals]
-            else:
-                raise MetadataError(field, color, "components must be within 0..1 (or integers 0..255)",
-                                    "scale the colour")
-        if any(v < 0 for v in vals):
-            raise MetadataError(field, color, "components must not be negative", "use values within 0..1")
-    if len(vals) == 3:
-        vals.append(1.0)
-    return [round(float(v), 6) for v in vals]
-
-
-def check_classes(classes) -> Optional[list[dict]]:
-    """Normalise a class table to ``[{"id": int, "name": str, "color": [r,g,b,a]}]`` sorted by id.
-
-    Accepts that list form or a mapping ``{id: name}`` / ``{id: {"name":..., "color":...}}``.
-    """
-    if classes is None:
-        return None
-    if isinstance(classes, Mapping):
-        items = []
-        for k, v in classes.items():
-            entry = dict(v) if isinstance(v, Mapping) else {"name": v}
-            entry["id"] = k
-            items.append(entry)
-    elif isinstance(classes, (list, tuple)):
-        items = [dict(_require_mapping(c, f"classes[{i}]")) for i, c in enumerate(classes)]
-    else:
-        raise MetadataError("classes", classes, "must be a list of {id, name, color} or a mapping id -> name",
-                            "pass e.g. {1: 'liver', 2: 'tumour'}")
-    out, seen = [], set()
-    for i, c in enumerate(items):
-        _reject_unknown(c, f"classes[{i}]", {"id", "name", "color"})
-        cid = c.get("id")
-        try:
-            cid = int(cid)
-        except (TypeError, ValueError):
-            raise MetadataError(f"classes[{i}].id", c.get("id"), "must be an integer label value",
-                                "use the voxel value of the class") from None
-        if cid in seen:
-            raise MetadataError(f"classes[{i}].id", cid, "appears twice", "give each label value one entry")
-        seen.add(cid)
-        name = c.get("name")
-        if not isinstance(name, str):
-            raise MetadataError(f"classes[{i}].name", name, "must be a string", "name the class, e.g. 'liver'")
-        entry: dict[str, Any] = {"id": cid, "name": name}
-        if c.get("color") is not None:
-            entry["color"] = _check_color(c["color"], f"classes[{i}].color")
-        out.append(entry)
-    return sorted(out, key=lambda e: e["id"])
 
 
 # ----------------------------------------------------------------------------- Meta
@@ -631,8 +503,8 @@ class Meta:
 
     @classmethod
     def from_mapping(cls, d: Mapping) -> "Meta":
-        d = _require_mapping(d, "meta")
-        _reject_unknown(d, "meta", _TOP_KEYS)
+        d = require_mapping(d, "meta")
+        reject_unknown(d, "meta", _TOP_KEYS)
         version = d.get("format_version", FORMAT_VERSION)
         return cls(
             spatial=MetaSpatial.from_mapping(d.get("spatial")),
@@ -698,20 +570,7 @@ def _check_dict(v, field: str) -> dict:
     if v is None:
         return {}
     if not isinstance(v, Mapping):
-        raise MetadataError(field, v, "must be a dict of JSON values", f"wrap the value, e.g. {{'value': ...}}")
+        raise MetadataError(field, v, "must be a dict of JSON values", "wrap the value, e.g. {'value': ...}")
     return to_json_value(dict(v), field)
 
 
-def _require_mapping(d, field: str) -> Mapping:
-    if d is None:
-        return {}
-    if not isinstance(d, Mapping):
-        raise MetadataError(field, d, "must be a JSON object (dict)", "see docs/spec.md for the layout")
-    return d
-
-
-def _reject_unknown(d: Mapping, field: str, allowed: Iterable[str]) -> None:
-    unknown = sorted(set(d) - set(allowed))
-    if unknown:
-        raise MetadataError(f"{field}.{unknown[0]}", d[unknown[0]], "is not a field of the schema",
-                            f"allowed: {', '.join(sorted(allowed))}; put custom data in `extra`")
