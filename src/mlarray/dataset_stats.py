@@ -1,0 +1,455 @@
+"""Dataset-level statistics over many ``.mla`` files, computed in parallel.
+
+:func:`dataset_stats` gathers what a training pipeline plans with (the nnU-Net "fingerprint"):
+
+- **spacing distribution** (per spatial axis: min, percentiles, median, max; the most common
+  spacings) and **shape distribution** -- from the JSON headers only;
+- **intensity statistics** of the images: exact ``min``/``max``/``mean``/``std`` merged from the
+  stored per-file statistics (Chan et al. pairwise merge of count/mean/M2), and percentiles;
+- **class frequencies** of the segmentations (``meta.is_seg``): voxels per class, fraction of all
+  voxels, and the number of files containing each class (one streamed pass per label file; label
+  files compress so well that this is cheap).
+
+Percentiles are merged honestly (``method``):
+
+``"histogram"`` (default)
+    Two passes. The global range comes from the stored per-file ``min``/``max`` (headers only);
+    then every file is streamed chunk by chunk **in parallel** into a histogram over that common
+    range, and the per-file histograms are summed. Integer data spanning at most 2**20 values is
+    binned per value, so the percentiles are **exact** (numpy's ``linear`` method); otherwise
+    2**16 equal bins over ``[min, max]`` bound the error by one bin width, ``(max - min) / 2**16``
+    (reported as ``percentile_error``).
+``"stored"`` (``--fast``)
+    Headers only, no pixel reads: each file's distribution is modelled as a piecewise-linear CDF
+    through its stored percentiles (``min``, 0.5, 1, 5, 25, 50, 75, 95, 99, 99.5, ``max``), the
+    count-weighted mixture of these CDFs is inverted. **Approximate**: exact at the files' shared
+    knots only when all files have the same distribution; in general the error is bounded by the
+    gap between neighbouring stored percentiles of the files (e.g. between p95 and p99).
+
+Parallelism goes through :func:`parallel_map`, the same executor logic as ``mlarray convert``:
+``jobs=N`` local processes or a ``dask.distributed`` scheduler address.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+__all__ = ["dataset_stats", "parallel_map", "executor", "find_mla_files", "file_summary", "format_report"]
+
+DEFAULT_PERCENTILES = (0.5, 1, 5, 25, 50, 75, 95, 99, 99.5)
+EXACT_RANGE_LIMIT = 2**20
+FLOAT_BINS = 2**16
+_PathLike = Union[str, os.PathLike]
+
+
+# ----------------------------------------------------------------------------- parallel execution
+
+@contextlib.contextmanager
+def executor(jobs: int = 1, scheduler: Any = None) -> Iterator[Optional[cf.Executor]]:
+    """A ``concurrent.futures`` executor: a ``dask.distributed`` cluster when ``scheduler`` is given
+    (an address such as ``tcp://10.0.0.5:8786``, a ``distributed.Client`` or a ``LocalCluster``),
+    else ``jobs`` local processes; ``None`` (run inline) for ``jobs <= 1``.
+
+    Both kinds return standard futures, so callers use one code path (submit / as_completed).
+    """
+    if scheduler is not None:
+        from distributed import Client
+
+        if isinstance(scheduler, Client):
+            yield scheduler.get_executor(pure=False)
+            return
+        address = getattr(scheduler, "scheduler_address", scheduler)
+        client = Client(address, set_as_default=False)
+        try:
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
+    elif jobs and jobs > 1:
+        with cf.ProcessPoolExecutor(max_workers=int(jobs)) as pool:
+            yield pool
+    else:
+        yield None
+
+
+def parallel_map(func: Callable, items: Iterable, *, jobs: int = 1, scheduler: Any = None,
+                 errors: str = "raise", progress: Optional[Callable[[int, int, Any], None]] = None) -> list:
+    """``[func(item) for item in items]`` in parallel, results in input order.
+
+    ``errors="raise"`` re-raises the first failure; ``errors="collect"`` puts the exception object
+    in place of the result (so one bad file never stops a batch; a worker that dies counts as a
+    failure of its item). ``progress(done, total, item)`` is called as items finish.
+    """
+    items = list(items)
+    out: list = [None] * len(items)
+    with executor(jobs if len(items) > 1 else 1, scheduler) as ex:
+        if ex is None:
+            for i, item in enumerate(items):
+                out[i] = _call(func, item, errors)
+                if progress:
+                    progress(i + 1, len(items), item)
+            return out
+        futures = {ex.submit(func, item): i for i, item in enumerate(items)}
+        for done, fut in enumerate(cf.as_completed(futures), start=1):
+            i = futures[fut]
+            try:
+                out[i] = fut.result()
+            except Exception as exc:  # includes BrokenProcessPool / KilledWorker for this item
+                if errors == "raise":
+                    for f in futures:
+                        f.cancel()
+                    raise
+                out[i] = exc
+            if progress:
+                progress(done, len(items), items[i])
+    return out
+
+
+def _call(func, item, errors):
+    try:
+        return func(item)
+    except Exception as exc:
+        if errors == "raise":
+            raise
+        return exc
+
+
+# ----------------------------------------------------------------------------- per-file work
+
+def find_mla_files(paths: Sequence[_PathLike]) -> list[str]:
+    """``.mla`` files in the given files/directories (directories searched recursively, sorted)."""
+    out: list[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            out += sorted(str(f) for f in Path(p).rglob("*.mla") if f.is_file() and not f.name.startswith("."))
+        else:
+            out.append(p)
+    return out
+
+
+def file_summary(path: _PathLike) -> dict:
+    """Header facts of one file (no pixel reads): shape, dtype, spacing, is_seg, stored stats."""
+    from mlarray import MLArray
+
+    img = MLArray.open(path, mmap_mode="r")
+    meta = img.meta
+    st = meta.stats
+    d = {"file": os.fspath(path), "has_array": bool(meta.has_array), "is_seg": bool(meta.is_seg)}
+    if meta.has_array:
+        d.update(shape=list(img.shape), dtype=str(img.dtype),
+                 spatial_shape=[img.shape[a] for a in img.spatial_axes],
+                 spacing=list(meta.spatial.spacing) if meta.spatial.spacing else None,
+                 stats=None if st.count is None else {
+                     "min": st.min, "max": st.max, "mean": st.mean, "std": st.std, "count": st.count,
+                     "nan_count": st.nan_count, "percentiles": dict(st.percentiles or {}), "median": st.median})
+        d["classes"] = {str(c["id"]): c.get("name") for c in (meta.classes or [])}
+    return d
+
+
+def _file_stats_fallback(path: str) -> dict:
+    """Stored statistics are missing: compute them (streamed) like the writer would."""
+    from mlarray import MLArray
+    from mlarray.stats import compute_stats
+
+    img = MLArray.open(path, mmap_mode="r")
+    s = compute_stats(img._require_data())
+    return {k: s[k] for k in ("min", "max", "mean", "std", "count", "nan_count", "percentiles", "median")}
+
+
+def _histogram_task(args) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sparse histogram of one file over the common range: (bin indices, counts, non-finite)."""
+    path, lo, hi, integer = args
+    from mlarray import MLArray
+    from mlarray._chunks import iter_chunk_slices, working_chunk_shape
+
+    img = MLArray.open(path, mmap_mode="r")
+    data = img._require_data()
+    nbins = int(hi - lo + 1) if integer else FLOAT_BINS
+    counts = np.zeros(nbins, dtype=np.int64)
+    skipped = 0
+    work = working_chunk_shape(img.shape, 3 * np.dtype(img.dtype).itemsize + 16, getattr(data, "chunks", None))
+    scale = (FLOAT_BINS / (hi - lo)) if (not integer and hi > lo) else 0.0
+    for sl in iter_chunk_slices(img.shape, work):
+        block = np.asarray(img[sl]).reshape(-1)
+        if block.dtype == np.bool_:
+            block = block.view(np.uint8)
+        if integer:
+            idx = block.astype(np.int64) - int(lo)
+        else:
+            x = block.astype(np.float64)
+            ok = np.isfinite(x)
+            if not ok.all():
+                skipped += int(x.size - np.count_nonzero(ok))
+                x = x[ok]
+            idx = ((x - lo) * scale).astype(np.int64)
+        np.clip(idx, 0, nbins - 1, out=idx)
+        counts += np.bincount(idx, minlength=nbins)
+    nz = np.flatnonzero(counts)
+    return nz.astype(np.int64), counts[nz], skipped
+
+
+def _label_task(path: str) -> dict:
+    from mlarray import MLArray
+    from mlarray.stats import compute_label_stats
+
+    img = MLArray.open(path, mmap_mode="r")
+    data = img._require_data()
+    counts = compute_label_stats(data)["voxel_counts"]
+    return {"file": path, "voxel_counts": counts}
+
+
+# ----------------------------------------------------------------------------- merging
+
+def _merge_moments(stats: list[dict]) -> dict:
+    """Exact global count/mean/std from per-file (count, mean, std) (Chan et al.)."""
+    n, mean, m2 = 0, 0.0, 0.0
+    for s in stats:
+        nb = int(s["count"] or 0)
+        if nb == 0 or s["mean"] is None:
+            continue
+        mb, m2b = float(s["mean"]), float(s["std"] or 0.0) ** 2 * nb
+        tot = n + nb
+        delta = mb - mean
+        mean += delta * nb / tot
+        m2 += m2b + delta * delta * n * nb / tot
+        n = tot
+    return {"count": n, "mean": mean if n else None, "std": math.sqrt(m2 / n) if n else None}
+
+
+def _percentiles_from_histogram(idx_counts: np.ndarray, lo: float, hi: float, integer: bool,
+                                percentiles: Sequence[float]) -> list[float]:
+    """numpy-'linear' percentiles from merged counts (exact for per-value integer bins)."""
+    cumulative = np.cumsum(idx_counts)
+    total = int(cumulative[-1]) if len(cumulative) else 0
+    if total == 0:
+        return [None] * len(percentiles)
+    nbins = len(idx_counts)
+
+    def order_stat(k: int) -> float:
+        b = int(np.searchsorted(cumulative, k, side="right"))
+        if integer:
+            return float(lo + b)
+        if k == 0:
+            return float(lo)
+        if k == total - 1:
+            return float(hi)
+        before = int(cumulative[b - 1]) if b else 0
+        inside = (k - before + 0.5) / int(idx_counts[b])
+        return float(min(max(lo + (b + inside) / nbins * (hi - lo), lo), hi))
+
+    out = []
+    for p in percentiles:
+        h = (total - 1) * (float(p) / 100.0)
+        below = min(int(math.floor(h)), total - 1)
+        above = min(below + 1, total - 1)
+        a, b = order_stat(below), order_stat(above)
+        t = h - below
+        out.append(a if a == b or t == 0 else a + (b - a) * t)
+    return out
+
+
+def _percentiles_from_stored(stats: list[dict], percentiles: Sequence[float]) -> list[float]:
+    """Invert the count-weighted mixture of per-file piecewise-linear CDFs through stored knots."""
+    curves = []
+    for s in stats:
+        if not s["count"] or s["min"] is None:
+            continue
+        knots = [(0.0, float(s["min"]))]
+        for k, v in (s.get("percentiles") or {}).items():
+            if v is not None:
+                knots.append((float(k), float(v)))
+        if s.get("median") is not None:
+            knots.append((50.0, float(s["median"])))
+        knots.append((100.0, float(s["max"])))
+        knots.sort()
+        q = np.array([k[0] for k in knots]) / 100.0
+        x = np.maximum.accumulate(np.array([k[1] for k in knots]))
+        curves.append((q, x, int(s["count"])))
+    if not curves:
+        return [None] * len(percentiles)
+    grid = np.unique(np.concatenate([c[1] for c in curves]))
+    total = sum(c[2] for c in curves)
+    cdf = np.zeros_like(grid, dtype=np.float64)
+    for q, x, n in curves:
+        if x[-1] == x[0]:
+            cdf += n / total * (grid >= x[0])
+        else:
+            # right-continuous for flat runs: take the largest q at a repeated x
+            xu, last = np.unique(x[::-1], return_index=True)
+            qu = q[::-1][last]
+            cdf += n / total * np.interp(grid, xu, qu, left=0.0, right=1.0)
+    cdf = np.maximum.accumulate(cdf)
+    out = []
+    for p in percentiles:
+        t = float(p) / 100.0
+        j = int(np.searchsorted(cdf, t, side="left"))
+        if j == 0:
+            out.append(float(grid[0]))
+        elif j >= len(grid):
+            out.append(float(grid[-1]))
+        else:
+            c0, c1 = cdf[j - 1], cdf[j]
+            f = 0.0 if c1 == c0 else (t - c0) / (c1 - c0)
+            out.append(float(grid[j - 1] + f * (grid[j] - grid[j - 1])))
+    return out
+
+
+def _distribution(values: np.ndarray) -> dict:
+    """min / p10 / median / p90 / max per column."""
+    if values.size == 0:
+        return {}
+    q = np.percentile(values, [0, 10, 50, 90, 100], axis=0)
+    return {name: q[i].tolist() for i, name in enumerate(("min", "p10", "median", "p90", "max"))}
+
+
+# ----------------------------------------------------------------------------- public API
+
+def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1, scheduler: Any = None,
+                  method: str = "histogram", percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+                  class_frequencies: bool = True) -> dict:
+    """Statistics of a whole dataset (files or directories of ``.mla``), computed in parallel.
+
+    Returns a JSON-ready dict: ``files``, ``images``/``segmentations`` counts, ``spacing`` and
+    ``shape`` distributions, ``intensity`` (min, max, mean, std, percentiles, ``method``,
+    ``exact``, ``percentile_error``) over the image files, ``classes`` (per label value: voxels,
+    fraction, files) over the segmentation files, and ``failed`` (file -> error) for unreadable
+    files, which are left out of everything else. See the module docstring for ``method``.
+    """
+    if method not in ("histogram", "stored"):
+        raise ValueError(f"method={method!r}; use 'histogram' (exact or bounded error) or 'stored' (approximate)")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files = find_mla_files(paths)
+    failed: dict[str, str] = {}
+
+    summaries = []
+    for f, s in zip(files, parallel_map(file_summary, files, jobs=jobs, scheduler=scheduler, errors="collect")):
+        if isinstance(s, Exception):
+            failed[f] = f"{type(s).__name__}: {s}"
+        elif s["has_array"]:
+            summaries.append(s)
+    images = [s for s in summaries if not s["is_seg"]]
+    segs = [s for s in summaries if s["is_seg"]]
+
+    missing = [s for s in images if s["stats"] is None]
+    for s, st in zip(missing, parallel_map(_file_stats_fallback, [s["file"] for s in missing], jobs=jobs,
+                                           scheduler=scheduler, errors="collect")):
+        if isinstance(st, Exception):
+            failed[s["file"]] = f"{type(st).__name__}: {st}"
+            images.remove(s)
+        else:
+            s["stats"] = st
+
+    report: dict[str, Any] = {"files": len(files), "images": len(images), "segmentations": len(segs)}
+    spacings = [s["spacing"] for s in summaries if s["spacing"]]
+    ndims = {len(sp) for sp in spacings}
+    if spacings and len(ndims) == 1:
+        arr = np.asarray(spacings, dtype=np.float64)
+        uniq, cnt = np.unique(np.round(arr, 6), axis=0, return_counts=True)
+        order = np.argsort(-cnt, kind="stable")[:10]
+        report["spacing"] = {**_distribution(arr), "most_common": [
+            {"spacing": uniq[i].tolist(), "files": int(cnt[i])} for i in order]}
+    elif spacings:
+        report["spacing"] = {"mixed_ndim": sorted(ndims)}
+    shapes = [s["spatial_shape"] for s in summaries]
+    if shapes and len({len(x) for x in shapes}) == 1:
+        report["shape"] = _distribution(np.asarray(shapes, dtype=np.float64))
+
+    report["intensity"] = _intensity(images, percentiles, method, jobs, scheduler, failed)
+    if class_frequencies and segs:
+        report["classes"] = _classes(segs, jobs, scheduler, failed)
+    report["failed"] = failed
+    return report
+
+
+def _intensity(images: list[dict], percentiles, method: str, jobs, scheduler, failed) -> Optional[dict]:
+    stats = [s["stats"] for s in images if s["stats"] and s["stats"]["count"]]
+    if not stats:
+        return None
+    lo = min(s["min"] for s in stats if s["min"] is not None)
+    hi = max(s["max"] for s in stats if s["max"] is not None)
+    out: dict[str, Any] = {"min": lo, "max": hi, **_merge_moments(stats), "method": method}
+    keys = [format(float(p), "g") for p in percentiles]
+    if method == "stored":
+        values = _percentiles_from_stored(stats, percentiles)
+        out.update(percentiles=dict(zip(keys, values)), exact=False, percentile_error=None,
+                   note="approximate: piecewise-linear CDF through each file's stored percentiles")
+        return out
+    dtypes = {np.dtype(s["dtype"]) for s in images}
+    integer = all(d.kind in "biu" for d in dtypes) and float(hi) - float(lo) < EXACT_RANGE_LIMIT
+    lo_h, hi_h = (int(lo), int(hi)) if integer else (float(lo), float(hi))
+    args = [(s["file"], lo_h, hi_h, integer) for s in images]
+    nbins = int(hi_h - lo_h + 1) if integer else FLOAT_BINS
+    merged = np.zeros(nbins, dtype=np.int64)
+    skipped = 0
+    for s, res in zip(images, parallel_map(_histogram_task, args, jobs=jobs, scheduler=scheduler, errors="collect")):
+        if isinstance(res, Exception):
+            failed[s["file"]] = f"{type(res).__name__}: {res}"
+            continue
+        idx, cnt, sk = res
+        np.add.at(merged, idx, cnt)
+        skipped += sk
+    values = _percentiles_from_histogram(merged, lo_h, hi_h, integer, percentiles)
+    exact = integer or hi_h == lo_h
+    out.update(percentiles=dict(zip(keys, values)), exact=exact,
+               percentile_error=0.0 if exact else (hi_h - lo_h) / FLOAT_BINS, histogram_bins=nbins)
+    if skipped:
+        out["non_finite_skipped"] = skipped
+    return out
+
+
+def _classes(segs: list[dict], jobs, scheduler, failed) -> dict:
+    total = 0
+    voxels: dict[int, int] = {}
+    files: dict[int, int] = {}
+    names: dict[str, Any] = {}
+    for s, res in zip(segs, parallel_map(_label_task, [s["file"] for s in segs], jobs=jobs, scheduler=scheduler,
+                                         errors="collect")):
+        if isinstance(res, Exception):
+            failed[s["file"]] = f"{type(res).__name__}: {res}"
+            continue
+        names.update({k: v for k, v in s.get("classes", {}).items() if v})
+        for k, n in res["voxel_counts"].items():
+            voxels[int(k)] = voxels.get(int(k), 0) + int(n)
+            files[int(k)] = files.get(int(k), 0) + 1
+            total += int(n)
+    return {str(k): {"name": names.get(str(k)), "voxels": voxels[k], "fraction": voxels[k] / total if total else None,
+                     "files": files[k]} for k in sorted(voxels)}
+
+
+def format_report(report: dict) -> str:
+    """Human-readable summary of :func:`dataset_stats`."""
+    lines = [f"files          {report['files']} ({report['images']} images, {report['segmentations']} segmentations)"]
+    sp = report.get("spacing")
+    if sp and "median" in sp:
+        lines.append(f"spacing        median {_fmtv(sp['median'])}, min {_fmtv(sp['min'])}, max {_fmtv(sp['max'])}")
+        common = ", ".join(f"{_fmtv(c['spacing'])} x{c['files']}" for c in sp["most_common"][:3])
+        lines.append(f"               most common: {common}")
+    sh = report.get("shape")
+    if sh:
+        lines.append(f"shape          median {_fmtv(sh['median'])}, min {_fmtv(sh['min'])}, max {_fmtv(sh['max'])}")
+    it = report.get("intensity")
+    if it:
+        lines.append(f"intensity      min {it['min']:.6g}, max {it['max']:.6g}, mean {it['mean']:.6g}, "
+                     f"std {it['std']:.6g} over {it['count']} voxels")
+        pct = ", ".join(f"p{k} {v:.6g}" for k, v in it["percentiles"].items() if v is not None)
+        how = ("exact" if it["exact"] else
+               f"within {it['percentile_error']:.3g}" if it.get("percentile_error") else "approximate")
+        lines.append(f"percentiles    {pct} ({it['method']}, {how})")
+    for k, c in (report.get("classes") or {}).items():
+        name = f" ({c['name']})" if c.get("name") else ""
+        lines.append(f"class {k:<8} {c['voxels']} voxels, {100 * c['fraction']:.3f}%, in {c['files']} file(s){name}")
+    for f, err in report.get("failed", {}).items():
+        lines.append(f"FAILED         {f}: {err}")
+    return "\n".join(lines)
+
+
+def _fmtv(v) -> str:
+    return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"

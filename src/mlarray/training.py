@@ -1,0 +1,461 @@
+"""Framework-neutral random patch sampling over many ``.mla`` files (nnU-Net style).
+
+:class:`PatchSampler` draws fixed-size patches (2D or 3D; non-spatial axes such as channels are
+carried along whole) from a list of image files, optionally paired with label files read through
+the same window. A fraction of the patches is centred on foreground, found from the segmentation,
+the stored boxes (``meta.bbox``) or the coarsest pyramid level. Windows that leave the volume are
+padded. Each patch reads only the Blosc2 chunks it overlaps.
+
+Determinism: patch ``index`` of ``epoch`` depends only on ``(seed, epoch, index)`` and the files,
+so any number of worker processes, in any order, produce the same patches as one process.
+
+The sampler pickles as paths, settings and the (small) foreground cache; every process reopens
+the files itself (memory-mapped, read-only), so no worker receives or holds a whole volume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections import OrderedDict
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+__all__ = ["PatchSampler", "find_foreground", "foreground_from_bbox", "foreground_from_level"]
+
+_PathLike = Union[str, os.PathLike]
+_FOREGROUND_MODES = ("auto", "seg", "bbox", "level", None)
+
+
+# ----------------------------------------------------------------------------- foreground search
+
+def find_foreground(path: _PathLike, *, classes: Optional[Sequence[int]] = None, max_per_class: int = 2000,
+                    seed: int = 0, budget_bytes: int = 16 * 2**20) -> dict[int, np.ndarray]:
+    """Foreground voxel locations of a segmentation file, per class, from one streamed scan.
+
+    Reads the label array once, block by block (blocks are whole storage chunks, so every
+    compressed chunk is decompressed once; labels compress very well, so this is cheap), and keeps
+    a uniform random subset of at most ``max_per_class`` locations per class (priority sampling:
+    every class present gets at least one location, however small). Non-spatial axes are reduced
+    with ``max``. Returns ``{class_id: int32 array (k, spatial_ndim)}`` in base-array index units;
+    class 0 (background) is never listed; ``classes`` restricts the search.
+    """
+    from mlarray import MLArray
+    from mlarray._chunks import iter_chunk_slices, working_chunk_shape
+
+    img = MLArray.open(path, mmap_mode="r")
+    if np.dtype(img.dtype).kind not in "biu":
+        raise TypeError(f"{path}: foreground search needs an integer or bool label array, got {img.dtype}")
+    axes = img.spatial_axes
+    other = tuple(i for i in range(img.ndim) if i not in axes)
+    wanted = None if classes is None else {int(c) for c in classes}
+    rng = np.random.default_rng([int(seed), _stable_hash(os.path.abspath(os.fspath(path)))])
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # class -> (coords, priority keys)
+    data = img._require_data()
+    work = working_chunk_shape(img.shape, 4 * np.dtype(img.dtype).itemsize + 8, getattr(data, "chunks", None),
+                               budget_bytes)
+    for sl in iter_chunk_slices(img.shape, work):
+        block = np.asarray(img[sl])
+        if other:
+            block = block.max(axis=other)
+        if not block.any():
+            continue
+        offset = np.array([sl[a].start for a in axes], dtype=np.int64)
+        present = np.unique(block)
+        for c in present.tolist():
+            c = int(c)
+            if c == 0 or (wanted is not None and c not in wanted):
+                continue
+            coords = np.argwhere(block == c).astype(np.int64) + offset
+            keys = rng.random(len(coords))
+            if c in kept:
+                coords = np.concatenate([kept[c][0], coords])
+                keys = np.concatenate([kept[c][1], keys])
+            if len(coords) > max_per_class:
+                top = np.argpartition(keys, max_per_class - 1)[:max_per_class]
+                coords, keys = coords[top], keys[top]
+            kept[c] = (coords, keys)
+    return {c: kept[c][0].astype(np.int32) for c in sorted(kept)}
+
+
+def foreground_from_bbox(path: _PathLike) -> dict[Any, np.ndarray]:
+    """The boxes of ``meta.bbox`` grouped by label: ``{label: float array (n, spatial_ndim, 2)}``.
+
+    Boxes without labels are grouped under ``1``.
+    """
+    from mlarray import MLArray
+
+    meta = MLArray.open(path, mmap_mode="r").meta
+    boxes = meta.bbox.bboxes or []
+    labels = meta.bbox.labels or [1] * len(boxes)
+    out: dict[Any, list] = {}
+    for box, lab in zip(boxes, labels):
+        out.setdefault(lab, []).append(box)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def foreground_from_level(path: _PathLike, *, level: int = -1, max_per_class: int = 2000,
+                          seed: int = 0) -> dict[int, np.ndarray]:
+    """Approximate foreground locations from a stored pyramid level (default: the coarsest).
+
+    Decodes only that small level (mode-downsampled labels), and maps each foreground voxel to the
+    centre of the base-array region it summarises. Much cheaper than :func:`find_foreground` for
+    large volumes, but structures smaller than the level's voxel can be missed and a centre may
+    fall just outside a thin structure. Files without a pyramid use the base array (exact).
+    """
+    from mlarray import MLArray
+
+    img = MLArray.open(path, mmap_mode="r")
+    levels = img.levels
+    lv = levels[level]
+    if lv.level == 0:
+        return find_foreground(path, max_per_class=max_per_class, seed=seed)
+    arr = np.asarray(lv[...])
+    axes = img.spatial_axes
+    other = tuple(i for i in range(img.ndim) if i not in axes)
+    if other:
+        arr = arr.max(axis=other)
+    scale = np.array([lv.scale[a] for a in axes])
+    limit = np.array([img.shape[a] - 1 for a in axes])
+    rng = np.random.default_rng([int(seed), _stable_hash(os.path.abspath(os.fspath(path)))])
+    out = {}
+    for c in np.unique(arr).tolist():
+        if c == 0:
+            continue
+        coords = np.argwhere(arr == c)
+        if len(coords) > max_per_class:
+            coords = coords[rng.choice(len(coords), max_per_class, replace=False)]
+        base = np.minimum(np.floor((coords + 0.5) * scale), limit)
+        out[int(c)] = base.astype(np.int32)
+    return out
+
+
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+# ----------------------------------------------------------------------------- sampler
+
+class _CaseInfo:
+    """Header facts of one image (+ label) pair, read once at construction (no pixel data)."""
+
+    __slots__ = ("image", "label", "shape", "axes", "label_shape", "label_axes", "spatial_shape", "fg_source")
+
+    def __init__(self, image: str, label: Optional[str]) -> None:
+        from mlarray import MLArray
+
+        img = MLArray.open(image, mmap_mode="r")
+        if not img.meta.has_array:
+            raise ValueError(f"{image}: metadata-only file, there is nothing to sample patches from")
+        self.image, self.label = image, label
+        self.shape, self.axes = tuple(img.shape), tuple(img.spatial_axes)
+        self.spatial_shape = tuple(self.shape[a] for a in self.axes)
+        self.label_shape = self.label_axes = None
+        self.fg_source = "bbox" if img.meta.bbox.bboxes else None
+        if label is not None:
+            lab = MLArray.open(label, mmap_mode="r")
+            self.label_shape, self.label_axes = tuple(lab.shape), tuple(lab.spatial_axes)
+            lab_spatial = tuple(self.label_shape[a] for a in self.label_axes)
+            if lab_spatial != self.spatial_shape:
+                raise ValueError(f"{label}: spatial shape {lab_spatial} does not match image {image} "
+                                 f"{self.spatial_shape}")
+            self.fg_source = "seg"
+        elif img.meta.is_seg:
+            self.fg_source = "seg"
+
+
+class PatchSampler:
+    """Random fixed-size patches from ``.mla`` files, with foreground oversampling and padding.
+
+    Parameters
+    ----------
+    images:
+        Paths of the image files.
+    labels:
+        Optional paths of label files (one per image, same spatial shape); the same window is read
+        from both. Label files may lack the image's channel axis.
+    patch_size:
+        An int (same size on every spatial axis) or one size per spatial axis. Giving fewer sizes
+        than spatial axes samples lower-dimensional patches: ``patch_size=(256, 256)`` on a 3D
+        volume draws 2D slices along the first spatial axis (that axis is squeezed out).
+    foreground_fraction:
+        Fraction of patches centred on a foreground location. It is applied per index, not by
+        chance: with ``1/3`` exactly one index in every three consecutive ones is foreground.
+    foreground:
+        Where foreground locations come from: ``"seg"`` (a streamed scan of the label file, or of
+        the image if it ``is_seg``, once per file, cached), ``"bbox"`` (``meta.bbox`` of the label
+        file, or of the image), ``"level"`` (the coarsest pyramid level of the labels, approximate
+        and cheaper), ``None`` (uniform patches only) or ``"auto"`` (``"seg"`` with labels or a
+        segmentation, else ``"bbox"`` where the file has boxes, else none). A foreground patch
+        first picks a class uniformly among those present, then a location of that class.
+    foreground_classes:
+        Restrict foreground to these label values (default: every non-zero value).
+    pad_value, label_pad_value, pad_mode:
+        Padding outside the volume: ``np.pad`` mode (``"constant"`` uses the values).
+    seed:
+        Base seed; patch ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
+    length:
+        ``len(sampler)`` (patches per epoch); default: the number of images.
+    cache_dir:
+        Optional directory for foreground locations (``.npz`` keyed by path, size and mtime), so
+        that the scan happens once per file across runs and processes.
+    dtype:
+        Cast image patches to this dtype (e.g. ``np.float32``); labels keep theirs.
+    max_open:
+        Files kept open per process (least recently used ones are closed).
+    """
+
+    def __init__(self, images: Sequence[_PathLike], labels: Optional[Sequence[_PathLike]] = None,
+                 patch_size: Union[int, Sequence[int]] = 128, *, foreground_fraction: float = 1 / 3,
+                 foreground: Optional[str] = "auto", foreground_classes: Optional[Sequence[int]] = None,
+                 max_locations: int = 2000, pad_value: float = 0, label_pad_value: int = 0,
+                 pad_mode: str = "constant", seed: int = 0, length: Optional[int] = None,
+                 cache_dir: Optional[_PathLike] = None, dtype=None, max_open: int = 64) -> None:
+        images = [os.path.abspath(os.fspath(p)) for p in images]
+        if not images:
+            raise ValueError("PatchSampler needs at least one image file")
+        if labels is not None:
+            labels = [os.path.abspath(os.fspath(p)) for p in labels]
+            if len(labels) != len(images):
+                raise ValueError(f"{len(images)} images but {len(labels)} label files; give one label per image")
+        if foreground not in _FOREGROUND_MODES:
+            raise ValueError(f"foreground={foreground!r}; use one of {_FOREGROUND_MODES}")
+        if not 0.0 <= foreground_fraction <= 1.0:
+            raise ValueError(f"foreground_fraction={foreground_fraction} must be between 0 and 1")
+        self.cases = [_CaseInfo(im, labels[i] if labels else None) for i, im in enumerate(images)]
+        self.images, self.labels = images, labels
+        self.patch_size = _as_sizes(patch_size)
+        for c in self.cases:
+            if not isinstance(self.patch_size, int) and len(self.patch_size) > len(c.axes):
+                raise ValueError(f"patch_size {self.patch_size} has more axes than the {len(c.axes)} spatial "
+                                 f"axes of {c.image}")
+        self.foreground_fraction = float(foreground_fraction)
+        self.foreground = foreground
+        self.foreground_classes = None if foreground_classes is None else [int(c) for c in foreground_classes]
+        self.max_locations = int(max_locations)
+        self.pad_value, self.label_pad_value, self.pad_mode = pad_value, label_pad_value, pad_mode
+        self.seed = int(seed)
+        self.length = len(images) if length is None else int(length)
+        self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.max_open = int(max_open)
+        self._fg: dict[int, Optional[dict]] = {}
+        self._handles: OrderedDict = OrderedDict()
+        self._pid = os.getpid()
+
+    # -------------------------------------------------------------- pickling (workers reopen by path)
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_handles"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        return self.sample(index)
+
+    # -------------------------------------------------------------- files
+    def _open(self, path: str):
+        from mlarray import MLArray
+
+        if self._pid != os.getpid():  # forked: never share another process's mappings
+            self._handles, self._pid = OrderedDict(), os.getpid()
+        h = self._handles.get(path)
+        if h is None:
+            h = MLArray.open(path, mmap_mode="r")
+            self._handles[path] = h
+            while len(self._handles) > self.max_open:
+                self._handles.popitem(last=False)
+        else:
+            self._handles.move_to_end(path)
+        return h
+
+    # -------------------------------------------------------------- foreground
+    def _mode_for(self, case: int) -> Optional[str]:
+        info = self.cases[case]
+        if self.foreground == "auto":
+            return info.fg_source
+        return self.foreground
+
+    def foreground_locations(self, case: int) -> Optional[dict]:
+        """Cached foreground of one case: ``{class: locations}`` (``"seg"``/``"level"``: int32 ``(k, d)``
+        voxel indices; ``"bbox"``: float ``(n, d, 2)`` boxes), or None without a foreground source."""
+        if case in self._fg:
+            return self._fg[case]
+        mode = self._mode_for(case)
+        fg = None if mode is None else self._load_or_compute(case, mode)
+        self._fg[case] = fg
+        return fg
+
+    def precompute_foreground(self, jobs: int = 1, scheduler: Optional[str] = None) -> "PatchSampler":
+        """Find foreground for every case now (in parallel with ``jobs`` processes or a dask
+        ``scheduler`` address), so that DataLoader workers receive the cache instead of scanning."""
+        from mlarray.dataset_stats import parallel_map
+
+        todo = [c for c in range(len(self.cases)) if c not in self._fg]
+        args = [(self.cases[c], self._mode_for(c), self.foreground_classes, self.max_locations, self.seed,
+                 self.cache_dir) for c in todo]
+        for c, fg in zip(todo, parallel_map(_foreground_task, args, jobs=jobs, scheduler=scheduler)):
+            self._fg[c] = fg
+        return self
+
+    def _load_or_compute(self, case: int, mode: str):
+        return _foreground_task((self.cases[case], mode, self.foreground_classes, self.max_locations, self.seed,
+                                 self.cache_dir))
+
+    # -------------------------------------------------------------- sampling
+    def is_foreground_index(self, index: int) -> bool:
+        f = self.foreground_fraction
+        return math.floor((index + 1) * f + 1e-9) > math.floor(index * f + 1e-9)
+
+    def sample(self, index: int, epoch: int = 0) -> dict:
+        """Patch ``index`` of ``epoch``: ``{"image", ["label"], "case", "start", "foreground"}``.
+
+        ``start`` is the window's first voxel per spatial axis (base-array indices, negative or past
+        the end where padded); ``foreground`` says whether the window was centred on foreground.
+        """
+        rng = np.random.default_rng([self.seed, int(epoch), int(index)])
+        case = int(rng.integers(len(self.cases)))
+        info = self.cases[case]
+        patch = self._full_patch(info)
+        want_fg = self.foreground_fraction > 0 and self.is_foreground_index(int(index))
+        centre = self._foreground_centre(case, rng, info) if want_fg else None
+        lo = [min(0, s - p) for s, p in zip(info.spatial_shape, patch)]
+        hi = [max(0, s - p) for s, p in zip(info.spatial_shape, patch)]
+        if centre is None:
+            start = [int(rng.integers(a, b + 1)) for a, b in zip(lo, hi)]
+        else:
+            start = [int(np.clip(c - p // 2, a, b)) for c, p, a, b in zip(centre, patch, lo, hi)]
+        out = self.read_patch(case, start, patch)
+        out["foreground"] = centre is not None
+        return out
+
+    def _full_patch(self, info: _CaseInfo) -> list[int]:
+        if isinstance(self.patch_size, int):
+            return [self.patch_size] * len(info.axes)
+        return [1] * self._n_squeezed(info) + list(self.patch_size)
+
+    def _n_squeezed(self, info: _CaseInfo) -> int:
+        """Leading spatial axes read with size 1 and squeezed out (2D patches from 3D volumes)."""
+        return 0 if isinstance(self.patch_size, int) else len(info.axes) - len(self.patch_size)
+
+    def _foreground_centre(self, case: int, rng, info: _CaseInfo):
+        fg = self.foreground_locations(case)
+        if not fg:
+            return None
+        classes = sorted(fg, key=str)
+        if self.foreground_classes is not None:
+            classes = [c for c in classes if c in self.foreground_classes] or classes
+        cls = classes[int(rng.integers(len(classes)))]
+        locs = fg[cls]
+        if locs.ndim == 3:  # boxes: a random integer point inside a random box of that class
+            box = locs[int(rng.integers(len(locs)))]
+            lo_b = np.clip(np.ceil(box[:, 0]), 0, np.array(info.spatial_shape) - 1).astype(int)
+            hi_b = np.clip(np.floor(box[:, 1]), lo_b, np.array(info.spatial_shape) - 1).astype(int)
+            return [int(rng.integers(a, b + 1)) for a, b in zip(lo_b, hi_b)]
+        return [int(v) for v in locs[int(rng.integers(len(locs)))]]
+
+    def read_patch(self, case: int, start: Sequence[int], size: Optional[Sequence[int]] = None) -> dict:
+        """Read the window ``[start, start + size)`` (spatial axes; padded outside the volume) from
+        the case's image (and label). ``size`` defaults to the sampler's patch size. Only the chunks
+        the window overlaps are decompressed."""
+        info = self.cases[case]
+        size = self._full_patch(info) if size is None else [int(s) for s in size]
+        if len(size) != len(info.axes) or len(start) != len(info.axes):
+            raise ValueError(f"start {list(start)} / size {size} need one entry per spatial axis ({len(info.axes)})")
+        image = _read_window(self._open(info.image), info.shape, info.axes, start, size,
+                             self.pad_mode, self.pad_value)
+        squeeze = tuple(info.axes[i] for i in range(self._n_squeezed(info)))
+        if self.dtype is not None:
+            image = image.astype(self.dtype, copy=False)
+        out = {"image": np.squeeze(image, axis=squeeze) if squeeze else image}
+        if info.label is not None:
+            label = _read_window(self._open(info.label), info.label_shape, info.label_axes, start, size,
+                                 "constant" if self.pad_mode == "constant" else self.pad_mode, self.label_pad_value)
+            lsq = tuple(info.label_axes[i] for i in range(self._n_squeezed(info)))
+            out["label"] = np.squeeze(label, axis=lsq) if lsq else label
+        out["case"] = case
+        out["start"] = np.asarray(start, dtype=np.int64)
+        return out
+
+
+def _read_window(img, shape, axes, start, size, pad_mode, pad_value) -> np.ndarray:
+    key: list = [slice(None)] * len(shape)
+    pads = [(0, 0)] * len(shape)
+    for ax, s, p in zip(axes, start, size):
+        a, b = max(int(s), 0), min(int(s) + int(p), shape[ax])
+        if b <= a:  # window entirely outside on this axis: read nothing, pad everything
+            key[ax], pads[ax] = slice(0, 0), (int(p), 0)
+            continue
+        key[ax] = slice(a, b)
+        pads[ax] = (a - int(s), int(s) + int(p) - b)
+    data = img[tuple(key)]
+    if any(p != (0, 0) for p in pads):
+        if pad_mode == "constant":
+            data = np.pad(data, pads, mode="constant", constant_values=pad_value)
+        elif data.size == 0:
+            data = np.pad(data, pads, mode="constant", constant_values=pad_value)
+        else:
+            data = np.pad(data, pads, mode=pad_mode)
+    return np.ascontiguousarray(data)
+
+
+def _as_sizes(patch_size) -> Union[int, list[int]]:
+    if isinstance(patch_size, (int, np.integer)):
+        if patch_size < 1:
+            raise ValueError(f"patch_size {patch_size!r} must be positive")
+        return int(patch_size)
+    sizes = [int(p) for p in patch_size]
+    if not sizes or any(p < 1 for p in sizes):
+        raise ValueError(f"patch_size {patch_size!r} must be positive sizes, one per spatial axis")
+    return sizes
+
+
+# ----------------------------------------------------------------------------- foreground task (picklable)
+
+def _foreground_task(args):
+    info, mode, classes, max_locations, seed, cache_dir = args
+    if mode is None:
+        return None
+    source = info.label or info.image
+    cache = None
+    if cache_dir is not None:
+        st = os.stat(source)
+        key = f"{source}|{st.st_size}|{st.st_mtime_ns}|{mode}|{classes}|{max_locations}|{seed}"
+        cache = os.path.join(cache_dir, f"fg-{hashlib.sha1(key.encode()).hexdigest()[:20]}.npz")
+        if os.path.exists(cache):
+            with np.load(cache, allow_pickle=False) as z:
+                return {_restore_key(k): z[k] for k in z.files}
+    if mode == "seg":
+        fg = find_foreground(source, classes=classes, max_per_class=max_locations, seed=seed)
+    elif mode == "level":
+        fg = foreground_from_level(source, max_per_class=max_locations, seed=seed)
+    elif mode == "bbox":
+        fg = foreground_from_bbox(source)
+        if not fg and info.label is not None:
+            fg = foreground_from_bbox(info.image)
+    else:
+        raise ValueError(f"unknown foreground mode {mode!r}")
+    if cache is not None:
+        from mlarray._atomic import atomic_output
+
+        os.makedirs(cache_dir, exist_ok=True)
+        with atomic_output(cache) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{_cache_key(k): v for k, v in fg.items()})
+    return fg
+
+
+def _cache_key(k) -> str:
+    return f"i{k}" if isinstance(k, int) else f"s{k}"
+
+
+def _restore_key(k: str):
+    return int(k[1:]) if k[0] == "i" else k[1:]
