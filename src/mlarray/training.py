@@ -32,7 +32,7 @@ _FOREGROUND_MODES = ("auto", "seg", "bbox", "level", None)
 # ----------------------------------------------------------------------------- foreground search
 
 def find_foreground(path: _PathLike, *, classes: Optional[Sequence[int]] = None, max_per_class: int = 2000,
-                    seed: int = 0, budget_bytes: int = 16 * 2**20) -> dict[int, np.ndarray]:
+                    seed: int = 0, budget_bytes: int = 4 * 2**20) -> dict[int, np.ndarray]:
     """Foreground voxel locations of a segmentation file, per class, from one streamed scan.
 
     Reads the label array once, block by block (blocks are whole storage chunks, so every
