@@ -18,7 +18,7 @@ from typing import Optional, Union
 __all__ = ["run_demo", "write_sample_files", "sample_shape", "SAMPLE_NAMES", "DEFAULT_SIZE", "PLUGIN_NAME"]
 
 DEFAULT_SIZE = 384  # in-plane edge length; the phantom is (160, 384, 384) at this size
-PLUGIN_NAME = "napari-mlarray"
+PLUGIN_NAME = "mlarray"
 SAMPLE_NAMES = {"image": "ct_phantom.mla", "labels": "ct_phantom_seg.mla"}
 # Spacing of the default phantom (mm): 2 mm slices, 0.9 mm pixels -> 320 x 346 x 346 mm.
 _SLICE_MM, _PIXEL_MM = 2.0, 0.9
