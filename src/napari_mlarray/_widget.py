@@ -1233,7 +1233,10 @@ class MetadataWidget(Container):
         """Save the layer (with this metadata) as a new .mla file, through the plugin's writer."""
         if self.layer is None:
             return None
-        from ._writer import save_as_dialog
+        try:  # the dialog lives in _menu (newer) or _writer
+            from ._menu import save_as_dialog
+        except ImportError:
+            from ._writer import save_as_dialog
 
         sel = self.viewer.layers.selection
         if self.layer not in sel:
