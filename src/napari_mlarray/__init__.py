@@ -4,7 +4,7 @@ The hooks only delegate; mapping between files and layers lives in ``_mapping``.
 """
 
 from ._reader import napari_get_reader, read_mla
-from ._writer import save_as_dialog, write_image, write_labels, write_layers, write_shapes
+from ._writer import save_layers, write_image, write_labels, write_layers, write_shapes
 
 __all__ = ["napari_get_reader", "read_mla", "write_image", "write_labels", "write_shapes", "write_layers",
-           "save_as_dialog"]
+           "save_layers"]

@@ -406,6 +406,9 @@ def _boxes_layer(meta: Meta, geom: _Geometry, name: str, metadata: dict,
         edge_width=edge_width,
         opacity=1.0,
         features=features,
+        # A shape drawn with nothing selected is a new box (box_id -1); napari copies the selected
+        # shape's features into new shapes, so one drawn while a box is selected extends that box.
+        feature_defaults={"label": "box", "score": float("nan"), "box_id": -1},
         text={"string": "{label} {score:.2f}" if has_scores else "{label}", "color": "white",
               "size": 9, "anchor": "upper_left"},
         metadata={**metadata, "mlarray_role": ROLE_BOXES},
@@ -630,7 +633,7 @@ def _group_boxes(shapes: list, features) -> list[np.ndarray]:
     """Per box: ``[s][2]`` inclusive voxel bounds in shapes-layer data coordinates."""
     ids = None
     if features is not None and "box_id" in features:
-        ids = [None if (v is None or (isinstance(v, float) and math.isnan(v))) else int(v)
+        ids = [None if (v is None or (isinstance(v, float) and math.isnan(v)) or int(v) < 0) else int(v)
                for v in list(features["box_id"])]
     groups: dict = {}
     order: list = []

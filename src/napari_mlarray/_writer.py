@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["write_image", "write_labels", "write_shapes", "write_layers", "save_as_dialog", "save_layers"]
+__all__ = ["write_image", "write_labels", "write_shapes", "write_layers", "save_layers"]
 
 
 def _mla_path(path) -> str:
@@ -224,34 +224,3 @@ def save_layers(layers, path: str) -> list[str]:
             raise ValueError(f"cannot save a {kind} layer as MLArray")
         return hook(path, data, state)
     return write_layers(path, tuples)
-
-
-def save_as_dialog(viewer) -> Optional[list[str]]:
-    """File > Save as MLArray…: ask for a path and save the selected layers there."""
-    from napari.utils.notifications import show_error, show_info
-    from qtpy.QtWidgets import QFileDialog
-
-    layers = list(viewer.layers.selection) or ([viewer.layers.selection.active] if viewer.layers.selection.active
-                                               else [])
-    if not layers:
-        show_info("Select the layer(s) to save as MLArray first.")
-        return None
-    start = ""
-    for layer in layers:
-        p = (layer.metadata or {}).get("mlarray_path")
-        if p:
-            start = p
-            break
-    if not start:
-        start = f"{layers[0].name}.mla"
-    parent = getattr(getattr(viewer.window, "_qt_window", None), "parent", lambda: None)()
-    path, _ = QFileDialog.getSaveFileName(parent, "Save as MLArray", start, "MLArray (*.mla)")
-    if not path:
-        return None
-    try:
-        out = save_layers(layers, path)
-    except Exception as exc:  # shown to the user, not swallowed silently
-        show_error(f"Saving as MLArray failed: {exc}")
-        return None
-    show_info(f"Saved {', '.join(Path(p).name for p in out)}")
-    return out
