@@ -52,6 +52,11 @@ _OK_STYLE = "color: #8fd18f;"
 
 # ============================================================================ metadata <-> layers
 
+def _kind(layer) -> str:
+    """'image', 'labels', 'shapes', ... (napari deprecates ``Layer._type_string``)."""
+    return type(layer).__name__.lower()
+
+
 def _md(layer) -> dict:
     md = getattr(layer, "metadata", None)
     return md if isinstance(md, dict) else {}
@@ -98,7 +103,7 @@ def _layer_axes(meta: Meta, layer) -> list[int]:
     nd = int(layer.ndim) - (1 if getattr(layer, "rgb", False) else 0)
     if isinstance(axes, list) and len(axes) == nd:
         return [int(a) for a in axes]
-    if _md(layer).get(_ROLE_KEY) == "boxes" or layer._type_string == "shapes":
+    if _md(layer).get(_ROLE_KEY) == "boxes" or _kind(layer) == "shapes":
         base = _base_ndim(meta, layer)
         sp = spatial_axes_of(meta.spatial.axis_labels, base) if base else list(range(nd))
         return sp if len(sp) == nd else list(range(nd))
@@ -173,13 +178,13 @@ def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bo
                     cur[slot] = labels[r]
                 if len(set(cur)) == len(cur):
                     layer.axis_labels = cur
-    if classes and layer._type_string == "labels" and meta.classes:
+    if classes and _kind(layer) == "labels" and meta.classes:
         from ._mapping import _labels_colormap
 
         layer.colormap = _labels_colormap(meta.classes)
         layer.features = {"index": [0] + [int(c["id"]) for c in meta.classes],
                           "name": ["background"] + [c["name"] for c in meta.classes]}
-    if boxes and layer._type_string == "shapes":
+    if boxes and _kind(layer) == "shapes":
         _shapes_from_meta(layer, meta)
 
 
@@ -493,6 +498,7 @@ class MetadataWidget(Container):
         self._spatial_info.native.setWordWrap(True)
         spatial = Container(widgets=[self.spacing, self.origin, self.direction, self.axis_labels,
                                      self.axis_units, self.coord_system, self._spatial_info])
+        spatial.native.layout().addStretch(1)
         for w in (self.spacing, self.origin, self.direction, self.axis_labels, self.axis_units, self.coord_system):
             w.changed.connect(self._on_spatial_edit)
         self._add_tab(spatial, "Spatial")
@@ -630,10 +636,10 @@ class MetadataWidget(Container):
     def _boxes_layer(self):
         if self.layer is None:
             return None
-        if self.layer._type_string == "shapes":
+        if _kind(self.layer) == "shapes":
             return self.layer
         for lay in self._siblings():
-            if lay._type_string == "shapes" and _md(lay).get(_ROLE_KEY) == "boxes":
+            if _kind(lay) == "shapes" and _md(lay).get(_ROLE_KEY) == "boxes":
                 return lay
         return None
 
@@ -694,7 +700,7 @@ class MetadataWidget(Container):
 
     def _refresh_title(self) -> None:
         path = layer_path(self.layer)
-        role = _md(self.layer).get(_ROLE_KEY) or self.layer._type_string
+        role = _md(self.layer).get(_ROLE_KEY) or _kind(self.layer)
         where = os.path.basename(path) if path else "not from a .mla file — use “Save as MLArray…”"
         star = " ● unsaved changes" if (path and self.dirty) else ""
         self._title.value = f"<b>{self.layer.name}</b> ({role}) — {where}{star}"
@@ -761,7 +767,7 @@ class MetadataWidget(Container):
                 raise MetadataError("spatial.axis_labels", sp.axis_labels,
                                     f"must have one entry per array axis ({base})", "give one label per axis")
             old_spatial = spatial_axes_of(layer_meta(self.layer).spatial.axis_labels, base)
-            if spatial_axes_of(sp.axis_labels, base) != old_spatial and self.layer._type_string != "shapes":
+            if spatial_axes_of(sp.axis_labels, base) != old_spatial and _kind(self.layer) != "shapes":
                 raise MetadataError("spatial.axis_labels", sp.axis_labels,
                                     "changes which axes are spatial, which needs the file to be re-read",
                                     "save, then re-open the file; or keep the spatial axes as they are")
@@ -834,7 +840,7 @@ class MetadataWidget(Container):
                 ml = None
             if ml is not None and ml.meta.has_array:
                 return ml.levels[0]
-        if layer._type_string not in ("image", "labels"):
+        if _kind(layer) not in ("image", "labels"):
             return None
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         return getattr(data, "base", None) if hasattr(data, "order") else data
@@ -917,7 +923,7 @@ class MetadataWidget(Container):
         """Set ``is_seg``; an Image layer becomes a Labels layer (and back), keeping its transform."""
         layer = self.layer
         meta = layer_meta(layer)
-        ltype = layer._type_string
+        ltype = _kind(layer)
         if ltype in ("image", "labels"):
             data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
             if value and np.dtype(data.dtype).kind not in "iub":

@@ -25,11 +25,11 @@ def small_samples(tmp_path, monkeypatch):
 def test_open_sample_all(make_napari_viewer, small_samples):
     viewer = make_napari_viewer()
     layers = viewer.open_sample("mlarray", "ct_phantom_all")
-    kinds = sorted((ly._type_string, ly.metadata["mlarray_role"]) for ly in layers)
+    kinds = sorted((type(ly).__name__.lower(), ly.metadata["mlarray_role"]) for ly in layers)
     assert kinds == [("image", "image"), ("labels", "labels"), ("shapes", "boxes")]
-    img = next(ly for ly in layers if ly._type_string == "image")
-    lab = next(ly for ly in layers if ly._type_string == "labels")
-    shp = next(ly for ly in layers if ly._type_string == "shapes")
+    img = next(ly for ly in layers if type(ly).__name__.lower() == "image")
+    lab = next(ly for ly in layers if type(ly).__name__.lower() == "labels")
+    shp = next(ly for ly in layers if type(ly).__name__.lower() == "shapes")
     # lazy, file-backed, with metadata the widget can save
     assert img.metadata["mlarray_path"] == str(small_samples / SAMPLE_NAMES["image"])
     assert img.metadata["mlarray"]["spatial"]["coord_system"] == "LPS"
