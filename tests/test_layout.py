@@ -12,8 +12,8 @@ from mlarray.layout import (BLOCK_BYTES, CHUNK_BYTES, default_cparams, derive_la
 def test_default_3d_ct_layout():
     chunks, blocks, patch = resolve_layout((512, 512, 512), np.int16, None)
     assert patch == [192, 192, 192]
-    assert chunks == [64, 64, 64]
-    assert blocks == [16, 16, 64]
+    assert chunks == [32, 64, 64]
+    assert blocks == [16, 8, 64]
 
 
 @pytest.mark.parametrize("shape,itemsize,spatial,patch", [
@@ -42,7 +42,7 @@ def test_clipped_to_small_shape():
 def test_channel_first_axis_gets_one():
     chunks, blocks, _ = resolve_layout((3, 256, 256, 256), np.int16, [1, 2, 3], 192)
     assert chunks[0] == 1 and blocks[0] == 1
-    assert chunks[1:] == [64, 64, 64]
+    assert chunks[1:] == [32, 64, 64]
 
 
 def test_small_trailing_channel_axis_kept_whole():
@@ -119,11 +119,22 @@ def test_bad_spatial_axes():
 
 def test_default_cparams_are_plain_names():
     d = default_cparams(np.int16)
-    assert d == {"codec": "LZ4HC", "clevel": 9, "filters": ["SHUFFLE"]}
+    assert d == {"codec": "LZ4HC", "clevel": 9, "filters": ["SHUFFLE"], "splitmode": "ALWAYS_SPLIT"}
     assert default_cparams(np.uint8)["filters"] == ["NOFILTER"]
     cp = to_blosc2_cparams({**d, "nthreads": 1})
     assert cp.codec == blosc2.Codec.LZ4HC and cp.clevel == 9 and cp.nthreads == 1
     assert blosc2.Filter.SHUFFLE in cp.filters
+    assert cp.splitmode == blosc2.SplitMode.ALWAYS_SPLIT
+
+
+def test_splitmode_names_and_stored_in_frame():
+    assert to_blosc2_cparams({"splitmode": "never_split"}).splitmode == blosc2.SplitMode.NEVER_SPLIT
+    with pytest.raises(MetadataError) as err:
+        to_blosc2_cparams({"splitmode": "SOMETIMES"})
+    assert err.value.field == "cparams.splitmode"
+    data = np.arange(64 * 64, dtype=np.int16).reshape(64, 64)
+    arr = blosc2.asarray(data, cparams=to_blosc2_cparams(default_cparams(data.dtype)))
+    assert arr.schunk.cparams.splitmode == blosc2.SplitMode.ALWAYS_SPLIT
 
 
 def test_bad_codec_name():
