@@ -562,7 +562,7 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
     view, order, fixed = _base_of(data)
     rgb = bool(state.get("rgb", False))
     layer_ndim = len(view.shape) - (1 if rgb else 0)
-    if isinstance(view, AxisView) and md.get("mlarray_axes") == order:
+    if isinstance(view, AxisView) and view.is_full and md.get("mlarray_axes") == order:
         # Our own view: write the underlying array in its stored axis order (minus a picked channel).
         kept = sorted(order)
         arr = view.base if not fixed else AxisView(view.base, kept, fixed)

@@ -22,7 +22,8 @@ class AxisView:
     ``order`` lists the base axes in view order (every base axis not in ``fixed`` exactly once).
     """
 
-    def __init__(self, base, order: Sequence[int], fixed: Optional[Mapping[int, int]] = None) -> None:
+    def __init__(self, base, order: Sequence[int], fixed: Optional[Mapping[int, int]] = None,
+                 window: Optional[Sequence[tuple[int, int]]] = None) -> None:
         self.base = base
         self.fixed = {int(k): int(v) for k, v in (fixed or {}).items()}
         self.order = tuple(int(a) for a in order)
@@ -30,7 +31,10 @@ class AxisView:
         if sorted(self.order + tuple(self.fixed)) != list(range(nbase)):
             raise ValueError(f"order {self.order} and fixed axes {sorted(self.fixed)} must cover "
                              f"the {nbase} axes of the array exactly once")
-        self.shape = tuple(int(base.shape[a]) for a in self.order)
+        # window: the (start, stop) range of the base seen along each view axis
+        self.window = (tuple((0, int(base.shape[a])) for a in self.order) if window is None
+                       else tuple((int(a), int(b)) for a, b in window))
+        self.shape = tuple(b - a for a, b in self.window)
         self.dtype = np.dtype(base.dtype)
         chunks = getattr(base, "chunks", None)
         self.chunks = None if chunks is None else tuple(chunks[a] for a in self.order)
@@ -48,8 +52,13 @@ class AxisView:
         return self.size * self.dtype.itemsize
 
     @property
+    def is_full(self) -> bool:
+        """True when the view covers the whole base array (apart from fixed axes)."""
+        return all(w == (0, int(self.base.shape[a])) for w, a in zip(self.window, self.order))
+
+    @property
     def is_identity(self) -> bool:
-        return not self.fixed and self.order == tuple(range(len(self.order)))
+        return not self.fixed and self.is_full and self.order == tuple(range(len(self.order)))
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -77,8 +86,32 @@ class AxisView:
             out.append(k)
         return out
 
-    def __getitem__(self, key) -> np.ndarray:
+    def __getitem__(self, key):
+        """numpy for keys with an integer; a lazy sub-view for step-1 slices on every axis.
+
+        napari's multiscale slicing first cuts the displayed region with ``slice(None)`` on the
+        other axes and picks the plane afterwards (fine for dask, a full read for an eager
+        array), so all-slice keys must stay lazy; ``np.asarray`` materialises them.
+        """
         key = self._normalize(key)
+        if all(isinstance(k, slice) and k.step in (None, 1) for k in key):
+            win = []
+            for k, (a, b) in zip(key, self.window):
+                start, stop, _ = k.indices(b - a)
+                win.append((a + start, a + max(start, stop)))
+            return AxisView(self.base, self.order, self.fixed, win)
+        return self._read(key)
+
+    def _read(self, key: list) -> np.ndarray:
+        # shift the view-relative key into base coordinates
+        shifted = []
+        for k, (a, b) in zip(key, self.window):
+            if isinstance(k, int):
+                shifted.append(a + k)
+            else:
+                start, stop, step = k.indices(b - a)
+                shifted.append(slice(a + start, a + max(start, stop) if step > 0 else a + stop, step))
+        key = shifted
         base_key: list = [None] * len(self.base.shape)
         steps: list = [None] * len(self.base.shape)
         for a, i in self.fixed.items():
@@ -104,8 +137,8 @@ class AxisView:
         return out
 
     def __array__(self, dtype=None, copy=None):
-        out = self[...]
+        out = self._read(self._normalize(Ellipsis))
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
-        return f"AxisView({self.base!r}, order={self.order}, fixed={self.fixed})"
+        return f"AxisView({self.base!r}, order={self.order}, fixed={self.fixed}, shape={self.shape})"

@@ -172,7 +172,7 @@ def test_two_orientations_overlay_voxel_exactly(make_napari_viewer, tmp_path, co
     b.meta.spatial.coord_system = coord_system
     b.save(tmp_path / "b.mla")
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)  # a hidden canvas renders black under Xvfb
     (la,) = viewer.open(str(tmp_path / "a.mla"), plugin=PLUGIN)
     (lb,) = viewer.open(str(tmp_path / "b.mla"), plugin=PLUGIN)
     minv = np.linalg.inv(m)
@@ -194,7 +194,7 @@ def test_two_orientations_overlay_voxel_exactly(make_napari_viewer, tmp_path, co
     shot_a = viewer.screenshot(canvas_only=True, flash=False)
     lb.visible, la.visible = True, False
     shot_b = viewer.screenshot(canvas_only=True, flash=False)
-    assert shot_a.std() > 5  # something is drawn
+    assert shot_a[..., :3].std() > 5  # something is drawn
     np.testing.assert_array_equal(shot_a, shot_b)
 
 
@@ -298,3 +298,78 @@ def test_metadata_only_file_opens_as_boxes_in_world(make_napari_viewer, ct_files
         wa = [shp.data_to_world(p) for p in a]
         wb = [shp_img.data_to_world(p) for p in b]
         np.testing.assert_allclose(wa, wb, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- what a user sees
+
+def test_screenshot_ct_seg_boxes(make_napari_viewer, tmp_path):
+    """CT + segmentation + boxes: grey anatomy, coloured organs, boxes in the class colours."""
+    samples = pytest.importorskip("mlarray.samples")
+    shape = (64, 160, 160)
+    ct = samples.ct_phantom(shape)
+    lab = samples.ct_phantom_labels(shape)
+    boxes, names, scores = samples.phantom_boxes(shape)
+    geom = dict(spacing=[2.0, 1.0, 1.0], origin=[0.0, 0.0, 0.0], direction=[[0, 0, 1], [0, 1, 0], [1, 0, 0]])
+    img = MLArray(ct, **geom, meta=Meta(classes=samples.PHANTOM_CLASSES,
+                                        bbox={"bboxes": boxes, "labels": names, "scores": scores}))
+    img.meta.spatial.coord_system = "LPS"
+    img.save(tmp_path / "ct.mla")
+    seg = MLArray(lab, **geom, meta=Meta(is_seg=True, classes=samples.PHANTOM_CLASSES))
+    seg.meta.spatial.coord_system = "LPS"
+    seg.save(tmp_path / "ct_seg.mla")
+
+    viewer = make_napari_viewer(show=True)  # a hidden canvas renders black under Xvfb
+    image, shp = viewer.open(str(tmp_path / "ct.mla"), plugin=PLUGIN)
+    (labels,) = viewer.open(str(tmp_path / "ct_seg.mla"), plugin=PLUGIN)
+    viewer.layers.remove(shp)
+    viewer.layers.append(shp)  # boxes on top
+    labels.opacity = 0.4
+    image.contrast_limits = (-200, 300)  # soft-tissue window
+    # a slice through the kidneys
+    kidney_box = boxes[names.index("kidney")]
+    z = (kidney_box[0][0] + kidney_box[0][1]) // 2
+    viewer.dims.set_point(0, float(image.data_to_world([z, 0, 0])[0]))
+    viewer.reset_view()
+    shot = viewer.screenshot(str(tmp_path / "shot.png"), canvas_only=True, flash=False)
+    import shutil
+
+    shutil.copy(tmp_path / "shot.png", "/tmp/napari_mlarray_ct_seg_boxes.png")
+    rgb = shot[..., :3].astype(int)
+    kidney = np.round(np.asarray(samples.PHANTOM_CLASSES[1]["color"][:3]) * 255).astype(int)
+    hit = np.all(np.abs(rgb - kidney) <= 2, axis=-1)
+    assert hit.sum() > 50  # opaque box edges in the kidney colour
+    ys, xs = np.nonzero(hit)
+    # the edges form rectangles: many pixels share a few rows and a few columns
+    assert np.bincount(ys).max() > 15 and np.bincount(xs).max() > 15
+    # anatomy is visible: grey body and coloured labels, not a blank canvas
+    assert (rgb.std(axis=-1) < 3).sum() > 1000 and rgb.mean() > 10
+    viewer.dims.ndisplay = 3
+    viewer.camera.angles = (0, -60, 60)
+    shot3d = viewer.screenshot(str(tmp_path / "shot3d.png"), canvas_only=True, flash=False)
+    shutil.copy(tmp_path / "shot3d.png", "/tmp/napari_mlarray_ct_seg_boxes_3d.png")
+    assert np.all(np.abs(shot3d[..., :3].astype(int) - kidney) <= 2, axis=-1).sum() > 50
+
+
+def test_2d_view_reads_one_plane_per_slice(make_napari_viewer, tmp_path, monkeypatch):
+    """napari cuts multiscale data with slice(None) on the slider axis first; that must stay lazy."""
+    from mlarray._levels import LevelArray
+
+    arr = np.zeros((40, 600, 520), np.int16)
+    MLArray(arr, spacing=[2.0, 0.5, 0.5]).save(tmp_path / "v.mla")
+    reads = []
+    real = LevelArray.__getitem__
+
+    def spy(self, key):
+        out = real(self, key)
+        reads.append((self.level, out.shape))
+        return out
+
+    monkeypatch.setattr(LevelArray, "__getitem__", spy)
+    viewer = make_napari_viewer(show=True)
+    (layer,) = viewer.open(str(tmp_path / "v.mla"), plugin=PLUGIN)
+    viewer.dims.set_current_step(0, 20)
+    viewer.screenshot(canvas_only=True, flash=False)
+    last = len(layer.data) - 1
+    assert reads
+    for level, shape in reads:
+        assert level == last or shape[0] == 1, (level, shape)
