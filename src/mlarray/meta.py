@@ -396,6 +396,8 @@ class MetaPyramid(_Namespace):
     __slots__ = ("levels", "method")
 
     def __init__(self, levels=None, method=None) -> None:
+        if levels is not None and not isinstance(levels, (list, tuple)):
+            raise MetadataError("pyramid.levels", levels, "must be a list of level objects", "see docs/spec.md")
         self.levels = [] if levels is None else [self._check_level(i, lv) for i, lv in enumerate(levels)]
         if method is not None and method not in ("mean", "mode", "nearest"):
             raise MetadataError("pyramid.method", method, "must be 'mean', 'mode' or 'nearest'",
@@ -458,8 +460,14 @@ class Meta:
         if source_format is not None and not isinstance(source_format, str):
             raise MetadataError("source_format", source_format, "must be a string", "e.g. 'nifti1', 'dicom'")
         self.source_format = source_format
+        if not isinstance(has_array, (bool, np.bool_)):
+            raise MetadataError("has_array", has_array, "must be true or false", "pass a bool")
         self.has_array = bool(has_array)
+        if writer is not None and not isinstance(writer, str):
+            raise MetadataError("writer", writer, "must be a string", "e.g. 'mlarray 1.0.0'")
         self.writer = writer
+        if isinstance(format_version, bool) or not isinstance(format_version, int):
+            raise MetadataError("format_version", format_version, "must be an integer", f"use {FORMAT_VERSION}")
         self.format_version = format_version
 
     # -- validation ---------------------------------------------------------
