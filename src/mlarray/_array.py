@@ -294,7 +294,7 @@ class MLArray:
         if store is not None and not self._data_dirty:
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 out.append(LevelArray(lv["shape"], self.dtype, lv["scale"],
-                                      _level_loader(store, lv["key"], self.filepath), k))
+                                      _level_loader(store, lv["key"], self.filepath, lv["shape"], self.dtype), k))
         self._level_cache = out
         return out
 
@@ -460,18 +460,67 @@ def _read_meta(store, path: str, fmt=None) -> Meta:
 
 
 def _read_all(store, path: str) -> np.ndarray:
+    nbytes = int(np.prod(store.shape, dtype=np.float64)) * np.dtype(store.dtype).itemsize
+    avail = _available_memory()
+    if avail is not None and nbytes > avail:
+        raise CorruptFileError(path, f"holds {nbytes / 2**30:.1f} GiB of decompressed data, more than the "
+                                     f"{avail / 2**30:.1f} GiB of available memory; open it lazily with "
+                                     "MLArray.open(path) and read regions")
     try:
         return np.asarray(store[...])
     except Exception as exc:
         raise CorruptFileError(path, f"the compressed data cannot be read ({type(exc).__name__}: {exc})") from None
 
 
-def _level_loader(store, key: str, path: Optional[str]):
+def _available_memory() -> Optional[int]:
+    """Bytes this process may still allocate (available RAM, and the address-space limit if set)."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            avail = soft if avail is None else min(avail, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return avail
+
+
+def _level_loader(store, key: str, path: Optional[str], shape=None, dtype=None):
     def load():
         import blosc2
 
         try:
-            return blosc2.ndarray_from_cframe(store.vlmeta[key], copy=True)
+            arr = blosc2.ndarray_from_cframe(store.vlmeta[key], copy=True)
+        except CorruptFileError:
+            raise
         except Exception as exc:
             raise CorruptFileError(path, f"pyramid level {key!r} cannot be read ({exc})") from None
+        # the metadata and the level disagree: a forged level could otherwise claim any size
+        if shape is not None and (tuple(arr.shape) != tuple(shape) or np.dtype(arr.dtype) != np.dtype(dtype)):
+            raise CorruptFileError(path, f"pyramid level {key!r} is {tuple(arr.shape)} {arr.dtype}, but the "
+                                         f"metadata says {tuple(shape)} {np.dtype(dtype)}")
+        return _CheckedLevel(arr, key, path)
     return load
+
+
+class _CheckedLevel:
+    """A decoded level whose read errors (damaged chunks) become ``CorruptFileError``."""
+
+    def __init__(self, arr, key: str, path) -> None:
+        self._arr, self._key, self._path = arr, key, path
+        self.shape, self.dtype, self.chunks = arr.shape, arr.dtype, arr.chunks
+
+    def __getitem__(self, item):
+        try:
+            return self._arr[item]
+        except (RuntimeError, ValueError) as exc:
+            raise CorruptFileError(self._path, f"pyramid level {self._key!r} cannot be read ({exc})") from None

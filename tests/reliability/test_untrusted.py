@@ -61,7 +61,8 @@ def test_forged_level_is_refused_before_allocating(tmp_path, forge, fragment):
     p, _ = _small(tmp_path)
     store = blosc2.open(str(p), mode="a")
     store.vlmeta["mla.level.1"] = forge()
-    store.vlmeta.__delitem__("mla.checksums")  # the forger rewrites the file without our checksums
+    if "mla.checksums" in store.vlmeta:  # the forger rewrites the file without our checksums
+        del store.vlmeta["mla.checksums"]
     del store
     img = MLArray.open(p)
     with pytest.raises(CorruptFileError, match=fragment):
@@ -78,7 +79,8 @@ def test_damaged_level_chunk_is_a_corrupt_file_error(tmp_path):
     pos = bytes(cf).find(raw)
     cf[pos + 16: pos + len(raw)] = bytes(len(raw) - 16)
     store.vlmeta["mla.level.1"] = bytes(cf)
-    del store.vlmeta["mla.checksums"]
+    if "mla.checksums" in store.vlmeta:
+        del store.vlmeta["mla.checksums"]
     del store
     img = MLArray.open(p)
     with pytest.raises(MLArrayError, match="img.mla"):
