@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _writer
+from . import _integrity, _writer
 from ._errors import CorruptFileError, MetadataError, MLArrayError
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray
@@ -44,6 +44,7 @@ class MLArray:
         self._saved_meta_json: Optional[str] = None
         self._data_dirty = False
         self._level_cache: Optional[list[LevelArray]] = None
+        self._verifier: Optional[_integrity.ChunkVerifier] = None
         self._layout = dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
                             cparams=cparams, dparams=dparams)
         if isinstance(array, (str, os.PathLike)):
@@ -71,10 +72,11 @@ class MLArray:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def open(cls, filepath: _PathLike, mode: str = "r", mmap_mode: Optional[str] = "r",
-             dparams=None) -> "MLArray":
+             dparams=None, verify: Union[bool, str] = "lazy") -> "MLArray":
         """Open a file lazily. ``mmap_mode``: ``"r"`` read-only, ``"r+"`` read/write in place
         (regions and metadata), ``"c"`` copy-on-write (changes stay in memory), ``None`` plain I/O
-        (then ``mode="a"`` allows writes)."""
+        (then ``mode="a"`` allows writes). ``verify``: ``"lazy"`` checks each chunk's checksum when
+        a read first touches it, ``True`` checks every chunk now, ``False`` skips checks."""
         if mode not in ("r", "a"):
             raise MLArrayError(f"mode={mode!r} is not supported; use 'r' or 'a' (or mmap_mode='r+')")
         if mmap_mode not in _MMAP_MODES:
@@ -84,7 +86,17 @@ class MLArray:
         path = _check_path(filepath, must_exist=True)
         store = _open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
         self._attach(store, path, mode, mmap_mode)
+        self._setup_verifier(verify)
         return self
+
+    def _setup_verifier(self, verify) -> None:
+        self._verifier = None
+        if verify and self._meta.has_array:
+            sums = _integrity.read_checksums(self._store, self.filepath)
+            if sums is not None:
+                self._verifier = _integrity.ChunkVerifier(self._store, self.filepath, sums)
+                if verify is True:
+                    self._verifier.check_all()
 
     @classmethod
     def load(cls, filepath: _PathLike, dparams=None) -> "MLArray":
@@ -120,6 +132,8 @@ class MLArray:
         path = _check_path(filepath, must_exist=True)
         store = _open_store(path, mode="r", mmap_mode=None, dparams=None)
         self._meta = _read_meta(store, path)
+        if self._meta.has_array:
+            _integrity.verify_all(store, path)
         self._data = _read_all(store, path) if self._meta.has_array else None
         self._format = CURRENT_FORMAT
 
@@ -255,6 +269,8 @@ class MLArray:
 
     def __getitem__(self, key) -> np.ndarray:
         data = self._require_data()
+        if self._verifier is not None:
+            self._verifier.check_key(key)
         try:
             out = data[key]
         except (RuntimeError, ValueError) as exc:
@@ -267,6 +283,10 @@ class MLArray:
         data = self._require_data()
         if self.filepath is not None and self.mmap_mode not in ("r+", "c") and self.mode != "a":
             raise MLArrayError(f"{self.filepath} is open read-only; open it with mmap_mode='r+' to write regions")
+        if self._verifier is not None or (self.filepath is not None and not self._data_dirty):
+            self._verifier = None  # chunks change now; close() records new checksums
+            if self.filepath is not None and self._writable():
+                _integrity.invalidate(self._store)
         data[key] = value
         self._data_dirty = True
         self._level_cache = None
@@ -287,7 +307,8 @@ class MLArray:
         if self._level_cache is not None:
             return self._level_cache
         data = self._require_data()
-        base = LevelArray(self.shape, self.dtype, [1.0] * self.ndim, lambda: data, 0,
+        view = data if self._verifier is None else _integrity.VerifiedArray(data, self._verifier)
+        base = LevelArray(self.shape, self.dtype, [1.0] * self.ndim, lambda: view, 0,
                           chunks=getattr(data, "chunks", None))
         out = [base]
         store = getattr(self, "_store", None)
@@ -318,6 +339,7 @@ class MLArray:
         if os.path.abspath(path) == os.path.abspath(self.filepath):
             store = _open_store(path, mode=self.mode or "r", mmap_mode=self.mmap_mode, dparams=None)
             self._attach(store, path, self.mode or "r", self.mmap_mode)
+            self._setup_verifier("lazy")
             self._data_dirty = False
             self._level_cache = None
 
@@ -350,6 +372,7 @@ class MLArray:
         self._store = None
         self._data = None
         self._level_cache = None
+        self._verifier = None
         self.filepath = None
 
     def __enter__(self) -> "MLArray":
@@ -499,7 +522,9 @@ def _level_loader(store, key: str, path: Optional[str], shape=None, dtype=None):
         import blosc2
 
         try:
-            arr = blosc2.ndarray_from_cframe(store.vlmeta[key], copy=True)
+            raw = store.vlmeta[key]
+            _integrity.verify_level(store, key, raw, path)
+            arr = blosc2.ndarray_from_cframe(raw, copy=True)
         except CorruptFileError:
             raise
         except Exception as exc:

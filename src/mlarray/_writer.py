@@ -6,6 +6,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from . import _integrity
 from ._atomic import atomic_output
 from ._chunks import iter_chunk_slices, working_chunk_shape
 from ._format import CURRENT_FORMAT
@@ -116,6 +117,7 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
             meta.has_array = True
             meta.spatial.shape = list(data.shape)
             _write_derived(store, meta, pyramid=pyramid, stats=stats, progress=progress)
+        _integrity.write_checksums(store, [lv["key"] for lv in meta.pyramid.levels])
         CURRENT_FORMAT.write_mapping(store, meta.to_mapping())
         del store  # closes the frame before fsync and rename
 
@@ -129,6 +131,7 @@ def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size,
     with atomic_output(path) as tmp:
         store = _new_store(tmp, shape, dtype, meta, patch_size=patch_size, chunk_size=chunk_size,
                            block_size=block_size, cparams=cparams, fill_value=fill_value)
+        _integrity.write_checksums(store)
         CURRENT_FORMAT.write_mapping(store, meta.to_mapping())
         del store
 
@@ -194,3 +197,4 @@ def refresh_derived(store, meta: Meta) -> None:
     """After in-place region writes: recompute stats and the pyramid inside the open file."""
     had_pyramid = bool(meta.pyramid.levels)
     _write_derived(store, meta, pyramid=True if had_pyramid else None, stats=True)
+    _integrity.write_checksums(store, [lv["key"] for lv in meta.pyramid.levels])

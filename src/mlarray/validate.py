@@ -44,6 +44,7 @@ def validate(target: Union[str, os.PathLike, Meta, dict, "object"]) -> list[Prob
             return [Problem("error", "file", str(exc), "re-create the file from its source, or restore a backup")]
         meta, shape = img.meta, img.shape if img.meta.has_array else None
         ndim = len(shape) if shape else None
+        problems += _check_integrity(img)
         problems += _check_levels(img)
     elif hasattr(target, "meta") and hasattr(target, "shape"):
         meta, shape = target.meta, tuple(target.shape)
@@ -87,6 +88,24 @@ def _warnings(meta: Meta, shape) -> list[Problem]:
                                        "boxes are in voxel index units of the base array"))
                     break
     return out
+
+
+def _check_integrity(img) -> list[Problem]:
+    """Verify every chunk against the checksums recorded at save (``mlarray._integrity``)."""
+    from . import _integrity
+    from ._format import FormatV1
+
+    if not img.meta.has_array:
+        return []
+    try:
+        checked = _integrity.verify_all(img._store, img.filepath)
+    except MLArrayError as exc:
+        return [Problem("error", "data", str(exc), "restore the file from a backup or re-create it from its source")]
+    if checked is None and img._format is FormatV1:
+        return [Problem("warning", "checksums", "the file records no chunk checksums (written before they existed, "
+                        "or in-place writes were not closed), so corrupted data cannot be detected",
+                        "re-save the file (MLArray.open(p).save(p)) to record them")]
+    return []
 
 
 def _check_levels(img) -> list[Problem]:
