@@ -30,7 +30,11 @@ _OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
 
 def check_direction(direction, ndim: int | None = None, tol: float = ORTHONORMAL_TOL) -> np.ndarray:
     """Return ``direction`` as a float array after checking it is square and orthonormal."""
-    d = np.asarray(direction, dtype=float)
+    try:
+        d = np.asarray(direction, dtype=float)
+    except (TypeError, ValueError):
+        raise AffineError("spatial.direction", direction, "must be a matrix of numbers",
+                          "pass an n x n list of lists of floats") from None
     if d.ndim != 2 or d.shape[0] != d.shape[1]:
         raise AffineError("spatial.direction", direction, "must be a square matrix",
                           "pass an n x n list of lists, one column per spatial axis")
@@ -67,7 +71,11 @@ def decompose_affine(affine, tol: float = ORTHONORMAL_TOL):
     Raises :class:`AffineError` if the linear part has shear (columns not orthogonal)
     or a zero column, since spacing/direction cannot represent it.
     """
-    a = np.asarray(affine, dtype=float)
+    try:
+        a = np.asarray(affine, dtype=float)
+    except (TypeError, ValueError):
+        raise AffineError("spatial.affine", affine, "must be a matrix of numbers",
+                          "pass an (n+1) x (n+1) list of lists of floats") from None
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 2:
         raise AffineError("spatial.affine", affine, "must be a square (n+1) x (n+1) matrix",
                           "pass a homogeneous matrix whose last row is [0, ..., 0, 1]")

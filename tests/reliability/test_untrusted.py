@@ -39,6 +39,9 @@ def _set_meta(p, edit):
     ("has_array", {}, "has_array: must be true or false"),             # was read as False
     ("writer", [], "writer: must be a string"),                         # was accepted
     ("format_version", {}, "format_version: must be an integer"),      # was accepted
+    ("spatial", {"direction": {}}, "spatial.direction: must be a matrix of numbers"),  # was TypeError
+    ("spatial", {"direction": [1, "a"]}, "spatial.direction: must be a matrix of numbers"),  # was ValueError
+    ("spatial", {"affine": [["x"]]}, "spatial.affine: must be a matrix of numbers"),  # was ValueError
 ])
 def test_wrong_json_types_are_rejected(tmp_path, field, value, fragment):
     p, _ = _small(tmp_path)
