@@ -441,13 +441,28 @@ def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
     kwargs: dict[str, Any] = {"mode": mode, "dparams": resolve_dparams(dparams)}
     if mmap_mode is not None:
         kwargs["mmap_mode"] = mmap_mode
-    try:
-        store = blosc2.open(path, **kwargs)
-    except Exception as exc:
-        raise CorruptFileError(path, f"is not a readable Blosc2 frame ({type(exc).__name__}: {exc})") from None
+    for attempt in range(3):
+        ino = _inode(path)
+        try:
+            store = blosc2.open(path, **kwargs)
+            break
+        except Exception as exc:
+            # Blosc2 opens the path more than once; an atomic save replacing the file in between
+            # mixes two files. If the file was replaced meanwhile, open the new one again.
+            if attempt < 2 and ino is not None and _inode(path) != ino:
+                continue
+            raise CorruptFileError(path, f"is not a readable Blosc2 frame ({type(exc).__name__}: {exc})") from None
     if not isinstance(store, blosc2.NDArray):
         raise CorruptFileError(path, f"holds a {type(store).__name__}, not a Blosc2 NDArray")
     return store
+
+
+def _inode(path: str):
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino, st.st_mtime_ns)
+    except OSError:
+        return None
 
 
 # Blosc2 frames start with a msgpack array header whose bytes 11..14 read "b2frame"; checking
