@@ -1,4 +1,4 @@
-"""The ``mlarray`` command: info, convert, validate, demo (plus the published package's aliases)."""
+"""The ``mlarray`` command: info, convert, validate, stats, demo (plus the published package's aliases)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import glob
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -190,7 +190,16 @@ def _convert_one(src: str, dst: str, patch_size, seg) -> tuple[str, str, Optiona
 
 def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, jobs: int = 1,
               scheduler: Optional[str] = None, quiet: bool = False) -> list[tuple[str, str, Optional[str]]]:
-    """Convert every (src, dst) pair; returns (src, dst, error-or-None) for each."""
+    """Convert every (src, dst) pair; returns (src, dst, error-or-None) for each.
+
+    ``jobs=N`` runs N local processes; ``scheduler`` (a ``dask.distributed`` address, ``Client`` or
+    ``LocalCluster``) runs the same tasks on a cluster. Both go through one executor loop. Paths are
+    made absolute before they are shipped (workers need not share our working directory). A task
+    whose worker dies counts as a failure of that file only, and any temporary output it left
+    beside the target is removed: outputs appear whole (atomic rename) or not at all.
+    """
+    from .dataset_stats import executor
+
     results = []
     total = len(pairs)
 
@@ -200,22 +209,32 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
             src, _, err = r
             print(f"[{len(results)}/{total}] {'FAILED' if err else 'ok':6} {src}", file=sys.stderr)
 
-    if scheduler:
-        from distributed import Client
-
-        with Client(scheduler) as client:
-            futures = [client.submit(_convert_one, s, d, patch_size, seg, pure=False) for s, d in pairs]
-            for fut in futures:
-                report(fut.result())
-    elif jobs > 1 and total > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_convert_one, s, d, patch_size, seg) for s, d in pairs]
-            for fut in as_completed(futures):
-                report(fut.result())
-    else:
-        for s, d in pairs:
-            report(_convert_one(s, d, patch_size, seg))
+    with executor(jobs if total > 1 else 1, scheduler) as ex:
+        if ex is None:
+            for s, d in pairs:
+                report(_convert_one(s, d, patch_size, seg))
+            return results
+        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d), patch_size, seg): (s, d)
+                   for s, d in pairs}
+        for fut in as_completed(futures):
+            s, d = futures[fut]
+            try:
+                err = fut.result()[2]
+            except Exception as exc:  # the worker died (BrokenProcessPool, KilledWorker, ...)
+                err = f"{type(exc).__name__}: {exc}"
+                _remove_partials(d)
+            report((s, d, err))
     return results
+
+
+def _remove_partials(dst: str) -> None:
+    """Delete temporary outputs (``.<name>.<random>.partial<ext>``) a killed writer left beside ``dst``."""
+    folder, name = os.path.split(os.path.abspath(dst))
+    for tmp in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.partial*")):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _patch_size_arg(text: str):
@@ -246,6 +265,24 @@ def cmd_convert(args) -> int:
     for src, _, err in failed:
         print(f"  failed: {src}: {err}", file=sys.stderr)
     return 1 if failed else 0
+
+
+# ----------------------------------------------------------------------------- stats
+
+def cmd_stats(args) -> int:
+    from .dataset_stats import dataset_stats, format_report
+
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        print(f"mlarray stats: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    report = dataset_stats(args.paths, jobs=args.jobs, scheduler=args.scheduler,
+                           method="stored" if args.fast else "histogram")
+    if report["files"] == 0:
+        print("mlarray stats: no .mla files found", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 1 if report["failed"] else 0
 
 
 # ----------------------------------------------------------------------------- demo
@@ -279,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_validate)
+    st = sub.add_parser("stats", help="dataset statistics: spacing, shapes, intensity percentiles, class frequencies")
+    st.add_argument("paths", nargs="+", metavar="DIR_OR_FILE", help=".mla files or directories (searched recursively)")
+    st.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes")
+    st.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+    st.add_argument("--fast", action="store_true",
+                    help="percentiles from the stored per-file percentiles only (no pixel reads; approximate)")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_stats)
     d = sub.add_parser("demo", help="write the sample files and open them in napari")
     d.add_argument("--dir", default=None, help="where to write the sample files (default: a temp folder)")
     d.add_argument("--size", type=int, default=None, help="phantom edge length")
