@@ -1,0 +1,98 @@
+"""Lazy dask arrays over ``.mla`` files (optional extra: ``pip install mlarray[dask]``).
+
+    from mlarray.dask import to_dask
+    x = to_dask("ct.mla")            # dask chunks == the file's Blosc2 chunks
+    x[100:200].mean().compute()      # decompresses only the chunks under the slice
+
+Each dask block is read by a small picklable reader that holds only the file path: a worker (a
+local process or a ``dask.distributed`` node sharing the filesystem) reopens the file itself,
+memory-mapped, and decompresses exactly the chunk of its block. Building the graph reads the
+header only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Optional, Sequence, Union
+
+import dask.array as da  # absolute import: the real dask, never this module
+import numpy as np
+
+__all__ = ["to_dask", "MLArrayBlockReader"]
+
+
+class MLArrayBlockReader:
+    """An array-like over one level of an ``.mla`` file that pickles as ``(path, level)``.
+
+    ``shape``/``dtype``/``ndim``/``chunks`` come from the header; ``reader[key]`` opens the file on
+    first use in the current process (memory-mapped, read-only) and returns numpy.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], level: int = 0, *, shape=None, dtype=None, chunks=None):
+        self.path = os.path.abspath(os.fspath(path))
+        self.level = int(level)
+        if shape is None:
+            lv = self._level()
+            shape, dtype, chunks = lv.shape, lv.dtype, _level_chunks(lv)
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.chunks = tuple(int(c) for c in chunks)
+        self._pid = None
+        self._lv = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def _level(self):
+        from mlarray import MLArray
+
+        img = MLArray.open(self.path, mmap_mode="r")
+        return img.levels[self.level]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if self._lv is None or self._pid != os.getpid():
+            self._lv, self._pid = self._level(), os.getpid()
+        return np.asarray(self._lv[key])
+
+    def __reduce__(self):
+        return (_rebuild_reader, (self.path, self.level, self.shape, self.dtype.str, self.chunks))
+
+    def __repr__(self) -> str:
+        return f"MLArrayBlockReader({self.path!r}, level={self.level}, shape={self.shape}, chunks={self.chunks})"
+
+
+def _rebuild_reader(path, level, shape, dtype, chunks) -> MLArrayBlockReader:
+    return MLArrayBlockReader(path, level, shape=shape, dtype=dtype, chunks=chunks)
+
+
+def _level_chunks(lv) -> tuple[int, ...]:
+    if lv.chunks is None:  # a pyramid level: its chunk shape is known once the level is decoded
+        lv._get()
+    return tuple(lv.chunks) if lv.chunks is not None else tuple(lv.shape)
+
+
+def to_dask(img_or_path, level: int = 0, chunks: Optional[Union[Sequence[int], str]] = None,
+            name: Optional[str] = None) -> da.Array:
+    """A lazy ``dask.array.Array`` over an ``.mla`` file (a path or a file-backed ``MLArray``).
+
+    ``chunks=None`` (default) makes every dask block exactly one Blosc2 chunk of the file (edge
+    blocks clipped), so reading a block decompresses one chunk. Larger ``chunks`` (per axis, should
+    be multiples of the file chunks) trade graph size for fewer tasks. ``level`` selects a pyramid
+    level (levels > 0 are decoded on first access; their chunks are the level's own).
+    The graph is keyed by path, size and modification time, so a rewritten file gets new keys.
+    """
+    path = getattr(img_or_path, "filepath", None) if not isinstance(img_or_path, (str, os.PathLike)) else img_or_path
+    if path is None:
+        raise ValueError("to_dask needs a file: pass a path or an MLArray opened from a file "
+                         "(for in-memory arrays use dask.array.from_array(img.to_numpy()))")
+    reader = MLArrayBlockReader(path, level)
+    if chunks is None:
+        chunks = reader.chunks
+    if name is None:
+        st = os.stat(reader.path)
+        token = hashlib.sha1(f"{reader.path}|{st.st_size}|{st.st_mtime_ns}|{level}|{chunks}".encode()).hexdigest()
+        name = f"mlarray-{token[:16]}"
+    return da.from_array(reader, chunks=chunks, name=name, lock=False, asarray=False, fancy=False,
+                         meta=np.empty((0,) * reader.ndim, dtype=reader.dtype))
