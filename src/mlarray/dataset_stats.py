@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["dataset_stats", "parallel_map", "executor", "find_mla_files", "file_summary", "format_report"]
+__all__ = ["dataset_stats", "parallel_map", "executor", "TaskError", "describe_error", "find_mla_files", "file_summary", "format_report"]
 
 DEFAULT_PERCENTILES = (0.5, 1, 5, 25, 50, 75, 95, 99, 99.5)
 EXACT_RANGE_LIMIT = 2**20
@@ -95,11 +95,14 @@ def parallel_map(func: Callable, items: Iterable, *, jobs: int = 1, scheduler: A
                 if progress:
                     progress(i + 1, len(items), item)
             return out
-        futures = {ex.submit(func, item): i for i, item in enumerate(items)}
+        futures = {ex.submit(_guarded, func, item): i for i, item in enumerate(items)}
         for done, fut in enumerate(cf.as_completed(futures), start=1):
             i = futures[fut]
             try:
-                out[i] = fut.result()
+                res = fut.result()
+                if isinstance(res, _Failed):
+                    raise TaskError(res.kind, res.message)
+                out[i] = res
             except Exception as exc:  # includes BrokenProcessPool / KilledWorker for this item
                 if errors == "raise":
                     for f in futures:
@@ -109,6 +112,42 @@ def parallel_map(func: Callable, items: Iterable, *, jobs: int = 1, scheduler: A
             if progress:
                 progress(done, len(items), items[i])
     return out
+
+
+class TaskError(RuntimeError):
+    """A task failed in a worker; ``kind`` names the original exception type.
+
+    Exceptions travel back from workers as text: not every exception class survives pickling
+    (one whose ``__init__`` takes extra arguments fails to unpickle and would break the pool)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind, self.message = kind, message
+        super().__init__(f"{kind}: {message}")
+
+    def __reduce__(self):
+        return (TaskError, (self.kind, self.message))
+
+
+class _Failed:
+    __slots__ = ("kind", "message")
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind, self.message = kind, message
+
+    def __reduce__(self):
+        return (_Failed, (self.kind, self.message))
+
+
+def _guarded(func, item):
+    try:
+        return func(item)
+    except Exception as exc:
+        return _Failed(type(exc).__name__, str(exc))
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"Kind: message"`` for an exception from :func:`parallel_map` (local or remote)."""
+    return str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
 
 
 def _call(func, item, errors):
@@ -332,7 +371,7 @@ def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1
     summaries = []
     for f, s in zip(files, parallel_map(file_summary, files, jobs=jobs, scheduler=scheduler, errors="collect")):
         if isinstance(s, Exception):
-            failed[f] = f"{type(s).__name__}: {s}"
+            failed[f] = describe_error(s)
         elif s["has_array"]:
             summaries.append(s)
     images = [s for s in summaries if not s["is_seg"]]
@@ -342,7 +381,7 @@ def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1
     for s, st in zip(missing, parallel_map(_file_stats_fallback, [s["file"] for s in missing], jobs=jobs,
                                            scheduler=scheduler, errors="collect")):
         if isinstance(st, Exception):
-            failed[s["file"]] = f"{type(st).__name__}: {st}"
+            failed[s["file"]] = describe_error(st)
             images.remove(s)
         else:
             s["stats"] = st
@@ -391,7 +430,7 @@ def _intensity(images: list[dict], percentiles, method: str, jobs, scheduler, fa
     skipped = 0
     for s, res in zip(images, parallel_map(_histogram_task, args, jobs=jobs, scheduler=scheduler, errors="collect")):
         if isinstance(res, Exception):
-            failed[s["file"]] = f"{type(res).__name__}: {res}"
+            failed[s["file"]] = describe_error(res)
             continue
         idx, cnt, sk = res
         np.add.at(merged, idx, cnt)
@@ -413,7 +452,7 @@ def _classes(segs: list[dict], jobs, scheduler, failed) -> dict:
     for s, res in zip(segs, parallel_map(_label_task, [s["file"] for s in segs], jobs=jobs, scheduler=scheduler,
                                          errors="collect")):
         if isinstance(res, Exception):
-            failed[s["file"]] = f"{type(res).__name__}: {res}"
+            failed[s["file"]] = describe_error(res)
             continue
         names.update({k: v for k, v in s.get("classes", {}).items() if v})
         for k, n in res["voxel_counts"].items():

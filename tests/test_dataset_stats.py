@@ -1,0 +1,144 @@
+"""Dataset-level statistics: exact/bounded percentile merging, spacing, classes, parallel = serial."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mlarray import Meta, MLArray
+from mlarray.dataset_stats import TaskError, dataset_stats, describe_error, format_report, parallel_map
+
+PCTS = (0.5, 1, 5, 25, 50, 75, 95, 99, 99.5)
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ds")
+    rng = np.random.default_rng(1)
+    ints, floats, labels = [], [], []
+    for i in range(4):
+        shape = (10 + i, 20, 30)
+        a = rng.integers(-1000 + 100 * i, 2000, size=shape).astype(np.int16)
+        MLArray(a, spacing=[2.0 + (i % 2), 0.7, 0.7]).save(d / "ct" / f"ct{i}.mla") if (d / "ct").is_dir() else \
+            ((d / "ct").mkdir(), MLArray(a, spacing=[2.0 + (i % 2), 0.7, 0.7]).save(d / "ct" / f"ct{i}.mla"))
+        ints.append(a)
+        f = (rng.gamma(2.0 + i, 50.0, size=shape)).astype(np.float32)
+        (d / "mr").mkdir(exist_ok=True)
+        MLArray(f, spacing=[1.0, 1.0, 1.0]).save(d / "mr" / f"mr{i}.mla")
+        floats.append(f)
+        lab = np.zeros(shape, np.uint8)
+        lab[:3] = 1
+        if i % 2:
+            lab[5, 5, 5] = 4
+        (d / "seg").mkdir(exist_ok=True)
+        MLArray(lab, meta=Meta(is_seg=True, classes=[{"id": 1, "name": "liver"}, {"id": 4, "name": "tumour"}]),
+                spacing=[2.0 + (i % 2), 0.7, 0.7]).save(d / "seg" / f"seg{i}.mla")
+        labels.append(lab)
+    return d, ints, floats, labels
+
+
+def test_integer_percentiles_are_exact(ds):
+    d, ints, _, _ = ds
+    r = dataset_stats(d / "ct", jobs=2)
+    allv = np.concatenate([a.ravel() for a in ints])
+    it = r["intensity"]
+    assert it["exact"] is True and it["percentile_error"] == 0.0
+    for p in PCTS:
+        assert it["percentiles"][format(p, "g")] == pytest.approx(np.percentile(allv, p), abs=1e-9)
+    assert it["min"] == allv.min() and it["max"] == allv.max() and it["count"] == allv.size
+    assert it["mean"] == pytest.approx(allv.mean(), rel=1e-9)
+    assert it["std"] == pytest.approx(allv.std(), rel=1e-6)
+
+
+def test_float_percentiles_within_the_reported_bound(ds):
+    d, _, floats, _ = ds
+    r = dataset_stats(d / "mr", jobs=1)
+    it = r["intensity"]
+    allv = np.concatenate([a.ravel() for a in floats]).astype(np.float64)
+    assert it["exact"] is False and it["percentile_error"] == pytest.approx((allv.max() - allv.min()) / 2**16)
+    for p in PCTS:
+        assert abs(it["percentiles"][format(p, "g")] - np.percentile(allv, p)) <= it["percentile_error"]
+
+
+def test_stored_method_reads_no_pixels_and_is_close(ds, monkeypatch):
+    d, _, floats, _ = ds
+    import mlarray.dataset_stats as m
+
+    monkeypatch.setattr(m, "_histogram_task", lambda *a: pytest.fail("the fast method must not read pixels"))
+    r = dataset_stats(d / "mr", method="stored")
+    allv = np.concatenate([a.ravel() for a in floats]).astype(np.float64)
+    it = r["intensity"]
+    assert it["exact"] is False and it["method"] == "stored"
+    # The documented bound: the merged p-th percentile lies between the lowest stored knot at or
+    # below p and the highest stored knot at or above p over all files -- and so does the estimate.
+    knots = []
+    for f in sorted((d / "mr").glob("*.mla")):
+        st = MLArray.open(f).meta.stats
+        knots.append({0.0: st.min, 100.0: st.max, 50.0: st.median,
+                      **{float(k): v for k, v in st.percentiles.items()}})
+    spread = np.percentile(allv, 99.5) - np.percentile(allv, 0.5)
+    for p in PCTS:
+        lo = min(k[max(q for q in k if q <= p)] for k in knots)
+        hi = max(k[min(q for q in k if q >= p)] for k in knots)
+        est, true = it["percentiles"][format(p, "g")], np.percentile(allv, p)
+        assert lo <= true <= hi and lo - 1e-9 <= est <= hi + 1e-9
+        assert abs(est - true) < 0.05 * spread  # and in practice close
+
+
+def test_spacing_shapes_and_classes(ds):
+    d, _, _, labels = ds
+    r = dataset_stats([d / "ct", d / "seg"], jobs=2)
+    assert r["files"] == 8 and r["images"] == 4 and r["segmentations"] == 4
+    assert r["spacing"]["median"] == pytest.approx([2.5, 0.7, 0.7])
+    assert r["spacing"]["min"][0] == 2.0 and r["spacing"]["max"][0] == 3.0
+    assert {tuple(c["spacing"]) for c in r["spacing"]["most_common"]} == {(2.0, 0.7, 0.7), (3.0, 0.7, 0.7)}
+    assert r["shape"]["max"] == [13, 20, 30]
+    total = sum(lab.size for lab in labels)
+    c = r["classes"]
+    assert set(c) == {"0", "1", "4"}
+    assert c["1"]["voxels"] == sum(int((lab == 1).sum()) for lab in labels) and c["1"]["files"] == 4
+    assert c["4"] == {"name": "tumour", "voxels": 2, "fraction": 2 / total, "files": 2}
+    assert "tumour" in format_report(r)
+
+
+def test_parallel_equals_serial_and_failures_are_collected(ds, tmp_path):
+    d, _, _, _ = ds
+    serial = dataset_stats(d, jobs=1)
+    parallel = dataset_stats(d, jobs=2)
+    assert json.dumps(serial, sort_keys=True) == json.dumps(parallel, sort_keys=True)
+    bad = tmp_path / "bad.mla"
+    bad.write_bytes(b"\x00" * 64)
+    MLArray(np.ones((4, 4, 4), np.int16)).save(tmp_path / "good.mla")
+    r = dataset_stats(tmp_path, jobs=2)
+    assert list(r["failed"]) == [str(bad)] and r["images"] == 1
+
+
+def test_parallel_map_order_and_errors():
+    assert parallel_map(abs, [-3, 2, -1], jobs=2) == [3, 2, 1]
+    out = parallel_map(int, ["1", "x", "3"], jobs=2, errors="collect")
+    assert out[0] == 1 and out[2] == 3
+    assert isinstance(out[1], TaskError) and describe_error(out[1]).startswith("ValueError: invalid literal")
+    with pytest.raises(ValueError):
+        parallel_map(int, ["1", "x"], jobs=1)
+    with pytest.raises(TaskError, match="ValueError"):
+        parallel_map(int, ["1", "x"], jobs=2)
+    # exceptions that cannot be pickled back (custom __init__) still fail only their item
+    from mlarray.dataset_stats import file_summary
+
+    out = parallel_map(file_summary, ["/nonexistent/a.mla", "/nonexistent/b.mla"], jobs=2, errors="collect")
+    assert all(isinstance(e, TaskError) and e.kind == "FileNotFoundError" for e in out)
+
+
+def test_cli_stats(ds, capsys):
+    from mlarray.cli import main
+
+    d, ints, _, _ = ds
+    assert main(["stats", str(d / "ct"), "--jobs", "2", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    allv = np.concatenate([a.ravel() for a in ints])
+    assert r["intensity"]["percentiles"]["99.5"] == pytest.approx(np.percentile(allv, 99.5))
+    assert main(["stats", str(d / "seg")]) == 0
+    assert "class 4" in capsys.readouterr().out
+    assert main(["stats", str(d / "missing")]) == 2
