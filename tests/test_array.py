@@ -9,6 +9,12 @@ import numpy as np
 import pytest
 
 from mlarray import CorruptFileError, Meta, MetadataError, MLArray, MLArrayError
+from mlarray._container import MAGIC, base_offset
+
+
+def open_base_frame(p):
+    """The base array as plain Blosc2 sees it: a frame at the offset the 16-byte header names."""
+    return blosc2.open(str(p), offset=base_offset(str(p)))
 
 
 @pytest.fixture
@@ -148,10 +154,11 @@ def test_stats_written_for_contrast_limits(tmp_path, ct):
     assert st.percentile(0.5) == pytest.approx(np.percentile(ct, 0.5))
 
 
-def test_file_is_plain_blosc2_with_json_metadata(tmp_path, ct):
+def test_file_is_blosc2_frames_with_json_metadata(tmp_path, ct):
     p = tmp_path / "x.mla"
     MLArray(ct, spacing=(1, 2, 3)).save(p)
-    raw = blosc2.open(str(p))
+    assert p.read_bytes()[:8] == MAGIC
+    raw = open_base_frame(p)
     np.testing.assert_array_equal(raw[...], ct)
     doc = json.loads(raw.vlmeta["mla.meta"])
     assert doc["format_version"] == 1
@@ -228,13 +235,13 @@ def test_saving_over_own_source_keeps_reading(tmp_path, ct):
 def test_metadata_edit_does_not_touch_pixels(tmp_path, ct):
     p = tmp_path / "m.mla"
     MLArray(ct).save(p)
-    raw = blosc2.open(str(p))  # keep the NDArray alive while using its schunk (blosc2 4.x)
+    raw = open_base_frame(p)  # keep the NDArray alive while using its schunk (blosc2 4.x)
     raw_before = raw.schunk.get_chunk(0)
     del raw
     img = MLArray.open(p, mmap_mode="r+")
     img.meta.source["x"] = "y" * 1000
     img.close()
-    raw = blosc2.open(str(p))
+    raw = open_base_frame(p)
     assert raw.schunk.get_chunk(0) == raw_before
     assert MLArray.open(p).meta.source["x"] == "y" * 1000
 
@@ -273,7 +280,7 @@ def test_not_an_mla_file(tmp_path):
     with pytest.raises(CorruptFileError, match="junk.mla.*not an MLArray file"):
         MLArray.open(p)
     plain = tmp_path / "plain.mla"
-    blosc2.asarray(np.zeros(10), urlpath=str(plain), mode="w")
+    blosc2.asarray(np.zeros(10), urlpath=str(plain), mode="w")  # a b2nd frame without MLArray metadata
     with pytest.raises(CorruptFileError, match="carries no MLArray metadata"):
         MLArray.open(plain)
 
@@ -283,3 +290,32 @@ def test_newer_format_version_is_refused_clearly(tmp_path):
     blosc2.asarray(np.zeros(10), urlpath=str(p), mode="w", meta={"mla": {"version": 99}})
     with pytest.raises(CorruptFileError, match="format v99.*Upgrade mlarray"):
         MLArray.open(p)
+
+
+def test_levels_are_frames_outside_vlmeta_so_open_loads_no_pixels(tmp_path):
+    # Blosc2 reads all vlmeta into memory on open; levels must live elsewhere in the file.
+    rng = np.random.default_rng(5)
+    arr = rng.integers(0, 60000, (1100, 1100), dtype=np.uint16)
+    p = tmp_path / "big.mla"
+    MLArray(arr).save(p)
+    raw = open_base_frame(p)
+    vlmeta_bytes = sum(len(v) for v in raw.vlmeta.getall().values())
+    levels = MLArray.open(p).meta.pyramid.levels
+    assert sum(lv["nbytes"] for lv in levels) > 500_000
+    assert vlmeta_bytes < 50_000
+    first = levels[0]
+    lv1 = blosc2.open(str(p), offset=first["offset"])
+    assert tuple(lv1.shape) == (550, 550)
+
+
+def test_region_writes_rebuild_levels_atomically(tmp_path):
+    arr = np.zeros((600, 40), np.float32)
+    p = tmp_path / "r.mla"
+    MLArray(arr).save(p)
+    img = MLArray.open(p, mmap_mode="r+")
+    img[0:300] = 8.0
+    img.close()
+    back = MLArray.open(p)
+    assert back.levels[1][0:150].min() == 8.0 and back.levels[1][150:].max() == 0.0
+    assert back.meta.stats.max == 8.0
+    assert [f.name for f in tmp_path.iterdir()] == ["r.mla"]

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _integrity, _writer
 from ._errors import CorruptFileError, MetadataError, MLArrayError
+from ._container import base_offset
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray
 from .meta import Meta, MetaSpatial, spatial_axes_of
@@ -45,6 +46,7 @@ class MLArray:
         self._data_dirty = False
         self._level_cache: Optional[list[LevelArray]] = None
         self._verifier: Optional[_integrity.ChunkVerifier] = None
+        self._checksums = None
         self._layout = dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
                             cparams=cparams, dparams=dparams)
         if isinstance(array, (str, os.PathLike)):
@@ -91,10 +93,12 @@ class MLArray:
 
     def _setup_verifier(self, verify) -> None:
         self._verifier = None
+        self._checksums = None
         if verify and self._meta.has_array:
             sums = _integrity.read_checksums(self._store, self.filepath)
             if sums is not None:
-                self._verifier = _integrity.ChunkVerifier(self._store, self.filepath, sums)
+                self._checksums = sums
+                self._verifier = _integrity.ChunkVerifier(self._store, self.filepath, sums.chunks)
                 if verify is True:
                     self._verifier.check_all()
 
@@ -313,9 +317,11 @@ class MLArray:
         out = [base]
         store = getattr(self, "_store", None)
         if store is not None and not self._data_dirty:
+            sums = getattr(self, "_checksums", None)
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
+                crcs = None if sums is None else sums.levels.get(str(k))
                 out.append(LevelArray(lv["shape"], self.dtype, lv["scale"],
-                                      _level_loader(store, lv["key"], self.filepath, lv["shape"], self.dtype), k))
+                                      _level_loader(self.filepath, k, lv, self.dtype, crcs), k))
         self._level_cache = out
         return out
 
@@ -353,14 +359,31 @@ class MLArray:
                                    "save a converted copy with MLArray.open(path).save(new_path)")
             return
         if self._data_dirty:
-            _writer.refresh_derived(self._store, self._meta)
-            self._data_dirty = False
-            self._level_cache = None
+            self._rewrite_derived()
+            return
         text = _meta_json(self._meta)
         if text != self._saved_meta_json:
             self._validate()
             CURRENT_FORMAT.write_mapping(self._store, json.loads(text))
             self._saved_meta_json = text
+
+    def _rewrite_derived(self) -> None:
+        """After region writes: new stats, pyramid and checksums in a new file swapped in atomically.
+
+        The levels sit in front of the base frame, so they cannot grow in place; the base frame's
+        compressed bytes are copied unchanged behind the new levels.
+        """
+        self._validate()
+        had_pyramid = bool(self._meta.pyramid.levels)
+        levels = _writer.derive(self._store, self._meta, pyramid=True if had_pyramid else None)
+        path, mode, mmap_mode = self.filepath, self.mode, self.mmap_mode
+        offset = base_offset(path)
+        self._store = self._data = None  # release the mapping so every write has reached the file
+        self._level_cache = None
+        _writer.rewrite(path, self._meta, levels, offset)
+        self._attach(_open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None), path, mode, mmap_mode)
+        self._setup_verifier("lazy")
+        self._data_dirty = False
 
     def _writable(self) -> bool:
         return self.mmap_mode == "r+" or (self.mmap_mode is None and self.mode == "a")
@@ -437,14 +460,13 @@ def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
 
     from ._writer import resolve_dparams
 
-    _check_frame_header(path)
     kwargs: dict[str, Any] = {"mode": mode, "dparams": resolve_dparams(dparams)}
     if mmap_mode is not None:
         kwargs["mmap_mode"] = mmap_mode
     for attempt in range(3):
         ino = _inode(path)
         try:
-            store = blosc2.open(path, **kwargs)
+            store = blosc2.open(path, offset=base_offset(path), **kwargs)
             break
         except Exception as exc:
             # Blosc2 opens the path more than once; an atomic save replacing the file in between
@@ -463,21 +485,6 @@ def _inode(path: str):
         return (st.st_dev, st.st_ino, st.st_mtime_ns)
     except OSError:
         return None
-
-
-# Blosc2 frames start with a msgpack array header whose bytes 11..14 read "b2frame"; checking
-# this before calling into C keeps random files from reaching the C parser at all.
-_FRAME_MAGIC = b"b2frame"
-
-
-def _check_frame_header(path: str) -> None:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(32)
-    except OSError as exc:
-        raise CorruptFileError(path, f"cannot be read ({exc.strerror})") from None
-    if _FRAME_MAGIC not in head:
-        raise CorruptFileError(path, "is not an MLArray file (no Blosc2 frame header)")
 
 
 def _read_meta(store, path: str, fmt=None) -> Meta:
@@ -532,23 +539,24 @@ def _available_memory() -> Optional[int]:
     return avail
 
 
-def _level_loader(store, key: str, path: Optional[str], shape=None, dtype=None):
+def _level_loader(path: str, k: int, entry: dict, dtype, crcs):
+    """Open pyramid level ``k`` memory-mapped at its offset, checked against the metadata."""
     def load():
         import blosc2
 
+        what = f"pyramid level {k}"
         try:
-            raw = store.vlmeta[key]
-            _integrity.verify_level(store, key, raw, path)
-            arr = blosc2.ndarray_from_cframe(raw, copy=True)
-        except CorruptFileError:
-            raise
+            arr = blosc2.open(path, mode="r", offset=int(entry["offset"]), mmap_mode="r")
         except Exception as exc:
-            raise CorruptFileError(path, f"pyramid level {key!r} cannot be read ({exc})") from None
+            raise CorruptFileError(path, f"{what} cannot be read ({type(exc).__name__}: {exc})") from None
         # the metadata and the level disagree: a forged level could otherwise claim any size
-        if shape is not None and (tuple(arr.shape) != tuple(shape) or np.dtype(arr.dtype) != np.dtype(dtype)):
-            raise CorruptFileError(path, f"pyramid level {key!r} is {tuple(arr.shape)} {arr.dtype}, but the "
-                                         f"metadata says {tuple(shape)} {np.dtype(dtype)}")
-        return _CheckedLevel(arr, key, path)
+        if (not isinstance(arr, blosc2.NDArray) or tuple(arr.shape) != tuple(entry["shape"])
+                or np.dtype(arr.dtype) != np.dtype(dtype)):
+            raise CorruptFileError(path, f"{what} is {getattr(arr, 'shape', '?')} {getattr(arr, 'dtype', '?')}, "
+                                         f"but the metadata says {tuple(entry['shape'])} {np.dtype(dtype)}")
+        view = arr if crcs is None else _integrity.VerifiedArray(
+            arr, _integrity.ChunkVerifier(arr, path, crcs, what=what))
+        return _CheckedLevel(view, what, path)
     return load
 
 
@@ -563,4 +571,4 @@ class _CheckedLevel:
         try:
             return self._arr[item]
         except (RuntimeError, ValueError) as exc:
-            raise CorruptFileError(self._path, f"pyramid level {self._key!r} cannot be read ({exc})") from None
+            raise CorruptFileError(self._path, f"{self._key} cannot be read ({exc})") from None

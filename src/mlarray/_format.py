@@ -1,10 +1,12 @@
 """On-disk format versions: one class per version, detection, and migration to the current model.
 
-An ``.mla`` file is one Blosc2 b2nd frame (so ``blosc2.open`` reads the base array directly):
+The byte layout (header, pyramid level frames, base frame) is in :mod:`._container`. Inside the
+base frame:
 
 * fixed metalayer ``"mla"`` = ``{"version": N}`` marks the format version (written once at creation);
-* vlmeta ``"mla.meta"`` = the metadata as UTF-8 JSON (``Meta.to_mapping()``);
-* vlmeta ``"mla.level.K"`` = pyramid level K as a Blosc2 NDArray cframe.
+* vlmeta ``"mla.meta"`` = the metadata as UTF-8 JSON (``Meta.to_mapping()``), whose
+  ``pyramid.levels`` give each level's offset in the file;
+* vlmeta ``"mla.checksums"`` = CRC-32 of every compressed chunk (see :mod:`._integrity`).
 
 Files written by the published ``mlarray`` 0.0.x package carry no ``"mla"`` metalayer; their
 metadata is gzip'd pickle in vlmeta ``"mlarray"`` and is read through an allow-list unpickler.
@@ -25,20 +27,15 @@ MAX_META_BYTES = 256 * 2**20
 
 
 class FormatV1:
-    """Spec v1: JSON metadata, pyramid levels as NDArray cframes in vlmeta."""
+    """Spec v1: JSON metadata in the base frame's vlmeta; pyramid levels as frames at offsets."""
 
     version: ClassVar[int] = 1
     marker: ClassVar[str] = "mla"
     meta_key: ClassVar[str] = "mla.meta"
-    level_prefix: ClassVar[str] = "mla.level."
 
     @classmethod
     def matches(cls, store) -> bool:
         return cls.marker in store.schunk.meta
-
-    @classmethod
-    def level_key(cls, k: int) -> str:
-        return f"{cls.level_prefix}{k}"
 
     @classmethod
     def read_mapping(cls, store, path) -> dict:

@@ -8,7 +8,7 @@ array (the bytes ``schunk.get_chunk(i)`` returns) and of every pyramid level cfr
 
 * ``MLArray.open(path)`` (default ``verify="lazy"``): each chunk the first time a read touches it;
 * ``MLArray.open(path, verify=True)``, ``MLArray.load(path)``, ``mlarray.validate(path)``: all chunks;
-* pyramid levels when they are first decoded.
+* pyramid level chunks the first time a read touches them.
 
 Checksumming compressed bytes costs a CRC over data that is read anyway (~1.6 GB/s on this
 machine) and needs no decompression. Files without the entry (older writers, or a file whose
@@ -31,8 +31,8 @@ import numpy as np
 
 from ._errors import CorruptFileError
 
-__all__ = ["KEY", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier", "verify_all",
-           "verify_level"]
+__all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
+           "verify_all"]
 
 KEY = "mla.checksums"
 ALGORITHM = "crc32"
@@ -44,20 +44,16 @@ def _crc(b: bytes) -> int:
     return zlib.crc32(b) & 0xFFFFFFFF
 
 
-def compute(store) -> dict:
-    n = store.schunk.nchunks
-    crcs = np.fromiter((_crc(store.schunk.get_chunk(i)) for i in range(n)), dtype="<u4", count=n)
-    return {"algorithm": ALGORITHM, "nchunks": int(n),
-            "chunks": base64.b64encode(crcs.tobytes()).decode("ascii"), "levels": {}}
+def array_checksums(arr) -> dict:
+    """CRC-32 of every compressed chunk of a Blosc2 NDArray (in memory or on disk)."""
+    n = arr.schunk.nchunks
+    crcs = np.fromiter((_crc(arr.schunk.get_chunk(i)) for i in range(n)), dtype="<u4", count=n)
+    return {"nchunks": int(n), "chunks": base64.b64encode(crcs.tobytes()).decode("ascii")}
 
 
-def write_checksums(store, level_keys: Iterable[str] = ()) -> None:
-    """Record the checksums of every chunk of ``store`` and of the given level entries."""
-    doc = compute(store)
-    for key in level_keys:
-        raw = store.vlmeta[key]
-        if isinstance(raw, (bytes, bytearray)):
-            doc["levels"][key] = _crc(bytes(raw))
+def write_checksums(store, level_sums: Optional[dict] = None) -> None:
+    """Record the checksums of every chunk of ``store`` and the given per-level checksums."""
+    doc = {"algorithm": ALGORITHM, **array_checksums(store), "levels": dict(level_sums or {})}
     store.vlmeta[KEY] = json.dumps(doc, separators=(",", ":"))
 
 
@@ -75,14 +71,19 @@ class Checksums:
         try:
             if doc.get("algorithm") != ALGORITHM:
                 raise ValueError(f"unknown algorithm {doc.get('algorithm')!r}")
-            self.chunks = np.frombuffer(base64.b64decode(doc["chunks"], validate=True), dtype="<u4")
-            if len(self.chunks) != int(doc["nchunks"]):
-                raise ValueError("chunk count does not match")
-            self.levels = {str(k): int(v) for k, v in dict(doc.get("levels") or {}).items()}
+            self.chunks = _decode_crcs(doc)
+            self.levels = {str(k): _decode_crcs(v) for k, v in dict(doc.get("levels") or {}).items()}
         except CorruptFileError:
             raise
         except Exception as exc:
             raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged ({exc})") from None
+
+
+def _decode_crcs(doc: dict) -> np.ndarray:
+    crcs = np.frombuffer(base64.b64decode(doc["chunks"], validate=True), dtype="<u4")
+    if len(crcs) != int(doc["nchunks"]):
+        raise ValueError("chunk count does not match")
+    return crcs
 
 
 def read_checksums(store, path) -> Optional[Checksums]:
@@ -117,8 +118,10 @@ def _fresh_mismatch(path, i: int) -> bool:
     """Re-check chunk ``i`` against the file as it is now (another process may have rewritten it)."""
     import blosc2
 
+    from ._container import base_offset
+
     try:
-        fresh = blosc2.open(str(path), mode="r")
+        fresh = blosc2.open(str(path), mode="r", offset=base_offset(str(path)))
         sums = read_checksums(fresh, path)
     except Exception:
         return True
@@ -130,15 +133,16 @@ def _fresh_mismatch(path, i: int) -> bool:
 
 
 class ChunkVerifier:
-    """Verifies base-array chunks once each, on first access."""
+    """Verifies the chunks of one array (the base, or a pyramid level) once each, on first access."""
 
-    def __init__(self, store, path, sums: Checksums) -> None:
-        self.store, self.path, self.sums = store, path, sums
+    def __init__(self, store, path, crcs: np.ndarray, what: str = "array") -> None:
+        self.store, self.path, self.crcs, self.what = store, path, crcs, what
         nchunks = store.schunk.nchunks
-        if nchunks != len(sums.chunks):
-            raise CorruptFileError(path, f"the file has {nchunks} chunks but checksums for {len(sums.chunks)}")
+        if nchunks != len(crcs):
+            raise CorruptFileError(path, f"the {what} has {nchunks} chunks but checksums for {len(crcs)}")
         self.grid = tuple(-(-s // c) for s, c in zip(store.shape, store.chunks))
         self.checked = np.zeros(nchunks, dtype=bool)
+        self.unchecked = nchunks  # once every chunk is verified, reads skip the bookkeeping
         self.enabled = True
 
     def check_chunks(self, idx: Iterable[int]) -> None:
@@ -148,19 +152,21 @@ class ChunkVerifier:
             i = int(i)
             if self.checked[i]:
                 continue
-            if _chunk_crc(self.store, i, self.path) != int(self.sums.chunks[i]):
-                if _fresh_mismatch(self.path, i):
-                    raise CorruptFileError(self.path, f"chunk {i} of the array is corrupted (checksum mismatch); "
-                                                      "restore the file from a backup or its source")
+            if _chunk_crc(self.store, i, self.path) != int(self.crcs[i]):
+                # Levels never change in place; the base may have been rewritten by another process.
+                if self.what != "array" or _fresh_mismatch(self.path, i):
+                    raise CorruptFileError(self.path, f"chunk {i} of the {self.what} is corrupted (checksum "
+                                                      "mismatch); restore the file from a backup or its source")
                 self.enabled = False  # rewritten in place by another process since we opened it
                 return
             self.checked[i] = True
+            self.unchecked -= 1
 
     def check_all(self) -> None:
         self.check_chunks(range(len(self.checked)))
 
     def check_key(self, key: Any) -> None:
-        if self.enabled and not self.checked.all():
+        if self.enabled and self.unchecked:
             self.check_chunks(chunks_for_key(self.store.shape, self.store.chunks, self.grid, key))
 
 
@@ -194,8 +200,10 @@ def chunks_for_key(shape, chunks, grid, key) -> Iterable[int]:
             return everything
     if not ranges:
         return everything
-    mesh = np.meshgrid(*[np.asarray(r) for r in ranges], indexing="ij")
-    return np.ravel_multi_index([m.ravel() for m in mesh], grid).tolist()
+    flat = np.zeros(1, dtype=np.int64)  # C-order flat chunk index, built axis by axis (no meshgrid)
+    for r, g in zip(ranges, grid):
+        flat = (flat[:, None] * g + np.asarray(r, dtype=np.int64)[None, :]).ravel()
+    return flat.tolist()
 
 
 class VerifiedArray:
@@ -216,16 +224,6 @@ def verify_all(store, path) -> Optional[ChunkVerifier]:
     sums = read_checksums(store, path)
     if sums is None:
         return None
-    v = ChunkVerifier(store, path, sums)
+    v = ChunkVerifier(store, path, sums.chunks)
     v.check_all()
     return v
-
-
-def verify_level(store, key: str, raw: bytes, path) -> None:
-    """Check a pyramid level's cframe bytes against the recorded checksum (if any)."""
-    sums = read_checksums(store, path)
-    if sums is None or key not in sums.levels:
-        return
-    if _crc(bytes(raw)) != sums.levels[key]:
-        raise CorruptFileError(path, f"pyramid level {key!r} is corrupted (checksum mismatch); re-save the file "
-                                     "from an intact copy to rebuild it")

@@ -71,8 +71,10 @@ def json_schema() -> dict:
     }, desc="Storage layout of the base array.")
     pyramid = _obj({
         "levels": {"type": "array", "items": _obj({
-            "shape": _POS_INTS, "scale": _NUMS, "key": {"type": "string"}},
-            required=("shape", "scale", "key"))},
+            "shape": _POS_INTS, "scale": _NUMS,
+            "offset": {"type": "integer", "minimum": 0, "description": "Byte offset of the level's frame."},
+            "nbytes": {"type": "integer", "minimum": 0, "description": "Size of the level's frame in bytes."}},
+            required=("shape", "scale", "offset", "nbytes"))},
         "method": {"enum": ["mean", "mode", "nearest"]},
     }, desc="Stored resolution levels beyond the base (level 0).")
     return {

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from . import _integrity
 from ._atomic import atomic_output
+from ._container import assemble, level_layout
 from ._chunks import iter_chunk_slices, working_chunk_shape
 from ._format import CURRENT_FORMAT
 from .meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
 
-__all__ = ["write_file", "create_empty", "refresh_derived", "resolve_dparams", "PYRAMID_MIN_SIZE"]
+__all__ = ["write_file", "create_empty", "derive", "finish", "rewrite", "resolve_dparams", "PYRAMID_MIN_SIZE"]
 
 # Levels are halved until every spatial axis is at most this long: one level then fits a
 # viewer canvas, and images no larger than this get no pyramid at all.
@@ -103,23 +107,23 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
     """Write ``data`` (numpy, NDArray or any sliceable array; None for metadata only) with ``meta``."""
     meta = meta.copy()
     meta.writer = _writer_id()
-    with atomic_output(path) as tmp:
+    with atomic_output(path) as tmp, _scratch(tmp) as base_tmp:
         if data is None:
-            store = _new_store(tmp, (0,), np.uint8, meta, patch_size=None, chunk_size=None, block_size=None,
-                               cparams=None)
+            store = _new_store(base_tmp, (0,), np.uint8, meta, patch_size=None, chunk_size=None,
+                               block_size=None, cparams=None)
             meta.has_array = False
             meta.blosc2 = MetaBlosc2()
             meta.pyramid = MetaPyramid()
+            levels: list = []
         else:
-            store = _new_store(tmp, tuple(data.shape), np.dtype(data.dtype), meta, patch_size=patch_size,
+            store = _new_store(base_tmp, tuple(data.shape), np.dtype(data.dtype), meta, patch_size=patch_size,
                                chunk_size=chunk_size, block_size=block_size, cparams=cparams)
             _copy_into(store, data, progress)
             meta.has_array = True
             meta.spatial.shape = list(data.shape)
-            _write_derived(store, meta, pyramid=pyramid, stats=stats, progress=progress)
-        _integrity.write_checksums(store, [lv["key"] for lv in meta.pyramid.levels])
-        CURRENT_FORMAT.write_mapping(store, meta.to_mapping())
-        del store  # closes the frame before fsync and rename
+            levels = derive(store, meta, pyramid=pyramid, stats=stats, progress=progress)
+        del store  # flushes the base frame before it is copied behind the levels
+        finish(tmp, meta, levels, base_tmp)
 
 
 def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, block_size, cparams,
@@ -128,47 +132,85 @@ def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size,
     meta.writer = _writer_id()
     meta.has_array = True
     meta.spatial.shape = list(shape)
-    with atomic_output(path) as tmp:
-        store = _new_store(tmp, shape, dtype, meta, patch_size=patch_size, chunk_size=chunk_size,
+    with atomic_output(path) as tmp, _scratch(tmp) as base_tmp:
+        store = _new_store(base_tmp, shape, dtype, meta, patch_size=patch_size, chunk_size=chunk_size,
                            block_size=block_size, cparams=cparams, fill_value=fill_value)
-        _integrity.write_checksums(store)
-        CURRENT_FORMAT.write_mapping(store, meta.to_mapping())
         del store
+        finish(tmp, meta, [], base_tmp)
 
 
-def _write_derived(store, meta: Meta, *, pyramid: Optional[bool], stats: bool,
-                   progress: Optional[Callable[[int, int], None]] = None) -> None:
-    """Compute statistics and the pyramid from the stored base array; store levels in vlmeta."""
+def rewrite(path: str, meta: Meta, levels: list, base_offset: int) -> None:
+    """Atomically replace ``path`` with new levels in front of its (unchanged) base frame.
+
+    Used by ``close()`` after in-place region writes: the old file stays valid until the rename.
+    """
+    with atomic_output(path) as tmp:
+        finish(tmp, meta, levels, path, base_offset)
+
+
+@contextlib.contextmanager
+def _scratch(tmp: str):
+    """A hidden scratch path for the base frame while the levels are computed from it."""
+    scratch = tmp + ".base"
+    try:
+        yield scratch
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(scratch)
+
+
+def finish(target: str, meta: Meta, levels: list, base_src: str, base_src_offset: int = 0) -> None:
+    """Lay out ``target`` (header, level frames, base frame), then record checksums and metadata."""
+    import blosc2
+
+    frames = [lv.to_cframe() for lv in levels]
+    levels.clear()  # keep one compressed copy of each level in memory, not two
+    # Checksums describe the chunks as stored in the frame (serialising may re-encode special chunks).
+    level_sums = {str(k): _integrity.array_checksums(blosc2.ndarray_from_cframe(f))
+                  for k, f in enumerate(frames, start=1)}
+    offsets, _ = level_layout([len(f) for f in frames])
+    for entry, off, frame in zip(meta.pyramid.levels, offsets, frames):
+        entry["offset"], entry["nbytes"] = off, len(frame)
+    base_off = assemble(target, frames, base_src, base_src_offset)
+    del frames
+    store = blosc2.open(target, mode="a", offset=base_off)
+    _integrity.write_checksums(store, level_sums)
+    CURRENT_FORMAT.write_mapping(store, meta.to_mapping())
+    del store
+
+
+def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
+           progress: Optional[Callable[[int, int], None]] = None) -> list:
+    """Compute statistics and the pyramid from the stored base array.
+
+    Sets ``meta.stats`` and ``meta.pyramid`` (offsets are filled in by :func:`finish`) and returns the
+    levels as in-memory compressed NDArrays, finest first.
+    """
     from .pyramid import build_pyramid
     from .stats import compute_stats
 
     if stats:
         meta.stats = MetaStatistics.from_mapping(_finite_only(compute_stats(store)))
-    _drop_levels(store, meta)
+    meta.pyramid = MetaPyramid()
     axes = spatial_axes_of(meta.spatial.axis_labels, store.ndim)
     want = pyramid if pyramid is not None else any(store.shape[a] > PYRAMID_MIN_SIZE for a in axes)
-    if not want or not axes:
-        return
+    if not want or not axes or store.size == 0:
+        return []
     import blosc2
 
     built: dict[int, Any] = {}
 
     def make_level(k, shape, dtype):
-        lv = blosc2.zeros(tuple(shape), dtype=dtype, chunks=_level_chunks(store, shape),
-                          cparams=_level_cparams(dtype))
-        built[k] = lv
-        return lv
+        built[k] = blosc2.zeros(tuple(shape), dtype=dtype, chunks=_level_chunks(store, shape),
+                                cparams=_level_cparams(dtype))
+        return built[k]
 
-    levels = build_pyramid(store, axes, is_seg=bool(meta.is_seg), make_level=make_level,
-                           min_size=PYRAMID_MIN_SIZE, progress=progress)
-    entries = []
-    for info in levels:
-        k = info["level"]
-        key = CURRENT_FORMAT.level_key(k)
-        store.vlmeta[key] = built[k].to_cframe()
-        entries.append({"shape": list(info["shape"]), "scale": list(info["scale"]), "key": key})
-        built[k - 1] = None  # release the finer in-memory level once the next one is built
-    meta.pyramid = MetaPyramid(levels=entries, method=levels[0]["method"] if levels else None)
+    infos = build_pyramid(store, axes, is_seg=bool(meta.is_seg), make_level=make_level,
+                          min_size=PYRAMID_MIN_SIZE, progress=progress)
+    meta.pyramid = MetaPyramid(
+        levels=[{"shape": list(i["shape"]), "scale": list(i["scale"]), "offset": 0, "nbytes": 0} for i in infos],
+        method=infos[0]["method"] if infos else None)
+    return [built[i["level"]] for i in infos]
 
 
 def _finite_only(stats: dict) -> dict:
@@ -194,17 +236,3 @@ def _level_cparams(dtype):
 
 def _level_chunks(store, shape) -> tuple:
     return tuple(min(c, s) for c, s in zip(store.chunks, shape))
-
-
-def _drop_levels(store, meta: Meta) -> None:
-    for lv in meta.pyramid.levels:
-        if lv["key"] in store.vlmeta:  # a fresh file (save) has none; an r+ file has the old ones
-            del store.vlmeta[lv["key"]]
-    meta.pyramid = MetaPyramid()
-
-
-def refresh_derived(store, meta: Meta) -> None:
-    """After in-place region writes: recompute stats and the pyramid inside the open file."""
-    had_pyramid = bool(meta.pyramid.levels)
-    _write_derived(store, meta, pyramid=True if had_pyramid else None, stats=True)
-    _integrity.write_checksums(store, [lv["key"] for lv in meta.pyramid.levels])

@@ -407,12 +407,11 @@ class MetaPyramid(_Namespace):
     @staticmethod
     def _check_level(i: int, lv) -> dict:
         lv = require_mapping(lv, f"pyramid.levels[{i}]")
+        reject_unknown(lv, f"pyramid.levels[{i}]", {"shape", "scale", "offset", "nbytes"})
         shape = int_list(lv.get("shape"), f"pyramid.levels[{i}].shape", minimum=1)
         scale = float_list(lv.get("scale"), f"pyramid.levels[{i}].scale", len(shape), positive=True)
-        key = lv.get("key")
-        if not isinstance(key, str) or not key:
-            raise MetadataError(f"pyramid.levels[{i}].key", key, "must name the stored level", "e.g. 'level_1'")
-        return {"shape": shape, "scale": scale, "key": key}
+        offset, nbytes = (int_list([lv.get(k)], f"pyramid.levels[{i}].{k}")[0] for k in ("offset", "nbytes"))
+        return {"shape": shape, "scale": scale, "offset": offset, "nbytes": nbytes}
 
     def to_mapping(self) -> dict:
         if not self.levels:
