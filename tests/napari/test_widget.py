@@ -16,7 +16,10 @@ from napari_mlarray._widget import LazyTree, MetadataWidget, save_metadata_in_pl
 
 
 def _chunks(path) -> list[bytes]:
-    arr = blosc2.open(str(path), mmap_mode="r")  # keep the NDArray alive while using .schunk
+    from mlarray._container import base_offset
+
+    # the base frame sits at the offset the file header names; keep the NDArray alive while using .schunk
+    arr = blosc2.open(str(path), mmap_mode="r", offset=base_offset(str(path)))
     sc = arr.schunk
     out = [bytes(sc.get_chunk(i)) for i in range(sc.nchunks)]
     del sc, arr
