@@ -1,0 +1,92 @@
+"""Batch conversion scaling: 200 small NIfTI files -> .mla with 1 vs 2 workers.
+
+Runs the exact code path of ``mlarray convert --jobs N`` (``mlarray.cli.run_batch``) and, with
+``--cluster``, of ``mlarray convert --scheduler ADDRESS`` on a 2-worker ``dask.distributed``
+LocalCluster (separate processes). Outputs are removed between runs; inputs are read once
+beforehand so every run finds them in the page cache.
+
+    python benchmarks/convert_scaling.py [--files 200] [--shape 48 96 96] [--cluster]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+
+def make_inputs(folder, n, shape):
+    import nibabel as nib
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(0)
+    z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    body = ((z - shape[0] / 2) / (0.45 * shape[0])) ** 2 + ((y - shape[1] / 2) / (0.4 * shape[1])) ** 2 \
+        + ((x - shape[2] / 2) / (0.45 * shape[2])) ** 2 < 1
+    base = np.where(body, 40, -1000).astype(np.int16)
+    paths = []
+    for i in range(n):
+        p = os.path.join(folder, f"case{i:03d}.nii.gz")
+        if not os.path.exists(p):
+            img = base + rng.normal(0, 10, size=shape).astype(np.int16)
+            nib.save(nib.Nifti1Image(img, np.diag([0.8, 0.8, 2.5, 1.0])), p)
+        paths.append(p)
+    return paths
+
+
+def run(paths, out, **kw):
+    from mlarray.cli import run_batch
+
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    pairs = [(p, os.path.join(out, os.path.basename(p)[:-7] + ".mla")) for p in paths]
+    t = time.perf_counter()
+    res = run_batch(pairs, quiet=True, **kw)
+    dt = time.perf_counter() - t
+    failed = [r for r in res if r[2]]
+    if failed:
+        raise SystemExit(f"{len(failed)} conversions failed, e.g. {failed[0]}")
+    return dt
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--shape", type=int, nargs=3, default=[48, 96, 96])
+    ap.add_argument("--repeat", type=int, default=2, help="runs per setting; the best is reported")
+    ap.add_argument("--cluster", action="store_true", help="also run on a 2-worker dask LocalCluster")
+    ap.add_argument("--dir", default=None)
+    args = ap.parse_args(argv)
+
+    root = args.dir or tempfile.mkdtemp(prefix="mla-scaling-")
+    paths = make_inputs(os.path.join(root, "nifti"), args.files, tuple(args.shape))
+    for p in paths:  # warm the page cache
+        with open(p, "rb") as fh:
+            fh.read()
+    size = sum(os.path.getsize(p) for p in paths)
+    print(f"{len(paths)} NIfTI files of {args.shape} int16 ({size / 2**20:.1f} MB .nii.gz) on {os.cpu_count()} cores")
+    out = os.path.join(root, "out")
+    times = {}
+    for label, kw in (("1 worker (--jobs 1)", dict(jobs=1)), ("2 workers (--jobs 2)", dict(jobs=2))):
+        times[label] = min(run(paths, out, **kw) for _ in range(args.repeat))
+        print(f"  {label:34} {times[label]:7.2f} s  {len(paths) / times[label]:6.1f} files/s")
+    if args.cluster:
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            label = "2 workers (--scheduler LocalCluster)"
+            times[label] = min(run(paths, out, scheduler=cluster.scheduler_address) for _ in range(args.repeat))
+            print(f"  {label:34} {times[label]:7.2f} s  {len(paths) / times[label]:6.1f} files/s")
+    one = times["1 worker (--jobs 1)"]
+    for label, t in times.items():
+        if label.startswith("2"):
+            print(f"  speed-up {label}: {one / t:.2f}x")
+    return times
+
+
+if __name__ == "__main__":
+    main()
