@@ -1,0 +1,282 @@
+"""World convention: how an ``.mla`` file's geometry lands in napari's world space, and back.
+
+napari has one world space shared by all layers; this module decides how an ``.mla`` file's
+geometry (``world = origin + direction @ (spacing * index)`` in ``spatial.coord_system``) lands
+in it:
+
+* **Anatomical coordinate systems** (``RAS``, ``LPS``, ``LAS``, ... any three of R/L, A/P, S/I):
+  the affine is converted to LPS and the world axis order is *reversed*, so napari's world
+  dimensions are ``(S, P, L)``. In the default 2D view of a 3D image the slider runs
+  inferior→superior, rows go anterior→posterior (anterior at the top) and columns run
+  right→left (the patient's right on the left of the screen: the radiological convention).
+  Layers get ``axis_labels`` ``("I→S", "A→P", "R→L")`` which napari shows on the dims sliders
+  and axes overlay. Files stored in different array orientations therefore agree in napari
+  world coordinates voxel for voxel.
+* **Other coordinate systems** (``unknown``, ``other``, custom names, 2D slides): the affine is
+  used as is; the world axes keep the array's (spatial) axis order.
+* **Non-spatial axes**: a ``channel`` axis is split into one layer per channel (each a lazy view
+  picking that channel; napari's own ``channel_axis`` would materialise every level with
+  ``np.take``); every other non-spatial axis (time, ...) stays a dims slider with an identity
+  transform.
+
+napari slices each layer along its *data* axes, so the data handed over is an
+:class:`~napari_mlarray._views.AxisView` of the file's lazy level arrays with the spatial axes
+permuted to follow the world axes. What remains of the geometry is a per-axis ``scale`` (negative
+for flipped axes), a ``translate`` and, for oblique images only, a ``rotate`` matrix. Image,
+Labels and Shapes layers from one file get exactly the same transform. napari cannot slice
+oblique data along world planes; in that case a warning says so (once per file).
+
+:class:`_Geometry` computes this once per file; every layer made from the file (see
+:mod:`._layers_in` and :mod:`._boxes`) takes its transform from it. The writer side
+(:mod:`._layers_out`) undoes it with :func:`file_affine_from_world` and
+:func:`data_to_world_matrix`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from mlarray.affines import convert_coord_system
+from mlarray.meta import Meta, compose_affine_or_none
+
+__all__ = ["data_to_world_matrix", "file_affine_from_world", "napari_world_affine"]
+
+_AXIS_CLASS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
+_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+_LPS_LETTER = {0: "L", 1: "P", 2: "S"}
+_OBLIQUE_TOL = 1e-6
+_warned: set = set()
+
+
+# --------------------------------------------------------------------------- world convention
+
+def _anatomical_letters(coord_system, n: int) -> Optional[str]:
+    """The coord_system letters when it is an anatomical system over ``n`` distinct axes."""
+    if not isinstance(coord_system, str):
+        return None
+    letters = coord_system.upper().rstrip("+")
+    if len(letters) != n or any(c not in _AXIS_CLASS for c in letters):
+        return None
+    if len({_AXIS_CLASS[c] for c in letters}) != n:
+        return None
+    return letters
+
+
+def _napari_letters(letters: str) -> str:
+    """The napari world axes for an anatomical system: LPS letters of its axes, reversed (S, P, L)."""
+    classes = sorted({_AXIS_CLASS[c] for c in letters})
+    return "".join(_LPS_LETTER[c] for c in reversed(classes))
+
+
+def napari_world_affine(affine, coord_system) -> tuple[np.ndarray, Optional[list[str]]]:
+    """``(W, labels)``: the index->napari-world affine over the spatial axes, and world axis labels.
+
+    ``labels`` is ``["I→S", "A→P", "R→L"]``-style for anatomical systems, else None.
+    """
+    a = np.asarray(affine, dtype=float)
+    n = a.shape[0] - 1
+    letters = _anatomical_letters(coord_system, n)
+    if letters is None:
+        return a.copy(), None
+    target = _napari_letters(letters)
+    w = convert_coord_system(a, letters, target)
+    return w, [f"{_OPPOSITE[c]}→{c}" for c in target]
+
+
+def file_affine_from_world(world_affine, coord_system) -> np.ndarray:
+    """Inverse of :func:`napari_world_affine`: napari-world affine -> affine in ``coord_system``."""
+    w = np.asarray(world_affine, dtype=float)
+    n = w.shape[0] - 1
+    letters = _anatomical_letters(coord_system, n)
+    if letters is None:
+        return w.copy()
+    return convert_coord_system(w, _napari_letters(letters), letters)
+
+
+def _align(world_affine) -> dict:
+    """Split an index->world affine into a permutation of the array axes plus scale/translate/rotate.
+
+    ``perm[k]`` is the (spatial) array axis shown as world axis ``k``. ``scale`` is signed,
+    ``rotate`` the remaining proper rotation (identity unless the image is oblique).
+    """
+    w = np.asarray(world_affine, dtype=float)
+    n = w.shape[0] - 1
+    lin = w[:n, :n]
+    norms = np.linalg.norm(lin, axis=0)
+    norms[norms == 0] = 1.0
+    d = lin / norms
+    if n <= 6:
+        perm = max(itertools.permutations(range(n)),
+                   key=lambda p: sum(abs(d[k, p[k]]) for k in range(n)))
+    else:  # pragma: no cover - more than 6 spatial axes
+        perm, free = [], set(range(n))
+        for k in range(n):
+            j = max(free, key=lambda j: abs(d[k, j]))
+            perm.append(j)
+            free.remove(j)
+    perm = list(perm)
+    dp = d[:, perm]
+    sign = np.where(np.diag(dp) < 0, -1.0, 1.0)
+    rot = dp * sign[np.newaxis, :]
+    if n and np.linalg.det(rot) < 0:
+        j = int(np.argmin(np.abs(np.diag(rot))))
+        sign[j] = -sign[j]
+        rot[:, j] = -rot[:, j]
+    off = np.abs(rot - np.eye(n)).max() if n else 0.0
+    oblique = off > _OBLIQUE_TOL
+    angle = 0.0
+    if oblique:
+        angle = math.degrees(math.acos(float(np.clip(np.diag(rot).min(), -1.0, 1.0))))
+    else:
+        rot = np.eye(n)
+    return {"perm": perm, "scale": (norms[perm] * sign).tolist(), "translate": w[:n, n].tolist(),
+            "rotate": rot, "oblique": oblique, "angle": angle}
+
+
+def _warn_once(key, message: str) -> None:
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def _label_str(v) -> str:
+    return getattr(v, "value", v)
+
+
+def _valid_unit(u) -> bool:
+    try:
+        from napari.utils.transforms._units import get_units_from_name
+    except ImportError:  # pragma: no cover - napari without unit support
+        return False
+    try:
+        get_units_from_name(u)
+    except Exception:
+        return False
+    return True
+
+
+class _Geometry:
+    """How one file's axes become layer axes, shared by all layers made from it."""
+
+    def __init__(self, meta: Meta, ndim: Optional[int], spatial_axes: list[int], name: str, key) -> None:
+        sp = meta.spatial
+        self.spatial_axes = spatial_axes
+        s = len(spatial_axes)
+        affine = compose_affine_or_none(sp.spacing, sp.origin, sp.direction)
+        if affine is None or affine.shape[0] != s + 1:
+            affine = np.eye(s + 1)
+        world, labels = napari_world_affine(affine, sp.coord_system)
+        al = _align(world)
+        self.perm, self.scale, self.translate = al["perm"], al["scale"], al["translate"]
+        self.rotate, self.oblique = al["rotate"], al["oblique"]
+        if self.oblique:
+            _warn_once(("oblique", key),
+                       f"{name}: the image axes are oblique to the world axes (up to {al['angle']:.1f}°). "
+                       "napari shows it as a rotated layer but slices along the image's own axes, so 2D "
+                       "slices are not world planes and other layers overlay it exactly only in 3D view.")
+        labels_in = [_label_str(v) for v in (sp.axis_labels or [])]
+        if labels is None:
+            labels = []
+            for k in range(s):
+                j = spatial_axes[self.perm[k]]
+                lab = labels_in[j] if j < len(labels_in) else "spatial"
+                labels.append(lab[len("spatial_"):] if lab.startswith("spatial_") else f"axis {j}")
+        self.spatial_labels = labels
+        self.labels_in = labels_in
+        # units per spatial world axis
+        units = sp.axis_units
+        self.spatial_units: Optional[list[str]] = None
+        self.all_units: Optional[list[str]] = None
+        if units:
+            if ndim is not None and len(units) == ndim and len(units) != s:
+                self.all_units = list(units)
+                per_spatial = [units[a] for a in spatial_axes]
+            else:
+                per_spatial = list(units)
+            if len(per_spatial) == s:
+                cand = [per_spatial[self.perm[k]] for k in range(s)]
+                if all(_valid_unit(u) for u in cand):
+                    self.spatial_units = cand
+
+    def layer_axes(self, ndim: int, drop: Sequence[int] = ()) -> list[int]:
+        """Base array axes in layer order: spatial slots follow the world axes."""
+        kept = [a for a in range(ndim) if a not in drop]
+        spatial_set = set(self.spatial_axes)
+        order, k = [], 0
+        for a in kept:
+            if a in spatial_set:
+                order.append(self.spatial_axes[self.perm[k]])
+                k += 1
+            else:
+                order.append(a)
+        return order
+
+    def transform_kwargs(self, order: Optional[list[int]] = None) -> dict:
+        """scale/translate/rotate/axis_labels/units for layer axes ``order`` (None: spatial only)."""
+        s = len(self.spatial_axes)
+        if order is None:
+            slots = [("s", k) for k in range(s)]
+        else:
+            spatial_set, k, slots = set(self.spatial_axes), 0, []
+            for a in order:
+                if a in spatial_set:
+                    slots.append(("s", k))
+                    k += 1
+                else:
+                    slots.append(("n", a))
+        d = len(slots)
+        scale, translate, labels, units = [], [], [], []
+        rot = np.eye(d)
+        sp_pos = [i for i, (kind, _) in enumerate(slots) if kind == "s"]
+        for i, (kind, v) in enumerate(slots):
+            if kind == "s":
+                scale.append(self.scale[v])
+                translate.append(self.translate[v])
+                labels.append(self.spatial_labels[v])
+                units.append(self.spatial_units[v] if self.spatial_units else None)
+            else:
+                scale.append(1.0)
+                translate.append(0.0)
+                lab = self.labels_in[v] if v < len(self.labels_in) else f"axis {v}"
+                labels.append({"temporal": "time", "non_spatial": f"axis {v}"}.get(lab, lab))
+                u = self.all_units[v] if self.all_units else None
+                units.append(u if u and _valid_unit(u) else None)
+        if self.oblique:
+            rot[np.ix_(sp_pos, sp_pos)] = self.rotate
+        # axis labels must be unique
+        seen: dict = {}
+        for i, lab in enumerate(labels):
+            if lab in seen:
+                labels[i] = f"{lab} {i}"
+            seen[lab] = i
+        out: dict[str, Any] = {"scale": scale, "translate": translate, "axis_labels": labels}
+        if any(u is not None for u in units):
+            out["units"] = [u if u is not None else "pixel" for u in units]
+        if self.oblique:
+            out["rotate"] = rot
+        return out
+
+
+def data_to_world_matrix(state: dict, ndim: int) -> np.ndarray:
+    """The layer's full data->world affine from its state (scale/translate/rotate/shear/affine)."""
+    from napari.utils.transforms import Affine
+
+    def arr(key, default):
+        v = state.get(key)
+        return default if v is None else v
+
+    phys = Affine(scale=arr("scale", [1.0] * ndim), translate=arr("translate", [0.0] * ndim),
+                  rotate=arr("rotate", np.eye(ndim)), shear=arr("shear", [0.0] * (ndim * (ndim - 1) // 2)),
+                  ndim=ndim)
+    aff = state.get("affine")
+    m = np.asarray(phys.affine_matrix, dtype=float)
+    if aff is not None:
+        a = np.asarray(getattr(aff, "affine_matrix", aff), dtype=float)
+        m = a @ m
+    return m

@@ -1,0 +1,104 @@
+"""Reader side: an opened MLArray -> napari layer data tuples (image/labels per channel, boxes)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from mlarray import MLArray
+
+from ._boxes import _boxes_layer
+from ._geometry import _Geometry
+from ._roles import ROLE_IMAGE, ROLE_LABELS
+from ._style import _CHANNEL_COLORMAPS, _contrast_limits, _labels_colormap
+from ._views import AxisView
+
+__all__ = ["layer_data_from_path", "layers_from_mlarray"]
+
+
+def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[str] = None) -> list[tuple]:
+    """napari layer data tuples ``(data, kwargs, layer_type)`` for an opened MLArray."""
+    meta = ml.meta
+    path = path if path is not None else ml.filepath
+    name = name or (Path(path).name[: -len(".mla")] if path and str(path).endswith(".mla")
+                    else (Path(path).stem if path else "mlarray"))
+    mapping = meta.to_mapping()
+    base_md = {"mlarray": mapping, "mlarray_path": None if path is None else str(path)}
+    key = str(path) if path is not None else id(ml)
+    out: list[tuple] = []
+    if not meta.has_array:
+        s = meta.spatial.spatial_ndim or (len(meta.bbox.bboxes[0]) if meta.bbox.bboxes else 0)
+        geom = _Geometry(meta, None, list(range(s)), name, key)
+        extent = np.asarray(meta.bbox.bboxes, dtype=float) if meta.bbox.bboxes else np.zeros((1, 1, 2))
+        width = max(1.0, 0.004 * float(np.ptp(extent)) if extent.size else 1.0)
+        shp = _boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": list(range(s))}, width)
+        return [shp] if shp is not None else []
+
+    ndim = ml.ndim
+    spatial = list(ml.spatial_axes)
+    geom = _Geometry(meta, ndim, spatial, name, key)
+    labels_in = geom.labels_in
+    channel_axis = next((a for a, lab in enumerate(labels_in) if lab == "channel"), None)
+    levels = ml.levels
+    shape = ml.shape
+    is_seg = bool(meta.is_seg)
+    drop = [channel_axis] if channel_axis is not None else []
+    order = geom.layer_axes(ndim, drop)
+    tkw = geom.transform_kwargs(order)
+    role = ROLE_LABELS if is_seg else ROLE_IMAGE
+    channels: list[Optional[int]] = [None] if channel_axis is None else list(range(shape[channel_axis]))
+    ch_names = meta.extra.get("channel_names") if isinstance(meta.extra, dict) else None
+    if not (isinstance(ch_names, list) and len(ch_names) == len(channels)
+            and all(isinstance(c, str) for c in ch_names)):
+        ch_names = None
+    for ci, ch in enumerate(channels):
+        fixed = {} if ch is None else {channel_axis: ch}
+        data = [AxisView(lv, order, fixed) for lv in levels]
+        md = {**base_md, "mlarray_role": role, "mlarray_axes": order}
+        if ch is not None:
+            md["mlarray_channel"] = [channel_axis, ch]
+        if ch is None:
+            lname = name
+        else:
+            lname = f"{name} [{ch_names[ci]}]" if ch_names else f"{name} [c{ch}]"
+        kwargs: dict[str, Any] = dict(tkw)
+        kwargs.update(name=lname, metadata=md, multiscale=len(data) > 1)
+        if is_seg:
+            if meta.classes:
+                kwargs["colormap"] = _labels_colormap(meta.classes)
+                kwargs["features"] = {
+                    "index": [0] + [int(c["id"]) for c in meta.classes],
+                    "name": ["background"] + [c["name"] for c in meta.classes],
+                }
+            if np.dtype(ml.dtype).kind not in "iub":
+                warnings.warn(f"{name}: is_seg is set but the dtype is {ml.dtype}; shown as an image",
+                              UserWarning, stacklevel=2)
+                is_seg = False
+        if not is_seg:
+            kwargs.update(contrast_limits=_contrast_limits(meta, ml.dtype), rgb=False)
+            if ch is not None:
+                kwargs.update(colormap=_CHANNEL_COLORMAPS[ci % len(_CHANNEL_COLORMAPS)], blending="additive")
+            else:
+                kwargs.update(colormap="gray")
+        out.append((data if len(data) > 1 else data[0], kwargs, "labels" if is_seg else "image"))
+    sp_shape = [shape[a] for a in spatial]
+    width = max(1.0, 0.004 * max(sp_shape)) if sp_shape else 1.0
+    shp = _boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": [spatial[p] for p in geom.perm]}, width)
+    if shp is not None:
+        tr = tkw
+        if order[-len(spatial):] != [spatial[p] for p in geom.perm]:
+            warnings.warn(f"{name}: the spatial axes are not the last axes, so the boxes layer (which has "
+                          "only the spatial axes) does not line up with the image", UserWarning, stacklevel=2)
+        del tr
+        out.append(shp)
+    return out
+
+
+def layer_data_from_path(path) -> list[tuple]:
+    """Open ``path`` lazily (header + at most the smallest pyramid level) and map it to layers."""
+    ml = MLArray.open(path, mmap_mode="r")
+    return layers_from_mlarray(ml, str(path))
+
