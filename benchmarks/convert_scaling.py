@@ -68,7 +68,8 @@ def main(argv=None):
         with open(p, "rb") as fh:
             fh.read()
     size = sum(os.path.getsize(p) for p in paths)
-    print(f"{len(paths)} NIfTI files of {args.shape} int16 ({size / 2**20:.1f} MB .nii.gz) on {os.cpu_count()} cores")
+    print(f"{len(paths)} NIfTI files of {args.shape} int16 ({size / 2**20:.1f} MB .nii.gz) on {os.cpu_count()} cores; "
+          f"load average before: {os.getloadavg()[0]:.2f} (other processes compete for the cores)")
     out = os.path.join(root, "out")
     times = {}
     for label, kw in (("1 worker (--jobs 1)", dict(jobs=1)), ("2 workers (--jobs 2)", dict(jobs=2))):
@@ -81,6 +82,7 @@ def main(argv=None):
             label = "2 workers (--scheduler LocalCluster)"
             times[label] = min(run(paths, out, scheduler=cluster.scheduler_address) for _ in range(args.repeat))
             print(f"  {label:34} {times[label]:7.2f} s  {len(paths) / times[label]:6.1f} files/s")
+    print(f"  load average after: {os.getloadavg()[0]:.2f}")
     one = times["1 worker (--jobs 1)"]
     for label, t in times.items():
         if label.startswith("2"):
