@@ -132,3 +132,15 @@ def test_mapping_round_trip(spacing, origin, perm, signs, source, is_seg):
     back = Meta.from_mapping(json.loads(text))
     assert back == m
     np.testing.assert_allclose(back.spatial.affine, m.spatial.affine)
+
+
+def test_errors_survive_pickling_between_processes():
+    import pickle
+
+    from mlarray import CorruptFileError
+    from mlarray.convert import ConversionError
+
+    for exc in (MetadataError("spatial.spacing", [1, -1], "must be positive", "use > 0"),
+                CorruptFileError("/x.mla", "is truncated"), ConversionError("/a.nii", "bad", "fix it")):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc)

@@ -36,6 +36,10 @@ class MetadataError(MLArrayError, ValueError):
             msg += f"; {remedy}"
         super().__init__(msg)
 
+    def __reduce__(self):
+        # Exceptions pickle as cls(*args) by default; ours take named parts (worker processes send them back).
+        return (type(self), (self.field, self.value, self.problem, self.remedy))
+
 
 class AffineError(MetadataError):
     """Geometry (spacing, origin, direction, affine) is inconsistent or degenerate."""
@@ -48,6 +52,9 @@ class CorruptFileError(MLArrayError, OSError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.problem))
 
 
 class UnsafeLegacyFileError(CorruptFileError):

@@ -43,6 +43,9 @@ class ConversionError(MLArrayError, ValueError):
             msg += f"; {remedy}"
         super().__init__(msg)
 
+    def __reduce__(self):
+        return (type(self), (self.path, self.problem, self.remedy))
+
 
 @dataclass
 class ImageRecord:
