@@ -98,6 +98,22 @@ def file_affine_from_world(world_affine, coord_system) -> np.ndarray:
     return convert_coord_system(w, _napari_letters(letters), letters)
 
 
+def _signed_rotation(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sign, rot)`` for a matrix ``d`` with unit columns: ``rot = d * sign`` is a proper rotation.
+
+    Signs make the diagonal non-negative; if that leaves a reflection, the column with the smallest
+    diagonal entry is flipped back.
+    """
+    n = d.shape[0]
+    sign = np.where(np.diag(d) < 0, -1.0, 1.0)
+    rot = d * sign[np.newaxis, :]
+    if n and np.linalg.det(rot) < 0:
+        j = int(np.argmin(np.abs(np.diag(rot))))
+        sign[j] = -sign[j]
+        rot[:, j] = -rot[:, j]
+    return sign, rot
+
+
 def _align(world_affine) -> dict:
     """Split an index->world affine into a permutation of the array axes plus scale/translate/rotate.
 
@@ -120,13 +136,7 @@ def _align(world_affine) -> dict:
             perm.append(j)
             free.remove(j)
     perm = list(perm)
-    dp = d[:, perm]
-    sign = np.where(np.diag(dp) < 0, -1.0, 1.0)
-    rot = dp * sign[np.newaxis, :]
-    if n and np.linalg.det(rot) < 0:
-        j = int(np.argmin(np.abs(np.diag(rot))))
-        sign[j] = -sign[j]
-        rot[:, j] = -rot[:, j]
+    sign, rot = _signed_rotation(d[:, perm])
     off = np.abs(rot - np.eye(n)).max() if n else 0.0
     oblique = off > _OBLIQUE_TOL
     angle = 0.0

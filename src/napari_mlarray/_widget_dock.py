@@ -1,0 +1,281 @@
+"""The "MLArray metadata" dock widget: tabs, messages, following the active layer, refreshing.
+
+The tab editors are mixins: :mod:`._widget_tabs` (Spatial, Stats, Classes, Extra),
+:mod:`._widget_boxes` (Boxes) and :mod:`._widget_save` (Save / Revert / Save as…).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Optional
+
+from magicgui.widgets import CheckBox, Container, LineEdit, PushButton, Table, TextEdit
+from magicgui.widgets import Label as MLabel
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QLabel, QSizePolicy, QTabWidget, QVBoxLayout, QWidget
+
+from mlarray.meta import Meta, compose_affine_or_none
+
+from ._widget_boxes import _BoxesTab
+from ._widget_layers import (_META_KEY, _ROLE_KEY, _base_ndim, _kind, _md, _meta_from_transforms,
+                             apply_meta_to_layer, layer_meta, layer_path)
+from ._widget_save import _SaveActions
+from ._widget_tabs import _ClassesTab, _ExtraTab, _SpatialTab, _StatsTab
+from ._widget_text import _fmt_list, _fmt_matrix
+from ._widget_tree import LazyTree
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+
+__all__ = ["MetadataWidget", "metadata_widget"]
+
+_ERROR_STYLE = "color: #ff6b6b;"
+_OK_STYLE = "color: #8fd18f;"
+
+_SPATIAL_FIELDS = ("spacing", "origin", "direction", "axis_labels", "axis_units", "coord_system")
+
+
+
+class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, _SaveActions, Container):
+    """Dock widget showing and editing the MLArray metadata of the active layer."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=False)
+        viewer = napari_viewer
+        self.viewer = viewer
+        self.layer = None
+        self._updating = False
+        self._shapes = None  # boxes layer currently synced with the box table
+        self._box_groups: list[list[int]] = []
+        self._saved: dict[str, str] = {}  # path -> metadata JSON as last read from / written to the file
+        self._stats_worker = None
+
+        self._title = MLabel(value="No layer selected")
+        self._title.native.setWordWrap(True)
+        self._message = MLabel(value="")
+        self._message.native.setWordWrap(True)
+        self._message.native.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.extend([self._title, self._message])
+
+        self.tabs = QTabWidget()
+        self.tabs.setUsesScrollButtons(True)
+        self.tabs.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.native.layout().addWidget(self.tabs)
+
+        # -- spatial
+        self.spacing = LineEdit(label="spacing", tooltip="voxel size per spatial axis, e.g. 2.5, 0.8, 0.8")
+        self.origin = LineEdit(label="origin", tooltip="world position of voxel (0, 0, 0)")
+        self.direction = LineEdit(label="direction",
+                                  tooltip="orthonormal matrix, rows separated by ';' (or JSON [[...], ...])")
+        self.axis_labels = LineEdit(label="axis labels",
+                                    tooltip="one per array axis: spatial, spatial_x/y/z, channel, temporal, ...")
+        self.axis_units = LineEdit(label="units", tooltip="e.g. mm, mm, mm")
+        self.coord_system = LineEdit(label="coord system", tooltip="RAS, LPS (any anatomical letters), unknown, other")
+        self._spatial_info = MLabel(value="")
+        self._spatial_info.native.setWordWrap(True)
+        spatial = Container(widgets=[self.spacing, self.origin, self.direction, self.axis_labels,
+                                     self.axis_units, self.coord_system, self._spatial_info])
+        spatial.native.layout().addStretch(1)
+        for w in (self.spacing, self.origin, self.direction, self.axis_labels, self.axis_units, self.coord_system):
+            w.changed.connect(self._on_spatial_edit)
+        self._add_tab(spatial, "Spatial")
+
+        # -- stats
+        self._stats_text = TextEdit(value="")
+        self._stats_text.read_only = True
+        self.recompute_button = PushButton(text="Recompute statistics")
+        self.recompute_button.changed.connect(lambda *_: self.recompute_stats())
+        self._add_tab(Container(widgets=[self._stats_text, self.recompute_button], labels=False), "Stats")
+
+        # -- segmentation
+        self.is_seg = CheckBox(text="is_seg (segmentation / labels)")
+        self.is_seg.changed.connect(self._on_is_seg)
+        self.class_table = Table(value=[], columns=["id", "name", "color"])
+        self.class_table.changed.connect(self._on_class_edit)
+        self.add_class_button = PushButton(text="Add class")
+        self.add_class_button.changed.connect(lambda *_: self._add_class())
+        self._add_tab(Container(widgets=[self.is_seg, self.class_table, self.add_class_button], labels=False),
+                      "Classes")
+
+        # -- boxes
+        self.box_table = Table(value=[], columns=["label", "score", "extent (voxels)"])
+        self.box_table.changed.connect(self._on_box_edit)
+        self._box_info = MLabel(value="")
+        self._box_info.native.setWordWrap(True)
+        self._add_tab(Container(widgets=[self.box_table, self._box_info], labels=False), "Boxes")
+
+        # -- source
+        self.source_tree = LazyTree()
+        self._source_format = QLabel()
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addWidget(self._source_format)
+        lay.addWidget(self.source_tree)
+        self.tabs.addTab(page, "Source")
+
+        # -- extra
+        self.extra = TextEdit(value="{}")
+        self.apply_extra_button = PushButton(text="Apply extra")
+        self.apply_extra_button.changed.connect(lambda *_: self.apply_extra())
+        self._add_tab(Container(widgets=[self.extra, self.apply_extra_button], labels=False), "Extra")
+
+        # -- layout + version (read-only)
+        self.layout_tree = LazyTree()
+        self.tabs.addTab(self.layout_tree, "Layout")
+        self._version = TextEdit(value="")
+        self._version.read_only = True
+        self._add_tab(Container(widgets=[self._version], labels=False), "Version")
+
+        # -- actions
+        self.save_button = PushButton(text="Save")
+        self.save_button.tooltip = "write the metadata into the layer's .mla file (pixels untouched)"
+        self.revert_button = PushButton(text="Revert")
+        self.revert_button.tooltip = "reload the metadata from the file"
+        self.save_as_button = PushButton(text="Save as MLArray…")
+        self.save_button.changed.connect(lambda *_: self.save())
+        self.revert_button.changed.connect(lambda *_: self.revert())
+        self.save_as_button.changed.connect(lambda *_: self.save_as())
+        actions = Container(widgets=[self.save_button, self.revert_button, self.save_as_button],
+                            layout="horizontal", labels=False)
+        self.native.layout().addWidget(actions.native)
+        self._actions = actions
+
+        viewer.layers.selection.events.active.connect(self._on_active)
+        viewer.layers.events.removed.connect(self._on_removed)
+        self.set_layer(viewer.layers.selection.active)
+
+    def _add_tab(self, container: Container, title: str) -> None:
+        self.tabs.addTab(container.native, title)
+
+    # ------------------------------------------------------------------ messages
+    @property
+    def error(self) -> str:
+        """The message of the last refused edit ('' when the last action succeeded)."""
+        return self._error_text
+
+    _error_text = ""
+
+    def _show_error(self, text: str) -> None:
+        self._error_text = text
+        self._message.value = text
+        self._message.native.setStyleSheet(_ERROR_STYLE)
+
+    def _show_info(self, text: str) -> None:
+        self._error_text = ""
+        self._message.value = text
+        self._message.native.setStyleSheet(_OK_STYLE)
+
+    # ------------------------------------------------------------------ layer tracking
+    def _on_active(self, event=None) -> None:
+        self.set_layer(self.viewer.layers.selection.active)
+
+    def _on_removed(self, event) -> None:
+        if event.value is self.layer:
+            self.set_layer(self.viewer.layers.selection.active)
+        if event.value is self._shapes:
+            self._disconnect_shapes()
+
+    def set_layer(self, layer) -> None:
+        """Show ``layer``'s metadata (None clears the widget)."""
+        self.layer = layer
+        self._disconnect_shapes()
+        self._show_info("")
+        if layer is None:
+            self._title.value = "No layer selected"
+            self._set_enabled(False)
+            return
+        self._set_enabled(True)
+        if not isinstance(_md(layer).get(_META_KEY), dict):
+            try:
+                meta = _meta_from_transforms(layer)
+            except Exception as exc:  # unusual layer types/data: show, but never break the viewer
+                self._show_error(f"Cannot describe this layer as MLArray: {exc}")
+                meta = Meta()
+            layer.metadata = {**_md(layer), _META_KEY: meta.to_mapping()}
+        path = layer_path(layer)
+        if path and path not in self._saved:
+            self._remember_file(path)
+        self._connect_shapes()
+        self.refresh()
+
+    def _set_enabled(self, on: bool) -> None:
+        self.tabs.setEnabled(on)
+        self._actions.enabled = on
+
+    def _siblings(self, layer=None) -> list:
+        """Layers read from the same file as ``layer`` (the layer itself when it has no file)."""
+        layer = layer if layer is not None else self.layer
+        path = layer_path(layer)
+        if not path:
+            return [layer]
+        return [lay for lay in self.viewer.layers if layer_path(lay) == path]
+
+
+    @property
+    def meta(self) -> Optional[Meta]:
+        return None if self.layer is None else layer_meta(self.layer)
+
+
+    # ------------------------------------------------------------------ display
+    def refresh(self) -> None:
+        """Re-read the active layer's metadata into every tab."""
+        if self.layer is None:
+            return
+        meta = layer_meta(self.layer)
+        self._updating = True
+        try:
+            self._refresh_title()
+            sp = meta.spatial
+            self.spacing.value = _fmt_list(sp.spacing)
+            self.origin.value = _fmt_list(sp.origin)
+            self.direction.value = _fmt_matrix(sp.direction)
+            self.axis_labels.value = "" if sp.axis_labels is None else ", ".join(sp.axis_labels)
+            self.axis_units.value = "" if sp.axis_units is None else ", ".join(sp.axis_units)
+            self.coord_system.value = sp.coord_system or ""
+            self._spatial_info.value = self._spatial_summary(meta)
+            self._stats_text.value = self._stats_summary(meta)
+            self.is_seg.value = bool(meta.is_seg)
+            self._set_class_rows(meta.classes or [])
+            self._refresh_boxes(meta)
+            self.source_tree.set_value(meta.source)
+            self._source_format.setText(f"source_format: {meta.source_format or '—'}  "
+                                        f"({len(meta.source)} top-level entries)")
+            self.extra.value = json.dumps(meta.extra, indent=2, ensure_ascii=False)
+            self.layout_tree.set_value({"blosc2": meta.blosc2.to_mapping(), "pyramid": meta.pyramid.to_mapping(),
+                                        "shape": meta.spatial.shape})
+            self._version.value = "\n".join([
+                f"format_version: {meta.format_version}",
+                f"writer: {meta.writer or '—'}",
+                f"has_array: {meta.has_array}",
+                f"file: {layer_path(self.layer) or '— (not saved as .mla)'}",
+            ])
+        finally:
+            self._updating = False
+
+    def _refresh_title(self) -> None:
+        path = layer_path(self.layer)
+        role = _md(self.layer).get(_ROLE_KEY) or _kind(self.layer)
+        where = os.path.basename(path) if path else "not from a .mla file — use “Save as MLArray…”"
+        star = " ● unsaved changes" if (path and self.dirty) else ""
+        self._title.value = f"<b>{self.layer.name}</b> ({role}) — {where}{star}"
+        self.save_button.enabled = bool(path)
+        self.revert_button.enabled = bool(path)
+
+    # ------------------------------------------------------------------ committing edits
+    def _commit(self, meta: Meta, *, geometry: bool = False, classes: bool = False) -> None:
+        """Store a validated ``meta`` on the layer and its siblings and update what they show."""
+        for lay in self._siblings():
+            apply_meta_to_layer(lay, meta, geometry=geometry, classes=classes)
+        self._refresh_title()
+
+    def _validated(self, meta: Meta) -> Meta:
+        meta.validate(_base_ndim(meta, self.layer) if meta.has_array or meta.spatial.shape else None)
+        # the transform must be computable too (e.g. spacing and direction of the same size)
+        compose_affine_or_none(meta.spatial.spacing, meta.spatial.origin, meta.spatial.direction)
+        return meta
+
+
+def metadata_widget(viewer: "napari.viewer.Viewer") -> MetadataWidget:
+    """npe2 widget command."""
+    return MetadataWidget(viewer)

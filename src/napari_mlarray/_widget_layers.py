@@ -1,0 +1,172 @@
+"""Metadata <-> layers for the metadata widget: read a layer's Meta, apply a Meta to a layer.
+
+A layer's working copy of the metadata is ``layer.metadata["mlarray"]``; geometry edits are
+turned into layer transforms with the reader's world convention (:mod:`._geometry`).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from mlarray.meta import Meta, compose_affine_or_none, spatial_axes_of
+
+from ._geometry import _signed_rotation
+
+__all__ = ["apply_meta_to_layer", "layer_meta", "layer_path", "layer_world_matrix"]
+
+_ROLE_KEY, _PATH_KEY, _META_KEY, _AXES_KEY = "mlarray_role", "mlarray_path", "mlarray", "mlarray_axes"
+
+
+def _kind(layer) -> str:
+    """'image', 'labels', 'shapes', ... (napari deprecates ``Layer._type_string``)."""
+    return type(layer).__name__.lower()
+
+
+def _md(layer) -> dict:
+    md = getattr(layer, "metadata", None)
+    return md if isinstance(md, dict) else {}
+
+
+def layer_path(layer) -> Optional[str]:
+    p = _md(layer).get(_PATH_KEY)
+    return str(p) if p else None
+
+
+def layer_meta(layer) -> Meta:
+    """The layer's MLArray metadata: its stored mapping, or one built from its data and transforms."""
+    mapping = _md(layer).get(_META_KEY)
+    if isinstance(mapping, dict):
+        return Meta.from_mapping(mapping)
+    return _meta_from_transforms(layer)
+
+
+def _meta_from_transforms(layer) -> Meta:
+    from ._layers_out import meta_from_shapes, mlarray_from_layer
+
+    data, state, ltype = layer.as_layer_data_tuple()
+    if ltype == "shapes":
+        meta = meta_from_shapes(list(data), state) if len(data) else Meta()
+    elif ltype in ("image", "labels"):
+        meta = mlarray_from_layer(data, state, ltype).meta
+    else:
+        meta = Meta()
+    meta.writer = None
+    return meta
+
+
+def _base_ndim(meta: Meta, layer) -> int:
+    if meta.spatial.shape:
+        return len(meta.spatial.shape)
+    if meta.spatial.axis_labels:
+        return len(meta.spatial.axis_labels)
+    return int(layer.ndim) - (1 if getattr(layer, "rgb", False) else 0)
+
+
+def _layer_axes(meta: Meta, layer) -> list[int]:
+    """Base array axis shown on each layer axis (the reader records it; identity otherwise)."""
+    axes = _md(layer).get(_AXES_KEY)
+    nd = int(layer.ndim) - (1 if getattr(layer, "rgb", False) else 0)
+    if isinstance(axes, list) and len(axes) == nd:
+        return [int(a) for a in axes]
+    if _md(layer).get(_ROLE_KEY) == "boxes" or _kind(layer) == "shapes":
+        base = _base_ndim(meta, layer)
+        sp = spatial_axes_of(meta.spatial.axis_labels, base) if base else list(range(nd))
+        return sp if len(sp) == nd else list(range(nd))
+    return list(range(nd))
+
+
+def layer_world_matrix(meta: Meta, layer) -> tuple[np.ndarray, Optional[list[str]], list[int]]:
+    """``(M, world_labels, spatial_slots)``: the layer's data->world matrix implied by ``meta``.
+
+    Follows the reader's convention: world axis ``k`` sits on the ``k``-th spatial layer axis;
+    non-spatial axes keep an identity transform.
+    """
+    from ._geometry import napari_world_affine
+
+    axes = _layer_axes(meta, layer)
+    base = _base_ndim(meta, layer)
+    spatial = spatial_axes_of(meta.spatial.axis_labels, base)
+    s = len(spatial)
+    sp = meta.spatial
+    a = compose_affine_or_none(sp.spacing, sp.origin, sp.direction)
+    if a is None or a.shape[0] != s + 1:
+        a = np.eye(s + 1)
+    w, labels = napari_world_affine(a, sp.coord_system)
+    n = len(axes)
+    slots = [i for i, ax in enumerate(axes) if ax in spatial]
+    m = np.eye(n + 1)
+    if len(slots) != s:  # layer does not show every spatial axis: leave its transform alone
+        return m, None, []
+    for i in slots:
+        m[i, i] = 0.0
+    for r, row in enumerate(slots):
+        for i in slots:
+            m[row, i] = w[r, spatial.index(axes[i])]
+        m[row, n] = w[r, s]
+    return m, labels, slots
+
+
+def _split_matrix(m: np.ndarray) -> dict:
+    """scale (signed), translate and a proper rotation from a scaled-orthogonal matrix."""
+    n = m.shape[0] - 1
+    lin = m[:n, :n]
+    norms = np.linalg.norm(lin, axis=0)
+    norms[norms == 0] = 1.0
+    sign, rot = _signed_rotation(lin / norms)
+    if np.allclose(rot, np.eye(n), atol=1e-9):
+        rot = np.eye(n)
+    return {"scale": (norms * sign).tolist(), "translate": m[:n, n].tolist(), "rotate": rot}
+
+
+def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bool = True,
+                        boxes: bool = False) -> None:
+    """Store ``meta`` on the layer and update what napari shows from it."""
+    layer.metadata = {**_md(layer), _META_KEY: meta.to_mapping()}
+    if geometry:
+        m, labels, slots = layer_world_matrix(meta, layer)
+        if slots:
+            parts = _split_matrix(m)
+            layer.affine = np.eye(m.shape[0])
+            layer.shear = np.zeros(m.shape[0] - 1) if m.shape[0] == 3 else [0.0] * ((m.shape[0] - 1) * (m.shape[0] - 2) // 2)
+            layer.rotate = parts["rotate"]
+            layer.scale = parts["scale"]
+            layer.translate = parts["translate"]
+            if labels is not None and hasattr(layer, "axis_labels"):
+                cur = list(layer.axis_labels)
+                for r, slot in enumerate(slots):
+                    cur[slot] = labels[r]
+                if len(set(cur)) == len(cur):
+                    layer.axis_labels = cur
+    if classes and _kind(layer) == "labels" and meta.classes:
+        from ._style import _labels_colormap
+
+        layer.colormap = _labels_colormap(meta.classes)
+        layer.features = {"index": [0] + [int(c["id"]) for c in meta.classes],
+                          "name": ["background"] + [c["name"] for c in meta.classes]}
+    if boxes and _kind(layer) == "shapes":
+        _shapes_from_meta(layer, meta)
+
+
+def _shapes_from_meta(layer, meta: Meta) -> None:
+    """Rebuild a boxes layer's rectangles and features from ``meta.bbox`` (used by Revert)."""
+    from ._boxes import _boxes_layer
+    from ._geometry import _Geometry
+
+    base = _base_ndim(meta, layer)
+    spatial = spatial_axes_of(meta.spatial.axis_labels, base)
+    geom = _Geometry(meta, base, spatial, layer.name, ("widget", id(layer)))
+    tup = _boxes_layer(meta, geom, layer.name, dict(_md(layer)), max(1.0, float(np.max(layer.edge_width))
+                                                                    if len(layer.data) else 1.0))
+    layer.selected_data = set()
+    if tup is None:
+        layer.data = []
+        return
+    rects, kw, _ = tup
+    layer.data = rects
+    layer.shape_type = ["rectangle"] * len(rects)
+    layer.features = kw["features"]
+    layer.edge_color = kw["edge_color"]
+    layer.text = kw["text"]
+

@@ -1,0 +1,133 @@
+"""Saving the metadata widget's edits: in-place metadata rewrite of a ``.mla`` file, Save/Revert."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Optional
+
+from mlarray import MLArray, MLArrayError
+from mlarray.meta import Meta
+
+from ._widget_layers import _META_KEY, _md, apply_meta_to_layer, layer_meta, layer_path
+
+__all__ = ["save_metadata_in_place"]
+
+
+def save_metadata_in_place(path: str, meta: Meta) -> None:
+    """Write ``meta`` into the ``.mla`` file at ``path`` without touching its pixel data.
+
+    The file is copied byte for byte to a hidden temporary beside it, the copy's metadata entry
+    (JSON in the Blosc2 frame's variable-length metalayer) is replaced, the copy is fsync'd and
+    renamed over the original. A crash leaves the old file intact; layers that memory-map the old
+    file keep reading it (same pixels). Derived fields (layout, pyramid, shape) stay the file's.
+    """
+    from mlarray._atomic import atomic_output
+
+    path = os.fspath(path)
+    with atomic_output(path) as tmp:
+        shutil.copyfile(path, tmp)
+        img = MLArray.open(tmp, mmap_mode="r+")
+        try:
+            new = meta.copy()
+            new.writer = img.meta.writer
+            img.meta = new  # validates against the file's shape; keeps layout/pyramid/has_array
+        except BaseException:
+            img._store = None  # nothing to flush
+            raise
+        img.close()
+
+
+
+class _SaveActions:
+    """Save / Revert / Save as… and the file state they compare against (mixin of the widget)."""
+
+    def _remember_file(self, path: str) -> None:
+        try:
+            ml = MLArray.open(path, mmap_mode="r")
+            self._saved[path] = json.dumps(ml.meta.to_mapping(), sort_keys=True)
+            ml.close()
+        except (MLArrayError, OSError):
+            self._saved.pop(path, None)
+
+    @property
+    def dirty(self) -> bool:
+        path = layer_path(self.layer) if self.layer is not None else None
+        if not path:
+            return self.layer is not None
+        return json.dumps(_md(self.layer).get(_META_KEY), sort_keys=True) != self._saved.get(path)
+
+    def _layer_file(self, missing: str) -> Optional[str]:
+        """The active layer's ``.mla`` path, or None (showing ``missing`` if a layer has no file)."""
+        if self.layer is None:
+            return None
+        path = layer_path(self.layer)
+        if not path:
+            self._show_error(missing)
+            return None
+        return path
+
+    def save(self) -> bool:
+        """Write the metadata into the layer's .mla file in place (atomically; pixels untouched)."""
+        path = self._layer_file("This layer did not come from a .mla file; use “Save as MLArray…”.")
+        if path is None:
+            return False
+        meta = layer_meta(self.layer)
+        try:
+            save_metadata_in_place(path, meta)
+        except (MLArrayError, OSError, ValueError) as exc:
+            self._show_error(f"Not saved — {exc}")
+            return False
+        self._remember_file(path)
+        # the file may normalise fields (shape, writer); show what is stored
+        try:
+            ml = MLArray.open(path, mmap_mode="r")
+            stored = ml.meta
+            ml.close()
+            for lay in self._siblings():
+                lay.metadata = {**_md(lay), _META_KEY: stored.to_mapping()}
+        except (MLArrayError, OSError):
+            pass
+        self._refresh_title()
+        self._show_info(f"Saved metadata to {path}.")
+        return True
+
+    def revert(self) -> bool:
+        """Reload the metadata from the layer's file and re-apply it to its layers."""
+        path = self._layer_file("This layer has no .mla file to revert to.")
+        if path is None:
+            return False
+        try:
+            ml = MLArray.open(path, mmap_mode="r")
+            meta = ml.meta
+            ml.close()
+        except (MLArrayError, OSError) as exc:
+            self._show_error(f"Cannot revert — {exc}")
+            return False
+        self._disconnect_shapes()
+        self._updating = True
+        try:
+            for lay in self._siblings():
+                apply_meta_to_layer(lay, meta, geometry=True, classes=True, boxes=True)
+        finally:
+            self._updating = False
+        self._saved[path] = json.dumps(meta.to_mapping(), sort_keys=True)
+        self._connect_shapes()
+        self.refresh()
+        self._show_info(f"Reverted to the metadata in {os.path.basename(path)}.")
+        return True
+
+    def save_as(self):
+        """Save the layer (with this metadata) as a new .mla file, through the plugin's writer."""
+        if self.layer is None:
+            return None
+        try:  # the dialog lives in _menu (newer) or _writer
+            from ._menu import save_as_dialog
+        except ImportError:
+            from ._writer import save_as_dialog
+
+        sel = self.viewer.layers.selection
+        if self.layer not in sel:
+            sel.active = self.layer
+        return save_as_dialog(self.viewer)

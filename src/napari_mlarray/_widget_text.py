@@ -1,0 +1,76 @@
+"""Text <-> values for the metadata widget's fields: parsing lists/matrices, formatting cells."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Iterable
+
+import numpy as np
+
+from mlarray import MetadataError
+
+
+def _parse_list(text: str, field: str, *, numbers: bool = True):
+    """``"1, 2, 3"``, ``"1 2 3"`` or JSON ``[1, 2, 3]``; empty text means "not set" (None)."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise MetadataError(field, text, f"is not valid JSON ({exc.msg})", "write e.g. [1.0, 0.8, 0.8]") from None
+    parts = [p for p in re.split(r"[,\s]+" if numbers else r"\s*,\s*", text) if p != ""]
+    if not numbers:
+        return parts
+    out = []
+    for p in parts:
+        try:
+            out.append(float(p))
+        except ValueError:
+            raise MetadataError(field, text, f"{p!r} is not a number", "write numbers separated by commas") from None
+    return out
+
+
+def _parse_matrix(text: str, field: str):
+    text = text.strip()
+    if not text:
+        return None
+    if text.startswith("["):
+        return _parse_list(text, field)
+    return [_parse_list(row, field) for row in text.split(";") if row.strip()]
+
+
+def _fmt_num(v) -> str:
+    return format(float(v), ".6g")
+
+
+def _fmt_list(v) -> str:
+    return "" if v is None else ", ".join(_fmt_num(x) if isinstance(x, (int, float)) else str(x) for x in v)
+
+
+def _fmt_matrix(m) -> str:
+    return "" if m is None else "; ".join(_fmt_list(r) for r in m)
+
+
+def _color_hex(c) -> str:
+    if not c:
+        return ""
+    return "#" + "".join(f"{int(round(float(x) * 255)):02x}" for x in c)
+
+
+def _isnan(v) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _cell(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    return "" if v is None or _isnan(v) else v
+
+
+def _extent(box: Iterable) -> str:
+    return " × ".join(f"{_fmt_num(lo)}–{_fmt_num(hi)}" for lo, hi in box)
+
