@@ -137,3 +137,26 @@ def test_dicom_series_to_mla_keeps_lps_geometry(tmp_path):
     np.testing.assert_allclose(_world_mla(img, [[0, 0, 0]])[0], ipp, atol=1e-4)
     np.testing.assert_allclose(_world_mla(img, [[2, 0, 0]])[0], ipp + [0, 0, 5.0], atol=1e-4)
     assert img.meta.source_format == "dicom"
+
+
+def test_slicer_segmentation_nrrd_fills_class_table(tmp_path):
+    import nrrd
+
+    labels = np.zeros((12, 20, 16), np.uint8)
+    labels[2:6, 3:9, 4:8] = 1
+    labels[7:10, 10:15, 2:5] = 2
+    header = {"space": "left-posterior-superior", "space directions": np.diag([0.8, 0.8, 2.0]),
+              "space origin": [10.0, 20.0, -5.0], "kinds": ["domain"] * 3,
+              "Segment0_Name": "liver", "Segment0_LabelValue": "1", "Segment0_Layer": "0",
+              "Segment0_Color": "0.9 0.4 0.3",
+              "Segment1_Name": "tumour", "Segment1_LabelValue": "2", "Segment1_Layer": "0",
+              "Segment1_Color": "0.2 0.8 0.2"}
+    src = tmp_path / "case.seg.nrrd"
+    nrrd.write(str(src), labels, header)
+    assert main(["convert", "-q", str(src), str(tmp_path / "case.mla")]) == 0
+    img = MLArray.open(tmp_path / "case.mla")
+    assert img.meta.is_seg is True
+    assert [(c["id"], c["name"]) for c in img.meta.classes] == [(1, "liver"), (2, "tumour")]
+    assert img.meta.classes[0]["color"] == pytest.approx([0.9, 0.4, 0.3, 1.0])
+    assert img.meta.pyramid.method in (None, "mode")
+    np.testing.assert_array_equal(img.to_numpy(), labels)

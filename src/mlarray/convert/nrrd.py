@@ -138,11 +138,40 @@ def read_nrrd(path) -> ImageRecord:
         axis_units = u if any(u) else None
 
     source = {str(k): json_clean(v) for k, v in header.items()}
+    classes = _slicer_segments(header)
     return ImageRecord(
         array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
         direction=np.asarray(direction, float).tolist(), coord_system=coord_system,
         axis_labels=labels, axis_units=axis_units, source=source, source_format="nrrd",
+        is_seg=True if classes else None, classes=classes,
     )
+
+
+def _slicer_segments(header) -> list[dict] | None:
+    """Class table from a 3D Slicer segmentation (``.seg.nrrd``: ``SegmentN_Name/_LabelValue/_Color``).
+
+    Only single-layer label maps (every segment in layer 0) map to one class table; overlapping
+    multi-layer segmentations keep their keys in ``source`` only.
+    """
+    out, i = [], 0
+    while f"Segment{i}_Name" in header:
+        try:
+            layer = int(header.get(f"Segment{i}_Layer", 0))
+            value = int(header.get(f"Segment{i}_LabelValue", i + 1))
+        except (TypeError, ValueError):
+            return None
+        if layer != 0:
+            return None
+        entry = {"id": value, "name": str(header[f"Segment{i}_Name"])}
+        color = str(header.get(f"Segment{i}_Color", "")).split()
+        if len(color) == 3:
+            try:
+                entry["color"] = [float(c) for c in color] + [1.0]
+            except ValueError:
+                pass
+        out.append(entry)
+        i += 1
+    return out or None
 
 
 def _kind_for_label(label: str, n: int) -> str:
