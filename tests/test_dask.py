@@ -8,8 +8,6 @@ import pickle
 import numpy as np
 import pytest
 
-da = pytest.importorskip("dask.array")
-import dask  # noqa: E402
 
 from mlarray import MLArray  # noqa: E402
 from mlarray.cli import _convert_one as _real_convert_one  # noqa: E402
@@ -89,7 +87,7 @@ def test_pyramid_level_and_errors(tmp_path):
 
 
 def test_distributed_compute(volume):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     path, a = volume
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
@@ -100,7 +98,7 @@ def test_distributed_compute(volume):
 # ----------------------------------------------------------------------------- CLI on a cluster
 
 def _nifti_inputs(tmp_path, n=4):
-    nib = pytest.importorskip("nibabel")
+    import nibabel as nib
     src = tmp_path / "in"
     src.mkdir()
     arrays = {}
@@ -114,7 +112,7 @@ def _nifti_inputs(tmp_path, n=4):
 
 @pytest.fixture(scope="module")
 def cluster():
-    distributed = pytest.importorskip("distributed")
+    import distributed
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as c:
         yield c

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 from torch.utils.data import DataLoader  # noqa: E402
 
 from mlarray import Meta, MLArray  # noqa: E402

@@ -465,8 +465,9 @@ def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
         kwargs["mmap_mode"] = mmap_mode
     for attempt in range(3):
         ino = _inode(path)
+        offset = base_offset(path)  # raises its own precise CorruptFileError
         try:
-            store = blosc2.open(path, offset=base_offset(path), **kwargs)
+            store = blosc2.open(path, offset=offset, **kwargs)
             break
         except Exception as exc:
             # Blosc2 opens the path more than once; an atomic save replacing the file in between

@@ -49,6 +49,8 @@ def base_offset(path: str) -> int:
                 if _FRAME_MAGIC not in fh.read(16):
                     raise CorruptFileError(path, f"no Blosc2 frame at byte {off} where the header puts the array")
                 return off
+    except CorruptFileError:
+        raise  # it is an OSError too; don't wrap our own message
     except OSError as exc:
         raise CorruptFileError(path, f"cannot be read ({exc.strerror or exc})") from None
     if _FRAME_MAGIC in head[:16]:

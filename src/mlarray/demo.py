@@ -9,6 +9,7 @@ anterior→posterior and axis 2 towards the patient's left, as in :mod:`mlarray.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tempfile
@@ -120,17 +121,11 @@ def run_demo(directory: Optional[Union[str, os.PathLike]] = None, show: bool = T
         print(f"  {role:7s} {p} ({Path(p).stat().st_size / 2**20:.1f} MiB)")
     if not show:
         return 0
+    # The viewer lives in the plugin package: the format library itself never imports GUI code.
     try:
-        import napari
+        viewer = importlib.import_module("napari_mlarray._demo")
     except ImportError:
         print("mlarray demo: napari is not installed; the files were written. "
               "Install the viewer with: pip install 'mlarray[napari]'", file=sys.stderr)
         return 1
-    viewer = napari.Viewer(title="MLArray demo")
-    viewer.open([paths["image"], paths["labels"]], plugin=PLUGIN_NAME, stack=False)
-    try:
-        viewer.window.add_plugin_dock_widget(PLUGIN_NAME, "MLArray metadata")
-    except Exception as exc:  # the viewer is still useful without the widget
-        print(f"mlarray demo: could not dock the metadata widget ({exc})", file=sys.stderr)
-    napari.run()
-    return 0
+    return viewer.show_demo(paths["image"], paths["labels"])

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-nrrd = pytest.importorskip("nrrd")
+import nrrd
 
 from mlarray._errors import CorruptFileError  # noqa: E402
 from mlarray.convert import ConversionError, read_any, write_any  # noqa: E402
-from mlarray.convert.nrrd import read_nrrd, write_nrrd  # noqa: E402
+from mlarray.convert.nrrd import read_nrrd  # noqa: E402
 
 DIRS = np.array([[0.0, 1.2, 0.0], [-0.9, 0.0, 0.3], [0.0, 0.0, 2.5]])
 ORIGIN = np.array([-10.5, 20.0, 3.25])
@@ -76,7 +76,7 @@ def test_ras_space_and_no_space(tmp_path):
 
 
 def test_nrrd_to_nifti_world(tmp_path):
-    nib = pytest.importorskip("nibabel")
+    import nibabel as nib
     p = tmp_path / "a.nrrd"
     nrrd.write(str(p), np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7), _header())
     rec = read_nrrd(p)

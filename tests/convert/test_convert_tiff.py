@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-tifffile = pytest.importorskip("tifffile")
+import tifffile
 
 from mlarray._errors import CorruptFileError  # noqa: E402
 from mlarray.convert import ConversionError, read_any, write_any  # noqa: E402

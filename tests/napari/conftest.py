@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("napari")
-pytest.importorskip("npe2")
 
 from mlarray import Meta, MLArray  # noqa: E402
 

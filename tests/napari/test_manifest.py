@@ -9,9 +9,8 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
-import pytest
 
-npe2 = pytest.importorskip("npe2")
+import npe2
 
 ROOT = Path(__file__).resolve().parents[2]
 TOP = ROOT / "napari.yaml"

@@ -304,7 +304,7 @@ def test_metadata_only_file_opens_as_boxes_in_world(make_napari_viewer, ct_files
 
 def test_screenshot_ct_seg_boxes(make_napari_viewer, tmp_path):
     """CT + segmentation + boxes: grey anatomy, coloured organs, boxes in the class colours."""
-    samples = pytest.importorskip("mlarray.samples")
+    from mlarray import samples
     shape = (64, 160, 160)
     ct = samples.ct_phantom(shape)
     lab = samples.ct_phantom_labels(shape)

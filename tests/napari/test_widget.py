@@ -8,8 +8,7 @@ import time
 import numpy as np
 import pytest
 
-blosc2 = pytest.importorskip("blosc2")
-pytest.importorskip("magicgui")
+import blosc2
 
 from mlarray import MLArray  # noqa: E402
 from napari_mlarray._widget import LazyTree, MetadataWidget, save_metadata_in_place  # noqa: E402
