@@ -140,7 +140,7 @@ class ChunkVerifier:
         nchunks = store.schunk.nchunks
         if nchunks != len(crcs):
             raise CorruptFileError(path, f"the {what} has {nchunks} chunks but checksums for {len(crcs)}")
-        self.grid = tuple(-(-s // c) for s, c in zip(store.shape, store.chunks))
+        self.grid = tuple(-(-s // max(c, 1)) for s, c in zip(store.shape, store.chunks))  # (0,) arrays have chunks (0,)
         self.checked = np.zeros(nchunks, dtype=bool)
         self.unchecked = nchunks  # once every chunk is verified, reads skip the bookkeeping
         self.enabled = True
