@@ -66,8 +66,15 @@ try:
     img = MLArray.open(p, verify=True)
     a = img[...]
     vals = sorted(set(np.unique(a).tolist()))
+    # every pyramid level (frames in front of the base frame) must read and verify too
+    nlevels = len(img.levels) - 1
+    lvals = [sorted(set(np.unique(lv[...]).tolist())) for lv in img.levels[1:]]
+    if any(not set(v) <= {1, 2} for v in lvals):
+        errs_lv = ["level values " + str(lvals)]
+    else:
+        errs_lv = []
     extra = img.meta.extra.get("edit", "old")[:3]
-    errs = [x.message for x in mlarray.validate(p) if x.severity == "error"]
+    errs = errs_lv + [x.message for x in mlarray.validate(p) if x.severity == "error"]
     if kind == "save":
         ok = vals in ([1], [2])
     elif kind == "meta":
@@ -76,7 +83,8 @@ try:
         # region: each chunk all-old or all-new (regions are chunk-aligned on axis 0 multiples of 8)
         chunks = img._store.chunks
         ok = set(vals) <= {1, 2}
-    print(json.dumps({"ok": bool(ok) and not errs, "vals": vals, "extra": extra, "errs": errs[:2]}))
+    print(json.dumps({"ok": bool(ok) and not errs, "vals": vals, "extra": extra, "levels": nlevels,
+                      "errs": errs[:2]}))
 except MLArrayError as e:
     print(json.dumps({"ok": False, "error": str(e)[:300]}))
 """
@@ -136,6 +144,7 @@ def run(trials: int, seed: int = 0, shape=(48, 384, 384), workdir=None, verbose=
         counts[status] += 1
         per_kind[kind][status] += 1
         per_kind[kind]["killed_mid_write" if not finished else "finished_before_kill"] += 1
+        per_kind[kind]["with_levels"] += int('"levels": 0' not in detail)
         if status != "intact":
             findings.append({"trial": t, "kind": kind, "status": status, "detail": detail[:600]})
         if verbose:

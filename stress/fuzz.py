@@ -3,9 +3,11 @@
 
     python stress/fuzz.py --cases 10000 [--seed 0] [--jobs 2] [--timeout 30] [--json out.json]
 
-Each case is a mutated copy of a small valid file (truncation, byte flips in the header / chunk
-data / chunk index / trailer (vlmeta), zeroed ranges, forged shapes, wrong JSON types, deep JSON
-nesting, huge strings and numbers, forged pyramid levels, huge declared arrays). A worker process
+Each case is a mutated copy of a small valid file (truncation, byte flips in the 16-byte MLArray
+header, in the pyramid level frames, and in the base frame's header / chunk data / chunk index /
+trailer (vlmeta), zeroed ranges, forged shapes, wrong JSON types, deep JSON nesting, huge strings
+and numbers, forged pyramid levels (lying offsets/shapes/sizes in the metadata, overwritten or
+replaced level frames), huge declared arrays). See docs/spec.md section 1 for the layout. A worker process
 opens it with ``MLArray.open`` (reads metadata, every voxel and every level), ``MLArray.load`` and
 ``mlarray.validate``; the parent restarts the worker if it dies and kills it after ``--timeout``
 seconds on one case.
@@ -39,10 +41,13 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import make_base_files, subprocess_env  # noqa: E402
+from _common import (assemble_file, base_offset_of, make_base_files, open_base, split_frames,  # noqa: E402
+                     subprocess_env)
 
-BYTE_CLASSES = ["truncate", "flip_header", "flip_chunks", "flip_index", "flip_trailer", "zero_chunks",
-                "flip_any", "forge_b2nd_ints"]
+# flip_header/chunks/index/trailer/zero_chunks/forge_b2nd_ints target the base frame (the last one);
+# flip_container the 16-byte MLArray header; flip_levels the pyramid level frames in front of the base
+BYTE_CLASSES = ["truncate", "flip_container", "flip_header", "flip_chunks", "flip_index", "flip_trailer",
+                "zero_chunks", "flip_levels", "flip_any", "forge_b2nd_ints"]
 SEMANTIC_CLASSES = ["json_wrong_type", "json_deep", "json_huge", "json_text", "meta_entry_type",
                     "marker", "level_forge", "huge_array"]
 ALL_CLASSES = BYTE_CLASSES + SEMANTIC_CLASSES
@@ -70,6 +75,22 @@ def mutate_bytes(base: dict, cls: str, rng: random.Random, dst: Path) -> str:
         cut = rng.randrange(0, size)
         data = data[:cut]
         desc = f"truncate at {cut}/{size}"
+    elif cls == "flip_container":
+        lo, hi = reg["container"] or (0, 16)
+        if rng.random() < 0.5:  # the magic, or the base-frame offset (uint64 LE: low bytes matter most)
+            desc = f"flip MLArray header {_flip(data, lo, hi, rng, rng.choice([1, 1, 2]))}"
+        else:
+            desc = f"flip base offset {_flip(data, lo + 8, lo + 10, rng, 1)}"
+    elif cls == "flip_levels":
+        if not reg["levels"]:
+            return mutate_bytes(base, "flip_container", rng, dst)
+        lv = rng.choice(reg["levels"])
+        part = rng.choice(["chunk", "chunk", "header", "index", "trailer", "frame"])
+        if part == "chunk":
+            lo, hi = rng.choice(lv["chunk_spans"] or [lv["chunks"]])
+        else:
+            lo, hi = lv[part]
+        desc = f"flip level frame {part} {_flip(data, lo, hi, rng, rng.choice([1, 1, 2, 8]))}"
     elif cls == "flip_header":
         desc = f"flip header {_flip(data, *reg['header'], rng, rng.choice([1, 1, 2, 4]))}"
     elif cls == "flip_chunks":
@@ -122,7 +143,7 @@ def mutate_semantic(base: dict, cls: str, rng: random.Random, dst: Path) -> str:
 
     shutil.copyfile(base["path"], dst)
     with _gen_lock:
-        store = blosc2.open(str(dst), mode="a")
+        store = open_base(dst, mode="a")
         meta = json.loads(store.vlmeta["mla.meta"])
         desc = cls
         if cls == "json_wrong_type":
@@ -140,7 +161,7 @@ def mutate_semantic(base: dict, cls: str, rng: random.Random, dst: Path) -> str:
             if isinstance(pyr, dict) and isinstance(pyr.get("levels"), list) and pyr["levels"] \
                     and isinstance(pyr["levels"][0], dict) and rng.random() < 0.3:
                 lv = meta["pyramid"]["levels"][0]
-                lv[rng.choice(["shape", "scale", "key"])] = junk
+                lv[rng.choice(["shape", "scale", "offset", "nbytes"])] = junk
             text = json.dumps(meta)
             desc = f"{'.'.join(target)} = {junk!r}"
         elif cls == "json_deep":
@@ -189,30 +210,16 @@ def mutate_semantic(base: dict, cls: str, rng: random.Random, dst: Path) -> str:
             del store
             return desc
         elif cls == "level_forge":
-            keys = [lv["key"] for lv in meta.get("pyramid", {}).get("levels", [])] or ["mla.level.1"]
-            key = rng.choice(keys)
-            kind = rng.choice(["garbage", "huge_zeros", "other_dtype", "string", "truncated"])
-            if kind == "garbage":
-                val = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 4096)))
-            elif kind == "huge_zeros":
-                val = blosc2.zeros((2**16, 2**16), dtype=np.uint8, chunks=(4096, 4096), blocks=(64, 64)).to_cframe()
-            elif kind == "other_dtype":
-                val = blosc2.asarray(np.zeros((4, 4), np.complex128)).to_cframe()
-            elif kind == "string":
-                val = "not a level"
-            else:
-                good = store.vlmeta[key] if key in store.vlmeta else b""
-                val = good[: len(good) // 2] if isinstance(good, bytes) else b""
-            store.vlmeta[key] = val
             del store
-            return f"level {key} forged: {kind}"
+            return _forge_level(meta, rng, dst)
         elif cls == "huge_array":
             # A perfectly well-formed file whose (uninitialized) array claims TBs: opening must be cheap,
             # reading everything must fail with a clear error, not an OOM kill.
             del store
             shape = rng.choice([(2**20, 2**20), (4096, 4096, 4096), (10**6, 10**6, 3)])
             os.unlink(dst)
-            big = blosc2.uninit(shape, dtype=np.float32, urlpath=str(dst), mode="w",
+            frame = dst.with_name(dst.name + ".frame")
+            big = blosc2.uninit(shape, dtype=np.float32, urlpath=str(frame), mode="w",
                                 chunks=tuple(min(s, 256) for s in shape), blocks=tuple(min(s, 32) for s in shape),
                                 meta={"mla": {"version": 1}})
             meta["spatial"] = dict(meta.get("spatial", {}), shape=list(shape), axis_labels=None,
@@ -223,7 +230,13 @@ def mutate_semantic(base: dict, cls: str, rng: random.Random, dst: Path) -> str:
             meta.pop("blosc2", None)
             big.vlmeta["mla.meta"] = json.dumps(meta)
             del big
-            return f"huge array {shape}"
+            layout = rng.choice(["mla", "mla", "plain"])  # plain: a bare frame at offset 0, as 0.0.x wrote
+            if layout == "mla":
+                assemble_file(dst, frame.read_bytes())
+                frame.unlink()
+            else:
+                os.replace(frame, dst)
+            return f"huge array {shape} ({layout} layout)"
         else:
             raise ValueError(cls)
         store.vlmeta["mla.meta"] = text
@@ -231,8 +244,73 @@ def mutate_semantic(base: dict, cls: str, rng: random.Random, dst: Path) -> str:
     return desc
 
 
+def _forge_level(meta: dict, rng: random.Random, dst: Path) -> str:
+    """Lie about a pyramid level: in the metadata (offset/shape/nbytes), or in the level frame's bytes.
+
+    The metadata lies are what a buggy or hostile writer produces; the frame replacements rebuild the
+    file (header, forged level frames, the original base frame) as such a writer would.
+    """
+    import blosc2
+    import numpy as np
+
+    levels = (meta.get("pyramid") or {}).get("levels") or []
+    size = dst.stat().st_size
+    base_off = base_offset_of(dst)
+    kinds = ["offset_lie", "shape_lie", "nbytes_lie", "garbage", "zeroed", "huge_zeros", "other_dtype"]
+    kind = rng.choice(kinds) if levels else "phantom"
+    if kind in ("offset_lie", "shape_lie", "nbytes_lie", "phantom"):
+        if kind == "phantom":  # a level listed in the metadata of a file that has none
+            shape = list(meta.get("spatial", {}).get("shape") or [4])
+            levels.append({"shape": [max(1, n // 2) for n in shape], "scale": [2.0] * len(shape),
+                           "offset": rng.choice([16, base_off, 0]), "nbytes": rng.choice([0, 100])})
+            meta.setdefault("pyramid", {})["levels"] = levels
+            what = f"offset {levels[-1]['offset']}"
+        else:
+            lv = rng.choice(levels)
+            if kind == "offset_lie":  # into the MLArray header, mid-frame, the base frame, past the end
+                lv["offset"] = rng.choice([0, 8, lv["offset"] + rng.randrange(1, 64), base_off, size,
+                                           size + 4096, 2**40, 2**63 - 1])
+                what = f"offset {lv['offset']}"
+            elif kind == "shape_lie":
+                lv["shape"] = rng.choice([[2**16, 2**16], [2**40] * len(lv["shape"]), [1] * len(lv["shape"]),
+                                          [n + 1 for n in lv["shape"]], lv["shape"][:1]])
+                what = f"shape {lv['shape']}"
+            else:
+                lv["nbytes"] = rng.choice([0, 1, lv["nbytes"] // 2, size, 2**62])
+                what = f"nbytes {lv['nbytes']}"
+        store = open_base(dst, mode="a")
+        store.vlmeta["mla.meta"] = json.dumps(meta)
+        del store
+        return f"level forged: {kind} ({what})"
+    k = rng.randrange(len(levels))
+    lv = levels[k]
+    if kind in ("garbage", "zeroed"):  # overwrite the level frame in place (same size)
+        data = bytearray(dst.read_bytes())
+        lo, n = lv["offset"], lv["nbytes"]
+        start = lo + (rng.randrange(0, n) if kind == "zeroed" else 0)
+        fill = bytes(rng.randrange(256) for _ in range(n)) if kind == "garbage" else bytes(lo + n - start)
+        data[start:start + len(fill)] = fill
+        dst.write_bytes(bytes(data))
+        return f"level {k + 1} forged: {kind} from byte {start}"
+    base_frame, frames = split_frames(dst)
+    if kind == "huge_zeros":
+        frames[k] = blosc2.zeros((2**16, 2**16), dtype=np.uint8, chunks=(4096, 4096), blocks=(64, 64)).to_cframe()
+    else:
+        frames[k] = blosc2.asarray(np.zeros(lv["shape"], np.complex128)).to_cframe()
+    keep_sums = rng.random() < 0.5
+    assemble_file(dst, base_frame, frames)
+    if not keep_sums:  # the forger rewrote the file without our checksums: only the shape check is left
+        store = open_base(dst, mode="a")
+        if "mla.checksums" in store.vlmeta:
+            del store.vlmeta["mla.checksums"]
+        del store
+    return f"level {k + 1} forged: {kind} ({'checksums kept' if keep_sums else 'no checksums'})"
+
+
 def make_case(bases: list[dict], cls: str, rng: random.Random, dst: Path) -> tuple[dict, str]:
     base = rng.choice(bases)
+    if cls in ("flip_levels", "level_forge") and rng.random() < 0.8:  # mostly files that have levels
+        base = rng.choice([b for b in bases if b["regions"]["levels"]] or bases)
     if cls in BYTE_CLASSES:
         return base, mutate_bytes(base, cls, rng, dst)
     return base, mutate_semantic(base, cls, rng, dst)

@@ -3,6 +3,7 @@
 import json
 import os
 import resource
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 
 import mlarray
+from _common import (MLA_MAGIC, assemble_file, base_offset_of, drop_checksums, frame_regions, open_base,
+                     read_meta_json, split_frames, write_meta_json)
 from mlarray import CorruptFileError, MetadataError, MLArray, MLArrayError, UnsafeLegacyFileError
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy"
@@ -25,10 +28,9 @@ def _small(tmp_path, name="img.mla", shape=(300, 280)):
 
 
 def _set_meta(p, edit):
-    store = blosc2.open(str(p), mode="a")
-    m = json.loads(store.vlmeta["mla.meta"])
+    m = read_meta_json(p)
     edit(m)
-    store.vlmeta["mla.meta"] = json.dumps(m)
+    write_meta_json(p, m)
 
 
 # --- wrong JSON types (regression: found by stress/fuzz.py) --------------------------------------------
@@ -52,52 +54,96 @@ def test_wrong_json_types_are_rejected(tmp_path, field, value, fragment):
         mlarray.Meta.from_mapping({"format_version": 1, field: value})
 
 
+def test_metadata_only_file_claiming_an_array(tmp_path):
+    # regression (stress/fuzz.py, 10k run): a metadata-only file stores a (0,)-shaped array with chunks
+    # (0,); with has_array forged to true, opening it raised a bare ZeroDivisionError in the checksum
+    # verifier (chunk grid = shape // chunks)
+    p = tmp_path / "img.mla"
+    MLArray(meta=mlarray.Meta(extra={"label": 3})).save(p)
+    _set_meta(p, lambda m: m.__setitem__("has_array", True))
+    for read in (lambda: MLArray.open(p)[...], lambda: MLArray.load(p).to_numpy(), lambda: MLArray.open(p, verify=True)):
+        try:
+            assert int(np.prod(read().shape)) == 0
+        except MLArrayError as exc:
+            assert "img.mla" in str(exc)
+
+
 # --- forged pyramid levels (regression: found by stress/fuzz.py) ---------------------------------------
+# Levels are frames in front of the base frame at offsets the metadata lists (docs/spec.md section 1).
+# A forger can replace a level frame (rewriting the file) or make the metadata lie about it.
 @pytest.mark.parametrize("forge,fragment", [
     (lambda: blosc2.zeros((2**16, 2**16), dtype=np.uint8, chunks=(4096, 4096)).to_cframe(), "metadata says"),
     (lambda: blosc2.asarray(np.zeros((150, 140), np.complex128)).to_cframe(), "metadata says"),
     (lambda: b"\x00" * 100, "cannot be read"),
-])
+], ids=["4GiB-frame", "other-dtype", "garbage"])
 def test_forged_level_is_refused_before_allocating(tmp_path, forge, fragment):
     # before: a level claiming 4 GiB was decoded and sliced (MemoryError / OOM) and a level of another
     # dtype was returned as if it were the image
     p, _ = _small(tmp_path)
-    store = blosc2.open(str(p), mode="a")
-    store.vlmeta["mla.level.1"] = forge()
-    if "mla.checksums" in store.vlmeta:  # the forger rewrites the file without our checksums
-        del store.vlmeta["mla.checksums"]
-    del store
+    base, frames = split_frames(p)
+    assert len(frames) == 1
+    assemble_file(p, base, [forge()])  # header + forged level + the original base; metadata offsets updated
+    drop_checksums(p)  # the forger writes no checksums for its level: the shape/dtype check must catch it
     img = MLArray.open(p)
-    with pytest.raises(CorruptFileError, match=fragment):
+    with pytest.raises(CorruptFileError, match=f"img.mla.*{fragment}"):
         img.levels[1][0:2, 0:2]
+
+
+@pytest.mark.parametrize("field,lie,fragment", [
+    ("shape", [2**16, 2**16], "metadata says"),         # a level declaring 16 GiB of float32... of uint8
+    ("shape", [2**40, 2**40], "metadata says"),
+    ("shape", [151, 140], "metadata says"),
+    ("offset", "base", "metadata says"),                # points at the base frame (a real frame, wrong shape)
+    ("offset", 0, "cannot be read"),                    # the MLArray header
+    ("offset", 8, "cannot be read"),                    # mid-header
+    ("offset", "mid", "cannot be read"),                # inside the level frame
+    ("offset", "eof", "cannot be read"),
+    ("offset", 2**63 - 1, "cannot be read"),
+])
+def test_level_metadata_lies_are_refused(tmp_path, field, lie, fragment):
+    p, _ = _small(tmp_path)
+    lv0 = read_meta_json(p)["pyramid"]["levels"][0]
+    if isinstance(lie, str):
+        lie = {"base": base_offset_of(p), "mid": lv0["offset"] + lv0["nbytes"] // 2, "eof": os.path.getsize(p)}[lie]
+    _set_meta(p, lambda m: m["pyramid"]["levels"][0].__setitem__(field, lie))
+    img = MLArray.open(p)  # levels are opened lazily: the base array still works
+    assert img[0:2, 0:2].shape == (2, 2)
+    with pytest.raises(CorruptFileError, match=f"img.mla.*{fragment}"):
+        img.levels[1][0:2, 0:2]
+    errors = [x for x in mlarray.validate(p) if x.severity == "error"]
+    assert errors and errors[0].field == "pyramid.levels[0]"
 
 
 def test_damaged_level_chunk_is_a_corrupt_file_error(tmp_path):
     # before: RuntimeError("Error while getting the buffer") escaped from LevelArray.__getitem__
     p, _ = _small(tmp_path, shape=(600, 600))
-    store = blosc2.open(str(p), mode="a")
-    lv = blosc2.ndarray_from_cframe(store.vlmeta["mla.level.1"])
-    cf = bytearray(lv.to_cframe())
-    raw = lv.schunk.get_chunk(0)
-    pos = bytes(cf).find(raw)
-    cf[pos + 16: pos + len(raw)] = bytes(len(raw) - 16)
-    store.vlmeta["mla.level.1"] = bytes(cf)
-    if "mla.checksums" in store.vlmeta:
-        del store.vlmeta["mla.checksums"]
-    del store
+    lo, hi = frame_regions(p)["levels"][0]["chunk_spans"][0]
+    data = bytearray(p.read_bytes())
+    data[lo + 16:hi] = bytes(hi - lo - 16)  # keep the chunk header, zero its compressed payload
+    p.write_bytes(bytes(data))
+    drop_checksums(p)  # no checksum to catch it first: the decoder's error must be translated
     img = MLArray.open(p)
     with pytest.raises(MLArrayError, match="img.mla"):
         img.levels[1][...]
 
 
-def test_huge_declared_array_is_refused_by_load(tmp_path):
+@pytest.mark.parametrize("layout", ["mla", "plain"])
+def test_huge_declared_array_is_refused_by_load(tmp_path, layout):
     # a well-formed file whose uninitialized array claims 4 TiB: load() used to try to allocate it
+    # (layout "mla": MLArray header + base frame; "plain": a bare frame at offset 0, as 0.0.x wrote)
     p = tmp_path / "huge.mla"
-    big = blosc2.uninit((2**20, 2**20), dtype=np.float32, urlpath=str(p), mode="w", chunks=(256, 256),
+    frame = tmp_path / "frame.b2nd"
+    big = blosc2.uninit((2**20, 2**20), dtype=np.float32, urlpath=str(frame), mode="w", chunks=(256, 256),
                         blocks=(32, 32), meta={"mla": {"version": 1}})
     big.vlmeta["mla.meta"] = json.dumps({"format_version": 1, "has_array": True,
                                          "spatial": {"shape": [2**20, 2**20]}})
     del big
+    if layout == "mla":
+        assemble_file(p, frame.read_bytes())
+        frame.unlink()
+    else:
+        os.replace(frame, p)
+    assert base_offset_of(p) == (16 if layout == "mla" else 0)
     assert os.path.getsize(p) < 2**20
     img = MLArray.open(p)  # cheap: reads the header only
     assert img.shape == (2**20, 2**20)
@@ -110,9 +156,7 @@ def test_metadata_bomb_is_refused_without_memory_blow_up(tmp_path):
     """A vlmeta entry that decompresses to > 256 MiB (it is ~1 MiB on disk) is refused; run in a
     subprocess with a 1.5 GiB address-space cap so a regression cannot take the test runner down."""
     p, _ = _small(tmp_path)
-    store = blosc2.open(str(p), mode="a")
-    store.vlmeta["mla.meta"] = '{"extra":{"s":"' + "x" * (257 * 2**20) + '"}}'
-    del store
+    write_meta_json(p, '{"extra":{"s":"' + "x" * (257 * 2**20) + '"}}')
     assert os.path.getsize(p) < 8 * 2**20
     code = ("import resource,sys; resource.setrlimit(resource.RLIMIT_AS,(1536*2**20,)*2)\n"
             "from mlarray import MLArray, MLArrayError\n"
@@ -191,3 +235,39 @@ def test_non_mla_files_are_refused_clearly(tmp_path):
     blosc2.asarray(np.zeros((4, 4)), urlpath=str(plain), mode="w")
     with pytest.raises(CorruptFileError, match="carries no MLArray metadata"):
         MLArray.open(plain)
+
+
+def test_damaged_mlarray_header_is_refused_clearly(tmp_path):
+    """The 16-byte header is checked in Python before any byte reaches C-Blosc2 (docs/spec.md 1, 6)."""
+    good, _ = _small(tmp_path, name="good.mla")
+    data = good.read_bytes()
+    base = base_offset_of(good)
+    cases = {
+        "magic-only.mla": (MLA_MAGIC, "truncated inside the MLArray header"),
+        "offset-past-end.mla": (MLA_MAGIC + struct.pack("<Q", len(data)) + data[16:], "outside"),
+        "offset-into-header.mla": (MLA_MAGIC + struct.pack("<Q", 3) + data[16:], "outside"),
+        "offset-not-a-frame.mla": (MLA_MAGIC + struct.pack("<Q", base + 100) + data[16:], "no Blosc2 frame"),
+        "offset-at-level.mla": (MLA_MAGIC + struct.pack("<Q", 16) + data[16:], "metadata"),  # a level, not the base
+        "text-mode-crlf.mla": (data.replace(b"\r\n", b"\n", 1), "not an MLArray file"),
+        "cut-before-base.mla": (data[:base], "outside"),
+    }
+    for name, (content, fragment) in cases.items():
+        p = tmp_path / name
+        p.write_bytes(content)
+        with pytest.raises(CorruptFileError, match=f"{name}.*{fragment}"):
+            MLArray.open(p)
+        assert any(x.severity == "error" for x in mlarray.validate(p)), name
+    for shift in (-9, -3, -1, 1, 2, 3, 9):  # near misses of the base frame: some pass the Python check
+        p = tmp_path / f"shift{shift}.mla"
+        p.write_bytes(MLA_MAGIC + struct.pack("<Q", base + shift) + data[16:])
+        with pytest.raises(CorruptFileError, match=f"shift{shift}.mla"):
+            MLArray.open(p)
+
+
+def test_header_error_names_the_problem_once(tmp_path):
+    # base_offset's CorruptFileError is an OSError too; it used to be re-wrapped twice, naming the file 3x
+    p = tmp_path / "cut.mla"
+    p.write_bytes(MLA_MAGIC + b"\x10\x00")
+    with pytest.raises(CorruptFileError) as exc:
+        MLArray.open(p)
+    assert str(exc.value) == f"{p}: is truncated inside the MLArray header"
