@@ -319,3 +319,39 @@ def test_region_writes_rebuild_levels_atomically(tmp_path):
     assert back.levels[1][0:150].min() == 8.0 and back.levels[1][150:].max() == 0.0
     assert back.meta.stats.max == 8.0
     assert [f.name for f in tmp_path.iterdir()] == ["r.mla"]
+
+
+def test_zero_length_axis_round_trips(tmp_path):
+    MLArray(np.zeros((0, 5), np.float32), spacing=(1, 1)).save(tmp_path / "empty.mla")
+    img = MLArray.open(tmp_path / "empty.mla")
+    assert img.shape == (0, 5) and img.to_numpy().shape == (0, 5)
+    assert img.meta.stats.count == 0 and img.meta.stats.min is None
+
+
+def test_damaged_frame_layout_is_caught_against_the_metadata(tmp_path, ct):
+    import json as _json
+
+    p = tmp_path / "lay.mla"
+    MLArray(ct).save(p)
+    raw = blosc2.open(str(p), mode="a", offset=base_offset(str(p)))
+    doc = _json.loads(raw.vlmeta["mla.meta"])
+    doc["blosc2"]["block_size"] = [b * 2 for b in doc["blosc2"]["block_size"]]
+    raw.vlmeta["mla.meta"] = _json.dumps(doc)
+    del raw
+    with pytest.raises(CorruptFileError, match="header says blocks .* metadata recorded"):
+        MLArray.open(p)
+
+
+def test_level_outside_the_level_area_is_refused(tmp_path):
+    import json as _json
+
+    p = tmp_path / "lv.mla"
+    MLArray(np.zeros((600, 8), np.uint8)).save(p)
+    raw = blosc2.open(str(p), mode="a", offset=base_offset(str(p)))
+    doc = _json.loads(raw.vlmeta["mla.meta"])
+    doc["pyramid"]["levels"][0]["nbytes"] = 10**9
+    raw.vlmeta["mla.meta"] = _json.dumps(doc)
+    del raw
+    img = MLArray.open(p, verify=False)
+    with pytest.raises(CorruptFileError, match="pyramid level 1 is said to lie at bytes"):
+        img.levels[1][0]

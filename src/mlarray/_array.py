@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _integrity, _writer
 from ._errors import CorruptFileError, MetadataError, MLArrayError
-from ._container import base_offset
+from ._container import HEADER_SIZE, base_offset
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray
 from .meta import Meta, MetaSpatial, spatial_axes_of
@@ -502,6 +502,13 @@ def _read_meta(store, path: str, fmt=None) -> Meta:
             raise CorruptFileError(path, f"the array header cannot be read ({exc})") from None
         if meta.spatial.shape is not None and tuple(meta.spatial.shape) != shape:
             raise CorruptFileError(path, f"metadata says shape {meta.spatial.shape} but the array is {list(shape)}")
+        # The frame header is not checksummed; a flipped chunk/block size would decode every chunk
+        # into the wrong places. The metadata records the layout, so compare the two.
+        for name, recorded, actual in (("chunk", meta.blosc2.chunk_size, store.chunks),
+                                       ("block", meta.blosc2.block_size, store.blocks)):
+            if recorded is not None and tuple(recorded) != tuple(actual):
+                raise CorruptFileError(path, f"the array header says {name}s {list(actual)} but the metadata "
+                                             f"recorded {recorded} (damaged header)")
     return meta
 
 
@@ -546,8 +553,12 @@ def _level_loader(path: str, k: int, entry: dict, dtype, crcs):
         import blosc2
 
         what = f"pyramid level {k}"
+        start, end = int(entry["offset"]), int(entry["offset"]) + int(entry["nbytes"])
+        if not HEADER_SIZE <= start < end <= base_offset(path):
+            raise CorruptFileError(path, f"{what} is said to lie at bytes {start}..{end}, outside the level "
+                                         "area between the header and the array")
         try:
-            arr = blosc2.open(path, mode="r", offset=int(entry["offset"]), mmap_mode="r")
+            arr = blosc2.open(path, mode="r", offset=start, mmap_mode="r")
         except Exception as exc:
             raise CorruptFileError(path, f"{what} cannot be read ({type(exc).__name__}: {exc})") from None
         # the metadata and the level disagree: a forged level could otherwise claim any size

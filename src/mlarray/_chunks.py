@@ -66,7 +66,8 @@ def _chunk_unit(shape: tuple[int, ...], chunks: Sequence[int] | None) -> tuple[i
     if chunks is None:
         return (1,) * len(shape)
     chunks = tuple(int(c) for c in chunks)
-    if len(chunks) != len(shape) or any(c < 1 for c in chunks):
+    # Blosc2 gives zero-length axes a chunk of 0; only axes that hold data need positive chunks.
+    if len(chunks) != len(shape) or any(c < 1 for c, n in zip(chunks, shape) if n > 0):
         raise MetadataError("chunks", chunks, f"must be {len(shape)} positive integers",
                             "pass the source's blosc2 .chunks or None")
     return tuple(max(1, min(c, n)) for c, n in zip(chunks, shape))

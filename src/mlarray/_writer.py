@@ -93,6 +93,8 @@ def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, b
 
 def _copy_into(store, data, progress: Optional[Callable[[int, int], None]]) -> None:
     """Stream ``data`` into ``store`` chunk-aligned slab by slab (no second full copy)."""
+    if store.size == 0:
+        return  # an axis of length 0: nothing to copy
     work = working_chunk_shape(store.shape, store.dtype.itemsize, chunks=store.chunks)
     slabs = list(iter_chunk_slices(store.shape, work))
     for i, sl in enumerate(slabs):

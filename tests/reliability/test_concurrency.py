@@ -1,6 +1,5 @@
 """CI variant of stress/concurrency.py (3 readers, short)."""
 
-import pytest
 
 import concurrency
 

@@ -1,7 +1,6 @@
 """Checksums: corrupted compressed data is reported, never returned as silent garbage."""
 
 import json
-import os
 import time
 
 import blosc2
