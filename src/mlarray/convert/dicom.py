@@ -319,14 +319,21 @@ def _read_single_frames(pydicom, items, where) -> ImageRecord:
               "instance_numbers": instances, "sop_instance_uids": sop,
               "files": [os.path.basename(items[int(i)][0]) for i in order]}
     source.update(json_clean(info))
+    return _record(data, raw.dtype, spacing, origin, direction, coord_system, labels,
+                   bool(pixel_spacing or has_geo), source, slopes, inters, applied)
+
+
+def _record(data, stored_dtype, spacing, origin, direction, coord_system, labels, in_mm: bool, source: dict,
+            slopes: list, inters: list, applied) -> ImageRecord:
+    """The ImageRecord of a slice series or a multi-frame file (rescale recorded per slice if it varies)."""
     return ImageRecord(
         array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
         direction=direction, coord_system=coord_system, axis_labels=labels,
-        axis_units=["mm"] * len(spacing) if pixel_spacing or has_geo else None,
+        axis_units=["mm"] * len(spacing) if in_mm else None,
         source=source, source_format="dicom",
         intensity={"rescale_slope": slopes if len(set(slopes)) > 1 else slopes[0],
                    "rescale_intercept": inters if len(set(inters)) > 1 else inters[0],
-                   "applied": applied, "stored_dtype": str(raw.dtype)},
+                   "applied": applied, "stored_dtype": str(stored_dtype)},
     )
 
 
@@ -392,12 +399,5 @@ def _read_multiframe(pydicom, f, hdr) -> ImageRecord:
     source = {"dicom": _json_dataset(hdr), "slice_positions": json_clean([positions[i] for i in order]),
               "frame_order": [int(i) for i in order], "files": [os.path.basename(f)]}
     source.update(json_clean(info))
-    return ImageRecord(
-        array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
-        direction=direction, coord_system=coord_system, axis_labels=labels,
-        axis_units=["mm"] * len(spacing) if ps or has_geo else None,
-        source=source, source_format="dicom",
-        intensity={"rescale_slope": slopes if len(set(slopes)) > 1 else slopes[0],
-                   "rescale_intercept": inters if len(set(inters)) > 1 else inters[0],
-                   "applied": applied, "stored_dtype": str(frames.dtype)},
-    )
+    return _record(data, frames.dtype, spacing, origin, direction, coord_system, labels,
+                   bool(ps or has_geo), source, slopes, inters, applied)
