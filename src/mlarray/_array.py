@@ -327,10 +327,11 @@ class MLArray:
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath: _PathLike, *, pyramid: Optional[bool] = None, stats: bool = True,
-             progress: Optional[Callable[[int, int], None]] = None) -> None:
+             progress: Optional[Callable[[int, int], None]] = None, levels: Optional[Sequence] = None) -> None:
         """Write to ``filepath`` atomically (temp file + fsync + rename): a crash keeps the old file.
 
-        Builds statistics and (for large images, or with ``pyramid=True``) the resolution pyramid.
+        Builds statistics and (for large images, or with ``pyramid=True``) the resolution pyramid;
+        ``levels`` stores a source's own pyramid (finest first) instead.
         """
         path = _check_path(filepath, must_exist=False)
         self._validate()
@@ -338,7 +339,8 @@ class MLArray:
         layout = dict(self._layout)
         if layout["patch_size"] == "default" and layout["chunk_size"] is None and self._meta.blosc2.patch_size:
             layout["patch_size"] = self._meta.blosc2.patch_size  # keep the file's layout on re-save
-        _writer.write_file(path, data, self._meta, pyramid=pyramid, stats=stats, progress=progress, **layout)
+        _writer.write_file(path, data, self._meta, pyramid=pyramid, stats=stats, progress=progress, levels=levels,
+                           **layout)
         if self.filepath is None:
             return
         # Saving over our own source: the open mapping still reads the old (unlinked) inode; reattach.

@@ -75,7 +75,7 @@ def json_schema() -> dict:
             "offset": {"type": "integer", "minimum": 0, "description": "Byte offset of the level's frame."},
             "nbytes": {"type": "integer", "minimum": 0, "description": "Size of the level's frame in bytes."}},
             required=("shape", "scale", "offset", "nbytes"))},
-        "method": {"enum": ["mean", "mode", "nearest"]},
+        "method": {"enum": ["mean", "mode", "nearest", "source"]},
     }, desc="Stored resolution levels beyond the base (level 0).")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -105,8 +105,11 @@ def _copy_into(store, data, progress: Optional[Callable[[int, int], None]]) -> N
 
 def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, stats: bool = True,
                progress: Optional[Callable[[int, int], None]] = None, patch_size="default",
-               chunk_size=None, block_size=None, cparams=None, dparams=None) -> None:
-    """Write ``data`` (numpy, NDArray or any sliceable array; None for metadata only) with ``meta``."""
+               chunk_size=None, block_size=None, cparams=None, dparams=None, levels=None) -> None:
+    """Write ``data`` (numpy, NDArray or any sliceable array; None for metadata only) with ``meta``.
+
+    ``levels``: precomputed pyramid levels (finest first, e.g. a pyramidal TIFF's) stored as given.
+    """
     meta = meta.copy()
     meta.writer = _writer_id()
     with atomic_output(path) as tmp, _scratch(tmp) as base_tmp:
@@ -116,14 +119,18 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
             meta.has_array = False
             meta.blosc2 = MetaBlosc2()
             meta.pyramid = MetaPyramid()
-            levels: list = []
+            levels = []
         else:
             store = _new_store(base_tmp, tuple(data.shape), np.dtype(data.dtype), meta, patch_size=patch_size,
                                chunk_size=chunk_size, block_size=block_size, cparams=cparams)
             _copy_into(store, data, progress)
             meta.has_array = True
             meta.spatial.shape = list(data.shape)
-            levels = derive(store, meta, pyramid=pyramid, stats=stats, progress=progress)
+            if levels:
+                derive(store, meta, pyramid=False, stats=stats, progress=progress)  # statistics only
+                levels = given_levels(store, meta, levels)
+            else:
+                levels = derive(store, meta, pyramid=pyramid, stats=stats, progress=progress)
         del store  # flushes the base frame before it is copied behind the levels
         finish(tmp, meta, levels, base_tmp)
 
@@ -213,6 +220,34 @@ def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
         levels=[{"shape": list(i["shape"]), "scale": list(i["scale"]), "offset": 0, "nbytes": 0} for i in infos],
         method=infos[0]["method"] if infos else None)
     return [built[i["level"]] for i in infos]
+
+
+def given_levels(store, meta: Meta, levels) -> list:
+    """Store a source's own pyramid (e.g. pyramidal TIFF) instead of computing one.
+
+    Each level must keep the non-spatial axes and shrink (or keep) every spatial axis; its scale is
+    the base shape over the level shape, per axis.
+    """
+    import blosc2
+
+    from ._errors import MetadataError
+
+    axes = set(spatial_axes_of(meta.spatial.axis_labels, store.ndim))
+    out, entries, prev = [], [], tuple(store.shape)
+    for i, lv in enumerate(levels, start=1):
+        shape = tuple(int(n) for n in lv.shape)
+        ok = len(shape) == store.ndim and all(
+            (n <= p and n > 0) if a in axes else n == p for a, (n, p) in enumerate(zip(shape, prev)))
+        if not ok:
+            raise MetadataError(f"levels[{i - 1}]", list(shape), f"does not fit below {list(prev)}",
+                                "levels must keep non-spatial axes and shrink spatial ones, finest first")
+        arr = np.ascontiguousarray(np.asarray(lv), dtype=store.dtype)
+        out.append(blosc2.asarray(arr, chunks=_level_chunks(store, shape), cparams=_level_cparams(store.dtype)))
+        entries.append({"shape": list(shape), "scale": [b / n for b, n in zip(store.shape, shape)],
+                        "offset": 0, "nbytes": 0})
+        prev = shape
+    meta.pyramid = MetaPyramid(levels=entries, method="source" if entries else None)
+    return out
 
 
 def _finite_only(stats: dict) -> dict:

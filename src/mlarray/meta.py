@@ -399,9 +399,9 @@ class MetaPyramid(_Namespace):
         if levels is not None and not isinstance(levels, (list, tuple)):
             raise MetadataError("pyramid.levels", levels, "must be a list of level objects", "see docs/spec.md")
         self.levels = [] if levels is None else [self._check_level(i, lv) for i, lv in enumerate(levels)]
-        if method is not None and method not in ("mean", "mode", "nearest"):
-            raise MetadataError("pyramid.method", method, "must be 'mean', 'mode' or 'nearest'",
-                                "images use 'mean', segmentations 'mode'")
+        if method is not None and method not in ("mean", "mode", "nearest", "source"):
+            raise MetadataError("pyramid.method", method, "must be 'mean', 'mode', 'nearest' or 'source'",
+                                "images use 'mean', segmentations 'mode'; 'source' keeps the input's own levels")
         self.method = method
 
     @staticmethod

@@ -159,3 +159,24 @@ def test_slicer_segmentation_nrrd_fills_class_table(tmp_path):
     assert img.meta.classes[0]["color"] == pytest.approx([0.9, 0.4, 0.3, 1.0])
     assert img.meta.pyramid.method in (None, "mode")
     np.testing.assert_array_equal(img.to_numpy(), labels)
+
+
+def test_pyramidal_tiff_levels_become_the_stored_pyramid(tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 255, (512, 384), dtype=np.uint8)
+    lv1 = base[::2, ::2].copy()
+    lv2 = base[::4, ::4].copy()
+    src = tmp_path / "slide.ome.tif"
+    with tifffile.TiffWriter(src) as tw:
+        tw.write(base, subifds=2, tile=(256, 256), metadata={"axes": "YX"})
+        tw.write(lv1, subfiletype=1, tile=(128, 128))
+        tw.write(lv2, subfiletype=1, tile=(64, 64))
+    assert main(["convert", "-q", str(src), str(tmp_path / "slide.mla")]) == 0
+    img = MLArray.open(tmp_path / "slide.mla")
+    assert img.meta.pyramid.method == "source"
+    assert [lv.shape for lv in img.levels] == [(512, 384), (256, 192), (128, 96)]
+    np.testing.assert_array_equal(img.levels[1][:], lv1)  # the TIFF's own level, not a recomputed mean
+    np.testing.assert_array_equal(img.levels[2][:], lv2)
+    assert img.levels[2].scale == (4.0, 4.0)

@@ -91,7 +91,7 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
         kw = {"is_seg": True} if seg and src.lower().endswith((".nii", ".nii.gz")) else {}
         record = read_any(src, **kw)
         img = record_to_mlarray(record, patch_size=patch_size, is_seg=seg)
-        img.save(dst, progress=progress)
+        img.save(dst, progress=progress, levels=record.levels or None)  # a pyramidal TIFF keeps its levels
         return dst
     if not src.endswith(".mla"):
         raise ConversionError(src, "one side of a conversion must be an .mla file",
