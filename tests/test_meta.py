@@ -144,3 +144,12 @@ def test_errors_survive_pickling_between_processes():
                 CorruptFileError("/x.mla", "is truncated"), ConversionError("/a.nii", "bad", "fix it")):
         back = pickle.loads(pickle.dumps(exc))
         assert type(back) is type(exc) and str(back) == str(exc)
+
+
+def test_validate_stays_the_function_after_submodule_imports():
+    import importlib
+
+    import mlarray
+
+    importlib.import_module("mlarray.cli")  # imports the validation module
+    assert callable(mlarray.validate) and mlarray.validate.__name__ == "validate"

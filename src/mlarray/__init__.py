@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._errors import (AffineError, CorruptFileError, FormatVersionError, MetadataError, MLArrayError,
                           UnsafeLegacyFileError)
     from .meta import AxisLabel, CoordSystem, Meta, MetaBbox, MetaBlosc2, MetaPyramid, MetaSpatial, MetaStatistics
-    from .validate import Problem, validate
+    from ._validate import Problem, validate
 
 __all__ = [
     "__version__",
@@ -55,8 +55,8 @@ _LAZY = {
     "MetaPyramid": ".meta",
     "AxisLabel": ".meta",
     "CoordSystem": ".meta",
-    "validate": ".validate",
-    "Problem": ".validate",
+    "validate": "._validate",
+    "Problem": "._validate",
     "MLArrayError": "._errors",
     "MetadataError": "._errors",
     "AffineError": "._errors",

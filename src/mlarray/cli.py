@@ -110,7 +110,7 @@ def cmd_info(args) -> int:
 # ----------------------------------------------------------------------------- validate
 
 def cmd_validate(args) -> int:
-    from .validate import validate
+    from ._validate import validate
 
     worst = 0
     for path in args.files:
