@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 from typing import Union
@@ -28,8 +29,15 @@ class Problem:
         return f"[{self.severity}] {self.field}: {self.message} -> {self.fix}"
 
 
-def validate(target: Union[str, os.PathLike, Meta, dict, "object"]) -> list[Problem]:
-    """Check a file path, an ``MLArray``, a ``Meta`` or a metadata mapping; return the problems found."""
+def validate(target: Union[str, os.PathLike, Meta, dict, "object"], *, isolated: bool = False,
+             timeout: float = 600) -> list[Problem]:
+    """Check a file path, an ``MLArray``, a ``Meta`` or a metadata mapping; return the problems found.
+
+    ``isolated=True`` (for files from strangers) reads the file in a child process, so damage that
+    crashes the Blosc2 C library becomes a reported error instead of killing the caller.
+    """
+    if isolated and isinstance(target, (str, os.PathLike)):
+        return _validate_in_child(os.fspath(target), timeout)
     problems: list[Problem] = []
     ndim = None
     shape = None
@@ -123,3 +131,28 @@ def _check_levels(img) -> list[Problem]:
     if img.meta.stats.min is None and np.prod(img.shape) > 0:
         out.append(Problem("warning", "stats", "no statistics stored", "re-save the file to compute them"))
     return out
+
+
+_CHILD = ("import json, sys\n"
+          "from mlarray._validate import validate\n"
+          "print(json.dumps([p.to_dict() for p in validate(sys.argv[1])]))\n")
+
+
+def _validate_in_child(path: str, timeout: float) -> list[Problem]:
+    import signal
+    import subprocess
+    import sys
+
+    fix = "the file is damaged: restore it from a backup or convert it again from its source"
+    try:
+        run = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [Problem("error", "file", f"reading {path} did not finish within {timeout:.0f} s", fix)]
+    if run.returncode < 0:
+        name = signal.Signals(-run.returncode).name
+        return [Problem("error", "file", f"reading {path} crashed the Blosc2 library ({name})", fix)]
+    try:
+        return [Problem(**d) for d in json.loads(run.stdout.strip().splitlines()[-1])]
+    except (ValueError, IndexError, TypeError):
+        tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+        return [Problem("error", "file", f"the checker failed on {path}: {tail[0]}", fix)]

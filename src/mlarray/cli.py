@@ -114,7 +114,7 @@ def cmd_validate(args) -> int:
 
     worst = 0
     for path in args.files:
-        problems = validate(path)
+        problems = validate(path, isolated=True)  # a damaged file must not take the command down
         errors = [p for p in problems if p.severity == "error"]
         if args.json:
             print(json.dumps({"file": path, "problems": [p.to_dict() for p in problems]}))
@@ -178,11 +178,11 @@ def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[
     return [(sources[0], dst)]
 
 
-def _convert_one(src: str, dst: str, patch_size, seg) -> tuple[str, str, Optional[str]]:
+def _convert_one(src: str, dst: str, patch_size, seg, progress=None) -> tuple[str, str, Optional[str]]:
     from .convert._bridge import convert_file
 
     try:
-        convert_file(src, dst, patch_size=patch_size, seg=seg)
+        convert_file(src, dst, patch_size=patch_size, seg=seg, progress=progress)
         return src, dst, None
     except Exception as exc:  # one bad file never stops the batch
         return src, dst, f"{type(exc).__name__}: {exc}"
@@ -212,7 +212,10 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
     with executor(jobs if total > 1 else 1, scheduler) as ex:
         if ex is None:
             for s, d in pairs:
-                report(_convert_one(s, d, patch_size, seg))
+                bar = None if quiet or total > 1 else _ProgressLine(os.path.basename(d))
+                report(_convert_one(s, d, patch_size, seg, bar))
+                if bar:
+                    bar.done()
             return results
         futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d), patch_size, seg): (s, d)
                    for s, d in pairs}
@@ -235,6 +238,23 @@ def _remove_partials(dst: str) -> None:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+class _ProgressLine:
+    """One self-updating stderr line for a single large conversion (copy, statistics, pyramid)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.last = name, -1
+
+    def __call__(self, done: int, total: int) -> None:
+        pct = int(100 * done / total) if total else 100
+        if pct != self.last and sys.stderr.isatty():
+            self.last = pct
+            print(f"\r  writing {self.name}: {pct:3d}%", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.last >= 0:
+            print(file=sys.stderr)
 
 
 def _patch_size_arg(text: str):

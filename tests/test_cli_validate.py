@@ -1,0 +1,40 @@
+"""`mlarray validate` reads each file in a child process: a crash in C is reported, not fatal."""
+
+import numpy as np
+
+from mlarray import MLArray, validate
+from mlarray.cli import main
+
+
+def test_isolated_validate_reports_what_inline_validate_reports(tmp_path):
+    p = tmp_path / "ok.mla"
+    MLArray(np.zeros((4, 5), np.float32), spacing=(1, 1)).save(p)
+    assert validate(p, isolated=True) == validate(p)
+    bad = tmp_path / "bad.mla"
+    bad.write_bytes(b"\x89MLA\r\n\x1a\n" + (10**6).to_bytes(8, "little"))
+    problems = validate(bad, isolated=True)
+    assert problems[0].severity == "error" and "outside" in problems[0].message
+
+
+def test_a_crashing_reader_becomes_an_error(tmp_path, monkeypatch, capsys):
+    import mlarray._validate as v
+
+    # Stand in for a C-level crash: the child kills itself with SIGSEGV before reading.
+    monkeypatch.setattr(v, "_CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    p = tmp_path / "x.mla"
+    MLArray(np.zeros(3, np.uint8)).save(p)
+    assert main(["validate", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert "crashed the Blosc2 library (SIGSEGV)" in out
+
+
+def test_real_file_that_crashes_blosc2_is_reported(tmp_path, capsys):
+    # Fuzz case 9293 (docs/reliability.md): four flipped trailer bytes in a metadata-only file make
+    # C-Blosc2 segfault while reading vlmeta. Whatever a future Blosc2 does with it, validate must
+    # survive and report an error.
+    from pathlib import Path
+
+    p = Path(__file__).parent / "data" / "reliability" / "trailer_flip_segfaults_blosc2.mla"
+    problems = validate(p, isolated=True)
+    assert problems and problems[0].severity == "error"
+    assert main(["validate", str(p)]) == 1
