@@ -119,10 +119,10 @@ def test_bad_spatial_axes():
 
 def test_default_cparams_are_plain_names():
     d = default_cparams(np.int16)
-    assert d == {"codec": "LZ4HC", "clevel": 9, "filters": ["SHUFFLE"], "splitmode": "ALWAYS_SPLIT"}
+    assert d == {"codec": "LZ4HC", "clevel": 6, "filters": ["SHUFFLE"], "splitmode": "ALWAYS_SPLIT"}
     assert default_cparams(np.uint8)["filters"] == ["NOFILTER"]
     cp = to_blosc2_cparams({**d, "nthreads": 1})
-    assert cp.codec == blosc2.Codec.LZ4HC and cp.clevel == 9 and cp.nthreads == 1
+    assert cp.codec == blosc2.Codec.LZ4HC and cp.clevel == 6 and cp.nthreads == 1
     assert blosc2.Filter.SHUFFLE in cp.filters
     assert cp.splitmode == blosc2.SplitMode.ALWAYS_SPLIT
 

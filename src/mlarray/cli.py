@@ -178,8 +178,15 @@ def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[
     return [(sources[0], dst)]
 
 
-def _convert_one(src: str, dst: str, patch_size, seg, progress=None) -> tuple[str, str, Optional[str]]:
+def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
+                 single_thread: bool = False) -> tuple[str, str, Optional[str]]:
     from .convert._bridge import convert_file
+
+    if single_thread:
+        import blosc2
+
+        # One conversion per core: Blosc2's own compression threads would only oversubscribe.
+        blosc2.set_nthreads(1)
 
     try:
         convert_file(src, dst, patch_size=patch_size, seg=seg, progress=progress)
@@ -217,7 +224,7 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
                 if bar:
                     bar.done()
             return results
-        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d), patch_size, seg): (s, d)
+        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d), patch_size, seg, None, True): (s, d)
                    for s, d in pairs}
         for fut in as_completed(futures):
             s, d = futures[fut]
