@@ -133,7 +133,13 @@ def _reader(path: Path, api: bool = False):
     if path.suffix == ".npy":
         arr = np.load(path, mmap_mode="r")
         return arr, lambda key: np.array(arr[key])  # a loader copies the patch out
-    arr = blosc2.open(str(path), mode="r", mmap_mode="r", dparams=blosc2.DParams(nthreads=1))
+    # .mla files keep the base frame behind a 16-byte header and the pyramid levels
+    offset = 0
+    if path.suffix == ".mla":
+        from mlarray._container import base_offset
+
+        offset = base_offset(str(path))
+    arr = blosc2.open(str(path), mode="r", mmap_mode="r", offset=offset, dparams=blosc2.DParams(nthreads=1))
     if api:
         from mlarray import MLArray
         return arr, MLArray.open(str(path)).__getitem__
