@@ -148,7 +148,7 @@ def test_scheduler_and_jobs_share_one_code_path(tmp_path, cluster):
     assert len(failed) == 1 and "broken" in [os.path.basename(s) for s, _, e in by_cluster if e][0]
 
 
-def _dying_convert(src, dst, patch_size, seg):
+def _dying_convert(src, dst, patch_size, seg, progress=None, single_thread=False):
     """Stands in for a worker killed mid-write: leaves a temporary file and raises past the
     per-file error handling (as BrokenProcessPool / KilledWorker would)."""
     folder, name = os.path.split(dst)
