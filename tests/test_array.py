@@ -355,3 +355,20 @@ def test_level_outside_the_level_area_is_refused(tmp_path):
     img = MLArray.open(p, verify=False)
     with pytest.raises(CorruptFileError, match="pyramid level 1 is said to lie at bytes"):
         img.levels[1][0]
+
+
+def test_level_frame_layout_is_checked_against_the_metadata(tmp_path):
+    import json as _json
+
+    p = tmp_path / "lvlay.mla"
+    MLArray(np.arange(600 * 40, dtype=np.float32).reshape(600, 40)).save(p)
+    entry = MLArray.open(p).meta.pyramid.levels[0]
+    assert entry["chunk_size"] and entry["block_size"]
+    raw = blosc2.open(str(p), mode="a", offset=base_offset(str(p)))
+    doc = _json.loads(raw.vlmeta["mla.meta"])
+    doc["pyramid"]["levels"][0]["block_size"] = [b + 1 for b in entry["block_size"]]
+    raw.vlmeta["mla.meta"] = _json.dumps(doc)
+    del raw
+    img = MLArray.open(p, verify=False)
+    with pytest.raises(CorruptFileError, match="pyramid level 1's frame header says blocks"):
+        img.levels[1][0]

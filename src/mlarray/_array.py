@@ -568,6 +568,10 @@ def _level_loader(path: str, k: int, entry: dict, dtype, crcs):
                 or np.dtype(arr.dtype) != np.dtype(dtype)):
             raise CorruptFileError(path, f"{what} is {getattr(arr, 'shape', '?')} {getattr(arr, 'dtype', '?')}, "
                                          f"but the metadata says {tuple(entry['shape'])} {np.dtype(dtype)}")
+        for name, attr in (("chunk_size", "chunks"), ("block_size", "blocks")):
+            if entry.get(name) is not None and tuple(entry[name]) != tuple(getattr(arr, attr)):
+                raise CorruptFileError(path, f"{what}'s frame header says {attr} {list(getattr(arr, attr))} but the "
+                                             f"metadata recorded {entry[name]} (damaged header)")
         view = arr if crcs is None else _integrity.VerifiedArray(
             arr, _integrity.ChunkVerifier(arr, path, crcs, what=what))
         return _CheckedLevel(view, what, path)

@@ -141,6 +141,9 @@ class ChunkVerifier:
         if nchunks != len(crcs):
             raise CorruptFileError(path, f"the {what} has {nchunks} chunks but checksums for {len(crcs)}")
         self.grid = tuple(-(-s // max(c, 1)) for s, c in zip(store.shape, store.chunks))  # (0,) arrays have chunks (0,)
+        if store.size and int(np.prod(self.grid, dtype=np.int64)) != nchunks:
+            raise CorruptFileError(path, f"the {what}'s header describes {int(np.prod(self.grid))} chunks but the "
+                                         f"frame holds {nchunks} (damaged header)")
         self.checked = np.zeros(nchunks, dtype=bool)
         self.unchecked = nchunks  # once every chunk is verified, reads skip the bookkeeping
         self.enabled = True

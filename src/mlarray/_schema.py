@@ -73,7 +73,8 @@ def json_schema() -> dict:
         "levels": {"type": "array", "items": _obj({
             "shape": _POS_INTS, "scale": _NUMS,
             "offset": {"type": "integer", "minimum": 0, "description": "Byte offset of the level's frame."},
-            "nbytes": {"type": "integer", "minimum": 0, "description": "Size of the level's frame in bytes."}},
+            "nbytes": {"type": "integer", "minimum": 0, "description": "Size of the level's frame in bytes."},
+            "chunk_size": _POS_INTS, "block_size": _POS_INTS},
             required=("shape", "scale", "offset", "nbytes"))},
         "method": {"enum": ["mean", "mode", "nearest", "source"]},
     }, desc="Stored resolution levels beyond the base (level 0).")

@@ -407,11 +407,15 @@ class MetaPyramid(_Namespace):
     @staticmethod
     def _check_level(i: int, lv) -> dict:
         lv = require_mapping(lv, f"pyramid.levels[{i}]")
-        reject_unknown(lv, f"pyramid.levels[{i}]", {"shape", "scale", "offset", "nbytes"})
+        reject_unknown(lv, f"pyramid.levels[{i}]", {"shape", "scale", "offset", "nbytes", "chunk_size", "block_size"})
         shape = int_list(lv.get("shape"), f"pyramid.levels[{i}].shape", minimum=1)
         scale = float_list(lv.get("scale"), f"pyramid.levels[{i}].scale", len(shape), positive=True)
         offset, nbytes = (int_list([lv.get(k)], f"pyramid.levels[{i}].{k}")[0] for k in ("offset", "nbytes"))
-        return {"shape": shape, "scale": scale, "offset": offset, "nbytes": nbytes}
+        out = {"shape": shape, "scale": scale, "offset": offset, "nbytes": nbytes}
+        for key in ("chunk_size", "block_size"):  # recorded so a damaged level frame header is caught
+            if lv.get(key) is not None:
+                out[key] = int_list(lv[key], f"pyramid.levels[{i}].{key}", len(shape), minimum=1)
+        return out
 
     def to_mapping(self) -> dict:
         if not self.levels:
