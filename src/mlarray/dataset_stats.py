@@ -35,6 +35,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import math
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
@@ -72,7 +73,10 @@ def executor(jobs: int = 1, scheduler: Any = None) -> Iterator[Optional[cf.Execu
         finally:
             client.close()
     elif jobs and jobs > 1:
-        with cf.ProcessPoolExecutor(max_workers=int(jobs)) as pool:
+        # "spawn", not fork: a forked child inherits Blosc2's compression thread pool mid-state and
+        # can deadlock (seen: a pool started after the parent had used Blosc2 hung for good).
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=int(jobs), mp_context=ctx) as pool:
             yield pool
     else:
         yield None

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -180,3 +181,26 @@ def test_pyramidal_tiff_levels_become_the_stored_pyramid(tmp_path):
     np.testing.assert_array_equal(img.levels[1][:], lv1)  # the TIFF's own level, not a recomputed mean
     np.testing.assert_array_equal(img.levels[2][:], lv2)
     assert img.levels[2].scale == (4.0, 4.0)
+
+
+BATCH_AFTER_BLOSC2_USE = """
+import sys, numpy as np, nibabel as nib, blosc2
+from mlarray.cli import run_batch
+folder = sys.argv[1]
+for i in range(4):
+    nib.save(nib.Nifti1Image(np.full((8, 16, 16), i, np.int16), np.eye(4)), f"{folder}/c{i}.nii.gz")
+blosc2.set_nthreads(1)
+blosc2.asarray(np.zeros((64, 64, 64), np.int16))  # the parent's Blosc2 thread pool is in use ...
+blosc2.set_nthreads(2)
+blosc2.asarray(np.zeros((64, 64, 64), np.int16))
+res = run_batch([(f"{folder}/c{i}.nii.gz", f"{folder}/c{i}.mla") for i in range(4)], jobs=2, quiet=True)
+print(sum(r[2] is None for r in res))
+"""
+
+
+def test_process_pool_survives_a_parent_that_used_blosc2_threads(tmp_path):
+    # ... and forked workers used to inherit it mid-state and hang; the pool now spawns them.
+    run = subprocess.run([sys.executable, "-c", BATCH_AFTER_BLOSC2_USE, str(tmp_path)],
+                         capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "4"
