@@ -174,7 +174,9 @@ class _Moments:
         with np.errstate(invalid="ignore", over="ignore"):  # infinities propagate, as in numpy
             mean_b = float(x.mean())
             centred = x - mean_b
-            m2_b = float(np.dot(centred, centred))
+            # Not np.dot: a large dot goes to multi-threaded OpenBLAS, whose idle threads then
+            # spin and took a whole core from parallel conversions (3.7 s of 6.6 s CPU per 100 files).
+            m2_b = float(np.einsum("i,i->", centred, centred))
         n_a = self.count
         n = n_a + n_b
         delta = mean_b - self.mean
