@@ -424,9 +424,7 @@ class MLArray:
 # ---------------------------------------------------------------------- module helpers
 
 def _from_state(data, mapping) -> MLArray:
-    out = MLArray(data, meta=Meta.from_mapping(mapping)) if data is not None else MLArray(
-        meta=Meta.from_mapping(mapping))
-    return out
+    return MLArray(data, meta=Meta.from_mapping(mapping))  # data is None for metadata-only arrays
 
 
 def _coerce_meta(meta) -> Meta:
