@@ -1,15 +1,14 @@
-"""Boxes: ``bbox`` metadata <-> napari Shapes rectangles (both directions).
+"""Boxes: ``bbox`` metadata <-> napari Shapes (both directions).
 
 ``bbox`` boxes are ``[min, max]`` *inclusive* voxel indices of the base array (as produced by
-``mlarray.samples.phantom_boxes``). They are drawn around the voxels: rectangle edges sit at
-``min - 0.5`` and ``max + 0.5`` in data coordinates. napari shapes are planar and a 2D view only
-shows shapes lying in the current slice, so a 3D box becomes one rectangle per slice it spans
-along the first spatial layer axis (the slider axis of the default view). In 2D view the box is
-therefore visible on exactly the slices it covers; in 3D view the stacked rectangles draw the
-box's walls. The cost is one shape per spanned slice (about 0.3 ms each to build in napari).
-Rectangles of one box share a ``box_id`` feature; the writer turns each ``box_id`` group (or
-each user-drawn shape without one) back into one box. Features ``label``, ``score`` and
-``box_id`` travel with every rectangle; the text shows ``label score``.
+``mlarray.samples.phantom_boxes``). They are drawn around the voxels: shape edges sit at
+``min - 0.5`` and ``max + 0.5`` in data coordinates. A 2D box is one rectangle. A 3D box is drawn
+as the view needs it (see :mod:`._box_views`): one rectangle per slice it spans along the slicing
+axis in a 2D view (axis 0 as built by the reader; the other axes after the dims order changes),
+and a 12-edge wireframe path in 3D view. All shapes of one box share a ``box_id`` feature; the
+writer turns each ``box_id`` group (or each user-drawn shape without one) back into one box, so
+any representation, and 2D edits of it, give the boxes back. Features ``label``, ``score`` and
+``box_id`` travel with every shape, and the text shows ``label score``.
 
 """
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from mlarray.meta import Meta, MetaBbox
 
+from ._box_views import box_shapes, watch_viewers
 from ._geometry import _Geometry, data_to_world_matrix
 from ._roles import ROLE_BOXES
 from ._style import _box_colors
@@ -32,7 +32,8 @@ __all__ = ["bbox_from_shapes"]
 
 
 def _boxes_layer(meta: Meta, geom: _Geometry, name: str, metadata: dict,
-                 edge_width: float) -> Optional[tuple]:
+                 edge_width: float, view: int = 0) -> Optional[tuple]:
+    """Shapes layer data tuple for ``meta.bbox``, drawn for ``view`` (see :func:`._box_views.box_shapes`)."""
     bb = meta.bbox
     if not bb.bboxes:
         return None
@@ -50,24 +51,11 @@ def _boxes_layer(meta: Meta, geom: _Geometry, name: str, metadata: dict,
     labels = list(bb.labels) if bb.labels is not None else [f"box {i}" for i in range(n)]
     scores = list(bb.scores) if bb.scores is not None else [float("nan")] * n
     colors = _box_colors(labels, meta.classes)
-    rects, ids = [], []
-    for i, box in enumerate(boxes):
-        (y0, y1), (x0, x1) = box[-2] + (-0.5, 0.5), box[-1] + (-0.5, 0.5)
-        corners = np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]])
-        if s == 2:
-            rects.append(corners)
-            ids.append(i)
-            continue
-        lo, hi = box[0]
-        zs = np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=float)
-        if zs.size == 0:
-            zs = np.array([round((lo + hi) / 2)], dtype=float)
-        r = np.empty((zs.size, 4, 3))
-        r[:, :, 0] = zs[:, None]
-        r[:, :, 1:] = corners[None]
-        rects.extend(r)
-        ids.extend([i] * zs.size)
-    ids_arr = np.asarray(ids, dtype=int)
+    shapes, types, ids_arr = box_shapes(boxes, view)
+    if s == 3:
+        # The tuple gives no handle on the layer napari builds from it; watching the viewers lets
+        # the layer switch to rectangles along another axis or to wireframes when the view changes.
+        watch_viewers()
     features = {
         "label": np.asarray([labels[i] for i in ids_arr], dtype=object),
         "score": np.asarray([scores[i] for i in ids_arr], dtype=float),
@@ -77,7 +65,7 @@ def _boxes_layer(meta: Meta, geom: _Geometry, name: str, metadata: dict,
     kwargs = dict(geom.transform_kwargs(None))
     kwargs.update(
         name=f"{name} boxes",
-        shape_type="rectangle",
+        shape_type=types,
         edge_color=np.asarray([colors[i] for i in ids_arr], dtype=float).reshape(-1, 4),
         face_color="transparent",
         edge_width=edge_width,
@@ -90,7 +78,7 @@ def _boxes_layer(meta: Meta, geom: _Geometry, name: str, metadata: dict,
               "size": 9, "anchor": "upper_left"},
         metadata={**metadata, "mlarray_role": ROLE_BOXES},
     )
-    return (list(rects), kwargs, "shapes")
+    return (shapes, kwargs, "shapes")
 
 
 def _group_boxes(shapes: list, features) -> list[np.ndarray]:

@@ -34,6 +34,9 @@ class _BoxesTab:
         if shapes is None:
             return
         self._shapes = shapes
+        from ._box_views import attach
+
+        attach(shapes)  # layers made by scripts from layer data tuples switch views too
         shapes.events.data.connect(self._on_shapes_changed)
         shapes.events.features.connect(self._on_shapes_changed)
 
@@ -96,8 +99,10 @@ class _BoxesTab:
 
     def _on_shapes_changed(self, event=None) -> None:
         """Shapes layer edited (rectangles added/moved/removed, features changed): update table + meta."""
-        if self._updating or self._shapes is None:
-            return
+        from ._box_views import rebuilding
+
+        if self._updating or self._shapes is None or rebuilding(self._shapes):
+            return  # a view switch swapping shapes ends with one features event
         shapes = self._shapes
         self._updating = True
         try:

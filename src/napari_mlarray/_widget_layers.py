@@ -150,23 +150,23 @@ def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bo
 
 
 def _shapes_from_meta(layer, meta: Meta) -> None:
-    """Rebuild a boxes layer's rectangles and features from ``meta.bbox`` (used by Revert)."""
+    """Rebuild a boxes layer's shapes and features from ``meta.bbox`` (used by Revert)."""
+    from ._box_views import attach, replace_shapes, view_of
     from ._boxes import _boxes_layer
     from ._geometry import _Geometry
 
     base = _base_ndim(meta, layer)
     spatial = spatial_axes_of(meta.spatial.axis_labels, base)
     geom = _Geometry(meta, base, spatial, layer.name, ("widget", id(layer)))
+    view = view_of(layer)  # draw for the view the layer is in (2D slicing axis or 3D)
     tup = _boxes_layer(meta, geom, layer.name, dict(_md(layer)), max(1.0, float(np.max(layer.edge_width))
-                                                                    if len(layer.data) else 1.0))
+                                                                    if len(layer.data) else 1.0),
+                       view=0 if view is None else view)
     layer.selected_data = set()
     if tup is None:
         layer.data = []
         return
-    rects, kw, _ = tup
-    layer.data = rects
-    layer.shape_type = ["rectangle"] * len(rects)
-    layer.features = kw["features"]
-    layer.edge_color = kw["edge_color"]
+    shapes, kw, _ = tup
+    replace_shapes(layer, shapes, kw["shape_type"], kw["features"], kw["edge_color"], view=view)
     layer.text = kw["text"]
-
+    attach(layer)

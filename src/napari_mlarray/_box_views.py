@@ -1,0 +1,254 @@
+"""3D boxes in every napari view: the boxes layer holds the shapes that suit the view it is in.
+
+napari Shapes cannot draw one 3D box well in both kinds of view. A 2D view shows a shape only if
+the min and max of its non-displayed coordinates lie within 0.5 of the slice, so a box needs one
+planar rectangle per slice. A 3D view shows every shape, so those rectangles form solid walls.
+A boxes layer therefore holds one *representation* at a time:
+
+* 2D view, slicing layer axis ``a``: for each box, one rectangle on every slice it spans along
+  ``a``. These rectangles are planar in ``a``, so axial, coronal and sagittal slicing
+  (``viewer.dims.order`` rolled or transposed) each get their own stack;
+* 3D view: for each box, one ``path`` tracing its 12 edges (16 vertices, so 3 edges are drawn
+  twice). The path never turns back on itself, which gives a clean wireframe, one text label
+  and one selectable shape per box.
+
+Switching views: readers return layer data tuples, so there is no layer to hook while reading.
+:func:`watch_viewers` (called when a boxes tuple is built) listens for layers inserted into
+every open viewer and :func:`attach`\\ es boxes layers. Scripts can call :func:`attach`
+themselves. An attached layer rebuilds its shapes from ``set_data`` (emitted after each
+re-slice) when the view kind changes. The check is a tuple comparison, so moving the slider
+costs nothing. Unattached layers keep the representation the reader built (2D, axis 0).
+
+Boxes come back from any representation through :func:`._boxes._group_boxes`: the union of the
+shapes sharing a ``box_id``, with ``+-0.5`` voxel edges removed on axes where the shapes are not
+planar. Integer boxes (inclusive voxel indices, the format's convention) come back exactly.
+After a 2D edit (a rectangle moved, resized or drawn), the union is the edited box, and the next
+view change redraws it in that view.
+Known limit: a fractional bound along the slicing axis snaps to the slices whose centres it
+covers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import weakref
+from typing import Optional
+
+import numpy as np
+
+from ._roles import ROLE_BOXES
+
+__all__ = ["VIEW_3D", "attach", "box_shapes", "rebuilding", "replace_shapes", "view_of", "watch_viewers"]
+
+VIEW_3D = -1  # a view key: the slicing layer axis of a 2D view, or VIEW_3D
+
+# layer -> {"view": representation key, "busy": bool}; weak, so closed layers drop out.
+_STATE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_WATCHED: "weakref.WeakSet" = weakref.WeakSet()
+
+
+# ----------------------------------------------------------------------------- geometry
+
+def _rect_2d(box: np.ndarray) -> np.ndarray:
+    (y0, y1), (x0, x1) = box[-2] + (-0.5, 0.5), box[-1] + (-0.5, 0.5)
+    return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]])
+
+
+def _slices(lo: float, hi: float) -> np.ndarray:
+    """Slices whose centres lie in ``[lo, hi]``; the nearest one for a box thinner than a slice."""
+    zs = np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=float)
+    return zs if zs.size else np.array([round((lo + hi) / 2)], dtype=float)
+
+
+def _rect_stack(box: np.ndarray, axis: int) -> np.ndarray:
+    """``[k][4][3]``: one rectangle per slice along ``axis``, edges on the voxel borders."""
+    b, c = [a for a in range(3) if a != axis]
+    (b0, b1), (c0, c1) = box[b] + (-0.5, 0.5), box[c] + (-0.5, 0.5)
+    zs = _slices(*box[axis])
+    out = np.empty((zs.size, 4, 3))
+    out[:, :, axis] = zs[:, None]
+    out[:, :, b] = [b0, b0, b1, b1]
+    out[:, :, c] = [c0, c1, c1, c0]
+    return out
+
+
+def _wireframe(box: np.ndarray) -> np.ndarray:
+    """``[16][3]``: a path over the 12 edges of the box, with no segment reversing the previous one."""
+    (z0, z1), (y0, y1), (x0, x1) = box + (-0.5, 0.5)
+    a, b, c, d = (y0, x0), (y0, x1), (y1, x1), (y1, x0)
+    bottom = [(z0, *p) for p in (a, b, c, d, a)]
+    top = [(z1, *p) for p in (a, b, c, d, a)]
+    # From the top A: top B (repeat), down B, bottom C (repeat), up C, top D (repeat), down D.
+    rest = [(z1, *b), (z0, *b), (z0, *c), (z1, *c), (z1, *d), (z0, *d)]
+    return np.array(bottom + top + rest, dtype=float)
+
+
+def box_shapes(boxes: np.ndarray, view: int = 0) -> tuple[list, list, np.ndarray]:
+    """Shapes drawing ``boxes`` (``[N][s][2]`` inclusive voxel bounds, layer axis order) in ``view``.
+
+    Returns ``(vertices, shape_types, owner)``, where ``owner[k]`` is the box that shape ``k``
+    belongs to. 2D boxes are always one rectangle each.
+    """
+    data: list = []
+    types: list = []
+    owner: list = []
+    for i, box in enumerate(np.asarray(boxes, dtype=float).reshape(len(boxes), -1, 2)):
+        if box.shape[0] == 2:
+            parts, kind = [_rect_2d(box)], "rectangle"
+        elif view == VIEW_3D:
+            parts, kind = [_wireframe(box)], "path"
+        else:
+            parts, kind = list(_rect_stack(box, view)), "rectangle"
+        data.extend(parts)
+        types.extend([kind] * len(parts))
+        owner.extend([i] * len(parts))
+    return data, types, np.asarray(owner, dtype=int)
+
+
+# ----------------------------------------------------------------------------- views
+
+def view_of(layer) -> Optional[int]:
+    """Representation key for the view ``layer`` is sliced in (None: nothing to switch)."""
+    si = getattr(layer, "_slice_input", None)  # napari has no public per-layer view state
+    if si is None or getattr(layer, "ndim", 0) != 3:
+        return None
+    if si.ndisplay >= 3:
+        return VIEW_3D
+    nd = tuple(si.not_displayed)
+    return int(nd[0]) if len(nd) == 1 else None
+
+
+def _infer_view(layer) -> Optional[int]:
+    """Representation the layer's shapes are in now (from its first shape), None if unknown."""
+    if not len(layer.data):
+        return None
+    v = np.asarray(layer.data[0], dtype=float)
+    planar = [a for a in range(v.shape[1]) if np.ptp(v[:, a]) == 0]
+    if not planar:
+        return VIEW_3D
+    return planar[0] if len(planar) == 1 else None
+
+
+def _is_boxes_layer(layer) -> bool:
+    md = getattr(layer, "metadata", None) or {}
+    return type(layer).__name__ == "Shapes" and md.get("mlarray_role") == ROLE_BOXES and layer.ndim == 3
+
+
+def rebuilding(layer) -> bool:
+    """True while :func:`replace_shapes` swaps the layer's shapes (its events are transient)."""
+    st = _STATE.get(layer)
+    return bool(st and st["busy"])
+
+
+@contextlib.contextmanager
+def _busy(layer):
+    st = _STATE.setdefault(layer, {"view": None, "busy": False})
+    was, st["busy"] = st["busy"], True
+    try:
+        yield st
+    finally:
+        st["busy"] = was
+
+
+def replace_shapes(layer, data: list, types: list, features, edge_color, face_color=None,
+                   edge_width=None, view: Optional[int] = None) -> None:
+    """Swap all shapes of ``layer`` at once.
+
+    Listeners that check :func:`rebuilding` skip the intermediate events (the data setter
+    trims or pads features with defaults before the real ones are set). One ``features`` event
+    afterwards tells them that the shapes changed.
+    """
+    with _busy(layer) as st:
+        st["view"] = view
+        layer.selected_data = set()
+        layer.data = list(zip(data, types))
+        layer.features = features
+        if len(data):
+            layer.edge_color = np.asarray(edge_color, dtype=float).reshape(-1, 4)
+            if face_color is not None:
+                layer.face_color = np.asarray(face_color, dtype=float).reshape(-1, 4)
+            if edge_width is not None:
+                layer.edge_width = [float(w) for w in edge_width]
+    layer.events.features()
+
+
+def rebuild(layer, view: int) -> None:
+    """Redraw the layer's boxes (as they are now, edits included) in the representation for ``view``."""
+    from ._boxes import _group_boxes
+
+    feats = layer.features
+    groups = _group_boxes(list(layer.data), feats)
+    used = [g for g, _m, _b in groups if isinstance(g, int)]
+    next_id = max(used) + 1 if used else 0
+    boxes, firsts, ids = [], [], []
+    for g, members, box in groups:
+        boxes.append(box)
+        firsts.append(members[0])  # a box keeps the features and colours of its first shape
+        if isinstance(g, int):
+            ids.append(g)
+        else:  # user-drawn shape without a box id: its own new box
+            ids.append(next_id)
+            next_id += 1
+    data, types, owner = box_shapes(np.asarray(boxes).reshape(len(boxes), 3, 2), view)
+    rows = np.asarray(firsts, dtype=int)[owner] if len(owner) else np.zeros(0, int)
+    new_feats = feats.iloc[rows].reset_index(drop=True)
+    new_feats["box_id"] = np.asarray(ids, dtype=int)[owner] if len(owner) else np.zeros(0, int)
+    ew = np.asarray(layer.edge_width, dtype=float)
+    replace_shapes(layer, data, types, new_feats, np.asarray(layer.edge_color)[rows],
+                   np.asarray(layer.face_color)[rows], ew[rows] if ew.size else None, view)
+
+
+# ----------------------------------------------------------------------------- hooks
+
+def _sync(layer) -> None:
+    st = _STATE.get(layer)
+    if st is None or st["busy"]:
+        return
+    view = view_of(layer)
+    if view is None or view == st["view"]:
+        return
+    rebuild(layer, view)
+
+
+def _on_set_data(event) -> None:
+    _sync(event.source)
+
+
+def attach(layer) -> bool:
+    """Make a 3D boxes Shapes layer redraw its boxes for 2D/3D views; False if it is not one."""
+    if not _is_boxes_layer(layer):
+        return False
+    st = _STATE.get(layer)
+    if st is not None and st.get("attached"):
+        return True
+    _STATE[layer] = {"view": _infer_view(layer), "busy": False, "attached": True}
+    layer.events.set_data.connect(_on_set_data)
+    _sync(layer)  # the viewer may already be in 3D, or sliced along another axis
+    return True
+
+
+def _on_inserted(event) -> None:
+    attach(event.value)
+
+
+def watch_viewers() -> None:
+    """Attach boxes layers as soon as they are inserted into any open viewer (idempotent)."""
+    try:
+        import napari
+    except ImportError:  # pragma: no cover - napari missing
+        return
+    viewers = list(getattr(napari.Viewer, "_instances", ()))  # every open viewer (not public)
+    try:
+        cur = napari.current_viewer()
+    except Exception:  # pragma: no cover - no Qt
+        cur = None
+    if cur is not None and cur not in viewers:
+        viewers.append(cur)
+    for v in viewers:
+        if v in _WATCHED:
+            continue
+        _WATCHED.add(v)
+        v.layers.events.inserted.connect(_on_inserted)
+        for lay in list(v.layers):
+            attach(lay)
