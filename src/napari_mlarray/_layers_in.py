@@ -14,7 +14,7 @@ from ._boxes import _boxes_layer
 from ._geometry import _Geometry
 from ._roles import ROLE_IMAGE, ROLE_LABELS
 from ._style import _CHANNEL_COLORMAPS, _contrast_limits, _labels_colormap
-from ._views import AxisView
+from ._views import AxisView, EditableAxisView
 
 __all__ = ["layer_data_from_path", "layers_from_mlarray"]
 
@@ -56,7 +56,11 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
         ch_names = None
     for ci, ch in enumerate(channels):
         fixed = {} if ch is None else {channel_axis: ch}
-        data = [AxisView(lv, order, fixed) for lv in levels]
+        if is_seg and _paintable(levels[0]):
+            # napari paints only single-scale Labels: the base level alone, editable in memory.
+            data = [EditableAxisView(levels[0], order, fixed)]
+        else:
+            data = [AxisView(lv, order, fixed) for lv in levels]
         md = {**base_md, "mlarray_role": role, "mlarray_axes": order}
         if ch is not None:
             md["mlarray_channel"] = [channel_axis, ch]
@@ -95,6 +99,16 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
         del tr
         out.append(shp)
     return out
+
+
+# Segmentations up to this size open as one editable level (512 x 512 x 1000 uint8 fits). napari
+# cannot paint multiscale Labels, and a single-scale 3D view uploads the whole array, so larger
+# ones keep their pyramid and open read-only.
+PAINTABLE_LABELS_MAX_BYTES = 256 * 2**20
+
+
+def _paintable(level) -> bool:
+    return int(np.prod(level.shape, dtype=np.int64)) * np.dtype(level.dtype).itemsize <= PAINTABLE_LABELS_MAX_BYTES
 
 
 def layer_data_from_path(path) -> list[tuple]:

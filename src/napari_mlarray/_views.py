@@ -13,7 +13,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["AxisView"]
+__all__ = ["AxisView", "EditableAxisView"]
 
 
 class AxisView:
@@ -142,3 +142,49 @@ class AxisView:
 
     def __repr__(self) -> str:
         return f"AxisView({self.base!r}, order={self.order}, fixed={self.fixed}, shape={self.shape})"
+
+
+class EditableAxisView(AxisView):
+    """An :class:`AxisView` that napari's Labels tools can paint into.
+
+    Reads stay lazy until the first edit (or a fancy-indexed read, which napari's brush makes
+    before writing); then the whole base array is read into memory once and every later read and
+    write goes to that copy. The file is never written: saving the layer writes the edited copy,
+    because the writer takes the view's ``base``. Copies share nothing with the view they came from.
+    """
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.base, np.ndarray)
+
+    def _materialize(self) -> np.ndarray:
+        if not self.in_memory:
+            full = tuple(slice(None) for _ in self.base.shape)
+            data = np.asarray(self.base[full])  # one read of the whole level; edits go here from now on
+            self.base = data if data.flags.writeable else data.copy()
+        kept = sorted(self.order)
+        b = self.base[tuple(self.fixed.get(a, slice(None)) for a in range(self.base.ndim))]
+        b = b.transpose([kept.index(a) for a in self.order])
+        return b[tuple(slice(a, z) for a, z in self.window)]
+
+    def __getitem__(self, key):
+        if self.in_memory or _is_fancy(key):
+            return self._materialize()[key]
+        out = super().__getitem__(key)
+        if isinstance(out, AxisView):
+            out = EditableAxisView(out.base, out.order, out.fixed, out.window)
+        return out
+
+    def __setitem__(self, key, value) -> None:
+        self._materialize()[key] = value
+
+    def __array__(self, dtype=None, copy=None):
+        if not self.in_memory:
+            return super().__array__(dtype, copy)
+        out = self._materialize()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def _is_fancy(key) -> bool:
+    keys = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(k, (np.ndarray, list)) for k in keys)
