@@ -39,7 +39,8 @@ import numpy as np
 
 from ._roles import ROLE_BOXES
 
-__all__ = ["VIEW_3D", "attach", "box_shapes", "rebuilding", "replace_shapes", "view_of", "watch_viewers"]
+__all__ = ["VIEW_3D", "attach", "box_shapes", "rebuilding", "replace_shapes", "set_features", "view_of",
+           "watch_viewers"]
 
 VIEW_3D = -1  # a view key: the slicing layer axis of a 2D view, or VIEW_3D
 
@@ -151,6 +152,20 @@ def _busy(layer):
         st["busy"] = was
 
 
+def set_features(layer, features) -> None:
+    """Set ``layer.features`` but keep its ``feature_defaults``.
+
+    napari resets the defaults from the new table, so a rectangle drawn later would copy the last
+    row's ``box_id`` and join that box instead of starting a new one (default ``box_id`` -1).
+    """
+    defaults = layer.feature_defaults
+    layer.features = features
+    merged = {k: layer.feature_defaults[k].iloc[0] for k in layer.features.columns}
+    merged.update({k: defaults[k].iloc[0] for k in defaults.columns if k in merged})
+    if merged:
+        layer.feature_defaults = merged
+
+
 def replace_shapes(layer, data: list, types: list, features, edge_color, face_color=None,
                    edge_width=None, view: Optional[int] = None) -> None:
     """Swap all shapes of ``layer`` at once.
@@ -163,7 +178,7 @@ def replace_shapes(layer, data: list, types: list, features, edge_color, face_co
         st["view"] = view
         layer.selected_data = set()
         layer.data = list(zip(data, types))
-        layer.features = features
+        set_features(layer, features)
         if len(data):
             layer.edge_color = np.asarray(edge_color, dtype=float).reshape(-1, 4)
             if face_color is not None:

@@ -12,6 +12,7 @@ from qtpy.QtCore import QTimer
 from mlarray import MetadataError
 from mlarray.meta import Meta
 
+from ._box_views import set_features
 from ._widget_layers import _META_KEY, _ROLE_KEY, _kind, _layer_axes, _md, layer_meta
 from ._widget_text import _cell, _extent, _fmt_num, _isnan
 
@@ -140,7 +141,7 @@ class _BoxesTab:
         if "label" in new:
             new["label"] = [f"box {int(b)}" if _isnan(v) or v is None else v
                             for v, b in zip(new["label"], new["box_id"])]
-        shapes.features = new
+        set_features(shapes, new)
 
     def _on_box_edit(self, event=None) -> None:
         if self._updating or self.layer is None:
@@ -186,7 +187,7 @@ class _BoxesTab:
                 feats.loc[members, "score"] = score
             self._updating = True
             try:
-                shapes.features = feats
+                set_features(shapes, feats)
                 shapes.refresh_text()
                 self._recolour_boxes(shapes, meta)
             finally:
