@@ -1,7 +1,12 @@
 #!/usr/bin/env python
 """Fuzz ``.mla`` reading with mutated files, in crash-isolated worker subprocesses.
 
-    python stress/fuzz.py --cases 10000 [--seed 0] [--jobs 2] [--timeout 30] [--json out.json]
+    python stress/fuzz.py --cases 10000 [--seed 0] [--jobs 2] [--workers 1] [--timeout 30] [--json out.json]
+    python stress/fuzz.py --replay 6236 [--seed 0] [--jobs 2]     # one case again, its file kept
+
+``--jobs`` splits the cases into that many shards (each with its own random stream), so a case
+number names the same file only for the same seed and jobs; ``--workers`` runs fewer worker
+processes at a time without changing the cases (shards then run one after another).
 
 Each case is a mutated copy of a small valid file (truncation, byte flips in the 16-byte MLArray
 header, in the pyramid level frames, and in the base frame's header / chunk data / chunk index /
@@ -39,6 +44,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (assemble_file, base_offset_of, make_base_files, open_base, split_frames,  # noqa: E402
@@ -402,7 +408,12 @@ def classify(base: dict, cls: str, result: dict) -> tuple[str, str]:
 
 
 def run(cases: int, seed: int = 0, jobs: int = 2, timeout: float = 30.0, classes=None, mem_mb: int = 3072,
-        workdir=None, verbose: bool = True) -> dict:
+        workdir=None, verbose: bool = True, workers: Optional[int] = None, only: Optional[set] = None) -> dict:
+    """Run ``cases`` cases in ``jobs`` shards, at most ``workers`` worker processes at a time.
+
+    ``only``: run just these case numbers; the cases before them are still generated (not run),
+    because each shard's random stream decides what every later case looks like.
+    """
     classes = classes or ALL_CLASSES
     tmp = Path(workdir or tempfile.mkdtemp(prefix="mla-fuzz-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -418,12 +429,16 @@ def run(cases: int, seed: int = 0, jobs: int = 2, timeout: float = 30.0, classes
     seconds: list[float] = []
 
     def shard(j: int):
+        if only is not None and not any(n % jobs == j for n in only):
+            return
         rng = random.Random(seed * 1000 + j)
         w = Worker(tmp, mem_mb)
         casedir = tmp / f"cases{j}"
         casedir.mkdir(exist_ok=True)
         try:
             for n in range(j, cases, jobs):
+                if only is not None and n > max(only):
+                    break
                 cls = classes[n % len(classes)]
                 dst = casedir / f"case {n} ünï'\"code.mla"  # unusual characters on purpose
                 tg = time.time()
@@ -434,6 +449,9 @@ def run(cases: int, seed: int = 0, jobs: int = 2, timeout: float = 30.0, classes
                         counts["gen_error"] += 1
                         findings.append({"case": n, "class": cls, "base": "?", "mutation": "", "outcome": "gen_error",
                                          "detail": f"{type(exc).__name__}: {exc}", "file": ""})
+                    continue
+                if only is not None and n not in only:
+                    dst.unlink(missing_ok=True)
                     continue
                 case = {"id": n, "path": str(dst)}
                 t = time.time()
@@ -459,7 +477,8 @@ def run(cases: int, seed: int = 0, jobs: int = 2, timeout: float = 30.0, classes
                         msgs = {k: v.get("msg", "") for k, v in res.get("ops", {}).items() if not v.get("ok", True)}
                         samples[outcome].append({"case": n, "class": cls, "mutation": desc[:200], "errors": msgs,
                                                  "seconds": round(dt, 2), "gen_seconds": round(t - tg, 2)})
-                    if outcome in ("crash", "crash_stateful", "hang", "bad_error", "unnamed", "silent_data", "silent_meta"):
+                    if only is not None or outcome in ("crash", "crash_stateful", "hang", "bad_error", "unnamed",
+                                                       "silent_data", "silent_meta"):
                         keep = tmp / "findings" / f"{n}-{cls}.mla"
                         keep.parent.mkdir(exist_ok=True)
                         shutil.copyfile(dst, keep)
@@ -473,10 +492,12 @@ def run(cases: int, seed: int = 0, jobs: int = 2, timeout: float = 30.0, classes
             w.stop()
 
     threads = [threading.Thread(target=shard, args=(j,)) for j in range(jobs)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    batch = max(1, min(workers or jobs, jobs))
+    for i in range(0, jobs, batch):  # one worker process per running shard
+        for th in threads[i:i + batch]:
+            th.start()
+        for th in threads[i:i + batch]:
+            th.join()
     summary = {"cases": sum(counts.values()), "seconds": round(time.time() - t0, 1), "outcomes": dict(counts),
                "per_class": {c: dict(v) for c, v in per_class.items()},
                "max_case_seconds": round(max(seconds), 2) if seconds else 0,
@@ -498,14 +519,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=2, help="shards (each its own random stream; part of a case's identity)")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes at a time (default: --jobs)")
+    ap.add_argument("--replay", type=int, action="append", default=None, metavar="CASE",
+                    help="run only this case number (repeatable); its file is kept under <workdir>/findings")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per case")
     ap.add_argument("--mem-mb", type=int, default=3072, help="address-space cap of the worker")
     ap.add_argument("--classes", default=",".join(ALL_CLASSES))
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None, help="write the summary here")
     a = ap.parse_args(argv)
-    s = run(a.cases, a.seed, a.jobs, a.timeout, a.classes.split(","), a.mem_mb, a.workdir)
+    only = set(a.replay) if a.replay else None
+    cases = max(max(only) + 1, a.cases) if only else a.cases
+    s = run(cases, a.seed, a.jobs, a.timeout, a.classes.split(","), a.mem_mb, a.workdir, workers=a.workers, only=only)
     print_summary(s)
     if a.json:
         Path(a.json).write_text(json.dumps(s, indent=1))
