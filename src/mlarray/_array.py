@@ -12,6 +12,7 @@ import numpy as np
 from . import _integrity, _writer
 from ._errors import CorruptFileError, MetadataError, MLArrayError
 from ._container import HEADER_SIZE, base_offset
+from ._frame_check import check_vlmeta_entries
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray
 from .meta import Meta, MetaSpatial, spatial_axes_of
@@ -467,6 +468,7 @@ def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
         ino = _inode(path)
         offset = base_offset(path)  # raises its own precise CorruptFileError
         try:
+            check_vlmeta_entries(path, offset)  # damaged vlmeta can crash C-Blosc2 (see _frame_check)
             store = blosc2.open(path, offset=offset, **kwargs)
             break
         except Exception as exc:
@@ -474,6 +476,8 @@ def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
             # mixes two files. If the file was replaced meanwhile, open the new one again.
             if attempt < 2 and ino is not None and _inode(path) != ino:
                 continue
+            if isinstance(exc, CorruptFileError):
+                raise
             raise CorruptFileError(path, f"is not a readable Blosc2 frame ({type(exc).__name__}: {exc})") from None
     if not isinstance(store, blosc2.NDArray):
         raise CorruptFileError(path, f"holds a {type(store).__name__}, not a Blosc2 NDArray")

@@ -120,8 +120,12 @@ def _fresh_mismatch(path, i: int) -> bool:
 
     from ._container import base_offset
 
+    from ._frame_check import check_vlmeta_entries
+
     try:
-        fresh = blosc2.open(str(path), mode="r", offset=base_offset(str(path)))
+        off = base_offset(str(path))
+        check_vlmeta_entries(str(path), off)
+        fresh = blosc2.open(str(path), mode="r", offset=off)
         sums = read_checksums(fresh, path)
     except Exception:
         return True
