@@ -45,8 +45,8 @@ __all__ = ["VIEW_3D", "attach", "box_shapes", "rebuilding", "replace_shapes", "s
 VIEW_3D = -1  # a view key: the slicing layer axis of a 2D view, or VIEW_3D
 
 # layer -> {"view": representation key, "busy": bool}; weak, so closed layers drop out.
-_STATE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_WATCHED: "weakref.WeakSet" = weakref.WeakSet()
+_STATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_WATCHED: weakref.WeakSet = weakref.WeakSet()
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -94,7 +94,7 @@ def box_shapes(boxes: np.ndarray, view: int = 0) -> tuple[list, list, np.ndarray
     data: list = []
     types: list = []
     owner: list = []
-    for i, box in enumerate(np.asarray(boxes, dtype=float).reshape(len(boxes), -1, 2)):
+    for i, box in enumerate(np.asarray(boxes, dtype=float).reshape(len(boxes), -1, 2) if len(boxes) else []):
         if box.shape[0] == 2:
             parts, kind = [_rect_2d(box)], "rectangle"
         elif view == VIEW_3D:
@@ -196,8 +196,11 @@ def rebuild(layer, view: int) -> None:
     groups = _group_boxes(list(layer.data), feats)
     used = [g for g, _m, _b in groups if isinstance(g, int)]
     next_id = max(used) + 1 if used else 0
-    boxes, firsts, ids = [], [], []
-    for g, members, box in groups:
+    selected = set(layer.selected_data)
+    boxes, firsts, ids, picked = [], [], [], set()
+    for k, (g, members, box) in enumerate(groups):
+        if selected.intersection(members):
+            picked.add(k)
         boxes.append(box)
         firsts.append(members[0])  # a box keeps the features and colours of its first shape
         if isinstance(g, int):
@@ -212,6 +215,8 @@ def rebuild(layer, view: int) -> None:
     ew = np.asarray(layer.edge_width, dtype=float)
     replace_shapes(layer, data, types, new_feats, np.asarray(layer.edge_color)[rows],
                    np.asarray(layer.face_color)[rows], ew[rows] if ew.size else None, view)
+    if picked:  # a box selected in one view stays selected in the next
+        layer.selected_data = {i for i, o in enumerate(owner) if int(o) in picked}
 
 
 # ----------------------------------------------------------------------------- hooks

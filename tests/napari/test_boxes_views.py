@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from itertools import pairwise
 
 import numpy as np
 import pytest
 from conftest import CLASSES, PLUGIN
 
 from mlarray import MLArray
-from napari_mlarray import save_layers
 from napari_mlarray import attach_box_views as attach
+from napari_mlarray import save_layers
 from napari_mlarray._box_views import VIEW_3D, view_of
 
 
@@ -80,7 +81,7 @@ def test_2d_box_on_exactly_the_slices_it_spans(make_napari_viewer, ct_files, ord
 def test_2d_screenshot_coronal_view(make_napari_viewer, ct_files, tmp_path):
     """What a user sees after rolling the dims: the liver box on a coronal slice through it only."""
     viewer = make_napari_viewer(show=True)  # a hidden canvas renders black under Xvfb
-    img, shp = _open(viewer, ct_files["ct"])
+    _, shp = _open(viewer, ct_files["ct"])
     boxes = _layer_boxes(shp, ct_files["boxes"])
     viewer.dims.order = (1, 0, 2)
     viewer.reset_view()
@@ -120,7 +121,7 @@ def test_3d_view_shows_one_wireframe_per_box(make_napari_viewer, ct_files):
     for i, d in enumerate(shp.data):
         d = np.asarray(d)
         assert d.shape == (16, 3)
-        segs = {frozenset((tuple(p), tuple(q))) for p, q in zip(d[:-1], d[1:])}
+        segs = {frozenset((tuple(p), tuple(q))) for p, q in pairwise(d)}
         assert segs == _edges(boxes[i])  # exactly the 12 edges, no face diagonals, no walls
     # label, score, box id, colour and text per box survive the switch
     assert list(shp.features["label"]) == ct_files["names"]
@@ -137,7 +138,7 @@ def test_3d_view_shows_one_wireframe_per_box(make_napari_viewer, ct_files):
 
 def test_3d_screenshot_outlines_not_walls(make_napari_viewer, ct_files, tmp_path):
     viewer = make_napari_viewer(show=True)
-    img, shp = _open(viewer, ct_files["ct"])
+    img, _ = _open(viewer, ct_files["ct"])
     img.visible = False  # boxes alone, so every box-coloured pixel is an edge
     viewer.dims.ndisplay = 3
     viewer.reset_view()
@@ -262,3 +263,27 @@ def test_widget_box_table_and_revert_follow_the_view(make_napari_viewer, ct_file
     assert shp.features["label"].tolist() == ["liver", "kidney"]
     viewer.dims.ndisplay = 2
     assert set(shp.shape_type) == {"rectangle"} and w.box_table.data.to_list() == rows
+
+
+def test_selection_hidden_layer_and_empty_layer_across_views(make_napari_viewer, ct_files):
+    viewer = make_napari_viewer()
+    _, shp = _open(viewer, ct_files["ct"])
+    ids = np.asarray(shp.features["box_id"])
+    shp.selected_data = {int(np.flatnonzero(ids == 1)[0])}
+    viewer.dims.ndisplay = 3
+    assert shp.selected_data == {1}  # the kidney box, now its wireframe
+    viewer.dims.ndisplay = 2
+    assert {int(shp.features["box_id"].iloc[i]) for i in shp.selected_data} == {1}
+    # a hidden layer is not re-sliced; it catches up when shown again
+    shp.visible = False
+    viewer.dims.ndisplay = 3
+    shp.visible = True
+    assert shp.shape_type == ["path", "path"]
+    # deleting every box, then switching views, leaves an empty layer that still works
+    shp.selected_data = {0, 1}
+    shp.remove_selected()
+    viewer.dims.ndisplay = 2
+    assert len(shp.data) == 0
+    shp.add_rectangles(np.array([[2, 0.5, 0.5], [2, 0.5, 3.5], [2, 3.5, 3.5], [2, 3.5, 0.5]]))
+    viewer.dims.ndisplay = 3
+    assert shp.shape_type == ["path"] and shp.features["box_id"].tolist() == [0]
