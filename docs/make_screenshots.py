@@ -7,7 +7,7 @@ Run under a display (Xvfb is fine; Qt's offscreen platform cannot render image l
 Writes into ``docs/images/``:
 
 * ``napari_2d.png``     — CT phantom, segmentation and boxes in the 2D (radiological) view
-* ``napari_3d.png``     — the same in 3D (volume rendering, labels, box walls)
+* ``napari_3d.png``     — the same in 3D (volume rendering, labels, box wireframes)
 * ``napari_widget.png`` — the whole window with the "MLArray metadata" widget docked
 """
 
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     shot = viewer.screenshot(canvas_only=True, flash=False)
     _save(shot, args.out / "napari_2d.png", 900)
 
-    # -- 3D: CT as a maximum intensity projection (bone), organs as translucent labels, box walls
+    # -- 3D: CT as a maximum intensity projection (bone), organs as translucent labels, box wireframes
     viewer.dims.ndisplay = 3
     img.rendering = "attenuated_mip"
     img.attenuation = 0.3
@@ -90,8 +90,8 @@ def main(argv=None) -> int:
     lab.opacity = 0.8
     lab.blending = "translucent"
     boxes.text.visible = False
-    boxes.edge_width = 0.5
-    boxes.opacity = 0.2
+    boxes.edge_width = 1.5  # the boxes layer now holds one 12-edge wireframe per box
+    boxes.opacity = 0.9
     viewer.reset_view()
     viewer.camera.angles = (0, 30, 60)
     viewer.camera.zoom *= 1.1

@@ -16,8 +16,15 @@ Switching views: readers return layer data tuples, so there is no layer to hook 
 :func:`watch_viewers` (called when a boxes tuple is built) listens for layers inserted into
 every open viewer and :func:`attach`\\ es boxes layers. Scripts can call :func:`attach`
 themselves. An attached layer rebuilds its shapes from ``set_data`` (emitted after each
-re-slice) when the view kind changes. The check is a tuple comparison, so moving the slider
-costs nothing. Unattached layers keep the representation the reader built (2D, axis 0).
+re-slice) when the view changes (2D <-> 3D, or another slicing axis). The check is a tuple
+comparison, so moving the slider costs nothing. Unattached layers keep the representation the
+reader built (2D, axis 0).
+
+Not chosen: keeping every representation in the layer and hiding the unused ones. napari has no
+per-shape visibility, so this would mean patching ShapeList's private display logic, or using
+alpha-0 colours, which stay pickable, change the saved colours and cost ~5x the shapes.
+A companion Vectors or Surface layer would not follow 2D edits, would trip the multi-layer
+writer, and Surface wireframes show the face diagonals.
 
 Boxes come back from any representation through :func:`._boxes._group_boxes`: the union of the
 shapes sharing a ``box_id``, with ``+-0.5`` voxel edges removed on axes where the shapes are not
@@ -44,7 +51,7 @@ __all__ = ["VIEW_3D", "attach", "box_shapes", "rebuilding", "replace_shapes", "s
 
 VIEW_3D = -1  # a view key: the slicing layer axis of a 2D view, or VIEW_3D
 
-# layer -> {"view": representation key, "busy": bool}; weak, so closed layers drop out.
+# layer -> {"view": representation key, "busy": bool, "attached": bool}; weak, closed layers drop out.
 _STATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _WATCHED: weakref.WeakSet = weakref.WeakSet()
 
