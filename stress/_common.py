@@ -59,19 +59,35 @@ def open_base(path, mode: str = "r"):
     return blosc2.open(str(path), mode=mode, offset=base_offset_of(path))
 
 
+SEAL_KEYS = ("chunk_checksums", "checksum")  # docs/spec.md section 1: appended to the stored document
+
+
+def unsealed(doc: dict) -> dict:
+    """The metadata document without the members the writer seals it with (its CRC, the chunk-checksum record)."""
+    for key in SEAL_KEYS:
+        doc.pop(key, None)
+    return doc
+
+
 def read_meta_json(path) -> dict:
+    """The metadata document of ``path`` (without its seal, so that an edited copy can be written back)."""
     store = open_base(path)  # keep a reference: vlmeta dies with its frame
-    return json.loads(store.vlmeta["mla.meta"])
+    return unsealed(json.loads(store.vlmeta["mla.meta"]))
 
 
 def write_meta_json(path, meta) -> None:
-    """Replace the metadata document (a dict, or raw text) in the base frame, as a forger would."""
+    """Replace the metadata document (a dict, or raw text) in the base frame, as a forger would.
+
+    The text is written unsealed, like a writer from before the metadata checksum existed: the
+    reader then has to judge the document on its content alone."""
     store = open_base(path, mode="a")
     store.vlmeta["mla.meta"] = meta if isinstance(meta, str) else json.dumps(meta)
     del store
 
 
 def drop_checksums(path) -> None:
+    """Make ``path`` a file as written before checksums existed: no chunk checksums, no metadata seal."""
+    write_meta_json(path, read_meta_json(path))
     store = open_base(path, mode="a")
     if "mla.checksums" in store.vlmeta:
         del store.vlmeta["mla.checksums"]

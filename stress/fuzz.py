@@ -48,7 +48,7 @@ from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (assemble_file, base_offset_of, make_base_files, open_base, split_frames,  # noqa: E402
-                     subprocess_env)
+                     subprocess_env, unsealed)
 
 # flip_header/chunks/index/trailer/zero_chunks/forge_b2nd_ints target the base frame (the last one);
 # flip_container the 16-byte MLArray header; flip_levels the pyramid level frames in front of the base
@@ -150,7 +150,7 @@ def mutate_semantic(base: dict, cls: str, rng: random.Random, dst: Path) -> str:
     shutil.copyfile(base["path"], dst)
     with _gen_lock:
         store = open_base(dst, mode="a")
-        meta = json.loads(store.vlmeta["mla.meta"])
+        meta = unsealed(json.loads(store.vlmeta["mla.meta"]))  # the forger writes no metadata checksum
         desc = cls
         if cls == "json_wrong_type":
             junk = rng.choice([None, 7, -1, 1e308, "x", [], {}, [1, "a"], {"k": [None]}, True, 2**70])

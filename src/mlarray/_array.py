@@ -11,10 +11,10 @@ import numpy as np
 
 from . import _integrity, _writer
 from ._errors import CorruptFileError, MetadataError, MLArrayError
-from ._container import HEADER_SIZE, base_offset
+from ._container import base_offset
 from ._frame_check import check_vlmeta_entries
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
-from ._levels import LevelArray
+from ._levels import LevelArray, level_loader
 from .meta import Meta, MetaSpatial, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
@@ -48,6 +48,7 @@ class MLArray:
         self._level_cache: Optional[list[LevelArray]] = None
         self._verifier: Optional[_integrity.ChunkVerifier] = None
         self._checksums = None
+        self._sums_expected: Optional[bool] = None  # the metadata's record that chunk checksums exist
         self._layout = dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
                             cparams=cparams, dparams=dparams)
         if isinstance(array, (str, os.PathLike)):
@@ -96,7 +97,7 @@ class MLArray:
         self._verifier = None
         self._checksums = None
         if verify and self._meta.has_array:
-            sums = _integrity.read_checksums(self._store, self.filepath)
+            sums = _integrity.read_checksums(self._store, self.filepath, self._sums_expected)
             if sums is not None:
                 self._checksums = sums
                 self._verifier = _integrity.ChunkVerifier(self._store, self.filepath, sums.chunks)
@@ -136,15 +137,15 @@ class MLArray:
     def _load_into(self, filepath: _PathLike) -> None:
         path = _check_path(filepath, must_exist=True)
         store = _open_store(path, mode="r", mmap_mode=None, dparams=None)
-        self._meta = _read_meta(store, path)
+        self._meta, sums_expected = _read_meta(store, path)
         if self._meta.has_array:
-            _integrity.verify_all(store, path)
+            _integrity.verify_all(store, path, sums_expected)
         self._data = _read_all(store, path) if self._meta.has_array else None
         self._format = CURRENT_FORMAT
 
     def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str]) -> None:
         self._format = detect_format(store, path)
-        self._meta = _read_meta(store, path, self._format)
+        self._meta, self._sums_expected = _read_meta(store, path, self._format)
         self._data = store if self._meta.has_array else None
         self._store = store
         self.filepath, self.mode, self.mmap_mode = path, mode, mmap_mode
@@ -291,7 +292,7 @@ class MLArray:
         if self._verifier is not None or (self.filepath is not None and not self._data_dirty):
             self._verifier = None  # chunks change now; close() records new checksums
             if self.filepath is not None and self._writable():
-                _integrity.invalidate(self._store)
+                _integrity.invalidate(self._store, self.filepath)
         data[key] = value
         self._data_dirty = True
         self._level_cache = None
@@ -322,7 +323,7 @@ class MLArray:
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
                 out.append(LevelArray(lv["shape"], self.dtype, lv["scale"],
-                                      _level_loader(self.filepath, k, lv, self.dtype, crcs), k))
+                                      level_loader(self.filepath, k, lv, self.dtype, crcs), k))
         self._level_cache = out
         return out
 
@@ -492,9 +493,10 @@ def _inode(path: str):
         return None
 
 
-def _read_meta(store, path: str, fmt=None) -> Meta:
+def _read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
+    """The file's metadata, and whether its metadata records chunk checksums (None: not recorded)."""
     fmt = fmt or detect_format(store, path)
-    mapping = fmt.read_mapping(store, path)
+    mapping, sums_expected = fmt.read_document(store, path)
     try:
         meta = Meta.from_mapping(mapping)
     except MetadataError as exc:
@@ -513,7 +515,7 @@ def _read_meta(store, path: str, fmt=None) -> Meta:
             if recorded is not None and tuple(recorded) != tuple(actual):
                 raise CorruptFileError(path, f"the array header says {name}s {list(actual)} but the metadata "
                                              f"recorded {recorded} (damaged header)")
-    return meta
+    return meta, sums_expected
 
 
 def _read_all(store, path: str) -> np.ndarray:
@@ -549,46 +551,3 @@ def _available_memory() -> Optional[int]:
     except (ImportError, OSError, ValueError):
         pass
     return avail
-
-
-def _level_loader(path: str, k: int, entry: dict, dtype, crcs):
-    """Open pyramid level ``k`` memory-mapped at its offset, checked against the metadata."""
-    def load():
-        import blosc2
-
-        what = f"pyramid level {k}"
-        start, end = int(entry["offset"]), int(entry["offset"]) + int(entry["nbytes"])
-        if not HEADER_SIZE <= start < end <= base_offset(path):
-            raise CorruptFileError(path, f"{what} is said to lie at bytes {start}..{end}, outside the level "
-                                         "area between the header and the array")
-        try:
-            arr = blosc2.open(path, mode="r", offset=start, mmap_mode="r")
-        except Exception as exc:
-            raise CorruptFileError(path, f"{what} cannot be read ({type(exc).__name__}: {exc})") from None
-        # the metadata and the level disagree: a forged level could otherwise claim any size
-        if (not isinstance(arr, blosc2.NDArray) or tuple(arr.shape) != tuple(entry["shape"])
-                or np.dtype(arr.dtype) != np.dtype(dtype)):
-            raise CorruptFileError(path, f"{what} is {getattr(arr, 'shape', '?')} {getattr(arr, 'dtype', '?')}, "
-                                         f"but the metadata says {tuple(entry['shape'])} {np.dtype(dtype)}")
-        for name, attr in (("chunk_size", "chunks"), ("block_size", "blocks")):
-            if entry.get(name) is not None and tuple(entry[name]) != tuple(getattr(arr, attr)):
-                raise CorruptFileError(path, f"{what}'s frame header says {attr} {list(getattr(arr, attr))} but the "
-                                             f"metadata recorded {entry[name]} (damaged header)")
-        view = arr if crcs is None else _integrity.VerifiedArray(
-            arr, _integrity.ChunkVerifier(arr, path, crcs, what=what))
-        return _CheckedLevel(view, what, path)
-    return load
-
-
-class _CheckedLevel:
-    """A decoded level whose read errors (damaged chunks) become ``CorruptFileError``."""
-
-    def __init__(self, arr, key: str, path) -> None:
-        self._arr, self._key, self._path = arr, key, path
-        self.shape, self.dtype, self.chunks = arr.shape, arr.dtype, arr.chunks
-
-    def __getitem__(self, item):
-        try:
-            return self._arr[item]
-        except (RuntimeError, ValueError) as exc:
-            raise CorruptFileError(self._path, f"{self._key} cannot be read ({exc})") from None

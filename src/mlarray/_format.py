@@ -5,7 +5,8 @@ base frame:
 
 * fixed metalayer ``"mla"`` = ``{"version": N}`` marks the format version (written once at creation);
 * vlmeta ``"mla.meta"`` = the metadata as UTF-8 JSON (``Meta.to_mapping()``), whose
-  ``pyramid.levels`` give each level's offset in the file;
+  ``pyramid.levels`` give each level's offset in the file, sealed with its own CRC-32 and a
+  record of whether chunk checksums exist (see :mod:`._seal`);
 * vlmeta ``"mla.checksums"`` = CRC-32 of every compressed chunk (see :mod:`._integrity`).
 
 Files written by the published ``mlarray`` 0.0.x package carry no ``"mla"`` metalayer; their
@@ -15,15 +16,17 @@ metadata is gzip'd pickle in vlmeta ``"mlarray"`` and is read through an allow-l
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from ._errors import CorruptFileError, FormatVersionError
+from ._seal import seal, unseal
 
 __all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format"]
 
 # A header larger than this is refused before parsing: real DICOM headers are a few MB;
 # anything bigger is corruption or an attempt to exhaust memory.
 MAX_META_BYTES = 256 * 2**20
+CHECKSUMS_KEY = "mla.checksums"  # the chunk checksums (see _integrity)
 
 
 class FormatV1:
@@ -38,7 +41,9 @@ class FormatV1:
         return cls.marker in store.schunk.meta
 
     @classmethod
-    def read_mapping(cls, store, path) -> dict:
+    def read_document(cls, store, path) -> tuple[dict, Optional[bool]]:
+        """The metadata mapping (checksum verified, see :mod:`._seal`) and whether the file must
+        hold chunk checksums (None: not recorded, as in files written before the record existed)."""
         try:
             raw = store.vlmeta[cls.meta_key]
         except KeyError:
@@ -54,12 +59,29 @@ class FormatV1:
             raise CorruptFileError(path, f"the metadata entry holds {type(raw).__name__}, not JSON text")
         if len(raw) > MAX_META_BYTES:
             raise CorruptFileError(path, f"the metadata is {len(raw)} bytes, above the {MAX_META_BYTES} limit")
-        return parse_json(raw, path)
+        return unseal(raw, parse_json(raw, path), path)
 
     @classmethod
-    def write_mapping(cls, store, mapping: dict) -> None:
+    def read_mapping(cls, store, path) -> dict:
+        return cls.read_document(store, path)[0]
+
+    @classmethod
+    def write_mapping(cls, store, mapping: dict, chunk_checksums: Optional[bool] = None) -> None:
+        """Store ``mapping`` with its checksum and the chunk-checksum record, in one vlmeta write.
+
+        ``chunk_checksums`` defaults to whether the frame holds them now."""
         text = json.dumps(mapping, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        store.vlmeta[cls.meta_key] = text
+        if chunk_checksums is None:
+            chunk_checksums = CHECKSUMS_KEY in store.vlmeta
+        store.vlmeta[cls.meta_key] = seal(text, chunk_checksums)
+
+    @classmethod
+    def record_no_chunk_checksums(cls, store, path) -> None:
+        """Rewrite the stored document saying the chunk checksums are gone; called *before* they are
+        deleted, so a crash in between never leaves metadata promising checksums that do not exist."""
+        mapping, expected = cls.read_document(store, path)
+        if expected:
+            cls.write_mapping(store, mapping, chunk_checksums=False)
 
     @classmethod
     def marker_value(cls) -> dict:
@@ -75,6 +97,10 @@ class LegacyPickleFormat:
     @classmethod
     def matches(cls, store) -> bool:
         return cls.meta_key in store.vlmeta
+
+    @classmethod
+    def read_document(cls, store, path) -> tuple[dict, Optional[bool]]:
+        return cls.read_mapping(store, path), None  # 0.0.x wrote no checksums of any kind
 
     @classmethod
     def read_mapping(cls, store, path) -> dict:

@@ -30,11 +30,12 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from ._errors import CorruptFileError
+from ._format import CHECKSUMS_KEY, FormatV1
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
            "verify_all"]
 
-KEY = "mla.checksums"
+KEY = CHECKSUMS_KEY
 ALGORITHM = "crc32"
 # a checksum entry larger than this is not ours (one uint32 per chunk: 4 MiB = 1M chunks)
 _MAX_ENTRY = 16 * 2**20
@@ -57,10 +58,15 @@ def write_checksums(store, level_sums: Optional[dict] = None) -> None:
     store.vlmeta[KEY] = json.dumps(doc, separators=(",", ":"))
 
 
-def invalidate(store) -> None:
-    """Drop the checksums before chunks are modified in place (``close()`` writes new ones)."""
+def invalidate(store, path) -> None:
+    """Drop the checksums before chunks are modified in place (``close()`` writes new ones).
+
+    The metadata first records that they are gone: a writer killed before ``close()`` leaves a
+    file without checksums that reads fine, not one whose metadata promises missing checksums."""
     try:
         if KEY in store.vlmeta:
+            if FormatV1.matches(store):
+                FormatV1.record_no_chunk_checksums(store, path)
             del store.vlmeta[KEY]
     except KeyError:
         pass
@@ -86,12 +92,19 @@ def _decode_crcs(doc: dict) -> np.ndarray:
     return crcs
 
 
-def read_checksums(store, path) -> Optional[Checksums]:
-    """The file's checksums, or None when it has none (older writer, interrupted in-place writes)."""
+def read_checksums(store, path, expected: Optional[bool] = None) -> Optional[Checksums]:
+    """The file's checksums, or None when it has none (older writer, interrupted in-place writes).
+
+    ``expected``: the metadata's record that they exist (``_seal``); then a missing entry is damage."""
     try:
         if KEY not in store.vlmeta:
+            if expected:
+                raise CorruptFileError(path, f"the metadata records chunk checksums but the entry {KEY!r} is missing "
+                                             "(damaged frame trailer); restore the file from a backup or its source")
             return None
         raw = store.vlmeta[KEY]
+    except CorruptFileError:
+        raise
     except Exception as exc:
         raise CorruptFileError(path, f"the checksum entry cannot be read ({type(exc).__name__}: {exc})") from None
     if isinstance(raw, bytes):
@@ -119,7 +132,6 @@ def _fresh_mismatch(path, i: int) -> bool:
     import blosc2
 
     from ._container import base_offset
-
     from ._frame_check import check_vlmeta_entries
 
     try:
@@ -226,9 +238,9 @@ class VerifiedArray:
         return self._store[key]
 
 
-def verify_all(store, path) -> Optional[ChunkVerifier]:
+def verify_all(store, path, expected: Optional[bool] = None) -> Optional[ChunkVerifier]:
     """Check every chunk; returns the verifier (None when the file carries no checksums)."""
-    sums = read_checksums(store, path)
+    sums = read_checksums(store, path, expected)
     if sums is None:
         return None
     v = ChunkVerifier(store, path, sums.chunks)

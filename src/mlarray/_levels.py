@@ -1,7 +1,7 @@
 """Lazy per-level arrays: what viewers (napari) and patch samplers slice.
 
-Level 0 is the base array (memory-mapped from the file); higher levels are NDArray cframes
-stored in the file's vlmeta, decoded on first access only.
+Level 0 is the base array (memory-mapped from the file); higher levels are Blosc2 frames in
+front of the base frame (docs/spec.md section 1), opened and checked on first access only.
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["LevelArray"]
+from . import _integrity
+from ._container import HEADER_SIZE, base_offset
+from ._errors import CorruptFileError
+
+__all__ = ["LevelArray", "level_loader"]
 
 
 class LevelArray:
@@ -58,3 +62,46 @@ class LevelArray:
 
     def __repr__(self) -> str:
         return f"LevelArray(level={self.level}, shape={self.shape}, dtype={self.dtype}, scale={self.scale})"
+
+
+def level_loader(path: str, k: int, entry: dict, dtype, crcs):
+    """Open pyramid level ``k`` memory-mapped at its offset, checked against the metadata."""
+    def load():
+        import blosc2
+
+        what = f"pyramid level {k}"
+        start, end = int(entry["offset"]), int(entry["offset"]) + int(entry["nbytes"])
+        if not HEADER_SIZE <= start < end <= base_offset(path):
+            raise CorruptFileError(path, f"{what} is said to lie at bytes {start}..{end}, outside the level "
+                                         "area between the header and the array")
+        try:
+            arr = blosc2.open(path, mode="r", offset=start, mmap_mode="r")
+        except Exception as exc:
+            raise CorruptFileError(path, f"{what} cannot be read ({type(exc).__name__}: {exc})") from None
+        # the metadata and the level disagree: a forged level could otherwise claim any size
+        if (not isinstance(arr, blosc2.NDArray) or tuple(arr.shape) != tuple(entry["shape"])
+                or np.dtype(arr.dtype) != np.dtype(dtype)):
+            raise CorruptFileError(path, f"{what} is {getattr(arr, 'shape', '?')} {getattr(arr, 'dtype', '?')}, "
+                                         f"but the metadata says {tuple(entry['shape'])} {np.dtype(dtype)}")
+        for name, attr in (("chunk_size", "chunks"), ("block_size", "blocks")):
+            if entry.get(name) is not None and tuple(entry[name]) != tuple(getattr(arr, attr)):
+                raise CorruptFileError(path, f"{what}'s frame header says {attr} {list(getattr(arr, attr))} but the "
+                                             f"metadata recorded {entry[name]} (damaged header)")
+        view = arr if crcs is None else _integrity.VerifiedArray(
+            arr, _integrity.ChunkVerifier(arr, path, crcs, what=what))
+        return _CheckedLevel(view, what, path)
+    return load
+
+
+class _CheckedLevel:
+    """A decoded level whose read errors (damaged chunks) become ``CorruptFileError``."""
+
+    def __init__(self, arr, key: str, path) -> None:
+        self._arr, self._key, self._path = arr, key, path
+        self.shape, self.dtype, self.chunks = arr.shape, arr.dtype, arr.chunks
+
+    def __getitem__(self, item):
+        try:
+            return self._arr[item]
+        except (RuntimeError, ValueError) as exc:
+            raise CorruptFileError(self._path, f"{self._key} cannot be read ({exc})") from None

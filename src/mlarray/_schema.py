@@ -96,5 +96,11 @@ def json_schema() -> dict:
             "extra": {"type": "object", "description": "Free-form JSON."},
             "blosc2": blosc2,
             "pyramid": pyramid,
+            "chunk_checksums": {"type": "boolean", "description": (
+                "Written by the library: whether vlmeta 'mla.checksums' holds chunk CRC-32s; when true, a "
+                "missing entry is damage (docs/spec.md section 1).")},
+            "checksum": {"type": "string", "pattern": "^crc32:[0-9a-f]{8}$", "description": (
+                "Written by the library as the last member: CRC-32 of the stored text before it, closed "
+                "with '}' (docs/spec.md section 1).")},
         }, required=("format_version",)),
     }

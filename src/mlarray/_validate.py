@@ -106,7 +106,7 @@ def _check_integrity(img) -> list[Problem]:
     if not img.meta.has_array:
         return []
     try:
-        checked = _integrity.verify_all(img._store, img.filepath)
+        checked = _integrity.verify_all(img._store, img.filepath, img._sums_expected)
     except MLArrayError as exc:
         return [Problem("error", "data", str(exc), "restore the file from a backup or re-create it from its source")]
     if checked is None and img._format is FormatV1:

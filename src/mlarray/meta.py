@@ -436,6 +436,7 @@ class MetaPyramid(_Namespace):
 
 _TOP_KEYS = {"format_version", "writer", "has_array", "spatial", "stats", "bbox", "is_seg", "classes",
              "source", "source_format", "extra", "blosc2", "pyramid"}
+_SEAL_KEYS = {"chunk_checksums", "checksum"}  # the file writer's seal (mlarray._seal), verified when a file is read
 
 
 class Meta:
@@ -515,7 +516,7 @@ class Meta:
     @classmethod
     def from_mapping(cls, d: Mapping) -> "Meta":
         d = require_mapping(d, "meta")
-        reject_unknown(d, "meta", _TOP_KEYS)
+        reject_unknown(d, "meta", _TOP_KEYS | _SEAL_KEYS)
         version = d.get("format_version", FORMAT_VERSION)
         return cls(
             spatial=MetaSpatial.from_mapping(d.get("spatial")),
