@@ -98,11 +98,10 @@ class MLArray:
         self._checksums = None
         if verify and self._meta.has_array:
             sums = _integrity.read_checksums(self._store, self.filepath, self._sums_expected)
-            if sums is not None:
-                self._checksums = sums
-                self._verifier = _integrity.ChunkVerifier(self._store, self.filepath, sums.chunks)
-                if verify is True:
-                    self._verifier.check_all()
+            self._checksums = sums  # without checksums, only chunk headers are checked
+            self._verifier = _integrity.ChunkVerifier(self._store, self.filepath, None if sums is None else sums.chunks)
+            if verify is True:
+                self._verifier.check_all()
 
     @classmethod
     def load(cls, filepath: _PathLike, dparams=None) -> "MLArray":
@@ -322,8 +321,8 @@ class MLArray:
             sums = getattr(self, "_checksums", None)
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
-                out.append(LevelArray(lv["shape"], self.dtype, lv["scale"],
-                                      level_loader(self.filepath, k, lv, self.dtype, crcs), k))
+                out.append(LevelArray(lv["shape"], self.dtype, lv["scale"], level_loader(
+                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None), k))
         self._level_cache = out
         return out
 

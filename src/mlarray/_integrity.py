@@ -120,11 +120,25 @@ def read_checksums(store, path, expected: Optional[bool] = None) -> Optional[Che
     return Checksums(doc, path)
 
 
-def _chunk_crc(store, i: int, path) -> int:
+def _read_chunk(store, i: int, path, what: str = "array") -> bytes:
+    """Compressed chunk ``i``, refused if its header is flagged "lazy".
+
+    A stored chunk never carries that flag (bit 3 of header byte 31); with it, C-Blosc2 reads the
+    chunk's blocks from a file offset taken from the chunk's own bytes, and on a memory-mapped
+    frame an offset outside the file crashes the process (see ``_frame_check``). Memory-mapped
+    readers therefore check every chunk's header before its first read, with or without CRCs."""
     try:
-        return _crc(store.schunk.get_chunk(i))
+        chunk = store.schunk.get_chunk(i)
     except Exception as exc:
-        raise CorruptFileError(path, f"chunk {i} cannot be read ({type(exc).__name__}: {exc})") from None
+        raise CorruptFileError(path, f"chunk {i} of the {what} cannot be read ({type(exc).__name__}: {exc})") from None
+    if len(chunk) >= 32 and chunk[2] & 0x05 == 0x05 and chunk[31] & 0x08:
+        raise CorruptFileError(path, f"chunk {i} of the {what} is corrupted (its header is flagged 'lazy'); "
+                                     "restore the file from a backup or its source")
+    return chunk
+
+
+def _chunk_crc(store, i: int, path, what: str = "array") -> int:
+    return _crc(_read_chunk(store, i, path, what))
 
 
 def _fresh_mismatch(path, i: int) -> bool:
@@ -149,12 +163,15 @@ def _fresh_mismatch(path, i: int) -> bool:
 
 
 class ChunkVerifier:
-    """Verifies the chunks of one array (the base, or a pyramid level) once each, on first access."""
+    """Verifies the chunks of one array (the base, or a pyramid level) once each, on first access.
 
-    def __init__(self, store, path, crcs: np.ndarray, what: str = "array") -> None:
+    ``crcs=None`` (a file without checksums): only the chunk headers are checked, so that a
+    damaged one is an error rather than a crash in C-Blosc2 (see ``_read_chunk``)."""
+
+    def __init__(self, store, path, crcs: Optional[np.ndarray], what: str = "array") -> None:
         self.store, self.path, self.crcs, self.what = store, path, crcs, what
         nchunks = store.schunk.nchunks
-        if nchunks != len(crcs):
+        if crcs is not None and nchunks != len(crcs):
             raise CorruptFileError(path, f"the {what} has {nchunks} chunks but checksums for {len(crcs)}")
         self.grid = tuple(-(-s // max(c, 1)) for s, c in zip(store.shape, store.chunks))  # (0,) arrays have chunks (0,)
         if store.size and int(np.prod(self.grid, dtype=np.int64)) != nchunks:
@@ -171,7 +188,8 @@ class ChunkVerifier:
             i = int(i)
             if self.checked[i]:
                 continue
-            if _chunk_crc(self.store, i, self.path) != int(self.crcs[i]):
+            crc = _chunk_crc(self.store, i, self.path, self.what)
+            if self.crcs is not None and crc != int(self.crcs[i]):
                 # Levels never change in place; the base may have been rewritten by another process.
                 if self.what != "array" or _fresh_mismatch(self.path, i):
                     raise CorruptFileError(self.path, f"chunk {i} of the {self.what} is corrupted (checksum "
@@ -239,7 +257,10 @@ class VerifiedArray:
 
 
 def verify_all(store, path, expected: Optional[bool] = None) -> Optional[ChunkVerifier]:
-    """Check every chunk; returns the verifier (None when the file carries no checksums)."""
+    """Check every chunk; returns the verifier (None when the file carries no checksums).
+
+    Without checksums nothing is read: ``load`` and ``validate`` read through the unmapped frame,
+    where C-Blosc2 fails cleanly on a chunk header flagged "lazy" (see ``_read_chunk``)."""
     sums = read_checksums(store, path, expected)
     if sums is None:
         return None

@@ -64,8 +64,10 @@ class LevelArray:
         return f"LevelArray(level={self.level}, shape={self.shape}, dtype={self.dtype}, scale={self.scale})"
 
 
-def level_loader(path: str, k: int, entry: dict, dtype, crcs):
-    """Open pyramid level ``k`` memory-mapped at its offset, checked against the metadata."""
+def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = True):
+    """Open pyramid level ``k`` memory-mapped at its offset, checked against the metadata.
+
+    With ``verify``, chunks are checked on first access: against ``crcs``, or their headers only."""
     def load():
         import blosc2
 
@@ -87,7 +89,7 @@ def level_loader(path: str, k: int, entry: dict, dtype, crcs):
             if entry.get(name) is not None and tuple(entry[name]) != tuple(getattr(arr, attr)):
                 raise CorruptFileError(path, f"{what}'s frame header says {attr} {list(getattr(arr, attr))} but the "
                                              f"metadata recorded {entry[name]} (damaged header)")
-        view = arr if crcs is None else _integrity.VerifiedArray(
+        view = arr if not verify else _integrity.VerifiedArray(
             arr, _integrity.ChunkVerifier(arr, path, crcs, what=what))
         return _CheckedLevel(view, what, path)
     return load

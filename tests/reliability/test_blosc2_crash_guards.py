@@ -1,4 +1,9 @@
-"""Damaged frame trailers (vlmeta): an MLArrayError, never a crash of C-Blosc2 (docs/reliability.md)."""
+"""Chunk headers flagged "lazy" (vlmeta entries, data chunks): an MLArrayError, never a crash of C-Blosc2.
+
+C-Blosc2 3.3.5 reads a lazy chunk's blocks (and dictionary) from a file offset stored in the chunk
+itself; on a memory-mapped frame an offset outside the file makes it memcpy from NULL (SIGSEGV).
+Stored chunks never carry the flag, so mlarray refuses it before C-Blosc2 decodes such a chunk.
+"""
 
 import struct
 import subprocess
@@ -8,23 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _common import frame_regions, subprocess_env
-from mlarray import Meta, MLArray
+from _common import drop_checksums, frame_regions, subprocess_env
+from mlarray import Meta, MLArray, validate
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reliability" / "trailer_flip_segfaults_blosc2.mla"
 _OPEN = ("import sys\n"
          "from mlarray import MLArray, MLArrayError\n"
          "try:\n"
-         "    img = MLArray.open(sys.argv[1])\n"
+         "    img = {how}\n"
          "    img.meta; img.levels and img[...]\n"
          "    print('OPENED')\n"
          "except MLArrayError as exc:\n"
          "    print('MLArrayError:', exc)\n")
 
 
-def _open_in_child(path) -> str:
+def _open_in_child(path, how: str = "MLArray.open(sys.argv[1])") -> str:
     """Open ``path`` in a fresh process (a crash in C must not take the test runner down)."""
-    run = subprocess.run([sys.executable, "-c", _OPEN, str(path)], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-c", _OPEN.format(how=how), str(path)], capture_output=True, text=True,
                          env=subprocess_env(), timeout=120)
     assert run.returncode == 0, f"reader died with {run.returncode}: {run.stderr[-500:]}"
     return run.stdout
@@ -77,3 +82,25 @@ def test_pre_flight_accepts_intact_files_and_is_cheap(tmp_path):
     off = base_offset(str(p))
     check_vlmeta_entries(str(p), off)
     assert timeit.timeit(lambda: check_vlmeta_entries(str(p), off), number=200) / 200 < 1e-3
+
+
+@pytest.mark.parametrize("how", ["MLArray.open(sys.argv[1])", "MLArray.load(sys.argv[1])",
+                                 "MLArray.open(sys.argv[1], verify=True)"])
+def test_data_chunk_flagged_lazy_in_a_file_without_checksums_is_refused(tmp_path, how):
+    # Files without chunk checksums (published 0.0.x files, interrupted r+ writes) have no CRC to catch
+    # a damaged chunk header before C-Blosc2 decodes it; the header itself is checked instead.
+    p = tmp_path / "nosums.mla"
+    MLArray((np.arange(24 * 40 * 36) % 7).astype(np.uint8).reshape(24, 40, 36)).save(p)
+    drop_checksums(p)
+    lo, _ = frame_regions(p)["chunk_spans"][0]
+    data = bytearray(p.read_bytes())
+    assert data[lo] == 5 and data[lo + 2] & 0x05 == 0x05  # an extended Blosc2 chunk header
+    data[lo + 31] = 0x09  # "lazy" + "uses a dictionary": SIGSEGV in blosc2 3.3.5 without the guard
+    p.write_bytes(bytes(data))
+    out = _open_in_child(p, how)
+    assert "MLArrayError:" in out and p.name in out
+    if "open" in how:  # load reads through the unmapped frame, where C-Blosc2 fails cleanly by itself
+        assert "flagged 'lazy'" in out
+    problems = validate(p, isolated=True)  # in a child process: a crash would be reported as one
+    assert not any("crashed" in x.message for x in problems)
+    assert any(x.field == "checksums" for x in problems)  # without CRCs, chunk damage cannot be detected
