@@ -507,13 +507,14 @@ def _read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
             raise CorruptFileError(path, f"the array header cannot be read ({exc})") from None
         if meta.spatial.shape is not None and tuple(meta.spatial.shape) != shape:
             raise CorruptFileError(path, f"metadata says shape {meta.spatial.shape} but the array is {list(shape)}")
-        # The frame header is not checksummed; a flipped chunk/block size would decode every chunk
-        # into the wrong places. The metadata records the layout, so compare the two.
-        for name, recorded, actual in (("chunk", meta.blosc2.chunk_size, store.chunks),
-                                       ("block", meta.blosc2.block_size, store.blocks)):
-            if recorded is not None and tuple(recorded) != tuple(actual):
-                raise CorruptFileError(path, f"the array header says {name}s {list(actual)} but the metadata "
-                                             f"recorded {recorded} (damaged header)")
+        # The frame header is not checksummed; a flipped chunk/block size or dtype would decode every
+        # chunk into the wrong places or values. The metadata records them, so compare the two.
+        for name, recorded, actual in (("chunk", meta.blosc2.chunk_size, list(store.chunks)),
+                                       ("block", meta.blosc2.block_size, list(store.blocks)),
+                                       ("dtype", meta.blosc2.dtype, np.dtype(store.dtype).str)):
+            if recorded is not None and recorded != actual:
+                raise CorruptFileError(path, f"the array header says {name}{'s' * (name != 'dtype')} {actual} but "
+                                             f"the metadata recorded {recorded} (damaged header)")
     return meta, sums_expected
 
 

@@ -68,6 +68,8 @@ def json_schema() -> dict:
         "chunk_size": _POS_INTS, "block_size": _POS_INTS, "patch_size": _POS_INTS,
         "codec": {"type": "string"}, "clevel": {"type": "integer", "minimum": 0},
         "filters": _STRS,
+        "dtype": {"type": "string", "description": "NumPy dtype string of the base array, e.g. '<i2'; readers "
+                                                   "check the frame header against it."},
     }, desc="Storage layout of the base array.")
     pyramid = _obj({
         "levels": {"type": "array", "items": _obj({

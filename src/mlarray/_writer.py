@@ -87,7 +87,8 @@ def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, b
     if patch is None and not all(s > 0 for s in shape):
         return store  # metadata-only file: no layout to record
     meta.blosc2 = MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
-                             codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"])
+                             codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"],
+                             dtype=np.dtype(store.dtype).str)
     return store
 
 

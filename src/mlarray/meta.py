@@ -365,18 +365,19 @@ def _num(v: float):
 # ----------------------------------------------------------------------------- layout, pyramid
 
 class MetaBlosc2(_Namespace):
-    """Storage layout: chunk/block shapes, the patch size they were derived from, codec."""
+    """Storage layout: chunk/block shapes, the patch size they were derived from, codec, dtype."""
 
-    __slots__ = ("chunk_size", "block_size", "patch_size", "codec", "clevel", "filters")
+    __slots__ = ("chunk_size", "block_size", "patch_size", "codec", "clevel", "filters", "dtype")
 
     def __init__(self, chunk_size=None, block_size=None, patch_size=None, codec=None, clevel=None,
-                 filters=None, **legacy) -> None:
+                 filters=None, dtype=None, **legacy) -> None:
         self.chunk_size = None if chunk_size is None else int_list(chunk_size, "blosc2.chunk_size", minimum=1)
         self.block_size = None if block_size is None else int_list(block_size, "blosc2.block_size", minimum=1)
         self.patch_size = None if patch_size is None else int_list(patch_size, "blosc2.patch_size", minimum=1)
         self.codec = codec if codec is None else str(codec)
         self.clevel = None if clevel is None else int_list([clevel], "blosc2.clevel")[0]
         self.filters = None if filters is None else str_list(filters, "blosc2.filters", None)
+        self.dtype = dtype if dtype is None else str(dtype)  # NumPy dtype.str; readers compare it with the frame
 
     def to_mapping(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}

@@ -271,3 +271,23 @@ def test_header_error_names_the_problem_once(tmp_path):
     with pytest.raises(CorruptFileError) as exc:
         MLArray.open(p)
     assert str(exc.value) == f"{p}: is truncated inside the MLArray header"
+
+
+@pytest.mark.parametrize("dtype,old,new", [
+    (np.uint8, b"|u1", b"9u1"),    # fuzz 10k run after the metadata seal, case 4052: read as a 9-byte subarray
+    (np.int16, b"<i2", b">i2"),    # same size, other byte order: every voxel silently byte-swapped
+    (np.int16, b"<i2", b"<u2"),    # same size, other kind: negative values silently wrapped
+])
+def test_flipped_dtype_in_the_frame_header_is_caught(tmp_path, dtype, old, new):
+    p = tmp_path / "dt.mla"
+    MLArray((np.arange(24 * 40 * 36) % 100 - 50).astype(dtype).reshape(24, 40, 36)).save(p)
+    lo, hi = frame_regions(p)["header"]
+    data = bytearray(p.read_bytes())
+    at = data.index(old, lo, hi)
+    data[at:at + 3] = new
+    p.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="dt.mla: the array header says dtype") as exc:
+        MLArray.open(p)
+    assert f"but the metadata recorded {old.decode()} (damaged header)" in str(exc.value)
+    with pytest.raises(CorruptFileError, match="dt.mla: the array header says dtype"):
+        MLArray.load(p)
