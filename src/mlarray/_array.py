@@ -12,7 +12,7 @@ import numpy as np
 from . import _integrity, _writer
 from ._errors import CorruptFileError, MetadataError, MLArrayError
 from ._container import base_offset
-from ._frame_check import check_vlmeta_entries
+from ._frame_check import check_frame
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray, level_loader
 from .meta import Meta, MetaSpatial, spatial_axes_of
@@ -468,7 +468,7 @@ def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
         ino = _inode(path)
         offset = base_offset(path)  # raises its own precise CorruptFileError
         try:
-            check_vlmeta_entries(path, offset)  # damaged vlmeta can crash C-Blosc2 (see _frame_check)
+            check_frame(path, offset)  # damage C-Blosc2 would crash on (see _frame_check)
             store = blosc2.open(path, offset=offset, **kwargs)
             break
         except Exception as exc:

@@ -1,32 +1,41 @@
-"""Pre-flight check of a Blosc2 frame's vlmeta entries, in Python, before C-Blosc2 decompresses them.
+"""Pre-flight checks of a Blosc2 frame, in Python, before C-Blosc2 reads it through a memory map.
 
-Each vlmeta entry in the frame trailer is a Blosc2 chunk. Bit 3 of its ``blosc2_flags`` byte
-(byte 31 of the extended chunk header) marks a *lazy* chunk: one whose blocks still sit in the
-file, at an offset stored in the chunk's own tail. C-Blosc2 sets that bit only on chunks it
-builds in memory; it never belongs to a stored entry. A flipped bit there (plus the
-"uses a dictionary" bit 0) makes ``blosc2_vlmeta_get`` read the dictionary "lazily" from a file
-position taken from the entry's data bytes. With a memory-mapped frame the read past the mapping
-returns no buffer, and C-Blosc2 3.3.5 (``read_lazy_chunk_bytes``) copies from it before checking
-the byte count: SIGSEGV (fuzz case 9293, ``tests/data/reliability/trailer_flip_segfaults_blosc2.mla``).
+C-Blosc2 3.3.5 has two places where a damaged frame makes it copy from a NULL pointer: its
+memory-map reader returns no buffer for a read past the end of the file, and the callers below
+``memcpy`` from that buffer before checking the byte count (SIGSEGV; with plain file I/O the same
+damage is a clean error). Both are reached from bytes no checksum covers, so they are checked here,
+before a file reaches ``blosc2.open``:
 
-So, before a file reaches ``blosc2.open``, :func:`check_vlmeta_entries` locates the trailer and
-walks its vlmeta index exactly as C-Blosc2's ``frame_get_vlmetalayers`` does, and refuses an entry
-flagged lazy. It reads a few dozen bytes (no pixel data, no metadata text).
+* **vlmeta entries** (``blosc2_vlmeta_get`` → ``read_lazy_chunk_bytes``). Each entry in the frame
+  trailer is a Blosc2 chunk. Bit 3 of its ``blosc2_flags`` byte (byte 31 of the chunk header)
+  marks a *lazy* chunk, whose blocks still sit in the file at an offset stored in the chunk's own
+  tail; C-Blosc2 sets it only on chunks it builds in memory. Flipped on in a stored entry (with
+  bit 0, "uses a dictionary"), it makes C-Blosc2 read a dictionary from a file position taken from
+  the entry's data bytes (fuzz case 9293, ``tests/data/reliability/trailer_flip_segfaults_blosc2.mla``).
+  The trailer's vlmeta index is walked exactly as ``frame_get_vlmetalayers`` walks it.
+* **the first chunk** (``frame_to_schunk`` → ``frame_get_lazychunk`` at open). Opening a frame
+  reads chunk 0's header at the offset the chunk index gives, then its block offsets, sized from
+  that header. A flipped byte of the index (fuzz case 5404 of the 10k run after the metadata seal)
+  points into compressed data whose "header" asks for megabytes past the end of the file. The
+  header found there must be one C-Blosc2 writes for an NDArray and must fit in the chunk area.
+
+The checks read a few dozen bytes plus the chunk index (no pixel data, no metadata text).
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from typing import BinaryIO
+from typing import BinaryIO, Optional
 
 from ._errors import CorruptFileError
 
-__all__ = ["check_vlmeta_entries"]
+__all__ = ["check_frame", "check_vlmeta_entries"]
 
 # Frame header fields (c-blosc2 README_CFRAME_FORMAT.rst): msgpack markers, then big-endian values.
-_HEADER_FIELDS = ((10, 0xD2, ">i", "header_len"), (15, 0xCF, ">q", "frame_len"), (29, 0xD3, ">q", "nbytes"))
-_HEADER_MIN = 38
+_HEADER_FIELDS = ((10, 0xD2, ">i", "header_len"), (15, 0xCF, ">q", "frame_len"), (29, 0xD3, ">q", "nbytes"),
+                  (38, 0xD3, ">q", "cbytes"))
+_HEADER_MIN = 47
 _TRAILER_TAIL = 25  # the frame ends with 0xce, uint32 trailer length, 0xd8 0x00 and a 16-byte fingerprint
 _CHUNK_HEADER = 32  # extended Blosc2 chunk header
 _LAZY_FLAG = 0x08  # bit 3 of blosc2_flags (chunk header byte 31)
@@ -101,11 +110,21 @@ def _entry_offsets(fh: BinaryIO, start: int, length: int, path) -> list[tuple[st
     return out
 
 
+def check_frame(path, off: int) -> None:
+    """Refuse a frame at byte ``off`` whose vlmeta entries or first chunk would make C-Blosc2 read
+    outside the file through a memory map (see the module doc)."""
+    _with_file(path, lambda fh, size: (_check_entries(path, fh, off, size), _check_first_chunk(path, fh, off)))
+
+
 def check_vlmeta_entries(path, off: int) -> None:
-    """Refuse a frame whose vlmeta entries would make C-Blosc2 read outside the file (see module doc)."""
+    """Only the vlmeta part of :func:`check_frame`."""
+    _with_file(path, lambda fh, size: _check_entries(path, fh, off, size))
+
+
+def _with_file(path, check) -> None:
     try:
         with open(path, "rb") as fh:
-            _check_entries(path, fh, off, os.fstat(fh.fileno()).st_size)
+            check(fh, os.fstat(fh.fileno()).st_size)
     except CorruptFileError:
         raise  # it is an OSError too; don't wrap our own message
     except OSError as exc:
@@ -127,3 +146,64 @@ def _check_entries(path, fh: BinaryIO, off: int, size: int) -> None:
             raise CorruptFileError(path, f"the vlmeta entry {name!r} is damaged (its Blosc2 chunk header is marked "
                                          "'lazy', which a stored entry never is); restore the file from a backup "
                                          "or its source")
+
+
+def _first_chunk_offset(path, fh: BinaryIO, off: int, h: dict) -> Optional[int]:
+    """Offset of chunk 0 from the chunk index (None: no chunks, or a special chunk not stored in the file)."""
+    import blosc2
+
+    index_pos = off + h["header_len"] + h["cbytes"]  # the index follows the chunks (c-blosc2 get_coffsets)
+    head = _read(fh, index_pos, _CHUNK_HEADER)
+    if len(head) < 16:
+        raise CorruptFileError(path, f"the chunk index of the Blosc2 frame at byte {off} is truncated")
+    index_cbytes = struct.unpack("<i", head[12:16])[0]
+    if not 16 <= index_cbytes <= off + h["frame_len"] - index_pos:
+        raise CorruptFileError(path, f"the chunk index of the Blosc2 frame at byte {off} claims {index_cbytes} "
+                                     "bytes, outside the frame (damaged index)")
+    try:  # an in-memory chunk: C-Blosc2 checks its bounds, and without a frame it reads no file
+        offsets = blosc2.decompress(_read(fh, index_pos, index_cbytes))
+    except Exception as exc:
+        raise CorruptFileError(path, f"the chunk index of the Blosc2 frame at byte {off} cannot be read "
+                                     f"({type(exc).__name__}: {exc})") from None
+    if len(offsets) < 8:
+        return None
+    first = struct.unpack("<q", bytes(offsets[:8]))[0]
+    return None if first < 0 else first  # negative: zeros/NaN/uninitialized, encoded in the index
+
+
+def _chunk_header_problem(h: bytes, room: int) -> Optional[str]:
+    """Why the 32-byte chunk header ``h`` is not one C-Blosc2 writes for an NDArray chunk, or would
+    make it read more than the ``room`` bytes left in the chunk area; None when it is fine."""
+    flags, typesize, flags2, bflags = h[2], h[3], h[30], h[31]
+    nbytes, blocksize, cbytes = struct.unpack("<iii", h[4:16])
+    special = (bflags >> 4) & 0x07
+    if flags & 0x05 != 0x05:
+        return "not an extended Blosc2 chunk header"
+    if flags2 & 0x01 or bflags & _LAZY_FLAG:
+        return "flagged 'variable-length blocks' or 'lazy', which a stored NDArray chunk never is"
+    if special:
+        need = _CHUNK_HEADER + (typesize if special == 3 else 0)  # 3: a repeated value follows the header
+        return None if special <= 4 and need <= room else "an invalid special-value chunk"
+    if nbytes < 0 or blocksize <= 0 or not _CHUNK_HEADER <= cbytes <= room:
+        return f"sizes nbytes={nbytes} blocksize={blocksize} cbytes={cbytes} do not fit the frame"
+    block_starts = 0 if flags & 0x02 else 4 * -(-nbytes // blocksize)  # memcpyed chunks have none
+    if _CHUNK_HEADER + block_starts > cbytes:
+        return f"{-(-nbytes // blocksize)} blocks cannot fit in {cbytes} bytes"
+    return None
+
+
+def _check_first_chunk(path, fh: BinaryIO, off: int) -> None:
+    h = _frame_header(fh, off, path)
+    if h["nbytes"] <= 0:
+        return  # no chunks (metadata-only files)
+    first = _first_chunk_offset(path, fh, off, h)
+    if first is None:
+        return
+    pos, chunks_end = off + h["header_len"] + first, off + h["header_len"] + h["cbytes"]
+    head = _read(fh, pos, _CHUNK_HEADER)
+    problem = ("it lies outside the chunk area" if pos + _CHUNK_HEADER > chunks_end or len(head) < _CHUNK_HEADER
+               else _chunk_header_problem(head, chunks_end - pos))
+    if problem:
+        raise CorruptFileError(path, f"chunk 0 of the Blosc2 frame at byte {off} is damaged, or the chunk index "
+                                     f"points to the wrong place: {problem}; restore the file from a backup or "
+                                     "its source")

@@ -13,6 +13,7 @@ import numpy as np
 from . import _integrity
 from ._container import HEADER_SIZE, base_offset
 from ._errors import CorruptFileError
+from ._frame_check import check_frame
 
 __all__ = ["LevelArray", "level_loader"]
 
@@ -76,6 +77,10 @@ def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = Tru
         if not HEADER_SIZE <= start < end <= base_offset(path):
             raise CorruptFileError(path, f"{what} is said to lie at bytes {start}..{end}, outside the level "
                                          "area between the header and the array")
+        try:
+            check_frame(path, start)  # damage C-Blosc2 would crash on (see _frame_check)
+        except CorruptFileError as exc:
+            raise CorruptFileError(path, f"{what} cannot be read ({exc.problem})") from None
         try:
             arr = blosc2.open(path, mode="r", offset=start, mmap_mode="r")
         except Exception as exc:

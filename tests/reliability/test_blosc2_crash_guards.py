@@ -21,7 +21,8 @@ _OPEN = ("import sys\n"
          "from mlarray import MLArray, MLArrayError\n"
          "try:\n"
          "    img = {how}\n"
-         "    img.meta; img.levels and img[...]\n"
+         "    if img.meta.has_array:\n"
+         "        [level[...] for level in img.levels]  # the base and every pyramid level\n"
          "    print('OPENED')\n"
          "except MLArrayError as exc:\n"
          "    print('MLArrayError:', exc)\n")
@@ -90,9 +91,10 @@ def test_data_chunk_flagged_lazy_in_a_file_without_checksums_is_refused(tmp_path
     # Files without chunk checksums (published 0.0.x files, interrupted r+ writes) have no CRC to catch
     # a damaged chunk header before C-Blosc2 decodes it; the header itself is checked instead.
     p = tmp_path / "nosums.mla"
-    MLArray((np.arange(24 * 40 * 36) % 7).astype(np.uint8).reshape(24, 40, 36)).save(p)
+    MLArray((np.arange(24 * 40 * 36) % 7).astype(np.uint8).reshape(24, 40, 36), chunk_size=(8, 40, 36),
+            block_size=(4, 40, 36), patch_size=None).save(p)
     drop_checksums(p)
-    lo, _ = frame_regions(p)["chunk_spans"][0]
+    lo, _ = frame_regions(p)["chunk_spans"][1]  # chunk 0 is already checked when the frame is opened
     data = bytearray(p.read_bytes())
     assert data[lo] == 5 and data[lo + 2] & 0x05 == 0x05  # an extended Blosc2 chunk header
     data[lo + 31] = 0x09  # "lazy" + "uses a dictionary": SIGSEGV in blosc2 3.3.5 without the guard
@@ -104,3 +106,43 @@ def test_data_chunk_flagged_lazy_in_a_file_without_checksums_is_refused(tmp_path
     problems = validate(p, isolated=True)  # in a child process: a crash would be reported as one
     assert not any("crashed" in x.message for x in problems)
     assert any(x.field == "checksums" for x in problems)  # without CRCs, chunk damage cannot be detected
+
+
+# Chunk 0's header as found by fuzz case 5404 (10k run after the metadata seal): a flipped byte of the
+# chunk index pointed into compressed data, where these bytes made C-Blosc2's frame_get_lazychunk read
+# 13 MB past the end of a 149 kB file while *opening* it (not an extended header, "variable-length blocks").
+_CASE_5404_HEADER = bytes.fromhex("00310105380133" "00fd01e30016fe6e0525ff007e0301b00904e00e14fea80504")
+# an extended header that is well-formed except that 2**30 one-byte blocks cannot fit in its 100 bytes
+_TOO_MANY_BLOCKS = bytes([5, 1, 0x05, 1]) + struct.pack("<iii", 2**30, 1, 100) + bytes(16)
+
+
+def _point_chunk0_at_forged_header(path, frame: dict, header: bytes) -> None:
+    """Write ``header`` into the middle of chunk 0's data and point the (uncompressed) chunk index at it."""
+    data = bytearray(Path(path).read_bytes())
+    lo, hi = frame["chunk_spans"][0]
+    idx = frame["index"][0]
+    assert data[idx + 2] & 0x02, "a one-chunk index is stored uncompressed"
+    first = struct.unpack("<q", data[idx + 32:idx + 40])[0]
+    target = (lo + hi) // 2
+    data[target:target + 32] = header
+    data[idx + 32:idx + 40] = struct.pack("<q", first + target - lo)
+    Path(path).write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("header", [_CASE_5404_HEADER, _TOO_MANY_BLOCKS], ids=["case5404", "too_many_blocks"])
+def test_chunk_index_pointing_into_data_is_refused_before_opening(tmp_path, header):
+    p = tmp_path / "index.mla"
+    rng = np.random.default_rng(3)
+    MLArray(rng.normal(0, 200, (20, 70, 66)).astype(np.int16)).save(p)  # one chunk, as in case 5404
+    _point_chunk0_at_forged_header(p, frame_regions(p), header)
+    out = _open_in_child(p)
+    assert "MLArrayError:" in out and p.name in out and "chunk 0 of the Blosc2 frame at byte 16" in out
+
+
+def test_damaged_level_chunk_index_is_refused_before_opening_the_level(tmp_path):
+    p = tmp_path / "level index.mla"
+    MLArray(np.random.default_rng(4).normal(0, 1, (600, 40)).astype(np.float32)).save(p)
+    level = frame_regions(p)["levels"][0]
+    _point_chunk0_at_forged_header(p, level, _CASE_5404_HEADER)
+    out = _open_in_child(p, "MLArray.open(sys.argv[1], verify=False)")  # the level's own checks come first
+    assert "MLArrayError:" in out and f"chunk 0 of the Blosc2 frame at byte {level['frame'][0]}" in out
