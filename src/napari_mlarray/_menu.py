@@ -5,7 +5,7 @@ from typing import Optional
 
 import napari
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QFileDialog
+from qtpy.QtWidgets import QApplication, QFileDialog
 
 from ._writer import save_layers
 
@@ -18,7 +18,9 @@ def save_as_dialog(viewer: napari.viewer.Viewer) -> Optional[list]:
         return None
     start = next((lay.metadata.get("mlarray_path") for lay in layers if lay.metadata.get("mlarray_path")), None)
     start = start or f"{layers[0].name}.mla"
-    path, _ = QFileDialog.getSaveFileName(viewer.window._qt_window, "Save as MLArray", start, "MLArray (*.mla)")
+    # napari has no public handle on its main window (Window._qt_window is deprecated for plugins);
+    # the active window is napari's while its File menu runs this command.
+    path, _ = QFileDialog.getSaveFileName(QApplication.activeWindow(), "Save as MLArray", start, "MLArray (*.mla)")
     if not path:
         return None
     try:
