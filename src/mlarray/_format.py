@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Optional
 
 from ._errors import CorruptFileError, FormatVersionError
 from ._seal import seal, unseal
+from ._vlmeta_write import write_entries
 
 __all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format"]
 
@@ -73,7 +74,7 @@ class FormatV1:
         text = json.dumps(mapping, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         if chunk_checksums is None:
             chunk_checksums = CHECKSUMS_KEY in store.vlmeta
-        store.vlmeta[cls.meta_key] = seal(text, chunk_checksums)
+        write_entries(store, {cls.meta_key: seal(text, chunk_checksums)})
 
     @classmethod
     def record_no_chunk_checksums(cls, store, path) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from ._errors import CorruptFileError
 from ._format import CHECKSUMS_KEY, FormatV1
+from ._vlmeta_write import write_entries
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
            "verify_all"]
@@ -55,7 +56,7 @@ def array_checksums(arr) -> dict:
 def write_checksums(store, level_sums: Optional[dict] = None) -> None:
     """Record the checksums of every chunk of ``store`` and the given per-level checksums."""
     doc = {"algorithm": ALGORITHM, **array_checksums(store), "levels": dict(level_sums or {})}
-    store.vlmeta[KEY] = json.dumps(doc, separators=(",", ":"))
+    write_entries(store, {KEY: json.dumps(doc, separators=(",", ":"))})
 
 
 def invalidate(store, path) -> None:
@@ -67,7 +68,7 @@ def invalidate(store, path) -> None:
         if KEY in store.vlmeta:
             if FormatV1.matches(store):
                 FormatV1.record_no_chunk_checksums(store, path)
-            del store.vlmeta[KEY]
+            write_entries(store, {}, deletes=[KEY])
     except KeyError:
         pass
 
