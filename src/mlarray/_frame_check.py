@@ -30,7 +30,7 @@ from typing import BinaryIO, Optional
 
 from ._errors import CorruptFileError
 
-__all__ = ["check_frame", "check_vlmeta_entries"]
+__all__ = ["check_frame", "check_vlmeta_entries", "is_lazy_chunk"]
 
 # Frame header fields (c-blosc2 README_CFRAME_FORMAT.rst): msgpack markers, then big-endian values.
 _HEADER_FIELDS = ((10, 0xD2, ">i", "header_len"), (15, 0xCF, ">q", "frame_len"), (29, 0xD3, ">q", "nbytes"),
@@ -40,6 +40,11 @@ _TRAILER_TAIL = 25  # the frame ends with 0xce, uint32 trailer length, 0xd8 0x00
 _CHUNK_HEADER = 32  # extended Blosc2 chunk header
 _LAZY_FLAG = 0x08  # bit 3 of blosc2_flags (chunk header byte 31)
 _MAX_ENTRIES = 8 * 1024  # BLOSC2_MAX_VLMETALAYERS
+
+
+def is_lazy_chunk(header: bytes) -> bool:
+    """True for an extended Blosc2 chunk header flagged "lazy" (never set in a stored chunk)."""
+    return len(header) >= _CHUNK_HEADER and header[2] & 0x05 == 0x05 and bool(header[31] & _LAZY_FLAG)
 
 
 def _read(fh: BinaryIO, pos: int, n: int) -> bytes:

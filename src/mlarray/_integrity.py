@@ -31,6 +31,7 @@ import numpy as np
 
 from ._errors import CorruptFileError
 from ._format import CHECKSUMS_KEY, FormatV1
+from ._frame_check import is_lazy_chunk
 from ._vlmeta_write import write_entries
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
@@ -132,7 +133,7 @@ def _read_chunk(store, i: int, path, what: str = "array") -> bytes:
         chunk = store.schunk.get_chunk(i)
     except Exception as exc:
         raise CorruptFileError(path, f"chunk {i} of the {what} cannot be read ({type(exc).__name__}: {exc})") from None
-    if len(chunk) >= 32 and chunk[2] & 0x05 == 0x05 and chunk[31] & 0x08:
+    if is_lazy_chunk(chunk):
         raise CorruptFileError(path, f"chunk {i} of the {what} is corrupted (its header is flagged 'lazy'); "
                                      "restore the file from a backup or its source")
     return chunk
