@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -142,3 +143,22 @@ def test_cli_stats(ds, capsys):
     assert main(["stats", str(d / "seg")]) == 0
     assert "class 4" in capsys.readouterr().out
     assert main(["stats", str(d / "missing")]) == 2
+
+
+def _blosc2_threads_here(_):
+    import blosc2
+
+    return os.environ.get("BLOSC_NTHREADS"), blosc2.nthreads
+
+
+def test_pool_workers_run_blosc2_on_one_core(monkeypatch):
+    # BLOSC_NTHREADS, not only blosc2.nthreads: C-Blosc2's per-chunk offset contexts obey only it.
+    monkeypatch.delenv("BLOSC_NTHREADS", raising=False)
+    assert parallel_map(_blosc2_threads_here, [0, 1], jobs=2) == [("1", 1), ("1", 1)]
+    # the caller's own process keeps Blosc2's defaults
+    assert "BLOSC_NTHREADS" not in os.environ
+
+
+def test_pool_workers_keep_a_blosc_nthreads_the_user_set(monkeypatch):
+    monkeypatch.setenv("BLOSC_NTHREADS", "3")
+    assert [env for env, _ in parallel_map(_blosc2_threads_here, [0, 1], jobs=2)] == ["3", "3"]

@@ -182,11 +182,10 @@ def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
                  single_thread: bool = False) -> tuple[str, str, Optional[str]]:
     from .convert._bridge import convert_file
 
-    if single_thread:
-        import blosc2
+    if single_thread:  # a pool or cluster worker: one conversion per core
+        from .dataset_stats import one_core_per_worker
 
-        # One conversion per core: Blosc2's own compression threads would only oversubscribe.
-        blosc2.set_nthreads(1)
+        one_core_per_worker()
 
     try:
         convert_file(src, dst, patch_size=patch_size, seg=seg, progress=progress)

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["dataset_stats", "parallel_map", "executor", "TaskError", "describe_error", "find_mla_files", "file_summary", "format_report"]
+__all__ = ["dataset_stats", "parallel_map", "executor", "one_core_per_worker", "TaskError", "describe_error", "find_mla_files", "file_summary", "format_report"]
 
 DEFAULT_PERCENTILES = (0.5, 1, 5, 25, 50, 75, 95, 99, 99.5)
 EXACT_RANGE_LIMIT = 2**20
@@ -76,10 +76,27 @@ def executor(jobs: int = 1, scheduler: Any = None) -> Iterator[Optional[cf.Execu
         # "spawn", not fork: a forked child inherits Blosc2's compression thread pool mid-state and
         # can deadlock (seen: a pool started after the parent had used Blosc2 hung for good).
         ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=int(jobs), mp_context=ctx) as pool:
+        with cf.ProcessPoolExecutor(max_workers=int(jobs), mp_context=ctx, initializer=one_core_per_worker) as pool:
             yield pool
     else:
         yield None
+
+
+def one_core_per_worker() -> None:
+    """Make this worker process use one core: Blosc2 single-threaded everywhere.
+
+    The pool already runs one process per core, so Blosc2 threads on top only compete. Setting
+    ``blosc2.nthreads`` is not enough: C-Blosc2 compresses a frame's chunk-offset index with a
+    context of its own (4 threads) for every chunk written to a file, starting and joining those
+    threads each time whatever ``cparams.nthreads`` says. With two workers busy, each waited for its
+    short-lived threads to be scheduled and lost a fifth of its wall time (``/proc/PID/schedstat``).
+    ``BLOSC_NTHREADS``, which C-Blosc2 reads whenever it makes a context, covers those too. A value
+    the user set already is kept.
+    """
+    os.environ.setdefault("BLOSC_NTHREADS", "1")
+    import blosc2
+
+    blosc2.set_nthreads(1)
 
 
 def parallel_map(func: Callable, items: Iterable, *, jobs: int = 1, scheduler: Any = None,
