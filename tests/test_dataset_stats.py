@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from mlarray import Meta, MLArray
-from mlarray.dataset_stats import TaskError, dataset_stats, describe_error, format_report, parallel_map
+from mlarray.dataset_stats import dataset_stats, format_report
 
 PCTS = (0.5, 1, 5, 25, 50, 75, 95, 99, 99.5)
 
@@ -116,22 +115,6 @@ def test_parallel_equals_serial_and_failures_are_collected(ds, tmp_path):
     assert list(r["failed"]) == [str(bad)] and r["images"] == 1
 
 
-def test_parallel_map_order_and_errors():
-    assert parallel_map(abs, [-3, 2, -1], jobs=2) == [3, 2, 1]
-    out = parallel_map(int, ["1", "x", "3"], jobs=2, errors="collect")
-    assert out[0] == 1 and out[2] == 3
-    assert isinstance(out[1], TaskError) and describe_error(out[1]).startswith("ValueError: invalid literal")
-    with pytest.raises(ValueError):
-        parallel_map(int, ["1", "x"], jobs=1)
-    with pytest.raises(TaskError, match="ValueError"):
-        parallel_map(int, ["1", "x"], jobs=2)
-    # exceptions that cannot be pickled back (custom __init__) still fail only their item
-    from mlarray.dataset_stats import file_summary
-
-    out = parallel_map(file_summary, ["/nonexistent/a.mla", "/nonexistent/b.mla"], jobs=2, errors="collect")
-    assert all(isinstance(e, TaskError) and e.kind == "FileNotFoundError" for e in out)
-
-
 def test_cli_stats(ds, capsys):
     from mlarray.cli import main
 
@@ -144,21 +127,3 @@ def test_cli_stats(ds, capsys):
     assert "class 4" in capsys.readouterr().out
     assert main(["stats", str(d / "missing")]) == 2
 
-
-def _blosc2_threads_here(_):
-    import blosc2
-
-    return os.environ.get("BLOSC_NTHREADS"), blosc2.nthreads
-
-
-def test_pool_workers_run_blosc2_on_one_core(monkeypatch):
-    # BLOSC_NTHREADS, not only blosc2.nthreads: C-Blosc2's per-chunk offset contexts obey only it.
-    monkeypatch.delenv("BLOSC_NTHREADS", raising=False)
-    assert parallel_map(_blosc2_threads_here, [0, 1], jobs=2) == [("1", 1), ("1", 1)]
-    # the caller's own process keeps Blosc2's defaults
-    assert "BLOSC_NTHREADS" not in os.environ
-
-
-def test_pool_workers_keep_a_blosc_nthreads_the_user_set(monkeypatch):
-    monkeypatch.setenv("BLOSC_NTHREADS", "3")
-    assert [env for env, _ in parallel_map(_blosc2_threads_here, [0, 1], jobs=2)] == ["3", "3"]

@@ -183,7 +183,7 @@ def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
     from .convert._bridge import convert_file
 
     if single_thread:  # a pool or cluster worker: one conversion per core
-        from .dataset_stats import one_core_per_worker
+        from .parallel import one_core_per_worker
 
         one_core_per_worker()
 
@@ -204,7 +204,7 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
     whose worker dies counts as a failure of that file only, and any temporary output it left
     beside the target is removed: outputs appear whole (atomic rename) or not at all.
     """
-    from .dataset_stats import executor
+    from .parallel import executor
 
     results = []
     total = len(pairs)

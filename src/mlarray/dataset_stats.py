@@ -26,158 +26,27 @@ Percentiles are merged honestly (``method``):
     knots only when all files have the same distribution; in general the error is bounded by the
     gap between neighbouring stored percentiles of the files (e.g. between p95 and p99).
 
-Parallelism goes through :func:`parallel_map`, the same executor logic as ``mlarray convert``:
-``jobs=N`` local processes or a ``dask.distributed`` scheduler address.
+Parallelism goes through :func:`mlarray.parallel.parallel_map`, the same executor logic as
+``mlarray convert``: ``jobs=N`` local processes or a ``dask.distributed`` scheduler address.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import math
-import multiprocessing
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["dataset_stats", "parallel_map", "executor", "one_core_per_worker", "TaskError", "describe_error", "find_mla_files", "file_summary", "format_report"]
+from .parallel import describe_error, parallel_map
+
+__all__ = ["dataset_stats", "find_mla_files", "file_summary", "format_report"]
 
 DEFAULT_PERCENTILES = (0.5, 1, 5, 25, 50, 75, 95, 99, 99.5)
 EXACT_RANGE_LIMIT = 2**20
 FLOAT_BINS = 2**16
 _PathLike = Union[str, os.PathLike]
-
-
-# ----------------------------------------------------------------------------- parallel execution
-
-@contextlib.contextmanager
-def executor(jobs: int = 1, scheduler: Any = None) -> Iterator[Optional[cf.Executor]]:
-    """A ``concurrent.futures`` executor: a ``dask.distributed`` cluster when ``scheduler`` is given
-    (an address such as ``tcp://10.0.0.5:8786``, a ``distributed.Client`` or a ``LocalCluster``),
-    else ``jobs`` local processes; ``None`` (run inline) for ``jobs <= 1``.
-
-    Both kinds return standard futures, so callers use one code path (submit / as_completed).
-    """
-    if scheduler is not None:
-        from distributed import Client
-
-        if isinstance(scheduler, Client):
-            yield scheduler.get_executor(pure=False)
-            return
-        address = getattr(scheduler, "scheduler_address", scheduler)
-        client = Client(address, set_as_default=False)
-        try:
-            yield client.get_executor(pure=False)
-        finally:
-            client.close()
-    elif jobs and jobs > 1:
-        # "spawn", not fork: a forked child inherits Blosc2's compression thread pool mid-state and
-        # can deadlock (seen: a pool started after the parent had used Blosc2 hung for good).
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=int(jobs), mp_context=ctx, initializer=one_core_per_worker) as pool:
-            yield pool
-    else:
-        yield None
-
-
-def one_core_per_worker() -> None:
-    """Make this worker process use one core: Blosc2 single-threaded everywhere.
-
-    The pool already runs one process per core, so Blosc2 threads on top only compete. Setting
-    ``blosc2.nthreads`` is not enough: C-Blosc2 compresses a frame's chunk-offset index with a
-    context of its own (4 threads) for every chunk written to a file, starting and joining those
-    threads each time whatever ``cparams.nthreads`` says. With two workers busy, each waited for its
-    short-lived threads to be scheduled and lost a fifth of its wall time (``/proc/PID/schedstat``).
-    ``BLOSC_NTHREADS``, which C-Blosc2 reads whenever it makes a context, covers those too. A value
-    the user set already is kept.
-    """
-    os.environ.setdefault("BLOSC_NTHREADS", "1")
-    import blosc2
-
-    blosc2.set_nthreads(1)
-
-
-def parallel_map(func: Callable, items: Iterable, *, jobs: int = 1, scheduler: Any = None,
-                 errors: str = "raise", progress: Optional[Callable[[int, int, Any], None]] = None) -> list:
-    """``[func(item) for item in items]`` in parallel, results in input order.
-
-    ``errors="raise"`` re-raises the first failure; ``errors="collect"`` puts the exception object
-    in place of the result (so one bad file never stops a batch; a worker that dies counts as a
-    failure of its item). ``progress(done, total, item)`` is called as items finish.
-    """
-    items = list(items)
-    out: list = [None] * len(items)
-    with executor(jobs if len(items) > 1 else 1, scheduler) as ex:
-        if ex is None:
-            for i, item in enumerate(items):
-                out[i] = _call(func, item, errors)
-                if progress:
-                    progress(i + 1, len(items), item)
-            return out
-        futures = {ex.submit(_guarded, func, item): i for i, item in enumerate(items)}
-        for done, fut in enumerate(cf.as_completed(futures), start=1):
-            i = futures[fut]
-            try:
-                res = fut.result()
-                if isinstance(res, _Failed):
-                    raise TaskError(res.kind, res.message)
-                out[i] = res
-            except Exception as exc:  # includes BrokenProcessPool / KilledWorker for this item
-                if errors == "raise":
-                    for f in futures:
-                        f.cancel()
-                    raise
-                out[i] = exc
-            if progress:
-                progress(done, len(items), items[i])
-    return out
-
-
-class TaskError(RuntimeError):
-    """A task failed in a worker; ``kind`` names the original exception type.
-
-    Exceptions travel back from workers as text: not every exception class survives pickling
-    (one whose ``__init__`` takes extra arguments fails to unpickle and would break the pool)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind, self.message = kind, message
-        super().__init__(f"{kind}: {message}")
-
-    def __reduce__(self):
-        return (TaskError, (self.kind, self.message))
-
-
-class _Failed:
-    __slots__ = ("kind", "message")
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind, self.message = kind, message
-
-    def __reduce__(self):
-        return (_Failed, (self.kind, self.message))
-
-
-def _guarded(func, item):
-    try:
-        return func(item)
-    except Exception as exc:
-        return _Failed(type(exc).__name__, str(exc))
-
-
-def describe_error(exc: BaseException) -> str:
-    """``"Kind: message"`` for an exception from :func:`parallel_map` (local or remote)."""
-    return str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
-
-
-def _call(func, item, errors):
-    try:
-        return func(item)
-    except Exception as exc:
-        if errors == "raise":
-            raise
-        return exc
 
 
 # ----------------------------------------------------------------------------- per-file work

@@ -297,7 +297,7 @@ class PatchSampler:
     def precompute_foreground(self, jobs: int = 1, scheduler: Optional[str] = None) -> "PatchSampler":
         """Find foreground for every case now (in parallel with ``jobs`` processes or a dask
         ``scheduler`` address), so that DataLoader workers receive the cache instead of scanning."""
-        from mlarray.dataset_stats import parallel_map
+        from mlarray.parallel import parallel_map
 
         todo = [c for c in range(len(self.cases)) if c not in self._fg]
         args = [(self.cases[c], self._mode_for(c), self.foreground_classes, self.max_locations, self.seed,
