@@ -155,7 +155,7 @@ def main(argv=None):
                              ("mlarray convert --jobs 2", 2, {})):
         # --jobs 1 converts in the command's own process with Blosc2's default threads (one per
         # core). "On one core" runs it the way each pool worker runs
-        # (mlarray.dataset_stats.one_core_per_worker): Blosc2 single-threaded everywhere, which
+        # (mlarray.parallel.one_core_per_worker): Blosc2 single-threaded everywhere, which
         # BLOSC_NTHREADS also imposes on the contexts C-Blosc2 makes for every chunk it writes. It
         # is the like-for-like baseline for process scaling.
         times[label] = min(run_cli(folder, out, jobs, **env) for _ in range(args.repeat))
