@@ -7,8 +7,9 @@ imported on first use, so ``import mlarray`` stays cheap.
 from __future__ import annotations
 
 from importlib import import_module
-from importlib import metadata as _metadata
 from typing import TYPE_CHECKING
+
+from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
@@ -39,10 +40,6 @@ __all__ = [
     "FormatVersionError",
 ]
 
-try:
-    __version__ = _metadata.version("mlarray")
-except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
 
 _LAZY = {
     "MLArray": "._array",
