@@ -12,6 +12,7 @@ import numpy as np
 from . import _integrity
 from ._atomic import atomic_output
 from ._container import assemble, level_layout
+from ._region_write import write_region
 from ._chunks import iter_chunk_slices, working_chunk_shape
 from ._format import CURRENT_FORMAT
 from .meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
@@ -99,7 +100,7 @@ def _copy_into(store, data, progress: Optional[Callable[[int, int], None]]) -> N
     work = working_chunk_shape(store.shape, store.dtype.itemsize, chunks=store.chunks)
     slabs = list(iter_chunk_slices(store.shape, work))
     for i, sl in enumerate(slabs):
-        store[sl] = np.ascontiguousarray(np.asarray(data[sl]), dtype=store.dtype)
+        write_region(store, sl, np.ascontiguousarray(np.asarray(data[sl]), dtype=store.dtype))
         if progress:
             progress(i + 1, len(slabs))
 
