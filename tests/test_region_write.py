@@ -57,3 +57,50 @@ def test_saves_do_not_grow_blosc2s_index_cache(tmp_path):
         MLArray(a, spacing=[1, 1, 1]).save(tmp_path / f"f{i}.mla")
     assert len(blosc2.indexing._PERSISTENT_INDEXES) == before
     np.testing.assert_array_equal(MLArray.open(tmp_path / "f4.mla")[...], a)
+
+
+# ----------------------------------------------------------------------------- in-place writes (r+)
+
+@pytest.fixture
+def rplus(tmp_path):
+    a = np.arange(6 * 7 * 5, dtype=np.int16).reshape(6, 7, 5)
+    MLArray(a, spacing=[1, 1, 1]).save(tmp_path / "e.mla")
+    return tmp_path / "e.mla", a.copy()
+
+
+@pytest.mark.parametrize("key, value", [
+    ((slice(1, 4), slice(None), slice(2, 5)), 7),                       # scalar broadcast
+    ((2,), np.full((7, 5), -3)),                                          # int drops an axis
+    ((-1, slice(None, None), -2), np.arange(7)),                          # negative ints
+    ((Ellipsis, 0), np.arange(42).reshape(6, 7)),                         # Ellipsis
+    ((slice(1, 3), Ellipsis), 2.9),                                       # float cast to int16
+    ((slice(0, 6, 2),), 5),                                               # step 2: general path
+    ((slice(3, 3),), 1),                                                  # empty region
+    ((0, slice(0, 1)), np.ones((1, 1, 5))),                               # leading 1s: general path
+])
+def test_in_place_writes_follow_numpy(rplus, key, value):
+    path, expected = rplus
+    img = MLArray.open(path, mmap_mode="r+")
+    img[key] = value
+    img.close()
+    expected[key] = value
+    np.testing.assert_array_equal(MLArray.open(path)[...], expected)
+
+
+def test_in_place_write_out_of_range_raises_index_error(rplus):
+    path, _ = rplus
+    img = MLArray.open(path, mmap_mode="r+")
+    with pytest.raises(IndexError, match="out of bounds for axis 1"):
+        img[0, 9] = 1
+    img.close()
+
+
+def test_in_place_writes_do_not_grow_blosc2s_index_cache(rplus):
+    import blosc2.indexing
+
+    path, _ = rplus
+    before = len(blosc2.indexing._PERSISTENT_INDEXES)
+    img = MLArray.open(path, mmap_mode="r+")
+    img[0:2, 0:3, 0:4] = 1
+    img.close()
+    assert len(blosc2.indexing._PERSISTENT_INDEXES) == before

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _integrity, _writer
+from . import _integrity, _region_write, _writer
 from ._errors import CorruptFileError, MetadataError, MLArrayError
 from ._container import base_offset
 from ._frame_check import check_frame
@@ -292,7 +292,8 @@ class MLArray:
             self._verifier = None  # chunks change now; close() records new checksums
             if self.filepath is not None and self._writable():
                 _integrity.invalidate(self._store, self.filepath)
-        data[key] = value
+        if isinstance(data, np.ndarray) or not _region_write.set_basic(data, key, value):
+            data[key] = value
         self._data_dirty = True
         self._level_cache = None
 

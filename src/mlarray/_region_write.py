@@ -8,14 +8,15 @@ files paid about 11 µs x n on its next write: 34 ms for a small file after 3,00
 first took 2 ms. A long-lived dask worker converting a dataset slowed down quadratically.
 A file mlarray is writing carries no Blosc2 indexes, so there is nothing to mark stale. We call the
 extension type's ``set_slice`` directly, which is the call ``__setitem__`` makes after its
-bookkeeping, with the same bytes and the same C path.
+bookkeeping, with the same bytes and the same C path. In-place writes (``mmap_mode="r+"``) take
+the same route for basic keys unless the file does carry Blosc2 indexes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["write_region"]
+__all__ = ["write_region", "set_basic"]
 
 
 def write_region(store, region: tuple[slice, ...], block: np.ndarray) -> None:
@@ -34,3 +35,66 @@ def _extension_set_slice():
 
     ext = getattr(getattr(blosc2, "blosc2_ext", None), "NDArray", None)
     return getattr(ext, "set_slice", None)
+
+
+def set_basic(store, key, value) -> bool:
+    """``store[key] = value`` for basic keys (ints, unit-step slices, one Ellipsis) without the
+    index bookkeeping; returns False, writing nothing, for any other key or when the file carries
+    Blosc2 indexes (whose staleness that bookkeeping exists to record).
+
+    numpy's rules hold: negative indices count from the end, an int out of range raises
+    IndexError, ``value`` broadcasts to the region and is cast to the array's dtype.
+    """
+    region = _basic_region(key, store.shape)
+    if region is None or _extension_set_slice() is None or _has_blosc2_indexes(store):
+        return False
+    slices, dropped = region
+    shape = tuple(s.stop - s.start for s in slices)
+    try:
+        block = np.broadcast_to(np.asarray(value), _kept(shape, dropped))
+    except ValueError:
+        return False  # numpy's own rules (and error message) apply on the general path
+    if 0 not in shape:
+        block = np.ascontiguousarray(block.astype(store.dtype, copy=False).reshape(shape))
+        write_region(store, slices, block)
+    return True
+
+
+def _kept(shape, dropped) -> tuple[int, ...]:
+    return tuple(n for i, n in enumerate(shape) if i not in dropped)
+
+
+def _basic_region(key, shape) -> "tuple[tuple[slice, ...], set[int]] | None":
+    """(unit-step slices covering the region, axes indexed by an int) or None if not basic."""
+    key = key if isinstance(key, tuple) else (key,)
+    if sum(k is Ellipsis for k in key) > 1:
+        return None
+    at = next((i for i, k in enumerate(key) if k is Ellipsis), None)
+    if at is not None:
+        key = key[:at] + (slice(None),) * (len(shape) - len(key) + 1) + key[at + 1:]
+    if len(key) > len(shape):
+        return None  # let numpy / Blosc2 raise their own error
+    key = key + (slice(None),) * (len(shape) - len(key))
+    slices, dropped = [], set()
+    for axis, (k, n) in enumerate(zip(key, shape)):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step != 1:
+                return None
+            slices.append(slice(start, max(start, stop)))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
+            i = int(k) + n if k < 0 else int(k)
+            if not 0 <= i < n:
+                raise IndexError(f"index {int(k)} is out of bounds for axis {axis} with size {n}")
+            slices.append(slice(i, i + 1))
+            dropped.add(axis)
+        else:
+            return None
+    return tuple(slices), dropped
+
+
+def _has_blosc2_indexes(store) -> bool:
+    try:
+        return "blosc2_indexes" in store.schunk.vlmeta
+    except Exception:  # unreadable metadata: take the general path, which reports it
+        return True
