@@ -169,7 +169,11 @@ def main(argv=None):
     print(f"  {label:34} {times[label]:7.2f} s  {len(paths) / times[label]:6.1f} files/s  "
           "(warm, no pool: the best any executor can do here)")
     if args.cluster:
+        import warnings
+
         from distributed import LocalCluster
+
+        from mlarray.parallel import WorkerSetupWarning
 
         # dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap
         # threshold at 128 KiB: every array of a conversion is then mmapped, page-faulted and unmapped
@@ -182,7 +186,9 @@ def main(argv=None):
             saved = dict(os.environ)
             os.environ.update(env)
             try:
-                with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+                with warnings.catch_warnings(), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                             dashboard_address=None) as cluster:
+                    warnings.simplefilter("ignore", WorkerSetupWarning)  # the first row is meant to be untuned
                     times[label] = min(run(paths, out, scheduler=cluster.scheduler_address) for _ in range(args.repeat))
             finally:
                 os.environ.clear()
