@@ -12,9 +12,9 @@ import numpy as np
 from . import _integrity
 from ._atomic import atomic_output
 from ._container import assemble, level_layout
-from ._region_write import write_region
 from ._chunks import iter_chunk_slices, working_chunk_shape
 from ._format import CURRENT_FORMAT
+from ._region_write import write_region
 from .meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
 
 __all__ = ["write_file", "create_empty", "derive", "finish", "rewrite", "resolve_dparams", "PYRAMID_MIN_SIZE"]
