@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from ._errors import MetadataError
 
-__all__ = ["iter_chunk_slices", "working_chunk_shape", "DEFAULT_BUDGET_BYTES"]
+__all__ = ["iter_chunk_slices", "working_chunk_shape", "expand_key", "DEFAULT_BUDGET_BYTES"]
 
 DEFAULT_BUDGET_BYTES = 64 * 2**20
 
@@ -93,3 +93,18 @@ def _check_chunk_shape(shape: tuple[int, ...], chunk_shape: Sequence[int]) -> tu
                             f"must be {len(shape)} positive integers, one per array axis",
                             "use working_chunk_shape() to derive one")
     return chunk_shape
+
+
+def expand_key(key, ndim: int) -> "tuple | None":
+    """An indexing key as a tuple of exactly ``ndim`` entries: its one Ellipsis expanded and
+    missing trailing axes filled with ``slice(None)``. None when it names more axes than ``ndim``
+    or holds several Ellipses (numpy then raises its own error on the general path)."""
+    key = key if isinstance(key, tuple) else (key,)
+    at = [i for i, k in enumerate(key) if k is Ellipsis]
+    if len(at) > 1:
+        return None
+    if at:
+        key = key[:at[0]] + (slice(None),) * (ndim - len(key) + 1) + key[at[0] + 1:]
+    if len(key) > ndim:
+        return None
+    return key + (slice(None),) * (ndim - len(key))

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
+from ._chunks import expand_key
 from ._errors import CorruptFileError
 from ._format import CHECKSUMS_KEY, FormatV1
 from ._frame_check import is_lazy_chunk
@@ -212,15 +213,9 @@ class ChunkVerifier:
 def chunks_for_key(shape, chunks, grid, key) -> Iterable[int]:
     """Flat indices of the chunks a basic-indexing ``key`` touches (all chunks for fancy keys)."""
     everything = range(int(np.prod(grid, dtype=np.int64)))
-    if not isinstance(key, tuple):
-        key = (key,)
-    if any(k is Ellipsis for k in key):
-        i = next(j for j, k in enumerate(key) if k is Ellipsis)
-        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1:]
-    key = tuple(k for k in key if k is not None)
-    if len(key) > len(shape):
+    key = expand_key(tuple(k for k in (key if isinstance(key, tuple) else (key,)) if k is not None), len(shape))
+    if key is None:
         return everything
-    key = key + (slice(None),) * (len(shape) - len(key))
     ranges = []
     for k, n, c in zip(key, shape, chunks):
         if isinstance(k, (int, np.integer)):

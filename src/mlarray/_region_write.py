@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._chunks import expand_key
+
 __all__ = ["write_region", "set_basic"]
 
 
@@ -67,15 +69,9 @@ def _kept(shape, dropped) -> tuple[int, ...]:
 
 def _basic_region(key, shape) -> "tuple[tuple[slice, ...], set[int]] | None":
     """(unit-step slices covering the region, axes indexed by an int) or None if not basic."""
-    key = key if isinstance(key, tuple) else (key,)
-    if sum(k is Ellipsis for k in key) > 1:
-        return None
-    at = next((i for i, k in enumerate(key) if k is Ellipsis), None)
-    if at is not None:
-        key = key[:at] + (slice(None),) * (len(shape) - len(key) + 1) + key[at + 1:]
-    if len(key) > len(shape):
+    key = expand_key(key, len(shape))
+    if key is None:
         return None  # let numpy / Blosc2 raise their own error
-    key = key + (slice(None),) * (len(shape) - len(key))
     slices, dropped = [], set()
     for axis, (k, n) in enumerate(zip(key, shape)):
         if isinstance(k, slice):
