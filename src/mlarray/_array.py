@@ -15,6 +15,7 @@ from ._container import base_offset
 from ._frame_check import check_frame
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray, level_loader
+from ._memory import available_memory
 from .meta import Meta, MetaSpatial, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
@@ -521,7 +522,7 @@ def _read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
 
 def _read_all(store, path: str) -> np.ndarray:
     nbytes = int(np.prod(store.shape, dtype=np.float64)) * np.dtype(store.dtype).itemsize
-    avail = _available_memory()
+    avail = available_memory()
     if avail is not None and nbytes > avail:
         raise CorruptFileError(path, f"holds {nbytes / 2**30:.1f} GiB of decompressed data, more than the "
                                      f"{avail / 2**30:.1f} GiB of available memory; open it lazily with "
@@ -530,25 +531,3 @@ def _read_all(store, path: str) -> np.ndarray:
         return np.asarray(store[...])
     except Exception as exc:
         raise CorruptFileError(path, f"the compressed data cannot be read ({type(exc).__name__}: {exc})") from None
-
-
-def _available_memory() -> Optional[int]:
-    """Bytes this process may still allocate (available RAM, and the address-space limit if set)."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-                    break
-    except (OSError, ValueError):
-        pass
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
-            avail = soft if avail is None else min(avail, soft)
-    except (ImportError, OSError, ValueError):
-        pass
-    return avail

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .._errors import CorruptFileError
+from ._nrrd_data import read_nrrd_data
 from ._record import ConversionError, ImageRecord, json_clean
 
 __all__ = ["read_nrrd", "write_nrrd"]
@@ -72,12 +73,11 @@ def read_nrrd(path) -> ImageRecord:
     if not os.path.exists(path):
         raise ConversionError(path, "file does not exist", "check the path")
     try:
-        data, header = nrrd.read(path)
-    except FileNotFoundError as exc:
-        raise ConversionError(path, f"a file it refers to is missing ({exc})",
-                              "keep the detached data file next to the .nhdr") from exc
-    except Exception as exc:  # pynrrd raises NRRDError, ValueError, ...
-        raise CorruptFileError(path, f"not a readable NRRD file ({type(exc).__name__}: {exc})") from exc
+        data, header = read_nrrd_data(nrrd, path)
+    except ConversionError:
+        raise
+    except Exception as exc:  # pynrrd raises NRRDError, ValueError, ... for headers it cannot parse
+        raise CorruptFileError(path, f"not a readable NRRD file ({type(exc).__name__}: {exc})") from None
 
     ndim = data.ndim
     kinds = header.get("kinds")

@@ -1,0 +1,147 @@
+"""Reading a NRRD file's voxels safely: which file the data may come from, and how much of it.
+
+pynrrd parses headers and decodes data, but it trusts the header: a detached header's
+``data file`` may name any path on the machine (``/etc/passwd``, ``../../secret``, ``/dev/zero``),
+and compressed data is inflated without a bound. A service converting uploaded NRRDs would hand
+out its own files or run out of memory. So the header is parsed by pynrrd, then
+
+* the data file must resolve (symlinks followed) inside the header's own folder and be a regular
+  file, which is how every writer we know lays out ``.nhdr`` + ``.raw``/``.raw.gz`` pairs;
+* the voxel count the header declares must fit in available memory;
+* gzip/bzip2 data is inflated here with a limit of what the header declares, then handed to
+  pynrrd as raw bytes, so a small bomb stops at the declared size instead of at the machine's.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import os
+import stat
+import zlib
+from typing import Any
+
+import numpy as np
+
+from .._memory import available_memory
+from ._record import ConversionError
+
+__all__ = ["read_nrrd_data"]
+
+_COMPRESSED = {"gzip", "gz", "bzip2", "bz2"}
+_STEP = 1 << 20  # inflate this much compressed input at a time
+
+
+def read_nrrd_data(nrrd, path: str) -> tuple[np.ndarray, dict]:
+    """``(data, header)`` of the NRRD at ``path`` (``index_order='F'``), refusing hostile headers."""
+    with open(path, "rb") as fh:
+        header = nrrd.read_header(fh)
+        expected = _declared_nbytes(nrrd, header, path)
+        name = header.get("datafile", header.get("data file"))
+        if name is None:
+            return _decode(nrrd, header, fh, path, expected), header
+        data_path = contained_data_file(path, str(name))
+    inner = {k: v for k, v in header.items() if k not in ("datafile", "data file")}
+    with open(data_path, "rb") as dfh:
+        if not stat.S_ISREG(os.fstat(dfh.fileno()).st_mode):  # replaced between the check and the open
+            raise _not_regular(path, name)
+        return _decode(nrrd, inner, dfh, path, expected), header
+
+
+def contained_data_file(header_path: str, name: str) -> str:
+    """The real path of a detached header's data file, which must be a regular file in its folder."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(header_path)))
+    candidate = name if os.path.isabs(name) else os.path.join(folder, name)
+    real = os.path.realpath(candidate)
+    if os.path.commonpath([real, folder]) != folder:
+        raise ConversionError(
+            header_path, f"its 'data file: {name}' resolves to {real}, outside the header's folder {folder}",
+            "keep the data file next to the .nhdr and name it relative to it (data files elsewhere are "
+            "refused so a header cannot make the converter read other files on this machine)")
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        raise ConversionError(header_path, f"its data file {name} is missing",
+                              "keep the detached data file next to the .nhdr") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(header_path, name)
+    return real
+
+
+def _not_regular(header_path: str, name: Any) -> ConversionError:
+    return ConversionError(header_path, f"its data file {name} is not a regular file (device, FIFO or folder)",
+                           "point 'data file' at a regular file next to the header")
+
+
+def _declared_nbytes(nrrd, header: dict, path: str) -> int:
+    try:
+        sizes = [int(s) for s in header["sizes"]]
+        itemsize = nrrd.reader._determine_datatype(header).itemsize
+    except Exception as exc:  # missing 'sizes'/'type', or a type pynrrd does not know
+        raise ConversionError(path, f"the NRRD header is incomplete ({type(exc).__name__}: {exc})",
+                              "a NRRD header needs 'type' and 'sizes'") from None
+    if any(s < 0 for s in sizes):
+        raise ConversionError(path, f"the NRRD header declares negative sizes {sizes}")
+    nbytes = int(np.prod(sizes, dtype=np.float64)) * itemsize
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise ConversionError(path, f"the header declares {sizes} voxels of {itemsize} bytes "
+                                    f"({nbytes / 2**30:.1f} GiB), more than the {avail / 2**30:.1f} GiB "
+                                    "of memory available", "convert it on a machine with more memory")
+    return nbytes
+
+
+def _skip(header: dict, *names: str) -> int:
+    for name in names:
+        if name in header:
+            return int(header[name])
+    return 0
+
+
+def _decode(nrrd, header: dict, fh, path: str, expected: int) -> np.ndarray:
+    encoding = str(header.get("encoding", "")).lower()
+    byte_skip = _skip(header, "byteskip", "byte skip")
+    if encoding in _COMPRESSED:
+        # Line skip counts lines of the file before the compressed stream; byte skip counts
+        # inflated bytes (-1: the data is the stream's last bytes, after a prefix of any length).
+        for _ in range(max(_skip(header, "lineskip", "line skip"), 0)):
+            fh.readline()
+        limit = expected + (byte_skip if byte_skip > 0 else expected if byte_skip == -1 else 0)
+        raw = _inflate(fh, encoding in ("gzip", "gz"), limit, path, expected)
+        if byte_skip == -1:
+            raw = raw[max(len(raw) - expected, 0):]
+        header = {k: v for k, v in header.items() if k not in ("lineskip", "line skip", "byteskip", "byte skip")}
+        header.update({"encoding": "raw", "byte skip": max(byte_skip, 0)})
+        fh = io.BytesIO(raw)
+    elif encoding == "raw" and byte_skip >= 0:
+        # pynrrd reads the whole rest of the file; valid data is exactly the declared size, so
+        # a larger remainder (a sparse 1 TB file, say) is refused before it is read.
+        remaining = os.fstat(fh.fileno()).st_size - fh.tell()
+        if remaining > expected + byte_skip + _STEP:
+            raise ConversionError(path, f"its raw data holds {remaining} bytes where the header declares "
+                                        f"{expected}", "check 'sizes', 'type' and 'byte skip' in the header")
+    try:
+        return nrrd.read_data(header, fh, path, index_order="F")
+    except Exception as exc:  # pynrrd raises NRRDError, ValueError, ...
+        raise ConversionError(path, f"its voxel data cannot be read ({type(exc).__name__}: {exc})",
+                              "check 'sizes', 'type', 'encoding' and the data file") from None
+
+
+def _inflate(fh, gzip: bool, limit: int, path: str, expected: int) -> bytes:
+    """Decompress ``fh`` to at most ``limit`` bytes; a longer stream is refused, not allocated."""
+    dec = zlib.decompressobj(zlib.MAX_WBITS | 16) if gzip else bz2.BZ2Decompressor()
+    out = bytearray()
+    while not dec.eof:
+        if gzip:
+            data = dec.unconsumed_tail or fh.read(_STEP)
+        else:  # bz2 keeps unread input itself; feed it more only when it asks
+            data = fh.read(_STEP) if dec.needs_input else b""
+        if not data and (gzip or dec.needs_input):
+            break  # truncated stream: pynrrd then reports the size mismatch
+        room = limit + 1 - len(out)  # one byte over the limit proves the stream is too long
+        out += dec.decompress(data, room) if gzip else dec.decompress(data, max_length=room)
+        if len(out) > limit:
+            raise ConversionError(path, f"its compressed data inflates to more than the {expected} bytes the "
+                                        "header declares (a decompression bomb, or wrong 'sizes'/'type')",
+                                  "check the header against the data")
+    return bytes(out)
