@@ -12,7 +12,8 @@ from conftest import CLASSES, PLUGIN
 from mlarray import MLArray
 from napari_mlarray import attach_box_views as attach
 from napari_mlarray import save_layers
-from napari_mlarray._box_views import VIEW_3D, view_of
+from napari_mlarray.boxes._shapes import VIEW_3D
+from napari_mlarray.boxes._views import view_of
 
 
 def _open(viewer, path):
@@ -242,7 +243,7 @@ def test_moving_one_slice_rectangle_grows_the_box_in_every_view(make_napari_view
 # ----------------------------------------------------------------------------- metadata widget
 
 def test_widget_box_table_and_revert_follow_the_view(make_napari_viewer, ct_files):
-    from napari_mlarray._widget import MetadataWidget
+    from napari_mlarray.widget._dock import MetadataWidget
 
     viewer = make_napari_viewer()
     layers = viewer.open(str(ct_files["ct"]), plugin=PLUGIN)

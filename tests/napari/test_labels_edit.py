@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlarray import Meta, MLArray
-from napari_mlarray import _layers_in
+from napari_mlarray.layers import _to_layers as _layers_in
 
 from conftest import CLASSES, PLUGIN
 

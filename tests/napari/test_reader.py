@@ -11,8 +11,8 @@ from conftest import CLASSES, PLUGIN, layer_index, phantom
 
 from mlarray import Meta, MLArray
 from napari_mlarray import napari_get_reader, read_mla
-from napari_mlarray._mapping import napari_world_affine
-from napari_mlarray._views import AxisView
+from napari_mlarray.layers._geometry import napari_world_affine
+from napari_mlarray.layers._views import AxisView
 
 
 def _world_of(layer, file_index):

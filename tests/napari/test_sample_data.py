@@ -13,7 +13,7 @@ from mlarray.demo import SAMPLE_NAMES  # noqa: E402
 @pytest.fixture
 def small_samples(tmp_path, monkeypatch):
     """Point the sample cache at tmp_path and make the phantom small (fast)."""
-    import napari_mlarray._sample_data as sd
+    import napari_mlarray.hooks._samples as sd
 
     monkeypatch.setenv("MLARRAY_SAMPLE_DIR", str(tmp_path))
     real = sd.sample_paths
@@ -45,7 +45,7 @@ def test_open_sample_all(make_napari_viewer, small_samples):
 
 
 def test_sample_files_are_cached(small_samples):
-    from napari_mlarray._sample_data import ct_phantom, ct_phantom_segmentation, sample_paths
+    from napari_mlarray.hooks._samples import ct_phantom, ct_phantom_segmentation, sample_paths
 
     p = sample_paths()
     mtime = (small_samples / SAMPLE_NAMES["image"]).stat().st_mtime_ns

@@ -11,7 +11,9 @@ import pytest
 import blosc2
 
 from mlarray import MLArray  # noqa: E402
-from napari_mlarray._widget import LazyTree, MetadataWidget, save_metadata_in_place  # noqa: E402
+from napari_mlarray.widget._dock import MetadataWidget  # noqa: E402
+from napari_mlarray.widget._save import save_metadata_in_place  # noqa: E402
+from napari_mlarray.widget._tree import LazyTree  # noqa: E402
 
 
 def _chunks(path) -> list[bytes]:

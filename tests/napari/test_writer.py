@@ -8,7 +8,7 @@ from conftest import CLASSES, PLUGIN, layer_index
 
 from mlarray import Meta, MLArray
 from napari_mlarray import write_layers
-from napari_mlarray._writer import save_layers
+from napari_mlarray.hooks._writer import save_layers
 
 
 def _same_geometry(a: MLArray, b: MLArray):

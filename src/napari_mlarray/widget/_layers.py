@@ -12,38 +12,39 @@ import numpy as np
 
 from mlarray.meta import Meta, compose_affine_or_none, spatial_axes_of
 
-from ._geometry import _signed_rotation
+from ..layers._geometry import signed_rotation
 
-__all__ = ["apply_meta_to_layer", "layer_meta", "layer_path", "layer_world_matrix"]
+__all__ = ["AXES_KEY", "META_KEY", "PATH_KEY", "ROLE_KEY", "apply_meta_to_layer", "base_ndim", "layer_axes",
+           "layer_kind", "layer_md", "layer_meta", "layer_path", "layer_world_matrix", "meta_from_transforms"]
 
-_ROLE_KEY, _PATH_KEY, _META_KEY, _AXES_KEY = "mlarray_role", "mlarray_path", "mlarray", "mlarray_axes"
+ROLE_KEY, PATH_KEY, META_KEY, AXES_KEY = "mlarray_role", "mlarray_path", "mlarray", "mlarray_axes"
 
 
-def _kind(layer) -> str:
+def layer_kind(layer) -> str:
     """'image', 'labels', 'shapes', ... (napari deprecates ``Layer._type_string``)."""
     return type(layer).__name__.lower()
 
 
-def _md(layer) -> dict:
+def layer_md(layer) -> dict:
     md = getattr(layer, "metadata", None)
     return md if isinstance(md, dict) else {}
 
 
 def layer_path(layer) -> Optional[str]:
-    p = _md(layer).get(_PATH_KEY)
+    p = layer_md(layer).get(PATH_KEY)
     return str(p) if p else None
 
 
 def layer_meta(layer) -> Meta:
     """The layer's MLArray metadata: its stored mapping, or one built from its data and transforms."""
-    mapping = _md(layer).get(_META_KEY)
+    mapping = layer_md(layer).get(META_KEY)
     if isinstance(mapping, dict):
         return Meta.from_mapping(mapping)
-    return _meta_from_transforms(layer)
+    return meta_from_transforms(layer)
 
 
-def _meta_from_transforms(layer) -> Meta:
-    from ._layers_out import meta_from_shapes, mlarray_from_layer
+def meta_from_transforms(layer) -> Meta:
+    from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
 
     data, state, ltype = layer.as_layer_data_tuple()
     if ltype == "shapes":
@@ -56,7 +57,7 @@ def _meta_from_transforms(layer) -> Meta:
     return meta
 
 
-def _base_ndim(meta: Meta, layer) -> int:
+def base_ndim(meta: Meta, layer) -> int:
     if meta.spatial.shape:
         return len(meta.spatial.shape)
     if meta.spatial.axis_labels:
@@ -64,14 +65,14 @@ def _base_ndim(meta: Meta, layer) -> int:
     return int(layer.ndim) - (1 if getattr(layer, "rgb", False) else 0)
 
 
-def _layer_axes(meta: Meta, layer) -> list[int]:
+def layer_axes(meta: Meta, layer) -> list[int]:
     """Base array axis shown on each layer axis (the reader records it; identity otherwise)."""
-    axes = _md(layer).get(_AXES_KEY)
+    axes = layer_md(layer).get(AXES_KEY)
     nd = int(layer.ndim) - (1 if getattr(layer, "rgb", False) else 0)
     if isinstance(axes, list) and len(axes) == nd:
         return [int(a) for a in axes]
-    if _md(layer).get(_ROLE_KEY) == "boxes" or _kind(layer) == "shapes":
-        base = _base_ndim(meta, layer)
+    if layer_md(layer).get(ROLE_KEY) == "boxes" or layer_kind(layer) == "shapes":
+        base = base_ndim(meta, layer)
         sp = spatial_axes_of(meta.spatial.axis_labels, base) if base else list(range(nd))
         return sp if len(sp) == nd else list(range(nd))
     return list(range(nd))
@@ -83,10 +84,10 @@ def layer_world_matrix(meta: Meta, layer) -> tuple[np.ndarray, Optional[list[str
     Follows the reader's convention: world axis ``k`` sits on the ``k``-th spatial layer axis;
     non-spatial axes keep an identity transform.
     """
-    from ._geometry import napari_world_affine
+    from ..layers._geometry import napari_world_affine
 
-    axes = _layer_axes(meta, layer)
-    base = _base_ndim(meta, layer)
+    axes = layer_axes(meta, layer)
+    base = base_ndim(meta, layer)
     spatial = spatial_axes_of(meta.spatial.axis_labels, base)
     s = len(spatial)
     sp = meta.spatial
@@ -114,7 +115,7 @@ def _split_matrix(m: np.ndarray) -> dict:
     lin = m[:n, :n]
     norms = np.linalg.norm(lin, axis=0)
     norms[norms == 0] = 1.0
-    sign, rot = _signed_rotation(lin / norms)
+    sign, rot = signed_rotation(lin / norms)
     if np.allclose(rot, np.eye(n), atol=1e-9):
         rot = np.eye(n)
     return {"scale": (norms * sign).tolist(), "translate": m[:n, n].tolist(), "rotate": rot}
@@ -123,7 +124,7 @@ def _split_matrix(m: np.ndarray) -> dict:
 def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bool = True,
                         boxes: bool = False) -> None:
     """Store ``meta`` on the layer and update what napari shows from it."""
-    layer.metadata = {**_md(layer), _META_KEY: meta.to_mapping()}
+    layer.metadata = {**layer_md(layer), META_KEY: meta.to_mapping()}
     if geometry:
         m, labels, slots = layer_world_matrix(meta, layer)
         if slots:
@@ -139,27 +140,27 @@ def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bo
                     cur[slot] = labels[r]
                 if len(set(cur)) == len(cur):
                     layer.axis_labels = cur
-    if classes and _kind(layer) == "labels" and meta.classes:
-        from ._style import _labels_colormap
+    if classes and layer_kind(layer) == "labels" and meta.classes:
+        from ..layers._style import labels_colormap
 
-        layer.colormap = _labels_colormap(meta.classes)
+        layer.colormap = labels_colormap(meta.classes)
         layer.features = {"index": [0] + [int(c["id"]) for c in meta.classes],
                           "name": ["background"] + [c["name"] for c in meta.classes]}
-    if boxes and _kind(layer) == "shapes":
+    if boxes and layer_kind(layer) == "shapes":
         _shapes_from_meta(layer, meta)
 
 
 def _shapes_from_meta(layer, meta: Meta) -> None:
     """Rebuild a boxes layer's shapes and features from ``meta.bbox`` (used by Revert)."""
-    from ._box_views import attach, replace_shapes, view_of
-    from ._boxes import _boxes_layer
-    from ._geometry import _Geometry
+    from ..boxes._views import attach, replace_shapes, view_of
+    from ..boxes._layer import boxes_layer
+    from ..layers._geometry import Geometry
 
-    base = _base_ndim(meta, layer)
+    base = base_ndim(meta, layer)
     spatial = spatial_axes_of(meta.spatial.axis_labels, base)
-    geom = _Geometry(meta, base, spatial, layer.name, ("widget", id(layer)))
+    geom = Geometry(meta, base, spatial, layer.name, ("widget", id(layer)))
     view = view_of(layer)  # draw for the view the layer is in (2D slicing axis or 3D)
-    tup = _boxes_layer(meta, geom, layer.name, dict(_md(layer)), max(1.0, float(np.max(layer.edge_width))
+    tup = boxes_layer(meta, geom, layer.name, dict(layer_md(layer)), max(1.0, float(np.max(layer.edge_width))
                                                                     if len(layer.data) else 1.0),
                        view=0 if view is None else view)
     layer.selected_data = set()

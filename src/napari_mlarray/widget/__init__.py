@@ -8,7 +8,7 @@ refused edit shows the library's message (field, value, remedy) and changes noth
 
 * Geometry edits (spacing, origin, direction, axis labels/units, coord system) are applied live to
   every layer read from the same file (image/labels and its boxes) using the reader's world
-  convention (:func:`napari_mlarray._geometry.napari_world_affine`).
+  convention (:func:`napari_mlarray.layers._geometry.napari_world_affine`).
 * ``is_seg`` and the class table update the Labels layer (colormap, class names as features);
   toggling ``is_seg`` swaps the layer between Image and Labels.
 * The box table (label, score) and the Shapes layer stay in sync both ways.
@@ -19,22 +19,13 @@ refused edit shows the library's message (field, value, remedy) and changes noth
 * ``source`` (DICOM/NIfTI headers can hold thousands of entries) is a lazily populated,
   searchable tree: only expanded nodes are built and a search lists at most a few hundred hits.
 
-This module only re-exports; the code is in
+Modules:
 
-* :mod:`._widget_dock` — :class:`MetadataWidget` itself: tabs, messages, active layer, refresh;
-* :mod:`._widget_tabs` — the Spatial, Stats, Classes and Extra tab editors;
-* :mod:`._widget_boxes` — the Boxes tab and its sync with the Shapes layer;
-* :mod:`._widget_save` — Save (in-place metadata rewrite), Revert, Save as…;
-* :mod:`._widget_layers` — a layer's Meta and applying a Meta to layers;
-* :mod:`._widget_tree` — :class:`LazyTree` (Source and Layout tabs);
-* :mod:`._widget_text` — parsing and formatting of field text.
+* :mod:`._dock` — :class:`MetadataWidget` itself: tabs, messages, active layer, refresh;
+* :mod:`._tabs` — the Spatial, Stats, Classes and Extra tab editors;
+* :mod:`._boxes` — the Boxes tab and its sync with the Shapes layer;
+* :mod:`._save` — Save (in-place metadata rewrite), Revert, Save as…;
+* :mod:`._layers` — a layer's Meta and applying a Meta to layers;
+* :mod:`._tree` — :class:`LazyTree` (Source and Layout tabs);
+* :mod:`._text` — parsing and formatting of field text.
 """
-
-from __future__ import annotations
-
-from ._widget_dock import MetadataWidget, metadata_widget  # noqa: F401
-from ._widget_layers import apply_meta_to_layer, layer_meta, layer_path, layer_world_matrix  # noqa: F401
-from ._widget_save import save_metadata_in_place
-from ._widget_tree import LazyTree
-
-__all__ = ["MetadataWidget", "LazyTree", "save_metadata_in_place", "layer_meta", "apply_meta_to_layer"]

@@ -3,7 +3,7 @@
 ``bbox`` boxes are ``[min, max]`` *inclusive* voxel indices of the base array (as produced by
 ``mlarray.samples.phantom_boxes``). They are drawn around the voxels: shape edges sit at
 ``min - 0.5`` and ``max + 0.5`` in data coordinates. A 2D box is one rectangle. A 3D box is drawn
-as the view needs it (see :mod:`._box_views`): one rectangle per slice it spans along the slicing
+as the view needs it (see :mod:`._views`): one rectangle per slice it spans along the slicing
 axis in a 2D view (axis 0 as built by the reader; the other axes after the dims order changes),
 and a 12-edge wireframe path in 3D view. All shapes of one box share a ``box_id`` feature; the
 writer turns each ``box_id`` group (or each user-drawn shape without one) back into one box, so
@@ -23,17 +23,18 @@ import numpy as np
 
 from mlarray.meta import Meta, MetaBbox
 
-from ._box_views import box_shapes, watch_viewers
-from ._geometry import _Geometry, data_to_world_matrix
-from ._roles import ROLE_BOXES
-from ._style import _box_colors
+from ..layers._geometry import Geometry, data_to_world_matrix
+from ..layers._roles import ROLE_BOXES
+from ..layers._style import box_colors
+from ._shapes import box_shapes, group_boxes
+from ._views import watch_viewers
 
-__all__ = ["bbox_from_shapes"]
+__all__ = ["bbox_from_shapes", "boxes_layer"]
 
 
-def _boxes_layer(meta: Meta, geom: _Geometry, name: str, metadata: dict,
+def boxes_layer(meta: Meta, geom: Geometry, name: str, metadata: dict,
                  edge_width: float, view: int = 0) -> Optional[tuple]:
-    """Shapes layer data tuple for ``meta.bbox``, drawn for ``view`` (see :func:`._box_views.box_shapes`)."""
+    """Shapes layer data tuple for ``meta.bbox``, drawn for ``view`` (see :func:`._shapes.box_shapes`)."""
     bb = meta.bbox
     if not bb.bboxes:
         return None
@@ -50,7 +51,7 @@ def _boxes_layer(meta: Meta, geom: _Geometry, name: str, metadata: dict,
     boxes = boxes[:, geom.perm, :]  # layer (world) axis order
     labels = list(bb.labels) if bb.labels is not None else [f"box {i}" for i in range(n)]
     scores = list(bb.scores) if bb.scores is not None else [float("nan")] * n
-    colors = _box_colors(labels, meta.classes)
+    colors = box_colors(labels, meta.classes)
     shapes, types, ids_arr = box_shapes(boxes, view)
     if s == 3:
         # The tuple gives no handle on the layer napari builds from it; watching the viewers lets
@@ -81,38 +82,6 @@ def _boxes_layer(meta: Meta, geom: _Geometry, name: str, metadata: dict,
     return (shapes, kwargs, "shapes")
 
 
-def _group_boxes(shapes: list, features) -> list[np.ndarray]:
-    """Per box: ``[s][2]`` inclusive voxel bounds in shapes-layer data coordinates."""
-    ids = None
-    if features is not None and "box_id" in features:
-        ids = [None if (v is None or (isinstance(v, float) and math.isnan(v)) or int(v) < 0) else int(v)
-               for v in list(features["box_id"])]
-    groups: dict = {}
-    order: list = []
-    for i, verts in enumerate(shapes):
-        g = ids[i] if ids is not None and i < len(ids) and ids[i] is not None else ("new", i)
-        if g not in groups:
-            groups[g] = []
-            order.append(g)
-        groups[g].append((i, np.asarray(verts, dtype=float)))
-    out = []
-    for g in order:
-        members = groups[g]
-        verts = np.concatenate([v for _, v in members])
-        nd = verts.shape[1]
-        box = np.zeros((nd, 2))
-        for a in range(nd):
-            planar = all(np.ptp(v[:, a]) == 0 for _, v in members)
-            lo, hi = verts[:, a].min(), verts[:, a].max()
-            if not planar:
-                lo, hi = lo + 0.5, hi - 0.5
-                if hi < lo:
-                    lo = hi = (lo + hi) / 2
-            box[a] = (lo, hi)
-        out.append((g, [i for i, _ in members], box))
-    return out
-
-
 def bbox_from_shapes(shapes: list, state: dict, target_world: Optional[np.ndarray] = None,
                      target_axes: Optional[list[int]] = None) -> MetaBbox:
     """Boxes from a Shapes layer.
@@ -123,7 +92,7 @@ def bbox_from_shapes(shapes: list, state: dict, target_world: Optional[np.ndarra
     axis of each layer axis). Without a target, the shapes layer's own data space is used.
     """
     feats = state.get("features")
-    groups = _group_boxes(shapes, feats)
+    groups = group_boxes(shapes, feats)
     if not groups:
         return MetaBbox()
     nd = groups[0][2].shape[0]

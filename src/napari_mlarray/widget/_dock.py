@@ -17,13 +17,13 @@ from qtpy.QtWidgets import QLabel, QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 
 from mlarray.meta import Meta, compose_affine_or_none
 
-from ._widget_boxes import _BoxesTab
-from ._widget_layers import (_META_KEY, _ROLE_KEY, _base_ndim, _kind, _md, _meta_from_transforms,
+from ._boxes import _BoxesTab
+from ._layers import (META_KEY, ROLE_KEY, base_ndim, layer_kind, layer_md, meta_from_transforms,
                              apply_meta_to_layer, layer_meta, layer_path)
-from ._widget_save import _SaveActions
-from ._widget_tabs import _ClassesTab, _ExtraTab, _SpatialTab, _StatsTab
-from ._widget_text import _fmt_list, _fmt_matrix
-from ._widget_tree import LazyTree
+from ._save import _SaveActions
+from ._tabs import _ClassesTab, _ExtraTab, _SpatialTab, _StatsTab
+from ._text import fmt_list, fmt_matrix
+from ._tree import LazyTree
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -197,13 +197,13 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
             self._set_enabled(False)
             return
         self._set_enabled(True)
-        if not isinstance(_md(layer).get(_META_KEY), dict):
+        if not isinstance(layer_md(layer).get(META_KEY), dict):
             try:
-                meta = _meta_from_transforms(layer)
+                meta = meta_from_transforms(layer)
             except Exception as exc:  # unusual layer types/data: show, but never break the viewer
                 self._show_error(f"Cannot describe this layer as MLArray: {exc}")
                 meta = Meta()
-            layer.metadata = {**_md(layer), _META_KEY: meta.to_mapping()}
+            layer.metadata = {**layer_md(layer), META_KEY: meta.to_mapping()}
         path = layer_path(layer)
         if path and path not in self._saved:
             self._remember_file(path)
@@ -238,9 +238,9 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         try:
             self._refresh_title()
             sp = meta.spatial
-            self.spacing.value = _fmt_list(sp.spacing)
-            self.origin.value = _fmt_list(sp.origin)
-            self.direction.value = _fmt_matrix(sp.direction)
+            self.spacing.value = fmt_list(sp.spacing)
+            self.origin.value = fmt_list(sp.origin)
+            self.direction.value = fmt_matrix(sp.direction)
             self.axis_labels.value = "" if sp.axis_labels is None else ", ".join(sp.axis_labels)
             self.axis_units.value = "" if sp.axis_units is None else ", ".join(sp.axis_units)
             self.coord_system.value = sp.coord_system or ""
@@ -266,7 +266,7 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
 
     def _refresh_title(self) -> None:
         path = layer_path(self.layer)
-        role = _md(self.layer).get(_ROLE_KEY) or _kind(self.layer)
+        role = layer_md(self.layer).get(ROLE_KEY) or layer_kind(self.layer)
         where = os.path.basename(path) if path else "not from a .mla file — use “Save as MLArray…”"
         star = " ● unsaved changes" if (path and self.dirty) else ""
         self._title.value = f"<b>{self.layer.name}</b> ({role}) — {where}{star}"
@@ -281,7 +281,7 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         self._refresh_title()
 
     def _validated(self, meta: Meta) -> Meta:
-        meta.validate(_base_ndim(meta, self.layer) if meta.has_array or meta.spatial.shape else None)
+        meta.validate(base_ndim(meta, self.layer) if meta.has_array or meta.spatial.shape else None)
         # the transform must be computable too (e.g. spacing and direction of the same size)
         compose_affine_or_none(meta.spatial.spacing, meta.spatial.origin, meta.spatial.direction)
         return meta

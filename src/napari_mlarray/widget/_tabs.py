@@ -11,8 +11,8 @@ from qtpy.QtCore import QTimer
 from mlarray import MetadataError, MLArray, MLArrayError
 from mlarray.meta import Meta, MetaSpatial, check_classes, spatial_axes_of
 
-from ._widget_layers import _ROLE_KEY, _base_ndim, _kind, _md, apply_meta_to_layer, layer_meta, layer_path
-from ._widget_text import _color_hex, _fmt_list, _fmt_num, _parse_list, _parse_matrix
+from ._layers import ROLE_KEY, base_ndim, layer_kind, layer_md, apply_meta_to_layer, layer_meta, layer_path
+from ._text import color_hex, fmt_list, fmt_num, parse_list, parse_matrix
 
 
 class _SpatialTab:
@@ -26,7 +26,7 @@ class _SpatialTab:
             parts.append(f"shape: {list(sp.shape)}")
         aff = sp.affine
         if aff is not None:
-            parts.append("affine: " + "; ".join(_fmt_list(r) for r in aff))
+            parts.append("affine: " + "; ".join(fmt_list(r) for r in aff))
         return "\n".join(parts)
 
     def _on_spatial_edit(self, *_):
@@ -39,18 +39,18 @@ class _SpatialTab:
         meta = layer_meta(self.layer)
         sp = meta.spatial
         try:
-            sp.spacing = _parse_list(self.spacing.value, "spatial.spacing")
-            sp.origin = _parse_list(self.origin.value, "spatial.origin")
-            sp.direction = _parse_matrix(self.direction.value, "spatial.direction")
-            sp.axis_labels = _parse_list(self.axis_labels.value, "spatial.axis_labels", numbers=False)
-            sp.axis_units = _parse_list(self.axis_units.value, "spatial.axis_units", numbers=False)
+            sp.spacing = parse_list(self.spacing.value, "spatial.spacing")
+            sp.origin = parse_list(self.origin.value, "spatial.origin")
+            sp.direction = parse_matrix(self.direction.value, "spatial.direction")
+            sp.axis_labels = parse_list(self.axis_labels.value, "spatial.axis_labels", numbers=False)
+            sp.axis_units = parse_list(self.axis_units.value, "spatial.axis_units", numbers=False)
             sp.coord_system = self.coord_system.value.strip() or None
-            base = _base_ndim(meta, self.layer)
+            base = base_ndim(meta, self.layer)
             if sp.axis_labels is not None and meta.has_array and len(sp.axis_labels) != base:
                 raise MetadataError("spatial.axis_labels", sp.axis_labels,
                                     f"must have one entry per array axis ({base})", "give one label per axis")
             old_spatial = spatial_axes_of(layer_meta(self.layer).spatial.axis_labels, base)
-            if spatial_axes_of(sp.axis_labels, base) != old_spatial and _kind(self.layer) != "shapes":
+            if spatial_axes_of(sp.axis_labels, base) != old_spatial and layer_kind(self.layer) != "shapes":
                 raise MetadataError("spatial.axis_labels", sp.axis_labels,
                                     "changes which axes are spatial, which needs the file to be re-read",
                                     "save, then re-open the file; or keep the spatial axes as they are")
@@ -79,9 +79,9 @@ class _StatsTab:
         for k in ("min", "max", "mean", "median", "std", "count", "nan_count", "exact"):
             if k in st:
                 v = st[k]
-                lines.append(f"{k}: {_fmt_num(v) if isinstance(v, float) else v}")
+                lines.append(f"{k}: {fmt_num(v) if isinstance(v, float) else v}")
         for q, v in (st.get("percentiles") or {}).items():
-            lines.append(f"p{q}: {'—' if v is None else _fmt_num(v)}")
+            lines.append(f"p{q}: {'—' if v is None else fmt_num(v)}")
         return "\n".join(lines)
 
     def recompute_stats(self, block: bool = False):
@@ -141,7 +141,7 @@ class _StatsTab:
                 ml = None
             if ml is not None and ml.meta.has_array:
                 return ml.levels[0]
-        if _kind(layer) not in ("image", "labels"):
+        if layer_kind(layer) not in ("image", "labels"):
             return None
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         return getattr(data, "base", None) if hasattr(data, "order") else data
@@ -152,7 +152,7 @@ class _ClassesTab:
     """Classes tab: ``is_seg`` (Image <-> Labels) and the class table (Labels colours and names)."""
 
     def _set_class_rows(self, classes: list) -> None:
-        rows = [[c["id"], c["name"], _color_hex(c.get("color"))] for c in classes]
+        rows = [[c["id"], c["name"], color_hex(c.get("color"))] for c in classes]
         was, self._updating = self._updating, True
         try:
             self.class_table.set_value({"data": rows, "columns": ["id", "name", "color"],
@@ -174,7 +174,7 @@ class _ClassesTab:
                     entry["id"] = cid
             if color not in (None, ""):
                 c = str(color).strip()
-                if r < len(previous) and previous[r] and c.lower() == _color_hex(previous[r]):
+                if r < len(previous) and previous[r] and c.lower() == color_hex(previous[r]):
                     entry["color"] = previous[r]
                 else:
                     entry["color"] = json.loads(c) if c.startswith("[") else c
@@ -228,7 +228,7 @@ class _ClassesTab:
         """Set ``is_seg``; an Image layer becomes a Labels layer (and back), keeping its transform."""
         layer = self.layer
         meta = layer_meta(layer)
-        ltype = _kind(layer)
+        ltype = layer_kind(layer)
         if ltype in ("image", "labels"):
             data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
             if value and np.dtype(data.dtype).kind not in "iub":
@@ -248,20 +248,20 @@ class _ClassesTab:
     def _swap_layer_type(self, layer, new_type: str, meta: Meta) -> None:
         from napari.layers import Image, Labels
 
-        from ._style import _contrast_limits, _labels_colormap
+        from ..layers._style import contrast_limits, labels_colormap
 
         kw: dict[str, Any] = dict(name=layer.name, scale=layer.scale, translate=layer.translate,
                                   rotate=layer.rotate, shear=layer.shear, affine=layer.affine,
                                   opacity=layer.opacity, visible=layer.visible,
-                                  metadata={**_md(layer), _ROLE_KEY: "labels" if new_type == "labels" else "image"},
+                                  metadata={**layer_md(layer), ROLE_KEY: "labels" if new_type == "labels" else "image"},
                                   multiscale=getattr(layer, "multiscale", False))
         if new_type == "labels":
             if meta.classes:
-                kw["colormap"] = _labels_colormap(meta.classes)
+                kw["colormap"] = labels_colormap(meta.classes)
             new = Labels(layer.data, **kw)
         else:
             data = layer.data[0] if kw["multiscale"] else layer.data
-            new = Image(layer.data, colormap="gray", contrast_limits=_contrast_limits(meta, data.dtype), **kw)
+            new = Image(layer.data, colormap="gray", contrast_limits=contrast_limits(meta, data.dtype), **kw)
         idx = self.viewer.layers.index(layer)
         self.viewer.layers.remove(layer)
         self.viewer.layers.insert(idx, new)

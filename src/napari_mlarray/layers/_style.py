@@ -6,13 +6,15 @@ import numpy as np
 
 from mlarray.meta import Meta
 
+__all__ = ["CHANNEL_COLORMAPS", "box_colors", "contrast_limits", "labels_colormap"]
+
 # Colours for boxes whose label is not in the class table, and for channels.
 _PALETTE = [(0.0, 1.0, 0.0, 1.0), (1.0, 0.0, 1.0, 1.0), (0.0, 1.0, 1.0, 1.0), (1.0, 1.0, 0.0, 1.0),
             (1.0, 0.5, 0.0, 1.0), (0.5, 0.5, 1.0, 1.0), (1.0, 0.3, 0.3, 1.0), (0.6, 1.0, 0.6, 1.0)]
-_CHANNEL_COLORMAPS = ["magenta", "green", "cyan", "yellow", "red", "blue", "gray"]
+CHANNEL_COLORMAPS = ["magenta", "green", "cyan", "yellow", "red", "blue", "gray"]
 
 
-def _contrast_limits(meta: Meta, dtype) -> tuple[float, float]:
+def contrast_limits(meta: Meta, dtype) -> tuple[float, float]:
     st = meta.stats
     lo, hi = st.percentile(0.5), st.percentile(99.5)
     if lo is None or hi is None or not hi > lo:
@@ -32,7 +34,7 @@ def _contrast_limits(meta: Meta, dtype) -> tuple[float, float]:
     return lo, hi
 
 
-def _labels_colormap(classes):
+def labels_colormap(classes):
     from napari.utils.colormaps import DirectLabelColormap
 
     colors: dict = {None: np.array([0.6, 0.6, 0.6, 1.0]), 0: np.zeros(4)}
@@ -42,7 +44,7 @@ def _labels_colormap(classes):
     return DirectLabelColormap(color_dict=colors)
 
 
-def _box_colors(labels: list, classes) -> list:
+def box_colors(labels: list, classes) -> list:
     by_id = {c["id"]: c.get("color") for c in classes or []}
     by_name = {c["name"]: c.get("color") for c in classes or []}
     fallback: dict = {}

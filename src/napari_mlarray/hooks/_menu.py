@@ -9,6 +9,8 @@ from qtpy.QtWidgets import QApplication, QFileDialog
 
 from ._writer import save_layers
 
+__all__ = ["save_as_dialog"]
+
 
 def save_as_dialog(viewer: napari.viewer.Viewer) -> Optional[list]:
     """Ask for a path and save the selected layers there (image + labels + boxes: see ``write_layers``)."""

@@ -20,15 +20,15 @@ in it:
   transform.
 
 napari slices each layer along its *data* axes, so the data handed over is an
-:class:`~napari_mlarray._views.AxisView` of the file's lazy level arrays with the spatial axes
+:class:`~napari_mlarray.layers._views.AxisView` of the file's lazy level arrays with the spatial axes
 permuted to follow the world axes. What remains of the geometry is a per-axis ``scale`` (negative
 for flipped axes), a ``translate`` and, for oblique images only, a ``rotate`` matrix. Image,
 Labels and Shapes layers from one file get exactly the same transform. napari cannot slice
 oblique data along world planes; in that case a warning says so (once per file).
 
-:class:`_Geometry` computes this once per file; every layer made from the file (see
-:mod:`._layers_in` and :mod:`._boxes`) takes its transform from it. The writer side
-(:mod:`._layers_out`) undoes it with :func:`file_affine_from_world` and
+:class:`Geometry` computes this once per file; every layer made from the file (see
+:mod:`._to_layers` and :mod:`..boxes._layer`) takes its transform from it. The writer side
+(:mod:`._from_layers`) undoes it with :func:`file_affine_from_world` and
 :func:`data_to_world_matrix`.
 """
 
@@ -44,7 +44,8 @@ import numpy as np
 from mlarray.affines import convert_coord_system
 from mlarray.meta import Meta, compose_affine_or_none
 
-__all__ = ["data_to_world_matrix", "file_affine_from_world", "napari_world_affine"]
+__all__ = ["Geometry", "data_to_world_matrix", "file_affine_from_world", "label_str", "napari_world_affine",
+           "signed_rotation"]
 
 _AXIS_CLASS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
 _OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
@@ -98,7 +99,7 @@ def file_affine_from_world(world_affine, coord_system) -> np.ndarray:
     return convert_coord_system(w, _napari_letters(letters), letters)
 
 
-def _signed_rotation(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def signed_rotation(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(sign, rot)`` for a matrix ``d`` with unit columns: ``rot = d * sign`` is a proper rotation.
 
     Signs make the diagonal non-negative; if that leaves a reflection, the column with the smallest
@@ -136,7 +137,7 @@ def _align(world_affine) -> dict:
             perm.append(j)
             free.remove(j)
     perm = list(perm)
-    sign, rot = _signed_rotation(d[:, perm])
+    sign, rot = signed_rotation(d[:, perm])
     off = np.abs(rot - np.eye(n)).max() if n else 0.0
     oblique = off > _OBLIQUE_TOL
     angle = 0.0
@@ -155,7 +156,7 @@ def _warn_once(key, message: str) -> None:
     warnings.warn(message, UserWarning, stacklevel=3)
 
 
-def _label_str(v) -> str:
+def label_str(v) -> str:
     return getattr(v, "value", v)
 
 
@@ -171,7 +172,7 @@ def _valid_unit(u) -> bool:
     return True
 
 
-class _Geometry:
+class Geometry:
     """How one file's axes become layer axes, shared by all layers made from it."""
 
     def __init__(self, meta: Meta, ndim: Optional[int], spatial_axes: list[int], name: str, key) -> None:
@@ -190,7 +191,7 @@ class _Geometry:
                        f"{name}: the image axes are oblique to the world axes (up to {al['angle']:.1f}°). "
                        "napari shows it as a rotated layer but slices along the image's own axes, so 2D "
                        "slices are not world planes and other layers overlay it exactly only in 3D view.")
-        labels_in = [_label_str(v) for v in (sp.axis_labels or [])]
+        labels_in = [label_str(v) for v in (sp.axis_labels or [])]
         if labels is None:
             labels = []
             for k in range(s):

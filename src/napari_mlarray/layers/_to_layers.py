@@ -10,10 +10,10 @@ import numpy as np
 
 from mlarray import MLArray
 
-from ._boxes import _boxes_layer
-from ._geometry import _Geometry
+from ..boxes._layer import boxes_layer
+from ._geometry import Geometry
 from ._roles import ROLE_IMAGE, ROLE_LABELS
-from ._style import _CHANNEL_COLORMAPS, _contrast_limits, _labels_colormap
+from ._style import CHANNEL_COLORMAPS, contrast_limits, labels_colormap
 from ._views import AxisView, EditableAxisView
 
 __all__ = ["layer_data_from_path", "layers_from_mlarray"]
@@ -31,15 +31,15 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
     out: list[tuple] = []
     if not meta.has_array:
         s = meta.spatial.spatial_ndim or (len(meta.bbox.bboxes[0]) if meta.bbox.bboxes else 0)
-        geom = _Geometry(meta, None, list(range(s)), name, key)
+        geom = Geometry(meta, None, list(range(s)), name, key)
         extent = np.asarray(meta.bbox.bboxes, dtype=float) if meta.bbox.bboxes else np.zeros((1, 1, 2))
         width = max(1.0, 0.004 * float(np.ptp(extent)) if extent.size else 1.0)
-        shp = _boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": list(range(s))}, width)
+        shp = boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": list(range(s))}, width)
         return [shp] if shp is not None else []
 
     ndim = ml.ndim
     spatial = list(ml.spatial_axes)
-    geom = _Geometry(meta, ndim, spatial, name, key)
+    geom = Geometry(meta, ndim, spatial, name, key)
     labels_in = geom.labels_in
     channel_axis = next((a for a, lab in enumerate(labels_in) if lab == "channel"), None)
     levels = ml.levels
@@ -72,7 +72,7 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
         kwargs.update(name=lname, metadata=md, multiscale=len(data) > 1)
         if is_seg:
             if meta.classes:
-                kwargs["colormap"] = _labels_colormap(meta.classes)
+                kwargs["colormap"] = labels_colormap(meta.classes)
                 kwargs["features"] = {
                     "index": [0] + [int(c["id"]) for c in meta.classes],
                     "name": ["background"] + [c["name"] for c in meta.classes],
@@ -82,15 +82,15 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
                               UserWarning, stacklevel=2)
                 is_seg = False
         if not is_seg:
-            kwargs.update(contrast_limits=_contrast_limits(meta, ml.dtype), rgb=False)
+            kwargs.update(contrast_limits=contrast_limits(meta, ml.dtype), rgb=False)
             if ch is not None:
-                kwargs.update(colormap=_CHANNEL_COLORMAPS[ci % len(_CHANNEL_COLORMAPS)], blending="additive")
+                kwargs.update(colormap=CHANNEL_COLORMAPS[ci % len(CHANNEL_COLORMAPS)], blending="additive")
             else:
                 kwargs.update(colormap="gray")
         out.append((data if len(data) > 1 else data[0], kwargs, "labels" if is_seg else "image"))
     sp_shape = [shape[a] for a in spatial]
     width = max(1.0, 0.004 * max(sp_shape)) if sp_shape else 1.0
-    shp = _boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": [spatial[p] for p in geom.perm]}, width)
+    shp = boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": [spatial[p] for p in geom.perm]}, width)
     if shp is not None:
         tr = tkw
         if order[-len(spatial):] != [spatial[p] for p in geom.perm]:

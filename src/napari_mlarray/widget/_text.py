@@ -11,8 +11,11 @@ import numpy as np
 
 from mlarray import MetadataError
 
+__all__ = ["color_hex", "fmt_extent", "fmt_list", "fmt_matrix", "fmt_num", "is_nan", "parse_list", "parse_matrix",
+           "table_cell"]
 
-def _parse_list(text: str, field: str, *, numbers: bool = True):
+
+def parse_list(text: str, field: str, *, numbers: bool = True):
     """``"1, 2, 3"``, ``"1 2 3"`` or JSON ``[1, 2, 3]``; empty text means "not set" (None)."""
     text = text.strip()
     if not text:
@@ -34,43 +37,43 @@ def _parse_list(text: str, field: str, *, numbers: bool = True):
     return out
 
 
-def _parse_matrix(text: str, field: str):
+def parse_matrix(text: str, field: str):
     text = text.strip()
     if not text:
         return None
     if text.startswith("["):
-        return _parse_list(text, field)
-    return [_parse_list(row, field) for row in text.split(";") if row.strip()]
+        return parse_list(text, field)
+    return [parse_list(row, field) for row in text.split(";") if row.strip()]
 
 
-def _fmt_num(v) -> str:
+def fmt_num(v) -> str:
     return format(float(v), ".6g")
 
 
-def _fmt_list(v) -> str:
-    return "" if v is None else ", ".join(_fmt_num(x) if isinstance(x, (int, float)) else str(x) for x in v)
+def fmt_list(v) -> str:
+    return "" if v is None else ", ".join(fmt_num(x) if isinstance(x, (int, float)) else str(x) for x in v)
 
 
-def _fmt_matrix(m) -> str:
-    return "" if m is None else "; ".join(_fmt_list(r) for r in m)
+def fmt_matrix(m) -> str:
+    return "" if m is None else "; ".join(fmt_list(r) for r in m)
 
 
-def _color_hex(c) -> str:
+def color_hex(c) -> str:
     if not c:
         return ""
     return "#" + "".join(f"{int(round(float(x) * 255)):02x}" for x in c)
 
 
-def _isnan(v) -> bool:
+def is_nan(v) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
 
-def _cell(v):
+def table_cell(v):
     if isinstance(v, np.generic):
         v = v.item()
-    return "" if v is None or _isnan(v) else v
+    return "" if v is None or is_nan(v) else v
 
 
-def _extent(box: Iterable) -> str:
-    return " × ".join(f"{_fmt_num(lo)}–{_fmt_num(hi)}" for lo, hi in box)
+def fmt_extent(box: Iterable) -> str:
+    return " × ".join(f"{fmt_num(lo)}–{fmt_num(hi)}" for lo, hi in box)
 

@@ -10,7 +10,7 @@ from typing import Optional
 from mlarray import MLArray, MLArrayError
 from mlarray.meta import Meta
 
-from ._widget_layers import _META_KEY, _md, apply_meta_to_layer, layer_meta, layer_path
+from ._layers import META_KEY, layer_md, apply_meta_to_layer, layer_meta, layer_path
 
 __all__ = ["save_metadata_in_place"]
 
@@ -56,7 +56,7 @@ class _SaveActions:
         path = layer_path(self.layer) if self.layer is not None else None
         if not path:
             return self.layer is not None
-        return json.dumps(_md(self.layer).get(_META_KEY), sort_keys=True) != self._saved.get(path)
+        return json.dumps(layer_md(self.layer).get(META_KEY), sort_keys=True) != self._saved.get(path)
 
     def _layer_file(self, missing: str) -> Optional[str]:
         """The active layer's ``.mla`` path, or None (showing ``missing`` if a layer has no file)."""
@@ -86,7 +86,7 @@ class _SaveActions:
             stored = ml.meta
             ml.close()
             for lay in self._siblings():
-                lay.metadata = {**_md(lay), _META_KEY: stored.to_mapping()}
+                lay.metadata = {**layer_md(lay), META_KEY: stored.to_mapping()}
         except (MLArrayError, OSError):
             pass
         self._refresh_title()
@@ -122,10 +122,7 @@ class _SaveActions:
         """Save the layer (with this metadata) as a new .mla file, through the plugin's writer."""
         if self.layer is None:
             return None
-        try:  # the dialog lives in _menu (newer) or _writer
-            from ._menu import save_as_dialog
-        except ImportError:
-            from ._writer import save_as_dialog
+        from ..hooks._menu import save_as_dialog
 
         sel = self.viewer.layers.selection
         if self.layer not in sel:

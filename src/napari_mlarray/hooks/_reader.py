@@ -1,9 +1,11 @@
-"""npe2 reader hook: ``.mla`` files -> napari layers (the work is in :mod:`._mapping`)."""
+"""npe2 reader hook: ``.mla`` files -> napari layers (the work is in :mod:`..layers._to_layers`)."""
 
 from __future__ import annotations
 
 import os
 from typing import Callable, Optional, Union
+
+__all__ = ["napari_get_reader", "read_mla"]
 
 PathOrPaths = Union[str, os.PathLike, list, tuple]
 
@@ -22,7 +24,7 @@ def napari_get_reader(path: PathOrPaths) -> Optional[Callable]:
 
 def read_mla(path: PathOrPaths) -> list:
     """Layer data tuples for one ``.mla`` path or a list of them."""
-    from ._mapping import layer_data_from_path
+    from ..layers._to_layers import layer_data_from_path
 
     paths = list(path) if isinstance(path, (list, tuple)) else [path]
     out: list = []

@@ -1,4 +1,4 @@
-"""npe2 writer hooks and the "Save as MLArray…" command (the work is in :mod:`._mapping`).
+"""npe2 writer hooks and the "Save as MLArray…" command (the work is in :mod:`..layers._from_layers`).
 
 Multi-layer writes: an ``.mla`` file holds one array, so ``write_layers(path, layers)`` writes
 
@@ -63,7 +63,7 @@ def _save(ml, path: str, label: str) -> None:
 
 def write_image(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Image layers."""
-    from ._mapping import mlarray_from_layer
+    from ..layers._from_layers import mlarray_from_layer
 
     path = _mla_path(path)
     _save(mlarray_from_layer(data, meta, "image"), path, f"Saving {Path(path).name}")
@@ -72,7 +72,7 @@ def write_image(path: str, data: Any, meta: dict) -> list[str]:
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Labels layers (``is_seg`` files)."""
-    from ._mapping import mlarray_from_layer
+    from ..layers._from_layers import mlarray_from_layer
 
     path = _mla_path(path)
     _save(mlarray_from_layer(data, meta, "labels"), path, f"Saving {Path(path).name}")
@@ -83,7 +83,7 @@ def write_shapes(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Shapes layers: a metadata-only file holding the boxes."""
     from mlarray import MLArray
 
-    from ._mapping import meta_from_shapes
+    from ..layers._from_layers import meta_from_shapes
 
     path = _mla_path(path)
     MLArray(meta=meta_from_shapes(list(data), meta)).save(path)
@@ -92,8 +92,8 @@ def write_shapes(path: str, data: Any, meta: dict) -> list[str]:
 
 def _stack_channels(images: list) -> Optional[tuple]:
     """Channel layers of one file (same source, same base array) -> one layer tuple, else None."""
-    from ._layers_out import finest_level
-    from ._views import AxisView
+    from ..layers._from_layers import finest_level
+    from ..layers._views import AxisView
 
     views, chans = [], []
     for data, meta, _ in images:
@@ -118,7 +118,8 @@ def write_layers(path: str, layer_data: list) -> list[str]:
     """npe2 multi-layer writer (see the module docstring for what goes where)."""
     from mlarray import MLArray
 
-    from ._mapping import bbox_from_shapes, mlarray_from_layer, meta_from_shapes
+    from ..boxes._layer import bbox_from_shapes
+    from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
 
     path = _mla_path(path)
     images = [ld for ld in layer_data if ld[2] == "image"]
@@ -167,10 +168,10 @@ def write_layers(path: str, layer_data: list) -> list[str]:
 
 def _with_channel_geometry(ml, full, state):
     """Meta for the restacked channel array: geometry from the channel layer, labels of the file."""
-    from ._mapping import _fresh_meta, _source_meta
+    from ..layers._from_layers import fresh_meta, source_meta
 
-    src, _ = _source_meta(state)
-    meta = _fresh_meta(src)
+    src, _ = source_meta(state)
+    meta = fresh_meta(src)
     meta.spatial.spacing, meta.spatial.origin, meta.spatial.direction = (
         ml.meta.spatial.spacing, ml.meta.spatial.origin, ml.meta.spatial.direction)
     return meta
@@ -178,12 +179,14 @@ def _with_channel_geometry(ml, full, state):
 
 def _boxes_for_target(shape_ld, image_data, image_state):
     """Boxes of a Shapes layer in the index space of the image layer they are saved with."""
-    from ._mapping import _base_of, bbox_from_shapes, data_to_world_matrix, _source_meta, _layer_spatial
+    from ..boxes._layer import bbox_from_shapes
+    from ..layers._from_layers import base_of, layer_spatial, source_meta
+    from ..layers._geometry import data_to_world_matrix
 
-    view, order, _fixed = _base_of(image_data)
-    meta, _ = _source_meta(image_state)
+    view, order, _fixed = base_of(image_data)
+    meta, _ = source_meta(image_state)
     layer_ndim = len(view.shape)
-    spatial_pos = _layer_spatial(meta, order, len(getattr(view, "base", view).shape), layer_ndim, False) \
+    spatial_pos = layer_spatial(meta, order, len(getattr(view, "base", view).shape), layer_ndim, False) \
         if meta.spatial.axis_labels is not None else list(range(layer_ndim))
     m = data_to_world_matrix(image_state, layer_ndim)
     idx = spatial_pos + [layer_ndim]

@@ -26,7 +26,7 @@ alpha-0 colours, which stay pickable, change the saved colours and cost ~5x the 
 A companion Vectors or Surface layer would not follow 2D edits, would trip the multi-layer
 writer, and Surface wireframes show the face diagonals.
 
-Boxes come back from any representation through :func:`._boxes._group_boxes`: the union of the
+Boxes come back from any representation through :func:`._shapes.group_boxes`: the union of the
 shapes sharing a ``box_id``, with ``+-0.5`` voxel edges removed on axes where the shapes are not
 planar. Integer boxes (inclusive voxel indices, the format's convention) come back exactly.
 After a 2D edit (a rectangle moved, resized or drawn), the union is the edited box, and the next
@@ -38,80 +38,20 @@ covers.
 from __future__ import annotations
 
 import contextlib
-import math
 import weakref
 from typing import Optional
 
 import numpy as np
 
-from ._roles import ROLE_BOXES
+from ..layers._roles import ROLE_BOXES
+from ._shapes import VIEW_3D, box_shapes, group_boxes
 
-__all__ = ["VIEW_3D", "attach", "box_shapes", "rebuilding", "replace_shapes", "set_features", "view_of",
+__all__ = ["attach", "rebuild", "rebuilding", "replace_shapes", "set_features", "view_of",
            "watch_viewers"]
-
-VIEW_3D = -1  # a view key: the slicing layer axis of a 2D view, or VIEW_3D
 
 # layer -> {"view": representation key, "busy": bool, "attached": bool}; weak, closed layers drop out.
 _STATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _WATCHED: weakref.WeakSet = weakref.WeakSet()
-
-
-# ----------------------------------------------------------------------------- geometry
-
-def _rect_2d(box: np.ndarray) -> np.ndarray:
-    (y0, y1), (x0, x1) = box[-2] + (-0.5, 0.5), box[-1] + (-0.5, 0.5)
-    return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]])
-
-
-def _slices(lo: float, hi: float) -> np.ndarray:
-    """Slices whose centres lie in ``[lo, hi]``; the nearest one for a box thinner than a slice."""
-    zs = np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=float)
-    return zs if zs.size else np.array([round((lo + hi) / 2)], dtype=float)
-
-
-def _rect_stack(box: np.ndarray, axis: int) -> np.ndarray:
-    """``[k][4][3]``: one rectangle per slice along ``axis``, edges on the voxel borders."""
-    b, c = [a for a in range(3) if a != axis]
-    (b0, b1), (c0, c1) = box[b] + (-0.5, 0.5), box[c] + (-0.5, 0.5)
-    zs = _slices(*box[axis])
-    out = np.empty((zs.size, 4, 3))
-    out[:, :, axis] = zs[:, None]
-    out[:, :, b] = [b0, b0, b1, b1]
-    out[:, :, c] = [c0, c1, c1, c0]
-    return out
-
-
-def _wireframe(box: np.ndarray) -> np.ndarray:
-    """``[16][3]``: a path over the 12 edges of the box, with no segment reversing the previous one."""
-    (z0, z1), (y0, y1), (x0, x1) = box + (-0.5, 0.5)
-    a, b, c, d = (y0, x0), (y0, x1), (y1, x1), (y1, x0)
-    bottom = [(z0, *p) for p in (a, b, c, d, a)]
-    top = [(z1, *p) for p in (a, b, c, d, a)]
-    # From the top A: top B (repeat), down B, bottom C (repeat), up C, top D (repeat), down D.
-    rest = [(z1, *b), (z0, *b), (z0, *c), (z1, *c), (z1, *d), (z0, *d)]
-    return np.array(bottom + top + rest, dtype=float)
-
-
-def box_shapes(boxes: np.ndarray, view: int = 0) -> tuple[list, list, np.ndarray]:
-    """Shapes drawing ``boxes`` (``[N][s][2]`` inclusive voxel bounds, layer axis order) in ``view``.
-
-    Returns ``(vertices, shape_types, owner)``, where ``owner[k]`` is the box that shape ``k``
-    belongs to. 2D boxes are always one rectangle each.
-    """
-    data: list = []
-    types: list = []
-    owner: list = []
-    for i, box in enumerate(np.asarray(boxes, dtype=float).reshape(len(boxes), -1, 2) if len(boxes) else []):
-        if box.shape[0] == 2:
-            parts, kind = [_rect_2d(box)], "rectangle"
-        elif view == VIEW_3D:
-            parts, kind = [_wireframe(box)], "path"
-        else:
-            parts, kind = list(_rect_stack(box, view)), "rectangle"
-        data.extend(parts)
-        types.extend([kind] * len(parts))
-        owner.extend([i] * len(parts))
-    return data, types, np.asarray(owner, dtype=int)
 
 
 # ----------------------------------------------------------------------------- views
@@ -197,10 +137,8 @@ def replace_shapes(layer, data: list, types: list, features, edge_color, face_co
 
 def rebuild(layer, view: int) -> None:
     """Redraw the layer's boxes (as they are now, edits included) in the representation for ``view``."""
-    from ._boxes import _group_boxes
-
     feats = layer.features
-    groups = _group_boxes(list(layer.data), feats)
+    groups = group_boxes(list(layer.data), feats)
     used = [g for g, _m, _b in groups if isinstance(g, int)]
     next_id = max(used) + 1 if used else 0
     selected = set(layer.selected_data)

@@ -18,21 +18,22 @@ import numpy as np
 from mlarray import MLArray
 from mlarray.meta import SPATIAL_AXIS_LABELS, Meta
 
-from ._boxes import bbox_from_shapes
-from ._geometry import _label_str, data_to_world_matrix, file_affine_from_world
+from ..boxes._layer import bbox_from_shapes
+from ._geometry import label_str, data_to_world_matrix, file_affine_from_world
 from ._views import AxisView
 
-__all__ = ["finest_level", "meta_from_shapes", "mlarray_from_layer"]
+__all__ = ["base_of", "finest_level", "fresh_meta", "layer_spatial", "meta_from_shapes", "mlarray_from_layer",
+           "source_meta"]
 
 
-def _source_meta(state: dict) -> tuple[Meta, dict]:
+def source_meta(state: dict) -> tuple[Meta, dict]:
     md = dict(state.get("metadata") or {})
     mapping = md.get("mlarray")
     meta = Meta.from_mapping(mapping) if isinstance(mapping, dict) else Meta()
     return meta, md
 
 
-def _fresh_meta(meta: Meta) -> Meta:
+def fresh_meta(meta: Meta) -> Meta:
     """A copy without what a write recomputes (stats, pyramid, layout, writer, shape)."""
     m = meta.copy()
     from mlarray.meta import MetaBlosc2, MetaPyramid, MetaStatistics
@@ -52,7 +53,7 @@ def finest_level(data):
     return data[0] if isinstance(data, Sequence) and not isinstance(data, (str, bytes)) else data
 
 
-def _base_of(data):
+def base_of(data):
     """(array to write, base axis of each layer axis, channel info) for layer data."""
     d = finest_level(data)
     if isinstance(d, AxisView):
@@ -60,10 +61,10 @@ def _base_of(data):
     return d, list(range(len(d.shape))), {}
 
 
-def _layer_spatial(meta: Meta, order: list[int], nbase: int, layer_ndim: int, rgb: bool) -> list[int]:
+def layer_spatial(meta: Meta, order: list[int], nbase: int, layer_ndim: int, rgb: bool) -> list[int]:
     """Positions (layer axes) of the spatial axes."""
     if meta.spatial.axis_labels is not None and len(meta.spatial.axis_labels) == nbase:
-        sp = {a for a, lab in enumerate(meta.spatial.axis_labels) if _label_str(lab) in SPATIAL_AXIS_LABELS}
+        sp = {a for a, lab in enumerate(meta.spatial.axis_labels) if label_str(lab) in SPATIAL_AXIS_LABELS}
         return [i for i, a in enumerate(order) if a in sp]
     n = layer_ndim - (1 if rgb else 0)
     return list(range(n))
@@ -71,8 +72,8 @@ def _layer_spatial(meta: Meta, order: list[int], nbase: int, layer_ndim: int, rg
 
 def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
     """An MLArray (backed lazily by the layer data) for an Image or Labels layer's data and state."""
-    meta, md = _source_meta(state)
-    view, order, fixed = _base_of(data)
+    meta, md = source_meta(state)
+    view, order, fixed = base_of(data)
     rgb = bool(state.get("rgb", False))
     layer_ndim = len(view.shape) - (1 if rgb else 0)
     if isinstance(view, AxisView) and view.is_full and md.get("mlarray_axes") == order:
@@ -95,13 +96,13 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
             # Data replaced by the user: keep the metadata but not a layout that no longer applies.
             if meta.spatial.axis_labels is not None and len(meta.spatial.axis_labels) != len(view.shape):
                 meta.spatial.axis_labels = None
-    meta = _fresh_meta(meta)
+    meta = fresh_meta(meta)
     nout = len(arr.shape)
     if meta.spatial.axis_labels is not None and len(meta.spatial.axis_labels) != nout:
         meta.spatial.axis_labels = None
     if meta.spatial.axis_units is not None and len(meta.spatial.axis_units) not in (nout,):
         meta.spatial.axis_units = None if meta.spatial.axis_labels is None else meta.spatial.axis_units
-    spatial_pos = _layer_spatial(meta, order, nout, len(view.shape), rgb)
+    spatial_pos = layer_spatial(meta, order, nout, len(view.shape), rgb)
     m = data_to_world_matrix(state, layer_ndim)
     idx = spatial_pos + [layer_ndim]
     w = m[np.ix_(idx, idx)]
@@ -144,8 +145,8 @@ def _classes_from_state(state: dict) -> Optional[list]:
 
 def meta_from_shapes(shapes: list, state: dict) -> Meta:
     """A metadata-only Meta (boxes + geometry of the shapes layer) from a Shapes layer."""
-    meta, md = _source_meta(state)
-    meta = _fresh_meta(meta)
+    meta, md = source_meta(state)
+    meta = fresh_meta(meta)
     nd = len(state.get("scale") or []) or (np.asarray(shapes[0]).shape[1] if len(shapes) else 0)
     axes = md.get("mlarray_axes")
     src_has_array = meta.has_array

@@ -12,9 +12,9 @@ from qtpy.QtCore import QTimer
 from mlarray import MetadataError
 from mlarray.meta import Meta
 
-from ._box_views import set_features
-from ._widget_layers import _META_KEY, _ROLE_KEY, _kind, _layer_axes, _md, layer_meta
-from ._widget_text import _cell, _extent, _fmt_num, _isnan
+from ..boxes._views import set_features
+from ._layers import META_KEY, ROLE_KEY, layer_kind, layer_axes, layer_md, layer_meta
+from ._text import table_cell, fmt_extent, fmt_num, is_nan
 
 
 class _BoxesTab:
@@ -23,10 +23,10 @@ class _BoxesTab:
     def _boxes_layer(self):
         if self.layer is None:
             return None
-        if _kind(self.layer) == "shapes":
+        if layer_kind(self.layer) == "shapes":
             return self.layer
         for lay in self._siblings():
-            if _kind(lay) == "shapes" and _md(lay).get(_ROLE_KEY) == "boxes":
+            if layer_kind(lay) == "shapes" and layer_md(lay).get(ROLE_KEY) == "boxes":
                 return lay
         return None
 
@@ -35,7 +35,7 @@ class _BoxesTab:
         if shapes is None:
             return
         self._shapes = shapes
-        from ._box_views import attach
+        from ..boxes._views import attach
 
         attach(shapes)  # layers made by scripts from layer data tuples switch views too
         shapes.events.data.connect(self._on_shapes_changed)
@@ -51,9 +51,9 @@ class _BoxesTab:
         self._shapes = None
 
     def _groups(self, shapes) -> list[list[int]]:
-        from ._boxes import _group_boxes
+        from ..boxes._shapes import group_boxes
 
-        return [members for _g, members, _b in _group_boxes(list(shapes.data), shapes.features)]
+        return [members for _g, members, _b in group_boxes(list(shapes.data), shapes.features)]
 
     def _refresh_boxes(self, meta: Meta) -> None:
         was, self._updating = self._updating, True
@@ -74,7 +74,7 @@ class _BoxesTab:
                 lab = feats["label"].iloc[i] if "label" in feats else f"box {k}"
                 sc = feats["score"].iloc[i] if "score" in feats else float("nan")
                 ext = bb.bboxes[k] if bb.bboxes and k < len(bb.bboxes) else []
-                rows.append([_cell(lab), "" if _isnan(sc) else _fmt_num(sc), _extent(ext)])
+                rows.append([table_cell(lab), "" if is_nan(sc) else fmt_num(sc), fmt_extent(ext)])
             self._box_info.value = (f"{len(rows)} boxes in layer “{shapes.name}”. Edit label/score here; "
                                     "draw, move or delete rectangles in the layer.")
         else:
@@ -83,24 +83,24 @@ class _BoxesTab:
             for k, box in enumerate(bb.bboxes or []):
                 lab = bb.labels[k] if bb.labels else f"box {k}"
                 sc = bb.scores[k] if bb.scores else None
-                rows.append([_cell(lab), "" if sc is None else _fmt_num(sc), _extent(box)])
+                rows.append([table_cell(lab), "" if sc is None else fmt_num(sc), fmt_extent(box)])
             self._box_info.value = f"{len(rows)} boxes in the metadata (no boxes layer open)."
         self.box_table.set_value({"data": rows, "columns": ["label", "score", "extent (voxels)"],
                                   "index": list(range(len(rows)))})
 
     def _bbox_from_shapes(self, shapes, meta: Meta):
-        from ._boxes import bbox_from_shapes
+        from ..boxes._layer import bbox_from_shapes
 
         if not len(shapes.data):
             from mlarray.meta import MetaBbox
 
             return MetaBbox()
-        axes = _layer_axes(meta, shapes)
+        axes = layer_axes(meta, shapes)
         return bbox_from_shapes(list(shapes.data), {"features": shapes.features}, None, axes)
 
     def _on_shapes_changed(self, event=None) -> None:
         """Shapes layer edited (rectangles added/moved/removed, features changed): update table + meta."""
-        from ._box_views import rebuilding
+        from ..boxes._views import rebuilding
 
         if self._updating or self._shapes is None or rebuilding(self._shapes):
             return  # a view switch swapping shapes ends with one features event
@@ -116,7 +116,7 @@ class _BoxesTab:
                 self._show_error(f"Boxes not stored — {exc}")
                 return
             for lay in self._siblings(shapes):
-                lay.metadata = {**_md(lay), _META_KEY: meta.to_mapping()}
+                lay.metadata = {**layer_md(lay), META_KEY: meta.to_mapping()}
             self._refresh_boxes(meta)
             self._refresh_title()
         finally:
@@ -139,7 +139,7 @@ class _BoxesTab:
         new = feats.copy()
         new["box_id"] = ids.astype(int)
         if "label" in new:
-            new["label"] = [f"box {int(b)}" if _isnan(v) or v is None else v
+            new["label"] = [f"box {int(b)}" if is_nan(v) or v is None else v
                             for v, b in zip(new["label"], new["box_id"])]
         set_features(shapes, new)
 
@@ -218,9 +218,9 @@ class _BoxesTab:
 
     @staticmethod
     def _recolour_boxes(shapes, meta: Meta) -> None:
-        from ._style import _box_colors
+        from ..layers._style import box_colors
 
         if not len(shapes.data) or "label" not in shapes.features:
             return
         labels = list(shapes.features["label"])
-        shapes.edge_color = np.asarray(_box_colors(labels, meta.classes), dtype=float).reshape(-1, 4)
+        shapes.edge_color = np.asarray(box_colors(labels, meta.classes), dtype=float).reshape(-1, 4)

@@ -1,0 +1,1 @@
+"""What napari calls through the manifest: reader, writers, "Save as MLArray…", sample data."""

@@ -1,0 +1,1 @@
+"""An ``.mla`` file <-> napari layer data: world convention, lazy axis views, colours (no Qt)."""
