@@ -16,7 +16,8 @@ in it:
   used as is; the world axes keep the array's (spatial) axis order.
 * **Non-spatial axes**: a ``channel`` axis is split into one layer per channel (each a lazy view
   picking that channel; napari's own ``channel_axis`` would materialise every level with
-  ``np.take``); every other non-spatial axis (time, ...) stays a dims slider with an identity
+  ``np.take``); every other non-spatial axis (time, ...) becomes a dims slider in front of the
+  spatial axes (napari shows the last two layer axes in 2D), with an identity
   transform.
 
 napari slices each layer along its *data* axes, so the data handed over is an
@@ -216,17 +217,15 @@ class Geometry:
                     self.spatial_units = cand
 
     def layer_axes(self, ndim: int, drop: Sequence[int] = ()) -> list[int]:
-        """Base array axes in layer order: spatial slots follow the world axes."""
-        kept = [a for a in range(ndim) if a not in drop]
+        """Base array axes in layer order: non-spatial axes first (time, ...), then the spatial ones.
+
+        napari shows the last two layer axes in its default 2D view and makes sliders of the
+        others, so the spatial axes go last, in world order, whatever the file's axis order; the
+        non-spatial axes keep their file order in front of them.
+        """
         spatial_set = set(self.spatial_axes)
-        order, k = [], 0
-        for a in kept:
-            if a in spatial_set:
-                order.append(self.spatial_axes[self.perm[k]])
-                k += 1
-            else:
-                order.append(a)
-        return order
+        sliders = [a for a in range(ndim) if a not in drop and a not in spatial_set]
+        return sliders + [self.spatial_axes[p] for p in self.perm]
 
     def transform_kwargs(self, order: Optional[list[int]] = None) -> dict:
         """scale/translate/rotate/axis_labels/units for layer axes ``order`` (None: spatial only)."""

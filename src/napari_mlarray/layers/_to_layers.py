@@ -91,12 +91,7 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
     sp_shape = [shape[a] for a in spatial]
     width = max(1.0, 0.004 * max(sp_shape)) if sp_shape else 1.0
     shp = boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": [spatial[p] for p in geom.perm]}, width)
-    if shp is not None:
-        tr = tkw
-        if order[-len(spatial):] != [spatial[p] for p in geom.perm]:
-            warnings.warn(f"{name}: the spatial axes are not the last axes, so the boxes layer (which has "
-                          "only the spatial axes) does not line up with the image", UserWarning, stacklevel=2)
-        del tr
+    if shp is not None:  # the spatial axes are the image's last axes, so napari lines the two up
         out.append(shp)
     return out
 
