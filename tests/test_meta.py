@@ -70,6 +70,11 @@ def test_boxes_validation():
         MetaBbox(bboxes=[[0, 1, 2]])
     with pytest.raises(MetadataError, match="3 spatial axes"):
         Meta(bbox={"bboxes": [[[0, 1], [0, 1]]]}).validate(ndim=3)
+    # a box without a score (drawn by hand among detector boxes) stores null, not a made-up number
+    mixed = MetaBbox(bboxes=[[[0, 4], [1, 3]], [[1, 2], [0, 1]]], scores=[0.8, None])
+    assert mixed.scores == [0.8, None] and MetaBbox.from_mapping(mixed.to_mapping()) == mixed
+    with pytest.raises(MetadataError, match=r"bbox.scores\[1\].*NaN"):
+        MetaBbox(bboxes=[[[0, 4], [1, 3]], [[1, 2], [0, 1]]], scores=[0.8, float("nan")])
 
 
 def test_non_json_metadata_is_rejected():

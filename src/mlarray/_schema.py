@@ -56,7 +56,8 @@ def json_schema() -> dict:
             "type": "array", "items": _NUM, "minItems": 2, "maxItems": 2}},
             "description": "[N][spatial ndim][min, max] in voxel index units of the base array."},
         "labels": {"type": "array", "items": {"type": ["string", "number"]}},
-        "scores": _NUMS,
+        "scores": {"type": "array", "items": _NULLABLE_NUM,
+                   "description": "Score per box; null for a box without one (e.g. drawn by hand)."},
     })
     classes = {"type": "array", "items": _obj({
         "id": {"type": "integer"},

@@ -289,8 +289,16 @@ class MetaBbox(_Namespace):
     def __init__(self, bboxes=None, labels=None, scores=None) -> None:
         self.bboxes = None if bboxes is None else self._check_boxes(bboxes)
         self.labels = None if labels is None else self._check_labels(labels)
-        self.scores = None if scores is None else float_list(scores, "bbox.scores", None)
+        self.scores = None if scores is None else self._check_scores(scores)
         self.validate()
+
+    @staticmethod
+    def _check_scores(scores) -> list:
+        """One finite number per box, or None for a box without a score (e.g. drawn by hand)."""
+        if not isinstance(scores, (list, tuple, np.ndarray)):
+            raise MetadataError("bbox.scores", scores, "must be a list", "one score (or None) per box")
+        return [optional_number(v.item() if isinstance(v, np.generic) else v, f"bbox.scores[{i}]")
+                for i, v in enumerate(list(scores))]
 
     @staticmethod
     def _check_boxes(bboxes) -> list:

@@ -220,8 +220,8 @@ def test_writer_round_trip_exact_in_every_view_and_after_2d_edits(make_napari_vi
     assert np.ptp(np.asarray(shp.data[2])[:, 0]) == 1.0
 
 
-def test_moving_one_slice_rectangle_grows_the_box_in_every_view(make_napari_viewer, ct_files, tmp_path):
-    """A box is the union of its shapes: after a one-slice edit the next view shows that union."""
+def test_moving_one_slice_rectangle_moves_the_box_in_every_view(make_napari_viewer, ct_files, tmp_path):
+    """One slice's rectangle moved in 2D: every slice, and the 3D wireframe, show the moved box."""
     viewer = make_napari_viewer()
     _, shp = _open(viewer, ct_files["ct"])
     boxes = _layer_boxes(shp, ct_files["boxes"])
@@ -231,13 +231,14 @@ def test_moving_one_slice_rectangle_grows_the_box_in_every_view(make_napari_view
     shp.data = data
     viewer.dims.ndisplay = 3
     d = np.asarray(shp.data[1])
-    assert d[:, 1].max() == boxes[1][1, 1] + 3.5 and d[:, 1].min() == boxes[1][1, 0] - 0.5
+    assert d[:, 1].max() == boxes[1][1, 1] + 3.5 and d[:, 1].min() == boxes[1][1, 0] + 3 - 0.5
     viewer.dims.ndisplay = 2
     k = int(boxes[1][0, 1])  # a slice that was not edited
     _goto(viewer, shp, 0, k)
     shown = [np.asarray(shp.data[j]) for j in np.flatnonzero(shp._data_view._displayed)
              if shp.features["box_id"].iloc[j] == 1]
     assert len(shown) == 1 and shown[0][:, 1].max() == boxes[1][1, 1] + 3.5
+    assert shown[0][:, 1].min() == boxes[1][1, 0] + 3 - 0.5
 
 
 # ----------------------------------------------------------------------------- metadata widget

@@ -29,7 +29,15 @@ from ..layers._style import box_colors
 from ._shapes import box_shapes, group_boxes
 from ._views import watch_viewers
 
-__all__ = ["bbox_from_shapes", "boxes_layer"]
+__all__ = ["bbox_from_shapes", "boxes_layer", "caption"]
+
+
+def caption(label, score) -> str:
+    """The text drawn on a box: its label, and its score when it has one."""
+    if isinstance(label, np.generic):
+        label = label.item()
+    ok = score is not None and not (isinstance(score, float) and math.isnan(score))
+    return f"{label} {float(score):.2f}" if ok else f"{label}"
 
 
 def boxes_layer(meta: Meta, geom: Geometry, name: str, metadata: dict,
@@ -57,12 +65,13 @@ def boxes_layer(meta: Meta, geom: Geometry, name: str, metadata: dict,
         # The tuple gives no handle on the layer napari builds from it; watching the viewers lets
         # the layer switch to rectangles along another axis or to wireframes when the view changes.
         watch_viewers()
+    scores = [float("nan") if v is None else float(v) for v in scores]  # None: a box without a score
     features = {
         "label": np.asarray([labels[i] for i in ids_arr], dtype=object),
         "score": np.asarray([scores[i] for i in ids_arr], dtype=float),
         "box_id": ids_arr,
+        "caption": np.asarray([caption(labels[i], scores[i]) for i in ids_arr], dtype=object),
     }
-    has_scores = bb.scores is not None
     kwargs = dict(geom.transform_kwargs(None))
     kwargs.update(
         name=f"{name} boxes",
@@ -74,9 +83,8 @@ def boxes_layer(meta: Meta, geom: Geometry, name: str, metadata: dict,
         features=features,
         # A shape drawn with nothing selected is a new box (box_id -1); napari copies the selected
         # shape's features into new shapes, so one drawn while a box is selected extends that box.
-        feature_defaults={"label": "box", "score": float("nan"), "box_id": -1},
-        text={"string": "{label} {score:.2f}" if has_scores else "{label}", "color": "white",
-              "size": 9, "anchor": "upper_left"},
+        feature_defaults={"label": "box", "score": float("nan"), "box_id": -1, "caption": "box"},
+        text={"string": "{caption}", "color": "white", "size": 9, "anchor": "upper_left"},
         metadata={**metadata, "mlarray_role": ROLE_BOXES},
     )
     return (shapes, kwargs, "shapes")
@@ -122,13 +130,14 @@ def bbox_from_shapes(shapes: list, state: dict, target_world: Optional[np.ndarra
         sc = float(list(feats["score"])[i0]) if has_score else float("nan")
         any_score = any_score or not math.isnan(sc)
         scores.append(sc)
-    if any_score:
-        scores = [1.0 if math.isnan(s) else s for s in scores]
-        return MetaBbox(bboxes=boxes, labels=labels, scores=scores)
+    if any_score:  # a box without a score (e.g. drawn by hand) keeps none: no made-up 1.0
+        return MetaBbox(bboxes=boxes, labels=labels, scores=[None if math.isnan(s) else s for s in scores])
     return MetaBbox(bboxes=boxes, labels=labels)
 
 
 def _clean(v: float):
-    r = round(float(v))
-    return r if abs(float(v) - r) < 1e-6 else float(v)
+    """An integer when ``v`` is one up to float32 noise (napari keeps edited shapes in float32)."""
+    v = float(v)
+    r = round(v)
+    return r if abs(v - r) <= 8 * np.finfo(np.float32).eps * max(1.0, abs(v)) else v
 

@@ -29,10 +29,12 @@ writer, and Surface wireframes show the face diagonals.
 Boxes come back from any representation through :func:`._shapes.group_boxes`: the union of the
 shapes sharing a ``box_id``, with ``+-0.5`` voxel edges removed on axes where the shapes are not
 planar. Integer boxes (inclusive voxel indices, the format's convention) come back exactly.
-After a 2D edit (a rectangle moved, resized or drawn), the union is the edited box, and the next
-view change redraws it in that view.
-Known limit: a fractional bound along the slicing axis snaps to the slices whose centres it
-covers.
+Edits in a 2D view (see :func:`_on_data`): moving or resizing one slice's rectangle moves or
+resizes the box on every slice it spans, so the union is the edited box; a rectangle drawn while
+a box is selected extends that box, one drawn with nothing selected is a new box. The next view
+change redraws the box in that view. Layers built by scripts and not attached keep the plain
+union. Known limit: a fractional bound along the slicing axis snaps to the slices whose centres
+it covers.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ def replace_shapes(layer, data: list, types: list, features, edge_color, face_co
                 layer.face_color = np.asarray(face_color, dtype=float).reshape(-1, 4)
             if edge_width is not None:
                 layer.edge_width = [float(w) for w in edge_width]
+        st["snapshot"] = _snapshot(layer)
     layer.events.features()
 
 
@@ -164,6 +167,76 @@ def rebuild(layer, view: int) -> None:
         layer.selected_data = {i for i, o in enumerate(owner) if int(o) in picked}
 
 
+# ----------------------------------------------------------------------------- edits
+
+def _snapshot(layer) -> list:
+    return [np.array(d, dtype=float) for d in layer.data]
+
+
+def _action(event) -> str:
+    a = getattr(event, "action", "")
+    return str(getattr(a, "value", a))
+
+
+def _on_data(event) -> None:
+    """After an edit: one rectangle of a box moved or resized in a 2D view moves or resizes the box.
+
+    A 3D box is one rectangle per slice in 2D views, and napari edits one rectangle at a time. The
+    edited rectangles' in-plane bounds become the box's on every slice it spans (its extent along
+    the slicing axis stays), so the box moves or changes size rather than growing into the union
+    of old and new positions. Rectangles added to a selected box (napari copies its ``box_id``)
+    extend it; removed ones shrink it.
+    """
+    layer = event.source
+    st = _STATE.get(layer)
+    if st is None or st["busy"] or not st.get("attached"):
+        return
+    if _action(event) == "changed":
+        _apply_edit(layer, st, getattr(event, "data_indices", None))
+    if _action(event) in ("changed", "added", "removed"):
+        st["snapshot"] = _snapshot(layer)
+
+
+def _edited(layer, st, indices) -> list[int]:
+    data = layer.data
+    idx = range(len(data)) if indices is None else [i for i in indices if 0 <= int(i) < len(data)]
+    snap = st.get("snapshot")
+    if snap is None or len(snap) != len(data):
+        return [int(i) for i in idx]
+    return [int(i) for i in idx if np.shape(data[i]) != snap[i].shape or not np.allclose(data[i], snap[i])]
+
+
+def _apply_edit(layer, st, indices) -> None:
+    view = st["view"]
+    if view is None or view == VIEW_3D or "box_id" not in layer.features:
+        return
+    edited = _edited(layer, st, indices)
+    ids = np.asarray(layer.features["box_id"].to_numpy(dtype=float, na_value=np.nan))
+    data = [np.array(d, dtype=float) for d in layer.data]
+    plane = [a for a in range(3) if a != view]
+    changed = False
+    for g in sorted({ids[i] for i in edited if ids[i] >= 0}):
+        members = np.flatnonzero(ids == g)
+        if len(members) < 2:
+            continue  # a one-rectangle box is its own rectangle
+        verts = np.concatenate([data[i] for i in edited if ids[i] == g])
+        lo, hi = verts[:, plane].min(axis=0), verts[:, plane].max(axis=0)
+        for i in members:
+            rect = np.empty((4, 3))
+            rect[:, view] = data[i][0, view]
+            rect[:, plane[0]] = [lo[0], lo[0], hi[0], hi[0]]
+            rect[:, plane[1]] = [lo[1], hi[1], hi[1], lo[1]]
+            changed = changed or rect.shape != data[i].shape or not np.allclose(rect, data[i])
+            data[i] = rect
+    if not changed:
+        return
+    selected = set(layer.selected_data)
+    ew = np.asarray(layer.edge_width, dtype=float)
+    replace_shapes(layer, data, list(layer.shape_type), layer.features, np.asarray(layer.edge_color),
+                   np.asarray(layer.face_color), ew if ew.size else None, view)
+    layer.selected_data = selected
+
+
 # ----------------------------------------------------------------------------- hooks
 
 def _sync(layer) -> None:
@@ -187,8 +260,9 @@ def attach(layer) -> bool:
     st = _STATE.get(layer)
     if st is not None and st.get("attached"):
         return True
-    _STATE[layer] = {"view": _infer_view(layer), "busy": False, "attached": True}
+    _STATE[layer] = {"view": _infer_view(layer), "busy": False, "attached": True, "snapshot": _snapshot(layer)}
     layer.events.set_data.connect(_on_set_data)
+    layer.events.data.connect(_on_data)
     _sync(layer)  # the viewer may already be in 3D, or sliced along another axis
     return True
 

@@ -207,7 +207,7 @@ def _merge_boxes(boxes):
             continue
         bb.extend(b.bboxes)
         lab.extend(b.labels if b.labels is not None else [f"box {i}" for i in range(len(b.bboxes))])
-        sc.extend(b.scores if b.scores is not None else [1.0] * len(b.bboxes))
+        sc.extend(b.scores if b.scores is not None else [None] * len(b.bboxes))  # no made-up scores
     if not bb:
         return MetaBbox()
     return MetaBbox(bboxes=bb, labels=lab, scores=sc if any_scores else None)

@@ -12,6 +12,7 @@ from qtpy.QtCore import QTimer
 from mlarray import MetadataError
 from mlarray.meta import Meta
 
+from ..boxes._layer import caption
 from ..boxes._views import set_features
 from ._layers import META_KEY, ROLE_KEY, layer_kind, layer_axes, layer_md, layer_meta
 from ._text import table_cell, fmt_extent, fmt_num, is_nan
@@ -182,9 +183,11 @@ class _BoxesTab:
                 feats.loc[members, "label"] = label
             if score is not None:
                 if "score" not in feats:
-                    feats["score"] = 1.0
+                    feats["score"] = float("nan")
                 feats["score"] = feats["score"].astype(float)
                 feats.loc[members, "score"] = score
+            if "label" in feats and "score" in feats:
+                feats["caption"] = [caption(lab, sc) for lab, sc in zip(feats["label"], feats["score"])]
             self._updating = True
             try:
                 set_features(shapes, feats)
@@ -203,7 +206,7 @@ class _BoxesTab:
                 labels[row] = label
                 bb.labels = labels
             if score is not None:
-                scores = list(bb.scores or [1.0] * n)
+                scores = list(bb.scores or [None] * n)
                 scores[row] = score
                 bb.scores = scores
             try:
