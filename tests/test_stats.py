@@ -241,3 +241,30 @@ def test_stats_stream_with_bounded_memory():
     assert peak < 2 * budget < nbytes / 6
     assert s["nan_count"] == 3 * 25 and s["count"] == math.prod(big.shape) - 75
     assert s["mean"] == pytest.approx(1000, abs=0.1)
+
+
+def test_channel_stats_match_numpy_per_channel_and_are_stored():
+    """Each channel gets its own statistics (a 0..1 channel beside a 0..10000 one keeps its range)."""
+    from mlarray import MLArray
+    from mlarray.stats import compute_channel_stats
+
+    rng = np.random.default_rng(4)
+    arr = np.stack([rng.random((30, 41)), 10000 * rng.random((30, 41)), np.full((30, 41), 7.0)]).astype(np.float32)
+    per = compute_channel_stats(arr, 0)
+    for c, st in enumerate(per):
+        assert st["min"] == pytest.approx(float(arr[c].min())) and st["max"] == pytest.approx(float(arr[c].max()))
+        assert st["mean"] == pytest.approx(float(arr[c].astype(np.float64).mean()), rel=1e-9)
+    # a channel axis in the middle, read through a blosc2 array
+    moved = np.ascontiguousarray(np.moveaxis(arr, 0, 1))
+    mid = compute_channel_stats(blosc2.asarray(moved, chunks=(10, 1, 41)), 1)
+    assert [m["max"] for m in mid] == [p["max"] for p in per]
+
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        MLArray(arr, axis_labels=["channel", "spatial_y", "spatial_x"]).save(f"{d}/c.mla")
+        st = MLArray.open(f"{d}/c.mla").meta.stats
+        assert len(st.channels) == 3 and st.channels[0].max < 1 < st.channels[1].max
+        assert st.channel(1).percentile(99.5) == pytest.approx(per[1]["percentiles"]["99.5"])
+        assert st.channel(5) is st  # no such channel: the file-wide statistics
+        MLArray(arr[0]).save(f"{d}/plain.mla")  # no channel axis: no per-channel entry
+        assert MLArray.open(f"{d}/plain.mla").meta.stats.channels is None

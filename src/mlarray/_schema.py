@@ -42,7 +42,7 @@ def json_schema() -> dict:
         "axis_units": {**_STRS, "description": "Unit per spatial axis (or per axis), e.g. 'mm'."},
         "coord_system": {"type": "string", "description": "World convention: RAS, LPS, unknown, other or any string."},
     }, desc="Geometry: world = origin + direction @ (spacing * index) over the spatial axes.")
-    stats = _obj({
+    stat_fields = {
         "min": _NULLABLE_NUM, "max": _NULLABLE_NUM, "mean": _NULLABLE_NUM, "median": _NULLABLE_NUM,
         "std": _NULLABLE_NUM,
         "percentiles": {"type": "object", "additionalProperties": _NULLABLE_NUM,
@@ -50,6 +50,11 @@ def json_schema() -> dict:
         "count": {"type": "integer", "minimum": 0},
         "nan_count": {"type": "integer", "minimum": 0},
         "exact": {"type": "boolean", "description": "False when percentiles come from a fine histogram."},
+    }
+    stats = _obj({
+        **stat_fields,
+        "channels": {"type": "array", "items": _obj(dict(stat_fields)),
+                     "description": "The same statistics per index of the channel axis, in index order."},
     }, desc="Intensity statistics computed at write time.")
     bbox = _obj({
         "bboxes": {"type": "array", "items": {"type": "array", "items": {

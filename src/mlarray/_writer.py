@@ -203,6 +203,7 @@ def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
 
     if stats:
         meta.stats = MetaStatistics.from_mapping(_finite_only(compute_stats(store)))
+        meta.stats.channels = _channel_stats(store, meta)
     meta.pyramid = MetaPyramid()
     axes = spatial_axes_of(meta.spatial.axis_labels, store.ndim)
     want = pyramid if pyramid is not None else any(store.shape[a] > PYRAMID_MIN_SIZE for a in axes)
@@ -251,6 +252,17 @@ def given_levels(store, meta: Meta, levels) -> list:
         prev = shape
     meta.pyramid = MetaPyramid(levels=entries, method="source" if entries else None)
     return out
+
+
+def _channel_stats(store, meta: Meta) -> Optional[list]:
+    """Statistics per channel when the array has one ``channel`` axis of at most MAX_CHANNEL_STATS."""
+    from .stats import MAX_CHANNEL_STATS, compute_channel_stats
+
+    labels = [getattr(v, "value", v) for v in (meta.spatial.axis_labels or [])]
+    axes = [a for a, lab in enumerate(labels) if lab == "channel"]
+    if len(axes) != 1 or len(labels) != store.ndim or not 0 < store.shape[axes[0]] <= MAX_CHANNEL_STATS:
+        return None
+    return [MetaStatistics.from_mapping(_finite_only(c)) for c in compute_channel_stats(store, axes[0])]
 
 
 def _finite_only(stats: dict) -> dict:

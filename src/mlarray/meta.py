@@ -228,11 +228,11 @@ def compose_affine_or_none(spacing, origin, direction) -> Optional[np.ndarray]:
 class MetaStatistics(_Namespace):
     """Intensity statistics, computed at write time so viewers get contrast limits for free."""
 
-    __slots__ = ("min", "max", "mean", "median", "std", "percentiles", "count", "nan_count", "exact")
+    __slots__ = ("min", "max", "mean", "median", "std", "percentiles", "count", "nan_count", "exact", "channels")
     _NUMBERS = ("min", "max", "mean", "median", "std")
 
     def __init__(self, min=None, max=None, mean=None, median=None, std=None, percentiles=None,
-                 count=None, nan_count=None, exact=None) -> None:
+                 count=None, nan_count=None, exact=None, channels=None) -> None:
         for name, v in zip(self._NUMBERS, (min, max, mean, median, std)):
             setattr(self, name, optional_number(v, f"stats.{name}"))
         self.percentiles = self._check_percentiles(percentiles)
@@ -241,6 +241,33 @@ class MetaStatistics(_Namespace):
         if exact is not None and not isinstance(exact, bool):
             raise MetadataError("stats.exact", exact, "must be a bool", "pass True or False")
         self.exact = exact
+        self.channels = self._check_channels(channels)
+
+    @classmethod
+    def _check_channels(cls, channels) -> Optional[list["MetaStatistics"]]:
+        """Per-channel statistics: one entry per index of the ``channel`` axis (no nesting)."""
+        if channels is None:
+            return None
+        if not isinstance(channels, (list, tuple)):
+            raise MetadataError("stats.channels", channels, "must be a list",
+                                "give one statistics object per channel")
+        out = []
+        for i, c in enumerate(channels):
+            c = c.to_mapping() if isinstance(c, MetaStatistics) else c
+            if isinstance(c, Mapping) and "channels" in c:
+                raise MetadataError(f"stats.channels[{i}].channels", c["channels"], "cannot be nested",
+                                    "give per-channel statistics at the top level only")
+            try:
+                out.append(cls.from_mapping(c))
+            except MetadataError as exc:
+                raise MetadataError(f"stats.channels[{i}]", c, str(exc), "fix or drop that channel's entry") from None
+        return out
+
+    def channel(self, index: int) -> "MetaStatistics":
+        """Statistics of channel ``index`` when stored, else the file-wide ones."""
+        if self.channels and 0 <= index < len(self.channels):
+            return self.channels[index]
+        return self
 
     @staticmethod
     def _check_percentiles(p) -> Optional[dict[str, Optional[float]]]:
@@ -270,6 +297,8 @@ class MetaStatistics(_Namespace):
         out = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
         if "percentiles" in out:
             out["percentiles"] = dict(out["percentiles"])
+        if "channels" in out:
+            out["channels"] = [c.to_mapping() for c in out["channels"]]
         return out
 
     @classmethod

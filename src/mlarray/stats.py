@@ -23,6 +23,8 @@ from ._errors import MetadataError, MLArrayError
 
 __all__ = [
     "compute_stats",
+    "compute_channel_stats",
+    "MAX_CHANNEL_STATS",
     "compute_label_stats",
     "UnsupportedDtypeError",
     "DEFAULT_PERCENTILES",
@@ -35,6 +37,9 @@ DEFAULT_PERCENTILES = (0.5, 1, 5, 25, 75, 95, 99, 99.5)
 # (a 2**20-bin int64 histogram is 8 MiB).
 EXACT_RANGE_LIMIT = 2**20
 FLOAT_HISTOGRAM_BINS = 2**16
+# Per-channel statistics are stored for channel axes up to this length (each entry is ~0.3 kB of
+# JSON; hyperspectral cubes with thousands of bands keep the file-wide statistics only).
+MAX_CHANNEL_STATS = 256
 # Dtypes whose whole value range fits one small histogram, so percentiles need one pass.
 _SMALL_INT_KINDS = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.uint16))
 # Per element of a block we hold the block, a NaN mask and NaN-free copy, and a float64
@@ -96,6 +101,42 @@ def compute_stats(
         "nan_count": int(moments.nan_count),
         "exact": histogram.exact,
     }
+
+
+def compute_channel_stats(
+    array,
+    axis: int,
+    *,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    budget_bytes: int = DEFAULT_BUDGET_BYTES,
+) -> list[dict]:
+    """:func:`compute_stats` of each index along ``axis`` (a channel axis), in index order.
+
+    Channels of one image often have unrelated ranges (a 0..1 mask beside 0..10000 counts), so
+    viewers need each channel's own percentiles for contrast. Each channel is streamed on its own;
+    with the format's one-channel chunks this reads every chunk once more in total.
+    """
+    axis = int(axis)
+    if not 0 <= axis < len(array.shape):
+        raise MetadataError("axis", axis, f"must be an axis of the {len(array.shape)}-D array",
+                            "pass the index of the channel axis")
+    return [compute_stats(_AxisSlice(array, axis, i), percentiles=percentiles, budget_bytes=budget_bytes)
+            for i in range(int(array.shape[axis]))]
+
+
+class _AxisSlice:
+    """``array`` at index ``index`` of ``axis``, read lazily (shape, dtype, chunks, ``[...]``)."""
+
+    def __init__(self, array, axis: int, index: int) -> None:
+        self.array, self.axis, self.index = array, axis, index
+        self.shape = tuple(n for a, n in enumerate(array.shape) if a != axis)
+        self.dtype = np.dtype(array.dtype)
+        chunks = getattr(array, "chunks", None)
+        self.chunks = None if chunks is None else tuple(c for a, c in enumerate(chunks) if a != axis)
+
+    def __getitem__(self, key):
+        key = tuple(key) if isinstance(key, tuple) else (key,)
+        return self.array[key[: self.axis] + (self.index,) + key[self.axis:]]
 
 
 def compute_label_stats(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from mlarray.meta import Meta
@@ -14,8 +16,9 @@ _PALETTE = [(0.0, 1.0, 0.0, 1.0), (1.0, 0.0, 1.0, 1.0), (0.0, 1.0, 1.0, 1.0), (1
 CHANNEL_COLORMAPS = ["magenta", "green", "cyan", "yellow", "red", "blue", "gray"]
 
 
-def contrast_limits(meta: Meta, dtype) -> tuple[float, float]:
-    st = meta.stats
+def contrast_limits(meta: Meta, dtype, channel: Optional[int] = None) -> tuple[float, float]:
+    """0.5/99.5 percentiles of the stored statistics (of ``channel`` when stored per channel)."""
+    st = meta.stats if channel is None else meta.stats.channel(channel)
     lo, hi = st.percentile(0.5), st.percentile(99.5)
     if lo is None or hi is None or not hi > lo:
         lo, hi = st.min, st.max

@@ -82,7 +82,7 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
                               UserWarning, stacklevel=2)
                 is_seg = False
         if not is_seg:
-            kwargs.update(contrast_limits=contrast_limits(meta, ml.dtype), rgb=False)
+            kwargs.update(contrast_limits=contrast_limits(meta, ml.dtype, ch), rgb=False)
             if ch is not None:
                 kwargs.update(colormap=CHANNEL_COLORMAPS[ci % len(CHANNEL_COLORMAPS)], blending="additive")
             else:

@@ -82,6 +82,11 @@ class _StatsTab:
                 lines.append(f"{k}: {fmt_num(v) if isinstance(v, float) else v}")
         for q, v in (st.get("percentiles") or {}).items():
             lines.append(f"p{q}: {'—' if v is None else fmt_num(v)}")
+        for i, c in enumerate(meta.stats.channels or []):
+            lo, hi = c.percentile(0.5), c.percentile(99.5)
+            window = "" if lo is None or hi is None else f", p0.5–p99.5 {fmt_num(lo)} – {fmt_num(hi)}"
+            span = "—" if c.min is None else f"{fmt_num(c.min)} – {fmt_num(c.max)}"
+            lines.append(f"channel {i}: {span}{window}")
         return "\n".join(lines)
 
     def recompute_stats(self, block: bool = False):
@@ -96,10 +101,15 @@ class _StatsTab:
         self.recompute_button.enabled = False
         self._show_info("Computing statistics…")
 
-        def compute():
-            from mlarray.stats import compute_stats
+        axis = _channel_axis(layer_meta(layer), len(source.shape))
 
-            return compute_stats(source)
+        def compute():
+            from mlarray.stats import MAX_CHANNEL_STATS, compute_channel_stats, compute_stats
+
+            stats = compute_stats(source)
+            if axis is not None and 0 < source.shape[axis] <= MAX_CHANNEL_STATS:
+                stats["channels"] = compute_channel_stats(source, axis)
+            return stats
 
         def done(stats: dict) -> None:
             self.recompute_button.enabled = True
@@ -146,6 +156,12 @@ class _StatsTab:
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         return getattr(data, "base", None) if hasattr(data, "order") else data
 
+
+
+def _channel_axis(meta: Meta, ndim: int) -> Optional[int]:
+    labels = [getattr(v, "value", v) for v in (meta.spatial.axis_labels or [])]
+    axes = [a for a, lab in enumerate(labels) if lab == "channel"]
+    return axes[0] if len(axes) == 1 and len(labels) == ndim else None
 
 
 class _ClassesTab:
