@@ -1,4 +1,5 @@
-"""Issue 18 item 1: an image read from .mla (a multiscale layer) saves through every public save path."""
+"""Issue 18 items 1 and 8: an image read from .mla (a multiscale layer) saves through every public save
+path, and boxes edited in the same save land in one file only."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def pyramid_files(tmp_path):
                                         bbox={"bboxes": boxes, "labels": ["liver", "kidney"], "scores": [0.9, 0.7]}))
     img.meta.spatial.coord_system = "LPS"
     img.save(tmp_path / "ct.mla")
-    seg = MLArray(lab, **geom, meta=Meta(is_seg=True, classes=CLASSES))
+    # the segmentation carries the same boxes (as a converted dataset may)
+    seg = MLArray(lab, **geom, meta=Meta(is_seg=True, classes=CLASSES, bbox={"bboxes": boxes}))
     seg.meta.spatial.coord_system = "LPS"
     seg.save(tmp_path / "ct_seg.mla")
     assert len(MLArray.open(tmp_path / "ct.mla").levels) > 1
@@ -46,10 +48,19 @@ def test_multiscale_image_saves_through_every_save_path(make_napari_viewer, pyra
     assert img.multiscale  # what makes napari hand the writer a MultiScaleData
     layers = [img]
     if "labels" in selection:
-        (lab,) = viewer.open(str(pyramid_files["seg"]), plugin=PLUGIN)
+        lab, _seg_boxes = viewer.open(str(pyramid_files["seg"]), plugin=PLUGIN)
         layers.append(lab)
+    expect_boxes = pyramid_files["boxes"]
     if "boxes" in selection:
         layers.append(shp)
+        # edit: move the kidney box by 2 voxels along the last layer axis (one slice's rectangle)
+        order = shp.metadata["mlarray_axes"]
+        ids = np.asarray(shp.features["box_id"])
+        data = [np.asarray(d).copy() for d in shp.data]
+        data[int(np.flatnonzero(ids == 1)[0])][:, 2] += 2
+        shp.data = data
+        expect_boxes = [[list(p) for p in b] for b in expect_boxes]
+        expect_boxes[1][order[2]] = [v + 2 for v in expect_boxes[1][order[2]]]
     out = tmp_path / "out" / "case.mla"
     out.parent.mkdir()
     written = save_selected(how, viewer, layers, out, monkeypatch)
@@ -61,11 +72,13 @@ def test_multiscale_image_saves_through_every_save_path(make_napari_viewer, pyra
     _same_geometry(src, back)
     assert len(back.levels) == len(src.levels)  # the pyramid is rebuilt
     assert back.meta.source == src.meta.source and back.meta.extra == src.meta.extra
-    assert back.meta.bbox.bboxes == pyramid_files["boxes"]
+    assert back.meta.bbox.bboxes == expect_boxes
     if "labels" in selection:
         seg = MLArray.open(out.parent / "case_seg.mla")
         np.testing.assert_array_equal(seg.to_numpy(), pyramid_files["labels"])
         assert seg.meta.is_seg and seg.meta.classes == CLASSES
+        if "boxes" in selection:  # item 8: the edited boxes land in one file, no stale copy beside them
+            assert not seg.meta.bbox.bboxes
         _same_geometry(src, seg)
     # reopened, the saved image lands where the original did
     (img2, _shp2) = make_napari_viewer().open(str(out), plugin=PLUGIN)

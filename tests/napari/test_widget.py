@@ -107,9 +107,31 @@ def test_invalid_geometry_is_refused_and_saves_nothing(opened, field, text, need
     np.testing.assert_array_equal(img.scale, before_scale)
     np.testing.assert_array_equal(img.translate, before_tr)
     assert json.dumps(img.metadata["mlarray"], sort_keys=True) == before_md
+    # issue 18 item 8: the refused text stays in the field, so Save and Save as refuse rather than
+    # reporting success with the last valid value
     stored_before = _stored(files["ct"]).to_mapping()
-    assert w.save()  # saves the (unchanged) valid metadata only
-    assert _stored(files["ct"]).to_mapping()["spatial"] == stored_before["spatial"]
+    assert getattr(w, field).value == text
+    assert not w.save()
+    assert w.error.startswith("Not saved") and "spatial" in w.error
+    assert w.save_as() is None and w.error.startswith("Not saved")
+    assert _stored(files["ct"]).to_mapping() == stored_before
+    # fixing the field applies it, and Save writes what the field shows
+    getattr(w, field).value = {"spacing": "2.5, 0.8, 0.7", "direction": "0, 0, 1; 0, 1, 0; 1, 0, 0",
+                               "origin": "-40, -35, 121"}[field]
+    assert w.error == ""
+    assert w.save(), w.error
+    stored = _stored(files["ct"]).spatial
+    assert {"spacing": stored.spacing == [2.5, 0.8, 0.7], "origin": stored.origin == [-40, -35, 121],
+            "direction": stored.direction == [[0, 0, 1], [0, 1, 0], [1, 0, 0]]}[field]
+
+
+def test_revert_clears_a_refused_field(opened):
+    _, w, _layers, files = opened
+    w.extra.value = "{not json"
+    assert not w.apply_extra()
+    assert not w.save()
+    assert w.revert()
+    assert w.extra.value.strip().startswith("{") and w.save(), w.error
 
 
 def test_save_writes_metadata_and_keeps_pixels_byte_identical(opened):
@@ -221,7 +243,10 @@ def test_class_table_updates_labels_colours(opened, qtbot):
     _type(qtbot, w.class_table, 2, 2, "#zzzzzz")
     assert "classes[2].color" in w.error
     np.testing.assert_allclose(lab.colormap.map(np.array([3]))[0], [0.95, 0.95, 0.90, 1.0], atol=1e-3)
-    assert w.save()
+    assert not w.save() and "classes" in w.error  # the refused cell still shows "#zzzzzz"
+    _type(qtbot, w.class_table, 2, 2, "#f2f2e6")
+    assert w.error == "", w.error
+    assert w.save(), w.error
     stored = _stored(files["seg"])
     assert stored.classes[1]["name"] == "left kidney"
     assert stored.classes[0]["color"] == [0.0, 1.0, 0.0, 1.0]

@@ -2,11 +2,17 @@
 
 Multi-layer writes: an ``.mla`` file holds one array, so ``write_layers(path, layers)`` writes
 
-* the image layer (or the channel layers split from one channel file, stacked back) to ``path``,
-  with the boxes of every Shapes layer stored as its ``bbox``;
+* the image layer to ``path`` — several image layers only as channels: the channel layers of
+  one channel file stacked back, or layers of one shape, dtype and transform (napari's
+  ``channel_axis`` split) on a new ``channel`` axis named after the layers — with the boxes of
+  every Shapes layer stored as its ``bbox``;
 * a Labels layer to ``<stem>_seg.mla`` next to it (to ``path`` itself when there is no image);
-  with several Labels layers, the others to ``<stem>_seg<i>.mla``;
+  with several Labels layers, the others to ``<stem>_seg<i>.mla``. The boxes of a save land in
+  the main file only, so a segmentation saved beside it keeps no stale copy of them;
 * Shapes layers alone to ``path`` as a metadata-only file (boxes + geometry).
+
+An RGB(A) layer is stored with its colour samples as a last ``channel`` axis (``channel_names``
+R, G, B) and opens as RGB again. A refusal raises :class:`LayerSaveError` with the reason.
 
 Every write is atomic (``MLArray.save`` writes a temporary file and renames it), so saving over
 the file a layer was read from is safe: the layer's memory-mapped data keeps reading the old
@@ -15,13 +21,37 @@ the file a layer was read from is safe: the layer's memory-mapped data keeps rea
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["write_image", "write_labels", "write_shapes", "write_layers", "save_layers"]
+from mlarray import MLArrayError
+
+__all__ = ["LayerSaveError", "write_image", "write_labels", "write_shapes", "write_layers", "save_layers"]
+
+
+class LayerSaveError(MLArrayError):
+    """The selected layers cannot be saved as MLArray; the message says why and what to do.
+
+    Not a ``ValueError`` on purpose: napari turns a writer's ``ValueError`` into "Given plugin
+    'mlarray' is not a valid writer", which hides the reason from the user.
+    """
+
+
+def _reported(hook):
+    """Re-raise a refusal from inside a writer (ValueError, MetadataError) as :class:`LayerSaveError`."""
+
+    @functools.wraps(hook)
+    def run(*args, **kwargs):
+        try:
+            return hook(*args, **kwargs)
+        except ValueError as exc:
+            raise LayerSaveError(f"Cannot save as MLArray: {exc}") from exc
+
+    return run
 
 
 def _mla_path(path) -> str:
@@ -61,6 +91,7 @@ def _save(ml, path: str, label: str) -> None:
         close()
 
 
+@_reported
 def write_image(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Image layers."""
     from ..layers._from_layers import mlarray_from_layer
@@ -70,6 +101,7 @@ def write_image(path: str, data: Any, meta: dict) -> list[str]:
     return [path]
 
 
+@_reported
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Labels layers (``is_seg`` files)."""
     from ..layers._from_layers import mlarray_from_layer
@@ -79,6 +111,7 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     return [path]
 
 
+@_reported
 def write_shapes(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Shapes layers: a metadata-only file holding the boxes."""
     from mlarray import MLArray
@@ -114,9 +147,11 @@ def _stack_channels(images: list) -> Optional[tuple]:
     return AxisView(base, list(range(len(base.shape)))), order, images[0][1]
 
 
+@_reported
 def write_layers(path: str, layer_data: list) -> list[str]:
     """npe2 multi-layer writer (see the module docstring for what goes where)."""
     from mlarray import MLArray
+    from mlarray.meta import MetaBbox
 
     from ..boxes._layer import bbox_from_shapes
     from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
@@ -127,27 +162,19 @@ def write_layers(path: str, layer_data: list) -> list[str]:
     shapes = [ld for ld in layer_data if ld[2] == "shapes"]
     other = [ld[2] for ld in layer_data if ld[2] not in ("image", "labels", "shapes")]
     if other:
-        raise ValueError(f"MLArray files hold image, labels and shapes layers, not {', '.join(sorted(set(other)))}")
+        raise ValueError(f"MLArray files hold image, labels and shapes layers, not {', '.join(sorted(set(other)))}; "
+                         "leave those out of the selection")
     written: list[str] = []
     main = None
     if len(images) > 1:
-        stacked = _stack_channels(images)
-        if stacked is None:
-            raise ValueError("an .mla file holds one image: select one image layer (or all channel layers "
-                             "of one file) per save")
-        full, order, state = stacked
-        ml = mlarray_from_layer(images[0][0], state, "image")
-        ml = MLArray(full.base, meta=_with_channel_geometry(ml, full, state))
-        main = (ml, images[0])
+        main = (_stacked_image(images), images[0])
     elif images:
         main = (mlarray_from_layer(images[0][0], images[0][1], "image"), images[0])
-    seg_targets = []
     if main is None and labels:
         main = (mlarray_from_layer(labels[0][0], labels[0][1], "labels"), labels[0])
         labels = labels[1:]
     stem = path[: -len(".mla")]
-    for i, lab in enumerate(labels):
-        seg_targets.append((f"{stem}_seg{'' if i == 0 else i}.mla", lab))
+    seg_targets = [(f"{stem}_seg{'' if i == 0 else i}.mla", lab) for i, lab in enumerate(labels)]
     if main is not None:
         ml, (data, state, _) = main
         if shapes:
@@ -161,9 +188,31 @@ def write_layers(path: str, layer_data: list) -> list[str]:
         MLArray(meta=meta).save(path)
         written.append(path)
     for target, (data, state, _) in seg_targets:
-        _save(mlarray_from_layer(data, state, "labels"), target, f"Saving {Path(target).name}")
+        seg = mlarray_from_layer(data, state, "labels")
+        if shapes:  # the boxes saved in this selection live in the main file only: no stale second copy
+            seg.meta.bbox = MetaBbox()
+        _save(seg, target, f"Saving {Path(target).name}")
         written.append(target)
     return written
+
+
+def _stacked_image(images: list):
+    """Several image layers as one channel file: the channel layers of one .mla file restacked, or
+    layers of one shape and transform (napari's ``channel_axis`` split) stacked on a new axis."""
+    from mlarray import MLArray
+
+    from ..layers._from_layers import mlarray_from_layer, stack_channel_layers
+
+    ours = _stack_channels(images)
+    if ours is not None:
+        full, _order, state = ours
+        ml = mlarray_from_layer(images[0][0], state, "image")
+        return MLArray(full.base, meta=_with_channel_geometry(ml, full, state))
+    stacked = stack_channel_layers(images)
+    if stacked is None:
+        raise ValueError("an .mla file holds one image, and these image layers differ in shape, dtype or "
+                         "transform; save them one at a time (or select all channel layers of one file)")
+    return stacked
 
 
 def _with_channel_geometry(ml, full, state):
@@ -219,12 +268,13 @@ def save_layers(layers, path: str) -> list[str]:
     """Save napari layers to ``path`` (one layer: its own writer; several: :func:`write_layers`)."""
     layers = list(layers)
     if not layers:
-        raise ValueError("no layers selected")
+        raise LayerSaveError("Cannot save as MLArray: no layers selected; select the layers to save first")
     tuples = [layer.as_layer_data_tuple() for layer in layers]
     if len(tuples) == 1:
         data, state, kind = tuples[0]
         hook = {"image": write_image, "labels": write_labels, "shapes": write_shapes}.get(kind)
         if hook is None:
-            raise ValueError(f"cannot save a {kind} layer as MLArray")
+            raise LayerSaveError(f"Cannot save as MLArray: a {kind} layer has no MLArray form; "
+                                 "select image, labels or shapes layers")
         return hook(path, data, state)
     return write_layers(path, tuples)

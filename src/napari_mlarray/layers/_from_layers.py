@@ -10,6 +10,7 @@ pyramid are rebuilt by ``MLArray.save``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Optional
 
@@ -22,7 +23,7 @@ from ..boxes._layer import bbox_from_shapes
 from ._geometry import label_str, data_to_world_matrix, file_affine_from_world
 from ._views import AxisView
 
-__all__ = ["base_of", "finest_level", "fresh_meta", "layer_spatial", "meta_from_shapes", "mlarray_from_layer",
+__all__ = ["axis_labels_from_layer", "base_of", "stack_channel_layers", "finest_level", "fresh_meta", "layer_spatial", "meta_from_shapes", "mlarray_from_layer",
            "source_meta"]
 
 
@@ -59,6 +60,46 @@ def base_of(data):
     if isinstance(d, AxisView):
         return d, list(d.order), dict(d.fixed)
     return d, list(range(len(d.shape))), {}
+
+
+# napari axis labels a user gives (``viewer.add_image(..., axis_labels=("t", "z", "y", "x"))``) -> roles
+_ROLES = {"t": "temporal", "time": "temporal", "c": "channel", "ch": "channel", "channel": "channel",
+          "z": "spatial_z", "y": "spatial_y", "x": "spatial_x"}
+
+
+def _spatial_names(n: int) -> list[str]:
+    return {2: ["spatial_y", "spatial_x"], 3: ["spatial_z", "spatial_y", "spatial_x"]}.get(n, ["spatial"] * n)
+
+
+def axis_labels_from_layer(state: dict, ndim: int, rgb: bool) -> Optional[list[str]]:
+    """MLArray axis roles for a layer that did not come from a file (None: every axis spatial).
+
+    An RGB layer stores its colour samples as a last ``channel`` axis (as RGB TIFFs convert). Named
+    napari axes map to roles (``t``/``time`` -> temporal, ``c``/``channel`` -> channel, ``z``/``y``/``x``
+    -> spatial, world-axis labels such as ``"A→P"`` -> spatial); napari's default numeric labels
+    mean spatial, and other names are kept as custom non-spatial roles.
+    """
+    if rgb:
+        return _spatial_names(ndim - 1) + ["channel"]
+    labels = [str(v) for v in (state.get("axis_labels") or ())]
+    if len(labels) != ndim:
+        return None
+    out = []
+    for lab in labels:
+        key = lab.strip().lower()
+        if key in _ROLES:
+            out.append(_ROLES[key])
+        elif re.fullmatch(r"-?\d+", key) or "→" in key:
+            out.append("spatial")
+        else:
+            out.append(lab)
+    n_spatial = sum(v.startswith("spatial") for v in out)
+    if n_spatial == 0 or all(v == "spatial" for v in out):
+        return None
+    if n_spatial in (2, 3) and all(v == "spatial" for v in out if v.startswith("spatial")):
+        names = iter(_spatial_names(n_spatial))
+        out = [next(names) if v == "spatial" else v for v in out]
+    return out
 
 
 def layer_spatial(meta: Meta, order: list[int], nbase: int, layer_ndim: int, rgb: bool) -> list[int]:
@@ -100,6 +141,10 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
     nout = len(arr.shape)
     if meta.spatial.axis_labels is not None and len(meta.spatial.axis_labels) != nout:
         meta.spatial.axis_labels = None
+    if meta.spatial.axis_labels is None:
+        meta.spatial.axis_labels = axis_labels_from_layer(state, nout, rgb)
+        if rgb and "channel_names" not in meta.extra:
+            meta.extra = {**meta.extra, "channel_names": list("RGBA"[: arr.shape[-1]])}
     if meta.spatial.axis_units is not None and len(meta.spatial.axis_units) not in (nout,):
         meta.spatial.axis_units = None if meta.spatial.axis_labels is None else meta.spatial.axis_units
     spatial_pos = layer_spatial(meta, order, nout, len(view.shape), rgb)
@@ -167,3 +212,43 @@ def meta_from_shapes(shapes: list, state: dict) -> Meta:
     meta.is_seg = None if meta.is_seg is None else meta.is_seg
     meta.has_array = False
     return meta
+
+
+class _Stacked:
+    """Arrays of one shape and dtype stacked along a new first axis, read lazily slab by slab."""
+
+    def __init__(self, arrays: list) -> None:
+        self.arrays = arrays
+        self.shape = (len(arrays), *arrays[0].shape)
+        self.dtype = np.dtype(arrays[0].dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        first, rest = key[0], key[1:]
+        if isinstance(first, (int, np.integer)):
+            return np.asarray(self.arrays[int(first)][rest])
+        return np.stack([np.asarray(a[rest]) for a in self.arrays[first]])
+
+
+def stack_channel_layers(images: list) -> Optional[MLArray]:
+    """Image layers of one shape, dtype and transform (e.g. napari's ``channel_axis`` split) as one
+    file with a leading ``channel`` axis named after the layers; None when they do not match."""
+    arrays = [finest_level(data) for data, _state, _kind in images]
+    states = [state for _data, state, _kind in images]
+    if any(st.get("rgb") for st in states) or len({(tuple(a.shape), np.dtype(a.dtype)) for a in arrays}) != 1:
+        return None
+    nd = len(arrays[0].shape)
+    mats = [data_to_world_matrix(st, nd) for st in states]
+    if any(not np.allclose(m, mats[0]) for m in mats[1:]):
+        return None
+    first = mlarray_from_layer(arrays[0], states[0], "image")
+    meta = first.meta
+    sp = meta.spatial
+    labels = sp.axis_labels or _spatial_names(nd)
+    sp.axis_labels = ["channel", *labels]
+    if sp.axis_units is not None and len(sp.axis_units) == nd:
+        sp.axis_units = ["", *sp.axis_units]
+    names = [str(st.get("name") or f"c{i}") for i, st in enumerate(states)]
+    meta.extra = {**meta.extra, "channel_names": names}
+    return MLArray(_Stacked(arrays), meta=meta)

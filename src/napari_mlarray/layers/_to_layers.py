@@ -45,9 +45,12 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
     levels = ml.levels
     shape = ml.shape
     is_seg = bool(meta.is_seg)
+    rgb = not is_seg and _is_rgb(meta, ml, channel_axis)
     drop = [channel_axis] if channel_axis is not None else []
     order = geom.layer_axes(ndim, drop)
     tkw = geom.transform_kwargs(order)
+    if rgb:  # one RGB(A) layer: napari wants the colour samples as the last data axis
+        order, channel_axis = order + [channel_axis], None
     role = ROLE_LABELS if is_seg else ROLE_IMAGE
     channels: list[Optional[int]] = [None] if channel_axis is None else list(range(shape[channel_axis]))
     ch_names = meta.extra.get("channel_names") if isinstance(meta.extra, dict) else None
@@ -81,7 +84,9 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
                 warnings.warn(f"{name}: is_seg is set but the dtype is {ml.dtype}; shown as an image",
                               UserWarning, stacklevel=2)
                 is_seg = False
-        if not is_seg:
+        if rgb:
+            kwargs.update(rgb=True)
+        elif not is_seg:
             kwargs.update(contrast_limits=contrast_limits(meta, ml.dtype, ch), rgb=False)
             if ch is not None:
                 kwargs.update(colormap=CHANNEL_COLORMAPS[ci % len(CHANNEL_COLORMAPS)], blending="additive")
@@ -94,6 +99,20 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
     if shp is not None:  # the spatial axes are the image's last axes, so napari lines the two up
         out.append(shp)
     return out
+
+
+_RGB_NAMES = (["R", "G", "B"], ["R", "G", "B", "A"])
+
+
+def _is_rgb(meta, ml: MLArray, channel_axis: Optional[int]) -> bool:
+    """A photo/slide: the last axis is a 3- or 4-sample 8-bit ``channel`` axis (RGB TIFFs convert so)
+    not named as anything but R, G, B(, A). napari shows it as colour instead of three layers."""
+    if channel_axis is None or channel_axis != ml.ndim - 1 or ml.shape[-1] not in (3, 4):
+        return False
+    if np.dtype(ml.dtype) != np.uint8 or len(ml.spatial_axes) < 2:
+        return False
+    names = meta.extra.get("channel_names") if isinstance(meta.extra, dict) else None
+    return names is None or [str(n).upper() for n in names] in _RGB_NAMES
 
 
 # Segmentations up to this size open as one editable level (512 x 512 x 1000 uint8 fits). napari

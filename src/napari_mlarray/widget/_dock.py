@@ -50,7 +50,8 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         self._box_groups: list[list[int]] = []
         self._saved: dict[str, str] = {}  # path -> metadata JSON as last read from / written to the file
         self._stats_worker = None
-        self.last_saved: list[str] = []  # files written by the last "Save as MLArray…"
+        self.last_saved: list[str] = []
+        self._refused: dict[str, str] = {}  # tab -> message of its refused text  # files written by the last "Save as MLArray…"
 
         self._title = MLabel(value="No layer selected")
         self._title.native.setWordWrap(True)
@@ -162,6 +163,34 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         self._message.value = text
         self._message.native.setStyleSheet(_ERROR_STYLE)
 
+    # A tab whose text was refused keeps the text (so it can be fixed) but not in the metadata; until
+    # it is fixed or reverted, Save and Save as refuse, rather than saving the last valid value.
+    _REFUSED_STYLE = "border: 1px solid #ff6b6b;"
+
+    def _refuse(self, tab: str, text: str) -> None:
+        self._refused[tab] = text
+        for w in self._tab_fields(tab):
+            w.native.setStyleSheet(self._REFUSED_STYLE)
+        self._show_error(text)
+
+    def _accept(self, tab: str) -> None:
+        self._refused.pop(tab, None)
+        for w in self._tab_fields(tab):
+            w.native.setStyleSheet("")
+
+    def _tab_fields(self, tab: str) -> list:
+        return {"spatial": [self.spacing, self.origin, self.direction, self.axis_labels, self.axis_units,
+                            self.coord_system],
+                "extra": [self.extra], "classes": [self.class_table]}.get(tab, [])
+
+    def pending_refusal(self) -> str:
+        """Why the widget's fields cannot be saved now ('' when every field was applied)."""
+        if not self._refused:
+            return ""
+        tabs = ", ".join(sorted(self._refused))
+        return (f"Not saved — the {tabs} field{'s' if len(self._refused) > 1 else ''} hold text that was refused "
+                f"({next(iter(self._refused.values()))}). Fix it, or press Revert to reload the file's values.")
+
     def _show_info(self, text: str) -> None:
         self._error_text = ""
         self._message.value = text
@@ -234,6 +263,8 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         if self.layer is None:
             return
         meta = layer_meta(self.layer)
+        for tab in list(self._refused):  # the fields are reloaded from the metadata
+            self._accept(tab)
         self._updating = True
         try:
             self._refresh_title()

@@ -73,6 +73,9 @@ class _SaveActions:
         path = self._layer_file("This layer did not come from a .mla file; use “Save as MLArray…”.")
         if path is None:
             return False
+        if self.pending_refusal():
+            self._show_error(self.pending_refusal())
+            return False
         meta = layer_meta(self.layer)
         try:
             save_metadata_in_place(path, meta)
@@ -121,6 +124,9 @@ class _SaveActions:
     def save_as(self):
         """Save the layer (with this metadata) as a new .mla file, through the plugin's writer."""
         if self.layer is None:
+            return None
+        if self.pending_refusal():
+            self._show_error(self.pending_refusal())
             return None
         from ..hooks._menu import save_as_dialog
 

@@ -58,8 +58,9 @@ class _SpatialTab:
             sp.spacing, sp.origin, sp.direction = checked.spacing, checked.origin, checked.direction
             self._validated(meta)
         except (MetadataError, ValueError, TypeError) as exc:
-            self._show_error(f"Not applied — {exc}")
+            self._refuse("spatial", f"Not applied — {exc}")
             return False
+        self._accept("spatial")
         self._commit(meta, geometry=True)
         self._spatial_info.value = self._spatial_summary(meta)
         self._show_info("Geometry applied.")
@@ -213,8 +214,9 @@ class _ClassesTab:
             meta.classes = check_classes(self._class_rows() if classes is None else classes) or None
             self._validated(meta)
         except (MetadataError, ValueError, TypeError) as exc:
-            self._show_error(f"Not applied — {exc}")
+            self._refuse("classes", f"Not applied — {exc}")
             return False
+        self._accept("classes")
         self._commit(meta, classes=True)
         if classes is not None:
             self._updating = True
@@ -306,8 +308,9 @@ class _ExtraTab:
             meta.extra = value
             self._validated(meta)
         except MetadataError as exc:
-            self._show_error(f"Not applied — {exc}")
+            self._refuse("extra", f"Not applied — {exc}")
             return False
+        self._accept("extra")
         self._commit(meta)
         self._show_info("extra applied.")
         return True
