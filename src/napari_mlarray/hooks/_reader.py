@@ -24,10 +24,12 @@ def napari_get_reader(path: PathOrPaths) -> Optional[Callable]:
 
 def read_mla(path: PathOrPaths) -> list:
     """Layer data tuples for one ``.mla`` path or a list of them."""
+    from .._notify import relayed_warnings
     from ..layers._to_layers import layer_data_from_path
 
     paths = list(path) if isinstance(path, (list, tuple)) else [path]
     out: list = []
-    for p in paths:
-        out.extend(layer_data_from_path(os.fspath(p)))
+    with relayed_warnings():  # so they reach napari's notifications (see .._notify)
+        for p in paths:
+            out.extend(layer_data_from_path(os.fspath(p)))
     return out

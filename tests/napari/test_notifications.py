@@ -1,0 +1,53 @@
+"""Issue 18 item 9: warnings raised while opening a file reach napari's notification area."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import PLUGIN
+
+from mlarray import MLArray
+
+
+@pytest.fixture
+def oblique_file(tmp_path):
+    a = math.radians(20)
+    d = [[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]]
+    ml = MLArray(np.zeros((4, 30, 30), np.int16), spacing=[1, 1, 1], direction=d)
+    ml.meta.spatial.coord_system = "RAS"
+    ml.save(tmp_path / "obl.mla")
+    return tmp_path / "obl.mla"
+
+
+def _warnings_recorded(manager, start: int) -> list[str]:
+    from napari.utils.notifications import NotificationSeverity
+
+    return [n.message for n in manager.records[start:] if n.severity == NotificationSeverity.WARNING]
+
+
+def test_warning_reaches_notifications_before_the_event_loop(make_napari_viewer, oblique_file):
+    """Like ``napari file.mla`` or a script: the file is opened before napari.run() installs its hooks."""
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    start = len(notification_manager.records)
+    with pytest.warns(UserWarning, match="oblique"):  # scripts still get the Python warning
+        viewer.open(str(oblique_file), plugin=PLUGIN)
+    shown = _warnings_recorded(notification_manager, start)
+    assert len(shown) == 1 and "oblique" in shown[0]
+
+
+def test_warning_is_notified_once_inside_the_event_loop(make_napari_viewer, oblique_file, tmp_path):
+    """Inside napari.run() napari's hooks turn the warning into the notification: shown once, not twice."""
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    other = tmp_path / "obl2.mla"
+    other.write_bytes(oblique_file.read_bytes())  # another file: the oblique note is once per file
+    start = len(notification_manager.records)
+    with notification_manager:  # what napari.run() installs
+        viewer.open(str(other), plugin=PLUGIN)
+    ours = [m for m in _warnings_recorded(notification_manager, start) if m.startswith("obl2:")]
+    assert len(ours) == 1 and "oblique" in ours[0]
