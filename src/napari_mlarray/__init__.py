@@ -7,7 +7,15 @@ Subpackages, by concern:
 * :mod:`.layers` — an ``.mla`` file <-> napari layer data (world convention, lazy axis views,
   colours); no Qt;
 * :mod:`.boxes` — ``bbox`` boxes <-> Shapes layers, and redrawing them for 2D/3D views;
+* :mod:`.viewer` — behaviour attached to live viewers: upright anatomical views and markers,
+  consistent units, a 3D level for large paintable segmentations;
 * :mod:`.widget` — the "MLArray metadata" dock widget.
+
+World frame: anatomical files open in napari world axes (S, P, L) by default (radiological 2D
+views); ``set_world_frame("RAS")`` (or ``MLARRAY_NAPARI_WORLD=RAS``) opens them in nibabel's
+(R, A, S) RAS+ frame so they overlay NIfTIs added with their affine and other readers' layers.
+2D views of anatomical axes are kept upright with A/P, R/L, S/I markers on the canvas edges
+(``set_upright_views(False)`` leaves them to napari).
 
 ``attach_box_views(layer)`` makes a boxes layer built by a script (``Shapes(*read_mla(p)[-1][:2])``)
 switch between 2D rectangles and 3D wireframes; layers opened in a viewer switch already.
@@ -19,7 +27,7 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["napari_get_reader", "read_mla", "write_image", "write_labels", "write_shapes", "write_layers",
-           "save_layers", "attach_box_views"]
+           "save_layers", "attach_box_views", "set_world_frame", "world_frame", "set_upright_views"]
 
 _WHERE = {
     "napari_get_reader": ("hooks._reader", "napari_get_reader"),
@@ -30,6 +38,9 @@ _WHERE = {
     "write_layers": ("hooks._writer", "write_layers"),
     "save_layers": ("hooks._writer", "save_layers"),
     "attach_box_views": ("boxes._views", "attach"),
+    "set_world_frame": ("layers._geometry", "set_world_frame"),
+    "world_frame": ("layers._geometry", "world_frame"),
+    "set_upright_views": ("viewer._anatomy", "set_upright_views"),
 }
 
 

@@ -24,10 +24,9 @@ import numpy as np
 from mlarray.meta import Meta, MetaBbox
 
 from ..layers._geometry import Geometry, data_to_world_matrix
-from ..layers._roles import ROLE_BOXES
+from ..layers._roles import ROLE_BOXES, UNITS_KEY
 from ..layers._style import box_colors
 from ._shapes import box_shapes, group_boxes
-from ._views import watch_viewers
 
 __all__ = ["bbox_from_shapes", "boxes_layer", "caption"]
 
@@ -61,10 +60,6 @@ def boxes_layer(meta: Meta, geom: Geometry, name: str, metadata: dict,
     scores = list(bb.scores) if bb.scores is not None else [float("nan")] * n
     colors = box_colors(labels, meta.classes)
     shapes, types, ids_arr = box_shapes(boxes, view)
-    if s == 3:
-        # The tuple gives no handle on the layer napari builds from it; watching the viewers lets
-        # the layer switch to rectangles along another axis or to wireframes when the view changes.
-        watch_viewers()
     scores = [float("nan") if v is None else float(v) for v in scores]  # None: a box without a score
     features = {
         "label": np.asarray([labels[i] for i in ids_arr], dtype=object),
@@ -73,6 +68,9 @@ def boxes_layer(meta: Meta, geom: Geometry, name: str, metadata: dict,
         "caption": np.asarray([caption(labels[i], scores[i]) for i in ids_arr], dtype=object),
     }
     kwargs = dict(geom.transform_kwargs(None))
+    units = kwargs.pop("units", None)
+    if units is not None:  # set once the viewer's other layers agree (see ..viewer._units)
+        metadata = {**metadata, UNITS_KEY: units}
     kwargs.update(
         name=f"{name} boxes",
         shape_type=types,

@@ -13,9 +13,9 @@ A boxes layer therefore holds one *representation* at a time:
   and one selectable shape per box.
 
 Switching views: readers return layer data tuples, so there is no layer to hook while reading.
-:func:`watch_viewers` (called when a boxes tuple is built) listens for layers inserted into
-every open viewer and :func:`attach`\\ es boxes layers. Scripts can call :func:`attach`
-themselves. An attached layer rebuilds its shapes from ``set_data`` (emitted after each
+:func:`napari_mlarray.viewer._watch.watch_viewers` (called when a file is read) listens for layers
+inserted into every open viewer and :func:`attach`\\ es boxes layers. Scripts can call
+:func:`attach` themselves. An attached layer rebuilds its shapes from ``set_data`` (emitted after each
 re-slice) when the view changes (2D <-> 3D, or another slicing axis). The check is a tuple
 comparison, so moving the slider costs nothing. Unattached layers keep the representation the
 reader built (2D, axis 0).
@@ -48,12 +48,10 @@ import numpy as np
 from ..layers._roles import ROLE_BOXES
 from ._shapes import VIEW_3D, box_shapes, group_boxes
 
-__all__ = ["attach", "rebuild", "rebuilding", "replace_shapes", "set_features", "view_of",
-           "watch_viewers"]
+__all__ = ["attach", "rebuild", "rebuilding", "replace_shapes", "set_features", "view_of"]
 
 # layer -> {"view": representation key, "busy": bool, "attached": bool}; weak, closed layers drop out.
 _STATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_WATCHED: weakref.WeakSet = weakref.WeakSet()
 
 
 # ----------------------------------------------------------------------------- views
@@ -265,29 +263,3 @@ def attach(layer) -> bool:
     layer.events.data.connect(_on_data)
     _sync(layer)  # the viewer may already be in 3D, or sliced along another axis
     return True
-
-
-def _on_inserted(event) -> None:
-    attach(event.value)
-
-
-def watch_viewers() -> None:
-    """Attach boxes layers as soon as they are inserted into any open viewer (idempotent)."""
-    try:
-        import napari
-    except ImportError:  # pragma: no cover - napari missing
-        return
-    viewers = list(getattr(napari.Viewer, "_instances", ()))  # every open viewer (not public)
-    try:
-        cur = napari.current_viewer()
-    except Exception:  # pragma: no cover - no Qt
-        cur = None
-    if cur is not None and cur not in viewers:
-        viewers.append(cur)
-    for v in viewers:
-        if v in _WATCHED:
-            continue
-        _WATCHED.add(v)
-        v.layers.events.inserted.connect(_on_inserted)
-        for lay in list(v.layers):
-            attach(lay)

@@ -32,4 +32,15 @@ def read_mla(path: PathOrPaths) -> list:
     with relayed_warnings():  # so they reach napari's notifications (see .._notify)
         for p in paths:
             out.extend(layer_data_from_path(os.fspath(p)))
+    _watch()
     return out
+
+
+def _watch() -> None:
+    """The layers do not exist yet: watch the viewers they will be inserted into (see ..viewer)."""
+    import sys
+
+    if "napari" in sys.modules:  # a script reading without napari keeps napari unimported
+        from ..viewer._watch import watch_viewers
+
+        watch_viewers()

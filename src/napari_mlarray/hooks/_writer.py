@@ -229,9 +229,10 @@ def _with_channel_geometry(ml, full, state):
 def _boxes_for_target(shape_ld, image_data, image_state):
     """Boxes of a Shapes layer in the index space of the image layer they are saved with."""
     from ..boxes._layer import bbox_from_shapes
-    from ..layers._from_layers import base_of, layer_spatial, source_meta
+    from ..layers._from_layers import base_of, full_resolution, layer_spatial, source_meta
     from ..layers._geometry import data_to_world_matrix
 
+    image_data, image_state = full_resolution(image_data, image_state)
     view, order, _fixed = base_of(image_data)
     meta, _ = source_meta(image_state)
     layer_ndim = len(view.shape)

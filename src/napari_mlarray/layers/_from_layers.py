@@ -23,7 +23,7 @@ from ..boxes._layer import bbox_from_shapes
 from ._geometry import label_str, data_to_world_matrix, file_affine_from_world
 from ._views import AxisView
 
-__all__ = ["axis_labels_from_layer", "base_of", "stack_channel_layers", "finest_level", "fresh_meta", "layer_spatial", "meta_from_shapes", "mlarray_from_layer",
+__all__ = ["axis_labels_from_layer", "base_of", "full_resolution", "stack_channel_layers", "finest_level", "fresh_meta", "layer_spatial", "meta_from_shapes", "mlarray_from_layer",
            "source_meta"]
 
 
@@ -111,8 +111,19 @@ def layer_spatial(meta: Meta, order: list[int], nbase: int, layer_ndim: int, rgb
     return list(range(n))
 
 
+def full_resolution(data, state: dict) -> tuple:
+    """``(data, state)`` to save: a segmentation shown at a pyramid level in 3D saves its
+    full-resolution data with its full-resolution transform (see ..viewer._labels3d)."""
+    shown = finest_level(data)
+    full = getattr(shown, "full", None)
+    if full is None:
+        return data, state
+    return full, {**state, **shown.full_state}
+
+
 def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
     """An MLArray (backed lazily by the layer data) for an Image or Labels layer's data and state."""
+    data, state = full_resolution(data, state)
     meta, md = source_meta(state)
     view, order, fixed = base_of(data)
     rgb = bool(state.get("rgb", False))
@@ -151,7 +162,7 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
     m = data_to_world_matrix(state, layer_ndim)
     idx = spatial_pos + [layer_ndim]
     w = m[np.ix_(idx, idx)]
-    file_aff = file_affine_from_world(w, meta.spatial.coord_system)
+    file_aff = file_affine_from_world(w, meta.spatial.coord_system, md.get("mlarray_world"))
     # columns are layer spatial axes; reorder them to the written array's spatial axis order
     layer_sp = [order[i] for i in spatial_pos]
     written_sorted = sorted(layer_sp)
@@ -202,7 +213,7 @@ def meta_from_shapes(shapes: list, state: dict) -> Meta:
         pass
     meta.bbox = bbox_from_shapes(shapes, state, None, axes)
     m = data_to_world_matrix(state, nd)
-    file_aff = file_affine_from_world(m, meta.spatial.coord_system)
+    file_aff = file_affine_from_world(m, meta.spatial.coord_system, md.get("mlarray_world"))
     cols = [axes.index(a) for a in sorted(axes)]
     fa = np.eye(nd + 1)
     fa[:nd, :nd] = file_aff[:nd, :nd][:, cols]

@@ -4,14 +4,23 @@ napari has one world space shared by all layers; this module decides how an ``.m
 geometry (``world = origin + direction @ (spacing * index)`` in ``spatial.coord_system``) lands
 in it:
 
-* **Anatomical coordinate systems** (``RAS``, ``LPS``, ``LAS``, ... any three of R/L, A/P, S/I):
-  the affine is converted to LPS and the world axis order is *reversed*, so napari's world
-  dimensions are ``(S, P, L)``. In the default 2D view of a 3D image the slider runs
-  inferior→superior, rows go anterior→posterior (anterior at the top) and columns run
-  right→left (the patient's right on the left of the screen: the radiological convention).
-  Layers get ``axis_labels`` ``("I→S", "A→P", "R→L")`` which napari shows on the dims sliders
-  and axes overlay. Files stored in different array orientations therefore agree in napari
-  world coordinates voxel for voxel.
+* **Anatomical coordinate systems** (``RAS``, ``LPS``, ``LAS``, ``RAS+``, ... any three of R/L,
+  A/P, S/I): the affine is converted into one of two *world frames* (:func:`set_world_frame`):
+
+  - ``"SPL"`` (default, radiological): LPS coordinates with the world axis order *reversed*, so
+    napari's world dimensions are ``(S, P, L)``. In the default 2D view of a 3D image the slider
+    runs inferior→superior, rows go anterior→posterior (anterior at the top) and columns run
+    right→left (the patient's right on the left of the screen: the radiological convention).
+    Layers get ``axis_labels`` ``("I→S", "A→P", "R→L")``.
+  - ``"RAS"`` (nibabel): world dimensions ``(R, A, S)`` in RAS+ millimetres, the frame of a
+    NIfTI added with its nibabel affine (``viewer.add_image(img.get_fdata(), affine=img.affine)``)
+    and of readers that pass that affine on; layers from both then overlay voxel for voxel.
+    Labels ``("L→R", "P→A", "I→S")``.
+
+  napari shows the labels on the dims sliders and the axes overlay, and :mod:`..viewer` uses
+  them to keep 2D views upright with orientation markers. Files stored in different array
+  orientations agree in napari world coordinates voxel for voxel. Each layer records the frame
+  it was read in (``metadata["mlarray_world"]``) so saving undoes exactly that frame.
 * **Other coordinate systems** (``unknown``, ``other``, custom names, 2D slides): the affine is
   used as is; the world axes keep the array's (spatial) axis order.
 * **Non-spatial axes**: a ``channel`` axis is split into one layer per channel (each a lazy view
@@ -37,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import warnings
 from typing import Any, Optional, Sequence
 
@@ -45,8 +55,13 @@ import numpy as np
 from mlarray.affines import convert_coord_system
 from mlarray.meta import Meta, compose_affine_or_none
 
-__all__ = ["Geometry", "data_to_world_matrix", "file_affine_from_world", "label_str", "napari_world_affine",
-           "signed_rotation"]
+__all__ = ["WORLD_FRAMES", "Geometry", "data_to_world_matrix", "file_affine_from_world", "label_str",
+           "napari_world_affine", "set_world_frame", "signed_rotation", "world_frame"]
+
+WORLD_FRAMES = ("SPL", "RAS")
+_world_frame = [os.environ.get("MLARRAY_NAPARI_WORLD", "SPL").upper()]
+if _world_frame[0] not in WORLD_FRAMES:  # pragma: no cover - a mistyped environment variable
+    _world_frame[0] = "SPL"
 
 _AXIS_CLASS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
 _OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
@@ -69,35 +84,58 @@ def _anatomical_letters(coord_system, n: int) -> Optional[str]:
     return letters
 
 
-def _napari_letters(letters: str) -> str:
-    """The napari world axes for an anatomical system: LPS letters of its axes, reversed (S, P, L)."""
+def world_frame() -> str:
+    """The frame files are opened in from now on: ``"SPL"`` (radiological) or ``"RAS"`` (nibabel)."""
+    return _world_frame[0]
+
+
+def set_world_frame(frame: str) -> str:
+    """Open files from now on in ``frame`` (``"SPL"`` or ``"RAS"``; see the module docstring).
+
+    Layers already open keep the frame they were read in. Returns the previous frame. The
+    environment variable ``MLARRAY_NAPARI_WORLD`` sets the frame a session starts with.
+    """
+    f = str(frame).upper()
+    if f not in WORLD_FRAMES:
+        raise ValueError(f"world frame {frame!r} is not one of {', '.join(WORLD_FRAMES)}; "
+                         "use 'SPL' (radiological, the default) or 'RAS' (nibabel affine)")
+    previous, _world_frame[0] = _world_frame[0], f
+    return previous
+
+
+def _napari_letters(letters: str, frame: Optional[str] = None) -> str:
+    """The napari world axes for an anatomical system: (S, P, L) in the SPL frame, (R, A, S) in RAS."""
     classes = sorted({_AXIS_CLASS[c] for c in letters})
+    if (frame or world_frame()) == "RAS":
+        return "".join("RAS"[c] for c in classes)
     return "".join(_LPS_LETTER[c] for c in reversed(classes))
 
 
-def napari_world_affine(affine, coord_system) -> tuple[np.ndarray, Optional[list[str]]]:
+def napari_world_affine(affine, coord_system, frame: Optional[str] = None
+                        ) -> tuple[np.ndarray, Optional[list[str]]]:
     """``(W, labels)``: the index->napari-world affine over the spatial axes, and world axis labels.
 
-    ``labels`` is ``["I→S", "A→P", "R→L"]``-style for anatomical systems, else None.
+    ``labels`` is ``["I→S", "A→P", "R→L"]``-style for anatomical systems, else None. ``frame``
+    defaults to :func:`world_frame`.
     """
     a = np.asarray(affine, dtype=float)
     n = a.shape[0] - 1
     letters = _anatomical_letters(coord_system, n)
     if letters is None:
         return a.copy(), None
-    target = _napari_letters(letters)
+    target = _napari_letters(letters, frame)
     w = convert_coord_system(a, letters, target)
     return w, [f"{_OPPOSITE[c]}→{c}" for c in target]
 
 
-def file_affine_from_world(world_affine, coord_system) -> np.ndarray:
+def file_affine_from_world(world_affine, coord_system, frame: Optional[str] = None) -> np.ndarray:
     """Inverse of :func:`napari_world_affine`: napari-world affine -> affine in ``coord_system``."""
     w = np.asarray(world_affine, dtype=float)
     n = w.shape[0] - 1
     letters = _anatomical_letters(coord_system, n)
     if letters is None:
         return w.copy()
-    return convert_coord_system(w, _napari_letters(letters), letters)
+    return convert_coord_system(w, _napari_letters(letters, frame), letters)
 
 
 def signed_rotation(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,14 +214,16 @@ def _valid_unit(u) -> bool:
 class Geometry:
     """How one file's axes become layer axes, shared by all layers made from it."""
 
-    def __init__(self, meta: Meta, ndim: Optional[int], spatial_axes: list[int], name: str, key) -> None:
+    def __init__(self, meta: Meta, ndim: Optional[int], spatial_axes: list[int], name: str, key,
+                 frame: Optional[str] = None) -> None:
         sp = meta.spatial
         self.spatial_axes = spatial_axes
         s = len(spatial_axes)
         affine = compose_affine_or_none(sp.spacing, sp.origin, sp.direction)
         if affine is None or affine.shape[0] != s + 1:
             affine = np.eye(s + 1)
-        world, labels = napari_world_affine(affine, sp.coord_system)
+        self.frame = frame or world_frame()  # the frame this file is read in, recorded on its layers
+        world, labels = napari_world_affine(affine, sp.coord_system, self.frame)
         al = _align(world)
         self.perm, self.scale, self.translate = al["perm"], al["scale"], al["translate"]
         self.rotate, self.oblique = al["rotate"], al["oblique"]

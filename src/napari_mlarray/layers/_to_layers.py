@@ -11,8 +11,8 @@ import numpy as np
 from mlarray import MLArray
 
 from ..boxes._layer import boxes_layer
-from ._geometry import Geometry
-from ._roles import ROLE_IMAGE, ROLE_LABELS
+from ._geometry import Geometry, world_frame
+from ._roles import ROLE_IMAGE, ROLE_LABELS, UNITS_KEY
 from ._style import CHANNEL_COLORMAPS, contrast_limits, labels_colormap
 from ._views import AxisView, EditableAxisView
 
@@ -26,7 +26,8 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
     name = name or (Path(path).name[: -len(".mla")] if path and str(path).endswith(".mla")
                     else (Path(path).stem if path else "mlarray"))
     mapping = meta.to_mapping()
-    base_md = {"mlarray": mapping, "mlarray_path": None if path is None else str(path)}
+    base_md = {"mlarray": mapping, "mlarray_path": None if path is None else str(path),
+               "mlarray_world": world_frame()}
     key = str(path) if path is not None else id(ml)
     out: list[tuple] = []
     if not meta.has_array:
@@ -62,6 +63,7 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
         if is_seg and _paintable(levels[0]):
             # napari paints only single-scale Labels: the base level alone, editable in memory.
             data = [EditableAxisView(levels[0], order, fixed)]
+            data[0].levels = levels  # a 3D view shows the coarsest one (..viewer._labels3d)
         else:
             data = [AxisView(lv, order, fixed) for lv in levels]
         md = {**base_md, "mlarray_role": role, "mlarray_axes": order}
@@ -72,6 +74,9 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
         else:
             lname = f"{name} [{ch_names[ci]}]" if ch_names else f"{name} [c{ch}]"
         kwargs: dict[str, Any] = dict(tkw)
+        units = kwargs.pop("units", None)
+        if units is not None:  # set once the viewer's other layers agree (see ..viewer._units)
+            md[UNITS_KEY] = units
         kwargs.update(name=lname, metadata=md, multiscale=len(data) > 1)
         if is_seg:
             if meta.classes:

@@ -167,6 +167,8 @@ class EditableAxisView(AxisView):
         b = b.transpose([kept.index(a) for a in self.order])
         return b[tuple(slice(a, z) for a, z in self.window)]
 
+    levels: tuple = ()  # the file's pyramid levels (base first), when the reader knows them
+
     def __getitem__(self, key):
         if self.in_memory or _is_fancy(key):
             return self._materialize()[key]

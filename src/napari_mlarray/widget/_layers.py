@@ -94,7 +94,7 @@ def layer_world_matrix(meta: Meta, layer) -> tuple[np.ndarray, Optional[list[str
     a = compose_affine_or_none(sp.spacing, sp.origin, sp.direction)
     if a is None or a.shape[0] != s + 1:
         a = np.eye(s + 1)
-    w, labels = napari_world_affine(a, sp.coord_system)
+    w, labels = napari_world_affine(a, sp.coord_system, layer_md(layer).get("mlarray_world"))
     n = len(axes)
     slots = [i for i, ax in enumerate(axes) if ax in spatial]
     m = np.eye(n + 1)
@@ -158,7 +158,7 @@ def _shapes_from_meta(layer, meta: Meta) -> None:
 
     base = base_ndim(meta, layer)
     spatial = spatial_axes_of(meta.spatial.axis_labels, base)
-    geom = Geometry(meta, base, spatial, layer.name, ("widget", id(layer)))
+    geom = Geometry(meta, base, spatial, layer.name, ("widget", id(layer)), layer_md(layer).get("mlarray_world"))
     view = view_of(layer)  # draw for the view the layer is in (2D slicing axis or 3D)
     tup = boxes_layer(meta, geom, layer.name, dict(layer_md(layer)), max(1.0, float(np.max(layer.edge_width))
                                                                     if len(layer.data) else 1.0),

@@ -1,0 +1,144 @@
+"""Upright anatomical 2D views with orientation markers on the canvas edges.
+
+The layers of an anatomical file carry world axis labels such as ``"I→S"`` (:mod:`..layers._geometry`).
+In a 2D view of two such axes, napari draws the first displayed axis downwards and the second to
+the right, so a sagittal or coronal reformat (napari's roll/transpose) shows superior at the
+bottom, or lies on its side. While a viewer shows two anatomical axes this module
+
+* keeps the view *upright*: the S/I axis vertical (else the A/P axis, as in an axial view) —
+  swapping the two displayed axes in ``dims.order`` when napari puts them the other way round —
+  with superior (or anterior) at the top, the patient's right on the screen's left and, in a
+  sagittal view, anterior on the left (the radiological conventions), set through the camera's
+  2D orientation;
+* writes the direction letters (A/P, R/L, S/I) at the middle of the four canvas edges.
+
+Non-anatomical views (time on screen, other coordinate systems, 3D) are left as napari draws them
+and the markers hidden. :func:`set_upright_views` turns the behaviour off (napari's own
+transposes then stay as the user sets them); ``MLARRAY_NAPARI_UPRIGHT=0`` starts a session so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import weakref
+from typing import Optional
+
+__all__ = ["MARKER_POSITIONS", "attach_anatomy", "set_upright_views", "upright_plan"]
+
+_ARROW = re.compile(r"^\s*([RLAPSI])\s*→\s*([RLAPSI])\s*$")
+_CLASS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
+_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+_VERTICAL_RANK = {2: 0, 1: 1, 0: 2}  # which axis class goes vertical: S/I, then A/P, then R/L
+MARKER_POSITIONS = ("top_center", "bottom_center", "middle_left", "middle_right")
+_KEY = "mlarray_orientation_"
+_MARKER_STYLE = {"font_size": 14, "color": (1.0, 0.82, 0.35, 1.0)}
+
+_enabled = [os.environ.get("MLARRAY_NAPARI_UPRIGHT", "1") not in ("0", "false", "no")]
+_CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def set_upright_views(on: bool) -> bool:
+    """Keep anatomical 2D views upright with markers (True, the default) or leave them to napari."""
+    previous, _enabled[0] = _enabled[0], bool(on)
+    for ctl in list(_CONTROLLERS.values()):
+        ctl.update()
+    return previous
+
+
+def _toward(label) -> Optional[str]:
+    """The anatomical direction a world axis labelled ``"X→Y"`` increases toward (``Y``), else None."""
+    m = _ARROW.match(str(label))
+    return m.group(2) if m else None
+
+
+def upright_plan(order, labels) -> Optional[dict]:
+    """How to show the two displayed axes of ``order`` upright, or None when they are not anatomical.
+
+    Returns ``order`` (the dims order to use), ``orientation2d`` (the camera's vertical and
+    horizontal directions) and ``markers`` (the letter at each canvas edge).
+    """
+    order = tuple(int(a) for a in order)
+    if len(order) < 2:
+        return None
+    v, h = order[-2], order[-1]
+    tv, th = _toward(labels[v]), _toward(labels[h])
+    if tv is None or th is None or _CLASS[tv] == _CLASS[th]:
+        return None
+    if _VERTICAL_RANK[_CLASS[th]] < _VERTICAL_RANK[_CLASS[tv]]:
+        order, (tv, th) = order[:-2] + (h, v), (th, tv)
+    vertical = "up" if tv in ("S", "A") else "down"  # superior (or anterior) at the top
+    horizontal = "right" if th in ("L", "P") else "left"  # patient's right, or anterior, on the left
+    top = tv if vertical == "up" else _OPPOSITE[tv]
+    right = th if horizontal == "right" else _OPPOSITE[th]
+    markers = dict(zip(MARKER_POSITIONS, (top, _OPPOSITE[top], _OPPOSITE[right], right)))
+    return {"order": order, "orientation2d": (vertical, horizontal), "markers": markers}
+
+
+def _camera(viewer):
+    scene = getattr(viewer, "scene", None)  # napari >= 0.9; viewer.camera before
+    return scene.camera if scene is not None else viewer.camera
+
+
+def _overlays(viewer):
+    canvas = getattr(viewer, "canvas", None)  # napari >= 0.9: viewer.canvas.overlays
+    return canvas.overlays if canvas is not None and hasattr(canvas, "overlays") else viewer._overlays
+
+
+class _Anatomy:
+    """Keeps one viewer's anatomical 2D view upright and its markers current."""
+
+    def __init__(self, viewer) -> None:
+        self._ref = weakref.ref(viewer)
+        self._oriented = False  # whether this controller changed the camera orientation
+        for name in ("order", "ndisplay", "axis_labels"):
+            getattr(viewer.dims.events, name).connect(self._on_dims)
+
+    def _on_dims(self, event=None) -> None:
+        self.update()
+
+    def update(self) -> None:
+        viewer = self._ref()
+        if viewer is None:
+            return
+        dims = viewer.dims
+        plan = upright_plan(dims.order, dims.axis_labels) if _enabled[0] and dims.ndisplay == 2 else None
+        if plan is None:
+            self._markers(viewer, None)
+            if self._oriented and dims.ndisplay == 2:  # a non-anatomical view: napari's default again
+                _camera(viewer).orientation2d = ("down", "right")
+                self._oriented = False
+            return
+        if plan["order"] != tuple(dims.order):
+            dims.order = plan["order"]  # re-enters update() through the order event
+            return
+        camera = _camera(viewer)
+        if tuple(str(getattr(o, "value", o)) for o in camera.orientation2d) != plan["orientation2d"]:
+            camera.orientation2d = plan["orientation2d"]
+        self._oriented = True
+        self._markers(viewer, plan["markers"])
+
+    @staticmethod
+    def _markers(viewer, letters: Optional[dict]) -> None:
+        overlays = _overlays(viewer)
+        if letters is None:
+            for pos in MARKER_POSITIONS:
+                if _KEY + pos in overlays:
+                    overlays[_KEY + pos].visible = False
+            return
+        from napari.components.overlays import TextOverlay
+
+        for pos, letter in letters.items():
+            key = _KEY + pos
+            if key not in overlays:
+                overlays[key] = TextOverlay(position=pos, **_MARKER_STYLE)
+            ov = overlays[key]
+            ov.text, ov.visible = letter, True
+
+
+def attach_anatomy(viewer) -> None:
+    """Keep ``viewer``'s anatomical 2D views upright with markers (idempotent)."""
+    ctl = _CONTROLLERS.get(viewer)
+    if ctl is None:
+        ctl = _CONTROLLERS[viewer] = _Anatomy(viewer)
+    ctl.update()
