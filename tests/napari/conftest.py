@@ -65,3 +65,8 @@ def layer_index(layer, file_index):
     data = layer.data[0] if layer.multiscale else layer.data
     order = data.order
     return [file_index[a] for a in order]
+
+
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before)."""
+    return (viewer.scene if hasattr(viewer, "scene") else viewer).camera

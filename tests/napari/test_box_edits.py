@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PLUGIN
+from conftest import PLUGIN, camera
 
 from mlarray import Meta, MLArray
 
@@ -28,7 +28,7 @@ def _saved(viewer, shp, path):
 def _to_canvas(viewer, world_yx):
     """Canvas pixel (x, y) of a displayed world point (default 2D camera: down/right)."""
     sc = viewer.window._qt_viewer.canvas._scene_canvas
-    cam = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    cam = camera(viewer)
     size = np.array(sc.size[::-1], float)
     yx = (np.asarray(world_yx, float) - np.asarray(cam.center[-2:])) * cam.zoom + size / 2
     return float(yx[1]), float(yx[0])

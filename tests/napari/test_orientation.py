@@ -26,9 +26,29 @@ def landmark_ct(tmp_path):
 
 
 def _markers(viewer) -> dict:
-    ovs = viewer.canvas.overlays
-    return {k.rsplit("_", 2)[-2] + "_" + k.rsplit("_", 1)[-1]: ovs[k].text
-            for k in ovs if k.startswith("mlarray_orientation_") and ovs[k].visible}
+    """Visible orientation letters by canvas edge (``middle_left`` etc.), checked against their positions.
+
+    The markers are first drawn a moment after the view is set up (not to delay the first frame).
+    """
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
+    from napari_mlarray.viewer._anatomy import _CONTROLLERS, _canvas_position, _overlays
+
+    ctl = _CONTROLLERS.get(viewer)
+    end = time.monotonic() + 5
+    while ctl is not None and ctl._scheduled and time.monotonic() < end:  # the deferred first markers
+        QApplication.processEvents()
+        time.sleep(0.01)
+    ovs = _overlays(viewer)
+    out = {}
+    for k in ovs:
+        if k.startswith("mlarray_orientation_") and ovs[k].visible:
+            edge = k[len("mlarray_orientation_"):]
+            assert str(getattr(ovs[k].position, "value", ovs[k].position)) == _canvas_position(edge)
+            out[edge] = ovs[k].text
+    return out
 
 
 def _where(shot) -> tuple[float, float]:

@@ -191,8 +191,23 @@ def _on_data(event) -> None:
         return
     if _action(event) == "changed":
         _apply_edit(layer, st, getattr(event, "data_indices", None))
+    if _action(event) == "removed":
+        _new_box_defaults(layer)
     if _action(event) in ("changed", "added", "removed"):
         st["snapshot"] = _snapshot(layer)
+
+
+def _new_box_defaults(layer) -> None:
+    """After shapes are removed, a rectangle drawn with nothing selected is a new box again.
+
+    napari 0.6 sets the feature defaults to a removed shape's row, so the next rectangle drawn
+    would join the deleted box (and take its label) instead of starting a new one.
+    """
+    defaults = layer.feature_defaults
+    if "box_id" not in defaults or len(defaults) == 0 or int(defaults["box_id"].iloc[0]) < 0:
+        return
+    fresh = {"label": "box", "score": float("nan"), "box_id": -1, "caption": "box"}
+    layer.feature_defaults = {k: fresh.get(k, defaults[k].iloc[0]) for k in defaults.columns}
 
 
 def _edited(layer, st, indices) -> list[int]:

@@ -10,7 +10,8 @@ bottom, or lies on its side. While a viewer shows two anatomical axes this modul
   with superior (or anterior) at the top, the patient's right on the screen's left and, in a
   sagittal view, anterior on the left (the radiological conventions), set through the camera's
   2D orientation;
-* writes the direction letters (A/P, R/L, S/I) at the middle of the four canvas edges.
+* writes the direction letters (A/P, R/L, S/I) at the middle of the four canvas edges (napari
+  before 0.9 has no middle-of-edge positions: the side letters go to the top corners there).
 
 Non-anatomical views (time on screen, other coordinate systems, 3D) are left as napari draws them
 and the markers hidden. :func:`set_upright_views` turns the behaviour off (napari's own
@@ -85,12 +86,19 @@ def _overlays(viewer):
     return canvas.overlays if canvas is not None and hasattr(canvas, "overlays") else viewer._overlays
 
 
+# The markers' vispy text visuals cost about as much as the rest of opening a file; they are first
+# made this long after the view is set up, so the first frame does not wait for them.
+FIRST_MARKERS_DELAY_MS = 150
+
+
 class _Anatomy:
     """Keeps one viewer's anatomical 2D view upright and its markers current."""
 
     def __init__(self, viewer) -> None:
         self._ref = weakref.ref(viewer)
         self._oriented = False  # whether this controller changed the camera orientation
+        self._made = False  # whether the marker overlays exist
+        self._scheduled = False
         for name in ("order", "ndisplay", "axis_labels"):
             getattr(viewer.dims.events, name).connect(self._on_dims)
 
@@ -116,7 +124,17 @@ class _Anatomy:
         if tuple(str(getattr(o, "value", o)) for o in camera.orientation2d) != plan["orientation2d"]:
             camera.orientation2d = plan["orientation2d"]
         self._oriented = True
-        self._markers(viewer, plan["markers"])
+        if self._made:
+            self._markers(viewer, plan["markers"])
+        elif not self._scheduled:
+            self._scheduled = True
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(FIRST_MARKERS_DELAY_MS, self._make_markers)
+
+    def _make_markers(self) -> None:
+        self._scheduled, self._made = False, True
+        self.update()
 
     @staticmethod
     def _markers(viewer, letters: Optional[dict]) -> None:
@@ -131,9 +149,19 @@ class _Anatomy:
         for pos, letter in letters.items():
             key = _KEY + pos
             if key not in overlays:
-                overlays[key] = TextOverlay(position=pos, **_MARKER_STYLE)
+                overlays[key] = TextOverlay(position=_canvas_position(pos), **_MARKER_STYLE)
             ov = overlays[key]
             ov.text, ov.visible = letter, True
+
+
+def _canvas_position(pos: str) -> str:
+    """``pos``, or for the side markers the top corner on that side where napari (< 0.9) has no
+    middle-of-edge positions."""
+    from napari.components._viewer_constants import CanvasPosition
+
+    if pos in {p.value for p in CanvasPosition}:
+        return pos
+    return {"middle_left": "top_left", "middle_right": "top_right"}[pos]
 
 
 def attach_anatomy(viewer) -> None:

@@ -28,6 +28,51 @@ def _open_viewers() -> list:
     return viewers
 
 
+_SET_LABELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewer -> labels we set
+
+
+def _default_label(label, axis: int, ndim: int) -> bool:
+    return str(label) in (str(axis), str(axis - ndim))
+
+
+def _ours_or_default(current: list, ours) -> bool:
+    """Whether the dims labels are napari's defaults, or the ones set here (napari drops or adds
+    leading axes when the number of dims changes)."""
+    nd = len(current)
+    if all(_default_label(lab, i, nd) for i, lab in enumerate(current)):
+        return True
+    if not ours:
+        return False
+    n = min(nd, len(ours))
+    return current[nd - n:] == ours[len(ours) - n:] and all(
+        _default_label(lab, i, nd) for i, lab in enumerate(current[: nd - n]))
+
+
+def _follow_layer_axis_labels(viewer) -> None:
+    """Show the layers' axis labels on the dims when napari does not (napari 0.6 keeps "0", "1", ...).
+
+    The sliders then read "I→S" rather than "0", and the anatomy controller sees the world axes.
+    Only napari's default labels, or labels this function set, are replaced; never a user's.
+    """
+    dims = viewer.dims
+    nd = dims.ndim
+    current = [str(v) for v in dims.axis_labels]
+    if not _ours_or_default(current, _SET_LABELS.get(viewer)):
+        return  # napari (>= 0.7) or the user labelled the dims
+    labels = [str(i) for i in range(nd)]
+    for layer in viewer.layers:
+        own = [str(v) for v in (getattr(layer, "axis_labels", None) or ())]
+        k = len(own)
+        for j, lab in enumerate(own):  # a layer's axes are right-aligned with the viewer's
+            if k <= nd and not _default_label(lab, j, k) and _default_label(labels[nd - k + j], nd - k + j, nd):
+                labels[nd - k + j] = lab
+    if len(set(labels)) != len(labels):
+        return
+    if labels != current:
+        dims.axis_labels = labels
+    _SET_LABELS[viewer] = labels
+
+
 def _layer_added(viewer, layer) -> None:
     from ..boxes._views import attach
     from ._anatomy import attach_anatomy
@@ -35,6 +80,7 @@ def _layer_added(viewer, layer) -> None:
 
     attach(layer)
     attach_labels_3d(viewer, layer)
+    _follow_layer_axis_labels(viewer)
     attach_anatomy(viewer)
 
 
@@ -51,6 +97,11 @@ def _on_layers(ref):
         reconcile_units(viewer)
         if event.type == "inserted":
             _layer_added(viewer, event.value)
+        else:
+            _follow_layer_axis_labels(viewer)
+            from ._anatomy import attach_anatomy
+
+            attach_anatomy(viewer)
 
     return on_change
 
