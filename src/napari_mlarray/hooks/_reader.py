@@ -24,6 +24,9 @@ def napari_get_reader(path: PathOrPaths) -> Optional[Callable]:
 
 def read_mla(path: PathOrPaths) -> list:
     """Layer data tuples for one ``.mla`` path or a list of them."""
+    from .._lazy_import import defer_unused_imports
+
+    defer_unused_imports()  # before the format library imports Blosc2
     from .._notify import relayed_warnings
     from ..layers._to_layers import layer_data_from_path
 
