@@ -20,7 +20,11 @@ def _lps(ml: MLArray) -> MLArray:
 
 
 def _world(layer, idx):
-    return np.asarray(layer.data_to_world(idx), float)
+    """World positions of voxel ``idx`` and of its neighbour one step along each layer axis: equal
+    for two layers only if their origin, spacing and direction agree (the whole affine)."""
+    idx = np.asarray(idx, float)
+    steps = [idx] + [idx + np.eye(len(idx))[k] for k in range(len(idx))]
+    return np.array([layer.data_to_world(p) for p in steps], float)
 
 
 # ----------------------------------------------------------------------------- cases
