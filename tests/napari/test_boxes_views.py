@@ -79,6 +79,27 @@ def test_2d_box_on_exactly_the_slices_it_spans(make_napari_viewer, ct_files, ord
         assert [v[:, ax].min(), v[:, ax].max()] == [boxes[0][ax, 0] - 0.5, boxes[0][ax, 1] + 0.5]
 
 
+def test_boxes_follow_the_slider_after_units_change(make_napari_viewer, tmp_path):
+    """Opening a second file switches the layers' units (pixel while inserting, then mm): the 2D
+    boxes must still be those of the slice the image shows, not of a slice 1000x off."""
+    from mlarray.demo import write_sample_files
+
+    paths = write_sample_files(tmp_path, 96)  # CT + segmentation in millimetres, boxes in the CT
+    viewer = make_napari_viewer()
+    img, shp = _open(viewer, paths["image"])
+    viewer.open(str(paths["labels"]), plugin=PLUGIN)
+    assert str(shp.units[0]) == str(img.units[0]) == "millimeter"
+    bbox = MLArray.open(paths["image"]).meta.bbox
+    boxes = _layer_boxes(shp, bbox.bboxes)
+    ids = np.asarray(shp.features["box_id"])
+    n = MLArray.open(paths["image"]).shape[shp.metadata["mlarray_axes"][0]]
+    for k in sorted(k for b in boxes for k in (int(b[0, 0]), int(b[0, 1]) + 1) if k < n):
+        _goto(viewer, shp, 0, k)
+        assert np.allclose(img.world_to_data(viewer.dims.point)[0], k)
+        shown = set(ids[shp._data_view._displayed].tolist())
+        assert shown == {i for i, b in enumerate(boxes) if b[0, 0] <= k <= b[0, 1]}, k
+
+
 def test_2d_screenshot_coronal_view(make_napari_viewer, ct_files, tmp_path):
     """What a user sees after rolling the dims: the liver box on a coronal slice through it only."""
     viewer = make_napari_viewer(show=True)  # a hidden canvas renders black under Xvfb

@@ -38,6 +38,11 @@ def _clash(a, b) -> bool:
 def _set(layer, units) -> None:
     if tuple(map(str, layer.units)) != tuple(map(str, units)):
         layer.units = units
+        # napari (0.9.2) keeps the inverse of the layer's cached data-to-world transform with the
+        # old units, so slicing would convert the dims point by the ratio of the two (mm/pixel =
+        # 1/1000) and a Shapes layer would draw the boxes of another slice. Setting the translate
+        # (to the same value) clears that cache.
+        layer.translate = layer.translate
 
 
 def before_insert(viewer) -> None:
