@@ -6,9 +6,17 @@ Run under a display (Xvfb is fine; Qt's offscreen platform cannot render image l
 
 Writes into ``docs/images/``:
 
-* ``napari_2d.png``     — CT phantom, segmentation and boxes in the 2D (radiological) view
-* ``napari_3d.png``     — the same in 3D (volume rendering, labels, box wireframes)
-* ``napari_widget.png`` — the whole window with the "MLArray metadata" widget docked
+* ``napari_2d.png``       — CT phantom, segmentation and boxes in the axial (radiological) view,
+  with the plugin's A/P, R/L orientation markers on the canvas edges
+* ``napari_sagittal.png`` — the same files rolled to a sagittal reformat: kept upright (superior
+  at the top, anterior on the left) with S/I, A/P markers
+* ``napari_3d.png``       — the same in 3D (volume rendering, labels, box wireframes)
+* ``napari_channels.png`` — a three-channel fluorescence-like image whose channels span 0–1,
+  0–300 and 0–50000, each shown with its own stored contrast limits
+* ``napari_widget.png``   — the whole window with the "MLArray metadata" widget docked
+* ``napari_widget_classes.png`` — the widget's class table for the segmentation
+
+Look at every picture before committing it.
 """
 
 from __future__ import annotations
@@ -62,8 +70,11 @@ def main(argv=None) -> int:
     app = napari.qt.get_qapp()
 
     def settle(n: int = 10) -> None:
+        import time
+
         for _ in range(n):
             app.processEvents()
+            time.sleep(0.03)  # the orientation markers appear shortly after the view
 
     # -- 2D: an axial slice through liver, kidneys and spine
     viewer.dims.ndisplay = 2
@@ -80,7 +91,24 @@ def main(argv=None) -> int:
     viewer.reset_view()
     settle()
     shot = viewer.screenshot(canvas_only=True, flash=False)
-    _save(shot, args.out / "napari_2d.png", 900)
+    _save(shot, args.out / "napari_2d.png", 900)  # axial, with A/P and R/L markers
+
+    # -- sagittal reformat (napari's roll button): upright, with orientation markers
+    viewer.dims.roll()
+    kidney_x = None
+    if kid:
+        kidney_x = boxes.data_to_world(np.asarray(boxes.data[mid]).mean(axis=0))[2]  # through its centre
+    if kidney_x is not None:
+        viewer.dims.set_point(2, kidney_x)
+    viewer.reset_view()
+    camera = (viewer.scene if hasattr(viewer, "scene") else viewer).camera  # napari 0.9 moved it
+    camera.zoom *= 0.9  # keep the S/I markers off the anatomy
+    settle()
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    _save(shot, args.out / "napari_sagittal.png", 900)
+    viewer.dims.order = (0, 1, 2)  # back to axial
+    if z_world is not None:
+        viewer.dims.set_point(0, z_world)
 
     # -- 3D: CT as a maximum intensity projection (bone), organs as translucent labels, box wireframes
     viewer.dims.ndisplay = 3
@@ -93,8 +121,8 @@ def main(argv=None) -> int:
     boxes.edge_width = 1.5  # the boxes layer now holds one 12-edge wireframe per box
     boxes.opacity = 0.9
     viewer.reset_view()
-    viewer.camera.angles = (0, 30, 60)
-    viewer.camera.zoom *= 1.1
+    camera.angles = (0, 30, 60)
+    camera.zoom *= 1.1
     settle(20)
     shot = viewer.screenshot(canvas_only=True, flash=False)
     _save(shot, args.out / "napari_3d.png", 900)
@@ -120,8 +148,40 @@ def main(argv=None) -> int:
     settle(20)
     shot = viewer.screenshot(canvas_only=False, flash=False)
     _save(shot, args.out / "napari_widget_classes.png", 1200)
+
+    # -- channels with unrelated ranges, each with its own contrast limits
+    dock.close()
+    viewer.layers.clear()
+    viewer.open(str(_channel_file(work)), plugin=PLUGIN_NAME)
+    viewer.reset_view()
+    settle(20)
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    _save(shot, args.out / "napari_channels.png", 900)
     viewer.close()
     return 0
+
+
+def _channel_file(work: Path) -> Path:
+    """A fluorescence-like 2D image: nuclei (0..50000), a membrane stain (0..300), a 0..1 probability."""
+    from mlarray import Meta, MLArray
+
+    rng = np.random.default_rng(7)
+    h, w = 360, 480
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    nuclei = np.zeros((h, w), np.float32)
+    membrane = np.zeros((h, w), np.float32)
+    centres = rng.uniform([20, 20], [h - 20, w - 20], size=(60, 2))
+    for cy, cx in centres:
+        r2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        nuclei = np.maximum(nuclei, 50000 * np.exp(-r2 / (2 * 7.0 ** 2)))
+        membrane = np.maximum(membrane, 300 * np.exp(-((np.sqrt(r2) - 16) ** 2) / (2 * 2.0 ** 2)))
+    probability = (nuclei > 20000).astype(np.float32) * 0.9 + 0.05
+    arr = np.stack([nuclei, membrane, probability]) + rng.normal(0, 1, (3, h, w)).astype(np.float32) * [
+        [[200.0]], [[3.0]], [[0.01]]]
+    path = work / "cells.mla"
+    MLArray(arr.astype(np.float32), spacing=[0.00065, 0.00065], axis_labels=["channel", "spatial_y", "spatial_x"],
+            meta=Meta(extra={"channel_names": ["DAPI", "membrane", "nucleus probability"]})).save(path)
+    return path
 
 
 if __name__ == "__main__":
