@@ -14,6 +14,7 @@ from ._atomic import atomic_output
 from ._container import assemble, level_layout
 from ._chunks import iter_chunk_slices, working_chunk_shape
 from ._format import CURRENT_FORMAT
+from ._meta_base import _meta_internal_write
 from ._region_write import write_region
 from .meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
 
@@ -87,9 +88,10 @@ def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, b
         store = blosc2.full(tuple(shape), fill_value, dtype=dtype, **kwargs)
     if patch is None and not all(s > 0 for s in shape):
         return store  # metadata-only file: no layout to record
-    meta.blosc2 = MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
-                             codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"],
-                             dtype=np.dtype(store.dtype).str)
+    with _meta_internal_write():
+        meta.blosc2 = MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
+                                 codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"],
+                                 dtype=np.dtype(store.dtype).str)
     return store
 
 
@@ -114,7 +116,7 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
     """
     meta = meta.copy()
     meta.writer = _writer_id()
-    with atomic_output(path) as tmp, _scratch(tmp) as base_tmp:
+    with atomic_output(path) as tmp, _scratch(tmp) as base_tmp, _meta_internal_write():
         if data is None:
             store = _new_store(base_tmp, (0,), np.uint8, meta, patch_size=None, chunk_size=None,
                                block_size=None, cparams=None)
@@ -142,7 +144,8 @@ def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size,
     meta = meta.copy()
     meta.writer = _writer_id()
     meta.has_array = True
-    meta.spatial.shape = list(shape)
+    with _meta_internal_write():
+        meta.spatial.shape = list(shape)
     with atomic_output(path) as tmp, _scratch(tmp) as base_tmp:
         store = _new_store(base_tmp, shape, dtype, meta, patch_size=patch_size, chunk_size=chunk_size,
                            block_size=block_size, cparams=cparams, fill_value=fill_value)
@@ -201,7 +204,7 @@ def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
     from .pyramid import build_pyramid
     from .stats import compute_stats
 
-    if stats:
+    if stats and not meta.stats.user_supplied:  # statistics the caller set are kept as given
         meta.stats = MetaStatistics.from_mapping(_finite_only(compute_stats(store)))
     meta.pyramid = MetaPyramid()
     axes = spatial_axes_of(meta.spatial.axis_labels, store.ndim)

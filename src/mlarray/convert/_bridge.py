@@ -37,7 +37,7 @@ def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_se
             raise ConversionError(record.source.get("path", "input"), "is marked as a segmentation but holds "
                                   "non-integer values", "drop --seg, or round the labels first")
         array = arr.astype(_smallest_int(arr))
-    return MLArray(array, meta=meta, patch_size=patch_size)
+    return MLArray(array, meta=meta, patch_size=patch_size, compressed=False)  # saved next: compress once
 
 
 def _smallest_int(arr: np.ndarray):
