@@ -11,7 +11,16 @@ from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["main", "header_main", "convert_main"]
+from ._cli_compat import (cli_convert_to_mlarray, cli_print_header, convert_from_mlarray, convert_image,
+                          convert_to_mlarray, header_to_source_meta, print_header)
+
+__all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
+           "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
+
+# The published package's reader/writer for its Python conversion functions (see ._cli_compat):
+# None until first needed, then the ``medvol`` package's class. Tests may set a stand-in.
+MedVol = None
+_header_to_source_meta = header_to_source_meta  # the published package's name
 
 _INPUT_EXTS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".dcm", ".tif", ".tiff", ".mla")
 
@@ -364,9 +373,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def header_main(argv: Optional[Sequence[str]] = None) -> int:
-    """``mlarray_header FILE`` (published package): same as ``mlarray info``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return main(["info", *argv])
+    """``mlarray_header FILE...``: the metadata as the published package printed it (sorted JSON of
+    ``Meta.to_plain(include_none=True)``); ``mlarray info`` is the human view."""
+    p = argparse.ArgumentParser(prog="mlarray_header", description="Print the MLArray metadata header as JSON.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    status = 0
+    for path in p.parse_args(argv).files:
+        try:
+            print_header(path)
+        except (OSError, ValueError, RuntimeError) as exc:  # MLArrayError is a RuntimeError
+            print(f"mlarray_header: {exc}", file=sys.stderr)
+            status = 1
+    return status
 
 
 def convert_main(argv: Optional[Sequence[str]] = None) -> int:
