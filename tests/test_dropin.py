@@ -226,3 +226,24 @@ def test_library_managed_fields_are_read_only_for_users():
     with _meta_internal_write():
         img.meta._image_meta_format = "nifti"
     assert img.meta.source_format == "nifti" and img.meta._image_meta_format.to_plain() == "nifti"
+
+
+def test_legacy_file_with_nan_statistics_and_source_opens(tmp_path):
+    # The published package pickled whatever plain values it held; np.mean over NaN data gives NaN.
+    import gzip
+    import pickle
+
+    import blosc2
+
+    mapping = {"source": {"data": {"scl_slope": float("nan")}}, "extra": {"data": {}},
+               "stats": {"mean": float("nan"), "min": 0.0, "percentile_max": float("inf"), "percentile_max_key": 0.99},
+               "_has_array": {"has_array": True}, "_mlarray_version": {"mlarray_version": "0.0.54"}}
+    path = tmp_path / "nan.mla"
+    store = blosc2.asarray(np.zeros((2, 2), np.uint8), urlpath=str(path), mode="w")
+    store.schunk.vlmeta["mlarray"] = gzip.compress(pickle.dumps(mapping))  # plain values only
+    del store
+    meta = MLArray.open(path).meta
+    assert meta.stats.min == 0.0 and meta.stats.mean is None and meta.stats.percentiles is None
+    unmapped = meta.extra["legacy_unmapped"]
+    assert math.isnan(unmapped["stats.mean"]) and unmapped["stats.percentile_max"] == math.inf
+    assert math.isnan(meta.source["scl_slope"])

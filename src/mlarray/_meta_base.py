@@ -309,6 +309,22 @@ class SingleKeyBaseMeta:
     def __bool__(self) -> bool:
         return bool(self.value)
 
+    # Container behaviour of the wrapped value (the published package delegates these too).
+    def __len__(self) -> int:
+        return 0 if self.value is None else len(self.value)
+
+    def __iter__(self):
+        return iter(()) if self.value is None else iter(self.value)
+
+    def __contains__(self, item: Any) -> bool:
+        return self.value is not None and item in self.value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.value[key]
+
+    def __setitem__(self, key: Any, val: Any) -> None:
+        self.value[key] = val
+
     def __eq__(self, other: object) -> bool:
         return self.value == (other.value if isinstance(other, SingleKeyBaseMeta) else other)
 

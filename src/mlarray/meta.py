@@ -65,10 +65,10 @@ class MetaStatistics(BaseMeta):
     _NUMBERS = ("min", "max", "mean", "median", "std")
 
     def __init__(self, min=None, max=None, mean=None, median=None, std=None, percentiles=None,
-                 count=None, nan_count=None, exact=None) -> None:
+                 count=None, nan_count=None, exact=None, **published) -> None:
         for name, v in zip(self._NUMBERS, (min, max, mean, median, std)):
             setattr(self, name, optional_number(v, f"stats.{name}"))
-        self.percentiles = self._check_percentiles(percentiles)
+        self.percentiles = self._check_percentiles(_published_percentiles(percentiles, published))
         self.count = None if count is None else int_list([count], "stats.count")[0]
         self.nan_count = None if nan_count is None else int_list([nan_count], "stats.nan_count")[0]
         if exact is not None and not isinstance(exact, bool):
@@ -104,6 +104,19 @@ class MetaStatistics(BaseMeta):
     def percentile(self, q: float) -> Optional[float]:
         """Stored value of the ``q``-th percentile, or None."""
         return None if not self.percentiles else self.percentiles.get(format(float(q), "g"))
+
+    # The published package's pair of percentiles (keys as fractions, e.g. 0.005 and 0.995) are
+    # read from the percentile table: its lowest and highest entries.
+    def _end(self, last: bool):
+        if not self.percentiles:
+            return None, None
+        key = sorted(self.percentiles, key=float)[-1 if last else 0]
+        return float(key) / 100.0, self.percentiles[key]
+
+    percentile_min_key = property(lambda self: self._end(False)[0], doc="Lowest stored percentile, as a fraction.")
+    percentile_min = property(lambda self: self._end(False)[1], doc="Value of the lowest stored percentile.")
+    percentile_max_key = property(lambda self: self._end(True)[0], doc="Highest stored percentile, as a fraction.")
+    percentile_max = property(lambda self: self._end(True)[1], doc="Value of the highest stored percentile.")
 
     def to_mapping(self, *, include_none: bool = False) -> dict:
         out = {k: getattr(self, k) for k in self.__slots__ if include_none or getattr(self, k) is not None}
@@ -203,6 +216,25 @@ class MetaBbox(BaseMeta):
         d = require_mapping(d, "bbox")
         reject_unknown(d, "bbox", set(cls.__slots__))
         return cls(**d)
+
+
+def _published_percentiles(percentiles, published: dict):
+    """Fold the published package's ``percentile_min/max`` (+ ``_key`` fractions) into the table."""
+    allowed = {"percentile_min", "percentile_max", "percentile_min_key", "percentile_max_key"}
+    unknown = sorted(set(published) - allowed)
+    if unknown:
+        raise MetadataError(f"stats.{unknown[0]}", published[unknown[0]], "has no field in this format "
+                            "(statistics are min, max, mean, median, std and a percentile table)",
+                            "store it in extra, e.g. extra['stats'] = {...}")
+    table = dict(percentiles or {})
+    for end in ("min", "max"):
+        value, key = published.get(f"percentile_{end}"), published.get(f"percentile_{end}_key")
+        if value is not None:
+            if key is None:
+                raise MetadataError(f"stats.percentile_{end}_key", None, f"is needed with percentile_{end}",
+                                    "give the percentile as a fraction, e.g. 0.005")
+            table[format(float(optional_number(key, f"stats.percentile_{end}_key")) * 100.0, "g")] = value
+    return table or percentiles
 
 
 def _frozen(given, name: str, checked):
