@@ -247,3 +247,19 @@ def test_legacy_file_with_nan_statistics_and_source_opens(tmp_path):
     unmapped = meta.extra["legacy_unmapped"]
     assert math.isnan(unmapped["stats.mean"]) and unmapped["stats.percentile_max"] == math.inf
     assert math.isnan(meta.source["scl_slope"])
+
+
+def test_saving_an_in_memory_compressed_array_copies_its_chunks_without_reencoding(tmp_path, monkeypatch):
+    from mlarray import _writer
+
+    arr = (np.arange(16 * 40 * 40) % 251).astype(np.int16).reshape(16, 40, 40)
+    img = MLArray(arr, patch_size=16)
+
+    def no_reencode(*a, **k):
+        raise AssertionError("the chunks were decompressed and compressed again")
+
+    monkeypatch.setattr(_writer, "write_region", no_reencode)
+    img.save(tmp_path / "c.mla")
+    back = MLArray.open(tmp_path / "c.mla", verify=True)
+    np.testing.assert_array_equal(back[...], arr)
+    assert back.meta.blosc2.chunk_size == img.meta.blosc2.chunk_size

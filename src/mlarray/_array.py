@@ -165,8 +165,16 @@ class MLArray(PublishedArrayAPI):
         fmt = detect_format(store, path)
         self._meta, sums_expected = read_meta(store, path, fmt)
         if self._meta.has_array:
-            _integrity.verify_all(store, path, sums_expected)
-            self._data = read_compressed(store, path) if compressed else read_all(store, path)
+            checked = _integrity.verify_all(store, path, sums_expected)
+            if compressed and checked is not None:
+                self._data = read_compressed(store, path)  # every chunk's CRC matched: copy them as stored
+            elif compressed:
+                # No checksums (published 0.0.x files): decode every chunk once, so damage is refused
+                # now, through the guarded path, instead of surfacing later from an in-memory copy.
+                self._data = self._compressed(read_all(store, path), patch_size=None,
+                                              chunk_size=list(store.chunks), block_size=list(store.blocks))
+            else:
+                self._data = read_all(store, path)
         self._format = CURRENT_FORMAT
 
     def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str]) -> None:
