@@ -139,6 +139,9 @@ def _pad_spatial(view: View) -> np.ndarray:
 def compare(ref: View, test: View, *, seed: int = 0) -> dict:
     """Largest world distance (mm) between matching voxels and value disagreement, ref -> test."""
     ra, ta = _pad_spatial(ref), _pad_spatial(test)
+    # non-spatial values per voxel in order: ITK reads a NRRD list axis as components, a NIfTI time axis
+    # as a fourth dimension; both hold the same values per voxel
+    ra, ta = ra.reshape(ra.shape[:3] + (-1,)), ta.reshape(ta.shape[:3] + (-1,))
     out = {"voxels": 0, "max_mm": float("inf"), "value_mismatch": None, "max_value_diff": float("inf"),
            "problem": ""}
     if ra.shape[3:] != ta.shape[3:]:

@@ -28,10 +28,14 @@ def measure(name: str, folder: Path, exports=EXPORTS) -> dict:
 
     kind, make = CASES[name]
     src = make(folder)
-    ref = itk_view(itk_read(src))
+    row = {"case": name, "kind": kind}
+    try:
+        ref = itk_view(itk_read(src))
+    except Exception as exc:
+        row["mla"] = {"problem": f"ITK cannot read the original ({str(exc).splitlines()[-1][:80]})"}
+        return row
     if name in REFERENCE_FIX:
         ref = REFERENCE_FIX[name](src, folder, ref)
-    row = {"case": name, "kind": kind}
     mla = folder / "x.mla"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -66,7 +66,15 @@ def mlarray_to_record(img) -> ImageRecord:
         source_format=meta.source_format or "mlarray",
         is_seg=meta.is_seg,
         classes=meta.classes,
+        intensity=_intensity(meta),
     )
+
+
+def _intensity(meta) -> Optional[dict]:
+    """The source's intensity record (scaling, stored dtype) kept in ``extra`` at conversion."""
+    extra = meta.extra.to_mapping() if hasattr(meta.extra, "to_mapping") else dict(meta.extra or {})
+    value = extra.get("intensity")
+    return dict(value) if isinstance(value, dict) else None
 
 
 def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
