@@ -46,12 +46,16 @@ def measure(name: str, folder: Path, exports=EXPORTS) -> dict:
             row["mla"] = {"problem": f"{type(exc).__name__}: {str(exc)[:120]}"}
             return row
         for ext in exports:
-            if ext == "dicom/" and kind != "dicom":
-                continue
-            out = folder / ("back" + ext)
+            out = str(folder / "back") + ext  # "back/" for DICOM: a folder target
             try:
-                convert_file(str(mla), str(out))
-                row[ext] = compare(ref, itk_view(itk_read(out)))
+                written = convert_file(str(mla), out)
+                if MLArray.open(mla).meta.is_seg and ext == "dicom/":
+                    # ITK reads a SEG as bare frames; read it back as a label map like any SEG reader
+                    from mlarray.convert.dicom import read_dicom_series
+
+                    row[ext] = compare(ref, mla_view(read_dicom_series(written)))
+                else:
+                    row[ext] = compare(ref, itk_view(itk_read(out)))
             except Exception as exc:
                 row[ext] = {"problem": f"{type(exc).__name__}: {str(exc)[:120]}"}
     return row

@@ -252,7 +252,8 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
     aff = record.affine()
     nw = aff.shape[0] - 1
     cs = record.coord_system or "unknown"
-    space = _CS_TO_SPACE.get(cs.upper()) if cs.upper() in _CS_TO_SPACE else (cs if cs in _NRRD_SPACES else None)
+    letters = cs.upper().rstrip("+")  # "RAS+"/"LPS+" are the published package's spellings of RAS/LPS
+    space = _CS_TO_SPACE[letters] if letters in _CS_TO_SPACE else (cs if cs in _NRRD_SPACES else None)
     if space is not None:
         header["space"] = space
     else:
