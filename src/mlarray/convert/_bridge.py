@@ -105,7 +105,7 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
         kw = {"is_seg": True} if seg and src.lower().endswith((".nii", ".nii.gz")) else {}
         if reference is not None and os.path.isdir(src) or src.lower().endswith((".dcm", ".dicom")):
             kw["reference"] = reference
-        record = read_any(src, **kw)
+        record = mlarray_to_record(MLArray.open(src)) if src.endswith(".mla") else read_any(src, **kw)
         if orient:
             from ._orient import reorient
 
