@@ -53,7 +53,8 @@ def measure(name: str, folder: Path, exports=EXPORTS) -> dict:
                     # ITK reads a SEG as bare frames; read it back as a label map like any SEG reader
                     from mlarray.convert.dicom import read_dicom_series
 
-                    row[ext] = compare(ref, mla_view(read_dicom_series(written)))
+                    ct = folder / "ct"  # where the corpus keeps the series a synthetic SEG was drawn on
+                    row[ext] = compare(ref, mla_view(read_dicom_series(written, reference=ct if ct.exists() else None)))
                 else:
                     row[ext] = compare(ref, itk_view(itk_read(out)))
             except Exception as exc:

@@ -97,8 +97,10 @@ def _own_grid(positions, iop, ps, step, rows, cols):
     normal /= np.linalg.norm(normal)
     proj = positions @ normal
     uniq = np.unique(np.round(proj, 3))
-    if step is None:
-        step = float(np.min(np.diff(uniq))) if len(uniq) > 1 else 1.0
+    if len(uniq) > 1:  # the frames' own spacing; a declared SpacingBetweenSlices may be the thickness
+        diffs = np.diff(uniq)
+        step = step if step and np.allclose(diffs / step, np.rint(diffs / step), atol=1e-2) else float(diffs.min())
+    step = step or 1.0
     first = positions[int(np.argmin(proj))]
     n = int(np.rint((uniq[-1] - uniq[0]) / step)) + 1
     aff = np.eye(4)

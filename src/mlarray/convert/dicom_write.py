@@ -83,7 +83,8 @@ def _lps_grid(record: ImageRecord, where: str):
 
 def _stored(data: np.ndarray, intensity: dict, where: str):
     """(integer pixels, slope, intercept)."""
-    slope, inter = intensity.get("rescale_slope"), intensity.get("rescale_intercept")
+    slope = intensity.get("rescale_slope", intensity.get("scl_slope"))  # DICOM's or NIfTI's scaling
+    inter = intensity.get("rescale_intercept", intensity.get("scl_inter")) or 0.0
     stored = intensity.get("stored_dtype")
     if isinstance(slope, (int, float)) and isinstance(inter, (int, float)) and stored and intensity.get("applied"):
         dt = np.dtype(stored)
