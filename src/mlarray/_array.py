@@ -16,7 +16,7 @@ from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray, level_loader
 from ._meta_base import _meta_internal_write
-from .meta import Meta, MetaBlosc2, MetaSpatial, spatial_axes_of
+from .meta import Meta, MetaSpatial, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
 

@@ -170,7 +170,7 @@ class PublishedArrayAPI:
     @classmethod
     def _like(cls, x, dtype, meta) -> tuple:
         from ._array import MLArray
-        from .meta import Meta, MetaPyramid, MetaStatistics
+        from .meta import MetaPyramid, MetaStatistics
 
         if isinstance(x, MLArray):
             if x.shape is None:

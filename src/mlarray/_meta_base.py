@@ -434,7 +434,9 @@ class _MetaDict(dict):
         return to_plain_value(dict(self))
 
     def to_mapping(self, *, include_none: bool = True) -> dict:
-        return {"data": self.to_plain()}
+        """The dict itself, as stored in the file (the published package wrapped it as ``{"data": ...}``;
+        :meth:`from_mapping` reads both forms)."""
+        return self.to_plain()
 
     @classmethod
     def from_mapping(cls, d: Any):

@@ -16,7 +16,7 @@ from ._errors import MetadataError, MetadataTypeError
 from ._fields import check_classes, float_list, int_list, optional_number, reject_unknown, require_mapping, str_list
 from ._jsonsafe import decode_nonfinite, encode_nonfinite, to_json_value
 from ._meta_base import (BaseMeta, FrozenList, MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaSource,
-                         MetaVersion, SingleKeyBaseMeta, _meta_internal_write, internal_write, to_plain_value)
+                         MetaVersion, SingleKeyBaseMeta, _meta_internal_write, internal_write)
 from ._meta_compat import PublishedMetaAPI
 from ._meta_spatial import (SPATIAL_AXIS_LABELS, AxisLabel, AxisLabelEnum, CoordSystem, CoordSystemEnum,
                             MetaSpatial, compose_affine_or_none, spatial_axes_of)
@@ -237,8 +237,9 @@ def _published_percentiles(percentiles, published: dict):
     return table or percentiles
 
 
-def _frozen(given, name: str, checked):
-    return None if checked is None else FrozenList(checked, f"meta.blosc2.{name}")
+def _frozen(name: str, value, check):
+    """A checked layout list, read-only for users (the library records the layout it wrote)."""
+    return None if value is None else FrozenList(check(value), f"meta.blosc2.{name}")
 
 
 def _num(v: float):
@@ -260,16 +261,12 @@ class MetaBlosc2(BaseMeta):
 
     def __init__(self, chunk_size=None, block_size=None, patch_size=None, codec=None, clevel=None,
                  filters=None, dtype=None, **legacy) -> None:
-        self.chunk_size = _frozen(chunk_size, "chunk_size", int_list(chunk_size, "blosc2.chunk_size", minimum=1)
-                                  if chunk_size is not None else None)
-        self.block_size = _frozen(block_size, "block_size", int_list(block_size, "blosc2.block_size", minimum=1)
-                                  if block_size is not None else None)
-        self.patch_size = _frozen(patch_size, "patch_size", int_list(patch_size, "blosc2.patch_size", minimum=1)
-                                  if patch_size is not None else None)
+        self.chunk_size = _frozen("chunk_size", chunk_size, lambda v: int_list(v, "blosc2.chunk_size", minimum=1))
+        self.block_size = _frozen("block_size", block_size, lambda v: int_list(v, "blosc2.block_size", minimum=1))
+        self.patch_size = _frozen("patch_size", patch_size, lambda v: int_list(v, "blosc2.patch_size", minimum=1))
         self.codec = codec if codec is None else str(getattr(codec, "name", codec))
         self.clevel = None if clevel is None else int_list([clevel], "blosc2.clevel")[0]
-        self.filters = _frozen(filters, "filters", str_list(list(filters), "blosc2.filters", None)
-                               if filters is not None else None)
+        self.filters = _frozen("filters", filters, lambda v: str_list(list(v), "blosc2.filters", None))
         self.dtype = dtype if dtype is None else str(dtype)  # NumPy dtype.str; readers compare it with the frame
         self._ready()
 
