@@ -276,11 +276,14 @@ class MLArray(PublishedArrayAPI):
     @property
     def affine(self) -> Optional[list[list[float]]]:
         """``(n+1)×(n+1)`` index-to-world matrix over the spatial axes, as nested lists (identity
-        where geometry is unknown; None without an array). ``np.asarray(image.affine)`` for numpy."""
+        where geometry is unknown). None without an array unless the metadata has geometry (boxes of a
+        metadata-only file live in world space). ``np.asarray(image.affine)`` for numpy."""
+        a = self._meta.spatial.affine
+        if a is not None:
+            return a
         if self._data is None and not self._meta.has_array:
             return None
-        a = self._meta.spatial.affine
-        return np.eye(self.spatial_ndim + 1).tolist() if a is None else a
+        return np.eye(self.spatial_ndim + 1).tolist()
 
     @affine.setter
     def affine(self, value) -> None:

@@ -173,9 +173,13 @@ class MetaSpatial(BaseMeta):
     def _revalidate(self, changed: Optional[str] = None) -> None:
         if changed in ("spacing", "origin", "direction"):
             self._from_affine = False  # a part was assigned: the geometry is now given by its parts
-        self.validate(self._ndim)
+        if self._ndim is not None:
+            self.validate(self._ndim)  # against the dimensions last validated against
+        else:  # not yet tied to an array: each field on its own (lengths are checked by validate(ndim))
+            with _meta_internal_write():
+                self._validate(None, cross=False)
 
-    def _validate(self, ndim: Optional[int]) -> None:
+    def _validate(self, ndim: Optional[int], cross: bool = True) -> None:
         n_spatial = None
         if self.axis_labels is not None:
             self.axis_labels = str_list(self.axis_labels, "spatial.axis_labels", ndim)
@@ -186,7 +190,8 @@ class MetaSpatial(BaseMeta):
             self.shape = FrozenList(int_list(self.shape, "spatial.shape", ndim), "meta.spatial.shape")
         if self.spacing is not None:
             self.spacing = float_list(self.spacing, "spatial.spacing", n_spatial, positive=True)
-        n_spatial = n_spatial if n_spatial is not None else self.spatial_ndim
+        if cross:
+            n_spatial = n_spatial if n_spatial is not None else self.spatial_ndim
         if self.origin is not None:
             self.origin = float_list(self.origin, "spatial.origin", n_spatial)
         if self.direction is not None:

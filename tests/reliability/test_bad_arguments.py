@@ -26,7 +26,8 @@ CASES = [
     ("meta-wrong-type", lambda: MLArray(A3, meta=[1, 2]), "meta"),
     ("axis-labels-wrong-length", lambda: MLArray(A3, axis_labels=["spatial_x"]), "axis_labels"),
     ("extra-not-dict", lambda: Meta(extra=[1]), "extra"),
-    ("extra-nan", lambda: Meta(extra={"v": float("nan")}), "NaN"),
+    # NaN inside extra/source is kept (stored as {"$float": "NaN"}); in typed fields it is refused.
+    ("stats-nan", lambda: Meta(stats={"mean": float("nan")}), "NaN"),
     ("extra-non-json", lambda: Meta(extra={"v": object()}), "extra"),
     ("source-not-dict", lambda: Meta(source="x"), "source"),
     ("is-seg-string", lambda: Meta(is_seg="yes"), "is_seg"),
