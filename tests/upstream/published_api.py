@@ -150,22 +150,19 @@ def schema_fields(tar: tarfile.TarFile) -> list[tuple[str, str]]:
 
 
 def check_schema(section: str, field: str) -> str | None:
-    from mlarray import Meta
-    from mlarray.meta import AxisLabel, CoordSystem
-
-    meta = Meta()
-    if section == "AxisLabel":
-        return None if field in AxisLabel.__members__ else f"AxisLabel.{field} missing"
-    if section == "CoordSystem":
-        return None if field in CoordSystem.__members__ else f"CoordSystem.{field} missing"
-    target = {"source": meta.source, "extra": meta.extra, "spatial": meta.spatial, "stats": meta.stats,
-              "bbox": meta.bbox, "is_seg": meta._has_array.__class__, "blosc2": meta.blosc2,
-              "_has_array": meta._has_array, "_image_meta_format": meta._image_meta_format,
-              "_mlarray_version": meta._mlarray_version}.get(section)
+    try:
+        from mlarray import Meta
+        from mlarray import meta as meta_module
+    except ImportError as exc:
+        return str(exc)
+    enums = {"AxisLabel": "AxisLabel", "CoordSystem": "CoordSystem"}
+    if section in enums:
+        enum = getattr(meta_module, enums[section], None)
+        return None if enum is not None and field in enum.__members__ else f"{section}.{field} missing"
     if section == "is_seg":
-        from mlarray.meta import MetaIsSeg
-
-        return None if hasattr(MetaIsSeg(), field) else f"MetaIsSeg.{field} missing"
+        cls = getattr(meta_module, "MetaIsSeg", None)
+        return None if cls is not None and hasattr(cls(), field) else f"MetaIsSeg.{field} missing"
+    target = getattr(Meta(), section, None)
     if target is None:
         return f"no namespace {section}"
     return None if hasattr(target, field) else f"{section}.{field} missing"
@@ -183,9 +180,8 @@ def measure() -> dict:
             results[f"schema {section}.{field}"] = {"missing": check_schema(section, field)}
     import mlarray.cli as cli
 
-    for name in ("mlarray_header", "mlarray_convert"):
-        fn = {"mlarray_header": cli.header_main, "mlarray_convert": cli.convert_main}[name]
-        results[f"cli {name}"] = {"missing": None if callable(fn) else "missing"}
+    for name, fn in (("mlarray_header", "header_main"), ("mlarray_convert", "convert_main")):
+        results[f"cli {name}"] = {"missing": None if callable(getattr(cli, fn, None)) else "missing"}
     return results
 
 
