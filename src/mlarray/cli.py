@@ -192,7 +192,7 @@ def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[
     from .convert._bridge import output_name
 
     many = len(sources) > 1
-    if many or os.path.isdir(dst) or dst.endswith(os.sep):
+    if many or (os.path.isdir(dst) and not _is_zarr(dst)) or dst.endswith(os.sep):  # a store is one output
         os.makedirs(dst, exist_ok=True)
         suffix = to_suffix or ".mla"
         pairs = [(s, os.path.join(dst, output_name(s, suffix if not s.endswith(".mla") else (to_suffix or ".nii.gz"))))

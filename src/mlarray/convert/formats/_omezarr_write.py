@@ -189,20 +189,26 @@ def _write_one(group, record: ImageRecord, path: str, fmt, writer, *, label_name
     transforms = _level_transforms(scale, shift, factors, spatial_pos)
     storage = [{"chunks": _chunks(lv.shape, spatial_pos)} for lv in pyramid]
     method = {"method": "mlarray.pyramid " + ("mode" if is_seg else "mean"), "version": "1"}
+    # ome-zarr-py writes the arrays and the layout; the transforms (its ``coordinate_transformations``
+    # argument is deprecated, and its ``scale`` has no translation) are then set through
+    # write_multiscales_metadata, which takes each dataset's transformations as they are.
     if label_name is None:
+        name = Path(path.rstrip("/")).name
+        writer.write_multiscale(pyramid, group, fmt=fmt, axes=axes, storage_options=storage, name=name)
+        target = group
         channel_pos = next((p for p, a in enumerate(axes) if a.get("type") == "channel"), None)
-        metadata = dict(method)
         omero = _omero(record, data, channel_pos) if not is_seg else None
-        if omero:
-            metadata["omero"] = omero
-        writer.write_multiscale(pyramid, group, fmt=fmt, axes=axes, coordinate_transformations=transforms,
-                                storage_options=storage, name=Path(path.rstrip("/")).name,
-                                metadata=metadata)
+        metadata = {**method, **({"omero": omero} if omero else {})}
     else:
+        name = label_name
         label_meta = _ngff.image_label_from_classes(record.classes)
-        writer.write_multiscale_labels(pyramid, group, label_name, fmt=fmt, axes=axes,
-                                       coordinate_transformations=transforms, storage_options=storage,
-                                       label_metadata=label_meta or None, metadata=method)
+        writer.write_multiscale_labels(pyramid, group, label_name, fmt=fmt, axes=axes, storage_options=storage,
+                                       label_metadata=label_meta or None)
+        target = group["labels"][label_name]
+        metadata = dict(method)
+    written = _ngff.ome_attrs(dict(target.attrs))["multiscales"][0]["datasets"]
+    datasets = [{"path": d["path"], "coordinateTransformations": t} for d, t in zip(written, transforms)]
+    writer.write_multiscales_metadata(target, datasets, fmt=fmt, axes=axes, name=name, metadata=metadata)
     return order
 
 

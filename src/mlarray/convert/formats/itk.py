@@ -44,6 +44,10 @@ _NIFTI_TYPES = {"0": "analyze", "1": "nifti1", "2": "nifti1-pair"}
 _READER_ONLY = {"ITK_InputFilterName", "ITK_original_direction", "ITK_original_spacing"}
 _UNPRINTABLE = "[UNKNOWN_PRINT_CHARACTERISTICS]"
 _CHANNEL_LABELS = {"channel", "components"}
+# Readers whose array axis 0 is the file's fastest axis (nibabel, pynrrd): ITK's index order. Their
+# records go to ITK without the reversal, so a NIfTI written as MetaImage keeps its voxel layout
+# (ITK's own NIfTI -> MetaImage conversion gives the same file).
+_INDEX_ORDER_SOURCES = {"nifti1", "nifti2", "nrrd", "mgh", "analyze", "nifti1-pair"}
 
 
 def _sitk():
@@ -203,6 +207,8 @@ def _itk_order(record: ImageRecord, path: str) -> tuple[np.ndarray, list[int], i
     if extra and len(spatial) + len(extra) > 5:
         raise ConversionError(path, f"ITK images have at most 5 dimensions; the record has {len(spatial)} "
                                     f"spatial and {len(extra)} other axes")
+    if record.source_format in _INDEX_ORDER_SOURCES:
+        spatial = spatial[::-1]  # array axis 0 is the source's fastest axis: make it ITK's x again
     order = extra + spatial + channel
     if order != list(range(data.ndim)):
         data = np.transpose(data, order)
@@ -211,6 +217,10 @@ def _itk_order(record: ImageRecord, path: str) -> tuple[np.ndarray, list[int], i
     elif data.dtype == np.float16:
         data = data.astype(np.float32)
     return np.ascontiguousarray(data), spatial, (channel[0] if channel else None), extra
+
+
+def _index_order(record: ImageRecord) -> bool:
+    return record.source_format in _INDEX_ORDER_SOURCES
 
 
 def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -247,10 +257,11 @@ def _image_from_record(record: ImageRecord, path: str):
                               "cast the image to an integer or float type first") from None
     ns = len(spatial)
     dim = ns + len(extra)
-    sp = list(spacing[::-1])
+    keep = _index_order(record)
+    sp = list(spacing if keep else spacing[::-1])
     org = list(origin)
     dmat = np.eye(dim)
-    dmat[:ns, :ns] = direction[:, ::-1]
+    dmat[:ns, :ns] = direction if keep else direction[:, ::-1]
     if extra:  # time (and further) axes: restore ITK's own spacing/origin when the file came from ITK
         geo = record.source.get("itk_geometry") if isinstance(record.source, dict) else None
         ok = isinstance(geo, dict) and geo.get("dimension") == dim
