@@ -5,8 +5,8 @@ the first installed bioio plugin that supports it (bioio-czi for Zeiss CZI, bioi
 ND2, bioio-lif for Leica LIF, bioio-dv for DeltaVision, ...).
 
 One scene is read (``scene``, default the first), with bioio's mosaic reconstruction, in bioio's
-dimension order (``T C Z Y X``, plus ``S`` for RGB samples); singleton ``T``/``C``/``Z`` axes the
-plugin adds but the file does not have are dropped. Physical pixel sizes become spacing (in the
+dimension order (``T C Z Y X``, plus ``S`` for RGB samples) without its singleton ``T``/``C``/``Z``
+padding (a single plane is a 2-D image). Physical pixel sizes become spacing (in the
 unit the OME metadata names, else µm, the unit bioio plugins report), the time interval becomes
 ``extra["time_interval"]`` (seconds) with ``s`` as the time axis unit, channel names become
 ``extra["channel_names"]``. The plugin's metadata is kept in ``source`` (OME-XML when the plugin
@@ -163,7 +163,9 @@ def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = Non
                                      f"({type(exc).__name__}: {exc})") from None
     dims = [str(d) for d in xdata.dims]
     data = np.asarray(xdata.values)
-    drop = [i for i, d in enumerate(dims) if d in "TCZ" and data.shape[i] == 1 and d not in native]
+    # bioio pads every image to T C Z Y X (OME readers report all five natively too): singleton
+    # T, C and Z axes are padding, and a single plane is a 2-D image for training and viewing
+    drop = [i for i, d in enumerate(dims) if d in "TCZ" and data.shape[i] == 1]
     if drop:
         data = data.squeeze(axis=tuple(drop))
         dims = [d for i, d in enumerate(dims) if i not in drop]
