@@ -274,6 +274,17 @@ def test_unreadable_stores_give_clear_errors(tmp_path):
                                "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]}]
     with pytest.raises(CorruptFileError, match="'nope'"):
         read_any(tmp_path / "bad.zarr")
+    ms = g.attrs["multiscales"]
+    ms[0]["datasets"][0]["path"] = "../outside"
+    g.attrs["multiscales"] = ms
+    with pytest.raises(CorruptFileError, match="outside"):
+        read_any(tmp_path / "bad.zarr")
+    huge = zarr.open_group(str(tmp_path / "huge.zarr"), mode="w", zarr_format=3)
+    huge.create_array("0", shape=(10**6, 10**6, 10**6), chunks=(64, 64, 64), dtype=np.uint16)
+    huge.attrs["ome"] = {"version": "0.5", "multiscales": [{"datasets": [{"path": "0"}], "axes": [
+        {"name": n, "type": "space"} for n in "zyx"]}]}
+    with pytest.raises(CorruptFileError, match="more than this process can allocate"):
+        read_any(tmp_path / "huge.zarr")
     empty = zarr.open_group(str(tmp_path / "empty.zarr"), mode="w", zarr_format=3)
     empty.attrs["note"] = 1
     with pytest.raises(ConversionError, match="no OME-Zarr multiscale image"):

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..._errors import CorruptFileError
 from .._record import ConversionError, ImageRecord, json_clean
+from ._limits import check_declared_size
 
 __all__ = ["read_bioio", "bioio_plugin"]
 
@@ -156,8 +157,11 @@ def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = Non
         scenes = list(img.scenes)
         if scene is not None:
             img.set_scene(scene)
-        xdata = img.xarray_data
         native = str(img.reader.dims.order)
+        check_declared_size(path, img.shape, np.dtype(img.dtype).itemsize, f"bioio ({plugin_name})")
+        xdata = img.xarray_data
+    except CorruptFileError:
+        raise
     except Exception as exc:
         raise CorruptFileError(path, f"bioio ({plugin_name}) could not read the image "
                                      f"({type(exc).__name__}: {exc})") from None

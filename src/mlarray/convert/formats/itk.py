@@ -23,6 +23,7 @@ import numpy as np
 
 from ..._errors import CorruptFileError
 from .._record import ConversionError, ImageRecord, json_clean
+from ._limits import check_declared_size
 from ._output import move_files_into_place, scratch_dir
 
 __all__ = ["read_itk", "write_itk", "itk_image_io", "ITK_WRITE_EXTENSIONS"]
@@ -80,24 +81,9 @@ def _pixel_bytes(pixel_id_text: str, components: int) -> int:
     return per * max(1, components)
 
 
-def _memory_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return None
-
-
 def _check_declared_size(path: str, size, pixel_text: str, components: int) -> None:
-    """Refuse a header that declares more pixels than this machine could hold, before ITK allocates."""
-    nbytes = _pixel_bytes(pixel_text, components)
-    for n in size:
-        nbytes *= int(n)
-    limit = _memory_bytes()
-    if limit is not None and nbytes > limit:
-        raise CorruptFileError(path, f"the header declares a {' x '.join(map(str, size))} image of "
-                                     f"{nbytes / 2**30:.1f} GiB, more than this machine's memory "
-                                     f"({limit / 2**30:.1f} GiB); the header is damaged or the image "
-                                     "must be converted on a larger machine")
+    """Refuse a header that declares more pixels than this process could hold, before ITK allocates."""
+    check_declared_size(path, list(size), _pixel_bytes(pixel_text, components))
 
 
 def _metadata(img) -> dict:

@@ -25,6 +25,7 @@ import numpy as np
 from ..._errors import CorruptFileError
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _ngff
+from ._limits import check_declared_size
 
 __all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "OMEZarrGeometryWarning"]
 
@@ -135,11 +136,15 @@ def _read_image(group, path: str, image_path: str) -> ImageRecord:
     for ds in datasets:
         try:
             arrays.append(group[str(ds["path"])])
-        except KeyError:
+        except (KeyError, ValueError):  # zarr refuses paths with "." or ".." parts with ValueError
             raise CorruptFileError(where, f"dataset {ds['path']!r} named in multiscales is missing") from None
+        if not hasattr(arrays[-1], "dtype"):
+            raise CorruptFileError(where, f"dataset {ds['path']!r} is a group, not an array")
     base = arrays[0]
     if base.dtype.kind not in "biuf" or base.dtype.names:
         raise ConversionError(where, f"array dtype {base.dtype} is not a numeric image type")
+    for a in arrays:
+        check_declared_size(where, a.shape, base.dtype.itemsize, "the Zarr array metadata")
     try:
         data = np.asarray(base[...])
     except Exception as exc:
@@ -292,7 +297,11 @@ def _read_labels(group, path: str, image_path: str, image: ImageRecord) -> dict:
     out = {}
     for name in names:
         name = str(name)
-        if name not in lgroup:
+        try:
+            present = name in lgroup
+        except ValueError:  # "." or ".." parts: never a child of this group
+            present = False
+        if not present:
             warnings.warn(f"{path}: label image {name!r} is listed but missing", UserWarning, stacklevel=3)
             continue
         rec = _read_image(lgroup[name], path, "/".join(p for p in (image_path, "labels", name) if p))
