@@ -91,6 +91,11 @@ def test_analyze_written_by_nibabel(tmp_path):
     assert record.source_format == "analyze"
     _assert_same_as_itk(record, tmp_path / "a.hdr")
     assert sorted(record.spacing) == [2.0, 3.0, 4.0]
+    # the disagreement, pinned: nibabel flips x and centres the origin, ITK does neither
+    back = nib.load(tmp_path / "a.hdr")
+    lps = record.world((3, 2, 1))  # ITK's numpy order reverses nibabel's (1, 2, 3)
+    ras_nib = (back.affine @ [1, 2, 3, 1])[:3]
+    assert not np.allclose([-lps[0], -lps[1], lps[2]], ras_nib, atol=1.0)
 
 
 def test_mla_to_metaimage_and_back_is_exact(tmp_path):
