@@ -33,7 +33,8 @@ class FormatInfo:
 FORMATS: tuple[FormatInfo, ...] = (
     FormatInfo("NIfTI-1 / NIfTI-2", (".nii", ".nii.gz"), True, "convert", ("nibabel",), "nibabel"),
     FormatInfo("NRRD", (".nrrd", ".nhdr"), True, "convert", ("nrrd",), "pynrrd"),
-    FormatInfo("DICOM series", (".dcm", "<directory>"), False, "convert", ("pydicom",), "pydicom"),
+    FormatInfo("DICOM series / DICOM SEG", (".dcm", "<directory>", "out: folder/"), True, "convert",
+               ("pydicom", "highdicom"), "pydicom, highdicom"),
     FormatInfo("TIFF / OME-TIFF / ImageJ TIFF", (".tif", ".tiff", ".ome.tif", ".ome.tiff"), True, "convert",
                ("tifffile",), "tifffile"),
     FormatInfo("FreeSurfer MGH / MGZ", (".mgh", ".mgz"), True, "convert", ("nibabel",), "nibabel"),
