@@ -294,3 +294,22 @@ def test_unreadable_stores_give_clear_errors(tmp_path):
     with pytest.raises(ConversionError, match="at most 5 axes"):
         write_any(rec, tmp_path / "six.ome.zarr")
     assert not (tmp_path / "six.ome.zarr").exists()
+
+
+def test_unusable_transform_or_axes_metadata_still_reads_the_image(tmp_path):
+    g = zarr.open_group(str(tmp_path / "p.zarr"), mode="w", zarr_format=2)
+    data = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    g.create_array("0", data=data)
+    g.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": n, "type": "space"} for n in "zyx"],
+                               "datasets": [{"path": "0", "coordinateTransformations": [
+                                   {"type": "scale", "path": "scale.bin"}]}]}]
+    with pytest.warns(UserWarning, match="binary array.*unit spacing"):
+        rec = read_any(tmp_path / "p.zarr")
+    np.testing.assert_array_equal(rec.array, data)
+    assert rec.spacing == [1.0, 1.0, 1.0]
+    assert rec.source["attributes"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["path"] \
+        == "scale.bin"
+    g.attrs["multiscales"] = [{"version": "0.4", "axes": [7, 8], "datasets": [{"path": "0"}]}]
+    with pytest.warns(UserWarning, match="read as space"):
+        rec = read_any(tmp_path / "p.zarr")
+    assert rec.axis_labels == ["spatial", "spatial", "spatial"]

@@ -153,6 +153,11 @@ def _read_image(group, path: str, image_path: str) -> ImageRecord:
     ndim = data.ndim
     try:
         axes = _ngff.axes_of(ms, ndim)
+    except _ngff.NGFFError as exc:  # a valid image with unusable axes metadata is still read
+        warnings.warn(f"{where}: {exc}; the last {min(ndim, 3)} axes are read as space (the metadata is kept "
+                      "in source)", UserWarning, stacklevel=3)
+        axes = [{"name": f"dim_{i}", "type": "space" if i >= ndim - 3 else None} for i in range(ndim)]
+    try:
         scale, shift = _ngff.compose_transforms(
             [(datasets[0].get("coordinateTransformations"), "datasets[0].coordinateTransformations"),
              (ms.get("coordinateTransformations"), "multiscales[0].coordinateTransformations")], ndim)
@@ -160,8 +165,6 @@ def _read_image(group, path: str, image_path: str) -> ImageRecord:
     except _ngff.NGFFError as exc:
         warnings.warn(f"{where}: {exc}; the image is read with unit spacing (the metadata is kept in "
                       "source)", UserWarning, stacklevel=3)
-        axes = _ngff.axes_of(ms, ndim) if isinstance(ms.get("axes"), list) and len(ms["axes"]) == ndim \
-            else [{"name": f"dim_{i}", "type": "space" if i >= ndim - 3 else None} for i in range(ndim)]
         scale, shift, transforms_ok = np.ones(ndim), np.zeros(ndim), False
 
     labels = _ngff.axis_labels_for(axes)
