@@ -207,3 +207,28 @@ def test_damaged_headers_give_clear_errors_fast(tmp_path):
     (tmp_path / "noise.xyz").write_bytes(os.urandom(256))
     with pytest.raises(Exception, match="list-formats"):
         read_any(tmp_path / "noise.xyz")
+
+
+def test_images_without_an_anatomical_frame_stay_upright(tmp_path):
+    """A PNG or a TIFF stack has no world frame: world axes follow the array axes both ways."""
+    rgb = np.random.default_rng(2).integers(0, 255, (20, 30, 3)).astype(np.uint8)
+    png = sitk.GetImageFromArray(rgb, isVector=True)
+    png.SetSpacing((0.5, 0.25))
+    sitk.WriteImage(png, str(tmp_path / "photo.png"))
+    rec = read_any(tmp_path / "photo.png")
+    assert rec.axis_labels == ["spatial", "spatial", "channel"] and rec.coord_system == "unknown"
+    assert rec.direction == [[1.0, 0.0], [0.0, 1.0]] and rec.spacing == [0.25, 0.5]  # rows, then columns
+    write_any(rec, tmp_path / "photo.mha")
+    back = sitk.ReadImage(str(tmp_path / "photo.mha"))
+    assert back.GetDirection() == (1.0, 0.0, 0.0, 1.0) and back.GetSpacing() == (0.5, 0.25)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), rgb)
+
+    import tifffile
+
+    stack = np.arange(4 * 5 * 6, dtype=np.uint16).reshape(4, 5, 6)
+    tifffile.imwrite(tmp_path / "stack.ome.tif", stack, ome=True,
+                     metadata={"axes": "ZYX", "PhysicalSizeZ": 2.0, "PhysicalSizeY": 0.5, "PhysicalSizeX": 0.25})
+    write_any(read_any(tmp_path / "stack.ome.tif"), tmp_path / "stack.mha")
+    back = sitk.ReadImage(str(tmp_path / "stack.mha"))
+    assert back.GetDirection() == tuple(np.eye(3).ravel()) and back.GetSpacing() == (0.25, 0.5, 2.0)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), stack)

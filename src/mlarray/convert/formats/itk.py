@@ -6,7 +6,9 @@ ITK's physical space, which is LPS for 3-D images::
 
     world = origin + D @ (spacing * itk_index)      (ITK, index fastest axis first)
 
-so the record's spacing and direction columns are ITK's, reversed. A 4-D ITK image whose fourth
+so the record's spacing and direction columns are ITK's, reversed. Images without an anatomical
+frame (2-D ones: PNG, 2-D MetaImage) get ``coord_system`` "unknown" with world axes in array order
+(as TIFF and OME-Zarr records have), so they display upright; writing reverses that again. A 4-D ITK image whose fourth
 axis does not mix with space (the usual time series) keeps three spatial axes plus a leading
 ``temporal`` axis; its ITK spacing and origin along time stay in ``source["itk_geometry"]`` and
 are written back. ITK's metadata dictionary (MetaImage custom fields, the NIfTI/Analyze header
@@ -162,11 +164,17 @@ def _record_from_image(img, io: str, path: str) -> ImageRecord:
         "itk_geometry": {"dimension": dim, "size": list(img.GetSize()), "spacing": json_clean(spacing),
                          "origin": json_clean(origin), "direction": json_clean(d)},
     }
+    direction = d[:ns, :ns][:, ::-1]
+    world_origin = origin[:ns]
+    if ns != 3:
+        # no anatomical frame (2-D images, coupled 4-D ones): world axes follow the array axes, as
+        # for TIFF and OME-Zarr, so an image shows upright rather than transposed
+        direction, world_origin = direction[::-1, :], world_origin[::-1]
     return ImageRecord(
         array=data,
         spacing=[float(x) for x in spacing[:ns][::-1]],
-        origin=[float(x) for x in origin[:ns]],
-        direction=d[:ns, :ns][:, ::-1].tolist(),
+        origin=[float(x) for x in world_origin],
+        direction=direction.tolist(),
         coord_system="LPS" if ns == 3 else "unknown",
         axis_labels=labels,
         source=source,
@@ -221,13 +229,19 @@ def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarra
         raise ConversionError(path, f"world space has {origin.size} dimensions but the image {n} spatial axes",
                               "ITK needs as many world dimensions as spatial axes")
     cs = (record.coord_system or "unknown").upper().rstrip("+")
-    if n == 3 and cs not in ("LPS", "UNKNOWN", "OTHER", ""):
+    flip = None
+    if n == 3 and cs != "LPS":
         try:
             # a signed permutation: applied to direction and origin it only moves and negates
             # numbers, so the geometry stays bit-exact
             flip = convert_coord_system(np.eye(4), cs, "LPS")[:3, :3]
         except AffineError:
-            flip = np.eye(3)  # not an anatomical code: written as it is (ITK reads it back as LPS)
+            flip = None  # not an anatomical code
+    if flip is None and cs != "LPS" and not _index_order(record):
+        # no anatomical frame: the record's world axes follow its array axes (TIFF, OME-Zarr, bioio),
+        # ITK's physical axes follow its index axes (x first); an upright image stays upright
+        flip = np.eye(n)[::-1]
+    if flip is not None:
         direction, origin = flip @ direction, flip @ origin
     return spacing, origin, direction
 
