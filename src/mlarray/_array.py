@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _integrity, _region_write, _writer
+from . import _integrity, _open_cache, _read_path, _region_write, _writer
 from ._errors import CorruptFileError, MetadataError, MLArrayError
 from ._container import base_offset
 from ._frame_check import check_frame
@@ -89,9 +89,15 @@ class MLArray:
         self = cls.__new__(cls)
         self._init_empty()
         path = _check_path(filepath, must_exist=True)
+        reusable = mode == "r" and mmap_mode == "r" and verify is not True  # read-only: see _open_cache
+        identity, checked_at = _open_cache.file_identity(path), _open_cache.now_ns()
+        if reusable and _open_known(self, path, identity, dparams, verify):
+            return self
         store = _open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
         self._attach(store, path, mode, mmap_mode)
         self._setup_verifier(verify)
+        if reusable and (verify or not self._meta.has_array):
+            _remember_open(self, identity, checked_at)
         return self
 
     def _setup_verifier(self, verify) -> None:
@@ -275,6 +281,14 @@ class MLArray:
 
     def __getitem__(self, key) -> np.ndarray:
         data = self._require_data()
+        region = _read_path.plan(key, data.shape) if data is getattr(self, "_store", None) else None
+        if region is not None:  # ints and unit-step slices: the direct read (see _read_path)
+            if self._verifier is not None:
+                self._verifier.check_region(region)
+            try:
+                return _read_path.read(data, region)
+            except (RuntimeError, ValueError) as exc:
+                raise CorruptFileError(self.filepath, f"the compressed data cannot be read ({exc})") from None
         if self._verifier is not None:
             self._verifier.check_key(key)
         try:
@@ -484,6 +498,49 @@ def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
     if not isinstance(store, blosc2.NDArray):
         raise CorruptFileError(path, f"holds a {type(store).__name__}, not a Blosc2 NDArray")
     return store
+
+
+def _open_known(self: MLArray, path: str, identity, dparams, verify) -> bool:
+    """Open ``path`` read-only from what an earlier open of the same unchanged file verified
+    (``_open_cache``); False when there is none or the file changed meanwhile."""
+    import blosc2
+
+    from ._writer import resolve_dparams
+
+    known = _open_cache.lookup(path, identity)
+    if known is None:
+        return False
+    try:
+        store = blosc2.open(path, mode="r", mmap_mode="r", offset=known.offset, dparams=resolve_dparams(dparams))
+        same = _open_cache.file_identity(path) == identity and _layout_of(store) == known.layout
+    except Exception:
+        same = False
+    if not same:  # replaced or changed between the look-up and the open: check it afresh
+        _open_cache.forget(path)
+        return False
+    self._format, self._sums_expected, self._checksums = known.fmt, known.sums_expected, known.checksums
+    self._meta = Meta.from_mapping(known.mapping)
+    self._store, self._data = store, (store if self._meta.has_array else None)
+    self.filepath, self.mode, self.mmap_mode = path, "r", "r"
+    self._saved_meta_json = None  # read-only: flush() never compares it
+    if verify and self._meta.has_array:
+        crcs = None if known.checksums is None else known.checksums.chunks
+        self._verifier = _integrity.ChunkVerifier(store, path, crcs, state=known.verified)
+    return True
+
+
+def _remember_open(self: MLArray, identity, checked_at: int) -> None:
+    if not _open_cache.old_enough(identity, checked_at) or _open_cache.file_identity(self.filepath) != identity:
+        return
+    mapping = self._meta.to_mapping()
+    verified = None if self._verifier is None else self._verifier.state
+    known = _open_cache.Known(base_offset(self.filepath), self._format, mapping, self._sums_expected,
+                              self._checksums, verified, _layout_of(self._store), len(json.dumps(mapping)))
+    _open_cache.remember(self.filepath, identity, known, checked_at)
+
+
+def _layout_of(store) -> tuple:
+    return tuple(store.shape), tuple(store.chunks), tuple(store.blocks), np.dtype(store.dtype).str
 
 
 def _inode(path: str):
