@@ -205,6 +205,16 @@ class ChunkVerifier:
         self.state = state
         self.enabled = True
 
+    @classmethod
+    def again(cls, store, path, crcs, state: VerifiedChunks, geometry) -> "ChunkVerifier":
+        """A verifier for a new open of a file whose first open built one with this ``state`` and
+        ``geometry`` (chunks, grid): the header checks of ``__init__`` passed then (``_open_cache``)."""
+        self = cls.__new__(cls)
+        self.store, self.path, self.crcs, self.what = store, path, crcs, "array"
+        self.chunks, self.grid = geometry
+        self.state, self.enabled = state, True
+        return self
+
     @property
     def checked(self) -> np.ndarray:
         return self.state.checked

@@ -32,7 +32,8 @@ import time
 from collections import OrderedDict
 from typing import Any, NamedTuple, Optional
 
-__all__ = ["Known", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns", "RACY_NS"]
+__all__ = ["Known", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns", "open_ndarray",
+           "RACY_NS"]
 
 RACY_NS = 2 * 10**9  # two seconds: well above any timestamp granularity but FAT's
 _MAX_FILES = 4096
@@ -48,6 +49,7 @@ class Known(NamedTuple):
     checksums: Any  # _integrity.Checksums or None
     verified: Any  # _integrity.VerifiedChunks of the base array, shared by every open
     layout: tuple  # (shape, chunks, blocks, dtype str) of the base array as first opened
+    verifier_geometry: Any  # (chunks, chunk grid) the first open's ChunkVerifier checked
     cost: int  # bytes charged against _MAX_DOCUMENT_BYTES
 
 
@@ -117,6 +119,20 @@ def _drop(key: str) -> None:
     old = _files.pop(key, None)
     if old is not None:
         _held -= old[1].cost
+
+
+def open_ndarray(path: str, offset: int, dparams):
+    """Open a frame already opened once through ``blosc2.open`` (so known to be a plain NDArray):
+    the extension's ``open`` alone, without ``blosc2.open``'s container-type dispatch."""
+    import blosc2
+
+    ext_open = getattr(getattr(blosc2, "blosc2_ext", None), "open", None)
+    if ext_open is None:
+        return blosc2.open(path, mode="r", mmap_mode="r", offset=offset, dparams=dparams)
+    store = ext_open(path, "r", offset, mmap_mode="r", dparams=dparams)
+    if not isinstance(store, blosc2.NDArray):
+        raise TypeError(f"{path} no longer holds an NDArray")
+    return store
 
 
 def now_ns() -> int:
