@@ -359,11 +359,14 @@ class MLArray:
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath: _PathLike, *, pyramid: Optional[bool] = None, stats: bool = True,
-             progress: Optional[Callable[[int, int], None]] = None, levels: Optional[Sequence] = None) -> None:
+             progress: Optional[Callable[[int, int], None]] = None, levels: Optional[Sequence] = None,
+             profile: Optional[str] = None) -> None:
         """Write to ``filepath`` atomically (temp file + fsync + rename): a crash keeps the old file.
 
         Builds statistics and (for large images, or with ``pyramid=True``) the resolution pyramid;
-        ``levels`` stores a source's own pyramid (finest first) instead.
+        ``levels`` stores a source's own pyramid (finest first) instead. ``profile="training"``
+        writes a training copy: no pyramid (unless ``pyramid=True``) and ZSTD compression chosen
+        for size, no larger than nnU-Net's Blosc2 store (``docs/training_profile.md``).
         """
         path = _check_path(filepath, must_exist=False)
         self._validate()
@@ -372,7 +375,7 @@ class MLArray:
         if layout["patch_size"] == "default" and layout["chunk_size"] is None and self._meta.blosc2.patch_size:
             layout["patch_size"] = self._meta.blosc2.patch_size  # keep the file's layout on re-save
         _writer.write_file(path, data, self._meta, pyramid=pyramid, stats=stats, progress=progress, levels=levels,
-                           **layout)
+                           profile=profile, **layout)
         if self.filepath is None:
             return
         # Saving over our own source: the open mapping still reads the old (unlinked) inode; reattach.
