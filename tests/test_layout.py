@@ -13,7 +13,7 @@ def test_default_3d_ct_layout():
     chunks, blocks, patch = resolve_layout((512, 512, 512), np.int16, None)
     assert patch == [192, 192, 192]
     assert chunks == [32, 64, 64]
-    assert blocks == [4, 32, 64]
+    assert blocks == [8, 16, 64]
 
 
 def test_blocks_are_thin_along_the_slice_axis_of_volumes_only():

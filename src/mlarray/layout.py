@@ -1,38 +1,35 @@
 """Blosc2 chunk and block shapes (and compression parameters) chosen for patch-based training.
 
-Training loaders read random patches (e.g. 128³ out of a 512³ CT). Blosc2 decompresses
-only the blocks a slice touches, into a chunk-sized scratch buffer, then copies the
-requested part out row by row. The rule below was chosen from measurements of random
-128³ int16 patch reads on a 512³ CT-like phantom, single-threaded (see
-``benchmarks/patch_reads.py``; figures are quoted in the comments):
+Training loaders open a case, read one patch (3D 128³, a 2D slice 1x192², or a small 8x64²) and
+let go. Blosc2 decompresses only the blocks a slice touches, then copies the requested part out
+row by row. The rules below were chosen on the corpus of ``benchmarks/corpus.py`` (real volumes
+shipped in nilearn and pydicom-data, synthetic CT at three noise levels, z-scored float32, label
+maps, a 4-channel MR series, a slide) with ``benchmarks/codec_sweep.py`` and
+``benchmarks/loader_reads.py``, single-threaded:
 
-* Blocks of ~16 KiB whose last (contiguous) axis is 128 bytes long (64 int16): 16x8x64.
-  Bigger blocks decode more unused voxels at the patch border (64³ blocks: -45 %, 16x16x64
-  -4 %); 4x16x64 / 8x8x64 pay per-block overhead (-7 %); shorter rows turn the copy-out
-  into many tiny ``memcpy`` calls (16x16x32 no better despite less waste).
-* Chunks of ~256 KiB (32x64x64 int16): the chunk-sized scratch buffer the blocks are
-  decoded into stays in L2 (64³ chunks -5 %; 96³ and 128³ measured 10-35 % slower than
-  64³); chunks never exceed the patch size on an axis.
-* LZ4HC 6 + SHUFFLE with ``splitmode=ALWAYS_SPLIT``: each byte plane is compressed on its
-  own, so the noisy low bytes of CT data are stored raw (decoded at ``memcpy`` speed) while
-  the high bytes shrink to almost nothing. Against the default AUTO_SPLIT (which does not
-  split for LZ4HC) it reads +20-25 % faster and writes a 1.5 % smaller file. An uncompressed
-  (clevel 0) file reads no faster: the block gather/copy-out, not the codec, is the cost.
-  Plain LZ4 with split is 8 % larger and 20 % slower (it decodes junk matches in the noise);
-  ZSTD (clevel 1-3) writes 20 % smaller files but reads 3x slower; BITSHUFFLE 2x slower;
-  SHUFFLE+BYTEDELTA larger and slower.
-* clevel 6, not 9: on noisy data (MR, tissue noise) LZ4HC 9 compresses at 9 MB/s per thread
-  against 32 MB/s for clevel 6 (a 0.9 MB N(0, 100) int16 volume), for a 3 % smaller file; on the
-  CT phantom 116 vs 169 MB/s, 0.7 % size and patch reads within noise (661 vs 649 patches/s).
-  Conversion of whole datasets should not pay 3x for 1-3 %.
+* Blocks of ~16 KiB whose last (contiguous) axis is 128 bytes long (64 int16), at most
+  ``BLOCK_SLICE_DEPTH`` = 8 deep along the first spatial axis of a volume: 8x16x64 for int16,
+  8x16x32 for float32. A 2D loader reads one slice of that axis; the former 16x8x64 (tuned on
+  128³ reads of one phantom) decoded 16 slices per block for it. 8x16x64 reads 1x192² slices
+  ~45 % and 8x64² patches 15-40 % faster, 128³ patches as fast (int16) or 5-10 % faster
+  (float32); depth 4 gains another 30 % on slices but loses 10-15 % on 128³ patches. Shorter
+  rows turn the copy-out into many tiny ``memcpy`` calls; bigger blocks decode more unused
+  voxels at the patch border.
+* Chunks of ~256 KiB (32x64x64 int16): the chunk-sized scratch buffer the blocks are decoded
+  into stays in L2 (64³ chunks -5 %; 96³ and 128³ 10-35 % slower than 64³); chunks never exceed
+  the patch size on an axis.
+* LZ4HC 6 + SHUFFLE with ``splitmode=ALWAYS_SPLIT``: each byte plane is compressed on its own,
+  so the noisy low bytes of CT data are stored raw (decoded at ``memcpy`` speed) while the high
+  bytes shrink to almost nothing. On the corpus it reads 2.5-4x faster than any ZSTD setting
+  (ZSTD decodes at ~1 GB/s per core), for files 10-27 % larger than nnU-Net's ZSTD 8 store.
+  Plain LZ4 is 8-30 % larger and slower (it decodes junk matches in the noise); BITSHUFFLE
+  1.5-2x slower; clevel 9 compresses 3x slower for 1-3 %.
 
-Measured (benchmarks/patch_reads.py, same run, medians of interleaved rounds, reading
-thread's CPU time): 1.33-1.39x the published 0.0.54 layout (LZ4HC 8, 22x24x24 blocks in
-66x72x120 chunks) as plain blosc2, at a 0.8 % smaller array; 0.46x an .npy memmap. Random
-512² reads of a 2D uint8 slide: +11 % faster than the former 32 KiB/512 KiB sizes, +6 %
-larger. The array size is set by the CT noise: the low bytes of the body voxels (~37 % of a
-512³ CT) are incompressible for LZ4, so only an entropy coder (ZSTD, 3x slower reads) makes
-the file markedly smaller.
+``profile="training"`` (``MLArray.save(..., profile="training")``) is the size-first choice for
+training copies: ZSTD 8 without byte-plane splitting (nnU-Net's coder and level) on 32 KiB
+blocks / 512 KiB chunks, and the filter pipeline that compresses the array's central chunk best
+(SHUFFLE or SHUFFLE+BYTEDELTA; none or BITSHUFFLE for bytes). Its files are within 1-2 % of
+nnU-Net's store or smaller; its reads are ZSTD-bound (see the README's loader table).
 
 Non-spatial axes (channels, time) get chunk = block = 1 so that reading one channel
 never decodes the others, except small trailing axes (<= 4, e.g. interleaved RGB) that
@@ -69,7 +66,7 @@ DEFAULT_PATCH_SIZE = 192
 BLOCK_BYTES = 16 * 2**10
 CHUNK_BYTES = 256 * 2**10
 BLOCK_ROW_BYTES = 128
-BLOCK_SLICE_DEPTH = 4
+BLOCK_SLICE_DEPTH = 8
 PROFILES = ("default", "training")
 TRAINING_BLOCK_BYTES = 32 * 2**10
 TRAINING_CHUNK_BYTES = 512 * 2**10
