@@ -26,8 +26,8 @@ maps, a 4-channel MR series, a slide) with ``benchmarks/codec_sweep.py`` and
   1.5-2x slower; clevel 9 compresses 3x slower for 1-3 %.
 
 ``profile="training"`` (``MLArray.save(..., profile="training")``) is the size-first choice for
-training copies: ZSTD 8 without byte-plane splitting (nnU-Net's coder and level) on 32 KiB
-blocks / 512 KiB chunks, and the filter pipeline that compresses the array's central chunk best
+training copies: ZSTD 8 without byte-plane splitting (nnU-Net's coder and level) on 64 KiB
+blocks / 1 MiB chunks, and the filter pipeline that compresses the array's central chunk best
 (SHUFFLE or SHUFFLE+BYTEDELTA; none or BITSHUFFLE for bytes). Its files are within 1-2 % of
 nnU-Net's store or smaller; its reads are ZSTD-bound (see the README's loader table).
 
@@ -68,8 +68,8 @@ CHUNK_BYTES = 256 * 2**10
 BLOCK_ROW_BYTES = 128
 BLOCK_SLICE_DEPTH = 8
 PROFILES = ("default", "training")
-TRAINING_BLOCK_BYTES = 32 * 2**10
-TRAINING_CHUNK_BYTES = 512 * 2**10
+TRAINING_BLOCK_BYTES = 64 * 2**10
+TRAINING_CHUNK_BYTES = 1024 * 2**10
 SMALL_TRAILING_AXIS = 4
 
 
