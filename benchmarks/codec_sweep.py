@@ -3,7 +3,7 @@
 For each corpus entry (one case) and each candidate (codec, filters, split mode, block/chunk bytes),
 writes the array with ``mlarray.layout.derive_layout`` at those byte budgets and times seeded random
 reads of the loader's patch shapes on the open array (single thread, the extension's slice call as
-``MLArray`` makes it), reporting the median over interleaved rounds. This is how the writer's
+``MLArray`` makes it), reporting the median over rounds. This is how the writer's
 per-kind defaults were chosen (``mlarray.layout``): from the corpus, not one phantom.
 
     PYTHONPATH=src python benchmarks/codec_sweep.py [--entries ct_noise20 ...]

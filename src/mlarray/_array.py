@@ -90,13 +90,13 @@ class MLArray:
         path = _check_path(filepath, must_exist=True)
         reusable = mode == "r" and mmap_mode == "r" and verify is not True  # read-only: see _open_cache
         identity, checked_at = _open_cache.file_identity(path), _open_cache.now_ns()
-        if reusable and _open_known(self, path, identity, dparams, verify):
+        if reusable and _open_cache.open_known(self, path, identity, dparams, verify):
             return self
         store = _open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
         self._attach(store, path, mode, mmap_mode)
         self._setup_verifier(verify)
         if reusable and (verify or not self._meta.has_array):
-            _remember_open(self, identity, checked_at)
+            _open_cache.remember_open(self, identity, checked_at)
         return self
 
     def _setup_verifier(self, verify) -> None:
@@ -516,52 +516,6 @@ def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
     if not isinstance(store, blosc2.NDArray):
         raise CorruptFileError(path, f"holds a {type(store).__name__}, not a Blosc2 NDArray")
     return store
-
-
-def _open_known(self: MLArray, path: str, identity, dparams, verify) -> bool:
-    """Open ``path`` read-only from what an earlier open of the same unchanged file verified
-    (``_open_cache``); False when there is none or the file changed meanwhile."""
-    import blosc2
-
-    from ._writer import resolve_dparams
-
-    known = _open_cache.lookup(path, identity)
-    if known is None:
-        return False
-    try:
-        store = _open_cache.open_ndarray(path, known.offset, resolve_dparams(dparams))
-        same = _open_cache.file_identity(path) == identity and _layout_of(store) == known.layout
-    except Exception:
-        same = False
-    if not same:  # replaced or changed between the look-up and the open: check it afresh
-        _open_cache.forget(path)
-        return False
-    self._format, self._sums_expected, self._checksums = known.fmt, known.sums_expected, known.checksums
-    self.__dict__.pop("_meta_object", None)
-    self.__dict__["_meta_mapping"] = known.mapping  # Meta built on first use (see _meta)
-    has_array = bool(known.mapping.get("has_array"))
-    self._store, self._data = store, (store if has_array else None)
-    self.filepath, self.mode, self.mmap_mode = path, "r", "r"
-    self._saved_meta_json = None  # read-only: flush() never compares it
-    if verify and has_array:
-        crcs = None if known.checksums is None else known.checksums.chunks
-        self._verifier = _integrity.ChunkVerifier.again(store, path, crcs, known.verified, known.verifier_geometry)
-    return True
-
-
-def _remember_open(self: MLArray, identity, checked_at: int) -> None:
-    if not _open_cache.old_enough(identity, checked_at) or _open_cache.file_identity(self.filepath) != identity:
-        return
-    mapping = self._meta.to_mapping()
-    v = self._verifier
-    known = _open_cache.Known(base_offset(self.filepath), self._format, mapping, self._sums_expected,
-                              self._checksums, None if v is None else v.state, _layout_of(self._store),
-                              None if v is None else (v.chunks, v.grid), len(json.dumps(mapping)))
-    _open_cache.remember(self.filepath, identity, known, checked_at)
-
-
-def _layout_of(store) -> tuple:
-    return tuple(store.shape), tuple(store.chunks), tuple(store.blocks), np.dtype(store.dtype).str
 
 
 def _inode(path: str):

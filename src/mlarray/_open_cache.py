@@ -26,13 +26,18 @@ writes to the block device). A chunk that passed its CRC in this process is not 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections import OrderedDict
 from typing import Any, NamedTuple, Optional
 
-__all__ = ["Known", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns", "open_ndarray",
+import numpy as np
+
+from . import _integrity
+
+__all__ = ["Known", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns", "open_ndarray", "open_known", "remember_open",
            "RACY_NS"]
 
 RACY_NS = 2 * 10**9  # two seconds: well above any timestamp granularity but FAT's
@@ -137,3 +142,53 @@ def open_ndarray(path: str, offset: int, dparams):
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+# ----------------------------------------------------------------------------- MLArray.open's use
+
+
+def open_known(self, path: str, identity, dparams, verify) -> bool:
+    """Attach ``path`` to the empty ``MLArray`` ``self``, read-only, from what an earlier open of the
+    same unchanged file verified; False when there is none or the file changed meanwhile."""
+    from ._writer import resolve_dparams
+
+    known = lookup(path, identity)
+    if known is None:
+        return False
+    try:
+        store = open_ndarray(path, known.offset, resolve_dparams(dparams))
+        same = file_identity(path) == identity and _layout_of(store) == known.layout
+    except Exception:
+        same = False
+    if not same:  # replaced or changed between the look-up and the open: check it afresh
+        forget(path)
+        return False
+    self._format, self._sums_expected, self._checksums = known.fmt, known.sums_expected, known.checksums
+    self.__dict__.pop("_meta_object", None)
+    self.__dict__["_meta_mapping"] = known.mapping  # Meta built on first use (see _meta)
+    has_array = bool(known.mapping.get("has_array"))
+    self._store, self._data = store, (store if has_array else None)
+    self.filepath, self.mode, self.mmap_mode = path, "r", "r"
+    self._saved_meta_json = None  # read-only: flush() never compares it
+    if verify and has_array:
+        crcs = None if known.checksums is None else known.checksums.chunks
+        self._verifier = _integrity.ChunkVerifier.again(store, path, crcs, known.verified, known.verifier_geometry)
+    return True
+
+
+def remember_open(self, identity, checked_at: int) -> None:
+    """Keep what the full open of ``self`` (an ``MLArray``) verified, for the next open of the file."""
+    if not old_enough(identity, checked_at) or file_identity(self.filepath) != identity:
+        return
+    from ._container import base_offset
+
+    mapping = self._meta.to_mapping()
+    v = self._verifier
+    known = Known(base_offset(self.filepath), self._format, mapping, self._sums_expected, self._checksums,
+                  None if v is None else v.state, _layout_of(self._store),
+                  None if v is None else (v.chunks, v.grid), len(json.dumps(mapping)))
+    remember(self.filepath, identity, known, checked_at)
+
+
+def _layout_of(store) -> tuple:
+    return tuple(store.shape), tuple(store.chunks), tuple(store.blocks), np.dtype(store.dtype).str
