@@ -83,6 +83,7 @@ def test_nonfinite_values_round_trip_in_source_and_extra_and_the_tag_is_reserved
 def test_non_orthonormal_direction_and_shear_are_kept_exactly_and_reported(tmp_path):
     d = MLArray.open(DATA / "nonorthonormal_direction.mla")
     assert d.direction == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert Meta.from_mapping(d.meta.to_mapping()).spatial.direction == d.direction  # both views stored, parts kept
     warn = [p for p in validate(DATA / "nonorthonormal_direction.mla") if p.field == "spatial.direction"]
     assert warn and warn[0].severity == "warning" and "not orthonormal" in warn[0].message
     s = MLArray.open(DATA / "sheared_affine.mla")

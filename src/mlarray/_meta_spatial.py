@@ -113,12 +113,16 @@ class MetaSpatial(BaseMeta):
     # -- affine -------------------------------------------------------------
     def _apply_affine(self, affine, *, check_against_parts: bool = False) -> None:
         spacing, origin, direction = affines.decompose_affine(affine, allow_shear=True)
-        given = compose_affine_or_none(self.spacing, self.origin, self.direction)
-        if (check_against_parts and given is not None and given.shape == np.shape(affine)
-                and not np.allclose(given, affine, atol=1e-6, rtol=1e-6)):
-            raise MetadataError("spatial.affine", affine,
-                                "disagrees with the spacing/origin/direction also given",
-                                "pass either the affine or spacing/origin/direction, or make them agree")
+        if check_against_parts:
+            # Both views stored (as this library writes them): they must agree, and the parts are kept
+            # exactly (a direction with non-unit columns, as published files hold, has no other form).
+            given = compose_affine_or_none(self.spacing, self.origin, self.direction)
+            if given is not None and (given.shape != np.shape(affine)
+                                      or not np.allclose(given, affine, atol=1e-6, rtol=1e-6)):
+                raise MetadataError("spatial.affine", affine,
+                                    "disagrees with the spacing/origin/direction also given",
+                                    "pass either the affine or spacing/origin/direction, or make them agree")
+            return
         with _meta_internal_write():
             self.spacing, self.origin, self.direction = spacing.tolist(), origin.tolist(), direction.tolist()
         self._from_affine = True
