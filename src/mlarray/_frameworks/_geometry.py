@@ -7,8 +7,9 @@ world axes named by ``spatial.coord_system`` ("LPS" from DICOM/ITK, "RAS" from N
 
 Files whose ``coord_system`` is missing, ``"unknown"``, ``"other"`` or not an anatomical code keep
 their affine unchanged and are treated as RAS, exactly as mlarray's own NIfTI writer does; a
-warning says so once per process when such a file places itself in the world (has an origin or
-direction), because the frameworks' orientation transforms will then trust an unknown convention.
+warning says so once per process when such a file places itself in the world (an origin other than
+zero or a rotated direction), because the frameworks' orientation transforms then trust an unknown
+convention.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def ras_affine(img, *, keep_lps: bool = False) -> tuple[np.ndarray, str]:
 
 def _warn_if_placed(img, cs) -> None:
     sp = img.meta.spatial
-    if sp.origin is None and sp.direction is None:
-        return  # a bare voxel grid (spacing at most): nothing is claimed about the world
+    at_zero = sp.origin is None or not np.any(sp.origin)
+    unrotated = sp.direction is None or np.allclose(sp.direction, np.eye(len(sp.direction)))
+    if at_zero and unrotated:
+        return  # a bare voxel grid (the library's default origin and direction): nothing to misplace
     warnings.warn(
         f"spatial.coord_system is {cs!r}, not an anatomical code such as 'RAS' or 'LPS': the stored affine "
         "is used unchanged, as if it were RAS. Set spatial.coord_system (e.g. mlarray's metadata editor or "
