@@ -43,6 +43,17 @@ def phantom() -> tuple[np.ndarray, np.ndarray]:
     return ct.astype(np.int16), seg
 
 
+def only_at_boundaries(ours: np.ndarray, ref: np.ndarray) -> bool:
+    """Every voxel where the label maps differ has a 6-neighbour in ``ref`` carrying our label there."""
+    padded = np.pad(ref, 1, mode="edge")
+    for p in np.argwhere(ours != ref):
+        c = p + 1
+        neighbours = [padded[tuple(c + d)] for d in np.vstack([np.eye(3, dtype=int), -np.eye(3, dtype=int)])]
+        if ours[tuple(p)] not in neighbours:
+            return False
+    return True
+
+
 def lps_ordered_mla(array_ijk: np.ndarray, ras_affine: np.ndarray, out: str, **meta) -> str:
     """The same grid as ``(array_ijk, ras_affine)`` stored as ITK does: axes (k, j, i), world in LPS."""
     lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ras_affine

@@ -17,7 +17,7 @@ from monai.transforms import (Compose, EnsureChannelFirst, EnsureChannelFirstd, 
 from mlarray import Meta, MLArray  # noqa: E402
 from mlarray.monai import MLArrayPatchDataset, MLArrayReader  # noqa: E402
 
-from .conftest import oblique_affine  # noqa: E402
+from .conftest import oblique_affine, only_at_boundaries  # noqa: E402
 
 PIXDIM = (1.1, 1.1, 1.7)
 
@@ -70,9 +70,9 @@ def test_segmentation_pair_stays_aligned(volume, pair):
     ref = ref_chain({"image": volume["ct_nii"], "label": volume["seg_nii"]})
     assert mla["image"].shape == mla["label"].shape
     assert np.allclose(mla["image"].affine, mla["label"].affine)
-    if pair[0] == "ct_itk":  # float32 geometry moves nearest-neighbour ties: a few boundary voxels flip
+    if pair[0] == "ct_itk":  # SimpleITK's float32 geometry (1e-7 mm) moves nearest-neighbour ties
         _same(mla["image"], ref["image"], atol=1e-2)
-        assert float((mla["label"] != ref["label"]).float().mean()) < 0.01
+        assert only_at_boundaries(mla["label"][0].numpy(), ref["label"][0].numpy())
     else:
         _same(mla["label"], ref["label"], exact=True)
         _same(mla["image"], ref["image"])
