@@ -136,8 +136,10 @@ def test_channels_match_a_4d_nifti(tmp_path):
     nib.save(img, tmp_path / "vec.nii.gz")
     assert cli(["convert", "-q", str(tmp_path / "vec.nii.gz"), str(tmp_path / "vec.mla")]) == 0
     assert MLArray.open(tmp_path / "vec.mla").axis_labels[-1] == "channel"
-    ours = Compose([LoadImage(reader=MLArrayReader(), image_only=True), EnsureChannelFirst()])(str(tmp_path / "vec.mla"))
-    ref = Compose([LoadImage(reader=NibabelReader(), image_only=True), EnsureChannelFirst()])(str(tmp_path / "vec.nii.gz"))
+    def load(path, reader):
+        return Compose([LoadImage(reader=reader, image_only=True), EnsureChannelFirst()])(str(path))
+
+    ours, ref = load(tmp_path / "vec.mla", MLArrayReader()), load(tmp_path / "vec.nii.gz", NibabelReader())
     _same(ours, ref, exact=True)
     assert ours.shape == (3, 6, 7, 5)
 

@@ -24,7 +24,8 @@ MLA_ID, NII_ID = 811, 812
 LABELS = {"background": 0, "liver": 1, "tumour": 2}
 # (shape z, y, x; spacing z, y, x): anisotropic and different per case, so nnU-Net resamples
 # spacings exact in float32 (NIfTI stores float32), so both copies carry identical numbers
-CASES = [((14, 30, 28), (3.0, 0.75, 0.875)), ((12, 28, 30), (3.5, 0.8125, 0.9375)), ((16, 26, 26), (2.5, 0.875, 0.8125))]
+CASES = [((14, 30, 28), (3.0, 0.75, 0.875)), ((12, 28, 30), (3.5, 0.8125, 0.9375)),
+         ((16, 26, 26), (2.5, 0.875, 0.8125))]
 DIRECTION = np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])  # array axis j -> LPS world (columns)
 
 
@@ -100,7 +101,8 @@ def raw(nnunet_env):
                 _mla(label, spacing, origin, is_seg=True, classes={1: "liver", 2: "tumour"}).save(
                     os.path.join(base, "labelsTr", f"{name}.mla"))
             else:
-                sitk.WriteImage(_sitk_image(image, spacing, origin), os.path.join(base, "imagesTr", f"{name}_0000.nii.gz"))
+                sitk.WriteImage(_sitk_image(image, spacing, origin),
+                                os.path.join(base, "imagesTr", f"{name}_0000.nii.gz"))
                 sitk.WriteImage(_sitk_image(label, spacing, origin), os.path.join(base, "labelsTr", f"{name}.nii.gz"))
         # one test case to predict: case 0's image
         image, _, spacing, origin = _case(0)

@@ -116,7 +116,8 @@ def test_file_ending_lookup_in_this_process():
 def test_hook_lets_a_fresh_process_find_the_reader_by_name():
     """A new interpreter that never imports mlarray (as nnU-Net's CLI and spawn workers) finds MLArrayIO."""
     assert mlarray.nnunet.install() == mlarray.nnunet.shim_path() and mlarray.nnunet.is_installed()
-    code = ("import sys\nfrom nnunetv2.imageio.reader_writer_registry import recursive_find_reader_writer_by_name as f\n"
+    code = ("import sys\n"
+            "from nnunetv2.imageio.reader_writer_registry import recursive_find_reader_writer_by_name as f\n"
             "assert 'mlarray' not in sys.modules\n"
             "assert f('SimpleITKIO').__name__ == 'SimpleITKIO' and 'mlarray' not in sys.modules\n"
             "print(f('MLArrayIO').__module__)")
