@@ -49,6 +49,12 @@ def test_reader_metadata_follows_monai_conventions(volume):
     assert img.meta["space"] == ref.meta["space"] == "RAS"
     assert img.meta["filename_or_obj"] == volume["ct_mla"]
     assert MLArrayReader().verify_suffix([volume["ct_mla"]]) and not MLArrayReader().verify_suffix(volume["ct_nii"])
+    # the other ways MONAI users name a reader: the class, or registered for automatic choice by suffix
+    assert torch.equal(LoadImage(reader=MLArrayReader, image_only=True)(volume["ct_mla"]).as_tensor(), img.as_tensor())
+    auto = LoadImage(image_only=True)
+    auto.register(MLArrayReader())
+    assert torch.equal(auto(volume["ct_mla"]).as_tensor(), img.as_tensor())
+    assert torch.equal(auto(volume["ct_nii"]).as_tensor(), ref.as_tensor())
 
 
 @pytest.mark.parametrize("key", ["ct_mla", "ct_lps", "ct_itk"])

@@ -35,9 +35,9 @@ def nnunet_env(tmp_path_factory):
     env = {k: str(root / k) for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
     for path in env.values():
         os.makedirs(path)
+    env["nnUNet_def_n_proc"] = "1"
     old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    os.environ["nnUNet_def_n_proc"] = "1"
+    os.environ.update(env)  # spawn workers inherit these
     import mlarray.nnunet
 
     mlarray.nnunet.install()  # what `python -m mlarray.nnunet install` (scripts/setup.sh) does; idempotent
