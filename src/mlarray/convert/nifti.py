@@ -14,8 +14,9 @@ Images with fewer than three dimensions get trailing singleton axes so that the 
 (a 2-D slice still lies somewhere in the scanner) is kept; the original ``dim`` is restored on
 export, so a 2-D NIfTI comes back 2-D. A vector image (vector intent, components in dim[5] with
 dim[4] = 1) becomes ``(i, j, k, components)``. Scaled integers (scl_slope/scl_inter) are
-stored as float32 physical values when the stored integers can be recovered exactly from them
-(float64 otherwise); export writes the original integers with the original scaling back.
+stored as physical values: integers when slope and intercept are integers (CT in Hounsfield units
+as int16), else float32 when the stored integers can be recovered exactly from them (float64
+otherwise); export writes the original integers with the original scaling back.
 """
 
 from __future__ import annotations
@@ -151,12 +152,35 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
 
 
 def _physical(raw: np.ndarray, slope: float, inter: float | None) -> np.ndarray:
-    """Scaled values, as float32 when the stored integers can be recovered from them exactly."""
+    """Scaled values in the most compact exact type.
+
+    Integer scaling of integers (CT's slope 1, intercept -1024) stays integer: Hounsfield units
+    as int16, as DICOM converters and nnU-Net keep them, half the size of float32. Otherwise
+    float32 when the stored integers can be recovered from it exactly, else float64.
+    """
     inter = inter or 0.0
+    if raw.dtype.kind in "iu" and float(slope).is_integer() and float(inter).is_integer():
+        exact = _integer_physical(raw, int(slope), int(inter))
+        if exact is not None:
+            return exact
     f32 = raw.astype(np.float32) * np.float32(slope) + np.float32(inter)
     if raw.dtype.kind in "iu" and np.array_equal(_unscale(f32, slope, inter, raw.dtype), raw):
         return f32
     return raw.astype(np.float64) * slope + inter
+
+
+def _integer_physical(raw: np.ndarray, slope: int, inter: int) -> np.ndarray | None:
+    """``raw * slope + inter`` in the smallest integer type holding its range (None beyond int64)."""
+    if raw.size == 0:
+        return raw.copy()
+    ends = np.array([int(raw.min()), int(raw.max())], dtype=object) * slope + inter
+    lo, hi = int(min(ends)), int(max(ends))
+    for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            out = raw.astype(np.int64) * slope + inter
+            return out.astype(dtype)
+    return None
 
 
 def _unscale(values: np.ndarray, slope: float, inter: float, dtype) -> np.ndarray | None:
@@ -316,16 +340,19 @@ def _stored_values(data: np.ndarray, intensity: dict, src: dict):
         dtype = np.dtype(stored)
     except TypeError:
         return data, None
-    if dtype.kind not in "iu" or data.dtype.kind != "f":
+    if dtype.kind not in "iu" or data.dtype.kind not in "iuf":
         return data, None
     raw = _unscale(data, slope, inter, dtype)
     if raw is None:
         return data, None
-    if data.dtype == np.float32:
+    if data.dtype.kind in "iu":  # integer physical values (integer scaling): exact in int64
+        back = raw.astype(np.int64) * int(slope) + int(inter) if float(slope).is_integer() \
+            and float(inter).is_integer() else None
+    elif data.dtype == np.float32:
         back = raw.astype(np.float32) * np.float32(slope) + np.float32(inter)
     else:
         back = raw.astype(np.float64) * slope + inter
-    if not np.array_equal(back, data):  # edited values no longer fit the stored grid: keep floats
+    if back is None or not np.array_equal(back, data):  # edited values left the stored grid: keep them
         return data, None
     return raw, (slope, inter)
 
