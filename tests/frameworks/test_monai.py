@@ -131,23 +131,33 @@ def test_unknown_coord_system_keeps_the_affine_and_warns(tmp_path, cs):
 
 
 def test_channels_match_a_4d_nifti(tmp_path):
-    """A 4D NIfTI (channels last) and its .mla conversion give the same (C, x, y, z) after EnsureChannelFirst."""
+    """A 4D NIfTI (the 4th axis last) and its .mla conversion give the same (C, x, y, z) after
+    EnsureChannelFirst: MONAI takes NIfTI's last axis as channels, our reader any non-spatial axis."""
     import nibabel as nib
 
     from mlarray.cli import main as cli
 
     data = np.random.default_rng(1).normal(size=(6, 7, 5, 3)).astype(np.float32)
-    img = nib.Nifti1Image(data, oblique_affine())
-    img.header.set_intent("vector")
-    nib.save(img, tmp_path / "vec.nii.gz")
+    nib.save(nib.Nifti1Image(data, oblique_affine()), tmp_path / "vec.nii.gz")
     assert cli(["convert", "-q", str(tmp_path / "vec.nii.gz"), str(tmp_path / "vec.mla")]) == 0
-    assert MLArray.open(tmp_path / "vec.mla").axis_labels[-1] == "channel"
+    assert MLArray.open(tmp_path / "vec.mla").spatial_axes == [0, 1, 2]  # the 4th axis is not spatial
+
     def load(path, reader):
         return Compose([LoadImage(reader=reader, image_only=True), EnsureChannelFirst()])(str(path))
 
     ours, ref = load(tmp_path / "vec.mla", MLArrayReader()), load(tmp_path / "vec.nii.gz", NibabelReader())
     _same(ours, ref, exact=True)
     assert ours.shape == (3, 6, 7, 5)
+
+
+def test_channel_and_time_axes_anywhere_become_one_channel_axis(tmp_path):
+    data = np.random.default_rng(2).normal(size=(2, 4, 5, 3, 6)).astype(np.float32)  # (c, z, y, t, x)
+    path = str(tmp_path / "ct_dynamic.mla")
+    MLArray(data, axis_labels=["channel", "spatial_z", "spatial_y", "temporal", "spatial_x"]).save(path)
+    img = Compose([LoadImage(reader=MLArrayReader(), image_only=True), EnsureChannelFirst()])(path)
+    assert img.shape == (6, 4, 5, 6)  # channel-major: (c0 t0, c0 t1, c0 t2, c1 t0, ...)
+    assert np.array_equal(img.numpy(), data.transpose(0, 3, 1, 2, 4).reshape(6, 4, 5, 6))
+    assert np.array_equal(img.meta["spatial_shape"], [4, 5, 6])
 
 
 def test_several_files_stack_as_channels(volume):
