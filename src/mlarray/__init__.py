@@ -13,9 +13,12 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
-    from ._errors import (AffineError, CorruptFileError, FormatVersionError, MetadataError, MLArrayError,
-                          UnsafeLegacyFileError)
-    from .meta import AxisLabel, CoordSystem, Meta, MetaBbox, MetaBlosc2, MetaPyramid, MetaSpatial, MetaStatistics
+    from ._errors import (AffineError, CorruptFileError, FormatVersionError, MetadataError, MetadataTypeError,
+                          MissingFileError, MLArrayError, NoArrayError, UnsafeLegacyFileError)
+    from .meta import (AxisLabel, AxisLabelEnum, BaseMeta, CoordSystem, CoordSystemEnum, Meta, MetaBbox, MetaBlosc2,
+                       MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaPyramid, MetaSource, MetaSpatial,
+                       MetaStatistics, MetaVersion, SingleKeyBaseMeta)
+    from .utils import is_serializable
     from ._validate import Problem, validate
 
 __all__ = [
@@ -30,6 +33,19 @@ __all__ = [
     "MetaPyramid",
     "AxisLabel",
     "CoordSystem",
+    "MetaSource",
+    "MetaExtra",
+    "MetaIsSeg",
+    "MetaHasArray",
+    "MetaImageFormat",
+    "MetaVersion",
+    "BaseMeta",
+    "SingleKeyBaseMeta",
+    "AxisLabelEnum",
+    "CoordSystemEnum",
+    "is_serializable",
+    "cli_print_header",
+    "cli_convert_to_mlarray",
     "validate",
     "Problem",
     "MLArrayError",
@@ -38,6 +54,9 @@ __all__ = [
     "CorruptFileError",
     "UnsafeLegacyFileError",
     "FormatVersionError",
+    "MetadataTypeError",
+    "NoArrayError",
+    "MissingFileError",
 ]
 
 
@@ -52,6 +71,19 @@ _LAZY = {
     "MetaPyramid": ".meta",
     "AxisLabel": ".meta",
     "CoordSystem": ".meta",
+    "MetaSource": ".meta",
+    "MetaExtra": ".meta",
+    "MetaIsSeg": ".meta",
+    "MetaHasArray": ".meta",
+    "MetaImageFormat": ".meta",
+    "MetaVersion": ".meta",
+    "BaseMeta": ".meta",
+    "SingleKeyBaseMeta": ".meta",
+    "AxisLabelEnum": ".meta",
+    "CoordSystemEnum": ".meta",
+    "is_serializable": ".utils",
+    "cli_print_header": ".cli",
+    "cli_convert_to_mlarray": ".cli",
     "validate": "._validate",
     "Problem": "._validate",
     "MLArrayError": "._errors",
@@ -60,7 +92,12 @@ _LAZY = {
     "CorruptFileError": "._errors",
     "UnsafeLegacyFileError": "._errors",
     "FormatVersionError": "._errors",
+    "MetadataTypeError": "._errors",
+    "NoArrayError": "._errors",
+    "MissingFileError": "._errors",
 }
+# The published package's module path ``mlarray.mlarray`` (and ``mlarray.utils``), imported on first use.
+_SUBMODULES = {"mlarray", "utils", "meta", "cli"}
 
 
 def __getattr__(name: str):
@@ -68,6 +105,8 @@ def __getattr__(name: str):
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'mlarray' has no attribute {name!r}")
 
 

@@ -238,7 +238,7 @@ def read_legacy_mapping(raw: bytes, path) -> dict:
 _SPATIAL_FLOAT_LISTS = ("spacing", "origin")
 _SPATIAL_MATRICES = ("direction", "affine")
 _SPATIAL_STR_LISTS = ("axis_labels", "axis_units")
-_STATS_NUMBERS = ("min", "max", "mean", "median", "std")
+_STATS_NUMBERS = ("min", "max", "mean", "median", "std", "percentile_mean", "percentile_median", "percentile_std")
 _STATS_PERCENTILES = (("percentile_min_key", "percentile_min"), ("percentile_max_key", "percentile_max"))
 _BLOSC2_SIZES = ("chunk_size", "block_size", "patch_size")
 # Runtime Blosc2 settings of the writer; the container records its own codecs.
@@ -308,7 +308,11 @@ def _migrate_stats(st: Mapping, unmapped: dict) -> dict:
     out: dict[str, Any] = {}
     for key in _STATS_NUMBERS:
         if st.get(key) is not None:
-            out[key] = _number(st[key], f"stats.{key}")
+            value = _number(st[key], f"stats.{key}")
+            if math.isfinite(value):
+                out[key] = value
+            else:  # e.g. np.mean of data holding NaN; typed statistics are finite or absent
+                unmapped[f"stats.{key}"] = value
     # The published package documents its percentile keys as fractions (0.05 = 5th
     # percentile). If any key is above 1 the writer evidently used percents instead.
     keys = [st.get(k) for k, _ in _STATS_PERCENTILES if st.get(k) is not None]
@@ -324,12 +328,16 @@ def _migrate_stats(st: Mapping, unmapped: dict) -> dict:
             if q is not None:
                 unmapped[f"stats.{key_name}"] = q
             continue
-        percentiles[name] = _number(v, f"stats.{value_name}")
+        value = _number(v, f"stats.{value_name}")
+        if math.isfinite(value):
+            percentiles[name] = value
+        else:
+            unmapped[f"stats.{value_name}"] = value
     if percentiles:
         out["percentiles"] = percentiles
     handled = set(_STATS_NUMBERS) | {k for pair in _STATS_PERCENTILES for k in pair}
     for key, v in st.items():
-        if key not in handled and v is not None:  # percentile_mean/median/std have no v1 field
+        if key not in handled and v is not None:  # fields this format does not have
             unmapped[f"stats.{key}"] = v
     return out
 
@@ -377,7 +385,7 @@ def _dict_field(d: Mapping, names: tuple, field: str) -> Optional[dict]:
 def migrate_legacy_mapping(d: dict) -> dict:
     """Convert a published-package metadata mapping into the v1 metadata mapping.
 
-    Values with no v1 field (e.g. ``stats.percentile_mean``) are kept, not dropped, under
+    Values with no v1 field (e.g. ``spatial.weird``) are kept, not dropped, under
     ``extra["legacy_unmapped"]`` keyed by their dotted legacy name.
     """
     if not isinstance(d, Mapping):

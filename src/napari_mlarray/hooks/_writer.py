@@ -207,7 +207,7 @@ def _stacked_image(images: list):
     if ours is not None:
         full, _order, state = ours
         ml = mlarray_from_layer(images[0][0], state, "image")
-        return MLArray(full.base, meta=_with_channel_geometry(ml, full, state))
+        return MLArray(full.base, meta=_with_channel_geometry(ml, full, state), compressed=False)
     stacked = stack_channel_layers(images)
     if stacked is None:
         raise ValueError("an .mla file holds one image, and these image layers differ in shape, dtype or "
