@@ -254,7 +254,7 @@ def stack_channel_layers(images: list) -> Optional[MLArray]:
     if any(not np.allclose(m, mats[0]) for m in mats[1:]):
         return None
     first = mlarray_from_layer(arrays[0], states[0], "image")
-    meta = first.meta
+    meta = fresh_meta(first.meta)  # a copy not tied to the 3D layer's shape: it gains the channel axis
     sp = meta.spatial
     labels = sp.axis_labels or _spatial_names(nd)
     sp.axis_labels = ["channel", *labels]
