@@ -13,8 +13,9 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
-    from ._errors import (AffineError, CorruptFileError, FormatVersionError, MetadataError, MLArrayError,
-                          UnsafeLegacyFileError)
+    from ._errors import (AffineError, CorruptFileError, FormatVersionError, LimitExceededError, MetadataError,
+                          MLArrayError, UnsafeLegacyFileError)
+    from ._limits import LIMITS, limits
     from .meta import AxisLabel, CoordSystem, Meta, MetaBbox, MetaBlosc2, MetaPyramid, MetaSpatial, MetaStatistics
     from ._validate import Problem, validate
 
@@ -38,6 +39,9 @@ __all__ = [
     "CorruptFileError",
     "UnsafeLegacyFileError",
     "FormatVersionError",
+    "LimitExceededError",
+    "limits",
+    "LIMITS",
 ]
 
 
@@ -60,6 +64,9 @@ _LAZY = {
     "CorruptFileError": "._errors",
     "UnsafeLegacyFileError": "._errors",
     "FormatVersionError": "._errors",
+    "LimitExceededError": "._errors",
+    "limits": "._limits",
+    "LIMITS": "._limits",
 }
 
 

@@ -1,0 +1,139 @@
+"""Resource limits for reading files from strangers, and how a trusted file raises them.
+
+A small file must not make the reader spend gigabytes or minutes: metadata that lists millions
+of boxes, a pickle of shared references, a JSON entry that inflates a thousandfold, a header that
+declares a terabyte. Each limit below is checked *before* the expensive step (decompression,
+parsing, validation, allocation) and sits far above what real files hold (the ``real`` column says
+what we compared against); a file beyond one raises :class:`LimitExceededError`, whose message
+names the limit and both ways to raise it for a file you trust:
+
+* the environment variable ``MLARRAY_<NAME>`` (e.g. ``MLARRAY_MAX_BOXES=20000000``), read at the
+  moment of the check, so it also reaches the CLI and worker processes;
+* ``with mlarray.limits(max_boxes=20_000_000): ...`` in code (this thread/task only; it wins
+  over the environment).
+
+``0`` or ``none`` switches a limit off. The table is repeated in docs/spec.md section 6.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from ._errors import LimitExceededError
+
+__all__ = ["LIMITS", "Limit", "limit", "limits", "exceeded", "check", "LimitExceededError"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    default: Optional[int]  # None: computed when checked (available memory)
+    what: str  # what is counted, as it reads in an error message
+    real: str  # the real maxima this default was compared with
+
+    @property
+    def env(self) -> str:
+        return "MLARRAY_" + self.name.upper()
+
+
+_MiB = 2**20
+LIMITS: dict[str, Limit] = {lim.name: lim for lim in (
+    Limit("max_meta_bytes", 256 * _MiB, "bytes of metadata text (or of any one vlmeta entry)",
+          "DICOM headers of enhanced multi-frame series: a few MB; OME-XML of large plates: tens of MB"),
+    Limit("max_meta_expansion", 1024, "times its stored size a metadata entry inflates to (checked above 1 MiB)",
+          "compact JSON compresses 3-30x; repetitive DICOM per-frame groups about 60x"),
+    Limit("max_json_values", 8_000_000, "values in the metadata document",
+          "the DICOM JSON of a 10,000-frame enhanced MR: ~1.5 M; a 1 M-box file: ~7 M"),
+    Limit("max_boxes", 2_000_000, "bounding boxes",
+          "detection datasets: <= 10^3 per image; whole-slide nuclei detections: up to ~1 M"),
+    Limit("max_classes", 100_000, "class-table entries",
+          "TotalSegmentator 117, FreeSurfer LUT ~1,300, Allen CCF ~1,300, uint16 instance maps 65,535"),
+    Limit("max_levels", 64, "pyramid levels", "halving 2^40 voxels per axis gives 40; slide pyramids 8-12"),
+    Limit("max_legacy_pickle_bytes", 16 * _MiB, "bytes of unpacked legacy pickle",
+          "metadata pickled by the published mlarray 0.0.x: a few KB"),
+    Limit("max_legacy_values", 4_000_000, "values a legacy pickle builds or references",
+          "metadata pickled by the published mlarray 0.0.x: well under 10^5"),
+    Limit("max_read_bytes", None, "bytes one read would allocate",
+          "default: the memory available now (MemAvailable, capped by the address-space limit)"),
+)}
+
+_overrides: contextvars.ContextVar[dict] = contextvars.ContextVar("mlarray_limits", default={})
+# The metadata expansion limit only applies to entries larger than this: small metadata is cheap
+# whatever its compression ratio (a 1 KB document of zeros may compress 50x).
+EXPANSION_FLOOR = _MiB
+
+
+def _parse(text: str, name: str) -> Optional[int]:
+    t = text.strip().lower().replace("_", "")
+    if t in ("0", "none", "off", "inf", "unlimited"):
+        return None
+    try:
+        value = int(float(t))
+    except ValueError:
+        raise LimitExceededError("<environment>", f"{LIMITS[name].env}={text!r} is not a number; "
+                                 f"set it to an integer, or to 0 to switch the limit off", name) from None
+    return value if value > 0 else None
+
+
+def limit(name: str) -> Optional[int]:
+    """The limit in force for ``name`` (None: no limit, or 'available memory' for ``max_read_bytes``)."""
+    over = _overrides.get()
+    if name in over:
+        return over[name]
+    env = os.environ.get(LIMITS[name].env)
+    if env is not None and env.strip():
+        return _parse(env, name)
+    return LIMITS[name].default
+
+
+def is_overridden(name: str) -> bool:
+    return name in _overrides.get() or bool(os.environ.get(LIMITS[name].env, "").strip())
+
+
+@contextlib.contextmanager
+def limits(**values: Optional[int]) -> Iterator[None]:
+    """Raise (or lower) limits for the code inside the ``with`` block, e.g. for a trusted file::
+
+        with mlarray.limits(max_boxes=20_000_000):
+            img = MLArray.open("all_nuclei.mla")
+
+    ``None`` or ``0`` switches a limit off. Names: see ``mlarray.LIMITS``.
+    """
+    unknown = sorted(set(values) - set(LIMITS))
+    if unknown:
+        raise TypeError(f"unknown limit {unknown[0]!r}; known: {', '.join(LIMITS)}")
+    new = dict(_overrides.get())
+    new.update({k: (None if not v else int(v)) for k, v in values.items()})
+    token = _overrides.set(new)
+    try:
+        yield
+    finally:
+        _overrides.reset(token)
+
+
+def remedy(name: str, needed: Optional[int] = None) -> str:
+    lim = LIMITS[name]
+    n = "N" if needed is None else str(needed)
+    return (f"if you trust this file, raise the limit: environment variable {lim.env}={n}, or "
+            f"`with mlarray.limits({name}={n}):` around the call")
+
+
+def exceeded(path: object, name: str, value: int, context: str = "", needed: Optional[int] = None,
+             limit_value: Optional[int] = None) -> LimitExceededError:
+    """The error for ``value`` above the limit ``name`` (the caller raises it)."""
+    lim = LIMITS[name]
+    allowed = limit(name) if limit_value is None else limit_value
+    where = f"{context} " if context else ""
+    return LimitExceededError(path, f"{where}holds {value:,} {lim.what}, above the limit of {allowed:,} "
+                                    f"({name}); {remedy(name, needed)}", name)
+
+
+def check(path: object, name: str, value: int, context: str = "") -> None:
+    """Raise :class:`LimitExceededError` when ``value`` is above the limit ``name``."""
+    allowed = limit(name)
+    if allowed is not None and value > allowed:
+        raise exceeded(path, name, value, context, needed=value, limit_value=allowed)
