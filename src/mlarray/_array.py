@@ -15,7 +15,8 @@ from ._container import base_offset
 from ._frame_check import check_frame
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray, level_loader
-from ._memory import available_memory
+from ._limits import gc_paused
+from ._memory import check_read
 from .meta import Meta, MetaSpatial, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
@@ -275,6 +276,8 @@ class MLArray:
 
     def __getitem__(self, key) -> np.ndarray:
         data = self._require_data()
+        if not isinstance(data, np.ndarray):  # a file may declare any shape: refuse what cannot fit
+            check_read(self.filepath or "<array>", self.shape, self.dtype, key, "this read")
         if self._verifier is not None:
             self._verifier.check_key(key)
         try:
@@ -301,7 +304,10 @@ class MLArray:
     def to_numpy(self) -> np.ndarray:
         """The whole array as numpy (decompresses everything for file-backed arrays)."""
         data = self._require_data()
-        return data if isinstance(data, np.ndarray) else np.asarray(data[...])
+        if isinstance(data, np.ndarray):
+            return data
+        check_read(self.filepath or "<array>", self.shape, self.dtype, Ellipsis, "reading the whole array")
+        return np.asarray(data[...])
 
     def __array__(self, dtype=None, copy=None):
         out = self.to_numpy()
@@ -316,7 +322,7 @@ class MLArray:
         data = self._require_data()
         view = data if self._verifier is None else _integrity.VerifiedArray(data, self._verifier)
         base = LevelArray(self.shape, self.dtype, [1.0] * self.ndim, lambda: view, 0,
-                          chunks=getattr(data, "chunks", None))
+                          chunks=getattr(data, "chunks", None), path=self.filepath)
         out = [base]
         store = getattr(self, "_store", None)
         if store is not None and not self._data_dirty:
@@ -324,7 +330,7 @@ class MLArray:
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
                 out.append(LevelArray(lv["shape"], self.dtype, lv["scale"], level_loader(
-                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None), k))
+                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None), k, path=self.filepath))
         self._level_cache = out
         return out
 
@@ -499,9 +505,12 @@ def _read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
     fmt = fmt or detect_format(store, path)
     mapping, sums_expected = fmt.read_document(store, path)
     try:
-        meta = Meta.from_mapping(mapping)
+        with gc_paused():  # millions of small containers, nothing cyclic (see _limits.gc_paused)
+            meta = Meta.from_mapping(mapping)
     except MetadataError as exc:
         raise CorruptFileError(path, f"has invalid metadata: {exc}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError, MemoryError) as exc:  # any other failure
+        raise CorruptFileError(path, f"has invalid metadata ({type(exc).__name__}: {exc})") from None
     if meta.has_array:
         try:
             shape = tuple(store.shape)
@@ -521,12 +530,7 @@ def _read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
 
 
 def _read_all(store, path: str) -> np.ndarray:
-    nbytes = int(np.prod(store.shape, dtype=np.float64)) * np.dtype(store.dtype).itemsize
-    avail = available_memory()
-    if avail is not None and nbytes > avail:
-        raise CorruptFileError(path, f"holds {nbytes / 2**30:.1f} GiB of decompressed data, more than the "
-                                     f"{avail / 2**30:.1f} GiB of available memory; open it lazily with "
-                                     "MLArray.open(path) and read regions")
+    check_read(path, store.shape, store.dtype, Ellipsis, "loading the whole array")
     try:
         return np.asarray(store[...])
     except Exception as exc:

@@ -16,17 +16,18 @@ metadata is gzip'd pickle in vlmeta ``"mlarray"`` and is read through an allow-l
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar, Optional
 
-from ._errors import CorruptFileError, FormatVersionError
+from ._errors import CorruptFileError, FormatVersionError, MLArrayError
+from ._limits import LIMITS, check, gc_paused, limit
 from ._seal import seal, unseal
 from ._vlmeta_write import write_entries
 
-__all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format"]
+__all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
 
-# A header larger than this is refused before parsing: real DICOM headers are a few MB;
-# anything bigger is corruption or an attempt to exhaust memory.
-MAX_META_BYTES = 256 * 2**20
+# The default limit on metadata text (docs/spec.md section 6; raise it with MLARRAY_MAX_META_BYTES).
+MAX_META_BYTES = LIMITS["max_meta_bytes"].default
 CHECKSUMS_KEY = "mla.checksums"  # the chunk checksums (see _integrity)
 
 
@@ -58,9 +59,10 @@ class FormatV1:
                 raise CorruptFileError(path, "the metadata is not UTF-8 text") from None
         if not isinstance(raw, str):
             raise CorruptFileError(path, f"the metadata entry holds {type(raw).__name__}, not JSON text")
-        if len(raw) > MAX_META_BYTES:
-            raise CorruptFileError(path, f"the metadata is {len(raw)} bytes, above the {MAX_META_BYTES} limit")
-        return unseal(raw, parse_json(raw, path), path)
+        check(path, "max_meta_bytes", len(raw), "the metadata")
+        doc, sums = unseal(raw, parse_json(raw, path), path)
+        check_document_counts(doc, path)
+        return doc, sums
 
     @classmethod
     def read_mapping(cls, store, path) -> dict:
@@ -112,7 +114,14 @@ class LegacyPickleFormat:
         except Exception as exc:
             raise CorruptFileError(path, f"the legacy metadata entry cannot be read ({exc})") from None
         # 0.0.49+ wrote gzip'd pickle bytes; older releases stored the mapping itself.
-        return migrate_legacy_mapping(read_legacy_mapping(raw, path))
+        try:
+            doc = migrate_legacy_mapping(read_legacy_mapping(raw, path))
+        except MLArrayError:
+            raise
+        except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+            raise CorruptFileError(path, f"the legacy metadata cannot be migrated ({type(exc).__name__}: {exc})") from None
+        check_document_counts(doc, path)
+        return doc
 
 
 CURRENT_FORMAT = FormatV1
@@ -141,20 +150,64 @@ def detect_format(store, path) -> Any:
                                  "open it with blosc2.open, or wrap the array with MLArray(array)")
 
 
-def parse_json(text: str, path) -> dict:
-    """Parse metadata JSON, refusing NaN/Infinity constants.
+# A JSON string with its escapes; used to drop strings before counting structure characters.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
-    CPython's JSON decoder guards its recursion, so hostile nesting raises RecursionError
-    (caught here) instead of overflowing the C stack.
+
+def count_json_values(text: str) -> int:
+    """Upper bound of the values (list items and object members) in JSON ``text``, without parsing it.
+
+    Every value but the first of its container follows a comma, and every container opens with a
+    bracket, so commas + brackets + 1 bounds the count. Commas inside strings inflate that bound;
+    when it is above the limit, the exact count (strings removed first) decides.
+    """
+    bound = text.count(",") + text.count("[") + text.count("{") + 1
+    allowed = limit("max_json_values")
+    if allowed is None or bound <= allowed:
+        return bound
+    bare = _JSON_STRING.sub('""', text)
+    return bare.count(",") + bare.count("[") + bare.count("{") + 1
+
+
+def parse_json(text: str, path) -> dict:
+    """Parse metadata JSON, refusing NaN/Infinity constants and documents beyond ``max_json_values``.
+
+    The value count is bounded from the text before anything is built (a 100 KB entry listing 8 M
+    boxes used to reach 3.4 GB). CPython's JSON decoder guards its recursion, so hostile nesting
+    raises RecursionError (caught here) instead of overflowing the C stack.
     """
 
     def _no_constants(name):
         raise ValueError(f"non-JSON constant {name}")
 
+    check(path, "max_json_values", count_json_values(text), "the metadata")
     try:
-        data = json.loads(text, parse_constant=_no_constants)
+        with gc_paused():
+            data = json.loads(text, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
         raise CorruptFileError(path, f"the metadata is not valid JSON ({exc})") from None
+    except MemoryError:
+        raise CorruptFileError(path, "the metadata needs more memory than is available to parse") from None
     if not isinstance(data, dict):
         raise CorruptFileError(path, "the metadata JSON is not an object")
     return data
+
+
+def _length(doc: dict, *keys: str) -> int:
+    """``len()`` of the list at ``doc[k1][k2]...``; 0 when absent or not a list (validation reports types)."""
+    node: Any = doc
+    for k in keys:
+        if not isinstance(node, dict):
+            return 0
+        node = node.get(k)
+    return len(node) if isinstance(node, (list, dict)) else 0
+
+
+def check_document_counts(doc: dict, path) -> None:
+    """Boxes, classes and pyramid levels against their limits, after parsing and before validation
+    (validation costs ~50x the parse per box)."""
+    boxes = doc.get("bbox")
+    check(path, "max_boxes", len(boxes) if isinstance(boxes, list) else _length(doc, "bbox", "bboxes"),
+          "bbox.bboxes")
+    check(path, "max_classes", _length(doc, "classes"), "classes")
+    check(path, "max_levels", _length(doc, "pyramid", "levels"), "pyramid.levels")

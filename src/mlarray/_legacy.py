@@ -284,7 +284,7 @@ class _CountingTable:
     def __getitem__(self, code: int) -> Callable:
         self.left -= 1
         if self.left < 0:
-            raise _TooLarge("max_legacy_values", self.limit + 1, "values a legacy pickle builds or references")
+            raise _TooLarge("max_legacy_values", self.limit + 1, "values built or referenced")
         return _DISPATCH[code]  # a KeyError (unknown opcode) is a damaged pickle
 
 

@@ -14,6 +14,7 @@ from . import _integrity
 from ._container import HEADER_SIZE, base_offset
 from ._errors import CorruptFileError
 from ._frame_check import check_frame
+from ._memory import check_read
 
 __all__ = ["LevelArray", "level_loader"]
 
@@ -22,7 +23,7 @@ class LevelArray:
     """A read-only, lazily loaded array: ``shape``, ``dtype``, ``ndim``, ``__getitem__`` -> numpy."""
 
     def __init__(self, shape: Sequence[int], dtype, scale: Sequence[float], loader: Callable[[], object],
-                 level: int = 0, chunks: Optional[Sequence[int]] = None) -> None:
+                 level: int = 0, chunks: Optional[Sequence[int]] = None, path: Optional[str] = None) -> None:
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         self.scale = tuple(float(s) for s in scale)
@@ -30,6 +31,7 @@ class LevelArray:
         self.chunks = None if chunks is None else tuple(chunks)
         self._loader = loader
         self._array = None
+        self.path = path
 
     @property
     def ndim(self) -> int:
@@ -51,10 +53,12 @@ class LevelArray:
         return self._array
 
     def __getitem__(self, key) -> np.ndarray:
+        check_read(self.path or "<array>", self.shape, self.dtype, key, f"this read of level {self.level}")
         out = self._get()[key]
         return np.asarray(out)
 
     def __array__(self, dtype=None, copy=None):
+        check_read(self.path or "<array>", self.shape, self.dtype, Ellipsis, f"reading level {self.level} whole")
         out = np.asarray(self._get()[...])
         return out if dtype is None else out.astype(dtype, copy=False)
 
