@@ -61,6 +61,8 @@ LIMITS: dict[str, Limit] = {lim.name: lim for lim in (
           "metadata pickled by the published mlarray 0.0.x: well under 10^5"),
     Limit("max_read_bytes", None, "bytes",
           "default: the memory available now (MemAvailable, capped by the address-space limit)"),
+    # not a count: 1 lets converters read files an input refers to outside its folder (symlinks, ...)
+    Limit("allow_outside_files", None, "", "off: a header must not make the converter read other files"),
 )}
 
 _overrides: contextvars.ContextVar[dict] = contextvars.ContextVar("mlarray_limits", default={})

@@ -38,9 +38,16 @@ def read_any(path, **kw) -> ImageRecord:
 
     Keyword arguments go to the reader (``is_seg`` for NIfTI, ``series_uid`` for DICOM).
     """
+    from .._input_guard import contained_reads
+
     fmt = detect_format(path)
     if fmt != "dicom" and not os.path.exists(os.fspath(path)):
         raise ConversionError(os.fspath(path), "file does not exist", "check the path")
+    with contained_reads(os.fspath(path)):  # no file outside the input's folder (a header may name any)
+        return _read(fmt, path, **kw)
+
+
+def _read(fmt: str, path, **kw) -> ImageRecord:
     if fmt == "nifti":
         from .nifti import read_nifti
         return read_nifti(path, **kw)

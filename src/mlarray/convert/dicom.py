@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._input_guard import check_decoded, check_dicom_file, dicom_frame_nbytes
 from ._record import ConversionError, ImageRecord, json_clean
 
 __all__ = ["read_dicom_series", "DicomSliceSpacingWarning"]
@@ -198,6 +199,7 @@ def read_dicom_series(path_or_files, series_uid: str | None = None) -> ImageReco
     headers = []
     skipped = []
     for f in files:
+        check_dicom_file(f)  # size and deflate bombs, before pydicom reads anything
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, AttributeError) as exc:
@@ -294,6 +296,7 @@ def _read_single_frames(pydicom, items, where) -> ImageRecord:
         if len(items) > 1:
             spacing, origin, direction = spacing[1:], [0.0, 0.0], np.eye(2).tolist()
 
+    check_decoded(where, len(items) * dicom_frame_nbytes(first_ds), f"the series ({len(items)} slices)")
     raw = None
     slopes, inters, positions, instances, sop = [], [], [], [], []
     for out_i, idx in enumerate(order):
@@ -383,6 +386,7 @@ def _read_multiframe(pydicom, f, hdr) -> ImageRecord:
         spacing, origin, direction = [float(p2[0]), float(p2[1])], [0.0, 0.0], np.eye(2).tolist()
         labels = ["frame", "spatial", "spatial"]
         coord_system = "unknown"
+    check_decoded(f, nframes * dicom_frame_nbytes(hdr), f"the file ({nframes} frames)")
     try:
         ds = pydicom.dcmread(f)
         frames = ds.pixel_array
