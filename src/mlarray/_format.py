@@ -19,8 +19,8 @@ import json
 import re
 from typing import Any, ClassVar, Optional
 
-from ._errors import CorruptFileError, FormatVersionError, MLArrayError
-from ._limits import LIMITS, check, gc_paused, limit
+from ._errors import CorruptFileError, FormatVersionError, LimitExceededError, MLArrayError
+from ._limits import LIMITS, check, gc_paused, limit, remedy
 from ._seal import seal, unseal
 from ._vlmeta_write import write_entries
 
@@ -152,21 +152,45 @@ def detect_format(store, path) -> Any:
 
 # A JSON string with its escapes; used to drop strings before counting structure characters.
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A 3-D box [[a,b],[c,d],[e,f]] is 4 lists and 10 values in the text (6 numbers, 4 brackets).
+_LISTS_PER_BOX, _VALUES_PER_BOX = 4, 10
 
 
-def count_json_values(text: str) -> int:
-    """Upper bound of the values (list items and object members) in JSON ``text``, without parsing it.
+def _structure(text: str) -> tuple[int, int, int]:
+    """(objects + members, lists, all values) of JSON ``text`` by counting characters: each member
+    has a colon, each container a bracket, each value but the first of its container a comma."""
+    members = text.count("{") + text.count(":")
+    lists = text.count("[")
+    return members, lists, members + lists + text.count(",") + 1
 
-    Every value but the first of its container follows a comma, and every container opens with a
-    bracket, so commas + brackets + 1 bounds the count. Commas inside strings inflate that bound;
-    when it is above the limit, the exact count (strings removed first) decides.
-    """
-    bound = text.count(",") + text.count("[") + text.count("{") + 1
-    allowed = limit("max_json_values")
-    if allowed is None or bound <= allowed:
-        return bound
-    bare = _JSON_STRING.sub('""', text)
-    return bare.count(",") + bare.count("[") + bare.count("{") + 1
+
+def text_limits() -> Optional[tuple[int, int, int]]:
+    """What the text may hold before it is parsed: ``max_json_values`` objects and members, and as
+    many lists and values again plus room for ``max_boxes`` 3-D boxes (boxes are lists of lists)."""
+    values, boxes = limit("max_json_values"), limit("max_boxes")
+    if values is None or boxes is None:
+        return None
+    return values, values + _LISTS_PER_BOX * boxes, values + _VALUES_PER_BOX * boxes
+
+
+def check_json_text(text: str, path) -> None:
+    """Refuse metadata text whose structure exceeds :func:`text_limits`, before anything is built.
+
+    Characters inside strings inflate the counts; when a count is over, it is taken again with the
+    strings removed. Worst case allowed by the defaults: ~0.5 GB while parsing (8 M empty lists)."""
+    allowed = text_limits()
+    if allowed is None:
+        return
+    counts = _structure(text)
+    if all(c <= a for c, a in zip(counts, allowed)):
+        return
+    counts = _structure(_JSON_STRING.sub('""', text))
+    for what, c, a in zip(("objects and members", "lists", "values"), counts, allowed):
+        if c > a:
+            raise LimitExceededError(
+                path, f"the metadata text holds {c:,} JSON {what}, more than the {a:,} that max_json_values "
+                      f"({limit('max_json_values'):,}) and max_boxes ({limit('max_boxes'):,}) allow; "
+                      f"{remedy('max_json_values')} (and max_boxes for a file of many boxes)", "max_json_values")
 
 
 def parse_json(text: str, path) -> dict:
@@ -180,7 +204,7 @@ def parse_json(text: str, path) -> dict:
     def _no_constants(name):
         raise ValueError(f"non-JSON constant {name}")
 
-    check(path, "max_json_values", count_json_values(text), "the metadata")
+    check_json_text(text, path)
     try:
         with gc_paused():
             data = json.loads(text, parse_constant=_no_constants)
@@ -204,10 +228,33 @@ def _length(doc: dict, *keys: str) -> int:
 
 
 def check_document_counts(doc: dict, path) -> None:
-    """Boxes, classes and pyramid levels against their limits, after parsing and before validation
-    (validation costs ~50x the parse per box)."""
-    boxes = doc.get("bbox")
-    check(path, "max_boxes", len(boxes) if isinstance(boxes, list) else _length(doc, "bbox", "bboxes"),
-          "bbox.bboxes")
+    """Boxes, classes, pyramid levels and all other values against their limits, after parsing and
+    before validation (which costs several times the parse)."""
+    bbox = doc.get("bbox")
+    boxes = bbox if isinstance(bbox, list) else bbox.get("bboxes") if isinstance(bbox, dict) else None
+    check(path, "max_boxes", len(boxes) if isinstance(boxes, list) else 0, "bbox.bboxes")
     check(path, "max_classes", _length(doc, "classes"), "classes")
     check(path, "max_levels", _length(doc, "pyramid", "levels"), "pyramid.levels")
+    allowed = limit("max_json_values")
+    if allowed is not None:
+        n = count_values(doc, skip=boxes if isinstance(boxes, list) else None, stop=allowed)
+        check(path, "max_json_values", n, "the metadata besides bbox.bboxes")
+
+
+def count_values(doc: Any, skip: Any = None, stop: Optional[int] = None) -> int:
+    """Values (list items and object members, nested) in ``doc``, not descending into ``skip``;
+    stops counting just past ``stop``."""
+    n, stack = 0, [doc]
+    while stack:
+        node = stack.pop()
+        if node is skip:
+            continue
+        if type(node) is dict:
+            n += len(node)
+            stack.extend(v for v in node.values() if type(v) is dict or type(v) is list)
+        elif type(node) is list:
+            n += len(node)
+            stack.extend(v for v in node if type(v) is dict or type(v) is list)
+        if stop is not None and n > stop:
+            break
+    return n
