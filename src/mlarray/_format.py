@@ -151,9 +151,12 @@ def detect_format(store, path) -> Any:
 
 
 # A JSON string with its escapes; used to drop strings before counting structure characters.
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: 2x faster
 # A 3-D box [[a,b],[c,d],[e,f]] is 4 lists and 10 values in the text (6 numbers, 4 brackets).
 _LISTS_PER_BOX, _VALUES_PER_BOX = 4, 10
+
+
+_WINDOW = 1 << 20  # strings are removed window by window: re.sub's pieces stay small
 
 
 def _structure(text: str) -> tuple[int, int, int]:
@@ -162,6 +165,32 @@ def _structure(text: str) -> tuple[int, int, int]:
     members = text.count("{") + text.count(":")
     lists = text.count("[")
     return members, lists, members + lists + text.count(",") + 1
+
+
+def _structure_without_strings(text: str) -> tuple[int, int, int]:
+    """:func:`_structure` of ``text`` with every string's content left out (exact for valid JSON).
+
+    Works through the text in 1 MiB windows, so the transient memory stays ~20 MB whatever the text
+    (a single ``re.sub`` over 80 MB of short strings held 320 MB of pieces). A string still open at
+    a window's end is matched whole from its opening quote and skipped."""
+    members = lists = commas = 0
+    pos, n = 0, len(text)
+    while pos < n:
+        end = min(pos + _WINDOW, n)
+        chunk = text[pos:end]
+        bare = _JSON_STRING.sub("0", chunk)  # no quote in the replacement: a quote left is an open string
+        q = bare.find('"')
+        if q >= 0 and end < n:
+            start = pos + len(chunk) - (len(bare) - q)  # nothing was replaced after the open string
+            bare = bare[:q]
+            m = _JSON_STRING.match(text, start)
+            pos = m.end() if m else n
+        else:
+            pos = end
+        members += bare.count("{") + bare.count(":")
+        lists += bare.count("[")
+        commas += bare.count(",")
+    return members, lists, members + lists + commas + 1
 
 
 def text_limits() -> Optional[tuple[int, int, int]]:
@@ -184,7 +213,7 @@ def check_json_text(text: str, path) -> None:
     counts = _structure(text)
     if all(c <= a for c, a in zip(counts, allowed)):
         return
-    counts = _structure(_JSON_STRING.sub('""', text))
+    counts = _structure_without_strings(text)
     for what, c, a in zip(("objects and members", "lists", "values"), counts, allowed):
         if c > a:
             raise LimitExceededError(

@@ -182,11 +182,12 @@ def check_decoded(path: object, nbytes: int, what: str = "the image") -> None:
     """Refuse to decode ``nbytes`` that do not fit in memory (``max_read_bytes``), before allocating."""
     from ._errors import LimitExceededError
     from ._limits import remedy
+    from ._limits import is_overridden
     from ._memory import SMALL_READ, read_allowance
 
-    if nbytes <= SMALL_READ:
-        return
     allowed = read_allowance()
+    if nbytes <= (SMALL_READ if not is_overridden("max_read_bytes") or allowed is None else min(SMALL_READ, allowed)):
+        return
     if allowed is not None and nbytes > allowed:
         raise LimitExceededError(path, f"{what} declares {nbytes / 2**30:,.1f} GiB of voxels, more than the "
                                        f"{allowed / 2**30:,.1f} GiB of memory available (max_read_bytes); convert it "

@@ -75,10 +75,12 @@ def check_read(path: object, shape: Sequence[int], dtype, key=Ellipsis, what: st
 
     itemsize = np.dtype(dtype).itemsize
     full = math.prod(int(s) for s in shape) * itemsize
-    if full <= SMALL_READ:
+    explicit = limit("max_read_bytes") if is_overridden("max_read_bytes") else None
+    small = SMALL_READ if explicit is None else min(SMALL_READ, explicit)
+    if full <= small:
         return
     nbytes = full if key is Ellipsis else selection_nbytes(shape, itemsize, key)
-    if nbytes is None or nbytes <= SMALL_READ:
+    if nbytes is None or nbytes <= small:
         return
     allowed = read_allowance()
     if allowed is not None and nbytes > allowed:
