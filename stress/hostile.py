@@ -201,7 +201,7 @@ def vlmeta_entry(d: Path, key: str = "mla.pad", nbytes: int = 2**30) -> Case:
 @builder
 def legacy_refs(d: Path, n: int = 30_000_000) -> Case:
     """Issue 12: a 611-byte legacy file (one list of 30 M references to one object) took 2.47 GB."""
-    body = b"\x80\x02]q\x00(" + b"h\x00" * n + b"e."
+    body = b"\x80\x02]q\x00(]q\x01" + b"h\x01" * n + b"e."  # a list of n references to one empty list
     p = legacy_file(d / "legacy_refs.mla", gzip.compress(body, 9))
     return Case("legacy_refs", "legacy", str(p), "unsafe", ("open", "info"), f"{n:,} references")
 

@@ -181,18 +181,18 @@ def contained_reads(input_path: str) -> Iterator[None]:
 def check_decoded(path: object, nbytes: int, what: str = "the image") -> None:
     """Refuse to decode ``nbytes`` that do not fit in memory (``max_read_bytes``), before allocating."""
     from ._errors import LimitExceededError
-    from ._limits import remedy
-    from ._limits import is_overridden
+    from ._limits import is_overridden, remedy
     from ._memory import SMALL_READ, read_allowance
 
+    explicit = is_overridden("max_read_bytes")
+    if nbytes <= SMALL_READ and not explicit:
+        return  # no /proc read for ordinary images
     allowed = read_allowance()
-    if nbytes <= (SMALL_READ if not is_overridden("max_read_bytes") or allowed is None else min(SMALL_READ, allowed)):
-        return
     if allowed is not None and nbytes > allowed:
-        raise LimitExceededError(path, f"{what} declares {nbytes / 2**30:,.1f} GiB of voxels, more than the "
-                                       f"{allowed / 2**30:,.1f} GiB of memory available (max_read_bytes); convert it "
-                                       f"on a machine with more memory, or {remedy('max_read_bytes', nbytes)}",
-                                 "max_read_bytes")
+        raise LimitExceededError(path, f"{what} declares {nbytes / 2**30:,.2f} GiB of voxels, more than the "
+                                       f"{allowed / 2**30:,.2f} GiB of memory {'allowed' if explicit else 'available'} "
+                                       f"(max_read_bytes); convert it on a machine with more memory, or "
+                                       f"{remedy('max_read_bytes', nbytes)}", "max_read_bytes")
 
 
 # ----------------------------------------------------------------------------- DICOM

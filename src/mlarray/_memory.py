@@ -84,7 +84,7 @@ def check_read(path: object, shape: Sequence[int], dtype, key=Ellipsis, what: st
         return
     allowed = read_allowance()
     if allowed is not None and nbytes > allowed:
-        source = "set" if is_overridden("max_read_bytes") else "available"
+        source = "allowed" if is_overridden("max_read_bytes") else "available"
         raise LimitExceededError(
             path, f"{what or 'this read'} needs {nbytes / 2**30:,.1f} GiB, more than the {allowed / 2**30:,.1f} GiB "
                   f"of memory {source} (max_read_bytes); read a region instead (e.g. img[0:64]; "

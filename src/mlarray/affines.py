@@ -32,7 +32,7 @@ def check_direction(direction, ndim: int | None = None, tol: float = ORTHONORMAL
     """Return ``direction`` as a float array after checking it is square and orthonormal."""
     try:
         d = np.asarray(direction, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise AffineError("spatial.direction", direction, "must be a matrix of numbers",
                           "pass an n x n list of lists of floats") from None
     if d.ndim != 2 or d.shape[0] != d.shape[1]:
@@ -73,7 +73,7 @@ def decompose_affine(affine, tol: float = ORTHONORMAL_TOL):
     """
     try:
         a = np.asarray(affine, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise AffineError("spatial.affine", affine, "must be a matrix of numbers",
                           "pass an (n+1) x (n+1) list of lists of floats") from None
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 2:

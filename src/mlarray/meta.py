@@ -296,7 +296,7 @@ class MetaBbox(_Namespace):
     def _check_boxes(bboxes) -> list:
         try:
             arr = np.asarray(bboxes, dtype=float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise MetadataError("bbox.bboxes", bboxes, "must be a numeric array of shape [N][ndim][2]",
                                 "pass e.g. [[[z0, z1], [y0, y1], [x0, x1]]]") from None
         if arr.size == 0:
