@@ -101,32 +101,35 @@ def _python_roots() -> list[str]:
 _ROOTS: Optional[list[str]] = None
 
 
-def _allowed(guard: _Guard, target) -> bool:
+def _refusal(guard: _Guard, target) -> Optional[str]:
+    """Why ``target`` may not be opened while ``guard`` is active (None: it may)."""
     global _ROOTS
     if isinstance(target, int):
-        return True  # an already open descriptor
+        return None  # an already open descriptor
     path = os.fsdecode(target)
     real = os.path.realpath(path)
     if real == guard.input:
-        return True
+        return None
     try:
         st = os.stat(real)
     except OSError:
-        return True  # nothing to read: the library gets its own FileNotFoundError
+        return None  # nothing to read: the library gets its own FileNotFoundError
     if real.startswith(_SYSTEM_READS) or (real.startswith("/proc/") and real.endswith("/meminfo")):
-        return True
+        return None
+    shown = path if real == os.path.abspath(path) else f"{path} (-> {real})"
     if not stat.S_ISREG(st.st_mode):
-        return False
+        return f"{shown}, which is not a regular file (a device, FIFO or folder)"
     if guard.outside or is_inside(real, guard.folder):
-        return True
+        return None
     if _ROOTS is None:
         _ROOTS = _python_roots()
     if any(is_inside(real, root) for root in _ROOTS):
-        return True
+        return None
     # modules imported from a source tree or another sys.path entry (never a whole folder of data)
-    return real.endswith(_CODE_EXTS) and any(
-        entry and os.path.isabs(entry) and entry != os.sep and is_inside(real, os.path.realpath(entry))
-        for entry in sys.path)
+    if real.endswith(_CODE_EXTS) and any(entry and os.path.isabs(entry) and entry != os.sep
+                                         and is_inside(real, os.path.realpath(entry)) for entry in sys.path):
+        return None
+    return f"{shown}, which is outside its folder {guard.folder}"
 
 
 def _audit(event: str, args) -> None:
@@ -135,12 +138,11 @@ def _audit(event: str, args) -> None:
     guard = _active.get()
     if guard is None or not args:
         return
-    target = args[0]
-    if _allowed(guard, target):
+    why = _refusal(guard, args[0])
+    if why is None:
         return
-    guard.violations.append(os.fsdecode(target))
-    raise OutsideInputError(f"mlarray: reading {os.fsdecode(target)} is not allowed while converting "
-                            f"{guard.input} (outside its folder, or not a regular file)")
+    guard.violations.append(why)
+    raise OutsideInputError(f"mlarray: not reading {why} while converting {guard.input}")
 
 
 def _install() -> None:
@@ -163,9 +165,7 @@ def contained_reads(input_path: str) -> Iterator[None]:
     token = _active.set(guard)
 
     def refused() -> ConversionError:
-        return ConversionError(input_path, f"reading it tried to open {guard.violations[0]}, which is "
-                                           f"{'not a regular file' if guard.outside else f'outside its folder {folder}'}",
-                               OUTSIDE_REMEDY)
+        return ConversionError(input_path, f"reading it tried to open {guard.violations[0]}", OUTSIDE_REMEDY)
     try:
         yield
     except BaseException:
