@@ -190,3 +190,24 @@ def test_tripwire_reports_a_reference_the_converter_did_not_check(tmp_path, monk
     monkeypatch.setattr(convert, "_read", real)
     assert read_any(src).array.shape == (4, 4)  # the guard is gone after the read
     open("/etc/hostname", "rb").close()
+
+
+def test_nrrd_line_skip_beyond_the_file_is_refused_at_once(tmp_path):
+    """Found by stress/fuzz_struct.py: 'line skip: 99999999' made pynrrd call readline 10^8 times (> 90 s)."""
+    (tmp_path / "a.raw").write_bytes(np.zeros(8, np.uint8).tobytes())
+    hdr = tmp_path / "a.nhdr"
+    hdr.write_text("NRRD0004\ntype: uchar\ndimension: 1\nsizes: 8\nencoding: raw\nline skip: 99999999\n"
+                   "data file: a.raw\n\n")
+    with pytest.raises(ConversionError, match="line skip: 99999999"):
+        read_any(hdr)
+
+
+def test_nrrd_byte_skip_cannot_lift_the_inflate_bound(tmp_path):
+    import gzip
+
+    (tmp_path / "a.gz").write_bytes(gzip.compress(bytes(32 << 20)))
+    hdr = tmp_path / "a.nhdr"
+    hdr.write_text("NRRD0004\ntype: uchar\ndimension: 1\nsizes: 8\nencoding: gzip\nbyte skip: 99999999999\n"
+                   "data file: a.gz\n\n")
+    with pytest.raises(LimitExceededError, match="byte skip"):
+        read_any(hdr)
