@@ -209,8 +209,9 @@ def legacy_refs(d: Path, n: int = 30_000_000) -> Case:
 @builder
 def legacy_build(d: Path) -> Case:
     """Issue 12: BUILD on the AxisLabelEnum stand-in set attributes of a library function."""
-    body = (b"\x80\x02}(X\x06\x00\x00\x00sourcecmlarray.meta\nAxisLabelEnum\n}X\x0c\x00\x00\x00__qualname__"
-            b"X\x05\x00\x00\x00PWNEDsbu.")
+    # BUILD with (None, {"__qualname__": "PWNED"}): slot state, which pickle applies with setattr
+    body = (b"\x80\x02}(X\x06\x00\x00\x00sourcecmlarray.meta\nAxisLabelEnum\nN}X\x0c\x00\x00\x00__qualname__"
+            b"X\x05\x00\x00\x00PWNEDs\x86bu.")
     p = legacy_file(d / "legacy_build.mla", gzip.compress(body))
     return Case("legacy_build", "legacy", str(p), "unsafe", ("open", "info"))
 

@@ -9,6 +9,7 @@ Used by ``stress/experiments.py``, ``stress/fuzz_struct.py`` and the regression 
   wrong_type   an exception that is not an MLArrayError, or a CLI traceback       must be 0
   disclosure   a conversion output holds bytes of a file outside the input folder must be 0
   escape       ``mlarray info`` printed a raw control character                    must be 0
+  code_changed a legacy file changed the reader's stand-in functions (BUILD)      must be 0
   unexpected   the case's documented outcome did not happen (e.g. valid data refused)
   ok           as expected
 """
@@ -28,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import subprocess_env  # noqa: E402
 
 WORKER = Path(__file__).resolve().parent / "_case_worker.py"
-BAD = ("crash", "hang", "wrong_type", "disclosure", "escape")
+BAD = ("crash", "hang", "wrong_type", "disclosure", "escape", "code_changed")
 _CONTROL = ("\x1b", "\x00", "\x07", "\x9b", "\x08", "\r", "\u202e")
 
 
@@ -64,6 +65,7 @@ def run_isolated(path: str, ops, expect: str = "error", env: dict | None = None,
     try:
         line = json.loads(out.get("stdout", b"").decode().strip().splitlines()[-1])
         res["ops"] = line["ops"]
+        res["stand_ins_intact"] = line.get("stand_ins_intact", True)
         res["peak_mb"] = None if line["peak_kb"] is None else round(line["peak_kb"] / 1024)
     except (IndexError, ValueError, KeyError, TypeError):
         res["ops"] = None
@@ -86,6 +88,8 @@ def classify(expect, res: dict) -> tuple[str, str]:
     if res["ops"] is None:
         return "crash", "no result line: " + res.get("stderr", "")[-300:]
     verdict, why = "ok", ""
+    if not res.get("stand_ins_intact", True):
+        verdict, why = "code_changed", "a file changed the legacy reader's stand-ins (BUILD on a function)"
     for name, r in res["ops"].items():
         e = expect.get(name, expect.get("*", "error")) if isinstance(expect, dict) else expect
         v, w = _judge(name, "any" if name == "napari" else e, r)
@@ -94,7 +98,8 @@ def classify(expect, res: dict) -> tuple[str, str]:
     return verdict, why
 
 
-BAD_RANK = {"ok": 0, "unexpected": 1, "escape": 2, "wrong_type": 3, "disclosure": 4, "hang": 5, "crash": 6}
+BAD_RANK = {"ok": 0, "unexpected": 1, "escape": 2, "wrong_type": 3, "code_changed": 4, "disclosure": 4, "hang": 5,
+            "crash": 6}
 
 
 def _judge(name: str, expect: str, r: dict) -> tuple[str, str]:
