@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import os
-import pickle
 import pickletools
 import random
 import shutil
@@ -52,7 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile  # noqa: E402
-from _common import REPO, make_base_files, open_base, read_meta_json, write_meta_json  # noqa: E402
+from _common import REPO, make_base_files, read_meta_json, write_meta_json  # noqa: E402
 from isolate import BAD, run_isolated  # noqa: E402
 
 CLASSES = ["json_field", "frame_header", "chunk_index", "pickle_ops", "nifti_header", "nrrd_header", "tiff_tags",

@@ -15,7 +15,6 @@ An output that exists but fails its check is never replaced silently: the batch 
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 __all__ = ["existing_output_problem"]

@@ -12,7 +12,7 @@ import pytest
 import hostile
 from isolate import run_isolated
 from mlarray import CorruptFileError, LimitExceededError, MLArray, UnsafeLegacyFileError, limits
-from mlarray import _legacy
+from mlarray import _safe_pickle as _legacy
 from mlarray._legacy import read_legacy_mapping, safe_unpickle
 
 
