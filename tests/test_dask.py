@@ -148,7 +148,7 @@ def test_scheduler_and_jobs_share_one_code_path(tmp_path, cluster):
     assert len(failed) == 1 and "broken" in [os.path.basename(s) for s, _, e in by_cluster if e][0]
 
 
-def _dying_convert(src, dst, patch_size, seg, progress=None, single_thread=False):
+def _dying_convert(src, dst, patch_size, seg, *options, **named):
     """Stands in for a worker killed mid-write: leaves a temporary file and raises past the
     per-file error handling (as BrokenProcessPool / KilledWorker would)."""
     folder, name = os.path.split(dst)
@@ -157,7 +157,7 @@ def _dying_convert(src, dst, patch_size, seg, progress=None, single_thread=False
     if "case1" in src:
         raise SystemError("worker died")
     os.unlink(os.path.join(folder, f".{name}.dead.partial.mla"))
-    return _real_convert_one(src, dst, patch_size, seg)
+    return _real_convert_one(src, dst, patch_size, seg, *options, **named)
 
 
 def test_a_dead_task_fails_only_its_file_and_leaves_nothing(tmp_path, cluster, monkeypatch):

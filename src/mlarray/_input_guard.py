@@ -23,7 +23,7 @@ import contextvars
 import os
 import stat
 import sys
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 __all__ = ["contained_reads", "contained_file", "is_inside", "check_decoded", "OutsideInputError"]
 
@@ -33,10 +33,11 @@ class OutsideInputError(PermissionError):
 
 
 class _Guard:
-    __slots__ = ("input", "folder", "violations", "outside")
+    __slots__ = ("input", "folder", "violations", "outside", "also")
 
-    def __init__(self, input_path: str, folder: str, outside: bool) -> None:
+    def __init__(self, input_path: str, folder: str, outside: bool, also: tuple = ()) -> None:
         self.input, self.folder, self.violations, self.outside = input_path, folder, [], outside
+        self.also = also  # further folders the caller named (a DICOM SEG's reference series)
 
 
 OUTSIDE_REMEDY = ("keep every file of the image as a regular file in its folder; files elsewhere are refused so an "
@@ -119,7 +120,7 @@ def _refusal(guard: _Guard, target) -> Optional[str]:
     shown = path if real == os.path.abspath(path) else f"{path} (-> {real})"
     if not stat.S_ISREG(st.st_mode):
         return f"{shown}, which is not a regular file (a device, FIFO or folder)"
-    if guard.outside or is_inside(real, guard.folder):
+    if guard.outside or is_inside(real, guard.folder) or any(is_inside(real, f) for f in guard.also):
         return None
     if _ROOTS is None:
         _ROOTS = _python_roots()
@@ -152,16 +153,22 @@ def _install() -> None:
         _hook_installed = True
 
 
+def _folder_of(path: str) -> str:
+    real = os.path.realpath(path)
+    return real if os.path.isdir(real) else os.path.dirname(real)
+
+
 @contextlib.contextmanager
-def contained_reads(input_path: str) -> Iterator[None]:
+def contained_reads(input_path: str, also: Iterable[str] = ()) -> Iterator[None]:
     """Inside the block, this thread may open only ``input_path``, regular files inside its folder
-    (the folder itself for a directory input) and the Python installation's files."""
+    (the folder itself for a directory input), inside the folders of the paths in ``also`` (inputs
+    the caller named too) and the Python installation's files."""
     from .convert._record import ConversionError
 
     real = os.path.realpath(input_path)
-    folder = real if os.path.isdir(real) else os.path.dirname(real)
+    folder = _folder_of(input_path)
     _install()
-    guard = _Guard(real, folder, outside_allowed())
+    guard = _Guard(real, folder, outside_allowed(), tuple(_folder_of(a) for a in also))
     token = _active.set(guard)
 
     def refused() -> ConversionError:

@@ -193,6 +193,11 @@ def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[
     from .convert._bridge import output_name
 
     many = len(sources) > 1
+    if to_suffix and to_suffix.lower().strip(".") in ("dicom", "dcm"):  # one series folder per .mla
+        os.makedirs(dst, exist_ok=True)
+        return [(s, os.path.join(dst, output_name(s, "")) + os.sep) for s in sources]
+    if not many and sources[0].endswith(".mla") and (os.path.isdir(dst) or dst.endswith(os.sep)) and not to_suffix:
+        return [(sources[0], dst if dst.endswith(os.sep) else dst + os.sep)]  # .mla -> DICOM series folder
     if many or os.path.isdir(dst) or dst.endswith(os.sep):
         os.makedirs(dst, exist_ok=True)
         suffix = to_suffix or ".mla"
@@ -202,7 +207,7 @@ def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[
 
 
 def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
-                 single_thread: bool = False) -> tuple[str, str, Optional[str]]:
+                 single_thread: bool = False, orient=None, reference=None) -> tuple[str, str, Optional[str]]:
     from .convert._bridge import convert_file
 
     if single_thread:  # a pool or cluster worker: one conversion per core
@@ -211,14 +216,16 @@ def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
         one_core_per_worker()
 
     try:
-        convert_file(src, dst, patch_size=patch_size, seg=seg, progress=progress)
+        convert_file(src, dst, patch_size=patch_size, seg=seg, progress=progress, orient=orient,
+                     reference=reference)
         return src, dst, None
     except Exception as exc:  # one bad file never stops the batch
         return src, dst, f"{type(exc).__name__}: {exc}"
 
 
 def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, jobs: int = 1,
-              scheduler: Optional[str] = None, quiet: bool = False) -> list[tuple[str, str, Optional[str]]]:
+              scheduler: Optional[str] = None, quiet: bool = False, orient: Optional[str] = None,
+              reference: Optional[str] = None) -> list[tuple[str, str, Optional[str]]]:
     """Convert every (src, dst) pair; returns (src, dst, error-or-None) for each.
 
     ``jobs=N`` runs N local processes; ``scheduler`` (a ``dask.distributed`` address, ``Client`` or
@@ -242,11 +249,13 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
         if ex is None:
             for s, d in pairs:
                 bar = None if quiet or total > 1 else _ProgressLine(os.path.basename(d))
-                report(_convert_one(s, d, patch_size, seg, bar))
+                report(_convert_one(s, d, patch_size, seg, bar, orient=orient, reference=reference))
                 if bar:
                     bar.done()
             return results
-        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d), patch_size, seg, None, True): (s, d)
+        ref = os.path.abspath(reference) if reference else None
+        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d) + (os.sep if d.endswith(os.sep) else ""),
+                             patch_size, seg, None, True, orient, ref): (s, d)
                    for s, d in pairs}
         for fut in as_completed(futures):
             s, d = futures[fut]
@@ -306,10 +315,19 @@ def cmd_convert(args) -> int:
     if not sources:
         print("mlarray convert: no convertible files found", file=sys.stderr)
         return 2
+    if args.orient:
+        from .convert._orient import parse_orientation
+
+        try:
+            parse_orientation(args.orient)
+        except ValueError as exc:
+            print(f"mlarray convert: --orient {exc}", file=sys.stderr)
+            return 2
     pairs = _plan(sources, dst, args.to)
     pairs, skipped, blocked = _existing_outputs(pairs, args.overwrite, args.quiet)
     results = run_batch(pairs, patch_size=args.patch_size, seg=True if args.seg else None, jobs=args.jobs,
-                        scheduler=args.scheduler, quiet=args.quiet) if pairs else []
+                        scheduler=args.scheduler, quiet=args.quiet, orient=args.orient,
+                        reference=args.reference) if pairs else []
     results += blocked
     failed = [r for r in results if r[2]]
     summary = f"converted {len(results) - len(failed)} of {len(results) + len(skipped)} file(s)"
@@ -330,7 +348,7 @@ def _existing_outputs(pairs: list, overwrite: bool, quiet: bool) -> tuple[list, 
 
     todo, skipped, blocked = [], [], []
     for src, dst in pairs:
-        if not os.path.lexists(dst):
+        if dst.endswith(os.sep) or not os.path.lexists(dst):  # a DICOM series folder: only into a new/empty one
             todo.append((src, dst))
             continue
         problem = existing_output_problem(dst)
@@ -379,12 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=cmd_info)
-    c = sub.add_parser("convert", help="convert NIfTI/NRRD/DICOM/TIFF to .mla and back")
+    c = sub.add_parser("convert", help="convert NIfTI/NRRD/DICOM/TIFF to .mla and back (.mla -> folder/: DICOM)")
     c.add_argument("paths", nargs="+", metavar="SRC... DST")
     c.add_argument("--patch-size", type=_patch_size_arg, default="default",
                    help="training patch size for the layout: N, N,N,N, 'default' (192) or 'none'")
     c.add_argument("--seg", action="store_true", help="inputs are segmentations (integer labels, no scaling)")
-    c.add_argument("--to", default=None, help="output extension for .mla sources in batch mode (e.g. .nii.gz)")
+    c.add_argument("--to", default=None,
+                   help="output kind for .mla sources in batch mode: an extension (.nii.gz, .nrrd) or 'dicom'")
+    c.add_argument("--orient", default=None, metavar="CODE",
+                   help="reorient voxel axes, e.g. RAS+ (the published mlarray's NIfTI convention) or LPS; "
+                        "default: keep the source's order so converting back is exact")
+    c.add_argument("--reference", default=None, metavar="DICOM_DIR",
+                   help="the DICOM series a segmentation belongs to (reading a DICOM SEG or writing one)")
     c.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes")
     c.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (runs the same batch)")
     c.add_argument("--quiet", "-q", action="store_true")

@@ -10,6 +10,7 @@ pyramid are rebuilt by ``MLArray.save``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 import numpy as np
@@ -21,7 +22,7 @@ from ._boxes import bbox_from_shapes
 from ._geometry import _label_str, data_to_world_matrix, file_affine_from_world
 from ._views import AxisView
 
-__all__ = ["meta_from_shapes", "mlarray_from_layer"]
+__all__ = ["finest_level", "meta_from_shapes", "mlarray_from_layer"]
 
 
 def _source_meta(state: dict) -> tuple[Meta, dict]:
@@ -42,9 +43,18 @@ def _fresh_meta(meta: Meta) -> Meta:
     return m
 
 
+def finest_level(data):
+    """The full-resolution array of layer data: level 0 of a multiscale layer, else the data itself.
+
+    napari hands writers a multiscale layer's data as its own ``MultiScaleData`` sequence (not a
+    list), which cannot be sliced with a tuple; numpy arrays and our views are not Sequences.
+    """
+    return data[0] if isinstance(data, Sequence) and not isinstance(data, (str, bytes)) else data
+
+
 def _base_of(data):
     """(array to write, base axis of each layer axis, channel info) for layer data."""
-    d = data[0] if isinstance(data, (list, tuple)) else data
+    d = finest_level(data)
     if isinstance(d, AxisView):
         return d, list(d.order), dict(d.fixed)
     return d, list(range(len(d.shape))), {}

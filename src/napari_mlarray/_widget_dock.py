@@ -50,6 +50,7 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         self._box_groups: list[list[int]] = []
         self._saved: dict[str, str] = {}  # path -> metadata JSON as last read from / written to the file
         self._stats_worker = None
+        self.last_saved: list[str] = []  # files written by the last "Save as MLArray…"
 
         self._title = MLabel(value="No layer selected")
         self._title.native.setWordWrap(True)
@@ -143,7 +144,7 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
 
         viewer.layers.selection.events.active.connect(self._on_active)
         viewer.layers.events.removed.connect(self._on_removed)
-        self.set_layer(viewer.layers.selection.active)
+        self.set_layer(self._layer_to_show())
 
     def _add_tab(self, container: Container, title: str) -> None:
         self.tabs.addTab(container.native, title)
@@ -167,8 +168,18 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         self._message.native.setStyleSheet(_OK_STYLE)
 
     # ------------------------------------------------------------------ layer tracking
+    def _layer_to_show(self):
+        sel = self.viewer.layers.selection
+        if sel.active is not None or not len(sel):
+            return sel.active
+        # Several layers selected (napari then has no active layer): keep showing the one shown if it
+        # is still selected, so "Save as MLArray…" can save the whole selection from here.
+        return self.layer if self.layer in sel else next(lay for lay in self.viewer.layers if lay in sel)
+
     def _on_active(self, event=None) -> None:
-        self.set_layer(self.viewer.layers.selection.active)
+        layer = self._layer_to_show()
+        if layer is not self.layer:
+            self.set_layer(layer)
 
     def _on_removed(self, event) -> None:
         if event.value is self.layer:

@@ -130,4 +130,8 @@ class _SaveActions:
         sel = self.viewer.layers.selection
         if self.layer not in sel:
             sel.active = self.layer
-        return save_as_dialog(self.viewer)
+        out = save_as_dialog(self.viewer)
+        self.last_saved = list(out or [])
+        if out:
+            self._show_info(f"Saved {', '.join(os.path.basename(p) for p in out)}.")
+        return out

@@ -92,11 +92,12 @@ def write_shapes(path: str, data: Any, meta: dict) -> list[str]:
 
 def _stack_channels(images: list) -> Optional[tuple]:
     """Channel layers of one file (same source, same base array) -> one layer tuple, else None."""
+    from ._layers_out import finest_level
     from ._views import AxisView
 
     views, chans = [], []
     for data, meta, _ in images:
-        d = data[0] if isinstance(data, (list, tuple)) else data
+        d = finest_level(data)
         ch = (meta.get("metadata") or {}).get("mlarray_channel")
         if not isinstance(d, AxisView) or not ch or not d.fixed:
             return None

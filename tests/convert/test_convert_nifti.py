@@ -94,6 +94,29 @@ def test_scaling_applied_for_images_but_not_for_segmentations(tmp_path):
     np.testing.assert_allclose(np.asanyarray(back.dataobj), raw * 0.5 + 10.0)
 
 
+@pytest.mark.parametrize("stored", [np.int16, np.uint16])
+def test_integer_scaling_keeps_hounsfield_units_as_int16(tmp_path, stored):
+    """CT stored with slope 1 / intercept -1024: HU as int16 in the .mla, the original bytes on export."""
+    raw = np.random.default_rng(0).integers(0, 4096, (6, 7, 8)).astype(stored)
+    img = nib.Nifti1Image(raw, np.diag([0.8, 0.8, 2.5, 1.0]))
+    img.header.set_slope_inter(1.0, -1024.0)
+    p = tmp_path / "ct.nii.gz"
+    img.to_filename(p)
+    out = tmp_path / "ct.mla"
+    from mlarray import MLArray
+    from mlarray.cli import main as cli_main
+    assert cli_main(["convert", str(p), str(out)]) == 0
+    hu = MLArray.open(out)
+    assert hu.dtype == np.int16  # not float32/float64: half or a quarter of the size
+    np.testing.assert_array_equal(hu.to_numpy(), raw.astype(np.int32) - 1024)
+    back_path = tmp_path / "back.nii.gz"
+    assert cli_main(["convert", str(out), str(back_path)]) == 0
+    back = nib.load(back_path)
+    assert back.get_data_dtype() == np.dtype(stored)
+    np.testing.assert_array_equal(np.asanyarray(back.dataobj.get_unscaled()), raw)
+    assert (float(back.dataobj.slope), float(back.dataobj.inter)) == (1.0, -1024.0)
+
+
 def test_label_intent_marks_segmentation(tmp_path):
     img = nib.Nifti1Image(np.zeros((3, 3, 3), np.uint8), np.eye(4))
     img.header.set_intent("label")

@@ -43,7 +43,8 @@ def read_any(path, **kw) -> ImageRecord:
     fmt = detect_format(path)
     if fmt != "dicom" and not os.path.exists(os.fspath(path)):
         raise ConversionError(os.fspath(path), "file does not exist", "check the path")
-    with contained_reads(os.fspath(path)):  # no file outside the input's folder (a header may name any)
+    also = [os.fspath(kw["reference"])] if kw.get("reference") is not None else []  # chosen by the caller
+    with contained_reads(os.fspath(path), also):  # no file outside the input's folder (a header may name any)
         return _read(fmt, path, **kw)
 
 

@@ -66,7 +66,15 @@ def mlarray_to_record(img) -> ImageRecord:
         source_format=meta.source_format or "mlarray",
         is_seg=meta.is_seg,
         classes=meta.classes,
+        intensity=_intensity(meta),
     )
+
+
+def _intensity(meta) -> Optional[dict]:
+    """The source's intensity record (scaling, stored dtype) kept in ``extra`` at conversion."""
+    extra = meta.extra.to_mapping() if hasattr(meta.extra, "to_mapping") else dict(meta.extra or {})
+    value = extra.get("intensity")
+    return dict(value) if isinstance(value, dict) else None
 
 
 def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
@@ -80,8 +88,14 @@ def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
 
 
 def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Optional[bool] = None,
-                 progress: Optional[Callable[[int, int], None]] = None) -> str:
-    """Convert one file (or DICOM directory) to ``dst``; the output appears atomically or not at all."""
+                 progress: Optional[Callable[[int, int], None]] = None, orient: Optional[str] = None,
+                 reference: Optional[str] = None) -> str:
+    """Convert one file (or DICOM directory) to ``dst``; the output appears atomically or not at all.
+
+    ``orient`` ("RAS+", "LPS", ...) reorients the voxel axes on the way (see :mod:`._orient`); by
+    default the source's voxel order is kept so converting back restores the original exactly.
+    ``reference`` is the DICOM series a segmentation belongs to (reading a DICOM SEG, or writing one).
+    """
     from .. import MLArray
     from .._atomic import atomic_output
     from . import read_any, write_any
@@ -89,7 +103,13 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     src, dst = os.fspath(src), os.fspath(dst)
     if dst.endswith(".mla"):
         kw = {"is_seg": True} if seg and src.lower().endswith((".nii", ".nii.gz")) else {}
-        record = read_any(src, **kw)
+        if reference is not None and os.path.isdir(src) or src.lower().endswith((".dcm", ".dicom")):
+            kw["reference"] = reference
+        record = mlarray_to_record(MLArray.open(src)) if src.endswith(".mla") else read_any(src, **kw)
+        if orient:
+            from ._orient import reorient
+
+            record = reorient(record, orient)
         img = record_to_mlarray(record, patch_size=patch_size, is_seg=seg)
         img.save(dst, progress=progress, levels=record.levels or None)  # a pyramidal TIFF keeps its levels
         return dst
@@ -100,6 +120,19 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     if not img.meta.has_array:
         raise ConversionError(src, "holds metadata only; there is no image to write", "convert an image file")
     record = mlarray_to_record(img)
+    if orient:
+        from ._orient import reorient
+
+        record = reorient(record, orient)
+    if _is_dicom_target(dst):
+        from .dicom_write import write_dicom
+
+        return write_dicom(record, dst, mla_path=src, reference=reference)
     with atomic_output(dst) as tmp:
         write_any(record, tmp)
     return dst
+
+
+def _is_dicom_target(dst: str) -> bool:
+    """A folder (existing, or a path ending in a separator) or a ``.dcm`` path receives DICOM."""
+    return os.path.isdir(dst) or dst.endswith(("/", os.sep)) or dst.lower().endswith((".dcm", ".dicom"))

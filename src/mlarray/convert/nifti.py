@@ -1,9 +1,22 @@
 """NIfTI-1 / NIfTI-2 <-> :class:`ImageRecord` (via nibabel, imported lazily).
 
-Axis order is nibabel's (i, j, k[, t, u, ...]); geometry is nibabel's ``img.affine``
-(sform if sform_code > 0, else qform if qform_code > 0, else the pixdim fallback), in RAS.
-Images with fewer than three dimensions get trailing singleton axes so that the full
-3-D affine is kept.
+Axis order is nibabel's (i, j, k[, t]); geometry is nibabel's ``img.affine`` in RAS.
+
+**sform / qform policy.** We follow nibabel (and FSL, SPM, FreeSurfer): the sform when
+sform_code > 0, else the qform when qform_code > 0, else the pixdim fallback. ITK 5.4 uses the
+sform only when sform_code is 1 (scanner) and otherwise prefers the qform, so the two disagree on
+images registered to another space (sform_code 2 "aligned", 3 Talairach, 4 MNI): those are exactly
+the files whose sform carries the registration, which ITK silently drops. Both transforms are kept
+in ``source`` and written back unchanged, and a :class:`NiftiTransformWarning` names the distance
+when they disagree.
+
+Images with fewer than three dimensions get trailing singleton axes so that the full 3-D affine
+(a 2-D slice still lies somewhere in the scanner) is kept; the original ``dim`` is restored on
+export, so a 2-D NIfTI comes back 2-D. A vector image (vector intent, components in dim[5] with
+dim[4] = 1) becomes ``(i, j, k, components)``. Scaled integers (scl_slope/scl_inter) are
+stored as physical values: integers when slope and intercept are integers (CT in Hounsfield units
+as int16), else float32 when the stored integers can be recovered exactly from them (float64
+otherwise); export writes the original integers with the original scaling back.
 """
 
 from __future__ import annotations
@@ -18,7 +31,11 @@ from .._errors import CorruptFileError
 from .._input_guard import check_decoded, check_nifti_header
 from ._record import ConversionError, ImageRecord, flip_lps_ras, geometry_from_affine, json_clean
 
-__all__ = ["read_nifti", "write_nifti"]
+__all__ = ["read_nifti", "write_nifti", "NiftiTransformWarning"]
+
+
+class NiftiTransformWarning(UserWarning):
+    """A NIfTI file's sform and qform place the image differently (see the module docstring)."""
 
 # NIfTI intent codes whose components are not independent samples along time.
 _INTENT_LABEL = 1002
@@ -99,10 +116,11 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     itemsize = 8 if scaled and not is_seg else header.get_data_dtype().itemsize  # scaling makes float64
     check_decoded(path, int(np.prod(header.get_data_shape(), dtype=np.float64)) * itemsize, "the NIfTI header")
     try:
-        if is_seg and scaled:
-            data = np.asanyarray(img.dataobj.get_unscaled())
+        if scaled:
+            raw = np.asanyarray(img.dataobj.get_unscaled())
+            data = raw if is_seg else _physical(raw, slope, inter)
         else:
-            data = np.asanyarray(img.dataobj)  # one read; scaling applied by nibabel
+            data = np.asanyarray(img.dataobj)
     except Exception as exc:
         raise CorruptFileError(path, f"image data could not be read ({type(exc).__name__}: {exc})") from exc
     intensity = {
@@ -112,17 +130,14 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
 
     while data.ndim < 3:
         data = data.reshape(data.shape + (1,))
+    if data.ndim == 5 and data.shape[3] == 1:  # NIfTI's vector layout: components in dim[5], dim[4] = 1
+        data = data.reshape(data.shape[:3] + data.shape[4:])
+        labels = ["spatial"] * 3 + ["components" if intent in _VECTOR_INTENTS else "channel"]
+    else:
+        labels = ["spatial"] * 3 + (["temporal"] if data.ndim > 3 else [])
+        labels += ["components" if intent in _VECTOR_INTENTS else "channel"] * max(0, data.ndim - 4)
     spacing, origin, direction = geometry_from_affine(img.affine)
-
-    labels = ["spatial"] * 3
-    extra = data.ndim - 3
-    if extra >= 1:
-        if intent in _VECTOR_INTENTS and extra == 1:
-            labels.append("channel")
-        else:
-            labels.append("temporal")
-    for k in range(4, data.ndim):
-        labels.append("components" if intent in _VECTOR_INTENTS else "channel")
+    _warn_if_transforms_disagree(path, img, header)
 
     space_unit, time_unit = header.get_xyzt_units()
     axis_units = None if space_unit == "unknown" else [space_unit] * 3
@@ -138,6 +153,62 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
         axis_labels=labels, axis_units=axis_units, source=source, source_format=fmt,
         is_seg=is_seg, intensity=intensity,
     )
+
+
+def _physical(raw: np.ndarray, slope: float, inter: float | None) -> np.ndarray:
+    """Scaled values in the most compact exact type.
+
+    Integer scaling of integers (CT's slope 1, intercept -1024) stays integer: Hounsfield units
+    as int16, as DICOM converters and nnU-Net keep them, half the size of float32. Otherwise
+    float32 when the stored integers can be recovered from it exactly, else float64.
+    """
+    inter = inter or 0.0
+    if raw.dtype.kind in "iu" and float(slope).is_integer() and float(inter).is_integer():
+        exact = _integer_physical(raw, int(slope), int(inter))
+        if exact is not None:
+            return exact
+    f32 = raw.astype(np.float32) * np.float32(slope) + np.float32(inter)
+    if raw.dtype.kind in "iu" and np.array_equal(_unscale(f32, slope, inter, raw.dtype), raw):
+        return f32
+    return raw.astype(np.float64) * slope + inter
+
+
+def _integer_physical(raw: np.ndarray, slope: int, inter: int) -> np.ndarray | None:
+    """``raw * slope + inter`` in the smallest integer type holding its range (None beyond int64)."""
+    if raw.size == 0:
+        return raw.copy()
+    ends = np.array([int(raw.min()), int(raw.max())], dtype=object) * slope + inter
+    lo, hi = int(min(ends)), int(max(ends))
+    for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            out = raw.astype(np.int64) * slope + inter
+            return out.astype(dtype)
+    return None
+
+
+def _unscale(values: np.ndarray, slope: float, inter: float, dtype) -> np.ndarray | None:
+    """The stored integers behind scaled ``values``, or None when they do not fit ``dtype``."""
+    raw = np.rint((values.astype(np.float64) - inter) / slope)
+    info = np.iinfo(dtype)
+    if raw.size and (raw.min() < info.min or raw.max() > info.max):
+        return None
+    return raw.astype(dtype)
+
+
+def _warn_if_transforms_disagree(path: str, img, header) -> None:
+    scode, qcode = int(header["sform_code"]), int(header["qform_code"])
+    if scode <= 0 or qcode <= 0:
+        return
+    shape = np.asarray(header.get_data_shape()[:3] + (1,) * max(0, 3 - len(header.get_data_shape())))
+    corners = np.array([[i, j, k, 1] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)
+                        for k in (0, shape[2] - 1)], float)
+    dist = np.linalg.norm((corners @ (header.get_sform() - header.get_qform()).T)[:, :3], axis=1).max()
+    if dist > 0.05:  # beyond what float32 quaternions round to over a large field of view
+        itk = "the sform too" if scode == 1 else "the qform"
+        warnings.warn(f"{path}: sform (code {scode}) and qform (code {qcode}) differ by up to {dist:.3g} mm; "
+                      f"using the sform as nibabel does (ITK uses {itk}); both are kept and written back",
+                      NiftiTransformWarning, stacklevel=3)
 
 
 def _text(value) -> bytes | str:
@@ -170,8 +241,14 @@ def write_nifti(record: ImageRecord, path) -> None:
     nsp = len(spatial)
     if nsp < 3:  # insert singleton spatial axes after the existing spatial ones
         data = data.reshape(data.shape[:nsp] + (1,) * (3 - nsp) + data.shape[nsp:])
+    vector = not temporal and len(rest) == 1
+    if vector:  # components go to dim[5] (dim[4] = 1), where ITK and nibabel look for vectors
+        data = data.reshape(data.shape[:3] + (1,) + data.shape[3:])
     if data.ndim > 7:
         raise ConversionError(path, f"NIfTI holds at most 7 axes, record has {data.ndim}")
+    src = record.source if record.source_format in ("nifti1", "nifti2") else {}
+    data = _original_dims(data, src)
+    data, scaling = _stored_values(data, record.intensity or {}, src)
 
     aff_small = record.affine()
     affine = np.eye(4)
@@ -180,18 +257,19 @@ def write_nifti(record: ImageRecord, path) -> None:
         raise ConversionError(path, f"world space has {nw} dimensions; NIfTI needs at most 3")
     affine[:nw, :nsp] = aff_small[:nw, :nsp]
     affine[:nw, 3] = aff_small[:nw, -1]
-    cs = (record.coord_system or "unknown").upper()
+    cs = (record.coord_system or "unknown").upper().rstrip("+")  # "RAS+" is the published package's "RAS"
     if cs == "LPS":
         affine = flip_lps_ras(affine)
     elif cs not in ("RAS", "UNKNOWN"):
         raise ConversionError(path, f"coord_system {record.coord_system!r} cannot be written to NIfTI",
                               "NIfTI needs RAS or LPS world coordinates")
 
-    src = record.source if record.source_format in ("nifti1", "nifti2") else {}
     img_cls = nib.Nifti2Image if record.source_format == "nifti2" else nib.Nifti1Image
     img = img_cls(data, None)
     hdr = img.header
     hdr.set_data_dtype(data.dtype)
+    if vector and "intent_code" not in src:
+        hdr.set_intent("vector")
 
     for key in _RESTORED_FIELDS:
         if key in src and src[key] is not None:
@@ -230,11 +308,8 @@ def write_nifti(record: ImageRecord, path) -> None:
                     pix[k] = src["pixdim"][k]
             hdr["pixdim"] = pix
 
-    intensity = record.intensity or {}
-    if not intensity.get("applied") and src and np.issubdtype(data.dtype, np.integer):
-        slope, inter = intensity.get("scl_slope"), intensity.get("scl_inter")
-        if slope is not None:
-            hdr.set_slope_inter(slope, inter if inter is not None else 0.0)
+    if scaling is not None:
+        hdr.set_slope_inter(*scaling)
     for ext in src.get("extensions") or []:
         content = ext["text"].encode("utf-8") if "text" in ext else base64.b64decode(ext.get("base64", ""))
         with warnings.catch_warnings():
@@ -244,6 +319,46 @@ def write_nifti(record: ImageRecord, path) -> None:
         img.to_filename(path)
     except Exception as exc:
         raise ConversionError(path, f"could not write NIfTI ({type(exc).__name__}: {exc})") from exc
+
+
+def _original_dims(data: np.ndarray, src: dict) -> np.ndarray:
+    """Reshape to the source file's ``dim`` when only singleton axes differ (2-D stays 2-D)."""
+    dim = src.get("dim")
+    if not isinstance(dim, list) or not dim or not isinstance(dim[0], int) or not 1 <= dim[0] <= 7:
+        return data
+    target = tuple(int(d) for d in dim[1: dim[0] + 1])
+    if target != data.shape and [d for d in target if d != 1] == [d for d in data.shape if d != 1]:
+        return data.reshape(target)
+    return data
+
+
+def _stored_values(data: np.ndarray, intensity: dict, src: dict):
+    """``(array to store, (slope, inter) or None)``: the original integers and scaling when exact."""
+    slope, inter = intensity.get("scl_slope"), intensity.get("scl_inter") or 0.0
+    stored = intensity.get("stored_dtype")
+    if not src or slope is None or not stored:
+        return data, None
+    if not intensity.get("applied"):  # a segmentation kept its raw integers: keep the header's scaling
+        return data, ((slope, inter) if np.issubdtype(data.dtype, np.integer) else None)
+    try:
+        dtype = np.dtype(stored)
+    except TypeError:
+        return data, None
+    if dtype.kind not in "iu" or data.dtype.kind not in "iuf":
+        return data, None
+    raw = _unscale(data, slope, inter, dtype)
+    if raw is None:
+        return data, None
+    if data.dtype.kind in "iu":  # integer physical values (integer scaling): exact in int64
+        back = raw.astype(np.int64) * int(slope) + int(inter) if float(slope).is_integer() \
+            and float(inter).is_integer() else None
+    elif data.dtype == np.float32:
+        back = raw.astype(np.float32) * np.float32(slope) + np.float32(inter)
+    else:
+        back = raw.astype(np.float64) * slope + inter
+    if back is None or not np.array_equal(back, data):  # edited values left the stored grid: keep them
+        return data, None
+    return raw, (slope, inter)
 
 
 def _same_affine(src: dict, affine: np.ndarray) -> bool:

@@ -97,6 +97,8 @@ def read_nrrd(path) -> ImageRecord:
     for k in range(ndim):
         if k in spatial:
             labels.append("spatial")
+        elif _is_sequence_axis(header, k):
+            labels.append("temporal")
         elif kinds is not None:
             lab = _label_for_kind(kinds[k])
             labels.append("channel" if lab == "spatial" else lab)
@@ -147,6 +149,19 @@ def read_nrrd(path) -> ImageRecord:
     )
 
 
+def _is_sequence_axis(header, k: int) -> bool:
+    """A 3D Slicer sequence axis (``list`` kind with ``axis k index type``) or one labelled time."""
+    kinds = header.get("kinds")
+    if kinds is None or k >= len(kinds):
+        return False
+    kind = str(kinds[k]).lower()
+    if kind == "time":
+        return True
+    labels = header.get("labels")
+    named_time = labels is not None and k < len(labels) and str(labels[k]).strip().lower() in ("time", "t", "frame")
+    return kind == "list" and (f"axis {k} index type" in header or named_time)
+
+
 def _slicer_segments(header) -> list[dict] | None:
     """Class table from a 3D Slicer segmentation (``.seg.nrrd``: ``SegmentN_Name/_LabelValue/_Color``).
 
@@ -174,14 +189,27 @@ def _slicer_segments(header) -> list[dict] | None:
     return out or None
 
 
-def _kind_for_label(label: str, n: int) -> str:
+def _kind_for_label(label: str, n: int, dtype) -> str:
+    """NRRD kind of an axis. Time is a ``list`` axis (a ``time`` kind would count as a fourth
+    domain axis, which ITK refuses in 3-D space; 3D Slicer reads list + index type as a sequence)."""
     if str(label).startswith("spatial"):
         return "domain"
-    if label == "temporal":
-        return "time"
-    if label == "channel":
-        return "vector" if n <= 4 else "list"
+    if label == "channel" and n == 3 and np.dtype(dtype) == np.uint8:
+        return "RGB-color"
+    if label in ("channel", "components") and n <= 4:
+        return "vector"
     return "list"
+
+
+def _time_values(record: ImageRecord, n: int) -> list[float]:
+    """Time of each frame: NIfTI's toffset + k * pixdim[4] when known, else the frame index."""
+    src = record.source or {}
+    step, start = 1.0, 0.0
+    if record.source_format in ("nifti1", "nifti2"):
+        pix = src.get("pixdim") or []
+        step = float(pix[4]) if len(pix) > 4 and pix[4] else 1.0
+        start = float(src.get("toffset") or 0.0)
+    return [start + step * k for k in range(n)]
 
 
 def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -> None:
@@ -197,8 +225,14 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
     labels = list(record.axis_labels) or ["spatial"] * ndim
     if len(labels) != ndim:
         raise ConversionError(path, f"record has {ndim} axes but {len(labels)} axis labels")
-    spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
     src = record.source if record.source_format == "nrrd" else {}
+    if not src:  # components first (fastest), as ITK and 3D Slicer write vector and colour images
+        front = [k for k, lab in enumerate(labels) if lab in ("channel", "components")][:1]
+        order = front + [k for k in range(ndim) if k not in front]
+        if order != list(range(ndim)):
+            data = np.transpose(data, order)
+            labels = [labels[k] for k in order]
+    spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
 
     header: dict = {}
     for key, value in src.items():
@@ -218,7 +252,8 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
     aff = record.affine()
     nw = aff.shape[0] - 1
     cs = record.coord_system or "unknown"
-    space = _CS_TO_SPACE.get(cs.upper()) if cs.upper() in _CS_TO_SPACE else (cs if cs in _NRRD_SPACES else None)
+    letters = cs.upper().rstrip("+")  # "RAS+"/"LPS+" are the published package's spellings of RAS/LPS
+    space = _CS_TO_SPACE[letters] if letters in _CS_TO_SPACE else (cs if cs in _NRRD_SPACES else None)
     if space is not None:
         header["space"] = space
     else:
@@ -233,7 +268,12 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
             (_label_for_kind(src_kinds[k]) == "spatial") == (k in spatial) for k in range(ndim)):
         header["kinds"] = src_kinds
     else:
-        header["kinds"] = [_kind_for_label(labels[k], data.shape[k]) for k in range(ndim)]
+        header["kinds"] = [_kind_for_label(labels[k], data.shape[k], data.dtype) for k in range(ndim)]
+        for k, lab in enumerate(labels):
+            if lab == "temporal":
+                header.setdefault("labels", [""] * ndim)[k] = "time"
+                header[f"axis {k} index type"] = "numeric"
+                header[f"axis {k} index values"] = " ".join(f"{v:g}" for v in _time_values(record, data.shape[k]))
     if record.axis_units:
         units = list(record.axis_units)
         if len(units) != nw:

@@ -1,0 +1,266 @@
+"""Shared DICOM helpers: value parsing, rescale, header as DICOM JSON, and slice-stack geometry.
+
+Geometry convention of every DICOM reader (ITK's, with the array axes reversed): array axes are
+**(slice, row, col)**, world is LPS, and
+
+* ``origin``    = ImagePositionPatient of the first slice after sorting along the slice normal
+* ``direction`` = columns ``[normal, col_cosines, row_cosines]`` with ``normal = row x col``
+  (ImageOrientationPatient is ``row_cosines + col_cosines``)
+* ``spacing``   = ``[slice step, PixelSpacing[0] (between rows), PixelSpacing[1] (between cols)]``
+
+Images that carry no patient geometry (Secondary Capture, ultrasound, photographs) are placed the
+way ITK places them: origin 0, ImageOrientationPatient ``1\\0\\0\\0\\1\\0``, frames 1 mm apart
+(or SpacingBetweenSlices); ``source["dicom_geometry"]`` says ``"implicit"`` so nobody mistakes
+that frame for the patient's.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._errors import CorruptFileError
+from ._record import ConversionError, ImageRecord, json_clean
+
+__all__ = ["floats", "fg_value", "slope_inter", "apply_rescale", "json_dataset", "stack_geometry",
+           "implicit_positions", "make_record", "DicomSliceSpacingWarning", "IDENTITY_IOP", "pydicom_module",
+           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS"]
+
+IDENTITY_IOP = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+RTDOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
+
+
+class DicomSliceSpacingWarning(UserWarning):
+    """Slices of a DICOM series are not evenly spaced (or are sheared); geometry is approximate."""
+
+
+def pydicom_module():
+    try:
+        import pydicom
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("reading DICOM needs pydicom: pip install 'mlarray[convert]'") from exc
+    return pydicom
+
+
+def floats(value, n: int | None = None):
+    """A list of floats from a DICOM multi-value, or None when absent/malformed/wrong length."""
+    if value is None:
+        return None
+    try:
+        out = [float(v) for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__iter__")
+                                   and not isinstance(value, str) else [value])]
+    except (TypeError, ValueError):
+        return None
+    if n is not None and len(out) != n:
+        return None
+    if not all(np.isfinite(out)):
+        return None
+    return out
+
+
+def positive_spacing(values) -> list[float] | None:
+    """PixelSpacing-like values, or None when any is zero/negative (some CR files store 0\\0)."""
+    if values is None or any(v <= 0 for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def fg_value(frame_item, shared_item, seq: str, attr: str):
+    """Value of ``attr`` in functional group ``seq``: per-frame first, then shared."""
+    for item in (frame_item, shared_item):
+        if item is None:
+            continue
+        s = item.get(seq)
+        if s is not None and len(s) and attr in s[0]:
+            return s[0].get(attr)
+    return None
+
+
+def slope_inter(slope, inter) -> tuple[float, float]:
+    s = 1.0 if slope in (None, "") else float(slope)
+    i = 0.0 if inter in (None, "") else float(inter)
+    return s, i
+
+
+def apply_rescale(raw: np.ndarray, slopes: list[float], inters: list[float]):
+    """Apply per-slice rescale; keep integers when slopes/intercepts are integers."""
+    s = np.asarray(slopes, float)
+    i = np.asarray(inters, float)
+    if np.all(s == 1) and np.all(i == 0):
+        return raw, False
+    shape = (-1,) + (1,) * (raw.ndim - 1)
+    if np.all(s == np.round(s)) and np.all(i == np.round(i)) and raw.dtype.kind in "iu":
+        out = raw.astype(np.int64) * s.astype(np.int64).reshape(shape) + i.astype(np.int64).reshape(shape)
+        lo, hi = (int(out.min()), int(out.max())) if out.size else (0, 0)
+        for dt in (np.int16, np.int32):
+            if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
+                return out.astype(dt), True
+        return out, True
+    out = raw.astype(np.float32)
+    out *= s.astype(np.float32).reshape(shape)
+    out += i.astype(np.float32).reshape(shape)
+    return out, True
+
+
+def json_dataset(ds) -> dict:
+    """DICOM JSON model of ``ds`` without PixelData and without any binary values."""
+    ds = ds.copy()
+    for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009):  # PixelData, Float/DoubleFloat PixelData
+        if tag in ds:
+            del ds[tag]
+
+    def drop(_elem):
+        return ""
+
+    try:
+        model = ds.to_json_dict(bulk_data_threshold=-1, bulk_data_element_handler=drop,
+                                suppress_invalid_tags=True)
+    except Exception as exc:  # keep going: geometry matters more than the header dump
+        return {"error": f"header could not be converted to DICOM JSON: {exc}"}
+
+    def strip(obj):
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items() if not (isinstance(v, dict) and "BulkDataURI" in v)}
+        if isinstance(obj, list):
+            return [strip(v) for v in obj]
+        return obj
+
+    return json_clean(strip(model))
+
+
+def implicit_positions(n: int, step: float) -> list[list[float]]:
+    """Frame positions ITK assumes for images without ImagePositionPatient: 0, step, 2 step along z."""
+    return [[0.0, 0.0, float(k) * step] for k in range(n)]
+
+
+def stack_geometry(iop, positions, pixel_spacing, thickness, where):
+    """Sort order and (spacing, origin, direction, info) for slices at ``positions``."""
+    row = np.asarray(iop[:3], float)
+    col = np.asarray(iop[3:], float)
+    normal = np.cross(row, col)
+    nn = np.linalg.norm(normal)
+    if nn < 1e-6:
+        raise CorruptFileError(where, f"ImageOrientationPatient {iop} has parallel row/column vectors")
+    normal /= nn
+    pos = np.asarray(positions, float)
+    proj = pos @ normal
+    order = np.argsort(proj, kind="stable")
+    proj_s = proj[order]
+    info: dict = {}
+    ps = pixel_spacing or [1.0, 1.0]
+    if len(pos) > 1:
+        steps = np.diff(proj_s)
+        if np.any(np.abs(steps) < 1e-4):
+            dup = float(proj_s[np.argmin(np.abs(steps))])
+            raise ConversionError(
+                where, f"several slices share the same position along the slice normal ({dup:.4f} mm)",
+                "the series mixes echoes, time points or acquisitions; pass the files of one of them")
+        dz = float((proj_s[-1] - proj_s[0]) / (len(pos) - 1))
+        info["slice_steps"] = [float(x) for x in steps]
+        if np.ptp(steps) > max(1e-3, 1e-2 * abs(dz)):
+            info["uneven_slice_spacing"] = True
+            warnings.warn(f"{where}: slice spacing is uneven (steps {np.min(steps):.4g}..{np.max(steps):.4g} mm); "
+                          f"using the mean step {dz:.4g} mm", DicomSliceSpacingWarning, stacklevel=3)
+        # in-plane offsets between slices (gantry tilt) are not representable by the 3x3 direction
+        expected = pos[order[0]] + np.outer(proj_s - proj_s[0], normal)
+        shear = float(np.max(np.linalg.norm(pos[order] - expected, axis=1)))
+        if shear > max(1e-3, 1e-2 * min(ps)):
+            info["sheared_by_mm"] = shear
+            warnings.warn(f"{where}: slice positions are offset in-plane by up to {shear:.4g} mm "
+                          "(gantry tilt?); geometry follows the slice normal like ITK", DicomSliceSpacingWarning,
+                          stacklevel=3)
+    else:
+        dz = float(thickness) if thickness else 1.0
+    spacing = [abs(dz) if dz else 1.0, float(ps[0]), float(ps[1])]
+    direction = np.stack([normal, col, row], axis=1)
+    return order, spacing, [float(x) for x in pos[order[0]]], direction.tolist(), info
+
+
+def make_record(data, stored_dtype, geometry, source: dict, slopes: list, inters: list, applied: bool,
+                *, in_mm: bool, channel: bool) -> ImageRecord:
+    """The ImageRecord of a slice stack (rescale recorded per slice only when it varies)."""
+    spacing, origin, direction = geometry
+    labels = ["spatial"] * 3 + (["channel"] if channel else [])
+    return ImageRecord(
+        array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
+        direction=direction, coord_system="LPS", axis_labels=labels,
+        axis_units=["mm"] * 3 if in_mm else None,
+        source=source, source_format="dicom",
+        intensity={"rescale_slope": slopes if len(set(slopes)) > 1 else slopes[0],
+                   "rescale_intercept": inters if len(set(inters)) > 1 else inters[0],
+                   "applied": applied, "stored_dtype": str(stored_dtype)},
+    )
+
+
+def frames_array(ds, nframes: int, where) -> np.ndarray:
+    """Decoded pixel data as (frames, rows, cols[, samples]), in ITK's presentation.
+
+    Like ITK: PALETTE COLOR becomes RGB through its lookup table, MONOCHROME1 is inverted to
+    MONOCHROME2 (so brighter means more everywhere; ``source["monochrome1_inverted"]`` records
+    it), and files pydicom's plugins refuse (some 12-bit JPEG extended streams) are decoded by
+    GDCM directly when python-gdcm is installed. A clear error names missing decoders.
+    """
+    from .._input_guard import check_decoded, dicom_frame_nbytes
+
+    check_decoded(where, max(nframes, int(ds.get("NumberOfFrames", 1) or 1)) * dicom_frame_nbytes(ds),
+                  "the DICOM file")  # before pydicom allocates what the header declares
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        arr = _gdcm_decode(getattr(ds, "filename", None))
+        if arr is None:
+            ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+            raise CorruptFileError(where, f"pixel data could not be decoded (transfer syntax {ts}: "
+                                          f"{type(exc).__name__}: {exc}); the 'convert' extra installs the "
+                                          "decoders (pylibjpeg with its plugins, python-gdcm)") from exc
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").upper()
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if photometric == "PALETTE COLOR" and samples == 1:
+        from pydicom.pixels import apply_color_lut
+
+        arr = apply_color_lut(arr, ds)
+        if arr.dtype == np.uint16 and int(ds.get("BitsStored", 8) or 8) <= 8:
+            arr = (arr >> 8).astype(np.uint8)  # 16-bit LUT entries for 8-bit data, as ITK presents them
+        samples = 3
+    elif photometric == "MONOCHROME1":
+        if arr.dtype.kind == "u":
+            arr = (2 ** int(ds.get("BitsStored", arr.dtype.itemsize * 8)) - 1) - arr
+        elif arr.dtype.kind == "i":
+            arr = np.invert(arr)
+    if arr.ndim == (2 if samples == 1 else 3):
+        arr = arr[None]
+    if arr.shape[0] != nframes:
+        raise CorruptFileError(where, f"decoded {arr.shape[0]} frames, NumberOfFrames says {nframes}")
+    return arr
+
+
+_GDCM_TYPES = {"UINT8": np.uint8, "INT8": np.int8, "UINT16": np.uint16, "INT16": np.int16,
+               "UINT32": np.uint32, "INT32": np.int32, "FLOAT32": np.float32, "FLOAT64": np.float64}
+
+
+def _gdcm_decode(path) -> np.ndarray | None:
+    """Grayscale pixel data decoded by GDCM itself (ITK's DICOM library), or None."""
+    if not path:
+        return None
+    try:
+        import gdcm
+    except ImportError:
+        return None
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    if not reader.Read():
+        return None
+    img = reader.GetImage()
+    pf = img.GetPixelFormat()
+    dtype = _GDCM_TYPES.get(pf.GetScalarTypeAsString())
+    if dtype is None or pf.GetSamplesPerPixel() != 1:
+        return None
+    dims = [img.GetDimension(i) for i in range(img.GetNumberOfDimensions())]
+    raw = img.GetBuffer().encode("utf-8", "surrogateescape")
+    shape = (dims[2] if len(dims) > 2 else 1, dims[1], dims[0])
+    if len(raw) != int(np.prod(shape)) * np.dtype(dtype).itemsize:
+        return None
+    arr = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    return arr[0] if shape[0] == 1 else arr.copy()
