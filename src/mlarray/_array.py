@@ -518,6 +518,10 @@ def _read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
             raise CorruptFileError(path, f"the array header cannot be read ({exc})") from None
         if meta.spatial.shape is not None and tuple(meta.spatial.shape) != shape:
             raise CorruptFileError(path, f"metadata says shape {meta.spatial.shape} but the array is {list(shape)}")
+        for k, lv in enumerate(meta.pyramid.levels, start=1):  # a level of other rank cannot be a level of this array
+            if len(lv["shape"]) != len(shape):
+                raise CorruptFileError(path, f"pyramid level {k} has {len(lv['shape'])} axes but the array has "
+                                             f"{len(shape)} (damaged metadata)")
         # The frame header is not checksummed; a flipped chunk/block size or dtype would decode every
         # chunk into the wrong places or values. The metadata records them, so compare the two.
         for name, recorded, actual in (("chunk", meta.blosc2.chunk_size, list(store.chunks)),

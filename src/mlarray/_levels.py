@@ -54,13 +54,21 @@ class LevelArray:
 
     def __getitem__(self, key) -> np.ndarray:
         check_read(self.path or "<array>", self.shape, self.dtype, key, f"this read of level {self.level}")
-        out = self._get()[key]
-        return np.asarray(out)
+        return np.asarray(self._read(key))
 
     def __array__(self, dtype=None, copy=None):
         check_read(self.path or "<array>", self.shape, self.dtype, Ellipsis, f"reading level {self.level} whole")
-        out = np.asarray(self._get()[...])
+        out = np.asarray(self._read(Ellipsis))
         return out if dtype is None else out.astype(dtype, copy=False)
+
+    def _read(self, key):
+        try:
+            return self._get()[key]
+        except (RuntimeError, ValueError) as exc:  # C-Blosc2 on damaged data ("Error while getting the buffer")
+            if self.path is None:
+                raise
+            raise CorruptFileError(self.path, f"level {self.level} cannot be read "
+                                              f"({type(exc).__name__}: {exc})") from None
 
     def __len__(self) -> int:
         return self.shape[0]

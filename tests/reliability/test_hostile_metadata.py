@@ -211,3 +211,31 @@ def test_checksum_entry_of_many_chunks_is_not_limited_by_expansion():
 def test_valid_file_opens_with_every_limit_at_its_default():
     for name, lim in mlarray.LIMITS.items():
         assert lim.real and (lim.default is None or lim.default > 0), name
+
+
+def test_pyramid_level_of_another_rank_is_a_corrupt_file(tmp_path):
+    """Found by stress/fuzz_struct.py (json_field 'levels x1'): a 1-axis level listed for a 3-D array
+    reached the napari reader and raised a bare ValueError there."""
+    p = tmp_path / "a.mla"
+    MLArray(np.zeros((4, 300, 300), np.uint8)).save(p)
+    doc = read_meta_json(p)
+    doc["pyramid"]["levels"] = [{"shape": [1], "scale": [1.0], "offset": 16, "nbytes": 1}]
+    write_meta_json(p, doc)
+    with pytest.raises(CorruptFileError, match="pyramid level 1 has 1 axes but the array has 3"):
+        MLArray.open(p)
+
+
+def test_damaged_frame_read_through_a_level_view_is_a_corrupt_file_error(tmp_path):
+    """Found by stress/fuzz_struct.py (frame_header case 857): level 0 read through the napari reader's
+    view raised C-Blosc2's bare RuntimeError."""
+    from mlarray._levels import LevelArray
+
+    class Broken:
+        shape, dtype, chunks = (8, 8), np.dtype(np.uint8), (8, 8)
+
+        def __getitem__(self, key):
+            raise RuntimeError("Error while getting the buffer")
+
+    lv = LevelArray((8, 8), np.uint8, (1.0, 1.0), lambda: Broken(), 0, path="x.mla")
+    with pytest.raises(CorruptFileError, match="x.mla: level 0 cannot be read"):
+        lv[0:2]
