@@ -58,6 +58,10 @@ FILE_CASES = [
 ]
 
 
+def _outcomes(res: dict) -> dict:
+    return {k: (v["type"] if not v["ok"] else "ok") for k, v in (res["ops"] or {}).items()}
+
+
 def run_files(args, work: Path) -> list[dict]:
     out = []
     for name, kw, ops, expect in FILE_CASES:
@@ -74,14 +78,14 @@ def run_files(args, work: Path) -> list[dict]:
         row = {"case": label, "file_bytes": size, "build_s": build_s, "ops": list(ops)}
         res = run_isolated(case.path, ops, expect, mem_mb=args.mem_mb, timeout=args.timeout)
         row.update(verdict=res["verdict"], why=res["why"], peak_mb=res["peak_mb"], seconds=res["seconds"],
-                   outcome={k: (v["type"] if not v["ok"] else "ok") for k, v in (res["ops"] or {}).items()},
+                   outcome=_outcomes(res),
                    message={k: v.get("msg", "")[:300] for k, v in (res["ops"] or {}).items() if not v["ok"]})
         if args.baseline_src:
-            base = run_isolated(case.path, ops, "any", env={"PYTHONPATH": f"{args.baseline_src}:{Path(__file__).parent}"},
-                                mem_mb=args.mem_mb, timeout=args.timeout)
+            env = {"PYTHONPATH": f"{args.baseline_src}:{Path(__file__).parent}"}
+            base = run_isolated(case.path, ops, "any", env=env, mem_mb=args.mem_mb, timeout=args.timeout)
             row["baseline"] = {"verdict": base["verdict"], "why": base["why"][:300], "peak_mb": base["peak_mb"],
                                "seconds": base["seconds"],
-                               "outcome": {k: (v["type"] if not v["ok"] else "ok") for k, v in (base["ops"] or {}).items()}}
+                               "outcome": _outcomes(base)}
         print(json.dumps(row), flush=True)
         out.append(row)
         if name in ("vlmeta_entry", "many_chunks", "nifti_gzip_bomb", "tiff_pages"):
@@ -126,7 +130,8 @@ def same_path_saves(work: Path, saves: int = 50) -> dict:
     p = work / "shared.mla"
     env = subprocess_env()
     t = time.perf_counter()
-    checker = subprocess.Popen([sys.executable, "-c", CHECKER, str(p), "25"], stdout=subprocess.PIPE, text=True, env=env)
+    checker = subprocess.Popen([sys.executable, "-c", CHECKER, str(p), "25"], stdout=subprocess.PIPE, text=True,
+                               env=env)
     procs = [subprocess.Popen([sys.executable, "-c", SAVER, str(p), str(v), str(saves)], stdout=subprocess.PIPE,
                               text=True, env=env) for v in (1, 2)]
     writers = [pr.communicate()[0].strip() for pr in procs]

@@ -167,8 +167,8 @@ def meta_terminal(d: Path) -> Case:
 
     p = d / "terminal.mla"
     a = TERMINAL_ATTACKS
-    MLArray(np.zeros((4, 4), np.uint8), meta=Meta(is_seg=True, classes={1: a["class"]}, source_format=a["source_format"],
-                                                 extra={"note": a["writer"]})).save(p)
+    meta = Meta(is_seg=True, classes={1: a["class"]}, source_format=a["source_format"], extra={"note": a["writer"]})
+    MLArray(np.zeros((4, 4), np.uint8), meta=meta).save(p)
     doc = read_meta_json(p)
     doc["writer"] = a["writer"]
     doc.setdefault("spatial", {})["coord_system"] = a["coord_system"]
@@ -476,7 +476,8 @@ SMALL = {  # sizes for tests and the default run: the same code paths, seconds i
     "meta_boxes": {"n": 3_000_000}, "meta_classes": {"n": 150_000}, "meta_extra_keys": {"n": 4_500_000},
     "meta_empty_lists": {"n": 9_000_000}, "meta_levels": {"n": 1_000}, "meta_deep": {"n": 5_000},
     "vlmeta_entry": {"nbytes": 300 << 20}, "legacy_refs": {"n": 5_000_000}, "legacy_gzip_bomb": {"nbytes": 64 << 20},
-    "many_chunks": {"n": 20_000}, "nifti_gzip_bomb": {"nbytes": 256 << 20}, "nifti_extension_bomb": {"nbytes": 300 << 20},
+    "many_chunks": {"n": 20_000}, "nifti_gzip_bomb": {"nbytes": 256 << 20},
+    "nifti_extension_bomb": {"nbytes": 300 << 20},
     "tiff_pages": {"n": 2_000}, "dicom_deflate_bomb": {"rows": 2048, "frames": 2},
 }
 

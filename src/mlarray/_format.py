@@ -119,7 +119,8 @@ class LegacyPickleFormat:
         except MLArrayError:
             raise
         except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
-            raise CorruptFileError(path, f"the legacy metadata cannot be migrated ({type(exc).__name__}: {exc})") from None
+            raise CorruptFileError(path, f"the legacy metadata cannot be migrated "
+                                         f"({type(exc).__name__}: {exc})") from None
         check_document_counts(doc, path)
         return doc
 
