@@ -60,11 +60,15 @@ def _op(name: str, case: dict):
             args = ["convert", "-q", path, dst]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             rc = main(args)
-        res = {"rc": rc, "stdout": out.getvalue()[-4000:], "stderr": err.getvalue()[-4000:]}
+        res = {"rc": rc, "stdout": _ends(out.getvalue()), "stderr": _ends(err.getvalue())}
         if name == "convert" and os.path.exists(dst):
             res["disclosed"] = _disclosed(dst)
         return res
     raise ValueError(name)
+
+
+def _ends(text: str, n: int = 3000) -> str:
+    return text if len(text) <= 2 * n else text[:n] + "\n...\n" + text[-n:]
 
 
 def _disclosed(dst: str) -> bool:

@@ -100,7 +100,13 @@ def _error(command: str, exc: BaseException, path: Optional[str] = None) -> None
     text = str(exc) if isinstance(exc, (MLArrayError, OSError)) else f"{type(exc).__name__}: {exc}"
     if path is not None and path not in text:
         text = f"{path}: {text}"
-    print(f"mlarray {command}: {printable(text)}", file=sys.stderr)
+    text = printable(text)
+    if len(text) > _MAX_ERROR:  # a message quoting a crafted value (a 100,000-entry shape) stays readable
+        text = text[:_MAX_ERROR] + f"... ({len(text) - _MAX_ERROR:,} more characters)"
+    print(f"mlarray {command}: {text}", file=sys.stderr)
+
+
+_MAX_ERROR = 2000
 
 
 def cmd_info(args) -> int:

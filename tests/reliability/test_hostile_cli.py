@@ -127,3 +127,18 @@ def test_back_conversion_outputs_are_checked_with_their_library(tmp_path):
     dst.write_bytes(b"not a nifti")
     r = _cli("convert", src, dst)
     assert r.returncode == 1 and "exists but is not valid" in r.stderr
+
+
+def test_an_error_quoting_a_crafted_value_stays_one_readable_line(tmp_path):
+    """Found by stress/fuzz_struct.py (case 2568): spatial.shape with 100,000 entries made `info` print
+    a 300 KB error line."""
+    from _common import read_meta_json, write_meta_json
+
+    p = tmp_path / "a.mla"
+    MLArray(np.zeros((4, 4), np.uint8)).save(p)
+    doc = read_meta_json(p)
+    doc["spatial"]["shape"] = [1] * 100_000
+    write_meta_json(p, doc)
+    r = _cli("info", p)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and len(lines[0]) < 2200 and "more characters)" in lines[0]
