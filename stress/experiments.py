@@ -169,7 +169,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="experiments-"))
     results = {"files": run_files(args, work)}
-    if not args.no_process_experiments and not args.only:
+    if not args.no_process_experiments:
         results["same_path_saves"] = same_path_saves(work)
         results["read_during_close"] = read_during_close()
     if args.json:
