@@ -2,6 +2,7 @@
 """Structure-aware fuzzing: mutate what a file *means*, not random bytes.
 
     python stress/fuzz_struct.py --cases 2000 [--seed 0] [--jobs 2] [--mem-mb 2048] [--timeout 60] [--json out.json]
+                                 [--max-seconds 1500]                  # a bounded wall-time run
     python stress/fuzz_struct.py --replay 137 [--seed 0]        # one case again, its files kept
 
 ``stress/fuzz.py`` flips bytes; this one knows the structures and edits them where they are parsed:
@@ -354,6 +355,8 @@ def run(args) -> dict:
     t0 = time.time()
 
     def one(i):
+        if args.max_seconds and time.time() - t0 > args.max_seconds:
+            return None  # the wall-time budget is spent: cases not started are not counted
         try:
             case = make_case(i, args.seed, work / "cases", bases, secret)
         except Exception as exc:  # noqa: BLE001 - a generator bug is not a finding; report it
@@ -367,6 +370,8 @@ def run(args) -> dict:
 
     with ThreadPoolExecutor(max(1, args.jobs)) as ex:
         for n, r in enumerate(ex.map(one, ids), 1):
+            if r is None:
+                continue
             results.append(r)
             by_class[r["cls"]][r["verdict"]] += 1
             if r.get("peak_mb") is not None:
@@ -399,6 +404,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--replay", type=int, default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--max-seconds", type=float, default=0, help="stop starting cases after this wall time (0: none)")
     args = ap.parse_args()
     summary = run(args)
     text = json.dumps(summary, indent=1, default=str)
