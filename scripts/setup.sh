@@ -19,4 +19,6 @@ if [ -n "$missing" ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 
-python -m pip install -q --disable-pip-version-check -e ".[test]"
+python -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e ".[test]"
+# nnU-Net finds readers by name only inside its own package folder, in every process it starts
+python -m mlarray.nnunet install >/dev/null

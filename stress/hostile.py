@@ -330,13 +330,23 @@ def nifti_extension_bomb(d: Path, nbytes: int = 1 << 30) -> Case:
 
 
 @builder
-def nifti_pair(d: Path) -> Case:
-    """An Analyze/NIfTI .hdr/.img pair: the converter does not take .hdr, so no second file is read."""
+def nifti_pair(d: Path, how: str = "inside") -> Case:
+    """An Analyze/NIfTI .hdr/.img pair (read by ITK): the .img beside the header converts; a .img that is
+    a symlink out of the folder is refused (ITK opens it in C++, unseen by the tripwire)."""
     import nibabel as nib
 
+    upload = d / f"pair_{how}"
+    upload.mkdir(exist_ok=True)
     img = nib.Nifti1Pair(np.zeros((4, 4, 4), np.uint8), np.eye(4))
-    nib.save(img, d / "pair.img")
-    return Case("nifti_pair", "convert", str(d / "pair.hdr"), "conversion", ("convert",))
+    nib.save(img, upload / "pair.img")
+    if how == "symlink":
+        private = d / "private"
+        private.mkdir(exist_ok=True)
+        (private / "secret.img").write_bytes(SECRET[:64])
+        (upload / "pair.img").unlink()
+        (upload / "pair.img").symlink_to(private / "secret.img")
+    return Case(f"nifti_pair_{how}", "convert", str(upload / "pair.hdr"), "ok" if how == "inside" else "conversion",
+                ("convert",), extra={"secret": how != "inside"})
 
 
 @builder
@@ -393,6 +403,32 @@ def ome_outside_ref(d: Path, how: str = "dotdot") -> Case:
     p = upload / "scan.ome.tif"
     tifffile.imwrite(p, np.zeros((16, 16), np.uint8), description=_ome_xml(["scan.ome.tif", ref], uuids), metadata=None)
     return Case(f"ome_outside_{how}", "convert", str(p), "conversion", ("convert",), extra={"secret": True})
+
+
+@builder
+def metaimage_outside_ref(d: Path, how: str = "dotdot") -> Case:
+    """A MetaImage header (.mhd) whose ElementDataFile names a file outside its folder: ITK reads it in
+    C++ (unseen by the Python-level tripwire) and returned its bytes as the image."""
+    private, upload = d / "private", d / "upload_mhd"
+    private.mkdir(exist_ok=True)
+    upload.mkdir(exist_ok=True)
+    (private / "secret.raw").write_bytes(SECRET[:256])
+    (upload / "inside.raw").write_bytes(bytes(256))
+    ref = {"dotdot": "../private/secret.raw", "absolute": str(private / "secret.raw"), "symlink": "link.raw",
+           "list": "LIST\ninside.raw\n../private/secret.raw", "pattern": "../private/secre%s.raw 1 1 1",
+           "fifo": "pipe.raw", "inside": "inside.raw"}[how]
+    if how == "symlink":
+        (upload / "link.raw").symlink_to(private / "secret.raw")
+    if how == "fifo":
+        os.mkfifo(upload / "pipe.raw")
+    if how == "pattern":
+        (private / "secre1.raw").write_bytes(SECRET[:256])
+    dims = "16 16 2" if how == "list" else "16 16"
+    p = upload / "scan.mhd"
+    p.write_text(f"ObjectType = Image\nNDims = {len(dims.split())}\nDimSize = {dims}\nElementType = MET_UCHAR\n"
+                 f"ElementDataFile = {ref}\n")
+    return Case(f"metaimage_outside_{how}", "convert", str(p), "ok" if how == "inside" else "conversion",
+                ("convert",), extra={"secret": how != "inside"})
 
 
 def _dicom_slice(path: Path, rows: int, cols: int, z: float, series: str = "1.2.3.4", deflate: bool = False,
@@ -461,6 +497,17 @@ def dicom_mismatched(d: Path) -> Case:
     for z, (r, c) in enumerate([(8, 8), (8, 8), (16, 8)]):
         _dicom_slice(upload / f"s{z}.dcm", r, c, float(z))
     return Case("dicom_mismatched", "convert", str(upload), "conversion", ("convert",))
+
+
+@builder
+def dicom_samples_per_pixel(d: Path, value: int = 0) -> Case:
+    """A series with one slice declaring SamplesPerPixel 0: pydicom refuses to decode it, and GDCM
+    (the fallback decoder) aborted the process (stress/fuzz_struct.py, seed 7, case 127)."""
+    upload = d / "series_spp"
+    upload.mkdir(exist_ok=True)
+    for z in range(3):
+        _dicom_slice(upload / f"s{z}.dcm", 8, 8, float(z), **({"SamplesPerPixel": value} if z == 1 else {}))
+    return Case("dicom_samples_per_pixel", "convert", str(upload), "corrupt", ("convert",))
 
 
 @builder

@@ -13,7 +13,29 @@ def test_default_3d_ct_layout():
     chunks, blocks, patch = resolve_layout((512, 512, 512), np.int16, None)
     assert patch == [192, 192, 192]
     assert chunks == [32, 64, 64]
-    assert blocks == [16, 8, 64]
+    assert blocks == [8, 16, 64]
+
+
+def test_blocks_are_thin_along_the_slice_axis_of_volumes_only():
+    # a 2D loader reading one slice decodes at most BLOCK_SLICE_DEPTH slices per block
+    from mlarray.layout import BLOCK_SLICE_DEPTH
+
+    for shape, itemsize, spatial in (((160, 256, 256), 2, None), ((197, 233, 189), 4, None),
+                                     ((4, 128, 160, 160), 2, [1, 2, 3])):
+        _, blocks = derive_layout(shape, itemsize, spatial, 192)
+        assert blocks[(spatial or [0])[0]] == BLOCK_SLICE_DEPTH
+    _, blocks = derive_layout((1955, 1841), 2, None, 192)  # a 2D image keeps square-ish blocks
+    assert blocks[0] > BLOCK_SLICE_DEPTH
+    _, blocks = derive_layout((2, 512, 512), 2, None, 192)  # fewer slices than the depth
+    assert blocks[0] == 2 and np.prod(blocks) * 2 <= BLOCK_BYTES
+
+
+def test_training_profile_layout_uses_its_budgets():
+    from mlarray.layout import TRAINING_BLOCK_BYTES, TRAINING_CHUNK_BYTES
+
+    chunks, blocks = derive_layout((160, 256, 256), 2, None, 192, profile="training")
+    assert BLOCK_BYTES < np.prod(blocks) * 2 <= TRAINING_BLOCK_BYTES
+    assert CHUNK_BYTES < np.prod(chunks) * 2 <= TRAINING_CHUNK_BYTES
 
 
 @pytest.mark.parametrize("shape,itemsize,spatial,patch", [

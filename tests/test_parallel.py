@@ -22,7 +22,7 @@ def test_parallel_map_order_and_errors():
     from mlarray.dataset_stats import file_summary
 
     out = parallel_map(file_summary, ["/nonexistent/a.mla", "/nonexistent/b.mla"], jobs=2, errors="collect")
-    assert all(isinstance(e, TaskError) and e.kind == "FileNotFoundError" for e in out)
+    assert all(isinstance(e, TaskError) and e.kind == "MissingFileError" for e in out)  # a FileNotFoundError
 
 
 def _blosc2_threads_here(_):

@@ -14,9 +14,12 @@ from ._version import __version__
 if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
     from ._errors import (AffineError, CorruptFileError, FormatVersionError, LimitExceededError, MetadataError,
-                          MLArrayError, UnsafeLegacyFileError)
+                          MetadataTypeError, MissingFileError, MLArrayError, NoArrayError, UnsafeLegacyFileError)
     from ._limits import LIMITS, limits
-    from .meta import AxisLabel, CoordSystem, Meta, MetaBbox, MetaBlosc2, MetaPyramid, MetaSpatial, MetaStatistics
+    from .meta import (AxisLabel, AxisLabelEnum, BaseMeta, CoordSystem, CoordSystemEnum, Meta, MetaBbox, MetaBlosc2,
+                       MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaPyramid, MetaSource, MetaSpatial,
+                       MetaStatistics, MetaVersion, SingleKeyBaseMeta)
+    from .utils import is_serializable
     from ._validate import Problem, validate
 
 __all__ = [
@@ -31,6 +34,19 @@ __all__ = [
     "MetaPyramid",
     "AxisLabel",
     "CoordSystem",
+    "MetaSource",
+    "MetaExtra",
+    "MetaIsSeg",
+    "MetaHasArray",
+    "MetaImageFormat",
+    "MetaVersion",
+    "BaseMeta",
+    "SingleKeyBaseMeta",
+    "AxisLabelEnum",
+    "CoordSystemEnum",
+    "is_serializable",
+    "cli_print_header",
+    "cli_convert_to_mlarray",
     "validate",
     "Problem",
     "MLArrayError",
@@ -42,6 +58,9 @@ __all__ = [
     "LimitExceededError",
     "limits",
     "LIMITS",
+    "MetadataTypeError",
+    "NoArrayError",
+    "MissingFileError",
 ]
 
 
@@ -56,6 +75,19 @@ _LAZY = {
     "MetaPyramid": ".meta",
     "AxisLabel": ".meta",
     "CoordSystem": ".meta",
+    "MetaSource": ".meta",
+    "MetaExtra": ".meta",
+    "MetaIsSeg": ".meta",
+    "MetaHasArray": ".meta",
+    "MetaImageFormat": ".meta",
+    "MetaVersion": ".meta",
+    "BaseMeta": ".meta",
+    "SingleKeyBaseMeta": ".meta",
+    "AxisLabelEnum": ".meta",
+    "CoordSystemEnum": ".meta",
+    "is_serializable": ".utils",
+    "cli_print_header": ".cli",
+    "cli_convert_to_mlarray": ".cli",
     "validate": "._validate",
     "Problem": "._validate",
     "MLArrayError": "._errors",
@@ -67,7 +99,12 @@ _LAZY = {
     "LimitExceededError": "._errors",
     "limits": "._limits",
     "LIMITS": "._limits",
+    "MetadataTypeError": "._errors",
+    "NoArrayError": "._errors",
+    "MissingFileError": "._errors",
 }
+# The published package's module path ``mlarray.mlarray`` (and ``mlarray.utils``), imported on first use.
+_SUBMODULES = {"mlarray", "utils", "meta", "cli"}
 
 
 def __getattr__(name: str):
@@ -75,6 +112,8 @@ def __getattr__(name: str):
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'mlarray' has no attribute {name!r}")
 
 

@@ -4,36 +4,36 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _integrity, _region_write, _writer
-from ._errors import CorruptFileError, MetadataError, MLArrayError
+from . import _integrity, _open_cache, _read_path, _region_write, _writer
+from ._array_compat import PublishedArrayAPI
+from ._array_io import MLARRAY_SUFFIX, check_path, open_store, read_all, read_compressed, read_meta
 from ._container import base_offset
-from ._frame_check import check_frame
+from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray, level_loader
-from ._limits import gc_paused
+from ._limits import metadata_limits_key
 from ._memory import check_read
+from ._meta_base import _meta_internal_write
 from .meta import Meta, MetaSpatial, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
 
-MLARRAY_SUFFIX = "mla"
 MLARRAY_DEFAULT_PATCH_SIZE = 192
 _MMAP_MODES = ("r", "r+", "c", None)
 _PathLike = Union[str, os.PathLike]
 
 
-class MLArray:
+class MLArray(PublishedArrayAPI):
     """An N-dimensional image with standardized metadata, stored as one ``.mla`` file.
 
-    ``MLArray(array, spacing=..., ...)`` wraps an in-memory array; ``MLArray(path)`` /
-    ``MLArray.load(path)`` reads a file into memory; ``MLArray.open(path, mmap_mode="r")``
-    memory-maps it and reads only the chunks you slice; ``MLArray.create`` makes a new file
-    to be filled region by region.
+    ``MLArray(array, spacing=..., ...)`` wraps an in-memory array (Blosc2-compressed in memory
+    unless ``compressed=False``); ``MLArray(path)`` / ``MLArray.load(path)`` reads a file into
+    memory; ``MLArray.open(path, mmap_mode="r")`` memory-maps it and reads only the chunks you
+    slice; ``MLArray.create`` makes a new file to be filled region by region.
     """
 
     def __init__(self, array=None, spacing=None, origin=None, direction=None, affine=None,
@@ -44,6 +44,7 @@ class MLArray:
         self.mode: Optional[str] = None
         self.mmap_mode: Optional[str] = None
         self._data = None
+        self._fstore = None  # the open file's base array (None for in-memory arrays)
         self._format = CURRENT_FORMAT
         self._saved_meta_json: Optional[str] = None
         self._data_dirty = False
@@ -63,17 +64,28 @@ class MLArray:
             if given:
                 raise MLArrayError(f"{', '.join(given)} cannot be set when loading a file ({array}); "
                                    "load it, then change the metadata, or build MLArray(array, ...) from to_numpy()")
-            self._load_into(array)
+            self._load_into(array, compressed=compressed, dparams=dparams)
             return
         self._meta = _coerce_meta(meta)
-        if array is not None:
-            arr = array if isinstance(array, np.ndarray) or _is_lazy_array(array) else np.asarray(array)
-            self._data = arr
         self._apply_geometry(spacing, origin, direction, affine, axis_labels)
         if copy is not None:
             self._meta.copy_from(copy.meta)
-        self._meta.has_array = self._data is not None
+        if array is not None:
+            arr = array if isinstance(array, np.ndarray) or _is_lazy_array(array) else np.asarray(array)
+            with _meta_internal_write():
+                self._meta.has_array = True
+            self._validate(ndim=arr.ndim)
+            self._data = self._compressed(arr) if compressed and isinstance(arr, np.ndarray) else arr
+        with _meta_internal_write():
+            self._meta.has_array = self._data is not None
         self._validate()
+
+    def _compressed(self, arr: np.ndarray, **layout):
+        """``arr`` as an in-memory Blosc2 array with this array's layout; records it in ``meta.blosc2``."""
+        from ._array_compat import compress_in_memory
+
+        layout = {**self._layout, **layout}
+        return compress_in_memory(arr, self._meta, **layout)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -84,75 +96,133 @@ class MLArray:
         (then ``mode="a"`` allows writes). ``verify``: ``"lazy"`` checks each chunk's checksum when
         a read first touches it, ``True`` checks every chunk now, ``False`` skips checks."""
         if mode not in ("r", "a"):
-            raise MLArrayError(f"mode={mode!r} is not supported; use 'r' or 'a' (or mmap_mode='r+')")
+            raise MLArrayError(f"mode={mode!r} is not supported by open(); use 'r' or 'a' (or mmap_mode='r+'), "
+                               "and MLArray.create() for new files")
         if mmap_mode not in _MMAP_MODES:
-            raise MLArrayError(f"mmap_mode={mmap_mode!r} is not supported; use 'r', 'r+', 'c' or None")
+            raise MLArrayError(f"mmap_mode={mmap_mode!r} is not supported by open(); use 'r', 'r+', 'c' or None "
+                               "(and MLArray.create() for new files)")
         self = cls.__new__(cls)
         self._init_empty()
-        path = _check_path(filepath, must_exist=True)
-        store = _open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
+        path = check_path(filepath, must_exist=True)
+        reusable = mode == "r" and mmap_mode == "r" and verify is not True  # read-only: see _open_cache
+        identity, checked_at = _open_cache.file_identity(path), _open_cache.now_ns()
+        if reusable and _open_cache.open_known(self, path, identity, dparams, verify):
+            return self
+        limits_key = metadata_limits_key() if reusable else None  # the limits this open checks against
+        store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
         self._attach(store, path, mode, mmap_mode)
         self._setup_verifier(verify)
+        if reusable and (verify or not self._meta.has_array):
+            _open_cache.remember_open(self, identity, checked_at, limits_key)
         return self
 
     def _setup_verifier(self, verify) -> None:
         self._verifier = None
         self._checksums = None
         if verify and self._meta.has_array:
-            sums = _integrity.read_checksums(self._store, self.filepath, self._sums_expected)
+            sums = _integrity.read_checksums(self._fstore, self.filepath, self._sums_expected)
             self._checksums = sums  # without checksums, only chunk headers are checked
-            self._verifier = _integrity.ChunkVerifier(self._store, self.filepath, None if sums is None else sums.chunks)
+            self._verifier = _integrity.ChunkVerifier(self._fstore, self.filepath, None if sums is None else sums.chunks)
             if verify is True:
                 self._verifier.check_all()
 
     @classmethod
-    def load(cls, filepath: _PathLike, dparams=None) -> "MLArray":
-        """Read a whole file into memory (decompressed); the result is independent of the file."""
-        return cls(filepath)
+    def load(cls, filepath: _PathLike, dparams=None, compressed: bool = True) -> "MLArray":
+        """Read a whole file into memory, every chunk checked; the result is independent of the file.
+
+        ``compressed=True`` keeps the compressed chunks (a Blosc2 array in memory, decompressed as
+        you slice); ``compressed=False`` decompresses everything into a numpy array."""
+        self = cls.__new__(cls)
+        self._init_empty()
+        self._load_into(filepath, compressed=compressed, dparams=dparams)
+        return self
 
     @classmethod
-    def create(cls, filepath: _PathLike, shape: Sequence[int], dtype, meta=None, mmap_mode: str = "w+",
-               patch_size: Any = "default", chunk_size=None, block_size=None, cparams=None, dparams=None,
-               spacing=None, origin=None, direction=None, affine=None, axis_labels=None,
-               fill_value=0) -> "MLArray":
+    def create(cls, filepath: _PathLike, shape: Sequence[int], dtype, meta=None, mode: str = "w",
+               mmap_mode: Optional[str] = "w+", patch_size: Any = "default", chunk_size=None, block_size=None,
+               cparams=None, dparams=None, spacing=None, origin=None, direction=None, affine=None,
+               axis_labels=None, fill_value=0) -> "MLArray":
         """Create a new file of ``shape``/``dtype`` (filled with ``fill_value``) to be written in place.
 
+        ``mode`` must be ``"w"``; ``mmap_mode`` ``"w+"`` (memory-mapped) or None (plain I/O).
         Statistics and the pyramid are computed when the file is closed.
         """
-        if mmap_mode != "w+":
-            raise MLArrayError(f"create() needs mmap_mode='w+', got {mmap_mode!r}")
-        path = _check_path(filepath, must_exist=False)
+        if mode != "w":
+            raise MLArrayError(f"create() needs mode='w', got {mode!r}; open existing files with MLArray.open()")
+        if mmap_mode not in ("w+", None):
+            raise MLArrayError(f"create() needs mmap_mode='w+' or None, got {mmap_mode!r}; "
+                               "open existing files with MLArray.open(path, mmap_mode='r+')")
+        path = check_path(filepath, must_exist=False)
         proto = cls(None, spacing=spacing, origin=origin, direction=direction, affine=affine, meta=meta,
                     axis_labels=axis_labels)
-        shape = tuple(int(s) for s in shape)
+        shape = tuple(int(s) for s in (shape if isinstance(shape, (list, tuple, np.ndarray)) else (shape,)))
         proto._meta.validate(len(shape))
         _writer.create_empty(path, shape, np.dtype(dtype), proto._meta, patch_size=patch_size,
                              chunk_size=chunk_size, block_size=block_size, cparams=cparams, fill_value=fill_value)
-        self = cls.open(path, mmap_mode="r+", dparams=dparams)
+        self = cls.open(path, mode="r" if mmap_mode else "a", mmap_mode="r+" if mmap_mode else None,
+                        dparams=dparams)
+        self.mode, self.mmap_mode = mode, mmap_mode
         self._data_dirty = True  # stats/pyramid describe the fill value only until close()
         return self
 
     def _init_empty(self) -> None:
         MLArray.__init__(self)
 
-    def _load_into(self, filepath: _PathLike) -> None:
-        path = _check_path(filepath, must_exist=True)
-        store = _open_store(path, mode="r", mmap_mode=None, dparams=None)
-        self._meta, sums_expected = _read_meta(store, path)
+    def _load_into(self, filepath: _PathLike, *, compressed: bool = False, dparams=None) -> None:
+        path = check_path(filepath, must_exist=True)
+        store = open_store(path, mode="r", mmap_mode=None, dparams=dparams)
+        fmt = detect_format(store, path)
+        self._meta, sums_expected = read_meta(store, path, fmt)
         if self._meta.has_array:
-            _integrity.verify_all(store, path, sums_expected)
-        self._data = _read_all(store, path) if self._meta.has_array else None
+            checked = _integrity.verify_all(store, path, sums_expected)
+            if compressed and checked is not None:
+                self._data = read_compressed(store, path)  # every chunk's CRC matched: copy them as stored
+            elif compressed:
+                # No checksums (published 0.0.x files): decode every chunk once, so damage is refused
+                # now, through the guarded path, instead of surfacing later from an in-memory copy.
+                self._data = self._compressed(read_all(store, path), patch_size=None,
+                                              chunk_size=list(store.chunks), block_size=list(store.blocks))
+            else:
+                self._data = read_all(store, path)
         self._format = CURRENT_FORMAT
 
     def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str]) -> None:
         self._format = detect_format(store, path)
-        self._meta, self._sums_expected = _read_meta(store, path, self._format)
+        self._meta, self._sums_expected = read_meta(store, path, self._format)
         self._data = store if self._meta.has_array else None
-        self._store = store
+        self._fstore = store
         self.filepath, self.mode, self.mmap_mode = path, mode, mmap_mode
         self._saved_meta_json = _meta_json(self._meta)
+        self._meta.validate(len(store.shape) if self._meta.has_array else None)
+
+    @property
+    def _store(self):
+        """The array's storage: numpy (uncompressed), an in-memory Blosc2 array, or the open file's."""
+        return self._data if self._data is not None else self._fstore
+
+    @_store.setter
+    def _store(self, value) -> None:
+        self._fstore = value
+        if value is None:
+            self._data = None
 
     # ------------------------------------------------------------------ metadata
+    @property
+    def _meta(self) -> Meta:
+        # An open that reused a verified open (_open_cache) keeps the checked mapping and builds the
+        # Meta on first use: a loader that only reads a patch never pays for it (~35-90 us per open).
+        m = self.__dict__.get("_meta_object")
+        if m is None and "_meta_mapping" in self.__dict__:
+            m = self.__dict__["_meta_object"] = Meta.from_mapping(self.__dict__.pop("_meta_mapping"))
+        if m is None:
+            raise AttributeError("_meta")
+        return m
+
+    @_meta.setter
+    def _meta(self, value: Meta) -> None:
+        self.__dict__["_meta_object"] = value
+        self.__dict__.pop("_meta_mapping", None)
+
     @property
     def meta(self) -> Meta:
         return self._meta
@@ -160,34 +230,48 @@ class MLArray:
     @meta.setter
     def meta(self, value) -> None:
         m = _coerce_meta(value)
-        m.blosc2, m.pyramid, m.has_array = self._meta.blosc2, self._meta.pyramid, self._meta.has_array
-        m.spatial.shape = self._meta.spatial.shape
+        with _meta_internal_write():
+            m.blosc2, m.pyramid, m.has_array = self._meta.blosc2, self._meta.pyramid, self._meta.has_array
+            m.spatial.shape = self._meta.spatial.shape
         m.validate(self.ndim if self._data is not None else None)
         self._meta = m
 
     def _apply_geometry(self, spacing, origin, direction, affine, axis_labels) -> None:
         sp = self._meta.spatial
-        if axis_labels is not None:
-            sp.axis_labels = MetaSpatial(axis_labels=axis_labels).axis_labels
-        if affine is not None:
-            if any(v is not None for v in (spacing, origin, direction)):
+        with _meta_internal_write():
+            if axis_labels is not None:
+                sp.axis_labels = MetaSpatial(axis_labels=axis_labels).axis_labels
+            if affine is not None:
+                # Raises for a mix: the published package's rule, so an affine never silently loses to parts.
                 merged = MetaSpatial(spacing=spacing, origin=origin, direction=direction, affine=affine)
+                sp.spacing, sp.origin, sp.direction = merged.spacing, merged.origin, merged.direction
+                sp._from_affine = True
             else:
-                merged = MetaSpatial(affine=affine)
-            sp.spacing, sp.origin, sp.direction = merged.spacing, merged.origin, merged.direction
-        else:
-            if spacing is not None:
-                sp.spacing = MetaSpatial(spacing=spacing).spacing
-            if origin is not None:
-                sp.origin = MetaSpatial(origin=origin).origin
-            if direction is not None:
-                sp.direction = MetaSpatial(direction=direction).direction
+                if spacing is not None:
+                    sp.spacing = MetaSpatial(spacing=spacing).spacing
+                if origin is not None:
+                    sp.origin = MetaSpatial(origin=origin).origin
+                if direction is not None:
+                    sp.direction = MetaSpatial(direction=direction).direction
+                if any(v is not None for v in (spacing, origin, direction)):
+                    sp._from_affine = False
 
-    def _validate(self) -> None:
-        ndim = self.ndim if self._data is not None else None
-        if ndim is not None:
-            self._meta.spatial.shape = list(self.shape)
+    def _validate(self, ndim: Optional[int] = None) -> None:
+        if ndim is None and self._data is not None:
+            ndim = self._data.ndim
+            with _meta_internal_write():
+                self._meta.spatial.shape = list(self._data.shape)
         self._meta.validate(ndim)
+
+    def _set_part(self, name: str, value) -> None:
+        sp = self._meta.spatial
+        if value is None:
+            with _meta_internal_write():
+                setattr(sp, name, None)
+            return
+        self._apply_geometry(*(value if n == name else None for n in ("spacing", "origin", "direction")),
+                             None, None)
+        self._validate()
 
     @property
     def spacing(self) -> Optional[list[float]]:
@@ -196,8 +280,7 @@ class MLArray:
 
     @spacing.setter
     def spacing(self, value) -> None:
-        self._apply_geometry(value, None, None, None, None)
-        self._validate()
+        self._set_part("spacing", value)
 
     @property
     def origin(self) -> Optional[list[float]]:
@@ -205,8 +288,7 @@ class MLArray:
 
     @origin.setter
     def origin(self, value) -> None:
-        self._apply_geometry(None, value, None, None, None)
-        self._validate()
+        self._set_part("origin", value)
 
     @property
     def direction(self) -> Optional[list[list[float]]]:
@@ -214,20 +296,29 @@ class MLArray:
 
     @direction.setter
     def direction(self, value) -> None:
-        self._apply_geometry(None, None, value, None, None)
-        self._validate()
+        self._set_part("direction", value)
 
     @property
-    def affine(self) -> np.ndarray:
-        """``(n+1, n+1)`` index-to-world matrix over the spatial axes (identity when unknown)."""
+    def affine(self) -> Optional[list[list[float]]]:
+        """``(n+1)×(n+1)`` index-to-world matrix over the spatial axes, as nested lists (identity
+        where geometry is unknown). None without an array unless the metadata has geometry (boxes of a
+        metadata-only file live in world space). ``np.asarray(image.affine)`` for numpy."""
         a = self._meta.spatial.affine
-        if a is None:
-            return np.eye(self.spatial_ndim + 1)
-        return np.asarray(a)
+        if a is not None:
+            return a
+        if self._data is None and not self._meta.has_array:
+            return None
+        return np.eye(self.spatial_ndim + 1).tolist()
 
     @affine.setter
     def affine(self, value) -> None:
-        self._apply_geometry(None, None, None, value, None)
+        sp = self._meta.spatial
+        if value is not None and not sp.geometry_from_affine and \
+                any(v is not None for v in (sp.spacing, sp.origin, sp.direction)):
+            raise MetadataError("spatial.affine", value, "cannot be set while spacing/origin/direction are set",
+                                "set image.spacing = image.origin = image.direction = None first, "
+                                "or assign image.meta.spatial.affine to replace the geometry")
+        sp.affine = value
         self._validate()
 
     @property
@@ -236,7 +327,7 @@ class MLArray:
 
     @property
     def spatial_axes(self) -> list[int]:
-        return spatial_axes_of(self._meta.spatial.axis_labels, self.ndim)
+        return spatial_axes_of(self._meta.spatial.axis_labels, self.ndim or 0)
 
     @property
     def spatial_ndim(self) -> int:
@@ -246,9 +337,11 @@ class MLArray:
 
     # ------------------------------------------------------------------ array access
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> Optional[tuple[int, ...]]:
+        """The array's shape; None for a metadata-only ``MLArray``."""
         if self._data is None:
-            return tuple(self._meta.spatial.shape or ()) if self._meta.has_array else ()
+            shape = self._meta.spatial.shape
+            return tuple(shape) if self._meta.has_array and shape is not None else None
         return tuple(self._data.shape)
 
     @property
@@ -256,13 +349,16 @@ class MLArray:
         return None if self._data is None else np.dtype(self._data.dtype)
 
     @property
-    def ndim(self) -> int:
-        return len(self.shape)
+    def ndim(self) -> Optional[int]:
+        shape = self.shape
+        return None if shape is None else len(shape)
 
     def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of an MLArray without array data")
-        return self.shape[0]
+        """Length of the first axis (0 without an array, as in the published package)."""
+        shape = self.shape
+        if not shape:
+            return 0
+        return shape[0]
 
     def __iter__(self):
         for i in range(len(self)):
@@ -270,39 +366,50 @@ class MLArray:
 
     def _require_data(self):
         if self._data is None:
-            raise MLArrayError("this MLArray holds metadata only (no array); "
-                               "create it with an array to read or write voxels")
+            raise NoArrayError("this MLArray holds no array data (metadata only, or closed); create it with an "
+                               "array, or open the file again, to read or write voxels")
         return self._data
 
     def __getitem__(self, key) -> np.ndarray:
         data = self._require_data()
         if not isinstance(data, np.ndarray):  # a file may declare any shape: refuse what cannot fit
             check_read(self.filepath or "<array>", self.shape, self.dtype, key, "this read")
+        region = _read_path.plan(key, data.shape) if data is self._fstore else None  # file-backed only
+        if region is not None:  # ints and unit-step slices: the direct read (see _read_path)
+            if self._verifier is not None:
+                self._verifier.check_region(region)
+            try:
+                return _read_path.read(data, region)
+            except (RuntimeError, ValueError) as exc:
+                raise CorruptFileError(self.filepath, f"the compressed data cannot be read ({exc})") from None
         if self._verifier is not None:
             self._verifier.check_key(key)
         try:
             out = data[key]
         except (RuntimeError, ValueError) as exc:
-            if self.filepath and not isinstance(data, np.ndarray):
+            if self.filepath and not isinstance(data, np.ndarray) and not isinstance(exc, MLArrayError):
                 raise CorruptFileError(self.filepath, f"the compressed data cannot be read ({exc})") from None
             raise
         return np.asarray(out)
 
     def __setitem__(self, key, value) -> None:
         data = self._require_data()
-        if self.filepath is not None and self.mmap_mode not in ("r+", "c") and self.mode != "a":
+        if self.filepath is not None and not self._writable() and self.mmap_mode != "c":
             raise MLArrayError(f"{self.filepath} is open read-only; open it with mmap_mode='r+' to write regions")
+        if self._format is LegacyPickleFormat and self.filepath is not None and self._writable():
+            self._convert_legacy_in_place()
+            data = self._data
         if self._verifier is not None or (self.filepath is not None and not self._data_dirty):
             self._verifier = None  # chunks change now; close() records new checksums
             if self.filepath is not None and self._writable():
-                _integrity.invalidate(self._store, self.filepath)
+                _integrity.invalidate(self._fstore, self.filepath)
         if isinstance(data, np.ndarray) or not _region_write.set_basic(data, key, value):
             data[key] = value
         self._data_dirty = True
         self._level_cache = None
 
     def to_numpy(self) -> np.ndarray:
-        """The whole array as numpy (decompresses everything for file-backed arrays)."""
+        """The whole array as numpy (decompresses everything for compressed arrays)."""
         data = self._require_data()
         if isinstance(data, np.ndarray):
             return data
@@ -324,8 +431,7 @@ class MLArray:
         base = LevelArray(self.shape, self.dtype, [1.0] * self.ndim, lambda: view, 0,
                           chunks=getattr(data, "chunks", None), path=self.filepath)
         out = [base]
-        store = getattr(self, "_store", None)
-        if store is not None and not self._data_dirty:
+        if self._fstore is not None and not self._data_dirty:
             sums = getattr(self, "_checksums", None)
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
@@ -336,47 +442,63 @@ class MLArray:
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath: _PathLike, *, pyramid: Optional[bool] = None, stats: bool = True,
-             progress: Optional[Callable[[int, int], None]] = None, levels: Optional[Sequence] = None) -> None:
+             progress: Optional[Callable[[int, int], None]] = None, levels: Optional[Sequence] = None,
+             profile: Optional[str] = None) -> None:
         """Write to ``filepath`` atomically (temp file + fsync + rename): a crash keeps the old file.
 
-        Builds statistics and (for large images, or with ``pyramid=True``) the resolution pyramid;
-        ``levels`` stores a source's own pyramid (finest first) instead.
+        Builds statistics (unless you set your own) and, for large images or with ``pyramid=True``,
+        the resolution pyramid; ``levels`` stores a source's own pyramid (finest first) instead.
+        ``profile="training"`` writes a training copy: no pyramid (unless ``pyramid=True``) and ZSTD
+        compression chosen for size, no larger than nnU-Net's Blosc2 store (``docs/training_profile.md``).
         """
-        path = _check_path(filepath, must_exist=False)
+        path = check_path(filepath, must_exist=False)
         self._validate()
         data = self._data
         layout = dict(self._layout)
         if layout["patch_size"] == "default" and layout["chunk_size"] is None and self._meta.blosc2.patch_size:
-            layout["patch_size"] = self._meta.blosc2.patch_size  # keep the file's layout on re-save
+            layout["patch_size"] = list(self._meta.blosc2.patch_size)  # keep the file's layout on re-save
         _writer.write_file(path, data, self._meta, pyramid=pyramid, stats=stats, progress=progress, levels=levels,
-                           **layout)
+                           profile=profile, **layout)
         if self.filepath is None:
             return
         # Saving over our own source: the open mapping still reads the old (unlinked) inode; reattach.
         if os.path.abspath(path) == os.path.abspath(self.filepath):
-            store = _open_store(path, mode=self.mode or "r", mmap_mode=self.mmap_mode, dparams=None)
-            self._attach(store, path, self.mode or "r", self.mmap_mode)
+            mode, mmap_mode = self.mode or "r", self.mmap_mode
+            store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None)
+            self._attach(store, path, mode, mmap_mode)
             self._setup_verifier("lazy")
             self._data_dirty = False
             self._level_cache = None
 
     def flush(self) -> None:
         """Write changed metadata (and refresh stats/pyramid after region writes) into the open file."""
-        if self.filepath is None or not self._writable():
+        if self.filepath is None or self._fstore is None or not self._writable():
             return
         if self._format is LegacyPickleFormat:
             if self._data_dirty or _meta_json(self._meta) != self._saved_meta_json:
-                raise MLArrayError(f"{self.filepath} uses the legacy pickle format, which mlarray never writes; "
-                                   "save a converted copy with MLArray.open(path).save(new_path)")
-            return
+                self._convert_legacy_in_place()
+            else:
+                return
         if self._data_dirty:
             self._rewrite_derived()
             return
         text = _meta_json(self._meta)
         if text != self._saved_meta_json:
             self._validate()
-            CURRENT_FORMAT.write_mapping(self._store, json.loads(text))
+            CURRENT_FORMAT.write_mapping(self._fstore, json.loads(text))
             self._saved_meta_json = text
+
+    def _convert_legacy_in_place(self) -> None:
+        """First write to a published-package (pickle) file: replace it atomically with a v1 file.
+
+        The legacy file is never half-edited: its voxels and the current metadata go to a new file
+        beside it that replaces it by rename; then writing continues in the new file."""
+        from ._legacy_upgrade import upgrade_legacy_file
+
+        self._fstore, self._data = upgrade_legacy_file(self)
+        self._format = CURRENT_FORMAT
+        self._setup_verifier("lazy")
+        self._saved_meta_json = None  # the new file holds the edited metadata already
 
     def _rewrite_derived(self) -> None:
         """After region writes: new stats, pyramid and checksums in a new file swapped in atomically.
@@ -386,28 +508,40 @@ class MLArray:
         """
         self._validate()
         had_pyramid = bool(self._meta.pyramid.levels)
-        levels = _writer.derive(self._store, self._meta, pyramid=True if had_pyramid else None)
+        levels = _writer.derive(self._fstore, self._meta, pyramid=True if had_pyramid else None)
         path, mode, mmap_mode = self.filepath, self.mode, self.mmap_mode
         offset = base_offset(path)
-        self._store = self._data = None  # release the mapping so every write has reached the file
+        self._fstore = self._data = None  # release the mapping so every write has reached the file
         self._level_cache = None
         _writer.rewrite(path, self._meta, levels, offset)
-        self._attach(_open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None), path, mode, mmap_mode)
+        self._attach(open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None), path, mode, mmap_mode)
         self._setup_verifier("lazy")
         self._data_dirty = False
 
     def _writable(self) -> bool:
-        return self.mmap_mode == "r+" or (self.mmap_mode is None and self.mode == "a")
+        return self.mmap_mode in ("r+", "w+") or (self.mmap_mode is None and self.mode in ("a", "w"))
+
+    def _detach(self) -> None:
+        """Leave the file (after writing any pending change): the array lives on in memory only."""
+        if self._fstore is not None:
+            self.flush()
+        self._fstore = None
+        self._verifier = None
+        self._checksums = None
+        self._level_cache = None
+        self._data_dirty = False
+        self.filepath = self.mode = self.mmap_mode = None
 
     def close(self) -> None:
-        """Flush changes (if opened writable) and release the file."""
-        if getattr(self, "_store", None) is not None:
+        """Flush changes (if opened writable) and release the file (or the in-memory array)."""
+        if self._fstore is not None:
             self.flush()
-        self._store = None
+        self._fstore = None
         self._data = None
         self._level_cache = None
         self._verifier = None
         self.filepath = None
+        self.mode = self.mmap_mode = None
 
     def __enter__(self) -> "MLArray":
         return self
@@ -418,7 +552,8 @@ class MLArray:
     def __reduce__(self):
         # A file-backed read-only array pickles as its path, so DataLoader workers reopen the
         # file instead of receiving a copy of the data.
-        if self.filepath is not None and self.mmap_mode in ("r", None) and not self._data_dirty:
+        if self.filepath is not None and self.mmap_mode in ("r", None) and not self._data_dirty \
+                and self._fstore is not None:
             return (MLArray.open, (self.filepath, self.mode or "r", self.mmap_mode))
         data = None if self._data is None else self.to_numpy()
         return (_from_state, (data, self._meta.to_mapping()))
@@ -433,7 +568,8 @@ class MLArray:
 # ---------------------------------------------------------------------- module helpers
 
 def _from_state(data, mapping) -> MLArray:
-    return MLArray(data, meta=Meta.from_mapping(mapping))  # data is None for metadata-only arrays
+    # data is None for metadata-only arrays; numpy arrays stay uncompressed, as they were pickled.
+    return MLArray(data, meta=Meta.from_mapping(mapping), compressed=False)
 
 
 def _coerce_meta(meta) -> Meta:
@@ -453,89 +589,3 @@ def _is_lazy_array(a) -> bool:
 
 def _meta_json(meta: Meta) -> str:
     return json.dumps(meta.to_mapping(), sort_keys=True)
-
-
-def _check_path(filepath, must_exist: bool) -> str:
-    path = os.fspath(filepath)
-    if not str(path).endswith(f".{MLARRAY_SUFFIX}"):
-        raise MLArrayError(f"{path}: MLArray files end in '.{MLARRAY_SUFFIX}'; rename the target")
-    if must_exist and not Path(path).is_file():
-        raise FileNotFoundError(f"No MLArray file at {path}")
-    return str(path)
-
-
-def _open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
-    import blosc2
-
-    from ._writer import resolve_dparams
-
-    kwargs: dict[str, Any] = {"mode": mode, "dparams": resolve_dparams(dparams)}
-    if mmap_mode is not None:
-        kwargs["mmap_mode"] = mmap_mode
-    for attempt in range(3):
-        ino = _inode(path)
-        offset = base_offset(path)  # raises its own precise CorruptFileError
-        try:
-            check_frame(path, offset)  # damage C-Blosc2 would crash on (see _frame_check)
-            store = blosc2.open(path, offset=offset, **kwargs)
-            break
-        except Exception as exc:
-            # Blosc2 opens the path more than once; an atomic save replacing the file in between
-            # mixes two files. If the file was replaced meanwhile, open the new one again.
-            if attempt < 2 and ino is not None and _inode(path) != ino:
-                continue
-            if isinstance(exc, CorruptFileError):
-                raise
-            raise CorruptFileError(path, f"is not a readable Blosc2 frame ({type(exc).__name__}: {exc})") from None
-    if not isinstance(store, blosc2.NDArray):
-        raise CorruptFileError(path, f"holds a {type(store).__name__}, not a Blosc2 NDArray")
-    return store
-
-
-def _inode(path: str):
-    try:
-        st = os.stat(path)
-        return (st.st_dev, st.st_ino, st.st_mtime_ns)
-    except OSError:
-        return None
-
-
-def _read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
-    """The file's metadata, and whether its metadata records chunk checksums (None: not recorded)."""
-    fmt = fmt or detect_format(store, path)
-    mapping, sums_expected = fmt.read_document(store, path)
-    try:
-        with gc_paused():  # millions of small containers, nothing cyclic (see _limits.gc_paused)
-            meta = Meta.from_mapping(mapping)
-    except MetadataError as exc:
-        raise CorruptFileError(path, f"has invalid metadata: {exc}") from None
-    except (TypeError, ValueError, OverflowError, RecursionError, MemoryError) as exc:  # any other failure
-        raise CorruptFileError(path, f"has invalid metadata ({type(exc).__name__}: {exc})") from None
-    if meta.has_array:
-        try:
-            shape = tuple(store.shape)
-        except Exception as exc:
-            raise CorruptFileError(path, f"the array header cannot be read ({exc})") from None
-        if meta.spatial.shape is not None and tuple(meta.spatial.shape) != shape:
-            raise CorruptFileError(path, f"metadata says shape {meta.spatial.shape} but the array is {list(shape)}")
-        for k, lv in enumerate(meta.pyramid.levels, start=1):  # a level of other rank cannot be a level of this array
-            if len(lv["shape"]) != len(shape):
-                raise CorruptFileError(path, f"pyramid level {k} has {len(lv['shape'])} axes but the array has "
-                                             f"{len(shape)} (damaged metadata)")
-        # The frame header is not checksummed; a flipped chunk/block size or dtype would decode every
-        # chunk into the wrong places or values. The metadata records them, so compare the two.
-        for name, recorded, actual in (("chunk", meta.blosc2.chunk_size, list(store.chunks)),
-                                       ("block", meta.blosc2.block_size, list(store.blocks)),
-                                       ("dtype", meta.blosc2.dtype, np.dtype(store.dtype).str)):
-            if recorded is not None and recorded != actual:
-                raise CorruptFileError(path, f"the array header says {name}{'s' * (name != 'dtype')} {actual} but "
-                                             f"the metadata recorded {recorded} (damaged header)")
-    return meta, sums_expected
-
-
-def _read_all(store, path: str) -> np.ndarray:
-    check_read(path, store.shape, store.dtype, Ellipsis, "loading the whole array")
-    try:
-        return np.asarray(store[...])
-    except Exception as exc:
-        raise CorruptFileError(path, f"the compressed data cannot be read ({type(exc).__name__}: {exc})") from None

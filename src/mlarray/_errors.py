@@ -2,6 +2,12 @@
 
 Every error says which field or file is wrong, what was received, and what to do instead.
 All derive from :class:`MLArrayError`, so callers can catch one type.
+
+Code written for the published ``mlarray`` 0.0.x package catches the builtin types it raised:
+``RuntimeError`` for file, mode and extension problems, ``TypeError`` for a value of the wrong type
+or an array-less ``MLArray``, ``ValueError`` for a wrong value. So ``MLArrayError`` is a
+``RuntimeError``, :class:`MetadataError` also a ``ValueError``, :class:`MetadataTypeError` and
+:class:`NoArrayError` also ``TypeError``, and :class:`MissingFileError` also ``FileNotFoundError``.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ __all__ = [
     "FormatVersionError",
     "AffineError",
     "LimitExceededError",
+    "MetadataTypeError",
+    "NoArrayError",
+    "MissingFileError",
 ]
 
 
-class MLArrayError(Exception):
-    """Base class for all errors raised by mlarray."""
+class MLArrayError(RuntimeError):
+    """Base class for all errors raised by mlarray (a ``RuntimeError``, as the published package raised)."""
 
 
 class MetadataError(MLArrayError, ValueError):
@@ -42,6 +51,14 @@ class MetadataError(MLArrayError, ValueError):
         return (type(self), (self.field, self.value, self.problem, self.remedy))
 
 
+class MetadataTypeError(MetadataError, TypeError):
+    """A metadata value has the wrong type (e.g. a number where a string belongs); also a ``TypeError``."""
+
+
+class NoArrayError(MLArrayError, TypeError):
+    """Voxel access on an ``MLArray`` that holds metadata only (or was closed); also a ``TypeError``."""
+
+
 class AffineError(MetadataError):
     """Geometry (spacing, origin, direction, affine) is inconsistent or degenerate."""
 
@@ -50,6 +67,18 @@ class CorruptFileError(MLArrayError, OSError):
     """A file could not be read as MLArray: truncated, damaged or not an .mla file."""
 
     def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.problem))
+
+
+class MissingFileError(MLArrayError, FileNotFoundError):
+    """No file at the given path; also a ``FileNotFoundError``."""
+
+    def __init__(self, path: object, problem: str = "no MLArray file exists at this path") -> None:
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")

@@ -220,7 +220,7 @@ def check_json_text(text: str, path) -> None:
             raise LimitExceededError(
                 path, f"the metadata text holds {c:,} JSON {what}, more than the {a:,} that max_json_values "
                       f"({limit('max_json_values'):,}) and max_boxes ({limit('max_boxes'):,}) allow; "
-                      f"{remedy('max_json_values')} (and max_boxes for a file of many boxes)", "max_json_values")
+                      f"{remedy('max_json_values', c)} (or max_boxes for a file of many boxes)", "max_json_values")
 
 
 def parse_json(text: str, path) -> dict:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import zlib
 from typing import Any, Iterable, Optional
 
@@ -37,7 +38,7 @@ from ._limits import check
 from ._vlmeta_write import write_entries
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
-           "verify_all"]
+           "VerifiedChunks", "verify_all"]
 
 KEY = CHECKSUMS_KEY
 ALGORITHM = "crc32"
@@ -166,31 +167,70 @@ def _fresh_mismatch(path, i: int) -> bool:
     return _chunk_crc(fresh, i, path) != int(sums.chunks[i])
 
 
+class VerifiedChunks:
+    """Which chunks of one stored array have passed their check: shared by every open of the same
+    unchanged file in a process (``_open_cache``), so a chunk is checksummed once, not once per open."""
+
+    def __init__(self, nchunks: int) -> None:
+        self.checked = np.zeros(nchunks, dtype=bool)
+        self.unchecked = nchunks  # once every chunk is verified, reads skip the bookkeeping
+        self._lock = threading.Lock()
+
+    def mark(self, i: int) -> None:
+        with self._lock:
+            if not self.checked[i]:
+                self.checked[i] = True
+                self.unchecked -= 1
+
+
 class ChunkVerifier:
     """Verifies the chunks of one array (the base, or a pyramid level) once each, on first access.
 
     ``crcs=None`` (a file without checksums): only the chunk headers are checked, so that a
-    damaged one is an error rather than a crash in C-Blosc2 (see ``_read_chunk``)."""
+    damaged one is an error rather than a crash in C-Blosc2 (see ``_read_chunk``).
+    ``state``: the record of chunks already verified (shared between opens of one unchanged file)."""
 
-    def __init__(self, store, path, crcs: Optional[np.ndarray], what: str = "array") -> None:
+    def __init__(self, store, path, crcs: Optional[np.ndarray], what: str = "array",
+                 state: Optional[VerifiedChunks] = None) -> None:
         self.store, self.path, self.crcs, self.what = store, path, crcs, what
         nchunks = store.schunk.nchunks
         if crcs is not None and nchunks != len(crcs):
             raise CorruptFileError(path, f"the {what} has {nchunks} chunks but checksums for {len(crcs)}")
-        self.grid = tuple(-(-s // max(c, 1)) for s, c in zip(store.shape, store.chunks))  # (0,) arrays have chunks (0,)
+        self.chunks = tuple(store.chunks)
+        self.grid = tuple(-(-s // max(c, 1)) for s, c in zip(store.shape, self.chunks))  # (0,) arrays: chunks (0,)
         if store.size and int(np.prod(self.grid, dtype=np.int64)) != nchunks:
             raise CorruptFileError(path, f"the {what}'s header describes {int(np.prod(self.grid))} chunks but the "
                                          f"frame holds {nchunks} (damaged header)")
-        self.checked = np.zeros(nchunks, dtype=bool)
-        self.unchecked = nchunks  # once every chunk is verified, reads skip the bookkeeping
+        if state is None or len(state.checked) != nchunks:
+            state = VerifiedChunks(nchunks)
+        self.state = state
         self.enabled = True
+
+    @classmethod
+    def again(cls, store, path, crcs, state: VerifiedChunks, geometry) -> "ChunkVerifier":
+        """A verifier for a new open of a file whose first open built one with this ``state`` and
+        ``geometry`` (chunks, grid): the header checks of ``__init__`` passed then (``_open_cache``)."""
+        self = cls.__new__(cls)
+        self.store, self.path, self.crcs, self.what = store, path, crcs, "array"
+        self.chunks, self.grid = geometry
+        self.state, self.enabled = state, True
+        return self
+
+    @property
+    def checked(self) -> np.ndarray:
+        return self.state.checked
+
+    @property
+    def unchecked(self) -> int:
+        return self.state.unchecked
 
     def check_chunks(self, idx: Iterable[int]) -> None:
         if not self.enabled:
             return
+        checked = self.state.checked
         for i in idx:
             i = int(i)
-            if self.checked[i]:
+            if checked[i]:
                 continue
             crc = _chunk_crc(self.store, i, self.path, self.what)
             if self.crcs is not None and crc != int(self.crcs[i]):
@@ -200,15 +240,22 @@ class ChunkVerifier:
                                                       "mismatch); restore the file from a backup or its source")
                 self.enabled = False  # rewritten in place by another process since we opened it
                 return
-            self.checked[i] = True
-            self.unchecked -= 1
+            self.state.mark(i)
 
     def check_all(self) -> None:
-        self.check_chunks(range(len(self.checked)))
+        if self.state.unchecked:
+            self.check_chunks(np.flatnonzero(~self.state.checked))
 
     def check_key(self, key: Any) -> None:
-        if self.enabled and self.unchecked:
-            self.check_chunks(chunks_for_key(self.store.shape, self.store.chunks, self.grid, key))
+        if self.enabled and self.state.unchecked:
+            self.check_chunks(chunks_for_key(self.store.shape, self.chunks, self.grid, key))
+
+    def check_region(self, region) -> None:
+        """Like :meth:`check_key` for a key already parsed by ``_read_path.plan``."""
+        if self.enabled and self.state.unchecked:
+            from ._read_path import chunk_ids
+
+            self.check_chunks(chunk_ids(region, self.chunks, self.grid))
 
 
 def chunks_for_key(shape, chunks, grid, key) -> Iterable[int]:

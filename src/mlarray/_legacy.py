@@ -117,7 +117,11 @@ def _migrate_stats(st: Mapping, unmapped: dict) -> dict:
     out: dict[str, Any] = {}
     for key in _STATS_NUMBERS:
         if st.get(key) is not None:
-            out[key] = _number(st[key], f"stats.{key}")
+            value = _number(st[key], f"stats.{key}")
+            if math.isfinite(value):
+                out[key] = value
+            else:  # e.g. np.mean of data holding NaN; typed statistics are finite or absent
+                unmapped[f"stats.{key}"] = value
     # The published package documents its percentile keys as fractions (0.05 = 5th
     # percentile). If any key is above 1 the writer evidently used percents instead.
     keys = [st.get(k) for k, _ in _STATS_PERCENTILES if st.get(k) is not None]
@@ -133,7 +137,11 @@ def _migrate_stats(st: Mapping, unmapped: dict) -> dict:
             if q is not None:
                 unmapped[f"stats.{key_name}"] = q
             continue
-        percentiles[name] = _number(v, f"stats.{value_name}")
+        value = _number(v, f"stats.{value_name}")
+        if math.isfinite(value):
+            percentiles[name] = value
+        else:
+            unmapped[f"stats.{value_name}"] = value
     if percentiles:
         out["percentiles"] = percentiles
     handled = set(_STATS_NUMBERS) | {k for pair in _STATS_PERCENTILES for k in pair}

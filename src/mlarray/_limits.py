@@ -27,7 +27,7 @@ from typing import Iterator, Optional
 from ._errors import LimitExceededError
 
 __all__ = ["LIMITS", "Limit", "limit", "limits", "is_overridden", "remedy", "exceeded", "check", "gc_paused",
-           "LimitExceededError"]
+           "metadata_limits_key", "LimitExceededError"]
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,26 @@ def limit(name: str) -> Optional[int]:
     return LIMITS[name].default
 
 
+_ENV = {name: lim.env for name, lim in LIMITS.items()}
+
+
 def is_overridden(name: str) -> bool:
-    return name in _overrides.get() or bool(os.environ.get(LIMITS[name].env, "").strip())
+    if name in _overrides.get():
+        return True
+    env = os.environ.get(_ENV[name])
+    return env is not None and bool(env.strip())
+
+
+_METADATA_LIMITS = tuple(n for n in LIMITS if n not in ("max_read_bytes", "allow_outside_files"))
+
+
+def metadata_limits_key() -> tuple:
+    """What decides whether a file's metadata passes: the overrides of the metadata limits in force.
+    An open remembered for reuse (``_open_cache``) is reused only under the same key, so a file
+    admitted inside ``with limits(max_boxes=...)`` is not admitted by the cache outside it."""
+    over = _overrides.get()
+    return (tuple(sorted((k, v) for k, v in over.items() if k in _METADATA_LIMITS)) if over else (),
+            tuple(os.environ.get(_ENV[n]) for n in _METADATA_LIMITS))
 
 
 @contextlib.contextmanager
@@ -120,10 +138,17 @@ def limits(**values: Optional[int]) -> Iterator[None]:
 
 
 def remedy(name: str, needed: Optional[int] = None) -> str:
+    """How to raise ``name`` for a trusted file: to ``needed`` when the check knows it (it stopped
+    counting otherwise, and the text says what N must exceed)."""
     lim = LIMITS[name]
     n = "N" if needed is None else str(needed)
+    hint = ""
+    if needed is None:
+        current = limit(name)
+        hint = (f" (N above the current {current:,}; 0 switches the limit off)" if current
+                else " (0 switches the limit off)")
     return (f"if you trust this file, raise the limit: environment variable {lim.env}={n}, or "
-            f"`with mlarray.limits({name}={n}):` around the call")
+            f"`with mlarray.limits({name}={n}):` around the call{hint}")
 
 
 def exceeded(path: object, name: str, value: int, context: str = "", needed: Optional[int] = None,

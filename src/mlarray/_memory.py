@@ -71,11 +71,13 @@ def selection_nbytes(shape: Sequence[int], itemsize: int, key) -> Optional[int]:
 
 def check_read(path: object, shape: Sequence[int], dtype, key=Ellipsis, what: str = "") -> None:
     """Refuse ``array[key]`` when it would allocate more than ``max_read_bytes``; cheap for small arrays."""
-    from ._errors import LimitExceededError
-
-    itemsize = np.dtype(dtype).itemsize
-    full = math.prod(int(s) for s in shape) * itemsize
-    explicit = limit("max_read_bytes") if is_overridden("max_read_bytes") else None
+    itemsize = dtype.itemsize if isinstance(dtype, np.dtype) else np.dtype(dtype).itemsize
+    full = math.prod(shape) * itemsize
+    overridden = is_overridden("max_read_bytes")
+    if full <= SMALL_READ and not overridden:
+        return  # the common case (patch reads from ordinary files): two look-ups, no key parsing
+    full = math.prod(int(s) for s in shape) * itemsize  # shapes of numpy ints: exact Python ints
+    explicit = limit("max_read_bytes") if overridden else None
     small = SMALL_READ if explicit is None else min(SMALL_READ, explicit)
     if full <= small:
         return
@@ -84,6 +86,8 @@ def check_read(path: object, shape: Sequence[int], dtype, key=Ellipsis, what: st
         return
     allowed = read_allowance()
     if allowed is not None and nbytes > allowed:
+        from ._errors import LimitExceededError
+
         source = "allowed" if is_overridden("max_read_bytes") else "available"
         raise LimitExceededError(
             path, f"{what or 'this read'} needs {nbytes / 2**30:,.1f} GiB, more than the {allowed / 2**30:,.1f} GiB "

@@ -1,7 +1,8 @@
 """JSON Schema of the v1 metadata document, published as ``docs/schema.json``.
 
 The schema describes structure and types; cross-field rules (lengths against the array's
-dimensions, orthonormal direction, affine consistency) are enforced by ``Meta.validate``.
+dimensions, affine consistency) are enforced by ``Meta.validate``; ``mlarray.validate`` also
+reports legal but lossy geometry (a direction that is not orthonormal).
 A test keeps ``docs/schema.json`` identical to :func:`json_schema`.
 """
 
@@ -34,13 +35,16 @@ def json_schema() -> dict:
     spatial = _obj({
         "spacing": {**_NUMS, "description": "Voxel size per spatial axis (> 0), in array axis order."},
         "origin": {**_NUMS, "description": "World position of voxel index 0 per world axis."},
-        "direction": {**_MATRIX, "description": "Orthonormal matrix; column j = unit world vector of array axis j."},
-        "affine": {**_MATRIX, "description": "(n+1)x(n+1) index-to-world matrix; derived from the three above."},
+        "direction": {**_MATRIX, "description": (
+            "Square matrix; column j = unit world vector of array axis j. Orthonormal for rigid geometry; "
+            "a sheared affine keeps non-orthogonal unit columns.")},
+        "affine": {**_MATRIX, "description": "(n+1)x(n+1) index-to-world matrix; equals the three above composed."},
         "shape": {**_INTS, "description": "Shape of the whole array (all axes)."},
         "axis_labels": {**_STRS, "description": "Role of each array axis: spatial_x/y/z, spatial, channel, "
                                                 "temporal, components, continuous, non_spatial or any string."},
         "axis_units": {**_STRS, "description": "Unit per spatial axis (or per axis), e.g. 'mm'."},
-        "coord_system": {"type": "string", "description": "World convention: RAS, LPS, unknown, other or any string."},
+        "coord_system": {"type": "string", "description": (
+            "World convention: RAS, LPS (also written RAS+, LPS+: the same axes), unknown, other or any string.")},
     }, desc="Geometry: world = origin + direction @ (spacing * index) over the spatial axes.")
     stats = _obj({
         "min": _NULLABLE_NUM, "max": _NULLABLE_NUM, "mean": _NULLABLE_NUM, "median": _NULLABLE_NUM,
@@ -84,6 +88,11 @@ def json_schema() -> dict:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "MLArray metadata, format v1",
+        "$defs": {"nonfinite": {
+            "description": ("Inside source and extra: an object with this single member stands for the IEEE 754 "
+                            "value NaN, +Infinity or -Infinity, which JSON cannot hold."),
+            "type": "object", "properties": {"$float": {"enum": ["NaN", "Infinity", "-Infinity"]}},
+            "required": ["$float"], "additionalProperties": False}},
         **_obj({
             "format_version": {"const": 1},
             "writer": {"type": "string"},
@@ -93,9 +102,11 @@ def json_schema() -> dict:
             "bbox": bbox,
             "is_seg": {"type": ["boolean", "null"]},
             "classes": classes,
-            "source": {"type": "object", "description": "The original format's header as JSON."},
+            "source": {"type": "object", "description": (
+                "The original format's header as JSON; NaN/Infinity values as {\"$float\": ...} (see $defs).")},
             "source_format": {"type": "string", "description": "Identifier of the source format, e.g. nifti1."},
-            "extra": {"type": "object", "description": "Free-form JSON."},
+            "extra": {"type": "object", "description": (
+                "Free-form JSON; NaN/Infinity values as {\"$float\": ...} (see $defs).")},
             "blosc2": blosc2,
             "pyramid": pyramid,
             "chunk_checksums": {"type": "boolean", "description": (

@@ -81,6 +81,7 @@ def _warnings(meta: Meta, shape) -> list[Problem]:
     if sp.spacing is not None and sp.coord_system is None:
         out.append(Problem("warning", "spatial.coord_system", "geometry has no coordinate system",
                            "set coord_system to 'RAS' or 'LPS' so viewers can label orientation"))
+    out += _geometry_warnings(meta, shape)
     if meta.is_seg and not meta.classes:
         out.append(Problem("warning", "classes", "segmentation without a class table",
                            "add classes, e.g. {1: 'liver'}, so viewers can name labels"))
@@ -95,6 +96,28 @@ def _warnings(meta: Meta, shape) -> list[Problem]:
                     out.append(Problem("warning", f"bbox.bboxes[{i}]", f"lies outside the image along axis {ax}",
                                        "boxes are in voxel index units of the base array"))
                     break
+    return out
+
+
+def _geometry_warnings(meta: Meta, shape) -> list[Problem]:
+    """Legal but lossy for most tools: kept in the file, reported here."""
+    from .affines import orthonormality_error
+
+    out: list[Problem] = []
+    sp = meta.spatial
+    if sp.direction is not None and not sp.is_orthonormal:
+        out.append(Problem("warning", "spatial.direction",
+                           f"is not orthonormal (max |D^T D - I| = {orthonormality_error(sp.direction):.2g}): the "
+                           "affine has shear or scaling inside the direction; NIfTI/NRRD readers and viewers may "
+                           "show it simplified", "resample to an orthogonal grid, or put voxel sizes in spacing"))
+    if sp.axis_units is not None:
+        ndim = len(shape) if shape is not None else (len(sp.shape) if sp.shape else None)
+        n_spatial = len(spatial_axes_of(sp.axis_labels, ndim)) if ndim is not None else sp.spatial_ndim
+        allowed = {x for x in (n_spatial, ndim) if x is not None}
+        if allowed and len(sp.axis_units) not in allowed:
+            out.append(Problem("warning", "spatial.axis_units",
+                               f"has {len(sp.axis_units)} units for {n_spatial} spatial axes and {ndim} axes",
+                               "give one unit per spatial axis or one per axis"))
     return out
 
 

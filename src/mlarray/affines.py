@@ -18,6 +18,9 @@ __all__ = [
     "check_direction",
     "axis_directions",
     "convert_coord_system",
+    "anatomical_letters",
+    "orthonormality_error",
+    "nearest_orthonormal",
     "ORTHONORMAL_TOL",
 ]
 
@@ -26,10 +29,34 @@ __all__ = [
 ORTHONORMAL_TOL = 1e-4
 
 _OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+_AXIS_OF = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
 
 
-def check_direction(direction, ndim: int | None = None, tol: float = ORTHONORMAL_TOL) -> np.ndarray:
-    """Return ``direction`` as a float array after checking it is square and orthonormal."""
+def anatomical_letters(coord_system) -> str | None:
+    """The anatomical letters of a coordinate system, or None when it is not one.
+
+    ``"RAS"``, ``"RAS+"`` (the published package's and ITK's spelling: the ``+`` says each axis grows
+    toward its letter), ``"ras"`` -> ``"RAS"``; ``"LPS+"`` -> ``"LPS"``; 2-letter codes such as ``"RA"``
+    for 2D images too. Each letter must name a different body axis (R/L, A/P, S/I).
+    ``"unknown"``, ``"other"``, ``None`` and custom frames give None. Enum members are read by value.
+    """
+    value = getattr(coord_system, "value", coord_system)
+    if not isinstance(value, str):
+        return None
+    letters = value.strip().upper()
+    if letters.endswith("+"):
+        letters = letters[:-1]
+    if not 1 <= len(letters) <= 3 or any(c not in _AXIS_OF for c in letters):
+        return None
+    if len({_AXIS_OF[c] for c in letters}) != len(letters):
+        return None
+    return letters
+
+
+def check_direction(direction, ndim: int | None = None, tol: float = ORTHONORMAL_TOL, *,
+                    orthonormal: bool = True) -> np.ndarray:
+    """Return ``direction`` as a float array after checking it is square and finite, and (unless
+    ``orthonormal=False``, for general affines kept as given) orthonormal."""
     try:
         d = np.asarray(direction, dtype=float)
     except (TypeError, ValueError, OverflowError):
@@ -45,12 +72,28 @@ def check_direction(direction, ndim: int | None = None, tol: float = ORTHONORMAL
     if not np.all(np.isfinite(d)):
         raise AffineError("spatial.direction", direction, "contains NaN or infinity",
                           "use finite direction cosines")
-    err = np.abs(d.T @ d - np.eye(d.shape[0])).max() if d.size else 0.0
-    if err > tol:
+    err = orthonormality_error(d)
+    if orthonormal and err > tol:
         raise AffineError("spatial.direction", direction,
                           f"is not orthonormal (max |D^T D - I| = {err:.2g} > {tol})",
                           "put spacing into `spacing` and shear nowhere; pass unit, orthogonal columns")
     return d
+
+
+def orthonormality_error(direction) -> float:
+    """``max |DᵀD - I|``: 0 for a rotation/reflection, larger for shear or scaling inside ``direction``."""
+    d = np.asarray(direction, dtype=float)
+    return float(np.abs(d.T @ d - np.eye(d.shape[1])).max()) if d.size else 0.0
+
+
+def nearest_orthonormal(direction) -> np.ndarray:
+    """The orthonormal matrix closest to ``direction`` (polar decomposition, ``U Vᵀ`` of its SVD).
+
+    For code that can only show rigid geometry (viewers, converters to formats without shear): it
+    keeps each axis's orientation as closely as possible and drops shear and scaling inside ``direction``.
+    """
+    u, _, vt = np.linalg.svd(np.asarray(direction, dtype=float))
+    return u @ vt
 
 
 def compose_affine(spacing, origin, direction) -> np.ndarray:
@@ -65,11 +108,13 @@ def compose_affine(spacing, origin, direction) -> np.ndarray:
     return aff
 
 
-def decompose_affine(affine, tol: float = ORTHONORMAL_TOL):
-    """Split an affine into ``(spacing, origin, direction)``.
+def decompose_affine(affine, tol: float = ORTHONORMAL_TOL, *, allow_shear: bool = False):
+    """Split an affine into ``(spacing, origin, direction)``: spacing = column lengths, direction =
+    unit columns, origin = translation, so ``compose_affine`` gives the affine back.
 
-    Raises :class:`AffineError` if the linear part has shear (columns not orthogonal)
-    or a zero column, since spacing/direction cannot represent it.
+    Raises :class:`AffineError` for a zero column (an axis without extent). With shear (columns not
+    orthogonal) the direction is not orthonormal: refused unless ``allow_shear`` (the metadata model
+    keeps such general affines exactly; ``validate()`` reports them).
     """
     try:
         a = np.asarray(affine, dtype=float)
@@ -93,8 +138,8 @@ def decompose_affine(affine, tol: float = ORTHONORMAL_TOL):
         raise AffineError("spatial.affine", affine, "has a zero-length column (degenerate axis)",
                           "each array axis needs a non-zero voxel size")
     direction = lin / spacing[np.newaxis, :]
-    err = np.abs(direction.T @ direction - np.eye(n)).max()
-    if err > tol:
+    err = orthonormality_error(direction)
+    if err > tol and not allow_shear:
         raise AffineError("spatial.affine", affine,
                           f"has shear (columns not orthogonal, error {err:.2g})",
                           "resample the image to an orthogonal grid before storing it")
@@ -107,9 +152,9 @@ def axis_directions(direction, coord_system: str) -> list[tuple[str, str]]:
     E.g. an LPS image whose first axis points to +z returns ``("I", "S")`` for it.
     Oblique axes get the letter of their dominant component. Unknown systems give ``("", "")``.
     """
-    letters = coord_system.upper().rstrip("+") if isinstance(coord_system, str) else ""
+    letters = anatomical_letters(coord_system) or ""
     d = np.asarray(direction, dtype=float)
-    if len(letters) != d.shape[0] or any(c not in _OPPOSITE for c in letters):
+    if len(letters) != d.shape[0]:
         return [("", "")] * d.shape[1]
     out = []
     for j in range(d.shape[1]):
@@ -124,13 +169,13 @@ def convert_coord_system(affine, src: str, dst: str) -> np.ndarray:
 
     Both systems must name the same three axes (R/L, A/P, S/I) in some order and sign.
     """
-    src_l, dst_l = src.upper().rstrip("+"), dst.upper().rstrip("+")
+    src_l, dst_l = anatomical_letters(src) or "", anatomical_letters(dst) or ""
     a = np.asarray(affine, dtype=float)
     n = a.shape[0] - 1
-    if src_l == dst_l:
+    if (src_l or str(src).upper().rstrip("+")) == (dst_l or str(dst).upper().rstrip("+")):
         return a.copy()
-    axis_of = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
-    if (len(src_l) != n or len(dst_l) != n or any(c not in axis_of for c in src_l + dst_l)
+    axis_of = _AXIS_OF
+    if (len(src_l) != n or len(dst_l) != n
             or sorted(axis_of[c] for c in src_l) != sorted(axis_of[c] for c in dst_l)):
         raise AffineError("spatial.coord_system", (src, dst),
                           "cannot convert between these coordinate systems",

@@ -6,14 +6,23 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import sys
 from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ._cli_compat import (cli_convert_to_mlarray, cli_print_header, convert_from_mlarray, convert_image,
+                          convert_to_mlarray, header_to_source_meta, print_header)
 from ._term import printable
 
-__all__ = ["main", "header_main", "convert_main"]
+__all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
+           "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
+
+# The published package's reader/writer for its Python conversion functions (see ._cli_compat):
+# None until first needed, then the ``medvol`` package's class. Tests may set a stand-in.
+MedVol = None
+_header_to_source_meta = header_to_source_meta  # the published package's name
 
 _INPUT_EXTS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".dcm", ".tif", ".tiff", ".mla")
 
@@ -166,14 +175,35 @@ def _expand_sources(sources: Sequence[str]) -> list[str]:
             if not matches:
                 raise FileNotFoundError(f"no file matches {s!r}")
             out += matches
-        elif os.path.isdir(s) and not _is_dicom_dir(s):
-            found = sorted(str(p) for p in Path(s).iterdir() if p.is_file() and p.name.lower().endswith(_INPUT_EXTS)
-                           and not p.name.lower().endswith(".dcm"))
-            found += sorted(str(p) for p in Path(s).iterdir() if p.is_dir() and _is_dicom_dir(str(p)))
+        elif os.path.isdir(s) and not _is_dicom_dir(s) and not _is_zarr(s):
+            exts = _readable_exts()
+            found = sorted(str(p) for p in Path(s).iterdir() if p.is_file() and p.name.lower().endswith(exts)
+                           and not p.name.lower().endswith(".dcm") and not _is_data_half(p))
+            found += sorted(str(p) for p in Path(s).iterdir() if p.is_dir() and (_is_dicom_dir(str(p))
+                                                                              or _is_zarr(str(p))))
             out += found
         else:
             out.append(s)
     return out
+
+
+def _readable_exts() -> tuple[str, ...]:
+    """What a folder scan picks up: the dedicated formats plus what this installation's extras read."""
+    from .convert.formats.registry import input_extensions
+
+    return tuple(sorted(set(_INPUT_EXTS) | set(input_extensions())))
+
+
+def _is_zarr(path: str) -> bool:
+    from .convert.formats.omezarr import is_zarr_store
+
+    return is_zarr_store(path)
+
+
+def _is_data_half(path: Path) -> bool:
+    from .convert.formats.registry import is_companion_data_file
+
+    return is_companion_data_file(path)
 
 
 def _is_dicom_dir(path: str) -> bool:
@@ -202,18 +232,38 @@ def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[
     if to_suffix and to_suffix.lower().strip(".") in ("dicom", "dcm"):  # one series folder per .mla
         os.makedirs(dst, exist_ok=True)
         return [(s, os.path.join(dst, output_name(s, "")) + os.sep) for s in sources]
-    if not many and sources[0].endswith(".mla") and (os.path.isdir(dst) or dst.endswith(os.sep)) and not to_suffix:
+    if (not many and sources[0].endswith(".mla") and (os.path.isdir(dst) or dst.endswith(os.sep)) and not to_suffix
+            and not _is_zarr(dst)):
         return [(sources[0], dst if dst.endswith(os.sep) else dst + os.sep)]  # .mla -> DICOM series folder
-    if many or os.path.isdir(dst) or dst.endswith(os.sep):
+    if many or ((os.path.isdir(dst) or dst.endswith(os.sep)) and not _is_zarr(dst)):  # a store is one output
         os.makedirs(dst, exist_ok=True)
         suffix = to_suffix or ".mla"
-        return [(s, os.path.join(dst, output_name(s, suffix if not s.endswith(".mla") else (to_suffix or ".nii.gz"))))
-                for s in sources]
+        pairs = [(s, os.path.join(dst, output_name(s, suffix if not s.endswith(".mla") else (to_suffix or ".nii.gz"))))
+                 for s in sources]
+        return _distinct_outputs(pairs)
     return [(sources[0], dst)]
 
 
+def _distinct_outputs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``scan.mha`` and ``scan.mhd`` in one folder would both become ``scan.mla``: such outputs
+    keep the source's extension in their name (``scan_mha.mla``) instead of overwriting each other."""
+    from collections import Counter
+
+    counts = Counter(d for _, d in pairs)
+    out = []
+    for s, d in pairs:
+        if counts[d] > 1:
+            folder, name = os.path.split(d)
+            stem, ext = (name[: -len(".mla")], ".mla") if name.endswith(".mla") else os.path.splitext(name)
+            tail = os.path.basename(s.rstrip("/"))[len(stem):].strip(".").replace(".", "_")
+            d = os.path.join(folder, f"{stem}_{tail or 'dir'}{ext}")
+        out.append((s, d))
+    return out
+
+
 def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
-                 single_thread: bool = False, orient=None, reference=None) -> tuple[str, str, Optional[str]]:
+                 single_thread: bool = False, orient=None, reference=None,
+                 write_kw: Optional[dict] = None) -> tuple[str, str, Optional[str]]:
     from .convert._bridge import convert_file
 
     if single_thread:  # a pool or cluster worker: one conversion per core
@@ -223,7 +273,7 @@ def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
 
     try:
         convert_file(src, dst, patch_size=patch_size, seg=seg, progress=progress, orient=orient,
-                     reference=reference)
+                     reference=reference, **(write_kw or {}))
         return src, dst, None
     except Exception as exc:  # one bad file never stops the batch
         return src, dst, f"{type(exc).__name__}: {exc}"
@@ -231,7 +281,8 @@ def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
 
 def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, jobs: int = 1,
               scheduler: Optional[str] = None, quiet: bool = False, orient: Optional[str] = None,
-              reference: Optional[str] = None) -> list[tuple[str, str, Optional[str]]]:
+              reference: Optional[str] = None,
+              write_kw: Optional[dict] = None) -> list[tuple[str, str, Optional[str]]]:
     """Convert every (src, dst) pair; returns (src, dst, error-or-None) for each.
 
     ``jobs=N`` runs N local processes; ``scheduler`` (a ``dask.distributed`` address, ``Client`` or
@@ -255,13 +306,14 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
         if ex is None:
             for s, d in pairs:
                 bar = None if quiet or total > 1 else _ProgressLine(os.path.basename(d))
-                report(_convert_one(s, d, patch_size, seg, bar, orient=orient, reference=reference))
+                report(_convert_one(s, d, patch_size, seg, bar, orient=orient, reference=reference,
+                                    write_kw=write_kw))
                 if bar:
                     bar.done()
             return results
         ref = os.path.abspath(reference) if reference else None
         futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d) + (os.sep if d.endswith(os.sep) else ""),
-                             patch_size, seg, None, True, orient, ref): (s, d)
+                             patch_size, seg, None, True, orient, ref, write_kw): (s, d)
                    for s, d in pairs}
         for fut in as_completed(futures):
             s, d = futures[fut]
@@ -279,7 +331,10 @@ def _remove_partials(dst: str) -> None:
     folder, name = os.path.split(os.path.abspath(dst))
     for tmp in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.partial*")):
         try:
-            os.unlink(tmp)
+            if os.path.isdir(tmp) and not os.path.islink(tmp):  # MetaImage and OME-Zarr scratch folders
+                shutil.rmtree(tmp)
+            else:
+                os.unlink(tmp)
         except OSError:
             pass
 
@@ -309,6 +364,8 @@ def _patch_size_arg(text: str):
 
 
 def cmd_convert(args) -> int:
+    if args.list_formats:
+        return _list_formats(args.json)
     if len(args.paths) < 2:
         print("mlarray convert: give at least one source and a destination", file=sys.stderr)
         return 2
@@ -331,9 +388,10 @@ def cmd_convert(args) -> int:
             return 2
     pairs = _plan(sources, dst, args.to)
     pairs, skipped, blocked = _existing_outputs(pairs, args.overwrite, args.quiet)
+    write_kw = {k: v for k, v in (("labels", args.labels), ("ngff_version", args.ngff_version)) if v}
     results = run_batch(pairs, patch_size=args.patch_size, seg=True if args.seg else None, jobs=args.jobs,
-                        scheduler=args.scheduler, quiet=args.quiet, orient=args.orient,
-                        reference=args.reference) if pairs else []
+                        scheduler=args.scheduler, quiet=args.quiet, orient=args.orient, reference=args.reference,
+                        write_kw=write_kw) if pairs else []
     results += blocked
     failed = [r for r in results if r[2]]
     summary = f"converted {len(results) - len(failed)} of {len(results) + len(skipped)} file(s)"
@@ -366,6 +424,14 @@ def _existing_outputs(pairs: list, overwrite: bool, quiet: bool) -> tuple[list, 
             blocked.append((src, dst, f"the output {dst} exists but is not valid ({problem}); "
                                       "pass --overwrite to replace it"))
     return todo, skipped, blocked
+
+
+def _list_formats(as_json: bool) -> int:
+    from .convert.formats.registry import format_lines, list_formats
+
+    rows = list_formats()
+    print(json.dumps(rows, indent=2) if as_json else "\n".join(format_lines(rows)))
+    return 0
 
 
 # ----------------------------------------------------------------------------- stats
@@ -403,8 +469,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=cmd_info)
-    c = sub.add_parser("convert", help="convert NIfTI/NRRD/DICOM/TIFF to .mla and back (.mla -> folder/: DICOM)")
-    c.add_argument("paths", nargs="+", metavar="SRC... DST")
+    c = sub.add_parser("convert", help="convert NIfTI/NRRD/DICOM/TIFF/MetaImage/MGH/OME-Zarr/... to .mla and back "
+                                       "(.mla -> folder/: DICOM)")
+    c.add_argument("paths", nargs="*", metavar="SRC... DST")
+    c.add_argument("--list-formats", action="store_true",
+                   help="print what this installation reads and writes, and the extra that adds the rest")
+    c.add_argument("--json", action="store_true", help="with --list-formats: machine-readable output")
+    c.add_argument("--labels", action="append", default=None, metavar="SEG.mla",
+                   help="for .mla -> OME-Zarr: a segmentation to store under labels/ (repeatable)")
+    c.add_argument("--ngff-version", choices=("0.4", "0.5"), default=None,
+                   help="for .mla -> OME-Zarr: NGFF version to write (default 0.5)")
     c.add_argument("--patch-size", type=_patch_size_arg, default="default",
                    help="training patch size for the layout: N, N,N,N, 'default' (192) or 'none'")
     c.add_argument("--seg", action="store_true", help="inputs are segmentations (integer labels, no scaling)")
@@ -457,9 +531,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def header_main(argv: Optional[Sequence[str]] = None) -> int:
-    """``mlarray_header FILE`` (published package): same as ``mlarray info``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return main(["info", *argv])
+    """``mlarray_header FILE...``: the metadata as the published package printed it (sorted JSON of
+    ``Meta.to_plain(include_none=True)``); ``mlarray info`` is the human view."""
+    p = argparse.ArgumentParser(prog="mlarray_header", description="Print the MLArray metadata header as JSON.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    status = 0
+    for path in p.parse_args(argv).files:
+        try:
+            print_header(path)
+        except (OSError, ValueError, RuntimeError) as exc:  # MLArrayError is a RuntimeError
+            print(f"mlarray_header: {exc}", file=sys.stderr)
+            status = 1
+    return status
 
 
 def convert_main(argv: Optional[Sequence[str]] = None) -> int:

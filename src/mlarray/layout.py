@@ -1,38 +1,35 @@
 """Blosc2 chunk and block shapes (and compression parameters) chosen for patch-based training.
 
-Training loaders read random patches (e.g. 128³ out of a 512³ CT). Blosc2 decompresses
-only the blocks a slice touches, into a chunk-sized scratch buffer, then copies the
-requested part out row by row. The rule below was chosen from measurements of random
-128³ int16 patch reads on a 512³ CT-like phantom, single-threaded (see
-``benchmarks/patch_reads.py``; figures are quoted in the comments):
+Training loaders open a case, read one patch (3D 128³, a 2D slice 1x192², or a small 8x64²) and
+let go. Blosc2 decompresses only the blocks a slice touches, then copies the requested part out
+row by row. The rules below were chosen on the corpus of ``benchmarks/corpus.py`` (real volumes
+shipped in nilearn and pydicom-data, synthetic CT at three noise levels, z-scored float32, label
+maps, a 4-channel MR series, a slide) with ``benchmarks/codec_sweep.py`` and
+``benchmarks/loader_reads.py``, single-threaded:
 
-* Blocks of ~16 KiB whose last (contiguous) axis is 128 bytes long (64 int16): 16x8x64.
-  Bigger blocks decode more unused voxels at the patch border (64³ blocks: -45 %, 16x16x64
-  -4 %); 4x16x64 / 8x8x64 pay per-block overhead (-7 %); shorter rows turn the copy-out
-  into many tiny ``memcpy`` calls (16x16x32 no better despite less waste).
-* Chunks of ~256 KiB (32x64x64 int16): the chunk-sized scratch buffer the blocks are
-  decoded into stays in L2 (64³ chunks -5 %; 96³ and 128³ measured 10-35 % slower than
-  64³); chunks never exceed the patch size on an axis.
-* LZ4HC 6 + SHUFFLE with ``splitmode=ALWAYS_SPLIT``: each byte plane is compressed on its
-  own, so the noisy low bytes of CT data are stored raw (decoded at ``memcpy`` speed) while
-  the high bytes shrink to almost nothing. Against the default AUTO_SPLIT (which does not
-  split for LZ4HC) it reads +20-25 % faster and writes a 1.5 % smaller file. An uncompressed
-  (clevel 0) file reads no faster: the block gather/copy-out, not the codec, is the cost.
-  Plain LZ4 with split is 8 % larger and 20 % slower (it decodes junk matches in the noise);
-  ZSTD (clevel 1-3) writes 20 % smaller files but reads 3x slower; BITSHUFFLE 2x slower;
-  SHUFFLE+BYTEDELTA larger and slower.
-* clevel 6, not 9: on noisy data (MR, tissue noise) LZ4HC 9 compresses at 9 MB/s per thread
-  against 32 MB/s for clevel 6 (a 0.9 MB N(0, 100) int16 volume), for a 3 % smaller file; on the
-  CT phantom 116 vs 169 MB/s, 0.7 % size and patch reads within noise (661 vs 649 patches/s).
-  Conversion of whole datasets should not pay 3x for 1-3 %.
+* Blocks of ~16 KiB whose last (contiguous) axis is 128 bytes long (64 int16), at most
+  ``BLOCK_SLICE_DEPTH`` = 8 deep along the first spatial axis of a volume: 8x16x64 for int16,
+  8x16x32 for float32. A 2D loader reads one slice of that axis; the former 16x8x64 (tuned on
+  128³ reads of one phantom) decoded 16 slices per block for it. 8x16x64 reads 1x192² slices
+  ~45 % and 8x64² patches 15-40 % faster, 128³ patches as fast (int16) or 5-10 % faster
+  (float32); depth 4 gains another 30 % on slices but loses 10-15 % on 128³ patches. Shorter
+  rows turn the copy-out into many tiny ``memcpy`` calls; bigger blocks decode more unused
+  voxels at the patch border.
+* Chunks of ~256 KiB (32x64x64 int16): the chunk-sized scratch buffer the blocks are decoded
+  into stays in L2 (64³ chunks -5 %; 96³ and 128³ 10-35 % slower than 64³); chunks never exceed
+  the patch size on an axis.
+* LZ4HC 6 + SHUFFLE with ``splitmode=ALWAYS_SPLIT``: each byte plane is compressed on its own,
+  so the noisy low bytes of CT data are stored raw (decoded at ``memcpy`` speed) while the high
+  bytes shrink to almost nothing. On the corpus it reads 2.5-4x faster than any ZSTD setting
+  (ZSTD decodes at ~1 GB/s per core), for files 10-27 % larger than nnU-Net's ZSTD 8 store.
+  Plain LZ4 is 8-30 % larger and slower (it decodes junk matches in the noise); BITSHUFFLE
+  1.5-2x slower; clevel 9 compresses 3x slower for 1-3 %.
 
-Measured (benchmarks/patch_reads.py, same run, medians of interleaved rounds, reading
-thread's CPU time): 1.33-1.39x the published 0.0.54 layout (LZ4HC 8, 22x24x24 blocks in
-66x72x120 chunks) as plain blosc2, at a 0.8 % smaller array; 0.46x an .npy memmap. Random
-512² reads of a 2D uint8 slide: +11 % faster than the former 32 KiB/512 KiB sizes, +6 %
-larger. The array size is set by the CT noise: the low bytes of the body voxels (~37 % of a
-512³ CT) are incompressible for LZ4, so only an entropy coder (ZSTD, 3x slower reads) makes
-the file markedly smaller.
+``profile="training"`` (``MLArray.save(..., profile="training")``) is the size-first choice for
+training copies: ZSTD 8 without byte-plane splitting (nnU-Net's coder and level) on 64 KiB
+blocks / 1 MiB chunks, and the filter pipeline that compresses the array's central chunk best
+(SHUFFLE or SHUFFLE+BYTEDELTA; none or BITSHUFFLE for bytes). Its files are within 1-2 % of
+nnU-Net's store or smaller; its reads are ZSTD-bound (see the README's loader table).
 
 Non-spatial axes (channels, time) get chunk = block = 1 so that reading one channel
 never decodes the others, except small trailing axes (<= 4, e.g. interleaved RGB) that
@@ -54,10 +51,14 @@ __all__ = [
     "BLOCK_BYTES",
     "CHUNK_BYTES",
     "BLOCK_ROW_BYTES",
+    "BLOCK_SLICE_DEPTH",
     "SMALL_TRAILING_AXIS",
     "derive_layout",
     "resolve_layout",
     "default_cparams",
+    "profile_cparams",
+    "check_profile",
+    "PROFILES",
     "to_blosc2_cparams",
 ]
 
@@ -65,6 +66,10 @@ DEFAULT_PATCH_SIZE = 192
 BLOCK_BYTES = 16 * 2**10
 CHUNK_BYTES = 256 * 2**10
 BLOCK_ROW_BYTES = 128
+BLOCK_SLICE_DEPTH = 8
+PROFILES = ("default", "training")
+TRAINING_BLOCK_BYTES = 64 * 2**10
+TRAINING_CHUNK_BYTES = 1024 * 2**10
 SMALL_TRAILING_AXIS = 4
 
 
@@ -76,12 +81,16 @@ def derive_layout(
     itemsize: int,
     spatial_axes: Sequence[int] | None,
     patch_size: int | Sequence[int] = DEFAULT_PATCH_SIZE,
+    profile: str = "default",
 ) -> tuple[list[int], list[int]]:
     """Return ``(chunks, blocks)`` for an array of ``shape`` read in patches of ``patch_size``.
 
     ``spatial_axes`` are the axis indices of the image grid (None: all axes);
-    ``patch_size`` is an int (isotropic) or one size per spatial axis.
+    ``patch_size`` is an int (isotropic) or one size per spatial axis;
+    ``profile``: ``"default"`` or ``"training"`` (larger blocks for the entropy coder, see
+    :func:`profile_cparams`).
     """
+    block_bytes, chunk_bytes = _budgets(profile)
     shape = _check_shape(shape)
     spatial = _check_spatial_axes(spatial_axes, len(shape))
     patch = _patch_list(patch_size, len(spatial))
@@ -89,8 +98,8 @@ def derive_layout(
     if itemsize < 1:
         raise MetadataError("itemsize", itemsize, "must be a positive number of bytes")
     fixed = _non_spatial_sizes(shape, spatial)
-    blocks = _grow_blocks(shape, spatial, patch, fixed, itemsize)
-    chunks = _grow_chunks(shape, spatial, patch, blocks, itemsize)
+    blocks = _grow_blocks(shape, spatial, patch, fixed, itemsize, block_bytes)
+    chunks = _grow_chunks(shape, spatial, patch, blocks, itemsize, chunk_bytes)
     return chunks, [min(b, c) for b, c in zip(blocks, chunks)]
 
 
@@ -104,28 +113,31 @@ def _non_spatial_sizes(shape: tuple[int, ...], spatial: list[int]) -> list[int]:
     return sizes
 
 
-def _grow_blocks(shape, spatial, patch, start, itemsize) -> list[int]:
+def _grow_blocks(shape, spatial, patch, start, itemsize, block_bytes) -> list[int]:
     """Blocks: last spatial axis to ``BLOCK_ROW_BYTES`` first (long rows), then the others in turn.
 
     No block axis exceeds the patch: a block longer than the patch is always partly wasted.
     """
     blocks = list(start)
-    budget = max(1, BLOCK_BYTES // itemsize)
+    budget = max(1, block_bytes // itemsize)
     if not spatial:
         return blocks
     limits = dict(zip(spatial, patch))
     row_axis = spatial[-1]
     row_items = max(1, BLOCK_ROW_BYTES // itemsize)
     _double_while(blocks, [row_axis], shape, budget, limits={row_axis: min(row_items, limits[row_axis])})
+    if len(spatial) >= 3:  # thin along the slice axis first: 2D loaders read one slice of it
+        _double_while(blocks, spatial[1:-1], shape, budget // BLOCK_SLICE_DEPTH, limits)
+        _double_while(blocks, spatial[:1], shape, budget, {**limits, spatial[0]: BLOCK_SLICE_DEPTH})
     _double_while(blocks, spatial[:-1], shape, budget, limits)
     _double_while(blocks, spatial, shape, budget, limits)  # e.g. 2D, or other axes clipped by shape
     return blocks
 
 
-def _grow_chunks(shape, spatial, patch, blocks, itemsize) -> list[int]:
+def _grow_chunks(shape, spatial, patch, blocks, itemsize, chunk_bytes) -> list[int]:
     """Chunks: double the axis with the smallest chunk/patch ratio, up to the patch and the budget."""
     chunks = list(blocks)
-    budget = max(1, CHUNK_BYTES // itemsize)
+    budget = max(1, chunk_bytes // itemsize)
     limits = {axis: max(p, blocks[axis]) for axis, p in zip(spatial, patch)}
     while True:
         growable = [a for a in spatial
@@ -166,6 +178,7 @@ def resolve_layout(
     patch_size: str | int | Sequence[int] | None = "default",
     chunk_size: Sequence[int] | None = None,
     block_size: Sequence[int] | None = None,
+    profile: str = "default",
 ) -> tuple[list[int] | None, list[int] | None, list[int] | None]:
     """Turn the user's layout options into ``(chunks, blocks, patch_size_list)``.
 
@@ -198,7 +211,7 @@ def resolve_layout(
         return None, None, None
     spatial = _check_spatial_axes(spatial_axes, len(shape))
     patch = _patch_list(patch_size, len(spatial))
-    chunks, blocks = derive_layout(shape, itemsize, spatial, patch)
+    chunks, blocks = derive_layout(shape, itemsize, spatial, patch, profile)
     return chunks, blocks, patch
 
 
@@ -295,6 +308,55 @@ def default_cparams(dtype=None) -> dict:
     itemsize = np.dtype(dtype).itemsize if dtype is not None else 2
     filters = ["SHUFFLE"] if itemsize > 1 else ["NOFILTER"]
     return {"codec": "LZ4HC", "clevel": 6, "filters": filters, "splitmode": "ALWAYS_SPLIT"}
+
+
+def check_profile(profile) -> str:
+    if profile is None:
+        return "default"
+    if profile not in PROFILES:
+        raise MetadataError("profile", profile, f"must be one of {list(PROFILES)}",
+                            "use 'training' for size-first training copies without a pyramid")
+    return profile
+
+
+def _budgets(profile: str) -> tuple[int, int]:
+    if check_profile(profile) == "training":
+        return TRAINING_BLOCK_BYTES, TRAINING_CHUNK_BYTES
+    return BLOCK_BYTES, CHUNK_BYTES
+
+
+def training_filter_candidates(dtype) -> list[list[str]]:
+    """Filter pipelines the training profile tries (see :func:`profile_cparams`)."""
+    if np.dtype(dtype).itemsize > 1:
+        return [["SHUFFLE"], ["SHUFFLE", "BYTEDELTA"]]
+    return [["NOFILTER"], ["BITSHUFFLE"]]
+
+
+def profile_cparams(profile: str, dtype, sample: np.ndarray | None = None, blocks=None) -> dict:
+    """Compression parameters of a save profile, as plain names.
+
+    ``"default"``: :func:`default_cparams` (fast reads). ``"training"``: ZSTD 8 without byte-plane
+    splitting, the entropy coder and level of nnU-Net's store, with the filter pipeline that makes
+    ``sample`` (a representative region, e.g. the central chunk) smallest: SHUFFLE alone or
+    followed by BYTEDELTA for multi-byte data (BYTEDELTA wins on smooth CT by ~10 %, loses on
+    z-scored MR by ~10 %), none or BITSHUFFLE for bytes (sparse label maps). Measured on the
+    corpus of ``benchmarks/codec_sweep.py``: within 1-2 % of nnU-Net's store or smaller.
+    """
+    if check_profile(profile) == "default":
+        return default_cparams(dtype)
+    base = {"codec": "ZSTD", "clevel": 8, "splitmode": "NEVER_SPLIT"}
+    candidates = training_filter_candidates(dtype)
+    if sample is None or sample.size == 0 or len(candidates) == 1:
+        return {**base, "filters": candidates[0]}
+    import blosc2
+
+    sample = np.ascontiguousarray(sample)
+    trial_blocks = None if blocks is None else tuple(max(1, min(b, n)) for b, n in zip(blocks, sample.shape))
+    sizes = []
+    for filters in candidates:
+        cp = to_blosc2_cparams({**base, "filters": filters, "nthreads": 1})
+        sizes.append(blosc2.asarray(sample, chunks=sample.shape, blocks=trial_blocks, cparams=cp).schunk.cbytes)
+    return {**base, "filters": candidates[int(np.argmin(sizes))]}  # ties: the first (plain SHUFFLE)
 
 
 def to_blosc2_cparams(d: dict) -> blosc2.CParams:

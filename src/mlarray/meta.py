@@ -8,16 +8,18 @@ stored in the file (spec v1); ``Meta.from_mapping()`` reads it back and validate
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from . import affines
-from ._errors import MetadataError
-from ._fields import (check_classes, float_list, int_list, label_str, optional_number, reject_unknown,
-                      require_mapping, str_list)
-from ._jsonsafe import to_json_value
+from ._errors import MetadataError, MetadataTypeError
+from ._fields import check_classes, float_list, int_list, optional_number, reject_unknown, require_mapping, str_list
+from ._jsonsafe import decode_nonfinite, encode_nonfinite, to_json_value
+from ._meta_base import (BaseMeta, FrozenList, MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaSource,
+                         MetaVersion, SingleKeyBaseMeta, _meta_internal_write, internal_write)
+from ._meta_compat import PublishedMetaAPI
+from ._meta_spatial import (SPATIAL_AXIS_LABELS, AxisLabel, AxisLabelEnum, CoordSystem, CoordSystemEnum,
+                            MetaSpatial, compose_affine_or_none, spatial_axes_of)
 
 __all__ = [
     "Meta",
@@ -27,220 +29,57 @@ __all__ = [
     "MetaBbox",
     "MetaBlosc2",
     "MetaPyramid",
+    "MetaSource",
+    "MetaExtra",
+    "MetaIsSeg",
+    "MetaHasArray",
+    "MetaImageFormat",
+    "MetaVersion",
+    "BaseMeta",
+    "SingleKeyBaseMeta",
     "AxisLabel",
+    "AxisLabelEnum",
     "CoordSystem",
+    "CoordSystemEnum",
     "SPATIAL_AXIS_LABELS",
     "FORMAT_VERSION",
+    "spatial_axes_of",
+    "compose_affine_or_none",
 ]
 
 FORMAT_VERSION = 1
 
 
-class AxisLabel(str, Enum):
-    """Known axis roles; any other string is accepted as a custom (non-spatial) label."""
-
-    spatial = "spatial"
-    spatial_x = "spatial_x"
-    spatial_y = "spatial_y"
-    spatial_z = "spatial_z"
-    non_spatial = "non_spatial"
-    channel = "channel"
-    temporal = "temporal"
-    continuous = "continuous"
-    components = "components"
-
-
-class CoordSystem(str, Enum):
-    """Known world coordinate conventions; any other string is accepted as-is."""
-
-    RAS = "RAS"
-    LPS = "LPS"
-    unknown = "unknown"
-    other = "other"
-
-
-SPATIAL_AXIS_LABELS = frozenset({"spatial", "spatial_x", "spatial_y", "spatial_z"})
-
-
-def spatial_axes_of(axis_labels: Optional[list], ndim: int) -> list[int]:
-    """Indices of the spatial axes: all axes when no labels are given."""
-    if axis_labels is None:
-        return list(range(ndim))
-    return [i for i, lab in enumerate(axis_labels) if label_str(lab) in SPATIAL_AXIS_LABELS]
-
-
-class _Namespace:
-    """Common behaviour: equality by mapping, readable repr."""
-
-    __slots__ = ()
-
-    def to_mapping(self) -> dict:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.to_mapping() == other.to_mapping()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.to_mapping()!r})"
-
-    def is_empty(self) -> bool:
-        return not self.to_mapping()
-
-
-# ----------------------------------------------------------------------------- spatial
-
-class MetaSpatial(_Namespace):
-    """Geometry of the spatial axes: ``world = origin + direction @ (spacing * index)``.
-
-    ``affine`` is derived from spacing/origin/direction, so it can never go stale;
-    assigning an affine decomposes it (shear is refused).
-    """
-
-    __slots__ = ("spacing", "origin", "direction", "shape", "axis_labels", "axis_units", "coord_system")
-
-    def __init__(self, spacing=None, origin=None, direction=None, affine=None, shape=None,
-                 axis_labels=None, axis_units=None, coord_system=None) -> None:
-        self.spacing = None if spacing is None else float_list(spacing, "spatial.spacing", None, positive=True)
-        self.origin = None if origin is None else float_list(origin, "spatial.origin", None)
-        self.direction = None
-        if direction is not None:
-            self.direction = affines.check_direction(direction).tolist()
-        self.shape = None if shape is None else int_list(shape, "spatial.shape")
-        self.axis_labels = None if axis_labels is None else str_list(axis_labels, "spatial.axis_labels", None)
-        self.axis_units = None if axis_units is None else str_list(axis_units, "spatial.axis_units", None)
-        if coord_system is not None:
-            coord_system = label_str(coord_system)
-            if not isinstance(coord_system, str):
-                raise MetadataError("spatial.coord_system", coord_system, "must be a string",
-                                    "use 'RAS', 'LPS', 'unknown', 'other' or a custom name")
-        self.coord_system = coord_system
-        if affine is not None:
-            self._apply_affine(affine)
-
-    # -- affine -------------------------------------------------------------
-    def _apply_affine(self, affine) -> None:
-        spacing, origin, direction = affines.decompose_affine(affine)
-        given = compose_affine_or_none(self.spacing, self.origin, self.direction)
-        if given is not None and given.shape == np.shape(affine) and not np.allclose(given, affine, atol=1e-6, rtol=1e-6):
-            raise MetadataError("spatial.affine", affine,
-                                "disagrees with the spacing/origin/direction also given",
-                                "pass either the affine or spacing/origin/direction, or make them agree")
-        self.spacing, self.origin, self.direction = spacing.tolist(), origin.tolist(), direction.tolist()
-
-    @property
-    def affine(self) -> Optional[list[list[float]]]:
-        a = compose_affine_or_none(self.spacing, self.origin, self.direction)
-        return None if a is None else a.tolist()
-
-    @affine.setter
-    def affine(self, value) -> None:
-        if value is None:
-            self.spacing = self.origin = self.direction = None
-            return
-        self.spacing = self.origin = self.direction = None
-        self._apply_affine(value)
-
-    @property
-    def spatial_ndim(self) -> Optional[int]:
-        for v in (self.spacing, self.origin, self.direction):
-            if v is not None:
-                return len(v)
-        return None
-
-    def validate(self, ndim: Optional[int] = None) -> None:
-        """Check field lengths against the array's ``ndim`` (and each other)."""
-        n_spatial = None
-        if self.axis_labels is not None:
-            self.axis_labels = str_list(self.axis_labels, "spatial.axis_labels", ndim)
-            n_spatial = len(spatial_axes_of(self.axis_labels, len(self.axis_labels)))
-        elif ndim is not None:
-            n_spatial = ndim
-        if self.shape is not None and ndim is not None:
-            int_list(self.shape, "spatial.shape", ndim)
-        if self.spacing is not None:
-            self.spacing = float_list(self.spacing, "spatial.spacing", n_spatial, positive=True)
-        n_spatial = n_spatial if n_spatial is not None else self.spatial_ndim
-        if self.origin is not None:
-            self.origin = float_list(self.origin, "spatial.origin", n_spatial)
-        if self.direction is not None:
-            self.direction = affines.check_direction(self.direction, n_spatial).tolist()
-        if self.axis_units is not None:
-            self.axis_units = str_list(self.axis_units, "spatial.axis_units", None)
-            allowed = {x for x in (n_spatial, ndim) if x is not None}
-            if allowed and len(self.axis_units) not in allowed:
-                raise MetadataError("spatial.axis_units", self.axis_units,
-                                    f"must have one unit per spatial axis ({n_spatial}) or per axis ({ndim})",
-                                    "e.g. ['mm', 'mm', 'mm']")
-
-    def to_mapping(self) -> dict:
-        out: dict[str, Any] = {}
-        for key in ("spacing", "origin", "direction"):
-            if getattr(self, key) is not None:
-                out[key] = [list(r) if isinstance(r, list) else r for r in getattr(self, key)]
-        aff = self.affine
-        if aff is not None:
-            out["affine"] = aff
-        for key in ("shape", "axis_labels", "axis_units", "coord_system"):
-            if getattr(self, key) is not None:
-                v = getattr(self, key)
-                out[key] = list(v) if isinstance(v, list) else v
-        return out
-
-    @classmethod
-    def from_mapping(cls, d: Optional[Mapping]) -> "MetaSpatial":
-        d = require_mapping(d, "spatial")
-        reject_unknown(d, "spatial", {"spacing", "origin", "direction", "affine", "shape", "axis_labels",
-                                       "axis_units", "coord_system"})
-        aff = d.get("affine")
-        has_parts = any(d.get(k) is not None for k in ("spacing", "origin", "direction"))
-        obj = cls(spacing=d.get("spacing"), origin=d.get("origin"), direction=d.get("direction"),
-                  shape=d.get("shape"), axis_labels=d.get("axis_labels"), axis_units=d.get("axis_units"),
-                  coord_system=d.get("coord_system"))
-        if aff is not None:
-            if has_parts and obj.spacing is not None and obj.origin is not None and obj.direction is not None:
-                obj._apply_affine(aff)  # checks consistency
-            else:
-                # Fill only what is missing from the affine, keep what was given explicitly.
-                sp, org, dr = affines.decompose_affine(aff)
-                obj.spacing = obj.spacing or sp.tolist()
-                obj.origin = obj.origin or org.tolist()
-                obj.direction = obj.direction or dr.tolist()
-        return obj
-
-
-def compose_affine_or_none(spacing, origin, direction) -> Optional[np.ndarray]:
-    """The affine from whichever parts are known, filling unit/zero/identity defaults; None if none."""
-    n = next((len(v) for v in (spacing, origin, direction) if v is not None), None)
-    if n is None:
-        return None
-    s = np.ones(n) if spacing is None else np.asarray(spacing, float)
-    o = np.zeros(n) if origin is None else np.asarray(origin, float)
-    d = np.eye(n) if direction is None else np.asarray(direction, float)
-    if s.shape != (n,) or o.shape != (n,) or d.shape != (n, n):
-        raise MetadataError("spatial", {"spacing": spacing, "origin": origin, "direction": direction},
-                            "spacing, origin and direction have different numbers of axes",
-                            "give all three for the same spatial axes")
-    return affines.compose_affine(s, o, d)
-
-
 # ----------------------------------------------------------------------------- stats
 
-class MetaStatistics(_Namespace):
-    """Intensity statistics, computed at write time so viewers get contrast limits for free."""
+class MetaStatistics(BaseMeta):
+    """Intensity statistics, computed at write time so viewers get contrast limits for free.
+
+    Statistics you set yourself (``exact`` unset) are stored as given; the writer computes them
+    (and sets ``exact``) only when none were given or they came from an earlier computation.
+    """
 
     __slots__ = ("min", "max", "mean", "median", "std", "percentiles", "count", "nan_count", "exact")
+    _FIELDS = __slots__
+    _PREFIX = "meta.stats."
     _NUMBERS = ("min", "max", "mean", "median", "std")
 
     def __init__(self, min=None, max=None, mean=None, median=None, std=None, percentiles=None,
-                 count=None, nan_count=None, exact=None) -> None:
+                 count=None, nan_count=None, exact=None, **published) -> None:
         for name, v in zip(self._NUMBERS, (min, max, mean, median, std)):
             setattr(self, name, optional_number(v, f"stats.{name}"))
-        self.percentiles = self._check_percentiles(percentiles)
+        self.percentiles = self._check_percentiles(_published_percentiles(percentiles, published))
         self.count = None if count is None else int_list([count], "stats.count")[0]
         self.nan_count = None if nan_count is None else int_list([nan_count], "stats.nan_count")[0]
         if exact is not None and not isinstance(exact, bool):
-            raise MetadataError("stats.exact", exact, "must be a bool", "pass True or False")
+            raise MetadataTypeError("stats.exact", exact, "must be a bool", "pass True or False")
         self.exact = exact
+        self._ready()
+
+    @property
+    def user_supplied(self) -> bool:
+        """True for statistics set by the caller: the writer keeps them instead of computing its own."""
+        return self.exact is None and not self.is_default()
 
     @staticmethod
     def _check_percentiles(p) -> Optional[dict[str, Optional[float]]]:
@@ -266,9 +105,22 @@ class MetaStatistics(_Namespace):
         """Stored value of the ``q``-th percentile, or None."""
         return None if not self.percentiles else self.percentiles.get(format(float(q), "g"))
 
-    def to_mapping(self) -> dict:
-        out = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
-        if "percentiles" in out:
+    # The published package's pair of percentiles (keys as fractions, e.g. 0.005 and 0.995) are
+    # read from the percentile table: its lowest and highest entries.
+    def _end(self, last: bool):
+        if not self.percentiles:
+            return None, None
+        key = sorted(self.percentiles, key=float)[-1 if last else 0]
+        return float(key) / 100.0, self.percentiles[key]
+
+    percentile_min_key = property(lambda self: self._end(False)[0], doc="Lowest stored percentile, as a fraction.")
+    percentile_min = property(lambda self: self._end(False)[1], doc="Value of the lowest stored percentile.")
+    percentile_max_key = property(lambda self: self._end(True)[0], doc="Highest stored percentile, as a fraction.")
+    percentile_max = property(lambda self: self._end(True)[1], doc="Value of the highest stored percentile.")
+
+    def to_mapping(self, *, include_none: bool = False) -> dict:
+        out = {k: getattr(self, k) for k in self.__slots__ if include_none or getattr(self, k) is not None}
+        if out.get("percentiles") is not None:
             out["percentiles"] = dict(out["percentiles"])
         return out
 
@@ -281,16 +133,23 @@ class MetaStatistics(_Namespace):
 
 # ----------------------------------------------------------------------------- boxes
 
-class MetaBbox(_Namespace):
+class MetaBbox(BaseMeta):
     """Bounding boxes ``[N][spatial ndim][2]`` (min, max per axis, in voxel index units)."""
 
     __slots__ = ("bboxes", "labels", "scores")
+    _FIELDS = ("bboxes", "scores", "labels")
+    _PREFIX = "meta.bbox."
 
     def __init__(self, bboxes=None, labels=None, scores=None) -> None:
         self.bboxes = None if bboxes is None else self._check_boxes(bboxes)
         self.labels = None if labels is None else self._check_labels(labels)
         self.scores = None if scores is None else float_list(scores, "bbox.scores", None)
         self.validate()
+        self._ready()
+
+    @classmethod
+    def _init_fields(cls) -> tuple:
+        return ("bboxes", "labels", "scores")
 
     @staticmethod
     def _check_boxes(bboxes) -> list:
@@ -316,13 +175,13 @@ class MetaBbox(_Namespace):
     @staticmethod
     def _check_labels(labels) -> list:
         if not isinstance(labels, (list, tuple, np.ndarray)):
-            raise MetadataError("bbox.labels", labels, "must be a list", "one label per box")
+            raise MetadataTypeError("bbox.labels", labels, "must be a list", "one label per box")
         out = []
         for v in list(labels):
             if isinstance(v, np.generic):
                 v = v.item()
             if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-                raise MetadataError("bbox.labels", labels, "must contain str, int or float only",
+                raise MetadataTypeError("bbox.labels", labels, "must contain str, int or float only",
                                     "use a class name or class id per box")
             out.append(v)
         return out
@@ -346,8 +205,9 @@ class MetaBbox(_Namespace):
     def __len__(self) -> int:
         return 0 if self.bboxes is None else len(self.bboxes)
 
-    def to_mapping(self) -> dict:
-        return {k: list(getattr(self, k)) for k in self.__slots__ if getattr(self, k) is not None}
+    def to_mapping(self, *, include_none: bool = False) -> dict:
+        return {k: (None if getattr(self, k) is None else list(getattr(self, k)))
+                for k in self.__slots__ if include_none or getattr(self, k) is not None}
 
     @classmethod
     def from_mapping(cls, d) -> "MetaBbox":
@@ -356,6 +216,30 @@ class MetaBbox(_Namespace):
         d = require_mapping(d, "bbox")
         reject_unknown(d, "bbox", set(cls.__slots__))
         return cls(**d)
+
+
+def _published_percentiles(percentiles, published: dict):
+    """Fold the published package's ``percentile_min/max`` (+ ``_key`` fractions) into the table."""
+    allowed = {"percentile_min", "percentile_max", "percentile_min_key", "percentile_max_key"}
+    unknown = sorted(set(published) - allowed)
+    if unknown:
+        raise MetadataError(f"stats.{unknown[0]}", published[unknown[0]], "has no field in this format "
+                            "(statistics are min, max, mean, median, std and a percentile table)",
+                            "store it in extra, e.g. extra['stats'] = {...}")
+    table = dict(percentiles or {})
+    for end in ("min", "max"):
+        value, key = published.get(f"percentile_{end}"), published.get(f"percentile_{end}_key")
+        if value is not None:
+            if key is None:
+                raise MetadataError(f"stats.percentile_{end}_key", None, f"is needed with percentile_{end}",
+                                    "give the percentile as a fraction, e.g. 0.005")
+            table[format(float(optional_number(key, f"stats.percentile_{end}_key")) * 100.0, "g")] = value
+    return table or percentiles
+
+
+def _frozen(name: str, value, check):
+    """A checked layout list, read-only for users (the library records the layout it wrote)."""
+    return None if value is None else FrozenList(check(value), f"meta.blosc2.{name}")
 
 
 def _num(v: float):
@@ -375,23 +259,43 @@ def _box_lists(arr: np.ndarray) -> list:
 
 # ----------------------------------------------------------------------------- layout, pyramid
 
-class MetaBlosc2(_Namespace):
-    """Storage layout: chunk/block shapes, the patch size they were derived from, codec, dtype."""
+class MetaBlosc2(BaseMeta):
+    """Storage layout: chunk/block shapes, the patch size they were derived from, codec, dtype.
+
+    Recorded by the library when the array is written or compressed, so read-only for users.
+    """
 
     __slots__ = ("chunk_size", "block_size", "patch_size", "codec", "clevel", "filters", "dtype")
+    _FIELDS = __slots__
+    _PROTECTED = frozenset(__slots__)
+    _PREFIX = "meta.blosc2."
 
     def __init__(self, chunk_size=None, block_size=None, patch_size=None, codec=None, clevel=None,
                  filters=None, dtype=None, **legacy) -> None:
-        self.chunk_size = None if chunk_size is None else int_list(chunk_size, "blosc2.chunk_size", minimum=1)
-        self.block_size = None if block_size is None else int_list(block_size, "blosc2.block_size", minimum=1)
-        self.patch_size = None if patch_size is None else int_list(patch_size, "blosc2.patch_size", minimum=1)
-        self.codec = codec if codec is None else str(codec)
+        self.chunk_size = _frozen("chunk_size", chunk_size, lambda v: int_list(v, "blosc2.chunk_size", minimum=1))
+        self.block_size = _frozen("block_size", block_size, lambda v: int_list(v, "blosc2.block_size", minimum=1))
+        self.patch_size = _frozen("patch_size", patch_size, lambda v: int_list(v, "blosc2.patch_size", minimum=1))
+        self.codec = codec if codec is None else str(getattr(codec, "name", codec))
         self.clevel = None if clevel is None else int_list([clevel], "blosc2.clevel")[0]
-        self.filters = None if filters is None else str_list(filters, "blosc2.filters", None)
+        self.filters = _frozen("filters", filters, lambda v: str_list(list(v), "blosc2.filters", None))
         self.dtype = dtype if dtype is None else str(dtype)  # NumPy dtype.str; readers compare it with the frame
+        self._ready()
 
-    def to_mapping(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+    @property
+    def cparams(self) -> Optional[dict]:
+        """The published package's view of the codec settings: ``{"codec", "clevel", "filters"}`` or None."""
+        if self.codec is None and self.clevel is None:
+            return None
+        return {"codec": self.codec, "clevel": self.clevel, "filters": list(self.filters or [])}
+
+    @property
+    def dparams(self) -> None:
+        """Decompression settings are chosen when a file is opened (``dparams=``), never stored: None."""
+        return None
+
+    def to_mapping(self, *, include_none: bool = False) -> dict:
+        return {k: (list(v) if isinstance(v, list) else v) for k in self.__slots__
+                for v in (getattr(self, k),) if include_none or v is not None}
 
     @classmethod
     def from_mapping(cls, d) -> "MetaBlosc2":
@@ -402,10 +306,12 @@ class MetaBlosc2(_Namespace):
         return cls(**d)
 
 
-class MetaPyramid(_Namespace):
+class MetaPyramid(BaseMeta):
     """The stored resolution levels (level 0 is the base array and is not listed)."""
 
     __slots__ = ("levels", "method")
+    _FIELDS = __slots__
+    _PREFIX = "meta.pyramid."
 
     def __init__(self, levels=None, method=None) -> None:
         if levels is not None and not isinstance(levels, (list, tuple)):
@@ -415,6 +321,7 @@ class MetaPyramid(_Namespace):
             raise MetadataError("pyramid.method", method, "must be 'mean', 'mode', 'nearest' or 'source'",
                                 "images use 'mean', segmentations 'mode'; 'source' keeps the input's own levels")
         self.method = method
+        self._ready()
 
     @staticmethod
     def _check_level(i: int, lv) -> dict:
@@ -429,9 +336,9 @@ class MetaPyramid(_Namespace):
                 out[key] = int_list(lv[key], f"pyramid.levels[{i}].{key}", len(shape), minimum=1)
         return out
 
-    def to_mapping(self) -> dict:
+    def to_mapping(self, *, include_none: bool = False) -> dict:
         if not self.levels:
-            return {}
+            return {"levels": [], "method": None} if include_none else {}
         out = {"levels": [dict(lv) for lv in self.levels]}
         if self.method:
             out["method"] = self.method
@@ -451,40 +358,60 @@ _TOP_KEYS = {"format_version", "writer", "has_array", "spatial", "stats", "bbox"
 _SEAL_KEYS = {"chunk_checksums", "checksum"}  # the file writer's seal (mlarray._seal), verified when a file is read
 
 
-class Meta:
+class Meta(PublishedMetaAPI):
     """All metadata of one MLArray file.
 
-    ``source`` and ``extra`` are plain dicts (JSON only); ``is_seg`` is ``True``/``False``/``None``;
-    ``classes`` is a class table; the rest are namespace objects.
+    ``source`` and ``extra`` are JSON dicts (:class:`MetaSource`/:class:`MetaExtra`, real ``dict``
+    subclasses); ``is_seg`` is ``True``/``False``/``None``; ``classes`` is a class table; the rest are
+    namespace objects. Assigning a namespace a plain value (``meta.bbox = {...}``) converts it.
     """
 
     __slots__ = ("spatial", "stats", "bbox", "is_seg", "classes", "source", "source_format", "extra",
                  "blosc2", "pyramid", "has_array", "writer", "format_version")
+    _NAMESPACES = {"spatial": MetaSpatial, "stats": MetaStatistics, "bbox": MetaBbox, "blosc2": MetaBlosc2,
+                   "pyramid": MetaPyramid}
 
     def __init__(self, source=None, extra=None, spatial=None, stats=None, bbox=None, is_seg=None,
                  classes=None, source_format=None, blosc2=None, pyramid=None, has_array=False,
                  writer=None, format_version=FORMAT_VERSION) -> None:
-        self.spatial = _ensure(spatial, MetaSpatial)
-        self.stats = _ensure(stats, MetaStatistics)
-        self.bbox = _ensure(bbox, MetaBbox)
-        self.blosc2 = _ensure(blosc2, MetaBlosc2)
-        self.pyramid = _ensure(pyramid, MetaPyramid)
-        self.is_seg = _check_is_seg(is_seg)
+        self.spatial = spatial
+        self.stats = stats
+        self.bbox = bbox
+        self.blosc2 = blosc2
+        self.pyramid = pyramid
+        self.is_seg = is_seg
         self.classes = check_classes(classes)
-        self.source = _check_dict(source, "source")
-        self.extra = _check_dict(extra, "extra")
-        if source_format is not None and not isinstance(source_format, str):
-            raise MetadataError("source_format", source_format, "must be a string", "e.g. 'nifti1', 'dicom'")
+        self.source = source
+        self.extra = extra
         self.source_format = source_format
-        if not isinstance(has_array, (bool, np.bool_)):
-            raise MetadataError("has_array", has_array, "must be true or false", "pass a bool")
-        self.has_array = bool(has_array)
-        if writer is not None and not isinstance(writer, str):
-            raise MetadataError("writer", writer, "must be a string", "e.g. 'mlarray 1.0.0'")
+        self.has_array = has_array
         self.writer = writer
         if isinstance(format_version, bool) or not isinstance(format_version, int):
-            raise MetadataError("format_version", format_version, "must be an integer", f"use {FORMAT_VERSION}")
+            raise MetadataTypeError("format_version", format_version, "must be an integer", f"use {FORMAT_VERSION}")
         self.format_version = format_version
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every entry point (constructor, attribute, set_*) converts and checks the value the same way.
+        if name in self._NAMESPACES:
+            value = _ensure(value, self._NAMESPACES[name])
+        elif name == "source":
+            value = MetaSource(_check_dict(value, "source"))
+        elif name == "extra":
+            value = MetaExtra(_check_dict(value, "extra"))
+        elif name == "is_seg":
+            value = _check_is_seg(value)
+        elif name in ("source_format", "writer"):
+            if isinstance(value, SingleKeyBaseMeta):
+                value = value.value
+            if value is not None and not isinstance(value, str):
+                raise MetadataTypeError(name, value, "must be a string", "e.g. 'nifti1' or 'mlarray 1.0.0'")
+        elif name == "has_array":
+            if isinstance(value, SingleKeyBaseMeta):
+                value = value.value
+            if not isinstance(value, (bool, np.bool_)):
+                raise MetadataTypeError("has_array", value, "must be true or false", "pass a bool")
+            value = bool(value)
+        object.__setattr__(self, name, value)
 
     # -- validation ---------------------------------------------------------
     def validate(self, ndim: Optional[int] = None) -> "Meta":
@@ -495,34 +422,35 @@ class Meta:
             n_spatial = len(spatial_axes_of(self.spatial.axis_labels, ndim))
         elif self.spatial.spatial_ndim is not None:
             n_spatial = self.spatial.spatial_ndim
-        self.bbox = _ensure(self.bbox, MetaBbox)
-        if self.bbox.bboxes is not None:
-            self.bbox.bboxes = MetaBbox._check_boxes(self.bbox.bboxes)
+        with _meta_internal_write():
+            if self.bbox.bboxes is not None:
+                self.bbox.bboxes = MetaBbox._check_boxes(self.bbox.bboxes)
         self.bbox.validate(n_spatial)
-        self.is_seg = _check_is_seg(self.is_seg)
+        self.is_seg = self.is_seg
         self.classes = check_classes(self.classes)
-        self.source = _check_dict(self.source, "source")
-        self.extra = _check_dict(self.extra, "extra")
+        self.source = self.source
+        self.extra = self.extra
         return self
 
     # -- mapping ------------------------------------------------------------
-    def to_mapping(self) -> dict:
-        """The JSON document stored in the file (spec v1). Empty namespaces are omitted."""
+    def to_mapping(self, *, include_none: bool = False) -> dict:
+        """The JSON document stored in the file (spec v1). Empty namespaces are omitted unless
+        ``include_none``. NaN/±Inf inside ``source``/``extra`` appear as ``{"$float": "NaN"}`` etc."""
         out: dict[str, Any] = {"format_version": self.format_version}
-        if self.writer:
+        if self.writer or include_none:
             out["writer"] = self.writer
         out["has_array"] = self.has_array
         for name in ("spatial", "stats", "bbox", "blosc2", "pyramid"):
-            m = getattr(self, name).to_mapping()
+            m = getattr(self, name).to_mapping(include_none=include_none)
             if m:
                 out[name] = m
         out["is_seg"] = self.is_seg
-        if self.classes is not None:
-            out["classes"] = [dict(c) for c in self.classes]
-        out["source"] = to_json_value(self.source, "source")
-        if self.source_format is not None:
+        if self.classes is not None or include_none:
+            out["classes"] = None if self.classes is None else [dict(c) for c in self.classes]
+        out["source"] = encode_nonfinite(_json_dict(self.source, "source"), "source")
+        if self.source_format is not None or include_none:
             out["source_format"] = self.source_format
-        out["extra"] = to_json_value(self.extra, "extra")
+        out["extra"] = encode_nonfinite(_json_dict(self.extra, "extra"), "extra")
         return out
 
     @classmethod
@@ -538,10 +466,10 @@ class Meta:
             pyramid=MetaPyramid.from_mapping(d.get("pyramid")),
             is_seg=d.get("is_seg"),
             classes=d.get("classes"),
-            source=d.get("source"),
+            source=decode_nonfinite(d.get("source")),
             source_format=d.get("source_format"),
-            extra=d.get("extra"),
-            has_array=d.get("has_array", False),
+            extra=decode_nonfinite(d.get("extra")),
+            has_array=d.get("has_array", False) if d.get("has_array") is not None else False,
             writer=d.get("writer"),
             format_version=version,
         )
@@ -550,28 +478,45 @@ class Meta:
         return Meta.from_mapping(self.to_mapping())
 
     def copy_from(self, other: "Meta", *, overwrite: bool = False) -> None:
-        """Fill this Meta's unset user fields from ``other`` (all of them with ``overwrite``)."""
+        """Fill this Meta's unset user fields from ``other`` (all of them with ``overwrite``).
+
+        The library-managed fields (layout, pyramid, ``has_array``, writer) are copied only inside
+        ``_meta_internal_write()``, as in the published package."""
+        if not isinstance(other, Meta):
+            raise MetadataTypeError("meta", other, "copy_from needs another Meta", "pass a Meta")
+        internal = internal_write()
         src = other.copy()
-        for name in ("spatial", "stats", "bbox"):
-            mine, theirs = getattr(self, name), getattr(src, name)
-            if overwrite or mine.is_empty():
-                setattr(self, name, theirs)
-            else:
-                for slot in type(mine).__slots__:
-                    if getattr(mine, slot) is None:
-                        setattr(mine, slot, getattr(theirs, slot))
-        for name in ("is_seg", "classes", "source_format"):
-            if overwrite or getattr(self, name) is None:
-                setattr(self, name, getattr(src, name))
-        for name in ("source", "extra"):
-            if overwrite or not getattr(self, name):
-                setattr(self, name, getattr(src, name))
+        with _meta_internal_write():
+            for name in ("spatial", "stats", "bbox"):
+                mine, theirs = getattr(self, name), getattr(src, name)
+                if overwrite or mine.is_empty():
+                    if name == "spatial" and not internal:
+                        theirs.shape = mine.shape  # the array's own shape, never another file's
+                    setattr(self, name, theirs)
+                else:
+                    for slot in type(mine)._FIELDS:
+                        if getattr(mine, slot) is None and (slot != "shape" or internal):
+                            setattr(mine, slot, getattr(theirs, slot))
+            for name in ("is_seg", "classes", "source_format"):
+                if overwrite or getattr(self, name) is None:
+                    setattr(self, name, getattr(src, name))
+            for name in ("source", "extra"):
+                if overwrite or not getattr(self, name):
+                    setattr(self, name, getattr(src, name))
+            if internal:
+                for name in ("blosc2", "pyramid", "has_array", "writer"):
+                    setattr(self, name, getattr(src, name))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Meta) and self.to_mapping() == other.to_mapping()
 
+    __hash__ = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
         return f"Meta({self.to_mapping()!r})"
+
+    def __reduce__(self):
+        return (Meta.from_mapping, (self.to_mapping(),))
 
 
 def _ensure(value, cls):
@@ -579,22 +524,29 @@ def _ensure(value, cls):
         return cls()
     if isinstance(value, cls):
         return value
+    if isinstance(value, BaseMeta):
+        raise MetadataTypeError(cls._PREFIX.rstrip("."), value, f"must be a {cls.__name__}, not {type(value).__name__}",
+                                f"pass a {cls.__name__} or a mapping")
     return cls.from_mapping(value)
 
 
 def _check_is_seg(v) -> Optional[bool]:
+    if isinstance(v, SingleKeyBaseMeta):
+        v = v.value
     if v is None or isinstance(v, bool):
         return v
     if isinstance(v, np.bool_):
         return bool(v)
-    raise MetadataError("is_seg", v, "must be True, False or None", "pass a bool")
+    raise MetadataTypeError("is_seg", v, "must be True, False or None", "pass a bool")
 
 
 def _check_dict(v, field: str) -> dict:
     if v is None:
         return {}
     if not isinstance(v, Mapping):
-        raise MetadataError(field, v, "must be a dict of JSON values", "wrap the value, e.g. {'value': ...}")
-    return to_json_value(dict(v), field)
+        raise MetadataTypeError(field, v, "must be a dict of JSON values", "wrap the value, e.g. {'value': ...}")
+    return to_json_value(dict(v), field, allow_nonfinite=True)
 
 
+def _json_dict(v: Mapping, field: str) -> dict:
+    return to_json_value(dict(v), field, allow_nonfinite=True)

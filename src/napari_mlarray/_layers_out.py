@@ -128,7 +128,7 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
             meta.classes = _classes_from_state(state)
     elif meta.is_seg and layer_type == "image":
         meta.is_seg = False
-    return MLArray(arr, meta=meta)
+    return MLArray(arr, meta=meta, compressed=False)
 
 
 def _classes_from_state(state: dict) -> Optional[list]:

@@ -9,6 +9,7 @@ import numpy as np
 from qtpy.QtCore import QTimer
 
 from mlarray import MetadataError, MLArray, MLArrayError
+from mlarray.affines import check_direction
 from mlarray.meta import Meta, MetaSpatial, check_classes, spatial_axes_of
 
 from ._widget_layers import _ROLE_KEY, _base_ndim, _kind, _md, apply_meta_to_layer, layer_meta, layer_path
@@ -41,7 +42,10 @@ class _SpatialTab:
         try:
             sp.spacing = _parse_list(self.spacing.value, "spatial.spacing")
             sp.origin = _parse_list(self.origin.value, "spatial.origin")
-            sp.direction = _parse_matrix(self.direction.value, "spatial.direction")
+            typed = _parse_matrix(self.direction.value, "spatial.direction")
+            if typed is not None and not _same_matrix(typed, sp.direction):
+                check_direction(typed)  # a newly typed direction must be a rotation (typos); a file's general one stays
+            sp.direction = typed
             sp.axis_labels = _parse_list(self.axis_labels.value, "spatial.axis_labels", numbers=False)
             sp.axis_units = _parse_list(self.axis_units.value, "spatial.axis_units", numbers=False)
             sp.coord_system = self.coord_system.value.strip() or None
@@ -65,6 +69,14 @@ class _SpatialTab:
         self._show_info("Geometry applied.")
         return True
 
+
+
+def _same_matrix(a, b) -> bool:
+    """Whether the typed matrix is the one shown (the text rounds values)."""
+    try:
+        return b is not None and np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=0, atol=1e-4)
+    except (TypeError, ValueError):
+        return False
 
 
 class _StatsTab:

@@ -136,7 +136,7 @@ def write_layers(path: str, layer_data: list) -> list[str]:
                              "of one file) per save")
         full, order, state = stacked
         ml = mlarray_from_layer(images[0][0], state, "image")
-        ml = MLArray(full.base, meta=_with_channel_geometry(ml, full, state))
+        ml = MLArray(full.base, meta=_with_channel_geometry(ml, full, state), compressed=False)
         main = (ml, images[0])
     elif images:
         main = (mlarray_from_layer(images[0][0], images[0][1], "image"), images[0])

@@ -10,7 +10,7 @@ import pytest
 
 import blosc2
 
-from mlarray import MLArray  # noqa: E402
+from mlarray import Meta, MLArray  # noqa: E402
 from napari_mlarray._widget import LazyTree, MetadataWidget, save_metadata_in_place  # noqa: E402
 
 
@@ -265,7 +265,13 @@ def test_layer_without_file_gets_metadata_from_transforms(make_napari_viewer):
 
 def test_save_metadata_in_place_refuses_invalid(ct_files):
     meta = _stored(ct_files["ct"])
-    meta.spatial.spacing = [1.0, 2.0]  # wrong length for the 3D file
+    with pytest.raises(ValueError, match="spacing"):
+        meta.spatial.spacing = [1.0, 2.0]  # refused at once: the file's metadata knows it is 3D
+    doc = meta.to_mapping()
+    doc["spatial"]["spacing"] = [1.0, 2.0]  # wrong length for the 3D file, built without that check
+    for key in ("affine", "shape"):
+        doc["spatial"].pop(key, None)
+    meta = Meta.from_mapping(doc)
     before = ct_files["ct"].read_bytes()
     with pytest.raises(ValueError, match="spacing"):
         save_metadata_in_place(str(ct_files["ct"]), meta)

@@ -16,14 +16,18 @@ CASES = [
     ("spacing-string", lambda: MLArray(A3, spacing="1,1,1"), "spacing"),
     ("origin-wrong-length", lambda: MLArray(A3, origin=(0, 0)), "origin"),
     ("origin-inf", lambda: MLArray(A3, origin=(0, np.inf, 0)), "origin"),
-    ("direction-not-orthonormal", lambda: MLArray(A3, direction=[[1, 0, 0], [0, 2, 0], [0, 0, 1]]), "direction"),
+    ("direction-nan", lambda: MLArray(A3, direction=[[1, 0, 0], [0, np.nan, 0], [0, 0, 1]]), "direction"),
     ("direction-wrong-shape", lambda: MLArray(A3, direction=[[1, 0], [0, 1]]), "direction"),
-    ("affine-shear", lambda: MLArray(A3, affine=[[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), "affine"),
+    # A sheared affine or non-orthonormal direction is a valid general affine (kept, reported by validate());
+    # an axis without extent is not.
+    ("affine-zero-column", lambda: MLArray(A3, affine=[[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]),
+     "affine"),
     ("affine-wrong-shape", lambda: MLArray(A3, affine=np.eye(3)), "must have 3 values"),  # names spacing
     ("meta-wrong-type", lambda: MLArray(A3, meta=[1, 2]), "meta"),
     ("axis-labels-wrong-length", lambda: MLArray(A3, axis_labels=["spatial_x"]), "axis_labels"),
     ("extra-not-dict", lambda: Meta(extra=[1]), "extra"),
-    ("extra-nan", lambda: Meta(extra={"v": float("nan")}), "NaN"),
+    # NaN inside extra/source is kept (stored as {"$float": "NaN"}); in typed fields it is refused.
+    ("stats-nan", lambda: Meta(stats={"mean": float("nan")}), "NaN"),
     ("extra-non-json", lambda: Meta(extra={"v": object()}), "extra"),
     ("source-not-dict", lambda: Meta(source="x"), "source"),
     ("is-seg-string", lambda: Meta(is_seg="yes"), "is_seg"),

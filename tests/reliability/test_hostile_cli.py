@@ -42,7 +42,7 @@ def test_info_failures_are_one_line_with_exit_code_1(tmp_path, name):
         assert "1048576 x 1048576" in r.stdout and len(lines) == 1
     else:
         assert len(lines) == 2 and lines[0].startswith("mlarray info: ") and os.path.basename(case.path) in lines[0]
-    assert lines[-1] == f"mlarray info: No MLArray file at {tmp_path / 'missing.mla'}"
+    assert lines[-1] == f"mlarray info: {tmp_path / 'missing.mla'}: no MLArray file exists at this path; check the path"
 
 
 def test_metadata_strings_cannot_drive_the_terminal(tmp_path, capsys):
@@ -127,6 +127,25 @@ def test_back_conversion_outputs_are_checked_with_their_library(tmp_path):
     dst.write_bytes(b"not a nifti")
     r = _cli("convert", src, dst)
     assert r.returncode == 1 and "exists but is not valid" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["a.mha", "a.mhd", "a.mgz", "a.ome.zarr"])
+def test_outputs_of_the_other_formats_are_checked_before_they_are_skipped(tmp_path, name):
+    from mlarray.cli import main as cli_main
+
+    src, dst = tmp_path / "a.mla", tmp_path / name
+    MLArray(np.ones((4, 4, 4), np.uint8)).save(src)
+    assert cli_main(["convert", "-q", str(src), str(dst)]) == 0
+    assert cli_main(["convert", "-q", str(src), str(dst)]) == 0  # skipped: exists and is valid
+    if name == "a.mhd":  # a header without its data file is not a complete output
+        next(tmp_path.glob("a.*raw")).unlink()
+    elif name == "a.ome.zarr":
+        for meta in dst.glob("zarr.json"):
+            meta.write_text('{"zarr_format": 3, "node_type": "group", "attributes": {}}')
+    else:
+        dst.write_bytes(b"damaged")
+    assert cli_main(["convert", "-q", str(src), str(dst)]) == 1  # reported, not replaced
+    assert cli_main(["convert", "-q", "--overwrite", str(src), str(dst)]) == 0
 
 
 def test_an_error_quoting_a_crafted_value_stays_one_readable_line(tmp_path):

@@ -41,6 +41,27 @@ def test_ome_tiff_reference_outside_the_folder_is_refused(tmp_path, how):
     assert rc == 1 and not out.exists()
 
 
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink", "list", "pattern", "fifo"])
+def test_metaimage_data_file_outside_the_folder_is_refused(tmp_path, how):
+    """ITK reads a .mhd's ElementDataFile in C++, where the audit-hook tripwire sees nothing: before
+    this check `mlarray convert` stored the named file's bytes as the image."""
+    case = hostile.metaimage_outside_ref(tmp_path, how)
+    with pytest.raises(ConversionError, match="outside its folder" if how != "fifo" else "not a regular file"):
+        read_any(case.path)
+    rc, out = _convert(case.path, tmp_path)
+    assert rc == 1 and not out.exists()
+
+
+def test_metaimage_with_its_data_file_beside_it_converts(tmp_path):
+    case = hostile.metaimage_outside_ref(tmp_path, "inside")
+    rc, out = _convert(case.path, tmp_path)
+    assert rc == 0 and MLArray.open(out).shape == (16, 16)
+    (tmp_path / "t").mkdir()
+    with limits(allow_outside_files=1):  # the documented way to trust a folder of references
+        assert read_any(hostile.metaimage_outside_ref(tmp_path / "t", "dotdot").path).array.tobytes() == \
+            hostile.SECRET[:256]
+
+
 def test_ome_tiff_reference_to_a_fifo_does_not_hang(tmp_path):
     case = hostile.ome_outside_ref(tmp_path, "fifo")
     result = {}
@@ -107,6 +128,16 @@ def test_dicom_series_with_mismatched_slice_shapes(tmp_path):
         read_any(case.path)
 
 
+@pytest.mark.parametrize("value,single", [(0, False), (2, True)])
+def test_dicom_samples_per_pixel_gdcm_aborts_on_is_refused_first(tmp_path, value, single):
+    """GDCM, the fallback decoder, aborted the whole process on SamplesPerPixel 0 (a C++ exception)."""
+    case = hostile.dicom_samples_per_pixel(tmp_path, value)
+    path = os.path.join(case.path, "s1.dcm") if single else case.path
+    res = run_isolated(path, ["convert"], "corrupt", mem_mb=1536, timeout=120)
+    assert res["verdict"] == "ok", res
+    assert "SamplesPerPixel is" in res["ops"]["convert"]["value"]["stderr"], res
+
+
 def test_dicom_deflate_bomb_is_bounded(tmp_path):
     case = hostile.dicom_deflate_bomb(tmp_path, rows=2048, frames=2)  # 16 MiB from ~17 KB
     assert os.path.getsize(case.path) < 64 * 1024
@@ -147,9 +178,10 @@ def test_nifti_extension_bomb_is_refused_before_nibabel_reads_it(tmp_path):
         read_any(case.path)
 
 
-def test_nifti_pair_header_is_not_an_input(tmp_path):
-    case = hostile.nifti_pair(tmp_path)
-    with pytest.raises(ConversionError, match="unsupported file extension"):
+def test_nifti_pair_image_file_linked_outside_is_refused(tmp_path):
+    assert read_any(hostile.nifti_pair(tmp_path, "inside").path).array.shape == (4, 4, 4)
+    case = hostile.nifti_pair(tmp_path, "symlink")
+    with pytest.raises(ConversionError, match=r"secret.img, outside its folder"):
         read_any(case.path)
 
 
@@ -211,3 +243,20 @@ def test_nrrd_byte_skip_cannot_lift_the_inflate_bound(tmp_path):
                    "data file: a.gz\n\n")
     with pytest.raises(LimitExceededError, match="byte skip"):
         read_any(hdr)
+
+
+def test_ome_zarr_chunk_linked_outside_the_store_is_refused(tmp_path):
+    """An OME-Zarr store is a folder of files; a chunk that is a symlink elsewhere is caught by the
+    tripwire (zarr opens chunks from Python)."""
+    from mlarray.convert import write_any
+
+    rec = read_any(hostile.metaimage_outside_ref(tmp_path, "inside").path)
+    rec.array[:] = 1  # all-zero chunks are not stored at all
+    store = tmp_path / "up" / "img.ome.zarr"
+    write_any(rec, store)
+    chunk = store / "s0" / "c" / "0" / "0"
+    assert chunk.is_file()
+    chunk.unlink()
+    chunk.symlink_to(tmp_path / "private" / "secret.raw")
+    with pytest.raises(ConversionError, match="secret.raw\\), which is outside its folder"):
+        read_any(store)

@@ -238,3 +238,65 @@ def test_damaged_frame_read_through_a_level_view_is_a_corrupt_file_error(tmp_pat
     lv = LevelArray((8, 8), np.uint8, (1.0, 1.0), lambda: Broken(), 0, path="x.mla")
     with pytest.raises(CorruptFileError, match="x.mla: level 0 cannot be read"):
         lv[0:2]
+
+
+@pytest.mark.parametrize("name,kw,lowered", [
+    ("meta_boxes", {"n": 50}, {"MLARRAY_MAX_BOXES": "49"}),
+    ("meta_classes", {"n": 50}, {"MLARRAY_MAX_CLASSES": "49"}),
+    ("meta_extra_keys", {"n": 5_000}, {"MLARRAY_MAX_JSON_VALUES": "4000"}),
+    ("meta_levels", {"n": 65}, {}),
+    ("vlmeta_entry", {"key": "mla.pad", "nbytes": 1 << 20}, {"MLARRAY_MAX_META_BYTES": str(1 << 19)}),
+    ("legacy_refs", {"n": 200_000}, {"MLARRAY_MAX_LEGACY_VALUES": "100000"}),  # then: a list, not metadata
+    ("legacy_gzip_bomb", {"nbytes": 20 << 20}, {}),
+])
+def test_the_remedy_a_refusal_prints_admits_the_file(tmp_path, monkeypatch, name, kw, lowered):
+    """Each refusal names its limit and both documented ways to raise it; doing what the message says
+    (the environment variable, or mlarray.limits(...) in code) opens the file."""
+    import re
+
+    case = hostile.BUILDERS[name](tmp_path, **kw)
+    for k, v in lowered.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(LimitExceededError) as info:
+        MLArray.open(case.path)
+    msg = str(info.value)
+    env, value = re.search(r"environment variable (MLARRAY_\w+)=(\d+|N)", msg).groups()
+    code_name, code_value = re.search(r"mlarray\.limits\((\w+)=(\d+|N)\)", msg).groups()
+    assert env == f"MLARRAY_{info.value.limit.upper()}" and code_name == info.value.limit and code_value == value
+    if value == "N":  # the check stopped counting: the message says what N must exceed, and that 0 is off
+        above = int(re.search(r"N above the current ([\d,]+); 0 switches the limit off", msg).group(1).replace(",", ""))
+        value = code_value = str(above * 4)
+    with limits(**{code_name: int(code_value)}):  # in code: wins over the (lowered) environment
+        _open_past_the_limit(case)
+    monkeypatch.setenv(env, value)
+    _open_past_the_limit(case)
+
+
+def _open_past_the_limit(case):
+    if case.name == "legacy_refs":  # admitted by the limit, the pickle is a list: not metadata
+        with pytest.raises(CorruptFileError, match="must be a mapping") as info:
+            MLArray.open(case.path)
+        assert not isinstance(info.value, LimitExceededError)
+    else:
+        MLArray.open(case.path).close()
+
+
+def test_the_verified_open_cache_applies_the_limits_in_force(tmp_path, monkeypatch):
+    """A read-only open is remembered for reuse (_open_cache); the reuse must not admit a file the
+    limits in force now would refuse, nor keep refusing one they admit."""
+    from mlarray import _open_cache
+
+    case = hostile.meta_classes(tmp_path, n=300)
+    monkeypatch.setattr(_open_cache, "RACY_NS", 0)  # remember a file written a moment ago
+    _open_cache.clear()
+    MLArray.open(case.path).close()
+    assert _open_cache.lookup(case.path, _open_cache.file_identity(case.path)) is not None
+    with limits(max_classes=299), pytest.raises(LimitExceededError, match="max_classes"):
+        MLArray.open(case.path)
+    monkeypatch.setenv("MLARRAY_MAX_CLASSES", "299")
+    with pytest.raises(LimitExceededError, match="max_classes"):
+        MLArray.open(case.path)
+    with limits(max_classes=300):
+        assert len(MLArray.open(case.path).meta.classes) == 300
+    monkeypatch.delenv("MLARRAY_MAX_CLASSES")
+    assert len(MLArray.open(case.path).meta.classes) == 300

@@ -56,7 +56,10 @@ def test_max_read_bytes_set_explicitly(tmp_path, monkeypatch):
             img.to_numpy()
         assert img[0:8].shape == (8, 64, 64)  # 128 KiB: fine
         with pytest.raises(LimitExceededError):
-            MLArray.load(p)
+            MLArray.load(p, compressed=False)
+        kept = MLArray.load(p)  # compressed chunks in memory: 1 MiB of ones takes a few KB
+        with pytest.raises(LimitExceededError):
+            kept.to_numpy()
     monkeypatch.setenv("MLARRAY_MAX_READ_BYTES", str(2**19))
     with pytest.raises(LimitExceededError):
         np.asarray(img)
@@ -64,7 +67,13 @@ def test_max_read_bytes_set_explicitly(tmp_path, monkeypatch):
         assert np.asarray(img).sum() == 64**3
 
 
-def test_in_memory_arrays_are_not_checked():
-    img = MLArray(np.zeros((8, 8), np.uint8))
+def test_decompressed_arrays_are_not_checked_compressed_ones_are(tmp_path):
+    """A numpy-backed MLArray is in memory already; a compressed one (MLArray(array) keeps its data
+    Blosc2-compressed in memory) decompresses on to_numpy, which the limit guards like a file read."""
+    p = tmp_path / "a.mla"
+    MLArray(np.zeros((8, 8), np.uint8)).save(p)
+    img = MLArray.load(p, compressed=False)
     with limits(max_read_bytes=1):
         assert img.to_numpy().shape == (8, 8) and img[...].shape == (8, 8)
+        with pytest.raises(LimitExceededError, match="max_read_bytes"):
+            MLArray(np.zeros((8, 8), np.uint8)).to_numpy()

@@ -25,7 +25,7 @@ def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_se
         spatial["axis_labels"] = list(record.axis_labels)
     if record.axis_units:
         spatial["axis_units"] = list(record.axis_units)
-    extra = {}
+    extra = dict(record.extra or {})
     if record.intensity:
         extra["intensity"] = record.intensity
     meta = Meta(spatial=spatial, source=record.source, source_format=record.source_format,
@@ -37,7 +37,7 @@ def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_se
             raise ConversionError(record.source.get("path", "input"), "is marked as a segmentation but holds "
                                   "non-integer values", "drop --seg, or round the labels first")
         array = arr.astype(_smallest_int(arr))
-    return MLArray(array, meta=meta, patch_size=patch_size)
+    return MLArray(array, meta=meta, patch_size=patch_size, compressed=False)  # saved next: compress once
 
 
 def _smallest_int(arr: np.ndarray):
@@ -66,6 +66,7 @@ def mlarray_to_record(img) -> ImageRecord:
         source_format=meta.source_format or "mlarray",
         is_seg=meta.is_seg,
         classes=meta.classes,
+        extra=dict(meta.extra) if meta.extra else None,
         intensity=_intensity(meta),
     )
 
@@ -84,21 +85,29 @@ def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
         if name.lower().endswith(ext):
             name = name[: -len(ext)]
             break
+    else:
+        from .formats.registry import strip_extension
+
+        name = strip_extension(name)
     return name + suffix
 
 
 def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Optional[bool] = None,
                  progress: Optional[Callable[[int, int], None]] = None, orient: Optional[str] = None,
-                 reference: Optional[str] = None) -> str:
+                 reference: Optional[str] = None, labels=None, **write_kw) -> str:
     """Convert one file (or DICOM directory) to ``dst``; the output appears atomically or not at all.
 
     ``orient`` ("RAS+", "LPS", ...) reorients the voxel axes on the way (see :mod:`._orient`); by
     default the source's voxel order is kept so converting back restores the original exactly.
     ``reference`` is the DICOM series a segmentation belongs to (reading a DICOM SEG, or writing one).
+    Label images that come with the source (OME-Zarr ``labels/``) are written beside ``dst`` as
+    ``<stem>_label-<name>.mla``; ``labels`` (``.mla`` segmentations) go into an OME-Zarr output's
+    ``labels/``. ``write_kw`` reaches the writer (e.g. ``ngff_version`` for OME-Zarr).
     """
     from .. import MLArray
     from .._atomic import atomic_output
     from . import read_any, write_any
+    from .formats.registry import companion_name, writes_own_output
 
     src, dst = os.fspath(src), os.fspath(dst)
     if dst.endswith(".mla"):
@@ -112,6 +121,9 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
             record = reorient(record, orient)
         img = record_to_mlarray(record, patch_size=patch_size, is_seg=seg)
         img.save(dst, progress=progress, levels=record.levels or None)  # a pyramidal TIFF keeps its levels
+        for name, extra in (record.companions or {}).items():
+            record_to_mlarray(extra, patch_size=patch_size).save(companion_name(dst, name),
+                                                                 levels=extra.levels or None)
         return dst
     if not src.endswith(".mla"):
         raise ConversionError(src, "one side of a conversion must be an .mla file",
@@ -124,12 +136,17 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
         from ._orient import reorient
 
         record = reorient(record, orient)
+    if labels:
+        record.companions = {output_name(p, ""): mlarray_to_record(MLArray.open(p)) for p in labels}
+    if writes_own_output(dst):  # MetaImage header + data, Zarr directories (before the folder test:
+        write_any(record, dst, **write_kw)  # an existing store is a folder too): atomic in their own way
+        return dst
     if _is_dicom_target(dst):
         from .dicom_write import write_dicom
 
         return write_dicom(record, dst, mla_path=src, reference=reference)
     with atomic_output(dst) as tmp:
-        write_any(record, tmp)
+        write_any(record, tmp, **write_kw)
     return dst
 
 

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from .._input_guard import check_decoded
-from .._memory import available_memory
 from ._record import ConversionError
 
 __all__ = ["read_nrrd_data"]
@@ -84,11 +83,7 @@ def _declared_nbytes(nrrd, header: dict, path: str) -> int:
     if any(s < 0 for s in sizes):
         raise ConversionError(path, f"the NRRD header declares negative sizes {sizes}")
     nbytes = int(np.prod(sizes, dtype=np.float64)) * itemsize
-    avail = available_memory()
-    if avail is not None and nbytes > avail:
-        raise ConversionError(path, f"the header declares {sizes} voxels of {itemsize} bytes "
-                                    f"({nbytes / 2**30:.1f} GiB), more than the {avail / 2**30:.1f} GiB "
-                                    "of memory available", "convert it on a machine with more memory")
+    check_decoded(path, nbytes, f"the header ({sizes} voxels of {itemsize} bytes)")
     return nbytes
 
 

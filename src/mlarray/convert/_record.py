@@ -68,6 +68,10 @@ class ImageRecord:
     classes: list[dict] | None = None
     levels: list | None = None
     intensity: dict | None = None
+    # free-form metadata for ``Meta.extra`` (channel names/colours/windows, time interval, ...)
+    extra: dict | None = None
+    # images that belong with this one (OME-Zarr labels): name -> record, written beside it
+    companions: dict | None = None
 
     # ------------------------------------------------------------------ helpers
     @property

@@ -1,0 +1,163 @@
+"""The published package's Python CLI functions (``mlarray.cli.convert_to_mlarray`` & co.).
+
+They keep the published semantics: NIfTI/NRRD are read and written through MedVol, which reorients
+images to RAS+ (nibabel's canonical axis order), and the array gets ``spatial_x/y/z`` axis labels.
+This library's own converter (``mlarray convert``, :mod:`mlarray.convert`) keeps the original
+orientation instead, for an exact round trip. ``mlarray.cli.MedVol`` is the MedVol class (``medvol``
+package, imported when first needed); tests may replace it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from ._errors import MLArrayError, MetadataTypeError
+
+__all__ = ["print_header", "convert_to_mlarray", "convert_from_mlarray", "convert_image", "cli_print_header",
+           "cli_convert_to_mlarray", "header_to_source_meta"]
+
+_PathLike = Union[str, Path]
+
+
+def _medvol():
+    from . import cli
+
+    cls = cli.MedVol
+    if cls is None:
+        try:
+            from medvol import MedVol as cls  # noqa: N813
+        except ImportError:
+            raise MLArrayError("convert_to_mlarray/convert_from_mlarray read and write through MedVol, the published "
+                               "package's reader (RAS+ orientation); install it with 'pip install medvol', or use "
+                               "'mlarray convert' / mlarray.convert, which keep the original orientation") from None
+    return cls
+
+
+def _kind(path: _PathLike) -> Optional[str]:
+    name = str(path)
+    if name.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if name.endswith(".nrrd"):
+        return "nrrd"
+    return "mla" if name.endswith(".mla") else None
+
+
+def _plain(value: Any) -> Any:
+    """Header values as JSON types: numpy arrays/scalars to lists/numbers, bytes decoded."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        return _plain(value.item()) if value.ndim == 0 else [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return _plain(value.tolist())
+    return value
+
+
+def header_to_source_meta(header) -> dict:
+    """A reader's header (a mapping, or an object with ``items()``/``keys()``) as a JSON dict for ``meta.source``."""
+    if header is None:
+        return {}
+    if isinstance(header, Mapping) or hasattr(header, "items"):
+        raw = {str(k): v for k, v in header.items()}
+    elif hasattr(header, "keys"):
+        raw = {str(k): header[k] for k in header.keys()}
+    else:
+        raise MetadataTypeError("source", header, "a header must be a mapping", "pass a dict-like header")
+    return _plain(raw)
+
+
+def _coord_alias(cs: Optional[str]) -> Optional[str]:
+    return {"RAS": "RAS+", "LPS": "LPS+"}.get(cs, cs)
+
+
+def print_header(filepath: _PathLike) -> None:
+    """Print the file's metadata as the published ``mlarray_header`` did (``Meta.to_plain``, sorted JSON).
+
+    Reads the header only, never the voxels."""
+    from ._array import MLArray
+
+    img = MLArray.open(filepath, mmap_mode="r")
+    try:
+        print(json.dumps(img.meta.to_plain(include_none=True), indent=2, sort_keys=True))
+    finally:
+        img.close()
+
+
+def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
+    """NIfTI/NRRD -> ``.mla`` the published way: MedVol's RAS+ array and affine, its header in ``source``."""
+    from ._array import MLArray
+    from ._meta_base import _meta_internal_write
+
+    vol = _medvol()(load_filepath)
+    ndim = np.asarray(vol.array).ndim
+    labels = {3: ["spatial_x", "spatial_y", "spatial_z"], 2: ["spatial_x", "spatial_y"]}.get(ndim)
+    img = MLArray(np.asarray(vol.array), affine=np.asarray(vol.affine, dtype=float),
+                  meta=header_to_source_meta(vol.header), axis_labels=labels, compressed=False)
+    cs = _coord_alias(getattr(vol, "coordinate_system", None))
+    if cs is not None:
+        img.meta.spatial.coord_system = cs
+    with _meta_internal_write():
+        img.meta._image_meta_format = _kind(load_filepath)
+    img.save(save_filepath)
+
+
+def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
+    """``.mla`` -> NIfTI/NRRD the published way: geometry from the affine, ``source`` as the header.
+
+    Without an anatomical ``coord_system`` the data are taken as RAS+ (what ``convert_to_mlarray``
+    writes); ``LPS``/``LPS+`` stay LPS+."""
+    from ._array import MLArray
+    from .affines import anatomical_letters
+
+    img = MLArray.open(load_filepath, mmap_mode="r")
+    try:
+        nrrd = _kind(save_filepath) == "nrrd"
+        backend = "pynrrd" if nrrd else None
+        cs = "LPS+" if anatomical_letters(img.meta.spatial.coord_system) == "LPS" else "RAS+"
+        header = dict(img.meta.source.to_plain())
+        if nrrd:  # MedVol writes the space itself from coordinate_system
+            header.pop("space", None)
+            header.pop("NRRD_space", None)
+        vol = _medvol()(img.to_numpy(), affine=np.asarray(img.affine, dtype=float), header=header,
+                        backend=backend, coordinate_system=cs, canonicalize=False)
+    finally:
+        img.close()
+    vol.save(save_filepath, backend=backend)
+
+
+def convert_image(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
+    """NIfTI/NRRD -> ``.mla`` or ``.mla`` -> NIfTI/NRRD, chosen by the file names."""
+    src, dst = _kind(load_filepath), _kind(save_filepath)
+    if src in ("nifti", "nrrd") and dst == "mla":
+        convert_to_mlarray(load_filepath, save_filepath)
+    elif src == "mla" and dst in ("nifti", "nrrd"):
+        convert_from_mlarray(load_filepath, save_filepath)
+    else:
+        raise MLArrayError(f"cannot convert {load_filepath} to {save_filepath}: these functions convert NIfTI/NRRD "
+                           "to .mla and back; use 'mlarray convert' for DICOM, TIFF and batches")
+
+
+def cli_print_header(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="mlarray_header", description="Print the MLArray metadata header of a file.")
+    p.add_argument("filepath", help="Path to a .mla file.")
+    print_header(p.parse_args(argv).filepath)
+
+
+def cli_convert_to_mlarray(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="mlarray_convert", description="Convert between MLArray and NIfTI/NRRD files.")
+    p.add_argument("load_filepath")
+    p.add_argument("save_filepath")
+    args = p.parse_args(argv)
+    convert_image(args.load_filepath, args.save_filepath)

@@ -1,0 +1,178 @@
+"""``MLArrayIO``: an nnU-Net v2 ``BaseReaderWriter`` for ``.mla`` images and segmentations.
+
+nnU-Net's conventions (``nnunetv2.imageio.base_reader_writer``): ``read_images`` returns a
+``(c, x, y, z)`` float32 array and ``{"spacing": (sx, sy, sz), ...}`` with one spacing per array
+axis *in array order*; 2D images become ``(c, 1, x, y)`` with a first spacing far above the others
+(``999 *`` the largest, as nnU-Net's SimpleITK reader does). An ``.mla`` array already is in the
+order its spacing describes, so the file's axes are used as they are: no reversal as for ITK, and a
+dataset converted from NIfTI with ``mlarray convert`` has nibabel's axis order (SimpleITK's
+reversed). Non-spatial axes (channels) of a file become channels; several files per case (nnU-Net's
+``_0000``, ``_0001``) are stacked.
+
+``write_seg`` writes the prediction as an ``.mla`` segmentation on the image's grid: the spacing,
+origin, direction, ``coord_system``, axis labels and units of the image it was predicted from (kept
+in the properties by ``read_images``) and a class table from the nnU-Net ``dataset.json`` that the
+predictor (and the trainer's validation) writes beside its outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
+
+from ._geometry import channel_first, spatial_layout
+
+__all__ = ["MLArrayIO", "class_table_from_dataset_json"]
+
+_GEOMETRY_KEY = "mlarray"  # properties[_GEOMETRY_KEY]: what write_seg needs, as plain picklable values
+
+
+class MLArrayIO(BaseReaderWriter):
+    """Read ``.mla`` images and segmentations for nnU-Net v2 and write predictions as ``.mla``."""
+
+    supported_file_endings = [".mla"]
+
+    def read_images(self, image_fnames: Union[Sequence[str], str]) -> tuple[np.ndarray, dict]:
+        if isinstance(image_fnames, (str, os.PathLike)):
+            image_fnames = [image_fnames]
+        arrays, infos = [], []
+        for f in image_fnames:
+            data, info = _read_one(os.fspath(f))
+            arrays.append(data)
+            infos.append(info)
+        first = infos[0]
+        for f, info in zip(image_fnames[1:], infos[1:]):
+            if info["shape"] != first["shape"]:
+                raise ValueError(f"{f}: spatial shape {info['shape']} differs from {image_fnames[0]} "
+                                 f"{first['shape']}; every channel file of a case must share one grid")
+            if not np.allclose(info["spacing"], first["spacing"], rtol=1e-5):
+                raise ValueError(f"{f}: spacing {info['spacing']} differs from {image_fnames[0]} {first['spacing']}; "
+                                 "resample the channels onto one grid first")
+        properties = {"spacing": _nnunet_spacing(first), _GEOMETRY_KEY: first}
+        return np.vstack(arrays).astype(np.float32, copy=False), properties
+
+    def read_seg(self, seg_fname: str) -> tuple[np.ndarray, dict]:
+        data, properties = self.read_images([seg_fname])
+        if data.shape[0] != 1:
+            raise ValueError(f"{seg_fname}: a segmentation has one channel, this file has {data.shape[0]}")
+        return data, properties
+
+    def write_seg(self, seg: np.ndarray, output_fname: str, properties: dict) -> None:
+        from mlarray import Meta, MLArray
+
+        info = properties.get(_GEOMETRY_KEY)
+        if info is None:
+            raise ValueError(f"{output_fname}: the properties were not made by MLArrayIO.read_images (no "
+                             f"{_GEOMETRY_KEY!r} entry), so the image grid is unknown; predict from .mla images")
+        seg = np.asarray(seg)
+        if info["spatial_ndim"] == 2:
+            seg = seg[0]  # nnU-Net hands 2D predictions back as (1, x, y)
+        if tuple(seg.shape) != tuple(info["shape"]):
+            raise ValueError(f"{output_fname}: segmentation shape {seg.shape} is not the image's {info['shape']}")
+        seg = seg.astype(_label_dtype(seg), copy=False)
+        spatial = {k: info[k] for k in ("spacing", "origin", "direction", "coord_system", "axis_units")
+                   if info.get(k) is not None}
+        if info.get("axis_labels") is not None:
+            spatial["axis_labels"] = info["axis_labels"]
+        classes = class_table_from_dataset_json(_find_dataset_json(output_fname))
+        meta = Meta(spatial=spatial, is_seg=True, classes=classes,
+                    extra={"nnunet": {"predicted_from": info.get("file")}})
+        MLArray(seg, meta=meta).save(output_fname)
+
+
+def _read_one(path: str) -> tuple[np.ndarray, dict]:
+    from mlarray import MLArray
+
+    img = MLArray.open(path, mmap_mode="r")
+    if not img.meta.has_array:
+        raise ValueError(f"{path}: metadata-only .mla file; nnU-Net needs an image array")
+    spatial, _ = spatial_layout(img)
+    if len(spatial) not in (2, 3):
+        raise ValueError(f"{path}: nnU-Net handles 2 or 3 spatial axes, this file has {len(spatial)} "
+                         f"(axis_labels {img.axis_labels}); label the extra axes as 'channel'")
+    data = channel_first(img.to_numpy(), spatial)
+    if len(spatial) == 2:
+        data = data[:, np.newaxis]
+    sp = img.meta.spatial
+    labels = sp.axis_labels
+    info = {
+        "file": os.path.abspath(path),
+        "shape": [int(img.shape[a]) for a in spatial],
+        "spatial_ndim": len(spatial),
+        "spacing": [float(v) for v in (sp.spacing or [1.0] * len(spatial))],
+        "origin": None if sp.origin is None else [float(v) for v in sp.origin],
+        "direction": None if sp.direction is None else [[float(v) for v in row] for row in sp.direction],
+        "coord_system": sp.coord_system,
+        "axis_labels": None if labels is None else [str(labels[a]) for a in spatial],
+        "axis_units": _spatial_units(sp.axis_units, spatial, img.ndim),
+    }
+    return data, info
+
+
+def _spatial_units(units, spatial, ndim) -> Optional[list]:
+    if units is None:
+        return None
+    return [units[a] for a in spatial] if len(units) == ndim and ndim != len(spatial) else list(units)
+
+
+def _nnunet_spacing(info: dict) -> list[float]:
+    spacing = [abs(v) for v in info["spacing"]]
+    if info["spatial_ndim"] == 2:
+        return [max(spacing) * 999.0] + spacing
+    return spacing
+
+
+def _label_dtype(seg: np.ndarray):
+    if seg.size == 0:
+        return np.uint8
+    lo, hi = int(seg.min()), int(seg.max())
+    for dt in (np.uint8, np.uint16, np.int16, np.int32):
+        if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
+            return dt
+    return np.int64
+
+
+def _find_dataset_json(output_fname: str) -> Optional[str]:
+    """The dataset.json nnU-Net wrote beside this output: the predictor writes one into its output
+    folder, the trainer into the folder above ``fold_x/validation``."""
+    folder = os.path.dirname(os.path.abspath(output_fname))
+    for candidate in (folder, os.path.dirname(folder), os.path.dirname(os.path.dirname(folder))):
+        path = os.path.join(candidate, "dataset.json")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def class_table_from_dataset_json(path: Optional[str]) -> Optional[dict]:
+    """``{voxel value: name}`` from an nnU-Net ``dataset.json``'s ``labels`` (None if unavailable).
+
+    Region-based datasets (label values that are lists) name the values nnU-Net writes, which are
+    ``regions_class_order[i]`` for the i-th region.
+    """
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    labels = doc.get("labels") if isinstance(doc, dict) else None
+    if not isinstance(labels, dict):
+        return None
+    table: dict[int, str] = {}
+    if any(isinstance(v, (list, tuple)) for v in labels.values()):
+        order = doc.get("regions_class_order") or []
+        regions = [name for name, v in labels.items() if v not in (0, [0])]
+        if 0 in labels.values():
+            table[0] = next(name for name, v in labels.items() if v == 0)
+        for name, value in zip(regions, order):
+            table[int(value)] = str(name)
+        return table or None
+    for name, value in labels.items():
+        if isinstance(value, (int, float)) and int(value) == value and int(value) not in table:
+            table[int(value)] = str(name)
+    return table or None

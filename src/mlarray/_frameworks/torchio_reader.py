@@ -1,0 +1,37 @@
+"""A TorchIO reader for ``.mla``: ``tio.ScalarImage(path, reader=mlarray.torchio.reader)``."""
+
+from __future__ import annotations
+
+import os
+from typing import Union
+
+import numpy as np
+
+from ._geometry import channel_first, pad_affine, ras_affine, spatial_layout
+
+__all__ = ["reader"]
+
+
+def reader(path: Union[str, os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
+    """Read an ``.mla`` file as TorchIO expects: a ``(C, W, H, D)`` array and a 4x4 RAS affine.
+
+    Spatial axes keep the file's order (TorchIO reorients with ``tio.ToCanonical`` when asked);
+    non-spatial axes are merged into the channel axis; 2D files get a trailing axis of size 1, as
+    TorchIO gives 2D images. The stored dtype is kept (TorchIO widens unsigned 16/32-bit itself).
+    """
+    from mlarray import MLArray
+
+    path = os.fspath(path)
+    img = MLArray.open(path, mmap_mode="r")
+    if not img.meta.has_array:
+        raise ValueError(f"{path}: metadata-only .mla file; TorchIO needs an image array")
+    spatial, _ = spatial_layout(img)
+    if not 2 <= len(spatial) <= 3:
+        raise ValueError(f"{path}: TorchIO images have 2 or 3 spatial axes, this file has {len(spatial)} "
+                         f"(axis_labels {img.axis_labels}); label the extra axes as 'channel' or 'temporal'")
+    data = channel_first(img.to_numpy(), spatial)
+    affine, _ = ras_affine(img)
+    if len(spatial) == 2:
+        data = data[..., np.newaxis]
+        affine = pad_affine(affine, 3)
+    return data, affine

@@ -1,0 +1,103 @@
+"""The read path of a memory-mapped ``.mla`` array for basic keys (ints and unit-step slices).
+
+``NDArray.__getitem__`` (python-blosc2 4.14) spends 100-200 µs in Python before C-Blosc2 decodes
+anything: SWMR shape refresh, LazyExpr/str/bool/fancy-key dispatch, ``ndindex`` key processing,
+numpy shape arithmetic. A training loader that opens a file, reads one 8x64x64 patch and closes it
+paid that on a 150 µs decode. For the keys loaders use, all of that reduces to one start/stop pair,
+so this module parses the key once and calls the extension type's ``get_slice_numpy`` - the call
+``__getitem__`` ends in, with the same C path (``b2nd_get_slice_cbuffer``) and the same bytes. The
+same parsed region gives the chunk verifier the chunks the read touches (``chunk_ids``).
+
+Anything else (fancy or stepped keys, empty selections, ``None`` axes) returns None from
+:func:`plan` and takes ``NDArray.__getitem__`` with numpy's rules and errors.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from ._chunks import expand_key
+
+__all__ = ["Region", "plan", "read", "chunk_ids"]
+
+
+class Region(NamedTuple):
+    start: tuple
+    stop: tuple
+    shape: tuple  # the shape of the result (axes indexed by an int dropped)
+
+
+def plan(key, shape) -> Optional[Region]:
+    """The region a basic, non-empty key selects, or None for every other key."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is None for k in key):
+        return None  # new axes: the general path
+    if any(k is Ellipsis for k in key):
+        key = expand_key(key, len(shape))
+        if key is None:
+            return None
+    ndim = len(shape)
+    if not ndim or len(key) > ndim:
+        return None
+    start, stop, out = [], [], []
+    for axis, n in enumerate(shape):
+        k = key[axis] if axis < len(key) else _ALL
+        if k.__class__ is slice:
+            try:
+                a, b, step = k.indices(n)
+            except TypeError:
+                return None
+            if step != 1 or b <= a:
+                return None
+            start.append(a), stop.append(b), out.append(b - a)
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
+            i = int(k)
+            i += n if i < 0 else 0
+            if not 0 <= i < n:
+                return None  # IndexError with numpy's message on the general path
+            start.append(i), stop.append(i + 1)
+        else:
+            return None
+    return Region(tuple(start), tuple(stop), tuple(out))
+
+
+_ALL = slice(None)
+
+
+def _extension_get_slice():
+    import blosc2
+
+    ext = getattr(getattr(blosc2, "blosc2_ext", None), "NDArray", None)
+    return getattr(ext, "get_slice_numpy", None)
+
+
+_GET_SLICE = None
+
+
+def read(store, region: Region) -> np.ndarray:
+    """``store[key]`` for the key ``region`` was planned from (a new C-contiguous array)."""
+    global _GET_SLICE
+    if _GET_SLICE is None:
+        _GET_SLICE = _extension_get_slice() or False
+    full = tuple(b - a for a, b in zip(region.start, region.stop))
+    out = np.empty(full, dtype=store.dtype)
+    if _GET_SLICE:
+        _GET_SLICE(store, out, (region.start, region.stop))
+    else:  # a python-blosc2 without the extension method: same result through __getitem__
+        out[...] = store[tuple(slice(a, b) for a, b in zip(region.start, region.stop))]
+    return out if full == region.shape else out.reshape(region.shape)
+
+
+def chunk_ids(region: Region, chunks, grid) -> list[int]:
+    """Flat (C-order) indices of the chunks ``region`` touches."""
+    flat = [0]
+    for a, b, c, g in zip(region.start, region.stop, chunks, grid):
+        lo, hi = a // c, (b - 1) // c
+        if lo == hi:
+            flat = [f * g + lo for f in flat]
+        else:
+            flat = [f * g + j for f in flat for j in range(lo, hi + 1)]
+    return flat
