@@ -23,6 +23,8 @@
   tiff_tags      TIFF tags (width, length, strips, samples, bits) and OME-XML file references
   dicom_elements Rows, Columns, NumberOfFrames, BitsAllocated, transfer syntax, pixel data length,
                  symlinks and FIFOs in the series folder
+  metaimage_header  MetaImage (.mhd/.mha, read by ITK in C++) fields: DimSize, NDims, ElementType,
+                 channels, HeaderSize, compression, ElementDataFile -> outside / LIST / pattern / FIFO
 
 Every case runs in its own child process with an address-space cap (``--mem-mb``) and a timeout
 (``stress/isolate.py``); ``.mla`` cases are opened (metadata, levels), described by ``mlarray info``,
@@ -55,7 +57,7 @@ from _common import REPO, make_base_files, read_meta_json, write_meta_json  # no
 from isolate import BAD, run_isolated  # noqa: E402
 
 CLASSES = ["json_field", "frame_header", "chunk_index", "pickle_ops", "nifti_header", "nrrd_header", "tiff_tags",
-           "dicom_elements"]
+           "dicom_elements", "metaimage_header"]
 MLA_OPS = ("open", "info", "napari")
 LEGACY = REPO / "tests" / "data" / "legacy"
 
@@ -255,6 +257,45 @@ def mutate_nrrd(rng: random.Random, d: Path, secret: Path) -> tuple[str, str]:
     return str(p), f"nrrd {key}: {val}"
 
 
+def mutate_metaimage(rng: random.Random, d: Path, secret: Path) -> tuple[str, str]:
+    import zlib
+
+    import numpy as np
+
+    data = np.arange(4 * 5 * 6, dtype=np.int16).tobytes()
+    fields = {"ObjectType": "Image", "NDims": "3", "DimSize": "4 5 6", "ElementType": "MET_SHORT",
+              "ElementDataFile": "a.raw"}
+    key = rng.choice(["NDims", "DimSize", "ElementType", "ElementNumberOfChannels", "HeaderSize",
+                      "CompressedData", "ElementDataFile", "ElementDataFile", "ElementSpacing", "TransformMatrix"])
+    val = rng.choice({"NDims": ["0", "1", "2", "16", "-1", "99999999"],
+                      "DimSize": ["4 5", "100000 100000 100000", "0 0 0", "-4 5 6", "4 5 6 7", "4294967297 1 1"],
+                      "ElementType": ["MET_DOUBLE", "MET_UCHAR", "MET_NONE", "MET_STRING", "nonsense"],
+                      "ElementNumberOfChannels": ["0", "3", "-1", "100000"],
+                      "HeaderSize": ["-1", "99999999999", "1000"],
+                      "CompressedData": ["True", "bomb"],
+                      "ElementDataFile": [str(secret), "../" + secret.parent.name + "/" + secret.name, "/dev/zero",
+                                          "pipe.raw", "link.raw", "LIST\na.raw\n" + str(secret), "a%d.raw 0 99999999 1",
+                                          "../" + secret.parent.name + "/secre%s.bin 1 1 1", "LOCAL", "nothing.raw"],
+                      "ElementSpacing": ["0 0 0", "nan 1 1", "1e308 1 1"],
+                      "TransformMatrix": ["0 0 0 0 0 0 0 0 0", "nan 0 0 0 1 0 0 0 1"]}[key])
+    raw = data
+    if key == "CompressedData":
+        raw = zlib.compress(data if val == "True" else bytes(256 << 20), 9)  # 256 MiB of zeros: ~256 KB
+        fields["CompressedDataSize"] = str(len(raw))
+        val = "True"
+    if val == "pipe.raw":
+        os.mkfifo(d / "pipe.raw")
+    if val == "link.raw":
+        (d / "link.raw").symlink_to(secret)
+    fields[key] = val
+    fields["ElementDataFile"] = fields.pop("ElementDataFile")  # must come last
+    (d / "a.raw").write_bytes(raw)
+    local = fields["ElementDataFile"] == "LOCAL"
+    p = d / ("m.mha" if local else "m.mhd")
+    p.write_bytes("".join(f"{k} = {v}\n" for k, v in fields.items()).encode() + (raw if local else b""))
+    return str(p), f"metaimage {key}: {val[:40]}"
+
+
 def mutate_tiff(rng: random.Random, d: Path) -> tuple[str, str]:
     how = rng.choice(["declared", "ome_dotdot", "ome_absolute", "ome_symlink", "ome_fifo", "tag"])
     if how == "declared":
@@ -337,6 +378,8 @@ def make_case(i: int, seed: int, work: Path, bases: list, secret: Path) -> dict:
         path, desc = mutate_nrrd(rng, d, secret)
     elif cls == "tiff_tags":
         path, desc = mutate_tiff(rng, d)
+    elif cls == "metaimage_header":
+        path, desc = mutate_metaimage(rng, d, secret)
     else:
         path, desc = mutate_dicom(rng, d, secret.parent)
     return {"id": i, "cls": cls, "path": path, "desc": desc, "ops": ops, "dir": str(d)}
@@ -355,7 +398,7 @@ def run(args) -> dict:
     t0 = time.time()
 
     def one(i):
-        if args.max_seconds and time.time() - t0 > args.max_seconds:
+        if getattr(args, "max_seconds", 0) and time.time() - t0 > args.max_seconds:
             return None  # the wall-time budget is spent: cases not started are not counted
         try:
             case = make_case(i, args.seed, work / "cases", bases, secret)

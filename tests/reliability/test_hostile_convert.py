@@ -52,6 +52,16 @@ def test_metaimage_data_file_outside_the_folder_is_refused(tmp_path, how):
     assert rc == 1 and not out.exists()
 
 
+@pytest.mark.parametrize("ndims", ["-1", "2147483648", "0"])
+def test_metaimage_ndims_itk_never_returns_on_is_refused(tmp_path, ndims):
+    """ITK's MetaIO loops without end on NDims -1 or 2^31 (found by stress/fuzz_struct.py)."""
+    case = hostile.metaimage_outside_ref(tmp_path, "inside")
+    text = open(case.path).read().replace("NDims = 2", f"NDims = {ndims}")
+    open(case.path, "w").write(text)
+    res = run_isolated(case.path, ["convert"], "any", mem_mb=1536, timeout=60)
+    assert res["verdict"] == "ok" and "its NDims is" in res["ops"]["convert"]["value"]["stderr"], res
+
+
 def test_metaimage_with_its_data_file_beside_it_converts(tmp_path):
     case = hostile.metaimage_outside_ref(tmp_path, "inside")
     rc, out = _convert(case.path, tmp_path)

@@ -7,7 +7,8 @@ first, last and step index (``slice%03d.raw 1 120 1``). Names may be absolute or
 ``../``. ITK opens them in C++, where the audit-hook tripwire of ``mlarray._input_guard`` sees
 nothing, so a header naming ``/etc/passwd`` made ``mlarray convert`` store that file as the image.
 This module reads the header's key lines (ITK does the real parsing and reading afterwards) and
-checks every name with :func:`mlarray._input_guard.contained_file` first.
+checks every name with :func:`mlarray._input_guard.contained_file` first; it also refuses an
+``NDims`` outside 1..16, on which ITK's MetaIO never returns (found by stress/fuzz_struct.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def check_metaimage_references(path: str) -> None:
         key, sep, value = raw.partition(b"=")
         if not sep:
             key, sep, value = raw.partition(b":")
+        if sep and key.strip().lower() == b"ndims":
+            _check_ndims(value, path)
         if not sep or key.strip().lower() != b"elementdatafile":
             continue
         value = value.strip().decode("utf-8", "surrogateescape")
@@ -41,6 +44,23 @@ def check_metaimage_references(path: str) -> None:
             contained_file(folder, name, path)
         return
     # no ElementDataFile: ITK refuses the header itself
+
+
+def _check_ndims(value: bytes, path: str) -> None:
+    """ITK 5's MetaIO loops without end on a negative NDims (or one beyond int32): refuse it first."""
+    from .._record import ConversionError
+
+    text = value.strip().decode("ascii", "replace")
+    try:
+        n = int(text)
+    except ValueError:
+        return  # not a number: MetaIO refuses the header itself
+    if not 1 <= n <= _MAX_NDIMS:
+        raise ConversionError(path, f"its NDims is {text}; a MetaImage has 1 to {_MAX_NDIMS} dimensions",
+                              "the header is damaged")
+
+
+_MAX_NDIMS = 16
 
 
 def _names(value: str, rest: list, path: str) -> list:
