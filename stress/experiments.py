@@ -126,12 +126,12 @@ print(dict(seen))
 """
 
 
-def same_path_saves(work: Path, saves: int = 50) -> dict:
+def same_path_saves(work: Path, saves: int = 50, check_seconds: float = 25) -> dict:
     p = work / "shared.mla"
     env = subprocess_env()
     t = time.perf_counter()
-    checker = subprocess.Popen([sys.executable, "-c", CHECKER, str(p), "25"], stdout=subprocess.PIPE, text=True,
-                               env=env)
+    checker = subprocess.Popen([sys.executable, "-c", CHECKER, str(p), str(check_seconds)], stdout=subprocess.PIPE,
+                               text=True, env=env)
     procs = [subprocess.Popen([sys.executable, "-c", SAVER, str(p), str(v), str(saves)], stdout=subprocess.PIPE,
                               text=True, env=env) for v in (1, 2)]
     writers = [pr.communicate()[0].strip() for pr in procs]

@@ -77,3 +77,11 @@ def test_decompressed_arrays_are_not_checked_compressed_ones_are(tmp_path):
         assert img.to_numpy().shape == (8, 8) and img[...].shape == (8, 8)
         with pytest.raises(LimitExceededError, match="max_read_bytes"):
             MLArray(np.zeros((8, 8), np.uint8)).to_numpy()
+
+
+def test_a_file_of_many_one_element_chunks_reads_in_bounded_memory(tmp_path):
+    """Issue 12, item 6 (a million 1-element chunks at full size: stress/experiments.py, docs/reliability.md
+    section 7); here 10,000 chunks: open, verify every chunk, read whole, describe, in a capped child."""
+    case = hostile.many_chunks(tmp_path, n=10_000)
+    res = run_isolated(case.path, ["open", "verify", "to_numpy", "info"], "ok", mem_mb=1024, timeout=120)
+    assert res["verdict"] == "ok" and res["peak_mb"] < 300, res
