@@ -55,6 +55,10 @@ FILE_CASES = [
     ("dicom_fifo_and_device", {}, ("convert",), "ok"),
     ("dicom_deflate_bomb", {"rows": 8192, "frames": 8}, ("convert",), "ok"),
     ("dicom_declared_huge", {}, ("convert",), "limit"),
+    ("dicom_samples_per_pixel", {}, ("convert",), "corrupt"),
+    ("metaimage_outside_ref", {"how": "dotdot"}, ("convert",), "conversion"),
+    ("metaimage_outside_ref", {"how": "list"}, ("convert",), "conversion"),
+    ("nifti_pair", {"how": "symlink"}, ("convert",), "conversion"),
 ]
 
 
@@ -65,6 +69,8 @@ def _outcomes(res: dict) -> dict:
 def run_files(args, work: Path) -> list[dict]:
     out = []
     for name, kw, ops, expect in FILE_CASES:
+        if name == "many_chunks" and args.many_chunks:
+            kw = {"n": args.many_chunks}
         label = f"{name}({', '.join(f'{k}={v}' for k, v in kw.items())})"
         if args.only and name not in args.only:
             continue
@@ -166,6 +172,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--baseline-src", default=None)
     ap.add_argument("--no-process-experiments", action="store_true")
+    ap.add_argument("--many-chunks", type=int, default=0,
+                    help="chunks of the many_chunks file (default 1,000,000; building it is quadratic in "
+                         "python-blosc2's frame append: 40,000 chunks took 25 s)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="experiments-"))
     results = {"files": run_files(args, work)}

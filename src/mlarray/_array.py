@@ -110,10 +110,11 @@ class MLArray(PublishedArrayAPI):
             return self
         limits_key = metadata_limits_key() if reusable else None  # the limits this open checks against
         store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
-        self._attach(store, path, mode, mmap_mode)
+        self._attach(store, path, mode, mmap_mode, keep_mapping=reusable)
         self._setup_verifier(verify)
         if reusable and (verify or not self._meta.has_array):
             _open_cache.remember_open(self, identity, checked_at, limits_key)
+        self.__dict__.pop("_opened_mapping", None)
         return self
 
     def _setup_verifier(self, verify) -> None:
@@ -186,13 +187,16 @@ class MLArray(PublishedArrayAPI):
                 self._data = read_all(store, path)
         self._format = CURRENT_FORMAT
 
-    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str]) -> None:
+    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str], keep_mapping: bool = False) -> None:
         self._format = detect_format(store, path)
         self._meta, self._sums_expected = read_meta(store, path, self._format)
         self._data = store if self._meta.has_array else None
         self._fstore = store
         self.filepath, self.mode, self.mmap_mode = path, mode, mmap_mode
-        self._saved_meta_json = _meta_json(self._meta)
+        mapping = self._meta.to_mapping()  # also what _open_cache keeps: built once (millions of values cost seconds)
+        self._saved_meta_json = json.dumps(mapping, sort_keys=True)
+        if keep_mapping:  # for _open_cache.remember_open, right after
+            self.__dict__["_opened_mapping"] = mapping
         self._meta.validate(len(store.shape) if self._meta.has_array else None)
 
     @property

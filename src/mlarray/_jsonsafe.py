@@ -41,28 +41,46 @@ def _nonfinite_name(f: float) -> str:
 def encode_nonfinite(value: Any, field: str) -> Any:
     """Replace NaN/±Inf floats by their tagged objects (input: plain JSON types from :func:`to_json_value`).
 
-    A user dict that itself has the tagged form would read back as a number, so it is refused."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return {NONFINITE_KEY: _nonfinite_name(value)}
-    if isinstance(value, list):
-        return [encode_nonfinite(v, field) for v in value]
-    if isinstance(value, dict):
-        if len(value) == 1 and NONFINITE_KEY in value:
+    A user dict that itself has the tagged form (``{"$float": "NaN"}``) would read back as a number,
+    so it is refused; other values under the key are plain data.
+    Strings, ints, bools, None and finite floats are returned without a call each (documents of
+    millions of values: see docs/reliability.md section 7)."""
+    t = type(value)
+    if t is float:
+        return value if _isfinite(value) else {NONFINITE_KEY: _nonfinite_name(value)}
+    if t is list:
+        return [v if type(v) in _LEAVES else encode_nonfinite(v, field) for v in value]
+    if t is dict:
+        if len(value) == 1 and _is_tag(value.get(NONFINITE_KEY)):  # would read back as a number
             raise MetadataError(field, value, f"has the form {{{NONFINITE_KEY!r}: ...}} that the file format reserves "
                                 "for NaN and infinities", f"rename the key {NONFINITE_KEY!r}")
-        return {k: encode_nonfinite(v, f"{field}.{k}") for k, v in value.items()}
+        return {k: v if type(v) in _LEAVES else encode_nonfinite(v, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, float):  # float subclasses
+        return encode_nonfinite(float(value), field)
     return value
 
 
 def decode_nonfinite(value: Any) -> Any:
     """Inverse of :func:`encode_nonfinite` on parsed JSON (tagged objects become float NaN/±Inf)."""
-    if isinstance(value, dict):
-        if len(value) == 1 and value.get(NONFINITE_KEY) in _NONFINITE_NAMES:
-            return _NONFINITE_NAMES[value[NONFINITE_KEY]]
-        return {k: decode_nonfinite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_nonfinite(v) for v in value]
+    t = type(value)
+    if t is dict:
+        if len(value) == 1:
+            tag = value.get(NONFINITE_KEY)
+            if _is_tag(tag):
+                return _NONFINITE_NAMES[tag]
+        return {k: v if type(v) in _LEAVES_PARSED else decode_nonfinite(v) for k, v in value.items()}
+    if t is list:
+        return [v if type(v) in _LEAVES_PARSED else decode_nonfinite(v) for v in value]
     return value
+
+
+def _is_tag(tag) -> bool:
+    return type(tag) is str and tag in _NONFINITE_NAMES
+
+
+# Values that never need a call: finite-or-not floats are leaves only after parsing (JSON text has no NaN).
+_LEAVES = frozenset({str, int, bool, type(None)})
+_LEAVES_PARSED = frozenset({str, int, bool, float, type(None)})
 
 
 def to_json_value(value: Any, field: str, _depth: int = 0, *, allow_nonfinite: bool = False) -> Any:

@@ -184,11 +184,11 @@ def remember_open(self, identity, checked_at: int, limits_key: tuple = ()) -> No
         return
     from ._container import base_offset
 
-    mapping = self._meta.to_mapping()
+    mapping = self.__dict__.get("_opened_mapping") or self._meta.to_mapping()  # built by the open just made
     v = self._verifier
     known = Known(base_offset(self.filepath), self._format, mapping, self._sums_expected, self._checksums,
                   None if v is None else v.state, _layout_of(self._store),
-                  None if v is None else (v.chunks, v.grid), len(json.dumps(mapping)), limits_key)
+                  None if v is None else (v.chunks, v.grid), len(self._saved_meta_json or json.dumps(mapping)), limits_key)
     remember(self.filepath, identity, known, checked_at)
 
 

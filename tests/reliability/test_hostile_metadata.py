@@ -300,3 +300,14 @@ def test_the_verified_open_cache_applies_the_limits_in_force(tmp_path, monkeypat
         assert len(MLArray.open(case.path).meta.classes) == 300
     monkeypatch.delenv("MLARRAY_MAX_CLASSES")
     assert len(MLArray.open(case.path).meta.classes) == 300
+
+
+def test_a_float_tag_holding_a_list_is_plain_data(tmp_path):
+    """{"$float": [1]} is not a NaN/Infinity tag; decoding it hashed the list (TypeError)."""
+    p = tmp_path / "a.mla"
+    MLArray(np.zeros((4, 4), np.uint8)).save(p)
+    doc = read_meta_json(p)
+    doc["extra"] = {"x": {"$float": [1]}, "y": {"$float": "NaN"}}
+    write_meta_json(p, doc)
+    extra = MLArray.open(p).meta.extra
+    assert extra["x"] == {"$float": [1]} and extra["y"] != extra["y"]  # NaN
