@@ -23,7 +23,7 @@ def _first_frame(data):
 
     level = data[-1] if isinstance(data, list) else data
     shape = level.shape
-    key = tuple(s // 2 for s in shape[:-2]) + (slice(None), slice(None))
+    key = tuple(s // 2 for s in shape[:-2]) + (slice(None),) * min(2, len(shape))  # a 1-D array: all of it
     return np.asarray(level[key]).shape
 
 

@@ -209,6 +209,12 @@ def frames_array(ds, nframes: int, where) -> np.ndarray:
                   "the DICOM file")  # before pydicom allocates what the header declares
     try:
         arr = ds.pixel_array
+    except MemoryError:
+        from .._errors import LimitExceededError
+
+        raise LimitExceededError(where, f"decoding its {max(nframes, 1)} frame(s) ran out of memory (the decoder "
+                                        "holds the encoded and the decoded pixels at once); convert it on a "
+                                        "machine with more memory", "max_read_bytes") from None
     except Exception as exc:
         arr = _gdcm_decode(getattr(ds, "filename", None))
         if arr is None:
