@@ -350,11 +350,10 @@ def test_migrate_percent_scale_and_unmapped_values_are_kept():
         "blosc2": {"chunk_size": [1, 2], "cparams": {"codec": 2}, "dparams": None},
         "future_key": [1],
     })
-    assert m["stats"] == {"min": 0.0, "percentiles": {"1": 1.0, "99": 9.0}}
+    assert m["stats"] == {"min": 0.0, "percentiles": {"1": 1.0, "99": 9.0}, "percentile_mean": 5.0}
     assert m["spatial"] == {"spacing": [1.0, 2.0]}
     assert m["blosc2"] == {"chunk_size": [1, 2]}
-    assert m["extra"] == {"mine": 1, "legacy_unmapped": {"stats.percentile_mean": 5.0, "spatial.weird": "x",
-                                                         "future_key": [1]}}
+    assert m["extra"] == {"mine": 1, "legacy_unmapped": {"spatial.weird": "x", "future_key": [1]}}
 
 
 def test_migrate_fraction_percentiles():

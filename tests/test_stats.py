@@ -86,6 +86,48 @@ def test_integer_stats_match_numpy_exactly(dtype):
     assert s["std"] == pytest.approx(ref["std"], rel=1e-10)
 
 
+def _trimmed_reference(a: np.ndarray, low: float, high: float) -> tuple[float, float, float]:
+    inside = a[(a >= low) & (a <= high)].astype(np.float64)
+    return inside.mean(), np.median(inside), inside.std()
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.int32])
+def test_statistics_within_the_percentile_range_are_exact_for_integers(dtype):
+    a = _random(dtype)
+    if a.dtype.itemsize > 2:
+        a = a >> (8 * a.dtype.itemsize - 18)
+    s = compute_stats(a, chunk_shape=ODD_CHUNKS)
+    mean, median, std = _trimmed_reference(a, s["percentiles"]["0.5"], s["percentiles"]["99.5"])
+    assert s["percentile_mean"] == pytest.approx(mean, rel=1e-12)
+    assert s["percentile_median"] == pytest.approx(median, rel=1e-12)
+    assert s["percentile_std"] == pytest.approx(std, rel=1e-10)
+    assert s["percentile_std"] < s["std"]  # the tails are gone
+
+
+def test_statistics_within_the_percentile_range_of_floats_are_within_a_bin():
+    a = np.random.default_rng(6).standard_t(3, (60, 50, 40)).astype(np.float32)  # heavy tails
+    s = compute_stats(a, percentiles=(99.5, 0.5))  # order of the request does not matter
+    bound = (float(a.max()) - float(a.min())) / FLOAT_HISTOGRAM_BINS
+    mean, median, std = _trimmed_reference(a, *np.percentile(a, [0.5, 99.5]))
+    assert s["exact"] is False
+    assert abs(s["percentile_mean"] - mean) <= bound and abs(s["percentile_median"] - median) <= bound
+    assert abs(s["percentile_std"] - std) <= bound
+    assert s["percentile_std"] < s["std"]
+
+
+def test_statistics_within_the_percentile_range_reach_the_file_and_published_api(tmp_path):
+    import mlarray
+
+    a = np.random.default_rng(7).integers(-1024, 3071, (20, 30, 40)).astype(np.int16)
+    a[0, 0, :5] = 30000  # a few metal-like outliers the range excludes
+    mlarray.MLArray(a).save(tmp_path / "ct.mla")
+    st = mlarray.MLArray.open(tmp_path / "ct.mla").meta.stats
+    mean, median, std = _trimmed_reference(a, st.percentile(0.5), st.percentile(99.5))
+    assert (st.percentile_mean, st.percentile_median) == pytest.approx((mean, median), rel=1e-12)
+    assert st.percentile_std == pytest.approx(std, rel=1e-10)
+    assert st.percentile_mean < st.mean
+
+
 def test_stats_on_blosc2_array_equal_numpy():
     a = _random(np.int16, (40, 30, 20), seed=3)
     b = blosc2.asarray(a, chunks=(8, 16, 20), blocks=(4, 8, 10))

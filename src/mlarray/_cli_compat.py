@@ -34,7 +34,7 @@ def _medvol():
             from medvol import MedVol as cls  # noqa: N813
         except ImportError:
             raise MLArrayError("convert_to_mlarray/convert_from_mlarray read and write through MedVol, the published "
-                               "package's reader (RAS+ orientation); install it with 'pip install medvol', or use "
+                               "package's reader (RAS+ orientation); install it with 'pip install \"mlarray[published]\"', or use "
                                "'mlarray convert' / mlarray.convert, which keep the original orientation") from None
     return cls
 

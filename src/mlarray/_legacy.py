@@ -47,7 +47,7 @@ def read_legacy_mapping(raw: bytes, path) -> dict:
 _SPATIAL_FLOAT_LISTS = ("spacing", "origin")
 _SPATIAL_MATRICES = ("direction", "affine")
 _SPATIAL_STR_LISTS = ("axis_labels", "axis_units")
-_STATS_NUMBERS = ("min", "max", "mean", "median", "std")
+_STATS_NUMBERS = ("min", "max", "mean", "median", "std", "percentile_mean", "percentile_median", "percentile_std")
 _STATS_PERCENTILES = (("percentile_min_key", "percentile_min"), ("percentile_max_key", "percentile_max"))
 _BLOSC2_SIZES = ("chunk_size", "block_size", "patch_size")
 # Runtime Blosc2 settings of the writer; the container records its own codecs.
@@ -146,7 +146,7 @@ def _migrate_stats(st: Mapping, unmapped: dict) -> dict:
         out["percentiles"] = percentiles
     handled = set(_STATS_NUMBERS) | {k for pair in _STATS_PERCENTILES for k in pair}
     for key, v in st.items():
-        if key not in handled and v is not None:  # percentile_mean/median/std have no v1 field
+        if key not in handled and v is not None:  # fields this format does not have
             unmapped[f"stats.{key}"] = v
     return out
 
@@ -194,7 +194,7 @@ def _dict_field(d: Mapping, names: tuple, field: str) -> Optional[dict]:
 def migrate_legacy_mapping(d: dict) -> dict:
     """Convert a published-package metadata mapping into the v1 metadata mapping.
 
-    Values with no v1 field (e.g. ``stats.percentile_mean``) are kept, not dropped, under
+    Values with no v1 field (e.g. ``spatial.weird``) are kept, not dropped, under
     ``extra["legacy_unmapped"]`` keyed by their dotted legacy name.
     """
     if not isinstance(d, Mapping):

@@ -51,6 +51,9 @@ def json_schema() -> dict:
         "std": _NULLABLE_NUM,
         "percentiles": {"type": "object", "additionalProperties": _NULLABLE_NUM,
                         "description": "Percent key (e.g. '0.5', '99.5') -> value."},
+        **{f"percentile_{k}": {**_NULLABLE_NUM, "description": (
+            f"{k} of the values between the lowest and highest stored percentile.")}
+           for k in ("mean", "median", "std")},
         "count": {"type": "integer", "minimum": 0},
         "nan_count": {"type": "integer", "minimum": 0},
         "exact": {"type": "boolean", "description": "False when percentiles come from a fine histogram."},

@@ -59,14 +59,17 @@ class MetaStatistics(BaseMeta):
     (and sets ``exact``) only when none were given or they came from an earlier computation.
     """
 
-    __slots__ = ("min", "max", "mean", "median", "std", "percentiles", "count", "nan_count", "exact")
+    __slots__ = ("min", "max", "mean", "median", "std", "percentiles", "percentile_mean",
+                 "percentile_median", "percentile_std", "count", "nan_count", "exact")
     _FIELDS = __slots__
     _PREFIX = "meta.stats."
-    _NUMBERS = ("min", "max", "mean", "median", "std")
+    _NUMBERS = ("min", "max", "mean", "median", "std", "percentile_mean", "percentile_median", "percentile_std")
 
     def __init__(self, min=None, max=None, mean=None, median=None, std=None, percentiles=None,
+                 percentile_mean=None, percentile_median=None, percentile_std=None,
                  count=None, nan_count=None, exact=None, **published) -> None:
-        for name, v in zip(self._NUMBERS, (min, max, mean, median, std)):
+        numbers = (min, max, mean, median, std, percentile_mean, percentile_median, percentile_std)
+        for name, v in zip(self._NUMBERS, numbers):
             setattr(self, name, optional_number(v, f"stats.{name}"))
         self.percentiles = self._check_percentiles(_published_percentiles(percentiles, published))
         self.count = None if count is None else int_list([count], "stats.count")[0]

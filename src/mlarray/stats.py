@@ -65,7 +65,10 @@ def compute_stats(
     ``array`` is anything with ``.shape``, ``.dtype`` and ``__getitem__`` returning numpy
     (a numpy array, a blosc2 NDArray, ...). Returns ``min``, ``max``, ``mean``,
     ``median``, ``std`` (population, ``ddof=0``), ``percentiles`` keyed by
-    ``format(p, "g")``, ``count`` (non-NaN values), ``nan_count`` and ``exact``.
+    ``format(p, "g")``, ``count`` (non-NaN values), ``nan_count`` and ``exact``, and
+    ``percentile_mean``/``_median``/``_std``: the same statistics over the values between the
+    lowest and highest requested percentile (the robust intensity figures used to z-score
+    clipped CT, from the same histogram, so as exact as the percentiles).
     NaNs are skipped; with no non-NaN value every statistic is ``None``. Bool counts as
     0/1. Percentiles follow ``np.percentile(..., method="linear")``; they are exact for
     bool and 8/16-bit integers and for other integers spanning at most
@@ -85,6 +88,7 @@ def compute_stats(
     wanted = list(percentiles) + [50.0]
     values = histogram.percentiles(wanted, moments.count)
     as_number = int if dtype.kind in "biu" else float
+    trimmed = _trimmed_stats(histogram, min(values[:-1]), max(values[:-1])) if percentiles else {}
     return {
         "min": as_number(moments.min),
         "max": as_number(moments.max),
@@ -95,6 +99,7 @@ def compute_stats(
         "count": int(moments.count),
         "nan_count": int(moments.nan_count),
         "exact": histogram.exact,
+        **trimmed,
     }
 
 
@@ -242,8 +247,29 @@ def _empty_stats(percentiles: Sequence[float], nan_count: int) -> dict:
     return {
         "min": None, "max": None, "mean": None, "median": None, "std": None,
         "percentiles": {format(p, "g"): None for p in percentiles},
+        **({f"percentile_{k}": None for k in ("mean", "median", "std")} if percentiles else {}),
         "count": 0, "nan_count": int(nan_count), "exact": True,
     }
+
+
+def _trimmed_stats(histogram, low: float, high: float) -> dict:
+    """Mean, median and std of the histogram's values within ``[low, high]``."""
+    values, counts = histogram.values_and_counts()
+    keep = (values >= low) & (values <= high) & (counts > 0)
+    values, counts = values[keep], counts[keep]
+    n = int(counts.sum())
+    if n == 0:  # every value is infinite, or the range holds no bin centre
+        return {"percentile_mean": None, "percentile_median": None, "percentile_std": None}
+    weights = counts.astype(np.float64)
+    mean = float(np.dot(weights, values) / n)
+    var = float(np.dot(weights, (values - mean) ** 2) / n)
+    cumulative = np.cumsum(counts)
+
+    def order_stat(k: int) -> float:
+        return float(values[int(np.searchsorted(cumulative, k, side="right"))])
+
+    return {"percentile_mean": mean, "percentile_median": _interpolate_ranks(order_stat, n, [50.0])[0],
+            "percentile_std": math.sqrt(max(var, 0.0))}
 
 
 # --------------------------------------------------------------------------- histograms
@@ -311,6 +337,9 @@ class _IntegerHistogram:
 
         return _interpolate_ranks(order_stat, count, percentiles)
 
+    def values_and_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.offset + np.arange(self.counts.size, dtype=np.float64), self.counts
+
 
 class _BinnedHistogram:
     """Counts in ``bins`` equal bins over the finite range; values assumed spread evenly in a bin.
@@ -373,6 +402,14 @@ class _BinnedHistogram:
             return finite_order_stat(k - self.below)
 
         return _interpolate_ranks(order_stat, count, percentiles)
+
+    def values_and_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Finite values as bin centres (infinities are not binned), in halved arithmetic."""
+        bins = self.counts.size
+        if self.hi == self.lo:
+            return np.full(bins, self.lo), self.counts
+        centres = 2.0 * (self.lo / 2 + (np.arange(bins) + 0.5) / bins * (self.hi / 2 - self.lo / 2))
+        return centres, self.counts
 
 
 # --------------------------------------------------------------------------- labels
