@@ -13,8 +13,9 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
-    from ._errors import (AffineError, CorruptFileError, FormatVersionError, MetadataError, MetadataTypeError,
-                          MissingFileError, MLArrayError, NoArrayError, UnsafeLegacyFileError)
+    from ._errors import (AffineError, CorruptFileError, FormatVersionError, LimitExceededError, MetadataError,
+                          MetadataTypeError, MissingFileError, MLArrayError, NoArrayError, UnsafeLegacyFileError)
+    from ._limits import LIMITS, limits
     from .meta import (AxisLabel, AxisLabelEnum, BaseMeta, CoordSystem, CoordSystemEnum, Meta, MetaBbox, MetaBlosc2,
                        MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaPyramid, MetaSource, MetaSpatial,
                        MetaStatistics, MetaVersion, SingleKeyBaseMeta)
@@ -54,6 +55,9 @@ __all__ = [
     "CorruptFileError",
     "UnsafeLegacyFileError",
     "FormatVersionError",
+    "LimitExceededError",
+    "limits",
+    "LIMITS",
     "MetadataTypeError",
     "NoArrayError",
     "MissingFileError",
@@ -92,6 +96,9 @@ _LAZY = {
     "CorruptFileError": "._errors",
     "UnsafeLegacyFileError": "._errors",
     "FormatVersionError": "._errors",
+    "LimitExceededError": "._errors",
+    "limits": "._limits",
+    "LIMITS": "._limits",
     "MetadataTypeError": "._errors",
     "NoArrayError": "._errors",
     "MissingFileError": "._errors",

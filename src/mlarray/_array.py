@@ -15,6 +15,8 @@ from ._container import base_offset
 from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
 from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._levels import LevelArray, level_loader
+from ._limits import metadata_limits_key
+from ._memory import check_read
 from ._meta_base import _meta_internal_write
 from .meta import Meta, MetaSpatial, spatial_axes_of
 
@@ -106,11 +108,13 @@ class MLArray(PublishedArrayAPI):
         identity, checked_at = _open_cache.file_identity(path), _open_cache.now_ns()
         if reusable and _open_cache.open_known(self, path, identity, dparams, verify):
             return self
+        limits_key = metadata_limits_key() if reusable else None  # the limits this open checks against
         store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
-        self._attach(store, path, mode, mmap_mode)
+        self._attach(store, path, mode, mmap_mode, keep_mapping=reusable)
         self._setup_verifier(verify)
         if reusable and (verify or not self._meta.has_array):
-            _open_cache.remember_open(self, identity, checked_at)
+            _open_cache.remember_open(self, identity, checked_at, limits_key)
+        self.__dict__.pop("_opened_mapping", None)
         return self
 
     def _setup_verifier(self, verify) -> None:
@@ -183,13 +187,16 @@ class MLArray(PublishedArrayAPI):
                 self._data = read_all(store, path)
         self._format = CURRENT_FORMAT
 
-    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str]) -> None:
+    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str], keep_mapping: bool = False) -> None:
         self._format = detect_format(store, path)
         self._meta, self._sums_expected = read_meta(store, path, self._format)
         self._data = store if self._meta.has_array else None
         self._fstore = store
         self.filepath, self.mode, self.mmap_mode = path, mode, mmap_mode
-        self._saved_meta_json = _meta_json(self._meta)
+        mapping = self._meta.to_mapping()  # also what _open_cache keeps: built once (millions of values cost seconds)
+        self._saved_meta_json = json.dumps(mapping, sort_keys=True)
+        if keep_mapping:  # for _open_cache.remember_open, right after
+            self.__dict__["_opened_mapping"] = mapping
         self._meta.validate(len(store.shape) if self._meta.has_array else None)
 
     @property
@@ -369,6 +376,8 @@ class MLArray(PublishedArrayAPI):
 
     def __getitem__(self, key) -> np.ndarray:
         data = self._require_data()
+        if not isinstance(data, np.ndarray):  # a file may declare any shape: refuse what cannot fit
+            check_read(self.filepath or "<array>", self.shape, self.dtype, key, "this read")
         region = _read_path.plan(key, data.shape) if data is self._fstore else None  # file-backed only
         if region is not None:  # ints and unit-step slices: the direct read (see _read_path)
             if self._verifier is not None:
@@ -406,7 +415,10 @@ class MLArray(PublishedArrayAPI):
     def to_numpy(self) -> np.ndarray:
         """The whole array as numpy (decompresses everything for compressed arrays)."""
         data = self._require_data()
-        return data if isinstance(data, np.ndarray) else np.asarray(data[...])
+        if isinstance(data, np.ndarray):
+            return data
+        check_read(self.filepath or "<array>", self.shape, self.dtype, Ellipsis, "reading the whole array")
+        return np.asarray(data[...])
 
     def __array__(self, dtype=None, copy=None):
         out = self.to_numpy()
@@ -421,14 +433,14 @@ class MLArray(PublishedArrayAPI):
         data = self._require_data()
         view = data if self._verifier is None else _integrity.VerifiedArray(data, self._verifier)
         base = LevelArray(self.shape, self.dtype, [1.0] * self.ndim, lambda: view, 0,
-                          chunks=getattr(data, "chunks", None))
+                          chunks=getattr(data, "chunks", None), path=self.filepath)
         out = [base]
         if self._fstore is not None and not self._data_dirty:
             sums = getattr(self, "_checksums", None)
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
                 out.append(LevelArray(lv["shape"], self.dtype, lv["scale"], level_loader(
-                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None), k))
+                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None), k, path=self.filepath))
         self._level_cache = out
         return out
 

@@ -12,7 +12,8 @@ from ._container import base_offset
 from ._errors import CorruptFileError, MetadataError, MissingFileError, MLArrayError
 from ._format import detect_format
 from ._frame_check import check_frame
-from ._memory import available_memory
+from ._limits import gc_paused
+from ._memory import check_read
 from .meta import Meta
 
 __all__ = ["MLARRAY_SUFFIX", "check_path", "open_store", "store_modes", "read_meta", "read_all", "read_compressed"]
@@ -79,9 +80,12 @@ def read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
     fmt = fmt or detect_format(store, path)
     mapping, sums_expected = fmt.read_document(store, path)
     try:
-        meta = Meta.from_mapping(mapping)
+        with gc_paused():  # millions of small containers, nothing cyclic (see _limits.gc_paused)
+            meta = Meta.from_mapping(mapping)
     except MetadataError as exc:
         raise CorruptFileError(path, f"has invalid metadata: {exc}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError, MemoryError) as exc:  # any other failure
+        raise CorruptFileError(path, f"has invalid metadata ({type(exc).__name__}: {exc})") from None
     if meta.has_array:
         try:
             shape = tuple(store.shape)
@@ -89,6 +93,10 @@ def read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
             raise CorruptFileError(path, f"the array header cannot be read ({exc})") from None
         if meta.spatial.shape is not None and tuple(meta.spatial.shape) != shape:
             raise CorruptFileError(path, f"metadata says shape {list(meta.spatial.shape)} but the array is {list(shape)}")
+        for k, lv in enumerate(meta.pyramid.levels, start=1):  # a level of other rank cannot be a level of this array
+            if len(lv["shape"]) != len(shape):
+                raise CorruptFileError(path, f"pyramid level {k} has {len(lv['shape'])} axes but the array has "
+                                             f"{len(shape)} (damaged metadata)")
         # The frame header is not checksummed; a flipped chunk/block size or dtype would decode every
         # chunk into the wrong places or values. The metadata records them, so compare the two.
         for name, recorded, actual in (("chunk", meta.blosc2.chunk_size, list(store.chunks)),
@@ -100,17 +108,8 @@ def read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
     return meta, sums_expected
 
 
-def _check_memory(store, path: str) -> None:
-    nbytes = int(np.prod(store.shape, dtype=np.float64)) * np.dtype(store.dtype).itemsize
-    avail = available_memory()
-    if avail is not None and nbytes > avail:
-        raise CorruptFileError(path, f"holds {nbytes / 2**30:.1f} GiB of decompressed data, more than the "
-                                     f"{avail / 2**30:.1f} GiB of available memory; open it lazily with "
-                                     "MLArray.open(path) and read regions")
-
-
 def read_all(store, path: str) -> np.ndarray:
-    _check_memory(store, path)
+    check_read(path, store.shape, store.dtype, Ellipsis, "loading the whole array")
     try:
         return np.asarray(store[...])
     except Exception as exc:

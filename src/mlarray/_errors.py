@@ -19,6 +19,7 @@ __all__ = [
     "UnsafeLegacyFileError",
     "FormatVersionError",
     "AffineError",
+    "LimitExceededError",
     "MetadataTypeError",
     "NoArrayError",
     "MissingFileError",
@@ -92,3 +93,17 @@ class UnsafeLegacyFileError(CorruptFileError):
 
 class FormatVersionError(CorruptFileError):
     """The file was written by a newer, unknown version of the format."""
+
+
+class LimitExceededError(CorruptFileError):
+    """A file asks for more than a safety limit allows (boxes, metadata size, memory, ...).
+
+    Not necessarily damage: the message names the limit and how to raise it for a trusted file
+    (see :mod:`mlarray._limits`)."""
+
+    def __init__(self, path: object, problem: str, limit: str = "") -> None:
+        self.limit = limit
+        super().__init__(path, problem)
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.problem, self.limit))

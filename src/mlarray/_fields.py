@@ -22,7 +22,7 @@ def label_str(v: Any) -> str:
 def float_list(value: Any, field: str, length: Optional[int], *, positive: bool = False) -> list[float]:
     try:
         arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # Overflow: an integer beyond any float
         raise MetadataError(field, value, "must be a list of numbers", "pass e.g. [1.0, 1.0, 2.5]") from None
     if arr.ndim != 1:
         raise MetadataError(field, value, "must be a flat list of numbers", "pass one number per spatial axis")
@@ -72,7 +72,10 @@ def optional_number(value: Any, field: str) -> Optional[float]:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise MetadataError(field, value, "must be a number or None", "pass a float")
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise MetadataError(field, value, "is beyond the range of a float", "store a finite number") from None
     if not math.isfinite(f):
         raise MetadataError(field, value, "is NaN or infinite", "store None when the value is undefined")
     return f

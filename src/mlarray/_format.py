@@ -16,17 +16,18 @@ metadata is gzip'd pickle in vlmeta ``"mlarray"`` and is read through an allow-l
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar, Optional
 
-from ._errors import CorruptFileError, FormatVersionError
+from ._errors import CorruptFileError, FormatVersionError, LimitExceededError, MLArrayError
+from ._limits import LIMITS, check, gc_paused, limit, remedy
 from ._seal import seal, unseal
 from ._vlmeta_write import write_entries
 
-__all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format"]
+__all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
 
-# A header larger than this is refused before parsing: real DICOM headers are a few MB;
-# anything bigger is corruption or an attempt to exhaust memory.
-MAX_META_BYTES = 256 * 2**20
+# The default limit on metadata text (docs/spec.md section 6; raise it with MLARRAY_MAX_META_BYTES).
+MAX_META_BYTES = LIMITS["max_meta_bytes"].default
 CHECKSUMS_KEY = "mla.checksums"  # the chunk checksums (see _integrity)
 
 
@@ -58,9 +59,10 @@ class FormatV1:
                 raise CorruptFileError(path, "the metadata is not UTF-8 text") from None
         if not isinstance(raw, str):
             raise CorruptFileError(path, f"the metadata entry holds {type(raw).__name__}, not JSON text")
-        if len(raw) > MAX_META_BYTES:
-            raise CorruptFileError(path, f"the metadata is {len(raw)} bytes, above the {MAX_META_BYTES} limit")
-        return unseal(raw, parse_json(raw, path), path)
+        check(path, "max_meta_bytes", len(raw), "the metadata")
+        doc, sums = unseal(raw, parse_json(raw, path), path)
+        check_document_counts(doc, path)
+        return doc, sums
 
     @classmethod
     def read_mapping(cls, store, path) -> dict:
@@ -112,7 +114,15 @@ class LegacyPickleFormat:
         except Exception as exc:
             raise CorruptFileError(path, f"the legacy metadata entry cannot be read ({exc})") from None
         # 0.0.49+ wrote gzip'd pickle bytes; older releases stored the mapping itself.
-        return migrate_legacy_mapping(read_legacy_mapping(raw, path))
+        try:
+            doc = migrate_legacy_mapping(read_legacy_mapping(raw, path))
+        except MLArrayError:
+            raise
+        except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+            raise CorruptFileError(path, f"the legacy metadata cannot be migrated "
+                                         f"({type(exc).__name__}: {exc})") from None
+        check_document_counts(doc, path)
+        return doc
 
 
 CURRENT_FORMAT = FormatV1
@@ -141,20 +151,140 @@ def detect_format(store, path) -> Any:
                                  "open it with blosc2.open, or wrap the array with MLArray(array)")
 
 
-def parse_json(text: str, path) -> dict:
-    """Parse metadata JSON, refusing NaN/Infinity constants.
+# A JSON string with its escapes; used to drop strings before counting structure characters.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: 2x faster
+# A 3-D box [[a,b],[c,d],[e,f]] is 4 lists and 10 values in the text (6 numbers, 4 brackets).
+_LISTS_PER_BOX, _VALUES_PER_BOX = 4, 10
 
-    CPython's JSON decoder guards its recursion, so hostile nesting raises RecursionError
-    (caught here) instead of overflowing the C stack.
+
+_WINDOW = 1 << 20  # strings are removed window by window: re.sub's pieces stay small
+
+
+def _structure(text: str) -> tuple[int, int, int]:
+    """(objects + members, lists, all values) of JSON ``text`` by counting characters: each member
+    has a colon, each container a bracket, each value but the first of its container a comma."""
+    members = text.count("{") + text.count(":")
+    lists = text.count("[")
+    return members, lists, members + lists + text.count(",") + 1
+
+
+def _structure_without_strings(text: str) -> tuple[int, int, int]:
+    """:func:`_structure` of ``text`` with every string's content left out (exact for valid JSON).
+
+    Works through the text in 1 MiB windows, so the transient memory stays ~20 MB whatever the text
+    (a single ``re.sub`` over 80 MB of short strings held 320 MB of pieces). A string still open at
+    a window's end is matched whole from its opening quote and skipped."""
+    members = lists = commas = 0
+    pos, n = 0, len(text)
+    while pos < n:
+        end = min(pos + _WINDOW, n)
+        chunk = text[pos:end]
+        bare = _JSON_STRING.sub("0", chunk)  # no quote in the replacement: a quote left is an open string
+        q = bare.find('"')
+        if q >= 0 and end < n:
+            start = pos + len(chunk) - (len(bare) - q)  # nothing was replaced after the open string
+            bare = bare[:q]
+            m = _JSON_STRING.match(text, start)
+            pos = m.end() if m else n
+        else:
+            pos = end
+        members += bare.count("{") + bare.count(":")
+        lists += bare.count("[")
+        commas += bare.count(",")
+    return members, lists, members + lists + commas + 1
+
+
+def text_limits() -> Optional[tuple[int, int, int]]:
+    """What the text may hold before it is parsed: ``max_json_values`` objects and members, and as
+    many lists and values again plus room for ``max_boxes`` 3-D boxes (boxes are lists of lists)."""
+    values, boxes = limit("max_json_values"), limit("max_boxes")
+    if values is None or boxes is None:
+        return None
+    return values, values + _LISTS_PER_BOX * boxes, values + _VALUES_PER_BOX * boxes
+
+
+def check_json_text(text: str, path) -> None:
+    """Refuse metadata text whose structure exceeds :func:`text_limits`, before anything is built.
+
+    Characters inside strings inflate the counts; when a count is over, it is taken again with the
+    strings removed. Worst case allowed by the defaults: ~0.5 GB while parsing (8 M empty lists)."""
+    allowed = text_limits()
+    if allowed is None:
+        return
+    counts = _structure(text)
+    if all(c <= a for c, a in zip(counts, allowed)):
+        return
+    counts = _structure_without_strings(text)
+    for what, c, a in zip(("objects and members", "lists", "values"), counts, allowed):
+        if c > a:
+            raise LimitExceededError(
+                path, f"the metadata text holds {c:,} JSON {what}, more than the {a:,} that max_json_values "
+                      f"({limit('max_json_values'):,}) and max_boxes ({limit('max_boxes'):,}) allow; "
+                      f"{remedy('max_json_values', c)} (or max_boxes for a file of many boxes)", "max_json_values")
+
+
+def parse_json(text: str, path) -> dict:
+    """Parse metadata JSON, refusing NaN/Infinity constants and documents beyond ``max_json_values``.
+
+    The value count is bounded from the text before anything is built (a 100 KB entry listing 8 M
+    boxes used to reach 3.4 GB). CPython's JSON decoder guards its recursion, so hostile nesting
+    raises RecursionError (caught here) instead of overflowing the C stack.
     """
 
     def _no_constants(name):
         raise ValueError(f"non-JSON constant {name}")
 
+    check_json_text(text, path)
     try:
-        data = json.loads(text, parse_constant=_no_constants)
+        with gc_paused():
+            data = json.loads(text, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
         raise CorruptFileError(path, f"the metadata is not valid JSON ({exc})") from None
+    except MemoryError:
+        raise CorruptFileError(path, "the metadata needs more memory than is available to parse") from None
     if not isinstance(data, dict):
         raise CorruptFileError(path, "the metadata JSON is not an object")
     return data
+
+
+def _length(doc: dict, *keys: str) -> int:
+    """``len()`` of the list at ``doc[k1][k2]...``; 0 when absent or not a list (validation reports types)."""
+    node: Any = doc
+    for k in keys:
+        if not isinstance(node, dict):
+            return 0
+        node = node.get(k)
+    return len(node) if isinstance(node, (list, dict)) else 0
+
+
+def check_document_counts(doc: dict, path) -> None:
+    """Boxes, classes, pyramid levels and all other values against their limits, after parsing and
+    before validation (which costs several times the parse)."""
+    bbox = doc.get("bbox")
+    boxes = bbox if isinstance(bbox, list) else bbox.get("bboxes") if isinstance(bbox, dict) else None
+    check(path, "max_boxes", len(boxes) if isinstance(boxes, list) else 0, "bbox.bboxes")
+    check(path, "max_classes", _length(doc, "classes"), "classes")
+    check(path, "max_levels", _length(doc, "pyramid", "levels"), "pyramid.levels")
+    allowed = limit("max_json_values")
+    if allowed is not None:
+        n = count_values(doc, skip=boxes if isinstance(boxes, list) else None, stop=allowed)
+        check(path, "max_json_values", n, "the metadata besides bbox.bboxes")
+
+
+def count_values(doc: Any, skip: Any = None, stop: Optional[int] = None) -> int:
+    """Values (list items and object members, nested) in ``doc``, not descending into ``skip``;
+    stops counting just past ``stop``."""
+    n, stack = 0, [doc]
+    while stack:
+        node = stack.pop()
+        if node is skip:
+            continue
+        if type(node) is dict:
+            n += len(node)
+            stack.extend(v for v in node.values() if type(v) is dict or type(v) is list)
+        elif type(node) is list:
+            n += len(node)
+            stack.extend(v for v in node if type(v) is dict or type(v) is list)
+        if stop is not None and n > stop:
+            break
+    return n

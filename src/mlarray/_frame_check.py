@@ -19,6 +19,11 @@ before a file reaches ``blosc2.open``:
   points into compressed data whose "header" asks for megabytes past the end of the file. The
   header found there must be one C-Blosc2 writes for an NDArray and must fit in the chunk area.
 
+The same walk over the vlmeta entries also enforces the metadata size limits before anything is
+inflated (:mod:`._limits`): each entry's stored chunk header says how large it decompresses, so an
+entry above ``max_meta_bytes`` (a 1 GiB ``mla.pad`` of zeros, say) or a metadata entry that would
+inflate more than ``max_meta_expansion`` times is refused here, before C-Blosc2 loads the trailer.
+
 The checks read a few dozen bytes plus the chunk index (no pixel data, no metadata text).
 """
 
@@ -29,6 +34,7 @@ import struct
 from typing import BinaryIO, Optional
 
 from ._errors import CorruptFileError
+from ._limits import EXPANSION_FLOOR, check, limit
 
 __all__ = ["check_frame", "check_vlmeta_entries", "is_lazy_chunk"]
 
@@ -151,6 +157,24 @@ def _check_entries(path, fh: BinaryIO, off: int, size: int) -> None:
             raise CorruptFileError(path, f"the vlmeta entry {name!r} is damaged (its Blosc2 chunk header is marked "
                                          "'lazy', which a stored entry never is); restore the file from a backup "
                                          "or its source")
+        if content_len >= 16 and len(head) >= 5 + 16:
+            _check_entry_size(path, name, content_len, struct.unpack("<i", head[9:13])[0])
+
+
+# Entries holding the metadata document (v1 JSON, legacy gzip'd pickle); only these are inflated on
+# every open. Checksums of identical chunks repeat and may compress far more, so they get the size
+# limit only; mla.pad is incompressible filler.
+_META_ENTRIES = ("mla.meta", "mlarray")
+_MSGPACK_OVERHEAD = 16  # vlmeta values are msgpack-packed before compression
+
+
+def _check_entry_size(path, name: str, stored: int, nbytes: int) -> None:
+    """Refuse an entry whose chunk header says it inflates beyond the metadata limits."""
+    check(path, "max_meta_bytes", max(nbytes - _MSGPACK_OVERHEAD, 0), f"the vlmeta entry {name!r}")
+    ratio = limit("max_meta_expansion")
+    if name in _META_ENTRIES and ratio is not None and nbytes > EXPANSION_FLOOR and nbytes > ratio * stored:
+        check(path, "max_meta_expansion", nbytes // max(stored, 1),
+              f"the vlmeta entry {name!r} ({stored:,} bytes stored, {nbytes:,} inflated)")
 
 
 def _first_chunk_offset(path, fh: BinaryIO, off: int, h: dict) -> Optional[int]:

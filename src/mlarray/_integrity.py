@@ -34,6 +34,7 @@ from ._chunks import expand_key
 from ._errors import CorruptFileError
 from ._format import CHECKSUMS_KEY, FormatV1
 from ._frame_check import is_lazy_chunk
+from ._limits import check
 from ._vlmeta_write import write_entries
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
@@ -41,8 +42,6 @@ __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_chec
 
 KEY = CHECKSUMS_KEY
 ALGORITHM = "crc32"
-# a checksum entry larger than this is not ours (one uint32 per chunk: 4 MiB = 1M chunks)
-_MAX_ENTRY = 16 * 2**20
 
 
 def _crc(b: bytes) -> int:
@@ -113,8 +112,10 @@ def read_checksums(store, path, expected: Optional[bool] = None) -> Optional[Che
         raise CorruptFileError(path, f"the checksum entry cannot be read ({type(exc).__name__}: {exc})") from None
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
-    if not isinstance(raw, str) or len(raw) > _MAX_ENTRY:
-        raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (not JSON text of sane size)")
+    if not isinstance(raw, str):
+        raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (not JSON text)")
+    # 5.4 bytes per chunk: the metadata limit leaves room for ~50 M chunks (a 4096^3 volume in 16^3 chunks)
+    check(path, "max_meta_bytes", len(raw), f"the checksum entry {KEY!r}")
     try:
         doc = json.loads(raw)
     except ValueError as exc:

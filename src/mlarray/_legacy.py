@@ -2,24 +2,8 @@
 
 From about 0.0.49 on, the published package stored its metadata as
 ``gzip.compress(pickle.dumps(meta.to_mapping()))`` in ``vlmeta["mlarray"]`` of the b2nd
-file. Unpickling untrusted bytes can run arbitrary code, so this module never unpickles
-freely: :class:`_AllowListUnpickler` resolves only the few globals that real legacy files
-contain, each replaced by a harmless stand-in that can only build plain values:
-
-* ``mlarray.meta._FrozenList`` / ``_FrozenDict`` (read-only list/dict subclasses, pickled
-  as ``_FrozenList([...])``)                            -> ``list`` / ``dict``
-* ``mlarray.meta.AxisLabelEnum`` / ``CoordSystemEnum`` (str enums a user put in a
-  source/extra dict; they pass the package's ``json.dumps`` check)  -> their str value
-* ``numpy.dtype`` + ``numpy[._]core.multiarray.scalar`` for ``np.float64`` (a float
-  subclass, so it passes the package's checks, e.g. statistics from ``np.mean``) and
-  ``np.str_`` scalars -> ``float`` / ``str``, decoded from the raw bytes without numpy
-* ``collections.OrderedDict`` -> ``dict``; ``copyreg._reconstructor`` only for those types;
-  ``_codecs.encode(str, 'latin1')`` (how protocol 0-2 pickles spell bytes) -> ``bytes``
-
-Anything else (``os.system``, ``builtins.eval``, numpy arrays, ...) raises
-:class:`UnsafeLegacyFileError` before it is called. The result is then checked to hold
-only plain JSON-like values and to stay small, so a crafted pickle cannot exhaust memory
-through shared references either.
+file. It is read through the allow-list unpickler of :mod:`._safe_pickle` (plain values only,
+resource limits enforced while unpickling, nothing executed) and migrated to the v1 document.
 
 Older packages (before ~0.0.49) stored the mapping directly in vlmeta (no pickle), with a
 slightly different layout (``image``, ``_blosc2``, plain ``_has_array``);
@@ -29,183 +13,15 @@ understands both layouts.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import math
-import pickle
-import struct
-import zlib
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from ._errors import CorruptFileError, MetadataError, UnsafeLegacyFileError
+from ._errors import CorruptFileError, MetadataError
+from ._safe_pickle import check_plain, inflate_gzip, safe_unpickle
 
 __all__ = ["safe_unpickle", "read_legacy_mapping", "migrate_legacy_mapping"]
-
-# Limits on what an unpickled mapping may expand to (values visited, counting shared ones
-# each time they are reached) and how deeply it may nest. Real metadata is far below both.
-_MAX_NODES = 1_000_000
-_MAX_DEPTH = 64
-# Decompressed size limit (gzip bombs). Real legacy metadata is a few KB.
-_MAX_PICKLE_BYTES = 64 * 1024 * 1024
-
-
-# ----------------------------------------------------------------------------- stand-ins
-
-class _Refused(pickle.UnpicklingError):
-    """Something outside the allow-list; turned into UnsafeLegacyFileError."""
-
-
-def _enum_value(value: Any) -> str:
-    """Stand-in for the published str enums: ``AxisLabelEnum('channel')`` -> ``'channel'``."""
-    if type(value) is not str:
-        raise _Refused(f"a str enum built from a {type(value).__name__}")
-    return value
-
-
-def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
-    """Stand-in for ``copyreg._reconstructor`` (protocol 0/1 pickles of list/dict subclasses).
-
-    ``cls`` has already passed ``find_class``, so for the frozen containers it is the builtin
-    list/dict they map to; anything else is refused and nothing is called.
-    """
-    if type(cls) is not type or cls not in (list, dict) or base is not cls:
-        raise _Refused("copyreg._reconstructor for something other than a list/dict subclass")
-    if state is None:
-        return cls()
-    if type(state) is not cls:
-        raise pickle.UnpicklingError("copyreg._reconstructor state must be a plain list/dict")
-    return cls(state)
-
-
-class _SafeDtype:
-    """Stand-in for ``numpy.dtype(spec, align, copy)``: records only what scalars need."""
-
-    __slots__ = ("spec", "byteorder")
-
-    def __init__(self, spec: Any = None, align: Any = False, copy: Any = True) -> None:
-        if type(spec) is not str or not (spec == "f8" or (spec[:1] == "U" and spec[1:].isdigit())):
-            raise _Refused(f"numpy.dtype({spec!r}) (only float64 and str scalars are allowed)")
-        self.spec = spec
-        self.byteorder = "<"
-
-    def __setstate__(self, state: Any) -> None:
-        # numpy's dtype state: (version, byteorder, subarray, names, fields, elsize, alignment, flags)
-        if (type(state) is not tuple or len(state) < 5 or state[0] not in (3, 4)
-                or state[1] not in ("<", ">", "=", "|") or state[2:5] != (None, None, None)):
-            raise pickle.UnpicklingError("unexpected numpy dtype state")
-        self.byteorder = "<" if state[1] in ("=", "|") else state[1]
-
-
-def _safe_numpy_scalar(dtype: Any, data: Any = None) -> Any:
-    """Stand-in for ``numpy.core.multiarray.scalar``: float64 -> float, str_ -> str."""
-    if type(dtype) is not _SafeDtype or type(data) is not bytes:
-        raise _Refused("numpy.core.multiarray.scalar with arguments other than (allowed dtype, bytes)")
-    if dtype.spec == "f8":
-        if len(data) != 8:
-            raise pickle.UnpicklingError("float64 scalar must have 8 bytes")
-        return struct.unpack(dtype.byteorder + "d", data)[0]
-    if len(data) % 4:
-        raise pickle.UnpicklingError("str scalar bytes must be UCS4")
-    codec = "utf-32-le" if dtype.byteorder == "<" else "utf-32-be"
-    try:
-        return data.decode(codec).rstrip("\x00")
-    except UnicodeDecodeError as exc:
-        raise pickle.UnpicklingError(f"bad str scalar: {exc}") from None
-
-
-def _latin1_bytes(text: Any, encoding: Any = None) -> bytes:
-    """Stand-in for ``_codecs.encode``, which protocol 0-2 pickles use to spell bytes."""
-    if type(text) is not str or encoding != "latin1":
-        raise _Refused("_codecs.encode with arguments other than (str, 'latin1')")
-    return text.encode("latin1")
-
-
-# (module, name) -> harmless stand-in. Nothing outside this table is ever resolved.
-_ALLOWED_GLOBALS = {
-    # list(x) / dict(x) copy; also right for NEWOBJ (``cls.__new__(cls)``) and APPENDS/SETITEMS.
-    ("mlarray.meta", "_FrozenList"): list,
-    ("mlarray.meta", "_FrozenDict"): dict,
-    ("mlarray.meta", "AxisLabelEnum"): _enum_value,
-    ("mlarray.meta", "CoordSystemEnum"): _enum_value,
-    ("collections", "OrderedDict"): dict,
-    ("copyreg", "_reconstructor"): _safe_reconstructor,
-    ("builtins", "list"): list,
-    ("builtins", "dict"): dict,
-    ("_codecs", "encode"): _latin1_bytes,
-    ("numpy", "dtype"): _SafeDtype,
-    ("numpy.core.multiarray", "scalar"): _safe_numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): _safe_numpy_scalar,
-}
-
-_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
-
-
-class _AllowListUnpickler(pickle.Unpickler):
-    """Unpickler whose ``find_class`` only returns the stand-ins in ``_ALLOWED_GLOBALS``."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        # Python 2 module names, as written by protocol 0-2 pickles (pickle's fix_imports).
-        module = _PY2_MODULES.get(module, module)
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except (KeyError, TypeError):
-            raise _Refused(f"{module}.{name}") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise _Refused(f"persistent id {pid!r}")
-
-
-# ----------------------------------------------------------------------------- reading
-
-def safe_unpickle(data: bytes, path: object = "<legacy metadata>") -> Any:
-    """Unpickle ``data`` allowing only the plain containers legacy mlarray files hold.
-
-    Returns dicts, lists, str, numbers, bools and None (tuples may also appear).
-    Raises :class:`UnsafeLegacyFileError` for any other global (nothing is executed) and
-    :class:`CorruptFileError` for a damaged pickle.
-    """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CorruptFileError(path, f"legacy metadata must be bytes, got {type(data).__name__}")
-    try:
-        obj = _AllowListUnpickler(io.BytesIO(bytes(data))).load()  # allow-list unpickler
-    except _Refused as exc:
-        raise UnsafeLegacyFileError(
-            path,
-            f"legacy pickled metadata references {exc}, which is not on the safe allow-list; "
-            "it was not loaded and nothing was executed. If you trust this file, re-save it "
-            "with the published mlarray 0.0.x package's reader in an isolated environment",
-        ) from None
-    except RecursionError:
-        raise UnsafeLegacyFileError(path, "legacy pickled metadata is nested too deeply") from None
-    except Exception as exc:  # noqa: BLE001 - any failure of a damaged pickle
-        raise CorruptFileError(path, f"legacy pickled metadata is damaged ({type(exc).__name__}: {exc})") from None
-    _check_plain(obj, path)
-    return obj
-
-
-def _check_plain(obj: Any, path: object) -> None:
-    """Only plain JSON-like values, bounded size and depth (iterative, no recursion)."""
-    stack = [(obj, 0)]
-    seen = 0
-    while stack:
-        value, depth = stack.pop()
-        seen += 1
-        if seen > _MAX_NODES:
-            raise UnsafeLegacyFileError(path, f"legacy metadata expands to more than {_MAX_NODES} values")
-        if depth > _MAX_DEPTH:
-            raise UnsafeLegacyFileError(path, f"legacy metadata nests deeper than {_MAX_DEPTH} levels")
-        t = type(value)
-        if t is dict:
-            for k, v in value.items():
-                if type(k) not in (str, int, float, bool) and k is not None:
-                    raise UnsafeLegacyFileError(path, f"legacy metadata has a {type(k).__name__} dict key")
-                stack.append((v, depth + 1))
-        elif t in (list, tuple):
-            stack.extend((v, depth + 1) for v in value)
-        elif value is not None and t not in (str, int, float, bool):
-            raise UnsafeLegacyFileError(path, f"legacy metadata holds a {t.__name__} value")
 
 
 def read_legacy_mapping(raw: bytes, path) -> dict:
@@ -216,18 +32,11 @@ def read_legacy_mapping(raw: bytes, path) -> dict:
     """
     if isinstance(raw, Mapping):
         d = dict(raw)
-        _check_plain(d, path)
+        check_plain(d, path)
         return d
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise CorruptFileError(path, f"legacy metadata must be gzip'd bytes, got {type(raw).__name__}")
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(bytes(raw))) as f:
-            data = f.read(_MAX_PICKLE_BYTES + 1)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise CorruptFileError(path, f"legacy metadata is not valid gzip data ({exc or type(exc).__name__})") from None
-    if len(data) > _MAX_PICKLE_BYTES:
-        raise CorruptFileError(path, f"legacy metadata decompresses to more than {_MAX_PICKLE_BYTES} bytes")
-    d = safe_unpickle(data, path)
+    d = safe_unpickle(inflate_gzip(bytes(raw), path), path)
     if type(d) is not dict:
         raise CorruptFileError(path, f"legacy metadata must be a mapping, got {type(d).__name__}")
     return d

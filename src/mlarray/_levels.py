@@ -14,6 +14,7 @@ from . import _integrity
 from ._container import HEADER_SIZE, base_offset
 from ._errors import CorruptFileError
 from ._frame_check import check_frame
+from ._memory import check_read
 
 __all__ = ["LevelArray", "level_loader"]
 
@@ -22,7 +23,7 @@ class LevelArray:
     """A read-only, lazily loaded array: ``shape``, ``dtype``, ``ndim``, ``__getitem__`` -> numpy."""
 
     def __init__(self, shape: Sequence[int], dtype, scale: Sequence[float], loader: Callable[[], object],
-                 level: int = 0, chunks: Optional[Sequence[int]] = None) -> None:
+                 level: int = 0, chunks: Optional[Sequence[int]] = None, path: Optional[str] = None) -> None:
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         self.scale = tuple(float(s) for s in scale)
@@ -30,6 +31,7 @@ class LevelArray:
         self.chunks = None if chunks is None else tuple(chunks)
         self._loader = loader
         self._array = None
+        self.path = path
 
     @property
     def ndim(self) -> int:
@@ -51,12 +53,22 @@ class LevelArray:
         return self._array
 
     def __getitem__(self, key) -> np.ndarray:
-        out = self._get()[key]
-        return np.asarray(out)
+        check_read(self.path or "<array>", self.shape, self.dtype, key, f"this read of level {self.level}")
+        return np.asarray(self._read(key))
 
     def __array__(self, dtype=None, copy=None):
-        out = np.asarray(self._get()[...])
+        check_read(self.path or "<array>", self.shape, self.dtype, Ellipsis, f"reading level {self.level} whole")
+        out = np.asarray(self._read(Ellipsis))
         return out if dtype is None else out.astype(dtype, copy=False)
+
+    def _read(self, key):
+        try:
+            return self._get()[key]
+        except (RuntimeError, ValueError) as exc:  # C-Blosc2 on damaged data ("Error while getting the buffer")
+            if self.path is None:
+                raise
+            raise CorruptFileError(self.path, f"level {self.level} cannot be read "
+                                              f"({type(exc).__name__}: {exc})") from None
 
     def __len__(self) -> int:
         return self.shape[0]

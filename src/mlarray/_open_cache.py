@@ -36,6 +36,7 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 
 from . import _integrity
+from ._limits import metadata_limits_key
 
 __all__ = ["Known", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns", "open_ndarray", "open_known", "remember_open",
            "RACY_NS"]
@@ -56,6 +57,7 @@ class Known(NamedTuple):
     layout: tuple  # (shape, chunks, blocks, dtype str) of the base array as first opened
     verifier_geometry: Any  # (chunks, chunk grid) the first open's ChunkVerifier checked
     cost: int  # bytes charged against _MAX_DOCUMENT_BYTES
+    limits_key: tuple  # the metadata limits the open was checked under (_limits.metadata_limits_key)
 
 
 _lock = threading.Lock()
@@ -153,8 +155,8 @@ def open_known(self, path: str, identity, dparams, verify) -> bool:
     from ._writer import resolve_dparams
 
     known = lookup(path, identity)
-    if known is None:
-        return False
+    if known is None or known.limits_key != metadata_limits_key():
+        return False  # other limits in force: the full open checks the metadata against them
     try:
         store = open_ndarray(path, known.offset, resolve_dparams(dparams))
         same = file_identity(path) == identity and _layout_of(store) == known.layout
@@ -176,17 +178,17 @@ def open_known(self, path: str, identity, dparams, verify) -> bool:
     return True
 
 
-def remember_open(self, identity, checked_at: int) -> None:
+def remember_open(self, identity, checked_at: int, limits_key: tuple = ()) -> None:
     """Keep what the full open of ``self`` (an ``MLArray``) verified, for the next open of the file."""
     if not old_enough(identity, checked_at) or file_identity(self.filepath) != identity:
         return
     from ._container import base_offset
 
-    mapping = self._meta.to_mapping()
+    mapping = self.__dict__.get("_opened_mapping") or self._meta.to_mapping()  # built by the open just made
     v = self._verifier
     known = Known(base_offset(self.filepath), self._format, mapping, self._sums_expected, self._checksums,
                   None if v is None else v.state, _layout_of(self._store),
-                  None if v is None else (v.chunks, v.grid), len(json.dumps(mapping)))
+                  None if v is None else (v.chunks, v.grid), len(self._saved_meta_json or json.dumps(mapping)), limits_key)
     remember(self.filepath, identity, known, checked_at)
 
 

@@ -59,7 +59,7 @@ def check_direction(direction, ndim: int | None = None, tol: float = ORTHONORMAL
     ``orthonormal=False``, for general affines kept as given) orthonormal."""
     try:
         d = np.asarray(direction, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise AffineError("spatial.direction", direction, "must be a matrix of numbers",
                           "pass an n x n list of lists of floats") from None
     if d.ndim != 2 or d.shape[0] != d.shape[1]:
@@ -118,7 +118,7 @@ def decompose_affine(affine, tol: float = ORTHONORMAL_TOL, *, allow_shear: bool 
     """
     try:
         a = np.asarray(affine, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise AffineError("spatial.affine", affine, "must be a matrix of numbers",
                           "pass an (n+1) x (n+1) list of lists of floats") from None
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 2:

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from ._cli_compat import (cli_convert_to_mlarray, cli_print_header, convert_from_mlarray, convert_image,
                           convert_to_mlarray, header_to_source_meta, print_header)
+from ._term import printable
 
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
            "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
@@ -93,21 +94,42 @@ def _print_info(d: dict) -> None:
     if m.get("extra"):
         rows.append(("extra", json.dumps(m["extra"])[:200]))
     width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
+    for k, v in rows:  # values come from the file: escaped, so they cannot drive the terminal
+        print(f"{printable(k):<{width}}  {printable(v)}")
 
 
 def _fmt(v) -> str:
     return "None" if v is None else f"{v:.6g}"
 
 
+def _error(command: str, exc: BaseException, path: Optional[str] = None) -> None:
+    """One escaped line on stderr for a failure a file caused (never a traceback)."""
+    from ._errors import MLArrayError
+
+    text = str(exc) if isinstance(exc, (MLArrayError, OSError)) else f"{type(exc).__name__}: {exc}"
+    if path is not None and path not in text:
+        text = f"{path}: {text}"
+    text = printable(text)
+    if len(text) > _MAX_ERROR:  # a message quoting a crafted value (a 100,000-entry shape) stays readable
+        text = text[:_MAX_ERROR] + f"... ({len(text) - _MAX_ERROR:,} more characters)"
+    print(f"mlarray {command}: {text}", file=sys.stderr)
+
+
+_MAX_ERROR = 2000
+
+
 def cmd_info(args) -> int:
     status = 0
     for path in args.files:
+        if not path.lower().endswith(".mla"):
+            print(f"mlarray info: {printable(path)}: not an .mla file; convert it first: "
+                  f"mlarray convert {printable(path)} OUT.mla", file=sys.stderr)
+            status = 1
+            continue
         try:
             d = describe(path)
-        except (OSError, ValueError) as exc:
-            print(f"mlarray info: {exc}", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - one line per file, whatever the file did
+            _error("info", exc, path)
             status = 1
             continue
         if args.json:
@@ -124,14 +146,20 @@ def cmd_validate(args) -> int:
 
     worst = 0
     for path in args.files:
-        problems = validate(path, isolated=True)  # a damaged file must not take the command down
+        try:
+            problems = validate(path, isolated=True)  # a damaged file must not take the command down
+        except Exception as exc:  # noqa: BLE001
+            _error("validate", exc, path)
+            worst = 1
+            continue
         errors = [p for p in problems if p.severity == "error"]
         if args.json:
             print(json.dumps({"file": path, "problems": [p.to_dict() for p in problems]}))
         else:
-            print(f"{path}: {'OK' if not problems else f'{len(errors)} error(s), {len(problems) - len(errors)} warning(s)'}")
+            counts = f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)"
+            print(f"{printable(path)}: {'OK' if not problems else counts}")
             for p in problems:
-                print(f"  {p}")
+                print(f"  {printable(p)}")
         if errors:
             worst = 1
     return worst
@@ -272,7 +300,7 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
         results.append(r)
         if not quiet:
             src, _, err = r
-            print(f"[{len(results)}/{total}] {'FAILED' if err else 'ok':6} {src}", file=sys.stderr)
+            print(f"[{len(results)}/{total}] {'FAILED' if err else 'ok':6} {printable(src)}", file=sys.stderr)
 
     with executor(jobs if total > 1 else 1, scheduler) as ex:
         if ex is None:
@@ -359,15 +387,43 @@ def cmd_convert(args) -> int:
             print(f"mlarray convert: --orient {exc}", file=sys.stderr)
             return 2
     pairs = _plan(sources, dst, args.to)
+    pairs, skipped, blocked = _existing_outputs(pairs, args.overwrite, args.quiet)
     write_kw = {k: v for k, v in (("labels", args.labels), ("ngff_version", args.ngff_version)) if v}
     results = run_batch(pairs, patch_size=args.patch_size, seg=True if args.seg else None, jobs=args.jobs,
                         scheduler=args.scheduler, quiet=args.quiet, orient=args.orient, reference=args.reference,
-                        write_kw=write_kw)
+                        write_kw=write_kw) if pairs else []
+    results += blocked
     failed = [r for r in results if r[2]]
-    print(f"converted {len(results) - len(failed)} of {len(results)} file(s)", file=sys.stderr)
+    summary = f"converted {len(results) - len(failed)} of {len(results) + len(skipped)} file(s)"
+    if skipped:
+        summary += (f"; skipped {len(skipped)} whose output exists and is valid (--overwrite converts them again)")
+    print(summary, file=sys.stderr)
     for src, _, err in failed:
-        print(f"  failed: {src}: {err}", file=sys.stderr)
+        print(f"  failed: {printable(src)}: {printable(err)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _existing_outputs(pairs: list, overwrite: bool, quiet: bool) -> tuple[list, list, list]:
+    """Split off pairs whose output exists: skipped when complete and valid, a failure when not
+    (never replaced without ``--overwrite``). Returns (to convert, skipped, refused results)."""
+    if overwrite:
+        return pairs, [], []
+    from ._resume import existing_output_problem
+
+    todo, skipped, blocked = [], [], []
+    for src, dst in pairs:
+        if dst.endswith(os.sep) or not os.path.lexists(dst):  # a DICOM series folder: only into a new/empty one
+            todo.append((src, dst))
+            continue
+        problem = existing_output_problem(dst)
+        if problem is None:
+            skipped.append((src, dst))
+            if not quiet:
+                print(f"skipped {printable(src)}: {printable(dst)} exists and is valid", file=sys.stderr)
+        else:
+            blocked.append((src, dst, f"the output {dst} exists but is not valid ({problem}); "
+                                      "pass --overwrite to replace it"))
+    return todo, skipped, blocked
 
 
 def _list_formats(as_json: bool) -> int:
@@ -392,7 +448,7 @@ def cmd_stats(args) -> int:
     if report["files"] == 0:
         print("mlarray stats: no .mla files found", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    print(json.dumps(report, indent=2) if args.json else "\n".join(map(printable, format_report(report).split("\n"))))
     return 1 if report["failed"] else 0
 
 
@@ -436,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes")
     c.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (runs the same batch)")
     c.add_argument("--quiet", "-q", action="store_true")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace outputs that exist (default: skip those that are complete and valid, so a "
+                        "stopped batch resumes where it was)")
     c.set_defaults(func=cmd_convert)
     v = sub.add_parser("validate", help="report problems; exit 1 when any is an error")
     v.add_argument("files", nargs="+")
@@ -459,7 +518,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"mlarray {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `mlarray info ... | head`
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a file or argument the command could not handle: one line
+        _error(args.command, exc)
+        return 1
 
 
 def header_main(argv: Optional[Sequence[str]] = None) -> int:

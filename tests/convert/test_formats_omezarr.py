@@ -253,7 +253,7 @@ def test_time_axis_interval_and_channel_last_order_round_trip(tmp_path):
 def test_overwriting_a_store_is_atomic_and_leaves_nothing_behind(tmp_path):
     _mla_pair(tmp_path)
     _cli(tmp_path / "img.mla", tmp_path / "o.ome.zarr")
-    _cli(tmp_path / "seg.mla", tmp_path / "o.ome.zarr")  # replaces the image store by the segmentation
+    _cli("--overwrite", tmp_path / "seg.mla", tmp_path / "o.ome.zarr")  # replaces the image store by the segmentation
     rec = read_any(tmp_path / "o.ome.zarr")
     assert rec.is_seg is True and rec.array.dtype == np.uint8 and [c["name"] for c in rec.classes] == ["cell",
                                                                                                          "nucleus"]
@@ -283,7 +283,7 @@ def test_unreadable_stores_give_clear_errors(tmp_path):
     huge.create_array("0", shape=(10**6, 10**6, 10**6), chunks=(64, 64, 64), dtype=np.uint16)
     huge.attrs["ome"] = {"version": "0.5", "multiscales": [{"datasets": [{"path": "0"}], "axes": [
         {"name": n, "type": "space"} for n in "zyx"]}]}
-    with pytest.raises(CorruptFileError, match="more than this process can allocate"):
+    with pytest.raises(CorruptFileError, match=r"declares .* GiB of voxels, more than .*max_read_bytes"):
         read_any(tmp_path / "huge.zarr")
     empty = zarr.open_group(str(tmp_path / "empty.zarr"), mode="w", zarr_format=3)
     empty.attrs["note"] = 1

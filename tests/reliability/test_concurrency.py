@@ -21,3 +21,19 @@ def test_readers_with_in_place_writer(tmp_path):
     assert s["final_file_ok"] is True
     assert all(k.startswith("CorruptFileError") for k in s["errors"]), s["errors"]
     assert all(c["returncode"] < 0 for c in s["crashes"]), s["crashes"]  # signal deaths only (SIGBUS seen)
+
+
+def test_two_processes_saving_to_one_path(tmp_path):
+    """Issue 12, item 6: two processes save different arrays to one path at once while a third reads
+    it: every save succeeds, no read sees a torn or mixed file (only "no file yet" before the first
+    save lands), the file is one of the two afterwards and no temporary file is left."""
+    import ast
+
+    import experiments
+
+    res = experiments.same_path_saves(tmp_path, saves=6, check_seconds=6)
+    assert res["writer_errors"] == ["0 []", "0 []"], res
+    reads = ast.literal_eval(res["reader_outcomes"])
+    assert "torn" not in reads and any(k.startswith("value ") for k in reads), reads
+    assert all(k.startswith(("value ", "MissingFileError", "FileNotFoundError")) for k in reads), reads
+    assert len(res["final_values"]) == 1 and res["final_values"][0] in (1, 2) and res["stray_files"] == [], res

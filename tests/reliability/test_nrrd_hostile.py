@@ -11,7 +11,7 @@ import pytest
 
 import nrrd
 
-from mlarray import MLArray
+from mlarray import LimitExceededError, MLArray
 from mlarray.cli import main as cli_main
 from mlarray.convert import ConversionError, read_any
 
@@ -144,7 +144,7 @@ def test_attached_gzip_bomb_is_bounded_too(tmp_path):
 def test_declared_size_beyond_memory_is_refused_before_reading(tmp_path):
     (tmp_path / "a.raw").write_bytes(b"\0" * 16)
     hdr = _nhdr(tmp_path, "a.nhdr", "a.raw", sizes=(100000, 100000, 100000), type_="double")
-    with pytest.raises(ConversionError, match="more than the .* of memory available"):
+    with pytest.raises(LimitExceededError, match=r"declares .* GiB of voxels, more than the .* of memory available"):
         read_any(hdr)
 
 

@@ -148,7 +148,7 @@ def test_huge_declared_array_is_refused_by_load(tmp_path, layout):
     img = MLArray.open(p)  # cheap: reads the header only
     assert img.shape == (2**20, 2**20)
     assert img[0:4, 0:4].shape == (4, 4)
-    with pytest.raises(CorruptFileError, match=r"huge.mla: holds 4096.0 GiB .* MLArray.open"):
+    with pytest.raises(CorruptFileError, match=r"huge.mla: loading the whole array needs 4,096.0 GiB, .* MLArray.open"):
         MLArray.load(p)
 
 

@@ -56,9 +56,17 @@ def read_any(path, **kw) -> ImageRecord:
 
     Keyword arguments go to the reader (``is_seg`` for NIfTI, ``series_uid`` for DICOM).
     """
+    from .._input_guard import contained_reads
+
     fmt = detect_format(path)
     if fmt != "dicom" and not os.path.exists(os.fspath(path)):
         raise ConversionError(os.fspath(path), "file does not exist", "check the path")
+    also = [os.fspath(kw["reference"])] if kw.get("reference") is not None else []  # chosen by the caller
+    with contained_reads(os.fspath(path), also):  # no file outside the input's folder (a header may name any)
+        return _read(fmt, path, **kw)
+
+
+def _read(fmt: str, path, **kw) -> ImageRecord:
     if fmt in _EXTRA_READERS:
         module, name = _EXTRA_READERS[fmt]
         return getattr(importlib.import_module(module, __name__), name)(path, **kw)

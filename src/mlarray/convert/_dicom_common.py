@@ -202,8 +202,19 @@ def frames_array(ds, nframes: int, where) -> np.ndarray:
     it), and files pydicom's plugins refuse (some 12-bit JPEG extended streams) are decoded by
     GDCM directly when python-gdcm is installed. A clear error names missing decoders.
     """
+    from .._input_guard import check_decoded, dicom_frame_nbytes
+
+    _check_samples_per_pixel(ds, where)
+    check_decoded(where, max(nframes, int(ds.get("NumberOfFrames", 1) or 1)) * dicom_frame_nbytes(ds),
+                  "the DICOM file")  # before pydicom allocates what the header declares
     try:
         arr = ds.pixel_array
+    except MemoryError:
+        from .._errors import LimitExceededError
+
+        raise LimitExceededError(where, f"decoding its {max(nframes, 1)} frame(s) ran out of memory (the decoder "
+                                        "holds the encoded and the decoded pixels at once); convert it on a "
+                                        "machine with more memory", "max_read_bytes") from None
     except Exception as exc:
         arr = _gdcm_decode(getattr(ds, "filename", None))
         if arr is None:
@@ -230,6 +241,19 @@ def frames_array(ds, nframes: int, where) -> np.ndarray:
     if arr.shape[0] != nframes:
         raise CorruptFileError(where, f"decoded {arr.shape[0]} frames, NumberOfFrames says {nframes}")
     return arr
+
+
+def _check_samples_per_pixel(ds, where) -> None:
+    """SamplesPerPixel is 1 (grey, palette), 3 (colour) or 4 (retired ARGB/CMYK), PS3.3 C.7.6.3.1.1.
+    GDCM aborts the whole process (a C++ exception it cannot throw) on any other value, so a file
+    declaring one is refused before a decoder sees it (stress/fuzz_struct.py, seed 7 case 127)."""
+    raw = ds.get("SamplesPerPixel", 1)
+    try:
+        samples = int(1 if raw is None or raw == "" else raw)
+    except (TypeError, ValueError):
+        samples = -1
+    if samples not in (1, 3, 4):
+        raise CorruptFileError(where, f"SamplesPerPixel is {raw!r}; DICOM allows 1, 3 or 4 (damaged header)")
 
 
 _GDCM_TYPES = {"UINT8": np.uint8, "INT8": np.int8, "UINT16": np.uint16, "INT16": np.int16,

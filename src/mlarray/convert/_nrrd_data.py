@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._memory import available_memory
+from .._input_guard import check_decoded
 from ._record import ConversionError
 
 __all__ = ["read_nrrd_data"]
@@ -83,11 +83,7 @@ def _declared_nbytes(nrrd, header: dict, path: str) -> int:
     if any(s < 0 for s in sizes):
         raise ConversionError(path, f"the NRRD header declares negative sizes {sizes}")
     nbytes = int(np.prod(sizes, dtype=np.float64)) * itemsize
-    avail = available_memory()
-    if avail is not None and nbytes > avail:
-        raise ConversionError(path, f"the header declares {sizes} voxels of {itemsize} bytes "
-                                    f"({nbytes / 2**30:.1f} GiB), more than the {avail / 2**30:.1f} GiB "
-                                    "of memory available", "convert it on a machine with more memory")
+    check_decoded(path, nbytes, f"the header ({sizes} voxels of {itemsize} bytes)")
     return nbytes
 
 
@@ -101,12 +97,18 @@ def _skip(header: dict, *names: str) -> int:
 def _decode(nrrd, header: dict, fh, path: str, expected: int) -> np.ndarray:
     encoding = str(header.get("encoding", "")).lower()
     byte_skip = _skip(header, "byteskip", "byte skip")
+    line_skip = _skip(header, "lineskip", "line skip")
+    remaining = os.fstat(fh.fileno()).st_size - fh.tell()
+    if line_skip > remaining:  # each skipped line is at least one byte; pynrrd would loop line_skip times
+        raise ConversionError(path, f"its 'line skip: {line_skip}' asks for more lines than the {remaining} bytes "
+                                    "of data have", "check 'line skip' in the header")
     if encoding in _COMPRESSED:
         # Line skip counts lines of the file before the compressed stream; byte skip counts
         # inflated bytes (-1: the data is the stream's last bytes, after a prefix of any length).
         for _ in range(max(_skip(header, "lineskip", "line skip"), 0)):
             fh.readline()
         limit = expected + (byte_skip if byte_skip > 0 else expected if byte_skip == -1 else 0)
+        check_decoded(path, limit, "the header (sizes plus 'byte skip')")  # byte skip counts inflated bytes
         raw = _inflate(fh, encoding in ("gzip", "gz"), limit, path, expected)
         if byte_skip == -1:
             raw = raw[max(len(raw) - expected, 0):]

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._input_guard import check_decoded, check_dicom_file, dicom_frame_nbytes
 from ._dicom_common import (IDENTITY_IOP, SEG_SOP_CLASS, DicomSliceSpacingWarning, apply_rescale, floats,
                             frames_array, implicit_positions, json_dataset, make_record, positive_spacing,
                             pydicom_module, slope_inter, stack_geometry)
@@ -68,6 +69,7 @@ def read_dicom_series(path_or_files, series_uid: str | None = None, reference=No
     headers = []
     skipped = []
     for f in files:
+        check_dicom_file(f)  # size and deflate bombs, before pydicom reads anything
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, AttributeError) as exc:
@@ -169,6 +171,7 @@ def _read_single_frames(pydicom, items, where) -> ImageRecord:
         thickness = None
     order, spacing, origin, direction, info = stack_geometry(iop0, positions, pixel_spacing, thickness, where)
 
+    check_decoded(where, len(items) * dicom_frame_nbytes(first_ds), f"the series ({len(items)} slices)")
     raw = None
     slopes, inters, instances, sop = [], [], [], []
     for out_i, idx in enumerate(order):

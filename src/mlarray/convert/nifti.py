@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._input_guard import check_decoded, check_nifti_header
 from ._record import ConversionError, ImageRecord, flip_lps_ras, geometry_from_affine, json_clean
 
 __all__ = ["read_nifti", "write_nifti", "NiftiTransformWarning"]
@@ -90,6 +91,7 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ConversionError(path, "file does not exist", "check the path")
+    check_nifti_header(path)  # extension and voxel sizes, before nibabel reads them
     try:
         img = nib.load(path)
     except Exception as exc:  # nibabel raises many types for damaged headers
@@ -111,6 +113,8 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     slope = None if slope is None else float(slope)
     inter = None if inter is None else float(inter)
     scaled = slope is not None and not (slope == 1 and (inter is None or inter == 0))
+    itemsize = 8 if scaled and not is_seg else header.get_data_dtype().itemsize  # scaling makes float64
+    check_decoded(path, int(np.prod(header.get_data_shape(), dtype=np.float64)) * itemsize, "the NIfTI header")
     try:
         if scaled:
             raw = np.asanyarray(img.dataobj.get_unscaled())

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .._errors import CorruptFileError
+from .._errors import CorruptFileError, MLArrayError
 from ._nrrd_data import read_nrrd_data
 from ._record import ConversionError, ImageRecord, json_clean
 
@@ -74,7 +74,7 @@ def read_nrrd(path) -> ImageRecord:
         raise ConversionError(path, "file does not exist", "check the path")
     try:
         data, header = read_nrrd_data(nrrd, path)
-    except ConversionError:
+    except MLArrayError:  # ConversionError, LimitExceededError: already say what is wrong
         raise
     except Exception as exc:  # pynrrd raises NRRDError, ValueError, ... for headers it cannot parse
         raise CorruptFileError(path, f"not a readable NRRD file ({type(exc).__name__}: {exc})") from None

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._input_guard import check_decoded
 from ._record import ConversionError, ImageRecord, json_clean
 
 __all__ = ["read_tiff", "write_tiff"]
@@ -124,6 +125,7 @@ def read_tiff(path, level_limit: int | None = None) -> ImageRecord:
             raise CorruptFileError(path, "TIFF file holds no image series")
         series = tif.series[0]
         axes = series.axes.upper()
+        check_decoded(path, sum(int(lvl.nbytes) for lvl in series.levels), "the TIFF series (all levels)")
         try:
             data = series.asarray()
             levels = [lvl.asarray() for lvl in series.levels[1:]]

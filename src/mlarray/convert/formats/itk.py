@@ -26,6 +26,7 @@ import numpy as np
 from ..._errors import CorruptFileError
 from .._record import ConversionError, ImageRecord, json_clean
 from ._limits import check_declared_size
+from ._metaimage_refs import check_metaimage_references, check_pair_companion
 from ._output import move_files_into_place, scratch_dir
 
 __all__ = ["read_itk", "write_itk", "itk_image_io", "ITK_WRITE_EXTENSIONS"]
@@ -121,6 +122,10 @@ def read_itk(path, image_io: str | None = None) -> ImageRecord:
     if not io:
         raise ConversionError(path, "no ITK ImageIO can read this file",
                               "run 'mlarray convert --list-formats' to see what this installation reads")
+    if io == "MetaImageIO":
+        check_metaimage_references(path)  # ITK opens them in C++, unseen by the Python-level tripwire
+    elif path.lower().endswith(".hdr"):
+        check_pair_companion(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
     reader.SetImageIO(io)
