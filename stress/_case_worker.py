@@ -47,7 +47,7 @@ def _op(name: str, case: dict):
     if name == "getitem":
         return list(MLArray.open(path)[...].shape)
     if name == "napari":
-        from napari_mlarray._reader import read_mla
+        from napari_mlarray.hooks._reader import read_mla
 
         return [_first_frame(d) for d, _, kind in read_mla(path) if kind in ("image", "labels")]
     if name in ("info", "convert"):
