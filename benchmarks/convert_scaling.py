@@ -86,7 +86,7 @@ def run_cli(folder, out, jobs, **env):
 
 def startup(repeat):
     """Wall seconds for a fresh process to import what a conversion worker needs."""
-    code = "import mlarray.cli, mlarray.convert._bridge, mlarray._writer, blosc2, nibabel"
+    code = "import mlarray.cli, mlarray.convert._bridge, mlarray._data.writer, blosc2, nibabel"
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()

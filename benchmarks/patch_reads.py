@@ -136,7 +136,7 @@ def _reader(path: Path, api: bool = False):
     # .mla files keep the base frame behind a 16-byte header and the pyramid levels
     offset = 0
     if path.suffix == ".mla":
-        from mlarray._container import base_offset
+        from mlarray._file.container import base_offset
 
         offset = base_offset(str(path))
     arr = blosc2.open(str(path), mode="r", mmap_mode="r", offset=offset, dparams=blosc2.DParams(nthreads=1))

@@ -3,7 +3,7 @@
 A dask worker or a preprocessing script writes thousands of files in one long-lived process. With
 python-blosc2 4.14, ``NDArray.__setitem__`` on a file records the file's path in a process-wide
 index cache and checks every recorded path on each later write, so the time per write grows with
-the number of files written before (see src/mlarray/_region_write.py). This script measures the
+the number of files written before (see src/mlarray/_data/region_write.py). This script measures the
 time per file for the first and the last block of saves, for ``MLArray.save`` and, as the baseline
 in the same run, for the same array written with plain Blosc2 (``blosc2.empty`` + ``__setitem__``).
 

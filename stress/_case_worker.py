@@ -112,9 +112,9 @@ def main() -> None:
 def _stand_ins_intact() -> bool:
     """Whether the legacy reader's stand-ins are as the library defined them (a file must not change code)."""
     try:
-        from mlarray import _safe_pickle as _legacy
+        from mlarray._published import safe_pickle as _legacy
     except ImportError:  # source trees before the unpickler had its own module
-        from mlarray import _legacy
+        from mlarray._published import legacy as _legacy
     for obj in set(_legacy._ALLOWED_GLOBALS.values()):
         if getattr(obj, "__qualname__", "").endswith("PWNED") or (callable(obj) and getattr(obj, "__dict__", None)
                                                                   and type(obj).__name__ == "function"):

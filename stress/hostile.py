@@ -262,8 +262,8 @@ def many_chunks(d: Path, n: int = 1_000_000) -> Case:
     chunks already written on each chunk it appends to a file frame; 40,000 chunks took 18.6 s)."""
     import blosc2
 
-    from mlarray._format import FormatV1
-    from mlarray._integrity import write_checksums
+    from mlarray._file.format import FormatV1
+    from mlarray._file.integrity import write_checksums
 
     arr = blosc2.asarray(np.arange(n, dtype=np.uint16), chunks=(1,), blocks=(1,), meta={"mla": {"version": 1}})
     write_checksums(arr)
@@ -274,7 +274,7 @@ def many_chunks(d: Path, n: int = 1_000_000) -> Case:
     frame = arr.to_cframe()
     del arr
     with open(p, "wb") as fh:  # the 16-byte MLArray header, then the base frame
-        from mlarray._container import MAGIC
+        from mlarray._file.container import MAGIC
 
         fh.write(MAGIC + struct.pack("<Q", 16) + frame)
     return Case("many_chunks", "array", str(p), "ok", ("open", "verify", "to_numpy", "info"), f"{n:,} chunks")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mlarray import CorruptFileError, Meta, MetadataError, MLArray, MLArrayError
-from mlarray._container import MAGIC, base_offset
+from mlarray._file.container import MAGIC, base_offset
 
 
 def open_base_frame(p):

@@ -17,7 +17,7 @@ def test_isolated_validate_reports_what_inline_validate_reports(tmp_path):
 
 
 def test_a_crashing_reader_becomes_an_error(tmp_path, monkeypatch, capsys):
-    import mlarray._validate as v
+    import mlarray._metadata.validate as v
 
     # Stand in for a C-level crash: the child kills itself with SIGSEGV before reading.
     monkeypatch.setattr(v, "_CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")

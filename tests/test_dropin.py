@@ -15,7 +15,7 @@ import pytest
 
 import mlarray
 from mlarray import MLArray, Meta, MetaSpatial, validate
-from mlarray._format import FormatV1, LegacyPickleFormat, detect_format
+from mlarray._file.format import FormatV1, LegacyPickleFormat, detect_format
 
 DATA = Path(__file__).parent / "data" / "upstream"
 EXPECTED = json.loads((DATA / "expected.json").read_text())["fixtures"]
@@ -59,7 +59,7 @@ def test_nifti_conversion_keeps_nan_scaling_through_a_resave(tmp_path):
     # The stored text is strict JSON: NaN is the tagged object, never a bare NaN token.
     import blosc2
 
-    from mlarray._container import base_offset
+    from mlarray._file.container import base_offset
 
     store = blosc2.open(str(tmp_path / "v1.mla"), offset=base_offset(str(tmp_path / "v1.mla")))
     text = store.vlmeta["mla.meta"]
@@ -138,7 +138,7 @@ def test_r_plus_metadata_edit_alone_converts_and_a_failed_conversion_leaves_the_
     path2 = tmp_path / "c.mla"
     shutil.copy(DATA / "created_filled.mla", path2)
     before = path2.read_bytes()
-    from mlarray import _writer
+    from mlarray._data import writer as _writer
 
     def broken(*a, **k):
         raise OSError("disk full")
@@ -251,7 +251,7 @@ def test_legacy_file_with_nan_statistics_and_source_opens(tmp_path):
 
 
 def test_saving_an_in_memory_compressed_array_copies_its_chunks_without_reencoding(tmp_path, monkeypatch):
-    from mlarray import _writer
+    from mlarray._data import writer as _writer
 
     arr = (np.arange(16 * 40 * 40) % 251).astype(np.int16).reshape(16, 40, 40)
     img = MLArray(arr, patch_size=16)

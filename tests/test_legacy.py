@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from mlarray._errors import CorruptFileError, UnsafeLegacyFileError
-from mlarray._legacy import migrate_legacy_mapping, read_legacy_mapping, safe_unpickle
+from mlarray._published.legacy import migrate_legacy_mapping, read_legacy_mapping, safe_unpickle
 
 DATA = Path(__file__).parent / "data" / "legacy"
 EXPECTED = json.loads((DATA / "expected.json").read_text())
@@ -418,7 +418,7 @@ def test_legacy_file_resaves_as_v1_json(tmp_path):
 
     img = MLArray.open(DATA / "image3d.mla")
     img.save(tmp_path / "migrated.mla")
-    from mlarray._container import base_offset
+    from mlarray._file.container import base_offset
 
     raw = blosc2.open(str(tmp_path / "migrated.mla"), offset=base_offset(str(tmp_path / "migrated.mla")))
     assert "mlarray" not in raw.vlmeta and json.loads(raw.vlmeta["mla.meta"])["format_version"] == 1

@@ -6,9 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from mlarray import MLArray, _open_cache
+from mlarray import MLArray
+from mlarray._file import open_cache as _open_cache
 from mlarray._errors import CorruptFileError, MetadataError
-from mlarray._read_path import plan
+from mlarray._data.read_path import plan
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +103,7 @@ def test_a_file_changed_in_place_is_checked_again(tmp_path, monkeypatch):
     data = bytearray(p.read_bytes())
     size = len(data)
     # damage a byte of compressed data near the end of the base frame's chunk area
-    from mlarray._container import base_offset
+    from mlarray._file.container import base_offset
     import blosc2
 
     store = blosc2.open(str(p), mode="r", offset=base_offset(str(p)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlarray import MLArray
-from mlarray._region_write import write_region
+from mlarray._data.region_write import write_region
 
 
 @pytest.mark.parametrize("shape, chunks, blocks, dtype", [

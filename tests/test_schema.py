@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlarray import Meta, MLArray
-from mlarray._schema import json_schema
+from mlarray._metadata.schema import json_schema
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -16,7 +16,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def test_published_schema_matches_code():
     assert json.loads((DOCS / "schema.json").read_text()) == json_schema(), (
         "docs/schema.json is stale: regenerate it with "
-        "python -c \"import json; from mlarray._schema import json_schema; "
+        "python -c \"import json; from mlarray._metadata.schema import json_schema; "
         "print(json.dumps(json_schema(), indent=2))\" > docs/schema.json")
 
 

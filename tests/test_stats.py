@@ -6,7 +6,7 @@ import blosc2
 import numpy as np
 import pytest
 
-from mlarray._chunks import iter_chunk_slices, working_chunk_shape
+from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
 from mlarray._errors import MetadataError, MLArrayError
 from mlarray.stats import (
     DEFAULT_PERCENTILES,

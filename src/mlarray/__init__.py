@@ -15,12 +15,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
     from ._errors import (AffineError, CorruptFileError, FormatVersionError, LimitExceededError, MetadataError,
                           MetadataTypeError, MissingFileError, MLArrayError, NoArrayError, UnsafeLegacyFileError)
-    from ._limits import LIMITS, limits
+    from ._untrusted.limits import LIMITS, limits
     from .meta import (AxisLabel, AxisLabelEnum, BaseMeta, CoordSystem, CoordSystemEnum, Meta, MetaBbox, MetaBlosc2,
                        MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaPyramid, MetaSource, MetaSpatial,
                        MetaStatistics, MetaVersion, SingleKeyBaseMeta)
     from .utils import is_serializable
-    from ._validate import Problem, validate
+    from ._metadata.validate import Problem, validate
 
 __all__ = [
     "__version__",
@@ -88,8 +88,8 @@ _LAZY = {
     "is_serializable": ".utils",
     "cli_print_header": ".cli",
     "cli_convert_to_mlarray": ".cli",
-    "validate": "._validate",
-    "Problem": "._validate",
+    "validate": "._metadata.validate",
+    "Problem": "._metadata.validate",
     "MLArrayError": "._errors",
     "MetadataError": "._errors",
     "AffineError": "._errors",
@@ -97,8 +97,8 @@ _LAZY = {
     "UnsafeLegacyFileError": "._errors",
     "FormatVersionError": "._errors",
     "LimitExceededError": "._errors",
-    "limits": "._limits",
-    "LIMITS": "._limits",
+    "limits": "._untrusted.limits",
+    "LIMITS": "._untrusted.limits",
     "MetadataTypeError": "._errors",
     "NoArrayError": "._errors",
     "MissingFileError": "._errors",

@@ -8,16 +8,20 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _integrity, _open_cache, _read_path, _region_write, _writer
-from ._array_compat import PublishedArrayAPI
-from ._array_io import MLARRAY_SUFFIX, check_path, open_store, read_all, read_compressed, read_meta
-from ._container import base_offset
+from ._file import integrity as _integrity
+from ._file import open_cache as _open_cache
+from ._data import read_path as _read_path
+from ._data import region_write as _region_write
+from ._data import writer as _writer
+from ._published.array_compat import PublishedArrayAPI
+from ._data.array_io import MLARRAY_SUFFIX, check_path, open_store, read_all, read_compressed, read_meta
+from ._file.container import base_offset
 from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
-from ._format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
-from ._levels import LevelArray, level_loader
-from ._limits import metadata_limits_key
-from ._memory import check_read
-from ._meta_base import _meta_internal_write
+from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
+from ._data.levels import LevelArray, level_loader
+from ._untrusted.limits import metadata_limits_key
+from ._data.memory import check_read
+from ._metadata.meta_base import _meta_internal_write
 from .meta import Meta, MetaSpatial, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
@@ -82,7 +86,7 @@ class MLArray(PublishedArrayAPI):
 
     def _compressed(self, arr: np.ndarray, **layout):
         """``arr`` as an in-memory Blosc2 array with this array's layout; records it in ``meta.blosc2``."""
-        from ._array_compat import compress_in_memory
+        from ._published.array_compat import compress_in_memory
 
         layout = {**self._layout, **layout}
         return compress_in_memory(arr, self._meta, **layout)
@@ -497,7 +501,7 @@ class MLArray(PublishedArrayAPI):
 
         The legacy file is never half-edited: its voxels and the current metadata go to a new file
         beside it that replaces it by rename; then writing continues in the new file."""
-        from ._legacy_upgrade import upgrade_legacy_file
+        from ._published.legacy_upgrade import upgrade_legacy_file
 
         self._fstore, self._data = upgrade_legacy_file(self)
         self._format = CURRENT_FORMAT

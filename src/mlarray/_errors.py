@@ -99,7 +99,7 @@ class LimitExceededError(CorruptFileError):
     """A file asks for more than a safety limit allows (boxes, metadata size, memory, ...).
 
     Not necessarily damage: the message names the limit and how to raise it for a trusted file
-    (see :mod:`mlarray._limits`)."""
+    (see :mod:`mlarray._untrusted.limits`)."""
 
     def __init__(self, path: object, problem: str, limit: str = "") -> None:
         self.limit = limit

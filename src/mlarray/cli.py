@@ -12,9 +12,9 @@ from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ._cli_compat import (cli_convert_to_mlarray, cli_print_header, convert_from_mlarray, convert_image,
+from ._published.cli_compat import (cli_convert_to_mlarray, cli_print_header, convert_from_mlarray, convert_image,
                           convert_to_mlarray, header_to_source_meta, print_header)
-from ._term import printable
+from ._untrusted.term import printable
 
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
            "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
@@ -142,7 +142,7 @@ def cmd_info(args) -> int:
 # ----------------------------------------------------------------------------- validate
 
 def cmd_validate(args) -> int:
-    from ._validate import validate
+    from ._metadata.validate import validate
 
     worst = 0
     for path in args.files:
@@ -408,7 +408,7 @@ def _existing_outputs(pairs: list, overwrite: bool, quiet: bool) -> tuple[list, 
     (never replaced without ``--overwrite``). Returns (to convert, skipped, refused results)."""
     if overwrite:
         return pairs, [], []
-    from ._resume import existing_output_problem
+    from ._file.resume import existing_output_problem
 
     todo, skipped, blocked = [], [], []
     for src, dst in pairs:

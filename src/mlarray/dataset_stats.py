@@ -96,7 +96,7 @@ def _histogram_task(args) -> tuple[np.ndarray, np.ndarray, int]:
     """Sparse histogram of one file over the common range: (bin indices, counts, non-finite)."""
     path, lo, hi, integer = args
     from mlarray import MLArray
-    from mlarray._chunks import iter_chunk_slices, working_chunk_shape
+    from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
 
     img = MLArray.open(path, mmap_mode="r")
     data = img._require_data()

@@ -13,12 +13,12 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ._errors import MetadataError, MetadataTypeError
-from ._fields import check_classes, float_list, int_list, optional_number, reject_unknown, require_mapping, str_list
-from ._jsonsafe import decode_nonfinite, encode_nonfinite, to_json_value
-from ._meta_base import (BaseMeta, FrozenList, MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaSource,
+from ._metadata.fields import check_classes, float_list, int_list, optional_number, reject_unknown, require_mapping, str_list
+from ._metadata.jsonsafe import decode_nonfinite, encode_nonfinite, to_json_value
+from ._metadata.meta_base import (BaseMeta, FrozenList, MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaSource,
                          MetaVersion, SingleKeyBaseMeta, _meta_internal_write, internal_write)
-from ._meta_compat import PublishedMetaAPI
-from ._meta_spatial import (SPATIAL_AXIS_LABELS, AxisLabel, AxisLabelEnum, CoordSystem, CoordSystemEnum,
+from ._published.meta_compat import PublishedMetaAPI
+from ._metadata.meta_spatial import (SPATIAL_AXIS_LABELS, AxisLabel, AxisLabelEnum, CoordSystem, CoordSystemEnum,
                             MetaSpatial, compose_affine_or_none, spatial_axes_of)
 
 __all__ = [
@@ -396,7 +396,7 @@ class MetaPyramid(BaseMeta):
 
 _TOP_KEYS = {"format_version", "writer", "has_array", "spatial", "stats", "bbox", "is_seg", "classes",
              "source", "source_format", "extra", "blosc2", "pyramid"}
-_SEAL_KEYS = {"chunk_checksums", "checksum"}  # the file writer's seal (mlarray._seal), verified when a file is read
+_SEAL_KEYS = {"chunk_checksums", "checksum"}  # the file writer's seal (mlarray._file.seal), verified when a file is read
 
 
 class Meta(PublishedMetaAPI):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import blosc2  # noqa: F401  (the published module exposed it; code patches ``mlarray.mlarray.blosc2``)
 
 from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
-from ._array_io import MLARRAY_SUFFIX
+from ._data.array_io import MLARRAY_SUFFIX
 from .meta import FORMAT_VERSION
 
 __all__ = ["MLArray", "MLARRAY_DEFAULT_PATCH_SIZE", "MLARRAY_SUFFIX", "MLARRAY_VERSION"]

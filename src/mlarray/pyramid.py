@@ -18,7 +18,7 @@ from itertools import product
 
 import numpy as np
 
-from ._chunks import DEFAULT_BUDGET_BYTES, iter_chunk_slices, working_chunk_shape
+from ._data.chunks import DEFAULT_BUDGET_BYTES, iter_chunk_slices, working_chunk_shape
 from ._errors import MetadataError
 
 __all__ = ["plan_levels", "level_shape", "downsample_block", "build_pyramid", "METHODS"]

@@ -1,6 +1,6 @@
 """Streamed intensity and label statistics for arrays too large to load at once.
 
-The array is read block by block (see :mod:`mlarray._chunks`); no full in-memory copy is
+The array is read block by block (see :mod:`mlarray._data.chunks`); no full in-memory copy is
 ever made. Mean and standard deviation are merged per block with the parallel algorithm
 of Chan, Golub & LeVeque (numerically stable, float64). Percentiles come from a streamed
 histogram: exact for integer data with a narrow value range, and within one histogram
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._chunks import DEFAULT_BUDGET_BYTES, iter_chunk_slices, working_chunk_shape
+from ._data.chunks import DEFAULT_BUDGET_BYTES, iter_chunk_slices, working_chunk_shape
 from ._errors import MetadataError, MLArrayError
 
 __all__ = [

@@ -43,7 +43,7 @@ def find_foreground(path: _PathLike, *, classes: Optional[Sequence[int]] = None,
     class 0 (background) is never listed; ``classes`` restricts the search.
     """
     from mlarray import MLArray
-    from mlarray._chunks import iter_chunk_slices, working_chunk_shape
+    from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
 
     img = MLArray.open(path, mmap_mode="r")
     if np.dtype(img.dtype).kind not in "biu":
@@ -444,7 +444,7 @@ def _foreground_task(args):
     else:
         raise ValueError(f"unknown foreground mode {mode!r}")
     if cache is not None:
-        from mlarray._atomic import atomic_output
+        from mlarray._file.atomic import atomic_output
 
         os.makedirs(cache_dir, exist_ok=True)
         with atomic_output(cache) as tmp:

@@ -24,7 +24,7 @@ def wide_seg(tmp_path):
 
 def _reads(monkeypatch):
     """Which pyramid levels are read, and how many voxels from each."""
-    from mlarray._levels import LevelArray
+    from mlarray._data.levels import LevelArray
 
     seen: dict = {}
     real = LevelArray.__getitem__

@@ -30,7 +30,7 @@ def test_reader_returns_none_for_other_files(tmp_path, ct_files):
 
 
 def test_reader_is_lazy_reads_header_and_at_most_smallest_level(tmp_path, monkeypatch):
-    from mlarray._levels import LevelArray
+    from mlarray._data.levels import LevelArray
 
     big = np.zeros((8, 600, 520), np.uint16)
     big[:, 100:200, 50:300] = 900
@@ -355,7 +355,7 @@ def test_screenshot_ct_seg_boxes(make_napari_viewer, tmp_path):
 
 def test_2d_view_reads_one_plane_per_slice(make_napari_viewer, tmp_path, monkeypatch):
     """napari cuts multiscale data with slice(None) on the slider axis first; that must stay lazy."""
-    from mlarray._levels import LevelArray
+    from mlarray._data.levels import LevelArray
 
     arr = np.zeros((40, 600, 520), np.int16)
     MLArray(arr, spacing=[2.0, 0.5, 0.5]).save(tmp_path / "v.mla")

@@ -17,7 +17,7 @@ from napari_mlarray.widget._tree import LazyTree  # noqa: E402
 
 
 def _chunks(path) -> list[bytes]:
-    from mlarray._container import base_offset
+    from mlarray._file.container import base_offset
 
     # the base frame sits at the offset the file header names; keep the NDArray alive while using .schunk
     arr = blosc2.open(str(path), mmap_mode="r", offset=base_offset(str(path)))

@@ -75,8 +75,8 @@ def test_vlmeta_entry_flagged_lazy_is_refused_before_blosc2(tmp_path, kind, flag
 def test_pre_flight_accepts_intact_files_and_is_cheap(tmp_path):
     import timeit
 
-    from mlarray._container import base_offset
-    from mlarray._frame_check import check_vlmeta_entries
+    from mlarray._file.container import base_offset
+    from mlarray._file.frame_check import check_vlmeta_entries
 
     p = tmp_path / "ok.mla"
     MLArray(np.zeros((600, 30), np.float32), meta=Meta(extra={"x": "y" * 5000})).save(p)

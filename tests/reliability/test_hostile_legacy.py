@@ -12,8 +12,8 @@ import pytest
 import hostile
 from isolate import run_isolated
 from mlarray import CorruptFileError, LimitExceededError, MLArray, UnsafeLegacyFileError, limits
-from mlarray import _safe_pickle as _legacy
-from mlarray._legacy import read_legacy_mapping, safe_unpickle
+from mlarray._published import safe_pickle as _legacy
+from mlarray._published.legacy import read_legacy_mapping, safe_unpickle
 
 
 def test_issue_reference_bomb_stops_early_in_bounded_memory(tmp_path):

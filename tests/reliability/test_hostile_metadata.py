@@ -108,7 +108,7 @@ def test_the_largest_real_documents_pass_the_text_and_count_checks():
     """At the sizes the limits table names as real maxima (checked on the text and the parsed document,
     without writing a file): the DICOM JSON of a 10,000-frame enhanced MR (~1.5 M values), a 60,000-entry
     class table (uint16 instance maps) and 50,000 3-D boxes in one document are below the limits."""
-    from mlarray._format import check_document_counts, check_json_text, count_values
+    from mlarray._file.format import check_document_counts, check_json_text, count_values
 
     # one frame's functional groups in the DICOM JSON model, ~150 values (pydicom's liver.dcm and
     # eCT_Supplemental.dcm: 150-190 per frame): 12 sequences of 3 elements with 3 values each
@@ -199,7 +199,7 @@ def test_checksum_entry_of_many_chunks_is_not_limited_by_expansion():
     """A million identical chunks have identical CRCs, so mla.checksums may compress thousands of times:
     the expansion limit applies to the metadata entries only (the million-chunk file itself is an
     item-6 experiment in stress/experiments.py; writing it takes minutes)."""
-    from mlarray._frame_check import _check_entry_size
+    from mlarray._file.frame_check import _check_entry_size
 
     _check_entry_size("f.mla", "mla.checksums", 1_000, 5_400_000)
     with pytest.raises(LimitExceededError, match="max_meta_expansion"):
@@ -227,7 +227,7 @@ def test_pyramid_level_of_another_rank_is_a_corrupt_file(tmp_path):
 def test_damaged_frame_read_through_a_level_view_is_a_corrupt_file_error(tmp_path):
     """Found by stress/fuzz_struct.py (frame_header case 857): level 0 read through the napari reader's
     view raised C-Blosc2's bare RuntimeError."""
-    from mlarray._levels import LevelArray
+    from mlarray._data.levels import LevelArray
 
     class Broken:
         shape, dtype, chunks = (8, 8), np.dtype(np.uint8), (8, 8)
@@ -284,7 +284,7 @@ def _open_past_the_limit(case):
 def test_the_verified_open_cache_applies_the_limits_in_force(tmp_path, monkeypatch):
     """A read-only open is remembered for reuse (_open_cache); the reuse must not admit a file the
     limits in force now would refuse, nor keep refusing one they admit."""
-    from mlarray import _open_cache
+    from mlarray._file import open_cache as _open_cache
 
     case = hostile.meta_classes(tmp_path, n=300)
     monkeypatch.setattr(_open_cache, "RACY_NS", 0)  # remember a file written a moment ago

@@ -10,7 +10,7 @@ import pytest
 import mlarray
 from _common import base_offset_of, drop_checksums, frame_regions, open_base
 from mlarray import CorruptFileError, MLArray
-from mlarray import _integrity
+from mlarray._file import integrity as _integrity
 
 
 def _image(tmp_path, shape=(40, 300, 280), name="ct.mla", **kw):

@@ -1,4 +1,4 @@
-"""The metadata's own CRC-32 and its record of chunk checksums (mlarray._seal, docs/spec.md section 1)."""
+"""The metadata's own CRC-32 and its record of chunk checksums (mlarray._file.seal, docs/spec.md section 1)."""
 
 import json
 import struct
@@ -148,7 +148,7 @@ def test_files_without_the_seal_still_open(tmp_path):
 
 
 def test_seal_is_valid_json_for_any_document():
-    from mlarray._seal import seal, unseal
+    from mlarray._file.seal import seal, unseal
 
     for doc in ({}, {"format_version": 1}, {"extra": {"checksum": "crc32:00000000"}}):
         text = seal(json.dumps(doc, separators=(",", ":")), chunk_checksums=False)
@@ -197,7 +197,7 @@ def test_renamed_checksum_entry_alone_is_reported(tmp_path):
 def test_stored_document_validates_against_the_schema(tmp_path):
     import jsonschema
 
-    from mlarray._schema import json_schema
+    from mlarray._metadata.schema import json_schema
 
     p, _ = _seg(tmp_path)
     jsonschema.validate(json.loads(_stored_text(p)), json_schema())

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mlarray import MLArray, validate
-from mlarray._container import base_offset
-from mlarray._vlmeta_write import PAD_KEY, _Footprint, write_entries
+from mlarray._file.container import base_offset
+from mlarray._file.vlmeta_write import PAD_KEY, _Footprint, write_entries
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_region_writes_drop_checksums_without_shortening_then_read_back(mla_file
     before = os.path.getsize(mla_file)
     store = _store(mla_file)
     spy = _Spy(store, mla_file)
-    from mlarray import _integrity
+    from mlarray._file import integrity as _integrity
 
     _integrity.invalidate(spy, mla_file)  # what the first r+ region write does first
     assert "mla.checksums" not in store.vlmeta and min(spy.sizes) >= before

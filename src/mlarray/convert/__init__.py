@@ -56,7 +56,7 @@ def read_any(path, **kw) -> ImageRecord:
 
     Keyword arguments go to the reader (``is_seg`` for NIfTI, ``series_uid`` for DICOM).
     """
-    from .._input_guard import contained_reads
+    from .._untrusted.input_guard import contained_reads
 
     fmt = detect_format(path)
     if fmt != "dicom" and not os.path.exists(os.fspath(path)):

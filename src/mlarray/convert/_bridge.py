@@ -105,7 +105,7 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     ``labels/``. ``write_kw`` reaches the writer (e.g. ``ngff_version`` for OME-Zarr).
     """
     from .. import MLArray
-    from .._atomic import atomic_output
+    from .._file.atomic import atomic_output
     from . import read_any, write_any
     from .formats.registry import companion_name, writes_own_output
 

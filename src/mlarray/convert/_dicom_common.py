@@ -202,7 +202,7 @@ def frames_array(ds, nframes: int, where) -> np.ndarray:
     it), and files pydicom's plugins refuse (some 12-bit JPEG extended streams) are decoded by
     GDCM directly when python-gdcm is installed. A clear error names missing decoders.
     """
-    from .._input_guard import check_decoded, dicom_frame_nbytes
+    from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 
     _check_samples_per_pixel(ds, where)
     check_decoded(where, max(nframes, int(ds.get("NumberOfFrames", 1) or 1)) * dicom_frame_nbytes(ds),

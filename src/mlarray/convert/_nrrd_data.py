@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._input_guard import check_decoded
+from .._untrusted.input_guard import check_decoded
 from ._record import ConversionError
 
 __all__ = ["read_nrrd_data"]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import CorruptFileError
-from .._input_guard import check_decoded, check_dicom_file, dicom_frame_nbytes
+from .._untrusted.input_guard import check_decoded, check_dicom_file, dicom_frame_nbytes
 from ._dicom_common import (IDENTITY_IOP, SEG_SOP_CLASS, DicomSliceSpacingWarning, apply_rescale, floats,
                             frames_array, implicit_positions, json_dataset, make_record, positive_spacing,
                             pydicom_module, slope_inter, stack_geometry)

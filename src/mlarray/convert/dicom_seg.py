@@ -68,7 +68,7 @@ def _frames(seg, path):
     shared_seq = seg.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     per = seg.get("PerFrameFunctionalGroupsSequence") or []
-    from .._input_guard import check_decoded, dicom_frame_nbytes
+    from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 
     check_decoded(path, int(seg.get("NumberOfFrames", 1) or 1) * dicom_frame_nbytes(seg), "the DICOM SEG")
     pixels = np.asarray(seg.pixel_array)

@@ -252,7 +252,7 @@ def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference) -
         os.makedirs(out, exist_ok=True)
         stem = Path(mla_path).stem if mla_path else "segmentation"
         out = os.path.join(out, stem + "_seg.dcm")
-    from .._atomic import atomic_output
+    from .._file.atomic import atomic_output
 
     with atomic_output(out) as tmp:
         write_seg(seg_rec, tmp, images)

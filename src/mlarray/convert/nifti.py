@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 from .._errors import CorruptFileError
-from .._input_guard import check_decoded, check_nifti_header
+from .._untrusted.input_guard import check_decoded, check_nifti_header
 from ._record import ConversionError, ImageRecord, flip_lps_ras, geometry_from_affine, json_clean
 
 __all__ = ["read_nifti", "write_nifti", "NiftiTransformWarning"]

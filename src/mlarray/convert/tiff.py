@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from .._errors import CorruptFileError
-from .._input_guard import check_decoded
+from .._untrusted.input_guard import check_decoded
 from ._record import ConversionError, ImageRecord, json_clean
 
 __all__ = ["read_tiff", "write_tiff"]

@@ -23,7 +23,7 @@ def save_metadata_in_place(path: str, meta: Meta) -> None:
     renamed over the original. A crash leaves the old file intact; layers that memory-map the old
     file keep reading it (same pixels). Derived fields (layout, pyramid, shape) stay the file's.
     """
-    from mlarray._atomic import atomic_output
+    from mlarray._file.atomic import atomic_output
 
     path = os.fspath(path)
     with atomic_output(path) as tmp:

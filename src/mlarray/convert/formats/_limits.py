@@ -15,7 +15,7 @@ __all__ = ["check_declared_size"]
 
 
 def check_declared_size(path: str, shape, itemsize: int, what: str = "the header") -> None:
-    from ..._input_guard import check_decoded
+    from ..._untrusted.input_guard import check_decoded
 
     nbytes = int(itemsize) * math.prod(int(n) for n in shape)
     check_decoded(path, nbytes, f"{what} (a {' x '.join(str(int(n)) for n in shape)} image)")

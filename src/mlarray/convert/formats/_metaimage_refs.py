@@ -4,10 +4,10 @@ inside the header's folder.
 A ``.mhd`` (or ``.mha``) header ends with ``ElementDataFile``: ``LOCAL`` (the voxels follow the
 header), one file name, ``LIST`` (the names follow, one per line) or a printf pattern with a
 first, last and step index (``slice%03d.raw 1 120 1``). Names may be absolute or climb out with
-``../``. ITK opens them in C++, where the audit-hook tripwire of ``mlarray._input_guard`` sees
+``../``. ITK opens them in C++, where the audit-hook tripwire of ``mlarray._untrusted.input_guard`` sees
 nothing, so a header naming ``/etc/passwd`` made ``mlarray convert`` store that file as the image.
 This module reads the header's key lines (ITK does the real parsing and reading afterwards) and
-checks every name with :func:`mlarray._input_guard.contained_file` first; it also refuses an
+checks every name with :func:`mlarray._untrusted.input_guard.contained_file` first; it also refuses an
 ``NDims`` outside 1..16, on which ITK's MetaIO never returns (found by stress/fuzz_struct.py).
 """
 
@@ -23,7 +23,7 @@ _MAX_PATTERN_FILES = 1_000_000
 
 def check_metaimage_references(path: str) -> None:
     """Raise :class:`~mlarray.convert.ConversionError` for a data file outside ``path``'s folder."""
-    from ..._input_guard import contained_file
+    from ..._untrusted.input_guard import contained_file
 
     with open(path, "rb") as fh:
         head = fh.read(_MAX_HEADER)
@@ -87,7 +87,7 @@ def _names(value: str, rest: list, path: str) -> list:
 def check_pair_companion(path: str) -> None:
     """An Analyze / NIfTI-pair header (``.hdr``) is read with the ``.img`` beside it; ITK opens that in
     C++ too, so a ``.img`` that is a symlink out of the folder (or a FIFO) is refused first."""
-    from ..._input_guard import contained_file
+    from ..._untrusted.input_guard import contained_file
 
     stem = path[:-4]
     for ext in (".img", ".img.gz", ".IMG", ".IMG.GZ"):

@@ -1,6 +1,6 @@
 """Atomic outputs that are not one file: MetaImage header + data pairs and Zarr directories.
 
-The single-file writers go through :func:`mlarray._atomic.atomic_output`. A ``.mhd`` header names
+The single-file writers go through :func:`mlarray._file.atomic.atomic_output`. A ``.mhd`` header names
 its data file, and an OME-Zarr store is a directory tree, so neither can be written under a
 temporary name and renamed as one file. Both are written into a hidden scratch directory beside
 the target (named like every other partial output, ``.<name>.<random>.partial``, so the batch
@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from ..._atomic import fsync_path
+from ..._file.atomic import fsync_path
 
 __all__ = ["scratch_dir", "move_files_into_place", "replace_directory"]
 

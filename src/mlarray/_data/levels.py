@@ -10,11 +10,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from . import _integrity
-from ._container import HEADER_SIZE, base_offset
-from ._errors import CorruptFileError
-from ._frame_check import check_frame
-from ._memory import check_read
+from .._file import integrity as _integrity
+from .._file.container import HEADER_SIZE, base_offset
+from .._errors import CorruptFileError
+from .._file.frame_check import check_frame
+from .memory import check_read
 
 __all__ = ["LevelArray", "level_loader"]
 

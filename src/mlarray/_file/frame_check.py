@@ -20,7 +20,7 @@ before a file reaches ``blosc2.open``:
   header found there must be one C-Blosc2 writes for an NDArray and must fit in the chunk area.
 
 The same walk over the vlmeta entries also enforces the metadata size limits before anything is
-inflated (:mod:`._limits`): each entry's stored chunk header says how large it decompresses, so an
+inflated (:mod:`mlarray._untrusted.limits`): each entry's stored chunk header says how large it decompresses, so an
 entry above ``max_meta_bytes`` (a 1 GiB ``mla.pad`` of zeros, say) or a metadata entry that would
 inflate more than ``max_meta_expansion`` times is refused here, before C-Blosc2 loads the trailer.
 
@@ -33,8 +33,8 @@ import os
 import struct
 from typing import BinaryIO, Optional
 
-from ._errors import CorruptFileError
-from ._limits import EXPANSION_FLOOR, check, limit
+from .._errors import CorruptFileError
+from .._untrusted.limits import EXPANSION_FLOOR, check, limit
 
 __all__ = ["check_frame", "check_vlmeta_entries", "is_lazy_chunk"]
 

@@ -7,10 +7,10 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from . import affines
-from ._errors import MetadataError, MetadataTypeError
-from ._fields import float_list, int_list, label_str, reject_unknown, require_mapping, str_list
-from ._meta_base import BaseMeta, FrozenList, _meta_internal_write
+from .. import affines
+from .._errors import MetadataError, MetadataTypeError
+from .fields import float_list, int_list, label_str, reject_unknown, require_mapping, str_list
+from .meta_base import BaseMeta, FrozenList, _meta_internal_write
 
 __all__ = ["AxisLabel", "AxisLabelEnum", "CoordSystem", "CoordSystemEnum", "MetaSpatial", "SPATIAL_AXIS_LABELS",
            "spatial_axes_of", "compose_affine_or_none"]

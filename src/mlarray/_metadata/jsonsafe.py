@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import MetadataError, MetadataTypeError
+from .._errors import MetadataError, MetadataTypeError
 
 __all__ = ["to_json_value", "encode_nonfinite", "decode_nonfinite", "NONFINITE_KEY", "MAX_JSON_DEPTH"]
 

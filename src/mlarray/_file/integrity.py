@@ -30,12 +30,12 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from ._chunks import expand_key
-from ._errors import CorruptFileError
-from ._format import CHECKSUMS_KEY, FormatV1
-from ._frame_check import is_lazy_chunk
-from ._limits import check
-from ._vlmeta_write import write_entries
+from .._data.chunks import expand_key
+from .._errors import CorruptFileError
+from .format import CHECKSUMS_KEY, FormatV1
+from .frame_check import is_lazy_chunk
+from .._untrusted.limits import check
+from .vlmeta_write import write_entries
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
            "VerifiedChunks", "verify_all"]
@@ -150,8 +150,8 @@ def _fresh_mismatch(path, i: int) -> bool:
     """Re-check chunk ``i`` against the file as it is now (another process may have rewritten it)."""
     import blosc2
 
-    from ._container import base_offset
-    from ._frame_check import check_vlmeta_entries
+    from .container import base_offset
+    from .frame_check import check_vlmeta_entries
 
     try:
         off = base_offset(str(path))
@@ -253,7 +253,7 @@ class ChunkVerifier:
     def check_region(self, region) -> None:
         """Like :meth:`check_key` for a key already parsed by ``_read_path.plan``."""
         if self.enabled and self.state.unchecked:
-            from ._read_path import chunk_ids
+            from .._data.read_path import chunk_ids
 
             self.check_chunks(chunk_ids(region, self.chunks, self.grid))
 

@@ -9,14 +9,14 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import _integrity
-from ._atomic import atomic_output
-from ._container import assemble, level_layout
-from ._chunks import iter_chunk_slices, working_chunk_shape
-from ._format import CURRENT_FORMAT
-from ._meta_base import _meta_internal_write
-from ._region_write import write_region
-from .meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
+from .._file import integrity as _integrity
+from .._file.atomic import atomic_output
+from .._file.container import assemble, level_layout
+from .chunks import iter_chunk_slices, working_chunk_shape
+from .._file.format import CURRENT_FORMAT
+from .._metadata.meta_base import _meta_internal_write
+from .region_write import write_region
+from ..meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
 
 __all__ = ["write_file", "create_empty", "derive", "finish", "rewrite", "resolve_dparams", "PYRAMID_MIN_SIZE"]
 
@@ -26,7 +26,7 @@ PYRAMID_MIN_SIZE = 256
 
 
 def _writer_id() -> str:
-    from . import __version__
+    from .. import __version__
 
     return f"mlarray {__version__}"
 
@@ -46,7 +46,7 @@ def _resolve_cparams(cparams, dtype, profile: str = "default", sample=None, bloc
     """(blosc2.CParams, JSON description) from user cparams or the profile's measured default."""
     import blosc2
 
-    from .layout import profile_cparams, to_blosc2_cparams
+    from ..layout import profile_cparams, to_blosc2_cparams
 
     if cparams is None:
         desc = profile_cparams(profile, dtype, sample, blocks)
@@ -61,7 +61,7 @@ def _resolve_cparams(cparams, dtype, profile: str = "default", sample=None, bloc
 
 
 def _layout(shape, dtype, meta: Meta, patch_size, chunk_size, block_size, profile="default"):
-    from .layout import resolve_layout
+    from ..layout import resolve_layout
 
     axes = spatial_axes_of(meta.spatial.axis_labels, len(shape))
     return resolve_layout(tuple(shape), np.dtype(dtype), axes, patch_size=patch_size,
@@ -152,7 +152,7 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
     ``profile``: ``"training"`` stores no pyramid unless ``pyramid=True`` and compresses for size
     (``mlarray.layout.profile_cparams``); None or ``"default"``: fast reads, pyramid when large.
     """
-    from .layout import check_profile
+    from ..layout import check_profile
 
     profile = check_profile(profile)
     if profile == "training" and pyramid is None and not levels:
@@ -245,8 +245,8 @@ def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
     Sets ``meta.stats`` and ``meta.pyramid`` (offsets are filled in by :func:`finish`) and returns the
     levels as in-memory compressed NDArrays, finest first.
     """
-    from .pyramid import build_pyramid
-    from .stats import compute_stats
+    from ..pyramid import build_pyramid
+    from ..stats import compute_stats
 
     if stats and not meta.stats.user_supplied:  # statistics the caller set are kept as given
         meta.stats = MetaStatistics.from_mapping(_finite_only(compute_stats(store)))
@@ -281,7 +281,7 @@ def given_levels(store, meta: Meta, levels) -> list:
     """
     import blosc2
 
-    from ._errors import MetadataError
+    from .._errors import MetadataError
 
     axes = set(spatial_axes_of(meta.spatial.axis_labels, store.ndim))
     out, entries, prev = [], [], tuple(store.shape)
@@ -303,7 +303,7 @@ def given_levels(store, meta: Meta, levels) -> list:
 
 def _channel_stats(store, meta: Meta) -> Optional[list]:
     """Statistics per channel when the array has one ``channel`` axis of at most MAX_CHANNEL_STATS."""
-    from .stats import MAX_CHANNEL_STATS, compute_channel_stats
+    from ..stats import MAX_CHANNEL_STATS, compute_channel_stats
 
     labels = [getattr(v, "value", v) for v in (meta.spatial.axis_labels or [])]
     axes = [a for a, lab in enumerate(labels) if lab == "channel"]

@@ -24,7 +24,7 @@ import re
 import zlib
 from typing import Optional
 
-from ._errors import CorruptFileError
+from .._errors import CorruptFileError
 
 __all__ = ["seal", "unseal", "SEAL_KEYS"]
 

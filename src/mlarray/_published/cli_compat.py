@@ -17,7 +17,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ._errors import MLArrayError, MetadataTypeError
+from .._errors import MLArrayError, MetadataTypeError
 
 __all__ = ["print_header", "convert_to_mlarray", "convert_from_mlarray", "convert_image", "cli_print_header",
            "cli_convert_to_mlarray", "header_to_source_meta"]
@@ -26,7 +26,7 @@ _PathLike = Union[str, Path]
 
 
 def _medvol():
-    from . import cli
+    from .. import cli
 
     cls = cli.MedVol
     if cls is None:
@@ -86,7 +86,7 @@ def print_header(filepath: _PathLike) -> None:
     """Print the file's metadata as the published ``mlarray_header`` did (``Meta.to_plain``, sorted JSON).
 
     Reads the header only, never the voxels."""
-    from ._array import MLArray
+    from .._array import MLArray
 
     img = MLArray.open(filepath, mmap_mode="r")
     try:
@@ -97,8 +97,8 @@ def print_header(filepath: _PathLike) -> None:
 
 def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
     """NIfTI/NRRD -> ``.mla`` the published way: MedVol's RAS+ array and affine, its header in ``source``."""
-    from ._array import MLArray
-    from ._meta_base import _meta_internal_write
+    from .._array import MLArray
+    from .._metadata.meta_base import _meta_internal_write
 
     vol = _medvol()(load_filepath)
     ndim = np.asarray(vol.array).ndim
@@ -118,8 +118,8 @@ def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> 
 
     Without an anatomical ``coord_system`` the data are taken as RAS+ (what ``convert_to_mlarray``
     writes); ``LPS``/``LPS+`` stay LPS+."""
-    from ._array import MLArray
-    from .affines import anatomical_letters
+    from .._array import MLArray
+    from ..affines import anatomical_letters
 
     img = MLArray.open(load_filepath, mmap_mode="r")
     try:

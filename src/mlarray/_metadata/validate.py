@@ -9,8 +9,8 @@ from typing import Union
 
 import numpy as np
 
-from ._errors import MetadataError, MLArrayError
-from .meta import Meta, spatial_axes_of
+from .._errors import MetadataError, MLArrayError
+from ..meta import Meta, spatial_axes_of
 
 __all__ = ["Problem", "validate"]
 
@@ -42,7 +42,7 @@ def validate(target: Union[str, os.PathLike, Meta, dict, "object"], *, isolated:
     ndim = None
     shape = None
     if isinstance(target, (str, os.PathLike)):
-        from ._array import MLArray
+        from .._array import MLArray
 
         try:
             img = MLArray.open(target, mmap_mode="r")
@@ -101,7 +101,7 @@ def _warnings(meta: Meta, shape) -> list[Problem]:
 
 def _geometry_warnings(meta: Meta, shape) -> list[Problem]:
     """Legal but lossy for most tools: kept in the file, reported here."""
-    from .affines import orthonormality_error
+    from ..affines import orthonormality_error
 
     out: list[Problem] = []
     sp = meta.spatial
@@ -122,9 +122,9 @@ def _geometry_warnings(meta: Meta, shape) -> list[Problem]:
 
 
 def _check_integrity(img) -> list[Problem]:
-    """Verify every chunk against the checksums recorded at save (``mlarray._integrity``)."""
-    from . import _integrity
-    from ._format import FormatV1
+    """Verify every chunk against the checksums recorded at save (``mlarray._file.integrity``)."""
+    from .._file import integrity as _integrity
+    from .._file.format import FormatV1
 
     if not img.meta.has_array:
         return []
@@ -157,7 +157,7 @@ def _check_levels(img) -> list[Problem]:
 
 
 _CHILD = ("import json, sys\n"
-          "from mlarray._validate import validate\n"
+          "from mlarray._metadata.validate import validate\n"
           "print(json.dumps([p.to_dict() for p in validate(sys.argv[1])]))\n")
 
 

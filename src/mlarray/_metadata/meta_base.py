@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from enum import Enum
 from typing import Any, ClassVar, Iterator, Mapping, Optional
 
-from ._errors import MetadataTypeError
+from .._errors import MetadataTypeError
 
 __all__ = ["BaseMeta", "SingleKeyBaseMeta", "FrozenList", "MetaSource", "MetaExtra", "MetaIsSeg",
            "MetaHasArray", "MetaImageFormat", "MetaVersion", "_meta_internal_write", "internal_write",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ._errors import MetadataError, MetadataTypeError
-from ._meta_base import (BaseMeta, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaVersion, SingleKeyBaseMeta,
+from .._errors import MetadataError, MetadataTypeError
+from .._metadata.meta_base import (BaseMeta, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaVersion, SingleKeyBaseMeta,
                          _meta_internal_write, _read_only, internal_write, to_plain_value)
 
 __all__ = ["PublishedMetaAPI"]
@@ -61,7 +61,7 @@ class PublishedMetaAPI:
 
     def set_spatial(self, value):
         """Replace the geometry and axis metadata; the array's recorded shape is kept."""
-        from ._meta_spatial import MetaSpatial
+        from .._metadata.meta_spatial import MetaSpatial
 
         spatial = MetaSpatial.ensure(value)
         if not internal_write():
@@ -82,7 +82,7 @@ class PublishedMetaAPI:
 
     def set_bbox(self, value):
         """Replace the boxes: a ``MetaBbox``, a mapping, or a list of boxes ``[N][ndim][2]``."""
-        from .meta import MetaBbox
+        from ..meta import MetaBbox
 
         self.bbox = value if isinstance(value, (MetaBbox, Mapping)) or value is None else MetaBbox(bboxes=value)
         return self
@@ -101,7 +101,7 @@ class PublishedMetaAPI:
 
     def add_bbox(self, bbox, score=None, label=None):
         """Append one box ``[ndim][2]`` (with a score and/or label when the existing boxes have them)."""
-        from .meta import MetaBbox
+        from ..meta import MetaBbox
 
         current = self.bbox
         n = len(current)

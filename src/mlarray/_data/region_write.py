@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._chunks import expand_key
+from .chunks import expand_key
 
 __all__ = ["write_region", "set_basic"]
 

@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 
-from ._errors import MetadataError
+from .._errors import MetadataError
 
 __all__ = ["iter_chunk_slices", "working_chunk_shape", "expand_key", "DEFAULT_BUDGET_BYTES"]
 

@@ -12,8 +12,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ._errors import MetadataError, MetadataTypeError, NoArrayError
-from ._meta_base import _meta_internal_write
+from .._errors import MetadataError, MetadataTypeError, NoArrayError
+from .._metadata.meta_base import _meta_internal_write
 
 __all__ = ["PublishedArrayAPI", "compress_in_memory"]
 
@@ -32,8 +32,8 @@ def compress_in_memory(arr: np.ndarray, meta, *, patch_size="default", chunk_siz
 
 
 def _blosc2_kwargs(shape, dtype, meta, patch_size, chunk_size, block_size, cparams, dparams) -> dict:
-    from ._writer import _layout, _resolve_cparams, resolve_dparams
-    from .meta import MetaBlosc2
+    from .._data.writer import _layout, _resolve_cparams, resolve_dparams
+    from ..meta import MetaBlosc2
 
     dtype = np.dtype(dtype)
     chunks, blocks, patch = _layout(shape, dtype, meta, patch_size, chunk_size, block_size)
@@ -169,8 +169,8 @@ class PublishedArrayAPI:
 
     @classmethod
     def _like(cls, x, dtype, meta) -> tuple:
-        from ._array import MLArray
-        from .meta import MetaPyramid, MetaStatistics
+        from .._array import MLArray
+        from ..meta import MetaPyramid, MetaStatistics
 
         if isinstance(x, MLArray):
             if x.shape is None:
@@ -224,7 +224,7 @@ class PublishedArrayAPI:
     def decompress(self) -> None:
         """Hold the voxels as a numpy array (``meta.blosc2`` is cleared). A file-backed array first
         writes any pending change, then leaves the file: save() persists."""
-        from .meta import MetaBlosc2
+        from ..meta import MetaBlosc2
 
         values = np.asarray(self.to_numpy())
         self._detach()
@@ -272,7 +272,7 @@ class PublishedArrayAPI:
         """``(chunk_size, block_size)`` this library would use for ``image_size`` read in ``patch_size``
         patches. The cache arguments of the published package are accepted; the layout rule itself
         is :func:`mlarray.layout.derive_layout`, measured on real reads (see ``docs/spec.md``)."""
-        from .layout import derive_layout
+        from ..layout import derive_layout
 
         shape = _shape(image_size)
         axes = None if spatial_axis_mask is None else [i for i, m in enumerate(spatial_axis_mask) if m]

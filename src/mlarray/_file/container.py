@@ -21,7 +21,7 @@ import shutil
 import struct
 from typing import Sequence
 
-from ._errors import CorruptFileError
+from .._errors import CorruptFileError
 
 __all__ = ["MAGIC", "HEADER_SIZE", "base_offset", "level_layout", "assemble"]
 

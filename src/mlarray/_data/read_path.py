@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ._chunks import expand_key
+from .chunks import expand_key
 
 __all__ = ["Region", "plan", "read", "chunk_ids"]
 

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
-from ._errors import MetadataError
+from .._errors import MetadataError
 
 __all__ = ["float_list", "int_list", "str_list", "optional_number", "require_mapping", "reject_unknown",
            "check_classes", "label_str"]

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from ._errors import LimitExceededError
+from .._errors import LimitExceededError
 
 __all__ = ["LIMITS", "Limit", "limit", "limits", "is_overridden", "remedy", "exceeded", "check", "gc_paused",
            "metadata_limits_key", "LimitExceededError"]

@@ -47,7 +47,7 @@ OUTSIDE_REMEDY = ("keep every file of the image as a regular file in its folder;
 
 
 def outside_allowed() -> bool:
-    from ._limits import limit
+    from .limits import limit
 
     return bool(limit("allow_outside_files"))
 
@@ -68,7 +68,7 @@ def contained_file(folder: str, name: str, referer: str) -> str:
     """The real path of ``name`` (relative to ``folder``), which must be a regular file inside ``folder``.
 
     Raises :class:`~mlarray.convert.ConversionError` naming ``referer`` (the file that names it)."""
-    from .convert._record import ConversionError
+    from ..convert._record import ConversionError
 
     folder = os.path.realpath(folder)
     real = os.path.realpath(name if os.path.isabs(name) else os.path.join(folder, name))
@@ -163,7 +163,7 @@ def contained_reads(input_path: str, also: Iterable[str] = ()) -> Iterator[None]
     """Inside the block, this thread may open only ``input_path``, regular files inside its folder
     (the folder itself for a directory input), inside the folders of the paths in ``also`` (inputs
     the caller named too) and the Python installation's files."""
-    from .convert._record import ConversionError
+    from ..convert._record import ConversionError
 
     real = os.path.realpath(input_path)
     folder = _folder_of(input_path)
@@ -187,9 +187,9 @@ def contained_reads(input_path: str, also: Iterable[str] = ()) -> Iterator[None]
 
 def check_decoded(path: object, nbytes: int, what: str = "the image") -> None:
     """Refuse to decode ``nbytes`` that do not fit in memory (``max_read_bytes``), before allocating."""
-    from ._errors import LimitExceededError
-    from ._limits import is_overridden, remedy
-    from ._memory import SMALL_READ, read_allowance
+    from .._errors import LimitExceededError
+    from .limits import is_overridden, remedy
+    from .._data.memory import SMALL_READ, read_allowance
 
     explicit = is_overridden("max_read_bytes")
     if nbytes <= SMALL_READ and not explicit:
@@ -223,9 +223,9 @@ def check_dicom_file(path: str) -> None:
     inflates whole, without a bound) is inflated here first, counting bytes only, up to that bound."""
     import zlib
 
-    from ._errors import LimitExceededError
-    from ._limits import remedy
-    from ._memory import read_allowance
+    from .._errors import LimitExceededError
+    from .limits import remedy
+    from .._data.memory import read_allowance
 
     with open(path, "rb") as fh:
         head = fh.read(132 + 12)
@@ -267,7 +267,7 @@ def check_nifti_header(path: str) -> None:
     import gzip
     import struct
 
-    from ._limits import check
+    from .limits import check
 
     try:
         opener = gzip.open if path.lower().endswith(".gz") else open

@@ -28,7 +28,7 @@ def existing_output_problem(dst: str) -> Optional[str]:
     low = dst.lower()
     try:
         if low.endswith(".mla"):
-            from . import MLArray
+            from .. import MLArray
 
             MLArray.open(dst, verify=True).close()
         elif low.endswith((".nii", ".nii.gz")):
@@ -67,7 +67,7 @@ def existing_output_problem(dst: str) -> Optional[str]:
 def _metaimage_problem(dst: str) -> Optional[str]:
     import SimpleITK as sitk
 
-    from .convert.formats._metaimage_refs import check_metaimage_references
+    from ..convert.formats._metaimage_refs import check_metaimage_references
 
     check_metaimage_references(dst)  # a .mhd whose data file is missing is not complete
     reader = sitk.ImageFileReader()

@@ -1,13 +1,13 @@
 """On-disk format versions: one class per version, detection, and migration to the current model.
 
-The byte layout (header, pyramid level frames, base frame) is in :mod:`._container`. Inside the
+The byte layout (header, pyramid level frames, base frame) is in :mod:`mlarray._file.container`. Inside the
 base frame:
 
 * fixed metalayer ``"mla"`` = ``{"version": N}`` marks the format version (written once at creation);
 * vlmeta ``"mla.meta"`` = the metadata as UTF-8 JSON (``Meta.to_mapping()``), whose
   ``pyramid.levels`` give each level's offset in the file, sealed with its own CRC-32 and a
-  record of whether chunk checksums exist (see :mod:`._seal`);
-* vlmeta ``"mla.checksums"`` = CRC-32 of every compressed chunk (see :mod:`._integrity`).
+  record of whether chunk checksums exist (see :mod:`mlarray._file.seal`);
+* vlmeta ``"mla.checksums"`` = CRC-32 of every compressed chunk (see :mod:`mlarray._file.integrity`).
 
 Files written by the published ``mlarray`` 0.0.x package carry no ``"mla"`` metalayer; their
 metadata is gzip'd pickle in vlmeta ``"mlarray"`` and is read through an allow-list unpickler.
@@ -19,10 +19,10 @@ import json
 import re
 from typing import Any, ClassVar, Optional
 
-from ._errors import CorruptFileError, FormatVersionError, LimitExceededError, MLArrayError
-from ._limits import LIMITS, check, gc_paused, limit, remedy
-from ._seal import seal, unseal
-from ._vlmeta_write import write_entries
+from .._errors import CorruptFileError, FormatVersionError, LimitExceededError, MLArrayError
+from .._untrusted.limits import LIMITS, check, gc_paused, limit, remedy
+from .seal import seal, unseal
+from .vlmeta_write import write_entries
 
 __all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
 
@@ -44,7 +44,7 @@ class FormatV1:
 
     @classmethod
     def read_document(cls, store, path) -> tuple[dict, Optional[bool]]:
-        """The metadata mapping (checksum verified, see :mod:`._seal`) and whether the file must
+        """The metadata mapping (checksum verified, see :mod:`mlarray._file.seal`) and whether the file must
         hold chunk checksums (None: not recorded, as in files written before the record existed)."""
         try:
             raw = store.vlmeta[cls.meta_key]
@@ -107,7 +107,7 @@ class LegacyPickleFormat:
 
     @classmethod
     def read_mapping(cls, store, path) -> dict:
-        from ._legacy import migrate_legacy_mapping, read_legacy_mapping
+        from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
 
         try:
             raw = store.vlmeta[cls.meta_key]

@@ -2,7 +2,7 @@
 
 From about 0.0.49 on, the published package stored its metadata as
 ``gzip.compress(pickle.dumps(meta.to_mapping()))`` in ``vlmeta["mlarray"]`` of the b2nd
-file. It is read through the allow-list unpickler of :mod:`._safe_pickle` (plain values only,
+file. It is read through the allow-list unpickler of :mod:`mlarray._published.safe_pickle` (plain values only,
 resource limits enforced while unpickling, nothing executed) and migrated to the v1 document.
 
 Older packages (before ~0.0.49) stored the mapping directly in vlmeta (no pickle), with a
@@ -18,8 +18,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from ._errors import CorruptFileError, MetadataError
-from ._safe_pickle import check_plain, inflate_gzip, safe_unpickle
+from .._errors import CorruptFileError, MetadataError
+from .safe_pickle import check_plain, inflate_gzip, safe_unpickle
 
 __all__ = ["safe_unpickle", "read_legacy_mapping", "migrate_legacy_mapping"]
 

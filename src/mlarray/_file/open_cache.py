@@ -35,8 +35,8 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from . import _integrity
-from ._limits import metadata_limits_key
+from . import integrity as _integrity
+from .._untrusted.limits import metadata_limits_key
 
 __all__ = ["Known", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns", "open_ndarray", "open_known", "remember_open",
            "RACY_NS"]
@@ -152,7 +152,7 @@ def now_ns() -> int:
 def open_known(self, path: str, identity, dparams, verify) -> bool:
     """Attach ``path`` to the empty ``MLArray`` ``self``, read-only, from what an earlier open of the
     same unchanged file verified; False when there is none or the file changed meanwhile."""
-    from ._writer import resolve_dparams
+    from .._data.writer import resolve_dparams
 
     known = lookup(path, identity)
     if known is None or known.limits_key != metadata_limits_key():
@@ -182,7 +182,7 @@ def remember_open(self, identity, checked_at: int, limits_key: tuple = ()) -> No
     """Keep what the full open of ``self`` (an ``MLArray``) verified, for the next open of the file."""
     if not old_enough(identity, checked_at) or file_identity(self.filepath) != identity:
         return
-    from ._container import base_offset
+    from .container import base_offset
 
     mapping = self.__dict__.get("_opened_mapping") or self._meta.to_mapping()  # built by the open just made
     v = self._verifier

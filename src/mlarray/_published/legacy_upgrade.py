@@ -8,7 +8,7 @@ then goes into the new file. A crash before the rename leaves the legacy file un
 
 from __future__ import annotations
 
-from ._meta_base import _meta_internal_write
+from .._metadata.meta_base import _meta_internal_write
 
 __all__ = ["upgrade_legacy_file"]
 
@@ -18,8 +18,8 @@ def upgrade_legacy_file(img):
 
     ``img.meta`` stays the same object; its library-managed fields (layout, statistics the library
     computed, writer) are updated from the new file."""
-    from . import _writer
-    from ._array_io import open_store, read_meta
+    from .._data import writer as _writer
+    from .._data.array_io import open_store, read_meta
 
     path, mode, mmap_mode = img.filepath, img.mode, img.mmap_mode
     img._validate()

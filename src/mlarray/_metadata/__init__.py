@@ -1,0 +1,1 @@
+"""The metadata model's machinery: shared namespace behaviour, field checks, JSON, schema, validation reports."""

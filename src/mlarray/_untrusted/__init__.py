@@ -1,0 +1,1 @@
+"""Input from strangers: limits counted before expansion, converter input guards, terminal-safe text."""
