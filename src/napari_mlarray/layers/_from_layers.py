@@ -20,7 +20,7 @@ from mlarray import MLArray
 from mlarray.meta import SPATIAL_AXIS_LABELS, Meta
 
 from ..boxes._layer import bbox_from_shapes
-from ._geometry import label_str, data_to_world_matrix, file_affine_from_world
+from ._geometry import data_to_world_matrix, file_affine_from_world, label_str, shown_file_affine
 from ._views import AxisView
 
 __all__ = ["axis_labels_from_layer", "base_of", "full_resolution", "stack_channel_layers", "finest_level", "fresh_meta", "layer_spatial", "meta_from_shapes", "mlarray_from_layer",
@@ -148,6 +148,8 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
             # Data replaced by the user: keep the metadata but not a layout that no longer applies.
             if meta.spatial.axis_labels is not None and len(meta.spatial.axis_labels) != len(view.shape):
                 meta.spatial.axis_labels = None
+    shown, simplified = shown_file_affine(meta.spatial)
+    stored = meta.spatial.affine
     meta = fresh_meta(meta)
     nout = len(arr.shape)
     if meta.spatial.axis_labels is not None and len(meta.spatial.axis_labels) != nout:
@@ -172,6 +174,8 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
     fa[:s, :s] = file_aff[:s, :s][:, cols]
     fa[:s, s] = file_aff[:s, s]
     sp = meta.spatial
+    if simplified and shown.shape == fa.shape and np.allclose(fa, shown, rtol=0, atol=1e-9):
+        fa = np.asarray(stored, dtype=float)  # shown simplified and not moved: keep what was stored
     sp.affine = fa
     units = state.get("units")
     if units is not None and not sp.axis_units:

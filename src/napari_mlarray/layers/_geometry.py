@@ -56,7 +56,7 @@ from mlarray.affines import convert_coord_system
 from mlarray.meta import Meta, compose_affine_or_none
 
 __all__ = ["WORLD_FRAMES", "Geometry", "data_to_world_matrix", "file_affine_from_world", "label_str",
-           "napari_world_affine", "set_world_frame", "signed_rotation", "world_frame"]
+           "napari_world_affine", "set_world_frame", "shown_file_affine", "signed_rotation", "world_frame"]
 
 WORLD_FRAMES = ("SPL", "RAS")
 _world_frame = [os.environ.get("MLARRAY_NAPARI_WORLD", "SPL").upper()]
@@ -67,6 +67,9 @@ _AXIS_CLASS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
 _OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
 _LPS_LETTER = {0: "L", 1: "P", 2: "S"}
 _OBLIQUE_TOL = 1e-6
+# napari inverts every layer's data->world transform on each redraw; a direction this close to
+# singular (the published package's examples write [[1,2,3],[4,5,6],[7,8,9]]) cannot be shown.
+_SINGULAR_COND = 1e12
 _warned: set = set()
 
 
@@ -184,8 +187,24 @@ def _align(world_affine) -> dict:
         angle = math.degrees(math.acos(float(np.clip(np.diag(rot).min(), -1.0, 1.0))))
     else:
         rot = np.eye(n)
+    sheared = bool(n) and np.abs(d.T @ d - np.eye(n)).max() > _OBLIQUE_TOL
     return {"perm": perm, "scale": (norms[perm] * sign).tolist(), "translate": w[:n, n].tolist(),
-            "rotate": rot, "oblique": oblique, "angle": angle}
+            "rotate": rot, "oblique": oblique, "angle": angle, "sheared": sheared}
+
+
+def shown_file_affine(spatial) -> tuple[Optional[np.ndarray], bool]:
+    """The file affine napari is given, and whether it had to differ from the stored one.
+
+    A singular direction places no voxel anywhere napari can invert, so such a file is shown
+    axis-aligned with its spacing and origin; the stored geometry is kept for saving.
+    """
+    affine = compose_affine_or_none(spatial.spacing, spatial.origin, spatial.direction)
+    if affine is None:
+        return None, False
+    n = affine.shape[0] - 1
+    if n == 0 or np.linalg.cond(affine[:n, :n]) < _SINGULAR_COND:
+        return affine, False
+    return compose_affine_or_none(spatial.spacing, spatial.origin, None), True
 
 
 def _warn_once(key, message: str) -> None:
@@ -219,15 +238,26 @@ class Geometry:
         sp = meta.spatial
         self.spatial_axes = spatial_axes
         s = len(spatial_axes)
-        affine = compose_affine_or_none(sp.spacing, sp.origin, sp.direction)
+        affine, simplified = shown_file_affine(sp)
         if affine is None or affine.shape[0] != s + 1:
-            affine = np.eye(s + 1)
+            affine, simplified = np.eye(s + 1), False
+        if simplified:
+            _warn_once(("singular", key),
+                       f"{name}: the stored direction {sp.direction} is singular (its columns do not span "
+                       f"{s}-D space), so it places no image anywhere; napari shows the image axis-aligned "
+                       "with its spacing and origin. Saving without moving the layer keeps the stored "
+                       "direction; `mlarray validate` reports it.")
         self.frame = frame or world_frame()  # the frame this file is read in, recorded on its layers
         world, labels = napari_world_affine(affine, sp.coord_system, self.frame)
         al = _align(world)
         self.perm, self.scale, self.translate = al["perm"], al["scale"], al["translate"]
         self.rotate, self.oblique = al["rotate"], al["oblique"]
-        if self.oblique:
+        if self.oblique and al["sheared"]:
+            _warn_once(("oblique", key),
+                       f"{name}: the image axes are not perpendicular (a sheared affine). napari applies the "
+                       "exact affine but slices along the image's own axes, so 2D slices are not world "
+                       "planes and other layers overlay it exactly only in 3D view.")
+        elif self.oblique:
             _warn_once(("oblique", key),
                        f"{name}: the image axes are oblique to the world axes (up to {al['angle']:.1f}°). "
                        "napari shows it as a rotated layer but slices along the image's own axes, so 2D "
