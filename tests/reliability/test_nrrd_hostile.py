@@ -37,6 +37,22 @@ def secret(tmp_path):
     return p, upload
 
 
+def test_a_trusted_header_may_name_a_data_file_elsewhere_through_the_documented_switch(secret):
+    """The remedy every converter's refusal names (mlarray.limits) applies to NRRD as well."""
+    from mlarray import limits
+
+    target, upload = secret
+    target.write_bytes(DATA.tobytes())
+    hdr = _nhdr(upload, "scan.nhdr", "../private/secret.bin")
+    with pytest.raises(ConversionError, match="allow_outside_files"):
+        read_any(hdr)
+    with limits(allow_outside_files=1):
+        record = read_any(hdr)
+    (upload / "inside.raw").write_bytes(DATA.tobytes())  # the same bytes laid out the usual way
+    usual = read_any(_nhdr(upload, "usual.nhdr", "inside.raw"))
+    np.testing.assert_array_equal(np.asarray(record.array), np.asarray(usual.array))
+
+
 @pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
 def test_data_file_outside_the_folder_is_refused(secret, how, tmp_path):
     target, upload = secret
@@ -48,7 +64,7 @@ def test_data_file_outside_the_folder_is_refused(secret, how, tmp_path):
         (upload / "innocent.raw").symlink_to(target)
         ref = "innocent.raw"
     hdr = _nhdr(upload, "scan.nhdr", ref)
-    with pytest.raises(ConversionError, match="outside the header's folder"):
+    with pytest.raises(ConversionError, match="outside its folder"):
         read_any(hdr)
     # the path a converting service takes: one error line, exit code 1, no output file
     out = tmp_path / "out.mla"

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._untrusted.input_guard import check_decoded
+from .._untrusted.input_guard import check_decoded, contained_file
 from ._record import ConversionError
 
 __all__ = ["read_nrrd_data"]
@@ -40,32 +40,12 @@ def read_nrrd_data(nrrd, path: str) -> tuple[np.ndarray, dict]:
         name = header.get("datafile", header.get("data file"))
         if name is None:
             return _decode(nrrd, header, fh, path, expected), header
-        data_path = contained_data_file(path, str(name))
+        data_path = contained_file(os.path.dirname(os.path.abspath(path)), str(name), path)
     inner = {k: v for k, v in header.items() if k not in ("datafile", "data file")}
     with open(data_path, "rb") as dfh:
         if not stat.S_ISREG(os.fstat(dfh.fileno()).st_mode):  # replaced between the check and the open
             raise _not_regular(path, name)
         return _decode(nrrd, inner, dfh, path, expected), header
-
-
-def contained_data_file(header_path: str, name: str) -> str:
-    """The real path of a detached header's data file, which must be a regular file in its folder."""
-    folder = os.path.realpath(os.path.dirname(os.path.abspath(header_path)))
-    candidate = name if os.path.isabs(name) else os.path.join(folder, name)
-    real = os.path.realpath(candidate)
-    if os.path.commonpath([real, folder]) != folder:
-        raise ConversionError(
-            header_path, f"its 'data file: {name}' resolves to {real}, outside the header's folder {folder}",
-            "keep the data file next to the .nhdr and name it relative to it (data files elsewhere are "
-            "refused so a header cannot make the converter read other files on this machine)")
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        raise ConversionError(header_path, f"its data file {name} is missing",
-                              "keep the detached data file next to the .nhdr") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise _not_regular(header_path, name)
-    return real
 
 
 def _not_regular(header_path: str, name: Any) -> ConversionError:
