@@ -4,11 +4,12 @@
 # virtual screen. CI runs it after scripts/test.sh; the shared environment keeps the newest napari.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env.sh  # for MLARRAY_BASE_PYTHON: stock Debian has python3 only
 OLDEST=$(grep -oE '"napari>=[0-9.]+' pyproject.toml | head -1 | cut -d= -f2)
 VENV="${MLARRAY_OLDEST_NAPARI_VENV:-/tmp/mlarray-napari-$OLDEST}"
 PINS="$(mktemp)"
 echo "torch==2.13.0" > "$PINS"  # nothing here needs torch; never let a resolver fetch a CUDA build
-[ -x "$VENV/bin/python" ] || python -m venv "$VENV"
+[ -x "$VENV/bin/python" ] || "$MLARRAY_BASE_PYTHON" -m venv "$VENV"
 echo "napari $OLDEST in $VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$PINS" \
   -e ".[convert,napari]" "napari==$OLDEST" pytest pytest-qt
