@@ -14,7 +14,8 @@ from ._version import __version__
 if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
     from ._errors import (AffineError, CorruptFileError, FormatVersionError, LimitExceededError, MetadataError,
-                          MetadataTypeError, MissingFileError, MLArrayError, NoArrayError, UnsafeLegacyFileError)
+                          MetadataTypeError, MissingDependencyError, MissingFileError, MLArrayError,
+                          NoArrayError, UnsafeLegacyFileError)
     from ._untrusted.limits import LIMITS, limits
     from .meta import (AxisLabel, AxisLabelEnum, BaseMeta, CoordSystem, CoordSystemEnum, Meta, MetaBbox, MetaBlosc2,
                        MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaPyramid, MetaSource, MetaSpatial,
@@ -61,6 +62,7 @@ __all__ = [
     "MetadataTypeError",
     "NoArrayError",
     "MissingFileError",
+    "MissingDependencyError",
 ]
 
 
@@ -102,6 +104,7 @@ _LAZY = {
     "MetadataTypeError": "._errors",
     "NoArrayError": "._errors",
     "MissingFileError": "._errors",
+    "MissingDependencyError": "._errors",
 }
 # The published package's module path ``mlarray.mlarray`` (and ``mlarray.utils``), imported on first use.
 _SUBMODULES = {"mlarray", "utils", "meta", "cli"}

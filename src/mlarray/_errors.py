@@ -23,6 +23,7 @@ __all__ = [
     "MetadataTypeError",
     "NoArrayError",
     "MissingFileError",
+    "MissingDependencyError",
 ]
 
 
@@ -107,3 +108,19 @@ class LimitExceededError(CorruptFileError):
 
     def __reduce__(self):
         return (type(self), (self.path, self.problem, self.limit))
+
+
+class MissingDependencyError(MLArrayError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it.
+
+    Also an ``ImportError``, so ``except ImportError`` around an optional feature keeps working."""
+
+    def __init__(self, package: str, feature: str, extra: str) -> None:
+        self.package = package
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f"{feature} needs {package}, which is not installed; "
+                         f"install it with: pip install 'mlarray[{extra}]'", name=package)
+
+    def __reduce__(self):
+        return (type(self), (self.package, self.feature, self.extra))
