@@ -13,7 +13,7 @@ import numpy as np
 
 from .._errors import CorruptFileError, MLArrayError
 from ._nrrd_data import read_nrrd_data
-from ._record import ConversionError, ImageRecord, json_clean
+from ._record import ConversionError, ImageRecord, flip_lps_ras, json_clean
 
 __all__ = ["read_nrrd", "write_nrrd"]
 
@@ -212,6 +212,22 @@ def _time_values(record: ImageRecord, n: int) -> list[float]:
     return [start + step * k for k in range(n)]
 
 
+def _flat_nifti_axes(record: ImageRecord, shape: tuple, spatial: list[int]) -> list[int]:
+    """The singleton spatial axes a NIfTI with ``dim[0]`` below 3 did not have (empty otherwise).
+
+    The NIfTI reader gives a 2-D image a third, singleton axis so its full affine is kept (the slice
+    lies somewhere in the scanner); written as a 3-D NRRD it would come back 3-D everywhere else.
+    ITK reads such a NIfTI as a 2-D image in the plane of its first two LPS axes and refuses a NRRD
+    whose domain axes are fewer than its space's, so the NRRD gets a 2-D space, as ITK writes it."""
+    if record.source_format not in ("nifti1", "nifti2"):
+        return []
+    dim = (record.source or {}).get("dim")
+    if not isinstance(dim, list) or not dim or not isinstance(dim[0], int) or not 1 <= dim[0] < len(spatial):
+        return []
+    extra = spatial[dim[0]:]
+    return extra if all(shape[k] == 1 for k in extra) else []
+
+
 def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -> None:
     """Write ``record`` as NRRD; ``.nhdr`` targets get a detached header.
 
@@ -233,6 +249,22 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
             data = np.transpose(data, order)
             labels = [labels[k] for k in order]
     spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
+    aff = record.affine()
+    cs = record.coord_system or "unknown"
+    space_units = record.spatial_units
+    flat = _flat_nifti_axes(record, data.shape, spatial)
+    if flat:  # a 2-D (or 1-D) NIfTI: the NRRD gets its dimensionality (see _flat_nifti_axes)
+        keep = [j for j, k in enumerate(spatial) if k not in flat]
+        space_units = None if space_units is None else [space_units[j] for j in keep]
+        if cs.upper().rstrip("+") == "RAS":
+            aff = flip_lps_ras(aff) + 0.0  # no -0 in the header
+        n = len(keep)
+        aff = np.vstack([np.hstack([aff[:n, keep], aff[:n, -1:]]), np.eye(1, n + 1, n)])
+        data = data.reshape([m for k, m in enumerate(data.shape) if k not in flat])
+        labels = [lab for k, lab in enumerate(labels) if k not in flat]
+        ndim = data.ndim
+        spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
+        cs = "unknown"
 
     header: dict = {}
     for key, value in src.items():
@@ -249,9 +281,7 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
             continue
         header[key] = value
 
-    aff = record.affine()
     nw = aff.shape[0] - 1
-    cs = record.coord_system or "unknown"
     letters = cs.upper().rstrip("+")  # "RAS+"/"LPS+" are the published package's spellings of RAS/LPS
     space = _CS_TO_SPACE[letters] if letters in _CS_TO_SPACE else (cs if cs in _NRRD_SPACES else None)
     if space is not None:
@@ -274,8 +304,8 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
                 header.setdefault("labels", [""] * ndim)[k] = "time"
                 header[f"axis {k} index type"] = "numeric"
                 header[f"axis {k} index values"] = " ".join(f"{v:g}" for v in _time_values(record, data.shape[k]))
-    if record.axis_units:
-        units = list(record.axis_units)
+    if space_units:
+        units = list(space_units)
         if len(units) != nw:
             units = [units[0]] * nw if all(u == units[0] for u in units) else None
         if units:
