@@ -170,3 +170,15 @@ def test_2d_nifti_stays_2d_in_nrrd(tmp_path):
     np.testing.assert_allclose(got.GetSpacing(), ref.GetSpacing(), rtol=1e-6)
     np.testing.assert_allclose(got.GetDirection(), ref.GetDirection(), atol=1e-9)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(ref))
+
+
+def test_4d_time_step_survives_a_trip_through_nrrd(tmp_path):
+    """NIfTI -> .mla -> NRRD (time as 3D Slicer's sequence axis) -> .mla -> NIfTI: nibabel reads the same zooms."""
+    src = _nib_file("example4d.nii.gz")
+    _convert(src, tmp_path / "a.mla")
+    _convert(tmp_path / "a.mla", tmp_path / "a.nrrd")
+    _convert(tmp_path / "a.nrrd", tmp_path / "b.mla")
+    assert MLArray.open(tmp_path / "b.mla").meta.extra["time_interval"] == pytest.approx(2000.0)
+    _convert(tmp_path / "b.mla", tmp_path / "b.nii.gz")
+    np.testing.assert_allclose(nib.load(tmp_path / "b.nii.gz").header.get_zooms(), nib.load(src).header.get_zooms(),
+                               rtol=1e-6)

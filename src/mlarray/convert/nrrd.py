@@ -145,8 +145,24 @@ def read_nrrd(path) -> ImageRecord:
         array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
         direction=np.asarray(direction, float).tolist(), coord_system=coord_system,
         axis_labels=labels, axis_units=axis_units, source=source, source_format="nrrd",
-        is_seg=True if classes else None, classes=classes,
+        is_seg=True if classes else None, classes=classes, extra=_time_interval(header, labels),
     )
+
+
+def _time_interval(header, labels: list[str]) -> dict | None:
+    """``{"time_interval": step}`` when the time axis lists evenly spaced numeric index values (3D Slicer's
+    sequence layout, which write_nrrd writes); None otherwise."""
+    for k, lab in enumerate(labels):
+        if lab != "temporal" or str(header.get(f"axis {k} index type", "")).strip().lower() != "numeric":
+            continue
+        try:
+            values = np.array([float(v) for v in str(header.get(f"axis {k} index values", "")).split()])
+        except ValueError:
+            return None
+        steps = np.diff(values)
+        if steps.size and np.all(np.isfinite(steps)) and steps[0] > 0 and np.allclose(steps, steps[0], rtol=1e-6):
+            return {"time_interval": float(steps[0])}
+    return None
 
 
 def _is_sequence_axis(header, k: int) -> bool:
@@ -202,13 +218,17 @@ def _kind_for_label(label: str, n: int, dtype) -> str:
 
 
 def _time_values(record: ImageRecord, n: int) -> list[float]:
-    """Time of each frame: NIfTI's toffset + k * pixdim[4] when known, else the frame index."""
+    """Time of each frame: start + k * the time step (``extra["time_interval"]``, or a NIfTI source's
+    pixdim[4] in files converted before it was recorded; NIfTI's toffset is the start), else the index."""
     src = record.source or {}
     step, start = 1.0, 0.0
     if record.source_format in ("nifti1", "nifti2"):
         pix = src.get("pixdim") or []
         step = float(pix[4]) if len(pix) > 4 and pix[4] else 1.0
         start = float(src.get("toffset") or 0.0)
+    interval = (record.extra or {}).get("time_interval")
+    if isinstance(interval, (int, float)) and np.isfinite(interval) and interval > 0:
+        step = float(interval)
     return [start + step * k for k in range(n)]
 
 
