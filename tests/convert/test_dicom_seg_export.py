@@ -133,3 +133,8 @@ def test_seg_export_chooses_the_series_its_source_names(tmp_path, with_reference
         argv += ["--reference", str(tmp_path)]
     assert main(argv) == 0
     _check_with_highdicom(tmp_path / "seg.dcm", ct, lab, uid)
+    # reading it back with the parent folder (both series) as the reference puts it on the named series
+    assert main(["convert", str(tmp_path / "seg.dcm"), str(tmp_path / "back.mla"), "--reference", str(tmp_path)]) == 0
+    back = MLArray.open(tmp_path / "back.mla")
+    assert np.array_equal(back.to_numpy(), lab)
+    assert back.meta.source["on_grid_of"]["series_uid"] == uid
