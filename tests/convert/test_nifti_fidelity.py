@@ -141,7 +141,8 @@ def test_4d_time_step_and_units(tmp_path, case):
     space, time = hdr.get_xyzt_units()
     assert space == "mm"
     assert sp.axis_units == ["mm", "mm", "mm", {"sec": "s", "msec": "ms"}[time]]
-    assert img.meta.extra["time_interval"] == pytest.approx(float(hdr.get_zooms()[3]))
+    seconds = {"sec": 1.0, "msec": 1e-3}[time]  # extra["time_interval"] is in seconds
+    assert img.meta.extra["time_interval"] == pytest.approx(float(hdr.get_zooms()[3]) * seconds)
     assert [p.message for p in validate(tmp_path / "t.mla") if p.field.startswith("spatial")] == []
 
 
@@ -151,7 +152,7 @@ def test_4d_time_step_reaches_nifti_from_elsewhere(tmp_path):
 
     meta = Meta(spatial={"spacing": [1.0, 1.0, 2.0], "coord_system": "RAS",
                          "axis_labels": ["spatial", "spatial", "spatial", "temporal"],
-                         "axis_units": ["mm", "mm", "mm", "ms"]}, extra={"time_interval": 80.0})
+                         "axis_units": ["mm", "mm", "mm", "ms"]}, extra={"time_interval": 0.08})  # s
     MLArray(np.zeros((4, 4, 3, 6), np.int16), meta=meta).save(tmp_path / "t.mla")
     _convert(tmp_path / "t.mla", tmp_path / "t.nii.gz")
     hdr = nib.load(tmp_path / "t.nii.gz").header

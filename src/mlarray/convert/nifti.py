@@ -31,7 +31,7 @@ from .._errors import CorruptFileError
 from .._untrusted.input_guard import check_decoded, check_nifti_header
 from ._record import ConversionError, ImageRecord, flip_lps_ras, geometry_from_affine, json_clean
 
-__all__ = ["read_nifti", "write_nifti", "NiftiTransformWarning"]
+__all__ = ["read_nifti", "write_nifti", "NiftiTransformWarning", "seconds_per_time_unit"]
 
 
 class NiftiTransformWarning(UserWarning):
@@ -45,8 +45,10 @@ _VECTOR_INTENTS = {1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 2003, 2004, 2
 _DERIVED_FIELDS = {"sizeof_hdr", "dim", "datatype", "bitpix", "vox_offset", "scl_slope", "scl_inter", "magic",
                    "qform_code", "sform_code", "quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y",
                    "qoffset_z", "srow_x", "srow_y", "srow_z", "pixdim"}
-# nibabel's names of the NIfTI time units (xyzt_units) -> MLArray axis units (pint/napari spellings)
+# nibabel's names of the NIfTI time units (xyzt_units) -> MLArray axis units (pint/napari spellings), and the
+# seconds in one unit of those that are times (extra["time_interval"] is in seconds)
 _TIME_UNITS = {"sec": "s", "msec": "ms", "usec": "us", "hz": "Hz", "ppm": "ppm", "rads": "rad/s"}
+_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 _TEXT_FIELDS = {"descrip", "aux_file", "intent_name", "magic", "data_type", "db_name", "regular"}
 
 
@@ -156,18 +158,25 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     )
 
 
+def seconds_per_time_unit(time_unit) -> float | None:
+    """Seconds in one NIfTI time unit (nibabel's name: ``"sec"``, ``"msec"``, ``"usec"``); None for the
+    others (``"unknown"``, and Hz/ppm/rad/s, which make the fourth axis a spectrum, not a time)."""
+    return _SECONDS.get(str(time_unit))
+
+
 def _units_and_interval(header, labels: list[str], space_unit: str, time_unit: str):
     """(axis units, extra) of the image: one unit per spatial axis, or one per axis when it has a
-    time axis (the time unit from xyzt_units), and the time step pixdim[4] as ``extra["time_interval"]``
-    (MLArray's spacing covers the spatial axes only, as its affine does)."""
+    time axis (the time unit from xyzt_units), and the time step pixdim[4] in seconds as
+    ``extra["time_interval"]`` (MLArray's spacing covers the spatial axes only, as its affine does)."""
     space = None if space_unit == "unknown" else space_unit
     if "temporal" not in labels:
         return (None if space is None else [space] * 3), None
     tunit = _TIME_UNITS.get(time_unit)
     extra = None
     step = float(header["pixdim"][4])
-    if np.isfinite(step) and step > 0:
-        extra = {"time_interval": step}
+    per_unit = seconds_per_time_unit(time_unit)
+    if per_unit is not None and np.isfinite(step) and step > 0:
+        extra = {"time_interval": step * per_unit}
     if space is None and tunit is None:
         return None, extra
     units = [space or ""] * 3 + [tunit or ""] + [""] * (len(labels) - 4)
@@ -291,7 +300,6 @@ def write_nifti(record: ImageRecord, path) -> None:
         hdr.set_intent("vector")
 
     _restore_fields(hdr, src, path)
-    _set_time_step(hdr, record, temporal)
     if not src and record.axis_units:
         space_units = record.spatial_units or [""]
         per_axis = len(record.axis_units) == len(labels)
@@ -301,6 +309,7 @@ def write_nifti(record: ImageRecord, path) -> None:
                            t=time_unit)
     elif not src and record.axis_units is None and cs != "UNKNOWN":
         hdr.set_xyzt_units(xyz="mm")
+    _set_time_step(hdr, record, temporal, src)
 
     scode = int(src.get("sform_code") or 0)
     qcode = int(src.get("qform_code") or 0)
@@ -356,13 +365,25 @@ def _restore_fields(hdr, src: dict, path: str) -> None:
         hdr["pixdim"] = pix
 
 
-def _set_time_step(hdr, record: ImageRecord, temporal: list[int]) -> None:
-    """pixdim[4] = the time axis' step (``extra["time_interval"]``) when the image has one."""
-    step = (record.extra or {}).get("time_interval")
-    if temporal and isinstance(step, (int, float)) and np.isfinite(step) and step > 0:
-        pix = list(hdr["pixdim"])
-        pix[4] = float(step)
-        hdr["pixdim"] = pix
+def _set_time_step(hdr, record: ImageRecord, temporal: list[int], src: dict) -> None:
+    """pixdim[4] = the time axis' step (``extra["time_interval"]``, seconds) in the header's time unit
+    (seconds when it names none); the source's own value stays when it says the same."""
+    seconds = (record.extra or {}).get("time_interval")
+    if not temporal or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not np.isfinite(seconds) or seconds <= 0:
+        return
+    space_unit, time_unit = hdr.get_xyzt_units()
+    if time_unit == "unknown" and not src:
+        hdr.set_xyzt_units(xyz=space_unit, t="sec")
+        time_unit = "sec"
+    per_unit = seconds_per_time_unit(time_unit)
+    if per_unit is None:  # the source's fourth axis is no time (Hz, ppm, unknown): its pixdim[4] stays
+        return
+    step = float(seconds) / per_unit
+    pix = list(hdr["pixdim"])
+    old = (src.get("pixdim") or [None] * 5)[4] if isinstance(src.get("pixdim"), list) else None
+    pix[4] = old if isinstance(old, (int, float)) and np.isclose(old, step, rtol=1e-6, atol=0) else step
+    hdr["pixdim"] = pix
 
 
 def _original_dims(data: np.ndarray, src: dict) -> np.ndarray:

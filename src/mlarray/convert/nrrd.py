@@ -150,8 +150,8 @@ def read_nrrd(path) -> ImageRecord:
 
 
 def _time_interval(header, labels: list[str]) -> dict | None:
-    """``{"time_interval": step}`` when the time axis lists evenly spaced numeric index values (3D Slicer's
-    sequence layout, which write_nrrd writes); None otherwise."""
+    """``{"time_interval": step}`` (seconds, as write_nrrd writes them) when the time axis lists evenly spaced
+    numeric index values (3D Slicer's sequence layout); None otherwise."""
     for k, lab in enumerate(labels):
         if lab != "temporal" or str(header.get(f"axis {k} index type", "")).strip().lower() != "numeric":
             continue
@@ -218,14 +218,18 @@ def _kind_for_label(label: str, n: int, dtype) -> str:
 
 
 def _time_values(record: ImageRecord, n: int) -> list[float]:
-    """Time of each frame: start + k * the time step (``extra["time_interval"]``, or a NIfTI source's
-    pixdim[4] in files converted before it was recorded; NIfTI's toffset is the start), else the index."""
+    """Time of each frame in seconds: start + k * the time step (``extra["time_interval"]``, or a NIfTI
+    source's pixdim[4] in files converted before it was recorded; NIfTI's toffset is the start), else
+    the frame index (or pixdim[4] as it stands when the NIfTI names no time unit)."""
+    from .nifti import seconds_per_time_unit
+
     src = record.source or {}
     step, start = 1.0, 0.0
     if record.source_format in ("nifti1", "nifti2"):
+        per_unit = seconds_per_time_unit(src.get("time_unit")) or 1.0
         pix = src.get("pixdim") or []
-        step = float(pix[4]) if len(pix) > 4 and pix[4] else 1.0
-        start = float(src.get("toffset") or 0.0)
+        step = float(pix[4]) * per_unit if len(pix) > 4 and pix[4] else 1.0
+        start = float(src.get("toffset") or 0.0) * per_unit
     interval = (record.extra or {}).get("time_interval")
     if isinstance(interval, (int, float)) and np.isfinite(interval) and interval > 0:
         step = float(interval)
