@@ -9,11 +9,10 @@ import os
 import shutil
 import warnings
 
-import numpy as np
-import pytest
-
 import nibabel
+import numpy as np
 import pydicom
+import pytest
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # nibabel's "highly experimental" notice

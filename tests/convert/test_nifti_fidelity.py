@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 import warnings
 
+import nibabel as nib
 import numpy as np
 import pytest
-
-import nibabel as nib
 from nibabel.testing import data_path
 
-from mlarray import MLArray
+from mlarray import MLArray, validate
 from mlarray.cli import main
-from mlarray import validate
 
 sitk = pytest.importorskip("SimpleITK")
 
