@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from .._errors import CorruptFileError
-from .._untrusted.input_guard import check_decoded
+from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 from ._dicom_common import apply_rescale, json_dataset, slope_inter
 from ._record import ConversionError, ImageRecord, json_clean
 
@@ -66,7 +66,7 @@ def _volume(ds, w, f):
         raise CorruptFileError(f, f"Siemens MOSAIC: its {rows}x{cols} image does not divide into the {tiles}x{tiles} "
                                   f"tiles of {tile_rows}x{tile_cols} that its CSA header declares for {nslices} "
                                   "slices (cut, resized or damaged pixel data), so it cannot be unpacked into slices")
-    check_decoded(f, rows * cols * int(ds.get("BitsAllocated", 16) or 16) // 8, "the MOSAIC image")
+    check_decoded(f, dicom_frame_nbytes(ds), "the MOSAIC image")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -83,6 +83,7 @@ def _volume(ds, w, f):
 def read_mosaic(pydicom, items, where) -> ImageRecord:
     """The MOSAIC files ``items`` ((path, header) of one series) as one volume, or volumes over time."""
     items = sorted(items, key=lambda it: (int(it[1].get("InstanceNumber", 0) or 0), it[0]))
+    check_decoded(where, len(items) * dicom_frame_nbytes(items[0][1]), f"the MOSAIC series ({len(items)} files)")
     volumes, affine, slopes, inters = [], None, [], []
     first_ds = None
     for f, _hdr in items:
