@@ -67,7 +67,8 @@ def test_nifti_round_trip(name, tmp_path):
 def test_4d_axis_labels_and_units():
     rec = read_nifti(_path("example4d.nii.gz"))
     assert rec.axis_labels == ["spatial", "spatial", "spatial", "temporal"]
-    assert rec.axis_units == ["mm", "mm", "mm"]
+    assert rec.axis_units == ["mm", "mm", "mm", "s"]  # one per axis: the header says sec
+    assert rec.extra == {"time_interval": 2000.0}
     assert rec.source["time_unit"] == "sec"
     assert [e["code"] for e in rec.source["extensions"]] == [6, 6]
 

@@ -21,7 +21,8 @@ KNOWN = {
     # two conforming lossy-JPEG decoders (libjpeg via pylibjpeg; ITK's GDCM) round 1.4 % of voxels apart
     ("NM, 12-bit JPEG extended (JPGExtended)", "*"): ("values", 1.0),
     # ITK places a 2-D NIfTI at z = 0, dropping qoffset_z (7 mm here); we keep nibabel's full affine
-    ("NIfTI 2D", "mla"): ("mm", 7.0), ("NIfTI 2D", ".nrrd"): ("mm", 7.0), ("NIfTI 2D", "dicom/"): ("mm", 7.0),
+    # (the 2-D NRRD has a 2-D space, which ITK agrees with exactly)
+    ("NIfTI 2D", "mla"): ("mm", 7.0), ("NIfTI 2D", "dicom/"): ("mm", 7.0),
     # ITK uses the qform when sform_code != 1; we follow nibabel's sform (module docstring of nifti.py)
     ("NIfTI sform != qform", "mla"): ("mm", 64.27), ("NIfTI sform != qform", ".nrrd"): ("mm", 64.27),
     ("NIfTI sform != qform", "dicom/"): ("mm", 64.27),

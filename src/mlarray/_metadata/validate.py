@@ -110,6 +110,7 @@ def _geometry_warnings(meta: Meta, shape) -> list[Problem]:
                            f"is not orthonormal (max |D^T D - I| = {orthonormality_error(sp.direction):.2g}): the "
                            "affine has shear or scaling inside the direction; NIfTI/NRRD readers and viewers may "
                            "show it simplified", "resample to an orthogonal grid, or put voxel sizes in spacing"))
+    out += _source_grid_warnings(meta)
     if sp.axis_units is not None:
         ndim = len(shape) if shape is not None else (len(sp.shape) if sp.shape else None)
         n_spatial = len(spatial_axes_of(sp.axis_labels, ndim)) if ndim is not None else sp.spatial_ndim
@@ -118,6 +119,29 @@ def _geometry_warnings(meta: Meta, shape) -> list[Problem]:
             out.append(Problem("warning", "spatial.axis_units",
                                f"has {len(sp.axis_units)} units for {n_spatial} spatial axes and {ndim} axes",
                                "give one unit per spatial axis or one per axis"))
+    return out
+
+
+def _source_grid_warnings(meta: Meta) -> list[Problem]:
+    """Slices the converter placed on a regular grid although the source's were not (DICOM readers record
+    ``uneven_slice_spacing`` with the measured ``slice_steps``, ``sheared_by_mm`` for in-plane offsets)."""
+    src = meta.source.to_mapping() if hasattr(meta.source, "to_mapping") else dict(meta.source or {})
+    out: list[Problem] = []
+    if src.get("uneven_slice_spacing") is True:
+        steps = [float(v) for v in src.get("slice_steps") or [] if isinstance(v, (int, float))]
+        measured = f" (steps {min(steps):.4g} to {max(steps):.4g} mm)" if steps else ""
+        mean = f"; the grid uses their mean, {sum(steps) / len(steps):.4g} mm," if steps else ""
+        out.append(Problem("warning", "source.uneven_slice_spacing",
+                           f"the source's slices are unevenly spaced{measured}{mean} so voxel positions along "
+                           "the slice axis are approximate (source.slice_positions has the true ones)",
+                           "resample the series onto a regular grid, or convert its evenly spaced parts "
+                           "separately"))
+    shear = src.get("sheared_by_mm")
+    if isinstance(shear, (int, float)) and shear > 0:
+        out.append(Problem("warning", "source.sheared_by_mm",
+                           f"the source's slices are offset in-plane by up to {shear:.4g} mm (gantry tilt?); the "
+                           "grid follows the slice normal, so voxel positions are off by up to that distance",
+                           "resample the series onto an orthogonal grid if positions matter"))
     return out
 
 

@@ -79,6 +79,18 @@ class ImageRecord:
         """Indices of the array axes whose label starts with ``"spatial"``."""
         return [i for i, lab in enumerate(self.axis_labels) if str(lab).startswith("spatial")]
 
+    @property
+    def spatial_units(self) -> list[str] | None:
+        """One unit per spatial axis (array order): ``axis_units`` holds one per spatial axis, or one
+        per array axis when the image has non-spatial axes with units (a time axis in seconds)."""
+        units = self.axis_units
+        if not units:
+            return None
+        spatial = self.spatial_axes
+        if len(units) == len(self.axis_labels) and len(units) != len(spatial):
+            return [str(units[k]) for k in spatial]
+        return [str(u) for u in units] if len(units) == len(spatial) else None
+
     def affine(self) -> np.ndarray:
         """Homogeneous affine ``[[direction * spacing, origin], [0, 1]]`` (world x spatial+1)."""
         d = np.asarray(self.direction, dtype=float)

@@ -28,6 +28,7 @@ from .._untrusted.input_guard import check_decoded, check_dicom_file, dicom_fram
 from ._dicom_common import (IDENTITY_IOP, SEG_SOP_CLASS, DicomSliceSpacingWarning, apply_rescale, floats,
                             frames_array, implicit_positions, json_dataset, make_record, positive_spacing,
                             pydicom_module, slope_inter, stack_geometry)
+from ._dicom_mosaic import is_mosaic, read_mosaic
 from ._record import ConversionError, ImageRecord, json_clean
 
 __all__ = ["read_dicom_series", "DicomSliceSpacingWarning"]
@@ -119,6 +120,8 @@ def read_dicom_series(path_or_files, series_uid: str | None = None, reference=No
         rec = _read_one_file(pydicom, f0, hdr0, reference)
     elif len(items) == 1 and str(items[0][1].get("SOPClassUID", "")) == SEG_SOP_CLASS:
         rec = _read_one_file(pydicom, items[0][0], items[0][1], reference)
+    elif any(is_mosaic(ds) for _, ds in items):
+        rec = read_mosaic(pydicom, items, where)
     else:
         rec = _read_single_frames(pydicom, items, where)
     rec.source["series_uid"] = chosen

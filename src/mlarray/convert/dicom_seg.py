@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import CorruptFileError
-from ._dicom_common import floats, json_dataset, positive_spacing, pydicom_module, stack_geometry
+from ._dicom_common import SEG_SOP_CLASS, floats, json_dataset, positive_spacing, pydicom_module, stack_geometry
 from ._record import ConversionError, ImageRecord, json_clean
 
-__all__ = ["read_seg", "write_seg", "series_grid", "lab_to_rgb", "rgb_to_lab"]
+__all__ = ["read_seg", "write_seg", "series_grid", "series_grids", "lab_to_rgb", "rgb_to_lab"]
 
-_MAX_SCAN = 5000  # files looked at when searching for the referenced series beside a SEG
+_MAX_SCAN = 5000  # files looked at when searching for the series a SEG belongs to
 
 
 def _hd():
@@ -136,8 +136,8 @@ def _paint(grid, positions, numbers, masks, where):
     return out, False
 
 
-def series_grid(files: list[str]) -> dict | None:
-    """Shape, affine and identifiers of a single-frame series from its headers (no pixel reads)."""
+def _image_headers(files: list[str]) -> list[tuple]:
+    """(file, header, ImagePositionPatient, ImageOrientationPatient) of the single-frame images among ``files``."""
     pydicom = pydicom_module()
     hdrs = []
     for f in files:
@@ -146,16 +146,25 @@ def series_grid(files: list[str]) -> dict | None:
         except Exception:
             continue
         ipp, iop = floats(ds.get("ImagePositionPatient"), 3), floats(ds.get("ImageOrientationPatient"), 6)
-        if ipp is None or iop is None or "Rows" not in ds:
+        if ipp is None or iop is None or "Rows" not in ds or int(ds.get("NumberOfFrames", 1) or 1) > 1 \
+                or str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS:
             continue
         hdrs.append((f, ds, ipp, iop))
+    return hdrs
+
+
+def _grid_of(hdrs: list[tuple]) -> dict | None:
+    """Shape, LPS affine (slice, row, col) and identifiers of one series' headers; None if not one stack."""
     if not hdrs:
         return None
     iop0 = hdrs[0][3]
     ps = positive_spacing(floats(hdrs[0][1].get("PixelSpacing"), 2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        order, spacing, origin, direction, _ = stack_geometry(iop0, [h[2] for h in hdrs], ps, None, files[0])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            order, spacing, origin, direction, _ = stack_geometry(iop0, [h[2] for h in hdrs], ps, None, hdrs[0][0])
+    except (ConversionError, CorruptFileError):  # duplicate positions, degenerate orientation: not one grid
+        return None
     aff = np.eye(4)
     aff[:3, :3] = np.asarray(direction) * np.asarray(spacing)[None, :]
     aff[:3, 3] = origin
@@ -165,15 +174,31 @@ def series_grid(files: list[str]) -> dict | None:
             "series_uid": str(first.get("SeriesInstanceUID", ""))}
 
 
+def series_grid(files: list[str]) -> dict | None:
+    """Shape, affine and identifiers of a single-frame series from its headers (no pixel reads)."""
+    return _grid_of(_image_headers(files))
+
+
+def series_grids(files: list[str]) -> list[dict]:
+    """The grid (see :func:`series_grid`) of every single-frame image series among ``files``, one per
+    SeriesInstanceUID, so series that share a folder (or a grid) are never stacked together. At most
+    the first ``_MAX_SCAN`` files are read."""
+    by_uid: dict[str, list] = {}
+    for h in _image_headers(files[:_MAX_SCAN]):
+        by_uid.setdefault(str(h[1].get("SeriesInstanceUID", "")), []).append(h)
+    return [g for g in (_grid_of(hdrs) for hdrs in by_uid.values()) if g is not None]
+
+
 def _find_reference(seg_path: str, series_uid: str, reference) -> dict | None:
     if reference is not None:
         p = os.fspath(reference)
         files = sorted(str(f) for f in Path(p).rglob("*") if f.is_file()) if os.path.isdir(p) else [p]
-        grid = series_grid(files)
-        if grid is None:
+        grids = series_grids(files)
+        if not grids:
             raise ConversionError(p, "holds no DICOM images with patient geometry",
                                   "pass the folder of the series the SEG was drawn on")
-        return grid
+        named = [g for g in grids if g["series_uid"] == series_uid]
+        return (named or grids)[0]
     pydicom = pydicom_module()
     folder = Path(seg_path).resolve().parent
     found = []

@@ -220,32 +220,15 @@ def _set_pixels(ds, frame: np.ndarray, rgb: bool, slope: float, inter: float) ->
 def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference) -> str:
     import pydicom
 
-    from .dicom_seg import series_grid, write_seg
+    from .dicom_seg import write_seg
 
-    grid = None
-    candidates = []
-    if reference is not None:
-        candidates = [os.fspath(reference)]
-    elif mla_path:
-        folder = Path(mla_path).resolve().parent
-        candidates = [str(p) for p in sorted(folder.iterdir()) if p.is_dir()] + [str(folder)]
     data, aff, rgb = _lps_grid(record, dst)
     if rgb:
         raise ConversionError(dst, "a segmentation with a channel axis cannot become one DICOM SEG label map",
                               "write one label map per file")
-    for c in candidates:
-        files = sorted(str(f) for f in Path(c).rglob("*") if f.is_file() and not f.name.endswith(".mla")) \
-            if os.path.isdir(c) else [c]
-        g = series_grid(files[:5000])
-        if g is not None and tuple(g["shape"]) == data.shape and np.allclose(g["affine"], aff, atol=1e-3):
-            grid = g
-            break
-    if grid is None:
-        raise ConversionError(dst, "no DICOM series with this segmentation's grid was found "
-                                   + ("in the reference" if reference is not None else "beside the .mla"),
-                              "pass the series the segmentation was drawn on (--reference DIR)")
+    grid, labels = _reference_grid(record, data, aff, dst, mla_path, reference)
     images = [pydicom.dcmread(f) for f in grid["files"]]
-    seg_rec = ImageRecord(array=data, spacing=[1.0] * 3, origin=[0.0] * 3, direction=np.eye(3).tolist(),
+    seg_rec = ImageRecord(array=labels, spacing=[1.0] * 3, origin=[0.0] * 3, direction=np.eye(3).tolist(),
                           axis_labels=["spatial"] * 3, classes=record.classes, is_seg=True)
     out = os.fspath(dst)
     if os.path.isdir(out) or out.endswith(("/", os.sep)):
@@ -257,3 +240,78 @@ def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference) -
     with atomic_output(out) as tmp:
         write_seg(seg_rec, tmp, images)
     return out
+
+
+def _named_series(record: ImageRecord) -> str:
+    """SeriesInstanceUID of the image series the segmentation's ``source`` names ('' when none).
+
+    A segmentation read from a DICOM SEG names the series it was painted on; one drawn on a
+    converted series carries that series' ``source`` (its ``series_uid``)."""
+    src = record.source or {}
+    on_grid = src.get("on_grid_of")
+    for uid in ((on_grid or {}).get("series_uid") if isinstance(on_grid, dict) else None,
+                src.get("referenced_series_uid"), src.get("series_uid")):
+        if uid:
+            return str(uid)
+    return ""
+
+
+def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst: str, mla_path, reference):
+    """(grid of the DICOM series the labels lie on, labels in that grid's (slice, row, col) order).
+
+    Series are told apart by SeriesInstanceUID (a copy of the series beside it shares the grid but not
+    the UID); among those on the labels' grid the one the segmentation's ``source`` names wins."""
+    from .dicom_seg import series_grids
+
+    if reference is not None:
+        root = os.fspath(reference)
+    elif mla_path:
+        root = str(Path(mla_path).resolve().parent)
+    else:
+        root = None
+    files = []
+    if root is not None and os.path.isdir(root):
+        files = sorted(str(f) for f in Path(root).rglob("*") if f.is_file() and not f.name.endswith(".mla"))
+    elif root is not None:
+        files = [root]
+    grids = series_grids(files)
+    on_grid = [(g, lab) for g in grids for lab in [_onto_grid(data, aff, g)] if lab is not None]
+    named = _named_series(record)
+    chosen = [m for m in on_grid if m[0]["series_uid"] == named] or on_grid
+    if len(chosen) > 1:
+        raise ConversionError(dst, f"{len(chosen)} DICOM series share this segmentation's grid ("
+                                   + ", ".join(g["series_uid"] for g, _ in chosen) + ") and its source names none "
+                              "of them", "pass the series the segmentation was drawn on (--reference DIR)")
+    if not chosen:
+        where = "in the reference" if reference is not None else "beside the .mla"
+        seen = "; ".join(f"{g['series_uid']}: {g['shape']}" for g in grids[:5]) or "none"
+        raise ConversionError(dst, f"no DICOM series with this segmentation's grid {tuple(data.shape)} was found "
+                                   f"{where} (series found there, slices x rows x cols: {seen})",
+                              "pass the series the segmentation was drawn on (--reference DIR)")
+    return chosen[0]
+
+
+def _onto_grid(data: np.ndarray, aff: np.ndarray, grid: dict, tol: float = 1e-3):
+    """``data`` (voxel->LPS affine ``aff``) with its axes permuted/flipped onto ``grid``'s voxel order,
+    or None when the two are not the same voxels (another shape, spacing, orientation or position)."""
+    g = grid["affine"]
+    steps = np.linalg.solve(g[:3, :3], aff[:3, :3])  # column j: one step along data axis j, in grid voxels
+    target = np.argmax(np.abs(steps), axis=0)
+    if sorted(target.tolist()) != [0, 1, 2]:
+        return None
+    signs = np.sign(steps[target, np.arange(3)])
+    expected = np.zeros((3, 3))
+    expected[target, np.arange(3)] = signs
+    if not np.allclose(steps, expected, atol=tol):
+        return None
+    out = data
+    corner = np.zeros(3)
+    for j in range(3):
+        if signs[j] < 0:
+            out = np.flip(out, axis=j)
+            corner[j] = data.shape[j] - 1
+    out = np.transpose(out, np.argsort(target))
+    first = np.linalg.solve(g[:3, :3], aff[:3, :3] @ corner + aff[:3, 3] - g[:3, 3])  # in grid voxels
+    if tuple(out.shape) != tuple(grid["shape"]) or not np.allclose(first, 0, atol=10 * tol):
+        return None
+    return np.ascontiguousarray(out)

@@ -31,7 +31,7 @@ from .._errors import CorruptFileError
 from .._untrusted.input_guard import check_decoded, check_nifti_header
 from ._record import ConversionError, ImageRecord, flip_lps_ras, geometry_from_affine, json_clean
 
-__all__ = ["read_nifti", "write_nifti", "NiftiTransformWarning"]
+__all__ = ["read_nifti", "write_nifti", "NiftiTransformWarning", "seconds_per_time_unit"]
 
 
 class NiftiTransformWarning(UserWarning):
@@ -40,13 +40,16 @@ class NiftiTransformWarning(UserWarning):
 # NIfTI intent codes whose components are not independent samples along time.
 _INTENT_LABEL = 1002
 _VECTOR_INTENTS = {1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 2003, 2004, 2005}
-# Header fields restored verbatim by write_nifti when the record comes from NIfTI.
-_RESTORED_FIELDS = (
-    "descrip", "aux_file", "intent_name", "intent_code", "intent_p1", "intent_p2", "intent_p3",
-    "xyzt_units", "cal_min", "cal_max", "slice_code", "slice_start", "slice_end",
-    "slice_duration", "toffset", "dim_info",
-)
-_TEXT_FIELDS = {"descrip", "aux_file", "intent_name", "magic", "data_type", "db_name"}
+# Header fields write_nifti derives from the data, the file layout or the geometry; every other field
+# of a NIfTI source (Analyze's legacy ones too: regular, glmax, db_name, ...) is written back verbatim.
+_DERIVED_FIELDS = {"sizeof_hdr", "dim", "datatype", "bitpix", "vox_offset", "scl_slope", "scl_inter", "magic",
+                   "qform_code", "sform_code", "quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y",
+                   "qoffset_z", "srow_x", "srow_y", "srow_z", "pixdim"}
+# nibabel's names of the NIfTI time units (xyzt_units) -> MLArray axis units (pint/napari spellings), and the
+# seconds in one unit of those that are times (extra["time_interval"] is in seconds)
+_TIME_UNITS = {"sec": "s", "msec": "ms", "usec": "us", "hz": "Hz", "ppm": "ppm", "rads": "rad/s"}
+_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
+_TEXT_FIELDS = {"descrip", "aux_file", "intent_name", "magic", "data_type", "db_name", "regular"}
 
 
 def _nib():
@@ -140,7 +143,7 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     _warn_if_transforms_disagree(path, img, header)
 
     space_unit, time_unit = header.get_xyzt_units()
-    axis_units = None if space_unit == "unknown" else [space_unit] * 3
+    axis_units, extra = _units_and_interval(header, labels, space_unit, time_unit)
 
     source = _header_to_source(header)
     source["affine"] = json_clean(img.affine)
@@ -151,8 +154,33 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     return ImageRecord(
         array=data, spacing=spacing, origin=origin, direction=direction, coord_system="RAS",
         axis_labels=labels, axis_units=axis_units, source=source, source_format=fmt,
-        is_seg=is_seg, intensity=intensity,
+        is_seg=is_seg, intensity=intensity, extra=extra,
     )
+
+
+def seconds_per_time_unit(time_unit) -> float | None:
+    """Seconds in one NIfTI time unit (nibabel's name: ``"sec"``, ``"msec"``, ``"usec"``); None for the
+    others (``"unknown"``, and Hz/ppm/rad/s, which make the fourth axis a spectrum, not a time)."""
+    return _SECONDS.get(str(time_unit))
+
+
+def _units_and_interval(header, labels: list[str], space_unit: str, time_unit: str):
+    """(axis units, extra) of the image: one unit per spatial axis, or one per axis when it has a
+    time axis (the time unit from xyzt_units), and the time step pixdim[4] in seconds as
+    ``extra["time_interval"]`` (MLArray's spacing covers the spatial axes only, as its affine does)."""
+    space = None if space_unit == "unknown" else space_unit
+    if "temporal" not in labels:
+        return (None if space is None else [space] * 3), None
+    tunit = _TIME_UNITS.get(time_unit)
+    extra = None
+    step = float(header["pixdim"][4])
+    per_unit = seconds_per_time_unit(time_unit)
+    if per_unit is not None and np.isfinite(step) and step > 0:
+        extra = {"time_interval": step * per_unit}
+    if space is None and tunit is None:
+        return None, extra
+    units = [space or ""] * 3 + [tunit or ""] + [""] * (len(labels) - 4)
+    return units, extra
 
 
 def _physical(raw: np.ndarray, slope: float, inter: float | None) -> np.ndarray:
@@ -271,21 +299,17 @@ def write_nifti(record: ImageRecord, path) -> None:
     if vector and "intent_code" not in src:
         hdr.set_intent("vector")
 
-    for key in _RESTORED_FIELDS:
-        if key in src and src[key] is not None:
-            hdr[key] = _text(src[key]) if key in _TEXT_FIELDS else src[key]
-    if src.get("pixdim") and data.ndim > 3:
-        pix = list(hdr["pixdim"])
-        for k in range(4, min(8, data.ndim + 1)):
-            if k < len(src["pixdim"]) and src["pixdim"][k] is not None:
-                pix[k] = src["pixdim"][k]
-        hdr["pixdim"] = pix
+    _restore_fields(hdr, src, path)
     if not src and record.axis_units:
-        unit = record.axis_units[0]
-        if unit in ("mm", "meter", "micron"):
-            hdr.set_xyzt_units(xyz=unit)
+        space_units = record.spatial_units or [""]
+        per_axis = len(record.axis_units) == len(labels)
+        time_unit = {v: k for k, v in _TIME_UNITS.items()}.get(
+            str(record.axis_units[temporal[0]]) if temporal and per_axis else "", "unknown")
+        hdr.set_xyzt_units(xyz=space_units[0] if space_units[0] in ("mm", "meter", "micron") else "unknown",
+                           t=time_unit)
     elif not src and record.axis_units is None and cs != "UNKNOWN":
         hdr.set_xyzt_units(xyz="mm")
+    _set_time_step(hdr, record, temporal, src)
 
     scode = int(src.get("sform_code") or 0)
     qcode = int(src.get("qform_code") or 0)
@@ -319,6 +343,47 @@ def write_nifti(record: ImageRecord, path) -> None:
         img.to_filename(path)
     except Exception as exc:
         raise ConversionError(path, f"could not write NIfTI ({type(exc).__name__}: {exc})") from exc
+
+
+def _restore_fields(hdr, src: dict, path: str) -> None:
+    """Every header field of a NIfTI source that the data and geometry do not determine, verbatim,
+    and pixdim[4:8] (time step and the other non-spatial steps, which nibabel would reset to 1)."""
+    for key, value in src.items():
+        if key in _DERIVED_FIELDS or key not in hdr or value is None:
+            continue
+        try:
+            hdr[key] = _text(value) if key in _TEXT_FIELDS else value
+        except (TypeError, ValueError, OverflowError) as exc:  # an edited or damaged source entry
+            warnings.warn(f"{path}: header field {key} = {value!r} from the source could not be written back "
+                          f"({exc}); nibabel's default is kept", UserWarning, stacklevel=3)
+    pixdim = src.get("pixdim")
+    if isinstance(pixdim, list) and len(pixdim) == 8:
+        pix = list(hdr["pixdim"])
+        for k in range(4, 8):
+            if isinstance(pixdim[k], (int, float)):
+                pix[k] = pixdim[k]
+        hdr["pixdim"] = pix
+
+
+def _set_time_step(hdr, record: ImageRecord, temporal: list[int], src: dict) -> None:
+    """pixdim[4] = the time axis' step (``extra["time_interval"]``, seconds) in the header's time unit
+    (seconds when it names none); the source's own value stays when it says the same."""
+    seconds = (record.extra or {}).get("time_interval")
+    if not temporal or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not np.isfinite(seconds) or seconds <= 0:
+        return
+    space_unit, time_unit = hdr.get_xyzt_units()
+    if time_unit == "unknown" and not src:
+        hdr.set_xyzt_units(xyz=space_unit, t="sec")
+        time_unit = "sec"
+    per_unit = seconds_per_time_unit(time_unit)
+    if per_unit is None:  # the source's fourth axis is no time (Hz, ppm, unknown): its pixdim[4] stays
+        return
+    step = float(seconds) / per_unit
+    pix = list(hdr["pixdim"])
+    old = (src.get("pixdim") or [None] * 5)[4] if isinstance(src.get("pixdim"), list) else None
+    pix[4] = old if isinstance(old, (int, float)) and np.isclose(old, step, rtol=1e-6, atol=0) else step
+    hdr["pixdim"] = pix
 
 
 def _original_dims(data: np.ndarray, src: dict) -> np.ndarray:

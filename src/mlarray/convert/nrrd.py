@@ -13,7 +13,7 @@ import numpy as np
 
 from .._errors import CorruptFileError, MLArrayError
 from ._nrrd_data import read_nrrd_data
-from ._record import ConversionError, ImageRecord, json_clean
+from ._record import ConversionError, ImageRecord, flip_lps_ras, json_clean
 
 __all__ = ["read_nrrd", "write_nrrd"]
 
@@ -145,8 +145,24 @@ def read_nrrd(path) -> ImageRecord:
         array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
         direction=np.asarray(direction, float).tolist(), coord_system=coord_system,
         axis_labels=labels, axis_units=axis_units, source=source, source_format="nrrd",
-        is_seg=True if classes else None, classes=classes,
+        is_seg=True if classes else None, classes=classes, extra=_time_interval(header, labels),
     )
+
+
+def _time_interval(header, labels: list[str]) -> dict | None:
+    """``{"time_interval": step}`` (seconds, as write_nrrd writes them) when the time axis lists evenly spaced
+    numeric index values (3D Slicer's sequence layout); None otherwise."""
+    for k, lab in enumerate(labels):
+        if lab != "temporal" or str(header.get(f"axis {k} index type", "")).strip().lower() != "numeric":
+            continue
+        try:
+            values = np.array([float(v) for v in str(header.get(f"axis {k} index values", "")).split()])
+        except ValueError:
+            return None
+        steps = np.diff(values)
+        if steps.size and np.all(np.isfinite(steps)) and steps[0] > 0 and np.allclose(steps, steps[0], rtol=1e-6):
+            return {"time_interval": float(steps[0])}
+    return None
 
 
 def _is_sequence_axis(header, k: int) -> bool:
@@ -202,14 +218,38 @@ def _kind_for_label(label: str, n: int, dtype) -> str:
 
 
 def _time_values(record: ImageRecord, n: int) -> list[float]:
-    """Time of each frame: NIfTI's toffset + k * pixdim[4] when known, else the frame index."""
+    """Time of each frame in seconds: start + k * the time step (``extra["time_interval"]``, or a NIfTI
+    source's pixdim[4] in files converted before it was recorded; NIfTI's toffset is the start), else
+    the frame index (or pixdim[4] as it stands when the NIfTI names no time unit)."""
+    from .nifti import seconds_per_time_unit
+
     src = record.source or {}
     step, start = 1.0, 0.0
     if record.source_format in ("nifti1", "nifti2"):
+        per_unit = seconds_per_time_unit(src.get("time_unit")) or 1.0
         pix = src.get("pixdim") or []
-        step = float(pix[4]) if len(pix) > 4 and pix[4] else 1.0
-        start = float(src.get("toffset") or 0.0)
+        step = float(pix[4]) * per_unit if len(pix) > 4 and pix[4] else 1.0
+        start = float(src.get("toffset") or 0.0) * per_unit
+    interval = (record.extra or {}).get("time_interval")
+    if isinstance(interval, (int, float)) and np.isfinite(interval) and interval > 0:
+        step = float(interval)
     return [start + step * k for k in range(n)]
+
+
+def _flat_nifti_axes(record: ImageRecord, shape: tuple, spatial: list[int]) -> list[int]:
+    """The singleton spatial axes a NIfTI with ``dim[0]`` below 3 did not have (empty otherwise).
+
+    The NIfTI reader gives a 2-D image a third, singleton axis so its full affine is kept (the slice
+    lies somewhere in the scanner); written as a 3-D NRRD it would come back 3-D everywhere else.
+    ITK reads such a NIfTI as a 2-D image in the plane of its first two LPS axes and refuses a NRRD
+    whose domain axes are fewer than its space's, so the NRRD gets a 2-D space, as ITK writes it."""
+    if record.source_format not in ("nifti1", "nifti2"):
+        return []
+    dim = (record.source or {}).get("dim")
+    if not isinstance(dim, list) or not dim or not isinstance(dim[0], int) or not 1 <= dim[0] < len(spatial):
+        return []
+    extra = spatial[dim[0]:]
+    return extra if all(shape[k] == 1 for k in extra) else []
 
 
 def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -> None:
@@ -233,6 +273,22 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
             data = np.transpose(data, order)
             labels = [labels[k] for k in order]
     spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
+    aff = record.affine()
+    cs = record.coord_system or "unknown"
+    space_units = record.spatial_units
+    flat = _flat_nifti_axes(record, data.shape, spatial)
+    if flat:  # a 2-D (or 1-D) NIfTI: the NRRD gets its dimensionality (see _flat_nifti_axes)
+        keep = [j for j, k in enumerate(spatial) if k not in flat]
+        space_units = None if space_units is None else [space_units[j] for j in keep]
+        if cs.upper().rstrip("+") == "RAS":
+            aff = flip_lps_ras(aff) + 0.0  # no -0 in the header
+        n = len(keep)
+        aff = np.vstack([np.hstack([aff[:n, keep], aff[:n, -1:]]), np.eye(1, n + 1, n)])
+        data = data.reshape([m for k, m in enumerate(data.shape) if k not in flat])
+        labels = [lab for k, lab in enumerate(labels) if k not in flat]
+        ndim = data.ndim
+        spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
+        cs = "unknown"
 
     header: dict = {}
     for key, value in src.items():
@@ -249,9 +305,7 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
             continue
         header[key] = value
 
-    aff = record.affine()
     nw = aff.shape[0] - 1
-    cs = record.coord_system or "unknown"
     letters = cs.upper().rstrip("+")  # "RAS+"/"LPS+" are the published package's spellings of RAS/LPS
     space = _CS_TO_SPACE[letters] if letters in _CS_TO_SPACE else (cs if cs in _NRRD_SPACES else None)
     if space is not None:
@@ -274,8 +328,8 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
                 header.setdefault("labels", [""] * ndim)[k] = "time"
                 header[f"axis {k} index type"] = "numeric"
                 header[f"axis {k} index values"] = " ".join(f"{v:g}" for v in _time_values(record, data.shape[k]))
-    if record.axis_units:
-        units = list(record.axis_units)
+    if space_units:
+        units = list(space_units)
         if len(units) != nw:
             units = [units[0]] * nw if all(u == units[0] for u in units) else None
         if units:

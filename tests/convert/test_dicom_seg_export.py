@@ -1,0 +1,140 @@
+"""``mlarray convert seg.mla seg.dcm``: a segmentation drawn on a converted DICOM series becomes a DICOM SEG
+on that series, for axial, tilted (gantry-tilt-like) and oblique series, with or without ``--reference``.
+
+The series are written by SimpleITK and the SEGs read back with highdicom (labels at the same world
+positions, segment names) and with our own SEG reader (through the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+sitk = pytest.importorskip("SimpleITK")
+hd = pytest.importorskip("highdicom")
+pydicom = pytest.importorskip("pydicom")
+
+from mlarray import MLArray  # noqa: E402
+from mlarray.cli import main  # noqa: E402
+from mlarray.meta import Meta  # noqa: E402
+
+SPACING = (0.8, 0.7, 2.5)  # ITK order: between columns, between rows, between slices
+_C, _S = 0.966, 0.259  # ImageOrientationPatient [1,0,0, 0,0.966,0.259] as in the report
+TILTED = (1, 0, 0, 0, _C, -_S, 0, _S, _C)
+
+
+def _rotation(ax, ay, az):
+    cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return tuple(float(v) for v in (rz @ ry @ rx).ravel())
+
+
+OBLIQUE = _rotation(0.3, -0.2, 0.45)
+AXIAL = (1, 0, 0, 0, 1, 0, 0, 0, 1)
+
+
+def write_series(folder, direction, uid_root, n=12, seed=0):
+    """A 12-slice CT series written slice by slice by SimpleITK, as ITK's DICOM examples do."""
+    os.makedirs(folder, exist_ok=True)
+    arr = np.random.default_rng(seed).integers(-1000, 1500, size=(n, 40, 48)).astype(np.int16)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(SPACING)
+    img.SetOrigin((-20.0, -30.0, 15.0))
+    img.SetDirection(direction)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    d = direction
+    iop = "\\".join(str(v) for v in (d[0], d[3], d[6], d[1], d[4], d[7]))
+    for i in range(n):
+        s = img[:, :, i]
+        for tag, value in (("0008|0060", "CT"), ("0008|0016", "1.2.840.10008.5.1.4.1.1.2"),
+                           ("0020|000d", uid_root + ".1"), ("0020|000e", uid_root + ".2"),
+                           ("0020|0052", uid_root + ".3"), ("0008|0018", f"{uid_root}.4.{i + 1}"),
+                           ("0020|0037", iop), ("0020|0013", str(i + 1)), ("0018|0050", str(SPACING[2])),
+                           ("0020|0032", "\\".join(str(v) for v in img.TransformIndexToPhysicalPoint((0, 0, i))))):
+            s.SetMetaData(tag, value)
+        writer.SetFileName(os.path.join(folder, f"s{i:03d}.dcm"))
+        writer.Execute(s)
+    return uid_root + ".2"
+
+
+def _labels(shape):
+    lab = np.zeros(shape, np.uint8)
+    lab[3:6, 10:20, 10:30] = 1
+    lab[7:9, 5:8, 30:40] = 2
+    lab[4, 30:35, 2:6] = 2
+    return lab
+
+
+def _segmentation(folder):
+    """ct.mla from the series (CLI), and seg.mla drawn on its grid with its source copied."""
+    assert main(["convert", str(folder / "series") + "/", str(folder / "ct.mla")]) == 0
+    ct = MLArray.open(folder / "ct.mla")
+    lab = _labels(ct.shape)
+    seg = MLArray(lab, affine=ct.affine,
+                  meta=Meta(is_seg=True, classes={1: "liver", 2: "tumour"}, source=dict(ct.meta.source)))
+    seg.save(folder / "seg.mla")
+    return ct, lab
+
+
+def _check_with_highdicom(path, ct, lab, series_uid):
+    seg = hd.seg.segread(str(path))
+    assert {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence} == {1: "liver", 2: "tumour"}
+    assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == series_uid
+    vol = seg.get_volume(combine_segments=True)
+    values = np.asarray(vol.array)
+    idx = np.argwhere(np.ones(values.shape, bool))
+    world = idx @ np.asarray(vol.affine)[:3, :3].T + np.asarray(vol.affine)[:3, 3]  # LPS
+    ct_aff = np.asarray(ct.affine)  # the series was converted to LPS
+    k = np.linalg.solve(ct_aff[:3, :3], (world - ct_aff[:3, 3]).T).T
+    ki = np.rint(k).astype(int)
+    assert np.allclose(k, ki, atol=1e-2), "highdicom's voxels are not the series' voxels"
+    inside = np.all((ki >= 0) & (ki < np.array(lab.shape)), axis=1)
+    assert inside.all()
+    assert np.array_equal(values.ravel(), lab[tuple(ki.T)])
+    for v in (1, 2):  # every labelled voxel is in highdicom's volume
+        assert int((values == v).sum()) == int((lab == v).sum())
+
+
+@pytest.mark.parametrize("direction", [AXIAL, TILTED, OBLIQUE], ids=["axial", "tilted", "oblique"])
+@pytest.mark.parametrize("with_reference", [False, True], ids=["beside", "reference"])
+def test_seg_export_on_its_series(tmp_path, direction, with_reference):
+    uid = write_series(tmp_path / "series", direction, "1.2.826.0.1.3680043.10.511.7")
+    ct, lab = _segmentation(tmp_path)
+    argv = ["convert", str(tmp_path / "seg.mla"), str(tmp_path / "seg.dcm")]
+    if with_reference:
+        argv += ["--reference", str(tmp_path / "series") + "/"]
+    assert main(argv) == 0
+    _check_with_highdicom(tmp_path / "seg.dcm", ct, lab, uid)
+    # our own reader puts the SEG back on the series' grid (found beside the SEG)
+    assert main(["convert", str(tmp_path / "seg.dcm"), str(tmp_path / "back.mla")]) == 0
+    back = MLArray.open(tmp_path / "back.mla")
+    assert np.array_equal(back.to_numpy(), lab)
+    assert np.allclose(back.affine, ct.affine, atol=1e-4)
+    assert {c["id"]: c["name"] for c in back.meta.classes} == {1: "liver", 2: "tumour"}
+
+
+@pytest.mark.parametrize("with_reference", [False, True], ids=["beside", "reference-to-parent"])
+def test_seg_export_chooses_the_series_its_source_names(tmp_path, with_reference):
+    """A copy of the series (same grid, another SeriesInstanceUID) lies beside it: the SEG references the
+    series the segmentation's source names, whatever folder order or union of folders the search sees."""
+    uid = write_series(tmp_path / "series", TILTED, "1.2.826.0.1.3680043.10.511.8")
+    ct, lab = _segmentation(tmp_path)
+    assert main(["convert", str(tmp_path / "ct.mla"), str(tmp_path / "a_copy") + "/"]) == 0  # sorts first
+    copy_uid = {str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID)
+                for f in (tmp_path / "a_copy").iterdir()}
+    assert copy_uid and uid not in copy_uid
+    argv = ["convert", str(tmp_path / "seg.mla"), str(tmp_path / "seg.dcm")]
+    if with_reference:
+        argv += ["--reference", str(tmp_path)]
+    assert main(argv) == 0
+    _check_with_highdicom(tmp_path / "seg.dcm", ct, lab, uid)
+    # reading it back with the parent folder (both series) as the reference puts it on the named series
+    assert main(["convert", str(tmp_path / "seg.dcm"), str(tmp_path / "back.mla"), "--reference", str(tmp_path)]) == 0
+    back = MLArray.open(tmp_path / "back.mla")
+    assert np.array_equal(back.to_numpy(), lab)
+    assert back.meta.source["on_grid_of"]["series_uid"] == uid
