@@ -32,7 +32,7 @@ from mlarray.optpkg import optional_import  # noqa: E402
 
 optional_import("nnunetv2", feature="mlarray.nnunet (nnU-Net v2's reader/writer MLArrayIO)", extra="nnunet")
 
-from mlarray._frameworks.nnunet_hook import install, is_installed, main, register, shim_path, uninstall  # noqa: E402
+from mlarray._frameworks.nnunet_hook import install, is_installed, register, shim_path, uninstall  # noqa: E402
 from mlarray._frameworks.nnunet_io import MLArrayIO, class_table_from_dataset_json  # noqa: E402
 
 __all__ = ["MLArrayIO", "register", "install", "uninstall", "is_installed", "shim_path",

@@ -73,6 +73,10 @@ class MLArrayPatchDataset(Dataset):
     def epoch(self) -> int:
         return self._epoch.get()
 
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch.set(value)
+
     def set_epoch(self, epoch: int) -> None:
         """Draw the patches of ``epoch`` from now on, in this process and in every DataLoader worker."""
         self._epoch.set(epoch)
