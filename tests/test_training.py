@@ -295,12 +295,19 @@ def test_2d_patches_are_axial_for_nifti_and_dicom_converted_files(converted):
 def test_slice_axis_refused_clearly(dataset):
     from mlarray import MLArrayError
 
-    images, _, _ = dataset  # no anatomical coord_system: the first spatial axis, unless told
-    assert PatchSampler(images, patch_size=(8, 8)).squeezed_axes(0) == (0,)
+    images, _, _ = dataset
+    bare = images[0].replace("case0_img", "bare")
+    MLArray(np.zeros((8, 9, 10), np.float32)).save(bare)  # no body frame, no axis labels
+    assert PatchSampler([bare], patch_size=(4, 4)).squeezed_axes(0) == (0,)  # the first spatial axis
     with pytest.raises(training.SamplingError, match="coord_system"):
-        PatchSampler(images, patch_size=(8, 8), slice_axis="axial")
+        PatchSampler([bare], patch_size=(4, 4), slice_axis="axial")
     with pytest.raises(MLArrayError, match="slice_axis"):
         PatchSampler(images, patch_size=(8, 8), slice_axis="transverse")
+    # axis labels name the axes of files without a body frame (a microscopy z-stack: axial = its xy planes)
+    path = images[0].replace("case0_img", "yxz")
+    MLArray(np.zeros((8, 9, 10), np.float32), axis_labels=["spatial_y", "spatial_x", "spatial_z"]).save(path)
+    assert PatchSampler([path], patch_size=(4, 4)).squeezed_axes(0) == (2,)
+    assert PatchSampler([path], patch_size=(4, 4), slice_axis="sagittal").squeezed_axes(0) == (1,)
     with pytest.raises(ValueError, match="slice_axis=3"):
         PatchSampler(images, patch_size=(8, 8), slice_axis=3)
 

@@ -162,7 +162,7 @@ class _CaseInfo:
     """Header facts of one image (+ label) pair, read once at construction (no pixel data)."""
 
     __slots__ = ("image", "label", "shape", "axes", "label_shape", "label_axes", "spatial_shape", "fg_source",
-                 "letters", "direction")
+                 "letters", "direction", "named")
 
     def __init__(self, image: str, label: Optional[str]) -> None:
         from mlarray import MLArray
@@ -177,6 +177,9 @@ class _CaseInfo:
         # the world frame, to find which array axis is normal to a named plane
         self.letters = anatomical_letters(sp.coord_system)
         self.direction = None if sp.direction is None else np.asarray(sp.direction, dtype=np.float64)
+        labels = sp.axis_labels
+        # spatial axis index by label ("spatial_z" -> 0 for a (z, y, x) file), for files without a body frame
+        self.named = {} if labels is None else {str(labels[a]): i for i, a in enumerate(self.axes)}
         self.label_shape = self.label_axes = None
         self.fg_source = "bbox" if img.meta.bbox.bboxes else None
         if label is not None:
@@ -211,8 +214,9 @@ class PatchSampler:
         (``"axial"``, ``"coronal"``, ``"sagittal"``: the array axis closest to the S/I, A/P or R/L
         body axis, from the file's ``coord_system`` and ``direction``, so the same plane comes out
         of NIfTI-converted (x, y, z) and DICOM-converted (z, y, x) files) or a spatial axis index
-        (0 = first spatial axis). Default: ``"axial"`` for files with an anatomical
-        ``coord_system``, else the first spatial axis. With more than one squeezed axis (1D
+        (0 = first spatial axis). Files without an anatomical ``coord_system`` use their axis labels
+        (axial = ``spatial_z``). Default: ``"axial"`` for files with an anatomical ``coord_system``
+        or a ``spatial_z`` axis, else the first spatial axis. With more than one squeezed axis (1D
         patches) the leading spatial axes are squeezed.
     foreground_fraction:
         Fraction of patches centred on a foreground location. It is applied per index, not by
@@ -401,7 +405,8 @@ class PatchSampler:
                                     f"{n} of the {len(info.axes)} spatial axes of {info.image}")
             return tuple(range(n))
         if axis is None:
-            axis = "axial" if info.letters is not None and len(info.letters) == len(info.axes) == 3 else 0
+            anatomical = info.letters is not None and len(info.letters) == len(info.axes) == 3
+            axis = "axial" if anatomical or "spatial_z" in info.named else 0
         if isinstance(axis, str):
             return (self._plane_normal_axis(info, axis),)
         axis = int(axis)
@@ -414,9 +419,13 @@ class PatchSampler:
     def _plane_normal_axis(info: _CaseInfo, plane: str) -> int:
         letters = info.letters
         if letters is None or len(letters) != len(info.axes) or len(letters) != 3:
-            raise SamplingError(f"slice_axis={plane!r} needs a 3D file with an anatomical spatial.coord_system, "
-                                f"but {info.image} has {info.letters or 'none'}; give slice_axis as a spatial axis "
-                                "index instead")
+            # no body frame: the axis labels, with z as the axial normal (a z-stack's xy planes)
+            label = {"axial": "spatial_z", "coronal": "spatial_y", "sagittal": "spatial_x"}[plane]
+            if len(info.axes) == 3 and label in info.named:
+                return info.named[label]
+            raise SamplingError(f"slice_axis={plane!r} needs a 3D file with an anatomical spatial.coord_system or "
+                                f"axis labels spatial_x/y/z, but {info.image} has neither; give slice_axis as a "
+                                "spatial axis index instead")
         row = next(i for i, c in enumerate(letters) if c in _PLANE_NORMALS[plane])
         direction = np.eye(len(info.axes)) if info.direction is None else info.direction
         # the array axis whose direction leans most toward that body axis (oblique grids included)
