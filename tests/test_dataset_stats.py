@@ -127,3 +127,106 @@ def test_cli_stats(ds, capsys):
     assert "class 4" in capsys.readouterr().out
     assert main(["stats", str(d / "missing")]) == 2
 
+
+
+# ----------------------------------------------------------------------------- foreground statistics (nnU-Net)
+
+NNUNET_FIELDS = {"mean", "median", "std", "min", "max", "percentile_00_5", "percentile_99_5"}
+
+
+def _fg_dataset(d, dtype=np.int16):
+    """nnU-Net-style names: imagesTr/case_0000.mla (2-channel-free CT) and labelsTr/case.mla."""
+    rng = np.random.default_rng(4)
+    (d / "imagesTr").mkdir()
+    (d / "labelsTr").mkdir()
+    images, labels = [], []
+    for i in range(3):
+        shape = (12 + i, 40, 36)
+        lab = np.zeros(shape, np.uint8)
+        lab[3:9, 10:25, 8 + i:20] = 1
+        lab[5:7, 12:16, 10:14] = 2
+        img = rng.normal(-300, 200, shape) + 350 * (lab > 0) + 40 * (lab == 2)
+        img = img.astype(dtype)
+        MLArray(img, spacing=(2.5, 0.8, 0.8)).save(d / "imagesTr" / f"case{i:03d}_0000.mla")
+        MLArray(lab, meta=Meta(is_seg=True), spacing=(2.5, 0.8, 0.8)).save(d / "labelsTr" / f"case{i:03d}.mla")
+        images.append(img)
+        labels.append(lab)
+    return images, labels
+
+
+def _stats_json(argv, capsys) -> dict:
+    from mlarray.cli import main
+
+    assert main(["stats", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_stats_foreground_matches_numpy_over_every_foreground_voxel(tmp_path, capsys, dtype):
+    images, labels = _fg_dataset(tmp_path, dtype)
+    report = _stats_json([str(tmp_path / "imagesTr"), "--foreground", str(tmp_path / "labelsTr"), "-j", "2"], capsys)
+    fg = report["foreground_intensity_properties_per_channel"]
+    assert list(fg) == ["0"] and NNUNET_FIELDS <= set(fg["0"])
+    values = np.concatenate([img[lab > 0].astype(np.float64) for img, lab in zip(images, labels)])
+    ch = fg["0"]
+    assert ch["count"] == len(values)
+    assert np.isclose(ch["mean"], values.mean()) and np.isclose(ch["std"], values.std())
+    assert ch["min"] == values.min() and ch["max"] == values.max()
+    tol = 0 if dtype == np.int16 else (values.max() - values.min()) / 2**16
+    for key, p in (("median", 50), ("percentile_00_5", 0.5), ("percentile_99_5", 99.5)):
+        assert abs(ch[key] - np.percentile(values, p)) <= tol + 1e-9, key
+    # the whole-image statistics are still there, and differ: the background is far darker
+    assert report["intensity"]["mean"] < ch["mean"] - 100
+
+
+def test_stats_foreground_equals_nnunets_fingerprint_per_case(tmp_path, capsys):
+    """nnU-Net's fingerprint extractor on the same case (read by nnU-Net through MLArrayIO): its per-case
+    foreground figures are exact, so for one case they are ours; its dataset figures are drawn from 10,000
+    voxels per case, and ours (every voxel) must agree with them within sampling error."""
+    pytest.importorskip("nnunetv2")
+    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
+
+    from mlarray.nnunet import MLArrayIO
+
+    images, labels = _fg_dataset(tmp_path)
+    img_files = sorted(str(p) for p in (tmp_path / "imagesTr").glob("*.mla"))
+    lab_files = sorted(str(p) for p in (tmp_path / "labelsTr").glob("*.mla"))
+    samples = []
+    for k, (img_file, lab_file) in enumerate(zip(img_files, lab_files)):
+        data, _ = MLArrayIO().read_images([img_file])
+        seg, _ = MLArrayIO().read_seg(lab_file)
+        sampled, per_case = DatasetFingerprintExtractor.collect_foreground_intensities(seg, data)
+        samples.append(sampled[0])
+        ours = _stats_json([img_file, "--foreground", lab_file], capsys)["foreground_intensity_properties_per_channel"]
+        for key in ("mean", "median", "min", "max", "percentile_00_5", "percentile_99_5"):
+            assert np.isclose(ours["0"][key], per_case[0][key], rtol=1e-6), (k, key)
+    pooled = np.concatenate(samples)
+    ours = _stats_json([str(tmp_path / "imagesTr"), "--foreground", str(tmp_path / "labelsTr")],
+                       capsys)["foreground_intensity_properties_per_channel"]["0"]
+    spread = pooled.std()
+    assert abs(ours["mean"] - pooled.mean()) < 0.05 * spread and abs(ours["std"] - pooled.std()) < 0.05 * spread
+    assert abs(ours["median"] - np.median(pooled)) < 0.05 * spread
+    assert ours["min"] <= pooled.min() and ours["max"] >= pooled.max()
+
+
+def test_stats_foreground_pairing_and_channels(tmp_path, capsys):
+    from mlarray.cli import main
+
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(2, 6, 7, 8)).astype(np.float32)  # two channels first
+    lab = np.zeros((6, 7, 8), np.uint8)
+    lab[1:4, 2:5, 3:6] = 1
+    MLArray(img, axis_labels=["channel", "spatial_z", "spatial_y", "spatial_x"]).save(tmp_path / "a.mla")
+    MLArray(lab, meta=Meta(is_seg=True)).save(tmp_path / "a_seg.mla")
+    fg = _stats_json([str(tmp_path / "a.mla"), "--foreground", str(tmp_path / "a_seg.mla")],
+                     capsys)["foreground_intensity_properties_per_channel"]
+    assert sorted(fg) == ["0", "1"]
+    for c in (0, 1):
+        assert np.isclose(fg[str(c)]["mean"], img[c][lab > 0].mean(), rtol=1e-5)
+    # text output names the figures; unpaired files are refused with a reason
+    assert main(["stats", str(tmp_path / "a.mla"), "--foreground", str(tmp_path / "a_seg.mla")]) == 0
+    assert "foreground 0" in capsys.readouterr().out
+    MLArray(lab, meta=Meta(is_seg=True)).save(tmp_path / "b_seg.mla")
+    assert main(["stats", str(tmp_path / "a.mla"), "--foreground", str(tmp_path / "a_seg.mla"),
+                 str(tmp_path / "b_seg.mla")]) == 2
+    assert "cannot pair" in capsys.readouterr().err

@@ -123,4 +123,82 @@ def test_uint16_labels_become_int32(tmp_path):
     p = tmp_path / "u16.mla"
     MLArray(np.full((8, 8, 8), 300, np.uint16)).save(p)
     item = PatchDataset(images=[p], patch_size=4)[0]
-    assert item["image"].dtype == torch.int32 and int(item["image"][0, 0, 0]) == 300
+    assert item["image"].dtype == torch.int32 and item["image"].shape == (1, 4, 4, 4)
+    assert int(item["image"][0, 0, 0, 0]) == 300
+
+
+def _epoch_starts(loader, ds, epochs):
+    out = []
+    for epoch in range(epochs):
+        ds.set_epoch(epoch)
+        out.append(torch.cat([b["start"] for b in loader]))
+    return out
+
+
+def test_persistent_workers_draw_new_patches_every_epoch(files):
+    """``set_epoch`` reaches workers that live across epochs; each epoch equals the single-process one."""
+    images, labels = files
+    ds = PatchDataset(images=images, labels=labels, patch_size=(16, 16, 16), length=8, seed=11, precompute_jobs=1)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True)
+    persistent = _epoch_starts(loader, ds, 3)
+    single = _epoch_starts(DataLoader(ds, batch_size=4, num_workers=0), ds, 3)
+    assert not torch.equal(persistent[0], persistent[1]) and not torch.equal(persistent[1], persistent[2])
+    assert not torch.equal(persistent[0], persistent[2])
+    for p, s in zip(persistent, single):
+        assert torch.equal(p, s)  # reproducible: the same patches whatever the workers
+    again = _epoch_starts(loader, ds, 3)  # the same loader and workers, epochs replayed
+    assert all(torch.equal(a, b) for a, b in zip(again, persistent))
+
+
+@pytest.fixture(scope="module")
+def nifti_files(tmp_path_factory):
+    from nibabel.testing import data_path
+
+    from mlarray.cli import main as cli
+
+    d = tmp_path_factory.mktemp("nifti")
+    out = {"anat": str(d / "anat.mla"), "ex4d": str(d / "ex4d.mla")}
+    out["anat_nii"], out["ex4d_nii"] = (os.path.join(data_path, n) for n in ("anatomical.nii", "example4d.nii.gz"))
+    assert cli(["convert", "-q", out["anat_nii"], out["anat"]]) == 0
+    assert cli(["convert", "-q", out["ex4d_nii"], out["ex4d"]]) == 0
+    return out
+
+
+def test_items_are_channels_first_for_single_channel_and_4d_files(nifti_files):
+    import nibabel as nib
+
+    anat = PatchDataset(images=[nifti_files["anat"]], patch_size=(8, 8, 8), length=4, seed=0)
+    batch = next(iter(DataLoader(anat, batch_size=4)))
+    assert batch["image"].shape == (4, 1, 8, 8, 8)
+    ex4d = PatchDataset(images=[nifti_files["ex4d"]], patch_size=(16, 16, 8), length=2, seed=0)
+    batch = next(iter(DataLoader(ex4d, batch_size=2, num_workers=2)))
+    assert batch["image"].shape == (2, 2, 16, 16, 8)  # the file's time axis (last) comes first
+    ref = np.asarray(nib.load(nifti_files["ex4d_nii"]).dataobj)
+    x, y, z = batch["start"][0].tolist()
+    expected = np.moveaxis(ref[x:x + 16, y:y + 16, z:z + 8], -1, 0)
+    assert np.array_equal(batch["image"][0].numpy(), expected)
+    flat = PatchDataset(images=[nifti_files["anat"]], patch_size=(8, 8), length=2, seed=0)
+    assert next(iter(DataLoader(flat, batch_size=2)))["image"].shape == (2, 1, 8, 8)
+
+
+def test_big_endian_file_through_a_multiworker_loader(nifti_files):
+    import nibabel as nib
+
+    ref = np.asarray(nib.load(nifti_files["anat_nii"]).dataobj)
+    assert ref.dtype == np.dtype(">i2")  # nibabel's file really is big-endian
+    ds = PatchDataset(images=[nifti_files["anat"]], patch_size=(8, 8, 8), length=4, seed=2)
+    for batch in DataLoader(ds, batch_size=2, num_workers=2):
+        assert batch["image"].dtype == torch.int16
+        for img, start in zip(batch["image"], batch["start"].tolist()):
+            x, y, z = start
+            assert np.array_equal(img[0].numpy(), ref[x:x + 8, y:y + 8, z:z + 8])
+
+
+def test_both_sampler_and_arguments_is_an_mlarray_type_error(files):
+    from mlarray import MLArrayError
+    from mlarray.training import PatchSampler
+
+    images, _ = files
+    with pytest.raises(MLArrayError) as info:
+        PatchDataset(PatchSampler(images, patch_size=8), patch_size=8)
+    assert isinstance(info.value, TypeError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -223,3 +224,116 @@ def test_bad_arguments(dataset, tmp_path):
     MLArray(np.zeros((4, 4, 4), np.uint8)).save(other)
     with pytest.raises(ValueError, match="spatial shape"):
         PatchSampler(images[:1], [str(other)], patch_size=4)
+
+
+# ----------------------------------------------------------------------------- files no one here wrote
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """nibabel's big-endian ``anatomical.nii`` (x, y, z; RAS) and pydicom's ``CT_small.dcm`` (z, y, x; LPS),
+    converted with ``mlarray convert``, plus an LPS copy of the anatomical volume in ITK's (z, y, x) order."""
+    nib = pytest.importorskip("nibabel")
+    from nibabel.testing import data_path
+    from pydicom.data import get_testdata_file
+
+    from mlarray.cli import main as cli
+
+    d = tmp_path_factory.mktemp("converted")
+    paths = {"anat": str(d / "anat.mla"), "ct": str(d / "ct.mla"), "anat_zyx": str(d / "anat_zyx.mla"),
+             "nii": os.path.join(data_path, "anatomical.nii")}
+    assert cli(["convert", "-q", paths["nii"], paths["anat"]]) == 0
+    assert cli(["convert", "-q", get_testdata_file("CT_small.dcm"), paths["ct"]]) == 0
+    img = nib.load(paths["nii"])
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine
+    lin = lps[:3, :3][:, ::-1]
+    spacing = np.linalg.norm(lin, axis=0)
+    MLArray(np.asarray(img.dataobj).transpose(2, 1, 0), spacing=spacing, origin=lps[:3, 3], direction=lin / spacing,
+            meta=Meta(spatial={"coord_system": "LPS"})).save(paths["anat_zyx"])
+    return paths
+
+
+def test_big_endian_files_give_native_patches(converted):
+    import nibabel as nib
+
+    stored = MLArray.open(converted["anat"], mmap_mode="r")
+    assert stored.dtype == np.dtype(">i2")  # the file stays faithful to its source
+    ref = np.asarray(nib.load(converted["nii"]).dataobj)
+    s = PatchSampler([converted["anat"]], patch_size=(8, 8, 8), seed=0, length=4, foreground_fraction=0)
+    for i in range(4):
+        p = s.sample(i)
+        assert p["image"].dtype == np.dtype("int16") and p["image"].dtype.isnative
+        x, y, z = p["start"].tolist()
+        np.testing.assert_array_equal(p["image"], ref[x:x + 8, y:y + 8, z:z + 8])
+
+
+def test_2d_patches_are_axial_for_nifti_and_dicom_converted_files(converted):
+    """NIfTI-converted files store (x, y, z), DICOM-converted ones (z, y, x): axial either way by default."""
+    anat = PatchSampler([converted["anat"]], patch_size=(16, 16), seed=1, foreground_fraction=0)
+    zyx = PatchSampler([converted["anat_zyx"]], patch_size=(16, 16), seed=1, foreground_fraction=0)
+    ct = PatchSampler([converted["ct"]], patch_size=(32, 32), seed=1, foreground_fraction=0)
+    assert anat.squeezed_axes(0) == (2,) and zyx.squeezed_axes(0) == (0,) and ct.squeezed_axes(0) == (0,)
+    vol = MLArray.open(converted["anat"]).to_numpy()
+    p = anat.sample(0)
+    x, y, z = p["start"].tolist()
+    assert p["image"].shape == (16, 16)
+    np.testing.assert_array_equal(p["image"], vol[x:x + 16, y:y + 16, z])
+    # the same axial slice, read from the (z, y, x) copy, is the transposed plane
+    q = zyx.read_patch(0, [z, y, x], [1, 16, 16])["image"]
+    np.testing.assert_array_equal(q, p["image"].T)
+    assert ct.sample(0)["image"].shape == (32, 32)
+    # named planes and axis indices
+    for plane, axis_xyz, axis_zyx in (("sagittal", 0, 2), ("coronal", 1, 1), ("axial", 2, 0)):
+        assert PatchSampler([converted["anat"]], patch_size=(8, 8), slice_axis=plane).squeezed_axes(0) == (axis_xyz,)
+        assert PatchSampler([converted["anat_zyx"]], patch_size=(8, 8),
+                            slice_axis=plane).squeezed_axes(0) == (axis_zyx,)
+    assert PatchSampler([converted["anat"]], patch_size=(8, 8), slice_axis=1).squeezed_axes(0) == (1,)
+    sag = PatchSampler([converted["anat"]], patch_size=(8, 8), slice_axis="sagittal", seed=3).sample(0)
+    x, y, z = sag["start"].tolist()
+    np.testing.assert_array_equal(sag["image"], vol[x, y:y + 8, z:z + 8])
+
+
+def test_slice_axis_refused_clearly(dataset):
+    from mlarray import MLArrayError
+
+    images, _, _ = dataset
+    bare = images[0].replace("case0_img", "bare")
+    MLArray(np.zeros((8, 9, 10), np.float32)).save(bare)  # no body frame, no axis labels
+    assert PatchSampler([bare], patch_size=(4, 4)).squeezed_axes(0) == (0,)  # the first spatial axis
+    with pytest.raises(training.SamplingError, match="coord_system"):
+        PatchSampler([bare], patch_size=(4, 4), slice_axis="axial")
+    with pytest.raises(MLArrayError, match="slice_axis"):
+        PatchSampler(images, patch_size=(8, 8), slice_axis="transverse")
+    # axis labels name the axes of files without a body frame (a microscopy z-stack: axial = its xy planes)
+    path = images[0].replace("case0_img", "yxz")
+    MLArray(np.zeros((8, 9, 10), np.float32), axis_labels=["spatial_y", "spatial_x", "spatial_z"]).save(path)
+    assert PatchSampler([path], patch_size=(4, 4)).squeezed_axes(0) == (2,)
+    assert PatchSampler([path], patch_size=(4, 4), slice_axis="sagittal").squeezed_axes(0) == (1,)
+    with pytest.raises(ValueError, match="slice_axis=3"):
+        PatchSampler(images, patch_size=(8, 8), slice_axis=3)
+
+
+def test_bbox_foreground_takes_the_images_boxes_or_warns(tmp_path):
+    img = np.zeros((30, 30, 30), np.int16)
+    lab = np.zeros((30, 30, 30), np.uint8)
+    lab[20:24, 5:9, 10:14] = 1
+    boxed, bare, seg = tmp_path / "boxed.mla", tmp_path / "bare.mla", tmp_path / "seg.mla"
+    MLArray(img, meta=Meta(bbox={"bboxes": [[[20, 24], [5, 9], [10, 14]]]})).save(boxed)
+    MLArray(img).save(bare)
+    MLArray(lab, meta=Meta(is_seg=True)).save(seg)
+    s = PatchSampler([boxed], [seg], patch_size=6, foreground="bbox", foreground_fraction=1.0)
+    assert all(s.sample(i)["label"].any() for i in range(6))  # boxes of the image, as documented
+    s = PatchSampler([bare], [seg], patch_size=6, foreground="bbox", foreground_fraction=1.0)
+    with pytest.warns(UserWarning, match="no|neither.*boxes"):
+        s.sample(0)
+
+
+def test_errors_are_mlarray_errors_with_the_builtin_base(dataset):
+    from mlarray import MLArrayError
+
+    images, labels, _ = dataset
+    with pytest.raises(MLArrayError) as info:
+        PatchSampler(images, labels[:1], patch_size=8)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, training.SamplingError)
+    with pytest.raises(training.SamplingTypeError) as info:
+        find_foreground(images[0])  # float data
+    assert isinstance(info.value, TypeError) and isinstance(info.value, MLArrayError)

@@ -448,6 +448,16 @@ def cmd_stats(args) -> int:
     if report["files"] == 0:
         print("mlarray stats: no .mla files found", file=sys.stderr)
         return 2
+    if args.foreground:
+        from .dataset_stats import find_mla_files, foreground_images, foreground_stats, pair_images_and_labels
+
+        try:
+            pairs = pair_images_and_labels(foreground_images(args.paths), find_mla_files(args.foreground))
+            report["foreground_intensity_properties_per_channel"] = foreground_stats(
+                pairs, jobs=args.jobs, scheduler=args.scheduler, failed=report["failed"])
+        except ValueError as exc:
+            print(f"mlarray stats: {exc}", file=sys.stderr)
+            return 2
     print(json.dumps(report, indent=2) if args.json else "\n".join(map(printable, format_report(report).split("\n"))))
     return 1 if report["failed"] else 0
 
@@ -507,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--fast", action="store_true",
                     help="percentiles from the stored per-file percentiles only (no pixel reads; approximate)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--foreground", nargs="+", metavar="LABELS", default=None,
+                    help="segmentations (files or directories) of the images: add intensity statistics of their "
+                         "foreground voxels, as nnU-Net's fingerprint (foreground_intensity_properties_per_channel)")
     st.set_defaults(func=cmd_stats)
     d = sub.add_parser("demo", help="write the sample files and open them in napari")
     d.add_argument("--dir", default=None, help="where to write the sample files (default: a temp folder)")

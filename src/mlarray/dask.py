@@ -16,8 +16,11 @@ import hashlib
 import os
 from typing import Optional, Sequence, Union
 
-import dask.array as da  # absolute import: the real dask, never this module
 import numpy as np
+
+from mlarray.optpkg import optional_import
+
+da = optional_import("dask.array", feature="mlarray.dask (lazy dask arrays over .mla)", extra="dask")
 
 __all__ = ["to_dask", "MLArrayBlockReader"]
 

@@ -9,9 +9,11 @@
     # or lazily, patch by patch (reads only the chunks under each patch):
     ds = MLArrayPatchDataset([{"image": "ct.mla", "label": "seg.mla"}], patch_size=(96, 96, 96), num_samples=500)
 
-:class:`MLArrayReader` is a MONAI ``ImageReader``: the array with MONAI's metadata (``affine`` and
-``original_affine`` in RAS, ``spatial_shape``, ``original_channel_dim``, ``space``; ``LoadImage``
-adds the file name). :class:`MLArrayPatchDataset` is a ``monai.data.Dataset`` of patch dicts over
+:class:`MLArrayReader` is a MONAI ``ImageReader`` with the layout and metadata keys of MONAI's
+``NibabelReader`` (``affine`` and ``original_affine`` in RAS, ``pixdim``, ``original_pixdim``,
+``spatial_shape``, ``original_channel_dim``, ``space``; ``LoadImage`` adds the file name).
+Importing this module registers it with MONAI, so ``LoadImage()`` without ``reader=`` reads ``.mla``.
+:class:`MLArrayPatchDataset` is a ``monai.data.Dataset`` of patch dicts over
 :class:`mlarray.training.PatchSampler`, for a multi-worker ``monai.data.DataLoader``.
 
 Geometry: the file's ``spatial.coord_system`` decides the conversion to RAS ("LPS", "RAS", "LPS+",
@@ -21,7 +23,15 @@ any anatomical code); files without an anatomical code keep their affine and are
 
 from __future__ import annotations
 
-from mlarray._frameworks.monai_patches import MLArrayPatchDataset
-from mlarray._frameworks.monai_reader import MLArrayReader
+from mlarray.optpkg import optional_import
+
+# MONAI needs torch but does not install it; name the extra that brings both before either import fails
+optional_import("torch", feature="mlarray.monai (MONAI's reader and patch dataset)", extra="monai")
+optional_import("monai", feature="mlarray.monai (MONAI's reader and patch dataset)", extra="monai")
+
+from mlarray._frameworks.monai_patches import MLArrayPatchDataset  # noqa: E402
+from mlarray._frameworks.monai_reader import MLArrayReader, register  # noqa: E402
 
 __all__ = ["MLArrayReader", "MLArrayPatchDataset"]
+
+register()

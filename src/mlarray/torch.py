@@ -4,7 +4,7 @@
     from mlarray.torch import PatchDataset
 
     ds = PatchDataset(images=imgs, labels=segs, patch_size=(128, 128, 128), length=250 * 2, seed=0)
-    loader = DataLoader(ds, batch_size=2, num_workers=8, persistent_workers=False)
+    loader = DataLoader(ds, batch_size=2, num_workers=8, persistent_workers=True)
     for epoch in range(1000):
         ds.set_epoch(epoch)
         for batch in loader:  # batch["image"]: (B, C, 128, 128, 128), batch["label"]: (B, 128, 128, 128)
@@ -12,9 +12,9 @@
 
 Workers receive the dataset pickled as file paths, settings and the small foreground cache; each
 worker reopens the files memory-mapped and reads only the chunks its patches touch. Item ``i``
-depends only on ``(seed, epoch, i)``, so results do not depend on ``num_workers``.
-``set_epoch`` reaches the workers when they are started per epoch (``persistent_workers=False``,
-the default); with persistent workers the epoch stays the one they were started with.
+depends only on ``(seed, epoch, i)``, so results do not depend on ``num_workers`` nor on whether
+the workers persist: the epoch lives in a one-number shared-memory tensor that ``set_epoch``
+writes and every worker reads, so it reaches workers started in an earlier epoch too.
 """
 
 from __future__ import annotations
@@ -22,22 +22,54 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import numpy as np
-import torch  # absolute import: the real PyTorch, never this module
-from torch.utils.data import Dataset
 
-from mlarray.training import PatchSampler
+from mlarray.optpkg import optional_import
 
-__all__ = ["PatchDataset", "MLArrayPatchDataset"]
+torch = optional_import("torch", feature="mlarray.torch (PyTorch patch datasets)", extra="torch")
+
+from torch.utils.data import Dataset  # noqa: E402  (after the check that says which extra brings torch)
+
+from mlarray._frameworks._geometry import channel_first  # noqa: E402
+from mlarray.training import PatchSampler, SamplingTypeError  # noqa: E402
+
+__all__ = ["PatchDataset", "MLArrayPatchDataset", "SharedEpoch"]
+
+
+class SharedEpoch:
+    """An epoch number that DataLoader workers see change, persistent workers included.
+
+    A plain attribute is copied into each worker when it starts, so workers kept alive across
+    epochs (``persistent_workers=True``) would keep the epoch they started with. This holds the
+    number in a shared-memory tensor: torch passes shared tensors to its workers by handle (fork,
+    spawn and forkserver alike), so a write in the main process is read by every worker.
+    """
+
+    def __init__(self, epoch: int = 0) -> None:
+        self._value = torch.zeros(1, dtype=torch.int64).share_memory_()
+        self.set(epoch)
+
+    def set(self, epoch: int) -> None:
+        self._value[0] = int(epoch)
+
+    def get(self) -> int:
+        return int(self._value[0])
 
 
 class PatchDataset(Dataset):
     """``dataset[i]`` -> ``{"image": Tensor, "label": Tensor (if labels), "case": int, "start": LongTensor,
     "foreground": bool}``, patch ``i`` of the current epoch of a :class:`~mlarray.training.PatchSampler`.
 
+    ``image`` is channels first, ``(C, *patch)``, always: single-channel files get ``C = 1`` and
+    the non-spatial axes of a file (channels, time: a 4-D NIfTI's last axis) are moved to the front
+    and merged. ``label`` is ``(*patch)`` (what ``CrossEntropyLoss`` takes; a label file's own
+    non-spatial axes, if any, come first). Arrays come in native byte order; unsigned 16/32/64-bit
+    data is widened to a signed type torch computes with.
+
     Pass a ready ``sampler`` or the sampler's arguments (``images=``, ``labels=``, ``patch_size=``,
-    ...). ``length`` overrides ``len(sampler)``; ``transform`` (a picklable callable on the item dict)
-    runs in the worker after conversion to tensors. ``precompute_jobs`` > 0 finds foreground
-    locations for every case up front (in parallel) so that workers do not each repeat the scan.
+    ``slice_axis=``, ...). ``length`` overrides ``len(sampler)``; ``transform`` (a picklable callable
+    on the item dict) runs in the worker after conversion to tensors. ``precompute_jobs`` > 0 finds
+    foreground locations for every case up front (in parallel) so that workers do not each repeat
+    the scan. Call :meth:`set_epoch` before each epoch; it reaches persistent workers too.
     """
 
     def __init__(self, sampler: Optional[PatchSampler] = None, *, length: Optional[int] = None, epoch: int = 0,
@@ -46,16 +78,25 @@ class PatchDataset(Dataset):
         if sampler is None:
             sampler = PatchSampler(**sampler_kwargs)
         elif sampler_kwargs:
-            raise TypeError(f"give either a sampler or its arguments, not both ({sorted(sampler_kwargs)})")
+            raise SamplingTypeError(f"give either a sampler or its arguments, not both ({sorted(sampler_kwargs)})")
         self.sampler = sampler
         self.length = len(sampler) if length is None else int(length)
-        self.epoch = int(epoch)
+        self._epoch = SharedEpoch(epoch)
         self.transform = transform
         if precompute_jobs:
             sampler.precompute_foreground(jobs=precompute_jobs)
 
+    @property
+    def epoch(self) -> int:
+        return self._epoch.get()
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch.set(value)
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        """Draw the patches of ``epoch`` from now on, in this process and in every DataLoader worker."""
+        self._epoch.set(epoch)
 
     def __len__(self) -> int:
         return self.length
@@ -64,10 +105,14 @@ class PatchDataset(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} patches")
         item = self.sampler.sample(int(index), epoch=self.epoch)
-        out = {"image": torch.from_numpy(_torch_friendly(item["image"]))}
+        case = item["case"]
+        image = channel_first(item["image"], self.sampler.patch_spatial_axes(case))
+        out = {"image": torch.from_numpy(_torch_friendly(image))}
         if "label" in item:
-            out["label"] = torch.from_numpy(_torch_friendly(item["label"]))
-        out["case"] = item["case"]
+            label = channel_first(item["label"], self.sampler.patch_spatial_axes(case, label=True),
+                                  add_channel=False)
+            out["label"] = torch.from_numpy(_torch_friendly(label))
+        out["case"] = case
         out["start"] = torch.from_numpy(item["start"])
         out["foreground"] = item["foreground"]
         return self.transform(out) if self.transform is not None else out

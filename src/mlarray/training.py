@@ -9,6 +9,9 @@ padded. Each patch reads only the Blosc2 chunks it overlaps.
 Determinism: patch ``index`` of ``epoch`` depends only on ``(seed, epoch, index)`` and the files,
 so any number of worker processes, in any order, produce the same patches as one process.
 
+Patches come in the machine's byte order (a big-endian file, such as nibabel's ``anatomical.nii``
+converted, keeps ``>i2`` on disk; torch cannot take such arrays).
+
 The sampler pickles as paths, settings and the (small) foreground cache; every process reopens
 the files itself (memory-mapped, read-only), so no worker receives or holds a whole volume.
 """
@@ -18,15 +21,31 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
 from collections import OrderedDict
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["PatchSampler", "find_foreground", "foreground_from_bbox", "foreground_from_level"]
+from ._errors import MLArrayError
+from ._frameworks._geometry import native_byte_order
+from .affines import anatomical_letters
+
+__all__ = ["PatchSampler", "SamplingError", "SamplingTypeError", "find_foreground", "foreground_from_bbox",
+           "foreground_from_level"]
 
 _PathLike = Union[str, os.PathLike]
 _FOREGROUND_MODES = ("auto", "seg", "bbox", "level", None)
+# plane name -> the body axis its slices are normal to (the axis squeezed out of 2D patches)
+_PLANE_NORMALS = {"axial": "SI", "coronal": "AP", "sagittal": "RL"}
+
+
+class SamplingError(MLArrayError, ValueError):
+    """A patch-sampling argument or an image/label pair that cannot be sampled; also a ``ValueError``."""
+
+
+class SamplingTypeError(SamplingError, TypeError):
+    """An argument or array of the wrong kind for sampling (e.g. float labels); also a ``TypeError``."""
 
 
 # ----------------------------------------------------------------------------- foreground search
@@ -47,7 +66,8 @@ def find_foreground(path: _PathLike, *, classes: Optional[Sequence[int]] = None,
 
     img = MLArray.open(path, mmap_mode="r")
     if np.dtype(img.dtype).kind not in "biu":
-        raise TypeError(f"{path}: foreground search needs an integer or bool label array, got {img.dtype}")
+        raise SamplingTypeError(f"{path}: foreground search needs an integer or bool label array, got {img.dtype}; "
+                                "pass the segmentation as `labels=` or use foreground='bbox' or None")
     axes = img.spatial_axes
     other = tuple(i for i in range(img.ndim) if i not in axes)
     wanted = None if classes is None else {int(c) for c in classes}
@@ -141,17 +161,25 @@ def _stable_hash(text: str) -> int:
 class _CaseInfo:
     """Header facts of one image (+ label) pair, read once at construction (no pixel data)."""
 
-    __slots__ = ("image", "label", "shape", "axes", "label_shape", "label_axes", "spatial_shape", "fg_source")
+    __slots__ = ("image", "label", "shape", "axes", "label_shape", "label_axes", "spatial_shape", "fg_source",
+                 "letters", "direction", "named")
 
     def __init__(self, image: str, label: Optional[str]) -> None:
         from mlarray import MLArray
 
         img = MLArray.open(image, mmap_mode="r")
         if not img.meta.has_array:
-            raise ValueError(f"{image}: metadata-only file, there is nothing to sample patches from")
+            raise SamplingError(f"{image}: metadata-only file, there is nothing to sample patches from")
         self.image, self.label = image, label
         self.shape, self.axes = tuple(img.shape), tuple(img.spatial_axes)
         self.spatial_shape = tuple(self.shape[a] for a in self.axes)
+        sp = img.meta.spatial
+        # the world frame, to find which array axis is normal to a named plane
+        self.letters = anatomical_letters(sp.coord_system)
+        self.direction = None if sp.direction is None else np.asarray(sp.direction, dtype=np.float64)
+        labels = sp.axis_labels
+        # spatial axis index by label ("spatial_z" -> 0 for a (z, y, x) file), for files without a body frame
+        self.named = {} if labels is None else {str(labels[a]): i for i, a in enumerate(self.axes)}
         self.label_shape = self.label_axes = None
         self.fg_source = "bbox" if img.meta.bbox.bboxes else None
         if label is not None:
@@ -159,7 +187,7 @@ class _CaseInfo:
             self.label_shape, self.label_axes = tuple(lab.shape), tuple(lab.spatial_axes)
             lab_spatial = tuple(self.label_shape[a] for a in self.label_axes)
             if lab_spatial != self.spatial_shape:
-                raise ValueError(f"{label}: spatial shape {lab_spatial} does not match image {image} "
+                raise SamplingError(f"{label}: spatial shape {lab_spatial} does not match image {image} "
                                  f"{self.spatial_shape}")
             self.fg_source = "seg"
         elif img.meta.is_seg:
@@ -179,14 +207,25 @@ class PatchSampler:
     patch_size:
         An int (same size on every spatial axis) or one size per spatial axis. Giving fewer sizes
         than spatial axes samples lower-dimensional patches: ``patch_size=(256, 256)`` on a 3D
-        volume draws 2D slices along the first spatial axis (that axis is squeezed out).
+        volume draws 2D slices; ``slice_axis`` says which axis is cut (and squeezed out). The sizes
+        apply to the remaining spatial axes in array order.
+    slice_axis:
+        For 2D patches from 3D volumes, the axis the slices are normal to: a plane name
+        (``"axial"``, ``"coronal"``, ``"sagittal"``: the array axis closest to the S/I, A/P or R/L
+        body axis, from the file's ``coord_system`` and ``direction``, so the same plane comes out
+        of NIfTI-converted (x, y, z) and DICOM-converted (z, y, x) files) or a spatial axis index
+        (0 = first spatial axis). Files without an anatomical ``coord_system`` use their axis labels
+        (axial = ``spatial_z``). Default: ``"axial"`` for files with an anatomical ``coord_system``
+        or a ``spatial_z`` axis, else the first spatial axis. With more than one squeezed axis (1D
+        patches) the leading spatial axes are squeezed.
     foreground_fraction:
         Fraction of patches centred on a foreground location. It is applied per index, not by
         chance: with ``1/3`` exactly one index in every three consecutive ones is foreground.
     foreground:
         Where foreground locations come from: ``"seg"`` (a streamed scan of the label file, or of
         the image if it ``is_seg``, once per file, cached), ``"bbox"`` (``meta.bbox`` of the label
-        file, or of the image), ``"level"`` (the coarsest pyramid level of the labels, approximate
+        file, or of the image when the label file has none; a warning names the case when neither
+        has boxes, whose patches are then uniform), ``"level"`` (the coarsest pyramid level of the labels, approximate
         and cheaper), ``None`` (uniform patches only) or ``"auto"`` (``"seg"`` with labels or a
         segmentation, else ``"bbox"`` where the file has boxes, else none). A foreground patch
         first picks a class uniformly among those present, then a location of that class.
@@ -205,6 +244,10 @@ class PatchSampler:
         Cast image patches to this dtype (e.g. ``np.float32``); labels keep theirs.
     max_open:
         Files kept open per process (least recently used ones are closed).
+
+    Patches keep the file's axis layout (non-spatial axes where the file has them, squeezed axes
+    removed); :meth:`patch_spatial_axes` says where the spatial axes are. Bad arguments raise
+    :class:`SamplingError`.
     """
 
     def __init__(self, images: Sequence[_PathLike], labels: Optional[Sequence[_PathLike]] = None,
@@ -212,25 +255,31 @@ class PatchSampler:
                  foreground: Optional[str] = "auto", foreground_classes: Optional[Sequence[int]] = None,
                  max_locations: int = 2000, pad_value: float = 0, label_pad_value: int = 0,
                  pad_mode: str = "constant", seed: int = 0, length: Optional[int] = None,
-                 cache_dir: Optional[_PathLike] = None, dtype=None, max_open: int = 64) -> None:
+                 cache_dir: Optional[_PathLike] = None, dtype=None, max_open: int = 64,
+                 slice_axis: Union[None, int, str] = None) -> None:
         images = [os.path.abspath(os.fspath(p)) for p in images]
         if not images:
-            raise ValueError("PatchSampler needs at least one image file")
+            raise SamplingError("PatchSampler needs at least one image file")
         if labels is not None:
             labels = [os.path.abspath(os.fspath(p)) for p in labels]
             if len(labels) != len(images):
-                raise ValueError(f"{len(images)} images but {len(labels)} label files; give one label per image")
+                raise SamplingError(f"{len(images)} images but {len(labels)} label files; give one label per image")
         if foreground not in _FOREGROUND_MODES:
-            raise ValueError(f"foreground={foreground!r}; use one of {_FOREGROUND_MODES}")
+            raise SamplingError(f"foreground={foreground!r}; use one of {_FOREGROUND_MODES}")
         if not 0.0 <= foreground_fraction <= 1.0:
-            raise ValueError(f"foreground_fraction={foreground_fraction} must be between 0 and 1")
+            raise SamplingError(f"foreground_fraction={foreground_fraction} must be between 0 and 1")
+        if isinstance(slice_axis, str) and slice_axis not in _PLANE_NORMALS:
+            raise SamplingError(f"slice_axis={slice_axis!r}; use one of {sorted(_PLANE_NORMALS)} or a spatial axis "
+                                "index")
         self.cases = [_CaseInfo(im, labels[i] if labels else None) for i, im in enumerate(images)]
         self.images, self.labels = images, labels
         self.patch_size = _as_sizes(patch_size)
         for c in self.cases:
             if not isinstance(self.patch_size, int) and len(self.patch_size) > len(c.axes):
-                raise ValueError(f"patch_size {self.patch_size} has more axes than the {len(c.axes)} spatial "
-                                 f"axes of {c.image}")
+                raise SamplingError(f"patch_size {self.patch_size} has more axes than the {len(c.axes)} spatial "
+                                    f"axes of {c.image}")
+        self.slice_axis = slice_axis
+        self._squeezed = [self._resolve_squeezed(c) for c in self.cases]
         self.foreground_fraction = float(foreground_fraction)
         self.foreground = foreground
         self.foreground_classes = None if foreground_classes is None else [int(c) for c in foreground_classes]
@@ -324,7 +373,7 @@ class PatchSampler:
         rng = np.random.default_rng([self.seed, int(epoch), int(index)])
         case = int(rng.integers(len(self.cases)))
         info = self.cases[case]
-        patch = self._full_patch(info)
+        patch = self._full_patch(case)
         want_fg = self.foreground_fraction > 0 and self.is_foreground_index(int(index))
         centre = self._foreground_centre(case, rng, info) if want_fg else None
         lo = [min(0, s - p) for s, p in zip(info.spatial_shape, patch)]
@@ -337,14 +386,62 @@ class PatchSampler:
         out["foreground"] = centre is not None
         return out
 
-    def _full_patch(self, info: _CaseInfo) -> list[int]:
+    def _full_patch(self, case: int) -> list[int]:
+        info = self.cases[case]
         if isinstance(self.patch_size, int):
             return [self.patch_size] * len(info.axes)
-        return [1] * self._n_squeezed(info) + list(self.patch_size)
+        sizes = iter(self.patch_size)
+        return [1 if i in self._squeezed[case] else next(sizes) for i in range(len(info.axes))]
 
-    def _n_squeezed(self, info: _CaseInfo) -> int:
-        """Leading spatial axes read with size 1 and squeezed out (2D patches from 3D volumes)."""
-        return 0 if isinstance(self.patch_size, int) else len(info.axes) - len(self.patch_size)
+    def _resolve_squeezed(self, info: _CaseInfo) -> tuple[int, ...]:
+        """Spatial axes (indices into ``info.axes``) read with size 1 and squeezed out of the patch."""
+        n = 0 if isinstance(self.patch_size, int) else len(info.axes) - len(self.patch_size)
+        axis = self.slice_axis
+        if n == 0:
+            return ()
+        if n > 1:
+            if axis is not None:
+                raise SamplingError(f"slice_axis={axis!r} names one axis, but patch_size {self.patch_size} squeezes "
+                                    f"{n} of the {len(info.axes)} spatial axes of {info.image}")
+            return tuple(range(n))
+        if axis is None:
+            anatomical = info.letters is not None and len(info.letters) == len(info.axes) == 3
+            axis = "axial" if anatomical or "spatial_z" in info.named else 0
+        if isinstance(axis, str):
+            return (self._plane_normal_axis(info, axis),)
+        axis = int(axis)
+        if not -len(info.axes) <= axis < len(info.axes):
+            raise SamplingError(f"slice_axis={axis} is not a spatial axis of {info.image} ({len(info.axes)} "
+                                "spatial axes)")
+        return (axis % len(info.axes),)
+
+    @staticmethod
+    def _plane_normal_axis(info: _CaseInfo, plane: str) -> int:
+        letters = info.letters
+        if letters is None or len(letters) != len(info.axes) or len(letters) != 3:
+            # no body frame: the axis labels, with z as the axial normal (a z-stack's xy planes)
+            label = {"axial": "spatial_z", "coronal": "spatial_y", "sagittal": "spatial_x"}[plane]
+            if len(info.axes) == 3 and label in info.named:
+                return info.named[label]
+            raise SamplingError(f"slice_axis={plane!r} needs a 3D file with an anatomical spatial.coord_system or "
+                                f"axis labels spatial_x/y/z, but {info.image} has neither; give slice_axis as a "
+                                "spatial axis index instead")
+        row = next(i for i, c in enumerate(letters) if c in _PLANE_NORMALS[plane])
+        direction = np.eye(len(info.axes)) if info.direction is None else info.direction
+        # the array axis whose direction leans most toward that body axis (oblique grids included)
+        return int(np.argmax(np.abs(direction[row])))
+
+    def squeezed_axes(self, case: int) -> tuple[int, ...]:
+        """Spatial axes of ``case`` (0 = first spatial axis) cut to one voxel and squeezed out of its patches."""
+        return self._squeezed[case]
+
+    def patch_spatial_axes(self, case: int, label: bool = False) -> list[int]:
+        """Positions of the spatial axes in the patch arrays of ``case`` (image, or ``label=True``)."""
+        info = self.cases[case]
+        shape, axes = (info.label_shape, info.label_axes) if label else (info.shape, info.axes)
+        gone = {axes[i] for i in self._squeezed[case]}
+        kept = [a for a in range(len(shape)) if a not in gone]
+        return [i for i, a in enumerate(kept) if a in axes]
 
     def _foreground_centre(self, case: int, rng, info: _CaseInfo):
         fg = self.foreground_locations(case)
@@ -367,19 +464,20 @@ class PatchSampler:
         the case's image (and label). ``size`` defaults to the sampler's patch size. Only the chunks
         the window overlaps are decompressed."""
         info = self.cases[case]
-        size = self._full_patch(info) if size is None else [int(s) for s in size]
+        size = self._full_patch(case) if size is None else [int(s) for s in size]
         if len(size) != len(info.axes) or len(start) != len(info.axes):
-            raise ValueError(f"start {list(start)} / size {size} need one entry per spatial axis ({len(info.axes)})")
+            raise SamplingError(f"start {list(start)} / size {size} need one entry per spatial axis "
+                                f"({len(info.axes)})")
         image = _read_window(self._open(info.image), info.shape, info.axes, start, size,
                              self.pad_mode, self.pad_value)
-        squeeze = tuple(info.axes[i] for i in range(self._n_squeezed(info)))
+        squeeze = tuple(info.axes[i] for i in self._squeezed[case])
         if self.dtype is not None:
             image = image.astype(self.dtype, copy=False)
         out = {"image": np.squeeze(image, axis=squeeze) if squeeze else image}
         if info.label is not None:
             label = _read_window(self._open(info.label), info.label_shape, info.label_axes, start, size,
                                  "constant" if self.pad_mode == "constant" else self.pad_mode, self.label_pad_value)
-            lsq = tuple(info.label_axes[i] for i in range(self._n_squeezed(info)))
+            lsq = tuple(info.label_axes[i] for i in self._squeezed[case])
             out["label"] = np.squeeze(label, axis=lsq) if lsq else label
         out["case"] = case
         out["start"] = np.asarray(start, dtype=np.int64)
@@ -404,17 +502,17 @@ def _read_window(img, shape, axes, start, size, pad_mode, pad_value) -> np.ndarr
             data = np.pad(data, pads, mode="constant", constant_values=pad_value)
         else:
             data = np.pad(data, pads, mode=pad_mode)
-    return np.ascontiguousarray(data)
+    return native_byte_order(np.ascontiguousarray(data))
 
 
 def _as_sizes(patch_size) -> Union[int, list[int]]:
     if isinstance(patch_size, (int, np.integer)):
         if patch_size < 1:
-            raise ValueError(f"patch_size {patch_size!r} must be positive")
+            raise SamplingError(f"patch_size {patch_size!r} must be positive")
         return int(patch_size)
     sizes = [int(p) for p in patch_size]
     if not sizes or any(p < 1 for p in sizes):
-        raise ValueError(f"patch_size {patch_size!r} must be positive sizes, one per spatial axis")
+        raise SamplingError(f"patch_size {patch_size!r} must be positive sizes, one per spatial axis")
     return sizes
 
 
@@ -441,8 +539,12 @@ def _foreground_task(args):
         fg = foreground_from_bbox(source)
         if not fg and info.label is not None:
             fg = foreground_from_bbox(info.image)
+        if not fg:
+            where = f"neither {info.label} nor {info.image} has" if info.label is not None else f"{info.image} has"
+            warnings.warn(f"foreground='bbox': {where} boxes (meta.bbox), so the patches of this case are uniform; "
+                          "store boxes in the image or label file, or use foreground='seg'", UserWarning, stacklevel=2)
     else:
-        raise ValueError(f"unknown foreground mode {mode!r}")
+        raise SamplingError(f"unknown foreground mode {mode!r}")
     if cache is not None:
         from mlarray._file.atomic import atomic_output
 

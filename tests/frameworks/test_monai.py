@@ -3,6 +3,7 @@ came from through its own ``NibabelReader``; the lazy patch dataset feeds a mult
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -260,7 +261,7 @@ def test_patch_dataset_multi_worker_loader_with_monai_transforms(volume):
 
 
 def test_patch_dataset_2d_patches_from_volumes(volume):
-    ds = MLArrayPatchDataset([{"image": volume["ct_mla"]}], patch_size=(10, 6), num_samples=3, seed=2)
+    ds = MLArrayPatchDataset([{"image": volume["ct_mla"]}], patch_size=(10, 6), num_samples=3, seed=2, slice_axis=0)
     item = ds[1]
     assert item["image"].shape == (1, 10, 6) and "label" not in item
     start = item["patch_start"]
@@ -287,3 +288,108 @@ def test_itk_ordered_copies_are_consistent(volume):
     lps, itk = MLArray.open(volume["ct_lps"]), MLArray.open(volume["ct_itk"])
     assert np.array_equal(a.transpose(2, 1, 0), lps.to_numpy()) and np.array_equal(lps.to_numpy(), itk.to_numpy())
     assert np.allclose(lps.affine, itk.affine, atol=1e-5)
+
+
+def test_patch_dataset_2d_patches_are_axial_by_default(volume):
+    """The converted NIfTI stores (x, y, z), the ITK-ordered copy (z, y, x): both give axial slices, the same
+    world plane, with the squeezed (S/I) axis last in the affine."""
+    items = {}
+    for key in ("ct_mla", "ct_itk"):
+        ds = MLArrayPatchDataset([{"image": volume[key]}], patch_size=(8, 8), num_samples=1, seed=4)
+        assert ds.sampler.squeezed_axes(0) == ((2,) if key == "ct_mla" else (0,))
+        items[key] = ds[0]["image"]
+    for img in items.values():
+        normal = img.affine.numpy()[:3, 2]
+        assert abs(normal[2]) / np.linalg.norm(normal) > 0.9  # the squeezed axis runs along S/I
+
+
+def test_patch_dataset_epochs_reach_persistent_workers(volume):
+    data = [{"image": volume["ct_mla"], "label": volume["seg_mla"]}]
+    ds = MLArrayPatchDataset(data, patch_size=(8, 8, 8), num_samples=6, seed=9)
+
+    def starts(loader):
+        out = []
+        for epoch in range(3):
+            ds.set_epoch(epoch)
+            out.append(torch.cat([torch.as_tensor(b["patch_start"]) for b in loader]))
+        return out
+
+    persistent = starts(DataLoader(ds, batch_size=3, num_workers=2, persistent_workers=True))
+    single = starts(DataLoader(ds, batch_size=3, num_workers=0))
+    assert not torch.equal(persistent[0], persistent[1]) and not torch.equal(persistent[1], persistent[2])
+    assert all(torch.equal(p, s) for p, s in zip(persistent, single))
+
+
+# ----------------------------------------------------------------------------- NibabelReader's layout and keys
+
+def _nifti_cases(tmp_path):
+    from nibabel.testing import data_path
+
+    from mlarray.cli import main as cli
+
+    out = []
+    for name in ("anatomical.nii", "example4d.nii.gz"):
+        mla = str(tmp_path / (name.split(".")[0] + ".mla"))
+        assert cli(["convert", "-q", os.path.join(data_path, name), mla]) == 0
+        out.append((os.path.join(data_path, name), mla))
+    return out
+
+
+def test_reader_layout_and_metadata_match_nibabelreader(tmp_path, volume):
+    """Without EnsureChannelFirst: the same array layout (a 4-D file channel-last), original_channel_dim,
+    pixdim and original_pixdim as MONAI's own NibabelReader on the NIfTI the file came from."""
+    for nii, mla in _nifti_cases(tmp_path) + [(volume["ct_nii"], volume["ct_mla"])]:
+        ours = LoadImage(reader=MLArrayReader(), image_only=True)(mla)
+        ref = LoadImage(reader=NibabelReader(), image_only=True)(nii)
+        assert ours.shape == ref.shape, nii
+        assert torch.equal(ours.as_tensor(), ref.as_tensor()), nii
+        cd, ref_cd = ours.meta["original_channel_dim"], ref.meta["original_channel_dim"]
+        assert (np.isnan(cd) and np.isnan(ref_cd)) if ref.ndim == 3 else cd == ref_cd == -1, nii
+        n = len(ref.meta["spatial_shape"])
+        for key in ("pixdim", "original_pixdim"):
+            assert np.allclose(ours.meta[key][:n + 1], ref.meta[key][:n + 1], atol=1e-5), (nii, key)
+        assert np.allclose(ours.pixdim.numpy(), ref.pixdim.numpy(), atol=1e-5)
+        assert np.allclose(ours.affine.numpy(), ref.affine.numpy(), atol=1e-4)
+
+
+def test_big_endian_file_reads_in_native_byte_order(tmp_path):
+    """nibabel's anatomical.nii is big-endian: the .mla keeps >i2, MONAI gets native int16 even with dtype=None
+    (where MONAI's own NibabelReader path fails in torch)."""
+    nii, mla = _nifti_cases(tmp_path)[0]
+    assert MLArray.open(mla).dtype == np.dtype(">i2")
+    data, _ = MLArrayReader().get_data(MLArrayReader().read(mla))
+    assert data.dtype == np.dtype("int16") and data.dtype.isnative
+    img = LoadImage(reader=MLArrayReader(), image_only=True, dtype=None)(mla)
+    assert img.dtype == torch.int16
+    ref = LoadImage(reader=NibabelReader(), image_only=True)(nii)
+    assert torch.equal(img.as_tensor().float(), ref.as_tensor())
+
+
+def test_load_image_without_reader_picks_mlarrayreader(volume):
+    """``import mlarray.monai`` registers the reader where MONAI looks for default readers: ``LoadImage()`` and
+    ``LoadImaged`` without ``reader=`` read .mla (before, pydicom's InvalidDicomError)."""
+    img = LoadImage(image_only=True)(volume["ct_mla"])
+    ref = LoadImage(reader=MLArrayReader(), image_only=True)(volume["ct_mla"])
+    assert torch.equal(img.as_tensor(), ref.as_tensor())
+    d = LoadImaged(["image", "label"])({"image": volume["ct_mla"], "label": volume["seg_mla"]})
+    assert d["image"].shape == d["label"].shape == (22, 26, 14)
+    # NIfTI still goes to MONAI's own reader
+    assert torch.equal(LoadImage(image_only=True)(volume["ct_nii"]).as_tensor(), img.as_tensor())
+
+
+def test_readme_monai_snippet_runs_as_written(volume, tmp_path, monkeypatch):
+    """The README's MONAI block, extracted and executed unchanged beside a ct.mla and a seg.mla."""
+    import re
+    import shutil
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("**MONAI**"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "from mlarray.monai import" in code
+    shutil.copy(volume["ct_mla"], tmp_path / "ct.mla")
+    shutil.copy(volume["seg_mla"], tmp_path / "seg.mla")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md (MONAI)", "exec"), namespace)
+    assert namespace["case"]["image"].shape == (1, 22, 26, 14)
+    assert namespace["batch"]["image"].shape[1:] == (1, 96, 96, 96)

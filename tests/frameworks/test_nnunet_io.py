@@ -19,16 +19,121 @@ from mlarray.nnunet import MLArrayIO, class_table_from_dataset_json  # noqa: E40
 
 
 def test_converted_nifti_reads_as_simpleitkio_reads_the_source(volume):
-    """``mlarray convert`` keeps nibabel's axis order; nnU-Net's SimpleITK reader reverses it. Same voxels and
-    spacing, axes reversed: nnU-Net's convention is one spacing per array axis, in array order."""
+    """``mlarray convert`` keeps nibabel's (x, y, z) axis order; MLArrayIO gives nnU-Net's NIfTI readers' (z, y, x),
+    so a model trained on NIfTI predicts on .mla inputs untransposed; the prediction goes back in (x, y, z)."""
     ours, props = MLArrayIO().read_images([volume["ct_mla"]])
     ref, ref_props = SimpleITKIO().read_images([volume["ct_nii"]])
-    assert ours.dtype == ref.dtype == np.float32 and ours.shape == (1, 22, 26, 14)
-    assert np.array_equal(ours, ref.transpose(0, 3, 2, 1))
-    assert np.allclose(props["spacing"], ref_props["spacing"][::-1], atol=1e-6)
+    assert ours.dtype == ref.dtype == np.float32 and ours.shape == ref.shape == (1, 14, 26, 22)
+    assert np.array_equal(ours, ref)
+    assert np.allclose(props["spacing"], ref_props["spacing"], atol=1e-6)
     seg, seg_props = MLArrayIO().read_seg(volume["seg_mla"])
     ref_seg, _ = SimpleITKIO().read_seg(volume["seg_nii"])
-    assert np.array_equal(seg, ref_seg.transpose(0, 3, 2, 1)) and seg_props["spacing"] == props["spacing"]
+    assert np.array_equal(seg, ref_seg) and seg_props["spacing"] == props["spacing"]
+
+
+def test_prediction_is_written_in_the_files_own_axis_order(tmp_path, volume):
+    seg, props = MLArrayIO().read_seg(volume["seg_mla"])
+    out = str(tmp_path / "pred.mla")
+    MLArrayIO().write_seg(seg[0].astype(np.uint8), out, props)
+    written, source = MLArray.open(out), MLArray.open(volume["seg_mla"])
+    assert written.shape == source.shape == (22, 26, 14)
+    assert np.array_equal(written.to_numpy(), source.to_numpy())
+    assert np.allclose(written.affine, source.affine)
+
+
+def _sitk_series_to_nifti(folder: str, out: str) -> str:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(folder))
+    sitk.WriteImage(reader.Execute(), out)
+    return out
+
+
+def test_dicom_converted_series_reads_as_simpleitkio(tmp_path):
+    """pydicom's 5-slice CT series: converted by mlarray (z, y, x; LPS) and, for SimpleITKIO, by SimpleITK."""
+    import pydicom
+
+    from mlarray.cli import main as cli
+
+    folder = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files", "dicomdirtests", "98892001", "CT5N")
+    mla = str(tmp_path / "ct5.mla")
+    assert cli(["convert", "-q", folder, mla]) == 0
+    nii = _sitk_series_to_nifti(folder, str(tmp_path / "ct5.nii.gz"))
+    ours, props = MLArrayIO().read_images([mla])
+    ref, ref_props = SimpleITKIO().read_images([nii])
+    assert ours.shape == ref.shape and ours.shape[1] == 5
+    assert np.array_equal(ours, ref)
+    assert np.allclose(props["spacing"], ref_props["spacing"], rtol=1e-5)
+
+
+def test_numpy_created_file_reads_as_simpleitkio_reads_its_nifti_export(tmp_path):
+    """A bare numpy array (no direction: world axes 0, 1, 2 = x, y, z, as mlarray's NIfTI writer stores it): MLArrayIO
+    against SimpleITKIO on the NIfTI that `mlarray convert` exports, and the prediction back in the stored order."""
+    from mlarray.cli import main as cli
+
+    arr = np.random.default_rng(3).integers(0, 1000, size=(9, 11, 13)).astype(np.int16)
+    mla, nii = str(tmp_path / "a.mla"), str(tmp_path / "a.nii.gz")
+    MLArray(arr, spacing=(1.5, 0.75, 2.0)).save(mla)
+    assert cli(["convert", "-q", mla, nii]) == 0
+    ours, props = MLArrayIO().read_images([mla])
+    ref, ref_props = SimpleITKIO().read_images([nii])
+    assert ours.shape == ref.shape
+    assert np.array_equal(ours, ref)
+    assert np.allclose(props["spacing"], ref_props["spacing"], rtol=1e-5)
+    assert ours.shape == (1, 13, 11, 9)
+    out = str(tmp_path / "pred.mla")
+    MLArrayIO().write_seg((ours[0] > 500).astype(np.uint8), out, props)
+    assert np.array_equal(MLArray.open(out).to_numpy(), (arr > 500).astype(np.uint8))
+
+
+def test_numpy_created_zyx_file_reads_as_simpleitkio_reads_itks_own_image(tmp_path):
+    """Stored (z, y, x) in LPS, as numpy users write CT: SimpleITKIO on the same world data built the ITK way
+    (index (x, y, z), its numpy view (z, y, x)) and saved as NIfTI."""
+    import SimpleITK as sitk
+
+    arr = np.random.default_rng(4).integers(0, 1000, size=(9, 11, 13)).astype(np.int16)
+    direction = np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])  # axis 0 -> S, 1 -> A, 2 -> L
+    spacing, origin = (2.5, 0.75, 0.8), (10.0, -20.0, 30.0)
+    mla, nii = str(tmp_path / "a.mla"), str(tmp_path / "a.nii.gz")
+    MLArray(arr, spacing=spacing, origin=origin, direction=direction,
+            meta=Meta(spatial={"coord_system": "LPS"})).save(mla)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(spacing[::-1])
+    img.SetOrigin(origin)
+    img.SetDirection(direction[:, ::-1].flatten().tolist())
+    sitk.WriteImage(img, nii)
+    ours, props = MLArrayIO().read_images([mla])
+    ref, ref_props = SimpleITKIO().read_images([nii])
+    assert ours.shape == ref.shape == (1, 9, 11, 13) and np.array_equal(ours, ref)
+    assert np.allclose(props["spacing"], ref_props["spacing"], rtol=1e-5)
+
+
+def test_any_stored_order_comes_out_z_y_x(tmp_path):
+    """Stored (y, z, x) with a flipped axis: transposed by the axes' world directions, never flipped."""
+    arr = np.random.default_rng(5).normal(size=(6, 7, 8)).astype(np.float32)
+    direction = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # RAS: axis 0 -> -A, 1 -> S, 2 -> R
+    path = str(tmp_path / "yzx.mla")
+    MLArray(arr, spacing=(1.0, 2.0, 3.0), direction=direction, meta=Meta(spatial={"coord_system": "RAS"})).save(path)
+    data, props = MLArrayIO().read_images([path])
+    assert np.array_equal(data[0], arr.transpose(1, 0, 2)) and props["spacing"] == [2.0, 1.0, 3.0]
+    labelled = str(tmp_path / "labelled.mla")
+    MLArray(arr, axis_labels=["spatial_y", "spatial_x", "spatial_z"]).save(labelled)
+    assert np.array_equal(MLArrayIO().read_images([labelled])[0][0], arr.transpose(2, 0, 1))
+
+
+def test_big_endian_nifti_converted_reads_native(tmp_path):
+    from nibabel.testing import data_path
+
+    from mlarray.cli import main as cli
+
+    nii, mla = os.path.join(data_path, "anatomical.nii"), str(tmp_path / "anat.mla")
+    assert cli(["convert", "-q", nii, mla]) == 0
+    assert MLArray.open(mla).dtype == np.dtype(">i2")
+    ours, _ = MLArrayIO().read_images([mla])
+    seg, _ = MLArrayIO().read_seg(mla)
+    ref, _ = SimpleITKIO().read_images([nii])
+    assert ours.dtype.isnative and seg.dtype.isnative and np.array_equal(ours, ref)
 
 
 def test_itk_ordered_file_reads_exactly_as_simpleitkio(volume):
@@ -39,7 +144,10 @@ def test_itk_ordered_file_reads_exactly_as_simpleitkio(volume):
 
 def test_several_channel_files_and_channel_axes(tmp_path, volume):
     data, _ = MLArrayIO().read_images([volume["ct_mla"], volume["ct_mla"]])
-    assert data.shape == (2, 22, 26, 14)
+    assert data.shape == (2, 14, 26, 22)
+    # a case whose channel files store their axes in different orders still stacks on one grid
+    mixed, _ = MLArrayIO().read_images([volume["ct_mla"], volume["ct_itk"]])
+    assert np.array_equal(mixed[0], mixed[1])
     path = str(tmp_path / "multi.mla")
     arr = np.random.default_rng(0).normal(size=(5, 6, 7, 2)).astype(np.float32)
     MLArray(arr, spacing=(1, 2, 3), axis_labels=["spatial_z", "spatial_y", "spatial_x", "channel"]).save(path)
@@ -49,7 +157,7 @@ def test_several_channel_files_and_channel_axes(tmp_path, volume):
     with pytest.raises(ValueError, match="one channel"):
         MLArrayIO().read_seg(path)
     with pytest.raises(ValueError, match="spatial shape"):
-        MLArrayIO().read_images([volume["ct_mla"], volume["ct_lps"]])
+        MLArrayIO().read_images([volume["ct_mla"], path])
 
 
 def test_2d_images_follow_nnunets_2d_convention(tmp_path):
@@ -99,7 +207,7 @@ def test_validation_folder_finds_the_trainers_dataset_json(tmp_path, volume):
     (model / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "organ": 1}}))
     _, props = MLArrayIO().read_images([volume["ct_mla"]])
     out = str(model / "fold_0" / "validation" / "case.mla")
-    MLArrayIO().write_seg(np.zeros((22, 26, 14), np.uint8), out, props)
+    MLArrayIO().write_seg(np.zeros((14, 26, 22), np.uint8), out, props)
     assert {c["id"]: c["name"] for c in MLArray.open(out).meta.classes} == {0: "background", 1: "organ"}
 
 

@@ -104,3 +104,28 @@ def test_2d_and_multichannel_files(tmp_path):
     assert rgb.shape == (3, 4, 5, 6)
     assert torch.equal(rgb.data, torch.from_numpy(np.moveaxis(data, -1, 0)))
     assert np.allclose(rgb.spacing, (1, 2, 3))
+
+
+def test_big_endian_file_through_a_queue(tmp_path):
+    """nibabel's big-endian anatomical.nii, converted (the .mla keeps >i2): TorchIO's Queue with worker processes
+    gives the voxels TorchIO reads from the NIfTI itself."""
+    import os
+
+    from nibabel.testing import data_path
+
+    from mlarray.cli import main as cli
+
+    nii, mla = os.path.join(data_path, "anatomical.nii"), str(tmp_path / "anat.mla")
+    assert cli(["convert", "-q", nii, mla]) == 0
+    assert MLArray.open(mla).dtype == np.dtype(">i2")
+    ours = tio.ScalarImage(mla, reader=mlarray.torchio.reader)
+    ref = tio.ScalarImage(nii)
+    assert torch.equal(ours.data, ref.data)
+    queue = tio.Queue(tio.SubjectsDataset([tio.Subject(t1=ours)]), max_length=4, samples_per_volume=4,
+                      sampler=tio.UniformSampler((8, 8, 8)), num_workers=2, shuffle_subjects=False,
+                      shuffle_patches=False)
+    full = ref.data[0]
+    for batch in torch.utils.data.DataLoader(queue, batch_size=2):
+        for b in range(2):
+            i0, j0, k0, i1, j1, k1 = batch[tio.LOCATION][b].tolist()
+            assert torch.equal(batch["t1"][tio.DATA][b, 0], full[i0:i1, j0:j1, k0:k1])

@@ -21,7 +21,8 @@ import numpy as np
 
 from ..affines import convert_coord_system
 
-__all__ = ["anatomical_code", "ras_affine", "channel_first", "spatial_layout", "pad_affine"]
+__all__ = ["anatomical_code", "ras_affine", "channel_first", "channel_last", "spatial_layout", "pad_affine",
+           "native_byte_order"]
 
 # letter -> (RAS world axis, sign toward R/A/S)
 _LETTERS = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
@@ -94,6 +95,27 @@ def channel_first(array: np.ndarray, spatial_axes, *, add_channel: bool = True) 
     moved = np.moveaxis(array, other, list(range(len(other))))
     spatial_shape = moved.shape[len(other):]
     return moved.reshape((-1,) + tuple(spatial_shape))
+
+
+def channel_last(array: np.ndarray, spatial_axes) -> np.ndarray:
+    """Move the non-spatial axes to the end and merge them into one channel axis (as a 4-D NIfTI
+    stores its 4th axis); without non-spatial axes the array is returned unchanged."""
+    other = [i for i in range(array.ndim) if i not in spatial_axes]
+    if not other:
+        return array
+    moved = np.moveaxis(array, other, list(range(array.ndim - len(other), array.ndim)))
+    return moved.reshape(tuple(moved.shape[:array.ndim - len(other)]) + (-1,))
+
+
+def native_byte_order(array: np.ndarray) -> np.ndarray:
+    """``array`` in the machine's byte order (a copy only when it is not already).
+
+    Files keep the byte order they were written in (nibabel's big-endian NIfTI stays ``>i2`` in the
+    ``.mla``), but torch refuses non-native arrays and the frameworks compute on native ones.
+    """
+    if array.dtype.byteorder in ("=", "|") or array.dtype.isnative:
+        return array
+    return array.astype(array.dtype.newbyteorder("="))
 
 
 def pad_affine(affine: np.ndarray, ndim: int = 3) -> np.ndarray:

@@ -16,8 +16,8 @@ import torch
 from monai.data import Dataset, MetaTensor
 from monai.utils import MetaKeys, SpaceKeys
 
-from ..torch import _torch_friendly
-from ..training import PatchSampler
+from ..torch import SharedEpoch, _torch_friendly
+from ..training import PatchSampler, SamplingError
 from ._geometry import channel_first
 
 __all__ = ["MLArrayPatchDataset"]
@@ -41,7 +41,8 @@ class MLArrayPatchDataset(Dataset):
     Items: ``{image_key: MetaTensor (C, *patch), label_key: MetaTensor (1, *patch), "case": int,
     "patch_start": int array (start per spatial axis, file voxels), "foreground": bool, ...}``.
     Patch ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so results do not depend on the
-    number of ``DataLoader`` workers; call :meth:`set_epoch` between epochs (non-persistent workers).
+    number of ``DataLoader`` workers; call :meth:`set_epoch` before each epoch: the epoch is shared
+    with the workers, so it reaches persistent workers (``persistent_workers=True``) too.
     """
 
     def __init__(self, data: Sequence[Mapping[str, Any]], patch_size: Union[int, Sequence[int]] = 128, *,
@@ -50,7 +51,7 @@ class MLArrayPatchDataset(Dataset):
                  precompute_jobs: int = 0, **sampler_kwargs) -> None:
         data = [dict(d) for d in data]
         if not data:
-            raise ValueError("MLArrayPatchDataset needs at least one case in `data`")
+            raise SamplingError("MLArrayPatchDataset needs at least one case in `data`")
         missing = [i for i, d in enumerate(data) if image_key not in d]
         if missing:
             raise KeyError(f"cases {missing[:5]} have no {image_key!r} key; give every case an image path")
@@ -63,13 +64,22 @@ class MLArrayPatchDataset(Dataset):
                                     **sampler_kwargs)
         super().__init__(data=data, transform=transform)
         self.image_key, self.label_key = image_key, (label_key if has_label else None)
-        self.epoch = 0
+        self._epoch = SharedEpoch(0)
         self._geometry = [_case_geometry(c.image, not affine_lps_to_ras) for c in self.sampler.cases]
         if precompute_jobs:
             self.sampler.precompute_foreground(jobs=precompute_jobs)
 
+    @property
+    def epoch(self) -> int:
+        return self._epoch.get()
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch.set(value)
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        """Draw the patches of ``epoch`` from now on, in this process and in every DataLoader worker."""
+        self._epoch.set(epoch)
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -80,14 +90,13 @@ class MLArrayPatchDataset(Dataset):
         item = self.sampler.sample(int(index), epoch=self.epoch)
         case = item["case"]
         info = self.sampler.cases[case]
-        n_squeezed = self.sampler._n_squeezed(info)
         affine, space = self._geometry[case]
-        patch_affine = _patch_affine(affine, n_squeezed, item["start"])
+        patch_affine = _patch_affine(affine, self.sampler.squeezed_axes(case), item["start"])
         out = {k: v for k, v in self.data[case].items() if k not in (self.image_key, self.label_key)}
-        out[self.image_key] = _meta_tensor(item["image"], info.shape, info.axes, n_squeezed, patch_affine, space,
-                                           info.image)
+        out[self.image_key] = _meta_tensor(item["image"], self.sampler.patch_spatial_axes(case), patch_affine,
+                                           space, info.image)
         if self.label_key is not None:
-            out[self.label_key] = _meta_tensor(item["label"], info.label_shape, info.label_axes, n_squeezed,
+            out[self.label_key] = _meta_tensor(item["label"], self.sampler.patch_spatial_axes(case, label=True),
                                                patch_affine, space, info.label)
         out["case"] = case
         out["patch_start"] = item["start"]
@@ -103,24 +112,21 @@ def _case_geometry(path: str, keep_lps: bool) -> tuple[np.ndarray, str]:
     return ras_affine(MLArray.open(path, mmap_mode="r"), keep_lps=keep_lps)
 
 
-def _patch_affine(affine: np.ndarray, n_squeezed: int, start) -> np.ndarray:
-    """The affine of a patch: its first voxel at ``start``. The leading ``n_squeezed`` spatial axes
-    (2D patches from volumes) move last, so the leading block maps the patch's own axes and
-    MONAI's 2D transforms read it directly."""
+def _patch_affine(affine: np.ndarray, squeezed, start) -> np.ndarray:
+    """The affine of a patch: its first voxel at ``start``. The ``squeezed`` spatial axes (2D
+    patches from volumes) move last, so the leading block maps the patch's own axes and MONAI's 2D
+    transforms read it directly."""
     n = affine.shape[0] - 1
     shifted = affine.copy()
     shifted[:n, n] = affine[:n, :n] @ np.asarray(start, dtype=np.float64) + affine[:n, n]
-    if not n_squeezed:
+    if not squeezed:
         return shifted
-    order = list(range(n_squeezed, n)) + list(range(n_squeezed)) + [n]
+    order = [i for i in range(n) if i not in squeezed] + list(squeezed) + [n]
     return shifted[:, order]
 
 
-def _meta_tensor(patch: np.ndarray, shape, axes, n_squeezed, affine, space, path) -> MetaTensor:
+def _meta_tensor(patch: np.ndarray, spatial_positions, affine, space, path) -> MetaTensor:
     """``patch`` (file layout, squeezed axes removed) as a channel-first MetaTensor."""
-    squeezed = axes[:n_squeezed]
-    remaining = [a for a in range(len(shape)) if a not in squeezed]
-    spatial_positions = [i for i, a in enumerate(remaining) if a in axes]
     data = channel_first(np.ascontiguousarray(patch), spatial_positions)
     data = _torch_friendly(data)
     meta = {

@@ -1,9 +1,16 @@
 """``MLArrayReader``: a MONAI ``ImageReader`` for ``.mla`` files.
 
-The array keeps the file's axis order (as MONAI's ``NibabelReader`` keeps NIfTI's); non-spatial
-axes (channels, time, components) are moved to the front and merged into one channel axis, and
-``original_channel_dim`` says so, so ``EnsureChannelFirst`` gives ``(C, *spatial)``. The affine is
-the file's geometry re-expressed in RAS (see :mod:`mlarray._frameworks._geometry`).
+The array and metadata follow MONAI's ``NibabelReader`` on the NIfTI the file came from: spatial
+axes in the file's order, non-spatial axes (channels, time, components) merged into one axis placed
+last, as a 4-D NIfTI stores them, with ``original_channel_dim = -1`` (NaN without such axes), so
+pipelines with and without ``EnsureChannelFirst`` behave as with NIfTI; ``pixdim`` and
+``original_pixdim`` hold the NIfTI-style ``[qfac, spacing..., 1...]``. The affine is the file's
+geometry re-expressed in RAS (see :mod:`mlarray._frameworks._geometry`). Arrays come in native
+byte order.
+
+Importing :mod:`mlarray.monai` also registers the reader in MONAI's ``SUPPORTED_READERS`` (the
+place MONAI documents for user readers), so ``LoadImage()`` without ``reader=`` picks it for
+``.mla`` files.
 """
 
 from __future__ import annotations
@@ -15,9 +22,9 @@ import numpy as np
 from monai.data.image_reader import ImageReader
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
 
-from ._geometry import channel_first, ras_affine, spatial_layout
+from ._geometry import channel_last, native_byte_order, ras_affine, spatial_layout
 
-__all__ = ["MLArrayReader", "mla_meta"]
+__all__ = ["MLArrayReader", "mla_meta", "register"]
 
 _PathLike = Union[str, os.PathLike]
 
@@ -61,7 +68,7 @@ class MLArrayReader(ImageReader):
             if not image.meta.has_array:
                 raise ValueError(f"{image.filepath}: metadata-only .mla file; MONAI needs an image array")
             spatial, _ = spatial_layout(image)
-            data = channel_first(image.to_numpy(), spatial, add_channel=False)
+            data = native_byte_order(channel_last(image.to_numpy(), spatial))
             if self.dtype is not None:
                 data = data.astype(self.dtype, copy=False)
             arrays.append(data)
@@ -70,20 +77,46 @@ class MLArrayReader(ImageReader):
 
 
 def mla_meta(image, *, keep_lps: bool = False, has_channel: bool = False) -> dict[str, Any]:
-    """MONAI metadata of an open ``.mla`` file, channel axis (if any) first."""
+    """MONAI metadata of an open ``.mla`` file, channel axis (if any) last, as ``NibabelReader`` gives."""
     spatial, _ = spatial_layout(image)
     affine, space = ras_affine(image, keep_lps=keep_lps)
     sp = image.meta.spatial
+    spacing = np.asarray(sp.spacing if sp.spacing is not None else [1.0] * len(spatial), dtype=np.float64)
+    pixdim = _pixdim(affine, spacing, len(spatial))
     return {
         MetaKeys.AFFINE: affine,
         MetaKeys.ORIGINAL_AFFINE: affine.copy(),
         MetaKeys.SPATIAL_SHAPE: np.asarray([image.shape[a] for a in spatial]),
         MetaKeys.SPACE: SpaceKeys.LPS if space == "LPS" else SpaceKeys.RAS,
-        MetaKeys.ORIGINAL_CHANNEL_DIM: 0 if has_channel else float("nan"),
-        "spacing": np.asarray(sp.spacing if sp.spacing is not None else [1.0] * len(spatial), dtype=np.float64),
+        MetaKeys.ORIGINAL_CHANNEL_DIM: -1 if has_channel else float("nan"),
+        MetaKeys.PIXDIM: pixdim,
+        MetaKeys.ORIGINAL_PIXDIM: pixdim.copy(),
+        "spacing": spacing,
         "coord_system": str(sp.coord_system) if sp.coord_system is not None else "unknown",
         "is_seg": bool(image.meta.is_seg),
     }
+
+
+def _pixdim(affine: np.ndarray, spacing: np.ndarray, n_spatial: int) -> np.ndarray:
+    """NIfTI's ``pixdim``: ``qfac`` (the handedness of the RAS grid, -1 for a flip) then the voxel
+    sizes of the spatial axes (more entries when ``spacing`` covers non-spatial axes), padded with 1."""
+    out = np.ones(8, dtype=np.float32)
+    lin = affine[:n_spatial, :n_spatial]
+    out[0] = -1.0 if n_spatial == 3 and np.linalg.det(lin) < 0 else 1.0
+    values = np.abs(spacing)[:7]
+    out[1:1 + len(values)] = values
+    return out
+
+
+def register() -> None:
+    """Let ``LoadImage()`` without ``reader=`` choose :class:`MLArrayReader` for ``.mla`` (idempotent).
+
+    MONAI tries its default readers from the last registered to the first, asking each whether it
+    takes the file's suffix; without this, an ``.mla`` file falls through to the DICOM reader.
+    """
+    from monai.transforms.io.array import SUPPORTED_READERS
+
+    SUPPORTED_READERS.setdefault("mlarrayreader", MLArrayReader)
 
 
 def _stack(arrays: list, metas: list) -> tuple[np.ndarray, dict]:
@@ -97,8 +130,11 @@ def _stack(arrays: list, metas: list) -> tuple[np.ndarray, dict]:
         if not np.allclose(other[MetaKeys.AFFINE], meta[MetaKeys.AFFINE], atol=1e-5):
             raise ValueError("files stacked as channels need one affine; resample them onto one grid first")
     n = len(meta[MetaKeys.SPATIAL_SHAPE])
-    data = np.concatenate([a if a.ndim > n else a[np.newaxis] for a in arrays], axis=0)  # channels of all files
     meta = dict(meta)
-    meta[MetaKeys.ORIGINAL_CHANNEL_DIM] = 0
-    return data, meta
+    if all(a.ndim == n for a in arrays):  # as MONAI stacks channel-less NIfTIs: a new first axis
+        meta[MetaKeys.ORIGINAL_CHANNEL_DIM] = 0
+        return np.stack(arrays, axis=0), meta
+    # files with channels: concatenated along the last axis, where each file keeps its channels
+    meta[MetaKeys.ORIGINAL_CHANNEL_DIM] = -1
+    return np.concatenate([a if a.ndim > n else a[..., np.newaxis] for a in arrays], axis=-1), meta
 

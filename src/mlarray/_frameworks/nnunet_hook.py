@@ -24,7 +24,11 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Optional, Sequence
+
+from .._errors import MLArrayError
+from ..optpkg import optional_import
 
 __all__ = ["register", "install", "uninstall", "is_installed", "shim_path", "main"]
 
@@ -47,20 +51,29 @@ def __getattr__(name):
 
 
 def register() -> None:
-    """Make nnU-Net choose ``MLArrayIO`` for the file ending ``.mla`` in this process (idempotent)."""
+    """Make nnU-Net choose ``MLArrayIO`` for the file ending ``.mla`` in this process (idempotent).
+
+    Warns once when the look-up module is not installed: this process then reads ``.mla``, but
+    nnU-Net's CLI commands and worker processes fail with nnU-Net's own "Unable to determine a
+    reader for file ending .mla" / "Unable to find reader writer class", which cannot name the fix.
+    """
     from nnunetv2.imageio import reader_writer_registry as registry
 
     from .nnunet_io import MLArrayIO
 
     if not any(getattr(c, "__name__", None) == "MLArrayIO" for c in registry.LIST_OF_IO_CLASSES):
         registry.LIST_OF_IO_CLASSES.append(MLArrayIO)
+        if not is_installed():
+            warnings.warn(f"nnU-Net's command-line tools and worker processes cannot find MLArrayIO yet ({SHIM_NAME} "
+                          "is missing from nnunetv2/imageio); run once: python -m mlarray.nnunet install",
+                          UserWarning, stacklevel=3)
 
 
 def shim_path() -> str:
     """Where :func:`install` writes its module: inside the installed ``nnunetv2/imageio``."""
-    import nnunetv2.imageio
+    nnunetv2_imageio = optional_import("nnunetv2.imageio", feature="python -m mlarray.nnunet", extra="nnunet")
 
-    return os.path.join(os.path.dirname(os.path.abspath(nnunetv2.imageio.__file__)), SHIM_NAME)
+    return os.path.join(os.path.dirname(os.path.abspath(nnunetv2_imageio.__file__)), SHIM_NAME)
 
 
 def is_installed() -> bool:
@@ -73,8 +86,6 @@ def install() -> str:
 
     Run it again after reinstalling or upgrading nnunetv2 (a new copy of the package lacks it).
     """
-    from .._errors import MLArrayError
-
     path = shim_path()
     current = _read(path)
     if current == _SHIM:
@@ -117,8 +128,15 @@ def _read(path: str) -> Optional[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m mlarray.nnunet install | uninstall | status``."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """``python -m mlarray.nnunet install | uninstall | status``; problems print one line, no traceback."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except MLArrayError as exc:  # a missing nnunetv2 (MissingDependencyError) included
+        print(f"python -m mlarray.nnunet: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: list) -> int:
     command = args[0] if args else "status"
     if command == "install":
         print(f"nnU-Net finds MLArrayIO by name in every process: {install()}")

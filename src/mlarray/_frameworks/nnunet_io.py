@@ -1,15 +1,22 @@
 """``MLArrayIO``: an nnU-Net v2 ``BaseReaderWriter`` for ``.mla`` images and segmentations.
 
-nnU-Net's conventions (``nnunetv2.imageio.base_reader_writer``): ``read_images`` returns a
-``(c, x, y, z)`` float32 array and ``{"spacing": (sx, sy, sz), ...}`` with one spacing per array
-axis *in array order*; 2D images become ``(c, 1, x, y)`` with a first spacing far above the others
-(``999 *`` the largest, as nnU-Net's SimpleITK reader does). An ``.mla`` array already is in the
-order its spacing describes, so the file's axes are used as they are: no reversal as for ITK, and a
-dataset converted from NIfTI with ``mlarray convert`` has nibabel's axis order (SimpleITK's
-reversed). Non-spatial axes (channels) of a file become channels; several files per case (nnU-Net's
-``_0000``, ``_0001``) are stacked.
+nnU-Net's conventions (``nnunetv2.imageio.base_reader_writer``): ``read_images`` returns a float32
+array with channels first and ``{"spacing": ..., ...}`` with one spacing per array axis *in array
+order*; 2D images become ``(c, 1, a, b)`` with a first spacing far above the others (``999 *`` the
+largest, as nnU-Net's SimpleITK reader does).
 
-``write_seg`` writes the prediction as an ``.mla`` segmentation on the image's grid: the spacing,
+Axis order: nnU-Net's NIfTI readers (``SimpleITKIO``, and ``NibabelIO``, which transposes to match
+it) give a volume as ``(c, z, y, x)``; a model trained on NIfTI expects that order. An ``.mla`` file
+may store its axes in any order (``mlarray convert`` keeps nibabel's (x, y, z) for NIfTI and
+(z, y, x) for DICOM), so 3D files are transposed to ``(z, y, x)``: by their axis labels
+(``spatial_x/y/z``) when they name all three, else by their direction, each array axis taken as the
+world axis it runs along (x = R/L, y = A/P, z = S/I in an anatomical ``coord_system``; world axis
+0, 1, 2 otherwise, as mlarray's NIfTI writer stores such files). Axes are never flipped, as ITK
+does not flip. 2D files keep their order. Non-spatial axes (channels) of a file become channels;
+several files per case (nnU-Net's ``_0000``, ``_0001``) are stacked.
+
+``write_seg`` transposes the prediction back to the file's own axis order and writes it as an
+``.mla`` segmentation on the image's grid: the spacing,
 origin, direction, ``coord_system``, axis labels and units of the image it was predicted from (kept
 in the properties by ``read_images``) and a class table from the nnU-Net ``dataset.json`` that the
 predictor (and the trainer's validation) writes beside its outputs.
@@ -17,6 +24,7 @@ predictor (and the trainer's validation) writes beside its outputs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Optional, Sequence, Union
@@ -24,11 +32,13 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 
+from ..affines import anatomical_letters
 from ._geometry import channel_first, spatial_layout
 
 __all__ = ["MLArrayIO", "class_table_from_dataset_json"]
 
 _GEOMETRY_KEY = "mlarray"  # properties[_GEOMETRY_KEY]: what write_seg needs, as plain picklable values
+_BODY_AXIS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}  # anatomical letter -> x, y, z
 
 
 class MLArrayIO(BaseReaderWriter):
@@ -45,11 +55,12 @@ class MLArrayIO(BaseReaderWriter):
             arrays.append(data)
             infos.append(info)
         first = infos[0]
-        for f, info in zip(image_fnames[1:], infos[1:]):
-            if info["shape"] != first["shape"]:
-                raise ValueError(f"{f}: spatial shape {info['shape']} differs from {image_fnames[0]} "
-                                 f"{first['shape']}; every channel file of a case must share one grid")
-            if not np.allclose(info["spacing"], first["spacing"], rtol=1e-5):
+        for f, data, info in zip(image_fnames[1:], arrays[1:], infos[1:]):
+            if data.shape[1:] != arrays[0].shape[1:]:
+                raise ValueError(f"{f}: spatial shape {list(data.shape[1:])} (nnU-Net's axis order) differs from "
+                                 f"{image_fnames[0]} {list(arrays[0].shape[1:])}; every channel file of a case must "
+                                 "share one grid")
+            if not np.allclose(_nnunet_spacing(info), _nnunet_spacing(first), rtol=1e-5):
                 raise ValueError(f"{f}: spacing {info['spacing']} differs from {image_fnames[0]} {first['spacing']}; "
                                  "resample the channels onto one grid first")
         properties = {"spacing": _nnunet_spacing(first), _GEOMETRY_KEY: first}
@@ -71,6 +82,9 @@ class MLArrayIO(BaseReaderWriter):
         seg = np.asarray(seg)
         if info["spatial_ndim"] == 2:
             seg = seg[0]  # nnU-Net hands 2D predictions back as (1, x, y)
+        order = info.get("axis_order", list(range(seg.ndim)))
+        if seg.ndim == len(order):
+            seg = np.transpose(seg, np.argsort(order))  # back to the file's own axis order
         if tuple(seg.shape) != tuple(info["shape"]):
             raise ValueError(f"{output_fname}: segmentation shape {seg.shape} is not the image's {info['shape']}")
         seg = seg.astype(_label_dtype(seg), copy=False)
@@ -94,10 +108,12 @@ def _read_one(path: str) -> tuple[np.ndarray, dict]:
     if len(spatial) not in (2, 3):
         raise ValueError(f"{path}: nnU-Net handles 2 or 3 spatial axes, this file has {len(spatial)} "
                          f"(axis_labels {img.axis_labels}); label the extra axes as 'channel'")
+    sp = img.meta.spatial
+    order = _nnunet_axis_order(img, spatial)
     data = channel_first(img.to_numpy(), spatial)
+    data = np.transpose(data, [0] + [1 + i for i in order])
     if len(spatial) == 2:
         data = data[:, np.newaxis]
-    sp = img.meta.spatial
     labels = sp.axis_labels
     info = {
         "file": os.path.abspath(path),
@@ -109,8 +125,30 @@ def _read_one(path: str) -> tuple[np.ndarray, dict]:
         "coord_system": sp.coord_system,
         "axis_labels": None if labels is None else [str(labels[a]) for a in spatial],
         "axis_units": _spatial_units(sp.axis_units, spatial, img.ndim),
+        "axis_order": order,  # nnU-Net's axis k is the file's spatial axis order[k]
     }
     return data, info
+
+
+def _nnunet_axis_order(img, spatial: list) -> list:
+    """The file's spatial axes (indices into ``spatial``) in nnU-Net's (z, y, x) order (2D: kept)."""
+    n = len(spatial)
+    if n != 3:
+        return list(range(n))
+    labels = img.meta.spatial.axis_labels
+    named = [str(labels[a]) for a in spatial] if labels is not None else []
+    if sorted(named) == ["spatial_x", "spatial_y", "spatial_z"]:
+        return [named.index(name) for name in ("spatial_z", "spatial_y", "spatial_x")]
+    sp = img.meta.spatial
+    direction = np.eye(3) if sp.direction is None else np.abs(np.asarray(sp.direction, dtype=np.float64))
+    letters = anatomical_letters(sp.coord_system)
+    body = [_BODY_AXIS[c] for c in letters] if letters is not None and len(letters) == 3 else [0, 1, 2]
+    along = np.zeros((3, 3))  # along[b, j]: how much array axis j runs along body axis b (x, y, z)
+    for row, b in enumerate(body):
+        along[b] = direction[row]
+    # the assignment of array axes to z, y, x that follows the direction best (oblique grids included)
+    best = max(itertools.permutations(range(3)), key=lambda p: sum(along[2 - k, j] for k, j in enumerate(p)))
+    return list(best)
 
 
 def _spatial_units(units, spatial, ndim) -> Optional[list]:
@@ -120,7 +158,8 @@ def _spatial_units(units, spatial, ndim) -> Optional[list]:
 
 
 def _nnunet_spacing(info: dict) -> list[float]:
-    spacing = [abs(v) for v in info["spacing"]]
+    stored = [abs(v) for v in info["spacing"]]
+    spacing = [stored[i] for i in info.get("axis_order", range(len(stored)))]
     if info["spatial_ndim"] == 2:
         return [max(spacing) * 999.0] + spacing
     return spacing

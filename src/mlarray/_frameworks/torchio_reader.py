@@ -7,7 +7,7 @@ from typing import Union
 
 import numpy as np
 
-from ._geometry import channel_first, pad_affine, ras_affine, spatial_layout
+from ._geometry import channel_first, native_byte_order, pad_affine, ras_affine, spatial_layout
 
 __all__ = ["reader"]
 
@@ -17,7 +17,8 @@ def reader(path: Union[str, os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
 
     Spatial axes keep the file's order (TorchIO reorients with ``tio.ToCanonical`` when asked);
     non-spatial axes are merged into the channel axis; 2D files get a trailing axis of size 1, as
-    TorchIO gives 2D images. The stored dtype is kept (TorchIO widens unsigned 16/32-bit itself).
+    TorchIO gives 2D images. The stored dtype is kept (TorchIO widens unsigned 16/32-bit itself), in
+    native byte order (torch refuses big-endian arrays such as nibabel's ``anatomical.nii`` converted).
     """
     from mlarray import MLArray
 
@@ -29,7 +30,7 @@ def reader(path: Union[str, os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
     if not 2 <= len(spatial) <= 3:
         raise ValueError(f"{path}: TorchIO images have 2 or 3 spatial axes, this file has {len(spatial)} "
                          f"(axis_labels {img.axis_labels}); label the extra axes as 'channel' or 'temporal'")
-    data = channel_first(img.to_numpy(), spatial)
+    data = native_byte_order(channel_first(img.to_numpy(), spatial))
     affine, _ = ras_affine(img)
     if len(spatial) == 2:
         data = data[..., np.newaxis]
