@@ -223,7 +223,9 @@ def test_right_drag_sets_window_and_level_without_moving_the_camera(make_napari_
     assert cam.zoom == zoom and tuple(cam.center) == center
 
     # a Labels layer in paint mode keeps its right button: no window change
-    labels = viewer.add_labels(np.zeros(layer.data[0].shape if layer.multiscale else layer.data.shape, np.uint8))
+    shape = layer.data[0].shape if layer.multiscale else layer.data.shape
+    labels = viewer.add_labels(np.zeros(shape, np.uint8), scale=layer.scale, translate=layer.translate,
+                               rotate=layer.rotate, affine=layer.affine)
     labels.mode = "paint"
     before = tuple(layer.contrast_limits)
     _drag(_canvas_widget(viewer), (200.0, 200.0), (300.0, 300.0), Qt.MouseButton.RightButton)
