@@ -9,7 +9,9 @@ Subpackages, by concern:
 * :mod:`.boxes` — ``bbox`` boxes <-> Shapes layers, and redrawing them for 2D/3D views;
 * :mod:`.viewer` — behaviour attached to live viewers: upright anatomical views and markers,
   consistent units, a 3D level for large paintable segmentations;
-* :mod:`.widget` — the "MLArray metadata" dock widget.
+* :mod:`.widget` — the "MLArray metadata" dock widget;
+* :mod:`.radiology` — window presets and mouse window/level, a cursor read-out with patient
+  letters, measurements in millimetres, and their dock widget.
 
 World frame: anatomical files open in napari world axes (S, P, L) by default (radiological 2D
 views); ``set_world_frame("RAS")`` (or ``MLARRAY_NAPARI_WORLD=RAS``) opens them in nibabel's
@@ -27,7 +29,8 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["napari_get_reader", "read_mla", "write_image", "write_labels", "write_shapes", "write_layers",
-           "save_layers", "attach_box_views", "set_world_frame", "world_frame", "set_upright_views"]
+           "save_layers", "attach_box_views", "set_world_frame", "world_frame", "set_upright_views",
+           "WINDOW_PRESETS", "window", "measure", "enable_window_level", "enable_cursor_readout"]
 
 _WHERE = {
     "napari_get_reader": ("hooks._reader", "napari_get_reader"),
@@ -41,6 +44,11 @@ _WHERE = {
     "set_world_frame": ("layers._geometry", "set_world_frame"),
     "world_frame": ("layers._geometry", "world_frame"),
     "set_upright_views": ("viewer._anatomy", "set_upright_views"),
+    "WINDOW_PRESETS": ("radiology._windows", "WINDOW_PRESETS"),
+    "window": ("radiology._windows", "window"),
+    "measure": ("radiology._measure", "measure"),
+    "enable_window_level": ("radiology._interaction", "enable_window_level"),
+    "enable_cursor_readout": ("radiology._interaction", "enable_cursor_readout"),
 }
 
 

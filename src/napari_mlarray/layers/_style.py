@@ -8,6 +8,8 @@ import numpy as np
 
 from mlarray.meta import Meta
 
+from ..radiology._windows import stored_window, window_limits
+
 __all__ = ["CHANNEL_COLORMAPS", "box_colors", "contrast_limits", "labels_colormap"]
 
 # Colours for boxes whose label is not in the class table, and for channels.
@@ -17,7 +19,11 @@ CHANNEL_COLORMAPS = ["magenta", "green", "cyan", "yellow", "red", "blue", "gray"
 
 
 def contrast_limits(meta: Meta, dtype, channel: Optional[int] = None) -> tuple[float, float]:
-    """0.5/99.5 percentiles of the stored statistics (of ``channel`` when stored per channel)."""
+    """The window the original header asks for (DICOM WindowCenter/Width), else the 0.5/99.5
+    percentiles of the stored statistics (of ``channel`` when stored per channel)."""
+    stored = stored_window(meta.source) if channel is None else None
+    if stored is not None:
+        return window_limits(*stored)
     st = meta.stats if channel is None else meta.stats.channel(channel)
     lo, hi = st.percentile(0.5), st.percentile(99.5)
     if lo is None or hi is None or not hi > lo:

@@ -1,0 +1,158 @@
+"""Radiology-viewer mouse behaviour on a napari viewer: window/level by right-drag, cursor read-out.
+
+Right-drag changes the window of the image being looked at, as OHIF and 3D Slicer do with their
+window/level tool: horizontal motion changes the width, vertical motion the level (down = higher
+level, a darker image). napari's left-drag pan, wheel zoom and every Labels tool are left alone:
+the drag is taken only while an Image layer (not a Labels layer, whose right button paints) is
+the active layer, or no layer is active.
+
+The read-out shows the value under the cursor in the image's stored units (Hounsfield units for
+CT) and the world position with patient letters, in napari's text overlay.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = ["enable_window_level", "disable_window_level", "enable_cursor_readout", "disable_cursor_readout",
+           "cursor_text"]
+
+_WL_PIXELS = 512.0  # a drag across this many screen pixels sweeps the layer's whole value range
+
+
+def _image_under_control(viewer: Any) -> Optional[Any]:
+    from napari.layers import Image, Labels
+
+    active = viewer.layers.selection.active
+    if isinstance(active, Labels):
+        return None
+    if isinstance(active, Image):
+        return active if not active.rgb else None
+    images = [lay for lay in viewer.layers if isinstance(lay, Image) and lay.visible and not lay.rgb]
+    return images[-1] if images else None
+
+
+def _window_level_drag(viewer: Any, event: Any):
+    if event.button != 2 or event.type != "mouse_press":
+        return
+    layer = _image_under_control(viewer)
+    if layer is None:
+        return
+    event.handled = True  # the camera's right-drag zoom must not run as well
+    lo, hi = layer.contrast_limits
+    center, width = (lo + hi) / 2.0, hi - lo
+    rlo, rhi = layer.contrast_limits_range
+    per_pixel = max(rhi - rlo, 1.0) / _WL_PIXELS
+    start = np.asarray(event.pos, dtype=float)
+    yield
+    while event.type == "mouse_move":
+        event.handled = True
+        dx, dy = np.asarray(event.pos, dtype=float) - start
+        new_width = max(width + dx * per_pixel, 1.0)
+        new_center = center + dy * per_pixel
+        low, high = new_center - new_width / 2.0, new_center + new_width / 2.0
+        if low < rlo or high > rhi:
+            layer.contrast_limits_range = (min(low, rlo), max(high, rhi))
+            rlo, rhi = layer.contrast_limits_range
+        layer.contrast_limits = (low, high)
+        yield
+
+
+def enable_window_level(viewer: Any) -> None:
+    """Right-drag on the canvas sets the window (width: horizontal, level: vertical)."""
+    if _window_level_drag not in viewer.mouse_drag_callbacks:
+        viewer.mouse_drag_callbacks.append(_window_level_drag)
+
+
+def disable_window_level(viewer: Any) -> None:
+    if _window_level_drag in viewer.mouse_drag_callbacks:
+        viewer.mouse_drag_callbacks.remove(_window_level_drag)
+
+
+# napari world axes of an anatomical layer, per world frame the plugin opened it in: which patient
+# direction each world axis points to (positive values), see ..layers._geometry.
+_FRAME_AXES = {"SPL": ("S", "P", "L"), "RAS": ("R", "A", "S")}
+_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+
+
+def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
+    """``value  R x  A y  S z mm`` for an anatomical MLArray layer; the value alone otherwise."""
+    value = _full_resolution_value(layer, world)
+    parts = []
+    if value is not None and not (isinstance(value, float) and np.isnan(value)):
+        unit = _value_unit(layer)
+        shown = f"{float(value):.1f}" if np.ndim(value) == 0 else str(value)
+        parts.append(f"{shown}{' ' + unit if unit else ''}")
+    md = layer.metadata or {}
+    mapping = md.get("mlarray") or {}
+    coord = (mapping.get("spatial") or {}).get("coord_system")
+    frame = _FRAME_AXES.get(str(md.get("mlarray_world") or "SPL").upper())
+    if coord and frame and len(world) >= 3:
+        ras = {}
+        for letter, v in zip(frame, world[-3:]):
+            # signed RAS coordinates, as 3D Slicer reports them: R, A and S positive
+            if letter in "RAS":
+                ras[letter] = float(v)
+            else:
+                ras[_OPPOSITE[letter]] = -float(v)
+        parts.append("  ".join(f"{k} {ras[k]:.1f}" for k in "RAS") + " mm")
+    return "    ".join(parts)
+
+
+def _full_resolution_value(layer: Any, world: np.ndarray) -> Any:
+    """The stored value of the voxel at ``world``, from the full-resolution level.
+
+    napari's own ``get_value`` answers from the level on screen, so a zoomed-out CT would report
+    an averaged value; a radiologist reading HU needs the voxel itself.
+    """
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    index = np.round(np.asarray(layer.world_to_data(world), dtype=float)).astype(int)
+    shape = data.shape[: len(index)]
+    if len(index) != len(shape) or not all(0 <= i < n for i, n in zip(index, shape)):
+        return None
+    return np.asarray(data[tuple(int(i) for i in index)])
+
+
+def _value_unit(layer: Any) -> str:
+    mapping = (layer.metadata or {}).get("mlarray") or {}
+    header = (mapping.get("source") or {}).get("dicom") if isinstance(mapping.get("source"), dict) else None
+    if isinstance(header, dict):
+        modality = (header.get("00080060") or {}).get("Value") or [None]
+        if modality[0] == "CT":
+            return "HU"
+    return ""
+
+
+def _readout(viewer: Any):
+    def update(event: Any = None) -> None:
+        layer = _image_under_control(viewer)
+        if layer is None:
+            viewer.text_overlay.text = ""
+            return
+        world = np.asarray(viewer.cursor.position, dtype=float)
+        viewer.text_overlay.text = cursor_text(viewer, layer, world)
+    return update
+
+
+_READOUTS: dict[int, Any] = {}
+
+
+def enable_cursor_readout(viewer: Any) -> None:
+    """Show the value and patient position under the cursor in the canvas's text overlay."""
+    if id(viewer) in _READOUTS:
+        return
+    update = _readout(viewer)
+    _READOUTS[id(viewer)] = update
+    viewer.cursor.events.position.connect(update)
+    viewer.text_overlay.visible = True
+    viewer.text_overlay.position = "bottom_left"
+
+
+def disable_cursor_readout(viewer: Any) -> None:
+    update = _READOUTS.pop(id(viewer), None)
+    if update is not None:
+        viewer.cursor.events.position.disconnect(update)
+        viewer.text_overlay.text = ""
+        viewer.text_overlay.visible = False

@@ -1,0 +1,131 @@
+"""Display windows as radiologists use them: CT presets, windows stored in DICOM headers, percentile windows.
+
+A window is ``(center, width)`` in the image's stored units, as DICOM's WindowCenter/WindowWidth
+and every radiology viewer express it; napari's contrast limits are ``center ± width / 2``.
+No Qt here: the functions take and return plain values or napari layer models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+__all__ = ["WINDOW_PRESETS", "PERCENTILE_WINDOWS", "window", "window_limits", "dicom_window", "stored_window",
+           "percentile_window"]
+
+# CT windows in Hounsfield units, (center, width). Values from Radiopaedia's "Windowing (CT)" article
+# (typical values, which it notes vary by institution); where it gives a range the middle is used.
+# The stroke window is the narrow one of Radiopaedia's stroke-window case (L 32, W 8), which raises
+# the visibility of early grey/white loss over the brain window.
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "brain": (40.0, 80.0),
+    "subdural": (75.0, 215.0),
+    "stroke": (32.0, 8.0),
+    "temporal bone": (600.0, 2800.0),
+    "head and neck soft tissue": (40.0, 375.0),
+    "lung": (-600.0, 1500.0),
+    "mediastinum": (50.0, 350.0),
+    "soft tissue": (50.0, 400.0),
+    "abdomen": (50.0, 400.0),
+    "liver": (30.0, 150.0),
+    "spine soft tissue": (50.0, 250.0),
+    "bone": (400.0, 1800.0),
+}
+
+# For data without fixed units (MR, microscopy): windows from the file's stored percentiles.
+PERCENTILE_WINDOWS: dict[str, tuple[float, float]] = {
+    "percentiles 0.5-99.5": (0.5, 99.5),
+    "percentiles 1-99": (1.0, 99.0),
+    "percentiles 5-95": (5.0, 95.0),
+    "full range": (0.0, 100.0),
+}
+
+_WINDOW_CENTER, _WINDOW_WIDTH = "00281050", "00281051"
+
+
+def window_limits(center: float, width: float) -> tuple[float, float]:
+    """Contrast limits ``(low, high)`` of a window: ``center ± width / 2`` (width at least 1)."""
+    half = max(float(width), 1.0) / 2.0
+    return float(center) - half, float(center) + half
+
+
+def _first_number(element: Any) -> Optional[float]:
+    values = element.get("Value") if hasattr(element, "get") else None
+    if not values:
+        return None
+    try:
+        return float(values[0])  # several windows: the first is the one the modality meant as default
+    except (TypeError, ValueError):
+        return None
+
+
+def dicom_window(source: Any) -> Optional[tuple[float, float]]:
+    """``(center, width)`` from a DICOM header kept in ``source`` (``source["dicom"]``, DICOM JSON), or None.
+
+    Our DICOM converter stores rescaled values (Hounsfield units for CT), which is the scale
+    DICOM defines WindowCenter/WindowWidth on, so the window applies as it is.
+    """
+    header = source.get("dicom") if hasattr(source, "get") else None
+    if not hasattr(header, "get"):
+        return None
+    center, width = _first_number(header.get(_WINDOW_CENTER)), _first_number(header.get(_WINDOW_WIDTH))
+    if center is None or width is None or not width > 0:
+        return None
+    return center, width
+
+
+def percentile_window(mapping: Mapping, low: float, high: float) -> Optional[tuple[float, float]]:
+    """``(center, width)`` between two stored percentiles (0 and 100 mean min and max), or None."""
+    stats = mapping.get("stats") if isinstance(mapping, Mapping) else None
+    if not isinstance(stats, Mapping):
+        return None
+    table = stats.get("percentiles") or {}
+
+    def value(p: float) -> Optional[float]:
+        if p <= 0:
+            return stats.get("min")
+        if p >= 100:
+            return stats.get("max")
+        return table.get(format(p, "g"))
+
+    lo, hi = value(low), value(high)
+    if lo is None or hi is None or not float(hi) > float(lo):
+        return None
+    return (float(lo) + float(hi)) / 2.0, float(hi) - float(lo)
+
+
+def stored_window(source: Any) -> Optional[tuple[float, float]]:
+    """The window a file's original header asks it to be shown with (DICOM's first WindowCenter/Width)."""
+    return dicom_window(source)
+
+
+def window(layer: Any, name: str) -> tuple[float, float]:
+    """Apply the window ``name`` to an image layer and return the contrast limits set.
+
+    ``name`` is a key of :data:`WINDOW_PRESETS` (CT, in HU) or of :data:`PERCENTILE_WINDOWS` (from the
+    layer's stored statistics), or ``"stored"`` for the window in the file's DICOM header. The
+    slider's range grows to hold the window, so a bone window is reachable on any CT.
+    """
+    mapping = (getattr(layer, "metadata", None) or {}).get("mlarray") or {}
+    if name in WINDOW_PRESETS:
+        center, width = WINDOW_PRESETS[name]
+    elif name in PERCENTILE_WINDOWS:
+        found = percentile_window(mapping, *PERCENTILE_WINDOWS[name])
+        if found is None:
+            raise ValueError(f"window {name!r}: layer {layer.name!r} has no stored statistics for it; "
+                             f"use a CT preset ({', '.join(WINDOW_PRESETS)}) or set contrast_limits")
+        center, width = found
+    elif name == "stored":
+        found = stored_window(mapping.get("source") or {})
+        if found is None:
+            raise ValueError(f"window 'stored': layer {layer.name!r} holds no WindowCenter/WindowWidth")
+        center, width = found
+    else:
+        known = ", ".join([*WINDOW_PRESETS, *PERCENTILE_WINDOWS, "stored"])
+        raise ValueError(f"unknown window {name!r}; known: {known}")
+    low, high = window_limits(center, width)
+    rlo, rhi = layer.contrast_limits_range
+    if low < rlo or high > rhi:
+        layer.contrast_limits_range = (min(low, rlo), max(high, rhi))
+    layer.contrast_limits = (low, high)
+    return low, high

@@ -1,0 +1,244 @@
+"""Reading a CT as radiologists do: window presets, the window stored in a DICOM header, mouse
+window/level, the cursor read-out and measurements in millimetres — through a real viewer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+from mlarray import Meta, MLArray  # noqa: E402
+from mlarray.cli import main as mlarray_cli  # noqa: E402
+
+from conftest import PLUGIN, layer_index  # noqa: E402
+
+pydicom = pytest.importorskip("pydicom")
+from pydicom.data import get_testdata_file  # noqa: E402
+
+
+def _image(viewer, path):
+    layers = viewer.open(str(path), plugin=PLUGIN)
+    return [lay for lay in layers if lay.__class__.__name__ == "Image"][0]
+
+
+@pytest.fixture
+def ct_small_mla(tmp_path):
+    """pydicom's CT_small.dcm (Hounsfield units after rescale) converted with the CLI."""
+    out = tmp_path / "ct_small.mla"
+    assert mlarray_cli(["convert", get_testdata_file("CT_small.dcm"), str(out)]) == 0
+    return out
+
+
+def test_presets_are_the_reference_ct_windows():
+    from napari_mlarray import WINDOW_PRESETS
+
+    for name in ("brain", "subdural", "stroke", "lung", "mediastinum", "soft tissue", "abdomen", "liver", "bone"):
+        assert name in WINDOW_PRESETS
+    assert WINDOW_PRESETS["brain"] == (40.0, 80.0)
+    assert WINDOW_PRESETS["lung"] == (-600.0, 1500.0)
+    assert WINDOW_PRESETS["bone"] == (400.0, 1800.0)
+
+
+def test_bone_window_on_a_real_ct_reaches_beyond_the_percentile_slider(make_napari_viewer, ct_small_mla):
+    from napari_mlarray import window
+
+    viewer = make_napari_viewer()
+    layer = _image(viewer, ct_small_mla)
+    assert window(layer, "bone") == (-500.0, 1300.0)
+    assert tuple(layer.contrast_limits) == (-500.0, 1300.0)
+    lo, hi = layer.contrast_limits_range
+    assert lo <= -500.0 and hi >= 1300.0
+    window(layer, "lung")
+    assert tuple(layer.contrast_limits) == (-1350.0, 150.0)
+    # MR and other unit-less data: windows from the stored percentiles of the file itself
+    stats = MLArray.open(ct_small_mla).meta.stats
+    window(layer, "percentiles 1-99")
+    assert tuple(layer.contrast_limits) == pytest.approx((stats.percentile(1), stats.percentile(99)))
+    with pytest.raises(ValueError, match="unknown window"):
+        window(layer, "brian")
+
+
+def _dicom_with_window(tmp_path, centers, widths):
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.WindowCenter = centers
+    ds.WindowWidth = widths
+    path = tmp_path / "windowed.dcm"
+    ds.save_as(path)
+    out = tmp_path / "windowed.mla"
+    assert mlarray_cli(["convert", str(path), str(out)]) == 0
+    return out
+
+
+def test_a_dicom_window_in_the_header_is_the_window_the_file_opens_with(make_napari_viewer, tmp_path):
+    # several windows: the first is the default, in Hounsfield units (after RescaleIntercept -1024)
+    path = _dicom_with_window(tmp_path, [40, -600], [400, 1500])
+    viewer = make_napari_viewer()
+    layer = _image(viewer, path)
+    assert tuple(layer.contrast_limits) == (-160.0, 240.0)
+    from napari_mlarray import window
+
+    window(layer, "brain")
+    assert window(layer, "stored") == (-160.0, 240.0)
+
+
+def test_a_file_without_a_stored_window_keeps_percentile_limits(make_napari_viewer, ct_small_mla):
+    viewer = make_napari_viewer()
+    layer = _image(viewer, ct_small_mla)
+    stats = MLArray.open(ct_small_mla).meta.stats
+    assert tuple(layer.contrast_limits) == pytest.approx((stats.percentile(0.5), stats.percentile(99.5)))
+
+
+def _oblique_ct(tmp_path):
+    """A CT-like volume on an anisotropic, rotated (30 degrees about S) LPS grid."""
+    rng = np.random.default_rng(3)
+    ct = rng.integers(-100, 200, size=(6, 40, 50)).astype(np.int16)
+    c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
+    # array axes (z, y, x): z along S, y and x rotated in the axial plane
+    direction = [[0.0, -s, c], [0.0, c, s], [1.0, 0.0, 0.0]]
+    img = MLArray(ct, spacing=[3.0, 0.7, 0.9], origin=[10.0, -20.0, 5.0], direction=direction,
+                  meta=Meta(source={"Modality": "CT"}))
+    img.meta.spatial.coord_system = "LPS"
+    img.save(tmp_path / "oblique.mla")
+    return tmp_path / "oblique.mla", ct
+
+
+def _world_mm(path, index):
+    affine = np.asarray(MLArray.open(path).affine, dtype=float)
+    return affine[:3, :3] @ np.asarray(index, dtype=float) + affine[:3, 3]
+
+
+def test_measure_lengths_areas_and_statistics_in_mm(make_napari_viewer, tmp_path):
+    from napari_mlarray import measure
+
+    path, ct = _oblique_ct(tmp_path)
+    viewer = make_napari_viewer()
+    image = _image(viewer, path)
+    layer = measure(viewer, image)
+    a, b = (3, 5, 7), (3, 30, 41)  # two voxels of slice 3, file (array) order
+    line = np.array([layer_index(image, a), layer_index(image, b)], dtype=float)
+    layer.add_lines(line)
+    expected = float(np.linalg.norm(_world_mm(path, b) - _world_mm(path, a)))
+    assert layer.features["length_mm"].iloc[0] == pytest.approx(expected, rel=1e-6)
+    assert f"{expected:.1f} mm" == layer.features["label"].iloc[0]
+
+    # rectangle with corners at voxels y 10..20, x 12..30 of slice 3: area from the edge lengths in mm,
+    # statistics over the voxels whose centres it covers
+    corners = [(3, 10, 12), (3, 10, 30), (3, 20, 30), (3, 20, 12)]
+    layer.add_rectangles(np.array([layer_index(image, p) for p in corners], dtype=float))
+    row = layer.features.iloc[1]
+    assert row["area_mm2"] == pytest.approx((30 - 12) * 0.9 * (20 - 10) * 0.7, rel=1e-6)
+    region = ct[3, 10:21, 12:31].astype(float)
+    assert row["mean"] == pytest.approx(region.mean())
+    assert row["std"] == pytest.approx(region.std())
+    assert (row["min"], row["max"]) == (region.min(), region.max())
+
+    # moving the rectangle (an edit through the layer's data) updates its figures
+    moved = [np.asarray(d).copy() for d in layer.data]
+    shift = np.asarray(layer_index(image, (0, 0, 10)), dtype=float)
+    moved[1] = moved[1] + shift
+    layer.data = moved
+    layer.shape_type = ["line", "rectangle"]
+    region = ct[3, 10:21, 22:41].astype(float)
+    assert layer.features.iloc[1]["mean"] == pytest.approx(region.mean())
+
+
+def test_measure_ellipse_statistics_follow_the_ellipse(make_napari_viewer, tmp_path):
+    from napari_mlarray import measure
+
+    path, ct = _oblique_ct(tmp_path)
+    viewer = make_napari_viewer()
+    image = _image(viewer, path)
+    layer = measure(viewer, image)
+    corners = [(2, 8, 10), (2, 8, 40), (2, 30, 40), (2, 30, 10)]  # bounding box of the ellipse
+    layer.add_ellipses(np.array([layer_index(image, p) for p in corners], dtype=float))
+    yy, xx = np.mgrid[0:40, 0:50]
+    inside = ((yy - 19) / 11.0) ** 2 + ((xx - 25) / 15.0) ** 2 <= 1.0
+    row = layer.features.iloc[0]
+    assert row["mean"] == pytest.approx(ct[2][inside].astype(float).mean())
+    assert row["area_mm2"] == pytest.approx(math.pi * 11 * 0.7 * 15 * 0.9, rel=1e-6)
+
+
+def test_cursor_readout_gives_hounsfield_units_and_patient_position(make_napari_viewer, ct_small_mla):
+    from napari_mlarray import enable_cursor_readout
+
+    viewer = make_napari_viewer()
+    layer = _image(viewer, ct_small_mla)
+    enable_cursor_readout(viewer)
+    index = (0, 40, 70)
+    data_pt = np.asarray(layer_index(layer, index), dtype=float)
+    world = np.asarray(layer.data_to_world(data_pt), dtype=float)
+    viewer.cursor.position = tuple(world)
+    value = float(np.asarray(MLArray.open(ct_small_mla)[index]))
+    x, y, z = _world_mm(ct_small_mla, index)  # LPS
+    text = viewer.text_overlay.text
+    assert text.startswith(f"{value:.1f} HU")
+    assert f"R {-x:.1f}  A {-y:.1f}  S {z:.1f} mm" in text
+
+
+def _drag(canvas_widget, start, end, button):
+    from qtpy.QtCore import QEvent, QPointF, Qt
+    from qtpy.QtGui import QMouseEvent
+    from qtpy.QtWidgets import QApplication
+
+    def send(kind, pos, buttons):
+        p = QPointF(*pos)
+        ev = QMouseEvent(kind, p, canvas_widget.mapToGlobal(p), button, buttons, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(canvas_widget, ev)
+
+    send(QEvent.Type.MouseButtonPress, start, button)
+    for t in np.linspace(0, 1, 6)[1:]:
+        pos = (start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]))
+        send(QEvent.Type.MouseMove, pos, button)
+        QApplication.processEvents()  # as between a user's real moves: napari draws, vispy moves on
+    send(QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
+
+
+def _canvas_widget(viewer):
+    qt_viewer = viewer.window._qt_viewer
+    return qt_viewer.canvas.native if hasattr(qt_viewer, "canvas") else qt_viewer._canvas_overlay
+
+
+def test_right_drag_sets_window_and_level_without_moving_the_camera(make_napari_viewer, ct_small_mla, qtbot):
+    from qtpy.QtCore import Qt
+
+    from napari_mlarray import enable_window_level
+    from napari_mlarray.radiology._interaction import _WL_PIXELS
+
+    viewer = make_napari_viewer(show=True)
+    layer = _image(viewer, ct_small_mla)
+    enable_window_level(viewer)
+    qtbot.wait(50)
+    cam = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    zoom, center = cam.zoom, tuple(cam.center)
+    lo, hi = layer.contrast_limits
+    rlo, rhi = layer.contrast_limits_range
+    per_pixel = (rhi - rlo) / _WL_PIXELS
+    _drag(_canvas_widget(viewer), (200.0, 200.0), (260.0, 230.0), Qt.MouseButton.RightButton)
+    nlo, nhi = layer.contrast_limits
+    assert (nhi - nlo) == pytest.approx((hi - lo) + 60 * per_pixel, rel=1e-3)  # wider: moved right
+    assert (nhi + nlo) / 2 == pytest.approx((hi + lo) / 2 + 30 * per_pixel, rel=1e-3)  # higher level: moved down
+    assert cam.zoom == zoom and tuple(cam.center) == center
+
+    # a Labels layer in paint mode keeps its right button: no window change
+    shape = layer.data[0].shape if layer.multiscale else layer.data.shape
+    labels = viewer.add_labels(np.zeros(shape, np.uint8), scale=layer.scale, translate=layer.translate,
+                               rotate=layer.rotate, affine=layer.affine)
+    labels.mode = "paint"
+    before = tuple(layer.contrast_limits)
+    _drag(_canvas_widget(viewer), (200.0, 200.0), (300.0, 300.0), Qt.MouseButton.RightButton)
+    assert tuple(layer.contrast_limits) == before
+
+
+def test_the_dock_widget_applies_a_preset_to_the_selected_layer(make_napari_viewer, ct_small_mla):
+    viewer = make_napari_viewer()
+    layer = _image(viewer, ct_small_mla)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Window, level and measure")
+    viewer.layers.selection.active = layer
+    widget.preset.value = "mediastinum"
+    widget.apply.clicked.emit()
+    assert tuple(layer.contrast_limits) == (-125.0, 225.0)
+    widget.measure.clicked.emit()
+    assert viewer.layers[-1].metadata.get("mlarray_role") == "measurements"
