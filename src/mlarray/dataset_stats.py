@@ -41,11 +41,14 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .parallel import describe_error, parallel_map
+from .stats import DEFAULT_PERCENTILES as STORED_PERCENTILES
+from .stats import percentiles_from_counts
 
 __all__ = ["dataset_stats", "find_mla_files", "file_summary", "format_report", "foreground_stats",
            "foreground_images", "pair_images_and_labels"]
 
-DEFAULT_PERCENTILES = (0.5, 1, 5, 25, 50, 75, 95, 99, 99.5)
+# the percentiles every file stores, and the median
+DEFAULT_PERCENTILES = tuple(sorted({*STORED_PERCENTILES, 50}))
 EXACT_RANGE_LIMIT = 2**20
 FLOAT_BINS = 2**16
 _PathLike = Union[str, os.PathLike]
@@ -152,38 +155,6 @@ def _merge_moments(stats: list[dict]) -> dict:
         m2 += m2b + delta * delta * n * nb / tot
         n = tot
     return {"count": n, "mean": mean if n else None, "std": math.sqrt(m2 / n) if n else None}
-
-
-def _percentiles_from_histogram(idx_counts: np.ndarray, lo: float, hi: float, integer: bool,
-                                percentiles: Sequence[float]) -> list[float]:
-    """numpy-'linear' percentiles from merged counts (exact for per-value integer bins)."""
-    cumulative = np.cumsum(idx_counts)
-    total = int(cumulative[-1]) if len(cumulative) else 0
-    if total == 0:
-        return [None] * len(percentiles)
-    nbins = len(idx_counts)
-
-    def order_stat(k: int) -> float:
-        b = int(np.searchsorted(cumulative, k, side="right"))
-        if integer:
-            return float(lo + b)
-        if k == 0:
-            return float(lo)
-        if k == total - 1:
-            return float(hi)
-        before = int(cumulative[b - 1]) if b else 0
-        inside = (k - before + 0.5) / int(idx_counts[b])
-        return float(min(max(lo + (b + inside) / nbins * (hi - lo), lo), hi))
-
-    out = []
-    for p in percentiles:
-        h = (total - 1) * (float(p) / 100.0)
-        below = min(int(math.floor(h)), total - 1)
-        above = min(below + 1, total - 1)
-        a, b = order_stat(below), order_stat(above)
-        t = h - below
-        out.append(a if a == b or t == 0 else a + (b - a) * t)
-    return out
 
 
 def _percentiles_from_stored(stats: list[dict], percentiles: Sequence[float]) -> list[float]:
@@ -327,7 +298,7 @@ def _intensity(images: list[dict], percentiles, method: str, jobs, scheduler, fa
         idx, cnt, sk = res
         np.add.at(merged, idx, cnt)
         skipped += sk
-    values = _percentiles_from_histogram(merged, lo_h, hi_h, integer, percentiles)
+    values = percentiles_from_counts(merged, lo_h, hi_h, integer, percentiles)
     exact = integer or hi_h == lo_h
     out.update(percentiles=dict(zip(keys, values)), exact=exact,
                percentile_error=0.0 if exact else (hi_h - lo_h) / FLOAT_BINS, histogram_bins=nbins)
@@ -544,7 +515,7 @@ def foreground_stats(pairs: Sequence[tuple[_PathLike, _PathLike]], *, jobs: int 
         stats = [{"count": m[c]["count"], "mean": m[c]["mean"],
                   "std": math.sqrt(m[c]["m2"] / m[c]["count"]) if m[c]["count"] else 0.0} for m in moments]
         total = _merge_moments(stats)
-        p005, median, p995 = _percentiles_from_histogram(merged[c], lo, hi, integer, _FG_PERCENTILES)
+        p005, median, p995 = percentiles_from_counts(merged[c], lo, hi, integer, _FG_PERCENTILES)
         exact = integer or hi == lo
         out[str(c)] = {"mean": total["mean"], "median": median, "std": total["std"], "min": float(lo),
                        "max": float(hi), "percentile_99_5": p995, "percentile_00_5": p005,

@@ -343,6 +343,43 @@ def _interpolate_ranks(order_stat, count: int, percentiles: Sequence[float]) -> 
     return out
 
 
+def _bin_estimate(cumulative: np.ndarray, counts: np.ndarray, lo: float, hi: float, k: int) -> float:
+    """The k-th smallest value (0-based) of equal bins over ``[lo, hi]``, spread evenly in its bin.
+
+    Off by less than one bin width. Halved arithmetic, so ``hi - lo`` cannot overflow for extreme
+    float64 ranges.
+    """
+    b = int(np.searchsorted(cumulative, k, side="right"))
+    before = int(cumulative[b - 1]) if b else 0
+    inside = (k - before + 0.5) / int(counts[b])
+    estimate = 2.0 * (lo / 2 + (b + inside) / counts.size * (hi / 2 - lo / 2))
+    return min(max(estimate, lo), hi)
+
+
+def percentiles_from_counts(counts: np.ndarray, lo: float, hi: float, integer: bool,
+                            percentiles: Sequence[float]) -> list[float | None]:
+    """numpy-``linear`` percentiles from a histogram over ``[lo, hi]``, as the per-file statistics compute them.
+
+    ``integer``: ``counts[i]`` counts the value ``lo + i`` (exact, bit for bit with numpy);
+    otherwise ``counts`` are equal bins over ``[lo, hi]`` (off by less than one bin width; the
+    extremes exact). Used to merge histograms of many files (:mod:`mlarray.dataset_stats`).
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    cumulative = np.cumsum(counts)
+    total = int(cumulative[-1]) if counts.size else 0
+    if total == 0:
+        return [None] * len(percentiles)
+
+    def order_stat(k: int) -> float:
+        if integer:
+            return float(lo + int(np.searchsorted(cumulative, k, side="right")))
+        if k in (0, total - 1):
+            return float(lo) if k == 0 else float(hi)
+        return _bin_estimate(cumulative, counts, float(lo), float(hi), k)
+
+    return list(_interpolate_ranks(order_stat, total, percentiles))
+
+
 class _IntegerHistogram:
     """Exact counts of every integer value in ``[offset, offset + size)``."""
 
@@ -422,18 +459,13 @@ class _BinnedHistogram:
 
     def percentiles(self, percentiles: Sequence[float], count: int) -> list[float]:
         cumulative = np.cumsum(self.counts)
-        lo, hi, bins = self.lo, self.hi, self.counts.size
+        lo, hi = self.lo, self.hi
         last_finite = self.finite_count - 1
 
         def finite_order_stat(k: int) -> float:
             if k in (0, last_finite):  # the extremes are known exactly
                 return lo if k == 0 else hi
-            b = int(np.searchsorted(cumulative, k, side="right"))
-            before = int(cumulative[b - 1]) if b else 0
-            inside = (k - before + 0.5) / int(self.counts[b])
-            # Halved arithmetic so that hi - lo cannot overflow for extreme float64 ranges.
-            estimate = 2.0 * (lo / 2 + (b + inside) / bins * (hi / 2 - lo / 2))
-            return min(max(estimate, lo), hi)
+            return _bin_estimate(cumulative, self.counts, lo, hi, k)
 
         def order_stat(k: int) -> float:
             if k < self.below:
