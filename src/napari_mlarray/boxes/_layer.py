@@ -24,7 +24,7 @@ import numpy as np
 from mlarray.meta import Meta, MetaBbox
 
 from ..layers._geometry import Geometry, data_to_world_matrix
-from ..layers._roles import ROLE_BOXES, UNITS_KEY
+from ..layers._roles import ROLE_BOXES
 from ..layers._style import box_colors
 from ._shapes import box_shapes, group_boxes
 
@@ -67,10 +67,7 @@ def boxes_layer(meta: Meta, geom: Geometry, name: str, metadata: dict,
         "box_id": ids_arr,
         "caption": np.asarray([caption(labels[i], scores[i]) for i in ids_arr], dtype=object),
     }
-    kwargs = dict(geom.transform_kwargs(None))
-    units = kwargs.pop("units", None)
-    if units is not None:  # set once the viewer's other layers agree (see ..viewer._units)
-        metadata = {**metadata, UNITS_KEY: units}
+    kwargs = dict(geom.transform_kwargs(None))  # with the file's units, as the image layers
     kwargs.update(
         name=f"{name} boxes",
         shape_type=types,

@@ -12,7 +12,7 @@ from mlarray import MLArray
 
 from ..boxes._layer import boxes_layer
 from ._geometry import Geometry, world_frame
-from ._roles import ROLE_IMAGE, ROLE_LABELS, UNITS_KEY
+from ._roles import ROLE_IMAGE, ROLE_LABELS
 from ._style import CHANNEL_COLORMAPS, contrast_limits, labels_colormap
 from ._views import AxisView, EditableAxisView
 
@@ -73,10 +73,7 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
             lname = name
         else:
             lname = f"{name} [{ch_names[ci]}]" if ch_names else f"{name} [c{ch}]"
-        kwargs: dict[str, Any] = dict(tkw)
-        units = kwargs.pop("units", None)
-        if units is not None:  # set once the viewer's other layers agree (see ..viewer._units)
-            md[UNITS_KEY] = units
+        kwargs: dict[str, Any] = dict(tkw)  # with the file's units from the start (see ..viewer._units)
         kwargs.update(name=lname, metadata=md, multiscale=len(data) > 1)
         if is_seg:
             if meta.classes:

@@ -1,67 +1,90 @@
-"""Units: the file's units (e.g. millimetres) on MLArray layers, without "inconsistent units" toasts.
+"""Units: MLArray layers carry their file's units (e.g. millimetres) from the start; layers without
+units beside them take those units, so napari never warns "Inconsistent units across layers".
 
-The file's ``axis_units`` let napari's scale bar read in millimetres. A layer without units
-(napari's default ``pixel``: a NIfTI added with its nibabel affine, most other readers) has a
-different dimensionality on the same world axes, and napari then warns "Inconsistent units
-across layers" and drops units anyway. napari checks units while it draws, and its canvas draws
-inside its own "inserted" handler, which always runs before a plugin's. So MLArray layers are
-made with ``pixel`` units (the file's are in ``metadata["mlarray_units"]``), go back to ``pixel``
-when any layer is about to be inserted, and get the file's units after each insertion or removal
-when every layer in the viewer agrees with them. Their world coordinates are millimetres either
-way; only napari's unit label changes.
+napari (from 0.7) keeps one set of world units per viewer. A layer that declares none has napari's
+default ``pixel`` on every axis — points added with ``viewer.add_points``, a labels layer from the
+"New labels layer" button with nothing selected, a NIfTI added with its nibabel affine. ``pixel``
+and millimetres have different dimensionalities, so napari would drop units and warn on every
+draw. Such a layer's world coordinates already are the viewer's (it was placed in them), so in a
+viewer holding MLArray layers every layer that declares no units gets the units of the layers that
+do (right-aligned, as napari compares axes), provided those agree.
+
+napari's canvas draws (and warns) inside its own handler of the layer list's ``inserted`` event,
+which runs before any plugin's. Before that, napari's viewer model sets ``dims.units`` from the
+layers, to None when they clash: :func:`watch_units` listens to that change, so the new layer gets
+its units before napari slices it for the first time and before the canvas draws.
+
+Changing a layer's units after napari sliced it leaves the slice computed for the old units (napari
+converts the dims point by the ratio of the dims' units recorded at the last slice and the layer's:
+mm after ``pixel`` asks for index 1000 × the right one, so nothing is drawn until a slider moves).
+So MLArray layers never change units once shown, and a layer given units here is sliced again
+from the viewer's dims through napari's own ``reload`` event.
 """
 
 from __future__ import annotations
 
-from ..layers._roles import UNITS_KEY
-
-__all__ = ["before_insert", "reconcile_units"]
+__all__ = ["adopt_units", "watch_units"]
 
 
-def _own_units(layer):
-    md = getattr(layer, "metadata", None)
-    units = md.get(UNITS_KEY) if isinstance(md, dict) else None
-    return tuple(units) if units and hasattr(layer, "units") and len(units) == len(layer.units) else None
+def _names(layer) -> tuple:
+    return tuple(str(u) for u in getattr(layer, "units", ()) or ())
+
+
+def _declares(layer) -> bool:
+    """Whether a layer declares units (napari gives a layer that declares none ``pixel`` on every axis)."""
+    return any(u != "pixel" for u in _names(layer))
 
 
 def _dimensionality(units) -> tuple:
     from napari.utils.transforms._units import get_units_from_name
 
-    return tuple(str(u.dimensionality) for u in get_units_from_name(tuple(map(str, units))))
+    return tuple(str(u.dimensionality) for u in get_units_from_name(tuple(units)))
 
 
-def _clash(a, b) -> bool:
-    """napari's rule: units of the right-aligned axes two layers share must have one dimensionality."""
-    return any(x != y for x, y in zip(reversed(_dimensionality(a)), reversed(_dimensionality(b))))
+def _agree(a, b) -> bool:
+    """napari's rule: the right-aligned axes two layers share have units of one dimensionality."""
+    return all(x == y for x, y in zip(reversed(_dimensionality(a)), reversed(_dimensionality(b))))
 
 
-def _set(layer, units) -> None:
-    if tuple(map(str, layer.units)) != tuple(map(str, units)):
-        layer.units = units
-        # napari (0.9.2) keeps the inverse of the layer's cached data-to-world transform with the
-        # old units, so slicing would convert the dims point by the ratio of the two (mm/pixel =
-        # 1/1000) and a Shapes layer would draw the boxes of another slice. Setting the translate
-        # (to the same value) clears that cache.
-        layer.translate = layer.translate
+def _is_mlarray(layer) -> bool:
+    md = getattr(layer, "metadata", None)
+    return isinstance(md, dict) and "mlarray_role" in md
 
 
-def before_insert(viewer) -> None:
-    """A layer is about to be inserted: MLArray layers fall back to ``pixel`` (see the module docstring)."""
-    for ly in viewer.layers:
-        own = _own_units(ly)
-        if own is not None:
-            _set(ly, tuple("pixel" for _ in own))
+def adopt_units(viewer) -> None:
+    """Give the layers of ``viewer`` that declare no units the units of those that do (see above).
 
-
-def reconcile_units(viewer) -> None:
-    """Give MLArray layers their file's units when every layer in the viewer agrees with them."""
+    Only in viewers holding an MLArray layer, and only when the declared units agree (else napari's
+    warning is the truth). napari before 0.7 has no world units: nothing to do.
+    """
     layers = [ly for ly in viewer.layers if hasattr(ly, "units")]
-    ours = {id(ly): _own_units(ly) for ly in layers if _own_units(ly) is not None}
-    if not ours:
+    if not any(_is_mlarray(ly) for ly in layers) or not hasattr(getattr(viewer, "dims", None), "units"):
         return
-    units = [ours.get(id(ly)) or tuple(ly.units) for ly in layers]
-    clash = any(_clash(a, b) for i, a in enumerate(units) for b in units[i + 1:])
+    declared = [_names(ly) for ly in layers if _declares(ly)]
+    if not declared or any(not _agree(a, b) for i, a in enumerate(declared) for b in declared[i + 1:]):
+        return
+    world = max(declared, key=len)  # every declared tuple agrees with it on the axes they share
     for ly in layers:
-        own = ours.get(id(ly))
-        if own is not None:
-            _set(ly, tuple("pixel" for _ in own) if clash else own)
+        if _declares(ly) or len(ly.units) == 0:
+            continue
+        n = min(len(ly.units), len(world))
+        ly.units = ("pixel",) * (len(ly.units) - n) + world[len(world) - n:]
+        # napari sliced the layer with its old units; slice it again from the viewer's dims
+        ly.events.reload(layer=ly)
+
+
+def watch_units(viewer) -> None:
+    """Adopt units as soon as napari finds the viewer's layers' units clashing (see the module docstring)."""
+    emitter = getattr(getattr(getattr(viewer, "dims", None), "events", None), "units", None)
+    if emitter is None:  # napari before 0.7: no world units
+        return
+    import weakref
+
+    ref = weakref.ref(viewer)
+
+    def on_units(event=None) -> None:
+        v = ref()
+        if v is not None and v.dims.units is None:
+            adopt_units(v)
+
+    emitter.connect(on_units)

@@ -77,10 +77,13 @@ def _layer_added(viewer, layer) -> None:
     from ..boxes._views import attach
     from ._anatomy import attach_anatomy
     from ._labels3d import attach_labels_3d
+    from ._plane import show_thin_plane
 
     attach(layer)
     attach_labels_3d(viewer, layer)
     _follow_layer_axis_labels(viewer)
+    if "mlarray_role" in (getattr(layer, "metadata", None) or {}):
+        show_thin_plane(viewer)
     attach_anatomy(viewer)
 
 
@@ -89,13 +92,10 @@ def _on_layers(ref):
         viewer = ref()
         if viewer is None:
             return
-        from ._units import before_insert, reconcile_units
-
-        if event.type == "inserting":
-            before_insert(viewer)
-            return
-        reconcile_units(viewer)
         if event.type == "inserted":
+            from ._units import adopt_units
+
+            adopt_units(viewer)
             _layer_added(viewer, event.value)
         else:
             _follow_layer_axis_labels(viewer)
@@ -117,10 +117,10 @@ def watch_viewers() -> None:
             continue
         _WATCHED.add(v)
         handler = _on_layers(weakref.ref(v))
-        for event in (v.layers.events.inserting, v.layers.events.inserted, v.layers.events.removed):
+        for event in (v.layers.events.inserted, v.layers.events.removed):
             event.connect(handler)
-        from ._units import reconcile_units
+        from ._units import watch_units
 
-        reconcile_units(v)
+        watch_units(v)
         for lay in list(v.layers):
             _layer_added(v, lay)
