@@ -48,14 +48,20 @@ def _smallest_int(arr: np.ndarray):
     return np.int64
 
 
-def mlarray_to_record(img) -> ImageRecord:
-    """An ImageRecord (geometry in the file's coord_system) for writing another format."""
+def mlarray_to_record(img, *, lazy: bool = False) -> ImageRecord:
+    """An ImageRecord (geometry in the file's coord_system) for writing another format.
+
+    With ``lazy``, ``array`` and ``levels`` are the file's lazy level arrays (read by region, or
+    whole through ``np.asarray``), so a writer that streams (OME-Zarr) never holds the image.
+    """
     meta = img.meta
     n = img.spatial_ndim
     sp = meta.spatial
     labels = sp.axis_labels or ["spatial"] * img.ndim
+    levels = img.levels if lazy else None
     return ImageRecord(
-        array=img.to_numpy(),
+        array=levels[0] if lazy else img.to_numpy(),
+        levels=(levels[1:] or None) if lazy else None,
         spacing=list(sp.spacing or [1.0] * n),
         origin=list(sp.origin or [0.0] * n),
         direction=[list(r) for r in (sp.direction or np.eye(n).tolist())],
@@ -131,7 +137,7 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     img = MLArray.open(src)
     if not img.meta.has_array:
         raise ConversionError(src, "holds metadata only; there is no image to write", "convert an image file")
-    record = mlarray_to_record(img)
+    record = mlarray_to_record(img, lazy=True)  # the writers read it whole or (OME-Zarr) by region
     if orient:
         from ._orient import reorient
 

@@ -7,9 +7,8 @@ ND2, bioio-lif for Leica LIF, bioio-dv for DeltaVision, ...).
 One scene is read (``scene``, default the first), with bioio's mosaic reconstruction, in bioio's
 dimension order (``T C Z Y X``, plus ``S`` for RGB samples) without its singleton ``T``/``C``/``Z``
 padding (a single plane is a 2-D image). Physical pixel sizes become spacing (in the
-unit the OME metadata names, else µm, the unit bioio plugins report), the time interval becomes
-``extra["time_interval"]`` (seconds) with ``s`` as the time axis unit, channel names become
-``extra["channel_names"]``. The plugin's metadata is kept in ``source`` (OME-XML when the plugin
+unit the OME metadata names, else µm, the unit bioio plugins report), the time interval and the
+channel names become the fields every microscopy reader fills (see ``_micro``). The plugin's metadata is kept in ``source`` (OME-XML when the plugin
 provides OME, else the native metadata as text/JSON).
 """
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from ..._errors import CorruptFileError
 from .._record import ConversionError, ImageRecord, json_clean
+from . import _micro
 from ._limits import check_declared_size
 
 __all__ = ["read_bioio", "bioio_plugin"]
@@ -184,19 +184,16 @@ def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = Non
         spacing.append(float(v) if v is not None and np.isfinite(v) and v > 0 else 1.0)
     with _quiet_plugin_logs():
         units = {d: _unit(img, d) for d in spatial}
-    axis_units = [units[d] for d in spatial]
-    extra: dict = {}
-    ti = _time_interval(img, xdata)
-    if "T" in dims:
-        if ti is not None:
-            extra["time_interval"] = ti
-        axis_units = [units[d] if d in units else ("s" if d == "T" else "") for d in dims]
+    extra: dict = _micro.time_fields(_time_interval(img, xdata)) if "T" in dims else {}
+    # bioio reports time in seconds; the time axis has that unit once its interval is known
+    time_unit = _micro.TIME_UNIT if _micro.TIME_INTERVAL in extra else None
+    axis_units = _micro.axis_units(labels, [units.get(d) or (time_unit if d == "T" else None) for d in dims])
     try:
         names = [str(c) for c in img.channel_names] if "C" in dims else []
     except Exception:
         names = []
-    if names and len(names) == data.shape[dims.index("C")]:
-        extra["channel_names"] = names
+    if names:
+        extra.update(_micro.channel_fields(data.shape[dims.index("C")], names=names))
     try:
         with _quiet_plugin_logs():
             standard = json_clean(dataclasses.asdict(img.standard_metadata))
