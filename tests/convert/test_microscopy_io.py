@@ -172,3 +172,33 @@ def test_validate_gives_no_anatomical_advice_for_a_micrometre_image(tmp_path, ca
     MLArray(TCZYX[0, 0], meta=Meta(spatial={"spacing": [2.0, 0.5, 0.5], "axis_units": ["mm"] * 3})).save(ct)
     main(["validate", str(ct)])
     assert "RAS" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------- 27.6: bounded memory
+def test_export_to_ome_zarr_streams_by_region_in_bounded_memory(tmp_path):
+    import tracemalloc
+
+    import zarr
+
+    from mlarray.convert.formats._omezarr_write import REGION_BYTES
+
+    image = RNG.integers(0, 4000, (6, 2048, 2048)).astype(np.uint16)  # 48 MiB, many regions and chunks
+    mla = tmp_path / "slide.mla"
+    MLArray(image, meta=Meta(spatial={"axis_labels": ["channel", "spatial_y", "spatial_x"], "spacing": [0.25, 0.25],
+                                      "axis_units": ["µm", "µm"]})).save(mla)
+    small = tmp_path / "small.mla"  # first use imports zarr, dask and ome-zarr-py: not the conversion's memory
+    MLArray(image[:1, :64, :64], meta=Meta(spatial={"axis_labels": ["channel", "spatial_y", "spatial_x"]})).save(small)
+    _convert(small, tmp_path / "small.ome.zarr")
+    nbytes = image.nbytes
+    del image
+    tracemalloc.start()
+    try:
+        _convert(mla, tmp_path / "slide.ome.zarr")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert REGION_BYTES < nbytes / 4
+    assert peak < nbytes / 2, f"peak {peak / 2**20:.1f} MiB for a {nbytes / 2**20:.0f} MiB image"
+    back = zarr.open_group(str(tmp_path / "slide.ome.zarr"), mode="r")
+    np.testing.assert_array_equal(back["s0"][:, 1000:1100, :], MLArray.open(mla)[:, 1000:1100, :])
+    assert back["s1"].shape == (6, 1024, 1024)
