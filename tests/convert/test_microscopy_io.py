@@ -202,3 +202,19 @@ def test_export_to_ome_zarr_streams_by_region_in_bounded_memory(tmp_path):
     back = zarr.open_group(str(tmp_path / "slide.ome.zarr"), mode="r")
     np.testing.assert_array_equal(back["s0"][:, 1000:1100, :], MLArray.open(mla)[:, 1000:1100, :])
     assert back["s1"].shape == (6, 1024, 1024)
+
+
+# ---------------------------------------------------------------------------------------- 27.8: label outputs named
+def test_cli_names_the_label_files_it_writes_beside_the_image(tmp_path, capsys):
+    import zarr
+    from ome_zarr.writer import write_image, write_labels
+
+    store = tmp_path / "cells.ome.zarr"
+    group = zarr.open_group(str(store), mode="w")
+    write_image(TCZYX[0], group, axes="czyx", scale_factors=[])
+    write_labels((TCZYX[0, 0] > 2000).astype(np.uint8), group, "nuclei", axes="zyx", scale_factors=[])
+    capsys.readouterr()
+    assert main(["convert", str(store), str(tmp_path / "cells.mla")]) == 0
+    err = capsys.readouterr().err
+    label_file = tmp_path / "cells_label-nuclei.mla"
+    assert label_file.exists() and str(label_file) in err

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._record import ConversionError, ImageRecord
 
-__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name"]
+__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name", "companion_outputs"]
 
 
 def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_seg: Optional[bool] = None):
@@ -154,6 +154,20 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     with atomic_output(dst) as tmp:
         write_any(record, tmp, **write_kw)
     return dst
+
+
+def companion_outputs(src: str, dst: str) -> list[str]:
+    """The ``<stem>_label-<name>.mla`` files :func:`convert_file` wrote beside ``dst`` for ``src``'s labels."""
+    from .formats.omezarr import is_zarr_store, label_names
+    from .formats.registry import companion_name
+
+    if not os.fspath(dst).endswith(".mla") or not is_zarr_store(src):
+        return []
+    try:
+        names = label_names(src)
+    except Exception:  # the conversion itself reports an unreadable store
+        return []
+    return [p for p in (companion_name(os.fspath(dst), n) for n in names) if os.path.exists(p)]
 
 
 def _is_dicom_target(dst: str) -> bool:

@@ -27,7 +27,7 @@ from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro, _ngff
 from ._limits import check_declared_size
 
-__all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "OMEZarrGeometryWarning"]
+__all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "label_names", "OMEZarrGeometryWarning"]
 
 _MLARRAY_ATTR = "mlarray"
 
@@ -118,6 +118,23 @@ def read_omezarr(path, *, series: int = 0, labels: bool = True) -> ImageRecord:
             record.companions = companions
             record.source["labels"] = sorted(companions)
     return record
+
+
+def label_names(path, *, series: int = 0) -> list[str]:
+    """Names of the label images stored with an OME-Zarr image (metadata only: no pixels are read)."""
+    path = os.fspath(path)
+    group, _ = _find_image(_open_group(path), path, series)
+    if "labels" not in group:
+        return []
+    names = _ngff.ome_attrs(_attrs(group["labels"])).get("labels")
+    out = []
+    for name in names if isinstance(names, list) else []:
+        try:
+            if str(name) in group["labels"]:
+                out.append(str(name))
+        except ValueError:  # "." or ".." parts: never a child of this group
+            continue
+    return out
 
 
 def _read_image(group, path: str, image_path: str) -> ImageRecord:
