@@ -6,8 +6,6 @@ Inputs are written by those tools; our outputs are read back by them, as Fiji/Bi
 import xml.etree.ElementTree as ET
 
 import numpy as np
-import pytest
-
 import tifffile
 
 from mlarray import MLArray

@@ -4,7 +4,9 @@ Axis order is tifffile's ``series.axes`` for the first series (e.g. ``ZYX``, ``T
 ``YXS``). Pixel size comes from OME ``PhysicalSize*`` (OME-TIFF), else from the ImageJ
 ``spacing``/``unit`` plus resolution tags, else from the resolution tags alone (inch and
 centimetre converted to mm). TIFF has no world frame: origin is 0, direction identity,
-``coord_system`` "unknown" (unless an mlarray-written TIFF says otherwise).
+``coord_system`` "unknown" (unless an mlarray-written TIFF says otherwise). OME channel names and
+colours and ``TimeIncrement``, and ImageJ ``finterval``, ``LUTs`` and ``Ranges``, become the fields
+every microscopy reader fills (``formats/_micro.py``).
 """
 
 from __future__ import annotations

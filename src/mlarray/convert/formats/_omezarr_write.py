@@ -1,4 +1,9 @@
-""":class:`ImageRecord` -> OME-Zarr (NGFF 0.5 by default, or 0.4) through ome-zarr-py's writer.
+""":class:`ImageRecord` -> OME-Zarr (NGFF 0.5 by default, or 0.4).
+
+- Data: streamed. The arrays are laid out as ome-zarr-py lays them and filled region by region from
+  ``record.array`` (numpy, or an ``.mla`` file's lazy level), each pyramid level built from the one
+  before, so memory stays bounded by ``REGION_BYTES`` whatever the image size; the metadata is
+  written by ome-zarr-py's metadata functions.
 
 - Axes are put in NGFF order (time, channel, other, then 2-3 space axes; the permutation is
   recorded so that our reader restores the original order) and named; units become UDUNITS-2
@@ -26,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._errors import MLArrayError
 from ..._data.chunks import iter_chunk_slices, working_chunk_shape
+from ..._errors import MLArrayError
 from ...pyramid import build_pyramid
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro, _ngff

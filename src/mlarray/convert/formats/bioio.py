@@ -8,8 +8,9 @@ One scene is read (``scene``, default the first), with bioio's mosaic reconstruc
 dimension order (``T C Z Y X``, plus ``S`` for RGB samples) without its singleton ``T``/``C``/``Z``
 padding (a single plane is a 2-D image). Physical pixel sizes become spacing (in the
 unit the OME metadata names, else µm, the unit bioio plugins report), the time interval and the
-channel names become the fields every microscopy reader fills (see ``_micro``). The plugin's metadata is kept in ``source`` (OME-XML when the plugin
-provides OME, else the native metadata as text/JSON).
+channel names become the fields every microscopy reader fills (see ``_micro``). The plugin's
+metadata is kept in ``source`` (OME-XML when the plugin provides OME, else the native metadata as
+text/JSON).
 """
 
 from __future__ import annotations
