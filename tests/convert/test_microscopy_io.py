@@ -216,3 +216,17 @@ def test_cli_names_the_label_files_it_writes_beside_the_image(tmp_path, capsys):
     err = capsys.readouterr().err
     label_file = tmp_path / "cells_label-nuclei.mla"
     assert label_file.exists() and str(label_file) in err
+
+
+def test_ome_tif_of_a_volume_pyramid_gets_subifd_levels_in_y_and_x(tmp_path):
+    volume = (np.indices((300, 300, 300)).sum(axis=0) % 251).astype(np.uint8)
+    mla = tmp_path / "vol.mla"
+    MLArray(volume, meta=Meta(spatial={"axis_labels": ["spatial_z", "spatial_y", "spatial_x"], "spacing": [1, 1, 1],
+                                       "axis_units": ["µm"] * 3})).save(mla, pyramid=True)
+    assert MLArray.open(mla).levels[1].shape[0] < 300  # the .mla pyramid halves Z too: no SubIFD form
+    out = tmp_path / "vol.ome.tif"
+    _convert(mla, out)
+    with tifffile.TiffFile(out) as tif:
+        shapes = [lv.shape for lv in tif.series[0].levels]
+    assert shapes[0] == (300, 300, 300) and len(shapes) > 1
+    assert all(s[0] == 300 and s[1] < 300 for s in shapes[1:])

@@ -276,6 +276,20 @@ def _subifd_levels(levels, base_shape, axes: str, order) -> list:
     return out
 
 
+def _yx_pyramid(data: np.ndarray, yx: list[int], is_seg: bool, max_levels: int) -> list[np.ndarray]:
+    """Levels halving only Y and X (as SubIFDs must), by the same downsampling as ``.mla`` pyramids."""
+    from ..pyramid import build_pyramid
+
+    out: list[np.ndarray] = []
+
+    def make_level(k, shape, dtype):
+        out.append(np.empty(shape, dtype))
+        return out[-1]
+
+    build_pyramid(data, yx, is_seg=is_seg, make_level=make_level, min_size=256, max_levels=max_levels)
+    return out
+
+
 def write_tiff(record: ImageRecord, path) -> None:
     """Write ``record`` as TIFF; OME-TIFF when ``path`` ends with ``.ome.tif``/``.ome.tiff``.
 
@@ -283,7 +297,8 @@ def write_tiff(record: ImageRecord, path) -> None:
     units when the axis unit is a length). OME-TIFF also gets the time increment, channel
     names and colours, with the axes in an order OME can state. Plain TIFFs carry the full
     geometry and the microscopy fields as tifffile shaped metadata so that :func:`read_tiff`
-    restores them exactly. ``record.levels`` that only shrink Y and X are written as a SubIFD pyramid.
+    restores them exactly. ``record.levels`` are written as a SubIFD pyramid (rebuilt in Y and X
+    only when they also shrink other axes, which SubIFDs cannot).
     """
     tifffile = _tifffile()
     path = os.fspath(path)
@@ -328,8 +343,11 @@ def write_tiff(record: ImageRecord, path) -> None:
     if resolution is not None:
         kwargs.update(resolution=resolution, resolutionunit=resolutionunit)
     levels = _subifd_levels(list(record.levels or []), data.shape, axes, order)
-    photometric = "rgb" if axes.endswith("S") and data.shape[-1] in (3, 4) else "minisblack"
     yx = [axes.index("Y"), axes.index("X")] if "Y" in axes and "X" in axes else None
+    if record.levels and not levels and yx:  # a volume pyramid (Z halved too): rebuild it in Y and X only
+        levels = _yx_pyramid(data, yx, bool(record.is_seg), len(record.levels))
+        order = None  # built from the already transposed data
+    photometric = "rgb" if axes.endswith("S") and data.shape[-1] in (3, 4) else "minisblack"
     try:
         with tifffile.TiffWriter(path, bigtiff=data.nbytes > 2**32 - 2**25, ome=ome, shaped=not ome) as tw:
             tile = (256, 256) if levels and yx and min(data.shape[a] for a in yx) >= 256 else None
