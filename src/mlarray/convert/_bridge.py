@@ -143,7 +143,7 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
 
         record = reorient(record, orient)
     if labels:
-        record.companions = {output_name(p, ""): mlarray_to_record(MLArray.open(p)) for p in labels}
+        record.companions = {output_name(p, ""): mlarray_to_record(MLArray.open(p), lazy=True) for p in labels}
     if writes_own_output(dst):  # MetaImage header + data, Zarr directories (before the folder test:
         write_any(record, dst, **write_kw)  # an existing store is a folder too): atomic in their own way
         return dst
