@@ -230,3 +230,19 @@ def test_ome_tif_of_a_volume_pyramid_gets_subifd_levels_in_y_and_x(tmp_path):
         shapes = [lv.shape for lv in tif.series[0].levels]
     assert shapes[0] == (300, 300, 300) and len(shapes) > 1
     assert all(s[0] == 300 and s[1] < 300 for s in shapes[1:])
+
+
+def test_tifffile_and_bioio_agree_on_what_a_file_does_not_say(tmp_path):
+    """No TimeIncrement, no channel names, no pixel size: neither reader invents one (bioio numbers
+    time points 0, 1, 2 and names channels 'Channel:0:c' when the file is silent)."""
+    from mlarray.convert.formats.bioio import read_bioio
+    from mlarray.convert.tiff import read_tiff
+
+    ome = tmp_path / "plain.ome.tif"
+    tifffile.imwrite(ome, TCZYX, ome=True, metadata={"axes": "TCZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
+                                                     "PhysicalSizeZ": 2.0})
+    ij = tmp_path / "plain_ij.tif"
+    tifffile.imwrite(ij, np.transpose(TCZYX[0], (1, 0, 2, 3)).copy(), imagej=True, metadata={"axes": "ZCYX"})
+    for path, units in ((ome, ["µm"] * 3), (ij, None)):
+        for rec in (read_tiff(path), read_bioio(path)):
+            assert rec.axis_units == units and not (rec.extra or {}), (path.name, rec.source_format)

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -134,18 +135,32 @@ def _native_metadata(img) -> object:
 
 
 def _time_interval(img, xdata) -> float | None:
+    """Seconds between time points, when the file states them (else None, as the TIFF reader says)."""
+    try:
+        meta = img.metadata
+        if hasattr(meta, "images"):  # OME: TimeIncrement says it, or nothing does
+            px = meta.images[img.current_scene_index].pixels
+            unit = getattr(px.time_increment_unit, "value", px.time_increment_unit)
+            return _micro.seconds(px.time_increment, unit or "s")
+    except Exception:
+        pass
     try:
         ti = img.time_interval
         if ti is not None:
-            return float(ti.total_seconds()) if hasattr(ti, "total_seconds") else float(ti)
+            return _micro.seconds(ti.total_seconds() if hasattr(ti, "total_seconds") else ti)
     except Exception:
         pass
     if "T" in xdata.dims and xdata.sizes["T"] > 1 and "T" in xdata.coords:
         t = np.asarray(xdata.coords["T"].values, float)
+        if np.array_equal(t, np.arange(t.size)):
+            return None  # bioio numbers time points 0, 1, 2... when the file gives no times
         steps = np.diff(t)
         if steps.size and np.all(np.isfinite(steps)) and np.allclose(steps, steps[0]) and steps[0] > 0:
             return float(steps[0])
     return None
+
+
+_DEFAULT_CHANNEL_NAME = re.compile(r"Channel:\d+:\d+")  # what bioio names a channel the file does not name
 
 
 def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = None) -> ImageRecord:
@@ -179,12 +194,15 @@ def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = Non
         labels[dims.index("S")] = "components"
     spatial = [d for d in dims if d in "ZYX"]
     sizes = img.physical_pixel_sizes
-    spacing = []
+    spacing, known = [], []
     for d in spatial:
         v = getattr(sizes, d, None)
-        spacing.append(float(v) if v is not None and np.isfinite(v) and v > 0 else 1.0)
-    with _quiet_plugin_logs():
-        units = {d: _unit(img, d) for d in spatial}
+        ok = v is not None and np.isfinite(v) and v > 0
+        spacing.append(float(v) if ok else 1.0)
+        if ok:
+            known.append(d)
+    with _quiet_plugin_logs():  # an axis without a pixel size has no unit (not 1 µm)
+        units = {d: _unit(img, d) for d in known}
     extra: dict = _micro.time_fields(_time_interval(img, xdata)) if "T" in dims else {}
     # bioio reports time in seconds; the time axis has that unit once its interval is known
     time_unit = _micro.TIME_UNIT if _micro.TIME_INTERVAL in extra else None
@@ -193,7 +211,7 @@ def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = Non
         names = [str(c) for c in img.channel_names] if "C" in dims else []
     except Exception:
         names = []
-    if names:
+    if names and not all(_DEFAULT_CHANNEL_NAME.fullmatch(n) for n in names):
         extra.update(_micro.channel_fields(data.shape[dims.index("C")], names=names))
     try:
         with _quiet_plugin_logs():
