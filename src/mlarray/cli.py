@@ -299,8 +299,13 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
     def report(r):
         results.append(r)
         if not quiet:
-            src, _, err = r
+            src, dst, err = r
             print(f"[{len(results)}/{total}] {'FAILED' if err else 'ok':6} {printable(src)}", file=sys.stderr)
+            if not err:  # label images that came with the source are written beside the output: name them
+                from .convert._bridge import companion_outputs
+
+                for extra in companion_outputs(src, dst):
+                    print(f"{'':{len(str(total)) * 2 + 3}} wrote  {printable(extra)}", file=sys.stderr)
 
     with executor(jobs if total > 1 else 1, scheduler) as ex:
         if ex is None:

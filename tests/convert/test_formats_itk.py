@@ -216,7 +216,7 @@ def test_images_without_an_anatomical_frame_stay_upright(tmp_path):
     png.SetSpacing((0.5, 0.25))
     sitk.WriteImage(png, str(tmp_path / "photo.png"))
     rec = read_any(tmp_path / "photo.png")
-    assert rec.axis_labels == ["spatial", "spatial", "channel"] and rec.coord_system == "unknown"
+    assert rec.axis_labels == ["spatial_y", "spatial_x", "channel"] and rec.coord_system == "unknown"  # as TIFF
     assert rec.direction == [[1.0, 0.0], [0.0, 1.0]] and rec.spacing == [0.25, 0.5]  # rows, then columns
     write_any(rec, tmp_path / "photo.mha")
     back = sitk.ReadImage(str(tmp_path / "photo.mha"))

@@ -2,7 +2,9 @@
 
 A crash at any moment leaves either the old file or the new one, never a mix. The temporary
 name starts with a dot (hidden from file browsers and ``*.mla`` globs), contains ``.partial``, and
-keeps the target's extension so writers that choose the format by extension (nibabel) still work.
+ends exactly as the target does (everything after the first dot of its name: ``.ome.tif``,
+``.nii.gz``), so writers that choose the format by a compound extension (OME-TIFF, nibabel) still
+see it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def fsync_path(path: str | os.PathLike, directory: bool = False) -> None:
 def atomic_output(target: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``target``; on success it atomically becomes ``target``."""
     target = Path(target)
-    ext = "".join(target.suffixes[-2:]) if target.name.endswith(".gz") else target.suffix
+    _, dot, rest = target.name.lstrip(".").partition(".")
+    ext = dot + rest  # "x.ome.tif" -> ".ome.tif": the last suffix alone would make a plain TIFF
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial{ext}")
     try:
         yield str(tmp)

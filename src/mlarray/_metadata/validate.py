@@ -78,7 +78,7 @@ def _warnings(meta: Meta, shape) -> list[Problem]:
     if meta.has_array and sp.spacing is None:
         out.append(Problem("warning", "spatial.spacing", "no voxel spacing is recorded (unit spacing assumed)",
                            "set spacing from the source image"))
-    if sp.spacing is not None and sp.coord_system is None:
+    if sp.spacing is not None and sp.coord_system is None and not _microscopic(sp, shape):
         out.append(Problem("warning", "spatial.coord_system", "geometry has no coordinate system",
                            "set coord_system to 'RAS' or 'LPS' so viewers can label orientation"))
     out += _geometry_warnings(meta, shape)
@@ -97,6 +97,19 @@ def _warnings(meta: Meta, shape) -> list[Problem]:
                                        "boxes are in voxel index units of the base array"))
                     break
     return out
+
+
+# Lengths of a body-sized world: an image measured in them may lie in a patient frame (RAS/LPS).
+_ANATOMICAL_UNITS = frozenset({"mm", "cm", "m", "millimeter", "centimeter", "meter"})
+
+
+def _microscopic(sp, shape) -> bool:
+    """Spatial units all finer than anatomy (µm, nm): no patient frame to name, so RAS/LPS is no advice."""
+    units = list(sp.axis_units or [])
+    ndim = len(shape) if shape is not None else (len(sp.shape) if sp.shape else None)
+    if ndim is not None and len(units) == ndim:
+        units = [units[a] for a in spatial_axes_of(sp.axis_labels, ndim)]
+    return bool(units) and all(u and u not in _ANATOMICAL_UNITS for u in units)
 
 
 def _geometry_warnings(meta: Meta, shape) -> list[Problem]:

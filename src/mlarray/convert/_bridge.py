@@ -10,7 +10,7 @@ import numpy as np
 
 from ._record import ConversionError, ImageRecord
 
-__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name"]
+__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name", "companion_outputs"]
 
 
 def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_seg: Optional[bool] = None):
@@ -48,14 +48,20 @@ def _smallest_int(arr: np.ndarray):
     return np.int64
 
 
-def mlarray_to_record(img) -> ImageRecord:
-    """An ImageRecord (geometry in the file's coord_system) for writing another format."""
+def mlarray_to_record(img, *, lazy: bool = False) -> ImageRecord:
+    """An ImageRecord (geometry in the file's coord_system) for writing another format.
+
+    With ``lazy``, ``array`` and ``levels`` are the file's lazy level arrays (read by region, or
+    whole through ``np.asarray``), so a writer that streams (OME-Zarr) never holds the image.
+    """
     meta = img.meta
     n = img.spatial_ndim
     sp = meta.spatial
     labels = sp.axis_labels or ["spatial"] * img.ndim
+    levels = img.levels if lazy else None
     return ImageRecord(
-        array=img.to_numpy(),
+        array=levels[0] if lazy else img.to_numpy(),
+        levels=(levels[1:] or None) if lazy else None,
         spacing=list(sp.spacing or [1.0] * n),
         origin=list(sp.origin or [0.0] * n),
         direction=[list(r) for r in (sp.direction or np.eye(n).tolist())],
@@ -131,13 +137,13 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     img = MLArray.open(src)
     if not img.meta.has_array:
         raise ConversionError(src, "holds metadata only; there is no image to write", "convert an image file")
-    record = mlarray_to_record(img)
+    record = mlarray_to_record(img, lazy=True)  # the writers read it whole or (OME-Zarr) by region
     if orient:
         from ._orient import reorient
 
         record = reorient(record, orient)
     if labels:
-        record.companions = {output_name(p, ""): mlarray_to_record(MLArray.open(p)) for p in labels}
+        record.companions = {output_name(p, ""): mlarray_to_record(MLArray.open(p), lazy=True) for p in labels}
     if writes_own_output(dst):  # MetaImage header + data, Zarr directories (before the folder test:
         write_any(record, dst, **write_kw)  # an existing store is a folder too): atomic in their own way
         return dst
@@ -148,6 +154,20 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     with atomic_output(dst) as tmp:
         write_any(record, tmp, **write_kw)
     return dst
+
+
+def companion_outputs(src: str, dst: str) -> list[str]:
+    """The ``<stem>_label-<name>.mla`` files :func:`convert_file` wrote beside ``dst`` for ``src``'s labels."""
+    from .formats.omezarr import is_zarr_store, label_names
+    from .formats.registry import companion_name
+
+    if not os.fspath(dst).endswith(".mla") or not is_zarr_store(src):
+        return []
+    try:
+        names = label_names(src)
+    except Exception:  # the conversion itself reports an unreadable store
+        return []
+    return [p for p in (companion_name(os.fspath(dst), n) for n in names) if os.path.exists(p)]
 
 
 def _is_dicom_target(dst: str) -> bool:

@@ -12,10 +12,11 @@ rotation: direction is diagonal (a negative scale flips an axis). Units are UDUN
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
+
+from . import _micro
 
 __all__ = [
     "NGFFError", "ome_attrs", "ngff_version", "axes_of", "axis_labels_for", "compose_transforms",
@@ -148,43 +149,17 @@ def unit_to_ngff(unit: Any) -> str | None:
     return _SHORT_TO_UNIT.get(unit)
 
 
-def _hex_color(value: Any) -> str | None:
-    if isinstance(value, str):
-        v = value.strip().lstrip("#")
-        if len(v) == 6:
-            try:
-                int(v, 16)
-            except ValueError:
-                return None
-            return "#" + v.lower()
-    return None
-
-
 def channels_from_omero(omero: Any, n: int) -> dict:
     """``extra`` entries from the ``omero`` block: channel_names, channel_colors (#rrggbb), channel_windows."""
     if not isinstance(omero, dict) or not isinstance(omero.get("channels"), list):
         return {}
-    chans = omero["channels"]
-    if len(chans) != n:
-        return {}
-    out: dict = {}
-    names = [c.get("label") if isinstance(c, dict) else None for c in chans]
-    if all(isinstance(x, str) and x for x in names):
-        out["channel_names"] = names
-    colors = [_hex_color(c.get("color")) if isinstance(c, dict) else None for c in chans]
-    if all(colors):
-        out["channel_colors"] = colors
+    chans = [c if isinstance(c, dict) else {} for c in omero["channels"]]
     windows = []
     for c in chans:
-        w = c.get("window") if isinstance(c, dict) else None
-        try:
-            windows.append([float(w["start"]), float(w["end"])])
-        except (TypeError, KeyError, ValueError):
-            windows = []
-            break
-    if windows and all(math.isfinite(v) for w in windows for v in w):
-        out["channel_windows"] = windows
-    return out
+        w = c.get("window")
+        windows.append([w.get("start"), w.get("end")] if isinstance(w, dict) else None)
+    return _micro.channel_fields(n, names=[c.get("label") for c in chans], colors=[c.get("color") for c in chans],
+                                 windows=windows)
 
 
 def classes_from_image_label(image_label: Any) -> list[dict] | None:

@@ -1,4 +1,9 @@
-""":class:`ImageRecord` -> OME-Zarr (NGFF 0.5 by default, or 0.4) through ome-zarr-py's writer.
+""":class:`ImageRecord` -> OME-Zarr (NGFF 0.5 by default, or 0.4).
+
+- Data: streamed. The arrays are laid out as ome-zarr-py lays them and filled region by region from
+  ``record.array`` (numpy, or an ``.mla`` file's lazy level), each pyramid level built from the one
+  before, so memory stays bounded by ``REGION_BYTES`` whatever the image size; the metadata is
+  written by ome-zarr-py's metadata functions.
 
 - Axes are put in NGFF order (time, channel, other, then 2-3 space axes; the permutation is
   recorded so that our reader restores the original order) and named; units become UDUNITS-2
@@ -26,14 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._data.chunks import iter_chunk_slices, working_chunk_shape
 from ..._errors import MLArrayError
+from ...pyramid import build_pyramid
 from .._record import ConversionError, ImageRecord, json_clean
-from . import _ngff
+from . import _micro, _ngff
 from ._output import replace_directory, scratch_dir
 
 __all__ = ["write_omezarr"]
 
 NGFF_VERSIONS = ("0.4", "0.5")
+# Bytes of image data one copy step holds (the base region, or a pyramid level's input region).
+REGION_BYTES = 8 * 2**20
 _DEFAULT_COLORS = ("#ff0000", "#00ff00", "#0000ff", "#ff00ff", "#00ffff", "#ffff00", "#ffffff")
 
 
@@ -47,19 +56,48 @@ def _ome_zarr():
     return zarr, ome_zarr.writer, ome_zarr.format
 
 
+class _NGFFView:
+    """The record's array in NGFF axis order, read one region at a time (never whole).
+
+    ``record.array`` may be numpy or any array read by slicing (an ``.mla`` file's lazy level).
+    """
+
+    def __init__(self, array, order: list[int]) -> None:
+        if not all(hasattr(array, a) for a in ("shape", "dtype", "__getitem__")):
+            array = np.asanyarray(array)
+        self._src, self._order = array, list(order)
+        self.shape = tuple(int(array.shape[i]) for i in order)
+        dtype = np.dtype(array.dtype)
+        self.dtype = np.dtype(np.uint8) if dtype == np.bool_ else dtype  # NGFF has no boolean arrays
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        src_key = [slice(None)] * len(self._order)
+        for pos, i in enumerate(self._order):
+            src_key[i] = key[pos]
+        block = np.asarray(self._src[tuple(src_key)])
+        if self._order != list(range(len(self._order))):
+            block = np.transpose(block, self._order)  # output axis pos is source axis order[pos]
+        return block.astype(self.dtype, copy=False)
+
+
 def _layout(record: ImageRecord, path: str):
-    """Data in NGFF axis order, the NGFF axes (with units), the order used and the spatial positions."""
-    data = np.asanyarray(record.array)
-    labels = list(record.axis_labels) or ["spatial"] * data.ndim
-    if len(labels) != data.ndim:
-        raise ConversionError(path, f"record has {data.ndim} axes but {len(labels)} axis labels")
+    """The image in NGFF axis order (a region view), the NGFF axes (with units), the order used and the
+    spatial positions."""
+    ndim = len(np.shape(record.array))
+    labels = list(record.axis_labels) or ["spatial"] * ndim
+    if len(labels) != ndim:
+        raise ConversionError(path, f"record has {ndim} axes but {len(labels)} axis labels")
     try:
         order, axes = _ngff.canonical_axes(labels)
     except _ngff.NGFFError as exc:
         raise ConversionError(path, str(exc), "drop or merge axes first (e.g. one file per channel group)") from None
     spatial_in = [i for i, lab in enumerate(labels) if str(lab).startswith("spatial")]
     units = list(record.axis_units or [])
-    per_axis = len(units) == data.ndim and len(units) != len(spatial_in)
+    per_axis = len(units) == ndim and len(units) != len(spatial_in)
     anatomical = (record.coord_system or "").upper().rstrip("+") in ("RAS", "LPS", "LAS")
     for pos, i in enumerate(order):
         if i in spatial_in:
@@ -71,10 +109,8 @@ def _layout(record: ImageRecord, path: str):
                 ngff = "second"
         if ngff:
             axes[pos]["unit"] = ngff
-    if order != list(range(data.ndim)):
-        data = np.transpose(data, order)
     spatial_pos = [pos for pos, i in enumerate(order) if i in spatial_in]
-    return data, axes, order, spatial_pos, spatial_in
+    return _NGFFView(record.array, order), axes, order, spatial_pos, spatial_in
 
 
 def _base_transform(record: ImageRecord, order, spatial_pos, spatial_in, labels, path: str):
@@ -108,17 +144,32 @@ def _warning_class():
     return OMEZarrGeometryWarning
 
 
-def _pyramid(data: np.ndarray, spatial_pos: list[int], is_seg: bool, min_size: int):
-    from ...pyramid import build_pyramid
+def _create(target, name: str, shape, dtype, axes: list[dict], spatial_pos: list[int], fmt):
+    """An empty dataset laid out as ome-zarr-py lays its own: "/"-separated chunk keys for Zarr v2
+    (NGFF 0.4), dimension names for Zarr v3 (NGFF 0.5)."""
+    kw: dict = {"name": name, "shape": tuple(shape), "dtype": dtype, "chunks": _chunks(shape, spatial_pos)}
+    if fmt.zarr_format == 2:
+        kw["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+    else:
+        kw["dimension_names"] = [a["name"] for a in axes]
+    return target.create_array(**kw)
 
-    levels: list[np.ndarray] = []
 
-    def make_level(k, shape, dtype):
-        levels.append(np.empty(shape, dtype))
-        return levels[-1]
-
-    info = build_pyramid(data, spatial_pos, is_seg=is_seg, make_level=make_level, min_size=min_size)
-    return [data] + levels, [tuple(lv["scale"]) for lv in info]
+def _fill(out, view: _NGFFView, channel_pos: int | None) -> list[list[float]] | None:
+    """Copy ``view`` into ``out`` one bounded region at a time; per-channel [min, max] on the way."""
+    tile = working_chunk_shape(view.shape, view.dtype.itemsize, out.chunks, budget_bytes=REGION_BYTES)
+    ranges: list[list[float]] | None = None
+    if channel_pos is not None:
+        ranges = [[np.inf, -np.inf] for _ in range(view.shape[channel_pos])]
+    for region in iter_chunk_slices(view.shape, tile):
+        block = view[region]
+        out[region] = block
+        if ranges is not None and block.size:
+            other = tuple(a for a in range(block.ndim) if a != channel_pos)
+            lows, highs = block.min(axis=other), block.max(axis=other)
+            for k, c in enumerate(range(*region[channel_pos].indices(view.shape[channel_pos]))):
+                ranges[c] = [min(ranges[c][0], float(lows[k])), max(ranges[c][1], float(highs[k]))]
+    return ranges
 
 
 def _level_transforms(scale, shift, factors, spatial_pos):
@@ -138,28 +189,28 @@ def _chunks(shape, spatial_pos) -> tuple[int, ...]:
     return tuple(min(n, edge) if a in spatial_pos else 1 for a, n in enumerate(shape))
 
 
-def _omero(record: ImageRecord, data: np.ndarray, channel_pos: int | None) -> dict | None:
-    if channel_pos is None:
-        return None
-    n = data.shape[channel_pos]
+def _omero(record: ImageRecord, n: int, dtype: np.dtype, ranges: list[list[float]]) -> dict:
+    """``omero`` channels: the source's own block (OME-Zarr input), else names, colours and windows from
+    ``extra``; a channel without a stored window shows its data range."""
     extra = record.extra or {}
     if record.source_format == "ome-zarr":
         attrs = record.source.get("attributes") if isinstance(record.source, dict) else None
         omero = _ngff.ome_attrs(attrs).get("omero") if isinstance(attrs, dict) else None
         if isinstance(omero, dict) and isinstance(omero.get("channels"), list) and len(omero["channels"]) == n:
             return json_clean(omero)
-    names = extra.get("channel_names") if isinstance(extra.get("channel_names"), list) else None
-    colors = extra.get("channel_colors") if isinstance(extra.get("channel_colors"), list) else None
-    windows = extra.get("channel_windows") if isinstance(extra.get("channel_windows"), list) else None
-    info = np.iinfo(data.dtype) if data.dtype.kind in "iu" else None
+    fields = _micro.channel_fields(n, names=extra.get(_micro.CHANNEL_NAMES), colors=extra.get(_micro.CHANNEL_COLORS),
+                                   windows=extra.get(_micro.CHANNEL_WINDOWS))
+    names = fields.get(_micro.CHANNEL_NAMES)
+    colors = fields.get(_micro.CHANNEL_COLORS)
+    windows = fields.get(_micro.CHANNEL_WINDOWS)
+    info = np.iinfo(dtype) if dtype.kind in "iu" else None
     channels = []
     for c in range(n):
-        plane = np.take(data, c, axis=channel_pos)
-        lo, hi = (float(plane.min()), float(plane.max())) if plane.size else (0.0, 1.0)
-        start, end = (windows[c] if windows and len(windows) == n else (lo, hi))
-        color = colors[c] if colors and len(colors) == n else _DEFAULT_COLORS[c % len(_DEFAULT_COLORS)]
+        lo, hi = ranges[c] if np.isfinite(ranges[c]).all() else (0.0, 1.0)
+        start, end = windows[c] if windows else (lo, hi)
+        color = colors[c] if colors else _DEFAULT_COLORS[c % len(_DEFAULT_COLORS)]
         channels.append({
-            "label": str(names[c]) if names and len(names) == n else f"channel {c}",
+            "label": names[c] if names else f"channel {c}",
             "color": str(color).lstrip("#").upper(), "active": True,
             "window": {"start": float(start), "end": float(end),
                        "min": float(info.min) if info else lo, "max": float(info.max) if info else hi},
@@ -179,36 +230,33 @@ def _mlarray_attr(record: ImageRecord, order: list[int]) -> dict:
 
 def _write_one(group, record: ImageRecord, path: str, fmt, writer, *, label_name: str | None,
                min_size: int) -> list[int]:
-    data, axes, order, spatial_pos, spatial_in = _layout(record, path)
-    labels = list(record.axis_labels) or ["spatial"] * data.ndim
+    view, axes, order, spatial_pos, spatial_in = _layout(record, path)
+    labels = list(record.axis_labels) or ["spatial"] * view.ndim
     scale, shift = _base_transform(record, order, spatial_pos, spatial_in, labels, path)
     is_seg = bool(record.is_seg)
-    if data.dtype == np.bool_:
-        data = data.astype(np.uint8)
-    pyramid, factors = _pyramid(data, spatial_pos, is_seg, min_size)
-    transforms = _level_transforms(scale, shift, factors, spatial_pos)
-    storage = [{"chunks": _chunks(lv.shape, spatial_pos)} for lv in pyramid]
-    method = {"method": "mlarray.pyramid " + ("mode" if is_seg else "mean"), "version": "1"}
-    # ome-zarr-py writes the arrays and the layout; the transforms (its ``coordinate_transformations``
-    # argument is deprecated, and its ``scale`` has no translation) are then set through
-    # write_multiscales_metadata, which takes each dataset's transformations as they are.
+    target = group if label_name is None else group.require_group(f"labels/{label_name}")
+    # The base is copied region by region and each level is built from the one before (as for
+    # .mla pyramids), so memory stays bounded by REGION_BYTES whatever the image size.
+    base = _create(target, "s0", view.shape, view.dtype, axes, spatial_pos, fmt)
+    channel_pos = next((p for p, a in enumerate(axes) if a.get("type") == "channel"), None)
+    ranges = _fill(base, view, channel_pos if label_name is None and not is_seg else None)
+    info = build_pyramid(base, spatial_pos, is_seg=is_seg, min_size=min_size, budget_bytes=REGION_BYTES,
+                         make_level=lambda k, shape, dtype: _create(target, f"s{k}", shape, dtype, axes,
+                                                                    spatial_pos, fmt))
+    transforms = _level_transforms(scale, shift, [tuple(lv["scale"]) for lv in info], spatial_pos)
+    datasets = [{"path": f"s{k}", "coordinateTransformations": t} for k, t in enumerate(transforms)]
+    metadata: dict = {"method": "mlarray.pyramid " + ("mode" if is_seg else "mean"), "version": "1"}
+    # The transforms are set through write_multiscales_metadata, which takes each dataset's
+    # transformations as they are (ome-zarr-py's ``scale`` argument has no translation).
     if label_name is None:
-        name = Path(path.rstrip("/")).name
-        writer.write_multiscale(pyramid, group, fmt=fmt, axes=axes, storage_options=storage, name=name)
-        target = group
-        channel_pos = next((p for p, a in enumerate(axes) if a.get("type") == "channel"), None)
-        omero = _omero(record, data, channel_pos) if not is_seg else None
-        metadata = {**method, **({"omero": omero} if omero else {})}
+        if ranges is not None:
+            metadata["omero"] = _omero(record, view.shape[channel_pos], view.dtype, ranges)
+        writer.write_multiscales_metadata(target, datasets, fmt=fmt, axes=axes, name=Path(path.rstrip("/")).name,
+                                          metadata=metadata)
     else:
-        name = label_name
-        label_meta = _ngff.image_label_from_classes(record.classes)
-        writer.write_multiscale_labels(pyramid, group, label_name, fmt=fmt, axes=axes, storage_options=storage,
-                                       label_metadata=label_meta or None)
-        target = group["labels"][label_name]
-        metadata = dict(method)
-    written = _ngff.ome_attrs(dict(target.attrs))["multiscales"][0]["datasets"]
-    datasets = [{"path": d["path"], "coordinateTransformations": t} for d, t in zip(written, transforms)]
-    writer.write_multiscales_metadata(target, datasets, fmt=fmt, axes=axes, name=name, metadata=metadata)
+        writer.write_multiscales_metadata(target, datasets, fmt=fmt, axes=axes, name=label_name, metadata=metadata)
+        writer.write_label_metadata(group["labels"], label_name, fmt=fmt,
+                                    **_ngff.image_label_from_classes(record.classes))
     return order
 
 
@@ -257,6 +305,7 @@ def _check_label_fits(label: ImageRecord, image: ImageRecord, path: str, name: s
     if li != ii:
         raise ConversionError(path, f"label image {name!r} has spatial shape {li}, the image {ii}",
                               "labels must be on the image's voxel grid")
-    if not label.is_seg and np.asarray(label.array).dtype.kind not in "biu":
+    dtype = label.array.dtype if hasattr(label.array, "dtype") else np.asarray(label.array).dtype
+    if not label.is_seg and np.dtype(dtype).kind not in "biu":
         raise ConversionError(path, f"label image {name!r} is not an integer label map",
                               "give segmentations (integer labels) as --labels")

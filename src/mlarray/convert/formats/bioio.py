@@ -7,10 +7,10 @@ ND2, bioio-lif for Leica LIF, bioio-dv for DeltaVision, ...).
 One scene is read (``scene``, default the first), with bioio's mosaic reconstruction, in bioio's
 dimension order (``T C Z Y X``, plus ``S`` for RGB samples) without its singleton ``T``/``C``/``Z``
 padding (a single plane is a 2-D image). Physical pixel sizes become spacing (in the
-unit the OME metadata names, else µm, the unit bioio plugins report), the time interval becomes
-``extra["time_interval"]`` (seconds) with ``s`` as the time axis unit, channel names become
-``extra["channel_names"]``. The plugin's metadata is kept in ``source`` (OME-XML when the plugin
-provides OME, else the native metadata as text/JSON).
+unit the OME metadata names, else µm, the unit bioio plugins report), the time interval and the
+channel names become the fields every microscopy reader fills (see ``_micro``). The plugin's
+metadata is kept in ``source`` (OME-XML when the plugin provides OME, else the native metadata as
+text/JSON).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..._errors import CorruptFileError
 from .._record import ConversionError, ImageRecord, json_clean
+from . import _micro
 from ._limits import check_declared_size
 
 __all__ = ["read_bioio", "bioio_plugin"]
@@ -133,18 +135,32 @@ def _native_metadata(img) -> object:
 
 
 def _time_interval(img, xdata) -> float | None:
+    """Seconds between time points, when the file states them (else None, as the TIFF reader says)."""
+    try:
+        meta = img.metadata
+        if hasattr(meta, "images"):  # OME: TimeIncrement says it, or nothing does
+            px = meta.images[img.current_scene_index].pixels
+            unit = getattr(px.time_increment_unit, "value", px.time_increment_unit)
+            return _micro.seconds(px.time_increment, unit or "s")
+    except Exception:
+        pass
     try:
         ti = img.time_interval
         if ti is not None:
-            return float(ti.total_seconds()) if hasattr(ti, "total_seconds") else float(ti)
+            return _micro.seconds(ti.total_seconds() if hasattr(ti, "total_seconds") else ti)
     except Exception:
         pass
     if "T" in xdata.dims and xdata.sizes["T"] > 1 and "T" in xdata.coords:
         t = np.asarray(xdata.coords["T"].values, float)
+        if np.array_equal(t, np.arange(t.size)):
+            return None  # bioio numbers time points 0, 1, 2... when the file gives no times
         steps = np.diff(t)
         if steps.size and np.all(np.isfinite(steps)) and np.allclose(steps, steps[0]) and steps[0] > 0:
             return float(steps[0])
     return None
+
+
+_DEFAULT_CHANNEL_NAME = re.compile(r"Channel:\d+:\d+")  # what bioio names a channel the file does not name
 
 
 def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = None) -> ImageRecord:
@@ -178,25 +194,25 @@ def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = Non
         labels[dims.index("S")] = "components"
     spatial = [d for d in dims if d in "ZYX"]
     sizes = img.physical_pixel_sizes
-    spacing = []
+    spacing, known = [], []
     for d in spatial:
         v = getattr(sizes, d, None)
-        spacing.append(float(v) if v is not None and np.isfinite(v) and v > 0 else 1.0)
-    with _quiet_plugin_logs():
-        units = {d: _unit(img, d) for d in spatial}
-    axis_units = [units[d] for d in spatial]
-    extra: dict = {}
-    ti = _time_interval(img, xdata)
-    if "T" in dims:
-        if ti is not None:
-            extra["time_interval"] = ti
-        axis_units = [units[d] if d in units else ("s" if d == "T" else "") for d in dims]
+        ok = v is not None and np.isfinite(v) and v > 0
+        spacing.append(float(v) if ok else 1.0)
+        if ok:
+            known.append(d)
+    with _quiet_plugin_logs():  # an axis without a pixel size has no unit (not 1 µm)
+        units = {d: _unit(img, d) for d in known}
+    extra: dict = _micro.time_fields(_time_interval(img, xdata)) if "T" in dims else {}
+    # bioio reports time in seconds; the time axis has that unit once its interval is known
+    time_unit = _micro.TIME_UNIT if _micro.TIME_INTERVAL in extra else None
+    axis_units = _micro.axis_units(labels, [units.get(d) or (time_unit if d == "T" else None) for d in dims])
     try:
         names = [str(c) for c in img.channel_names] if "C" in dims else []
     except Exception:
         names = []
-    if names and len(names) == data.shape[dims.index("C")]:
-        extra["channel_names"] = names
+    if names and not all(_DEFAULT_CHANNEL_NAME.fullmatch(n) for n in names):
+        extra.update(_micro.channel_fields(data.shape[dims.index("C")], names=names))
     try:
         with _quiet_plugin_logs():
             standard = json_clean(dataclasses.asdict(img.standard_metadata))

@@ -157,7 +157,9 @@ def _record_from_image(img, io: str, path: str) -> ImageRecord:
     if dim > 3 and not d[:3, 3:].any() and not d[3:, :3].any():
         ns = 3  # the extra axes (time, ...) do not mix with space
     n_extra = dim - ns
-    labels = (["temporal"] + ["non_spatial"] * (n_extra - 1) if n_extra else []) + ["spatial"] * ns
+    # a 2-D picture (PNG, JPEG, BMP) is rows and columns as a TIFF is: name them y, x as the TIFF reader does
+    spatial_labels = ["spatial_y", "spatial_x"] if dim == 2 else ["spatial"] * ns
+    labels = (["temporal"] + ["non_spatial"] * (n_extra - 1) if n_extra else []) + spatial_labels
     if data.ndim > dim:
         labels.append("channel")
     metadata = _metadata(img)

@@ -24,10 +24,10 @@ import numpy as np
 
 from ..._errors import CorruptFileError
 from .._record import ConversionError, ImageRecord, json_clean
-from . import _ngff
+from . import _micro, _ngff
 from ._limits import check_declared_size
 
-__all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "OMEZarrGeometryWarning"]
+__all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "label_names", "OMEZarrGeometryWarning"]
 
 _MLARRAY_ATTR = "mlarray"
 
@@ -120,6 +120,23 @@ def read_omezarr(path, *, series: int = 0, labels: bool = True) -> ImageRecord:
     return record
 
 
+def label_names(path, *, series: int = 0) -> list[str]:
+    """Names of the label images stored with an OME-Zarr image (metadata only: no pixels are read)."""
+    path = os.fspath(path)
+    group, _ = _find_image(_open_group(path), path, series)
+    if "labels" not in group:
+        return []
+    names = _ngff.ome_attrs(_attrs(group["labels"])).get("labels")
+    out = []
+    for name in names if isinstance(names, list) else []:
+        try:
+            if str(name) in group["labels"]:
+                out.append(str(name))
+        except ValueError:  # "." or ".." parts: never a child of this group
+            continue
+    return out
+
+
 def _read_image(group, path: str, image_path: str) -> ImageRecord:
     attrs = _attrs(group)
     ome = _ngff.ome_attrs(attrs)
@@ -184,16 +201,14 @@ def _read_image(group, path: str, image_path: str) -> ImageRecord:
     direction = np.diag(np.where(s < 0, -1.0, 1.0))
     origin = np.array([shift[i] for i in spatial], float)
     units = [_ngff.unit_from_ngff(a.get("unit")) for a in axes]
-    axis_units = None
-    if any(units[i] for i in spatial):
-        if all(units[i] is None for i in range(ndim) if i not in spatial):
-            axis_units = [units[i] or "" for i in spatial]
-        else:
-            axis_units = [u or "" for u in units]
     extra: dict = {}
     time = [i for i, lab in enumerate(labels) if lab == "temporal"]
     if time and transforms_ok and scale[time[0]] != 1:
-        extra["time_interval"] = float(scale[time[0]])
+        interval = _micro.seconds(scale[time[0]], units[time[0]] or _micro.TIME_UNIT)
+        extra.update(_micro.time_fields(interval))
+        if interval is not None:
+            units[time[0]] = _micro.TIME_UNIT  # the interval is stored in seconds, whatever NGFF said
+    axis_units = _micro.axis_units(labels, units) if any(units[i] for i in spatial) else None
     channel = [i for i, lab in enumerate(labels) if lab == "channel"]
     if channel:
         extra.update(_ngff.channels_from_omero(ome.get("omero"), data.shape[channel[0]]))
