@@ -16,6 +16,7 @@ from ._data import writer as _writer
 from ._published.array_compat import PublishedArrayAPI
 from ._data.array_io import MLARRAY_SUFFIX, check_path, open_store, read_all, read_compressed, read_meta
 from ._file.container import base_offset
+from ._remote import is_url, open_url_store
 from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
 from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._data.levels import LevelArray, level_loader
@@ -107,6 +108,9 @@ class MLArray(PublishedArrayAPI):
                                "(and MLArray.create() for new files)")
         self = cls.__new__(cls)
         self._init_empty()
+        if is_url(filepath):  # http(s)://, s3://...: read-only, lazy, chunks verified as they arrive (_remote)
+            self._attach(open_url_store(filepath, mode, mmap_mode, verify), filepath, mode, mmap_mode)
+            return self
         path = check_path(filepath, must_exist=True)
         reusable = mode == "r" and mmap_mode == "r" and verify is not True  # read-only: see _open_cache
         identity, checked_at = _open_cache.file_identity(path), _open_cache.now_ns()
@@ -389,6 +393,8 @@ class MLArray(PublishedArrayAPI):
             try:
                 return _read_path.read(data, region)
             except (RuntimeError, ValueError) as exc:
+                if isinstance(exc, MLArrayError):  # e.g. a remote file's RemoteError: keep its type
+                    raise
                 raise CorruptFileError(self.filepath, f"the compressed data cannot be read ({exc})") from None
         if self._verifier is not None:
             self._verifier.check_key(key)
