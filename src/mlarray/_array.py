@@ -450,7 +450,8 @@ class MLArray(PublishedArrayAPI):
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
                 out.append(LevelArray(lv["shape"], self.dtype, lv["scale"], level_loader(
-                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None), k, path=self.filepath))
+                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None, base=self._fstore),
+                    k, path=self.filepath))
         self._level_cache = out
         return out
 

@@ -27,6 +27,8 @@ class Recorder:
         self.truncate = False  # send half of each body, then close
         self.no_range = False  # ignore Range, as http.server does
         self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests served at once
 
     def reset(self) -> None:
         with self.lock:
@@ -60,6 +62,16 @@ def _handler(rec: Recorder):
                 rec.requests.append((self.path, self.headers.get("Range", "")))
                 fail = rec.fail_next > 0
                 rec.fail_next -= fail
+            with rec.lock:
+                rec.in_flight += 1
+                rec.max_in_flight = max(rec.max_in_flight, rec.in_flight)
+            try:
+                self._serve(fail)
+            finally:
+                with rec.lock:
+                    rec.in_flight -= 1
+
+        def _serve(self, fail):
             if rec.delay:
                 time.sleep(rec.delay)
             status = 503 if fail else rec.status.get(self.path)

@@ -78,10 +78,12 @@ class LevelArray:
         return f"LevelArray(level={self.level}, shape={self.shape}, dtype={self.dtype}, scale={self.scale})"
 
 
-def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = True):
+def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = True, base=None):
     """Open pyramid level ``k`` memory-mapped at its offset, checked against the metadata.
 
-    With ``verify``, chunks are checked on first access: against ``crcs``, or their headers only."""
+    With ``verify``, chunks are checked on first access: against ``crcs``, or their headers only.
+    ``base``: the open base array; a remote one (``path`` a URL) reads its levels over the same
+    connection and file version (mlarray._remote)."""
     def load():
         import blosc2
 
@@ -90,7 +92,7 @@ def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = Tru
         if is_url(path):
             from .._remote.store import open_level
 
-            arr = open_level(path, k, start, end, what)  # bounds checked there, against the remote header
+            arr = open_level(base, k, start, end, what)  # bounds checked there, against the remote header
         else:
             arr = _open_local_level(path, start, end, what)
         # the metadata and the level disagree: a forged level could otherwise claim any size

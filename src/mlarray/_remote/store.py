@@ -284,7 +284,7 @@ def open_store(url: str, *, verify=True, storage_options: Optional[dict] = None)
     if not off < index_pos <= rfile.size:
         raise CorruptFileError(url, f"the frame at byte {off} puts its chunk index at byte {index_pos}, outside "
                                     f"the {rfile.size}-byte file (truncated or damaged)")
-    tail = min(index_pos, rfile.size - TRAILER_READ)  # blosc2 reads the trailer from the frame's last 4 KiB
+    tail = max(off, min(index_pos, rfile.size - TRAILER_READ))  # blosc2 reads a trailer from its frame's last 4 KiB
     if rfile.size - tail <= TAIL_MAX:
         rfile.pin(tail, rfile.size - tail)
     check_vlmeta_entries_in(fh, off, rfile.size, url)  # the metadata limits, before anything is inflated
@@ -303,7 +303,6 @@ def open_store(url: str, *, verify=True, storage_options: Optional[dict] = None)
         src.crcs = None if sums is None else sums.chunks
         if sums is not None and len(sums.chunks) != store.nchunks:
             raise CorruptFileError(url, f"the array has {store.nchunks} chunks but checksums for {len(sums.chunks)}")
-    rfile.verify = verify
     _OPEN[url] = rfile
     if verify is True:
         store.check_all()
@@ -315,16 +314,13 @@ def opened(url: str) -> Optional[RemoteFile]:
     return _OPEN.get(url)
 
 
-def open_level(url: str, k: int, start: int, end: int, what: str) -> RemoteStore:
-    """Pyramid level ``k``, the frame at bytes ``start..end`` of the remote file opened last at ``url``."""
-    rfile = _OPEN.get(url)
-    if rfile is None:
-        open_store(url, verify=False)
-        rfile = _OPEN[url]
+def open_level(base: RemoteStore, k: int, start: int, end: int, what: str) -> RemoteStore:
+    """Pyramid level ``k``: the frame at bytes ``start..end`` of the same remote file (and version) as ``base``."""
+    rfile = base.rfile
     if not HEADER_SIZE <= start < end <= rfile.base_offset:
-        raise CorruptFileError(url, f"{what} is said to lie at bytes {start}..{end}, outside the level "
-                                    "area between the header and the array")
-    sums = getattr(rfile, "checksums", None)
+        raise CorruptFileError(rfile.url, f"{what} is said to lie at bytes {start}..{end}, outside the level "
+                                          "area between the header and the array")
+    sums = rfile.checksums
     crcs = None if sums is None else sums.levels.get(str(k))
     src = _frame_source(rfile, start, end - start, what, crcs=crcs)
     return RemoteStore(rfile, src, what)

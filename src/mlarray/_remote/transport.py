@@ -146,8 +146,8 @@ class HttpTransport:
         try:
             body = r.read()
         except (self._urllib3.exceptions.ProtocolError, self._urllib3.exceptions.TimeoutError, OSError) as exc:
-            raise _Retry(RemoteTruncatedError, f"the answer for bytes {offset}-{offset + size - 1} broke off "
-                                               f"({type(exc).__name__}) on every retry") from None
+            raise _Retry(RemoteTruncatedError, f"the answer for bytes {offset}-{offset + size - 1} was truncated "
+                                               f"(the connection broke off: {type(exc).__name__}) on every retry") from None
         want = end - start + 1
         if len(body) != want:
             raise _Retry(RemoteTruncatedError, f"the answer for bytes {start}-{end} carried {len(body)} of "
