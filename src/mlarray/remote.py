@@ -28,7 +28,7 @@ from ._remote import is_url
 from ._remote.errors import (RangeNotSupportedError, RemoteError, RemoteFileChangedError, RemoteForbiddenError,
                              RemoteNotFoundError, RemoteTruncatedError, RemoteUnavailableError)
 
-__all__ = ["is_url", "traffic", "clear_cache", "RemoteError", "RemoteNotFoundError", "RemoteForbiddenError",
+__all__ = ["is_url", "traffic", "file_size", "identity", "clear_cache", "RemoteError", "RemoteNotFoundError", "RemoteForbiddenError",
            "RangeNotSupportedError", "RemoteTruncatedError", "RemoteFileChangedError", "RemoteUnavailableError"]
 
 
@@ -39,6 +39,23 @@ def traffic(url: str):
 
     rfile = opened(url)
     return None if rfile is None else rfile.traffic
+
+
+def _rfile(url: str):
+    from ._remote.store import open_store, opened
+
+    rfile = opened(url)
+    return rfile if rfile is not None else open_store(url, verify=False).rfile
+
+
+def file_size(url: str) -> int:
+    """Size in bytes of the remote file at ``url`` (opened in this process, else opened now)."""
+    return _rfile(url).size
+
+
+def identity(url: str) -> tuple:
+    """What names this version of the remote file: (ETag, Last-Modified, size) as the server sent them."""
+    return tuple(_rfile(url).transport.identity)
 
 
 def clear_cache() -> None:

@@ -23,6 +23,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from ._remote import absolute
+
 __all__ = ["PatchSampler", "find_foreground", "foreground_from_bbox", "foreground_from_level"]
 
 _PathLike = Union[str, os.PathLike]
@@ -213,11 +215,11 @@ class PatchSampler:
                  max_locations: int = 2000, pad_value: float = 0, label_pad_value: int = 0,
                  pad_mode: str = "constant", seed: int = 0, length: Optional[int] = None,
                  cache_dir: Optional[_PathLike] = None, dtype=None, max_open: int = 64) -> None:
-        images = [os.path.abspath(os.fspath(p)) for p in images]
+        images = [absolute(p) for p in images]  # URLs stay URLs
         if not images:
             raise ValueError("PatchSampler needs at least one image file")
         if labels is not None:
-            labels = [os.path.abspath(os.fspath(p)) for p in labels]
+            labels = [absolute(p) for p in labels]
             if len(labels) != len(images):
                 raise ValueError(f"{len(images)} images but {len(labels)} label files; give one label per image")
         if foreground not in _FOREGROUND_MODES:

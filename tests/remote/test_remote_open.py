@@ -271,3 +271,16 @@ def test_fsspec_urls(tmp_path):
     with pytest.raises(RemoteNotFoundError):
         MLArray.open("memory://bucket/none.mla")
     assert isinstance(RemoteNotFoundError("u", "p"), RemoteError)
+
+
+def test_run_length_chunks_pass_their_checksums(http_server, tmp_path):
+    # chunks of one value live in the frame's index; their checksum is of C-Blosc2's rebuilt chunk
+    url, rec = http_server
+    lab = np.zeros((40, 96, 96), np.uint8)
+    lab[10:20, 30:50, 40:70] = 1
+    MLArray(lab, chunk_size=[20, 48, 48]).save(tmp_path / "seg.mla")
+    np.testing.assert_array_equal(MLArray.open(f"{url}/seg.mla", verify=True).to_numpy(), lab)
+    nan = np.full((8, 32, 32), np.nan, np.float32)
+    nan[0, 0, 0] = 1
+    MLArray(nan, chunk_size=[4, 32, 32]).save(tmp_path / "nan.mla")
+    np.testing.assert_array_equal(MLArray.open(f"{url}/nan.mla", verify=True).to_numpy(), nan)

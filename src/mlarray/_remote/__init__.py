@@ -4,12 +4,13 @@ Kept free of heavy imports: ``MLArray.open`` asks :func:`is_url` of every path."
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import urlsplit
 
 from .._errors import MLArrayError
 
-__all__ = ["is_url", "open_url_store"]
+__all__ = ["is_url", "absolute", "open_url_store"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -17,6 +18,11 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 def is_url(path) -> bool:
     """Whether ``path`` is a URL string (``scheme://...``) rather than a local path (``file://`` is local)."""
     return isinstance(path, str) and bool(_URL.match(path)) and not path[:7].lower() == "file://"
+
+
+def absolute(path) -> str:
+    """A local path made absolute (as worker processes need it), a URL as it is."""
+    return path if is_url(path) else os.path.abspath(os.fspath(path))
 
 
 def open_url_store(url: str, mode: str, mmap_mode, verify):

@@ -175,13 +175,33 @@ def _byte_range_source():
             if is_lazy_chunk(chunk):
                 raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} is corrupted (its "
                                                         "header is flagged 'lazy')")
-            if self.crcs is not None and _integrity.crc32(chunk) != int(self.crcs[nchunk]):
+            if self.crcs is not None and _integrity.crc32(self._as_stored(chunk)) != int(self.crcs[nchunk]):
                 raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} is corrupted "
                                                         "(checksum mismatch); restore the file from its source")
             cache.put(key, chunk)
             return chunk
 
+        def _as_stored(self, chunk: bytes) -> bytes:
+            """The bytes a local read of this chunk gives, which its checksum was computed from.
+
+            A run of zeros, NaNs or an unwritten chunk lives in the frame's index, not in the file;
+            python-blosc2's source rebuilds it with other header bytes than C-Blosc2's frame reader,
+            whose rebuild is what the writer checksummed. Ask C-Blosc2 for its rebuild of the same run."""
+            kind = (chunk[31] >> 4) & 0x7 if len(chunk) == 32 else 0
+            if kind not in _RUNS:
+                return chunk
+            key = (kind, self.chunks, self.blocks, self.dtype.str)
+            if key not in _RUN_CHUNKS:
+                make = {1: blosc2.zeros, 2: lambda *a, **k: blosc2.full(*a[:1], np.nan, **k), 4: blosc2.uninit}[kind]
+                arr = make(self.chunks, dtype=self.dtype, chunks=self.chunks, blocks=self.blocks)
+                _RUN_CHUNKS[key] = bytes(arr.schunk.get_chunk(0))
+            return _RUN_CHUNKS[key] if (_RUN_CHUNKS[key][31] >> 4) & 0x7 == kind else chunk
+
     return FrameSource
+
+
+_RUNS = (1, 2, 4)  # C-Blosc2's special chunks kept in the index: zeros, NaNs, uninitialized
+_RUN_CHUNKS: dict = {}
 
 
 _SOURCE_CLASS = None
