@@ -144,6 +144,10 @@ class _RangeFile(io.RawIOBase):
 def _byte_range_source():
     import blosc2
 
+    if not hasattr(blosc2, "ByteRangeNDSource"):  # python-blosc2 4.13 added it
+        raise MLArrayError(f"reading .mla files from URLs needs python-blosc2 4.13 or newer (installed: "
+                           f"{blosc2.__version__}); install it with: pip install 'mlarray[remote]'")
+
     class FrameSource(blosc2.ByteRangeNDSource):
         """One Blosc2 frame at ``frame_off`` of a remote ``.mla`` (python-blosc2 parses it)."""
 
