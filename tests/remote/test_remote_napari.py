@@ -73,3 +73,12 @@ def test_viewer_open_url_draws_the_first_frame_from_the_chunks_shown(make_napari
     assert fetched and all(any(s <= a and b <= e + 8192 for s, e in other_half) or a >= spans[-1][1]
                            or a < spans[0][0] for a, b in fetched)
     print(f"first frame: {first[0]} requests, {first[1]} of {os.path.getsize(path)} bytes")
+
+
+def test_reader_hook_claims_urls_of_mla_files_only():
+    from napari_mlarray import napari_get_reader, read_mla
+
+    assert napari_get_reader("https://host/data/ct.mla") is read_mla
+    assert napari_get_reader("https://host/data/ct.mla?X-Amz-Signature=abc") is read_mla
+    assert napari_get_reader("s3://bucket/ct.mla") is read_mla
+    assert napari_get_reader("https://host/data/ct.nii.gz?name=x.mla") is None

@@ -284,3 +284,11 @@ def test_run_length_chunks_pass_their_checksums(http_server, tmp_path):
     nan[0, 0, 0] = 1
     MLArray(nan, chunk_size=[4, 32, 32]).save(tmp_path / "nan.mla")
     np.testing.assert_array_equal(MLArray.open(f"{url}/nan.mla", verify=True).to_numpy(), nan)
+
+
+def test_signed_urls_with_a_query_open(ct):
+    url, rec, arr, _ = ct
+    img = MLArray.open(url + "?X-Amz-Signature=abc&X-Amz-Expires=60")
+    np.testing.assert_array_equal(img[5, 6], arr[5, 6])
+    with pytest.raises(MLArrayError, match="end in '.mla'"):
+        MLArray.open(url[:-4] + ".nii?x=ct.mla")
