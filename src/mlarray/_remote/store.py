@@ -347,4 +347,7 @@ def open_level(base: RemoteStore, k: int, start: int, end: int, what: str) -> Re
     sums = rfile.checksums
     crcs = None if sums is None else sums.levels.get(str(k))
     src = _frame_source(rfile, start, end - start, what, crcs=crcs)
-    return RemoteStore(rfile, src, what)
+    store = RemoteStore(rfile, src, what)
+    if crcs is not None and len(crcs) != store.nchunks:
+        raise CorruptFileError(rfile.url, f"the {what} has {store.nchunks} chunks but checksums for {len(crcs)}")
+    return store

@@ -105,6 +105,9 @@ class HttpTransport:
             raise _Retry(RemoteUnavailableError, f"cannot be reached ({type(exc).__name__}: {exc})") from None
         try:
             return self._answer(r, offset, size)
+        except BaseException:
+            r.close()  # whatever is left unread (an error page, a whole file) is never read, nor reused
+            raise
         finally:
             r.release_conn()
 
@@ -118,12 +121,10 @@ class HttpTransport:
         if status == 412:
             raise self._changed("the server says it no longer matches the ETag it had when opened (HTTP 412)")
         if status >= 500 or status == 429:
-            r.drain_conn()
             raise _Retry(RemoteUnavailableError, f"the server answered HTTP {status} on every retry; "
                                                  "try again later")
         if status == 200:
-            # The whole file instead of a range: never download it (it may be terabytes); close instead.
-            r.close()
+            # The whole file instead of a range: never download it (it may be terabytes); closed unread.
             raise RangeNotSupportedError(self.url, "the server ignores HTTP Range requests (it answered 200 "
                                                    "with the whole file), so the file cannot be read lazily; "
                                                    "serve it from a server that supports Range (nginx, Caddy, "
@@ -134,13 +135,11 @@ class HttpTransport:
             raise RemoteError(self.url, f"the server answered HTTP {status} to a byte-range request")
         m = _CONTENT_RANGE.fullmatch(r.headers.get("Content-Range", "").strip())
         if m is None:
-            r.close()
             raise RangeNotSupportedError(self.url, "the server's partial answer has no valid Content-Range "
                                                    f"header ({r.headers.get('Content-Range')!r})")
         start, end, total = int(m.group(1)), int(m.group(2)), m.group(3)
         self._check_identity(r.headers, None if total == "*" else int(total))
         if start != offset or end > offset + size - 1:
-            r.close()
             raise RemoteError(self.url, f"the server sent bytes {start}-{end} for a request of bytes "
                                         f"{offset}-{offset + size - 1}")
         try:
