@@ -178,6 +178,14 @@ class MLArray(PublishedArrayAPI):
         MLArray.__init__(self)
 
     def _load_into(self, filepath: _PathLike, *, compressed: bool = False, dparams=None) -> None:
+        if is_url(filepath):  # every chunk is fetched once, its checksum verified as it arrives (_remote)
+            src = MLArray.open(filepath)
+            self._meta, self._format = src.meta, CURRENT_FORMAT
+            if src.meta.has_array:
+                data = src.to_numpy()
+                self._data = self._compressed(data, patch_size=None, chunk_size=list(src.meta.blosc2.chunk_size),
+                                              block_size=list(src.meta.blosc2.block_size)) if compressed else data
+            return
         path = check_path(filepath, must_exist=True)
         store = open_store(path, mode="r", mmap_mode=None, dparams=dparams)
         fmt = detect_format(store, path)

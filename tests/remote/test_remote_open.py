@@ -292,3 +292,19 @@ def test_signed_urls_with_a_query_open(ct):
     np.testing.assert_array_equal(img[5, 6], arr[5, 6])
     with pytest.raises(MLArrayError, match="end in '.mla'"):
         MLArray.open(url[:-4] + ".nii?x=ct.mla")
+
+
+def test_load_and_the_constructor_take_a_url(ct, tmp_path):
+    url, rec, arr, path = ct
+    for img in (MLArray.load(url), MLArray.load(url, compressed=False), MLArray(url)):
+        assert img.filepath is None and img.spacing == [2.0, 0.8, 0.8]
+        np.testing.assert_array_equal(img.to_numpy(), arr)
+    img.save(tmp_path / "copy.mla")  # a downloaded copy
+    np.testing.assert_array_equal(MLArray.open(tmp_path / "copy.mla").to_numpy(), arr)
+
+
+def test_errors_pickle_with_their_url():
+    for cls in (RemoteError, RemoteNotFoundError, RemoteForbiddenError, RangeNotSupportedError, RemoteTruncatedError,
+                RemoteFileChangedError, RemoteUnavailableError):
+        e = pickle.loads(pickle.dumps(cls("https://h/ct.mla", "went wrong")))
+        assert type(e) is cls and e.url == "https://h/ct.mla" and str(e) == "https://h/ct.mla: went wrong"
