@@ -82,3 +82,11 @@ def test_reader_hook_claims_urls_of_mla_files_only():
     assert napari_get_reader("https://host/data/ct.mla?X-Amz-Signature=abc") is read_mla
     assert napari_get_reader("s3://bucket/ct.mla") is read_mla
     assert napari_get_reader("https://host/data/ct.nii.gz?name=x.mla") is None
+
+
+def test_napari_chooses_the_plugin_for_a_url(make_napari_viewer, http_server, tmp_path):
+    url, rec = http_server
+    MLArray(np.arange(8 * 32 * 32, dtype=np.uint16).reshape(8, 32, 32)).save(tmp_path / "small.mla")
+    viewer = make_napari_viewer()
+    layer, = viewer.open(f"{url}/small.mla", plugin=None)  # no plugin named: napari picks the reader, as its CLI does
+    assert layer.name == "small" and layer.data.shape == (8, 32, 32)
