@@ -96,11 +96,14 @@ class RemoteFile:
         self._pinned: list[tuple[int, bytes]] = []
         self.pin(0, HEAD_BYTES)
         self.size = int(self.transport.size)
-        self.key = (url, self.transport.identity)
+        etag, modified, _ = self.transport.identity
+        # cached chunks are shared between opens of one version; without a validator nothing says two
+        # opens saw the same version, so each open keeps its own
+        self.key = (url, self.transport.identity) if etag or modified else (url, id(self))
 
     def pin(self, offset: int, size: int) -> None:
         """Read a range once and serve every later read inside it from memory."""
-        if not self._covered(offset, size):
+        if self._covered(offset, size) is None:
             self._pinned.append((offset, self.transport.read(offset, size)))
 
     def _covered(self, offset: int, size: int) -> Optional[bytes]:
