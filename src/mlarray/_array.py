@@ -16,6 +16,7 @@ from ._data import writer as _writer
 from ._published.array_compat import PublishedArrayAPI
 from ._data.array_io import MLARRAY_SUFFIX, check_path, open_store, read_all, read_compressed, read_meta
 from ._file.container import base_offset
+from ._remote import is_url, open_url_store
 from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
 from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._data.levels import LevelArray, level_loader
@@ -107,6 +108,9 @@ class MLArray(PublishedArrayAPI):
                                "(and MLArray.create() for new files)")
         self = cls.__new__(cls)
         self._init_empty()
+        if is_url(filepath):  # http(s)://, s3://...: read-only, lazy, chunks verified as they arrive (_remote)
+            self._attach(open_url_store(filepath, mode, mmap_mode, verify), filepath, mode, mmap_mode)
+            return self
         path = check_path(filepath, must_exist=True)
         reusable = mode == "r" and mmap_mode == "r" and verify is not True  # read-only: see _open_cache
         identity, checked_at = _open_cache.file_identity(path), _open_cache.now_ns()
@@ -174,6 +178,14 @@ class MLArray(PublishedArrayAPI):
         MLArray.__init__(self)
 
     def _load_into(self, filepath: _PathLike, *, compressed: bool = False, dparams=None) -> None:
+        if is_url(filepath):  # every chunk is fetched once, its checksum verified as it arrives (_remote)
+            src = MLArray.open(filepath)
+            self._meta, self._format = src.meta, CURRENT_FORMAT
+            if src.meta.has_array:
+                data = src.to_numpy()
+                self._data = self._compressed(data, patch_size=None, chunk_size=list(src.meta.blosc2.chunk_size),
+                                              block_size=list(src.meta.blosc2.block_size)) if compressed else data
+            return
         path = check_path(filepath, must_exist=True)
         store = open_store(path, mode="r", mmap_mode=None, dparams=dparams)
         fmt = detect_format(store, path)
@@ -389,6 +401,8 @@ class MLArray(PublishedArrayAPI):
             try:
                 return _read_path.read(data, region)
             except (RuntimeError, ValueError) as exc:
+                if isinstance(exc, MLArrayError):  # e.g. a remote file's RemoteError: keep its type
+                    raise
                 raise CorruptFileError(self.filepath, f"the compressed data cannot be read ({exc})") from None
         if self._verifier is not None:
             self._verifier.check_key(key)
@@ -444,7 +458,8 @@ class MLArray(PublishedArrayAPI):
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
                 out.append(LevelArray(lv["shape"], self.dtype, lv["scale"], level_loader(
-                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None), k, path=self.filepath))
+                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None, base=self._fstore),
+                    k, path=self.filepath))
         self._level_cache = out
         return out
 

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from ._published.cli_compat import (cli_convert_to_mlarray, cli_print_header, convert_from_mlarray, convert_image,
                           convert_to_mlarray, header_to_source_meta, print_header)
+from . import remote
 from ._untrusted.term import printable
 
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
@@ -43,7 +44,8 @@ def describe(path: str) -> dict:
 
     img = MLArray.open(path, mmap_mode="r")
     meta = img.meta
-    out = {"file": path, "file_size": os.path.getsize(path), "meta": meta.to_mapping()}
+    size = remote.file_size(path) if remote.is_url(path) else os.path.getsize(path)
+    out = {"file": path, "file_size": size, "meta": meta.to_mapping()}
     if meta.has_array:
         out["shape"] = list(img.shape)
         out["dtype"] = str(img.dtype)
@@ -444,7 +446,7 @@ def _list_formats(as_json: bool) -> int:
 def cmd_stats(args) -> int:
     from .dataset_stats import dataset_stats, format_report
 
-    missing = [p for p in args.paths if not os.path.exists(p)]
+    missing = [p for p in args.paths if not (os.path.exists(p) or remote.is_url(p))]
     if missing:
         print(f"mlarray stats: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 2

@@ -18,7 +18,9 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from mlarray.optpkg import optional_import
+from . import remote
+from ._remote import absolute
+from .optpkg import optional_import
 
 da = optional_import("dask.array", feature="mlarray.dask (lazy dask arrays over .mla)", extra="dask")
 
@@ -33,7 +35,7 @@ class MLArrayBlockReader:
     """
 
     def __init__(self, path: Union[str, os.PathLike], level: int = 0, *, shape=None, dtype=None, chunks=None):
-        self.path = os.path.abspath(os.fspath(path))
+        self.path = absolute(path)  # URLs stay URLs
         self.level = int(level)
         if shape is None:
             lv = self._level()
@@ -94,8 +96,12 @@ def to_dask(img_or_path, level: int = 0, chunks: Optional[Union[Sequence[int], s
     if chunks is None:
         chunks = reader.chunks
     if name is None:
-        st = os.stat(reader.path)
-        token = hashlib.sha1(f"{reader.path}|{st.st_size}|{st.st_mtime_ns}|{level}|{chunks}".encode()).hexdigest()
+        if remote.is_url(reader.path):  # the version the server names (ETag, Last-Modified, size)
+            version = "|".join(map(str, remote.identity(reader.path)))
+        else:
+            st = os.stat(reader.path)
+            version = f"{st.st_size}|{st.st_mtime_ns}"
+        token = hashlib.sha1(f"{reader.path}|{version}|{level}|{chunks}".encode()).hexdigest()
         name = f"mlarray-{token[:16]}"
     return da.from_array(reader, chunks=chunks, name=name, lock=False, asarray=False, fancy=False,
                          meta=np.empty((0,) * reader.ndim, dtype=reader.dtype))

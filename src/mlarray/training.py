@@ -29,6 +29,7 @@ import numpy as np
 
 from ._errors import MLArrayError
 from ._frameworks._geometry import native_byte_order
+from ._remote import absolute
 from .affines import anatomical_letters
 
 __all__ = ["PatchSampler", "SamplingError", "SamplingTypeError", "find_foreground", "foreground_from_bbox",
@@ -257,11 +258,11 @@ class PatchSampler:
                  pad_mode: str = "constant", seed: int = 0, length: Optional[int] = None,
                  cache_dir: Optional[_PathLike] = None, dtype=None, max_open: int = 64,
                  slice_axis: Union[None, int, str] = None) -> None:
-        images = [os.path.abspath(os.fspath(p)) for p in images]
+        images = [absolute(p) for p in images]  # URLs stay URLs
         if not images:
             raise SamplingError("PatchSampler needs at least one image file")
         if labels is not None:
-            labels = [os.path.abspath(os.fspath(p)) for p in labels]
+            labels = [absolute(p) for p in labels]
             if len(labels) != len(images):
                 raise SamplingError(f"{len(images)} images but {len(labels)} label files; give one label per image")
         if foreground not in _FOREGROUND_MODES:

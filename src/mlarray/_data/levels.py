@@ -12,9 +12,10 @@ import numpy as np
 
 from .._file import integrity as _integrity
 from .._file.container import HEADER_SIZE, base_offset
-from .._errors import CorruptFileError
+from .._errors import CorruptFileError, MLArrayError
 from .._file.frame_check import check_frame
 from .memory import check_read
+from .._remote import is_url
 
 __all__ = ["LevelArray", "level_loader"]
 
@@ -65,7 +66,7 @@ class LevelArray:
         try:
             return self._get()[key]
         except (RuntimeError, ValueError) as exc:  # C-Blosc2 on damaged data ("Error while getting the buffer")
-            if self.path is None:
+            if self.path is None or isinstance(exc, MLArrayError):
                 raise
             raise CorruptFileError(self.path, f"level {self.level} cannot be read "
                                               f"({type(exc).__name__}: {exc})") from None
@@ -77,28 +78,25 @@ class LevelArray:
         return f"LevelArray(level={self.level}, shape={self.shape}, dtype={self.dtype}, scale={self.scale})"
 
 
-def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = True):
+def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = True, base=None):
     """Open pyramid level ``k`` memory-mapped at its offset, checked against the metadata.
 
-    With ``verify``, chunks are checked on first access: against ``crcs``, or their headers only."""
+    With ``verify``, chunks are checked on first access: against ``crcs``, or their headers only.
+    ``base``: the open base array; a remote one (``path`` a URL) reads its levels over the same
+    connection and file version (mlarray._remote)."""
     def load():
         import blosc2
 
         what = f"pyramid level {k}"
         start, end = int(entry["offset"]), int(entry["offset"]) + int(entry["nbytes"])
-        if not HEADER_SIZE <= start < end <= base_offset(path):
-            raise CorruptFileError(path, f"{what} is said to lie at bytes {start}..{end}, outside the level "
-                                         "area between the header and the array")
-        try:
-            check_frame(path, start)  # damage C-Blosc2 would crash on (see _frame_check)
-        except CorruptFileError as exc:
-            raise CorruptFileError(path, f"{what} cannot be read ({exc.problem})") from None
-        try:
-            arr = blosc2.open(path, mode="r", offset=start, mmap_mode="r")
-        except Exception as exc:
-            raise CorruptFileError(path, f"{what} cannot be read ({type(exc).__name__}: {exc})") from None
+        if is_url(path):
+            from .._remote.store import open_level
+
+            arr = open_level(base, k, start, end, what)  # bounds checked there, against the remote header
+        else:
+            arr = _open_local_level(path, start, end, what)
         # the metadata and the level disagree: a forged level could otherwise claim any size
-        if (not isinstance(arr, blosc2.NDArray) or tuple(arr.shape) != tuple(entry["shape"])
+        if (not (isinstance(arr, blosc2.NDArray) or is_url(path)) or tuple(arr.shape) != tuple(entry["shape"])
                 or np.dtype(arr.dtype) != np.dtype(dtype)):
             raise CorruptFileError(path, f"{what} is {getattr(arr, 'shape', '?')} {getattr(arr, 'dtype', '?')}, "
                                          f"but the metadata says {tuple(entry['shape'])} {np.dtype(dtype)}")
@@ -112,6 +110,22 @@ def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = Tru
     return load
 
 
+def _open_local_level(path: str, start: int, end: int, what: str):
+    import blosc2
+
+    if not HEADER_SIZE <= start < end <= base_offset(path):
+        raise CorruptFileError(path, f"{what} is said to lie at bytes {start}..{end}, outside the level "
+                                     "area between the header and the array")
+    try:
+        check_frame(path, start)  # damage C-Blosc2 would crash on (see _frame_check)
+    except CorruptFileError as exc:
+        raise CorruptFileError(path, f"{what} cannot be read ({exc.problem})") from None
+    try:
+        return blosc2.open(path, mode="r", offset=start, mmap_mode="r")
+    except Exception as exc:
+        raise CorruptFileError(path, f"{what} cannot be read ({type(exc).__name__}: {exc})") from None
+
+
 class _CheckedLevel:
     """A decoded level whose read errors (damaged chunks) become ``CorruptFileError``."""
 
@@ -123,4 +137,6 @@ class _CheckedLevel:
         try:
             return self._arr[item]
         except (RuntimeError, ValueError) as exc:
+            if isinstance(exc, MLArrayError):  # already says what went wrong (e.g. a remote read's RemoteError)
+                raise
             raise CorruptFileError(self._path, f"{self._key} cannot be read ({exc})") from None

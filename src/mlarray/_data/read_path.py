@@ -77,6 +77,12 @@ def _extension_get_slice():
 _GET_SLICE = None
 
 
+def _ext_class():
+    import blosc2
+
+    return blosc2.blosc2_ext.NDArray
+
+
 def read(store, region: Region) -> np.ndarray:
     """``store[key]`` for the key ``region`` was planned from (a new C-contiguous array)."""
     global _GET_SLICE
@@ -84,9 +90,9 @@ def read(store, region: Region) -> np.ndarray:
         _GET_SLICE = _extension_get_slice() or False
     full = tuple(b - a for a, b in zip(region.start, region.stop))
     out = np.empty(full, dtype=store.dtype)
-    if _GET_SLICE:
+    if _GET_SLICE and isinstance(store, _ext_class()):
         _GET_SLICE(store, out, (region.start, region.stop))
-    else:  # a python-blosc2 without the extension method: same result through __getitem__
+    else:  # a remote store (mlarray._remote), or a python-blosc2 without the extension method: __getitem__
         out[...] = store[tuple(slice(a, b) for a, b in zip(region.start, region.stop))]
     return out if full == region.shape else out.reshape(region.shape)
 

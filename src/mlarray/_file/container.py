@@ -19,11 +19,11 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .._errors import CorruptFileError
 
-__all__ = ["MAGIC", "HEADER_SIZE", "base_offset", "level_layout", "assemble"]
+__all__ = ["MAGIC", "HEADER_SIZE", "base_offset", "frame_offset", "level_layout", "assemble"]
 
 MAGIC = b"\x89MLA\r\n\x1a\n"
 HEADER_SIZE = 16
@@ -36,23 +36,33 @@ def base_offset(path: str) -> int:
     """Offset of the base frame; checks the header so damaged files fail here, in Python."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(HEADER_SIZE + 16)
             size = os.fstat(fh.fileno()).st_size
-            if head[:8] == MAGIC:
-                if len(head) < HEADER_SIZE:
-                    raise CorruptFileError(path, "is truncated inside the MLArray header")
-                (off,) = struct.unpack("<Q", head[8:16])
-                if not HEADER_SIZE <= off < size:
-                    raise CorruptFileError(path, f"header points to the array at byte {off}, outside the "
-                                                 f"{size}-byte file (truncated or damaged)")
-                fh.seek(off)
-                if _FRAME_MAGIC not in fh.read(16):
-                    raise CorruptFileError(path, f"no Blosc2 frame at byte {off} where the header puts the array")
-                return off
+
+            def read(pos: int, n: int) -> bytes:
+                fh.seek(pos)
+                return fh.read(n)
+
+            return frame_offset(read, size, path)
     except CorruptFileError:
         raise  # it is an OSError too; don't wrap our own message
     except OSError as exc:
         raise CorruptFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def frame_offset(read: Callable[[int, int], bytes], size: int, path) -> int:
+    """:func:`base_offset` of any byte source: ``read(pos, n)`` returns the bytes at ``pos``
+    (a local file, or byte ranges of a remote one), ``size`` is the file's length."""
+    head = read(0, HEADER_SIZE + 16)
+    if head[:8] == MAGIC:
+        if len(head) < HEADER_SIZE:
+            raise CorruptFileError(path, "is truncated inside the MLArray header")
+        (off,) = struct.unpack("<Q", head[8:16])
+        if not HEADER_SIZE <= off < size:
+            raise CorruptFileError(path, f"header points to the array at byte {off}, outside the "
+                                         f"{size}-byte file (truncated or damaged)")
+        if _FRAME_MAGIC not in read(off, 16):
+            raise CorruptFileError(path, f"no Blosc2 frame at byte {off} where the header puts the array")
+        return off
     if _FRAME_MAGIC in head[:16]:
         return 0  # a plain b2nd frame: written by the published mlarray 0.0.x
     raise CorruptFileError(path, "is not an MLArray file (no MLArray or Blosc2 header)")

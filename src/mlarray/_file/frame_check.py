@@ -36,7 +36,7 @@ from typing import BinaryIO, Optional
 from .._errors import CorruptFileError
 from .._untrusted.limits import EXPANSION_FLOOR, check, limit
 
-__all__ = ["check_frame", "check_vlmeta_entries", "is_lazy_chunk"]
+__all__ = ["check_frame", "check_vlmeta_entries", "check_vlmeta_entries_in", "frame_header", "is_lazy_chunk"]
 
 # Frame header fields (c-blosc2 README_CFRAME_FORMAT.rst): msgpack markers, then big-endian values.
 _HEADER_FIELDS = ((10, 0xD2, ">i", "header_len"), (15, 0xCF, ">q", "frame_len"), (29, 0xD3, ">q", "nbytes"),
@@ -130,6 +130,17 @@ def check_frame(path, off: int) -> None:
 def check_vlmeta_entries(path, off: int) -> None:
     """Only the vlmeta part of :func:`check_frame`."""
     _with_file(path, lambda fh, size: _check_entries(path, fh, off, size))
+
+
+def check_vlmeta_entries_in(fh: BinaryIO, off: int, size: int, path) -> None:
+    """:func:`check_vlmeta_entries` over an open file object of ``size`` bytes (e.g. a remote file's
+    byte ranges, :mod:`mlarray._remote`): the limits apply before any entry is inflated."""
+    _check_entries(path, fh, off, size)
+
+
+def frame_header(fh: BinaryIO, off: int, path) -> dict:
+    """``header_len``, ``frame_len``, ``nbytes`` and ``cbytes`` of the frame at byte ``off``."""
+    return _frame_header(fh, off, path)
 
 
 def _with_file(path, check) -> None:

@@ -48,6 +48,9 @@ def _crc(b: bytes) -> int:
     return zlib.crc32(b) & 0xFFFFFFFF
 
 
+crc32 = _crc  # the checksum of one compressed chunk, for readers of chunks fetched elsewhere (mlarray._remote)
+
+
 def array_checksums(arr) -> dict:
     """CRC-32 of every compressed chunk of a Blosc2 NDArray (in memory or on disk)."""
     n = arr.schunk.nchunks

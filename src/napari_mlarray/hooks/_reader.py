@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Callable, Optional, Union
+from urllib.parse import urlsplit
 
 __all__ = ["napari_get_reader", "read_mla"]
 
@@ -11,6 +12,11 @@ PathOrPaths = Union[str, os.PathLike, list, tuple]
 
 
 def _is_mla(path) -> bool:
+    if isinstance(path, str) and "://" in path:  # only then import the format library (see .._lazy_import)
+        from mlarray.remote import is_url
+
+        if is_url(path):  # https://host/ct.mla, also with a query (a signed URL)
+            return urlsplit(path).path.lower().endswith(".mla")
     return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".mla")
 
 

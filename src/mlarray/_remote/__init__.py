@@ -1,0 +1,39 @@
+"""Reading ``.mla`` files from URLs (HTTP(S), and object stores through fsspec): see :mod:`.store`.
+
+Kept free of heavy imports: ``MLArray.open`` asks :func:`is_url` of every path."""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit
+
+from .._errors import MLArrayError
+
+__all__ = ["is_url", "absolute", "open_url_store"]
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(path) -> bool:
+    """Whether ``path`` is a URL string (``scheme://...``) rather than a local path (``file://`` is local)."""
+    return isinstance(path, str) and bool(_URL.match(path)) and not path[:7].lower() == "file://"
+
+
+def absolute(path) -> str:
+    """A local path made absolute (as worker processes need it), a URL as it is."""
+    return path if is_url(path) else os.path.abspath(os.fspath(path))
+
+
+def open_url_store(url: str, mode: str, mmap_mode, verify):
+    """The read-only store of the ``.mla`` at ``url``, for ``MLArray.open`` (see :mod:`.store`)."""
+    from .._data.array_io import MLARRAY_SUFFIX
+
+    if mode != "r" or mmap_mode not in ("r", None):
+        raise MLArrayError(f"{url}: remote files open read-only (mode='r', mmap_mode='r'); got mode={mode!r}, "
+                           f"mmap_mode={mmap_mode!r}. To change one, download it and open the local copy")
+    if not urlsplit(url).path.endswith(f".{MLARRAY_SUFFIX}"):
+        raise MLArrayError(f"{url}: MLArray files end in '.{MLARRAY_SUFFIX}'; check the URL")
+    from .store import open_store
+
+    return open_store(url, verify=verify)

@@ -1,0 +1,356 @@
+"""A remote ``.mla`` as the store :class:`mlarray.MLArray` reads: frames parsed by python-blosc2's
+``ByteRangeNDSource`` (its extension point for byte-range transports), shifted to where each frame
+starts inside the ``.mla`` (docs/spec.md section 1), read through :mod:`.transport`.
+
+What an open costs (none of it pixels):
+
+1. the first 64 KiB: the MLArray header and, for files without stored pyramid levels, the base
+   frame's header (with levels in front of it, one more request reads that header);
+2. the base frame's chunk index and trailer (metadata, chunk checksums), in one request, from the
+   end of the chunk data to the end of the file.
+
+A read asks python-blosc2's ``Proxy`` for the region; the Proxy asks this module for the chunks it
+touches, which come from a process-wide, size-bounded LRU of compressed chunks or, for those not in
+it, from overlapping range requests (``max_concurrency``). Each chunk fetched is checked before it
+is used: its header (never flagged "lazy", as in :mod:`mlarray._file.integrity`) and, unless opened
+with ``verify=False``, its CRC-32 against the file's ``mla.checksums`` entry. Whole chunks are
+fetched (never single blocks), because the checksums cover whole compressed chunks.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
+
+import numpy as np
+
+from .._errors import CorruptFileError, MLArrayError
+from .._file import integrity as _integrity
+from .._file.container import HEADER_SIZE, frame_offset
+from .._file.format import detect_format
+from .._file.frame_check import check_vlmeta_entries_in, frame_header, is_lazy_chunk
+from .transport import make_transport
+
+__all__ = ["RemoteFile", "RemoteStore", "open_store", "open_level", "cache", "ChunkCache"]
+
+HEAD_BYTES = 64 * 1024  # first request: the MLArray header and (usually) the base frame's header
+FRAME_HEAD = 8192  # what ByteRangeNDSource reads of a frame's header (blosc2 proxy_source._FRAME_PREFETCH)
+TRAILER_READ = 4096  # what ByteRangeNDSource reads first of a trailer (blosc2 proxy_source._TRAILER_PREFETCH)
+TAIL_MAX = 16 * 2**20  # chunk index + trailer fetched in one request up to this size
+MAX_CONCURRENCY = 8  # overlapping range requests per read (latency, not bandwidth, bounds remote reads)
+
+
+class ChunkCache:
+    """Verified compressed chunks of every remote file, least recently used dropped first.
+
+    Bounded by ``MLARRAY_REMOTE_CACHE_BYTES`` (default 256 MiB) for the whole process, so a loader
+    cycling through thousands of remote files holds no more than that."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> Optional[bytes]:
+        with self._lock:
+            v = self._items.get(key)
+            if v is not None:
+                self._items.move_to_end(key)
+            return v
+
+    def put(self, key, value: bytes) -> None:
+        with self._lock:
+            if key in self._items or len(value) > self.max_bytes:
+                return
+            self._items[key] = value
+            self.nbytes += len(value)
+            while self.nbytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.nbytes -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+cache = ChunkCache(int(os.environ.get("MLARRAY_REMOTE_CACHE_BYTES", str(256 * 2**20))))
+
+
+class RemoteFile:
+    """One remote ``.mla``: its transport, the byte ranges read at open, and a file object over it."""
+
+    def __init__(self, url: str, storage_options: Optional[dict] = None) -> None:
+        self.url = url
+        self.transport = make_transport(url, storage_options)
+        self.traffic = self.transport.traffic
+        self._pinned: list[tuple[int, bytes]] = []
+        self.pin(0, HEAD_BYTES)
+        self.size = int(self.transport.size)
+        etag, modified, _ = self.transport.identity
+        # cached chunks are shared between opens of one version; without a validator nothing says two
+        # opens saw the same version, so each open keeps its own
+        self.key = (url, self.transport.identity) if etag or modified else (url, id(self))
+
+    def pin(self, offset: int, size: int) -> None:
+        """Read a range once and serve every later read inside it from memory."""
+        if self._covered(offset, size) is None:
+            self._pinned.append((offset, self.transport.read(offset, size)))
+
+    def _covered(self, offset: int, size: int) -> Optional[bytes]:
+        for start, data in self._pinned:
+            if start <= offset and offset + size <= start + len(data):
+                return data[offset - start:offset - start + size]
+            if start <= offset < start + len(data) and start + len(data) == getattr(self, "size", -1):
+                return data[offset - start:]  # a read running past the end of the file
+        return None
+
+    def read(self, offset: int, size: int) -> bytes:
+        if size <= 0 or offset >= self.size:
+            return b""
+        hit = self._covered(offset, size)
+        return hit if hit is not None else self.transport.read(offset, size)
+
+    def fileobj(self) -> "_RangeFile":
+        return _RangeFile(self)
+
+
+class _RangeFile(io.RawIOBase):
+    """``seek``/``read`` over a :class:`RemoteFile`, for the frame checks written for local files."""
+
+    def __init__(self, rfile: RemoteFile) -> None:
+        self._r, self._pos = rfile, 0
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._pos = pos if whence == 0 else (self._pos + pos if whence == 1 else self._r.size + pos)
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._r.size - self._pos if n is None or n < 0 else n
+        data = self._r.read(self._pos, n)
+        self._pos += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def _byte_range_source():
+    import blosc2
+
+    if not hasattr(blosc2, "ByteRangeNDSource"):  # python-blosc2 4.13 added it
+        raise MLArrayError(f"reading .mla files from URLs needs python-blosc2 4.13 or newer (installed: "
+                           f"{blosc2.__version__}); install it with: pip install 'mlarray[remote]'")
+
+    class FrameSource(blosc2.ByteRangeNDSource):
+        """One Blosc2 frame at ``frame_off`` of a remote ``.mla`` (python-blosc2 parses it)."""
+
+        serves_blocks = False  # whole chunks: the checksums cover whole compressed chunks
+
+        def __init__(self, rfile: RemoteFile, frame_off: int, frame_len: int, what: str,
+                     crcs: Optional[np.ndarray] = None) -> None:
+            self._rfile, self._off, self._len, self._what = rfile, frame_off, frame_len, what
+            self.crcs = crcs
+            super().__init__(rfile.url, max_concurrency=MAX_CONCURRENCY)
+            self.traffic = rfile.traffic
+
+        def read_range(self, offset: int, size: int) -> bytes:
+            size = min(size, self._len - offset)
+            return self._rfile.read(self._off + offset, size) if size > 0 else b""
+
+        def get_chunk(self, nchunk: int) -> bytes:
+            key = (self._rfile.key, self._off, nchunk)
+            chunk = cache.get(key)
+            if chunk is not None:
+                return chunk
+            try:
+                chunk = bytes(super().get_chunk(nchunk))
+            except MLArrayError:
+                raise
+            except Exception as exc:  # damaged index or chunk header: blosc2's parser raised
+                raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} cannot be read "
+                                                        f"({type(exc).__name__}: {exc})") from None
+            if is_lazy_chunk(chunk):
+                raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} is corrupted (its "
+                                                        "header is flagged 'lazy')")
+            if self.crcs is not None and _integrity.crc32(self._as_stored(chunk)) != int(self.crcs[nchunk]):
+                raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} is corrupted "
+                                                        "(checksum mismatch); restore the file from its source")
+            cache.put(key, chunk)
+            return chunk
+
+        def _as_stored(self, chunk: bytes) -> bytes:
+            """The bytes a local read of this chunk gives, which its checksum was computed from.
+
+            A run of zeros, NaNs or an unwritten chunk lives in the frame's index, not in the file;
+            python-blosc2's source rebuilds it with other header bytes than C-Blosc2's frame reader,
+            whose rebuild is what the writer checksummed. Ask C-Blosc2 for its rebuild of the same run."""
+            kind = (chunk[31] >> 4) & 0x7 if len(chunk) == 32 else 0
+            if kind not in _RUNS:
+                return chunk
+            key = (kind, self.chunks, self.blocks, self.dtype.str)
+            if key not in _RUN_CHUNKS:
+                make = {1: blosc2.zeros, 2: lambda *a, **k: blosc2.full(*a[:1], np.nan, **k), 4: blosc2.uninit}[kind]
+                arr = make(self.chunks, dtype=self.dtype, chunks=self.chunks, blocks=self.blocks)
+                _RUN_CHUNKS[key] = bytes(arr.schunk.get_chunk(0))
+            return _RUN_CHUNKS[key] if (_RUN_CHUNKS[key][31] >> 4) & 0x7 == kind else chunk
+
+    return FrameSource
+
+
+_RUNS = (1, 2, 4)  # C-Blosc2's special chunks kept in the index: zeros, NaNs, uninitialized
+_RUN_CHUNKS: dict = {}
+
+
+_SOURCE_CLASS = None
+
+
+def _frame_source(*args, **kwargs):
+    global _SOURCE_CLASS
+    if _SOURCE_CLASS is None:
+        _SOURCE_CLASS = _byte_range_source()
+    try:
+        return _SOURCE_CLASS(*args, **kwargs)
+    except MLArrayError:
+        raise
+    except Exception as exc:
+        raise CorruptFileError(args[0].url, f"the {args[3]} is not a readable Blosc2 NDArray frame "
+                                            f"({type(exc).__name__}: {exc})") from None
+
+
+class _SChunkView:
+    """The ``schunk`` attributes MLArray's format code reads: metalayers, vlmeta, chunks."""
+
+    def __init__(self, store: "RemoteStore") -> None:
+        self._store = store
+
+    @property
+    def meta(self) -> dict:
+        return self._store.src.meta
+
+    @property
+    def vlmeta(self) -> dict:
+        return self._store.vlmeta
+
+    @property
+    def nchunks(self) -> int:
+        return self._store.nchunks
+
+    def get_chunk(self, i: int) -> bytes:
+        return self._store.src.get_chunk(int(i))
+
+
+class RemoteStore:
+    """Read-only stand-in for the ``blosc2.NDArray`` of a local ``.mla``'s frame."""
+
+    def __init__(self, rfile: RemoteFile, src, what: str) -> None:
+        self.rfile, self.src, self.what = rfile, src, what
+        self.url = rfile.url
+        self.shape, self.chunks, self.blocks = tuple(src.shape), tuple(src.chunks), tuple(src.blocks)
+        self.dtype = np.dtype(src.dtype)
+        self.ndim = len(self.shape)
+        self.size = int(np.prod(self.shape, dtype=np.int64))
+        self.nchunks = int(np.prod([-(-s // max(c, 1)) for s, c in zip(self.shape, self.chunks)], dtype=np.int64))
+        self.schunk = _SChunkView(self)
+        self._vlmeta: Optional[dict] = None
+
+    @property
+    def vlmeta(self) -> dict:
+        if self._vlmeta is None:
+            try:
+                self._vlmeta = self.src.vlmeta
+            except Exception as exc:
+                raise CorruptFileError(self.url, f"the frame trailer cannot be read ({type(exc).__name__}: {exc})") \
+                    from None
+        return self._vlmeta
+
+    @property
+    def traffic(self):
+        return self.rfile.traffic
+
+    def __getitem__(self, key) -> np.ndarray:
+        import blosc2
+
+        if not self.size:
+            return np.empty(self.shape, self.dtype)[key]
+        # A Proxy per read: its in-memory cache holds this read's chunks only, the LRU above keeps
+        # them between reads (a long-lived Proxy would hold every chunk ever read).
+        return np.asarray(blosc2.Proxy(self.src)[key])
+
+    def check_all(self) -> None:
+        """Fetch and verify every chunk now (``verify=True``)."""
+        with ThreadPoolExecutor(MAX_CONCURRENCY) as pool:
+            for _ in pool.map(self.src.get_chunk, range(self.nchunks)):
+                pass
+
+
+_OPEN: "weakref.WeakValueDictionary[str, RemoteFile]" = weakref.WeakValueDictionary()
+
+
+def open_store(url: str, *, verify=True, storage_options: Optional[dict] = None) -> RemoteStore:
+    """Open the base frame of the ``.mla`` at ``url`` (see the module doc for what this reads)."""
+    rfile = RemoteFile(url, storage_options)
+    fh = rfile.fileobj()
+
+    def read_frame_head(pos: int, n: int) -> bytes:  # the base frame's header comes with its magic
+        rfile.pin(pos, min(max(n, FRAME_HEAD), rfile.size - pos))
+        return rfile.read(pos, n)
+
+    off = frame_offset(read_frame_head, rfile.size, url)
+    h = frame_header(fh, off, url)
+    index_pos = off + h["header_len"] + h["cbytes"]
+    if not off < index_pos <= rfile.size:
+        raise CorruptFileError(url, f"the frame at byte {off} puts its chunk index at byte {index_pos}, outside "
+                                    f"the {rfile.size}-byte file (truncated or damaged)")
+    tail = max(off, min(index_pos, rfile.size - TRAILER_READ))  # blosc2 reads a trailer from its frame's last 4 KiB
+    if rfile.size - tail <= TAIL_MAX:
+        rfile.pin(tail, rfile.size - tail)
+    check_vlmeta_entries_in(fh, off, rfile.size, url)  # the metadata limits, before anything is inflated
+    src = _frame_source(rfile, off, rfile.size - off, "array")
+    store = RemoteStore(rfile, src, "array")
+    rfile.base_offset = off
+    rfile.checksums = None
+    if verify:
+        try:
+            fmt = detect_format(store, url)
+            _, expected = fmt.read_document(store, url)
+        except CorruptFileError:
+            expected = None  # MLArray reports a damaged document itself, with its own words
+        sums = _integrity.read_checksums(store, url, expected)
+        rfile.checksums = sums
+        src.crcs = None if sums is None else sums.chunks
+        if sums is not None and len(sums.chunks) != store.nchunks:
+            raise CorruptFileError(url, f"the array has {store.nchunks} chunks but checksums for {len(sums.chunks)}")
+    _OPEN[url] = rfile
+    if verify is True:
+        store.check_all()
+    return store
+
+
+def opened(url: str) -> Optional[RemoteFile]:
+    """The remote file opened last at ``url`` in this process, while anything still uses it."""
+    return _OPEN.get(url)
+
+
+def open_level(base: RemoteStore, k: int, start: int, end: int, what: str) -> RemoteStore:
+    """Pyramid level ``k``: the frame at bytes ``start..end`` of the same remote file (and version) as ``base``."""
+    rfile = base.rfile
+    if not HEADER_SIZE <= start < end <= rfile.base_offset:
+        raise CorruptFileError(rfile.url, f"{what} is said to lie at bytes {start}..{end}, outside the level "
+                                          "area between the header and the array")
+    sums = rfile.checksums
+    crcs = None if sums is None else sums.levels.get(str(k))
+    src = _frame_source(rfile, start, end - start, what, crcs=crcs)
+    store = RemoteStore(rfile, src, what)
+    if crcs is not None and len(crcs) != store.nchunks:
+        raise CorruptFileError(rfile.url, f"the {what} has {store.nchunks} chunks but checksums for {len(crcs)}")
+    return store
