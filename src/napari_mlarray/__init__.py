@@ -30,7 +30,8 @@ import importlib
 
 __all__ = ["napari_get_reader", "read_mla", "write_image", "write_labels", "write_shapes", "write_layers",
            "save_layers", "attach_box_views", "set_world_frame", "world_frame", "set_upright_views",
-           "WINDOW_PRESETS", "window", "measure", "enable_window_level", "enable_cursor_readout"]
+           "WINDOW_PRESETS", "window", "measure", "enable_window_level", "enable_cursor_readout",
+           "orthogonal_views"]
 
 _WHERE = {
     "napari_get_reader": ("hooks._reader", "napari_get_reader"),
@@ -49,6 +50,7 @@ _WHERE = {
     "measure": ("radiology._measure", "measure"),
     "enable_window_level": ("radiology._interaction", "enable_window_level"),
     "enable_cursor_readout": ("radiology._interaction", "enable_cursor_readout"),
+    "orthogonal_views": ("radiology._ortho", "orthogonal_views"),
 }
 
 

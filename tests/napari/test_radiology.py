@@ -242,3 +242,105 @@ def test_the_dock_widget_applies_a_preset_to_the_selected_layer(make_napari_view
     assert tuple(layer.contrast_limits) == (-125.0, 225.0)
     widget.measure.clicked.emit()
     assert viewer.layers[-1].metadata.get("mlarray_role") == "measurements"
+
+
+# ----------------------------------------------------------------------------- orthogonal views
+
+
+def _views(viewer, files):
+    from napari_mlarray import orthogonal_views
+
+    viewer.open(str(files["ct"]), plugin=PLUGIN)
+    viewer.open(str(files["seg"]), plugin=PLUGIN)
+    return orthogonal_views(viewer, enabled=True)
+
+
+def test_orthogonal_views_share_the_data_and_show_three_planes(make_napari_viewer, ct_files, qtbot):
+    viewer = make_napari_viewer(show=True)
+    ortho = _views(viewer, ct_files)
+    assert set(ortho.views) == {"axial", "coronal", "sagittal"}
+    main_layers = [lay for lay in viewer.layers]
+    for plane, model in ortho.views.items():
+        copies = [lay for lay in model.layers if (lay.metadata or {}).get("mlarray_role") != "crosshair"]
+        assert [c.name for c in copies] == [m.name for m in main_layers]
+        for copy, main in zip(copies, main_layers):
+            if main.__class__.__name__ in ("Image", "Labels"):
+                assert copy.data is main.data  # the same array objects, no second copy
+    # world axes (S, P, L): each plane leaves out its normal axis
+    shown = {p: set(m.dims.displayed) for p, m in ortho.views.items()}
+    assert shown == {"axial": {1, 2}, "coronal": {0, 2}, "sagittal": {0, 1}}
+    qtbot.wait(300)
+    for plane, qt in ortho._qt.items():  # every canvas draws its plane
+        shot = qt.screenshot(flash=False)
+        assert np.asarray(shot)[..., :3].std() > 5, plane
+    ortho.close()
+
+
+def test_orthogonal_views_link_slices_both_ways_and_follow_properties(make_napari_viewer, ct_files, qtbot):
+    viewer = make_napari_viewer(show=True)
+    ortho = _views(viewer, ct_files)
+    ct = viewer.layers[0]
+    # main viewer -> views
+    point = list(viewer.dims.point)
+    point[0] += 5.0
+    viewer.dims.point = tuple(point)
+    for model in ortho.views.values():
+        assert model.dims.point[0] == pytest.approx(viewer.dims.point[0])
+    # a view's slider -> main viewer and the other views
+    sag = ortho.views["sagittal"]
+    sag.dims.set_current_step(2, sag.dims.current_step[2] + 7)
+    assert viewer.dims.point[2] == pytest.approx(sag.dims.point[2])
+    assert ortho.views["axial"].dims.point[2] == pytest.approx(sag.dims.point[2])
+    # the crosshair in the axial view crosses at the other planes
+    cross = [lay for lay in ortho.views["axial"].layers if lay.metadata.get("mlarray_role") == "crosshair"][0]
+    ends = np.concatenate([np.asarray(d) for d in cross.data])
+    assert np.allclose(ends[:, 0], viewer.dims.point[0])
+    assert np.any(np.isclose(ends[:, 2], viewer.dims.point[2]))
+    # a click in the coronal view moves the others to the clicked position
+    ortho._jump("coronal", (viewer.dims.point[0] - 10.0, viewer.dims.point[1], viewer.dims.point[2] + 3.0))
+    step = viewer.layers[0].scale[0]
+    assert abs(ortho.views["axial"].dims.point[0] - viewer.dims.point[0]) <= step / 2 + 1e-6  # its nearest slice
+    # properties follow in every direction
+    ct.contrast_limits = (-200.0, 300.0)
+    ax_ct = ortho.views["axial"].layers[ct.name]
+    assert tuple(ax_ct.contrast_limits) == (-200.0, 300.0)
+    ortho.views["coronal"].layers[ct.name].visible = False
+    assert ct.visible is False and ax_ct.visible is False
+    ortho.crosshair = False
+    assert not cross.visible
+    ortho.close()
+
+
+def test_paint_in_a_view_is_saved_by_the_main_save(make_napari_viewer, ct_files, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    ortho = _views(viewer, ct_files)
+    seg = viewer.layers["ct_seg"]
+    sag_seg = ortho.views["sagittal"].layers["ct_seg"]
+    idx = layer_index(seg, (3, 10, 10))
+    sag_seg.data[tuple(idx)] = 3  # a stroke in the sagittal view writes the shared array
+    sag_seg.events.paint(value=[])
+    out = tmp_path / "painted_seg.mla"
+    viewer.layers.selection = {seg}
+    viewer.layers.save(str(out), selected=True, plugin=PLUGIN)
+    assert int(np.asarray(MLArray.open(out)[3, 10, 10])) == 3
+    ortho.close()
+
+
+def test_turning_the_views_off_leaves_one_working_canvas(make_napari_viewer, ct_files, qtbot):
+    from napari_mlarray import orthogonal_views
+
+    viewer = make_napari_viewer(show=True)
+    ortho = _views(viewer, ct_files)
+    n_point_hooks = len(viewer.dims.events.point.callbacks)
+    assert orthogonal_views(viewer, enabled=False) is None
+    assert len(viewer.dims.events.point.callbacks) == n_point_hooks - 1
+    assert not ortho._hooks
+    point = list(viewer.dims.point)
+    point[0] += 2.5
+    viewer.dims.point = tuple(point)  # no hook left to reach the closed views
+    qtbot.wait(100)
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert np.asarray(shot)[..., :3].std() > 5
+    again = orthogonal_views(viewer, enabled=True)
+    assert again is not ortho and len(again.views["axial"].layers) >= 2
+    orthogonal_views(viewer, enabled=False)

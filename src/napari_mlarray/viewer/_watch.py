@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import weakref
 
-__all__ = ["watch_viewers"]
+__all__ = ["watch_viewer", "watch_viewers"]
 
 _WATCHED: weakref.WeakSet = weakref.WeakSet()
 
@@ -113,14 +113,19 @@ def watch_viewers() -> None:
     except ImportError:  # pragma: no cover - napari missing
         return
     for v in viewers:
-        if v in _WATCHED:
-            continue
-        _WATCHED.add(v)
-        handler = _on_layers(weakref.ref(v))
-        for event in (v.layers.events.inserted, v.layers.events.removed):
-            event.connect(handler)
-        from ._units import watch_units
+        watch_viewer(v)
 
-        watch_units(v)
-        for lay in list(v.layers):
-            _layer_added(v, lay)
+
+def watch_viewer(v) -> None:
+    """Attach to one viewer or viewer model (idempotent): units, upright views, letters, boxes."""
+    if v in _WATCHED:
+        return
+    _WATCHED.add(v)
+    handler = _on_layers(weakref.ref(v))
+    for event in (v.layers.events.inserted, v.layers.events.removed):
+        event.connect(handler)
+    from ._units import watch_units
+
+    watch_units(v)
+    for lay in list(v.layers):
+        _layer_added(v, lay)

@@ -1,0 +1,36 @@
+"""Menu commands (napari.yaml): window presets for the selected image, measuring, orthogonal views."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import napari.viewer
+from napari.layers import Image
+
+from ._measure import measure as _measure
+from ._ortho import toggle_orthogonal_views
+from ._windows import WINDOW_PRESETS, window
+
+__all__ = ["measure", "toggle_orthogonal_views", *[f"window_{n.replace(' ', '_')}" for n in WINDOW_PRESETS]]
+
+
+def _window_command(name: str) -> Callable[[napari.viewer.Viewer], None]:
+    def apply(viewer: napari.viewer.Viewer) -> None:
+        layer = viewer.layers.selection.active
+        if not isinstance(layer, Image):
+            images = [lay for lay in viewer.layers if isinstance(lay, Image) and lay.visible]
+            if not images:
+                raise ValueError(f"window {name!r}: open or select an image layer first")
+            layer = images[-1]
+        window(layer, name)
+
+    apply.__name__ = f"window_{name.replace(' ', '_')}"
+    return apply
+
+
+for _name in WINDOW_PRESETS:
+    globals()[f"window_{_name.replace(' ', '_')}"] = _window_command(_name)
+
+
+def measure(viewer: napari.viewer.Viewer) -> None:
+    _measure(viewer)

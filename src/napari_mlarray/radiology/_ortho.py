@@ -1,0 +1,344 @@
+"""Linked axial, coronal and sagittal views beside napari's canvas (3D Slicer's four-up layout).
+
+napari has one canvas per viewer and no public multi-canvas API yet (napari issue 662; design
+NAP-9). The package napari-orthogonal-views does this by moving napari's canvas into splitters
+through private API, and declares napari >= 0.6.5 (this plugin supports 0.6.0); so the views are
+built here from public pieces instead: one ``ViewerModel`` per plane, drawn by napari's public
+``QtViewer`` in one dock widget.
+
+* **Layers are shared, not copied:** each view holds a layer made from the main layer's data
+  tuple (``Layer.create(*layer.as_layer_data_tuple())``), so the same array objects — lazy
+  pyramid levels stay lazy, a painted segmentation is one array — are drawn by every canvas.
+  napari keeps one slice per layer object, which is why each canvas needs a layer object of its
+  own. Display properties (visibility, contrast, colormap, opacity, selected label, …) follow in
+  every direction, and a stroke painted in any view redraws the others.
+* **Slices are linked both ways:** every view shows the plane through the main viewer's
+  ``dims.point``; a slider (or the wheel: one slice per notch, as in radiology viewers) in a view
+  moves that point, a click or drag in a view moves the other views to the clicked position.
+  Time and channel sliders follow the main viewer. Zoom and pan are per view.
+* **Crosshair:** each view shows two lines at the other views' planes (``crosshair=False`` hides).
+* Anatomical files keep upright views with orientation letters in every view (the same
+  controller as the main canvas: :mod:`..viewer._anatomy`).
+
+Turning the views off disconnects every hook this module made and closes the canvases.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+__all__ = ["OrthogonalViews", "orthogonal_views", "PLANES"]
+
+PLANES = ("axial", "coronal", "sagittal")
+# The world axis each plane is perpendicular to, per world frame the plugin opened files in
+# (..layers._geometry: "SPL" = (S, P, L) world axes, "RAS" = (R, A, S)).
+_NORMAL = {"SPL": {"axial": -3, "coronal": -2, "sagittal": -1},
+           "RAS": {"axial": -1, "coronal": -2, "sagittal": -3}}
+_SYNCED = ("visible", "opacity", "blending", "contrast_limits", "colormap", "gamma", "selected_label",
+           "show_selected_label", "contour", "rendering", "interpolation2d", "edge_color", "face_color")
+_VIEWS: "weakref.WeakKeyDictionary[Any, OrthogonalViews]" = weakref.WeakKeyDictionary()
+
+
+def _frame(viewer: Any) -> str:
+    for layer in viewer.layers:
+        frame = (getattr(layer, "metadata", None) or {}).get("mlarray_world")
+        if frame in _NORMAL:
+            return frame
+    return "SPL"
+
+
+class OrthogonalViews:
+    """Three linked slice views of ``viewer``'s layers; ``views`` maps plane name -> ``ViewerModel``."""
+
+    def __init__(self, viewer: Any, crosshair: bool = True) -> None:
+        from napari.components import ViewerModel
+        from napari.qt import QtViewer
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QSplitter
+
+        self.viewer = viewer
+        self._hooks: list[tuple[Any, Callable]] = []
+        self._copies: dict[int, dict[str, Any]] = {}
+        self._busy = False
+        self._crosshair = bool(crosshair)
+        self.views: dict[str, Any] = {p: ViewerModel(title=p) for p in PLANES}
+        self._qt = {p: QtViewer(m, show_welcome_screen=False) for p, m in self.views.items()}
+        self.widget = QSplitter(Qt.Orientation.Vertical)
+        self.widget.setObjectName("mlarray_orthogonal_views")
+        for p in PLANES:
+            self.widget.addWidget(self._qt[p])
+        self._dock = viewer.window.add_dock_widget(self.widget, name="Orthogonal views", area="right")
+        from ..viewer._watch import watch_viewer
+
+        for plane, model in self.views.items():
+            watch_viewer(model)
+            self._connect(model.dims.events.point, self._from_view(plane))
+            model.mouse_drag_callbacks.append(self._click(plane))
+            model.mouse_wheel_callbacks.append(self._wheel(plane))
+        self._connect(viewer.layers.events.inserted, self._on_inserted)
+        self._connect(viewer.layers.events.removed, self._on_removed)
+        self._connect(viewer.dims.events.point, self._from_main)
+        for layer in list(viewer.layers):
+            self._add(layer)
+        self._from_main()
+
+    # ------------------------------------------------------------------ hooks
+    def _connect(self, emitter: Any, callback: Callable) -> None:
+        emitter.connect(callback)
+        self._hooks.append((emitter, callback))
+
+    def close(self) -> None:
+        """Remove the views: every hook is disconnected and the canvases are closed."""
+        for emitter, callback in self._hooks:
+            try:
+                emitter.disconnect(callback)
+            except (TypeError, ValueError, RuntimeError):  # already gone with its layer
+                pass
+        self._hooks.clear()
+        try:
+            self.viewer.window.remove_dock_widget(self._dock)
+        except (KeyError, ValueError, RuntimeError, AttributeError):
+            pass
+        for model in self.views.values():
+            model.layers.clear()
+        for qt in self._qt.values():
+            qt.close()
+            qt.deleteLater()
+        self.widget.deleteLater()
+        self._qt.clear()
+        self._copies.clear()
+        _VIEWS.pop(self.viewer, None)
+
+    # ------------------------------------------------------------------ layers
+    def _add(self, layer: Any) -> None:
+        from napari.layers import Layer
+
+        if (getattr(layer, "metadata", None) or {}).get("mlarray_role") == "crosshair":
+            return
+        data, state, kind = layer.as_layer_data_tuple()
+        copies = {}
+        for plane, model in self.views.items():
+            copy = Layer.create(data, dict(state), kind)
+            model.layers.append(copy)
+            copies[plane] = copy
+        self._copies[id(layer)] = copies
+        group = [layer, *copies.values()]
+        for member in group:
+            for name in _SYNCED:
+                emitter = getattr(member.events, name, None)
+                if emitter is not None and hasattr(member, name):
+                    self._connect(emitter, self._sync_property(member, group, name))
+            for name in ("paint", "data"):
+                emitter = getattr(member.events, name, None)
+                if emitter is not None and kind == "labels":
+                    self._connect(emitter, self._redraw_others(member, group))
+        self._update_crosshairs()
+
+    def _on_inserted(self, event: Any) -> None:
+        self._add(event.value)
+
+    def _on_removed(self, event: Any) -> None:
+        copies = self._copies.pop(id(event.value), {})
+        for plane, copy in copies.items():
+            if copy in self.views[plane].layers:
+                self.views[plane].layers.remove(copy)
+
+    def _sync_property(self, source: Any, group: list, name: str) -> Callable:
+        ref = weakref.ref(source)
+
+        def follow(event: Any = None) -> None:
+            src = ref()
+            if src is None or self._busy:
+                return
+            self._busy = True
+            try:
+                value = getattr(src, name)
+                for other in group:
+                    if other is not src and hasattr(other, name):
+                        setattr(other, name, value)
+            except (ValueError, TypeError, AttributeError):  # a value one layer kind cannot take
+                pass
+            finally:
+                self._busy = False
+
+        return follow
+
+    def _redraw_others(self, source: Any, group: list) -> Callable:
+        ref = weakref.ref(source)
+
+        def redraw(event: Any = None) -> None:
+            src = ref()
+            if src is None or self._busy:
+                return
+            self._busy = True
+            try:
+                for other in group:
+                    if other is not src:
+                        other.refresh()
+            finally:
+                self._busy = False
+
+        return redraw
+
+    # ------------------------------------------------------------------ slices
+    def _normal(self, plane: str) -> Optional[int]:
+        nd = self.viewer.dims.ndim
+        if nd < 3:
+            return None
+        return nd + _NORMAL[_frame(self.viewer)][plane]
+
+    def _apply_point(self, point: tuple) -> None:
+        for plane, model in self.views.items():
+            nd = model.dims.ndim
+            if nd != len(point):
+                continue
+            normal = self._normal(plane)
+            if normal is not None:
+                order = [a for a in range(nd) if a != normal]
+                # the normal axis off screen; the anatomy controller then makes the view upright
+                wanted = tuple(order[:-2] + [normal] + order[-2:])
+                if tuple(model.dims.order) != wanted and set(model.dims.order[-2:]) != set(wanted[-2:]):
+                    model.dims.order = wanted
+            if tuple(model.dims.point) != tuple(point):
+                model.dims.point = point
+        self._update_crosshairs()
+
+    def _from_main(self, event: Any = None) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            self._apply_point(tuple(self.viewer.dims.point))
+        finally:
+            self._busy = False
+
+    def _set_main_point(self, point: tuple) -> None:
+        self._busy = True
+        try:
+            self.viewer.dims.point = point
+            self._apply_point(tuple(self.viewer.dims.point))
+        finally:
+            self._busy = False
+
+    def _from_view(self, plane: str) -> Callable:
+        def moved(event: Any = None) -> None:
+            if self._busy:
+                return
+            point = tuple(self.views[plane].dims.point)
+            if len(point) == self.viewer.dims.ndim:
+                self._set_main_point(point)
+
+        return moved
+
+    def _click(self, plane: str) -> Callable:
+        def on_drag(model: Any, event: Any):
+            if event.button != 1 or "Control" in event.modifiers or "Shift" in event.modifiers:
+                return
+            # a click moves the other views; a left drag pans as usual in napari, so the point follows
+            # the press only (a radiologist clicks to navigate, drags to pan)
+            self._jump(plane, event.position)
+            yield
+
+        return on_drag
+
+    def _jump(self, plane: str, position: Any) -> None:
+        model = self.views[plane]
+        point = list(self.viewer.dims.point)
+        if len(position) != len(point):
+            return
+        for axis in model.dims.displayed:
+            point[axis] = float(position[axis])
+        self._set_main_point(tuple(point))
+
+    def _wheel(self, plane: str) -> Callable:
+        def on_wheel(model: Any, event: Any) -> None:
+            if event.modifiers:
+                return  # napari's own modifiers (Control: slices, Alt: layers) stay
+            normal = self._normal(plane)
+            if normal is None:
+                return
+            delta = float(np.sign(event.delta[-1])) if np.ndim(event.delta) else float(np.sign(event.delta))
+            if delta == 0:
+                return
+            step = model.dims.current_step[normal] + (1 if delta > 0 else -1)
+            model.dims.set_current_step(normal, int(step))
+            event.handled = True  # instead of zooming: one slice per wheel notch
+
+        return on_wheel
+
+    # ------------------------------------------------------------------ crosshair
+    @property
+    def crosshair(self) -> bool:
+        return self._crosshair
+
+    @crosshair.setter
+    def crosshair(self, on: bool) -> None:
+        self._crosshair = bool(on)
+        self._update_crosshairs()
+
+    def _update_crosshairs(self) -> None:
+        for plane, model in self.views.items():
+            layer = next((lay for lay in model.layers
+                          if (lay.metadata or {}).get("mlarray_role") == "crosshair"), None)
+            normal = self._normal(plane)
+            images = [lay for lay in model.layers if (lay.metadata or {}).get("mlarray_role") != "crosshair"]
+            if not self._crosshair or normal is None or not images:
+                if layer is not None:
+                    layer.visible = False
+                continue
+            lines = self._lines(model, plane)
+            if lines is None:
+                continue
+            if layer is None:
+                from napari.layers import Shapes
+
+                kwargs: dict[str, Any] = dict(ndim=model.dims.ndim, shape_type="line", edge_color="#39d353",
+                                              edge_width=0.5, name="crosshair",
+                                              metadata={"mlarray_role": "crosshair"})
+                units = getattr(images[0], "units", None)
+                if units is not None and len(units) == model.dims.ndim:
+                    kwargs["units"] = units
+                layer = Shapes(lines, **kwargs)
+                model.layers.append(layer)
+            else:
+                layer.data = lines
+                layer.visible = True
+
+    def _lines(self, model: Any, plane: str) -> Optional[list]:
+        extent = np.asarray(model.layers.extent.world, dtype=float)
+        if extent.shape[1] != model.dims.ndim:
+            return None
+        point = np.asarray(model.dims.point, dtype=float)
+        shown = list(model.dims.displayed)
+        lines = []
+        for along in shown:
+            a, b = point.copy(), point.copy()
+            a[along], b[along] = extent[0, along], extent[1, along]
+            lines.append(np.stack([a, b]))
+        return lines
+
+
+def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) -> Optional[OrthogonalViews]:
+    """Show (``enabled=True``) or remove linked axial, coronal and sagittal views beside ``viewer``'s canvas.
+
+    Returns the :class:`OrthogonalViews` (``.views`` maps ``"axial"``, ``"coronal"``, ``"sagittal"``
+    to each view's napari ``ViewerModel``), or None once removed.
+    """
+    current = _VIEWS.get(viewer)
+    if not enabled:
+        if current is not None:
+            current.close()
+        return None
+    if current is None:
+        current = _VIEWS[viewer] = OrthogonalViews(viewer, crosshair=crosshair)
+    else:
+        current.crosshair = crosshair
+    return current
+
+
+def toggle_orthogonal_views(viewer: Any) -> None:
+    """Menu command: turn the linked views on, or off when they are shown."""
+    orthogonal_views(viewer, enabled=viewer not in _VIEWS)
