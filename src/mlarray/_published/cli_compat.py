@@ -17,7 +17,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .._errors import MLArrayError, MetadataTypeError
+from .._errors import MetadataTypeError, MLArrayError
+from ..convert.formats import registry
+from ..optpkg import optional_import
 
 __all__ = ["print_header", "convert_to_mlarray", "convert_from_mlarray", "convert_image", "cli_print_header",
            "cli_convert_to_mlarray", "header_to_source_meta"]
@@ -30,22 +32,22 @@ def _medvol():
 
     cls = cli.MedVol
     if cls is None:
-        try:
-            from medvol import MedVol as cls  # noqa: N813
-        except ImportError:
-            raise MLArrayError("convert_to_mlarray/convert_from_mlarray read and write through MedVol, the published "
-                               "package's reader (RAS+ orientation); install it with 'pip install \"mlarray[published]\"', or use "
-                               "'mlarray convert' / mlarray.convert, which keep the original orientation") from None
+        cls = optional_import("medvol", feature="convert_to_mlarray/convert_from_mlarray (the published package's "
+                              "RAS+ converters; 'mlarray convert' keeps the original orientation)",
+                              extra="published").MedVol
     return cls
 
 
+_MEDVOL_KINDS = ("nifti", "nrrd", "mla")  # what MedVol reads and writes, plus the .mla side
+
+
 def _kind(path: _PathLike) -> Optional[str]:
-    name = str(path)
-    if name.endswith((".nii", ".nii.gz")):
-        return "nifti"
-    if name.endswith(".nrrd"):
-        return "nrrd"
-    return "mla" if name.endswith(".mla") else None
+    """"nifti", "nrrd" or "mla" by the file name (the format registry's extensions), else None."""
+    try:
+        key = registry.detect_output(path).key
+    except MLArrayError:
+        return None
+    return key if key in _MEDVOL_KINDS else None
 
 
 def _plain(value: Any) -> Any:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._errors import MLArrayError
+from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _ngff
 from ._output import replace_directory, scratch_dir
@@ -38,13 +39,9 @@ _DEFAULT_COLORS = ("#ff0000", "#00ff00", "#0000ff", "#ff00ff", "#00ffff", "#ffff
 
 
 def _ome_zarr():
-    try:
-        import ome_zarr.format
-        import ome_zarr.writer
-        import zarr
-    except ImportError as exc:
-        raise ImportError("writing OME-Zarr needs zarr and ome-zarr: pip install 'mlarray[omezarr]'") from exc
-    return zarr, ome_zarr.writer, ome_zarr.format
+    need = {"feature": "writing OME-Zarr", "extra": "omezarr"}
+    return (optional_import("zarr", **need), optional_import("ome_zarr.writer", **need),
+            optional_import("ome_zarr.format", **need))
 
 
 def _layout(record: ImageRecord, path: str):
