@@ -69,6 +69,7 @@ class Format:
     companions: bool = False  # the writer stores label images with the image
     folder_output: bool = False  # a path naming a folder (existing, or ending in a separator) is written here
     scan_files: bool = True  # a folder scan converts single files of this format (DICOM files form series)
+    contained: bool = True  # reads are held to the input's folder (a header may name any file; .mla names none)
     listed: bool = True  # shown by --list-formats (the .mla hub is what every row converts to and from)
     listed_extensions: tuple[str, ...] = ()  # shown by --list-formats beside the extensions
     variants: tuple[Variant, ...] = field(default_factory=tuple)
@@ -146,7 +147,7 @@ _ITK_VARIANTS = (
 
 MLA = Format("mla", "MLArray", (".mla",), reader="._bridge:read_mla", writer="._bridge:write_mla",
              write_options=("patch_size", "is_seg", "progress"), check=_CHECK + "mla_problem", atomic_writer=True,
-             companions=True, listed=False)
+             companions=True, contained=False, listed=False)
 
 FORMATS: tuple[Format, ...] = (
     MLA,
