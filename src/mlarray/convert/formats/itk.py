@@ -251,6 +251,7 @@ def _image_from_record(record: ImageRecord, path: str):
     sitk = _sitk()
     data, spatial, channel, extra = _itk_order(record, path)
     spacing, origin, direction = _lps_geometry(record, path)
+    data = data.astype(data.dtype.newbyteorder("="), copy=False)  # ITK takes native byte order only (.mla keeps >i2)
     try:
         img = sitk.GetImageFromArray(data, isVector=channel is not None)
     except (RuntimeError, TypeError) as exc:
