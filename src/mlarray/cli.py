@@ -196,13 +196,13 @@ def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[
     if to_suffix and to_suffix.lower().strip(".") in ("dicom", "dcm"):  # one series folder per .mla
         os.makedirs(dst, exist_ok=True)
         return [(s, os.path.join(dst, output_name(s, "")) + os.sep) for s in sources]
-    if (not many and sources[0].endswith(".mla") and (os.path.isdir(dst) or dst.endswith(os.sep)) and not to_suffix
+    if (not many and registry.MLA.matches(sources[0]) and (os.path.isdir(dst) or dst.endswith(os.sep)) and not to_suffix
             and not registry.is_store(dst)):
         return [(sources[0], dst if dst.endswith(os.sep) else dst + os.sep)]  # .mla -> DICOM series folder
     if many or ((os.path.isdir(dst) or dst.endswith(os.sep)) and not registry.is_store(dst)):  # a store: one output
         os.makedirs(dst, exist_ok=True)
         suffix = to_suffix or ".mla"
-        pairs = [(s, os.path.join(dst, output_name(s, suffix if not s.endswith(".mla") else (to_suffix or ".nii.gz"))))
+        pairs = [(s, os.path.join(dst, output_name(s, (to_suffix or ".nii.gz") if registry.MLA.matches(s) else suffix)))
                  for s in sources]
         return _distinct_outputs(pairs)
     return [(sources[0], dst)]
@@ -218,7 +218,8 @@ def _distinct_outputs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for s, d in pairs:
         if counts[d] > 1:
             folder, name = os.path.split(d)
-            stem, ext = (name[: -len(".mla")], ".mla") if name.endswith(".mla") else os.path.splitext(name)
+            stem = registry.strip_extension(name)
+            ext = name[len(stem):]
             tail = os.path.basename(s.rstrip("/"))[len(stem):].strip(".").replace(".", "_")
             d = os.path.join(folder, f"{stem}_{tail or 'dir'}{ext}")
         out.append((s, d))
