@@ -119,8 +119,10 @@ class MissingDependencyError(MLArrayError, ImportError):
         self.package = package
         self.feature = feature
         self.extra = extra
+        # RuntimeError comes first in the MRO and takes no keywords: set ImportError's `name` afterwards
         super().__init__(f"{feature} needs {package}, which is not installed; "
-                         f"install it with: pip install 'mlarray[{extra}]'", name=package)
+                         f"install it with: pip install 'mlarray[{extra}]'")
+        self.name = package
 
     def __reduce__(self):
         return (type(self), (self.package, self.feature, self.extra))

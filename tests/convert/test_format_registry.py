@@ -88,3 +88,18 @@ def test_reading_an_mla_through_the_api_verifies_it_and_keeps_its_geometry(tmp_p
     write_any(record, tmp_path / "b.nii.gz")
     np.testing.assert_allclose(nib.load(tmp_path / "b.nii.gz").affine, nib.load(NIB_DATA / "anatomical.nii").affine,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("module,name,extra", [("nrrd", "x.nrrd", "convert"), ("tifffile", "x.tif", "convert"),
+                                               ("SimpleITK", "x.mha", "itk"), ("zarr", "x.ome.zarr", "omezarr")])
+def test_a_missing_format_library_names_its_extra(tmp_path, monkeypatch, capsys, module, name, extra):
+    from mlarray import MissingDependencyError
+
+    src = tmp_path / "a.mla"
+    MLArray(np.arange(24, dtype=np.uint8).reshape(2, 3, 4)).save(src)
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=rf"pip install 'mlarray\[{extra}\]'"):
+        write_any(read_any(src), tmp_path / name)
+    assert main(["convert", "-q", str(src), str(tmp_path / ("cli_" + name))]) == 1
+    err = capsys.readouterr().err
+    assert f"mlarray[{extra}]" in err and "Traceback" not in err

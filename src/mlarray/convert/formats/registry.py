@@ -109,6 +109,9 @@ def _resolve(ref: str):
     return getattr(importlib.import_module(module, "mlarray.convert"), name)
 
 
+_DICOM_EXTENSIONS = (".dcm", ".dicom")
+
+
 def holds_dicom_files(folder: str, look_at: int = 20) -> bool:
     """A folder is one DICOM series if it holds ``.dcm`` files or files with the DICOM preamble.
 
@@ -118,7 +121,7 @@ def holds_dicom_files(folder: str, look_at: int = 20) -> bool:
     except OSError:
         return False
     for p in entries[:look_at]:
-        if p.name.lower().endswith((".dcm", ".dicom")):
+        if p.name.lower().endswith(_DICOM_EXTENSIONS):
             return True
         try:
             with open(p, "rb") as fh:
@@ -156,7 +159,7 @@ FORMATS: tuple[Format, ...] = (
            check=_CHECK + "nifti_problem"),
     Format("nrrd", "NRRD", (".nrrd", ".nhdr"), ("nrrd",), via="pynrrd", reader=".nrrd:read_nrrd",
            writer=".nrrd:write_nrrd", check=_CHECK + "nrrd_problem"),
-    Format("dicom", "DICOM series / DICOM SEG", (".dcm", ".dicom"), ("pydicom", "highdicom"), via="pydicom, highdicom",
+    Format("dicom", "DICOM series / DICOM SEG", _DICOM_EXTENSIONS, ("pydicom", "highdicom"), via="pydicom, highdicom",
            reader=".dicom:read_dicom_series", writer="._bridge:write_dicom",
            read_options=("series_uid", "reference"), write_options=("mla_path", "reference"),
            folder=holds_dicom_files, atomic_writer=True, folder_output=True, scan_files=False,
@@ -358,7 +361,7 @@ def list_formats() -> list[dict]:
     for f in FORMATS:
         if not f.listed or (f.key == "bioio" and plugins):
             continue
-        ok = f.available()
+        ok = f.available() and f.key != "bioio"  # bioio without a plugin (the row shown then) reads nothing
         extra = f"mlarray[{f.extra}]"
         rows.append({"format": f.title, "extensions": list(f.extensions + f.listed_extensions), "read": ok,
                      "write": ok and f.writer is not None, "via": f.via, "extra": extra})
