@@ -13,25 +13,40 @@ import warnings
 from concurrent.futures import as_completed
 from typing import Optional, Sequence
 
-from ._published.cli_compat import (
-    cli_convert_to_mlarray,
-    cli_print_header,
-    convert_from_mlarray,
-    convert_image,
-    convert_to_mlarray,
-    header_to_source_meta,
-    print_header,
-)
+from ._published import cli_compat as _compat
+from ._published.cli_compat import cli_print_header, header_to_source_meta, print_header
 from ._untrusted.term import printable
 from .convert.formats import registry
 
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
            "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
 
-# The published package's reader/writer for its Python conversion functions (see ._cli_compat):
-# None until first needed, then the ``medvol`` package's class. Tests may set a stand-in.
+# The published package's reader/writer for its Python conversion functions (see _published.cli_compat):
+# None means the ``medvol`` package's class, imported when first needed. Tests may set a stand-in, which
+# the functions below pass on (read at call time, so patching ``mlarray.cli.MedVol`` works).
 MedVol = None
 _header_to_source_meta = header_to_source_meta  # the published package's name
+
+
+def convert_to_mlarray(load_filepath, save_filepath) -> None:
+    """NIfTI/NRRD -> ``.mla`` the published way (MedVol's RAS+ array); see :mod:`mlarray._published.cli_compat`."""
+    _compat.convert_to_mlarray(load_filepath, save_filepath, medvol=MedVol)
+
+
+def convert_from_mlarray(load_filepath, save_filepath) -> None:
+    """``.mla`` -> NIfTI/NRRD the published way (through MedVol)."""
+    _compat.convert_from_mlarray(load_filepath, save_filepath, medvol=MedVol)
+
+
+def convert_image(load_filepath, save_filepath) -> None:
+    """NIfTI/NRRD -> ``.mla`` or back, chosen by the file names (the published package's function)."""
+    _compat.convert_image(load_filepath, save_filepath, medvol=MedVol)
+
+
+def cli_convert_to_mlarray(argv=None) -> None:
+    """The published package's ``mlarray_convert`` entry point."""
+    _compat.cli_convert_to_mlarray(argv, medvol=MedVol)
+
 
 # ----------------------------------------------------------------------------- info
 
