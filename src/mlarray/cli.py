@@ -13,10 +13,19 @@ import warnings
 from concurrent.futures import as_completed
 from typing import Optional, Sequence
 
+from ._array import MLArray
+from ._errors import MLArrayError
+from ._file.resume import existing_output_problem
+from ._metadata.validate import validate
 from ._published import cli_compat as _compat
 from ._published.cli_compat import cli_print_header, header_to_source_meta, print_header
 from ._untrusted.term import printable
+from .convert._bridge import convert_file, output_name
+from .convert._orient import parse_orientation
 from .convert.formats import registry
+from .dataset_stats import dataset_stats, format_report
+from .demo import run_demo
+from .parallel import executor, one_core_per_worker
 
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
            "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
@@ -60,8 +69,6 @@ def _human_bytes(n: float) -> str:
 
 def describe(path: str) -> dict:
     """Everything ``mlarray info`` shows; reads the header only (no pixel data)."""
-    from . import MLArray
-
     img = MLArray.open(path, mmap_mode="r")
     meta = img.meta
     out = {"file": path, "file_size": os.path.getsize(path), "meta": meta.to_mapping()}
@@ -126,8 +133,6 @@ def _fmt(v) -> str:
 
 def _error(command: str, exc: BaseException, path: Optional[str] = None) -> None:
     """One escaped line on stderr for a failure a file caused (never a traceback)."""
-    from ._errors import MLArrayError
-
     text = str(exc) if isinstance(exc, (MLArrayError, OSError)) else f"{type(exc).__name__}: {exc}"
     if path is not None and path not in text:
         text = f"{path}: {text}"
@@ -164,8 +169,6 @@ def cmd_info(args) -> int:
 # ----------------------------------------------------------------------------- validate
 
 def cmd_validate(args) -> int:
-    from ._metadata.validate import validate
-
     worst = 0
     for path in args.files:
         try:
@@ -205,8 +208,6 @@ def _expand_sources(sources: Sequence[str]) -> list[str]:
 
 
 def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[str, str]]:
-    from .convert._bridge import output_name
-
     many = len(sources) > 1
     if to_suffix and to_suffix.lower().strip(".") in ("dicom", "dcm"):  # one series folder per .mla
         os.makedirs(dst, exist_ok=True)
@@ -244,11 +245,7 @@ def _distinct_outputs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
                  single_thread: bool = False, orient=None, reference=None,
                  write_kw: Optional[dict] = None, series_uid: Optional[str] = None) -> tuple[str, str, Optional[str]]:
-    from .convert._bridge import convert_file
-
     if single_thread:  # a pool or cluster worker: one conversion per core
-        from .parallel import one_core_per_worker
-
         one_core_per_worker()
 
     try:
@@ -287,8 +284,6 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
     whose worker dies counts as a failure of that file only, and any temporary output it left
     beside the target is removed: outputs appear whole (atomic rename) or not at all.
     """
-    from .parallel import executor
-
     results = []
     total = len(pairs)
 
@@ -376,8 +371,6 @@ def cmd_convert(args) -> int:
         print("mlarray convert: no convertible files found", file=sys.stderr)
         return 2
     if args.orient:
-        from .convert._orient import parse_orientation
-
         try:
             parse_orientation(args.orient)
         except ValueError as exc:
@@ -405,8 +398,6 @@ def _existing_outputs(pairs: list, overwrite: bool, quiet: bool) -> tuple[list, 
     (never replaced without ``--overwrite``). Returns (to convert, skipped, refused results)."""
     if overwrite:
         return pairs, [], []
-    from ._file.resume import existing_output_problem
-
     todo, skipped, blocked = [], [], []
     for src, dst in pairs:
         if dst.endswith(os.sep) or not os.path.lexists(dst):  # a DICOM series folder: only into a new/empty one
@@ -432,8 +423,6 @@ def _list_formats(as_json: bool) -> int:
 # ----------------------------------------------------------------------------- stats
 
 def cmd_stats(args) -> int:
-    from .dataset_stats import dataset_stats, format_report
-
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         print(f"mlarray stats: no such file or directory: {', '.join(missing)}", file=sys.stderr)
@@ -450,8 +439,6 @@ def cmd_stats(args) -> int:
 # ----------------------------------------------------------------------------- demo
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
-
     return run_demo(args.dir, show=not args.no_viewer, size=args.size)
 
 
