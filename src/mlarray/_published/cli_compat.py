@@ -17,7 +17,10 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from .._array import MLArray
 from .._errors import MetadataTypeError, MLArrayError
+from .._metadata.meta_base import _meta_internal_write
+from ..affines import anatomical_letters
 from ..convert.formats import registry
 from ..optpkg import optional_import
 
@@ -87,8 +90,6 @@ def print_header(filepath: _PathLike) -> None:
     """Print the file's metadata as the published ``mlarray_header`` did (``Meta.to_plain``, sorted JSON).
 
     Reads the header only, never the voxels."""
-    from .._array import MLArray
-
     img = MLArray.open(filepath, mmap_mode="r")
     try:
         print(json.dumps(img.meta.to_plain(include_none=True), indent=2, sort_keys=True))
@@ -98,9 +99,6 @@ def print_header(filepath: _PathLike) -> None:
 
 def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, medvol=None) -> None:
     """NIfTI/NRRD -> ``.mla`` the published way: MedVol's RAS+ array and affine, its header in ``source``."""
-    from .._array import MLArray
-    from .._metadata.meta_base import _meta_internal_write
-
     vol = _medvol(medvol)(load_filepath)
     ndim = np.asarray(vol.array).ndim
     labels = {3: ["spatial_x", "spatial_y", "spatial_z"], 2: ["spatial_x", "spatial_y"]}.get(ndim)
@@ -119,9 +117,6 @@ def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, 
 
     Without an anatomical ``coord_system`` the data are taken as RAS+ (what ``convert_to_mlarray``
     writes); ``LPS``/``LPS+`` stay LPS+."""
-    from .._array import MLArray
-    from ..affines import anatomical_letters
-
     img = MLArray.open(load_filepath, mmap_mode="r")
     try:
         nrrd = _kind(save_filepath) == "nrrd"
