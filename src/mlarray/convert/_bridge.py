@@ -147,7 +147,7 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     kw = {k: v for k, v in given.items() if k in dst_fmt.write_options}
     kw.update(write_kw)
     parent = os.path.dirname(os.path.abspath(dst.rstrip("/" + os.sep)))
-    os.makedirs(parent, exist_ok=True)  # converting into a new folder creates it, as cp -r and tar do
+    os.makedirs(parent, exist_ok=True)  # a user naming an output in a new folder means that folder
     if dst_fmt.atomic_writer:  # .mla, MetaImage, Zarr stores, DICOM folders: each appears whole its own way
         written = dst_fmt.write(record, dst, **kw)
         return written if isinstance(written, str) else dst

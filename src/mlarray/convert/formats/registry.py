@@ -42,6 +42,7 @@ class Variant:
 
     title: str
     extensions: tuple[str, ...]
+    listed_extensions: tuple[str, ...] = ()  # shown by --list-formats beside the extensions
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ _ITK_VARIANTS = (
     Variant("VTK structured points", (".vtk",)),
     Variant("MINC", (".mnc", ".mnc2")),
     Variant("MRC", (".mrc", ".rec")),
-    Variant("other ITK ImageIOs", (".pic", ".lsm", ".spr", ".h5", ".hdf5", ".png", ".jpg", ".jpeg", ".bmp", ".jp2")),
+    Variant("other ITK ImageIOs", (".pic", ".lsm", ".spr", ".h5", ".hdf5", ".png", ".jpg", ".jpeg", ".bmp", ".jp2"),
+            ("<GE, Bruker 2dseq by content>",)),
 )
 
 MLA = Format("mla", "MLArray", (".mla",), reader="._bridge:read_mla", writer="._bridge:write_mla",
@@ -170,8 +172,7 @@ FORMATS: tuple[Format, ...] = (
            reader=".formats.mgh:read_mgh", writer=".formats.mgh:write_mgh", check=_CHECK + "mgh_problem"),
     Format("itk", "MetaImage", (".mha", ".mhd"), ("SimpleITK",), extra="itk", via="SimpleITK",
            reader=".formats.itk:read_itk", writer=".formats.itk:write_itk", recognise=".formats.itk:itk_image_io",
-           check=_CHECK + "metaimage_problem", atomic_writer=True, variants=_ITK_VARIANTS,
-           listed_extensions=("<GE, Bruker 2dseq by content>",)),
+           check=_CHECK + "metaimage_problem", atomic_writer=True, variants=_ITK_VARIANTS),
     Format("omezarr", "OME-Zarr (NGFF 0.4, 0.5; 0.1-0.3 read)", (".zarr", ".ome.zarr"), ("zarr", "ome_zarr"),
            extra="omezarr", via="zarr, ome-zarr-py", reader=".formats.omezarr:read_omezarr",
            writer=".formats.omezarr:write_omezarr", write_options=("ngff_version",), folder=_is_zarr_folder,
@@ -365,8 +366,8 @@ def list_formats() -> list[dict]:
         extra = f"mlarray[{f.extra}]"
         rows.append({"format": f.title, "extensions": list(f.extensions + f.listed_extensions), "read": ok,
                      "write": ok and f.writer is not None, "via": f.via, "extra": extra})
-        rows += [{"format": v.title, "extensions": list(v.extensions), "read": ok, "write": False, "via": f.via,
-                  "extra": extra} for v in f.variants]
+        rows += [{"format": v.title, "extensions": list(v.extensions + v.listed_extensions), "read": ok,
+                  "write": False, "via": f.via, "extra": extra} for v in f.variants]
     bio = by_name("bioio")
     for name, exts in sorted(plugins.items()):
         rows.append({"format": f"bioio plugin {name}", "extensions": sorted(set(exts)), "read": True,
