@@ -38,3 +38,25 @@ def test_real_file_that_crashes_blosc2_is_reported(tmp_path, capsys):
     problems = validate(p, isolated=True)
     assert problems and problems[0].severity == "error"
     assert main(["validate", str(p)]) == 1
+
+
+def test_validate_and_convert_agree_on_a_damaged_file(tmp_path, capsys):
+    # issue 22 item 4: validate reported the checksum mismatch while convert wrote the wrong voxels and said ok
+    import struct
+
+    import blosc2
+
+    p = tmp_path / "noise.mla"
+    MLArray(np.random.default_rng(0).integers(0, 256, (64, 64, 64), dtype=np.uint8)).save(p)
+    data = bytearray(p.read_bytes())
+    base = struct.unpack("<Q", data[8:16])[0]
+    raw = blosc2.open(str(p), mode="r", offset=base).schunk.get_chunk(0)
+    mid = bytes(data).find(raw, base) + len(raw) // 2  # noise is stored as is: a flip decodes silently
+    data[mid:mid + 64] = bytes(b ^ 0xFF for b in data[mid:mid + 64])
+    p.write_bytes(bytes(data))
+    assert main(["validate", str(p)]) == 1
+    assert "checksum" in capsys.readouterr().out
+    for out in ("o.nii.gz", "o.mla"):
+        assert main(["convert", "-q", str(p), str(tmp_path / out)]) == 1
+        assert "CorruptFileError" in capsys.readouterr().err
+        assert not (tmp_path / out).exists()

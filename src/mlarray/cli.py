@@ -3,29 +3,59 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
 import shutil
 import sys
+import warnings
 from concurrent.futures import as_completed
-from pathlib import Path
 from typing import Optional, Sequence
 
-from ._published.cli_compat import (cli_convert_to_mlarray, cli_print_header, convert_from_mlarray, convert_image,
-                          convert_to_mlarray, header_to_source_meta, print_header)
+from ._array import MLArray
+from ._errors import MLArrayError
+from ._file.resume import existing_output_problem
+from ._metadata.validate import validate
+from ._published import cli_compat as _compat
+from ._published.cli_compat import cli_print_header, header_to_source_meta, print_header
 from . import remote
 from ._untrusted.term import printable
+from .convert._bridge import convert_file, output_name
+from .convert._orient import parse_orientation
+from .convert.formats import registry
+from .dataset_stats import dataset_stats, format_report
+from .demo import run_demo
+from .parallel import executor, one_core_per_worker
 
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
            "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
 
-# The published package's reader/writer for its Python conversion functions (see ._cli_compat):
-# None until first needed, then the ``medvol`` package's class. Tests may set a stand-in.
+# The published package's reader/writer for its Python conversion functions (see _published.cli_compat):
+# None means the ``medvol`` package's class, imported when first needed. Tests may set a stand-in, which
+# the functions below pass on (read at call time, so patching ``mlarray.cli.MedVol`` works).
 MedVol = None
 _header_to_source_meta = header_to_source_meta  # the published package's name
 
-_INPUT_EXTS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".dcm", ".tif", ".tiff", ".mla")
+
+def convert_to_mlarray(load_filepath, save_filepath) -> None:
+    """NIfTI/NRRD -> ``.mla`` the published way (MedVol's RAS+ array); see :mod:`mlarray._published.cli_compat`."""
+    _compat.convert_to_mlarray(load_filepath, save_filepath, medvol=MedVol)
+
+
+def convert_from_mlarray(load_filepath, save_filepath) -> None:
+    """``.mla`` -> NIfTI/NRRD the published way (through MedVol)."""
+    _compat.convert_from_mlarray(load_filepath, save_filepath, medvol=MedVol)
+
+
+def convert_image(load_filepath, save_filepath) -> None:
+    """NIfTI/NRRD -> ``.mla`` or back, chosen by the file names (the published package's function)."""
+    _compat.convert_image(load_filepath, save_filepath, medvol=MedVol)
+
+
+def cli_convert_to_mlarray(argv=None) -> None:
+    """The published package's ``mlarray_convert`` entry point."""
+    _compat.cli_convert_to_mlarray(argv, medvol=MedVol)
 
 
 # ----------------------------------------------------------------------------- info
@@ -40,8 +70,6 @@ def _human_bytes(n: float) -> str:
 
 def describe(path: str) -> dict:
     """Everything ``mlarray info`` shows; reads the header only (no pixel data)."""
-    from . import MLArray
-
     img = MLArray.open(path, mmap_mode="r")
     meta = img.meta
     size = remote.file_size(path) if remote.is_url(path) else os.path.getsize(path)
@@ -57,7 +85,8 @@ def describe(path: str) -> dict:
 def _print_info(d: dict) -> None:
     m = d["meta"]
     sp = m.get("spatial", {})
-    rows = [("file", d["file"]), ("format", f"MLArray v{m.get('format_version')} ({m.get('writer', 'unknown writer')})")]
+    rows = [("file", d["file"]),
+            ("format", f"MLArray v{m.get('format_version')} ({m.get('writer', 'unknown writer')})")]
     if "shape" in d:
         ratio = d["uncompressed_size"] / max(d["file_size"], 1)
         rows += [("shape", " x ".join(map(str, d["shape"]))), ("dtype", d["dtype"]),
@@ -106,8 +135,6 @@ def _fmt(v) -> str:
 
 def _error(command: str, exc: BaseException, path: Optional[str] = None) -> None:
     """One escaped line on stderr for a failure a file caused (never a traceback)."""
-    from ._errors import MLArrayError
-
     text = str(exc) if isinstance(exc, (MLArrayError, OSError)) else f"{type(exc).__name__}: {exc}"
     if path is not None and path not in text:
         text = f"{path}: {text}"
@@ -144,8 +171,6 @@ def cmd_info(args) -> int:
 # ----------------------------------------------------------------------------- validate
 
 def cmd_validate(args) -> int:
-    from ._metadata.validate import validate
-
     worst = 0
     for path in args.files:
         try:
@@ -177,70 +202,25 @@ def _expand_sources(sources: Sequence[str]) -> list[str]:
             if not matches:
                 raise FileNotFoundError(f"no file matches {s!r}")
             out += matches
-        elif os.path.isdir(s) and not _is_dicom_dir(s) and not _is_zarr(s):
-            exts = _readable_exts()
-            found = sorted(str(p) for p in Path(s).iterdir() if p.is_file() and p.name.lower().endswith(exts)
-                           and not p.name.lower().endswith(".dcm") and not _is_data_half(p))
-            found += sorted(str(p) for p in Path(s).iterdir() if p.is_dir() and (_is_dicom_dir(str(p))
-                                                                              or _is_zarr(str(p))))
-            out += found
+        elif os.path.isdir(s) and registry.is_image_folder(s) is None:  # a folder of images, not one image
+            out += registry.scan_folder(s)
         else:
             out.append(s)
     return out
 
 
-def _readable_exts() -> tuple[str, ...]:
-    """What a folder scan picks up: the dedicated formats plus what this installation's extras read."""
-    from .convert.formats.registry import input_extensions
-
-    return tuple(sorted(set(_INPUT_EXTS) | set(input_extensions())))
-
-
-def _is_zarr(path: str) -> bool:
-    from .convert.formats.omezarr import is_zarr_store
-
-    return is_zarr_store(path)
-
-
-def _is_data_half(path: Path) -> bool:
-    from .convert.formats.registry import is_companion_data_file
-
-    return is_companion_data_file(path)
-
-
-def _is_dicom_dir(path: str) -> bool:
-    """A directory counts as one DICOM series if it holds .dcm files or DICOM-magic files."""
-    try:
-        entries = [p for p in Path(path).iterdir() if p.is_file()]
-    except OSError:
-        return False
-    for p in entries[:20]:
-        if p.name.lower().endswith(".dcm"):
-            return True
-        try:
-            with open(p, "rb") as fh:
-                fh.seek(128)
-                if fh.read(4) == b"DICM":
-                    return True
-        except OSError:
-            continue
-    return False
-
-
 def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[str, str]]:
-    from .convert._bridge import output_name
-
     many = len(sources) > 1
     if to_suffix and to_suffix.lower().strip(".") in ("dicom", "dcm"):  # one series folder per .mla
         os.makedirs(dst, exist_ok=True)
         return [(s, os.path.join(dst, output_name(s, "")) + os.sep) for s in sources]
-    if (not many and sources[0].endswith(".mla") and (os.path.isdir(dst) or dst.endswith(os.sep)) and not to_suffix
-            and not _is_zarr(dst)):
+    if (not many and registry.MLA.matches(sources[0]) and (os.path.isdir(dst) or dst.endswith(os.sep)) and not to_suffix
+            and not registry.is_store(dst)):
         return [(sources[0], dst if dst.endswith(os.sep) else dst + os.sep)]  # .mla -> DICOM series folder
-    if many or ((os.path.isdir(dst) or dst.endswith(os.sep)) and not _is_zarr(dst)):  # a store is one output
+    if many or ((os.path.isdir(dst) or dst.endswith(os.sep)) and not registry.is_store(dst)):  # a store: one output
         os.makedirs(dst, exist_ok=True)
         suffix = to_suffix or ".mla"
-        pairs = [(s, os.path.join(dst, output_name(s, suffix if not s.endswith(".mla") else (to_suffix or ".nii.gz"))))
+        pairs = [(s, os.path.join(dst, output_name(s, (to_suffix or ".nii.gz") if registry.MLA.matches(s) else suffix)))
                  for s in sources]
         return _distinct_outputs(pairs)
     return [(sources[0], dst)]
@@ -256,7 +236,8 @@ def _distinct_outputs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for s, d in pairs:
         if counts[d] > 1:
             folder, name = os.path.split(d)
-            stem, ext = (name[: -len(".mla")], ".mla") if name.endswith(".mla") else os.path.splitext(name)
+            stem = registry.strip_extension(name)
+            ext = name[len(stem):]
             tail = os.path.basename(s.rstrip("/"))[len(stem):].strip(".").replace(".", "_")
             d = os.path.join(folder, f"{stem}_{tail or 'dir'}{ext}")
         out.append((s, d))
@@ -265,26 +246,38 @@ def _distinct_outputs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
                  single_thread: bool = False, orient=None, reference=None,
-                 write_kw: Optional[dict] = None) -> tuple[str, str, Optional[str]]:
-    from .convert._bridge import convert_file
-
+                 write_kw: Optional[dict] = None, series_uid: Optional[str] = None) -> tuple[str, str, Optional[str]]:
     if single_thread:  # a pool or cluster worker: one conversion per core
-        from .parallel import one_core_per_worker
-
         one_core_per_worker()
 
     try:
-        convert_file(src, dst, patch_size=patch_size, seg=seg, progress=progress, orient=orient,
-                     reference=reference, **(write_kw or {}))
+        with _plain_warnings():  # also in a worker process, which main() did not set up
+            convert_file(src, dst, patch_size=patch_size, seg=seg, progress=progress, orient=orient,
+                         reference=reference, series_uid=series_uid, **(write_kw or {}))
         return src, dst, None
     except Exception as exc:  # one bad file never stops the batch
         return src, dst, f"{type(exc).__name__}: {exc}"
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as the command's user needs it: what happened and what to do, on one escaped line.
+
+    Python's default shows our source file, line number and code line, which mean nothing to them."""
+    text = " ".join(str(message).split())
+    print(f"mlarray: warning: {printable(text)}", file=sys.stderr if file is None else file)
+
+
+@contextlib.contextmanager
+def _plain_warnings():
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        yield
+
+
 def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, jobs: int = 1,
               scheduler: Optional[str] = None, quiet: bool = False, orient: Optional[str] = None,
-              reference: Optional[str] = None,
-              write_kw: Optional[dict] = None) -> list[tuple[str, str, Optional[str]]]:
+              reference: Optional[str] = None, write_kw: Optional[dict] = None,
+              series_uid: Optional[str] = None) -> list[tuple[str, str, Optional[str]]]:
     """Convert every (src, dst) pair; returns (src, dst, error-or-None) for each.
 
     ``jobs=N`` runs N local processes; ``scheduler`` (a ``dask.distributed`` address, ``Client`` or
@@ -293,8 +286,6 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
     whose worker dies counts as a failure of that file only, and any temporary output it left
     beside the target is removed: outputs appear whole (atomic rename) or not at all.
     """
-    from .parallel import executor
-
     results = []
     total = len(pairs)
 
@@ -314,13 +305,14 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
             for s, d in pairs:
                 bar = None if quiet or total > 1 else _ProgressLine(os.path.basename(d))
                 report(_convert_one(s, d, patch_size, seg, bar, orient=orient, reference=reference,
-                                    write_kw=write_kw))
+                                    write_kw=write_kw, series_uid=series_uid))
                 if bar:
                     bar.done()
             return results
         ref = os.path.abspath(reference) if reference else None
-        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d) + (os.sep if d.endswith(os.sep) else ""),
-                             patch_size, seg, None, True, orient, ref, write_kw): (s, d)
+        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d) + (os.sep if d.endswith(os.sep)
+                                                                                   else ""),
+                             patch_size, seg, None, True, orient, ref, write_kw, series_uid): (s, d)
                    for s, d in pairs}
         for fut in as_completed(futures):
             s, d = futures[fut]
@@ -386,8 +378,6 @@ def cmd_convert(args) -> int:
         print("mlarray convert: no convertible files found", file=sys.stderr)
         return 2
     if args.orient:
-        from .convert._orient import parse_orientation
-
         try:
             parse_orientation(args.orient)
         except ValueError as exc:
@@ -398,7 +388,7 @@ def cmd_convert(args) -> int:
     write_kw = {k: v for k, v in (("labels", args.labels), ("ngff_version", args.ngff_version)) if v}
     results = run_batch(pairs, patch_size=args.patch_size, seg=True if args.seg else None, jobs=args.jobs,
                         scheduler=args.scheduler, quiet=args.quiet, orient=args.orient, reference=args.reference,
-                        write_kw=write_kw) if pairs else []
+                        write_kw=write_kw, series_uid=args.series_uid) if pairs else []
     results += blocked
     failed = [r for r in results if r[2]]
     summary = f"converted {len(results) - len(failed)} of {len(results) + len(skipped)} file(s)"
@@ -415,8 +405,6 @@ def _existing_outputs(pairs: list, overwrite: bool, quiet: bool) -> tuple[list, 
     (never replaced without ``--overwrite``). Returns (to convert, skipped, refused results)."""
     if overwrite:
         return pairs, [], []
-    from ._file.resume import existing_output_problem
-
     todo, skipped, blocked = [], [], []
     for src, dst in pairs:
         if dst.endswith(os.sep) or not os.path.lexists(dst):  # a DICOM series folder: only into a new/empty one
@@ -434,18 +422,14 @@ def _existing_outputs(pairs: list, overwrite: bool, quiet: bool) -> tuple[list, 
 
 
 def _list_formats(as_json: bool) -> int:
-    from .convert.formats.registry import format_lines, list_formats
-
-    rows = list_formats()
-    print(json.dumps(rows, indent=2) if as_json else "\n".join(format_lines(rows)))
+    rows = registry.list_formats()
+    print(json.dumps(rows, indent=2) if as_json else "\n".join(registry.format_lines(rows)))
     return 0
 
 
 # ----------------------------------------------------------------------------- stats
 
 def cmd_stats(args) -> int:
-    from .dataset_stats import dataset_stats, format_report
-
     missing = [p for p in args.paths if not (os.path.exists(p) or remote.is_url(p))]
     if missing:
         print(f"mlarray stats: no such file or directory: {', '.join(missing)}", file=sys.stderr)
@@ -472,8 +456,6 @@ def cmd_stats(args) -> int:
 # ----------------------------------------------------------------------------- demo
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
-
     return run_demo(args.dir, show=not args.no_viewer, size=args.size)
 
 
@@ -506,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: keep the source's order so converting back is exact")
     c.add_argument("--reference", default=None, metavar="DICOM_DIR",
                    help="the DICOM series a segmentation belongs to (reading a DICOM SEG or writing one)")
+    c.add_argument("--series-uid", default=None, metavar="UID",
+                   help="for a DICOM folder holding several series: the SeriesInstanceUID to read "
+                        "(default: the series with the most images, with a warning naming the others)")
     c.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes")
     c.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (runs the same batch)")
     c.add_argument("--quiet", "-q", action="store_true")
@@ -539,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _plain_warnings():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"mlarray {args.command}: interrupted", file=sys.stderr)
         return 130

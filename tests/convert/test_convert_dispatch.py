@@ -25,6 +25,12 @@ def test_detect_format(tmp_path):
     assert detect_format("a.nhdr") == "nrrd"
     assert detect_format("a.ome.tiff") == "tiff"
     assert detect_format("x.dcm") == "dicom"
+    assert detect_format("x.mla") == "mla"
+    # A folder is DICOM only when it holds DICOM files, as the CLI's folder scan decides (issue 24 section 3):
+    # an empty folder used to be called DICOM here while the scan treated it as a folder of images.
+    with pytest.raises(ConversionError, match="no DICOM image files"):
+        detect_format(tmp_path)
+    (tmp_path / "IM0001.dcm").write_bytes(b"")
     assert detect_format(tmp_path) == "dicom"
 
 

@@ -3,8 +3,8 @@
 They keep the published semantics: NIfTI/NRRD are read and written through MedVol, which reorients
 images to RAS+ (nibabel's canonical axis order), and the array gets ``spatial_x/y/z`` axis labels.
 This library's own converter (``mlarray convert``, :mod:`mlarray.convert`) keeps the original
-orientation instead, for an exact round trip. ``mlarray.cli.MedVol`` is the MedVol class (``medvol``
-package, imported when first needed); tests may replace it.
+orientation instead, for an exact round trip. ``mlarray.cli`` re-exports them with its ``MedVol`` hook
+(None: the ``medvol`` package's class, imported when first needed; tests may set a stand-in).
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .._errors import MLArrayError, MetadataTypeError
+from .._array import MLArray
+from .._errors import MetadataTypeError, MLArrayError
+from .._metadata.meta_base import _meta_internal_write
+from ..affines import anatomical_letters
+from ..convert.formats import registry
+from ..optpkg import optional_import
 
 __all__ = ["print_header", "convert_to_mlarray", "convert_from_mlarray", "convert_image", "cli_print_header",
            "cli_convert_to_mlarray", "header_to_source_meta"]
@@ -25,27 +30,26 @@ __all__ = ["print_header", "convert_to_mlarray", "convert_from_mlarray", "conver
 _PathLike = Union[str, Path]
 
 
-def _medvol():
-    from .. import cli
+def _medvol(medvol=None):
+    """The class that reads and writes: ``medvol`` when the caller gives one (``mlarray.cli`` passes its
+    ``MedVol``, which tests may replace), else the ``medvol`` package's."""
+    if medvol is not None:
+        return medvol
+    return optional_import("medvol", feature="convert_to_mlarray/convert_from_mlarray (the published package's "
+                           "RAS+ converters; 'mlarray convert' keeps the original orientation)",
+                           extra="published").MedVol
 
-    cls = cli.MedVol
-    if cls is None:
-        try:
-            from medvol import MedVol as cls  # noqa: N813
-        except ImportError:
-            raise MLArrayError("convert_to_mlarray/convert_from_mlarray read and write through MedVol, the published "
-                               "package's reader (RAS+ orientation); install it with 'pip install \"mlarray[published]\"', or use "
-                               "'mlarray convert' / mlarray.convert, which keep the original orientation") from None
-    return cls
+
+_MEDVOL_KINDS = ("nifti", "nrrd", "mla")  # what MedVol reads and writes, plus the .mla side
 
 
 def _kind(path: _PathLike) -> Optional[str]:
-    name = str(path)
-    if name.endswith((".nii", ".nii.gz")):
-        return "nifti"
-    if name.endswith(".nrrd"):
-        return "nrrd"
-    return "mla" if name.endswith(".mla") else None
+    """"nifti", "nrrd" or "mla" by the file name (the format registry's extensions), else None."""
+    try:
+        key = registry.detect_output(path).key
+    except MLArrayError:
+        return None
+    return key if key in _MEDVOL_KINDS else None
 
 
 def _plain(value: Any) -> Any:
@@ -86,8 +90,6 @@ def print_header(filepath: _PathLike) -> None:
     """Print the file's metadata as the published ``mlarray_header`` did (``Meta.to_plain``, sorted JSON).
 
     Reads the header only, never the voxels."""
-    from .._array import MLArray
-
     img = MLArray.open(filepath, mmap_mode="r")
     try:
         print(json.dumps(img.meta.to_plain(include_none=True), indent=2, sort_keys=True))
@@ -95,12 +97,9 @@ def print_header(filepath: _PathLike) -> None:
         img.close()
 
 
-def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
+def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, medvol=None) -> None:
     """NIfTI/NRRD -> ``.mla`` the published way: MedVol's RAS+ array and affine, its header in ``source``."""
-    from .._array import MLArray
-    from .._metadata.meta_base import _meta_internal_write
-
-    vol = _medvol()(load_filepath)
+    vol = _medvol(medvol)(load_filepath)
     ndim = np.asarray(vol.array).ndim
     labels = {3: ["spatial_x", "spatial_y", "spatial_z"], 2: ["spatial_x", "spatial_y"]}.get(ndim)
     img = MLArray(np.asarray(vol.array), affine=np.asarray(vol.affine, dtype=float),
@@ -113,14 +112,11 @@ def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> No
     img.save(save_filepath)
 
 
-def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
+def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, medvol=None) -> None:
     """``.mla`` -> NIfTI/NRRD the published way: geometry from the affine, ``source`` as the header.
 
     Without an anatomical ``coord_system`` the data are taken as RAS+ (what ``convert_to_mlarray``
     writes); ``LPS``/``LPS+`` stay LPS+."""
-    from .._array import MLArray
-    from ..affines import anatomical_letters
-
     img = MLArray.open(load_filepath, mmap_mode="r")
     try:
         nrrd = _kind(save_filepath) == "nrrd"
@@ -130,20 +126,20 @@ def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> 
         if nrrd:  # MedVol writes the space itself from coordinate_system
             header.pop("space", None)
             header.pop("NRRD_space", None)
-        vol = _medvol()(img.to_numpy(), affine=np.asarray(img.affine, dtype=float), header=header,
+        vol = _medvol(medvol)(img.to_numpy(), affine=np.asarray(img.affine, dtype=float), header=header,
                         backend=backend, coordinate_system=cs, canonicalize=False)
     finally:
         img.close()
     vol.save(save_filepath, backend=backend)
 
 
-def convert_image(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
+def convert_image(load_filepath: _PathLike, save_filepath: _PathLike, *, medvol=None) -> None:
     """NIfTI/NRRD -> ``.mla`` or ``.mla`` -> NIfTI/NRRD, chosen by the file names."""
     src, dst = _kind(load_filepath), _kind(save_filepath)
     if src in ("nifti", "nrrd") and dst == "mla":
-        convert_to_mlarray(load_filepath, save_filepath)
+        convert_to_mlarray(load_filepath, save_filepath, medvol=medvol)
     elif src == "mla" and dst in ("nifti", "nrrd"):
-        convert_from_mlarray(load_filepath, save_filepath)
+        convert_from_mlarray(load_filepath, save_filepath, medvol=medvol)
     else:
         raise MLArrayError(f"cannot convert {load_filepath} to {save_filepath}: these functions convert NIfTI/NRRD "
                            "to .mla and back; use 'mlarray convert' for DICOM, TIFF and batches")
@@ -155,9 +151,9 @@ def cli_print_header(argv=None) -> None:
     print_header(p.parse_args(argv).filepath)
 
 
-def cli_convert_to_mlarray(argv=None) -> None:
+def cli_convert_to_mlarray(argv=None, *, medvol=None) -> None:
     p = argparse.ArgumentParser(prog="mlarray_convert", description="Convert between MLArray and NIfTI/NRRD files.")
     p.add_argument("load_filepath")
     p.add_argument("save_filepath")
     args = p.parse_args(argv)
-    convert_image(args.load_filepath, args.save_filepath)
+    convert_image(args.load_filepath, args.save_filepath, medvol=medvol)

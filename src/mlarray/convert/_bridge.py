@@ -8,16 +8,21 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .._array import MLArray
+from .._file.atomic import atomic_output
+from ..meta import Meta
+from . import dicom_write, read_any
+from ._orient import reorient
 from ._record import ConversionError, ImageRecord
+from .formats import registry
+from .formats.registry import companion_name, strip_extension
 
-__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name", "companion_outputs"]
+__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name", "read_mla", "write_mla",
+           "write_dicom", "companion_outputs"]
 
 
 def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_seg: Optional[bool] = None):
     """Wrap a record as an (unsaved) MLArray with its geometry, header and class table."""
-    from .. import MLArray
-    from ..meta import Meta
-
     seg = record.is_seg if is_seg is None else is_seg
     spatial = {"spacing": record.spacing, "origin": record.origin, "direction": record.direction,
                "coord_system": record.coord_system}
@@ -86,80 +91,86 @@ def _intensity(meta) -> Optional[dict]:
 
 def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
     """``ct.nii.gz`` -> ``ct.mla``; a DICOM directory ``series/`` -> ``series.mla``."""
-    name = Path(os.fspath(src).rstrip("/")).name
-    for ext in (".nii.gz", ".ome.tiff", ".ome.tif", ".nii", ".nrrd", ".nhdr", ".tiff", ".tif", ".dcm", ".mla"):
-        if name.lower().endswith(ext):
-            name = name[: -len(ext)]
-            break
-    else:
-        from .formats.registry import strip_extension
+    path = os.fspath(src).rstrip("/" + os.sep)
+    return strip_extension(Path(path).name, folder=os.path.isdir(path)) + suffix
 
-        name = strip_extension(name)
-    return name + suffix
+
+def read_mla(path, *, lazy: bool = False) -> ImageRecord:
+    """The record of an ``.mla`` file, every chunk checksum verified before any pixel is used.
+
+    ``lazy``: the record holds the file's level arrays instead of a copy (:func:`mlarray_to_record`).
+    """
+    img = MLArray.open(path, verify=True)
+    if not img.meta.has_array:
+        raise ConversionError(os.fspath(path), "holds metadata only; there is no image to write",
+                              "convert an image file")
+    return mlarray_to_record(img, lazy=lazy)
+
+
+def write_mla(record: ImageRecord, path, *, patch_size: Any = "default", is_seg: Optional[bool] = None,
+              progress: Optional[Callable[[int, int], None]] = None) -> None:
+    """Save ``record`` as ``.mla`` (atomically); label images that came with it go beside it."""
+    img = record_to_mlarray(record, patch_size=patch_size, is_seg=is_seg)
+    img.save(path, progress=progress, levels=record.levels or None)  # a pyramidal TIFF keeps its levels
+    for name, extra in (record.companions or {}).items():
+        record_to_mlarray(extra, patch_size=patch_size).save(companion_name(os.fspath(path), name),
+                                                             levels=extra.levels or None)
+
+
+def write_dicom(record: ImageRecord, path, *, mla_path: Optional[str] = None, reference=None) -> str:
+    """A DICOM series into a folder; a segmentation also as one DICOM SEG file (``.dcm``)."""
+    p = os.fspath(path)
+    if p.lower().endswith((".dcm", ".dicom")) and not record.is_seg:
+        raise ConversionError(p, "a DICOM series is a folder of slice files, and only a segmentation "
+                                 "becomes one .dcm file (a DICOM SEG)", "name a folder: end the path with '/'")
+    return dicom_write.write_dicom(record, p, mla_path=mla_path, reference=reference)
 
 
 def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Optional[bool] = None,
                  progress: Optional[Callable[[int, int], None]] = None, orient: Optional[str] = None,
-                 reference: Optional[str] = None, labels=None, **write_kw) -> str:
+                 reference: Optional[str] = None, labels=None, series_uid: Optional[str] = None, **write_kw) -> str:
     """Convert one file (or DICOM directory) to ``dst``; the output appears atomically or not at all.
 
-    ``orient`` ("RAS+", "LPS", ...) reorients the voxel axes on the way (see :mod:`._orient`); by
-    default the source's voxel order is kept so converting back restores the original exactly.
-    ``reference`` is the DICOM series a segmentation belongs to (reading a DICOM SEG, or writing one).
-    Label images that come with the source (OME-Zarr ``labels/``) are written beside ``dst`` as
-    ``<stem>_label-<name>.mla``; ``labels`` (``.mla`` segmentations) go into an OME-Zarr output's
-    ``labels/``. ``write_kw`` reaches the writer (e.g. ``ngff_version`` for OME-Zarr).
+    One side is an ``.mla`` file. ``orient`` ("RAS+", "LPS", ...) reorients the voxel axes on the
+    way (see :mod:`._orient`); by default the source's voxel order is kept so converting back
+    restores the original exactly. ``reference`` is the DICOM series a segmentation belongs to
+    (reading a DICOM SEG, or writing one); ``series_uid`` chooses the series of a DICOM folder that
+    holds several. Label images that come with the source (OME-Zarr ``labels/``) are written beside
+    ``dst`` as ``<stem>_label-<name>.mla``; ``labels`` (``.mla`` segmentations) go into an OME-Zarr
+    output's ``labels/``. ``write_kw`` reaches the writer (e.g. ``ngff_version`` for OME-Zarr). The
+    folder ``dst`` goes into is created when missing. A damaged ``.mla`` source (a chunk whose
+    checksum does not match) raises :class:`~mlarray.CorruptFileError` before anything is written.
     """
-    from .. import MLArray
-    from .._file.atomic import atomic_output
-    from . import read_any, write_any
-    from .formats.registry import companion_name, writes_own_output
-
     src, dst = os.fspath(src), os.fspath(dst)
-    if dst.endswith(".mla"):
-        kw = {"is_seg": True} if seg and src.lower().endswith((".nii", ".nii.gz")) else {}
-        if reference is not None and os.path.isdir(src) or src.lower().endswith((".dcm", ".dicom")):
-            kw["reference"] = reference
-        record = mlarray_to_record(MLArray.open(src)) if src.endswith(".mla") else read_any(src, **kw)
-        if orient:
-            from ._orient import reorient
-
-            record = reorient(record, orient)
-        img = record_to_mlarray(record, patch_size=patch_size, is_seg=seg)
-        img.save(dst, progress=progress, levels=record.levels or None)  # a pyramidal TIFF keeps its levels
-        for name, extra in (record.companions or {}).items():
-            record_to_mlarray(extra, patch_size=patch_size).save(companion_name(dst, name),
-                                                                 levels=extra.levels or None)
-        return dst
-    if not src.endswith(".mla"):
+    src_fmt, dst_fmt = registry.detect(src), registry.detect_output(dst)
+    if registry.MLA not in (src_fmt, dst_fmt):
         raise ConversionError(src, "one side of a conversion must be an .mla file",
                               "convert to .mla first, then to the other format")
-    img = MLArray.open(src)
-    if not img.meta.has_array:
-        raise ConversionError(src, "holds metadata only; there is no image to write", "convert an image file")
-    record = mlarray_to_record(img, lazy=True)  # the writers read it whole or (OME-Zarr) by region
+    if src_fmt is registry.MLA:  # lazy: a writer that streams (OME-Zarr) never holds the image
+        record = read_mla(src, lazy=True)
+    else:
+        read_kw = {"is_seg": True if seg else None, "series_uid": series_uid, "reference": reference}
+        record = read_any(src, **{k: v for k, v in read_kw.items() if v is not None and k in src_fmt.read_options})
     if orient:
-        from ._orient import reorient
-
         record = reorient(record, orient)
     if labels:
-        record.companions = {output_name(p, ""): mlarray_to_record(MLArray.open(p), lazy=True) for p in labels}
-    if writes_own_output(dst):  # MetaImage header + data, Zarr directories (before the folder test:
-        write_any(record, dst, **write_kw)  # an existing store is a folder too): atomic in their own way
-        return dst
-    if _is_dicom_target(dst):
-        from .dicom_write import write_dicom
-
-        return write_dicom(record, dst, mla_path=src, reference=reference)
+        record.companions = {output_name(p, ""): read_mla(p, lazy=True) for p in labels}
+    given = {"patch_size": patch_size, "is_seg": seg, "progress": progress, "mla_path": src, "reference": reference}
+    kw = {k: v for k, v in given.items() if k in dst_fmt.write_options}
+    kw.update(write_kw)
+    parent = os.path.dirname(os.path.abspath(dst.rstrip("/" + os.sep)))
+    os.makedirs(parent, exist_ok=True)  # a user naming an output in a new folder means that folder
+    if dst_fmt.atomic_writer:  # .mla, MetaImage, Zarr stores, DICOM folders: each appears whole its own way
+        written = dst_fmt.write(record, dst, **kw)
+        return written if isinstance(written, str) else dst
     with atomic_output(dst) as tmp:
-        write_any(record, tmp, **write_kw)
+        dst_fmt.write(record, tmp, **kw)
     return dst
 
 
 def companion_outputs(src: str, dst: str) -> list[str]:
     """The ``<stem>_label-<name>.mla`` files :func:`convert_file` wrote beside ``dst`` for ``src``'s labels."""
     from .formats.omezarr import is_zarr_store, label_names
-    from .formats.registry import companion_name
 
     if not os.fspath(dst).endswith(".mla") or not is_zarr_store(src):
         return []
@@ -168,8 +179,3 @@ def companion_outputs(src: str, dst: str) -> list[str]:
     except Exception:  # the conversion itself reports an unreadable store
         return []
     return [p for p in (companion_name(os.fspath(dst), n) for n in names) if os.path.exists(p)]
-
-
-def _is_dicom_target(dst: str) -> bool:
-    """A folder (existing, or a path ending in a separator) or a ``.dcm`` path receives DICOM."""
-    return os.path.isdir(dst) or dst.endswith(("/", os.sep)) or dst.lower().endswith((".dcm", ".dicom"))

@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from .._errors import CorruptFileError
+from ..optpkg import have, optional_import
 from ._record import ConversionError, ImageRecord, json_clean
 
 __all__ = ["floats", "fg_value", "slope_inter", "apply_rescale", "json_dataset", "stack_geometry",
@@ -37,11 +38,7 @@ class DicomSliceSpacingWarning(UserWarning):
 
 
 def pydicom_module():
-    try:
-        import pydicom
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError("reading DICOM needs pydicom: pip install 'mlarray[convert]'") from exc
-    return pydicom
+    return optional_import("pydicom", feature="reading DICOM", extra="convert")
 
 
 def floats(value, n: int | None = None):
@@ -264,10 +261,9 @@ def _gdcm_decode(path) -> np.ndarray | None:
     """Grayscale pixel data decoded by GDCM itself (ITK's DICOM library), or None."""
     if not path:
         return None
-    try:
-        import gdcm
-    except ImportError:
+    if not have("gdcm"):  # an optional decoder, tried after pydicom's own
         return None
+    import gdcm
     reader = gdcm.ImageReader()
     reader.SetFileName(str(path))
     if not reader.Read():

@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from ..affines import convert_coord_system
+from ..optpkg import optional_import
 from ._record import ConversionError, ImageRecord
 
 __all__ = ["reorient", "parse_orientation"]
@@ -33,8 +34,9 @@ def parse_orientation(code: str) -> str:
 
 def reorient(record: ImageRecord, code: str) -> ImageRecord:
     """A copy of ``record`` whose spatial axes run along ``code`` (world expressed in ``code``'s system)."""
-    from nibabel.orientations import axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
-
+    ornt = optional_import("nibabel.orientations", feature="reorienting (--orient)", extra="convert")
+    axcodes2ornt, inv_ornt_aff = ornt.axcodes2ornt, ornt.inv_ornt_aff
+    io_orientation, ornt_transform = ornt.io_orientation, ornt.ornt_transform
     target = parse_orientation(code)
     cs = str(record.coord_system or "unknown").upper().rstrip("+")
     spatial = record.spatial_axes

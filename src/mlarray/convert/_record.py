@@ -24,11 +24,7 @@ import numpy as np
 
 from .._errors import MLArrayError
 
-__all__ = ["ImageRecord", "ConversionError", "json_clean", "flip_lps_ras", "geometry_from_affine",
-           "SUPPORTED_EXTENSIONS"]
-
-SUPPORTED_EXTENSIONS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".dcm", "<DICOM directory>",
-                        ".tif", ".tiff", ".ome.tif", ".ome.tiff")
+__all__ = ["ImageRecord", "ConversionError", "json_clean", "flip_lps_ras", "geometry_from_affine"]
 
 
 class ConversionError(MLArrayError, ValueError):

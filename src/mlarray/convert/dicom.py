@@ -106,7 +106,8 @@ def read_dicom_series(path_or_files, series_uid: str | None = None, reference=No
             others = [s["SeriesInstanceUID"] for s in summary if s["SeriesInstanceUID"] != chosen]
             warnings.warn(f"{where}: {len(series)} series found; reading the largest {chosen} "
                           f"({len(series[chosen])} files); others: {', '.join(others)}. "
-                          "Pass series_uid= to choose.", UserWarning, stacklevel=2)
+                          "Choose with --series-uid UID (mlarray convert) or series_uid= (Python).", UserWarning,
+                          stacklevel=2)
     items = series[chosen]
     other_series = [s for s in summary if s["SeriesInstanceUID"] != chosen]
 

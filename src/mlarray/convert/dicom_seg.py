@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import CorruptFileError
+from ..optpkg import optional_import
 from ._dicom_common import SEG_SOP_CLASS, floats, json_dataset, positive_spacing, pydicom_module, stack_geometry
 from ._record import ConversionError, ImageRecord, json_clean
 
@@ -28,11 +29,7 @@ _MAX_SCAN = 5000  # files looked at when searching for the series a SEG belongs 
 
 
 def _hd():
-    try:
-        import highdicom
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError("DICOM SEG needs highdicom: pip install 'mlarray[convert]'") from exc
-    return highdicom
+    return optional_import("highdicom", feature="reading and writing DICOM SEG", extra="convert")
 
 
 def lab_to_rgb(value) -> list[float] | None:

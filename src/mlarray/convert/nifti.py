@@ -29,6 +29,7 @@ import numpy as np
 
 from .._errors import CorruptFileError
 from .._untrusted.input_guard import check_decoded, check_nifti_header
+from ..optpkg import optional_import
 from ._record import ConversionError, ImageRecord, flip_lps_ras, geometry_from_affine, json_clean
 
 __all__ = ["read_nifti", "write_nifti", "NiftiTransformWarning", "seconds_per_time_unit"]
@@ -53,11 +54,7 @@ _TEXT_FIELDS = {"descrip", "aux_file", "intent_name", "magic", "data_type", "db_
 
 
 def _nib():
-    try:
-        import nibabel
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("reading NIfTI needs nibabel: pip install 'mlarray[convert]'") from exc
-    return nibabel
+    return optional_import("nibabel", feature="reading and writing NIfTI", extra="convert")
 
 
 def _header_to_source(header) -> dict:

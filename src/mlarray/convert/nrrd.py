@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .._errors import CorruptFileError, MLArrayError
+from ..optpkg import optional_import
 from ._nrrd_data import read_nrrd_data
 from ._record import ConversionError, ImageRecord, flip_lps_ras, json_clean
 
@@ -46,11 +47,7 @@ _MATRIX_FIELDS = {"measurement frame"}
 
 
 def _nrrd():
-    try:
-        import nrrd
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError("reading NRRD needs pynrrd: pip install 'mlarray[convert]'") from exc
-    return nrrd
+    return optional_import("nrrd", feature="reading and writing NRRD", extra="convert")
 
 
 def _label_for_kind(kind: str | None) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .._errors import CorruptFileError
 from .._untrusted.input_guard import check_decoded
+from ..optpkg import optional_import
 from ._record import ConversionError, ImageRecord, json_clean
 from .formats import _micro
 
@@ -35,11 +36,7 @@ _MLARRAY_KEY = "mlarray"
 
 
 def _tifffile():
-    try:
-        import tifffile
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError("reading TIFF needs tifffile: pip install 'mlarray[convert]'") from exc
-    return tifffile
+    return optional_import("tifffile", feature="reading and writing TIFF", extra="convert")
 
 
 def _norm_unit(unit) -> str | None:

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..._data.chunks import iter_chunk_slices, working_chunk_shape
 from ..._errors import MLArrayError
+from ...optpkg import optional_import
 from ...pyramid import build_pyramid
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro, _ngff
@@ -47,13 +48,9 @@ _DEFAULT_COLORS = ("#ff0000", "#00ff00", "#0000ff", "#ff00ff", "#00ffff", "#ffff
 
 
 def _ome_zarr():
-    try:
-        import ome_zarr.format
-        import ome_zarr.writer
-        import zarr
-    except ImportError as exc:
-        raise ImportError("writing OME-Zarr needs zarr and ome-zarr: pip install 'mlarray[omezarr]'") from exc
-    return zarr, ome_zarr.writer, ome_zarr.format
+    need = {"feature": "writing OME-Zarr", "extra": "omezarr"}
+    return (optional_import("zarr", **need), optional_import("ome_zarr.writer", **need),
+            optional_import("ome_zarr.format", **need))
 
 
 class _NGFFView:

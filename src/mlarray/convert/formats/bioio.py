@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro
 from ._limits import check_declared_size
@@ -39,12 +40,8 @@ _MAX_NATIVE_METADATA = 4 * 2**20  # characters of native metadata kept in source
 
 
 def _bioio():
-    try:
-        import bioio
-    except ImportError as exc:
-        raise ImportError("reading microscopy formats through bioio needs bioio and a reader plugin: "
-                          "pip install 'mlarray[bioio]' (plus e.g. bioio-nd2 for ND2)") from exc
-    return bioio
+    # a reader plugin is needed too (e.g. bioio-nd2 for ND2): bioio's own error names the missing one
+    return optional_import("bioio", feature="reading microscopy formats through bioio", extra="bioio")
 
 
 def bioio_plugin(path) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from ._limits import check_declared_size
 from ._metaimage_refs import check_metaimage_references, check_pair_companion
@@ -55,12 +56,7 @@ _INDEX_ORDER_SOURCES = {"nifti1", "nifti2", "nrrd", "mgh", "analyze", "nifti1-pa
 
 
 def _sitk():
-    try:
-        import SimpleITK
-    except ImportError as exc:
-        raise ImportError("reading and writing MetaImage and the other ITK formats needs SimpleITK: "
-                          "pip install 'mlarray[itk]'") from exc
-    return SimpleITK
+    return optional_import("SimpleITK", feature="reading and writing MetaImage and the other ITK formats", extra="itk")
 
 
 def itk_image_io(path) -> str:
@@ -257,6 +253,7 @@ def _image_from_record(record: ImageRecord, path: str):
     sitk = _sitk()
     data, spatial, channel, extra = _itk_order(record, path)
     spacing, origin, direction = _lps_geometry(record, path)
+    data = data.astype(data.dtype.newbyteorder("="), copy=False)  # ITK takes native byte order only (.mla keeps >i2)
     try:
         img = sitk.GetImageFromArray(data, isVector=channel is not None)
     except (RuntimeError, TypeError) as exc:

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, geometry_from_affine, json_clean
 
 __all__ = ["read_mgh", "write_mgh"]
@@ -27,11 +28,7 @@ _MGH_DTYPES = (np.uint8, np.int16, np.int32, np.float32)
 
 
 def _nib():
-    try:
-        import nibabel
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("reading MGH/MGZ needs nibabel: pip install 'mlarray[convert]'") from exc
-    return nibabel
+    return optional_import("nibabel", feature="reading and writing MGH/MGZ", extra="convert")
 
 
 def read_mgh(path) -> ImageRecord:

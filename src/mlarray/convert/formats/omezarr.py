@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro, _ngff
 from ._limits import check_declared_size
@@ -37,12 +38,7 @@ class OMEZarrGeometryWarning(UserWarning):
 
 
 def _zarr():
-    try:
-        import zarr
-    except ImportError as exc:
-        raise ImportError("reading and writing OME-Zarr needs zarr and ome-zarr: "
-                          "pip install 'mlarray[omezarr]'") from exc
-    return zarr
+    return optional_import("zarr", feature="reading and writing OME-Zarr", extra="omezarr")
 
 
 def is_zarr_store(path) -> bool:
