@@ -25,15 +25,12 @@ import numpy as np
 from ..._errors import CorruptFileError
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _ngff
+from ._ngff import OMEZarrGeometryWarning
 from ._limits import check_declared_size
 
 __all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "OMEZarrGeometryWarning"]
 
 _MLARRAY_ATTR = "mlarray"
-
-
-class OMEZarrGeometryWarning(UserWarning):
-    """Geometry that NGFF 0.4/0.5 cannot express (rotation, flips) was written axis-aligned."""
 
 
 def _zarr():
