@@ -232,7 +232,7 @@ def parse_json(text: str, path) -> dict:
     """
 
     def _no_constants(name):
-        raise ValueError(f"non-JSON constant {name}")
+        raise CorruptFileError(path, f"the metadata is not valid JSON (non-JSON constant {name})")
 
     check_json_text(text, path)
     try:

@@ -79,19 +79,20 @@ class Checksums:
     def __init__(self, doc: dict, path) -> None:
         try:
             if doc.get("algorithm") != ALGORITHM:
-                raise ValueError(f"unknown algorithm {doc.get('algorithm')!r}")
-            self.chunks = _decode_crcs(doc)
-            self.levels = {str(k): _decode_crcs(v) for k, v in dict(doc.get("levels") or {}).items()}
+                raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (unknown algorithm "
+                                             f"{doc.get('algorithm')!r})")
+            self.chunks = _decode_crcs(doc, path)
+            self.levels = {str(k): _decode_crcs(v, path) for k, v in dict(doc.get("levels") or {}).items()}
         except CorruptFileError:
             raise
         except Exception as exc:
             raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged ({exc})") from None
 
 
-def _decode_crcs(doc: dict) -> np.ndarray:
+def _decode_crcs(doc: dict, path) -> np.ndarray:
     crcs = np.frombuffer(base64.b64decode(doc["chunks"], validate=True), dtype="<u4")
     if len(crcs) != int(doc["nchunks"]):
-        raise ValueError("chunk count does not match")
+        raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (chunk count does not match)")
     return crcs
 
 

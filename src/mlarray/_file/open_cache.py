@@ -36,6 +36,7 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 
 from . import integrity as _integrity
+from .._errors import CorruptFileError
 from .._untrusted.limits import metadata_limits_key
 
 __all__ = ["Known", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns", "open_ndarray", "open_known", "remember_open",
@@ -138,7 +139,7 @@ def open_ndarray(path: str, offset: int, dparams):
         return blosc2.open(path, mode="r", mmap_mode="r", offset=offset, dparams=dparams)
     store = ext_open(path, "r", offset, mmap_mode="r", dparams=dparams)
     if not isinstance(store, blosc2.NDArray):
-        raise TypeError(f"{path} no longer holds an NDArray")
+        raise CorruptFileError(path, "no longer holds a Blosc2 NDArray")
     return store
 
 
