@@ -21,7 +21,7 @@ from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._data.levels import LevelArray, level_loader
 from ._untrusted.limits import metadata_limits_key
 from ._data.memory import check_read
-from ._metadata.meta_base import _meta_internal_write
+from ._metadata.meta_base import library_write
 from .meta import Meta, MetaSpatial, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
@@ -76,11 +76,11 @@ class MLArray(PublishedArrayAPI):
             self._meta.copy_from(copy.meta)
         if array is not None:
             arr = array if isinstance(array, np.ndarray) or _is_lazy_array(array) else np.asarray(array)
-            with _meta_internal_write():
+            with library_write():
                 self._meta.has_array = True
             self._validate(ndim=arr.ndim)
             self._data = self._compressed(arr) if compressed and isinstance(arr, np.ndarray) else arr
-        with _meta_internal_write():
+        with library_write():
             self._meta.has_array = self._data is not None
         self._validate()
 
@@ -238,7 +238,7 @@ class MLArray(PublishedArrayAPI):
     @meta.setter
     def meta(self, value) -> None:
         m = _coerce_meta(value)
-        with _meta_internal_write():
+        with library_write():
             m.blosc2, m.pyramid, m.has_array = self._meta.blosc2, self._meta.pyramid, self._meta.has_array
             m.spatial.shape = self._meta.spatial.shape
         m.validate(self.ndim if self._data is not None else None)
@@ -246,7 +246,7 @@ class MLArray(PublishedArrayAPI):
 
     def _apply_geometry(self, spacing, origin, direction, affine, axis_labels) -> None:
         sp = self._meta.spatial
-        with _meta_internal_write():
+        with library_write():
             if axis_labels is not None:
                 sp.axis_labels = MetaSpatial(axis_labels=axis_labels).axis_labels
             if affine is not None:
@@ -267,14 +267,14 @@ class MLArray(PublishedArrayAPI):
     def _validate(self, ndim: Optional[int] = None) -> None:
         if ndim is None and self._data is not None:
             ndim = self._data.ndim
-            with _meta_internal_write():
+            with library_write():
                 self._meta.spatial.shape = list(self._data.shape)
         self._meta.validate(ndim)
 
     def _set_part(self, name: str, value) -> None:
         sp = self._meta.spatial
         if value is None:
-            with _meta_internal_write():
+            with library_write():
                 setattr(sp, name, None)
             return
         self._apply_geometry(*(value if n == name else None for n in ("spacing", "origin", "direction")),

@@ -16,7 +16,7 @@ from ._errors import MetadataError, MetadataTypeError
 from ._metadata.fields import check_classes, float_list, int_list, optional_number, reject_unknown, require_mapping, str_list
 from ._metadata.jsonsafe import decode_nonfinite, encode_nonfinite, to_json_value
 from ._metadata.meta_base import (BaseMeta, FrozenList, MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaSource,
-                         MetaVersion, SingleKeyBaseMeta, _meta_internal_write, internal_write)
+                         MetaVersion, SingleKeyBaseMeta, internal_write, library_write)
 from ._published.meta_compat import PublishedMetaAPI
 from ._metadata.meta_spatial import (SPATIAL_AXIS_LABELS, AxisLabel, AxisLabelEnum, CoordSystem, CoordSystemEnum,
                             MetaSpatial, compose_affine_or_none, spatial_axes_of)
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+# The published package's name for library_write(), kept for code ported from it.
+_meta_internal_write = library_write
 
 
 # ----------------------------------------------------------------------------- stats
@@ -463,7 +465,7 @@ class Meta(PublishedMetaAPI):
             n_spatial = len(spatial_axes_of(self.spatial.axis_labels, ndim))
         elif self.spatial.spatial_ndim is not None:
             n_spatial = self.spatial.spatial_ndim
-        with _meta_internal_write():
+        with library_write():
             if self.bbox.bboxes is not None:
                 self.bbox.bboxes = MetaBbox._check_boxes(self.bbox.bboxes)
         self.bbox.validate(n_spatial)
@@ -522,12 +524,12 @@ class Meta(PublishedMetaAPI):
         """Fill this Meta's unset user fields from ``other`` (all of them with ``overwrite``).
 
         The library-managed fields (layout, pyramid, ``has_array``, writer) are copied only inside
-        ``_meta_internal_write()``, as in the published package."""
+        ``library_write()`` (``_meta_internal_write()`` in the published package)."""
         if not isinstance(other, Meta):
             raise MetadataTypeError("meta", other, "copy_from needs another Meta", "pass a Meta")
         internal = internal_write()
         src = other.copy()
-        with _meta_internal_write():
+        with library_write():
             for name in ("spatial", "stats", "bbox"):
                 mine, theirs = getattr(self, name), getattr(src, name)
                 if overwrite or mine.is_empty():

@@ -14,7 +14,7 @@ from .._file.atomic import atomic_output
 from .._file.container import assemble, level_layout
 from .chunks import iter_chunk_slices, working_chunk_shape
 from .._file.format import CURRENT_FORMAT
-from .._metadata.meta_base import _meta_internal_write
+from .._metadata.meta_base import library_write
 from .region_write import write_region
 from ..meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
 
@@ -97,7 +97,7 @@ def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, b
         store = blosc2.full(tuple(shape), fill_value, dtype=dtype, **kwargs)
     if patch is None and not all(s > 0 for s in shape):
         return store  # metadata-only file: no layout to record
-    with _meta_internal_write():
+    with library_write():
         meta.blosc2 = MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
                                  codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"],
                                  dtype=np.dtype(store.dtype).str)
@@ -159,7 +159,7 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
         pyramid = False  # training copies are read in patches; viewers can open the source
     meta = meta.copy()
     meta.writer = _writer_id()
-    with atomic_output(path) as tmp, _scratch(tmp) as base_tmp, _meta_internal_write():
+    with atomic_output(path) as tmp, _scratch(tmp) as base_tmp, library_write():
         if data is None:
             store = _new_store(base_tmp, (0,), np.uint8, meta, patch_size=None, chunk_size=None,
                                block_size=None, cparams=None)
@@ -188,7 +188,7 @@ def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size,
     meta = meta.copy()
     meta.writer = _writer_id()
     meta.has_array = True
-    with _meta_internal_write():
+    with library_write():
         meta.spatial.shape = list(shape)
     with atomic_output(path) as tmp, _scratch(tmp) as base_tmp:
         store = _new_store(base_tmp, shape, dtype, meta, patch_size=patch_size, chunk_size=chunk_size,

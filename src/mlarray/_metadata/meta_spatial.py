@@ -10,7 +10,7 @@ import numpy as np
 from .. import affines
 from .._errors import MetadataError, MetadataTypeError
 from .fields import float_list, int_list, label_str, reject_unknown, require_mapping, str_list
-from .meta_base import BaseMeta, FrozenList, _meta_internal_write
+from .meta_base import BaseMeta, FrozenList, library_write
 
 __all__ = ["AxisLabel", "AxisLabelEnum", "CoordSystem", "CoordSystemEnum", "MetaSpatial", "SPATIAL_AXIS_LABELS",
            "spatial_axes_of", "compose_affine_or_none"]
@@ -123,7 +123,7 @@ class MetaSpatial(BaseMeta):
                                     "disagrees with the spacing/origin/direction also given",
                                     "pass either the affine or spacing/origin/direction, or make them agree")
             return
-        with _meta_internal_write():
+        with library_write():
             self.spacing, self.origin, self.direction = spacing.tolist(), origin.tolist(), direction.tolist()
         self._from_affine = True
 
@@ -137,7 +137,7 @@ class MetaSpatial(BaseMeta):
     def affine(self, value) -> None:
         """Replace the geometry by ``value`` (None clears spacing, origin and direction)."""
         old = (self.spacing, self.origin, self.direction, self._from_affine)
-        with _meta_internal_write():
+        with library_write():
             self.spacing = self.origin = self.direction = None
             self._from_affine = False
             try:
@@ -169,7 +169,7 @@ class MetaSpatial(BaseMeta):
     def validate(self, ndim: Optional[int] = None) -> None:
         """Check field lengths against the array's ``ndim`` (and each other); remembers ``ndim`` so
         later assignments (``meta.spatial.spacing = ...``) are checked against it too."""
-        with _meta_internal_write():
+        with library_write():
             self._validate(ndim)
         if ndim is not None:
             self._ndim = ndim
@@ -180,7 +180,7 @@ class MetaSpatial(BaseMeta):
         if self._ndim is not None:
             self.validate(self._ndim)  # against the dimensions last validated against
         else:  # not yet tied to an array: each field on its own (lengths are checked by validate(ndim))
-            with _meta_internal_write():
+            with library_write():
                 self._validate(None, cross=False)
 
     def _validate(self, ndim: Optional[int], cross: bool = True) -> None:
@@ -239,7 +239,7 @@ class MetaSpatial(BaseMeta):
             else:
                 # Fill only what is missing from the affine, keep what was given explicitly.
                 sp, org, dr = affines.decompose_affine(aff, allow_shear=True)
-                with _meta_internal_write():
+                with library_write():
                     obj.spacing = obj.spacing or sp.tolist()
                     obj.origin = obj.origin or org.tolist()
                     obj.direction = obj.direction or dr.tolist()

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .._errors import MetadataError, MetadataTypeError, NoArrayError
-from .._metadata.meta_base import _meta_internal_write
+from .._metadata.meta_base import library_write
 
 __all__ = ["PublishedArrayAPI", "compress_in_memory"]
 
@@ -48,7 +48,7 @@ def _blosc2_kwargs(shape, dtype, meta, patch_size, chunk_size, block_size, cpara
 
         c, b = blosc2.compute_chunks_blocks(tuple(shape), kwargs.get("chunks"), kwargs.get("blocks"), dtype=dtype)
         kwargs["chunks"], kwargs["blocks"] = tuple(c), tuple(b)
-    with _meta_internal_write():
+    with library_write():
         meta.blosc2 = MetaBlosc2(chunk_size=list(kwargs["chunks"]), block_size=list(kwargs["blocks"]),
                                  patch_size=patch, codec=desc["codec"], clevel=desc["clevel"],
                                  filters=desc["filters"], dtype=dtype.str)
@@ -74,7 +74,7 @@ class PublishedArrayAPI:
                    numpy_make: Callable, blosc2_make: Optional[Callable]):
         self = cls(None, meta=meta, **layout)
         shape, dtype = _shape(shape), np.dtype(dtype)
-        with _meta_internal_write():
+        with library_write():
             self._meta.has_array = True
         self._meta.validate(len(shape))
         if compressed and blosc2_make is not None and math.prod(shape) > 0:
@@ -178,7 +178,7 @@ class PublishedArrayAPI:
             if meta is None:
                 meta = x.meta.copy()
                 meta.stats = MetaStatistics()  # the new array's statistics are its own
-                with _meta_internal_write():
+                with library_write():
                     meta.pyramid = MetaPyramid()
                     meta.spatial.shape = None
             return x.shape, dtype or x.dtype, meta
@@ -230,7 +230,7 @@ class PublishedArrayAPI:
         self._detach()
         self._data = values
         self._layout = dict(self._layout, chunk_size=None, block_size=None)
-        with _meta_internal_write():
+        with library_write():
             self._meta.blosc2 = MetaBlosc2()
 
     # -- affine views -----------------------------------------------------------------------

@@ -98,7 +98,7 @@ def print_header(filepath: _PathLike) -> None:
 def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
     """NIfTI/NRRD -> ``.mla`` the published way: MedVol's RAS+ array and affine, its header in ``source``."""
     from .._array import MLArray
-    from .._metadata.meta_base import _meta_internal_write
+    from .._metadata.meta_base import library_write
 
     vol = _medvol()(load_filepath)
     ndim = np.asarray(vol.array).ndim
@@ -108,7 +108,7 @@ def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> No
     cs = _coord_alias(getattr(vol, "coordinate_system", None))
     if cs is not None:
         img.meta.spatial.coord_system = cs
-    with _meta_internal_write():
+    with library_write():
         img.meta._image_meta_format = _kind(load_filepath)
     img.save(save_filepath)
 

@@ -8,7 +8,7 @@ then goes into the new file. A crash before the rename leaves the legacy file un
 
 from __future__ import annotations
 
-from .._metadata.meta_base import _meta_internal_write
+from .._metadata.meta_base import library_write
 
 __all__ = ["upgrade_legacy_file"]
 
@@ -28,7 +28,7 @@ def upgrade_legacy_file(img):
     img._fstore = img._data = None  # release the legacy mapping; its inode is gone after the rename
     store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None)
     new_meta, img._sums_expected = read_meta(store, path)
-    with _meta_internal_write():
+    with library_write():
         img.meta.copy_from(new_meta, overwrite=True)
     img._level_cache = None
     return store, (store if img.meta.has_array else None)

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional
 
 from .._errors import MetadataError, MetadataTypeError
 from .._metadata.meta_base import (BaseMeta, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaVersion, SingleKeyBaseMeta,
-                         _meta_internal_write, _read_only, internal_write, to_plain_value)
+                         _read_only, internal_write, library_write, to_plain_value)
 
 __all__ = ["PublishedMetaAPI"]
 
@@ -68,7 +68,7 @@ class PublishedMetaAPI:
             if spatial.shape is not None and self.spatial.shape is not None and \
                     list(spatial.shape) != list(self.spatial.shape):
                 raise _read_only("meta.spatial.shape")
-            with _meta_internal_write():
+            with library_write():
                 spatial.shape = self.spatial.shape
         ndim = self.spatial._ndim
         self.spatial = spatial
@@ -151,7 +151,7 @@ class PublishedMetaAPI:
         return self == type(self)()
 
     def reset(self) -> None:
-        """Unset every user field (the library-managed ones too inside ``_meta_internal_write()``)."""
+        """Unset every user field (the library-managed ones too inside ``library_write()``)."""
         fresh = type(self)()
         internal = internal_write()
         names = ["source", "extra", "spatial", "stats", "bbox", "is_seg", "classes", "source_format"]
