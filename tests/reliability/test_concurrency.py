@@ -1,7 +1,7 @@
 """CI variant of stress/concurrency.py (3 readers, short)."""
 
 
-import concurrency
+from stress import concurrency
 
 
 def test_readers_with_atomic_saver(tmp_path):
