@@ -22,7 +22,7 @@ from ._data.levels import LevelArray, level_loader
 from ._untrusted.limits import metadata_limits_key
 from ._data.memory import check_read
 from ._metadata.meta_base import library_write
-from .meta import Meta, MetaSpatial, spatial_axes_of
+from .meta import Meta, MetaBlosc2, MetaSpatial, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
 
@@ -86,10 +86,8 @@ class MLArray(PublishedArrayAPI):
 
     def _compressed(self, arr: np.ndarray, **layout):
         """``arr`` as an in-memory Blosc2 array with this array's layout; records it in ``meta.blosc2``."""
-        from ._published.array_compat import compress_in_memory
-
         layout = {**self._layout, **layout}
-        return compress_in_memory(arr, self._meta, **layout)
+        return _writer.compress_in_memory(arr, self._meta, **layout)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -110,16 +108,32 @@ class MLArray(PublishedArrayAPI):
         path = check_path(filepath, must_exist=True)
         reusable = mode == "r" and mmap_mode == "r" and verify is not True  # read-only: see _open_cache
         identity, checked_at = _open_cache.file_identity(path), _open_cache.now_ns()
-        if reusable and _open_cache.open_known(self, path, identity, dparams, verify):
+        hit = _open_cache.reopen(path, identity, dparams, verify) if reusable else None
+        if hit is not None:
+            self._attach_known(hit, path)
             return self
         limits_key = metadata_limits_key() if reusable else None  # the limits this open checks against
         store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
-        self._attach(store, path, mode, mmap_mode, keep_mapping=reusable)
+        mapping = self._attach(store, path, mode, mmap_mode)
         self._setup_verifier(verify)
         if reusable and (verify or not self._meta.has_array):
-            _open_cache.remember_open(self, identity, checked_at, limits_key)
-        self.__dict__.pop("_opened_mapping", None)
+            _open_cache.remember_open(path, identity, checked_at, limits_key, store=store, fmt=self._format,
+                                      mapping=mapping, meta_json=self._saved_meta_json,
+                                      sums_expected=self._sums_expected, checksums=self._checksums,
+                                      verifier=self._verifier)
         return self
+
+    def _attach_known(self, hit: _open_cache.Reopened, path: str) -> None:
+        """Read-only, from what an earlier open of the same unchanged file verified (see ``_open_cache``)."""
+        known = hit.known
+        self._format, self._sums_expected, self._checksums = known.fmt, known.sums_expected, known.checksums
+        self.__dict__.pop("_meta_object", None)
+        self.__dict__["_meta_mapping"] = known.mapping  # Meta built on first use (see _meta)
+        self._fstore = hit.store
+        self._data = hit.store if known.mapping.get("has_array") else None
+        self.filepath, self.mode, self.mmap_mode = path, "r", "r"
+        self._saved_meta_json = None  # read-only: flush() never compares it
+        self._verifier = hit.verifier
 
     def _setup_verifier(self, verify) -> None:
         self._verifier = None
@@ -130,6 +144,25 @@ class MLArray(PublishedArrayAPI):
             self._verifier = _integrity.ChunkVerifier(self._fstore, self.filepath, None if sums is None else sums.chunks)
             if verify is True:
                 self._verifier.check_all()
+
+    def verify(self) -> bool:
+        """Check every chunk of the open file now against the checksums recorded when it was saved.
+
+        Raises :class:`~mlarray.CorruptFileError` at the first damaged chunk. Returns True when every
+        chunk matched (or the file holds no array), False when the file records no checksums to compare
+        with: a file of the published 0.0.x package, or one whose region writes were never closed."""
+        if self._fstore is None or self.filepath is None:
+            raise MLArrayError("verify() checks an open file, and this MLArray is in memory (or closed); "
+                               "open the file with MLArray.open(path) to verify it")
+        if not self._meta.has_array:
+            return True
+        return _integrity.verify_all(self._fstore, self.filepath, self._sums_expected) is not None
+
+    @property
+    def format_version(self) -> Optional[int]:
+        """Version of the file format the open file is in: 1 (current), 0 for a file of the published
+        0.0.x package (pickle metadata, converted on the first write); None in memory."""
+        return None if self.filepath is None else self._format.version
 
     @classmethod
     def load(cls, filepath: _PathLike, dparams=None, compressed: bool = True) -> "MLArray":
@@ -191,17 +224,17 @@ class MLArray(PublishedArrayAPI):
                 self._data = read_all(store, path)
         self._format = CURRENT_FORMAT
 
-    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str], keep_mapping: bool = False) -> None:
+    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str]) -> dict:
+        """Attach the opened ``store``; returns the metadata mapping it holds (for ``_open_cache``)."""
         self._format = detect_format(store, path)
         self._meta, self._sums_expected = read_meta(store, path, self._format)
         self._data = store if self._meta.has_array else None
         self._fstore = store
         self.filepath, self.mode, self.mmap_mode = path, mode, mmap_mode
-        mapping = self._meta.to_mapping()  # also what _open_cache keeps: built once (millions of values cost seconds)
+        mapping = self._meta.to_mapping()  # also what _open_cache keeps: built once (millions of values are slow)
         self._saved_meta_json = json.dumps(mapping, sort_keys=True)
-        if keep_mapping:  # for _open_cache.remember_open, right after
-            self.__dict__["_opened_mapping"] = mapping
         self._meta.validate(len(store.shape) if self._meta.has_array else None)
+        return mapping
 
     @property
     def _store(self):
@@ -246,23 +279,10 @@ class MLArray(PublishedArrayAPI):
 
     def _apply_geometry(self, spacing, origin, direction, affine, axis_labels) -> None:
         sp = self._meta.spatial
-        with library_write():
-            if axis_labels is not None:
+        if axis_labels is not None:
+            with library_write():
                 sp.axis_labels = MetaSpatial(axis_labels=axis_labels).axis_labels
-            if affine is not None:
-                # Raises for a mix: the published package's rule, so an affine never silently loses to parts.
-                merged = MetaSpatial(spacing=spacing, origin=origin, direction=direction, affine=affine)
-                sp.spacing, sp.origin, sp.direction = merged.spacing, merged.origin, merged.direction
-                sp._from_affine = True
-            else:
-                if spacing is not None:
-                    sp.spacing = MetaSpatial(spacing=spacing).spacing
-                if origin is not None:
-                    sp.origin = MetaSpatial(origin=origin).origin
-                if direction is not None:
-                    sp.direction = MetaSpatial(direction=direction).direction
-                if any(v is not None for v in (spacing, origin, direction)):
-                    sp._from_affine = False
+        sp.set_geometry(spacing, origin, direction, affine)
 
     def _validate(self, ndim: Optional[int] = None) -> None:
         if ndim is None and self._data is not None:
@@ -499,11 +519,21 @@ class MLArray(PublishedArrayAPI):
     def _convert_legacy_in_place(self) -> None:
         """First write to a published-package (pickle) file: replace it atomically with a v1 file.
 
-        The legacy file is never half-edited: its voxels and the current metadata go to a new file
-        beside it that replaces it by rename; then writing continues in the new file."""
-        from ._published.legacy_upgrade import upgrade_legacy_file
-
-        self._fstore, self._data = upgrade_legacy_file(self)
+        mlarray never writes pickle, and a legacy file cannot be edited in place without leaving it half
+        legacy, half new. So its voxels and the metadata as currently edited go to a new file beside it
+        that replaces it by rename (a crash before the rename leaves the legacy file untouched); then
+        writing continues in the new file. ``meta`` stays the same object; its library-managed fields
+        (layout, statistics the library computed, writer) are updated from the new file."""
+        path, mode, mmap_mode = self.filepath, self.mode, self.mmap_mode
+        self._validate()
+        _writer.write_file(path, self._data, self._meta)  # reads the legacy store while the new file is written
+        self._fstore = self._data = None  # release the legacy mapping; its inode is gone after the rename
+        self._level_cache = None
+        store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None)
+        new_meta, self._sums_expected = read_meta(store, path)
+        with library_write():
+            self._meta.copy_from(new_meta, overwrite=True)
+        self._fstore, self._data = store, (store if self._meta.has_array else None)
         self._format = CURRENT_FORMAT
         self._setup_verifier("lazy")
         self._saved_meta_json = None  # the new file holds the edited metadata already
@@ -539,6 +569,26 @@ class MLArray(PublishedArrayAPI):
         self._level_cache = None
         self._data_dirty = False
         self.filepath = self.mode = self.mmap_mode = None
+
+    def compress(self, patch_size="default", chunk_size=None, block_size=None, cparams=None, dparams=None) -> None:
+        """Hold the voxels Blosc2-compressed in memory with this layout (``meta.blosc2`` records it).
+
+        A file-backed array first writes any pending change, then leaves the file: save() persists."""
+        values = np.asarray(self.to_numpy())
+        self._detach()
+        self._layout = dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
+                            cparams=cparams, dparams=dparams)
+        self._data = self._compressed(values)
+
+    def decompress(self) -> None:
+        """Hold the voxels as a numpy array (``meta.blosc2`` is cleared). A file-backed array first
+        writes any pending change, then leaves the file: save() persists."""
+        values = np.asarray(self.to_numpy())
+        self._detach()
+        self._data = values
+        self._layout = dict(self._layout, chunk_size=None, block_size=None)
+        with library_write():
+            self._meta.blosc2 = MetaBlosc2()
 
     def close(self) -> None:
         """Flush changes (if opened writable) and release the file (or the in-memory array)."""

@@ -148,6 +148,25 @@ class MetaSpatial(BaseMeta):
                 self.spacing, self.origin, self.direction, self._from_affine = old
                 raise
 
+    def set_geometry(self, spacing=None, origin=None, direction=None, affine=None) -> None:
+        """Set the geometry parts given (each checked), or all three from ``affine``; parts not given stay.
+
+        An ``affine`` together with a part raises (the published package's rule: an affine never silently
+        loses to parts). Not validated against the array here: the caller validates once afterwards."""
+        if affine is not None:
+            merged = MetaSpatial(spacing=spacing, origin=origin, direction=direction, affine=affine)
+            with library_write():
+                self.spacing, self.origin, self.direction = merged.spacing, merged.origin, merged.direction
+            self._from_affine = True
+            return
+        parts = {"spacing": spacing, "origin": origin, "direction": direction}
+        with library_write():
+            for name, value in parts.items():
+                if value is not None:
+                    setattr(self, name, getattr(MetaSpatial(**{name: value}), name))
+        if any(v is not None for v in parts.values()):
+            self._from_affine = False
+
     @property
     def geometry_from_affine(self) -> bool:
         """True when the geometry was last given as an affine (not as spacing/origin/direction)."""
