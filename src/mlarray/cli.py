@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ._published.cli_compat import (cli_convert_to_mlarray, cli_print_header, convert_from_mlarray, convert_image,
-                          convert_to_mlarray, header_to_source_meta, print_header)
+                          convert_to_mlarray, header_to_source_meta, medvol_from, print_header)
 from ._untrusted.term import printable
 
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
            "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
 
 # The published package's reader/writer for its Python conversion functions (see ._cli_compat):
-# None until first needed, then the ``medvol`` package's class. Tests may set a stand-in.
+# None means the ``medvol`` package's class, imported when first needed. Tests may set a stand-in.
 MedVol = None
+medvol_from(lambda: MedVol)  # read at each call, so a patched mlarray.cli.MedVol is used
 _header_to_source_meta = header_to_source_meta  # the published package's name
 
 _INPUT_EXTS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".dcm", ".tif", ".tiff", ".mla")

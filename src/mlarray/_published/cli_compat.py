@@ -3,8 +3,10 @@
 They keep the published semantics: NIfTI/NRRD are read and written through MedVol, which reorients
 images to RAS+ (nibabel's canonical axis order), and the array gets ``spatial_x/y/z`` axis labels.
 This library's own converter (``mlarray convert``, :mod:`mlarray.convert`) keeps the original
-orientation instead, for an exact round trip. ``mlarray.cli.MedVol`` is the MedVol class (``medvol``
-package, imported when first needed); tests may replace it.
+orientation instead, for an exact round trip. They read and write through the ``medvol`` package's
+MedVol class, imported when first needed, unless ``mlarray.cli.MedVol`` holds a stand-in (the
+published package's tests patch that name); ``mlarray.cli`` tells this module where to look with
+:func:`medvol_from`, so this module never imports the CLI.
 """
 
 from __future__ import annotations
@@ -13,30 +15,36 @@ import argparse
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
+from .._array import MLArray
 from .._errors import MLArrayError, MetadataTypeError
+from ..affines import anatomical_letters
+from ..optpkg import optional_import
 
 __all__ = ["print_header", "convert_to_mlarray", "convert_from_mlarray", "convert_image", "cli_print_header",
-           "cli_convert_to_mlarray", "header_to_source_meta"]
+           "cli_convert_to_mlarray", "header_to_source_meta", "medvol_from"]
 
 _PathLike = Union[str, Path]
 
+_medvol_override: Callable[[], Any] = lambda: None
+
+
+def medvol_from(lookup: Callable[[], Any]) -> None:
+    """Use ``lookup()`` (when not None) as the MedVol class instead of the ``medvol`` package's."""
+    global _medvol_override
+    _medvol_override = lookup
+
 
 def _medvol():
-    from .. import cli
-
-    cls = cli.MedVol
-    if cls is None:
-        try:
-            from medvol import MedVol as cls  # noqa: N813
-        except ImportError:
-            raise MLArrayError("convert_to_mlarray/convert_from_mlarray read and write through MedVol, the published "
-                               "package's reader (RAS+ orientation); install it with 'pip install \"mlarray[published]\"', or use "
-                               "'mlarray convert' / mlarray.convert, which keep the original orientation") from None
-    return cls
+    override = _medvol_override()
+    if override is not None:
+        return override
+    feature = ("convert_to_mlarray/convert_from_mlarray (the published package's RAS+ converters; "
+               "'mlarray convert' keeps the original orientation without it)")
+    return optional_import("medvol", feature=feature, extra="published").MedVol
 
 
 def _kind(path: _PathLike) -> Optional[str]:
@@ -86,8 +94,6 @@ def print_header(filepath: _PathLike) -> None:
     """Print the file's metadata as the published ``mlarray_header`` did (``Meta.to_plain``, sorted JSON).
 
     Reads the header only, never the voxels."""
-    from .._array import MLArray
-
     img = MLArray.open(filepath, mmap_mode="r")
     try:
         print(json.dumps(img.meta.to_plain(include_none=True), indent=2, sort_keys=True))
@@ -97,9 +103,6 @@ def print_header(filepath: _PathLike) -> None:
 
 def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> None:
     """NIfTI/NRRD -> ``.mla`` the published way: MedVol's RAS+ array and affine, its header in ``source``."""
-    from .._array import MLArray
-    from .._metadata.meta_base import library_write
-
     vol = _medvol()(load_filepath)
     ndim = np.asarray(vol.array).ndim
     labels = {3: ["spatial_x", "spatial_y", "spatial_z"], 2: ["spatial_x", "spatial_y"]}.get(ndim)
@@ -108,8 +111,7 @@ def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> No
     cs = _coord_alias(getattr(vol, "coordinate_system", None))
     if cs is not None:
         img.meta.spatial.coord_system = cs
-    with library_write():
-        img.meta._image_meta_format = _kind(load_filepath)
+    img.meta.source_format = _kind(load_filepath)
     img.save(save_filepath)
 
 
@@ -118,9 +120,6 @@ def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike) -> 
 
     Without an anatomical ``coord_system`` the data are taken as RAS+ (what ``convert_to_mlarray``
     writes); ``LPS``/``LPS+`` stay LPS+."""
-    from .._array import MLArray
-    from ..affines import anatomical_letters
-
     img = MLArray.open(load_filepath, mmap_mode="r")
     try:
         nrrd = _kind(save_filepath) == "nrrd"
