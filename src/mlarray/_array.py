@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from ._file import integrity as _integrity
+from ._file.atomic import atomic_output
 from ._file import open_cache as _open_cache
 from ._data import read_path as _read_path
 from ._data import region_write as _region_write
@@ -144,6 +146,22 @@ class MLArray(PublishedArrayAPI):
             self._verifier = _integrity.ChunkVerifier(self._fstore, self.filepath, None if sums is None else sums.chunks)
             if verify is True:
                 self._verifier.check_all()
+
+    @classmethod
+    def write_metadata(cls, filepath: _PathLike, meta: Union[Meta, dict]) -> None:
+        """Replace the metadata of the ``.mla`` file at ``filepath`` atomically; its voxels stay untouched.
+
+        ``meta`` is validated against the file's shape; the fields the library manages (layout, pyramid,
+        shape, writer) stay the file's. The file is copied byte for byte beside itself, the copy's
+        metadata replaced, and the copy renamed over the original: a crash leaves the old file whole,
+        and readers that memory-map the old file keep reading it."""
+        path = check_path(filepath, must_exist=True)
+        new = _coerce_meta(meta)
+        with atomic_output(path) as tmp:
+            shutil.copyfile(path, tmp)
+            with cls.open(tmp, mmap_mode="r+") as img:  # closing flushes the new metadata into the copy
+                new.writer = img.meta.writer
+                img.meta = new  # refused (nothing written) when it does not fit the file
 
     def verify(self) -> bool:
         """Check every chunk of the open file now against the checksums recorded when it was saved.
@@ -431,6 +449,7 @@ class MLArray(PublishedArrayAPI):
             self._verifier = None  # chunks change now; close() records new checksums
             if self.filepath is not None and self._writable():
                 _integrity.invalidate(self._fstore, self.filepath)
+                self._sums_expected = False  # what invalidate() recorded in the file
         if isinstance(data, np.ndarray) or not _region_write.set_basic(data, key, value):
             data[key] = value
         self._data_dirty = True
