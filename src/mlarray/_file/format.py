@@ -23,6 +23,7 @@ from .._errors import CorruptFileError, FormatVersionError, LimitExceededError, 
 from .._untrusted.limits import LIMITS, check, gc_paused, limit, remedy
 from .seal import seal, unseal
 from .vlmeta_write import write_entries
+from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
 
 __all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
 
@@ -107,8 +108,6 @@ class LegacyPickleFormat:
 
     @classmethod
     def read_mapping(cls, store, path) -> dict:
-        from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
-
         try:
             raw = store.vlmeta[cls.meta_key]
         except Exception as exc:

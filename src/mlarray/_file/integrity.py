@@ -33,9 +33,11 @@ import numpy as np
 from .._data.chunks import expand_key
 from .._errors import CorruptFileError
 from .format import CHECKSUMS_KEY, FormatV1
-from .frame_check import is_lazy_chunk
+from .frame_check import check_vlmeta_entries, is_lazy_chunk
 from .._untrusted.limits import check
 from .vlmeta_write import write_entries
+from .._data.read_path import chunk_ids
+from .container import base_offset
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
            "VerifiedChunks", "verify_all"]
@@ -151,9 +153,6 @@ def _fresh_mismatch(path, i: int) -> bool:
     """Re-check chunk ``i`` against the file as it is now (another process may have rewritten it)."""
     import blosc2
 
-    from .container import base_offset
-    from .frame_check import check_vlmeta_entries
-
     try:
         off = base_offset(str(path))
         check_vlmeta_entries(str(path), off)
@@ -254,8 +253,6 @@ class ChunkVerifier:
     def check_region(self, region) -> None:
         """Like :meth:`check_key` for a key already parsed by ``_read_path.plan``."""
         if self.enabled and self.state.unchecked:
-            from .._data.read_path import chunk_ids
-
             self.check_chunks(chunk_ids(region, self.chunks, self.grid))
 
 
