@@ -23,8 +23,7 @@ from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._data.levels import LevelArray, level_loader
 from ._untrusted.limits import metadata_limits_key
 from ._data.memory import check_read
-from ._metadata.meta_base import library_write
-from .meta import Meta, MetaBlosc2, MetaSpatial, spatial_axes_of
+from .meta import Meta, MetaBlosc2, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
 
@@ -78,12 +77,11 @@ class MLArray(PublishedArrayAPI):
             self._meta.copy_from(copy.meta)
         if array is not None:
             arr = array if isinstance(array, np.ndarray) or _is_lazy_array(array) else np.asarray(array)
-            with library_write():
-                self._meta.has_array = True
+            self._meta.record_array(arr.shape)
             self._validate(ndim=arr.ndim)
             self._data = self._compressed(arr) if compressed and isinstance(arr, np.ndarray) else arr
-        with library_write():
-            self._meta.has_array = self._data is not None
+        if self._data is None:
+            self._meta.record_array(None)
         self._validate()
 
     def _compressed(self, arr: np.ndarray, **layout):
@@ -289,31 +287,26 @@ class MLArray(PublishedArrayAPI):
     @meta.setter
     def meta(self, value) -> None:
         m = _coerce_meta(value)
-        with library_write():
-            m.blosc2, m.pyramid, m.has_array = self._meta.blosc2, self._meta.pyramid, self._meta.has_array
-            m.spatial.shape = self._meta.spatial.shape
+        m.keep_managed_from(self._meta)
         m.validate(self.ndim if self._data is not None else None)
         self._meta = m
 
     def _apply_geometry(self, spacing, origin, direction, affine, axis_labels) -> None:
         sp = self._meta.spatial
         if axis_labels is not None:
-            with library_write():
-                sp.axis_labels = MetaSpatial(axis_labels=axis_labels).axis_labels
+            sp.set_axis_labels(axis_labels)
         sp.set_geometry(spacing, origin, direction, affine)
 
     def _validate(self, ndim: Optional[int] = None) -> None:
         if ndim is None and self._data is not None:
             ndim = self._data.ndim
-            with library_write():
-                self._meta.spatial.shape = list(self._data.shape)
+            self._meta.record_array(self._data.shape)
         self._meta.validate(ndim)
 
     def _set_part(self, name: str, value) -> None:
         sp = self._meta.spatial
         if value is None:
-            with library_write():
-                setattr(sp, name, None)
+            sp.clear_geometry(name)
             return
         self._apply_geometry(*(value if n == name else None for n in ("spacing", "origin", "direction")),
                              None, None)
@@ -550,8 +543,7 @@ class MLArray(PublishedArrayAPI):
         self._level_cache = None
         store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None)
         new_meta, self._sums_expected = read_meta(store, path)
-        with library_write():
-            self._meta.copy_from(new_meta, overwrite=True)
+        self._meta.take_written(new_meta)
         self._fstore, self._data = store, (store if self._meta.has_array else None)
         self._format = CURRENT_FORMAT
         self._setup_verifier("lazy")
@@ -606,8 +598,7 @@ class MLArray(PublishedArrayAPI):
         self._detach()
         self._data = values
         self._layout = dict(self._layout, chunk_size=None, block_size=None)
-        with library_write():
-            self._meta.blosc2 = MetaBlosc2()
+        self._meta.record_layout(MetaBlosc2())
 
     def close(self) -> None:
         """Flush changes (if opened writable) and release the file (or the in-memory array)."""

@@ -8,7 +8,7 @@ stored in the file (spec v1); ``Meta.from_mapping()`` reads it back and validate
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -410,6 +410,42 @@ class Meta(PublishedMetaAPI):
 
     def copy(self) -> "Meta":
         return Meta.from_mapping(self.to_mapping())
+
+    # -- what the library records: the fields users cannot set (see library_write) ----------------
+    def record_array(self, shape: Optional[Sequence[int]]) -> None:
+        """Record the array this metadata describes: its ``shape``, or None for metadata only (the
+        shape recorded before is then kept, as the published package kept it)."""
+        with library_write():
+            self.has_array = shape is not None
+            if shape is not None:
+                self.spatial.shape = [int(n) for n in shape]
+
+    def record_layout(self, blosc2: "MetaBlosc2") -> None:
+        """Record the Blosc2 layout the voxels are held in (``MetaBlosc2()``: none, plain numpy)."""
+        with library_write():
+            self.blosc2 = blosc2
+
+    def keep_managed_from(self, other: "Meta") -> None:
+        """Take ``other``'s library-managed fields (layout, pyramid, ``has_array``, shape): for metadata
+        replacing ``other`` on the same array."""
+        with library_write():
+            self.blosc2, self.pyramid, self.has_array = other.blosc2, other.pyramid, other.has_array
+            self.spatial.shape = other.spatial.shape
+
+    def take_written(self, written: "Meta") -> None:
+        """Take every field of ``written``, the metadata a file stored after this Meta was written to it
+        (the layout, statistics and writer the library recorded included)."""
+        with library_write():
+            self.copy_from(written, overwrite=True)
+
+    def for_new_array(self) -> "Meta":
+        """A copy for another array made like this one: no statistics, pyramid or shape of this one's."""
+        out = self.copy()
+        out.stats = MetaStatistics()
+        with library_write():
+            out.pyramid = MetaPyramid()
+            out.spatial.shape = None
+        return out
 
     def copy_from(self, other: "Meta", *, overwrite: bool = False) -> None:
         """Fill this Meta's unset user fields from ``other`` (all of them with ``overwrite``).

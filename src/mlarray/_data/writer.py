@@ -92,10 +92,9 @@ def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, b
         store = blosc2.full(tuple(shape), fill_value, dtype=dtype, **kwargs)
     if patch is None and not all(s > 0 for s in shape):
         return store  # metadata-only file: no layout to record
-    with library_write():
-        meta.blosc2 = MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
-                                 codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"],
-                                 dtype=np.dtype(store.dtype).str)
+    meta.record_layout(MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
+                                  codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"],
+                                  dtype=np.dtype(store.dtype).str))
     return store
 
 
@@ -150,6 +149,7 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
         pyramid = False  # training copies are read in patches; viewers can open the source
     meta = meta.copy()
     meta.writer = _writer_id()
+    # The writer records what it wrote (layout, shape, pyramid, statistics): the library-managed fields.
     with atomic_output(path) as tmp, _scratch(tmp) as base_tmp, library_write():
         if data is None:
             store = _new_store(base_tmp, (0,), np.uint8, meta, patch_size=None, chunk_size=None,
@@ -178,9 +178,7 @@ def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size,
                  fill_value=0) -> None:
     meta = meta.copy()
     meta.writer = _writer_id()
-    meta.has_array = True
-    with library_write():
-        meta.spatial.shape = list(shape)
+    meta.record_array(shape)
     with atomic_output(path) as tmp, _scratch(tmp) as base_tmp:
         store = _new_store(base_tmp, shape, dtype, meta, patch_size=patch_size, chunk_size=chunk_size,
                            block_size=block_size, cparams=cparams, fill_value=fill_value)
@@ -328,10 +326,9 @@ def blosc2_kwargs(shape, dtype, meta: Meta, patch_size="default", chunk_size=Non
     if chunks is None or blocks is None:
         c, b = blosc2.compute_chunks_blocks(tuple(shape), kwargs.get("chunks"), kwargs.get("blocks"), dtype=dtype)
         kwargs["chunks"], kwargs["blocks"] = tuple(c), tuple(b)
-    with library_write():
-        meta.blosc2 = MetaBlosc2(chunk_size=list(kwargs["chunks"]), block_size=list(kwargs["blocks"]),
-                                 patch_size=patch, codec=desc["codec"], clevel=desc["clevel"],
-                                 filters=desc["filters"], dtype=dtype.str)
+    meta.record_layout(MetaBlosc2(chunk_size=list(kwargs["chunks"]), block_size=list(kwargs["blocks"]),
+                                  patch_size=patch, codec=desc["codec"], clevel=desc["clevel"],
+                                  filters=desc["filters"], dtype=dtype.str))
     return kwargs
 
 

@@ -167,6 +167,19 @@ class MetaSpatial(BaseMeta):
         if any(v is not None for v in parts.values()):
             self._from_affine = False
 
+    def clear_geometry(self, name: str) -> None:
+        """Unset ``spacing``, ``origin`` or ``direction`` (unknown again; nothing to validate)."""
+        if name not in ("spacing", "origin", "direction"):
+            raise MetadataError("spatial", name, "is not a geometry part", "use spacing, origin or direction")
+        with library_write():
+            setattr(self, name, None)
+
+    def set_axis_labels(self, axis_labels) -> None:
+        """Set the axis labels (checked) without validating them against the array yet: the caller
+        validates once afterwards, with the geometry given at the same time."""
+        with library_write():
+            self.axis_labels = MetaSpatial(axis_labels=axis_labels).axis_labels
+
     @property
     def geometry_from_affine(self) -> bool:
         """True when the geometry was last given as an affine (not as spacing/origin/direction)."""

@@ -15,9 +15,7 @@ import numpy as np
 
 from .._data.writer import blosc2_kwargs
 from .._errors import MetadataError, MetadataTypeError, NoArrayError
-from .._metadata.meta_base import library_write
 from ..layout import derive_layout
-from ..meta import MetaPyramid, MetaStatistics
 
 __all__ = ["PublishedArrayAPI"]
 
@@ -43,8 +41,7 @@ class PublishedArrayAPI:
                    numpy_make: Callable, blosc2_make: Optional[Callable]):
         shape, dtype = _shape(shape), np.dtype(dtype)
         meta = cls(None, meta=meta, **layout).meta  # the constructor's reading of meta (a Meta, a source dict, None)
-        with library_write():
-            meta.has_array = True
+        meta.record_array(shape)
         meta.validate(len(shape))  # refused before anything is allocated
         if compressed and blosc2_make is not None and math.prod(shape) > 0:
             data = blosc2_make(shape, dtype, **blosc2_kwargs(shape, dtype, meta, **layout))
@@ -127,11 +124,7 @@ class PublishedArrayAPI:
             if x.shape is None:
                 raise NoArrayError("the MLArray given to *_like holds no array; pass one with data")
             if meta is None:
-                meta = x.meta.copy()
-                meta.stats = MetaStatistics()  # the new array's statistics are its own
-                with library_write():
-                    meta.pyramid = MetaPyramid()
-                    meta.spatial.shape = None
+                meta = x.meta.for_new_array()  # the new array's statistics and pyramid are its own
             return x.shape, dtype or x.dtype, meta
         if hasattr(x, "shape") and hasattr(x, "dtype"):
             return tuple(x.shape), dtype or x.dtype, meta
