@@ -210,8 +210,8 @@ class MLArray(PublishedArrayAPI):
         proto = cls(None, spacing=spacing, origin=origin, direction=direction, affine=affine, meta=meta,
                     axis_labels=axis_labels)
         shape = tuple(int(s) for s in (shape if isinstance(shape, (list, tuple, np.ndarray)) else (shape,)))
-        proto._meta.validate(len(shape))
-        _writer.create_empty(path, shape, np.dtype(dtype), proto._meta, patch_size=patch_size,
+        proto.meta.validate(len(shape))
+        _writer.create_empty(path, shape, np.dtype(dtype), proto.meta, patch_size=patch_size,
                              chunk_size=chunk_size, block_size=block_size, cparams=cparams, fill_value=fill_value)
         self = cls.open(path, mode="r" if mmap_mode else "a", mmap_mode="r+" if mmap_mode else None,
                         dparams=dparams)
@@ -254,14 +254,9 @@ class MLArray(PublishedArrayAPI):
 
     @property
     def _store(self):
-        """The array's storage: numpy (uncompressed), an in-memory Blosc2 array, or the open file's."""
+        """The array's storage: numpy (uncompressed), an in-memory Blosc2 array, or the open file's.
+        Read-only: the published package's tests read it; nothing outside this class sets it."""
         return self._data if self._data is not None else self._fstore
-
-    @_store.setter
-    def _store(self, value) -> None:
-        self._fstore = value
-        if value is None:
-            self._data = None
 
     # ------------------------------------------------------------------ metadata
     @property
