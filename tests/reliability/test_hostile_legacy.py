@@ -9,8 +9,8 @@ import pickletools
 
 import pytest
 
-import hostile
-from isolate import run_isolated
+from stress import hostile
+from stress.isolate import run_isolated
 from mlarray import CorruptFileError, LimitExceededError, MLArray, UnsafeLegacyFileError, limits
 from mlarray._published import safe_pickle as _legacy
 from mlarray._published.legacy import read_legacy_mapping, safe_unpickle

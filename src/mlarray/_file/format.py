@@ -23,6 +23,7 @@ from .._errors import CorruptFileError, FormatVersionError, LimitExceededError, 
 from .._untrusted.limits import LIMITS, check, gc_paused, limit, remedy
 from .seal import seal, unseal
 from .vlmeta_write import write_entries
+from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
 
 __all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
 
@@ -107,8 +108,6 @@ class LegacyPickleFormat:
 
     @classmethod
     def read_mapping(cls, store, path) -> dict:
-        from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
-
         try:
             raw = store.vlmeta[cls.meta_key]
         except Exception as exc:
@@ -232,7 +231,7 @@ def parse_json(text: str, path) -> dict:
     """
 
     def _no_constants(name):
-        raise ValueError(f"non-JSON constant {name}")
+        raise CorruptFileError(path, f"the metadata is not valid JSON (non-JSON constant {name})")
 
     check_json_text(text, path)
     try:

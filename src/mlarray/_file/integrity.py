@@ -33,9 +33,11 @@ import numpy as np
 from .._data.chunks import expand_key
 from .._errors import CorruptFileError
 from .format import CHECKSUMS_KEY, FormatV1
-from .frame_check import is_lazy_chunk
+from .frame_check import check_vlmeta_entries, is_lazy_chunk
 from .._untrusted.limits import check
 from .vlmeta_write import write_entries
+from .._data.read_path import chunk_ids
+from .container import base_offset
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
            "VerifiedChunks", "verify_all"]
@@ -82,19 +84,20 @@ class Checksums:
     def __init__(self, doc: dict, path) -> None:
         try:
             if doc.get("algorithm") != ALGORITHM:
-                raise ValueError(f"unknown algorithm {doc.get('algorithm')!r}")
-            self.chunks = _decode_crcs(doc)
-            self.levels = {str(k): _decode_crcs(v) for k, v in dict(doc.get("levels") or {}).items()}
+                raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (unknown algorithm "
+                                             f"{doc.get('algorithm')!r})")
+            self.chunks = _decode_crcs(doc, path)
+            self.levels = {str(k): _decode_crcs(v, path) for k, v in dict(doc.get("levels") or {}).items()}
         except CorruptFileError:
             raise
         except Exception as exc:
             raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged ({exc})") from None
 
 
-def _decode_crcs(doc: dict) -> np.ndarray:
+def _decode_crcs(doc: dict, path) -> np.ndarray:
     crcs = np.frombuffer(base64.b64decode(doc["chunks"], validate=True), dtype="<u4")
     if len(crcs) != int(doc["nchunks"]):
-        raise ValueError("chunk count does not match")
+        raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (chunk count does not match)")
     return crcs
 
 
@@ -152,9 +155,6 @@ def _chunk_crc(store, i: int, path, what: str = "array") -> int:
 def _fresh_mismatch(path, i: int) -> bool:
     """Re-check chunk ``i`` against the file as it is now (another process may have rewritten it)."""
     import blosc2
-
-    from .container import base_offset
-    from .frame_check import check_vlmeta_entries
 
     try:
         off = base_offset(str(path))
@@ -256,8 +256,6 @@ class ChunkVerifier:
     def check_region(self, region) -> None:
         """Like :meth:`check_key` for a key already parsed by ``_read_path.plan``."""
         if self.enabled and self.state.unchecked:
-            from .._data.read_path import chunk_ids
-
             self.check_chunks(chunk_ids(region, self.chunks, self.grid))
 
 

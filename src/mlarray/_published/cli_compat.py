@@ -13,13 +13,12 @@ import argparse
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from .._array import MLArray
 from .._errors import MetadataTypeError, MLArrayError
-from .._metadata.meta_base import _meta_internal_write
 from ..affines import anatomical_letters
 from ..convert.formats import registry
 from ..optpkg import optional_import
@@ -107,8 +106,7 @@ def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, me
     cs = _coord_alias(getattr(vol, "coordinate_system", None))
     if cs is not None:
         img.meta.spatial.coord_system = cs
-    with _meta_internal_write():
-        img.meta._image_meta_format = _kind(load_filepath)
+    img.meta.source_format = _kind(load_filepath)
     img.save(save_filepath)
 
 

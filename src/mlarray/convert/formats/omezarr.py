@@ -26,15 +26,12 @@ from ..._errors import CorruptFileError
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro, _ngff
+from ._ngff import OMEZarrGeometryWarning
 from ._limits import check_declared_size
 
 __all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "label_names", "OMEZarrGeometryWarning"]
 
 _MLARRAY_ATTR = "mlarray"
-
-
-class OMEZarrGeometryWarning(UserWarning):
-    """Geometry that NGFF 0.4/0.5 cannot express (rotation, flips) was written axis-aligned."""
 
 
 def _zarr():
