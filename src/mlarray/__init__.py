@@ -13,15 +13,42 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
-    from ._errors import (AffineError, CorruptFileError, FormatVersionError, LimitExceededError, MetadataError,
-                          MetadataTypeError, MissingDependencyError, MissingFileError, MLArrayError,
-                          NoArrayError, UnsafeLegacyFileError)
-    from ._untrusted.limits import LIMITS, limits
-    from .meta import (AxisLabel, AxisLabelEnum, BaseMeta, CoordSystem, CoordSystemEnum, Meta, MetaBbox, MetaBlosc2,
-                       MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaPyramid, MetaSource, MetaSpatial,
-                       MetaStatistics, MetaVersion, SingleKeyBaseMeta)
-    from .utils import is_serializable
+    from ._errors import (
+        AffineError,
+        CorruptFileError,
+        FormatVersionError,
+        LimitExceededError,
+        MetadataError,
+        MetadataTypeError,
+        MissingDependencyError,
+        MissingFileError,
+        MLArrayError,
+        NoArrayError,
+        UnsafeLegacyFileError,
+    )
     from ._metadata.validate import Problem, validate
+    from ._untrusted.limits import LIMITS, limits
+    from .meta import (
+        AxisLabel,
+        AxisLabelEnum,
+        BaseMeta,
+        CoordSystem,
+        CoordSystemEnum,
+        Meta,
+        MetaBbox,
+        MetaBlosc2,
+        MetaExtra,
+        MetaHasArray,
+        MetaImageFormat,
+        MetaIsSeg,
+        MetaPyramid,
+        MetaSource,
+        MetaSpatial,
+        MetaStatistics,
+        MetaVersion,
+        SingleKeyBaseMeta,
+    )
+    from .utils import is_serializable
 
 __all__ = [
     "__version__",

@@ -9,21 +9,21 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from ._file import integrity as _integrity
-from ._file.atomic import atomic_output
-from ._file import open_cache as _open_cache
 from ._data import read_path as _read_path
 from ._data import region_write as _region_write
 from ._data import writer as _writer
-from ._published.array_compat import PublishedArrayAPI
 from ._data.array_io import MLARRAY_SUFFIX, check_path, open_store, read_all, read_compressed, read_meta
-from ._file.container import base_offset
-from ._remote import is_url, open_url_store
-from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
-from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._data.levels import LevelArray, level_loader
-from ._untrusted.limits import metadata_limits_key
 from ._data.memory import check_read
+from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
+from ._file import integrity as _integrity
+from ._file import open_cache as _open_cache
+from ._file.atomic import atomic_output
+from ._file.container import base_offset
+from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
+from ._published.array_compat import PublishedArrayAPI
+from ._remote import is_url, open_url_store
+from ._untrusted.limits import metadata_limits_key
 from .meta import Meta, MetaBlosc2, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]

@@ -13,18 +13,25 @@ import warnings
 from concurrent.futures import as_completed
 from typing import Optional, Sequence
 
+from . import remote
 from ._array import MLArray
 from ._errors import MLArrayError
 from ._file.resume import existing_output_problem
 from ._metadata.validate import validate
 from ._published import cli_compat as _compat
 from ._published.cli_compat import cli_print_header, header_to_source_meta, print_header
-from . import remote
 from ._untrusted.term import printable
-from .convert._bridge import convert_file, output_name
+from .convert._bridge import companion_outputs, convert_file, output_name
 from .convert._orient import parse_orientation
 from .convert.formats import registry
-from .dataset_stats import dataset_stats, format_report
+from .dataset_stats import (
+    dataset_stats,
+    find_mla_files,
+    foreground_images,
+    foreground_stats,
+    format_report,
+    pair_images_and_labels,
+)
 from .demo import run_demo
 from .parallel import executor, one_core_per_worker
 
@@ -295,8 +302,6 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
             src, dst, err = r
             print(f"[{len(results)}/{total}] {'FAILED' if err else 'ok':6} {printable(src)}", file=sys.stderr)
             if not err:  # label images that came with the source are written beside the output: name them
-                from .convert._bridge import companion_outputs
-
                 for extra in companion_outputs(src, dst):
                     print(f"{'':{len(str(total)) * 2 + 3}} wrote  {printable(extra)}", file=sys.stderr)
 
@@ -440,8 +445,6 @@ def cmd_stats(args) -> int:
         print("mlarray stats: no .mla files found", file=sys.stderr)
         return 2
     if args.foreground:
-        from .dataset_stats import find_mla_files, foreground_images, foreground_stats, pair_images_and_labels
-
         try:
             pairs = pair_images_and_labels(foreground_images(args.paths), find_mla_files(args.foreground))
             report["foreground_intensity_properties_per_channel"] = foreground_stats(

@@ -19,6 +19,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from . import remote
+from ._array import MLArray
 from ._remote import absolute
 from .optpkg import optional_import
 
@@ -51,8 +52,6 @@ class MLArrayBlockReader:
         return len(self.shape)
 
     def _level(self):
-        from mlarray import MLArray
-
         img = MLArray.open(self.path, mmap_mode="r")
         return img.levels[self.level]
 

@@ -13,14 +13,41 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ._errors import MetadataError, MetadataTypeError
-from ._metadata.fields import check_classes, float_list, int_list, optional_number, reject_unknown, require_mapping, str_list
+from ._metadata.fields import (
+    check_classes,
+    float_list,
+    int_list,
+    optional_number,
+    reject_unknown,
+    require_mapping,
+    str_list,
+)
 from ._metadata.jsonsafe import decode_nonfinite, encode_nonfinite, to_json_value
-from ._metadata.meta_base import (BaseMeta, FrozenList, MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaSource,
-                         MetaVersion, SingleKeyBaseMeta, internal_write, library_write)
+from ._metadata.meta_base import (
+    BaseMeta,
+    FrozenList,
+    MetaExtra,
+    MetaHasArray,
+    MetaImageFormat,
+    MetaIsSeg,
+    MetaSource,
+    MetaVersion,
+    SingleKeyBaseMeta,
+    internal_write,
+    library_write,
+)
 from ._metadata.meta_bbox import MetaBbox, check_boxes
+from ._metadata.meta_spatial import (
+    SPATIAL_AXIS_LABELS,
+    AxisLabel,
+    AxisLabelEnum,
+    CoordSystem,
+    CoordSystemEnum,
+    MetaSpatial,
+    compose_affine_or_none,
+    spatial_axes_of,
+)
 from ._published.meta_compat import PublishedMetaAPI
-from ._metadata.meta_spatial import (SPATIAL_AXIS_LABELS, AxisLabel, AxisLabelEnum, CoordSystem, CoordSystemEnum,
-                            MetaSpatial, compose_affine_or_none, spatial_axes_of)
 
 __all__ = [
     "Meta",

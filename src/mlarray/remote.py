@@ -25,8 +25,15 @@ Needs ``pip install 'mlarray[remote]'``.
 from __future__ import annotations
 
 from ._remote import is_url
-from ._remote.errors import (RangeNotSupportedError, RemoteError, RemoteFileChangedError, RemoteForbiddenError,
-                             RemoteNotFoundError, RemoteTruncatedError, RemoteUnavailableError)
+from ._remote.errors import (
+    RangeNotSupportedError,
+    RemoteError,
+    RemoteFileChangedError,
+    RemoteForbiddenError,
+    RemoteNotFoundError,
+    RemoteTruncatedError,
+    RemoteUnavailableError,
+)
 
 __all__ = ["is_url", "traffic", "file_size", "identity", "clear_cache", "RemoteError", "RemoteNotFoundError", "RemoteForbiddenError",
            "RangeNotSupportedError", "RemoteTruncatedError", "RemoteFileChangedError", "RemoteUnavailableError"]

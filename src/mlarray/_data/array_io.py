@@ -8,13 +8,13 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._file.container import base_offset
 from .._errors import CorruptFileError, MetadataError, MissingFileError, MLArrayError
+from .._file.container import base_offset
 from .._file.format import detect_format
 from .._file.frame_check import check_frame
 from .._untrusted.limits import gc_paused
-from .memory import check_read
 from ..meta import Meta
+from .memory import check_read
 from .writer import resolve_dparams
 
 __all__ = ["MLARRAY_SUFFIX", "check_path", "open_store", "store_modes", "read_meta", "read_all", "read_compressed"]

@@ -14,9 +14,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .chunks import expand_key
-from .._untrusted.limits import is_overridden, limit, remedy
 from .._errors import LimitExceededError
+from .._untrusted.limits import is_overridden, limit, remedy
+from .chunks import expand_key
 
 __all__ = ["available_memory", "check_read", "selection_nbytes", "SMALL_READ"]
 

@@ -20,10 +20,10 @@ import re
 from typing import Any, ClassVar, Optional
 
 from .._errors import CorruptFileError, FormatVersionError, LimitExceededError, MLArrayError
+from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
 from .._untrusted.limits import LIMITS, check, gc_paused, limit, remedy
 from .seal import seal, unseal
 from .vlmeta_write import write_entries
-from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
 
 __all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
 

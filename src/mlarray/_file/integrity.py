@@ -31,13 +31,13 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from .._data.chunks import expand_key
+from .._data.read_path import chunk_ids
 from .._errors import CorruptFileError
+from .._untrusted.limits import check
+from .container import base_offset
 from .format import CHECKSUMS_KEY, FormatV1
 from .frame_check import check_vlmeta_entries, is_lazy_chunk
-from .._untrusted.limits import check
 from .vlmeta_write import write_entries
-from .._data.read_path import chunk_ids
-from .container import base_offset
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
            "VerifiedChunks", "verify_all"]

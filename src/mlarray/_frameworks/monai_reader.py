@@ -22,6 +22,7 @@ import numpy as np
 from monai.data.image_reader import ImageReader
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
 
+from .._array import MLArray
 from ._geometry import channel_last, native_byte_order, ras_affine, spatial_layout
 
 __all__ = ["MLArrayReader", "mla_meta", "register"]
@@ -55,7 +56,6 @@ class MLArrayReader(ImageReader):
 
     def read(self, data: Union[Sequence[_PathLike], _PathLike], **kwargs):
         """Open the file(s) memory-mapped; no voxels are read until :meth:`get_data`."""
-        from mlarray import MLArray
 
         opts = {**self.kwargs, **kwargs}
         opened = [MLArray.open(os.fspath(f), mmap_mode="r", **opts) for f in ensure_tuple(data)]

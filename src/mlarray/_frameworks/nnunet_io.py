@@ -32,7 +32,9 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 
+from .._array import MLArray
 from ..affines import anatomical_letters
+from ..meta import Meta
 from ._geometry import channel_first, spatial_layout
 
 __all__ = ["MLArrayIO", "class_table_from_dataset_json"]
@@ -73,8 +75,6 @@ class MLArrayIO(BaseReaderWriter):
         return data, properties
 
     def write_seg(self, seg: np.ndarray, output_fname: str, properties: dict) -> None:
-        from mlarray import Meta, MLArray
-
         info = properties.get(_GEOMETRY_KEY)
         if info is None:
             raise ValueError(f"{output_fname}: the properties were not made by MLArrayIO.read_images (no "
@@ -99,8 +99,6 @@ class MLArrayIO(BaseReaderWriter):
 
 
 def _read_one(path: str) -> tuple[np.ndarray, dict]:
-    from mlarray import MLArray
-
     img = MLArray.open(path, mmap_mode="r")
     if not img.meta.has_array:
         raise ValueError(f"{path}: metadata-only .mla file; nnU-Net needs an image array")

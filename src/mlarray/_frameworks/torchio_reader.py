@@ -7,6 +7,7 @@ from typing import Union
 
 import numpy as np
 
+from .._array import MLArray
 from ._geometry import channel_first, native_byte_order, pad_affine, ras_affine, spatial_layout
 
 __all__ = ["reader"]
@@ -20,7 +21,6 @@ def reader(path: Union[str, os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
     TorchIO gives 2D images. The stored dtype is kept (TorchIO widens unsigned 16/32-bit itself), in
     native byte order (torch refuses big-endian arrays such as nibabel's ``anatomical.nii`` converted).
     """
-    from mlarray import MLArray
 
     path = os.fspath(path)
     img = MLArray.open(path, mmap_mode="r")

@@ -8,7 +8,7 @@ through ``MLArray``'s public constructor and properties only: the array's state 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import blosc2
 import numpy as np

@@ -11,9 +11,19 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from .._errors import MetadataError, MetadataTypeError
+from .._metadata.meta_base import (
+    BaseMeta,
+    MetaHasArray,
+    MetaImageFormat,
+    MetaIsSeg,
+    MetaVersion,
+    SingleKeyBaseMeta,
+    _read_only,
+    internal_write,
+    library_write,
+    to_plain_value,
+)
 from .._metadata.meta_bbox import MetaBbox
-from .._metadata.meta_base import (BaseMeta, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaVersion, SingleKeyBaseMeta,
-                         _read_only, internal_write, library_write, to_plain_value)
 from .._metadata.meta_spatial import MetaSpatial
 
 __all__ = ["PublishedMetaAPI"]

@@ -19,8 +19,15 @@ import time
 from typing import Optional
 
 from ..optpkg import optional_import
-from .errors import (RangeNotSupportedError, RemoteError, RemoteFileChangedError, RemoteForbiddenError,
-                     RemoteNotFoundError, RemoteTruncatedError, RemoteUnavailableError)
+from .errors import (
+    RangeNotSupportedError,
+    RemoteError,
+    RemoteFileChangedError,
+    RemoteForbiddenError,
+    RemoteNotFoundError,
+    RemoteTruncatedError,
+    RemoteUnavailableError,
+)
 
 __all__ = ["Traffic", "HttpTransport", "FsspecTransport", "make_transport", "settings"]
 

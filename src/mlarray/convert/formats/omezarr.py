@@ -26,8 +26,9 @@ from ..._errors import CorruptFileError
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro, _ngff
-from ._ngff import OMEZarrGeometryWarning
 from ._limits import check_declared_size
+from ._ngff import OMEZarrGeometryWarning
+from ._omezarr_write import write_omezarr as _write
 
 __all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "label_names", "OMEZarrGeometryWarning"]
 
@@ -325,6 +326,5 @@ def _read_labels(group, path: str, image_path: str, image: ImageRecord) -> dict:
 
 def write_omezarr(record: ImageRecord, path, **kw) -> None:
     """Write ``record`` (and ``record.companions`` as labels) as OME-Zarr; see ``_omezarr_write``."""
-    from ._omezarr_write import write_omezarr as _write
 
     _write(record, path, **kw)
