@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
         AffineError,
         CorruptFileError,
         FormatVersionError,
+        InputError,
         LimitExceededError,
         MetadataError,
         MetadataTypeError,
@@ -90,6 +91,7 @@ __all__ = [
     "NoArrayError",
     "MissingFileError",
     "MissingDependencyError",
+    "InputError",
 ]
 
 
@@ -132,6 +134,7 @@ _LAZY = {
     "NoArrayError": "._errors",
     "MissingFileError": "._errors",
     "MissingDependencyError": "._errors",
+    "InputError": "._errors",
 }
 # The published package's module path ``mlarray.mlarray`` (and ``mlarray.utils``), imported on first use.
 _SUBMODULES = {"mlarray", "utils", "meta", "cli"}

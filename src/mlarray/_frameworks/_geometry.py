@@ -19,6 +19,7 @@ from typing import Optional
 
 import numpy as np
 
+from .._errors import InputError
 from ..affines import convert_coord_system
 
 __all__ = ["anatomical_code", "ras_affine", "channel_first", "channel_last", "spatial_layout", "pad_affine",
@@ -125,7 +126,7 @@ def pad_affine(affine: np.ndarray, ndim: int = 3) -> np.ndarray:
     if n == ndim:
         return a.copy()
     if n > ndim:
-        raise ValueError(f"a {n}-D world cannot be written as a {ndim}-D affine")
+        raise InputError(f"a {n}-D world cannot be written as a {ndim}-D affine")
     out = np.eye(ndim + 1)
     out[:n, :n] = a[:n, :n]
     out[:n, ndim] = a[:n, n]

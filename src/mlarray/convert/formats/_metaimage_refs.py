@@ -75,7 +75,8 @@ def _names(value: str, rest: list, path: str) -> list:
             step = int(words[3]) if len(words) > 3 else 1
             indices = range(first, last + (1 if step > 0 else -1), step)
             if len(indices) > _MAX_PATTERN_FILES:
-                raise ValueError("too many files")
+                raise ConversionError(path, f"its ElementDataFile pattern {value!r} names {len(indices)} files "
+                                      f"(more than {_MAX_PATTERN_FILES})", "list the data files in the header")
             return [words[0] % k for k in indices]
         except (ValueError, TypeError, ZeroDivisionError) as exc:
             raise ConversionError(path, f"its ElementDataFile pattern {value!r} cannot be expanded ({exc})",
