@@ -15,7 +15,7 @@ import pytest
 
 import mlarray
 from mlarray import MLArray, Meta, MetaSpatial, validate
-from mlarray._file.format import FormatV1, LegacyPickleFormat, detect_format
+from mlarray._file.format import FormatV1, PublishedPickleFormat, detect_format
 
 DATA = Path(__file__).parent / "data" / "upstream"
 EXPECTED = json.loads((DATA / "expected.json").read_text())["fixtures"]
@@ -158,7 +158,7 @@ def test_r_plus_metadata_edit_alone_converts_and_a_failed_conversion_leaves_the_
     with pytest.raises(OSError, match="disk full"):
         img[0] = 1
     assert path2.read_bytes() == before  # never half-applied: no voxel, no metadata change
-    assert detect_format(MLArray.open(path2)._store, str(path2)) is LegacyPickleFormat
+    assert detect_format(MLArray.open(path2)._store, str(path2)) is PublishedPickleFormat
 
 
 def test_mlarray_header_prints_the_published_json(capsys):

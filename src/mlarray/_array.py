@@ -20,8 +20,8 @@ from ._file import integrity as _integrity
 from ._file import open_cache as _open_cache
 from ._file.atomic import atomic_output
 from ._file.container import base_offset
-from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
-from ._published.array_compat import PublishedArrayAPI
+from ._file.format import CURRENT_FORMAT, PublishedPickleFormat, detect_format
+from ._published.array_api import PublishedArrayAPI
 from ._remote import is_url, open_url_store
 from ._untrusted.limits import metadata_limits_key
 from .meta import Meta, MetaBlosc2, spatial_axes_of
@@ -444,7 +444,7 @@ class MLArray(PublishedArrayAPI):
         data = self._require_data()
         if self.filepath is not None and not self._writable() and self.mmap_mode != "c":
             raise MLArrayError(f"{self.filepath} is open read-only; open it with mmap_mode='r+' to write regions")
-        if self._format is LegacyPickleFormat and self.filepath is not None and self._writable():
+        if self._format is PublishedPickleFormat and self.filepath is not None and self._writable():
             self._convert_legacy_in_place()
             data = self._data
         if self._verifier is not None or (self.filepath is not None and not self._data_dirty):
@@ -524,7 +524,7 @@ class MLArray(PublishedArrayAPI):
         """Write changed metadata (and refresh stats/pyramid after region writes) into the open file."""
         if self.filepath is None or self._fstore is None or not self._writable():
             return
-        if self._format is LegacyPickleFormat:
+        if self._format is PublishedPickleFormat:
             if self._data_dirty or _meta_json(self._meta) != self._saved_meta_json:
                 self._convert_legacy_in_place()
             else:

@@ -18,8 +18,8 @@ from ._array import MLArray
 from ._errors import MLArrayError
 from ._file.resume import existing_output_problem
 from ._metadata.validate import validate
-from ._published import cli_compat as _compat
-from ._published.cli_compat import cli_print_header, header_to_source_meta, print_header
+from ._published import cli_api as _compat
+from ._published.cli_api import cli_print_header, header_to_source_meta, print_header
 from ._untrusted.term import printable
 from .convert._bridge import companion_outputs, convert_file, output_name
 from .convert._orient import parse_orientation
@@ -38,7 +38,7 @@ from .parallel import executor, one_core_per_worker
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
            "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
 
-# The published package's reader/writer for its Python conversion functions (see _published.cli_compat):
+# The published package's reader/writer for its Python conversion functions (see _published.cli_api):
 # None means the ``medvol`` package's class, imported when first needed. Tests may set a stand-in, which
 # the functions below pass on (read at call time, so patching ``mlarray.cli.MedVol`` works).
 MedVol = None
@@ -46,7 +46,7 @@ _header_to_source_meta = header_to_source_meta  # the published package's name
 
 
 def convert_to_mlarray(load_filepath, save_filepath) -> None:
-    """NIfTI/NRRD -> ``.mla`` the published way (MedVol's RAS+ array); see :mod:`mlarray._published.cli_compat`."""
+    """NIfTI/NRRD -> ``.mla`` the published way (MedVol's RAS+ array); see :mod:`mlarray._published.cli_api`."""
     _compat.convert_to_mlarray(load_filepath, save_filepath, medvol=MedVol)
 
 

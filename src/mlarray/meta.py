@@ -47,7 +47,7 @@ from ._metadata.meta_spatial import (
     compose_affine_or_none,
     spatial_axes_of,
 )
-from ._published.meta_compat import PublishedMetaAPI
+from ._published.meta_api import PublishedMetaAPI
 
 __all__ = [
     "Meta",

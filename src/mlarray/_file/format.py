@@ -20,12 +20,12 @@ import re
 from typing import Any, ClassVar, Optional
 
 from .._errors import CorruptFileError, FormatVersionError, LimitExceededError, MLArrayError
-from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
+from .._published.files import migrate_published_mapping, read_published_mapping
 from .._untrusted.limits import LIMITS, check, gc_paused, limit, remedy
 from .seal import seal, unseal
 from .vlmeta_write import write_entries
 
-__all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
+__all__ = ["FormatV1", "PublishedPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
 
 # The default limit on metadata text (docs/spec.md section 6; raise it with MLARRAY_MAX_META_BYTES).
 MAX_META_BYTES = LIMITS["max_meta_bytes"].default
@@ -92,7 +92,7 @@ class FormatV1:
         return {"version": cls.version}
 
 
-class LegacyPickleFormat:
+class PublishedPickleFormat:
     """Files of the published ``mlarray`` 0.0.x: gzip'd pickle in vlmeta ``"mlarray"`` (read-only)."""
 
     version: ClassVar[int] = 0
@@ -114,7 +114,7 @@ class LegacyPickleFormat:
             raise CorruptFileError(path, f"the legacy metadata entry cannot be read ({exc})") from None
         # 0.0.49+ wrote gzip'd pickle bytes; older releases stored the mapping itself.
         try:
-            doc = migrate_legacy_mapping(read_legacy_mapping(raw, path))
+            doc = migrate_published_mapping(read_published_mapping(raw, path))
         except MLArrayError:
             raise
         except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
@@ -140,8 +140,8 @@ def detect_format(store, path) -> Any:
                                                    f"reads up to v{CURRENT_FORMAT.version}. Upgrade mlarray.")
                 raise CorruptFileError(path, f"has an invalid format marker {marker!r}")
             return _KNOWN[version]
-        if LegacyPickleFormat.matches(store):
-            return LegacyPickleFormat
+        if PublishedPickleFormat.matches(store):
+            return PublishedPickleFormat
     except (FormatVersionError, CorruptFileError):
         raise
     except Exception as exc:

@@ -1,7 +1,7 @@
 """Bounding boxes of the metadata model (``meta.bbox``): ``[N][spatial ndim][2]`` with optional labels and scores.
 
 Declared apart from :mod:`mlarray.meta` so that the published package's ``Meta`` methods
-(:mod:`mlarray._published.meta_compat`) build boxes without importing the model that uses them.
+(:mod:`mlarray._published.meta_api`) build boxes without importing the model that uses them.
 """
 
 from __future__ import annotations

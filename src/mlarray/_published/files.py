@@ -7,7 +7,7 @@ resource limits enforced while unpickling, nothing executed) and migrated to the
 
 Older packages (before ~0.0.49) stored the mapping directly in vlmeta (no pickle), with a
 slightly different layout (``image``, ``_blosc2``, plain ``_has_array``);
-:func:`read_legacy_mapping` accepts such a mapping and :func:`migrate_legacy_mapping`
+:func:`read_published_mapping` accepts such a mapping and :func:`migrate_published_mapping`
 understands both layouts.
 """
 
@@ -21,10 +21,10 @@ from typing import Any, Optional
 from .._errors import CorruptFileError, MetadataError
 from .safe_pickle import check_plain, inflate_gzip, safe_unpickle
 
-__all__ = ["safe_unpickle", "read_legacy_mapping", "migrate_legacy_mapping"]
+__all__ = ["safe_unpickle", "read_published_mapping", "migrate_published_mapping"]
 
 
-def read_legacy_mapping(raw: bytes, path) -> dict:
+def read_published_mapping(raw: bytes, path) -> dict:
     """Decode ``vlmeta["mlarray"]`` of a published-package file into its metadata mapping.
 
     ``raw`` is the gzip'd pickle written by mlarray 0.0.49+. (Older versions stored the
@@ -191,7 +191,7 @@ def _dict_field(d: Mapping, names: tuple, field: str) -> Optional[dict]:
     return None
 
 
-def migrate_legacy_mapping(d: dict) -> dict:
+def migrate_published_mapping(d: dict) -> dict:
     """Convert a published-package metadata mapping into the v1 metadata mapping.
 
     Values with no v1 field (e.g. ``spatial.weird``) are kept, not dropped, under
