@@ -274,7 +274,7 @@ class MLArray(PublishedArrayAPI):
     @property
     def _meta(self) -> Meta:
         # An open that reused a verified open (_open_cache) keeps the checked mapping and builds the
-        # Meta on first use: a loader that only reads a patch never pays for it (~35-90 us per open).
+        # Meta on first use: a loader that only reads a patch never pays for building it.
         m = self.__dict__.get("_meta_object")
         if m is None and "_meta_mapping" in self.__dict__:
             m = self.__dict__["_meta_object"] = Meta.from_mapping(self.__dict__.pop("_meta_mapping"))

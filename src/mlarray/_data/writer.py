@@ -116,7 +116,7 @@ _SAME_CODEC = ("codec", "codec_meta", "clevel", "filters", "filters_meta", "type
 
 def _copy_compressed_chunks(store, data, progress) -> bool:
     """An in-memory Blosc2 array already compressed with the file's layout and codec (the default
-    ``MLArray(array)``) is copied chunk by chunk, without decompressing: 10x faster than re-encoding."""
+    ``MLArray(array)``) is copied chunk by chunk, without decompressing, instead of being decoded and encoded again."""
     if not isinstance(data, blosc2.NDArray) or data.urlpath is not None:
         return False
     same = (tuple(data.shape) == tuple(store.shape) and tuple(data.chunks) == tuple(store.chunks)

@@ -10,8 +10,8 @@ array (the bytes ``schunk.get_chunk(i)`` returns) and of every pyramid level cfr
 * ``MLArray.open(path, verify=True)``, ``MLArray.load(path)``, ``mlarray.validate(path)``: all chunks;
 * pyramid level chunks the first time a read touches them.
 
-Checksumming compressed bytes costs a CRC over data that is read anyway (~1.6 GB/s on this
-machine) and needs no decompression. Files without the entry (older writers, or a file whose
+Checksumming compressed bytes costs a CRC over data that is read anyway and needs no
+decompression. Files without the entry (older writers, or a file whose
 in-place region writes were interrupted before ``close()``) are read without verification.
 
 In-place region writes (``mmap_mode="r+"``) delete the entry before the first chunk changes and
