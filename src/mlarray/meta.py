@@ -22,6 +22,7 @@ from ._metadata.fields import (
     require_mapping,
     str_list,
 )
+from ._metadata.fields import label_str as label_str  # for the napari plugin: one reading of axis labels
 from ._metadata.jsonsafe import decode_nonfinite, encode_nonfinite, to_json_value
 from ._metadata.meta_base import (
     BaseMeta,
