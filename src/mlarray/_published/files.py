@@ -55,7 +55,7 @@ _BLOSC2_DROPPED = ("cparams", "dparams")
 UNMAPPED_KEY = "legacy_unmapped"
 
 
-def _plain(value: Any) -> Any:
+def _json_copy(value: Any) -> Any:
     """Deep copy as JSON types (tuples -> lists, keys -> str)."""
     return json.loads(json.dumps(value))
 
@@ -161,7 +161,7 @@ def _migrate_bbox(bb: Any, unmapped: dict) -> dict:
         if v is None:
             continue
         if key in ("bboxes", "labels", "scores"):
-            out[key] = _plain(_list(v, f"bbox.{key}"))
+            out[key] = _json_copy(_list(v, f"bbox.{key}"))
         else:
             unmapped[f"bbox.{key}"] = v
     return out
@@ -187,7 +187,7 @@ def _dict_field(d: Mapping, names: tuple, field: str) -> Optional[dict]:
                 return None
             if not isinstance(v, Mapping):
                 raise MetadataError(field, v, "must be a mapping", "the legacy file is damaged")
-            return _plain(dict(v))
+            return _json_copy(dict(v))
     return None
 
 
@@ -258,7 +258,7 @@ def migrate_published_mapping(d: dict) -> dict:
         key = UNMAPPED_KEY
         while key in extra:  # never overwrite the user's own extra data
             key = "_" + key
-        extra[key] = _plain(unmapped)
+        extra[key] = _json_copy(unmapped)
     if extra or "extra" in d:
         out["extra"] = extra
     return out
