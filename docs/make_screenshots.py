@@ -15,6 +15,10 @@ Writes into ``docs/images/``:
   0–300 and 0–50000, each shown with its own stored contrast limits, as it opens
 * ``napari_widget.png``   — the whole window with the "MLArray metadata" widget docked
 * ``napari_widget_classes.png`` — the widget's class table for the segmentation
+* ``napari_four_up.png``  — the phantom with the linked axial/coronal/sagittal views (crosshair),
+  a soft-tissue window preset and a measurement (a line in mm, an ellipse with its mean HU)
+* ``napari_real_ct.png``  — pydicom-data's enhanced CT (``eCT_Supplemental.dcm``) converted with
+  ``mlarray convert``, in the lung window, with a measurement
 
 No slider is moved before a picture: each shows what a user gets. Look at every picture before
 committing it.
@@ -139,7 +143,78 @@ def main(argv=None) -> int:
     shot = viewer.screenshot(canvas_only=True, flash=False)
     _save(shot, args.out / "napari_channels.png", 900)
     viewer.close()
+
+    _four_up(paths, args.out, settle_factory=lambda app: settle)
+    _real_ct(work, args.out, settle)
     return 0
+
+
+def _measure_on(viewer, image, line, ellipse):
+    """A measurement layer with one line and one ellipse, given in the image's voxel indices."""
+    from napari_mlarray import measure
+
+    m = measure(viewer, image)
+    m.add_lines(np.asarray(line, dtype=float))
+    m.add_ellipses(np.asarray(ellipse, dtype=float))
+    m.text.size = 12
+    m.mode = "pan_zoom"
+    return m
+
+
+def _four_up(paths, out: Path, settle_factory) -> None:
+    import napari
+
+    from mlarray.demo import PLUGIN_NAME
+    from napari_mlarray import orthogonal_views, window
+
+    viewer = napari.Viewer(title="MLArray: orthogonal views", show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    settle = settle_factory(napari.qt.get_qapp())
+    layers = viewer.open([paths["image"], paths["labels"]], plugin=PLUGIN_NAME, stack=False)
+    img = next(ly for ly in layers if type(ly).__name__.lower() == "image")
+    lab = next(ly for ly in layers if type(ly).__name__.lower() == "labels")
+    lab.opacity = 0.35
+    window(img, "soft tissue")
+    data = img.data[0] if img.multiscale else img.data
+    z = int(round(float(img.world_to_data(viewer.dims.point)[0])))  # the slice on screen
+    y, x = data.shape[1] // 2, data.shape[2] // 2
+    _measure_on(viewer, img, [[z, y - y // 3, x - x // 3], [z, y + y // 4, x + x // 5]],
+                [[z, y - 20, x + 30], [z, y - 20, x + 80], [z, y + 20, x + 80], [z, y + 20, x + 30]])
+    viewer.layers.selection.active = img
+    ortho = orthogonal_views(viewer, enabled=True)
+    settle(30)
+    _save(viewer.screenshot(canvas_only=False, flash=False), out / "napari_four_up.png", 1400)
+    ortho.close()
+    viewer.close()
+
+
+def _real_ct(work: Path, out: Path, settle) -> None:
+    import napari
+    from pydicom.data import get_testdata_file
+
+    from mlarray.cli import main as mlarray_cli
+    from mlarray.demo import PLUGIN_NAME
+    from napari_mlarray import window
+
+    src = get_testdata_file("eCT_Supplemental.dcm")
+    if src is None:  # pydicom-data not installed
+        print("skipped napari_real_ct.png: pydicom-data is not installed")
+        return
+    dst = work / "eCT.mla"
+    mlarray_cli(["convert", "-q", src, str(dst)])
+    viewer = napari.Viewer(title="MLArray: enhanced CT", show=True)
+    viewer.window._qt_window.resize(1100, 900)
+    img = viewer.open(str(dst), plugin=PLUGIN_NAME)[0]
+    window(img, "lung")
+    data = img.data[0] if img.multiscale else img.data
+    z = int(round(float(img.world_to_data(viewer.dims.point)[0])))  # the slice on screen
+    y, x = data.shape[1] // 2, data.shape[2] // 2
+    _measure_on(viewer, img, [[z, y - 120, x - 150], [z, y - 120, x + 150]],
+                [[z, y + 20, x - 40], [z, y + 20, x + 40], [z, y + 90, x + 40], [z, y + 90, x - 40]])
+    viewer.layers.selection.active = img
+    settle(20)
+    _save(viewer.screenshot(canvas_only=True, flash=False), out / "napari_real_ct.png", 900)
+    viewer.close()
 
 
 def _channel_file(work: Path) -> Path:

@@ -84,6 +84,8 @@ class OrthogonalViews:
         for layer in list(viewer.layers):
             self._add(layer)
         self._from_main()
+        for model in self.views.values():
+            model.reset_view()
 
     # ------------------------------------------------------------------ hooks
     def _connect(self, emitter: Any, callback: Callable) -> None:
@@ -120,10 +122,14 @@ class OrthogonalViews:
             return
         data, state, kind = layer.as_layer_data_tuple()
         copies = {}
-        for plane, model in self.views.items():
-            copy = Layer.create(data, dict(state), kind)
-            model.layers.append(copy)
-            copies[plane] = copy
+        busy, self._busy = self._busy, True  # a view's dims change as it gets the layer: not a user's move
+        try:
+            for plane, model in self.views.items():
+                copy = Layer.create(data, dict(state), kind)
+                model.layers.append(copy)
+                copies[plane] = copy
+        finally:
+            self._busy = busy
         self._copies[id(layer)] = copies
         group = [layer, *copies.values()]
         for member in group:
@@ -139,6 +145,7 @@ class OrthogonalViews:
 
     def _on_inserted(self, event: Any) -> None:
         self._add(event.value)
+        self._from_main()
 
     def _on_removed(self, event: Any) -> None:
         copies = self._copies.pop(id(event.value), {})
@@ -280,6 +287,13 @@ class OrthogonalViews:
         self._update_crosshairs()
 
     def _update_crosshairs(self) -> None:
+        busy, self._busy = self._busy, True  # adding or moving the lines is not a user's move
+        try:
+            self._draw_crosshairs()
+        finally:
+            self._busy = busy
+
+    def _draw_crosshairs(self) -> None:
         for plane, model in self.views.items():
             layer = next((lay for lay in model.layers
                           if (lay.metadata or {}).get("mlarray_role") == "crosshair"), None)
@@ -295,8 +309,10 @@ class OrthogonalViews:
             if layer is None:
                 from napari.layers import Shapes
 
+                extent = np.asarray(model.layers.extent.world, dtype=float)
+                width = max(float(np.ptp(extent, axis=0).max()) * 0.004, 1e-6)  # ~2 screen pixels when fitted
                 kwargs: dict[str, Any] = dict(ndim=model.dims.ndim, shape_type="line", edge_color="#39d353",
-                                              edge_width=0.5, name="crosshair",
+                                              edge_width=width, name="crosshair",
                                               metadata={"mlarray_role": "crosshair"})
                 units = getattr(images[0], "units", None)
                 if units is not None and len(units) == model.dims.ndim:
