@@ -18,7 +18,7 @@ Writes into ``docs/images/``:
 * ``napari_four_up.png``  — the phantom with the linked axial/coronal/sagittal views (crosshair),
   a soft-tissue window preset and a measurement (a line in mm, an ellipse with its mean HU)
 * ``napari_real_ct.png``  — pydicom-data's enhanced CT (``eCT_Supplemental.dcm``) converted with
-  ``mlarray convert``, in the lung window, with a measurement
+  ``mlarray convert``, as it opens: in the window its header asks for (Frame VOI LUT), with measurements
 
 No slider is moved before a picture: each shows what a user gets. Look at every picture before
 committing it.
@@ -194,8 +194,6 @@ def _real_ct(work: Path, out: Path, settle) -> None:
 
     from mlarray.cli import main as mlarray_cli
     from mlarray.demo import PLUGIN_NAME
-    from napari_mlarray import window
-
     src = get_testdata_file("eCT_Supplemental.dcm")
     if src is None:  # pydicom-data not installed
         print("skipped napari_real_ct.png: pydicom-data is not installed")
@@ -204,8 +202,7 @@ def _real_ct(work: Path, out: Path, settle) -> None:
     mlarray_cli(["convert", "-q", src, str(dst)])
     viewer = napari.Viewer(title="MLArray: enhanced CT", show=True)
     viewer.window._qt_window.resize(1100, 900)
-    img = viewer.open(str(dst), plugin=PLUGIN_NAME)[0]
-    window(img, "lung")
+    img = viewer.open(str(dst), plugin=PLUGIN_NAME)[0]  # opens in the header's window (a brain window)
     data = img.data[0] if img.multiscale else img.data
     z = int(round(float(img.world_to_data(viewer.dims.point)[0])))  # the slice on screen
     y, x = data.shape[1] // 2, data.shape[2] // 2

@@ -84,6 +84,21 @@ def test_a_dicom_window_in_the_header_is_the_window_the_file_opens_with(make_nap
     assert window(layer, "stored") == (-160.0, 240.0)
 
 
+def test_an_enhanced_ct_opens_with_its_frame_voi_window(make_napari_viewer, tmp_path):
+    """pydicom-data's enhanced CT keeps its window in the shared functional groups (Frame VOI LUT)."""
+    src = get_testdata_file("eCT_Supplemental.dcm")
+    if src is None:
+        pytest.skip("pydicom-data is not installed")
+    ds = pydicom.dcmread(src, stop_before_pixels=True)
+    voi = ds.SharedFunctionalGroupsSequence[0].FrameVOILUTSequence[0]
+    center, width = float(voi.WindowCenter), float(voi.WindowWidth)
+    out = tmp_path / "ect.mla"
+    assert mlarray_cli(["convert", src, str(out)]) == 0
+    viewer = make_napari_viewer()
+    layer = _image(viewer, out)
+    assert tuple(layer.contrast_limits) == (center - width / 2, center + width / 2)
+
+
 def test_a_file_without_a_stored_window_keeps_percentile_limits(make_napari_viewer, ct_small_mla):
     viewer = make_napari_viewer()
     layer = _image(viewer, ct_small_mla)

@@ -68,10 +68,29 @@ def dicom_window(source: Any) -> Optional[tuple[float, float]]:
     header = source.get("dicom") if hasattr(source, "get") else None
     if not hasattr(header, "get"):
         return None
-    center, width = _first_number(header.get(_WINDOW_CENTER)), _first_number(header.get(_WINDOW_WIDTH))
-    if center is None or width is None or not width > 0:
-        return None
-    return center, width
+    # Enhanced (multi-frame) objects keep it in the shared, else the first frame's, functional groups
+    for item in (header, *_frame_voi_items(header)):
+        center, width = _first_number(item.get(_WINDOW_CENTER)), _first_number(item.get(_WINDOW_WIDTH))
+        if center is not None and width is not None and width > 0:
+            return center, width
+    return None
+
+
+_SHARED_GROUPS, _PER_FRAME_GROUPS, _FRAME_VOI_LUT = "52009229", "52009230", "00289132"
+
+
+def _items(element: Any) -> list:
+    values = element.get("Value") if hasattr(element, "get") else None
+    return [v for v in values or [] if hasattr(v, "get")]
+
+
+def _frame_voi_items(header: Any) -> list:
+    """The Frame VOI LUT items of an enhanced object: shared functional groups, then the first frame's."""
+    out = []
+    for groups in (_items(header.get(_SHARED_GROUPS)), _items(header.get(_PER_FRAME_GROUPS))[:1]):
+        for group in groups:
+            out.extend(_items(group.get(_FRAME_VOI_LUT)))
+    return out
 
 
 def percentile_window(mapping: Mapping, low: float, high: float) -> Optional[tuple[float, float]]:
