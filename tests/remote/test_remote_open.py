@@ -178,6 +178,14 @@ def test_server_without_range_support_is_refused_without_downloading_the_file(ct
     assert url in str(e.value)
 
 
+def test_a_server_that_hides_the_file_size_is_refused_with_the_url(ct):
+    url, rec, _, _ = ct
+    rec.unknown_size = True
+    with pytest.raises(RemoteError, match="does not tell the file's size") as e:
+        MLArray.open(url)
+    assert url in str(e.value)
+
+
 def test_truncated_answers(ct):
     url, rec, _, _ = ct
     rec.truncate = True
