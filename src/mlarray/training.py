@@ -23,20 +23,27 @@ import math
 import os
 import warnings
 from collections import OrderedDict
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence, Union, get_args
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._errors import MLArrayError
-from ._frameworks._geometry import native_byte_order
+from ._frameworks._geometry import array_shape, native_byte_order
 from ._remote import absolute
 from .affines import anatomical_letters
+
+if TYPE_CHECKING:
+    from ._array import MLArray
 
 __all__ = ["PatchSampler", "SamplingError", "SamplingTypeError", "find_foreground", "foreground_from_bbox",
            "foreground_from_level"]
 
 _PathLike = Union[str, os.PathLike]
 _FOREGROUND_MODES = ("auto", "seg", "bbox", "level", None)
+# np.pad's modes
+PadMode = Literal["constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect", "symmetric",
+                  "wrap", "empty"]
 # plane name -> the body axis its slices are normal to (the axis squeezed out of 2D patches)
 _PLANE_NORMALS = {"axial": "SI", "coronal": "AP", "sagittal": "RL"}
 
@@ -66,18 +73,19 @@ def find_foreground(path: _PathLike, *, classes: Optional[Sequence[int]] = None,
     from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
 
     img = MLArray.open(path, mmap_mode="r")
+    shape = array_shape(img, path)
     if np.dtype(img.dtype).kind not in "biu":
         raise SamplingTypeError(f"{path}: foreground search needs an integer or bool label array, got {img.dtype}; "
                                 "pass the segmentation as `labels=` or use foreground='bbox' or None")
     axes = img.spatial_axes
-    other = tuple(i for i in range(img.ndim) if i not in axes)
+    other = tuple(i for i in range(len(shape)) if i not in axes)
     wanted = None if classes is None else {int(c) for c in classes}
     rng = np.random.default_rng([int(seed), _stable_hash(os.path.abspath(os.fspath(path)))])
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # class -> (coords, priority keys)
     data = img._require_data()
-    work = working_chunk_shape(img.shape, 4 * np.dtype(img.dtype).itemsize + 8, getattr(data, "chunks", None),
+    work = working_chunk_shape(shape, 4 * np.dtype(img.dtype).itemsize + 8, getattr(data, "chunks", None),
                                budget_bytes)
-    for sl in iter_chunk_slices(img.shape, work):
+    for sl in iter_chunk_slices(shape, work):
         block = np.asarray(img[sl])
         if other:
             block = block.max(axis=other)
@@ -111,7 +119,7 @@ def foreground_from_bbox(path: _PathLike) -> dict[Any, np.ndarray]:
     meta = MLArray.open(path, mmap_mode="r").meta
     boxes = meta.bbox.bboxes or []
     labels = meta.bbox.labels or [1] * len(boxes)
-    out: dict[Any, list] = {}
+    out: dict[Any, list[Any]] = {}
     for box, lab in zip(boxes, labels):
         out.setdefault(lab, []).append(box)
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
@@ -129,19 +137,20 @@ def foreground_from_level(path: _PathLike, *, level: int = -1, max_per_class: in
     from mlarray import MLArray
 
     img = MLArray.open(path, mmap_mode="r")
+    shape = array_shape(img, path)
     levels = img.levels
     lv = levels[level]
     if lv.level == 0:
         return find_foreground(path, max_per_class=max_per_class, seed=seed)
     arr = np.asarray(lv[...])
     axes = img.spatial_axes
-    other = tuple(i for i in range(img.ndim) if i not in axes)
+    other = tuple(i for i in range(len(shape)) if i not in axes)
     if other:
         arr = arr.max(axis=other)
     scale = np.array([lv.scale[a] for a in axes])
-    limit = np.array([img.shape[a] - 1 for a in axes])
+    limit = np.array([shape[a] - 1 for a in axes])
     rng = np.random.default_rng([int(seed), _stable_hash(os.path.abspath(os.fspath(path)))])
-    out = {}
+    out: dict[int, np.ndarray] = {}
     for c in np.unique(arr).tolist():
         if c == 0:
             continue
@@ -169,10 +178,11 @@ class _CaseInfo:
         from mlarray import MLArray
 
         img = MLArray.open(image, mmap_mode="r")
-        if not img.meta.has_array:
+        if img.shape is None:
             raise SamplingError(f"{image}: metadata-only file, there is nothing to sample patches from")
         self.image, self.label = image, label
-        self.shape, self.axes = tuple(img.shape), tuple(img.spatial_axes)
+        self.shape: tuple[int, ...] = img.shape
+        self.axes: tuple[int, ...] = tuple(img.spatial_axes)
         self.spatial_shape = tuple(self.shape[a] for a in self.axes)
         sp = img.meta.spatial
         # the world frame, to find which array axis is normal to a named plane
@@ -181,11 +191,13 @@ class _CaseInfo:
         labels = sp.axis_labels
         # spatial axis index by label ("spatial_z" -> 0 for a (z, y, x) file), for files without a body frame
         self.named = {} if labels is None else {str(labels[a]): i for i, a in enumerate(self.axes)}
-        self.label_shape = self.label_axes = None
-        self.fg_source = "bbox" if img.meta.bbox.bboxes else None
+        # shape and spatial axes of the label file, when there is one
+        self.label_shape: tuple[int, ...] = ()
+        self.label_axes: tuple[int, ...] = ()
+        self.fg_source: Optional[str] = "bbox" if img.meta.bbox.bboxes else None
         if label is not None:
             lab = MLArray.open(label, mmap_mode="r")
-            self.label_shape, self.label_axes = tuple(lab.shape), tuple(lab.spatial_axes)
+            self.label_shape, self.label_axes = array_shape(lab, label), tuple(lab.spatial_axes)
             lab_spatial = tuple(self.label_shape[a] for a in self.label_axes)
             if lab_spatial != self.spatial_shape:
                 raise SamplingError(f"{label}: spatial shape {lab_spatial} does not match image {image} "
@@ -255,25 +267,27 @@ class PatchSampler:
                  patch_size: Union[int, Sequence[int]] = 128, *, foreground_fraction: float = 1 / 3,
                  foreground: Optional[str] = "auto", foreground_classes: Optional[Sequence[int]] = None,
                  max_locations: int = 2000, pad_value: float = 0, label_pad_value: int = 0,
-                 pad_mode: str = "constant", seed: int = 0, length: Optional[int] = None,
-                 cache_dir: Optional[_PathLike] = None, dtype=None, max_open: int = 64,
+                 pad_mode: PadMode = "constant", seed: int = 0, length: Optional[int] = None,
+                 cache_dir: Optional[_PathLike] = None, dtype: Optional[DTypeLike] = None, max_open: int = 64,
                  slice_axis: Union[None, int, str] = None) -> None:
-        images = [absolute(p) for p in images]  # URLs stay URLs
-        if not images:
+        image_paths = [absolute(p) for p in images]  # URLs stay URLs
+        if not image_paths:
             raise SamplingError("PatchSampler needs at least one image file")
-        if labels is not None:
-            labels = [absolute(p) for p in labels]
-            if len(labels) != len(images):
-                raise SamplingError(f"{len(images)} images but {len(labels)} label files; give one label per image")
+        label_paths = None if labels is None else [absolute(p) for p in labels]
+        if label_paths is not None and len(label_paths) != len(image_paths):
+            raise SamplingError(f"{len(image_paths)} images but {len(label_paths)} label files; give one label per "
+                                "image")
         if foreground not in _FOREGROUND_MODES:
             raise SamplingError(f"foreground={foreground!r}; use one of {_FOREGROUND_MODES}")
+        if pad_mode not in get_args(PadMode):
+            raise SamplingError(f"pad_mode={pad_mode!r}; use one of np.pad's modes {get_args(PadMode)}")
         if not 0.0 <= foreground_fraction <= 1.0:
             raise SamplingError(f"foreground_fraction={foreground_fraction} must be between 0 and 1")
         if isinstance(slice_axis, str) and slice_axis not in _PLANE_NORMALS:
             raise SamplingError(f"slice_axis={slice_axis!r}; use one of {sorted(_PLANE_NORMALS)} or a spatial axis "
                                 "index")
-        self.cases = [_CaseInfo(im, labels[i] if labels else None) for i, im in enumerate(images)]
-        self.images, self.labels = images, labels
+        self.cases = [_CaseInfo(im, label_paths[i] if label_paths else None) for i, im in enumerate(image_paths)]
+        self.images, self.labels = image_paths, label_paths
         self.patch_size = _as_sizes(patch_size)
         for c in self.cases:
             if not isinstance(self.patch_size, int) and len(self.patch_size) > len(c.axes):
@@ -287,12 +301,12 @@ class PatchSampler:
         self.max_locations = int(max_locations)
         self.pad_value, self.label_pad_value, self.pad_mode = pad_value, label_pad_value, pad_mode
         self.seed = int(seed)
-        self.length = len(images) if length is None else int(length)
+        self.length = len(image_paths) if length is None else int(length)
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.max_open = int(max_open)
         self._fg: dict[int, Optional[dict]] = {}
-        self._handles: OrderedDict = OrderedDict()
+        self._handles: OrderedDict[str, MLArray] = OrderedDict()
         self._pid = os.getpid()
 
     # -------------------------------------------------------------- pickling (workers reopen by path)
@@ -312,7 +326,7 @@ class PatchSampler:
         return self.sample(index)
 
     # -------------------------------------------------------------- files
-    def _open(self, path: str):
+    def _open(self, path: str) -> MLArray:
         from mlarray import MLArray
 
         if self._pid != os.getpid():  # forked: never share another process's mappings
@@ -356,7 +370,7 @@ class PatchSampler:
             self._fg[c] = fg
         return self
 
-    def _load_or_compute(self, case: int, mode: str):
+    def _load_or_compute(self, case: int, mode: str) -> Optional[dict]:
         return _foreground_task((self.cases[case], mode, self.foreground_classes, self.max_locations, self.seed,
                                  self.cache_dir))
 
@@ -439,12 +453,14 @@ class PatchSampler:
     def patch_spatial_axes(self, case: int, label: bool = False) -> list[int]:
         """Positions of the spatial axes in the patch arrays of ``case`` (image, or ``label=True``)."""
         info = self.cases[case]
+        if label and info.label is None:
+            raise SamplingError(f"case {case} ({info.image}) has no label file; ask for label=False")
         shape, axes = (info.label_shape, info.label_axes) if label else (info.shape, info.axes)
         gone = {axes[i] for i in self._squeezed[case]}
         kept = [a for a in range(len(shape)) if a not in gone]
         return [i for i, a in enumerate(kept) if a in axes]
 
-    def _foreground_centre(self, case: int, rng, info: _CaseInfo):
+    def _foreground_centre(self, case: int, rng: np.random.Generator, info: _CaseInfo) -> Optional[list[int]]:
         fg = self.foreground_locations(case)
         if not fg:
             return None
@@ -474,7 +490,7 @@ class PatchSampler:
         squeeze = tuple(info.axes[i] for i in self._squeezed[case])
         if self.dtype is not None:
             image = image.astype(self.dtype, copy=False)
-        out = {"image": np.squeeze(image, axis=squeeze) if squeeze else image}
+        out: dict[str, Any] = {"image": np.squeeze(image, axis=squeeze) if squeeze else image}
         if info.label is not None:
             label = _read_window(self._open(info.label), info.label_shape, info.label_axes, start, size,
                                  "constant" if self.pad_mode == "constant" else self.pad_mode, self.label_pad_value)
@@ -485,8 +501,9 @@ class PatchSampler:
         return out
 
 
-def _read_window(img, shape, axes, start, size, pad_mode, pad_value) -> np.ndarray:
-    key: list = [slice(None)] * len(shape)
+def _read_window(img: MLArray, shape: Sequence[int], axes: Sequence[int], start: Sequence[int], size: Sequence[int],
+                 pad_mode: PadMode, pad_value: float) -> np.ndarray:
+    key: list[slice] = [slice(None)] * len(shape)
     pads = [(0, 0)] * len(shape)
     for ax, s, p in zip(axes, start, size):
         a, b = max(int(s), 0), min(int(s) + int(p), shape[ax])
@@ -506,7 +523,7 @@ def _read_window(img, shape, axes, start, size, pad_mode, pad_value) -> np.ndarr
     return native_byte_order(np.ascontiguousarray(data))
 
 
-def _as_sizes(patch_size) -> Union[int, list[int]]:
+def _as_sizes(patch_size: Union[int, Sequence[int]]) -> Union[int, list[int]]:
     if isinstance(patch_size, (int, np.integer)):
         if patch_size < 1:
             raise SamplingError(f"patch_size {patch_size!r} must be positive")
@@ -519,7 +536,8 @@ def _as_sizes(patch_size) -> Union[int, list[int]]:
 
 # ----------------------------------------------------------------------------- foreground task (picklable)
 
-def _foreground_task(args):
+def _foreground_task(args: tuple[_CaseInfo, Optional[str], Optional[list[int]], int, int, Optional[str]]
+                     ) -> Optional[dict]:
     info, mode, classes, max_locations, seed, cache_dir = args
     if mode is None:
         return None
@@ -549,16 +567,18 @@ def _foreground_task(args):
     if cache is not None:
         from mlarray._file.atomic import atomic_output
 
-        os.makedirs(cache_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
         with atomic_output(cache) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **{_cache_key(k): v for k, v in fg.items()})
+                # numpy's stubs let a **dict fill savez's allow_pickle flag; our keys start with "i" or "s",
+                # so none is "allow_pickle"
+                np.savez(fh, **{_cache_key(k): v for k, v in fg.items()})  # type: ignore[arg-type]
     return fg
 
 
-def _cache_key(k) -> str:
+def _cache_key(k: object) -> str:
     return f"i{k}" if isinstance(k, int) else f"s{k}"
 
 
-def _restore_key(k: str):
+def _restore_key(k: str) -> int | str:
     return int(k[1:]) if k[0] == "i" else k[1:]
