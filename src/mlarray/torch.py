@@ -74,7 +74,7 @@ class PatchDataset(Dataset):
 
     def __init__(self, sampler: Optional[PatchSampler] = None, *, length: Optional[int] = None, epoch: int = 0,
                  transform: Optional[Callable[[dict], Any]] = None, precompute_jobs: int = 0,
-                 **sampler_kwargs) -> None:
+                 **sampler_kwargs: Any) -> None:
         if sampler is None:
             sampler = PatchSampler(**sampler_kwargs)
         elif sampler_kwargs:
