@@ -12,7 +12,7 @@ CT) and the world position with patient letters, in napari's text overlay.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -34,7 +34,7 @@ def _image_under_control(viewer: Any) -> Optional[Any]:
     return images[-1] if images else None
 
 
-def _window_level_drag(viewer: Any, event: Any):
+def _window_level_drag(viewer: Any, event: Any) -> Iterator[None]:
     if event.button != 2 or event.type != "mouse_press":
         return
     layer = _image_under_control(viewer)
@@ -125,7 +125,7 @@ def _value_unit(layer: Any) -> str:
     return ""
 
 
-def _readout(viewer: Any):
+def _readout(viewer: Any) -> Callable[..., None]:
     def update(event: Any = None) -> None:
         layer = _image_under_control(viewer)
         if layer is None:

@@ -26,7 +26,7 @@ Turning the views off disconnects every hook this module made and closes the can
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -234,7 +234,7 @@ class OrthogonalViews:
         return moved
 
     def _click(self, plane: str) -> Callable:
-        def on_drag(model: Any, event: Any):
+        def on_drag(model: Any, event: Any) -> Iterator[None]:
             if event.button != 1 or "Control" in event.modifiers or "Shift" in event.modifiers:
                 return
             # a click moves the other views; a left drag pans as usual in napari, so the point follows

@@ -66,7 +66,7 @@ def dicom_window(source: Any) -> Optional[tuple[float, float]]:
     DICOM defines WindowCenter/WindowWidth on, so the window applies as it is.
     """
     header = source.get("dicom") if hasattr(source, "get") else None
-    if not hasattr(header, "get"):
+    if header is None or not hasattr(header, "get"):
         return None
     center, width = _first_number(header.get(_WINDOW_CENTER)), _first_number(header.get(_WINDOW_WIDTH))
     if center is None or width is None or not width > 0:
