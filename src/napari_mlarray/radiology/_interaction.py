@@ -61,7 +61,16 @@ def _window_level_drag(viewer: Any, event: Any) -> Iterator[None]:
 
 
 def enable_window_level(viewer: Any) -> None:
-    """Right-drag on the canvas sets the window (width: horizontal, level: vertical)."""
+    """Right-drag on the canvas sets the window of the image under control (width: horizontal, level: vertical).
+
+    The image under control is the active image layer, else the topmost visible one. Calling it again
+    changes nothing; :func:`disable_window_level` undoes it.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose canvas takes the right-drag (napari's right-drag zoom gives way to it).
+    """
     if _window_level_drag not in viewer.mouse_drag_callbacks:
         viewer.mouse_drag_callbacks.append(_window_level_drag)
 
@@ -140,7 +149,17 @@ _READOUTS: dict[int, Any] = {}
 
 
 def enable_cursor_readout(viewer: Any) -> None:
-    """Show the value and patient position under the cursor in the canvas's text overlay."""
+    """Show the value and patient position under the cursor in the canvas's text overlay.
+
+    The value is read at full resolution (also on multiscale layers), with the file's unit; an
+    anatomical MLArray layer adds the position as signed ``R``, ``A``, ``S`` millimetres, as 3D Slicer
+    reports it. Calling it again changes nothing; :func:`disable_cursor_readout` undoes it.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose cursor is followed.
+    """
     if id(viewer) in _READOUTS:
         return
     update = _readout(viewer)

@@ -322,10 +322,24 @@ class OrthogonalViews:
 
 
 def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) -> Optional[OrthogonalViews]:
-    """Show (``enabled=True``) or remove linked axial, coronal and sagittal views beside ``viewer``'s canvas.
+    """Show or remove linked axial, coronal and sagittal views beside ``viewer``'s canvas.
 
-    Returns the :class:`OrthogonalViews` (``.views`` maps ``"axial"``, ``"coronal"``, ``"sagittal"``
-    to each view's napari ``ViewerModel``), or None once removed.
+    The views show ``viewer``'s layers (shared data); moving the slice in one moves the others.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose layers are shown.
+    enabled : bool
+        True shows the views (a second call returns the views already shown); False removes them.
+    crosshair : bool
+        Draw the lines where the other two planes cut each view.
+
+    Returns
+    -------
+    OrthogonalViews or None
+        The views (``.views`` maps ``"axial"``, ``"coronal"``, ``"sagittal"`` to each view's napari
+        ``ViewerModel``), or None once removed.
     """
     current = _VIEWS.get(viewer)
     if not enabled:
