@@ -221,11 +221,39 @@ def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1
                   class_frequencies: bool = True) -> dict:
     """Statistics of a whole dataset (files or directories of ``.mla``), computed in parallel.
 
-    Returns a JSON-ready dict: ``files``, ``images``/``segmentations`` counts, ``spacing`` and
-    ``shape`` distributions, ``intensity`` (min, max, mean, std, percentiles, ``method``,
-    ``exact``, ``percentile_error``) over the image files, ``classes`` (per label value: voxels,
-    fraction, files) over the segmentation files, and ``failed`` (file -> error) for unreadable
-    files, which are left out of everything else. See the module docstring for ``method``.
+    Unreadable files are listed under ``failed`` and left out of everything else.
+
+    Parameters
+    ----------
+    paths : str, os.PathLike or a sequence of them
+        ``.mla`` files and directories (searched recursively).
+    jobs : int
+        Local worker processes.
+    scheduler : str, distributed.Client or distributed.LocalCluster, optional
+        A ``dask.distributed`` scheduler (e.g. ``"tcp://10.0.0.5:8786"``) to run on instead of local
+        processes.
+    method : {"histogram", "stored"}
+        ``"histogram"``: percentiles from a histogram of every voxel (exact for integer data spanning
+        at most 2**20 values, else within ``(max - min) / 2**16``); ``"stored"``: from the files'
+        stored percentiles, headers only (approximate). See the module docstring.
+    percentiles : sequence of float
+        The intensity percentiles to report (0 to 100).
+    class_frequencies : bool
+        Count the voxels of each class over the segmentation files (one streamed pass per file).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``files``, ``images`` and ``segmentations`` (counts), ``spacing`` and ``shape``
+        (distributions), ``intensity`` (``min``, ``max``, ``mean``, ``std``, ``percentiles``,
+        ``method``, ``exact``, ``percentile_error``; over the image files, None without any),
+        ``classes`` (per label value: ``voxels``, ``fraction``, ``files``; over the segmentation
+        files) and ``failed`` (file -> error).
+
+    Raises
+    ------
+    ValueError
+        ``method`` is neither ``"histogram"`` nor ``"stored"``.
     """
     if method not in ("histogram", "stored"):
         raise ValueError(f"method={method!r}; use 'histogram' (exact or bounded error) or 'stored' (approximate)")

@@ -212,17 +212,17 @@ class PatchSampler:
 
     Parameters
     ----------
-    images:
-        Paths of the image files.
-    labels:
-        Optional paths of label files (one per image, same spatial shape); the same window is read
+    images : sequence of str or os.PathLike
+        Paths (or ``https://``/``s3://`` URLs) of the image files.
+    labels : sequence of str or os.PathLike, optional
+        Paths of label files (one per image, same spatial shape); the same window is read
         from both. Label files may lack the image's channel axis.
-    patch_size:
+    patch_size : int or sequence of int
         An int (same size on every spatial axis) or one size per spatial axis. Giving fewer sizes
         than spatial axes samples lower-dimensional patches: ``patch_size=(256, 256)`` on a 3D
         volume draws 2D slices; ``slice_axis`` says which axis is cut (and squeezed out). The sizes
         apply to the remaining spatial axes in array order.
-    slice_axis:
+    slice_axis : {"axial", "coronal", "sagittal"} or int, optional
         For 2D patches from 3D volumes, the axis the slices are normal to: a plane name
         (``"axial"``, ``"coronal"``, ``"sagittal"``: the array axis closest to the S/I, A/P or R/L
         body axis, from the file's ``coord_system`` and ``direction``, so the same plane comes out
@@ -231,10 +231,10 @@ class PatchSampler:
         (axial = ``spatial_z``). Default: ``"axial"`` for files with an anatomical ``coord_system``
         or a ``spatial_z`` axis, else the first spatial axis. With more than one squeezed axis (1D
         patches) the leading spatial axes are squeezed.
-    foreground_fraction:
+    foreground_fraction : float
         Fraction of patches centred on a foreground location. It is applied per index, not by
         chance: with ``1/3`` exactly one index in every three consecutive ones is foreground.
-    foreground:
+    foreground : {"auto", "seg", "bbox", "level"} or None
         Where foreground locations come from: ``"seg"`` (a streamed scan of the label file, or of
         the image if it ``is_seg``, once per file, cached), ``"bbox"`` (``meta.bbox`` of the label
         file, or of the image when the label file has none; a warning names the case when neither
@@ -242,25 +242,39 @@ class PatchSampler:
         and cheaper), ``None`` (uniform patches only) or ``"auto"`` (``"seg"`` with labels or a
         segmentation, else ``"bbox"`` where the file has boxes, else none). A foreground patch
         first picks a class uniformly among those present, then a location of that class.
-    foreground_classes:
+    foreground_classes : sequence of int, optional
         Restrict foreground to these label values (default: every non-zero value).
-    pad_value, label_pad_value, pad_mode:
-        Padding outside the volume: ``np.pad`` mode (``"constant"`` uses the values).
-    seed:
+    max_locations : int
+        Foreground locations kept per class and file (a uniform random subset of them).
+    pad_value : float
+        Image value outside the volume with ``pad_mode="constant"``.
+    label_pad_value : int
+        Label value outside the volume with ``pad_mode="constant"``.
+    pad_mode : str
+        How windows that leave the volume are padded: an ``np.pad`` mode (``"constant"``, ``"edge"``,
+        ``"reflect"``, ...).
+    seed : int
         Base seed; patch ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
-    length:
+    length : int, optional
         ``len(sampler)`` (patches per epoch); default: the number of images.
-    cache_dir:
-        Optional directory for foreground locations (``.npz`` keyed by path, size and mtime), so
-        that the scan happens once per file across runs and processes.
-    dtype:
+    cache_dir : str or os.PathLike, optional
+        Directory for foreground locations (``.npz`` keyed by path, size and mtime), so that the
+        scan happens once per file across runs and processes.
+    dtype : numpy dtype, optional
         Cast image patches to this dtype (e.g. ``np.float32``); labels keep theirs.
-    max_open:
+    max_open : int
         Files kept open per process (least recently used ones are closed).
 
+    Raises
+    ------
+    SamplingError
+        An argument is out of range, labels and images do not pair, or a file holds no array to
+        sample from (also a ``ValueError``).
+    NoArrayError
+        A label file holds metadata only.
+
     Patches keep the file's axis layout (non-spatial axes where the file has them, squeezed axes
-    removed); :meth:`patch_spatial_axes` says where the spatial axes are. Bad arguments raise
-    :class:`SamplingError`.
+    removed); :meth:`patch_spatial_axes` says where the spatial axes are.
     """
 
     def __init__(self, images: Sequence[_PathLike], labels: Optional[Sequence[_PathLike]] = None,
@@ -349,8 +363,20 @@ class PatchSampler:
         return self.foreground
 
     def foreground_locations(self, case: int) -> Optional[dict]:
-        """Cached foreground of one case: ``{class: locations}`` (``"seg"``/``"level"``: int32 ``(k, d)``
-        voxel indices; ``"bbox"``: float ``(n, d, 2)`` boxes), or None without a foreground source."""
+        """Foreground of one case, found on first use and cached.
+
+        Parameters
+        ----------
+        case : int
+            Index of the image in ``images``.
+
+        Returns
+        -------
+        dict or None
+            ``{class: locations}``: int32 ``(k, spatial_ndim)`` voxel indices (``"seg"``, ``"level"``)
+            or float ``(n, spatial_ndim, 2)`` boxes (``"bbox"``); None when the case has no foreground
+            source.
+        """
         if case in self._fg:
             return self._fg[case]
         mode = self._mode_for(case)
@@ -359,8 +385,20 @@ class PatchSampler:
         return fg
 
     def precompute_foreground(self, jobs: int = 1, scheduler: Optional[str] = None) -> "PatchSampler":
-        """Find foreground for every case now (in parallel with ``jobs`` processes or a dask
-        ``scheduler`` address), so that DataLoader workers receive the cache instead of scanning."""
+        """Find foreground for every case now, so that DataLoader workers receive the cache instead of scanning.
+
+        Parameters
+        ----------
+        jobs : int
+            Local worker processes.
+        scheduler : str, optional
+            A ``dask.distributed`` scheduler address to run the scans on instead.
+
+        Returns
+        -------
+        PatchSampler
+            This sampler (for chaining).
+        """
         from mlarray.parallel import parallel_map
 
         todo = [c for c in range(len(self.cases)) if c not in self._fg]
@@ -376,14 +414,38 @@ class PatchSampler:
 
     # -------------------------------------------------------------- sampling
     def is_foreground_index(self, index: int) -> bool:
+        """Whether patch ``index`` is centred on foreground: one in every ``1 / foreground_fraction``.
+
+        Parameters
+        ----------
+        index : int
+            The patch index (the same in every epoch).
+
+        Returns
+        -------
+        bool
+            True for ``foreground_fraction`` of the indices, spread evenly.
+        """
         f = self.foreground_fraction
         return math.floor((index + 1) * f + 1e-9) > math.floor(index * f + 1e-9)
 
     def sample(self, index: int, epoch: int = 0) -> dict:
-        """Patch ``index`` of ``epoch``: ``{"image", ["label"], "case", "start", "foreground"}``.
+        """Patch ``index`` of ``epoch``; the same for the same ``(seed, epoch, index)`` in any process.
 
-        ``start`` is the window's first voxel per spatial axis (base-array indices, negative or past
-        the end where padded); ``foreground`` says whether the window was centred on foreground.
+        Parameters
+        ----------
+        index : int
+            The patch index.
+        epoch : int
+            The epoch; each draws other patches.
+
+        Returns
+        -------
+        dict
+            ``"image"`` (ndarray, the file's axis layout, squeezed axes removed), ``"label"`` (with
+            labels), ``"case"`` (index of the image), ``"start"`` (int64 ndarray: the window's first
+            voxel per spatial axis, base-array indices, negative or past the end where padded) and
+            ``"foreground"`` (whether the window was centred on foreground).
         """
         rng = np.random.default_rng([self.seed, int(epoch), int(index)])
         case = int(rng.integers(len(self.cases)))
@@ -447,11 +509,40 @@ class PatchSampler:
         return int(np.argmax(np.abs(direction[row])))
 
     def squeezed_axes(self, case: int) -> tuple[int, ...]:
-        """Spatial axes of ``case`` (0 = first spatial axis) cut to one voxel and squeezed out of its patches."""
+        """Spatial axes of ``case`` cut to one voxel and squeezed out of its patches.
+
+        Parameters
+        ----------
+        case : int
+            Index of the image in ``images``.
+
+        Returns
+        -------
+        tuple of int
+            Indices among the spatial axes (0 = first spatial axis); empty for full-dimensional patches.
+        """
         return self._squeezed[case]
 
     def patch_spatial_axes(self, case: int, label: bool = False) -> list[int]:
-        """Positions of the spatial axes in the patch arrays of ``case`` (image, or ``label=True``)."""
+        """Positions of the spatial axes in the patch arrays of ``case``.
+
+        Parameters
+        ----------
+        case : int
+            Index of the image in ``images``.
+        label : bool
+            The label patches' axes instead of the image patches'.
+
+        Returns
+        -------
+        list of int
+            Axis positions in the patch arrays, in array order.
+
+        Raises
+        ------
+        SamplingError
+            ``label=True`` for a sampler without label files.
+        """
         info = self.cases[case]
         if label and info.label is None:
             raise SamplingError(f"case {case} ({info.image}) has no label file; ask for label=False")
@@ -477,9 +568,29 @@ class PatchSampler:
         return [int(v) for v in locs[int(rng.integers(len(locs)))]]
 
     def read_patch(self, case: int, start: Sequence[int], size: Optional[Sequence[int]] = None) -> dict:
-        """Read the window ``[start, start + size)`` (spatial axes; padded outside the volume) from
-        the case's image (and label). ``size`` defaults to the sampler's patch size. Only the chunks
-        the window overlaps are decompressed."""
+        """Read the window ``[start, start + size)`` from the case's image (and label).
+
+        The window is padded outside the volume; only the chunks it overlaps are decompressed.
+
+        Parameters
+        ----------
+        case : int
+            Index of the image in ``images``.
+        start : sequence of int
+            First voxel per spatial axis (base-array indices; negative or past the end is padded).
+        size : sequence of int, optional
+            Voxels per spatial axis; default: the sampler's patch size.
+
+        Returns
+        -------
+        dict
+            ``"image"``, ``"label"`` (with labels), ``"case"`` and ``"start"``, as :meth:`sample`.
+
+        Raises
+        ------
+        SamplingError
+            ``start`` or ``size`` lacks an entry per spatial axis.
+        """
         info = self.cases[case]
         size = self._full_patch(case) if size is None else [int(s) for s in size]
         if len(size) != len(info.axes) or len(start) != len(info.axes):
