@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-"$PYTHON" -m ruff check .
-"$PYTHON" -m mypy
+status=0
+"$PYTHON" -m ruff check . || status=1  # both run, so one run shows every finding
+"$PYTHON" -m mypy || status=1
+exit "$status"
