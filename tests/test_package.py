@@ -41,8 +41,10 @@ def test_api_reference_builds_from_the_numpydoc_docstrings(tmp_path):
              "napari_mlarray.window": (out / "napari_mlarray.html", "window", ["layer", "name"]),
              "napari_mlarray.orthogonal_views": (out / "napari_mlarray.html", "orthogonal_views",
                                                  ["viewer", "enabled"])}
+    missing = []
     for what, (page, anchor, params) in pages.items():
         doc = _docstring(page, anchor)
-        assert '<h6 id="parameters">Parameters</h6>' in doc, f"{what}: no Parameters section"
-        for p in params:
-            assert f"<strong>{p}</strong>" in doc, f"{what}: parameter {p} is not documented"
+        if '<h6 id="parameters">Parameters</h6>' not in doc:
+            missing.append(f"{what}: no Parameters section")
+        missing += [f"{what}: parameter {p} is not documented" for p in params if f"<strong>{p}</strong>" not in doc]
+    assert not missing, missing
