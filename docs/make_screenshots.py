@@ -11,12 +11,13 @@ Writes into ``docs/images/``:
 * ``napari_sagittal.png`` — the same files rolled to a sagittal reformat: kept upright (superior
   at the top, anterior on the left) with S/I, A/P markers
 * ``napari_3d.png``       — the same in 3D (volume rendering, labels, box wireframes)
-* ``napari_channels.png`` — a three-channel fluorescence-like image whose channels span 0–1,
-  0–300 and 0–50000, each shown with its own stored contrast limits
+* ``napari_channels.png`` — a three-channel fluorescence-like z-stack (µm) whose channels span 0–1,
+  0–300 and 0–50000, each shown with its own stored contrast limits, as it opens
 * ``napari_widget.png``   — the whole window with the "MLArray metadata" widget docked
 * ``napari_widget_classes.png`` — the widget's class table for the segmentation
 
-Look at every picture before committing it.
+No slider is moved before a picture: each shows what a user gets. Look at every picture before
+committing it.
 """
 
 from __future__ import annotations
@@ -76,30 +77,32 @@ def main(argv=None) -> int:
             app.processEvents()
             time.sleep(0.03)  # the orientation markers appear shortly after the view
 
-    # -- 2D: an axial slice through liver, kidneys and spine
-    viewer.dims.ndisplay = 2
-    z_world = img.data_to_world([0.30 * (img.level_shapes[0][0] - 1), 0, 0])[0] if img.multiscale else None
-    kid = [b for b in zip(boxes.features["label"], boxes.features["box_id"]) if b[0] == "kidney"]
-    if kid:
-        ids = boxes.features["box_id"].to_numpy()
-        rows = np.flatnonzero(ids == kid[0][1])
-        mid = rows[len(rows) // 2]
-        z_world = boxes.data_to_world(boxes.data[mid][0])[0]
-    if z_world is not None:
-        viewer.dims.set_point(0, z_world)
+    # -- 2D: the first frame exactly as the files open (no slider moved): the middle axial slice
     viewer.layers.selection.active = img
-    viewer.reset_view()
     settle()
     shot = viewer.screenshot(canvas_only=True, flash=False)
     _save(shot, args.out / "napari_2d.png", 900)  # axial, with A/P and R/L markers
 
-    # -- sagittal reformat (napari's roll button): upright, with orientation markers
+    # -- widget docked, on the first frame (napari 0.9.2 leaves the S/I point between two slices after a
+    # roll and back, where the boxes' per-slice rectangles are not drawn)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN_NAME, "MLArray metadata")
+    dock.setMinimumWidth(430)
+    viewer.layers.selection.active = img
+    settle(20)
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    _save(shot, args.out / "napari_widget.png", 1200)
+
+    viewer.layers.selection.active = lab
+    widget.tabs.setCurrentIndex(2)  # Classes
+    settle(20)
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    _save(shot, args.out / "napari_widget_classes.png", 1200)
+    dock.close()
+    viewer.layers.selection.active = img
+    settle()
+
+    # -- sagittal reformat (napari's roll button) at the slice napari picks: upright, with markers
     viewer.dims.roll()
-    kidney_x = None
-    if kid:
-        kidney_x = boxes.data_to_world(np.asarray(boxes.data[mid]).mean(axis=0))[2]  # through its centre
-    if kidney_x is not None:
-        viewer.dims.set_point(2, kidney_x)
     viewer.reset_view()
     camera = (viewer.scene if hasattr(viewer, "scene") else viewer).camera  # napari 0.9 moved it
     camera.zoom *= 0.9  # keep the S/I markers off the anatomy
@@ -107,8 +110,6 @@ def main(argv=None) -> int:
     shot = viewer.screenshot(canvas_only=True, flash=False)
     _save(shot, args.out / "napari_sagittal.png", 900)
     viewer.dims.order = (0, 1, 2)  # back to axial
-    if z_world is not None:
-        viewer.dims.set_point(0, z_world)
 
     # -- 3D: CT as a maximum intensity projection (bone), organs as translucent labels, box wireframes
     viewer.dims.ndisplay = 3
@@ -131,29 +132,9 @@ def main(argv=None) -> int:
     boxes.opacity = 1.0
     lab.blending = "translucent"
 
-    # -- widget docked (2D view, labels selected to show the class table? show the CT's spatial tab)
-    viewer.dims.ndisplay = 2
-    img.contrast_limits = (-200, 300)
-    lab.opacity = 0.45
-    viewer.reset_view()
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN_NAME, "MLArray metadata")
-    dock.setMinimumWidth(430)
-    viewer.layers.selection.active = img
-    settle(20)
-    shot = viewer.screenshot(canvas_only=False, flash=False)
-    _save(shot, args.out / "napari_widget.png", 1200)
-
-    viewer.layers.selection.active = lab
-    widget.tabs.setCurrentIndex(2)  # Classes
-    settle(20)
-    shot = viewer.screenshot(canvas_only=False, flash=False)
-    _save(shot, args.out / "napari_widget_classes.png", 1200)
-
     # -- channels with unrelated ranges, each with its own contrast limits
-    dock.close()
     viewer.layers.clear()
-    viewer.open(str(_channel_file(work)), plugin=PLUGIN_NAME)
-    viewer.reset_view()
+    viewer.open(str(_channel_file(work)), plugin=PLUGIN_NAME)  # opens at its middle plane, fitted
     settle(20)
     shot = viewer.screenshot(canvas_only=True, flash=False)
     _save(shot, args.out / "napari_channels.png", 900)
@@ -162,25 +143,29 @@ def main(argv=None) -> int:
 
 
 def _channel_file(work: Path) -> Path:
-    """A fluorescence-like 2D image: nuclei (0..50000), a membrane stain (0..300), a 0..1 probability."""
+    """A fluorescence-like z-stack in micrometres (ZCYX): nuclei (0..50000), a membrane stain (0..300),
+    a 0..1 probability; it opens at its middle plane."""
     from mlarray import Meta, MLArray
 
     rng = np.random.default_rng(7)
-    h, w = 360, 480
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    nuclei = np.zeros((h, w), np.float32)
-    membrane = np.zeros((h, w), np.float32)
-    centres = rng.uniform([20, 20], [h - 20, w - 20], size=(60, 2))
-    for cy, cx in centres:
-        r2 = (yy - cy) ** 2 + (xx - cx) ** 2
+    d, h, w = 9, 360, 480
+    zz, yy, xx = np.mgrid[:d, :h, :w].astype(np.float32)
+    zz *= 1.5 / 0.65  # planes 1.5 µm apart, pixels 0.65 µm
+    nuclei = np.zeros((d, h, w), np.float32)
+    membrane = np.zeros((d, h, w), np.float32)
+    centres = rng.uniform([d * 0.3, 20, 20], [d * 0.7, h - 20, w - 20], size=(60, 3)) * [1.5 / 0.65, 1, 1]
+    for cz, cy, cx in centres:
+        r2 = (zz - cz) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2
         nuclei = np.maximum(nuclei, 50000 * np.exp(-r2 / (2 * 7.0 ** 2)))
         membrane = np.maximum(membrane, 300 * np.exp(-((np.sqrt(r2) - 16) ** 2) / (2 * 2.0 ** 2)))
     probability = (nuclei > 20000).astype(np.float32) * 0.9 + 0.05
-    arr = np.stack([nuclei, membrane, probability]) + rng.normal(0, 1, (3, h, w)).astype(np.float32) * [
-        [[200.0]], [[3.0]], [[0.01]]]
+    arr = np.stack([nuclei, membrane, probability], axis=1) + rng.normal(0, 1, (d, 3, h, w)).astype(
+        np.float32) * [[[200.0]], [[3.0]], [[0.01]]]
     path = work / "cells.mla"
-    MLArray(arr.astype(np.float32), spacing=[0.00065, 0.00065], axis_labels=["channel", "spatial_y", "spatial_x"],
-            meta=Meta(extra={"channel_names": ["DAPI", "membrane", "nucleus probability"]})).save(path)
+    MLArray(arr.astype(np.float32), spacing=[1.5, 0.65, 0.65],
+            axis_labels=["spatial_z", "channel", "spatial_y", "spatial_x"],
+            meta=Meta(spatial={"axis_units": ["µm", "µm", "µm"]},
+                      extra={"channel_names": ["DAPI", "membrane", "nucleus probability"]})).save(path)
     return path
 
 

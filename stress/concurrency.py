@@ -24,8 +24,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import subprocess_env  # noqa: E402
+if not __package__:  # run as a script (python stress/x.py): the repository root holds the stress package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stress._common import subprocess_env  # noqa: E402
 
 READER = r"""
 import sys, json, time, random, collections

@@ -25,10 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostile  # noqa: E402
-from _common import subprocess_env  # noqa: E402
-from isolate import run_isolated  # noqa: E402
+if not __package__:  # run as a script (python stress/x.py): the repository root holds the stress package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stress import hostile  # noqa: E402
+from stress._common import subprocess_env  # noqa: E402
+from stress.isolate import run_isolated  # noqa: E402
 
 # (builder, kwargs, ops, expect): the sizes
 FILE_CASES = [

@@ -46,8 +46,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (assemble_file, base_offset_of, make_base_files, open_base, split_frames,  # noqa: E402
+if not __package__:  # run as a script (python stress/x.py): the repository root holds the stress package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stress._common import (assemble_file, base_offset_of, make_base_files, open_base, split_frames,  # noqa: E402
                      subprocess_env, unsealed)
 
 # flip_header/chunks/index/trailer/zero_chunks/forge_b2nd_ints target the base frame (the last one);

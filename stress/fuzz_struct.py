@@ -51,10 +51,11 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostile  # noqa: E402
-from _common import REPO, make_base_files, read_meta_json, write_meta_json  # noqa: E402
-from isolate import BAD, run_isolated  # noqa: E402
+if not __package__:  # run as a script (python stress/x.py): the repository root holds the stress package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stress import hostile  # noqa: E402
+from stress._common import REPO, make_base_files, read_meta_json, write_meta_json  # noqa: E402
+from stress.isolate import BAD, run_isolated  # noqa: E402
 
 CLASSES = ["json_field", "frame_header", "chunk_index", "pickle_ops", "nifti_header", "nrrd_header", "tiff_tags",
            "dicom_elements", "metaimage_header"]

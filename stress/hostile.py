@@ -35,8 +35,9 @@ from typing import Callable
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import read_meta_json, write_meta_json  # noqa: E402
+if not __package__:  # run as a script (python stress/x.py): the repository root holds the stress package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stress._common import read_meta_json, write_meta_json  # noqa: E402
 
 SECRET = b"TOP-SECRET-" * 64  # content of files outside the input folder; must never reach an output
 
@@ -185,7 +186,7 @@ def vlmeta_entry(d: Path, key: str = "mla.pad", nbytes: int = 2**30) -> Case:
 
     p = d / f"entry_{key.replace('.', '_')}.mla"
     MLArray(np.zeros((8, 8), np.uint8)).save(p)
-    from _common import open_base
+    from stress._common import open_base
 
     store = open_base(p, mode="a")
     if key == "mla.meta":  # valid JSON, padded with spaces
@@ -239,7 +240,7 @@ def huge_declared_array(d: Path) -> Case:
     """A well-formed, uninitialised 4 TiB array in a < 1 MB file: lazy reads work, whole reads refuse."""
     import blosc2
 
-    from _common import assemble_file
+    from stress._common import assemble_file
 
     frame = d / "huge.b2nd"
     big = blosc2.uninit((2**20, 2**20), dtype=np.float32, urlpath=str(frame), mode="w", chunks=(256, 256),

@@ -375,3 +375,47 @@ def test_level_frame_layout_is_checked_against_the_metadata(tmp_path):
     img = MLArray.open(p, verify=False)
     with pytest.raises(CorruptFileError, match="pyramid level 1's frame header says blocks"):
         img.levels[1][0]
+
+
+def test_write_metadata_replaces_the_metadata_atomically_and_keeps_the_voxels(tmp_path, ct):
+    p = tmp_path / "ct.mla"
+    MLArray(ct, spacing=[2.0, 1.0, 1.0]).save(p)
+    before = MLArray.open(p)
+    layout, writer = before.meta.blosc2.to_mapping(), before.meta.writer
+    new = Meta(spatial={"spacing": [3.0, 0.5, 0.5]}, is_seg=False, extra={"reviewed": True})
+    MLArray.write_metadata(p, new)
+    after = MLArray.open(p, verify=True)
+    assert after.spacing == [3.0, 0.5, 0.5] and after.meta.extra["reviewed"] is True
+    assert after.meta.blosc2.to_mapping() == layout and after.meta.writer == writer  # managed fields stay
+    np.testing.assert_array_equal(after.to_numpy(), ct)
+    # metadata that does not fit the file is refused and the file keeps its metadata
+    with pytest.raises(MetadataError):
+        MLArray.write_metadata(p, Meta(spatial={"spacing": [1.0, 1.0]}))
+    assert MLArray.open(p).spacing == [3.0, 0.5, 0.5]
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []  # no temporary left behind
+
+
+def test_verify_checks_every_chunk_and_says_when_nothing_is_recorded(tmp_path):
+    p = tmp_path / "a.mla"
+    MLArray(np.arange(4096, dtype=np.float32).reshape(16, 16, 16), patch_size=8).save(p)
+    img = MLArray.open(p, verify=False)
+    assert img.verify() is True and img.format_version == 1
+    with pytest.raises(MLArrayError, match="in memory"):
+        MLArray.load(p).verify()
+    with MLArray.open(p, mmap_mode="r+") as rw:  # a region write drops the checksums until close
+        rw[0, 0, 0] = 7.0
+        assert rw.verify() is False
+    assert MLArray.open(p).verify() is True  # close() recorded new ones
+    offset = base_offset(str(p))
+    raw = bytearray(p.read_bytes())
+    raw[offset + len(raw[offset:]) // 2] ^= 0xFF  # one flipped byte inside the compressed chunks
+    p.write_bytes(bytes(raw))
+    with pytest.raises(CorruptFileError):
+        MLArray.open(p, verify=False).verify()
+
+
+def test_format_version_names_a_published_package_file():
+    from pathlib import Path
+
+    img = MLArray.open(Path(__file__).parent / "data" / "legacy" / "image3d.mla")
+    assert img.format_version == 0 and img.verify() is False  # the published package recorded no checksums

@@ -241,3 +241,16 @@ def test_stats_foreground_pairing_and_channels(tmp_path, capsys):
     assert main(["stats", str(tmp_path / "a.mla"), "--foreground", str(tmp_path / "a_seg.mla"),
                  str(tmp_path / "b_seg.mla")]) == 2
     assert "cannot pair" in capsys.readouterr().err
+
+
+def test_mismatched_inputs_are_mlarray_errors_and_value_errors(ds):
+    import mlarray
+    from mlarray.dataset_stats import pair_images_and_labels
+
+    d, _, _, _ = ds
+    images = sorted(str(p) for p in (d / "ct").glob("*.mla"))
+    with pytest.raises(mlarray.InputError) as info:
+        pair_images_and_labels(images, images[:1])
+    assert isinstance(info.value, ValueError) and isinstance(info.value, mlarray.MLArrayError)
+    with pytest.raises(ValueError, match="method="):  # what code written before the error family catches
+        dataset_stats(d / "ct", method="guess")

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from mlarray._errors import CorruptFileError, UnsafeLegacyFileError
-from mlarray._published.legacy import migrate_legacy_mapping, read_legacy_mapping, safe_unpickle
+from mlarray._published.files import migrate_published_mapping, read_published_mapping, safe_unpickle
 
 DATA = Path(__file__).parent / "data" / "legacy"
 EXPECTED = json.loads((DATA / "expected.json").read_text())
@@ -213,7 +213,7 @@ def test_malicious_fixture_is_refused_and_not_run():
     marker.unlink(missing_ok=True)
     path = DATA / "malicious.mla"
     with pytest.raises(UnsafeLegacyFileError, match="system") as info:
-        read_legacy_mapping(_vlmeta(path), path)
+        read_published_mapping(_vlmeta(path), path)
     assert info.value.path == str(path)
     assert not marker.exists()
 
@@ -243,7 +243,7 @@ def test_fixture_pickles_only_use_the_allowed_globals():
 @pytest.mark.parametrize("name", FIXTURES)
 def test_fixture_decodes_to_what_the_published_package_read(name):
     exp = EXPECTED["fixtures"][name]
-    d = read_legacy_mapping(_vlmeta(DATA / name), DATA / name)
+    d = read_published_mapping(_vlmeta(DATA / name), DATA / name)
     assert type(d) is dict
     assert _plain(d) == exp["pickled_mapping"]
 
@@ -251,7 +251,7 @@ def test_fixture_decodes_to_what_the_published_package_read(name):
 @pytest.mark.parametrize("name", FIXTURES)
 def test_fixture_migrates_to_what_the_published_package_said(name):
     exp = EXPECTED["fixtures"][name]
-    m = migrate_legacy_mapping(read_legacy_mapping(_vlmeta(DATA / name), DATA / name))
+    m = migrate_published_mapping(read_published_mapping(_vlmeta(DATA / name), DATA / name))
     assert m == _plain(m)  # JSON-clean
     assert m["format_version"] == 1
     assert m["writer"] == f"mlarray {exp['mlarray_version']} (legacy pickle)"
@@ -292,16 +292,16 @@ def test_fixture_array_is_readable_with_current_blosc2(name):
 
 
 def test_fixture_specifics():
-    img = migrate_legacy_mapping(read_legacy_mapping(_vlmeta(DATA / "image3d.mla"), "image3d.mla"))
+    img = migrate_published_mapping(read_published_mapping(_vlmeta(DATA / "image3d.mla"), "image3d.mla"))
     assert img["stats"]["percentiles"] == {"0.5": -3.5, "99.5": 741.0}
     assert img["spatial"]["origin"] == [10.0, -20.0, 5.0] and all(type(v) is float for v in img["spatial"]["origin"])
     assert img["source"] == {"patient_id": "123", "modality": "CT"}
-    seg = migrate_legacy_mapping(read_legacy_mapping(_vlmeta(DATA / "seg.mla"), "seg.mla"))
+    seg = migrate_published_mapping(read_published_mapping(_vlmeta(DATA / "seg.mla"), "seg.mla"))
     assert seg["is_seg"] is True and seg["bbox"]["labels"] == ["liver", "tumor"]
-    ch = migrate_legacy_mapping(read_legacy_mapping(_vlmeta(DATA / "image2d_channels.mla"), "c.mla"))
+    ch = migrate_published_mapping(read_published_mapping(_vlmeta(DATA / "image2d_channels.mla"), "c.mla"))
     assert ch["spatial"]["axis_labels"] == ["channel", "spatial_y", "spatial_x"]
     assert ch["source"]["channel_role"] == "channel"
-    meta_only = migrate_legacy_mapping(read_legacy_mapping(_vlmeta(DATA / "metaonly.mla"), "m.mla"))
+    meta_only = migrate_published_mapping(read_published_mapping(_vlmeta(DATA / "metaonly.mla"), "m.mla"))
     assert meta_only["has_array"] is False and "spatial" not in meta_only and "blosc2" not in meta_only
 
 
@@ -329,20 +329,20 @@ def _good_raw() -> bytes:
 )
 def test_damaged_metadata_is_corrupt_file_error(raw):
     with pytest.raises(CorruptFileError) as info:
-        read_legacy_mapping(raw, "damaged.mla")
+        read_published_mapping(raw, "damaged.mla")
     assert not isinstance(info.value, UnsafeLegacyFileError)
     assert info.value.path == "damaged.mla"
 
 
 def test_read_accepts_pre_pickle_plain_mapping():
     """Published versions before ~0.0.49 stored the mapping itself in vlmeta (no pickle)."""
-    assert read_legacy_mapping({"image": {"a": 1}, "is_seg": None}, "old.mla") == {"image": {"a": 1}, "is_seg": None}
+    assert read_published_mapping({"image": {"a": 1}, "is_seg": None}, "old.mla") == {"image": {"a": 1}, "is_seg": None}
 
 
 # -- migration details -----------------------------------------------------------------------
 
 def test_migrate_percent_scale_and_unmapped_values_are_kept():
-    m = migrate_legacy_mapping({
+    m = migrate_published_mapping({
         "stats": {"min": 0, "percentile_min": 1.0, "percentile_min_key": 1, "percentile_max": 9.0,
                   "percentile_max_key": 99, "percentile_mean": 5.0, "percentile_std": None},
         "extra": {"data": {"mine": 1}},
@@ -357,20 +357,20 @@ def test_migrate_percent_scale_and_unmapped_values_are_kept():
 
 
 def test_migrate_fraction_percentiles():
-    m = migrate_legacy_mapping({"stats": {"percentile_min": -1.0, "percentile_min_key": 0.05,
+    m = migrate_published_mapping({"stats": {"percentile_min": -1.0, "percentile_min_key": 0.05,
                                           "percentile_max": 2.0, "percentile_max_key": 0.95}})
     assert m["stats"]["percentiles"] == {"5": -1.0, "95": 2.0}
 
 
 def test_migrate_never_overwrites_user_extra():
-    m = migrate_legacy_mapping({"extra": {"data": {"legacy_unmapped": "user's"}}, "odd": 1})
+    m = migrate_published_mapping({"extra": {"data": {"legacy_unmapped": "user's"}}, "odd": 1})
     assert m["extra"]["legacy_unmapped"] == "user's"
     assert m["extra"]["_legacy_unmapped"] == {"odd": 1}
 
 
 def test_migrate_old_dict_layout():
     """Layout of the published 0.0.2x packages: image/_blosc2, plain flags, bbox as list."""
-    m = migrate_legacy_mapping({
+    m = migrate_published_mapping({
         "image": {"patient": "p"}, "is_seg": True, "_has_array": True, "_image_meta_format": "nifti",
         "_blosc2": {"chunk_size": [4, 4], "block_size": None, "patch_size": [4, 4]},
         "bbox": [[[0, 1], [2, 3]]], "_mlarray_version": "v0", "extra": {},
@@ -385,8 +385,8 @@ def test_migrate_old_dict_layout():
 
 
 def test_migrate_minimal_and_source_unwrap():
-    assert migrate_legacy_mapping({}) == {"format_version": 1, "writer": "mlarray 0.0.x (legacy pickle)"}
-    m = migrate_legacy_mapping({"source": {"data": {"k": "v"}}, "is_seg": {"is_seg": None}})
+    assert migrate_published_mapping({}) == {"format_version": 1, "writer": "mlarray 0.0.x (legacy pickle)"}
+    m = migrate_published_mapping({"source": {"data": {"k": "v"}}, "is_seg": {"is_seg": None}})
     assert m["source"] == {"k": "v"} and m["is_seg"] is None
 
 

@@ -8,8 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from mlarray import Meta, MLArray
-from mlarray import training
+from mlarray import Meta, MLArray, training
 from mlarray.training import PatchSampler, find_foreground, foreground_from_level
 
 AXES4 = ["channel", "spatial_z", "spatial_y", "spatial_x"]

@@ -13,15 +13,43 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._array import MLARRAY_DEFAULT_PATCH_SIZE, MLArray
-    from ._errors import (AffineError, CorruptFileError, FormatVersionError, LimitExceededError, MetadataError,
-                          MetadataTypeError, MissingDependencyError, MissingFileError, MLArrayError,
-                          NoArrayError, UnsafeLegacyFileError)
-    from ._untrusted.limits import LIMITS, limits
-    from .meta import (AxisLabel, AxisLabelEnum, BaseMeta, CoordSystem, CoordSystemEnum, Meta, MetaBbox, MetaBlosc2,
-                       MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaPyramid, MetaSource, MetaSpatial,
-                       MetaStatistics, MetaVersion, SingleKeyBaseMeta)
-    from .utils import is_serializable
+    from ._errors import (
+        AffineError,
+        CorruptFileError,
+        FormatVersionError,
+        InputError,
+        LimitExceededError,
+        MetadataError,
+        MetadataTypeError,
+        MissingDependencyError,
+        MissingFileError,
+        MLArrayError,
+        NoArrayError,
+        UnsafeLegacyFileError,
+    )
     from ._metadata.validate import Problem, validate
+    from ._untrusted.limits import LIMITS, limits
+    from .meta import (
+        AxisLabel,
+        AxisLabelEnum,
+        BaseMeta,
+        CoordSystem,
+        CoordSystemEnum,
+        Meta,
+        MetaBbox,
+        MetaBlosc2,
+        MetaExtra,
+        MetaHasArray,
+        MetaImageFormat,
+        MetaIsSeg,
+        MetaPyramid,
+        MetaSource,
+        MetaSpatial,
+        MetaStatistics,
+        MetaVersion,
+        SingleKeyBaseMeta,
+    )
+    from .utils import is_serializable
 
 __all__ = [
     "__version__",
@@ -63,6 +91,7 @@ __all__ = [
     "NoArrayError",
     "MissingFileError",
     "MissingDependencyError",
+    "InputError",
 ]
 
 
@@ -105,6 +134,7 @@ _LAZY = {
     "NoArrayError": "._errors",
     "MissingFileError": "._errors",
     "MissingDependencyError": "._errors",
+    "InputError": "._errors",
 }
 # The published package's module path ``mlarray.mlarray`` (and ``mlarray.utils``), imported on first use.
 _SUBMODULES = {"mlarray", "utils", "meta", "cli"}

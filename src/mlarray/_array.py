@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from ._file import integrity as _integrity
-from ._file import open_cache as _open_cache
 from ._data import read_path as _read_path
 from ._data import region_write as _region_write
 from ._data import writer as _writer
-from ._published.array_compat import PublishedArrayAPI
 from ._data.array_io import MLARRAY_SUFFIX, check_path, open_store, read_all, read_compressed, read_meta
-from ._file.container import base_offset
-from ._remote import is_url, open_url_store
-from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
-from ._file.format import CURRENT_FORMAT, LegacyPickleFormat, detect_format
 from ._data.levels import LevelArray, level_loader
-from ._untrusted.limits import metadata_limits_key
 from ._data.memory import check_read
-from ._metadata.meta_base import _meta_internal_write
-from .meta import Meta, MetaSpatial, spatial_axes_of
+from ._errors import CorruptFileError, MetadataError, MLArrayError, NoArrayError
+from ._file import integrity as _integrity
+from ._file import open_cache as _open_cache
+from ._file.atomic import atomic_output
+from ._file.container import base_offset
+from ._file.format import CURRENT_FORMAT, PublishedPickleFormat, detect_format
+from ._published.array_api import PublishedArrayAPI
+from ._remote import is_url, open_url_store
+from ._untrusted.limits import metadata_limits_key
+from .meta import Meta, MetaBlosc2, spatial_axes_of
 
 __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
 
@@ -77,20 +78,17 @@ class MLArray(PublishedArrayAPI):
             self._meta.copy_from(copy.meta)
         if array is not None:
             arr = array if isinstance(array, np.ndarray) or _is_lazy_array(array) else np.asarray(array)
-            with _meta_internal_write():
-                self._meta.has_array = True
+            self._meta.record_array(arr.shape)
             self._validate(ndim=arr.ndim)
             self._data = self._compressed(arr) if compressed and isinstance(arr, np.ndarray) else arr
-        with _meta_internal_write():
-            self._meta.has_array = self._data is not None
+        if self._data is None:
+            self._meta.record_array(None)
         self._validate()
 
     def _compressed(self, arr: np.ndarray, **layout):
         """``arr`` as an in-memory Blosc2 array with this array's layout; records it in ``meta.blosc2``."""
-        from ._published.array_compat import compress_in_memory
-
         layout = {**self._layout, **layout}
-        return compress_in_memory(arr, self._meta, **layout)
+        return _writer.compress_in_memory(arr, self._meta, **layout)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -114,16 +112,32 @@ class MLArray(PublishedArrayAPI):
         path = check_path(filepath, must_exist=True)
         reusable = mode == "r" and mmap_mode == "r" and verify is not True  # read-only: see _open_cache
         identity, checked_at = _open_cache.file_identity(path), _open_cache.now_ns()
-        if reusable and _open_cache.open_known(self, path, identity, dparams, verify):
+        hit = _open_cache.reopen(path, identity, dparams, verify) if reusable else None
+        if hit is not None:
+            self._attach_known(hit, path)
             return self
         limits_key = metadata_limits_key() if reusable else None  # the limits this open checks against
         store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
-        self._attach(store, path, mode, mmap_mode, keep_mapping=reusable)
+        mapping = self._attach(store, path, mode, mmap_mode)
         self._setup_verifier(verify)
         if reusable and (verify or not self._meta.has_array):
-            _open_cache.remember_open(self, identity, checked_at, limits_key)
-        self.__dict__.pop("_opened_mapping", None)
+            _open_cache.remember_open(path, identity, checked_at, limits_key, store=store, fmt=self._format,
+                                      mapping=mapping, meta_json=self._saved_meta_json,
+                                      sums_expected=self._sums_expected, checksums=self._checksums,
+                                      verifier=self._verifier)
         return self
+
+    def _attach_known(self, hit: _open_cache.Reopened, path: str) -> None:
+        """Read-only, from what an earlier open of the same unchanged file verified (see ``_open_cache``)."""
+        known = hit.known
+        self._format, self._sums_expected, self._checksums = known.fmt, known.sums_expected, known.checksums
+        self.__dict__.pop("_meta_object", None)
+        self.__dict__["_meta_mapping"] = known.mapping  # Meta built on first use (see _meta)
+        self._fstore = hit.store
+        self._data = hit.store if known.mapping.get("has_array") else None
+        self.filepath, self.mode, self.mmap_mode = path, "r", "r"
+        self._saved_meta_json = None  # read-only: flush() never compares it
+        self._verifier = hit.verifier
 
     def _setup_verifier(self, verify) -> None:
         self._verifier = None
@@ -134,6 +148,41 @@ class MLArray(PublishedArrayAPI):
             self._verifier = _integrity.ChunkVerifier(self._fstore, self.filepath, None if sums is None else sums.chunks)
             if verify is True:
                 self._verifier.check_all()
+
+    @classmethod
+    def write_metadata(cls, filepath: _PathLike, meta: Union[Meta, dict]) -> None:
+        """Replace the metadata of the ``.mla`` file at ``filepath`` atomically; its voxels stay untouched.
+
+        ``meta`` is validated against the file's shape; the fields the library manages (layout, pyramid,
+        shape, writer) stay the file's. The file is copied byte for byte beside itself, the copy's
+        metadata replaced, and the copy renamed over the original: a crash leaves the old file whole,
+        and readers that memory-map the old file keep reading it."""
+        path = check_path(filepath, must_exist=True)
+        new = _coerce_meta(meta)
+        with atomic_output(path) as tmp:
+            shutil.copyfile(path, tmp)
+            with cls.open(tmp, mmap_mode="r+") as img:  # closing flushes the new metadata into the copy
+                new.writer = img.meta.writer
+                img.meta = new  # refused (nothing written) when it does not fit the file
+
+    def verify(self) -> bool:
+        """Check every chunk of the open file now against the checksums recorded when it was saved.
+
+        Raises :class:`~mlarray.CorruptFileError` at the first damaged chunk. Returns True when every
+        chunk matched (or the file holds no array), False when the file records no checksums to compare
+        with: a file of the published 0.0.x package, or one whose region writes were never closed."""
+        if self._fstore is None or self.filepath is None:
+            raise MLArrayError("verify() checks an open file, and this MLArray is in memory (or closed); "
+                               "open the file with MLArray.open(path) to verify it")
+        if not self._meta.has_array:
+            return True
+        return _integrity.verify_all(self._fstore, self.filepath, self._sums_expected) is not None
+
+    @property
+    def format_version(self) -> Optional[int]:
+        """Version of the file format the open file is in: 1 (current), 0 for a file of the published
+        0.0.x package (pickle metadata, converted on the first write); None in memory."""
+        return None if self.filepath is None else self._format.version
 
     @classmethod
     def load(cls, filepath: _PathLike, dparams=None, compressed: bool = True) -> "MLArray":
@@ -165,8 +214,8 @@ class MLArray(PublishedArrayAPI):
         proto = cls(None, spacing=spacing, origin=origin, direction=direction, affine=affine, meta=meta,
                     axis_labels=axis_labels)
         shape = tuple(int(s) for s in (shape if isinstance(shape, (list, tuple, np.ndarray)) else (shape,)))
-        proto._meta.validate(len(shape))
-        _writer.create_empty(path, shape, np.dtype(dtype), proto._meta, patch_size=patch_size,
+        proto.meta.validate(len(shape))
+        _writer.create_empty(path, shape, np.dtype(dtype), proto.meta, patch_size=patch_size,
                              chunk_size=chunk_size, block_size=block_size, cparams=cparams, fill_value=fill_value)
         self = cls.open(path, mode="r" if mmap_mode else "a", mmap_mode="r+" if mmap_mode else None,
                         dparams=dparams)
@@ -203,34 +252,29 @@ class MLArray(PublishedArrayAPI):
                 self._data = read_all(store, path)
         self._format = CURRENT_FORMAT
 
-    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str], keep_mapping: bool = False) -> None:
+    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str]) -> dict:
+        """Attach the opened ``store``; returns the metadata mapping it holds (for ``_open_cache``)."""
         self._format = detect_format(store, path)
         self._meta, self._sums_expected = read_meta(store, path, self._format)
         self._data = store if self._meta.has_array else None
         self._fstore = store
         self.filepath, self.mode, self.mmap_mode = path, mode, mmap_mode
-        mapping = self._meta.to_mapping()  # also what _open_cache keeps: built once (millions of values cost seconds)
+        mapping = self._meta.to_mapping()  # also what _open_cache keeps: built once (millions of values are slow)
         self._saved_meta_json = json.dumps(mapping, sort_keys=True)
-        if keep_mapping:  # for _open_cache.remember_open, right after
-            self.__dict__["_opened_mapping"] = mapping
         self._meta.validate(len(store.shape) if self._meta.has_array else None)
+        return mapping
 
     @property
     def _store(self):
-        """The array's storage: numpy (uncompressed), an in-memory Blosc2 array, or the open file's."""
+        """The array's storage: numpy (uncompressed), an in-memory Blosc2 array, or the open file's.
+        Read-only: the published package's tests read it; nothing outside this class sets it."""
         return self._data if self._data is not None else self._fstore
-
-    @_store.setter
-    def _store(self, value) -> None:
-        self._fstore = value
-        if value is None:
-            self._data = None
 
     # ------------------------------------------------------------------ metadata
     @property
     def _meta(self) -> Meta:
         # An open that reused a verified open (_open_cache) keeps the checked mapping and builds the
-        # Meta on first use: a loader that only reads a patch never pays for it (~35-90 us per open).
+        # Meta on first use: a loader that only reads a patch never pays for building it.
         m = self.__dict__.get("_meta_object")
         if m is None and "_meta_mapping" in self.__dict__:
             m = self.__dict__["_meta_object"] = Meta.from_mapping(self.__dict__.pop("_meta_mapping"))
@@ -250,44 +294,26 @@ class MLArray(PublishedArrayAPI):
     @meta.setter
     def meta(self, value) -> None:
         m = _coerce_meta(value)
-        with _meta_internal_write():
-            m.blosc2, m.pyramid, m.has_array = self._meta.blosc2, self._meta.pyramid, self._meta.has_array
-            m.spatial.shape = self._meta.spatial.shape
+        m.keep_managed_from(self._meta)
         m.validate(self.ndim if self._data is not None else None)
         self._meta = m
 
     def _apply_geometry(self, spacing, origin, direction, affine, axis_labels) -> None:
         sp = self._meta.spatial
-        with _meta_internal_write():
-            if axis_labels is not None:
-                sp.axis_labels = MetaSpatial(axis_labels=axis_labels).axis_labels
-            if affine is not None:
-                # Raises for a mix: the published package's rule, so an affine never silently loses to parts.
-                merged = MetaSpatial(spacing=spacing, origin=origin, direction=direction, affine=affine)
-                sp.spacing, sp.origin, sp.direction = merged.spacing, merged.origin, merged.direction
-                sp._from_affine = True
-            else:
-                if spacing is not None:
-                    sp.spacing = MetaSpatial(spacing=spacing).spacing
-                if origin is not None:
-                    sp.origin = MetaSpatial(origin=origin).origin
-                if direction is not None:
-                    sp.direction = MetaSpatial(direction=direction).direction
-                if any(v is not None for v in (spacing, origin, direction)):
-                    sp._from_affine = False
+        if axis_labels is not None:
+            sp.set_axis_labels(axis_labels)
+        sp.set_geometry(spacing, origin, direction, affine)
 
     def _validate(self, ndim: Optional[int] = None) -> None:
         if ndim is None and self._data is not None:
             ndim = self._data.ndim
-            with _meta_internal_write():
-                self._meta.spatial.shape = list(self._data.shape)
+            self._meta.record_array(self._data.shape)
         self._meta.validate(ndim)
 
     def _set_part(self, name: str, value) -> None:
         sp = self._meta.spatial
         if value is None:
-            with _meta_internal_write():
-                setattr(sp, name, None)
+            sp.clear_geometry(name)
             return
         self._apply_geometry(*(value if n == name else None for n in ("spacing", "origin", "direction")),
                              None, None)
@@ -418,13 +444,14 @@ class MLArray(PublishedArrayAPI):
         data = self._require_data()
         if self.filepath is not None and not self._writable() and self.mmap_mode != "c":
             raise MLArrayError(f"{self.filepath} is open read-only; open it with mmap_mode='r+' to write regions")
-        if self._format is LegacyPickleFormat and self.filepath is not None and self._writable():
+        if self._format is PublishedPickleFormat and self.filepath is not None and self._writable():
             self._convert_legacy_in_place()
             data = self._data
         if self._verifier is not None or (self.filepath is not None and not self._data_dirty):
             self._verifier = None  # chunks change now; close() records new checksums
             if self.filepath is not None and self._writable():
                 _integrity.invalidate(self._fstore, self.filepath)
+                self._sums_expected = False  # what invalidate() recorded in the file
         if isinstance(data, np.ndarray) or not _region_write.set_basic(data, key, value):
             data[key] = value
         self._data_dirty = True
@@ -497,7 +524,7 @@ class MLArray(PublishedArrayAPI):
         """Write changed metadata (and refresh stats/pyramid after region writes) into the open file."""
         if self.filepath is None or self._fstore is None or not self._writable():
             return
-        if self._format is LegacyPickleFormat:
+        if self._format is PublishedPickleFormat:
             if self._data_dirty or _meta_json(self._meta) != self._saved_meta_json:
                 self._convert_legacy_in_place()
             else:
@@ -514,11 +541,20 @@ class MLArray(PublishedArrayAPI):
     def _convert_legacy_in_place(self) -> None:
         """First write to a published-package (pickle) file: replace it atomically with a v1 file.
 
-        The legacy file is never half-edited: its voxels and the current metadata go to a new file
-        beside it that replaces it by rename; then writing continues in the new file."""
-        from ._published.legacy_upgrade import upgrade_legacy_file
-
-        self._fstore, self._data = upgrade_legacy_file(self)
+        mlarray never writes pickle, and a legacy file cannot be edited in place without leaving it half
+        legacy, half new. So its voxels and the metadata as currently edited go to a new file beside it
+        that replaces it by rename (a crash before the rename leaves the legacy file untouched); then
+        writing continues in the new file. ``meta`` stays the same object; its library-managed fields
+        (layout, statistics the library computed, writer) are updated from the new file."""
+        path, mode, mmap_mode = self.filepath, self.mode, self.mmap_mode
+        self._validate()
+        _writer.write_file(path, self._data, self._meta)  # reads the legacy store while the new file is written
+        self._fstore = self._data = None  # release the legacy mapping; its inode is gone after the rename
+        self._level_cache = None
+        store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None)
+        new_meta, self._sums_expected = read_meta(store, path)
+        self._meta.take_written(new_meta)
+        self._fstore, self._data = store, (store if self._meta.has_array else None)
         self._format = CURRENT_FORMAT
         self._setup_verifier("lazy")
         self._saved_meta_json = None  # the new file holds the edited metadata already
@@ -554,6 +590,25 @@ class MLArray(PublishedArrayAPI):
         self._level_cache = None
         self._data_dirty = False
         self.filepath = self.mode = self.mmap_mode = None
+
+    def compress(self, patch_size="default", chunk_size=None, block_size=None, cparams=None, dparams=None) -> None:
+        """Hold the voxels Blosc2-compressed in memory with this layout (``meta.blosc2`` records it).
+
+        A file-backed array first writes any pending change, then leaves the file: save() persists."""
+        values = np.asarray(self.to_numpy())
+        self._detach()
+        self._layout = dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
+                            cparams=cparams, dparams=dparams)
+        self._data = self._compressed(values)
+
+    def decompress(self) -> None:
+        """Hold the voxels as a numpy array (``meta.blosc2`` is cleared). A file-backed array first
+        writes any pending change, then leaves the file: save() persists."""
+        values = np.asarray(self.to_numpy())
+        self._detach()
+        self._data = values
+        self._layout = dict(self._layout, chunk_size=None, block_size=None)
+        self._meta.record_layout(MetaBlosc2())
 
     def close(self) -> None:
         """Flush changes (if opened writable) and release the file (or the in-memory array)."""

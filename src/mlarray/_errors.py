@@ -24,6 +24,7 @@ __all__ = [
     "NoArrayError",
     "MissingFileError",
     "MissingDependencyError",
+    "InputError",
 ]
 
 
@@ -74,6 +75,11 @@ class CorruptFileError(MLArrayError, OSError):
 
     def __reduce__(self):
         return (type(self), (self.path, self.problem))
+
+
+class InputError(MLArrayError, ValueError):
+    """Inputs that cannot be used together as asked: files whose grids, shapes or channel counts
+    disagree, a metadata-only file where pixels are needed, an unknown option. Also a ``ValueError``."""
 
 
 class MissingFileError(MLArrayError, FileNotFoundError):

@@ -23,14 +23,18 @@ __all__ = [
     "orthonormality_error",
     "nearest_orthonormal",
     "ORTHONORMAL_TOL",
+    "OPPOSITE_LETTER",
+    "BODY_AXIS",
 ]
 
 # Direction cosines from DICOM/NIfTI headers are stored as float32 or with ~6 decimals;
 # 1e-4 accepts them while still catching sheared or unnormalised matrices.
 ORTHONORMAL_TOL = 1e-4
 
-_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
-_AXIS_OF = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
+# The anatomical letters: each one's opposite, and the body axis it lies on (0: R/L, 1: A/P, 2: S/I).
+OPPOSITE_LETTER = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+BODY_AXIS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
+_OPPOSITE, _AXIS_OF = OPPOSITE_LETTER, BODY_AXIS
 
 
 def anatomical_letters(coord_system: object) -> str | None:

@@ -13,25 +13,32 @@ import warnings
 from concurrent.futures import as_completed
 from typing import Optional, Sequence
 
+from . import remote
 from ._array import MLArray
 from ._errors import MLArrayError
 from ._file.resume import existing_output_problem
 from ._metadata.validate import validate
-from ._published import cli_compat as _compat
-from ._published.cli_compat import cli_print_header, header_to_source_meta, print_header
-from . import remote
+from ._published import cli_api as _compat
+from ._published.cli_api import cli_print_header, header_to_source_meta, print_header
 from ._untrusted.term import printable
-from .convert._bridge import convert_file, output_name
+from .convert._bridge import companion_outputs, convert_file, output_name
 from .convert._orient import parse_orientation
 from .convert.formats import registry
-from .dataset_stats import dataset_stats, format_report
+from .dataset_stats import (
+    dataset_stats,
+    find_mla_files,
+    foreground_images,
+    foreground_stats,
+    format_report,
+    pair_images_and_labels,
+)
 from .demo import run_demo
 from .parallel import executor, one_core_per_worker
 
 __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_mlarray", "convert_from_mlarray",
            "convert_image", "cli_print_header", "cli_convert_to_mlarray", "MedVol"]
 
-# The published package's reader/writer for its Python conversion functions (see _published.cli_compat):
+# The published package's reader/writer for its Python conversion functions (see _published.cli_api):
 # None means the ``medvol`` package's class, imported when first needed. Tests may set a stand-in, which
 # the functions below pass on (read at call time, so patching ``mlarray.cli.MedVol`` works).
 MedVol = None
@@ -39,7 +46,7 @@ _header_to_source_meta = header_to_source_meta  # the published package's name
 
 
 def convert_to_mlarray(load_filepath, save_filepath) -> None:
-    """NIfTI/NRRD -> ``.mla`` the published way (MedVol's RAS+ array); see :mod:`mlarray._published.cli_compat`."""
+    """NIfTI/NRRD -> ``.mla`` the published way (MedVol's RAS+ array); see :mod:`mlarray._published.cli_api`."""
     _compat.convert_to_mlarray(load_filepath, save_filepath, medvol=MedVol)
 
 
@@ -295,8 +302,6 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
             src, dst, err = r
             print(f"[{len(results)}/{total}] {'FAILED' if err else 'ok':6} {printable(src)}", file=sys.stderr)
             if not err:  # label images that came with the source are written beside the output: name them
-                from .convert._bridge import companion_outputs
-
                 for extra in companion_outputs(src, dst):
                     print(f"{'':{len(str(total)) * 2 + 3}} wrote  {printable(extra)}", file=sys.stderr)
 
@@ -440,8 +445,6 @@ def cmd_stats(args) -> int:
         print("mlarray stats: no .mla files found", file=sys.stderr)
         return 2
     if args.foreground:
-        from .dataset_stats import find_mla_files, foreground_images, foreground_stats, pair_images_and_labels
-
         try:
             pairs = pair_images_and_labels(foreground_images(args.paths), find_mla_files(args.foreground))
             report["foreground_intensity_properties_per_channel"] = foreground_stats(

@@ -19,6 +19,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from . import remote
+from ._array import MLArray
+from ._errors import InputError
 from ._remote import absolute
 from .optpkg import optional_import
 
@@ -51,8 +53,6 @@ class MLArrayBlockReader:
         return len(self.shape)
 
     def _level(self):
-        from mlarray import MLArray
-
         img = MLArray.open(self.path, mmap_mode="r")
         return img.levels[self.level]
 
@@ -90,7 +90,7 @@ def to_dask(img_or_path, level: int = 0, chunks: Optional[Union[Sequence[int], s
     """
     path = getattr(img_or_path, "filepath", None) if not isinstance(img_or_path, (str, os.PathLike)) else img_or_path
     if path is None:
-        raise ValueError("to_dask needs a file: pass a path or an MLArray opened from a file "
+        raise InputError("to_dask needs a file: pass a path or an MLArray opened from a file "
                          "(for in-memory arrays use dask.array.from_array(img.to_numpy()))")
     reader = MLArrayBlockReader(path, level)
     if chunks is None:

@@ -40,6 +40,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from ._errors import InputError
 from ._frameworks._geometry import array_shape
 from .parallel import describe_error, parallel_map
 from .stats import DEFAULT_PERCENTILES as STORED_PERCENTILES
@@ -252,11 +253,11 @@ def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1
 
     Raises
     ------
-    ValueError
-        ``method`` is neither ``"histogram"`` nor ``"stored"``.
+    InputError
+        ``method`` is neither ``"histogram"`` nor ``"stored"`` (also a ``ValueError``).
     """
     if method not in ("histogram", "stored"):
-        raise ValueError(f"method={method!r}; use 'histogram' (exact or bounded error) or 'stored' (approximate)")
+        raise InputError(f"method={method!r}; use 'histogram' (exact or bounded error) or 'stored' (approximate)")
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files = find_mla_files(paths)
@@ -428,7 +429,7 @@ def pair_images_and_labels(images: Sequence[_PathLike], labels: Sequence[_PathLi
         return pairs
     if len(image_paths) == len(label_paths):
         return list(zip(sorted(image_paths), sorted(label_paths)))
-    raise ValueError(f"cannot pair {len(images)} image file(s) with {len(labels)} label file(s): name each label "
+    raise InputError(f"cannot pair {len(images)} image file(s) with {len(labels)} label file(s): name each label "
                      "like its image (case.mla, or case_0000.mla for the image as nnU-Net names it), or give as "
                      "many labels as images")
 
@@ -445,7 +446,7 @@ def _foreground_blocks(image: str, label: str) -> Iterator[tuple[np.ndarray, np.
     axes, lab_axes = img.spatial_axes, lab.spatial_axes
     spatial = [shape[a] for a in axes]
     if [lab_shape[a] for a in lab_axes] != spatial:
-        raise ValueError(f"{label}: spatial shape {[lab_shape[a] for a in lab_axes]} does not match {image} "
+        raise InputError(f"{label}: spatial shape {[lab_shape[a] for a in lab_axes]} does not match {image} "
                          f"{spatial}; foreground statistics need the segmentation of each image")
     channels = int(np.prod([shape[a] for a in range(len(shape)) if a not in axes], dtype=np.int64))
     work = working_chunk_shape(tuple(spatial), channels * (np.dtype(img.dtype).itemsize + 8) + 16, None)
@@ -530,7 +531,7 @@ def foreground_stats(pairs: Sequence[tuple[_PathLike, _PathLike]], *, jobs: int 
         return {}
     n_channels = {len(m) for m in moments}
     if len(n_channels) != 1:
-        raise ValueError(f"the images have different numbers of channels ({sorted(n_channels)}); "
+        raise InputError(f"the images have different numbers of channels ({sorted(n_channels)}); "
                          "foreground statistics are per channel")
     out: dict[str, dict] = {}
     ranges = [(min(m[c]["min"] for m in moments), max(m[c]["max"] for m in moments)) for c in range(len(moments[0]))]

@@ -16,6 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
+from . import samples
+from ._array import MLArray
+from ._errors import MetadataError, MLArrayError
+from .meta import Meta, MetaBbox, MetaSpatial
+
 __all__ = ["run_demo", "write_sample_files", "sample_shape", "SAMPLE_NAMES", "DEFAULT_SIZE", "PLUGIN_NAME"]
 
 DEFAULT_SIZE = 384  # in-plane edge length; the phantom is (160, 384, 384) at this size
@@ -31,8 +36,6 @@ def sample_shape(size: Optional[int] = None) -> tuple[int, int, int]:
     """Phantom shape for an in-plane edge length ``size`` (slices keep the 160:384 ratio)."""
     n = DEFAULT_SIZE if size is None else int(size)
     if n < 16:
-        from ._errors import MetadataError
-
         raise MetadataError("size", size, "must be at least 16", "pass e.g. --size 128")
     return (max(8, round(n * 160 / DEFAULT_SIZE)), n, n)
 
@@ -55,9 +58,6 @@ def write_sample_files(directory: Union[str, os.PathLike], size: Optional[int] =
     Returns ``{"image": path, "labels": path}``. Existing files of the same shape are kept unless
     ``overwrite`` (so a cache directory is filled once).
     """
-    from . import samples
-    from ._array import MLArray
-    from .meta import Meta, MetaBbox, MetaSpatial
 
     shape = sample_shape(size)
     directory = Path(directory)
@@ -91,8 +91,6 @@ def write_sample_files(directory: Union[str, os.PathLike], size: Optional[int] =
 def _is_current(path: str, shape: tuple[int, ...]) -> bool:
     if not Path(path).is_file():
         return False
-    from ._array import MLArray
-    from ._errors import MLArrayError
 
     try:
         img = MLArray.open(path, mmap_mode="r")
@@ -107,7 +105,6 @@ def run_demo(directory: Optional[Union[str, os.PathLike]] = None, show: bool = T
              size: Optional[int] = None) -> int:
     """Write the sample files (into ``directory``, default a new temp folder) and, with ``show``,
     open them in napari with the metadata widget docked. Returns a process exit code."""
-    from ._errors import MLArrayError
 
     directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="mlarray-demo-"))
     try:

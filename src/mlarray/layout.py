@@ -9,27 +9,23 @@ maps, a 4-channel MR series, a slide) with ``benchmarks/codec_sweep.py`` and
 
 * Blocks of ~16 KiB whose last (contiguous) axis is 128 bytes long (64 int16), at most
   ``BLOCK_SLICE_DEPTH`` = 8 deep along the first spatial axis of a volume: 8x16x64 for int16,
-  8x16x32 for float32. A 2D loader reads one slice of that axis; the former 16x8x64 (tuned on
-  128³ reads of one phantom) decoded 16 slices per block for it. 8x16x64 reads 1x192² slices
-  ~45 % and 8x64² patches 15-40 % faster, 128³ patches as fast (int16) or 5-10 % faster
-  (float32); depth 4 gains another 30 % on slices but loses 10-15 % on 128³ patches. Shorter
-  rows turn the copy-out into many tiny ``memcpy`` calls; bigger blocks decode more unused
-  voxels at the patch border.
+  8x16x32 for float32. A 2D loader reads one slice of that axis, so a deep block decodes many
+  unused slices for it; shorter rows turn the copy-out into many tiny ``memcpy`` calls; bigger
+  blocks decode more unused voxels at the patch border.
 * Chunks of ~256 KiB (32x64x64 int16): the chunk-sized scratch buffer the blocks are decoded
-  into stays in L2 (64³ chunks -5 %; 96³ and 128³ 10-35 % slower than 64³); chunks never exceed
-  the patch size on an axis.
+  into stays in L2; chunks never exceed the patch size on an axis.
 * LZ4HC 6 + SHUFFLE with ``splitmode=ALWAYS_SPLIT``: each byte plane is compressed on its own,
   so the noisy low bytes of CT data are stored raw (decoded at ``memcpy`` speed) while the high
-  bytes shrink to almost nothing. On the corpus it reads 2.5-4x faster than any ZSTD setting
-  (ZSTD decodes at ~1 GB/s per core), for files 10-27 % larger than nnU-Net's ZSTD 8 store.
-  Plain LZ4 is 8-30 % larger and slower (it decodes junk matches in the noise); BITSHUFFLE
-  1.5-2x slower; clevel 9 compresses 3x slower for 1-3 %.
+  bytes shrink to almost nothing. ZSTD decodes far slower; plain LZ4 decodes junk matches in
+  the noise; BITSHUFFLE and higher levels cost more than they save.
+
+The measured comparisons behind each rule are in ``docs/benchmarks.md`` ("Layout choices").
 
 ``profile="training"`` (``MLArray.save(..., profile="training")``) is the size-first choice for
 training copies: ZSTD 8 without byte-plane splitting (nnU-Net's coder and level) on 64 KiB
 blocks / 1 MiB chunks, and the filter pipeline that compresses the array's central chunk best
-(SHUFFLE or SHUFFLE+BYTEDELTA; none or BITSHUFFLE for bytes). Its files are within 1-2 % of
-nnU-Net's store or smaller; its reads are ZSTD-bound (see the README's loader table).
+(SHUFFLE or SHUFFLE+BYTEDELTA; none or BITSHUFFLE for bytes). Its files are about the size of
+nnU-Net's store; its reads are ZSTD-bound (docs/benchmarks.md, loader table).
 
 Non-spatial axes (channels, time) get chunk = block = 1 so that reading one channel
 never decodes the others, except small trailing axes (<= 4, e.g. interleaved RGB) that
@@ -338,9 +334,8 @@ def profile_cparams(profile: str, dtype, sample: np.ndarray | None = None, block
     ``"default"``: :func:`default_cparams` (fast reads). ``"training"``: ZSTD 8 without byte-plane
     splitting, the entropy coder and level of nnU-Net's store, with the filter pipeline that makes
     ``sample`` (a representative region, e.g. the central chunk) smallest: SHUFFLE alone or
-    followed by BYTEDELTA for multi-byte data (BYTEDELTA wins on smooth CT by ~10 %, loses on
-    z-scored MR by ~10 %), none or BITSHUFFLE for bytes (sparse label maps). Measured on the
-    corpus of ``benchmarks/codec_sweep.py``: within 1-2 % of nnU-Net's store or smaller.
+    followed by BYTEDELTA for multi-byte data (BYTEDELTA wins on smooth CT and loses on z-scored
+    MR, hence the trial), none or BITSHUFFLE for bytes (sparse label maps).
     """
     if check_profile(profile) == "default":
         return default_cparams(dtype)

@@ -8,18 +8,47 @@ stored in the file (spec v1); ``Meta.from_mapping()`` reads it back and validate
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ._errors import MetadataError, MetadataTypeError
-from ._metadata.fields import check_classes, float_list, int_list, optional_number, reject_unknown, require_mapping, str_list
+from ._metadata.fields import (
+    check_classes,
+    float_list,
+    int_list,
+    optional_number,
+    reject_unknown,
+    require_mapping,
+    str_list,
+)
+from ._metadata.fields import label_str as label_str  # for the napari plugin: one reading of axis labels
 from ._metadata.jsonsafe import decode_nonfinite, encode_nonfinite, to_json_value
-from ._metadata.meta_base import (BaseMeta, FrozenList, MetaExtra, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaSource,
-                         MetaVersion, SingleKeyBaseMeta, _meta_internal_write, internal_write)
-from ._published.meta_compat import PublishedMetaAPI
-from ._metadata.meta_spatial import (SPATIAL_AXIS_LABELS, AxisLabel, AxisLabelEnum, CoordSystem, CoordSystemEnum,
-                            MetaSpatial, compose_affine_or_none, spatial_axes_of)
+from ._metadata.meta_base import (
+    BaseMeta,
+    FrozenList,
+    MetaExtra,
+    MetaHasArray,
+    MetaImageFormat,
+    MetaIsSeg,
+    MetaSource,
+    MetaVersion,
+    SingleKeyBaseMeta,
+    internal_write,
+    library_write,
+)
+from ._metadata.meta_bbox import MetaBbox, check_boxes
+from ._metadata.meta_spatial import (
+    SPATIAL_AXIS_LABELS,
+    AxisLabel,
+    AxisLabelEnum,
+    CoordSystem,
+    CoordSystemEnum,
+    MetaSpatial,
+    compose_affine_or_none,
+    spatial_axes_of,
+)
+from ._published.meta_api import PublishedMetaAPI
 
 __all__ = [
     "Meta",
@@ -48,6 +77,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+# The published package's name for library_write(), kept for code ported from it.
+_meta_internal_write = library_write
 
 
 # ----------------------------------------------------------------------------- stats
@@ -164,101 +195,6 @@ class MetaStatistics(BaseMeta):
         return cls(**d)
 
 
-# ----------------------------------------------------------------------------- boxes
-
-class MetaBbox(BaseMeta):
-    """Bounding boxes ``[N][spatial ndim][2]`` (min, max per axis, in voxel index units)."""
-
-    __slots__ = ("bboxes", "labels", "scores")
-    _FIELDS = ("bboxes", "scores", "labels")
-    _PREFIX = "meta.bbox."
-
-    def __init__(self, bboxes=None, labels=None, scores=None) -> None:
-        self.bboxes = None if bboxes is None else self._check_boxes(bboxes)
-        self.labels = None if labels is None else self._check_labels(labels)
-        self.scores = None if scores is None else self._check_scores(scores)
-        self.validate()
-        self._ready()
-
-    @classmethod
-    def _init_fields(cls) -> tuple:
-        return ("bboxes", "labels", "scores")
-
-    @staticmethod
-    def _check_scores(scores) -> list:
-        """One finite number per box, or None for a box without a score (e.g. drawn by hand)."""
-        if not isinstance(scores, (list, tuple, np.ndarray)):
-            raise MetadataError("bbox.scores", scores, "must be a list", "one score (or None) per box")
-        return [optional_number(v.item() if isinstance(v, np.generic) else v, f"bbox.scores[{i}]")
-                for i, v in enumerate(list(scores))]
-
-    @staticmethod
-    def _check_boxes(bboxes) -> list:
-        try:
-            arr = np.asarray(bboxes, dtype=float)
-        except (TypeError, ValueError, OverflowError):
-            raise MetadataError("bbox.bboxes", bboxes, "must be a numeric array of shape [N][ndim][2]",
-                                "pass e.g. [[[z0, z1], [y0, y1], [x0, x1]]]") from None
-        if arr.size == 0:
-            return []
-        if arr.ndim != 3 or arr.shape[2] != 2:
-            raise MetadataError("bbox.bboxes", bboxes, f"must have shape [N][ndim][2], got {list(arr.shape)}",
-                                "give each box as one [min, max] pair per spatial axis")
-        if not np.all(np.isfinite(arr)):
-            raise MetadataError("bbox.bboxes", bboxes, "contains NaN or infinity", "use finite coordinates")
-        bad = np.argwhere(arr[..., 0] > arr[..., 1])
-        if bad.size:
-            i, ax = bad[0]
-            raise MetadataError(f"bbox.bboxes[{i}][{ax}]", arr[i, ax].tolist(), "min is greater than max",
-                                "order each pair as [min, max]")
-        return _box_lists(arr)
-
-    @staticmethod
-    def _check_labels(labels) -> list:
-        if not isinstance(labels, (list, tuple, np.ndarray)):
-            raise MetadataTypeError("bbox.labels", labels, "must be a list", "one label per box")
-        out = []
-        for v in list(labels):
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-                raise MetadataTypeError("bbox.labels", labels, "must contain str, int or float only",
-                                    "use a class name or class id per box")
-            out.append(v)
-        return out
-
-    def validate(self, spatial_ndim: Optional[int] = None) -> None:
-        n = None if self.bboxes is None else len(self.bboxes)
-        for name in ("labels", "scores"):
-            v = getattr(self, name)
-            if v is not None and n is not None and len(v) != n:
-                raise MetadataError(f"bbox.{name}", v, f"must have one entry per box ({n}), got {len(v)}",
-                                    "give a label/score for every box or none")
-            if v is not None and n is None and len(v):
-                raise MetadataError(f"bbox.{name}", v, "given without bboxes", "set bbox.bboxes too")
-        if spatial_ndim is not None and self.bboxes:
-            for i, box in enumerate(self.bboxes):
-                if len(box) != spatial_ndim:
-                    raise MetadataError(f"bbox.bboxes[{i}]", box,
-                                        f"has {len(box)} axes but the image has {spatial_ndim} spatial axes",
-                                        "give one [min, max] pair per spatial axis")
-
-    def __len__(self) -> int:
-        return 0 if self.bboxes is None else len(self.bboxes)
-
-    def to_mapping(self, *, include_none: bool = False) -> dict:
-        return {k: (None if getattr(self, k) is None else list(getattr(self, k)))
-                for k in self.__slots__ if include_none or getattr(self, k) is not None}
-
-    @classmethod
-    def from_mapping(cls, d) -> "MetaBbox":
-        if isinstance(d, (list, tuple, np.ndarray)):
-            return cls(bboxes=d)
-        d = require_mapping(d, "bbox")
-        reject_unknown(d, "bbox", set(cls.__slots__))
-        return cls(**d)
-
-
 def _published_percentiles(percentiles, published: dict):
     """Fold the published package's ``percentile_min/max`` (+ ``_key`` fractions) into the table."""
     allowed = {"percentile_min", "percentile_max", "percentile_min_key", "percentile_max_key"}
@@ -281,21 +217,6 @@ def _published_percentiles(percentiles, published: dict):
 def _frozen(name: str, value, check):
     """A checked layout list, read-only for users (the library records the layout it wrote)."""
     return None if value is None else FrozenList(check(value), f"meta.blosc2.{name}")
-
-
-def _num(v: float):
-    return int(v) if float(v).is_integer() else float(v)
-
-
-def _box_lists(arr: np.ndarray) -> list:
-    """``arr`` as nested lists, integer-valued coordinates as int (what :func:`_num` gives each value),
-    without a Python call per value when all or none are integers (1 M boxes: 5 s -> 0.5 s)."""
-    whole = arr == np.floor(arr)
-    if whole.all() and np.abs(arr).max() < 2**53:
-        return arr.astype(np.int64).tolist()
-    if not whole.any():
-        return arr.tolist()
-    return [[[_num(v) for v in pair] for pair in box] for box in arr.tolist()]
 
 
 # ----------------------------------------------------------------------------- layout, pyramid
@@ -463,9 +384,9 @@ class Meta(PublishedMetaAPI):
             n_spatial = len(spatial_axes_of(self.spatial.axis_labels, ndim))
         elif self.spatial.spatial_ndim is not None:
             n_spatial = self.spatial.spatial_ndim
-        with _meta_internal_write():
+        with library_write():
             if self.bbox.bboxes is not None:
-                self.bbox.bboxes = MetaBbox._check_boxes(self.bbox.bboxes)
+                self.bbox.bboxes = check_boxes(self.bbox.bboxes)
         self.bbox.validate(n_spatial)
         self.is_seg = self.is_seg
         self.classes = check_classes(self.classes)
@@ -518,16 +439,52 @@ class Meta(PublishedMetaAPI):
     def copy(self) -> "Meta":
         return Meta.from_mapping(self.to_mapping())
 
+    # -- what the library records: the fields users cannot set (see library_write) ----------------
+    def record_array(self, shape: Optional[Sequence[int]]) -> None:
+        """Record the array this metadata describes: its ``shape``, or None for metadata only (the
+        shape recorded before is then kept, as the published package kept it)."""
+        with library_write():
+            self.has_array = shape is not None
+            if shape is not None:
+                self.spatial.shape = [int(n) for n in shape]
+
+    def record_layout(self, blosc2: "MetaBlosc2") -> None:
+        """Record the Blosc2 layout the voxels are held in (``MetaBlosc2()``: none, plain numpy)."""
+        with library_write():
+            self.blosc2 = blosc2
+
+    def keep_managed_from(self, other: "Meta") -> None:
+        """Take ``other``'s library-managed fields (layout, pyramid, ``has_array``, shape): for metadata
+        replacing ``other`` on the same array."""
+        with library_write():
+            self.blosc2, self.pyramid, self.has_array = other.blosc2, other.pyramid, other.has_array
+            self.spatial.shape = other.spatial.shape
+
+    def take_written(self, written: "Meta") -> None:
+        """Take every field of ``written``, the metadata a file stored after this Meta was written to it
+        (the layout, statistics and writer the library recorded included)."""
+        with library_write():
+            self.copy_from(written, overwrite=True)
+
+    def for_new_array(self) -> "Meta":
+        """A copy for another array made like this one: no statistics, pyramid or shape of this one's."""
+        out = self.copy()
+        out.stats = MetaStatistics()
+        with library_write():
+            out.pyramid = MetaPyramid()
+            out.spatial.shape = None
+        return out
+
     def copy_from(self, other: "Meta", *, overwrite: bool = False) -> None:
         """Fill this Meta's unset user fields from ``other`` (all of them with ``overwrite``).
 
         The library-managed fields (layout, pyramid, ``has_array``, writer) are copied only inside
-        ``_meta_internal_write()``, as in the published package."""
+        ``library_write()`` (``_meta_internal_write()`` in the published package)."""
         if not isinstance(other, Meta):
             raise MetadataTypeError("meta", other, "copy_from needs another Meta", "pass a Meta")
         internal = internal_write()
         src = other.copy()
-        with _meta_internal_write():
+        with library_write():
             for name in ("spatial", "stats", "bbox"):
                 mine, theirs = getattr(self, name), getattr(src, name)
                 if overwrite or mine.is_empty():

@@ -16,6 +16,8 @@ import platform
 import warnings
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from ._errors import MLArrayError
+
 __all__ = ["executor", "parallel_map", "one_core_per_worker", "worker_malloc_hint", "WorkerSetupWarning",
            "TaskError", "describe_error"]
 
@@ -140,8 +142,9 @@ def parallel_map(func: Callable, items: Iterable, *, jobs: int = 1, scheduler: A
     return out
 
 
-class TaskError(RuntimeError):
-    """A task failed in a worker; ``kind`` names the original exception type.
+class TaskError(MLArrayError):
+    """A task failed in a worker; ``kind`` names the original exception type (an ``MLArrayError``,
+    so also a ``RuntimeError``).
 
     Exceptions travel back from workers as text: not every exception class survives pickling
     (one whose ``__init__`` takes extra arguments fails to unpickle and would break the pool)."""

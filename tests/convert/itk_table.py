@@ -22,6 +22,12 @@ from itk_oracle import compare, itk_read, itk_view, mla_view  # noqa: E402
 EXPORTS = (".nii.gz", ".nrrd", "dicom/")
 
 
+def _problem(exc: Exception, folder) -> str:
+    """The error in a table cell: the case's folder left out (its length depends on where pytest puts
+    it, e.g. per xdist worker), so the message is cut at the same place on every run."""
+    return f"{type(exc).__name__}: {str(exc).replace(str(folder), '<case>')[:120]}"
+
+
 def measure(name: str, folder: Path, exports=EXPORTS) -> dict:
     from mlarray import MLArray
     from mlarray.convert._bridge import convert_file
@@ -43,7 +49,7 @@ def measure(name: str, folder: Path, exports=EXPORTS) -> dict:
             convert_file(src, str(mla))
             row["mla"] = compare(ref, mla_view(MLArray.open(mla)))
         except Exception as exc:
-            row["mla"] = {"problem": f"{type(exc).__name__}: {str(exc)[:120]}"}
+            row["mla"] = {"problem": _problem(exc, folder)}
             return row
         for ext in exports:
             out = str(folder / "back") + ext  # "back/" for DICOM: a folder target
@@ -58,7 +64,7 @@ def measure(name: str, folder: Path, exports=EXPORTS) -> dict:
                 else:
                     row[ext] = compare(ref, itk_view(itk_read(out)))
             except Exception as exc:
-                row[ext] = {"problem": f"{type(exc).__name__}: {str(exc)[:120]}"}
+                row[ext] = {"problem": _problem(exc, folder)}
     return row
 
 

@@ -80,8 +80,8 @@ def test_2d_box_on_exactly_the_slices_it_spans(make_napari_viewer, ct_files, ord
 
 
 def test_boxes_follow_the_slider_after_units_change(make_napari_viewer, tmp_path):
-    """Opening a second file switches the layers' units (pixel while inserting, then mm): the 2D
-    boxes must still be those of the slice the image shows, not of a slice 1000x off."""
+    """Opening a second file beside the first (units were once switched pixel -> mm then, and napari
+    sliced 1000x off): the 2D boxes must still be those of the slice the image shows."""
     from mlarray.demo import write_sample_files
 
     paths = write_sample_files(tmp_path, 96)  # CT + segmentation in millimetres, boxes in the CT

@@ -2,16 +2,13 @@
 from ``viewer.open`` (napari shows it), after reading at most the first frame; memory stays bounded
 (the same files under an address-space cap: tests/reliability/test_hostile_*.py, op "napari")."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "stress"))
-import hostile  # noqa: E402
-
-from mlarray import LimitExceededError, MLArray, MLArrayError  # noqa: E402
+from mlarray import LimitExceededError, MLArray, MLArrayError
+from stress import hostile
 
 from conftest import PLUGIN  # noqa: E402
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _common import drop_checksums, frame_regions, subprocess_env
+from stress._common import drop_checksums, frame_regions, subprocess_env
 from mlarray import Meta, MLArray, validate
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reliability" / "trailer_flip_segfaults_blosc2.mla"

@@ -1,7 +1,7 @@
 """CI variant of stress/concurrency.py (3 readers, short)."""
 
 
-import concurrency
+from stress import concurrency
 
 
 def test_readers_with_atomic_saver(tmp_path):
@@ -29,7 +29,7 @@ def test_two_processes_saving_to_one_path(tmp_path):
     save lands), the file is one of the two afterwards and no temporary file is left."""
     import ast
 
-    import experiments
+    from stress import experiments
 
     res = experiments.same_path_saves(tmp_path, saves=6, check_seconds=6)
     assert res["writer_errors"] == ["0 []", "0 []"], res

@@ -1,6 +1,6 @@
 """CI variant of stress/crash_save.py: SIGKILL during save / r+ metadata edit / r+ region writes."""
 
-import crash_save
+from stress import crash_save
 
 
 def test_crash_during_writes_keeps_file_intact(tmp_path):

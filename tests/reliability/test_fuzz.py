@@ -1,6 +1,6 @@
 """CI fuzzing: a few hundred mutated files, read in a crash-isolated worker (full run: stress/fuzz.py)."""
 
-import fuzz
+from stress import fuzz
 
 
 def test_fuzz_ci(tmp_path):

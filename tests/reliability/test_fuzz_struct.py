@@ -3,7 +3,7 @@ each in a capped child; no crash, hang, wrong error type, escape or disclosure."
 
 import argparse
 
-import fuzz_struct
+from stress import fuzz_struct
 
 
 def test_structure_aware_fuzz_small_run():

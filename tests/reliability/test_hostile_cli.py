@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-import hostile
-from _common import subprocess_env
+from stress import hostile
+from stress._common import subprocess_env
 from mlarray import MLArray
 from mlarray.cli import main
 
@@ -151,7 +151,7 @@ def test_outputs_of_the_other_formats_are_checked_before_they_are_skipped(tmp_pa
 def test_an_error_quoting_a_crafted_value_stays_one_readable_line(tmp_path):
     """Found by stress/fuzz_struct.py (case 2568): spatial.shape with 100,000 entries made `info` print
     a 300 KB error line."""
-    from _common import read_meta_json, write_meta_json
+    from stress._common import read_meta_json, write_meta_json
 
     p = tmp_path / "a.mla"
     MLArray(np.zeros((4, 4), np.uint8)).save(p)

@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-import hostile
-from isolate import run_isolated
+from stress import hostile
+from stress.isolate import run_isolated
 from mlarray import LimitExceededError, MLArray, limits
 from mlarray.cli import main as cli_main
 from mlarray.convert import ConversionError, read_any

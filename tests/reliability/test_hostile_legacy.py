@@ -9,11 +9,11 @@ import pickletools
 
 import pytest
 
-import hostile
-from isolate import run_isolated
+from stress import hostile
+from stress.isolate import run_isolated
 from mlarray import CorruptFileError, LimitExceededError, MLArray, UnsafeLegacyFileError, limits
 from mlarray._published import safe_pickle as _legacy
-from mlarray._published.legacy import read_legacy_mapping, safe_unpickle
+from mlarray._published.files import read_published_mapping, safe_unpickle
 
 
 def test_issue_reference_bomb_stops_early_in_bounded_memory(tmp_path):
@@ -99,7 +99,7 @@ def test_real_fixture_opcodes_still_pass():
         store = blosc2.open(str(data / name))
         raw = gzip.decompress(store.schunk.vlmeta["mlarray"])
         ops |= {op.name for op, _, _ in pickletools.genops(raw)}
-        assert isinstance(read_legacy_mapping(store.schunk.vlmeta["mlarray"], name), dict)
+        assert isinstance(read_published_mapping(store.schunk.vlmeta["mlarray"], name), dict)
     assert "BUILD" in ops  # exercised by real files, and still accepted
 
 

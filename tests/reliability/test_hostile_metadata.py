@@ -9,10 +9,10 @@ import os
 import numpy as np
 import pytest
 
-import hostile
+from stress import hostile
 import mlarray
-from _common import read_meta_json, write_meta_json
-from isolate import run_isolated
+from stress._common import read_meta_json, write_meta_json
+from stress.isolate import run_isolated
 from mlarray import CorruptFileError, LimitExceededError, Meta, MLArray, limits
 
 # (builder, kwargs, the limit that fires first): the issue's figures, each in a child capped at 1.5 GiB
@@ -164,7 +164,7 @@ def test_issue_sized_vlmeta_entry(tmp_path, key):
     import subprocess
     import sys
 
-    from _common import REPO, subprocess_env
+    from stress._common import REPO, subprocess_env
 
     subprocess.run([sys.executable, "-c", code, str(tmp_path), str(REPO / "stress"), key], check=True,
                    env=subprocess_env(), timeout=600)

@@ -4,8 +4,8 @@ item 2): ``to_numpy()``, ``np.asarray(img)``, ``img[...]``, pyramid levels, ``lo
 import numpy as np
 import pytest
 
-import hostile
-from isolate import run_isolated
+from stress import hostile
+from stress.isolate import run_isolated
 from mlarray import LimitExceededError, MLArray, limits
 
 

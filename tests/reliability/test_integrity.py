@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mlarray
-from _common import base_offset_of, drop_checksums, frame_regions, open_base
+from stress._common import base_offset_of, drop_checksums, frame_regions, open_base
 from mlarray import CorruptFileError, MLArray
 from mlarray._file import integrity as _integrity
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mlarray
-from _common import frame_regions, open_base, read_meta_json, subprocess_env, write_meta_json
+from stress._common import frame_regions, open_base, read_meta_json, subprocess_env, write_meta_json
 from mlarray import CorruptFileError, Meta, MLArray
 
 

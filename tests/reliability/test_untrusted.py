@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mlarray
-from _common import (MLA_MAGIC, assemble_file, base_offset_of, drop_checksums, frame_regions, read_meta_json, split_frames, write_meta_json)
+from stress._common import (MLA_MAGIC, assemble_file, base_offset_of, drop_checksums, frame_regions, read_meta_json, split_frames, write_meta_json)
 from mlarray import CorruptFileError, MetadataError, MLArray, MLArrayError, UnsafeLegacyFileError
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy"

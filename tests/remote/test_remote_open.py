@@ -17,8 +17,15 @@ import mlarray
 from mlarray import MLArray
 from mlarray._errors import CorruptFileError, LimitExceededError, MLArrayError
 from mlarray._remote.store import cache
-from mlarray.remote import (RangeNotSupportedError, RemoteError, RemoteFileChangedError, RemoteForbiddenError,
-                            RemoteNotFoundError, RemoteTruncatedError, RemoteUnavailableError)
+from mlarray.remote import (
+    RangeNotSupportedError,
+    RemoteError,
+    RemoteFileChangedError,
+    RemoteForbiddenError,
+    RemoteNotFoundError,
+    RemoteTruncatedError,
+    RemoteUnavailableError,
+)
 
 LEGACY = Path(__file__).parents[1] / "data" / "legacy"
 

@@ -8,13 +8,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._file.container import base_offset
 from .._errors import CorruptFileError, MetadataError, MissingFileError, MLArrayError
+from .._file.container import base_offset
 from .._file.format import detect_format
 from .._file.frame_check import check_frame
 from .._untrusted.limits import gc_paused
-from .memory import check_read
 from ..meta import Meta
+from .memory import check_read
+from .writer import resolve_dparams
 
 __all__ = ["MLARRAY_SUFFIX", "check_path", "open_store", "store_modes", "read_meta", "read_all", "read_compressed"]
 
@@ -40,8 +41,6 @@ def store_modes(mode: Optional[str], mmap_mode: Optional[str]) -> tuple[str, Opt
 
 def open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
     import blosc2
-
-    from .writer import resolve_dparams
 
     mode, mmap_mode = store_modes(mode, mmap_mode)
     kwargs: dict[str, Any] = {"mode": mode, "dparams": resolve_dparams(dparams)}

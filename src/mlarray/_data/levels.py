@@ -10,12 +10,12 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .._errors import CorruptFileError, MLArrayError
 from .._file import integrity as _integrity
 from .._file.container import HEADER_SIZE, base_offset
-from .._errors import CorruptFileError, MLArrayError
 from .._file.frame_check import check_frame
-from .memory import check_read
 from .._remote import is_url
+from .memory import check_read
 
 __all__ = ["LevelArray", "level_loader"]
 

@@ -14,8 +14,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .chunks import expand_key
+from .._errors import LimitExceededError
 from .._untrusted.limits import is_overridden, limit, remedy
+from .chunks import expand_key
 
 __all__ = ["available_memory", "check_read", "selection_nbytes", "SMALL_READ"]
 
@@ -86,8 +87,6 @@ def check_read(path: object, shape: Sequence[int], dtype, key=Ellipsis, what: st
         return
     allowed = read_allowance()
     if allowed is not None and nbytes > allowed:
-        from .._errors import LimitExceededError
-
         source = "allowed" if is_overridden("max_read_bytes") else "available"
         raise LimitExceededError(
             path, f"{what or 'this read'} needs {nbytes / 2**30:,.1f} GiB, more than the {allowed / 2**30:,.1f} GiB "

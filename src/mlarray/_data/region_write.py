@@ -3,10 +3,9 @@
 ``store[region] = block`` runs ``blosc2.indexing.mark_indexes_stale`` (python-blosc2 4.14) after
 C-Blosc2 writes the slice. That bookkeeping remembers every file path it sees in a process-wide
 cache that is not emptied while the file's folder exists, and it checks every entry on each later
-write. Every save writes through a fresh temporary path, so a process that had saved n files paid
-about 11 µs x n on its next write: 34 ms for a small file after 3,000 saves, against a steady 4 ms
-without it (benchmarks/save_many.py). A long-lived dask worker converting a dataset slowed down
-quadratically.
+write. Every save writes through a fresh temporary path, so each write cost grew with the number
+of files the process had saved before (benchmarks/save_many.py; figures in docs/benchmarks.md): a
+long-lived dask worker converting a dataset slowed down quadratically.
 A file mlarray is writing carries no Blosc2 indexes, so there is nothing to mark stale. We call the
 extension type's ``set_slice`` directly, which is the call ``__setitem__`` makes after its
 bookkeeping, with the same bytes and the same C path. In-place writes (``mmap_mode="r+"``) take

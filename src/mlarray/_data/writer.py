@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-
 from typing import Any, Callable, Optional
 
+import blosc2
 import numpy as np
 
+from .._errors import MetadataError
 from .._file import integrity as _integrity
 from .._file.atomic import atomic_output
 from .._file.container import assemble, level_layout
-from .chunks import iter_chunk_slices, working_chunk_shape
 from .._file.format import CURRENT_FORMAT
-from .._metadata.meta_base import _meta_internal_write
-from .region_write import write_region
+from .._metadata.meta_base import library_write
+from .._version import __version__
+from ..layout import check_profile, profile_cparams, resolve_layout, to_blosc2_cparams
 from ..meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
+from ..pyramid import build_pyramid
+from ..stats import MAX_CHANNEL_STATS, compute_channel_stats, compute_stats
+from .chunks import iter_chunk_slices, working_chunk_shape
+from .region_write import write_region
 
-__all__ = ["write_file", "create_empty", "derive", "finish", "rewrite", "resolve_dparams", "PYRAMID_MIN_SIZE"]
+__all__ = ["write_file", "create_empty", "derive", "finish", "rewrite", "resolve_dparams", "compress_in_memory",
+           "blosc2_kwargs", "PYRAMID_MIN_SIZE"]
 
 # Levels are halved until every spatial axis is at most this long: one level then fits a
 # viewer canvas, and images no larger than this get no pyramid at all.
@@ -26,14 +32,10 @@ PYRAMID_MIN_SIZE = 256
 
 
 def _writer_id() -> str:
-    from .. import __version__
-
     return f"mlarray {__version__}"
 
 
 def resolve_dparams(dparams) -> Any:
-    import blosc2
-
     if dparams is None:
         # One thread: training loaders run many worker processes; threads would oversubscribe.
         return blosc2.DParams(nthreads=1)
@@ -44,10 +46,6 @@ def resolve_dparams(dparams) -> Any:
 
 def _resolve_cparams(cparams, dtype, profile: str = "default", sample=None, blocks=None) -> tuple[Any, dict]:
     """(blosc2.CParams, JSON description) from user cparams or the profile's measured default."""
-    import blosc2
-
-    from ..layout import profile_cparams, to_blosc2_cparams
-
     if cparams is None:
         desc = profile_cparams(profile, dtype, sample, blocks)
         return to_blosc2_cparams(desc), {k: v for k, v in desc.items() if k != "splitmode"}
@@ -61,8 +59,6 @@ def _resolve_cparams(cparams, dtype, profile: str = "default", sample=None, bloc
 
 
 def _layout(shape, dtype, meta: Meta, patch_size, chunk_size, block_size, profile="default"):
-    from ..layout import resolve_layout
-
     axes = spatial_axes_of(meta.spatial.axis_labels, len(shape))
     return resolve_layout(tuple(shape), np.dtype(dtype), axes, patch_size=patch_size,
                           chunk_size=chunk_size, block_size=block_size, profile=profile)
@@ -78,8 +74,6 @@ def _central_region(data, chunks) -> Optional[np.ndarray]:
 
 def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, block_size, cparams,
                fill_value=None, profile="default", data=None):
-    import blosc2
-
     chunks = blocks = patch = None
     if len(shape) and all(s > 0 for s in shape):
         chunks, blocks, patch = _layout(shape, dtype, meta, patch_size, chunk_size, block_size, profile)
@@ -97,10 +91,9 @@ def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, b
         store = blosc2.full(tuple(shape), fill_value, dtype=dtype, **kwargs)
     if patch is None and not all(s > 0 for s in shape):
         return store  # metadata-only file: no layout to record
-    with _meta_internal_write():
-        meta.blosc2 = MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
-                                 codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"],
-                                 dtype=np.dtype(store.dtype).str)
+    meta.record_layout(MetaBlosc2(chunk_size=list(store.chunks), block_size=list(store.blocks), patch_size=patch,
+                                  codec=cdesc["codec"], clevel=cdesc["clevel"], filters=cdesc["filters"],
+                                  dtype=np.dtype(store.dtype).str))
     return store
 
 
@@ -123,9 +116,7 @@ _SAME_CODEC = ("codec", "codec_meta", "clevel", "filters", "filters_meta", "type
 
 def _copy_compressed_chunks(store, data, progress) -> bool:
     """An in-memory Blosc2 array already compressed with the file's layout and codec (the default
-    ``MLArray(array)``) is copied chunk by chunk, without decompressing: 10x faster than re-encoding."""
-    import blosc2
-
+    ``MLArray(array)``) is copied chunk by chunk, without decompressing, instead of being decoded and encoded again."""
     if not isinstance(data, blosc2.NDArray) or data.urlpath is not None:
         return False
     same = (tuple(data.shape) == tuple(store.shape) and tuple(data.chunks) == tuple(store.chunks)
@@ -152,14 +143,13 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
     ``profile``: ``"training"`` stores no pyramid unless ``pyramid=True`` and compresses for size
     (``mlarray.layout.profile_cparams``); None or ``"default"``: fast reads, pyramid when large.
     """
-    from ..layout import check_profile
-
     profile = check_profile(profile)
     if profile == "training" and pyramid is None and not levels:
         pyramid = False  # training copies are read in patches; viewers can open the source
     meta = meta.copy()
     meta.writer = _writer_id()
-    with atomic_output(path) as tmp, _scratch(tmp) as base_tmp, _meta_internal_write():
+    # The writer records what it wrote (layout, shape, pyramid, statistics): the library-managed fields.
+    with atomic_output(path) as tmp, _scratch(tmp) as base_tmp, library_write():
         if data is None:
             store = _new_store(base_tmp, (0,), np.uint8, meta, patch_size=None, chunk_size=None,
                                block_size=None, cparams=None)
@@ -187,9 +177,7 @@ def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size,
                  fill_value=0) -> None:
     meta = meta.copy()
     meta.writer = _writer_id()
-    meta.has_array = True
-    with _meta_internal_write():
-        meta.spatial.shape = list(shape)
+    meta.record_array(shape)
     with atomic_output(path) as tmp, _scratch(tmp) as base_tmp:
         store = _new_store(base_tmp, shape, dtype, meta, patch_size=patch_size, chunk_size=chunk_size,
                            block_size=block_size, cparams=cparams, fill_value=fill_value)
@@ -219,8 +207,6 @@ def _scratch(tmp: str):
 
 def finish(target: str, meta: Meta, levels: list, base_src: str, base_src_offset: int = 0) -> None:
     """Lay out ``target`` (header, level frames, base frame), then record checksums and metadata."""
-    import blosc2
-
     frames = [lv.to_cframe() for lv in levels]
     levels.clear()  # keep one compressed copy of each level in memory, not two
     # Checksums describe the chunks as stored in the frame (serialising may re-encode special chunks).
@@ -245,9 +231,6 @@ def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
     Sets ``meta.stats`` and ``meta.pyramid`` (offsets are filled in by :func:`finish`) and returns the
     levels as in-memory compressed NDArrays, finest first.
     """
-    from ..pyramid import build_pyramid
-    from ..stats import compute_stats
-
     if stats and not meta.stats.user_supplied:  # statistics the caller set are kept as given
         meta.stats = MetaStatistics.from_mapping(_finite_only(compute_stats(store)))
         meta.stats.channels = _channel_stats(store, meta)
@@ -256,8 +239,6 @@ def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
     want = pyramid if pyramid is not None else any(store.shape[a] > PYRAMID_MIN_SIZE for a in axes)
     if not want or not axes or store.size == 0:
         return []
-    import blosc2
-
     built: dict[int, Any] = {}
 
     def make_level(k, shape, dtype):
@@ -279,10 +260,6 @@ def given_levels(store, meta: Meta, levels) -> list:
     Each level must keep the non-spatial axes and shrink (or keep) every spatial axis; its scale is
     the base shape over the level shape, per axis.
     """
-    import blosc2
-
-    from .._errors import MetadataError
-
     axes = set(spatial_axes_of(meta.spatial.axis_labels, store.ndim))
     out, entries, prev = [], [], tuple(store.shape)
     for i, lv in enumerate(levels, start=1):
@@ -303,8 +280,6 @@ def given_levels(store, meta: Meta, levels) -> list:
 
 def _channel_stats(store, meta: Meta) -> Optional[list]:
     """Statistics per channel when the array has one ``channel`` axis of at most MAX_CHANNEL_STATS."""
-    from ..stats import MAX_CHANNEL_STATS, compute_channel_stats
-
     labels = [getattr(v, "value", v) for v in (meta.spatial.axis_labels or [])]
     axes = [a for a, lab in enumerate(labels) if lab == "channel"]
     if len(axes) != 1 or len(labels) != store.ndim or not 0 < store.shape[axes[0]] <= MAX_CHANNEL_STATS:
@@ -326,8 +301,6 @@ def _finite_only(stats: dict) -> dict:
 def _level_cparams(dtype):
     """Pyramid levels are read rarely (viewers, overviews), so favour size: ZSTD 1 keeps writes fast
     and made a 256^3 CT level 16% smaller than the base array's LZ4HC (5.6 vs 6.7 MB)."""
-    import blosc2
-
     filters = [blosc2.Filter.SHUFFLE] if np.dtype(dtype).itemsize > 1 else [blosc2.Filter.NOFILTER]
     return blosc2.CParams(codec=blosc2.Codec.ZSTD, clevel=1, filters=filters,
                           splitmode=blosc2.SplitMode.ALWAYS_SPLIT, nthreads=1)
@@ -335,3 +308,34 @@ def _level_cparams(dtype):
 
 def _level_chunks(store, shape) -> tuple:
     return tuple(min(c, s) for c, s in zip(store.chunks, shape))
+
+
+def blosc2_kwargs(shape, dtype, meta: Meta, patch_size="default", chunk_size=None, block_size=None, cparams=None,
+                  dparams=None) -> dict:
+    """Blosc2 array arguments for an in-memory array laid out as the file will be; records the layout
+    in ``meta.blosc2`` (chunks and blocks Blosc2 would choose itself where the layout leaves them open)."""
+    dtype = np.dtype(dtype)
+    chunks, blocks, patch = _layout(shape, dtype, meta, patch_size, chunk_size, block_size)
+    cp, desc = _resolve_cparams(cparams, dtype)
+    kwargs: dict[str, Any] = {"cparams": cp, "dparams": resolve_dparams(dparams)}
+    if chunks is not None:
+        kwargs["chunks"] = tuple(chunks)
+    if blocks is not None:
+        kwargs["blocks"] = tuple(blocks)
+    if chunks is None or blocks is None:
+        c, b = blosc2.compute_chunks_blocks(tuple(shape), kwargs.get("chunks"), kwargs.get("blocks"), dtype=dtype)
+        kwargs["chunks"], kwargs["blocks"] = tuple(c), tuple(b)
+    meta.record_layout(MetaBlosc2(chunk_size=list(kwargs["chunks"]), block_size=list(kwargs["blocks"]),
+                                  patch_size=patch, codec=desc["codec"], clevel=desc["clevel"],
+                                  filters=desc["filters"], dtype=dtype.str))
+    return kwargs
+
+
+def compress_in_memory(arr: np.ndarray, meta: Meta, *, patch_size="default", chunk_size=None, block_size=None,
+                       cparams=None, dparams=None):
+    """``arr`` as an in-memory Blosc2 array with the file layout; records the layout in ``meta.blosc2``."""
+    if arr.size == 0:
+        return arr  # Blosc2 cannot hold empty arrays; nothing to compress
+    kwargs = blosc2_kwargs(arr.shape, arr.dtype, meta, patch_size, chunk_size, block_size, cparams, dparams)
+    return blosc2.asarray(np.ascontiguousarray(arr), **kwargs)
+

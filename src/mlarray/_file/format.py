@@ -20,11 +20,12 @@ import re
 from typing import Any, ClassVar, Optional
 
 from .._errors import CorruptFileError, FormatVersionError, LimitExceededError, MLArrayError
+from .._published.files import migrate_published_mapping, read_published_mapping
 from .._untrusted.limits import LIMITS, check, gc_paused, limit, remedy
 from .seal import seal, unseal
 from .vlmeta_write import write_entries
 
-__all__ = ["FormatV1", "LegacyPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
+__all__ = ["FormatV1", "PublishedPickleFormat", "CURRENT_FORMAT", "detect_format", "check_document_counts"]
 
 # The default limit on metadata text (docs/spec.md section 6; raise it with MLARRAY_MAX_META_BYTES).
 MAX_META_BYTES = LIMITS["max_meta_bytes"].default
@@ -91,7 +92,7 @@ class FormatV1:
         return {"version": cls.version}
 
 
-class LegacyPickleFormat:
+class PublishedPickleFormat:
     """Files of the published ``mlarray`` 0.0.x: gzip'd pickle in vlmeta ``"mlarray"`` (read-only)."""
 
     version: ClassVar[int] = 0
@@ -107,15 +108,13 @@ class LegacyPickleFormat:
 
     @classmethod
     def read_mapping(cls, store, path) -> dict:
-        from .._published.legacy import migrate_legacy_mapping, read_legacy_mapping
-
         try:
             raw = store.vlmeta[cls.meta_key]
         except Exception as exc:
             raise CorruptFileError(path, f"the legacy metadata entry cannot be read ({exc})") from None
         # 0.0.49+ wrote gzip'd pickle bytes; older releases stored the mapping itself.
         try:
-            doc = migrate_legacy_mapping(read_legacy_mapping(raw, path))
+            doc = migrate_published_mapping(read_published_mapping(raw, path))
         except MLArrayError:
             raise
         except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
@@ -141,8 +140,8 @@ def detect_format(store, path) -> Any:
                                                    f"reads up to v{CURRENT_FORMAT.version}. Upgrade mlarray.")
                 raise CorruptFileError(path, f"has an invalid format marker {marker!r}")
             return _KNOWN[version]
-        if LegacyPickleFormat.matches(store):
-            return LegacyPickleFormat
+        if PublishedPickleFormat.matches(store):
+            return PublishedPickleFormat
     except (FormatVersionError, CorruptFileError):
         raise
     except Exception as exc:
@@ -152,7 +151,7 @@ def detect_format(store, path) -> Any:
 
 
 # A JSON string with its escapes; used to drop strings before counting structure characters.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: 2x faster
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled loop: no backtracking per character
 # A 3-D box [[a,b],[c,d],[e,f]] is 4 lists and 10 values in the text (6 numbers, 4 brackets).
 _LISTS_PER_BOX, _VALUES_PER_BOX = 4, 10
 
@@ -232,7 +231,7 @@ def parse_json(text: str, path) -> dict:
     """
 
     def _no_constants(name):
-        raise ValueError(f"non-JSON constant {name}")
+        raise CorruptFileError(path, f"the metadata is not valid JSON (non-JSON constant {name})")
 
     check_json_text(text, path)
     try:

@@ -10,8 +10,8 @@ array (the bytes ``schunk.get_chunk(i)`` returns) and of every pyramid level cfr
 * ``MLArray.open(path, verify=True)``, ``MLArray.load(path)``, ``mlarray.validate(path)``: all chunks;
 * pyramid level chunks the first time a read touches them.
 
-Checksumming compressed bytes costs a CRC over data that is read anyway (~1.6 GB/s on this
-machine) and needs no decompression. Files without the entry (older writers, or a file whose
+Checksumming compressed bytes costs a CRC over data that is read anyway and needs no
+decompression. Files without the entry (older writers, or a file whose
 in-place region writes were interrupted before ``close()``) are read without verification.
 
 In-place region writes (``mmap_mode="r+"``) delete the entry before the first chunk changes and
@@ -31,10 +31,12 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from .._data.chunks import expand_key
+from .._data.read_path import chunk_ids
 from .._errors import CorruptFileError
-from .format import CHECKSUMS_KEY, FormatV1
-from .frame_check import is_lazy_chunk
 from .._untrusted.limits import check
+from .container import base_offset
+from .format import CHECKSUMS_KEY, FormatV1
+from .frame_check import check_vlmeta_entries, is_lazy_chunk
 from .vlmeta_write import write_entries
 
 __all__ = ["KEY", "array_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
@@ -82,19 +84,20 @@ class Checksums:
     def __init__(self, doc: dict, path) -> None:
         try:
             if doc.get("algorithm") != ALGORITHM:
-                raise ValueError(f"unknown algorithm {doc.get('algorithm')!r}")
-            self.chunks = _decode_crcs(doc)
-            self.levels = {str(k): _decode_crcs(v) for k, v in dict(doc.get("levels") or {}).items()}
+                raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (unknown algorithm "
+                                             f"{doc.get('algorithm')!r})")
+            self.chunks = _decode_crcs(doc, path)
+            self.levels = {str(k): _decode_crcs(v, path) for k, v in dict(doc.get("levels") or {}).items()}
         except CorruptFileError:
             raise
         except Exception as exc:
             raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged ({exc})") from None
 
 
-def _decode_crcs(doc: dict) -> np.ndarray:
+def _decode_crcs(doc: dict, path) -> np.ndarray:
     crcs = np.frombuffer(base64.b64decode(doc["chunks"], validate=True), dtype="<u4")
     if len(crcs) != int(doc["nchunks"]):
-        raise ValueError("chunk count does not match")
+        raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (chunk count does not match)")
     return crcs
 
 
@@ -152,9 +155,6 @@ def _chunk_crc(store, i: int, path, what: str = "array") -> int:
 def _fresh_mismatch(path, i: int) -> bool:
     """Re-check chunk ``i`` against the file as it is now (another process may have rewritten it)."""
     import blosc2
-
-    from .container import base_offset
-    from .frame_check import check_vlmeta_entries
 
     try:
         off = base_offset(str(path))
@@ -256,8 +256,6 @@ class ChunkVerifier:
     def check_region(self, region) -> None:
         """Like :meth:`check_key` for a key already parsed by ``_read_path.plan``."""
         if self.enabled and self.state.unchecked:
-            from .._data.read_path import chunk_ids
-
             self.check_chunks(chunk_ids(region, self.chunks, self.grid))
 
 

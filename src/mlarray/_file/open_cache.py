@@ -35,11 +35,14 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from . import integrity as _integrity
+from .._data.writer import resolve_dparams
+from .._errors import CorruptFileError
 from .._untrusted.limits import metadata_limits_key
+from . import integrity as _integrity
+from .container import base_offset
 
-__all__ = ["Known", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns", "open_ndarray", "open_known", "remember_open",
-           "RACY_NS"]
+__all__ = ["Known", "Reopened", "file_identity", "lookup", "remember", "old_enough", "forget", "clear", "now_ns",
+           "open_ndarray", "reopen", "remember_open", "RACY_NS"]
 
 RACY_NS = 2 * 10**9  # two seconds: well above any timestamp granularity but FAT's
 _MAX_FILES = 4096
@@ -138,7 +141,7 @@ def open_ndarray(path: str, offset: int, dparams):
         return blosc2.open(path, mode="r", mmap_mode="r", offset=offset, dparams=dparams)
     store = ext_open(path, "r", offset, mmap_mode="r", dparams=dparams)
     if not isinstance(store, blosc2.NDArray):
-        raise TypeError(f"{path} no longer holds an NDArray")
+        raise CorruptFileError(path, "no longer holds a Blosc2 NDArray")
     return store
 
 
@@ -149,14 +152,20 @@ def now_ns() -> int:
 # ----------------------------------------------------------------------------- MLArray.open's use
 
 
-def open_known(self, path: str, identity, dparams, verify) -> bool:
-    """Attach ``path`` to the empty ``MLArray`` ``self``, read-only, from what an earlier open of the
-    same unchanged file verified; False when there is none or the file changed meanwhile."""
-    from .._data.writer import resolve_dparams
+class Reopened(NamedTuple):
+    """What :func:`reopen` hands ``MLArray.open``: the opened base array, the earlier open's record and,
+    when asked to verify, a chunk verifier that shares the chunks that open already checked."""
+    store: Any
+    known: Known
+    verifier: Optional[_integrity.ChunkVerifier]
 
+
+def reopen(path: str, identity, dparams, verify) -> Optional[Reopened]:
+    """Open ``path`` read-only from what an earlier open of the same unchanged file verified; None when
+    there is none, other metadata limits are in force, or the file changed meanwhile."""
     known = lookup(path, identity)
     if known is None or known.limits_key != metadata_limits_key():
-        return False  # other limits in force: the full open checks the metadata against them
+        return None  # other limits in force: the full open checks the metadata against them
     try:
         store = open_ndarray(path, known.offset, resolve_dparams(dparams))
         same = file_identity(path) == identity and _layout_of(store) == known.layout
@@ -164,32 +173,26 @@ def open_known(self, path: str, identity, dparams, verify) -> bool:
         same = False
     if not same:  # replaced or changed between the look-up and the open: check it afresh
         forget(path)
-        return False
-    self._format, self._sums_expected, self._checksums = known.fmt, known.sums_expected, known.checksums
-    self.__dict__.pop("_meta_object", None)
-    self.__dict__["_meta_mapping"] = known.mapping  # Meta built on first use (see _meta)
-    has_array = bool(known.mapping.get("has_array"))
-    self._store, self._data = store, (store if has_array else None)
-    self.filepath, self.mode, self.mmap_mode = path, "r", "r"
-    self._saved_meta_json = None  # read-only: flush() never compares it
-    if verify and has_array:
+        return None
+    verifier = None
+    if verify and known.mapping.get("has_array"):
         crcs = None if known.checksums is None else known.checksums.chunks
-        self._verifier = _integrity.ChunkVerifier.again(store, path, crcs, known.verified, known.verifier_geometry)
-    return True
+        verifier = _integrity.ChunkVerifier.again(store, path, crcs, known.verified, known.verifier_geometry)
+    return Reopened(store, known, verifier)
 
 
-def remember_open(self, identity, checked_at: int, limits_key: tuple = ()) -> None:
-    """Keep what the full open of ``self`` (an ``MLArray``) verified, for the next open of the file."""
-    if not old_enough(identity, checked_at) or file_identity(self.filepath) != identity:
+def remember_open(path: str, identity, checked_at: int, limits_key: tuple, *, store, fmt, mapping: dict,
+                  meta_json: Optional[str], sums_expected: Optional[bool], checksums,
+                  verifier: Optional[_integrity.ChunkVerifier]) -> None:
+    """Keep what a full open of ``path`` verified (its metadata ``mapping``, checksum table, verified
+    chunks), for the next open of the unchanged file."""
+    if not old_enough(identity, checked_at) or file_identity(path) != identity:
         return
-    from .container import base_offset
-
-    mapping = self.__dict__.get("_opened_mapping") or self._meta.to_mapping()  # built by the open just made
-    v = self._verifier
-    known = Known(base_offset(self.filepath), self._format, mapping, self._sums_expected, self._checksums,
-                  None if v is None else v.state, _layout_of(self._store),
-                  None if v is None else (v.chunks, v.grid), len(self._saved_meta_json or json.dumps(mapping)), limits_key)
-    remember(self.filepath, identity, known, checked_at)
+    known = Known(base_offset(path), fmt, mapping, sums_expected, checksums,
+                  None if verifier is None else verifier.state, _layout_of(store),
+                  None if verifier is None else (verifier.chunks, verifier.grid),
+                  len(meta_json or json.dumps(mapping)), limits_key)
+    remember(path, identity, known, checked_at)
 
 
 def _layout_of(store) -> tuple:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from .._errors import NoArrayError
+from .._errors import InputError, NoArrayError
 from ..affines import convert_coord_system
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def pad_affine(affine: np.ndarray, ndim: int = 3) -> np.ndarray:
     if n == ndim:
         return a.copy()
     if n > ndim:
-        raise ValueError(f"a {n}-D world cannot be written as a {ndim}-D affine")
+        raise InputError(f"a {n}-D world cannot be written as a {ndim}-D affine")
     out = np.eye(ndim + 1)
     out[:n, :n] = a[:n, :n]
     out[:n, ndim] = a[:n, n]

@@ -16,9 +16,10 @@ import torch
 from monai.data import Dataset, MetaTensor
 from monai.utils import MetaKeys, SpaceKeys
 
+from .._array import MLArray
 from ..torch import SharedEpoch, _torch_friendly
 from ..training import PatchSampler, SamplingError
-from ._geometry import channel_first
+from ._geometry import channel_first, ras_affine
 
 __all__ = ["MLArrayPatchDataset"]
 
@@ -105,9 +106,6 @@ class MLArrayPatchDataset(Dataset):
 
 
 def _case_geometry(path: str, keep_lps: bool) -> tuple[np.ndarray, str]:
-    from mlarray import MLArray
-
-    from ._geometry import ras_affine
 
     return ras_affine(MLArray.open(path, mmap_mode="r"), keep_lps=keep_lps)
 

@@ -22,6 +22,8 @@ import numpy as np
 from monai.data.image_reader import ImageReader
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
 
+from .._array import MLArray
+from .._errors import InputError
 from ._geometry import channel_last, native_byte_order, ras_affine, spatial_layout
 
 __all__ = ["MLArrayReader", "mla_meta", "register"]
@@ -55,7 +57,6 @@ class MLArrayReader(ImageReader):
 
     def read(self, data: Union[Sequence[_PathLike], _PathLike], **kwargs):
         """Open the file(s) memory-mapped; no voxels are read until :meth:`get_data`."""
-        from mlarray import MLArray
 
         opts = {**self.kwargs, **kwargs}
         opened = [MLArray.open(os.fspath(f), mmap_mode="r", **opts) for f in ensure_tuple(data)]
@@ -66,7 +67,7 @@ class MLArrayReader(ImageReader):
         # not ensure_tuple: an MLArray is itself iterable (over its first axis)
         for image in (img if isinstance(img, (list, tuple)) else [img]):
             if not image.meta.has_array:
-                raise ValueError(f"{image.filepath}: metadata-only .mla file; MONAI needs an image array")
+                raise InputError(f"{image.filepath}: metadata-only .mla file; MONAI needs an image array")
             spatial, _ = spatial_layout(image)
             data = native_byte_order(channel_last(image.to_numpy(), spatial))
             if self.dtype is not None:
@@ -125,10 +126,10 @@ def _stack(arrays: list, metas: list) -> tuple[np.ndarray, dict]:
         return arrays[0], meta
     for other in metas[1:]:
         if not np.array_equal(other[MetaKeys.SPATIAL_SHAPE], meta[MetaKeys.SPATIAL_SHAPE]):
-            raise ValueError(f"files stacked as channels need one spatial shape, got "
+            raise InputError(f"files stacked as channels need one spatial shape, got "
                              f"{meta[MetaKeys.SPATIAL_SHAPE].tolist()} and {other[MetaKeys.SPATIAL_SHAPE].tolist()}")
         if not np.allclose(other[MetaKeys.AFFINE], meta[MetaKeys.AFFINE], atol=1e-5):
-            raise ValueError("files stacked as channels need one affine; resample them onto one grid first")
+            raise InputError("files stacked as channels need one affine; resample them onto one grid first")
     n = len(meta[MetaKeys.SPATIAL_SHAPE])
     meta = dict(meta)
     if all(a.ndim == n for a in arrays):  # as MONAI stacks channel-less NIfTIs: a new first axis

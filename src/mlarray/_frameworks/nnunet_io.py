@@ -32,7 +32,10 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 
+from .._array import MLArray
+from .._errors import InputError
 from ..affines import anatomical_letters
+from ..meta import Meta
 from ._geometry import channel_first, spatial_layout
 
 __all__ = ["MLArrayIO", "class_table_from_dataset_json"]
@@ -57,11 +60,11 @@ class MLArrayIO(BaseReaderWriter):
         first = infos[0]
         for f, data, info in zip(image_fnames[1:], arrays[1:], infos[1:]):
             if data.shape[1:] != arrays[0].shape[1:]:
-                raise ValueError(f"{f}: spatial shape {list(data.shape[1:])} (nnU-Net's axis order) differs from "
+                raise InputError(f"{f}: spatial shape {list(data.shape[1:])} (nnU-Net's axis order) differs from "
                                  f"{image_fnames[0]} {list(arrays[0].shape[1:])}; every channel file of a case must "
                                  "share one grid")
             if not np.allclose(_nnunet_spacing(info), _nnunet_spacing(first), rtol=1e-5):
-                raise ValueError(f"{f}: spacing {info['spacing']} differs from {image_fnames[0]} {first['spacing']}; "
+                raise InputError(f"{f}: spacing {info['spacing']} differs from {image_fnames[0]} {first['spacing']}; "
                                  "resample the channels onto one grid first")
         properties = {"spacing": _nnunet_spacing(first), _GEOMETRY_KEY: first}
         return np.vstack(arrays).astype(np.float32, copy=False), properties
@@ -69,15 +72,13 @@ class MLArrayIO(BaseReaderWriter):
     def read_seg(self, seg_fname: str) -> tuple[np.ndarray, dict]:
         data, properties = self.read_images([seg_fname])
         if data.shape[0] != 1:
-            raise ValueError(f"{seg_fname}: a segmentation has one channel, this file has {data.shape[0]}")
+            raise InputError(f"{seg_fname}: a segmentation has one channel, this file has {data.shape[0]}")
         return data, properties
 
     def write_seg(self, seg: np.ndarray, output_fname: str, properties: dict) -> None:
-        from mlarray import Meta, MLArray
-
         info = properties.get(_GEOMETRY_KEY)
         if info is None:
-            raise ValueError(f"{output_fname}: the properties were not made by MLArrayIO.read_images (no "
+            raise InputError(f"{output_fname}: the properties were not made by MLArrayIO.read_images (no "
                              f"{_GEOMETRY_KEY!r} entry), so the image grid is unknown; predict from .mla images")
         seg = np.asarray(seg)
         if info["spatial_ndim"] == 2:
@@ -86,7 +87,7 @@ class MLArrayIO(BaseReaderWriter):
         if seg.ndim == len(order):
             seg = np.transpose(seg, np.argsort(order))  # back to the file's own axis order
         if tuple(seg.shape) != tuple(info["shape"]):
-            raise ValueError(f"{output_fname}: segmentation shape {seg.shape} is not the image's {info['shape']}")
+            raise InputError(f"{output_fname}: segmentation shape {seg.shape} is not the image's {info['shape']}")
         seg = seg.astype(_label_dtype(seg), copy=False)
         spatial = {k: info[k] for k in ("spacing", "origin", "direction", "coord_system", "axis_units")
                    if info.get(k) is not None}
@@ -99,14 +100,12 @@ class MLArrayIO(BaseReaderWriter):
 
 
 def _read_one(path: str) -> tuple[np.ndarray, dict]:
-    from mlarray import MLArray
-
     img = MLArray.open(path, mmap_mode="r")
     if not img.meta.has_array:
-        raise ValueError(f"{path}: metadata-only .mla file; nnU-Net needs an image array")
+        raise InputError(f"{path}: metadata-only .mla file; nnU-Net needs an image array")
     spatial, _ = spatial_layout(img)
     if len(spatial) not in (2, 3):
-        raise ValueError(f"{path}: nnU-Net handles 2 or 3 spatial axes, this file has {len(spatial)} "
+        raise InputError(f"{path}: nnU-Net handles 2 or 3 spatial axes, this file has {len(spatial)} "
                          f"(axis_labels {img.axis_labels}); label the extra axes as 'channel'")
     sp = img.meta.spatial
     order = _nnunet_axis_order(img, spatial)

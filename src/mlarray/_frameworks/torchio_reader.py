@@ -7,6 +7,8 @@ from typing import Union
 
 import numpy as np
 
+from .._array import MLArray
+from .._errors import InputError
 from ._geometry import channel_first, native_byte_order, pad_affine, ras_affine, spatial_layout
 
 __all__ = ["reader"]
@@ -20,15 +22,14 @@ def reader(path: Union[str, os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
     TorchIO gives 2D images. The stored dtype is kept (TorchIO widens unsigned 16/32-bit itself), in
     native byte order (torch refuses big-endian arrays such as nibabel's ``anatomical.nii`` converted).
     """
-    from mlarray import MLArray
 
     path = os.fspath(path)
     img = MLArray.open(path, mmap_mode="r")
     if not img.meta.has_array:
-        raise ValueError(f"{path}: metadata-only .mla file; TorchIO needs an image array")
+        raise InputError(f"{path}: metadata-only .mla file; TorchIO needs an image array")
     spatial, _ = spatial_layout(img)
     if not 2 <= len(spatial) <= 3:
-        raise ValueError(f"{path}: TorchIO images have 2 or 3 spatial axes, this file has {len(spatial)} "
+        raise InputError(f"{path}: TorchIO images have 2 or 3 spatial axes, this file has {len(spatial)} "
                          f"(axis_labels {img.axis_labels}); label the extra axes as 'channel' or 'temporal'")
     data = native_byte_order(channel_first(img.to_numpy(), spatial))
     affine, _ = ras_affine(img)

@@ -103,7 +103,7 @@ def _too_deep() -> _Bad:
     return _Bad("...", f"is nested deeper than {MAX_JSON_DEPTH} levels", "flatten the structure")
 
 
-def _plain(v, nonfinite: bool) -> bool:
+def _is_plain(v, nonfinite: bool) -> bool:
     """A value that is already JSON as it is (the common case, checked without a call per value)."""
     tv = type(v)
     return tv is str or tv is int or tv is bool or v is None or (tv is float and (nonfinite or _isfinite(v)))
@@ -132,7 +132,7 @@ def _convert_dict(value: dict, depth: int, nonfinite: bool) -> dict:
     for k, v in value.items():
         if not isinstance(k, str):
             raise _Bad(k, "has a non-string key", "JSON objects need string keys; convert keys with str()")
-        if not deep and _plain(v, nonfinite):
+        if not deep and _is_plain(v, nonfinite):
             out[k] = v
             continue
         try:
@@ -149,7 +149,7 @@ def _convert_list(value, depth: int, nonfinite: bool) -> list:
     out = []
     deep = depth + 1 > MAX_JSON_DEPTH
     for i, v in enumerate(value):
-        if not deep and _plain(v, nonfinite):
+        if not deep and _is_plain(v, nonfinite):
             out.append(v)
             continue
         try:

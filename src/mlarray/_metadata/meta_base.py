@@ -6,7 +6,8 @@ classes (``MetaSource``, ``MetaExtra``, ``MetaIsSeg``, ...). They live here so t
 keeps to the model itself.
 
 Fields the library manages (``spatial.shape``, the ``blosc2`` layout) are read-only for users; the
-library writes them inside :func:`_meta_internal_write`. Assigning any other field validates it at
+library writes them inside :func:`library_write` (the published package called it ``_meta_internal_write``;
+:mod:`mlarray.meta` keeps that name for code ported from it). Assigning any other field validates it at
 once (against the array dimensions last seen) and leaves the old value in place when it is refused.
 """
 
@@ -20,15 +21,17 @@ from typing import Any, ClassVar, Iterator, Mapping, Optional
 from .._errors import MetadataTypeError
 
 __all__ = ["BaseMeta", "SingleKeyBaseMeta", "FrozenList", "MetaSource", "MetaExtra", "MetaIsSeg",
-           "MetaHasArray", "MetaImageFormat", "MetaVersion", "_meta_internal_write", "internal_write",
+           "MetaHasArray", "MetaImageFormat", "MetaVersion", "library_write", "internal_write",
            "to_plain_value"]
 
-_INTERNAL_WRITE: ContextVar[bool] = ContextVar("mlarray_meta_internal_write", default=False)
+_INTERNAL_WRITE: ContextVar[bool] = ContextVar("mlarray_library_write", default=False)
 
 
 @contextmanager
-def _meta_internal_write() -> Iterator[None]:
-    """Let the library (and code ported from the published package) write library-managed fields."""
+def library_write() -> Iterator[None]:
+    """Inside the block, library-managed fields (``spatial.shape``, the ``blosc2`` layout, ``has_array``,
+    ...) can be assigned: how the writer and the array record what they did. Users' assignments outside
+    it are refused. A context variable, so a block in one thread or task never opens another's."""
     token = _INTERNAL_WRITE.set(True)
     try:
         yield
@@ -112,7 +115,7 @@ class BaseMeta:
         old = getattr(self, name)
         object.__setattr__(self, name, value)
         try:
-            with _meta_internal_write():
+            with library_write():
                 self._revalidate(name)
         except BaseException:
             object.__setattr__(self, name, old)
@@ -167,7 +170,7 @@ class BaseMeta:
         """Unset every field the user may change."""
         outer = internal_write()  # library-managed fields are reset only by the library
         fresh = type(self)()
-        with _meta_internal_write():
+        with library_write():
             for f in self._FIELDS:
                 if f not in self._PROTECTED or outer:
                     setattr(self, f, getattr(fresh, f))
@@ -175,13 +178,13 @@ class BaseMeta:
     def copy_from(self, other: "BaseMeta", *, overwrite: bool = False) -> None:
         """Take ``other``'s fields: all with ``overwrite``, else only those unset here.
 
-        Library-managed fields are copied only inside :func:`_meta_internal_write`."""
+        Library-managed fields are copied only inside :func:`library_write`."""
         if type(other) is not type(self):
             raise MetadataTypeError(self._PREFIX.rstrip(".") or type(self).__name__, other,
                                     f"copy_from needs another {type(self).__name__}", "pass the same kind of namespace")
         outer = internal_write()
         src = type(self).from_mapping(other.to_mapping())  # a private copy: no shared lists
-        with _meta_internal_write():
+        with library_write():
             for f in self._FIELDS:
                 if f in self._PROTECTED and not outer:
                     continue
@@ -257,7 +260,7 @@ class SingleKeyBaseMeta:
         v = self._check(v)
         owner = object.__getattribute__(self, "_owner")
         if owner is not None:
-            with _meta_internal_write():
+            with library_write():
                 setattr(owner, self._OWNER_ATTR, v)
         else:
             object.__setattr__(self, "_value", v)

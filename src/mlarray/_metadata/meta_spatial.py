@@ -10,7 +10,7 @@ import numpy as np
 from .. import affines
 from .._errors import MetadataError, MetadataTypeError
 from .fields import float_list, int_list, label_str, reject_unknown, require_mapping, str_list
-from .meta_base import BaseMeta, FrozenList, _meta_internal_write
+from .meta_base import BaseMeta, FrozenList, library_write
 
 __all__ = ["AxisLabel", "AxisLabelEnum", "CoordSystem", "CoordSystemEnum", "MetaSpatial", "SPATIAL_AXIS_LABELS",
            "spatial_axes_of", "compose_affine_or_none"]
@@ -123,7 +123,7 @@ class MetaSpatial(BaseMeta):
                                     "disagrees with the spacing/origin/direction also given",
                                     "pass either the affine or spacing/origin/direction, or make them agree")
             return
-        with _meta_internal_write():
+        with library_write():
             self.spacing, self.origin, self.direction = spacing.tolist(), origin.tolist(), direction.tolist()
         self._from_affine = True
 
@@ -137,7 +137,7 @@ class MetaSpatial(BaseMeta):
     def affine(self, value) -> None:
         """Replace the geometry by ``value`` (None clears spacing, origin and direction)."""
         old = (self.spacing, self.origin, self.direction, self._from_affine)
-        with _meta_internal_write():
+        with library_write():
             self.spacing = self.origin = self.direction = None
             self._from_affine = False
             try:
@@ -147,6 +147,38 @@ class MetaSpatial(BaseMeta):
             except BaseException:
                 self.spacing, self.origin, self.direction, self._from_affine = old
                 raise
+
+    def set_geometry(self, spacing=None, origin=None, direction=None, affine=None) -> None:
+        """Set the geometry parts given (each checked), or all three from ``affine``; parts not given stay.
+
+        An ``affine`` together with a part raises (the published package's rule: an affine never silently
+        loses to parts). Not validated against the array here: the caller validates once afterwards."""
+        if affine is not None:
+            merged = MetaSpatial(spacing=spacing, origin=origin, direction=direction, affine=affine)
+            with library_write():
+                self.spacing, self.origin, self.direction = merged.spacing, merged.origin, merged.direction
+            self._from_affine = True
+            return
+        parts = {"spacing": spacing, "origin": origin, "direction": direction}
+        with library_write():
+            for name, value in parts.items():
+                if value is not None:
+                    setattr(self, name, getattr(MetaSpatial(**{name: value}), name))
+        if any(v is not None for v in parts.values()):
+            self._from_affine = False
+
+    def clear_geometry(self, name: str) -> None:
+        """Unset ``spacing``, ``origin`` or ``direction`` (unknown again; nothing to validate)."""
+        if name not in ("spacing", "origin", "direction"):
+            raise MetadataError("spatial", name, "is not a geometry part", "use spacing, origin or direction")
+        with library_write():
+            setattr(self, name, None)
+
+    def set_axis_labels(self, axis_labels) -> None:
+        """Set the axis labels (checked) without validating them against the array yet: the caller
+        validates once afterwards, with the geometry given at the same time."""
+        with library_write():
+            self.axis_labels = MetaSpatial(axis_labels=axis_labels).axis_labels
 
     @property
     def geometry_from_affine(self) -> bool:
@@ -169,7 +201,7 @@ class MetaSpatial(BaseMeta):
     def validate(self, ndim: Optional[int] = None) -> None:
         """Check field lengths against the array's ``ndim`` (and each other); remembers ``ndim`` so
         later assignments (``meta.spatial.spacing = ...``) are checked against it too."""
-        with _meta_internal_write():
+        with library_write():
             self._validate(ndim)
         if ndim is not None:
             self._ndim = ndim
@@ -180,7 +212,7 @@ class MetaSpatial(BaseMeta):
         if self._ndim is not None:
             self.validate(self._ndim)  # against the dimensions last validated against
         else:  # not yet tied to an array: each field on its own (lengths are checked by validate(ndim))
-            with _meta_internal_write():
+            with library_write():
                 self._validate(None, cross=False)
 
     def _validate(self, ndim: Optional[int], cross: bool = True) -> None:
@@ -239,7 +271,7 @@ class MetaSpatial(BaseMeta):
             else:
                 # Fill only what is missing from the affine, keep what was given explicitly.
                 sp, org, dr = affines.decompose_affine(aff, allow_shear=True)
-                with _meta_internal_write():
+                with library_write():
                     obj.spacing = obj.spacing or sp.tolist()
                     obj.origin = obj.origin or org.tolist()
                     obj.direction = obj.direction or dr.tolist()

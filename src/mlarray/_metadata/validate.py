@@ -9,7 +9,10 @@ from typing import Union
 
 import numpy as np
 
+from .._array import MLArray
 from .._errors import MetadataError, MLArrayError
+from .._file.format import CURRENT_FORMAT
+from ..affines import orthonormality_error
 from ..meta import Meta, spatial_axes_of
 
 __all__ = ["Problem", "validate"]
@@ -42,8 +45,6 @@ def validate(target: Union[str, os.PathLike, Meta, dict, "object"], *, isolated:
     ndim = None
     shape = None
     if isinstance(target, (str, os.PathLike)):
-        from .._array import MLArray
-
         try:
             img = MLArray.open(target, mmap_mode="r")
         except FileNotFoundError as exc:
@@ -114,8 +115,6 @@ def _microscopic(sp, shape) -> bool:
 
 def _geometry_warnings(meta: Meta, shape) -> list[Problem]:
     """Legal but lossy for most tools: kept in the file, reported here."""
-    from ..affines import orthonormality_error
-
     out: list[Problem] = []
     sp = meta.spatial
     if sp.direction is not None and not sp.is_orthonormal:
@@ -158,18 +157,15 @@ def _source_grid_warnings(meta: Meta) -> list[Problem]:
     return out
 
 
-def _check_integrity(img) -> list[Problem]:
+def _check_integrity(img: MLArray) -> list[Problem]:
     """Verify every chunk against the checksums recorded at save (``mlarray._file.integrity``)."""
-    from .._file import integrity as _integrity
-    from .._file.format import FormatV1
-
     if not img.meta.has_array:
         return []
     try:
-        checked = _integrity.verify_all(img._store, img.filepath, img._sums_expected)
+        recorded = img.verify()
     except MLArrayError as exc:
         return [Problem("error", "data", str(exc), "restore the file from a backup or re-create it from its source")]
-    if checked is None and img._format is FormatV1:
+    if not recorded and img.format_version == CURRENT_FORMAT.version:  # published 0.0.x files never had them
         return [Problem("warning", "checksums", "the file records no chunk checksums (written before they existed, "
                         "or in-place writes were not closed), so corrupted data cannot be detected",
                         "re-save the file (MLArray.open(p).save(p)) to record them")]

@@ -2,7 +2,7 @@
 
 Unpickling untrusted bytes can run arbitrary code, so legacy metadata is never unpickled freely:
 :class:`_AllowListUnpickler` resolves only the few globals that real legacy files contain, each
-replaced by a harmless stand-in that can only build plain values (see :mod:`mlarray._published.legacy` for what the
+replaced by a harmless stand-in that can only build plain values (see :mod:`mlarray._published.files` for what the
 published package wrote):
 
 * ``mlarray.meta._FrozenList`` / ``_FrozenDict`` (read-only list/dict subclasses, pickled

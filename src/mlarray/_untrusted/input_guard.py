@@ -25,11 +25,17 @@ import stat
 import sys
 from typing import Iterable, Iterator, Optional
 
+from .._data.memory import SMALL_READ, read_allowance
+from .._errors import LimitExceededError, MLArrayError
+from ..convert._record import ConversionError
+from .limits import check, is_overridden, limit, remedy
+
 __all__ = ["contained_reads", "contained_file", "is_inside", "check_decoded", "OutsideInputError"]
 
 
-class OutsideInputError(PermissionError):
-    """Raised into the format library when it opens a file it may not read (see the module doc)."""
+class OutsideInputError(MLArrayError, PermissionError):
+    """Raised into the format library when it opens a file it may not read (see the module doc);
+    an ``MLArrayError`` that is also a ``PermissionError``, the type format libraries expect from ``open``."""
 
 
 class _Guard:
@@ -47,8 +53,6 @@ OUTSIDE_REMEDY = ("keep every file of the image as a regular file in its folder;
 
 
 def outside_allowed() -> bool:
-    from .limits import limit
-
     return bool(limit("allow_outside_files"))
 
 
@@ -68,8 +72,6 @@ def contained_file(folder: str, name: str, referer: str) -> str:
     """The real path of ``name`` (relative to ``folder``), which must be a regular file inside ``folder``.
 
     Raises :class:`~mlarray.convert.ConversionError` naming ``referer`` (the file that names it)."""
-    from ..convert._record import ConversionError
-
     folder = os.path.realpath(folder)
     real = os.path.realpath(name if os.path.isabs(name) else os.path.join(folder, name))
     if not is_inside(real, folder) and not outside_allowed():
@@ -163,8 +165,6 @@ def contained_reads(input_path: str, also: Iterable[str] = ()) -> Iterator[None]
     """Inside the block, this thread may open only ``input_path``, regular files inside its folder
     (the folder itself for a directory input), inside the folders of the paths in ``also`` (inputs
     the caller named too) and the Python installation's files."""
-    from ..convert._record import ConversionError
-
     real = os.path.realpath(input_path)
     folder = _folder_of(input_path)
     _install()
@@ -187,10 +187,6 @@ def contained_reads(input_path: str, also: Iterable[str] = ()) -> Iterator[None]
 
 def check_decoded(path: object, nbytes: int, what: str = "the image") -> None:
     """Refuse to decode ``nbytes`` that do not fit in memory (``max_read_bytes``), before allocating."""
-    from .._errors import LimitExceededError
-    from .limits import is_overridden, remedy
-    from .._data.memory import SMALL_READ, read_allowance
-
     explicit = is_overridden("max_read_bytes")
     if nbytes <= SMALL_READ and not explicit:
         return  # no /proc read for ordinary images
@@ -222,10 +218,6 @@ def check_dicom_file(path: str) -> None:
     """Before pydicom reads ``path``: its size must fit in memory, and a deflated dataset (which pydicom
     inflates whole, without a bound) is inflated here first, counting bytes only, up to that bound."""
     import zlib
-
-    from .._errors import LimitExceededError
-    from .limits import remedy
-    from .._data.memory import read_allowance
 
     with open(path, "rb") as fh:
         head = fh.read(132 + 12)
@@ -266,8 +258,6 @@ def check_nifti_header(path: str) -> None:
     nibabel reads it (the same limit as metadata: ``max_meta_bytes``)."""
     import gzip
     import struct
-
-    from .limits import check
 
     try:
         opener = gzip.open if path.lower().endswith(".gz") else open

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from .._errors import LimitExceededError
+from .._errors import LimitExceededError, MetadataTypeError
 
 __all__ = ["LIMITS", "Limit", "limit", "limits", "is_overridden", "remedy", "exceeded", "check", "gc_paused",
            "metadata_limits_key", "LimitExceededError"]
@@ -127,7 +127,7 @@ def limits(**values: Optional[int]) -> Iterator[None]:
     """
     unknown = sorted(set(values) - set(LIMITS))
     if unknown:
-        raise TypeError(f"unknown limit {unknown[0]!r}; known: {', '.join(LIMITS)}")
+        raise MetadataTypeError("limits", unknown[0], "is an unknown limit", f"known: {', '.join(LIMITS)}")
     new = dict(_overrides.get())
     new.update({k: (None if not v else int(v)) for k, v in values.items()})
     token = _overrides.set(new)

@@ -20,7 +20,8 @@ import warnings
 
 import numpy as np
 
-from .._errors import CorruptFileError
+from .._errors import CorruptFileError, LimitExceededError
+from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 from ..optpkg import have, optional_import
 from ._record import ConversionError, ImageRecord, json_clean
 
@@ -199,7 +200,6 @@ def frames_array(ds, nframes: int, where) -> np.ndarray:
     it), and files pydicom's plugins refuse (some 12-bit JPEG extended streams) are decoded by
     GDCM directly when python-gdcm is installed. A clear error names missing decoders.
     """
-    from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 
     _check_samples_per_pixel(ds, where)
     check_decoded(where, max(nframes, int(ds.get("NumberOfFrames", 1) or 1)) * dicom_frame_nbytes(ds),
@@ -207,8 +207,6 @@ def frames_array(ds, nframes: int, where) -> np.ndarray:
     try:
         arr = ds.pixel_array
     except MemoryError:
-        from .._errors import LimitExceededError
-
         raise LimitExceededError(where, f"decoding its {max(nframes, 1)} frame(s) ran out of memory (the decoder "
                                         "holds the encoded and the decoded pixels at once); convert it on a "
                                         "machine with more memory", "max_read_bytes") from None

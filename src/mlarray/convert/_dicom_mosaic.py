@@ -18,6 +18,7 @@ import numpy as np
 
 from .._errors import CorruptFileError
 from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
+from ..optpkg import optional_import
 from ._dicom_common import apply_rescale, json_dataset, slope_inter
 from ._record import ConversionError, ImageRecord, json_clean
 
@@ -32,8 +33,6 @@ def is_mosaic(ds) -> bool:
 
 
 def _wrapper(pydicom, f):
-    from ..optpkg import optional_import
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nibabel's "highly experimental" notice, given on import
         dicomwrappers = optional_import("nibabel.nicom.dicomwrappers", feature="unpacking Siemens MOSAIC DICOM",

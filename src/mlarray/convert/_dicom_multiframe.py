@@ -15,8 +15,19 @@ import os
 import numpy as np
 
 from .._errors import CorruptFileError
-from ._dicom_common import (IDENTITY_IOP, apply_rescale, fg_value, floats, frames_array, implicit_positions,
-                            json_dataset, make_record, positive_spacing, slope_inter, stack_geometry)
+from ._dicom_common import (
+    IDENTITY_IOP,
+    apply_rescale,
+    fg_value,
+    floats,
+    frames_array,
+    implicit_positions,
+    json_dataset,
+    make_record,
+    positive_spacing,
+    slope_inter,
+    stack_geometry,
+)
 from ._record import ConversionError, ImageRecord, json_clean
 
 __all__ = ["read_multiframe"]

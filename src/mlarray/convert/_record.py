@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._errors import MLArrayError
+from .._errors import AffineError, MLArrayError
 
 __all__ = ["ImageRecord", "ConversionError", "json_clean", "flip_lps_ras", "geometry_from_affine"]
 
@@ -94,7 +94,8 @@ class ImageRecord:
         s = np.asarray(self.spacing, dtype=float)
         o = np.asarray(self.origin, dtype=float)
         if d.ndim != 2 or d.shape[1] != s.size or d.shape[0] != o.size:
-            raise ValueError(f"inconsistent geometry: direction {d.shape}, spacing {s.size}, origin {o.size}")
+            raise AffineError("direction", d.tolist(), f"inconsistent geometry: direction {d.shape}, spacing {s.size}, "
+                              f"origin {o.size}", "give one spacing per direction column and one origin per row")
         out = np.zeros((o.size + 1, s.size + 1))
         out[:-1, :-1] = d * s[None, :]
         out[:-1, -1] = o

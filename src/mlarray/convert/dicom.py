@@ -25,11 +25,25 @@ import numpy as np
 
 from .._errors import CorruptFileError
 from .._untrusted.input_guard import check_decoded, check_dicom_file, dicom_frame_nbytes
-from ._dicom_common import (IDENTITY_IOP, SEG_SOP_CLASS, DicomSliceSpacingWarning, apply_rescale, floats,
-                            frames_array, implicit_positions, json_dataset, make_record, positive_spacing,
-                            pydicom_module, slope_inter, stack_geometry)
+from ._dicom_common import (
+    IDENTITY_IOP,
+    SEG_SOP_CLASS,
+    DicomSliceSpacingWarning,
+    apply_rescale,
+    floats,
+    frames_array,
+    implicit_positions,
+    json_dataset,
+    make_record,
+    positive_spacing,
+    pydicom_module,
+    slope_inter,
+    stack_geometry,
+)
 from ._dicom_mosaic import is_mosaic, read_mosaic
+from ._dicom_multiframe import read_multiframe
 from ._record import ConversionError, ImageRecord, json_clean
+from .dicom_seg import read_seg
 
 __all__ = ["read_dicom_series", "DicomSliceSpacingWarning"]
 
@@ -137,10 +151,7 @@ def read_dicom_series(path_or_files, series_uid: str | None = None, reference=No
 
 def _read_one_file(pydicom, f, hdr, reference) -> ImageRecord:
     if str(hdr.get("SOPClassUID", "")) == SEG_SOP_CLASS:
-        from .dicom_seg import read_seg
-
         return read_seg(f, reference=reference)
-    from ._dicom_multiframe import read_multiframe
 
     return read_multiframe(pydicom, f, hdr)
 

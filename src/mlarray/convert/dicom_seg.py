@@ -19,8 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
+from .._version import __version__
 from ..optpkg import optional_import
-from ._dicom_common import SEG_SOP_CLASS, floats, json_dataset, positive_spacing, pydicom_module, stack_geometry
+from ._dicom_common import (
+    SEG_SOP_CLASS,
+    fg_value,
+    floats,
+    json_dataset,
+    positive_spacing,
+    pydicom_module,
+    stack_geometry,
+)
 from ._record import ConversionError, ImageRecord, json_clean
 
 __all__ = ["read_seg", "write_seg", "series_grid", "series_grids", "lab_to_rgb", "rgb_to_lab"]
@@ -60,12 +70,10 @@ def _classes(seg) -> list[dict]:
 
 def _frames(seg, path):
     """Per frame: position, segment number, and the (rows, cols) mask; plus orientation and spacing."""
-    from ._dicom_common import fg_value
 
     shared_seq = seg.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     per = seg.get("PerFrameFunctionalGroupsSequence") or []
-    from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 
     check_decoded(path, int(seg.get("NumberOfFrames", 1) or 1) * dicom_frame_nbytes(seg), "the DICOM SEG")
     pixels = np.asarray(seg.pixel_array)
@@ -296,6 +304,4 @@ def write_seg(record: ImageRecord, out_path: str, source_images: list) -> None:
 
 
 def _version() -> str:
-    from .._version import __version__
-
     return str(__version__)

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .._file.atomic import atomic_output
 from ..affines import convert_coord_system
 from ._record import ConversionError, ImageRecord
+from .dicom_seg import series_grids, write_seg
 
 __all__ = ["write_dicom", "write_series"]
 
@@ -220,7 +222,6 @@ def _set_pixels(ds, frame: np.ndarray, rgb: bool, slope: float, inter: float) ->
 def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference) -> str:
     import pydicom
 
-    from .dicom_seg import write_seg
 
     data, aff, rgb = _lps_grid(record, dst)
     if rgb:
@@ -235,7 +236,6 @@ def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference) -
         os.makedirs(out, exist_ok=True)
         stem = Path(mla_path).stem if mla_path else "segmentation"
         out = os.path.join(out, stem + "_seg.dcm")
-    from .._file.atomic import atomic_output
 
     with atomic_output(out) as tmp:
         write_seg(seg_rec, tmp, images)
@@ -261,7 +261,6 @@ def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst:
 
     Series are told apart by SeriesInstanceUID (a copy of the series beside it shares the grid but not
     the UID); among those on the labels' grid the one the segmentation's ``source`` names wins."""
-    from .dicom_seg import series_grids
 
     if reference is not None:
         root = os.fspath(reference)

@@ -15,6 +15,7 @@ from .._errors import CorruptFileError, MLArrayError
 from ..optpkg import optional_import
 from ._nrrd_data import read_nrrd_data
 from ._record import ConversionError, ImageRecord, flip_lps_ras, json_clean
+from .nifti import seconds_per_time_unit
 
 __all__ = ["read_nrrd", "write_nrrd"]
 
@@ -218,7 +219,6 @@ def _time_values(record: ImageRecord, n: int) -> list[float]:
     """Time of each frame in seconds: start + k * the time step (``extra["time_interval"]``, or a NIfTI
     source's pixdim[4] in files converted before it was recorded; NIfTI's toffset is the start), else
     the frame index (or pixdim[4] as it stands when the NIfTI names no time unit)."""
-    from .nifti import seconds_per_time_unit
 
     src = record.source or {}
     step, start = 1.0, 0.0

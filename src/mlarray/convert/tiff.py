@@ -18,6 +18,7 @@ import numpy as np
 from .._errors import CorruptFileError
 from .._untrusted.input_guard import check_decoded
 from ..optpkg import optional_import
+from ..pyramid import build_pyramid
 from ._record import ConversionError, ImageRecord, json_clean
 from .formats import _micro
 
@@ -275,7 +276,6 @@ def _subifd_levels(levels, base_shape, axes: str, order) -> list:
 
 def _yx_pyramid(data: np.ndarray, yx: list[int], is_seg: bool, max_levels: int) -> list[np.ndarray]:
     """Levels halving only Y and X (as SubIFDs must), by the same downsampling as ``.mla`` pyramids."""
-    from ..pyramid import build_pyramid
 
     out: list[np.ndarray] = []
 

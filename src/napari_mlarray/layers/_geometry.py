@@ -52,8 +52,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from mlarray.affines import convert_coord_system
-from mlarray.meta import Meta, compose_affine_or_none
+from mlarray.affines import BODY_AXIS, OPPOSITE_LETTER, anatomical_letters, convert_coord_system
+from mlarray.meta import Meta, compose_affine_or_none, label_str
 
 __all__ = ["WORLD_FRAMES", "Geometry", "data_to_world_matrix", "file_affine_from_world", "label_str",
            "napari_world_affine", "set_world_frame", "shown_file_affine", "signed_rotation", "world_frame"]
@@ -63,8 +63,6 @@ _world_frame = [os.environ.get("MLARRAY_NAPARI_WORLD", "SPL").upper()]
 if _world_frame[0] not in WORLD_FRAMES:  # pragma: no cover - a mistyped environment variable
     _world_frame[0] = "SPL"
 
-_AXIS_CLASS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
-_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
 _LPS_LETTER = {0: "L", 1: "P", 2: "S"}
 _OBLIQUE_TOL = 1e-6
 # napari inverts every layer's data->world transform on each redraw; a direction this close to
@@ -76,15 +74,9 @@ _warned: set = set()
 # --------------------------------------------------------------------------- world convention
 
 def _anatomical_letters(coord_system, n: int) -> Optional[str]:
-    """The coord_system letters when it is an anatomical system over ``n`` distinct axes."""
-    if not isinstance(coord_system, str):
-        return None
-    letters = coord_system.upper().rstrip("+")
-    if len(letters) != n or any(c not in _AXIS_CLASS for c in letters):
-        return None
-    if len({_AXIS_CLASS[c] for c in letters}) != n:
-        return None
-    return letters
+    """The coord_system letters when it is an anatomical system over ``n`` axes (mlarray.affines' rules)."""
+    letters = anatomical_letters(coord_system)
+    return letters if letters is not None and len(letters) == n else None
 
 
 def world_frame() -> str:
@@ -108,7 +100,7 @@ def set_world_frame(frame: str) -> str:
 
 def _napari_letters(letters: str, frame: Optional[str] = None) -> str:
     """The napari world axes for an anatomical system: (S, P, L) in the SPL frame, (R, A, S) in RAS."""
-    classes = sorted({_AXIS_CLASS[c] for c in letters})
+    classes = sorted({BODY_AXIS[c] for c in letters})
     if (frame or world_frame()) == "RAS":
         return "".join("RAS"[c] for c in classes)
     return "".join(_LPS_LETTER[c] for c in reversed(classes))
@@ -128,7 +120,7 @@ def napari_world_affine(affine, coord_system, frame: Optional[str] = None
         return a.copy(), None
     target = _napari_letters(letters, frame)
     w = convert_coord_system(a, letters, target)
-    return w, [f"{_OPPOSITE[c]}→{c}" for c in target]
+    return w, [f"{OPPOSITE_LETTER[c]}→{c}" for c in target]
 
 
 def file_affine_from_world(world_affine, coord_system, frame: Optional[str] = None) -> np.ndarray:
@@ -212,10 +204,6 @@ def _warn_once(key, message: str) -> None:
         return
     _warned.add(key)
     warnings.warn(message, UserWarning, stacklevel=3)
-
-
-def label_str(v) -> str:
-    return getattr(v, "value", v)
 
 
 def _valid_unit(u) -> bool:

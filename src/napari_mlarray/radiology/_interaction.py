@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from mlarray.affines import OPPOSITE_LETTER
+
 __all__ = ["enable_window_level", "disable_window_level", "enable_cursor_readout", "disable_cursor_readout",
            "cursor_text"]
 
@@ -83,7 +85,6 @@ def disable_window_level(viewer: Any) -> None:
 # napari world axes of an anatomical layer, per world frame the plugin opened it in: which patient
 # direction each world axis points to (positive values), see ..layers._geometry.
 _FRAME_AXES = {"SPL": ("S", "P", "L"), "RAS": ("R", "A", "S")}
-_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
 
 
 def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
@@ -105,7 +106,7 @@ def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
             if letter in "RAS":
                 ras[letter] = float(v)
             else:
-                ras[_OPPOSITE[letter]] = -float(v)
+                ras[OPPOSITE_LETTER[letter]] = -float(v)
         parts.append("  ".join(f"{k} {ras[k]:.1f}" for k in "RAS") + " mm")
     return "    ".join(parts)
 

@@ -25,11 +25,11 @@ import re
 import weakref
 from typing import Optional
 
+from mlarray.affines import BODY_AXIS, OPPOSITE_LETTER
+
 __all__ = ["MARKER_POSITIONS", "attach_anatomy", "set_upright_views", "upright_plan"]
 
 _ARROW = re.compile(r"^\s*([RLAPSI])\s*→\s*([RLAPSI])\s*$")
-_CLASS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
-_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
 _VERTICAL_RANK = {2: 0, 1: 1, 0: 2}  # which axis class goes vertical: S/I, then A/P, then R/L
 MARKER_POSITIONS = ("top_center", "bottom_center", "middle_left", "middle_right")
 _KEY = "mlarray_orientation_"
@@ -64,15 +64,15 @@ def upright_plan(order, labels) -> Optional[dict]:
         return None
     v, h = order[-2], order[-1]
     tv, th = _toward(labels[v]), _toward(labels[h])
-    if tv is None or th is None or _CLASS[tv] == _CLASS[th]:
+    if tv is None or th is None or BODY_AXIS[tv] == BODY_AXIS[th]:
         return None
-    if _VERTICAL_RANK[_CLASS[th]] < _VERTICAL_RANK[_CLASS[tv]]:
+    if _VERTICAL_RANK[BODY_AXIS[th]] < _VERTICAL_RANK[BODY_AXIS[tv]]:
         order, (tv, th) = order[:-2] + (h, v), (th, tv)
     vertical = "up" if tv in ("S", "A") else "down"  # superior (or anterior) at the top
     horizontal = "right" if th in ("L", "P") else "left"  # patient's right, or anterior, on the left
-    top = tv if vertical == "up" else _OPPOSITE[tv]
-    right = th if horizontal == "right" else _OPPOSITE[th]
-    markers = dict(zip(MARKER_POSITIONS, (top, _OPPOSITE[top], _OPPOSITE[right], right)))
+    top = tv if vertical == "up" else OPPOSITE_LETTER[tv]
+    right = th if horizontal == "right" else OPPOSITE_LETTER[th]
+    markers = dict(zip(MARKER_POSITIONS, (top, OPPOSITE_LETTER[top], OPPOSITE_LETTER[right], right)))
     return {"order": order, "orientation2d": (vertical, horizontal), "markers": markers}
 
 

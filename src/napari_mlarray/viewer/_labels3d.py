@@ -97,9 +97,13 @@ def _switch_before_slicing(layer) -> None:
     """Switch the layer's data when napari is about to slice it for another ndisplay.
 
     napari slices every layer for a new ndisplay in its own dims handler, which runs before any
-    plugin's, so a handler on ``dims.events.ndisplay`` would switch only after napari had read the
-    whole full-resolution level. napari has no earlier public hook; this wraps the layer's
-    ``_slice_dims`` (the method napari calls to slice it) to switch first.
+    plugin's (even one connected with ``position="first"``, checked on napari 0.9.2), so a handler on
+    ``dims.events.ndisplay`` would switch only after napari had read the whole full-resolution level.
+    napari has no earlier public hook, and it paints only single-resolution Labels (napari/napari#1587,
+    open), so the layer cannot simply hold the pyramid. This therefore wraps the layer's private
+    ``_slice_dims`` (the method napari calls to slice it) to switch first: the one place the plugin
+    patches napari's private state, kept until napari offers a pre-slice hook or paintable multiscale
+    Labels.
     """
     ref = weakref.ref(layer)
     unbound = type(layer)._slice_dims  # no bound method: the wrapper must not keep the layer alive

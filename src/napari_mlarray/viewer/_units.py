@@ -1,7 +1,7 @@
 """Units: MLArray layers carry their file's units (e.g. millimetres) from the start; layers without
 units beside them take those units, so napari never warns "Inconsistent units across layers".
 
-napari (from 0.7) keeps one set of world units per viewer. A layer that declares none has napari's
+napari (after 0.6; 0.9 here) keeps one set of world units per viewer. A layer that declares none has napari's
 default ``pixel`` on every axis — points added with ``viewer.add_points``, a labels layer from the
 "New labels layer" button with nothing selected, a NIfTI added with its nibabel affine. ``pixel``
 and millimetres have different dimensionalities, so napari would drop units and warn on every
@@ -22,6 +22,8 @@ from the viewer's dims through napari's own ``reload`` event.
 """
 
 from __future__ import annotations
+
+import weakref
 
 __all__ = ["adopt_units", "watch_units"]
 
@@ -55,7 +57,7 @@ def adopt_units(viewer) -> None:
     """Give the layers of ``viewer`` that declare no units the units of those that do (see above).
 
     Only in viewers holding an MLArray layer, and only when the declared units agree (else napari's
-    warning is the truth). napari before 0.7 has no world units: nothing to do.
+    warning is the truth). napari 0.6 has no world units: nothing to do.
     """
     layers = [ly for ly in viewer.layers if hasattr(ly, "units")]
     if not any(_is_mlarray(ly) for ly in layers) or not hasattr(getattr(viewer, "dims", None), "units"):
@@ -76,10 +78,8 @@ def adopt_units(viewer) -> None:
 def watch_units(viewer) -> None:
     """Adopt units as soon as napari finds the viewer's layers' units clashing (see the module docstring)."""
     emitter = getattr(getattr(getattr(viewer, "dims", None), "events", None), "units", None)
-    if emitter is None:  # napari before 0.7: no world units
+    if emitter is None:  # napari 0.6: no world units
         return
-    import weakref
-
     ref = weakref.ref(viewer)
 
     def on_units(event=None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Optional
 
 from mlarray import MLArray, MLArrayError
@@ -16,28 +15,11 @@ __all__ = ["save_metadata_in_place"]
 
 
 def save_metadata_in_place(path: str, meta: Meta) -> None:
-    """Write ``meta`` into the ``.mla`` file at ``path`` without touching its pixel data.
+    """Write ``meta`` into the ``.mla`` file at ``path`` atomically, without touching its pixel data.
 
-    The file is copied byte for byte to a hidden temporary beside it, the copy's metadata entry
-    (JSON in the Blosc2 frame's variable-length metalayer) is replaced, the copy is fsync'd and
-    renamed over the original. A crash leaves the old file intact; layers that memory-map the old
-    file keep reading it (same pixels). Derived fields (layout, pyramid, shape) stay the file's.
-    """
-    from mlarray._file.atomic import atomic_output
-
-    path = os.fspath(path)
-    with atomic_output(path) as tmp:
-        shutil.copyfile(path, tmp)
-        img = MLArray.open(tmp, mmap_mode="r+")
-        try:
-            new = meta.copy()
-            new.writer = img.meta.writer
-            img.meta = new  # validates against the file's shape; keeps layout/pyramid/has_array
-        except BaseException:
-            img._store = None  # nothing to flush
-            raise
-        img.close()
-
+    A crash leaves the old file intact; layers that memory-map the old file keep reading it (same
+    pixels). Derived fields (layout, pyramid, shape) stay the file's (``MLArray.write_metadata``)."""
+    MLArray.write_metadata(os.fspath(path), meta)
 
 
 class _SaveActions:

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import os
 
+from ..._untrusted.input_guard import contained_file
+from .._record import ConversionError
+
 __all__ = ["check_metaimage_references", "check_pair_companion"]
 
 _MAX_HEADER = 1 << 20  # MetaImage headers are a few hundred bytes; LIST headers a line per slice
@@ -23,7 +26,6 @@ _MAX_PATTERN_FILES = 1_000_000
 
 def check_metaimage_references(path: str) -> None:
     """Raise :class:`~mlarray.convert.ConversionError` for a data file outside ``path``'s folder."""
-    from ..._untrusted.input_guard import contained_file
 
     with open(path, "rb") as fh:
         head = fh.read(_MAX_HEADER)
@@ -48,7 +50,6 @@ def check_metaimage_references(path: str) -> None:
 
 def _check_ndims(value: bytes, path: str) -> None:
     """ITK 5's MetaIO loops without end on a negative NDims (or one beyond int32): refuse it first."""
-    from .._record import ConversionError
 
     text = value.strip().decode("ascii", "replace")
     try:
@@ -64,8 +65,6 @@ _MAX_NDIMS = 16
 
 
 def _names(value: str, rest: list, path: str) -> list:
-    from .._record import ConversionError
-
     words = value.split()
     if words[0].upper() == "LIST":
         names = [ln.strip().decode("utf-8", "surrogateescape") for ln in rest]
@@ -76,7 +75,8 @@ def _names(value: str, rest: list, path: str) -> list:
             step = int(words[3]) if len(words) > 3 else 1
             indices = range(first, last + (1 if step > 0 else -1), step)
             if len(indices) > _MAX_PATTERN_FILES:
-                raise ValueError("too many files")
+                raise ConversionError(path, f"its ElementDataFile pattern {value!r} names {len(indices)} files "
+                                      f"(more than {_MAX_PATTERN_FILES})", "list the data files in the header")
             return [words[0] % k for k in indices]
         except (ValueError, TypeError, ZeroDivisionError) as exc:
             raise ConversionError(path, f"its ElementDataFile pattern {value!r} cannot be expanded ({exc})",
@@ -87,7 +87,6 @@ def _names(value: str, rest: list, path: str) -> list:
 def check_pair_companion(path: str) -> None:
     """An Analyze / NIfTI-pair header (``.hdr``) is read with the ``.img`` beside it; ITK opens that in
     C++ too, so a ``.img`` that is a symlink out of the folder (or a FIFO) is refused first."""
-    from ..._untrusted.input_guard import contained_file
 
     stem = path[:-4]
     for ext in (".img", ".img.gz", ".IMG", ".IMG.GZ"):

@@ -21,6 +21,8 @@ import math
 import xml.etree.ElementTree as ET
 from typing import Any, Sequence
 
+from ..._errors import MetadataError
+
 __all__ = ["CHANNEL_NAMES", "CHANNEL_COLORS", "CHANNEL_WINDOWS", "TIME_INTERVAL", "channel_fields",
            "time_fields", "axis_units", "hex_color", "ome_color_to_hex", "hex_to_ome_color", "seconds",
            "ome_pixels"]
@@ -112,7 +114,8 @@ def axis_units(labels: Sequence[str], units: Sequence[str | None]) -> list[str] 
     One entry per spatial axis, unless a non-spatial axis has a unit: then one per axis.
     """
     if len(units) != len(labels):
-        raise ValueError(f"{len(units)} units for {len(labels)} axes")
+        raise MetadataError("axis_units", list(units), f"{len(units)} units for {len(labels)} axes",
+                            "give one unit (or None) per axis")
     units = [u or "" for u in units]
     if not any(units):
         return None

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from ..._errors import MLArrayError
 from . import _micro
 
 __all__ = [
-    "NGFFError", "ome_attrs", "ngff_version", "axes_of", "axis_labels_for", "compose_transforms",
-    "unit_from_ngff", "unit_to_ngff", "channels_from_omero", "classes_from_image_label",
+    "NGFFError", "OMEZarrGeometryWarning", "ome_attrs", "ngff_version", "axes_of", "axis_labels_for",
+    "compose_transforms", "unit_from_ngff", "unit_to_ngff", "channels_from_omero", "classes_from_image_label",
     "image_label_from_classes", "canonical_axes",
 ]
 
@@ -41,8 +42,15 @@ _AXES_5D = [{"name": "t", "type": "time"}, {"name": "c", "type": "channel"}, {"n
 _NAME_TYPES = {"x": "space", "y": "space", "z": "space", "c": "channel", "t": "time"}
 
 
-class NGFFError(ValueError):
-    """The NGFF metadata cannot be interpreted; the message says which field and why."""
+class NGFFError(MLArrayError, ValueError):
+    """The NGFF metadata cannot be interpreted; the message says which field and why (also a ``ValueError``)."""
+
+
+class OMEZarrGeometryWarning(UserWarning):
+    """Geometry that NGFF 0.4/0.5 cannot express (rotation, flips) was written axis-aligned.
+
+    Declared here, beside the NGFF rules, so the OME-Zarr reader and writer both use it without importing
+    each other; :mod:`mlarray.convert.formats.omezarr` re-exports it."""
 
 
 def ome_attrs(attrs: dict) -> dict:

@@ -131,14 +131,8 @@ def _base_transform(record: ImageRecord, order, spatial_pos, spatial_in, labels,
         warnings.warn(f"{path}: OME-Zarr (NGFF 0.4/0.5) cannot express a rotated or flipped image; it is "
                       "written axis-aligned with scale = spacing and translation = origin (other tools "
                       "place it so; mlarray reads back the exact direction)",
-                      _warning_class(), stacklevel=4)
+                      _ngff.OMEZarrGeometryWarning, stacklevel=4)
     return scale, shift
-
-
-def _warning_class():
-    from .omezarr import OMEZarrGeometryWarning
-
-    return OMEZarrGeometryWarning
 
 
 def _create(target, name: str, shape, dtype, axes: list[dict], spatial_pos: list[int], fmt):

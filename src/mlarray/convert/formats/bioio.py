@@ -97,24 +97,27 @@ def _quiet_plugin_logs():
 
 def _unit(img, axis: str) -> str:
     """The unit of a spatial axis: the OME metadata's, else the plugin's, else bioio's µm."""
+    return _ome_unit(img, axis) or _plugin_unit(img, axis) or "µm"
+
+
+def _ome_unit(img, axis: str) -> str | None:
     try:
         meta = img.metadata
         if not hasattr(meta, "images"):  # not OME: converting it to OME is slow and noisy
-            raise TypeError
+            return None
         px = meta.images[img.current_scene_index].pixels
-        u = getattr(px, f"physical_size_{axis.lower()}_unit", None)
-        name = getattr(u, "name", None)
-        if name in _OME_UNITS:
-            return _OME_UNITS[name]
-    except Exception:
-        pass
+        name = getattr(getattr(px, f"physical_size_{axis.lower()}_unit", None), "name", None)
+    except Exception:  # a plugin's metadata that cannot be read: fall back
+        return None
+    return _OME_UNITS.get(name) if name is not None else None
+
+
+def _plugin_unit(img, axis: str) -> str | None:
     try:
         u = getattr(img.dimension_properties, axis).unit
-        if isinstance(u, str) and u:
-            return u
-    except Exception:
-        pass
-    return "µm"
+    except Exception:  # plugins without dimension properties
+        return None
+    return u if isinstance(u, str) and u else None
 
 
 def _native_metadata(img) -> object:

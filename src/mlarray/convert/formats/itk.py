@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ...affines import AffineError, convert_coord_system
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from ._limits import check_declared_size
@@ -222,7 +223,6 @@ def _index_order(record: ImageRecord) -> bool:
 
 def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spacing, origin, direction of the spatial axes (array order) in ITK's LPS world."""
-    from ...affines import AffineError, convert_coord_system
 
     spacing = np.asarray(record.spacing, float)
     origin = np.asarray(record.origin, float)

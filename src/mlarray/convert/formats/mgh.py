@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ...affines import AffineError, convert_coord_system
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, geometry_from_affine, json_clean
 
@@ -74,7 +75,6 @@ def write_mgh(record: ImageRecord, path) -> None:
     Spatial axes go first, then the frame axis (MGH holds at most one). LPS geometry is
     converted to RAS; scan parameters from an MGH ``source`` are restored.
     """
-    from ...affines import AffineError, convert_coord_system
 
     nib = _nib()
     path = os.fspath(path)

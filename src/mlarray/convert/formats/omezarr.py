@@ -27,14 +27,12 @@ from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro, _ngff
 from ._limits import check_declared_size
+from ._ngff import OMEZarrGeometryWarning
+from ._omezarr_write import write_omezarr as _write
 
 __all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "label_names", "OMEZarrGeometryWarning"]
 
 _MLARRAY_ATTR = "mlarray"
-
-
-class OMEZarrGeometryWarning(UserWarning):
-    """Geometry that NGFF 0.4/0.5 cannot express (rotation, flips) was written axis-aligned."""
 
 
 def _zarr():
@@ -328,6 +326,5 @@ def _read_labels(group, path: str, image_path: str, image: ImageRecord) -> dict:
 
 def write_omezarr(record: ImageRecord, path, **kw) -> None:
     """Write ``record`` (and ``record.companions`` as labels) as OME-Zarr; see ``_omezarr_write``."""
-    from ._omezarr_write import write_omezarr as _write
 
     _write(record, path, **kw)

@@ -7,7 +7,7 @@ resource limits enforced while unpickling, nothing executed) and migrated to the
 
 Older packages (before ~0.0.49) stored the mapping directly in vlmeta (no pickle), with a
 slightly different layout (``image``, ``_blosc2``, plain ``_has_array``);
-:func:`read_legacy_mapping` accepts such a mapping and :func:`migrate_legacy_mapping`
+:func:`read_published_mapping` accepts such a mapping and :func:`migrate_published_mapping`
 understands both layouts.
 """
 
@@ -21,10 +21,10 @@ from typing import Any, Optional
 from .._errors import CorruptFileError, MetadataError
 from .safe_pickle import check_plain, inflate_gzip, safe_unpickle
 
-__all__ = ["safe_unpickle", "read_legacy_mapping", "migrate_legacy_mapping"]
+__all__ = ["safe_unpickle", "read_published_mapping", "migrate_published_mapping"]
 
 
-def read_legacy_mapping(raw: bytes, path) -> dict:
+def read_published_mapping(raw: bytes, path) -> dict:
     """Decode ``vlmeta["mlarray"]`` of a published-package file into its metadata mapping.
 
     ``raw`` is the gzip'd pickle written by mlarray 0.0.49+. (Older versions stored the
@@ -55,7 +55,7 @@ _BLOSC2_DROPPED = ("cparams", "dparams")
 UNMAPPED_KEY = "legacy_unmapped"
 
 
-def _plain(value: Any) -> Any:
+def _json_copy(value: Any) -> Any:
     """Deep copy as JSON types (tuples -> lists, keys -> str)."""
     return json.loads(json.dumps(value))
 
@@ -161,7 +161,7 @@ def _migrate_bbox(bb: Any, unmapped: dict) -> dict:
         if v is None:
             continue
         if key in ("bboxes", "labels", "scores"):
-            out[key] = _plain(_list(v, f"bbox.{key}"))
+            out[key] = _json_copy(_list(v, f"bbox.{key}"))
         else:
             unmapped[f"bbox.{key}"] = v
     return out
@@ -187,11 +187,11 @@ def _dict_field(d: Mapping, names: tuple, field: str) -> Optional[dict]:
                 return None
             if not isinstance(v, Mapping):
                 raise MetadataError(field, v, "must be a mapping", "the legacy file is damaged")
-            return _plain(dict(v))
+            return _json_copy(dict(v))
     return None
 
 
-def migrate_legacy_mapping(d: dict) -> dict:
+def migrate_published_mapping(d: dict) -> dict:
     """Convert a published-package metadata mapping into the v1 metadata mapping.
 
     Values with no v1 field (e.g. ``spatial.weird``) are kept, not dropped, under
@@ -258,7 +258,7 @@ def migrate_legacy_mapping(d: dict) -> dict:
         key = UNMAPPED_KEY
         while key in extra:  # never overwrite the user's own extra data
             key = "_" + key
-        extra[key] = _plain(unmapped)
+        extra[key] = _json_copy(unmapped)
     if extra or "extra" in d:
         out["extra"] = extra
     return out

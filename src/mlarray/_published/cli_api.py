@@ -19,7 +19,6 @@ import numpy as np
 
 from .._array import MLArray
 from .._errors import MetadataTypeError, MLArrayError
-from .._metadata.meta_base import _meta_internal_write
 from ..affines import anatomical_letters
 from ..convert.formats import registry
 from ..optpkg import optional_import
@@ -52,20 +51,20 @@ def _kind(path: _PathLike) -> Optional[str]:
     return key if key in _MEDVOL_KINDS else None
 
 
-def _plain(value: Any) -> Any:
+def _header_value(value: Any) -> Any:
     """Header values as JSON types: numpy arrays/scalars to lists/numbers, bytes decoded."""
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     if isinstance(value, np.ndarray):
-        return _plain(value.item()) if value.ndim == 0 else [_plain(v) for v in value.tolist()]
+        return _header_value(value.item()) if value.ndim == 0 else [_header_value(v) for v in value.tolist()]
     if isinstance(value, np.generic):
-        return _plain(value.item())
+        return _header_value(value.item())
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _header_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_header_value(v) for v in value]
     if hasattr(value, "tolist") and not isinstance(value, str):
-        return _plain(value.tolist())
+        return _header_value(value.tolist())
     return value
 
 
@@ -79,7 +78,7 @@ def header_to_source_meta(header) -> dict:
         raw = {str(k): header[k] for k in header.keys()}
     else:
         raise MetadataTypeError("source", header, "a header must be a mapping", "pass a dict-like header")
-    return _plain(raw)
+    return _header_value(raw)
 
 
 def _coord_alias(cs: Optional[str]) -> Optional[str]:
@@ -107,8 +106,7 @@ def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, me
     cs = _coord_alias(getattr(vol, "coordinate_system", None))
     if cs is not None:
         img.meta.spatial.coord_system = cs
-    with _meta_internal_write():
-        img.meta._image_meta_format = _kind(load_filepath)
+    img.meta.source_format = _kind(load_filepath)
     img.save(save_filepath)
 
 

@@ -1,58 +1,25 @@
-"""The published package's in-memory constructors, compression switches and affine views,
-as a mixin of :class:`mlarray.MLArray`.
+"""The published package's in-memory constructors and affine views, as a mixin of :class:`mlarray.MLArray`.
 
 ``compressed=True`` (the default, as in the published package) keeps the voxels as an in-memory
-Blosc2 array laid out like the file will be; ``compressed=False`` keeps a numpy array.
+Blosc2 array laid out like the file will be; ``compressed=False`` keeps a numpy array. The mixin goes
+through ``MLArray``'s public constructor and properties only: the array's state is ``MLArray``'s own.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
+import blosc2
 import numpy as np
 
+from .._data.writer import blosc2_kwargs
 from .._errors import MetadataError, MetadataTypeError, NoArrayError
-from .._metadata.meta_base import _meta_internal_write
+from ..layout import derive_layout
 
-__all__ = ["PublishedArrayAPI", "compress_in_memory"]
+__all__ = ["PublishedArrayAPI"]
 
 _LAYOUT_ARGS = ("patch_size", "chunk_size", "block_size", "cparams", "dparams")
-
-
-def compress_in_memory(arr: np.ndarray, meta, *, patch_size="default", chunk_size=None, block_size=None,
-                       cparams=None, dparams=None):
-    """``arr`` as an in-memory Blosc2 array with the file layout; records the layout in ``meta.blosc2``."""
-    import blosc2
-
-    if arr.size == 0:
-        return arr  # Blosc2 cannot hold empty arrays; nothing to compress
-    kwargs = _blosc2_kwargs(arr.shape, arr.dtype, meta, patch_size, chunk_size, block_size, cparams, dparams)
-    return blosc2.asarray(np.ascontiguousarray(arr), **kwargs)
-
-
-def _blosc2_kwargs(shape, dtype, meta, patch_size, chunk_size, block_size, cparams, dparams) -> dict:
-    from .._data.writer import _layout, _resolve_cparams, resolve_dparams
-    from ..meta import MetaBlosc2
-
-    dtype = np.dtype(dtype)
-    chunks, blocks, patch = _layout(shape, dtype, meta, patch_size, chunk_size, block_size)
-    cp, desc = _resolve_cparams(cparams, dtype)
-    kwargs: dict[str, Any] = {"cparams": cp, "dparams": resolve_dparams(dparams)}
-    if chunks is not None:
-        kwargs["chunks"] = tuple(chunks)
-    if blocks is not None:
-        kwargs["blocks"] = tuple(blocks)
-    if chunks is None or blocks is None:  # Blosc2 chooses: ask it what it would choose
-        import blosc2
-
-        c, b = blosc2.compute_chunks_blocks(tuple(shape), kwargs.get("chunks"), kwargs.get("blocks"), dtype=dtype)
-        kwargs["chunks"], kwargs["blocks"] = tuple(c), tuple(b)
-    with _meta_internal_write():
-        meta.blosc2 = MetaBlosc2(chunk_size=list(kwargs["chunks"]), block_size=list(kwargs["blocks"]),
-                                 patch_size=patch, codec=desc["codec"], clevel=desc["clevel"],
-                                 filters=desc["filters"], dtype=dtype.str)
-    return kwargs
 
 
 def _shape(shape) -> tuple[int, ...]:
@@ -72,20 +39,14 @@ class PublishedArrayAPI:
     @classmethod
     def _in_memory(cls, shape, dtype, meta, layout: dict, compressed: bool,
                    numpy_make: Callable, blosc2_make: Optional[Callable]):
-        self = cls(None, meta=meta, **layout)
         shape, dtype = _shape(shape), np.dtype(dtype)
-        with _meta_internal_write():
-            self._meta.has_array = True
-        self._meta.validate(len(shape))
+        meta = cls(None, meta=meta, **layout).meta  # the constructor's reading of meta (a Meta, a source dict, None)
+        meta.record_array(shape)
+        meta.validate(len(shape))  # refused before anything is allocated
         if compressed and blosc2_make is not None and math.prod(shape) > 0:
-            data = blosc2_make(shape, dtype, **_blosc2_kwargs(shape, dtype, self._meta, **layout))
-        else:
-            data = numpy_make(shape, dtype)
-            if compressed:
-                data = compress_in_memory(data, self._meta, **layout)
-        self._data = data
-        self._validate()
-        return self
+            data = blosc2_make(shape, dtype, **blosc2_kwargs(shape, dtype, meta, **layout))
+            return cls(data, meta=meta, **layout)  # kept as made: the layout is recorded in meta.blosc2
+        return cls(numpy_make(shape, dtype), meta=meta, compressed=compressed, **layout)
 
     @classmethod
     def asarray(cls, array, meta=None, patch_size="default", chunk_size=None, block_size=None, cparams=None,
@@ -98,30 +59,22 @@ class PublishedArrayAPI:
     @classmethod
     def empty(cls, shape, dtype, meta=None, patch_size="default", chunk_size=None, block_size=None, cparams=None,
               dparams=None, compressed: bool = True):
-        import blosc2
-
         return cls._in_memory(shape, dtype, meta, _layout_of(locals()), compressed, np.empty, blosc2.empty)
 
     @classmethod
     def zeros(cls, shape, dtype, meta=None, patch_size="default", chunk_size=None, block_size=None, cparams=None,
               dparams=None, compressed: bool = True):
-        import blosc2
-
         return cls._in_memory(shape, dtype, meta, _layout_of(locals()), compressed, np.zeros, blosc2.zeros)
 
     @classmethod
     def ones(cls, shape, dtype=None, meta=None, patch_size="default", chunk_size=None, block_size=None,
              cparams=None, dparams=None, compressed: bool = True):
-        import blosc2
-
         dtype = blosc2.DEFAULT_FLOAT if dtype is None else dtype
         return cls._in_memory(shape, dtype, meta, _layout_of(locals()), compressed, np.ones, blosc2.ones)
 
     @classmethod
     def full(cls, shape, fill_value, dtype=None, meta=None, patch_size="default", chunk_size=None,
              block_size=None, cparams=None, dparams=None, compressed: bool = True):
-        import blosc2
-
         if dtype is None:
             dtype = np.dtype(f"S{len(fill_value)}") if isinstance(fill_value, bytes) else np.asarray(fill_value).dtype
         return cls._in_memory(shape, dtype, meta, _layout_of(locals()), compressed,
@@ -133,8 +86,6 @@ class PublishedArrayAPI:
                patch_size=None, chunk_size=None, block_size=None, cparams=None, dparams=None,
                compressed: bool = True):
         """Evenly spaced values (``numpy.arange``), optionally reshaped to ``shape``."""
-        import blosc2
-
         step = 1 if step is None else step
         if stop is None:
             start, stop = 0, start
@@ -169,18 +120,11 @@ class PublishedArrayAPI:
 
     @classmethod
     def _like(cls, x, dtype, meta) -> tuple:
-        from .._array import MLArray
-        from ..meta import MetaPyramid, MetaStatistics
-
-        if isinstance(x, MLArray):
+        if isinstance(x, PublishedArrayAPI):  # an MLArray (the only class this mixin is part of)
             if x.shape is None:
                 raise NoArrayError("the MLArray given to *_like holds no array; pass one with data")
             if meta is None:
-                meta = x.meta.copy()
-                meta.stats = MetaStatistics()  # the new array's statistics are its own
-                with _meta_internal_write():
-                    meta.pyramid = MetaPyramid()
-                    meta.spatial.shape = None
+                meta = x.meta.for_new_array()  # the new array's statistics and pyramid are its own
             return x.shape, dtype or x.dtype, meta
         if hasattr(x, "shape") and hasattr(x, "dtype"):
             return tuple(x.shape), dtype or x.dtype, meta
@@ -210,28 +154,6 @@ class PublishedArrayAPI:
                   block_size=None, cparams=None, dparams=None, compressed: bool = True):
         shape, dtype, meta = cls._like(x, dtype, meta)
         return cls.full(shape, fill_value, dtype, meta, **_layout_of(locals()), compressed=compressed)
-
-    # -- switching between compressed and plain memory ---------------------------------------
-    def compress(self, patch_size="default", chunk_size=None, block_size=None, cparams=None, dparams=None) -> None:
-        """Hold the voxels Blosc2-compressed in memory with this layout (``meta.blosc2`` records it).
-
-        A file-backed array first writes any pending change, then leaves the file: save() persists."""
-        values = self.to_numpy()
-        self._detach()
-        self._layout = _layout_of(locals())
-        self._data = compress_in_memory(np.asarray(values), self._meta, **self._layout)
-
-    def decompress(self) -> None:
-        """Hold the voxels as a numpy array (``meta.blosc2`` is cleared). A file-backed array first
-        writes any pending change, then leaves the file: save() persists."""
-        from ..meta import MetaBlosc2
-
-        values = np.asarray(self.to_numpy())
-        self._detach()
-        self._data = values
-        self._layout = dict(self._layout, chunk_size=None, block_size=None)
-        with _meta_internal_write():
-            self._meta.blosc2 = MetaBlosc2()
 
     # -- affine views -----------------------------------------------------------------------
     def _linear(self) -> Optional[np.ndarray]:
@@ -272,8 +194,6 @@ class PublishedArrayAPI:
         """``(chunk_size, block_size)`` this library would use for ``image_size`` read in ``patch_size``
         patches. The cache arguments of the published package are accepted; the layout rule itself
         is :func:`mlarray.layout.derive_layout`, measured on real reads (see ``docs/spec.md``)."""
-        from ..layout import derive_layout
-
         shape = _shape(image_size)
         axes = None if spatial_axis_mask is None else [i for i, m in enumerate(spatial_axis_mask) if m]
         return derive_layout(shape, int(bytes_per_pixel), axes, _shape(patch_size) if not isinstance(

@@ -11,8 +11,20 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from .._errors import MetadataError, MetadataTypeError
-from .._metadata.meta_base import (BaseMeta, MetaHasArray, MetaImageFormat, MetaIsSeg, MetaVersion, SingleKeyBaseMeta,
-                         _meta_internal_write, _read_only, internal_write, to_plain_value)
+from .._metadata.meta_base import (
+    BaseMeta,
+    MetaHasArray,
+    MetaImageFormat,
+    MetaIsSeg,
+    MetaVersion,
+    SingleKeyBaseMeta,
+    _read_only,
+    internal_write,
+    library_write,
+    to_plain_value,
+)
+from .._metadata.meta_bbox import MetaBbox
+from .._metadata.meta_spatial import MetaSpatial
 
 __all__ = ["PublishedMetaAPI"]
 
@@ -61,14 +73,12 @@ class PublishedMetaAPI:
 
     def set_spatial(self, value):
         """Replace the geometry and axis metadata; the array's recorded shape is kept."""
-        from .._metadata.meta_spatial import MetaSpatial
-
         spatial = MetaSpatial.ensure(value)
         if not internal_write():
             if spatial.shape is not None and self.spatial.shape is not None and \
                     list(spatial.shape) != list(self.spatial.shape):
                 raise _read_only("meta.spatial.shape")
-            with _meta_internal_write():
+            with library_write():
                 spatial.shape = self.spatial.shape
         ndim = self.spatial._ndim
         self.spatial = spatial
@@ -82,8 +92,6 @@ class PublishedMetaAPI:
 
     def set_bbox(self, value):
         """Replace the boxes: a ``MetaBbox``, a mapping, or a list of boxes ``[N][ndim][2]``."""
-        from ..meta import MetaBbox
-
         self.bbox = value if isinstance(value, (MetaBbox, Mapping)) or value is None else MetaBbox(bboxes=value)
         return self
 
@@ -101,8 +109,6 @@ class PublishedMetaAPI:
 
     def add_bbox(self, bbox, score=None, label=None):
         """Append one box ``[ndim][2]`` (with a score and/or label when the existing boxes have them)."""
-        from ..meta import MetaBbox
-
         current = self.bbox
         n = len(current)
         for name, given, existing in (("score", score, current.scores), ("label", label, current.labels)):
@@ -151,7 +157,7 @@ class PublishedMetaAPI:
         return self == type(self)()
 
     def reset(self) -> None:
-        """Unset every user field (the library-managed ones too inside ``_meta_internal_write()``)."""
+        """Unset every user field (the library-managed ones too inside ``library_write()``)."""
         fresh = type(self)()
         internal = internal_write()
         names = ["source", "extra", "spatial", "stats", "bbox", "is_seg", "classes", "source_format"]
