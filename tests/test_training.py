@@ -8,8 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from mlarray import Meta, MLArray
-from mlarray import training
+from mlarray import Meta, MLArray, training
 from mlarray.training import PatchSampler, find_foreground, foreground_from_level
 
 AXES4 = ["channel", "spatial_z", "spatial_y", "spatial_x"]
@@ -224,6 +223,33 @@ def test_bad_arguments(dataset, tmp_path):
     MLArray(np.zeros((4, 4, 4), np.uint8)).save(other)
     with pytest.raises(ValueError, match="spatial shape"):
         PatchSampler(images[:1], [str(other)], patch_size=4)
+
+
+
+def test_unknown_pad_mode_is_refused_at_construction(dataset):
+    images, _, _ = dataset
+    with pytest.raises(training.SamplingError, match="pad_mode='mirror'"):
+        PatchSampler(images, patch_size=8, pad_mode="mirror")
+
+
+def test_a_metadata_only_label_file_is_refused_with_its_path(dataset, tmp_path):
+    from mlarray import NoArrayError
+
+    images, _, _ = dataset
+    boxes = tmp_path / "boxes_only.mla"
+    MLArray(meta=Meta(bbox={"bboxes": [[[1, 5], [2, 9], [3, 7]]]})).save(boxes)
+    with pytest.raises(NoArrayError, match="boxes_only.mla: metadata-only"):
+        PatchSampler(images[:1], [str(boxes)], patch_size=8)
+    with pytest.raises(NoArrayError, match="boxes_only.mla: metadata-only"):
+        find_foreground(boxes)
+
+
+def test_label_axes_of_a_case_without_labels_is_a_sampling_error(dataset):
+    images, _, _ = dataset
+    s = PatchSampler(images, patch_size=8)
+    assert s.patch_spatial_axes(0) == [1, 2, 3]
+    with pytest.raises(training.SamplingError, match="no label file"):
+        s.patch_spatial_axes(0, label=True)
 
 
 # ----------------------------------------------------------------------------- files no one here wrote

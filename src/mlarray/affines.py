@@ -9,6 +9,7 @@ unit world vector of array axis ``j``; world coordinates are ordered as the lett
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._errors import AffineError
 
@@ -36,7 +37,7 @@ BODY_AXIS = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
 _OPPOSITE, _AXIS_OF = OPPOSITE_LETTER, BODY_AXIS
 
 
-def anatomical_letters(coord_system) -> str | None:
+def anatomical_letters(coord_system: object) -> str | None:
     """The anatomical letters of a coordinate system, or None when it is not one.
 
     ``"RAS"``, ``"RAS+"`` (the published package's and ITK's spelling: the ``+`` says each axis grows
@@ -57,7 +58,7 @@ def anatomical_letters(coord_system) -> str | None:
     return letters
 
 
-def check_direction(direction, ndim: int | None = None, tol: float = ORTHONORMAL_TOL, *,
+def check_direction(direction: ArrayLike, ndim: int | None = None, tol: float = ORTHONORMAL_TOL, *,
                     orthonormal: bool = True) -> np.ndarray:
     """Return ``direction`` as a float array after checking it is square and finite, and (unless
     ``orthonormal=False``, for general affines kept as given) orthonormal."""
@@ -84,13 +85,13 @@ def check_direction(direction, ndim: int | None = None, tol: float = ORTHONORMAL
     return d
 
 
-def orthonormality_error(direction) -> float:
+def orthonormality_error(direction: ArrayLike) -> float:
     """``max |DᵀD - I|``: 0 for a rotation/reflection, larger for shear or scaling inside ``direction``."""
     d = np.asarray(direction, dtype=float)
     return float(np.abs(d.T @ d - np.eye(d.shape[1])).max()) if d.size else 0.0
 
 
-def nearest_orthonormal(direction) -> np.ndarray:
+def nearest_orthonormal(direction: ArrayLike) -> np.ndarray:
     """The orthonormal matrix closest to ``direction`` (polar decomposition, ``U Vᵀ`` of its SVD).
 
     For code that can only show rigid geometry (viewers, converters to formats without shear): it
@@ -100,7 +101,7 @@ def nearest_orthonormal(direction) -> np.ndarray:
     return u @ vt
 
 
-def compose_affine(spacing, origin, direction) -> np.ndarray:
+def compose_affine(spacing: ArrayLike, origin: ArrayLike, direction: ArrayLike) -> np.ndarray:
     """Build the ``(n+1, n+1)`` affine mapping array index to world coordinates."""
     s = np.asarray(spacing, dtype=float)
     o = np.asarray(origin, dtype=float)
@@ -112,7 +113,8 @@ def compose_affine(spacing, origin, direction) -> np.ndarray:
     return aff
 
 
-def decompose_affine(affine, tol: float = ORTHONORMAL_TOL, *, allow_shear: bool = False):
+def decompose_affine(affine: ArrayLike, tol: float = ORTHONORMAL_TOL, *,
+                     allow_shear: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split an affine into ``(spacing, origin, direction)``: spacing = column lengths, direction =
     unit columns, origin = translation, so ``compose_affine`` gives the affine back.
 
@@ -150,7 +152,7 @@ def decompose_affine(affine, tol: float = ORTHONORMAL_TOL, *, allow_shear: bool 
     return spacing, a[:n, n].copy(), direction
 
 
-def axis_directions(direction, coord_system: str) -> list[tuple[str, str]]:
+def axis_directions(direction: ArrayLike, coord_system: str) -> list[tuple[str, str]]:
     """For each array axis, the anatomical letters it runs *from* and *toward*.
 
     E.g. an LPS image whose first axis points to +z returns ``("I", "S")`` for it.
@@ -168,7 +170,7 @@ def axis_directions(direction, coord_system: str) -> list[tuple[str, str]]:
     return out
 
 
-def convert_coord_system(affine, src: str, dst: str) -> np.ndarray:
+def convert_coord_system(affine: ArrayLike, src: str, dst: str) -> np.ndarray:
     """Re-express an affine from one anatomical system to another (e.g. ``LPS`` -> ``RAS``).
 
     Both systems must name the same three axes (R/L, A/P, S/I) in some order and sign.

@@ -36,11 +36,12 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from ._errors import InputError
+from ._frameworks._geometry import array_shape
 from .parallel import describe_error, parallel_map
 from .stats import DEFAULT_PERCENTILES as STORED_PERCENTILES
 from .stats import percentiles_from_counts
@@ -76,10 +77,11 @@ def file_summary(path: _PathLike) -> dict:
     img = MLArray.open(path, mmap_mode="r")
     meta = img.meta
     st = meta.stats
-    d = {"file": os.fspath(path), "has_array": bool(meta.has_array), "is_seg": bool(meta.is_seg)}
+    d: dict[str, Any] = {"file": os.fspath(path), "has_array": bool(meta.has_array), "is_seg": bool(meta.is_seg)}
     if meta.has_array:
-        d.update(shape=list(img.shape), dtype=str(img.dtype),
-                 spatial_shape=[img.shape[a] for a in img.spatial_axes],
+        shape = array_shape(img, path)
+        d.update(shape=list(shape), dtype=str(img.dtype),
+                 spatial_shape=[shape[a] for a in img.spatial_axes],
                  spacing=list(meta.spatial.spacing) if meta.spatial.spacing else None,
                  stats=None if st.count is None else {
                      "min": st.min, "max": st.max, "mean": st.mean, "std": st.std, "count": st.count,
@@ -98,20 +100,21 @@ def _file_stats_fallback(path: str) -> dict:
     return {k: s[k] for k in ("min", "max", "mean", "std", "count", "nan_count", "percentiles", "median")}
 
 
-def _histogram_task(args) -> tuple[np.ndarray, np.ndarray, int]:
+def _histogram_task(args: tuple[str, float, float, bool]) -> tuple[np.ndarray, np.ndarray, int]:
     """Sparse histogram of one file over the common range: (bin indices, counts, non-finite)."""
     path, lo, hi, integer = args
     from mlarray import MLArray
     from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
 
     img = MLArray.open(path, mmap_mode="r")
+    shape = array_shape(img, path)
     data = img._require_data()
     nbins = int(hi - lo + 1) if integer else FLOAT_BINS
     counts = np.zeros(nbins, dtype=np.int64)
     skipped = 0
-    work = working_chunk_shape(img.shape, 3 * np.dtype(img.dtype).itemsize + 16, getattr(data, "chunks", None))
+    work = working_chunk_shape(shape, 3 * np.dtype(img.dtype).itemsize + 16, getattr(data, "chunks", None))
     scale = (FLOAT_BINS / (hi - lo)) if (not integer and hi > lo) else 0.0
-    for sl in iter_chunk_slices(img.shape, work):
+    for sl in iter_chunk_slices(shape, work):
         block = np.asarray(img[sl]).reshape(-1)
         if block.dtype == np.bool_:
             block = block.view(np.uint8)
@@ -158,7 +161,7 @@ def _merge_moments(stats: list[dict]) -> dict:
     return {"count": n, "mean": mean if n else None, "std": math.sqrt(m2 / n) if n else None}
 
 
-def _percentiles_from_stored(stats: list[dict], percentiles: Sequence[float]) -> list[float]:
+def _percentiles_from_stored(stats: list[dict], percentiles: Sequence[float]) -> list[Optional[float]]:
     """Invert the count-weighted mixture of per-file piecewise-linear CDFs through stored knots."""
     curves = []
     for s in stats:
@@ -189,7 +192,7 @@ def _percentiles_from_stored(stats: list[dict], percentiles: Sequence[float]) ->
             qu = q[::-1][last]
             cdf += n / total * np.interp(grid, xu, qu, left=0.0, right=1.0)
     cdf = np.maximum.accumulate(cdf)
-    out = []
+    out: list[Optional[float]] = []
     for p in percentiles:
         t = float(p) / 100.0
         j = int(np.searchsorted(cdf, t, side="left"))
@@ -219,11 +222,39 @@ def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1
                   class_frequencies: bool = True) -> dict:
     """Statistics of a whole dataset (files or directories of ``.mla``), computed in parallel.
 
-    Returns a JSON-ready dict: ``files``, ``images``/``segmentations`` counts, ``spacing`` and
-    ``shape`` distributions, ``intensity`` (min, max, mean, std, percentiles, ``method``,
-    ``exact``, ``percentile_error``) over the image files, ``classes`` (per label value: voxels,
-    fraction, files) over the segmentation files, and ``failed`` (file -> error) for unreadable
-    files, which are left out of everything else. See the module docstring for ``method``.
+    Unreadable files are listed under ``failed`` and left out of everything else.
+
+    Parameters
+    ----------
+    paths : str, os.PathLike or a sequence of them
+        ``.mla`` files and directories (searched recursively).
+    jobs : int
+        Local worker processes.
+    scheduler : str, distributed.Client or distributed.LocalCluster, optional
+        A ``dask.distributed`` scheduler (e.g. ``"tcp://10.0.0.5:8786"``) to run on instead of local
+        processes.
+    method : {"histogram", "stored"}
+        ``"histogram"``: percentiles from a histogram of every voxel (exact for integer data spanning
+        at most 2**20 values, else within ``(max - min) / 2**16``); ``"stored"``: from the files'
+        stored percentiles, headers only (approximate). See the module docstring.
+    percentiles : sequence of float
+        The intensity percentiles to report (0 to 100).
+    class_frequencies : bool
+        Count the voxels of each class over the segmentation files (one streamed pass per file).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``files``, ``images`` and ``segmentations`` (counts), ``spacing`` and ``shape``
+        (distributions), ``intensity`` (``min``, ``max``, ``mean``, ``std``, ``percentiles``,
+        ``method``, ``exact``, ``percentile_error``; over the image files, None without any),
+        ``classes`` (per label value: ``voxels``, ``fraction``, ``files``; over the segmentation
+        files) and ``failed`` (file -> error).
+
+    Raises
+    ------
+    InputError
+        ``method`` is neither ``"histogram"`` nor ``"stored"`` (also a ``ValueError``).
     """
     if method not in ("histogram", "stored"):
         raise InputError(f"method={method!r}; use 'histogram' (exact or bounded error) or 'stored' (approximate)")
@@ -272,7 +303,8 @@ def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1
     return report
 
 
-def _intensity(images: list[dict], percentiles, method: str, jobs, scheduler, failed) -> Optional[dict]:
+def _intensity(images: list[dict], percentiles: Sequence[float], method: str, jobs: int, scheduler: Any,
+               failed: dict[str, str]) -> Optional[dict]:
     stats = [s["stats"] for s in images if s["stats"] and s["stats"]["count"]]
     if not stats:
         return None
@@ -308,7 +340,7 @@ def _intensity(images: list[dict], percentiles, method: str, jobs, scheduler, fa
     return out
 
 
-def _classes(segs: list[dict], jobs, scheduler, failed) -> dict:
+def _classes(segs: list[dict], jobs: int, scheduler: Any, failed: dict[str, str]) -> dict:
     total = 0
     voxels: dict[int, int] = {}
     files: dict[int, int] = {}
@@ -358,7 +390,7 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _fmtv(v) -> str:
+def _fmtv(v: Sequence[float]) -> str:
     return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"
 
 
@@ -383,10 +415,11 @@ def foreground_images(paths: Sequence[_PathLike]) -> list[str]:
 def pair_images_and_labels(images: Sequence[_PathLike], labels: Sequence[_PathLike]) -> list[tuple[str, str]]:
     """Pair image files with label files: by name (``case.mla`` labels ``case.mla``, and ``case_0000.mla``,
     ``case_0001.mla``... as nnU-Net names channel files), else, when the counts agree, in sorted order."""
-    images = [os.fspath(p) for p in images]
-    by_stem = {Path(p).stem: os.fspath(p) for p in labels}
+    image_paths = [os.fspath(p) for p in images]
+    label_paths = [os.fspath(p) for p in labels]
+    by_stem = {Path(p).stem: p for p in label_paths}
     pairs = []
-    for img in images:
+    for img in image_paths:
         stem = Path(img).stem
         label = by_stem.get(stem) or by_stem.get(_CHANNEL_SUFFIX.sub("", stem))
         if label is None:
@@ -394,14 +427,14 @@ def pair_images_and_labels(images: Sequence[_PathLike], labels: Sequence[_PathLi
         pairs.append((img, label))
     else:
         return pairs
-    if len(images) == len(labels):
-        return list(zip(sorted(images), sorted(os.fspath(p) for p in labels)))
+    if len(image_paths) == len(label_paths):
+        return list(zip(sorted(image_paths), sorted(label_paths)))
     raise InputError(f"cannot pair {len(images)} image file(s) with {len(labels)} label file(s): name each label "
                      "like its image (case.mla, or case_0000.mla for the image as nnU-Net names it), or give as "
                      "many labels as images")
 
 
-def _foreground_blocks(image: str, label: str):
+def _foreground_blocks(image: str, label: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(channels, foreground mask) per block: the image's non-spatial axes merged in front (one channel
     without them), the label's non-spatial axes reduced with ``max``; reads every chunk once."""
     from mlarray import MLArray
@@ -409,16 +442,17 @@ def _foreground_blocks(image: str, label: str):
     from mlarray._frameworks._geometry import channel_first
 
     img, lab = MLArray.open(image, mmap_mode="r"), MLArray.open(label, mmap_mode="r")
+    shape, lab_shape = array_shape(img, image), array_shape(lab, label)
     axes, lab_axes = img.spatial_axes, lab.spatial_axes
-    spatial = [img.shape[a] for a in axes]
-    if [lab.shape[a] for a in lab_axes] != spatial:
-        raise InputError(f"{label}: spatial shape {[lab.shape[a] for a in lab_axes]} does not match {image} "
+    spatial = [shape[a] for a in axes]
+    if [lab_shape[a] for a in lab_axes] != spatial:
+        raise InputError(f"{label}: spatial shape {[lab_shape[a] for a in lab_axes]} does not match {image} "
                          f"{spatial}; foreground statistics need the segmentation of each image")
-    channels = int(np.prod([img.shape[a] for a in range(img.ndim) if a not in axes], dtype=np.int64))
+    channels = int(np.prod([shape[a] for a in range(len(shape)) if a not in axes], dtype=np.int64))
     work = working_chunk_shape(tuple(spatial), channels * (np.dtype(img.dtype).itemsize + 8) + 16, None)
-    lab_other = tuple(a for a in range(lab.ndim) if a not in lab_axes)
+    lab_other = tuple(a for a in range(len(lab_shape)) if a not in lab_axes)
     for sl in iter_chunk_slices(tuple(spatial), work):
-        key, lkey = [slice(None)] * img.ndim, [slice(None)] * lab.ndim
+        key, lkey = [slice(None)] * len(shape), [slice(None)] * len(lab_shape)
         for a, s in zip(axes, sl):
             key[a] = s
         for a, s in zip(lab_axes, sl):
@@ -429,7 +463,7 @@ def _foreground_blocks(image: str, label: str):
             yield channel_first(np.asarray(img[tuple(key)]), axes), mask
 
 
-def _foreground_moments_task(pair) -> tuple[str, list[dict]]:
+def _foreground_moments_task(pair: tuple[str, str]) -> tuple[str, list[dict]]:
     """The image's dtype and, per channel, count, mean, M2, min, max of its foreground voxels."""
     from mlarray import MLArray
 
@@ -452,7 +486,8 @@ def _foreground_moments_task(pair) -> tuple[str, list[dict]]:
     return dtype, out
 
 
-def _foreground_histogram_task(args) -> list[tuple[np.ndarray, np.ndarray]]:
+def _foreground_histogram_task(args: tuple[tuple[str, str], list[tuple[float, float]], bool]
+                               ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per channel: sparse histogram (bin indices, counts) of the foreground voxels over the common range."""
     pair, ranges, integer = args
     counts = [np.zeros(int(hi - lo + 1) if integer else FLOAT_BINS, dtype=np.int64) for lo, hi in ranges]

@@ -24,6 +24,8 @@ Needs ``pip install 'mlarray[remote]'``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
 from ._remote import is_url
 from ._remote.errors import (
     RangeNotSupportedError,
@@ -35,11 +37,16 @@ from ._remote.errors import (
     RemoteUnavailableError,
 )
 
-__all__ = ["is_url", "traffic", "file_size", "identity", "clear_cache", "RemoteError", "RemoteNotFoundError", "RemoteForbiddenError",
-           "RangeNotSupportedError", "RemoteTruncatedError", "RemoteFileChangedError", "RemoteUnavailableError"]
+if TYPE_CHECKING:
+    from ._remote.store import RemoteFile
+    from ._remote.transport import Traffic
+
+__all__ = ["is_url", "traffic", "file_size", "identity", "clear_cache", "RemoteError", "RemoteNotFoundError",
+           "RemoteForbiddenError", "RangeNotSupportedError", "RemoteTruncatedError", "RemoteFileChangedError",
+           "RemoteUnavailableError"]
 
 
-def traffic(url: str):
+def traffic(url: str) -> Optional[Traffic]:
     """Requests sent and bytes received so far by the last open of ``url`` in this process (``requests``,
     ``nbytes``), or None when it is not open."""
     from ._remote.store import opened
@@ -48,7 +55,7 @@ def traffic(url: str):
     return None if rfile is None else rfile.traffic
 
 
-def _rfile(url: str):
+def _rfile(url: str) -> RemoteFile:
     from ._remote.store import open_store, opened
 
     rfile = opened(url)

@@ -13,10 +13,12 @@ can go straight into JSON metadata.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._data.chunks import DEFAULT_BUDGET_BYTES, iter_chunk_slices, working_chunk_shape
 from ._errors import MetadataError, MLArrayError
@@ -47,6 +49,19 @@ _SMALL_INT_KINDS = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16), n
 _FLOAT64_TEMPORARIES_BYTES = 17
 
 
+class ArraySource(Protocol):
+    """What the statistics read: a numpy array, a blosc2 NDArray, an ``MLArray``'s data, ... (an optional
+    ``chunks`` attribute sizes the blocks)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
 class UnsupportedDtypeError(MLArrayError, TypeError):
     """Statistics were asked for an array whose dtype they do not cover (e.g. complex)."""
 
@@ -59,7 +74,7 @@ class UnsupportedDtypeError(MLArrayError, TypeError):
 
 
 def compute_stats(
-    array,
+    array: ArraySource,
     *,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     chunk_shape: Sequence[int] | None = None,
@@ -84,19 +99,19 @@ def compute_stats(
     blocks = _BlockReader(array, chunk_shape, budget_bytes)
     small_int = dtype == np.bool_ or dtype in _SMALL_INT_KINDS
 
-    moments, histogram = _first_pass(blocks, dtype, small_int)
-    if moments.count == 0:
+    moments, exact_histogram = _first_pass(blocks, dtype, small_int)
+    lo, hi = moments.min, moments.max
+    if moments.count == 0 or lo is None or hi is None:  # one means the others: no non-NaN value
         return _empty_stats(percentiles, moments.nan_count)
-    if histogram is None:
-        histogram = _second_pass_histogram(blocks, dtype, moments)
+    histogram: _Histogram = exact_histogram or _second_pass_histogram(blocks, dtype, moments)
 
     wanted = list(percentiles) + [50.0]
     values = histogram.percentiles(wanted, moments.count)
     as_number = int if dtype.kind in "biu" else float
     trimmed = _trimmed_stats(histogram, min(values[:-1]), max(values[:-1])) if percentiles else {}
     return {
-        "min": as_number(moments.min),
-        "max": as_number(moments.max),
+        "min": as_number(lo),
+        "max": as_number(hi),
         "mean": float(moments.mean),
         "median": values[-1],
         "std": float(math.sqrt(max(moments.m2, 0.0) / moments.count)),
@@ -109,7 +124,7 @@ def compute_stats(
 
 
 def compute_channel_stats(
-    array,
+    array: ArraySource,
     axis: int,
     *,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
@@ -132,20 +147,20 @@ def compute_channel_stats(
 class _AxisSlice:
     """``array`` at index ``index`` of ``axis``, read lazily (shape, dtype, chunks, ``[...]``)."""
 
-    def __init__(self, array, axis: int, index: int) -> None:
+    def __init__(self, array: ArraySource, axis: int, index: int) -> None:
         self.array, self.axis, self.index = array, axis, index
         self.shape = tuple(n for a, n in enumerate(array.shape) if a != axis)
         self.dtype = np.dtype(array.dtype)
         chunks = getattr(array, "chunks", None)
         self.chunks = None if chunks is None else tuple(c for a, c in enumerate(chunks) if a != axis)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         key = tuple(key) if isinstance(key, tuple) else (key,)
         return self.array[key[: self.axis] + (self.index,) + key[self.axis:]]
 
 
 def compute_label_stats(
-    array,
+    array: ArraySource,
     chunk_shape: Sequence[int] | None = None,
     *,
     budget_bytes: int = DEFAULT_BUDGET_BYTES,
@@ -173,7 +188,7 @@ def compute_label_stats(
 class _BlockReader:
     """Re-iterable stream of numpy blocks of ``array`` (each pass re-reads the source)."""
 
-    def __init__(self, array, chunk_shape: Sequence[int] | None, budget_bytes: int) -> None:
+    def __init__(self, array: ArraySource, chunk_shape: Sequence[int] | None, budget_bytes: int) -> None:
         self.array = array
         shape = tuple(array.shape)
         if chunk_shape is None:
@@ -238,7 +253,7 @@ class _Moments:
             self.finite_min = lo if self.finite_min is None else min(self.finite_min, lo)
             self.finite_max = hi if self.finite_max is None else max(self.finite_max, hi)
 
-    def _count_infinities(self, values: np.ndarray):
+    def _count_infinities(self, values: np.ndarray) -> tuple[Any, Any]:
         """Count +-inf in ``values``; return the finite extremes (None if there are none)."""
         self.n_neg_inf += int(np.count_nonzero(values == -np.inf))
         self.n_pos_inf += int(np.count_nonzero(values == np.inf))
@@ -246,7 +261,8 @@ class _Moments:
         return (finite.min(), finite.max()) if finite.size else (None, None)
 
 
-def _first_pass(blocks: _BlockReader, dtype: np.dtype, small_int: bool):
+def _first_pass(blocks: _BlockReader, dtype: np.dtype, small_int: bool
+                ) -> tuple[_Moments, _IntegerHistogram | None]:
     """Moments for every dtype, plus the exact histogram when the dtype range is small."""
     moments = _Moments()
     histogram = _IntegerHistogram.for_dtype(dtype) if small_int else None
@@ -271,10 +287,11 @@ def _non_nan_values(block: np.ndarray, moments: _Moments) -> np.ndarray:
     return flat[~is_nan]
 
 
-def _second_pass_histogram(blocks: _BlockReader, dtype: np.dtype, moments: _Moments):
+def _second_pass_histogram(blocks: _BlockReader, dtype: np.dtype, moments: _Moments) -> _Histogram:
     """Exact histogram for narrow integer ranges, otherwise a fine binned one."""
     lo, hi = moments.min, moments.max
-    if dtype.kind in "iu" and int(hi) - int(lo) < EXACT_RANGE_LIMIT:
+    histogram: _Histogram
+    if dtype.kind in "iu" and lo is not None and hi is not None and int(hi) - int(lo) < EXACT_RANGE_LIMIT:
         histogram = _IntegerHistogram(int(lo), int(hi) - int(lo) + 1)
     else:
         histogram = _BinnedHistogram(moments, FLOAT_HISTOGRAM_BINS)
@@ -293,7 +310,7 @@ def _empty_stats(percentiles: Sequence[float], nan_count: int) -> dict:
     }
 
 
-def _trimmed_stats(histogram, low: float, high: float) -> dict:
+def _trimmed_stats(histogram: _Histogram, low: float, high: float) -> dict:
     """Mean, median and std of the histogram's values within ``[low, high]``."""
     values, counts = histogram.values_and_counts()
     keep = (values >= low) & (values <= high) & (counts > 0)
@@ -332,7 +349,7 @@ def _lerp(a: float, b: float, t: float) -> float:
     return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
 
 
-def _interpolate_ranks(order_stat, count: int, percentiles: Sequence[float]) -> list[float]:
+def _interpolate_ranks(order_stat: Callable[[int], float], count: int, percentiles: Sequence[float]) -> list[float]:
     """Percentiles from a function giving the k-th smallest value (0-based)."""
     out = []
     for p in percentiles:
@@ -431,7 +448,7 @@ class _BinnedHistogram:
         self.below, self.above = moments.n_neg_inf, moments.n_pos_inf
         self.finite_count = moments.count - self.below - self.above
         lo = hi = 0.0
-        if moments.finite_min is not None:
+        if moments.finite_min is not None and moments.finite_max is not None:
             lo, hi = float(moments.finite_min), float(moments.finite_max)
         self.lo, self.hi = lo, hi
         self.exact = hi == lo  # a constant array has nothing to approximate
@@ -485,6 +502,9 @@ class _BinnedHistogram:
         return centres, self.counts
 
 
+_Histogram = Union[_IntegerHistogram, _BinnedHistogram]
+
+
 # --------------------------------------------------------------------------- labels
 
 
@@ -508,11 +528,11 @@ def _block_label_counts(block: np.ndarray) -> Iterator[tuple[int, int]]:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_numeric_dtype(dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "biuf":
-        raise UnsupportedDtypeError(dtype, "a bool, integer or real floating-point array")
-    return dtype
+def _check_numeric_dtype(dtype: DTypeLike) -> np.dtype:
+    checked = np.dtype(dtype)
+    if checked.kind not in "biuf":
+        raise UnsupportedDtypeError(checked, "a bool, integer or real floating-point array")
+    return checked
 
 
 def _check_percentiles(percentiles: Sequence[float]) -> tuple[float, ...]:

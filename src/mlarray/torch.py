@@ -65,16 +65,35 @@ class PatchDataset(Dataset):
     non-spatial axes, if any, come first). Arrays come in native byte order; unsigned 16/32/64-bit
     data is widened to a signed type torch computes with.
 
-    Pass a ready ``sampler`` or the sampler's arguments (``images=``, ``labels=``, ``patch_size=``,
-    ``slice_axis=``, ...). ``length`` overrides ``len(sampler)``; ``transform`` (a picklable callable
-    on the item dict) runs in the worker after conversion to tensors. ``precompute_jobs`` > 0 finds
-    foreground locations for every case up front (in parallel) so that workers do not each repeat
-    the scan. Call :meth:`set_epoch` before each epoch; it reaches persistent workers too.
+    Call :meth:`set_epoch` before each epoch; it reaches persistent workers too.
+
+    Parameters
+    ----------
+    sampler : PatchSampler, optional
+        A ready sampler; give either it or the sampler's arguments.
+    length : int, optional
+        ``len(dataset)``; default: ``len(sampler)``.
+    epoch : int
+        The first epoch.
+    transform : callable, optional
+        A picklable callable on the item dict, run in the worker after conversion to tensors; its
+        result is the item.
+    precompute_jobs : int
+        More than 0: find foreground locations for every case up front, with that many processes,
+        so that workers do not each repeat the scan.
+    **sampler_kwargs
+        The arguments of :class:`~mlarray.training.PatchSampler` (``images=``, ``labels=``,
+        ``patch_size=``, ``slice_axis=``, ...) when no ``sampler`` is given.
+
+    Raises
+    ------
+    SamplingTypeError
+        Both a sampler and sampler arguments were given.
     """
 
     def __init__(self, sampler: Optional[PatchSampler] = None, *, length: Optional[int] = None, epoch: int = 0,
                  transform: Optional[Callable[[dict], Any]] = None, precompute_jobs: int = 0,
-                 **sampler_kwargs) -> None:
+                 **sampler_kwargs: Any) -> None:
         if sampler is None:
             sampler = PatchSampler(**sampler_kwargs)
         elif sampler_kwargs:
@@ -95,7 +114,13 @@ class PatchDataset(Dataset):
         self._epoch.set(value)
 
     def set_epoch(self, epoch: int) -> None:
-        """Draw the patches of ``epoch`` from now on, in this process and in every DataLoader worker."""
+        """Draw the patches of ``epoch`` from now on, in this process and in every DataLoader worker.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch whose patches ``dataset[i]`` returns.
+        """
         self._epoch.set(epoch)
 
     def __len__(self) -> int:

@@ -23,20 +23,27 @@ import math
 import os
 import warnings
 from collections import OrderedDict
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence, Union, get_args
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._errors import MLArrayError
-from ._frameworks._geometry import native_byte_order
+from ._frameworks._geometry import array_shape, native_byte_order
 from ._remote import absolute
 from .affines import anatomical_letters
+
+if TYPE_CHECKING:
+    from ._array import MLArray
 
 __all__ = ["PatchSampler", "SamplingError", "SamplingTypeError", "find_foreground", "foreground_from_bbox",
            "foreground_from_level"]
 
 _PathLike = Union[str, os.PathLike]
 _FOREGROUND_MODES = ("auto", "seg", "bbox", "level", None)
+# np.pad's modes
+PadMode = Literal["constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect", "symmetric",
+                  "wrap", "empty"]
 # plane name -> the body axis its slices are normal to (the axis squeezed out of 2D patches)
 _PLANE_NORMALS = {"axial": "SI", "coronal": "AP", "sagittal": "RL"}
 
@@ -66,18 +73,19 @@ def find_foreground(path: _PathLike, *, classes: Optional[Sequence[int]] = None,
     from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
 
     img = MLArray.open(path, mmap_mode="r")
+    shape = array_shape(img, path)
     if np.dtype(img.dtype).kind not in "biu":
         raise SamplingTypeError(f"{path}: foreground search needs an integer or bool label array, got {img.dtype}; "
                                 "pass the segmentation as `labels=` or use foreground='bbox' or None")
     axes = img.spatial_axes
-    other = tuple(i for i in range(img.ndim) if i not in axes)
+    other = tuple(i for i in range(len(shape)) if i not in axes)
     wanted = None if classes is None else {int(c) for c in classes}
     rng = np.random.default_rng([int(seed), _stable_hash(os.path.abspath(os.fspath(path)))])
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # class -> (coords, priority keys)
     data = img._require_data()
-    work = working_chunk_shape(img.shape, 4 * np.dtype(img.dtype).itemsize + 8, getattr(data, "chunks", None),
+    work = working_chunk_shape(shape, 4 * np.dtype(img.dtype).itemsize + 8, getattr(data, "chunks", None),
                                budget_bytes)
-    for sl in iter_chunk_slices(img.shape, work):
+    for sl in iter_chunk_slices(shape, work):
         block = np.asarray(img[sl])
         if other:
             block = block.max(axis=other)
@@ -111,7 +119,7 @@ def foreground_from_bbox(path: _PathLike) -> dict[Any, np.ndarray]:
     meta = MLArray.open(path, mmap_mode="r").meta
     boxes = meta.bbox.bboxes or []
     labels = meta.bbox.labels or [1] * len(boxes)
-    out: dict[Any, list] = {}
+    out: dict[Any, list[Any]] = {}
     for box, lab in zip(boxes, labels):
         out.setdefault(lab, []).append(box)
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
@@ -129,19 +137,20 @@ def foreground_from_level(path: _PathLike, *, level: int = -1, max_per_class: in
     from mlarray import MLArray
 
     img = MLArray.open(path, mmap_mode="r")
+    shape = array_shape(img, path)
     levels = img.levels
     lv = levels[level]
     if lv.level == 0:
         return find_foreground(path, max_per_class=max_per_class, seed=seed)
     arr = np.asarray(lv[...])
     axes = img.spatial_axes
-    other = tuple(i for i in range(img.ndim) if i not in axes)
+    other = tuple(i for i in range(len(shape)) if i not in axes)
     if other:
         arr = arr.max(axis=other)
     scale = np.array([lv.scale[a] for a in axes])
-    limit = np.array([img.shape[a] - 1 for a in axes])
+    limit = np.array([shape[a] - 1 for a in axes])
     rng = np.random.default_rng([int(seed), _stable_hash(os.path.abspath(os.fspath(path)))])
-    out = {}
+    out: dict[int, np.ndarray] = {}
     for c in np.unique(arr).tolist():
         if c == 0:
             continue
@@ -169,10 +178,11 @@ class _CaseInfo:
         from mlarray import MLArray
 
         img = MLArray.open(image, mmap_mode="r")
-        if not img.meta.has_array:
+        if img.shape is None:
             raise SamplingError(f"{image}: metadata-only file, there is nothing to sample patches from")
         self.image, self.label = image, label
-        self.shape, self.axes = tuple(img.shape), tuple(img.spatial_axes)
+        self.shape: tuple[int, ...] = img.shape
+        self.axes: tuple[int, ...] = tuple(img.spatial_axes)
         self.spatial_shape = tuple(self.shape[a] for a in self.axes)
         sp = img.meta.spatial
         # the world frame, to find which array axis is normal to a named plane
@@ -181,11 +191,13 @@ class _CaseInfo:
         labels = sp.axis_labels
         # spatial axis index by label ("spatial_z" -> 0 for a (z, y, x) file), for files without a body frame
         self.named = {} if labels is None else {str(labels[a]): i for i, a in enumerate(self.axes)}
-        self.label_shape = self.label_axes = None
-        self.fg_source = "bbox" if img.meta.bbox.bboxes else None
+        # shape and spatial axes of the label file, when there is one
+        self.label_shape: tuple[int, ...] = ()
+        self.label_axes: tuple[int, ...] = ()
+        self.fg_source: Optional[str] = "bbox" if img.meta.bbox.bboxes else None
         if label is not None:
             lab = MLArray.open(label, mmap_mode="r")
-            self.label_shape, self.label_axes = tuple(lab.shape), tuple(lab.spatial_axes)
+            self.label_shape, self.label_axes = array_shape(lab, label), tuple(lab.spatial_axes)
             lab_spatial = tuple(self.label_shape[a] for a in self.label_axes)
             if lab_spatial != self.spatial_shape:
                 raise SamplingError(f"{label}: spatial shape {lab_spatial} does not match image {image} "
@@ -200,17 +212,17 @@ class PatchSampler:
 
     Parameters
     ----------
-    images:
-        Paths of the image files.
-    labels:
-        Optional paths of label files (one per image, same spatial shape); the same window is read
+    images : sequence of str or os.PathLike
+        Paths (or ``https://``/``s3://`` URLs) of the image files.
+    labels : sequence of str or os.PathLike, optional
+        Paths of label files (one per image, same spatial shape); the same window is read
         from both. Label files may lack the image's channel axis.
-    patch_size:
+    patch_size : int or sequence of int
         An int (same size on every spatial axis) or one size per spatial axis. Giving fewer sizes
         than spatial axes samples lower-dimensional patches: ``patch_size=(256, 256)`` on a 3D
         volume draws 2D slices; ``slice_axis`` says which axis is cut (and squeezed out). The sizes
         apply to the remaining spatial axes in array order.
-    slice_axis:
+    slice_axis : {"axial", "coronal", "sagittal"} or int, optional
         For 2D patches from 3D volumes, the axis the slices are normal to: a plane name
         (``"axial"``, ``"coronal"``, ``"sagittal"``: the array axis closest to the S/I, A/P or R/L
         body axis, from the file's ``coord_system`` and ``direction``, so the same plane comes out
@@ -219,10 +231,10 @@ class PatchSampler:
         (axial = ``spatial_z``). Default: ``"axial"`` for files with an anatomical ``coord_system``
         or a ``spatial_z`` axis, else the first spatial axis. With more than one squeezed axis (1D
         patches) the leading spatial axes are squeezed.
-    foreground_fraction:
+    foreground_fraction : float
         Fraction of patches centred on a foreground location. It is applied per index, not by
         chance: with ``1/3`` exactly one index in every three consecutive ones is foreground.
-    foreground:
+    foreground : {"auto", "seg", "bbox", "level"} or None
         Where foreground locations come from: ``"seg"`` (a streamed scan of the label file, or of
         the image if it ``is_seg``, once per file, cached), ``"bbox"`` (``meta.bbox`` of the label
         file, or of the image when the label file has none; a warning names the case when neither
@@ -230,50 +242,66 @@ class PatchSampler:
         and cheaper), ``None`` (uniform patches only) or ``"auto"`` (``"seg"`` with labels or a
         segmentation, else ``"bbox"`` where the file has boxes, else none). A foreground patch
         first picks a class uniformly among those present, then a location of that class.
-    foreground_classes:
+    foreground_classes : sequence of int, optional
         Restrict foreground to these label values (default: every non-zero value).
-    pad_value, label_pad_value, pad_mode:
-        Padding outside the volume: ``np.pad`` mode (``"constant"`` uses the values).
-    seed:
+    max_locations : int
+        Foreground locations kept per class and file (a uniform random subset of them).
+    pad_value : float
+        Image value outside the volume with ``pad_mode="constant"``.
+    label_pad_value : int
+        Label value outside the volume with ``pad_mode="constant"``.
+    pad_mode : str
+        How windows that leave the volume are padded: an ``np.pad`` mode (``"constant"``, ``"edge"``,
+        ``"reflect"``, ...).
+    seed : int
         Base seed; patch ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
-    length:
+    length : int, optional
         ``len(sampler)`` (patches per epoch); default: the number of images.
-    cache_dir:
-        Optional directory for foreground locations (``.npz`` keyed by path, size and mtime), so
-        that the scan happens once per file across runs and processes.
-    dtype:
+    cache_dir : str or os.PathLike, optional
+        Directory for foreground locations (``.npz`` keyed by path, size and mtime), so that the
+        scan happens once per file across runs and processes.
+    dtype : numpy dtype, optional
         Cast image patches to this dtype (e.g. ``np.float32``); labels keep theirs.
-    max_open:
+    max_open : int
         Files kept open per process (least recently used ones are closed).
 
+    Raises
+    ------
+    SamplingError
+        An argument is out of range, labels and images do not pair, or a file holds no array to
+        sample from (also a ``ValueError``).
+    NoArrayError
+        A label file holds metadata only.
+
     Patches keep the file's axis layout (non-spatial axes where the file has them, squeezed axes
-    removed); :meth:`patch_spatial_axes` says where the spatial axes are. Bad arguments raise
-    :class:`SamplingError`.
+    removed); :meth:`patch_spatial_axes` says where the spatial axes are.
     """
 
     def __init__(self, images: Sequence[_PathLike], labels: Optional[Sequence[_PathLike]] = None,
                  patch_size: Union[int, Sequence[int]] = 128, *, foreground_fraction: float = 1 / 3,
                  foreground: Optional[str] = "auto", foreground_classes: Optional[Sequence[int]] = None,
                  max_locations: int = 2000, pad_value: float = 0, label_pad_value: int = 0,
-                 pad_mode: str = "constant", seed: int = 0, length: Optional[int] = None,
-                 cache_dir: Optional[_PathLike] = None, dtype=None, max_open: int = 64,
+                 pad_mode: PadMode = "constant", seed: int = 0, length: Optional[int] = None,
+                 cache_dir: Optional[_PathLike] = None, dtype: Optional[DTypeLike] = None, max_open: int = 64,
                  slice_axis: Union[None, int, str] = None) -> None:
-        images = [absolute(p) for p in images]  # URLs stay URLs
-        if not images:
+        image_paths = [absolute(p) for p in images]  # URLs stay URLs
+        if not image_paths:
             raise SamplingError("PatchSampler needs at least one image file")
-        if labels is not None:
-            labels = [absolute(p) for p in labels]
-            if len(labels) != len(images):
-                raise SamplingError(f"{len(images)} images but {len(labels)} label files; give one label per image")
+        label_paths = None if labels is None else [absolute(p) for p in labels]
+        if label_paths is not None and len(label_paths) != len(image_paths):
+            raise SamplingError(f"{len(image_paths)} images but {len(label_paths)} label files; give one label per "
+                                "image")
         if foreground not in _FOREGROUND_MODES:
             raise SamplingError(f"foreground={foreground!r}; use one of {_FOREGROUND_MODES}")
+        if pad_mode not in get_args(PadMode):
+            raise SamplingError(f"pad_mode={pad_mode!r}; use one of np.pad's modes {get_args(PadMode)}")
         if not 0.0 <= foreground_fraction <= 1.0:
             raise SamplingError(f"foreground_fraction={foreground_fraction} must be between 0 and 1")
         if isinstance(slice_axis, str) and slice_axis not in _PLANE_NORMALS:
             raise SamplingError(f"slice_axis={slice_axis!r}; use one of {sorted(_PLANE_NORMALS)} or a spatial axis "
                                 "index")
-        self.cases = [_CaseInfo(im, labels[i] if labels else None) for i, im in enumerate(images)]
-        self.images, self.labels = images, labels
+        self.cases = [_CaseInfo(im, label_paths[i] if label_paths else None) for i, im in enumerate(image_paths)]
+        self.images, self.labels = image_paths, label_paths
         self.patch_size = _as_sizes(patch_size)
         for c in self.cases:
             if not isinstance(self.patch_size, int) and len(self.patch_size) > len(c.axes):
@@ -287,12 +315,12 @@ class PatchSampler:
         self.max_locations = int(max_locations)
         self.pad_value, self.label_pad_value, self.pad_mode = pad_value, label_pad_value, pad_mode
         self.seed = int(seed)
-        self.length = len(images) if length is None else int(length)
+        self.length = len(image_paths) if length is None else int(length)
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.max_open = int(max_open)
         self._fg: dict[int, Optional[dict]] = {}
-        self._handles: OrderedDict = OrderedDict()
+        self._handles: OrderedDict[str, MLArray] = OrderedDict()
         self._pid = os.getpid()
 
     # -------------------------------------------------------------- pickling (workers reopen by path)
@@ -312,7 +340,7 @@ class PatchSampler:
         return self.sample(index)
 
     # -------------------------------------------------------------- files
-    def _open(self, path: str):
+    def _open(self, path: str) -> MLArray:
         from mlarray import MLArray
 
         if self._pid != os.getpid():  # forked: never share another process's mappings
@@ -335,8 +363,20 @@ class PatchSampler:
         return self.foreground
 
     def foreground_locations(self, case: int) -> Optional[dict]:
-        """Cached foreground of one case: ``{class: locations}`` (``"seg"``/``"level"``: int32 ``(k, d)``
-        voxel indices; ``"bbox"``: float ``(n, d, 2)`` boxes), or None without a foreground source."""
+        """Foreground of one case, found on first use and cached.
+
+        Parameters
+        ----------
+        case : int
+            Index of the image in ``images``.
+
+        Returns
+        -------
+        dict or None
+            ``{class: locations}``: int32 ``(k, spatial_ndim)`` voxel indices (``"seg"``, ``"level"``)
+            or float ``(n, spatial_ndim, 2)`` boxes (``"bbox"``); None when the case has no foreground
+            source.
+        """
         if case in self._fg:
             return self._fg[case]
         mode = self._mode_for(case)
@@ -345,8 +385,20 @@ class PatchSampler:
         return fg
 
     def precompute_foreground(self, jobs: int = 1, scheduler: Optional[str] = None) -> "PatchSampler":
-        """Find foreground for every case now (in parallel with ``jobs`` processes or a dask
-        ``scheduler`` address), so that DataLoader workers receive the cache instead of scanning."""
+        """Find foreground for every case now, so that DataLoader workers receive the cache instead of scanning.
+
+        Parameters
+        ----------
+        jobs : int
+            Local worker processes.
+        scheduler : str, optional
+            A ``dask.distributed`` scheduler address to run the scans on instead.
+
+        Returns
+        -------
+        PatchSampler
+            This sampler (for chaining).
+        """
         from mlarray.parallel import parallel_map
 
         todo = [c for c in range(len(self.cases)) if c not in self._fg]
@@ -356,20 +408,44 @@ class PatchSampler:
             self._fg[c] = fg
         return self
 
-    def _load_or_compute(self, case: int, mode: str):
+    def _load_or_compute(self, case: int, mode: str) -> Optional[dict]:
         return _foreground_task((self.cases[case], mode, self.foreground_classes, self.max_locations, self.seed,
                                  self.cache_dir))
 
     # -------------------------------------------------------------- sampling
     def is_foreground_index(self, index: int) -> bool:
+        """Whether patch ``index`` is centred on foreground: one in every ``1 / foreground_fraction``.
+
+        Parameters
+        ----------
+        index : int
+            The patch index (the same in every epoch).
+
+        Returns
+        -------
+        bool
+            True for ``foreground_fraction`` of the indices, spread evenly.
+        """
         f = self.foreground_fraction
         return math.floor((index + 1) * f + 1e-9) > math.floor(index * f + 1e-9)
 
     def sample(self, index: int, epoch: int = 0) -> dict:
-        """Patch ``index`` of ``epoch``: ``{"image", ["label"], "case", "start", "foreground"}``.
+        """Patch ``index`` of ``epoch``; the same for the same ``(seed, epoch, index)`` in any process.
 
-        ``start`` is the window's first voxel per spatial axis (base-array indices, negative or past
-        the end where padded); ``foreground`` says whether the window was centred on foreground.
+        Parameters
+        ----------
+        index : int
+            The patch index.
+        epoch : int
+            The epoch; each draws other patches.
+
+        Returns
+        -------
+        dict
+            ``"image"`` (ndarray, the file's axis layout, squeezed axes removed), ``"label"`` (with
+            labels), ``"case"`` (index of the image), ``"start"`` (int64 ndarray: the window's first
+            voxel per spatial axis, base-array indices, negative or past the end where padded) and
+            ``"foreground"`` (whether the window was centred on foreground).
         """
         rng = np.random.default_rng([self.seed, int(epoch), int(index)])
         case = int(rng.integers(len(self.cases)))
@@ -433,18 +509,49 @@ class PatchSampler:
         return int(np.argmax(np.abs(direction[row])))
 
     def squeezed_axes(self, case: int) -> tuple[int, ...]:
-        """Spatial axes of ``case`` (0 = first spatial axis) cut to one voxel and squeezed out of its patches."""
+        """Spatial axes of ``case`` cut to one voxel and squeezed out of its patches.
+
+        Parameters
+        ----------
+        case : int
+            Index of the image in ``images``.
+
+        Returns
+        -------
+        tuple of int
+            Indices among the spatial axes (0 = first spatial axis); empty for full-dimensional patches.
+        """
         return self._squeezed[case]
 
     def patch_spatial_axes(self, case: int, label: bool = False) -> list[int]:
-        """Positions of the spatial axes in the patch arrays of ``case`` (image, or ``label=True``)."""
+        """Positions of the spatial axes in the patch arrays of ``case``.
+
+        Parameters
+        ----------
+        case : int
+            Index of the image in ``images``.
+        label : bool
+            The label patches' axes instead of the image patches'.
+
+        Returns
+        -------
+        list of int
+            Axis positions in the patch arrays, in array order.
+
+        Raises
+        ------
+        SamplingError
+            ``label=True`` for a sampler without label files.
+        """
         info = self.cases[case]
+        if label and info.label is None:
+            raise SamplingError(f"case {case} ({info.image}) has no label file; ask for label=False")
         shape, axes = (info.label_shape, info.label_axes) if label else (info.shape, info.axes)
         gone = {axes[i] for i in self._squeezed[case]}
         kept = [a for a in range(len(shape)) if a not in gone]
         return [i for i, a in enumerate(kept) if a in axes]
 
-    def _foreground_centre(self, case: int, rng, info: _CaseInfo):
+    def _foreground_centre(self, case: int, rng: np.random.Generator, info: _CaseInfo) -> Optional[list[int]]:
         fg = self.foreground_locations(case)
         if not fg:
             return None
@@ -461,9 +568,29 @@ class PatchSampler:
         return [int(v) for v in locs[int(rng.integers(len(locs)))]]
 
     def read_patch(self, case: int, start: Sequence[int], size: Optional[Sequence[int]] = None) -> dict:
-        """Read the window ``[start, start + size)`` (spatial axes; padded outside the volume) from
-        the case's image (and label). ``size`` defaults to the sampler's patch size. Only the chunks
-        the window overlaps are decompressed."""
+        """Read the window ``[start, start + size)`` from the case's image (and label).
+
+        The window is padded outside the volume; only the chunks it overlaps are decompressed.
+
+        Parameters
+        ----------
+        case : int
+            Index of the image in ``images``.
+        start : sequence of int
+            First voxel per spatial axis (base-array indices; negative or past the end is padded).
+        size : sequence of int, optional
+            Voxels per spatial axis; default: the sampler's patch size.
+
+        Returns
+        -------
+        dict
+            ``"image"``, ``"label"`` (with labels), ``"case"`` and ``"start"``, as :meth:`sample`.
+
+        Raises
+        ------
+        SamplingError
+            ``start`` or ``size`` lacks an entry per spatial axis.
+        """
         info = self.cases[case]
         size = self._full_patch(case) if size is None else [int(s) for s in size]
         if len(size) != len(info.axes) or len(start) != len(info.axes):
@@ -474,7 +601,7 @@ class PatchSampler:
         squeeze = tuple(info.axes[i] for i in self._squeezed[case])
         if self.dtype is not None:
             image = image.astype(self.dtype, copy=False)
-        out = {"image": np.squeeze(image, axis=squeeze) if squeeze else image}
+        out: dict[str, Any] = {"image": np.squeeze(image, axis=squeeze) if squeeze else image}
         if info.label is not None:
             label = _read_window(self._open(info.label), info.label_shape, info.label_axes, start, size,
                                  "constant" if self.pad_mode == "constant" else self.pad_mode, self.label_pad_value)
@@ -485,8 +612,9 @@ class PatchSampler:
         return out
 
 
-def _read_window(img, shape, axes, start, size, pad_mode, pad_value) -> np.ndarray:
-    key: list = [slice(None)] * len(shape)
+def _read_window(img: MLArray, shape: Sequence[int], axes: Sequence[int], start: Sequence[int], size: Sequence[int],
+                 pad_mode: PadMode, pad_value: float) -> np.ndarray:
+    key: list[slice] = [slice(None)] * len(shape)
     pads = [(0, 0)] * len(shape)
     for ax, s, p in zip(axes, start, size):
         a, b = max(int(s), 0), min(int(s) + int(p), shape[ax])
@@ -506,7 +634,7 @@ def _read_window(img, shape, axes, start, size, pad_mode, pad_value) -> np.ndarr
     return native_byte_order(np.ascontiguousarray(data))
 
 
-def _as_sizes(patch_size) -> Union[int, list[int]]:
+def _as_sizes(patch_size: Union[int, Sequence[int]]) -> Union[int, list[int]]:
     if isinstance(patch_size, (int, np.integer)):
         if patch_size < 1:
             raise SamplingError(f"patch_size {patch_size!r} must be positive")
@@ -519,7 +647,8 @@ def _as_sizes(patch_size) -> Union[int, list[int]]:
 
 # ----------------------------------------------------------------------------- foreground task (picklable)
 
-def _foreground_task(args):
+def _foreground_task(args: tuple[_CaseInfo, Optional[str], Optional[list[int]], int, int, Optional[str]]
+                     ) -> Optional[dict]:
     info, mode, classes, max_locations, seed, cache_dir = args
     if mode is None:
         return None
@@ -549,16 +678,18 @@ def _foreground_task(args):
     if cache is not None:
         from mlarray._file.atomic import atomic_output
 
-        os.makedirs(cache_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
         with atomic_output(cache) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **{_cache_key(k): v for k, v in fg.items()})
+                # numpy's stubs let a **dict fill savez's allow_pickle flag; our keys start with "i" or "s",
+                # so none is "allow_pickle"
+                np.savez(fh, **{_cache_key(k): v for k, v in fg.items()})  # type: ignore[arg-type]
     return fg
 
 
-def _cache_key(k) -> str:
+def _cache_key(k: object) -> str:
     return f"i{k}" if isinstance(k, int) else f"s{k}"
 
 
-def _restore_key(k: str):
+def _restore_key(k: str) -> int | str:
     return int(k[1:]) if k[0] == "i" else k[1:]

@@ -26,6 +26,7 @@ class Recorder:
         self.fail_next = 0  # answer this many next requests with 503
         self.truncate = False  # send half of each body, then close
         self.no_range = False  # ignore Range, as http.server does
+        self.unknown_size = False  # "Content-Range: bytes a-b/*", as a server streaming a file of unknown length
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0  # most requests served at once
@@ -96,6 +97,8 @@ def _handler(rec: Recorder):
                 f.close()
 
         def send_header(self, key, value):
+            if key == "Content-Range" and rec.unknown_size:
+                value = value.rsplit("/", 1)[0] + "/*"
             super().send_header(key, value)
             if key == "Last-Modified":  # a strong validator, as nginx and object stores send
                 st = os.stat(self.translate_path(self.path))

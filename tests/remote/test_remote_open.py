@@ -17,8 +17,15 @@ import mlarray
 from mlarray import MLArray
 from mlarray._errors import CorruptFileError, LimitExceededError, MLArrayError
 from mlarray._remote.store import cache
-from mlarray.remote import (RangeNotSupportedError, RemoteError, RemoteFileChangedError, RemoteForbiddenError,
-                            RemoteNotFoundError, RemoteTruncatedError, RemoteUnavailableError)
+from mlarray.remote import (
+    RangeNotSupportedError,
+    RemoteError,
+    RemoteFileChangedError,
+    RemoteForbiddenError,
+    RemoteNotFoundError,
+    RemoteTruncatedError,
+    RemoteUnavailableError,
+)
 
 LEGACY = Path(__file__).parents[1] / "data" / "legacy"
 
@@ -174,6 +181,14 @@ def test_server_without_range_support_is_refused_without_downloading_the_file(ct
     url, rec, _, path = ct
     rec.no_range = True
     with pytest.raises(RangeNotSupportedError, match="Range") as e:
+        MLArray.open(url)
+    assert url in str(e.value)
+
+
+def test_a_server_that_hides_the_file_size_is_refused_with_the_url(ct):
+    url, rec, _, _ = ct
+    rec.unknown_size = True
+    with pytest.raises(RemoteError, match="does not tell the file's size") as e:
         MLArray.open(url)
     assert url in str(e.value)
 

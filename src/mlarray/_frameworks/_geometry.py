@@ -15,15 +15,18 @@ convention.
 from __future__ import annotations
 
 import warnings
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from .._errors import InputError
+from .._errors import InputError, NoArrayError
 from ..affines import convert_coord_system
 
+if TYPE_CHECKING:
+    from .._array import MLArray
+
 __all__ = ["anatomical_code", "ras_affine", "channel_first", "channel_last", "spatial_layout", "pad_affine",
-           "native_byte_order"]
+           "native_byte_order", "array_shape"]
 
 # letter -> (RAS world axis, sign toward R/A/S)
 _LETTERS = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
@@ -76,6 +79,15 @@ def _warn_if_placed(img, cs) -> None:
         "is used unchanged, as if it were RAS. Set spatial.coord_system (e.g. mlarray's metadata editor or "
         "MLArray.open(path, mmap_mode='r+').meta.spatial.coord_system = 'LPS') so that orientation "
         "transforms know the world convention.", UserWarning, stacklevel=3)
+
+
+def array_shape(img: MLArray, path: object) -> tuple[int, ...]:
+    """The shape of ``img``'s array; :class:`NoArrayError` naming ``path`` for a metadata-only file."""
+    shape = img.shape
+    if shape is None:
+        raise NoArrayError(f"{path}: metadata-only file (meta.has_array is false), there are no voxels to read; "
+                           "pass files that hold an array")
+    return shape
 
 
 def spatial_layout(img) -> tuple[list[int], list[int]]:

@@ -6,26 +6,30 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import urlsplit
 
 from .._errors import MLArrayError
+
+if TYPE_CHECKING:
+    from .store import RemoteStore
 
 __all__ = ["is_url", "absolute", "open_url_store"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-def is_url(path) -> bool:
+def is_url(path: object) -> bool:
     """Whether ``path`` is a URL string (``scheme://...``) rather than a local path (``file://`` is local)."""
     return isinstance(path, str) and bool(_URL.match(path)) and not path[:7].lower() == "file://"
 
 
-def absolute(path) -> str:
+def absolute(path: str | os.PathLike) -> str:
     """A local path made absolute (as worker processes need it), a URL as it is."""
-    return path if is_url(path) else os.path.abspath(os.fspath(path))
+    return path if isinstance(path, str) and is_url(path) else os.path.abspath(os.fspath(path))
 
 
-def open_url_store(url: str, mode: str, mmap_mode, verify):
+def open_url_store(url: str, mode: str, mmap_mode: Optional[str], verify: bool | str) -> RemoteStore:
     """The read-only store of the ``.mla`` at ``url``, for ``MLArray.open`` (see :mod:`.store`)."""
     from .._data.array_io import MLARRAY_SUFFIX
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._errors import MissingFileError, MLArrayError
 
 __all__ = ["RemoteError", "RemoteNotFoundError", "RemoteForbiddenError", "RangeNotSupportedError",
@@ -16,7 +18,7 @@ class RemoteError(MLArrayError, OSError):
         self.problem = problem
         MLArrayError.__init__(self, f"{self.url}: {problem}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.url, self.problem))
 
 

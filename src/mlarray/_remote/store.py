@@ -25,7 +25,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import Any, BinaryIO, Hashable, Optional, cast
 
 import numpy as np
 
@@ -34,7 +34,8 @@ from .._file import integrity as _integrity
 from .._file.container import HEADER_SIZE, frame_offset
 from .._file.format import detect_format
 from .._file.frame_check import check_vlmeta_entries_in, frame_header, is_lazy_chunk
-from .transport import make_transport
+from .errors import RemoteError
+from .transport import Traffic, make_transport
 
 __all__ = ["RemoteFile", "RemoteStore", "open_store", "open_level", "cache", "ChunkCache"]
 
@@ -57,14 +58,14 @@ class ChunkCache:
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key) -> Optional[bytes]:
+    def get(self, key: Hashable) -> Optional[bytes]:
         with self._lock:
             v = self._items.get(key)
             if v is not None:
                 self._items.move_to_end(key)
             return v
 
-    def put(self, key, value: bytes) -> None:
+    def put(self, key: Hashable, value: bytes) -> None:
         with self._lock:
             if key in self._items or len(value) > self.max_bytes:
                 return
@@ -95,11 +96,17 @@ class RemoteFile:
         self.traffic = self.transport.traffic
         self._pinned: list[tuple[int, bytes]] = []
         self.pin(0, HEAD_BYTES)
+        if self.transport.size is None:  # "Content-Range: bytes 0-65535/*"
+            raise RemoteError(url, "the server does not tell the file's size (Content-Range ends in '/*'); "
+                                   "reading the frames at its end needs it: download the file and open the local copy")
         self.size = int(self.transport.size)
         etag, modified, _ = self.transport.identity
         # cached chunks are shared between opens of one version; without a validator nothing says two
         # opens saw the same version, so each open keeps its own
         self.key = (url, self.transport.identity) if etag or modified else (url, id(self))
+        # where the base frame starts and the file's checksums: set by open_store once it has read them
+        self.base_offset = HEADER_SIZE
+        self.checksums: Optional[_integrity.Checksums] = None
 
     def pin(self, offset: int, size: int) -> None:
         """Read a range once and serve every later read inside it from memory."""
@@ -120,8 +127,11 @@ class RemoteFile:
         hit = self._covered(offset, size)
         return hit if hit is not None else self.transport.read(offset, size)
 
-    def fileobj(self) -> "_RangeFile":
-        return _RangeFile(self)
+    def fileobj(self) -> BinaryIO:
+        # the frame checks (mlarray._file.frame_check) declare BinaryIO but call only seek/read, which
+        # _RangeFile has; an io.BufferedReader around it would be a BinaryIO, but its read-ahead would
+        # send range requests nobody asked for
+        return cast(BinaryIO, _RangeFile(self))
 
 
 class _RangeFile(io.RawIOBase):
@@ -134,7 +144,7 @@ class _RangeFile(io.RawIOBase):
         self._pos = pos if whence == 0 else (self._pos + pos if whence == 1 else self._r.size + pos)
         return self._pos
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: Optional[int] = -1) -> bytes:
         n = self._r.size - self._pos if n is None or n < 0 else n
         data = self._r.read(self._pos, n)
         self._pos += len(data)
@@ -144,7 +154,7 @@ class _RangeFile(io.RawIOBase):
         return True
 
 
-def _byte_range_source():
+def _byte_range_source() -> type:
     import blosc2
 
     if not hasattr(blosc2, "ByteRangeNDSource"):  # python-blosc2 4.13 added it
@@ -211,10 +221,10 @@ _RUNS = (1, 2, 4)  # C-Blosc2's special chunks kept in the index: zeros, NaNs, u
 _RUN_CHUNKS: dict = {}
 
 
-_SOURCE_CLASS = None
+_SOURCE_CLASS: Optional[type] = None
 
 
-def _frame_source(*args, **kwargs):
+def _frame_source(*args: Any, **kwargs: Any) -> Any:
     global _SOURCE_CLASS
     if _SOURCE_CLASS is None:
         _SOURCE_CLASS = _byte_range_source()
@@ -252,7 +262,7 @@ class _SChunkView:
 class RemoteStore:
     """Read-only stand-in for the ``blosc2.NDArray`` of a local ``.mla``'s frame."""
 
-    def __init__(self, rfile: RemoteFile, src, what: str) -> None:
+    def __init__(self, rfile: RemoteFile, src: Any, what: str) -> None:
         self.rfile, self.src, self.what = rfile, src, what
         self.url = rfile.url
         self.shape, self.chunks, self.blocks = tuple(src.shape), tuple(src.chunks), tuple(src.blocks)
@@ -274,10 +284,10 @@ class RemoteStore:
         return self._vlmeta
 
     @property
-    def traffic(self):
+    def traffic(self) -> Traffic:
         return self.rfile.traffic
 
-    def __getitem__(self, key) -> np.ndarray:
+    def __getitem__(self, key: Any) -> np.ndarray:
         import blosc2
 
         if not self.size:
@@ -296,7 +306,7 @@ class RemoteStore:
 _OPEN: "weakref.WeakValueDictionary[str, RemoteFile]" = weakref.WeakValueDictionary()
 
 
-def open_store(url: str, *, verify=True, storage_options: Optional[dict] = None) -> RemoteStore:
+def open_store(url: str, *, verify: bool | str = True, storage_options: Optional[dict] = None) -> RemoteStore:
     """Open the base frame of the ``.mla`` at ``url`` (see the module doc for what this reads)."""
     rfile = RemoteFile(url, storage_options)
     fh = rfile.fileobj()

@@ -16,7 +16,7 @@ import random
 import re
 import threading
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypeVar
 
 from ..optpkg import optional_import
 from .errors import (
@@ -28,6 +28,11 @@ from .errors import (
     RemoteTruncatedError,
     RemoteUnavailableError,
 )
+
+if TYPE_CHECKING:  # urllib3 is optional (the remote extra): imported where a transport is made
+    from urllib3 import BaseHTTPResponse
+
+_T = TypeVar("_T")
 
 __all__ = ["Traffic", "HttpTransport", "FsspecTransport", "make_transport", "settings"]
 
@@ -118,7 +123,7 @@ class HttpTransport:
         finally:
             r.release_conn()
 
-    def _answer(self, r, offset: int, size: int) -> bytes:
+    def _answer(self, r: BaseHTTPResponse, offset: int, size: int) -> bytes:
         status = r.status
         if status in (404, 410):
             raise RemoteNotFoundError(self.url, f"the server has no file here (HTTP {status}); check the URL")
@@ -153,7 +158,8 @@ class HttpTransport:
             body = r.read()
         except (self._urllib3.exceptions.ProtocolError, self._urllib3.exceptions.TimeoutError, OSError) as exc:
             raise _Retry(RemoteTruncatedError, f"the answer for bytes {offset}-{offset + size - 1} was truncated "
-                                               f"(the connection broke off: {type(exc).__name__}) on every retry") from None
+                                               f"(the connection broke off: {type(exc).__name__}) on every "
+                                               "retry") from None
         want = end - start + 1
         if len(body) != want:
             raise _Retry(RemoteTruncatedError, f"the answer for bytes {start}-{end} carried {len(body)} of "
@@ -164,7 +170,7 @@ class HttpTransport:
         self.traffic.charge(len(body))
         return body
 
-    def _check_identity(self, headers, total: Optional[int]) -> None:
+    def _check_identity(self, headers: Mapping[str, str], total: Optional[int]) -> None:
         seen = {"etag": headers.get("ETag"), "modified": headers.get("Last-Modified"), "size": total}
         with _IDENTITY_LOCK:
             if self._identity is None:
@@ -191,7 +197,7 @@ _IDENTITY_LOCK = threading.Lock()
 class _Retry(Exception):
     """A failure worth retrying; :meth:`final` is the error raised when retries are exhausted."""
 
-    def __init__(self, cls, problem: str) -> None:
+    def __init__(self, cls: type[RemoteError], problem: str) -> None:
         super().__init__(problem)
         self.cls, self.problem = cls, problem
 
@@ -224,7 +230,7 @@ class FsspecTransport:
         self.identity = (info.get("ETag", info.get("etag")), str(info.get("LastModified", info.get("mtime", ""))),
                          self.size)
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         last: Optional[BaseException] = None
         for attempt in range(self._retries + 1):
             if attempt:
@@ -253,7 +259,7 @@ class FsspecTransport:
         return data
 
 
-def make_transport(url: str, storage_options: Optional[dict] = None):
+def make_transport(url: str, storage_options: Optional[dict] = None) -> HttpTransport | FsspecTransport:
     scheme = url.split("://", 1)[0].lower()
     if scheme in ("http", "https"):
         return HttpTransport(url)

@@ -8,6 +8,7 @@ importing this package needs numpy alone.
 from __future__ import annotations
 
 import os
+from typing import Any, Union
 
 from .._untrusted.input_guard import contained_reads
 from ._record import ConversionError, ImageRecord
@@ -15,23 +16,61 @@ from .formats import registry
 
 __all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format"]
 
+_PathLike = Union[str, os.PathLike]
 
-def detect_format(path) -> str:
-    """The name of the format that reads ``path``: "mla", "nifti", "nrrd", "dicom", "tiff", "mgh",
-    "itk", "omezarr" or "bioio".
+
+def detect_format(path: _PathLike) -> str:
+    """The name of the format that reads ``path``.
 
     A folder is an OME-Zarr store (Zarr metadata, or named ``*.zarr``) or a DICOM series (it holds
     ``.dcm`` files or files with the DICOM preamble); a file goes by its extension (``.nii.gz``,
     ``.ome.tif``, ...), and a file no extension claims to ITK, then to bioio, if they can read it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file, a DICOM series folder or an OME-Zarr store.
+
+    Returns
+    -------
+    str
+        ``"mla"``, ``"nifti"``, ``"nrrd"``, ``"dicom"``, ``"tiff"``, ``"mgh"``, ``"itk"``,
+        ``"omezarr"`` or ``"bioio"``.
+
+    Raises
+    ------
+    ConversionError
+        No converter reads ``path`` (the message lists the formats that are read).
     """
     return registry.detect(path).key
 
 
-def read_any(path, **kw) -> ImageRecord:
+def read_any(path: _PathLike, **kw: Any) -> ImageRecord:
     """Read ``path`` with the converter :func:`detect_format` chooses.
 
-    Keyword arguments go to the reader (``is_seg`` for NIfTI, ``series_uid`` and ``reference`` for
-    DICOM).
+    Reads stay inside the input's folder: a header naming a file elsewhere is refused.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file, DICOM series folder or OME-Zarr store.
+    **kw
+        Options of the reader: ``is_seg`` (NIfTI: the file is a segmentation), ``series_uid``
+        (DICOM: the series to read from a folder holding several) and ``reference`` (DICOM SEG: the
+        series the segmentation belongs to).
+
+    Returns
+    -------
+    ImageRecord
+        The voxels in the source library's axis order, with spacing, origin, direction, coordinate
+        system and the source's header.
+
+    Raises
+    ------
+    ConversionError
+        ``path`` does not exist, no converter reads it, or the file is damaged.
+    MissingDependencyError
+        The converter's package is not installed (the message names the ``pip install`` extra).
     """
     fmt = registry.detect(path)
     if not os.path.exists(os.fspath(path)):
@@ -43,13 +82,30 @@ def read_any(path, **kw) -> ImageRecord:
         return _read(fmt, path, **kw)
 
 
-def _read(fmt: registry.Format, path, **kw) -> ImageRecord:
+def _read(fmt: registry.Format, path: _PathLike, **kw: Any) -> ImageRecord:
     return fmt.read(path, **kw)  # one place for the reliability tests to watch what a reader opens
 
 
-def write_any(record: ImageRecord, path, **kw) -> None:
+def write_any(record: ImageRecord, path: _PathLike, **kw: Any) -> None:
     """Write ``record`` to ``path`` in the format its extension names (a folder receives a DICOM series).
 
-    Keyword arguments go to the writers that take them (``ngff_version`` for OME-Zarr).
+    Parameters
+    ----------
+    record : ImageRecord
+        The image, e.g. from :func:`read_any` or :func:`mlarray.convert._bridge.mlarray_to_record`.
+    path : str or os.PathLike
+        The output; its extension chooses the format (``.nii.gz``, ``.nrrd``, ``.ome.zarr``, ...),
+        and an existing folder or a path ending in a separator receives a DICOM series.
+    **kw
+        Options of the writers that take them: ``ngff_version`` (OME-Zarr), ``patch_size``,
+        ``is_seg`` and ``progress`` (``.mla``), ``reference`` (DICOM: the series a segmentation
+        belongs to). Options the chosen writer does not take are refused.
+
+    Raises
+    ------
+    ConversionError
+        The format is not written, or an option does not apply to it.
+    MissingDependencyError
+        The writer's package is not installed.
     """
     registry.detect_output(path).write(record, path, **kw)

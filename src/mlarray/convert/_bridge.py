@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -17,11 +17,14 @@ from ._record import ConversionError, ImageRecord
 from .formats import registry
 from .formats.registry import companion_name, strip_extension
 
+if TYPE_CHECKING:
+    from .._data.levels import LevelArray
+
 __all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name", "read_mla", "write_mla",
            "write_dicom", "companion_outputs"]
 
 
-def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_seg: Optional[bool] = None):
+def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_seg: Optional[bool] = None) -> MLArray:
     """Wrap a record as an (unsaved) MLArray with its geometry, header and class table."""
     seg = record.is_seg if is_seg is None else is_seg
     spatial = {"spacing": record.spacing, "origin": record.origin, "direction": record.direction,
@@ -45,7 +48,7 @@ def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_se
     return MLArray(array, meta=meta, patch_size=patch_size, compressed=False)  # saved next: compress once
 
 
-def _smallest_int(arr: np.ndarray):
+def _smallest_int(arr: np.ndarray) -> type[np.integer]:
     lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
     for dt in (np.uint8, np.uint16, np.int16, np.int32, np.int64):
         if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
@@ -53,7 +56,7 @@ def _smallest_int(arr: np.ndarray):
     return np.int64
 
 
-def mlarray_to_record(img, *, lazy: bool = False) -> ImageRecord:
+def mlarray_to_record(img: MLArray, *, lazy: bool = False) -> ImageRecord:
     """An ImageRecord (geometry in the file's coord_system) for writing another format.
 
     With ``lazy``, ``array`` and ``levels`` are the file's lazy level arrays (read by region, or
@@ -62,11 +65,16 @@ def mlarray_to_record(img, *, lazy: bool = False) -> ImageRecord:
     meta = img.meta
     n = img.spatial_ndim
     sp = meta.spatial
-    labels = sp.axis_labels or ["spatial"] * img.ndim
-    levels = img.levels if lazy else None
+    array: np.ndarray | LevelArray
+    if lazy:
+        levels = img.levels
+        array, smaller = levels[0], levels[1:] or None
+    else:
+        array, smaller = img.to_numpy(), None
+    labels = sp.axis_labels or ["spatial"] * array.ndim
     return ImageRecord(
-        array=levels[0] if lazy else img.to_numpy(),
-        levels=(levels[1:] or None) if lazy else None,
+        array=array,
+        levels=smaller,
         spacing=list(sp.spacing or [1.0] * n),
         origin=list(sp.origin or [0.0] * n),
         direction=[list(r) for r in (sp.direction or np.eye(n).tolist())],
@@ -82,7 +90,7 @@ def mlarray_to_record(img, *, lazy: bool = False) -> ImageRecord:
     )
 
 
-def _intensity(meta) -> Optional[dict]:
+def _intensity(meta: Meta) -> Optional[dict]:
     """The source's intensity record (scaling, stored dtype) kept in ``extra`` at conversion."""
     extra = meta.extra.to_mapping() if hasattr(meta.extra, "to_mapping") else dict(meta.extra or {})
     value = extra.get("intensity")
@@ -95,7 +103,7 @@ def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
     return strip_extension(Path(path).name, folder=os.path.isdir(path)) + suffix
 
 
-def read_mla(path, *, lazy: bool = False) -> ImageRecord:
+def read_mla(path: str | os.PathLike, *, lazy: bool = False) -> ImageRecord:
     """The record of an ``.mla`` file, every chunk checksum verified before any pixel is used.
 
     ``lazy``: the record holds the file's level arrays instead of a copy (:func:`mlarray_to_record`).
@@ -107,8 +115,8 @@ def read_mla(path, *, lazy: bool = False) -> ImageRecord:
     return mlarray_to_record(img, lazy=lazy)
 
 
-def write_mla(record: ImageRecord, path, *, patch_size: Any = "default", is_seg: Optional[bool] = None,
-              progress: Optional[Callable[[int, int], None]] = None) -> None:
+def write_mla(record: ImageRecord, path: str | os.PathLike, *, patch_size: Any = "default",
+              is_seg: Optional[bool] = None, progress: Optional[Callable[[int, int], None]] = None) -> None:
     """Save ``record`` as ``.mla`` (atomically); label images that came with it go beside it."""
     img = record_to_mlarray(record, patch_size=patch_size, is_seg=is_seg)
     img.save(path, progress=progress, levels=record.levels or None)  # a pyramidal TIFF keeps its levels
@@ -117,7 +125,8 @@ def write_mla(record: ImageRecord, path, *, patch_size: Any = "default", is_seg:
                                                              levels=extra.levels or None)
 
 
-def write_dicom(record: ImageRecord, path, *, mla_path: Optional[str] = None, reference=None) -> str:
+def write_dicom(record: ImageRecord, path: str | os.PathLike, *, mla_path: Optional[str] = None,
+                reference: Optional[str | os.PathLike] = None) -> str:
     """A DICOM series into a folder; a segmentation also as one DICOM SEG file (``.dcm``)."""
     p = os.fspath(path)
     if p.lower().endswith((".dcm", ".dicom")) and not record.is_seg:
@@ -126,20 +135,52 @@ def write_dicom(record: ImageRecord, path, *, mla_path: Optional[str] = None, re
     return dicom_write.write_dicom(record, p, mla_path=mla_path, reference=reference)
 
 
-def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Optional[bool] = None,
-                 progress: Optional[Callable[[int, int], None]] = None, orient: Optional[str] = None,
-                 reference: Optional[str] = None, labels=None, series_uid: Optional[str] = None, **write_kw) -> str:
+def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: Any = "default",
+                 seg: Optional[bool] = None, progress: Optional[Callable[[int, int], None]] = None,
+                 orient: Optional[str] = None, reference: Optional[str] = None,
+                 labels: Optional[Sequence[str | os.PathLike]] = None, series_uid: Optional[str] = None,
+                 **write_kw: Any) -> str:
     """Convert one file (or DICOM directory) to ``dst``; the output appears atomically or not at all.
 
-    One side is an ``.mla`` file. ``orient`` ("RAS+", "LPS", ...) reorients the voxel axes on the
-    way (see :mod:`._orient`); by default the source's voxel order is kept so converting back
-    restores the original exactly. ``reference`` is the DICOM series a segmentation belongs to
-    (reading a DICOM SEG, or writing one); ``series_uid`` chooses the series of a DICOM folder that
-    holds several. Label images that come with the source (OME-Zarr ``labels/``) are written beside
-    ``dst`` as ``<stem>_label-<name>.mla``; ``labels`` (``.mla`` segmentations) go into an OME-Zarr
-    output's ``labels/``. ``write_kw`` reaches the writer (e.g. ``ngff_version`` for OME-Zarr). The
-    folder ``dst`` goes into is created when missing. A damaged ``.mla`` source (a chunk whose
-    checksum does not match) raises :class:`~mlarray.CorruptFileError` before anything is written.
+    By default the source's voxel order is kept, so converting back restores the original exactly.
+    Label images that come with the source (OME-Zarr ``labels/``) are written beside ``dst`` as
+    ``<stem>_label-<name>.mla``. The folder ``dst`` goes into is created when missing.
+
+    Parameters
+    ----------
+    src : str or os.PathLike
+        The source file, DICOM series folder or OME-Zarr store. One of ``src`` and ``dst`` is an
+        ``.mla`` file.
+    dst : str or os.PathLike
+        The output; its extension chooses the format (a folder receives a DICOM series).
+    patch_size : int, sequence of int, None or "default"
+        ``.mla`` output: the patch size its chunk layout is tuned for.
+    seg : bool, optional
+        The image is a segmentation (NIfTI input; ``.mla`` output stores ``is_seg``).
+    progress : callable, optional
+        ``progress(done, total)``, called as an ``.mla`` output is written.
+    orient : str, optional
+        Reorient the voxel axes on the way (``"RAS+"``, ``"LPS"``, ...; see :mod:`._orient`).
+    reference : str, optional
+        The DICOM series a segmentation belongs to (reading a DICOM SEG, or writing one).
+    labels : sequence of str or os.PathLike, optional
+        ``.mla`` segmentations to store in an OME-Zarr output's ``labels/``.
+    series_uid : str, optional
+        The series to read from a DICOM folder that holds several.
+    **write_kw
+        Further options of the writer (e.g. ``ngff_version`` for OME-Zarr).
+
+    Returns
+    -------
+    str
+        The path written (a DICOM SEG written into a folder: the ``.dcm`` file made inside it).
+
+    Raises
+    ------
+    ConversionError
+        Neither side is ``.mla``, the source cannot be read, or an option does not apply.
+    CorruptFileError
+        A damaged ``.mla`` source (a chunk whose checksum does not match), before anything is written.
     """
     src, dst = os.fspath(src), os.fspath(dst)
     src_fmt, dst_fmt = registry.detect(src), registry.detect_output(dst)
@@ -168,7 +209,7 @@ def convert_file(src: str, dst: str, *, patch_size: Any = "default", seg: Option
     return dst
 
 
-def companion_outputs(src: str, dst: str) -> list[str]:
+def companion_outputs(src: str | os.PathLike, dst: str | os.PathLike) -> list[str]:
     """The ``<stem>_label-<name>.mla`` files :func:`convert_file` wrote beside ``dst`` for ``src``'s labels."""
     from .formats.omezarr import is_zarr_store, label_names
 

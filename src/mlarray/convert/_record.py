@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._errors import AffineError, MLArrayError
 
@@ -39,7 +40,7 @@ class ConversionError(MLArrayError, ValueError):
             msg += f"; {remedy}"
         super().__init__(msg)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.problem, self.remedy))
 
 
@@ -101,7 +102,7 @@ class ImageRecord:
         out[-1, -1] = 1.0
         return out
 
-    def world(self, index) -> np.ndarray:
+    def world(self, index: ArrayLike) -> np.ndarray:
         """World coordinate of a spatial index (one value per spatial axis, array order)."""
         d = np.asarray(self.direction, dtype=float)
         return np.asarray(self.origin, float) + d @ (np.asarray(self.spacing, float) * np.asarray(index, float))

@@ -12,7 +12,7 @@ CT) and the world position with patient letters, in napari's text overlay.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def _image_under_control(viewer: Any) -> Optional[Any]:
     return images[-1] if images else None
 
 
-def _window_level_drag(viewer: Any, event: Any):
+def _window_level_drag(viewer: Any, event: Any) -> Iterator[None]:
     if event.button != 2 or event.type != "mouse_press":
         return
     layer = _image_under_control(viewer)
@@ -63,7 +63,16 @@ def _window_level_drag(viewer: Any, event: Any):
 
 
 def enable_window_level(viewer: Any) -> None:
-    """Right-drag on the canvas sets the window (width: horizontal, level: vertical)."""
+    """Right-drag on the canvas sets the window of the image under control (width: horizontal, level: vertical).
+
+    The image under control is the active image layer, else the topmost visible one. Calling it again
+    changes nothing; :func:`disable_window_level` undoes it.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose canvas takes the right-drag (napari's right-drag zoom gives way to it).
+    """
     if _window_level_drag not in viewer.mouse_drag_callbacks:
         viewer.mouse_drag_callbacks.append(_window_level_drag)
 
@@ -126,7 +135,7 @@ def _value_unit(layer: Any) -> str:
     return ""
 
 
-def _readout(viewer: Any):
+def _readout(viewer: Any) -> Callable[..., None]:
     def update(event: Any = None) -> None:
         layer = _image_under_control(viewer)
         if layer is None:
@@ -141,7 +150,17 @@ _READOUTS: dict[int, Any] = {}
 
 
 def enable_cursor_readout(viewer: Any) -> None:
-    """Show the value and patient position under the cursor in the canvas's text overlay."""
+    """Show the value and patient position under the cursor in the canvas's text overlay.
+
+    The value is read at full resolution (also on multiscale layers), with the file's unit; an
+    anatomical MLArray layer adds the position as signed ``R``, ``A``, ``S`` millimetres, as 3D Slicer
+    reports it. Calling it again changes nothing; :func:`disable_cursor_readout` undoes it.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose cursor is followed.
+    """
     if id(viewer) in _READOUTS:
         return
     update = _readout(viewer)

@@ -134,11 +134,31 @@ def _target_image(viewer: Any) -> Any:
 
 
 def measure(viewer: Any, image: Optional[Any] = None, name: str = "measurements") -> Any:
-    """Add a Shapes layer for measuring on ``image`` (default: the active or topmost image layer).
+    """Add a Shapes layer for measuring on ``image``.
 
     Lines and paths get ``length_mm``; rectangles, ellipses and polygons get ``area_mm2`` and the
     ``mean``, ``std``, ``min``, ``max`` of the image under them on their slice. The figures are the
     layer's features and its text labels, and follow every edit (drawing, moving, deleting).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer to add the layer to.
+    image : napari.layers.Image, optional
+        The image measured on; its scale (spacing) and placement are the new layer's. Default: the
+        active image layer, else the topmost visible one.
+    name : str
+        The new layer's name.
+
+    Returns
+    -------
+    napari.layers.Shapes
+        The measurement layer, added to ``viewer`` in line-drawing mode.
+
+    Raises
+    ------
+    ValueError
+        ``viewer`` holds no image layer to measure on.
     """
     from napari.layers import Shapes
 

@@ -26,7 +26,7 @@ Turning the views off disconnects every hook this module made and closes the can
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -241,7 +241,7 @@ class OrthogonalViews:
         return moved
 
     def _click(self, plane: str) -> Callable:
-        def on_drag(model: Any, event: Any):
+        def on_drag(model: Any, event: Any) -> Iterator[None]:
             if event.button != 1 or "Control" in event.modifiers or "Shift" in event.modifiers:
                 return
             # a click moves the other views; a left drag pans as usual in napari, so the point follows
@@ -338,10 +338,24 @@ class OrthogonalViews:
 
 
 def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) -> Optional[OrthogonalViews]:
-    """Show (``enabled=True``) or remove linked axial, coronal and sagittal views beside ``viewer``'s canvas.
+    """Show or remove linked axial, coronal and sagittal views beside ``viewer``'s canvas.
 
-    Returns the :class:`OrthogonalViews` (``.views`` maps ``"axial"``, ``"coronal"``, ``"sagittal"``
-    to each view's napari ``ViewerModel``), or None once removed.
+    The views show ``viewer``'s layers (shared data); moving the slice in one moves the others.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose layers are shown.
+    enabled : bool
+        True shows the views (a second call returns the views already shown); False removes them.
+    crosshair : bool
+        Draw the lines where the other two planes cut each view.
+
+    Returns
+    -------
+    OrthogonalViews or None
+        The views (``.views`` maps ``"axial"``, ``"coronal"``, ``"sagittal"`` to each view's napari
+        ``ViewerModel``), or None once removed.
     """
     current = _VIEWS.get(viewer)
     if not enabled:

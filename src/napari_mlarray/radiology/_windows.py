@@ -66,7 +66,7 @@ def dicom_window(source: Any) -> Optional[tuple[float, float]]:
     DICOM defines WindowCenter/WindowWidth on, so the window applies as it is.
     """
     header = source.get("dicom") if hasattr(source, "get") else None
-    if not hasattr(header, "get"):
+    if header is None or not hasattr(header, "get"):
         return None
     # Enhanced (multi-frame) objects keep it in the shared, else the first frame's, functional groups
     for item in (header, *_frame_voi_items(header)):
@@ -121,9 +121,27 @@ def stored_window(source: Any) -> Optional[tuple[float, float]]:
 def window(layer: Any, name: str) -> tuple[float, float]:
     """Apply the window ``name`` to an image layer and return the contrast limits set.
 
-    ``name`` is a key of :data:`WINDOW_PRESETS` (CT, in HU) or of :data:`PERCENTILE_WINDOWS` (from the
-    layer's stored statistics), or ``"stored"`` for the window in the file's DICOM header. The
-    slider's range grows to hold the window, so a bone window is reachable on any CT.
+    The slider's range grows to hold the window, so a bone window is reachable on any CT.
+
+    Parameters
+    ----------
+    layer : napari.layers.Image
+        The image layer; percentile and stored windows read the MLArray metadata it was opened with
+        (``layer.metadata["mlarray"]``).
+    name : str
+        A key of :data:`WINDOW_PRESETS` (CT windows in Hounsfield units, e.g. ``"lung"``), of
+        :data:`PERCENTILE_WINDOWS` (from the file's stored percentiles, e.g. ``"percentiles 1-99"``),
+        or ``"stored"`` for the first WindowCenter/WindowWidth of the file's DICOM header.
+
+    Returns
+    -------
+    tuple of float
+        The contrast limits ``(low, high)`` now set on ``layer``: ``center ± width / 2``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is unknown, or the layer lacks the statistics or DICOM header the window needs.
     """
     mapping = (getattr(layer, "metadata", None) or {}).get("mlarray") or {}
     if name in WINDOW_PRESETS:

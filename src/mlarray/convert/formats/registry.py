@@ -22,10 +22,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..._errors import MLArrayError
-from .._record import ConversionError
+from .._record import ConversionError, ImageRecord
 
 __all__ = ["Format", "Variant", "FORMATS", "MLA", "detect", "detect_output", "by_name", "holds_dicom_files",
            "strip_extension", "companion_name", "is_store", "list_formats", "format_lines",
@@ -79,12 +79,12 @@ class Format:
         """Whether this installation has the packages the converter needs."""
         return all(importlib.util.find_spec(m) is not None for m in self.modules)
 
-    def read(self, path, **kw):
+    def read(self, path: str | os.PathLike, **kw: Any) -> ImageRecord:
         """The :class:`ImageRecord` of ``path`` (the converter imports its library, or raises
         :class:`~mlarray.MissingDependencyError` naming the extra)."""
         return _resolve(self.reader)(path, **kw)
 
-    def write(self, record, path, **kw):
+    def write(self, record: ImageRecord, path: str | os.PathLike, **kw: Any) -> Optional[str]:
         """Write ``record`` to ``path`` (options other than :attr:`write_options` are refused)."""
         p = os.fspath(path)
         if self.writer is None:
@@ -105,7 +105,7 @@ class Format:
         return max((e for e in self.extensions if low.endswith(e)), key=len, default="")
 
 
-def _resolve(ref: str):
+def _resolve(ref: str) -> Callable[..., Any]:
     module, name = ref.split(":")
     return getattr(importlib.import_module(module, "mlarray.convert"), name)
 
@@ -220,7 +220,7 @@ def is_image_folder(path: str) -> Optional[Format]:
     return named if named is not None and named.folder is not None else None
 
 
-def detect(path) -> Format:
+def detect(path: str | os.PathLike) -> Format:
     """The format that reads ``path`` (see the module docstring for the precedence)."""
     p = os.fspath(path)
     if os.path.isdir(p):
@@ -241,7 +241,7 @@ def detect(path) -> Format:
     raise _unsupported(p, reading=True)
 
 
-def detect_output(path) -> Format:
+def detect_output(path: str | os.PathLike) -> Format:
     """The format ``path`` is written in: by extension; a folder (existing, or named with a trailing
     separator) receives a DICOM series."""
     p = os.fspath(path)
