@@ -40,12 +40,49 @@ class MLArray(PublishedArrayAPI):
     unless ``compressed=False``); ``MLArray(path)`` / ``MLArray.load(path)`` reads a file into
     memory; ``MLArray.open(path, mmap_mode="r")`` memory-maps it and reads only the chunks you
     slice; ``MLArray.create`` makes a new file to be filled region by region.
+
+    Parameters
+    ----------
+    array : array_like, str, os.PathLike or None
+        The voxels (any numpy-convertible array, a Blosc2 array), a path to load, or None for a
+        metadata-only image (boxes, classification results).
+    spacing, origin : sequence of float, optional
+        Voxel size and the world position of the first voxel, one value per spatial axis.
+    direction : sequence of sequence of float, optional
+        Direction cosines (columns: the world direction of each spatial array axis).
+    affine : array_like, optional
+        The homogeneous voxel-to-world matrix instead of ``spacing``/``origin``/``direction``
+        (giving both is refused).
+    meta : Meta or dict, optional
+        Metadata; a plain dict is taken as the source header (the published package's convention).
+    axis_labels : sequence of str, optional
+        One label per array axis (``"spatial_z"``, ``"channel"``, ``"temporal"``, ...).
+    copy : MLArray, optional
+        Take metadata and geometry from this image.
+    patch_size : int, sequence of int, "default" or None
+        Training patch size the chunk and block layout is derived from.
+    chunk_size, block_size : sequence of int, optional
+        Explicit Blosc2 layout instead of the one derived from ``patch_size``.
+    cparams, dparams : dict, optional
+        Blosc2 compression and decompression parameters.
+    compressed : bool
+        Keep voxels Blosc2-compressed in memory (True) or as a numpy array.
+
+    Raises
+    ------
+    MetadataError
+        Geometry or metadata that is inconsistent (the message names the field and the remedy).
+    MLArrayError
+        Layout options given while loading a file.
     """
 
-    def __init__(self, array=None, spacing=None, origin=None, direction=None, affine=None,
-                 meta: Optional[Union[Meta, dict]] = None, axis_labels=None, copy: Optional["MLArray"] = None,
-                 patch_size: Any = "default", chunk_size=None, block_size=None, cparams=None, dparams=None,
-                 compressed: bool = True) -> None:
+    def __init__(self, array: Any = None, spacing: Optional[Sequence[float]] = None,
+                 origin: Optional[Sequence[float]] = None, direction: Optional[Sequence[Sequence[float]]] = None,
+                 affine: Any = None, meta: Optional[Union[Meta, dict]] = None,
+                 axis_labels: Optional[Sequence[str]] = None, copy: Optional["MLArray"] = None,
+                 patch_size: Any = "default", chunk_size: Optional[Sequence[int]] = None,
+                 block_size: Optional[Sequence[int]] = None, cparams: Optional[dict] = None,
+                 dparams: Optional[dict] = None, compressed: bool = True) -> None:
         self.filepath: Optional[str] = None
         self.mode: Optional[str] = None
         self.mmap_mode: Optional[str] = None
@@ -196,14 +233,42 @@ class MLArray(PublishedArrayAPI):
         return self
 
     @classmethod
-    def create(cls, filepath: _PathLike, shape: Sequence[int], dtype, meta=None, mode: str = "w",
-               mmap_mode: Optional[str] = "w+", patch_size: Any = "default", chunk_size=None, block_size=None,
-               cparams=None, dparams=None, spacing=None, origin=None, direction=None, affine=None,
-               axis_labels=None, fill_value=0) -> "MLArray":
+    def create(cls, filepath: _PathLike, shape: Sequence[int], dtype: Any, meta: Optional[Union[Meta, dict]] = None,
+               mode: str = "w", mmap_mode: Optional[str] = "w+", patch_size: Any = "default",
+               chunk_size: Optional[Sequence[int]] = None, block_size: Optional[Sequence[int]] = None,
+               cparams: Optional[dict] = None, dparams: Optional[dict] = None,
+               spacing: Optional[Sequence[float]] = None, origin: Optional[Sequence[float]] = None,
+               direction: Optional[Sequence[Sequence[float]]] = None, affine: Any = None,
+               axis_labels: Optional[Sequence[str]] = None, fill_value: Any = 0) -> "MLArray":
         """Create a new file of ``shape``/``dtype`` (filled with ``fill_value``) to be written in place.
 
-        ``mode`` must be ``"w"``; ``mmap_mode`` ``"w+"`` (memory-mapped) or None (plain I/O).
         Statistics and the pyramid are computed when the file is closed.
+
+        Parameters
+        ----------
+        filepath : str or os.PathLike
+            The ``.mla`` file to create.
+        shape : sequence of int
+            Array shape.
+        dtype : numpy dtype or str
+            Voxel type.
+        meta : Meta or dict, optional
+            Metadata (a dict is the source header).
+        mode : str
+            Must be ``"w"``.
+        mmap_mode : {"w+", None}
+            Memory-mapped writes (``"w+"``) or plain I/O (None).
+        patch_size, chunk_size, block_size, cparams, dparams
+            Layout and compression, as for :class:`MLArray`.
+        spacing, origin, direction, affine, axis_labels
+            Geometry, as for :class:`MLArray`.
+        fill_value : scalar
+            Value of every voxel before it is written.
+
+        Returns
+        -------
+        MLArray
+            The open file; write regions with ``img[region] = values``, then ``close()``.
         """
         if mode != "w":
             raise MLArrayError(f"create() needs mode='w', got {mode!r}; open existing files with MLArray.open()")
