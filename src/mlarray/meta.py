@@ -326,6 +326,28 @@ class Meta(PublishedMetaAPI):
     ``source`` and ``extra`` are JSON dicts (:class:`MetaSource`/:class:`MetaExtra`, real ``dict``
     subclasses); ``is_seg`` is ``True``/``False``/``None``; ``classes`` is a class table; the rest are
     namespace objects. Assigning a namespace a plain value (``meta.bbox = {...}``) converts it.
+
+    Parameters
+    ----------
+    source : dict, optional
+        The original format's header (JSON values).
+    extra : dict, optional
+        Free-form JSON (channel names, colours and windows, ``time_interval``, your own keys).
+    spatial, stats, bbox, blosc2, pyramid : namespace object or dict, optional
+        Geometry, statistics, bounding boxes, layout and resolution pyramid (see docs/spec.md).
+    is_seg : bool, optional
+        Whether the array is a segmentation.
+    classes : dict or list, optional
+        Class table: ``{id: name}`` or ``[{"id": ..., "name": ..., "color": ...}]``.
+    source_format : str, optional
+        The format the data came from (``"nifti"``, ``"dicom"``, ...).
+    has_array, writer, format_version
+        Recorded by the library when it writes; leave them at their defaults.
+
+    Raises
+    ------
+    MetadataError
+        A value that breaks the schema; the message names the field and the remedy.
     """
 
     __slots__ = ("spatial", "stats", "bbox", "is_seg", "classes", "source", "source_format", "extra",
@@ -333,9 +355,11 @@ class Meta(PublishedMetaAPI):
     _NAMESPACES = {"spatial": MetaSpatial, "stats": MetaStatistics, "bbox": MetaBbox, "blosc2": MetaBlosc2,
                    "pyramid": MetaPyramid}
 
-    def __init__(self, source=None, extra=None, spatial=None, stats=None, bbox=None, is_seg=None,
-                 classes=None, source_format=None, blosc2=None, pyramid=None, has_array=False,
-                 writer=None, format_version=FORMAT_VERSION) -> None:
+    def __init__(self, source: Optional[Mapping[str, Any]] = None, extra: Optional[Mapping[str, Any]] = None,
+                 spatial: Any = None, stats: Any = None, bbox: Any = None, is_seg: Optional[bool] = None,
+                 classes: Any = None, source_format: Optional[str] = None, blosc2: Any = None,
+                 pyramid: Any = None, has_array: bool = False, writer: Optional[str] = None,
+                 format_version: str = FORMAT_VERSION) -> None:
         self.spatial = spatial
         self.stats = stats
         self.bbox = bbox
