@@ -359,7 +359,7 @@ class Meta(PublishedMetaAPI):
                  spatial: Any = None, stats: Any = None, bbox: Any = None, is_seg: Optional[bool] = None,
                  classes: Any = None, source_format: Optional[str] = None, blosc2: Any = None,
                  pyramid: Any = None, has_array: bool = False, writer: Optional[str] = None,
-                 format_version: str = FORMAT_VERSION) -> None:
+                 format_version: int = FORMAT_VERSION) -> None:
         self.spatial = spatial
         self.stats = stats
         self.bbox = bbox
