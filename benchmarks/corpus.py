@@ -152,7 +152,8 @@ def _ct_zscored(cases: int, seed: int) -> Entry:
 
 
 def _labels(cases: int, seed: int) -> Entry:
-    return Entry("labels_u8", "synthetic label map uint8", [_anatomy(CT_SHAPE, seed * 1000 + i)[1] for i in range(cases)])
+    arrays = [_anatomy(CT_SHAPE, seed * 1000 + i)[1] for i in range(cases)]
+    return Entry("labels_u8", "synthetic label map uint8", arrays)
 
 
 def _mr4(cases: int, seed: int) -> Entry:

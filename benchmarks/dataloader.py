@@ -31,7 +31,8 @@ def make_case(shape, seed):
     rng = np.random.default_rng(seed)
     z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
     cz, cy, cx = (s / 2 for s in shape)
-    body = ((z - cz) / (0.48 * shape[0])) ** 2 + ((y - cy) / (0.42 * shape[1])) ** 2 + ((x - cx) / (0.46 * shape[2])) ** 2 < 1
+    body = (((z - cz) / (0.48 * shape[0])) ** 2 + ((y - cy) / (0.42 * shape[1])) ** 2
+            + ((x - cx) / (0.46 * shape[2])) ** 2 < 1)
     img = np.where(body, 40, -1000).astype(np.int16)
     organ = ((z - cz * 0.9) / 20) ** 2 + ((y - cy * 1.1) / 35) ** 2 + ((x - cx * 0.8) / 30) ** 2 < 1
     tumour = ((z - cz) / 6) ** 2 + ((y - cy) / 6) ** 2 + ((x - cx * 1.3) / 6) ** 2 < 1

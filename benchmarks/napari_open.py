@@ -19,7 +19,8 @@ alternating rounds, a fresh process shows a viewer and then either adds an in-me
 size the file's first view shows (napari's floor: its first-layer set-up and drawing; for the CT a
 stack of 1024² int16 planes, for the slide the pyramid level shown) or opens the file through the
 plugin (imports, header, first levels, contrast limits, layers). The plugin's *overhead* is the
-median difference; the imports of the first file are profiled with ``-X importtime``. ``--seg3d`` times the 3D toggle of a
+median difference; the imports of the first file are profiled with ``-X importtime``.
+``--seg3d`` times the 3D toggle of a
 paintable 512 x 512 x 400 segmentation against the same labels handed to napari as a numpy array
 (what the plugin did before it showed a pyramid level in 3D).
 """

@@ -200,7 +200,8 @@ def _print_table(shape, patch, files, readers, rates, args) -> bool:
         vs_npy = rates[mla] / npy_rate
         met = vs_npy >= TARGET_RATIO_VS_NPY
         print(f"{mla} / npy: {vs_npy:.2f}x; reference 0.0.54 {PUBLISHED_PATCHES_PER_S:.0f} vs npy "
-              f"{PUBLISHED_NPY_PATCHES_PER_S:.0f} patches/s = {PUBLISHED_PATCHES_PER_S / PUBLISHED_NPY_PATCHES_PER_S:.2f}x"
+              f"{PUBLISHED_NPY_PATCHES_PER_S:.0f} patches/s = "
+              f"{PUBLISHED_PATCHES_PER_S / PUBLISHED_NPY_PATCHES_PER_S:.2f}x"
               f" npy; target {TARGET_RATIO_VS_PUBLISHED}x that = {TARGET_RATIO_VS_NPY:.2f}x npy: "
               f"{'MET' if met else 'MISSED'} (pass --published-python to compare in the same run)")
     print(f"{mla} / npy: {rates[mla] / npy_rate:.2f}x")

@@ -289,8 +289,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"| dataset | .mla open | first frame .mla | first frame OME-Zarr | speed-up | bytes .mla / OME-Zarr "
-          f"| patches/s .mla | patches/s OME-Zarr | ratio |")
+    print("| dataset | .mla open | first frame .mla | first frame OME-Zarr | speed-up | bytes .mla / OME-Zarr "
+          "| patches/s .mla | patches/s OME-Zarr | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         o, m, z, pm, pz = r["open"], r["napari_mla"], r["napari_omezarr"], r["patches_mla"], r["patches_omezarr"]

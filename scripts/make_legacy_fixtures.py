@@ -63,6 +63,7 @@ def _json_default(o):
 def _record(path: Path, *, read_array: bool = True) -> dict:
     """What the published package says the file holds, via its public API."""
     import blosc2
+
     from mlarray import MLArray
 
     store = blosc2.open(str(path))  # a plain b2nd container our blosc2 can open
@@ -102,6 +103,7 @@ def _record(path: Path, *, read_array: bool = True) -> dict:
 
 def make_legacy() -> None:
     import numpy as np
+
     import mlarray
     from mlarray import MLArray
     from mlarray.meta import AxisLabelEnum, CoordSystemEnum, Meta

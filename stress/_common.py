@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,8 @@ def subprocess_env() -> dict:
     import mlarray
 
     src = str(Path(mlarray.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([src, str(REPO / "stress")] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([src, str(REPO / "stress")] + inherited)
     env.setdefault("PYTHONHASHSEED", "0")
     return env
 

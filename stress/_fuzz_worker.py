@@ -20,9 +20,8 @@ def _limit_memory():
 
 
 def _run_case(case: dict) -> dict:
-    from _common import digest, meta_digest
-
     import numpy as np
+    from _common import digest, meta_digest
 
     import mlarray
     from mlarray import MLArray, MLArrayError
@@ -75,8 +74,9 @@ def _run_case(case: dict) -> dict:
 def main() -> None:
     _limit_memory()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import mlarray  # noqa: F401  (import once, before the first case)
     import blosc2  # noqa: F401
+
+    import mlarray  # noqa: F401  (import once, before the first case)
 
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:

@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -79,6 +78,7 @@ print(json.dumps({"writes": n}))
 
 def run(readers: int = 8, seconds: float = 30, shape=(64, 256, 256), workdir=None, writer: str = "rplus") -> dict:
     import numpy as np
+
     from mlarray import MLArray
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="mla-conc-"))

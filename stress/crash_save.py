@@ -51,6 +51,7 @@ print("done", flush=True)
 
 def _write_old(path: Path, shape) -> None:
     import numpy as np
+
     from mlarray import MLArray
 
     MLArray(np.full(shape, 1, np.int16), spacing=(1, 1, 1), meta={"v": "old"}).save(path)

@@ -48,8 +48,15 @@ from typing import Optional
 
 if not __package__:  # run as a script (python stress/x.py): the repository root holds the stress package
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from stress._common import (assemble_file, base_offset_of, make_base_files, open_base, split_frames,  # noqa: E402
-                     subprocess_env, unsealed)
+from stress._common import (  # noqa: E402
+    assemble_file,
+    base_offset_of,
+    make_base_files,
+    open_base,
+    split_frames,
+    subprocess_env,
+    unsealed,
+)
 
 # flip_header/chunks/index/trailer/zero_chunks/forge_b2nd_ints target the base frame (the last one);
 # flip_container the 16-byte MLArray header; flip_levels the pyramid level frames in front of the base
@@ -520,7 +527,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=2, help="shards (each its own random stream; part of a case's identity)")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="shards (each its own random stream; part of a case's identity)")
     ap.add_argument("--workers", type=int, default=None, help="worker processes at a time (default: --jobs)")
     ap.add_argument("--replay", type=int, action="append", default=None, metavar="CASE",
                     help="run only this case number (repeatable); its file is kept under <workdir>/findings")

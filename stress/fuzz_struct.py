@@ -174,7 +174,8 @@ _SNIPPETS = [
     b"cos\nsystem\n(X\x04\x00\x00\x00trueR", b"cbuiltins\neval\n(X\x01\x00\x00\x001tR",
     b"cmlarray.meta\nAxisLabelEnum\n}X\x08\x00\x00\x00__call__K\x01sb", b"cnumpy\ndtype\n)\x81",
     b"ccopyreg\n_reconstructor\n(cmlarray.meta\n_FrozenList\nc__builtin__\nlist\nNtR", b"\x8a\x80" + b"\xff" * 128,
-    b"\x8b\x00\x10\x00\x00" + b"\x01" * 4096, b"\x8f(K\x01\x90", b"K\x01Q", b"\x82\x01", b"(]h\x00" + b"h\x00" * 50_000 + b"e",
+    b"\x8b\x00\x10\x00\x00" + b"\x01" * 4096, b"\x8f(K\x01\x90", b"K\x01Q", b"\x82\x01",
+    b"(]h\x00" + b"h\x00" * 50_000 + b"e",
     b"cnumpy\ndtype\nX\x02\x00\x00\x00f8\x85R(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb",
     b"ccollections\nOrderedDict\n)R", b"\x80\x05", b"\x95" + struct.pack("<Q", 2**40), b"0" * 10, b"2", b"t" * 5,
 ]
@@ -213,8 +214,9 @@ def mutate_nifti(rng: random.Random, d: Path) -> tuple[str, str]:
 
     img = nib.Nifti1Image(np.arange(6 * 5 * 4, dtype=np.int16).reshape(6, 5, 4), np.eye(4))
     raw = bytearray(img.header.binaryblock + b"\x00" * 4 + img.dataobj.tobytes(order="F"))
-    field, fmt, pos = rng.choice([("dim", "<h", 40 + 2 * rng.randrange(8)), ("datatype", "<h", 70), ("bitpix", "<h", 72),
-                                  ("vox_offset", "<f", 108), ("scl_slope", "<f", 112), ("pixdim", "<f", 76 + 4 * rng.randrange(8)),
+    field, fmt, pos = rng.choice([("dim", "<h", 40 + 2 * rng.randrange(8)), ("datatype", "<h", 70),
+                                  ("bitpix", "<h", 72), ("vox_offset", "<f", 108), ("scl_slope", "<f", 112),
+                                  ("pixdim", "<f", 76 + 4 * rng.randrange(8)),
                                   ("srow", "<f", 280 + 4 * rng.randrange(12)), ("extension", "<b", 348),
                                   ("sizeof_hdr", "<i", 0)])
     val = rng.choice({"<h": [0, -1, 7, 8, 32767, -32768, 2, 4, 16, 64, 2048],
@@ -240,8 +242,8 @@ def mutate_nrrd(rng: random.Random, d: Path, secret: Path) -> tuple[str, str]:
                       "dimension": ["0", "1", "16", "-1", "99999999"],
                       "sizes": ["4 5", "100000 100000 100000", "0 0 0", "-4 5 6", "4 5 6 7", "1e9 1 1"],
                       "endian": ["big", "middle"], "encoding": ["gzip", "bzip2", "hex", "ascii", "zstd"],
-                      "data file": [str(secret), "../" + secret.parent.name + "/" + secret.name, "/dev/zero", "pipe.raw",
-                                    "link.raw", "LIST", "nothing.raw", "a.raw"],
+                      "data file": [str(secret), "../" + secret.parent.name + "/" + secret.name, "/dev/zero",
+                                    "pipe.raw", "link.raw", "LIST", "nothing.raw", "a.raw"],
                       "byte skip": ["-1", "99999999999", "-5"], "line skip": ["99999999", "-1"],
                       "space directions": ["(1,0,0) (0,1,0)", "none none none", "(nan,0,0) (0,1,0) (0,0,1)"],
                       "kinds": ["domain", "RGB-color domain domain"]}[key])
@@ -406,7 +408,8 @@ def run(args) -> dict:
         except Exception as exc:  # noqa: BLE001 - a generator bug is not a finding; report it
             return {"id": i, "cls": CLASSES[i % len(CLASSES)], "verdict": "generator_error", "why": repr(exc)}
         res = run_isolated(case["path"], case["ops"], "any", timeout=args.timeout, mem_mb=args.mem_mb)
-        out = {**case, "verdict": res["verdict"], "why": res["why"], "peak_mb": res["peak_mb"], "seconds": res["seconds"],
+        out = {**case, "verdict": res["verdict"], "why": res["why"], "peak_mb": res["peak_mb"],
+               "seconds": res["seconds"],
                "errors": sorted({r.get("type") for r in (res["ops"] or {}).values() if not r.get("ok")} - {None})}
         if args.replay is None and res["verdict"] not in BAD:
             shutil.rmtree(case["dir"], ignore_errors=True)

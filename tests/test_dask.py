@@ -8,7 +8,6 @@ import pickle
 import numpy as np
 import pytest
 
-
 from mlarray import MLArray  # noqa: E402
 from mlarray.cli import _convert_one as _real_convert_one  # noqa: E402
 from mlarray.dask import MLArrayBlockReader, to_dask  # noqa: E402

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mlarray
-from mlarray import MLArray, Meta, MetaSpatial, validate
+from mlarray import Meta, MetaSpatial, MLArray, validate
 from mlarray._file.format import FormatV1, PublishedPickleFormat, detect_format
 
 DATA = Path(__file__).parent / "data" / "upstream"

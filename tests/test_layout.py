@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from mlarray._errors import MetadataError
-from mlarray.layout import (BLOCK_BYTES, CHUNK_BYTES, default_cparams, derive_layout, resolve_layout,
-                            to_blosc2_cparams)
+from mlarray.layout import BLOCK_BYTES, CHUNK_BYTES, default_cparams, derive_layout, resolve_layout, to_blosc2_cparams
 
 
 def test_default_3d_ct_layout():

@@ -89,7 +89,8 @@ def test_plain_values_roundtrip(protocol):
 
 def test_frozen_containers_become_builtin_list_and_dict():
     body = _in_dict("shape", _call("mlarray.meta", "_FrozenList", _frag([8, 16, 16])))
-    body = b"}(" + _frag("blosc2") + body + _frag("cparams") + _call("mlarray.meta", "_FrozenDict", _frag({"codec": 2})) + b"u"
+    cparams = _call("mlarray.meta", "_FrozenDict", _frag({"codec": 2}))
+    body = b"}(" + _frag("blosc2") + body + _frag("cparams") + cparams + b"u"
     out = safe_unpickle(_pickle(body))
     assert out == {"blosc2": {"shape": [8, 16, 16]}, "cparams": {"codec": 2}}
     assert type(out["blosc2"]["shape"]) is list and type(out["cparams"]) is dict

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlarray import Meta, MetaBbox, MetaSpatial, MetadataError
+from mlarray import Meta, MetaBbox, MetadataError, MetaSpatial
 from mlarray.meta import check_classes
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from mlarray import MLArray
-from mlarray._file import open_cache as _open_cache
-from mlarray._errors import CorruptFileError, MetadataError
 from mlarray._data.read_path import plan
+from mlarray._errors import CorruptFileError, MetadataError
+from mlarray._file import open_cache as _open_cache
 
 
 @pytest.fixture(autouse=True)
@@ -103,8 +103,9 @@ def test_a_file_changed_in_place_is_checked_again(tmp_path, monkeypatch):
     data = bytearray(p.read_bytes())
     size = len(data)
     # damage a byte of compressed data near the end of the base frame's chunk area
-    from mlarray._file.container import base_offset
     import blosc2
+
+    from mlarray._file.container import base_offset
 
     store = blosc2.open(str(p), mode="r", offset=base_offset(str(p)))
     chunk = store.schunk.get_chunk(store.schunk.nchunks - 1)

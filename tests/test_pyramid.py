@@ -1,5 +1,6 @@
 import math
 import tracemalloc
+
 import blosc2
 import numpy as np
 import pytest

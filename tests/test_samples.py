@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from mlarray._errors import MetadataError
-from mlarray.samples import (PHANTOM_CLASSES, ct_phantom, ct_phantom_labels, ct_phantom_slab, phantom_boxes,
-                             slide_phantom_tile)
+from mlarray.samples import (
+    PHANTOM_CLASSES,
+    ct_phantom,
+    ct_phantom_labels,
+    ct_phantom_slab,
+    phantom_boxes,
+    slide_phantom_tile,
+)
 
 SHAPE = (48, 96, 80)
 

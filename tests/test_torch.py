@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import torch
 from torch.utils.data import DataLoader  # noqa: E402
 

@@ -182,7 +182,8 @@ class MLArray(PublishedArrayAPI):
         if verify and self._meta.has_array:
             sums = _integrity.read_checksums(self._fstore, self.filepath, self._sums_expected)
             self._checksums = sums  # without checksums, only chunk headers are checked
-            self._verifier = _integrity.ChunkVerifier(self._fstore, self.filepath, None if sums is None else sums.chunks)
+            chunks = None if sums is None else sums.chunks
+            self._verifier = _integrity.ChunkVerifier(self._fstore, self.filepath, chunks)
             if verify is True:
                 self._verifier.check_all()
 

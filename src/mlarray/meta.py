@@ -317,7 +317,8 @@ class MetaPyramid(BaseMeta):
 
 _TOP_KEYS = {"format_version", "writer", "has_array", "spatial", "stats", "bbox", "is_seg", "classes",
              "source", "source_format", "extra", "blosc2", "pyramid"}
-_SEAL_KEYS = {"chunk_checksums", "checksum"}  # the file writer's seal (mlarray._file.seal), verified when a file is read
+# the file writer's seal (mlarray._file.seal), verified when a file is read
+_SEAL_KEYS = {"chunk_checksums", "checksum"}
 
 
 class Meta(PublishedMetaAPI):

@@ -5,9 +5,8 @@ import json
 import random
 
 import numpy as np
-import pytest
-
 import pydicom
+import pytest
 from pydicom.data import get_testdata_file  # noqa: E402
 from pydicom.dataset import Dataset  # noqa: E402
 from pydicom.sequence import Sequence  # noqa: E402
@@ -193,6 +192,7 @@ def test_multiframe_enhanced(tmp_path):
 
 def test_dicom_to_nifti_keeps_world(tmp_path):
     import nibabel as nib
+
     from mlarray.convert import write_any
 
     truth, iop, ps, _ = make_series(tmp_path / "s", iop=OBLIQUE_IOP, steps=(0, 3, 6))

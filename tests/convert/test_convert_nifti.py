@@ -3,10 +3,9 @@
 import json
 import os
 
+import nibabel as nib
 import numpy as np
 import pytest
-
-import nibabel as nib
 from nibabel.affines import apply_affine  # noqa: E402
 from nibabel.testing import data_path  # noqa: E402
 

@@ -2,10 +2,9 @@
 
 import json
 
+import nrrd
 import numpy as np
 import pytest
-
-import nrrd
 
 from mlarray._errors import CorruptFileError  # noqa: E402
 from mlarray.convert import ConversionError, read_any, write_any  # noqa: E402

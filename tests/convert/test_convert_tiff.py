@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-
 import tifffile
 
 from mlarray._errors import CorruptFileError  # noqa: E402

@@ -16,7 +16,6 @@ from mlarray.convert import detect_format, read_any, write_any
 from mlarray.convert.formats.itk import read_itk, write_itk
 
 
-
 def _cli(*args):
     """``mlarray convert -q ARGS`` in this process (the CLI path users take, without a start-up per call)."""
     from mlarray.cli import main

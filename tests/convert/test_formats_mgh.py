@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import nibabel as nib
 import numpy as np
 import pytest
 
 from mlarray import MLArray
 from mlarray.convert import detect_format, read_any, write_any
-
 
 
 def _cli(*args):

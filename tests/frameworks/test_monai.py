@@ -12,8 +12,19 @@ import pytest
 pytest.importorskip("monai", reason="install mlarray[monai]")
 import torch  # noqa: E402
 from monai.data import DataLoader, MetaTensor, NibabelReader  # noqa: E402
-from monai.transforms import (Compose, EnsureChannelFirst, EnsureChannelFirstd, LoadImage, LoadImaged,  # noqa: E402
-                              Orientation, Orientationd, RandFlipd, ScaleIntensityRanged, Spacing, Spacingd)
+from monai.transforms import (  # noqa: E402
+    Compose,
+    EnsureChannelFirst,
+    EnsureChannelFirstd,
+    LoadImage,
+    LoadImaged,
+    Orientation,
+    Orientationd,
+    RandFlipd,
+    ScaleIntensityRanged,
+    Spacing,
+    Spacingd,
+)
 
 from mlarray import Meta, MLArray  # noqa: E402
 from mlarray.monai import MLArrayPatchDataset, MLArrayReader  # noqa: E402

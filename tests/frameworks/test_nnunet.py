@@ -118,8 +118,11 @@ def raw(nnunet_env):
 
 @pytest.fixture(scope="module")
 def preprocessed(raw, nnunet_env):
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprint_dataset,
-                                                                        plan_experiments, preprocess)
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprint_dataset,
+        plan_experiments,
+        preprocess,
+    )
 
     # nnU-Net's integrity check (image/label grids, label values) runs on the .mla copy only
     extract_fingerprint_dataset(MLA_ID, num_processes=1, check_dataset_integrity=True)

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 import mlarray.torchio  # noqa: E402
 from mlarray import Meta, MLArray  # noqa: E402
 
-from .conftest import oblique_affine, only_at_boundaries # noqa: E402
+from .conftest import oblique_affine, only_at_boundaries  # noqa: E402
 
 
 def _pair(volume, ct: str, seg: str):

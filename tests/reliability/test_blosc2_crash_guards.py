@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stress._common import drop_checksums, frame_regions, subprocess_env
 from mlarray import Meta, MLArray, validate
+from stress._common import drop_checksums, frame_regions, subprocess_env
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reliability" / "trailer_flip_segfaults_blosc2.mla"
 _OPEN = ("import sys\n"

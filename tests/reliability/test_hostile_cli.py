@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from stress import hostile
-from stress._common import subprocess_env
 from mlarray import MLArray
 from mlarray.cli import main
+from stress import hostile
+from stress._common import subprocess_env
 
 
 def _cli(*args, cwd=None):

@@ -8,11 +8,11 @@ import threading
 import numpy as np
 import pytest
 
-from stress import hostile
-from stress.isolate import run_isolated
 from mlarray import LimitExceededError, MLArray, limits
 from mlarray.cli import main as cli_main
 from mlarray.convert import ConversionError, read_any
+from stress import hostile
+from stress.isolate import run_isolated
 
 
 def _convert(src, tmp_path):

@@ -9,11 +9,11 @@ import pickletools
 
 import pytest
 
-from stress import hostile
-from stress.isolate import run_isolated
 from mlarray import CorruptFileError, LimitExceededError, MLArray, UnsafeLegacyFileError, limits
 from mlarray._published import safe_pickle as _legacy
 from mlarray._published.files import read_published_mapping, safe_unpickle
+from stress import hostile
+from stress.isolate import run_isolated
 
 
 def test_issue_reference_bomb_stops_early_in_bounded_memory(tmp_path):

@@ -9,11 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from stress import hostile
 import mlarray
+from mlarray import CorruptFileError, LimitExceededError, Meta, MLArray, limits
+from stress import hostile
 from stress._common import read_meta_json, write_meta_json
 from stress.isolate import run_isolated
-from mlarray import CorruptFileError, LimitExceededError, Meta, MLArray, limits
 
 # (builder, kwargs, the limit that fires first): the issue's figures, each in a child capped at 1.5 GiB
 ISSUE_CASES = [

@@ -4,9 +4,9 @@ item 2): ``to_numpy()``, ``np.asarray(img)``, ``img[...]``, pyramid levels, ``lo
 import numpy as np
 import pytest
 
+from mlarray import LimitExceededError, MLArray, limits
 from stress import hostile
 from stress.isolate import run_isolated
-from mlarray import LimitExceededError, MLArray, limits
 
 
 @pytest.fixture(scope="module")

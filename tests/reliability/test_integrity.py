@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import mlarray
-from stress._common import base_offset_of, drop_checksums, frame_regions, open_base
 from mlarray import CorruptFileError, MLArray
 from mlarray._file import integrity as _integrity
+from stress._common import base_offset_of, drop_checksums, frame_regions, open_base
 
 
 def _image(tmp_path, shape=(40, 300, 280), name="ct.mla", **kw):

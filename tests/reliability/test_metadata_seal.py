@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import mlarray
-from stress._common import frame_regions, open_base, read_meta_json, subprocess_env, write_meta_json
 from mlarray import CorruptFileError, Meta, MLArray
+from stress._common import frame_regions, open_base, read_meta_json, subprocess_env, write_meta_json
 
 
 def _seg(tmp_path, name="seg.mla"):

@@ -6,10 +6,9 @@ import gzip
 import os
 import tracemalloc
 
+import nrrd
 import numpy as np
 import pytest
-
-import nrrd
 
 from mlarray import LimitExceededError, MLArray
 from mlarray.cli import main as cli_main

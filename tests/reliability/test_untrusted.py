@@ -12,8 +12,17 @@ import numpy as np
 import pytest
 
 import mlarray
-from stress._common import (MLA_MAGIC, assemble_file, base_offset_of, drop_checksums, frame_regions, read_meta_json, split_frames, write_meta_json)
 from mlarray import CorruptFileError, MetadataError, MLArray, MLArrayError, UnsafeLegacyFileError
+from stress._common import (
+    MLA_MAGIC,
+    assemble_file,
+    base_offset_of,
+    drop_checksums,
+    frame_regions,
+    read_meta_json,
+    split_frames,
+    write_meta_json,
+)
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy"
 
@@ -59,7 +68,8 @@ def test_metadata_only_file_claiming_an_array(tmp_path):
     p = tmp_path / "img.mla"
     MLArray(meta=mlarray.Meta(extra={"label": 3})).save(p)
     _set_meta(p, lambda m: m.__setitem__("has_array", True))
-    for read in (lambda: MLArray.open(p)[...], lambda: MLArray.load(p).to_numpy(), lambda: MLArray.open(p, verify=True)):
+    for read in (lambda: MLArray.open(p)[...], lambda: MLArray.load(p).to_numpy(),
+                 lambda: MLArray.open(p, verify=True)):
         try:
             assert int(np.prod(read().shape)) == 0
         except MLArrayError as exc:

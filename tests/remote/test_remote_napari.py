@@ -20,7 +20,7 @@ def _chunk_spans(path) -> list[tuple[int, int]]:
     off = base_offset(str(path))
     frame = blosc2.open(str(path), offset=off)
     raw = path.read_bytes()
-    spans, pos = [], off
+    spans = []
     for i in range(frame.schunk.nchunks):
         c = frame.schunk.get_chunk(i)
         start = raw.find(c, off)

@@ -91,7 +91,8 @@ def read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
         except Exception as exc:
             raise CorruptFileError(path, f"the array header cannot be read ({exc})") from None
         if meta.spatial.shape is not None and tuple(meta.spatial.shape) != shape:
-            raise CorruptFileError(path, f"metadata says shape {list(meta.spatial.shape)} but the array is {list(shape)}")
+            raise CorruptFileError(path, f"metadata says shape {list(meta.spatial.shape)} "
+                                         f"but the array is {list(shape)}")
         for k, lv in enumerate(meta.pyramid.levels, start=1):  # a level of other rank cannot be a level of this array
             if len(lv["shape"]) != len(shape):
                 raise CorruptFileError(path, f"pyramid level {k} has {len(lv['shape'])} axes but the array has "

@@ -3,7 +3,8 @@
 ``NDArray.__getitem__`` (python-blosc2 4.14) does a lot of Python work before C-Blosc2 decodes
 anything: SWMR shape refresh, LazyExpr/str/bool/fancy-key dispatch, ``ndindex`` key processing,
 numpy shape arithmetic. For a training loader that opens a file, reads one small patch and closes
-it, that work is as large as the decode itself (docs/benchmarks.md, open → first-chunk profile). For the keys loaders use, all of that reduces to one start/stop pair,
+it, that work is as large as the decode itself (docs/benchmarks.md, open → first-chunk profile).
+For the keys loaders use, all of that reduces to one start/stop pair,
 so this module parses the key once and calls the extension type's ``get_slice_numpy`` - the call
 ``__getitem__`` ends in, with the same C path (``b2nd_get_slice_cbuffer``) and the same bytes. The
 same parsed region gives the chunk verifier the chunks the read touches (``chunk_ids``).

@@ -1,1 +1,2 @@
-"""The ``.mla`` file itself: byte layout, format versions, frame checks, checksums, atomic saves, whether an existing output is complete."""
+"""The ``.mla`` file itself: byte layout, format versions, frame checks, checksums, atomic saves,
+whether an existing output is complete."""

@@ -185,6 +185,7 @@ def _convert_other(value: Any, depth: int, nonfinite: bool) -> Any:
     if isinstance(value, dict):
         return _convert_dict(value, depth, nonfinite)
     if isinstance(value, bytes):
-        raise _Bad(value, "is bytes, which JSON cannot hold", "decode it to str, or base64-encode it", MetadataTypeError)
+        raise _Bad(value, "is bytes, which JSON cannot hold", "decode it to str, or base64-encode it",
+                   MetadataTypeError)
     raise _Bad(value, f"has type {type(value).__name__}, which is not JSON",
                "use dict, list, str, int, float, bool or None", MetadataTypeError)

@@ -68,7 +68,8 @@ def validate(target: Union[str, os.PathLike, Meta, dict, "object"], *, isolated:
     try:
         meta.copy().validate(ndim)
     except MetadataError as exc:
-        problems.append(Problem("error", exc.field, f"{exc.problem} (got {exc.value!r})", exc.remedy or "fix the value"))
+        problems.append(Problem("error", exc.field, f"{exc.problem} (got {exc.value!r})",
+                                exc.remedy or "fix the value"))
     problems += _warnings(meta, shape)
     return problems
 

@@ -42,7 +42,8 @@ def reorient(record: ImageRecord, code: str) -> ImageRecord:
     spatial = record.spatial_axes
     if len(spatial) != 3 or len(cs) != 3 or any(c not in _AXIS for c in cs):
         raise ConversionError(record.source.get("path", "input"),
-                              f"cannot reorient: {len(spatial)} spatial axes in coordinate system {record.coord_system!r}",
+                              f"cannot reorient: {len(spatial)} spatial axes in coordinate system "
+                              f"{record.coord_system!r}",
                               "--orient needs a 3-D image in an anatomical system (RAS, LPS, ...)")
     data = np.asanyarray(record.array)
     rest = [k for k in range(data.ndim) if k not in spatial]

@@ -59,7 +59,8 @@ def rgb_to_lab(color) -> list[int]:
 def _classes(seg) -> list[dict]:
     out = []
     for item in seg.SegmentSequence:
-        entry = {"id": int(item.SegmentNumber), "name": str(item.get("SegmentLabel", "") or f"segment {item.SegmentNumber}")}
+        name = str(item.get("SegmentLabel", "") or f"segment {item.SegmentNumber}")
+        entry = {"id": int(item.SegmentNumber), "name": name}
         lab = item.get("RecommendedDisplayCIELabValue")
         color = lab_to_rgb(lab) if lab is not None else None
         if color is not None:

@@ -207,7 +207,7 @@ def _axes_for(labels: list[str]) -> str:
     free = [a for a in "XYZ" if a not in letters]
     for i in reversed(generic):
         letters[i] = free.pop(0) if free else "Q"
-    return "".join(l or "Q" for l in letters)
+    return "".join(letter or "Q" for letter in letters)
 
 
 def _ome_unit(unit: str | None) -> str | None:
