@@ -46,8 +46,10 @@ class MLArray(PublishedArrayAPI):
     array : array_like, str, os.PathLike or None
         The voxels (any numpy-convertible array, a Blosc2 array), a path to load, or None for a
         metadata-only image (boxes, classification results).
-    spacing, origin : sequence of float, optional
-        Voxel size and the world position of the first voxel, one value per spatial axis.
+    spacing : sequence of float, optional
+        Voxel size, one value per spatial axis.
+    origin : sequence of float, optional
+        The world position of the first voxel, one value per spatial axis.
     direction : sequence of sequence of float, optional
         Direction cosines (columns: the world direction of each spatial array axis).
     affine : array_like, optional
@@ -61,10 +63,14 @@ class MLArray(PublishedArrayAPI):
         Take metadata and geometry from this image.
     patch_size : int, sequence of int, "default" or None
         Training patch size the chunk and block layout is derived from.
-    chunk_size, block_size : sequence of int, optional
-        Explicit Blosc2 layout instead of the one derived from ``patch_size``.
-    cparams, dparams : dict, optional
-        Blosc2 compression and decompression parameters.
+    chunk_size : sequence of int, optional
+        Explicit Blosc2 chunk shape instead of the one derived from ``patch_size``.
+    block_size : sequence of int, optional
+        Explicit Blosc2 block shape instead of the one derived from ``patch_size``.
+    cparams : dict, optional
+        Blosc2 compression parameters.
+    dparams : dict, optional
+        Blosc2 decompression parameters.
     compressed : bool
         Keep voxels Blosc2-compressed in memory (True) or as a numpy array.
 
