@@ -79,8 +79,11 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         spatial = Container(widgets=[self.spacing, self.origin, self.direction, self.axis_labels,
                                      self.axis_units, self.coord_system, self._spatial_info])
         spatial.native.layout().addStretch(1)
-        for w in (self.spacing, self.origin, self.direction, self.axis_labels, self.axis_units, self.coord_system):
+        for w in (self.spacing, self.origin, self.direction, self.axis_labels, self.axis_units):
             w.changed.connect(self._on_spatial_edit)
+        # A code is applied once typed out (Enter or leaving the field): typing "RAS" over "LPS" passes
+        # through "R" and "RA", which are not coordinate systems.
+        self.coord_system.native.editingFinished.connect(self._on_spatial_edit)
         self._add_tab(spatial, "Spatial")
 
         # -- stats
