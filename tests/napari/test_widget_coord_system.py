@@ -67,3 +67,15 @@ def test_complete_codes_apply_as_reopening_the_file_would(widget_on_ct, make_nap
     assert list(image.axis_labels) == list(by_role["image"].axis_labels)
     np.testing.assert_allclose(boxes.scale, by_role["boxes"].scale)
     np.testing.assert_allclose(np.asarray(boxes.data), np.asarray(by_role["boxes"].data))
+
+
+def test_a_code_applies_when_the_field_loses_focus(widget_on_ct, qtbot):
+    viewer, w, image, _ = widget_on_ct
+    w.native.window().activateWindow()
+    _type(w, "RAS", enter=False)
+    qtbot.waitUntil(lambda: w.coord_system.native.hasFocus(), timeout=3000)
+    assert image.metadata["mlarray"]["spatial"]["coord_system"] == "LPS"
+    QTest.mouseClick(w.spacing.native, Qt.MouseButton.LeftButton)  # the user clicks the next field
+    qtbot.waitUntil(lambda: image.metadata["mlarray"]["spatial"]["coord_system"] == "RAS", timeout=3000)
+    assert w.error == ""
+    np.testing.assert_array_equal(image.rotate, np.eye(3))
