@@ -3,8 +3,6 @@ stored channel colours and windows win over ours (issue 27 item 3), files writte
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from conftest import PLUGIN
@@ -14,7 +12,7 @@ from mlarray.cli import main as cli
 
 
 def test_ct_contrast_slider_reaches_a_bone_window(make_napari_viewer, tmp_path):
-    pydicom = pytest.importorskip("pydicom")
+    pytest.importorskip("pydicom")
     from pydicom.data import get_testdata_file
 
     out = tmp_path / "ct.mla"

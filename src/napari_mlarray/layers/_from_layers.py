@@ -17,8 +17,15 @@ from typing import Optional
 import numpy as np
 
 from mlarray import MLArray
-from mlarray._metadata.channels import (CHANNEL_COLORS, CHANNEL_LISTS, CHANNEL_NAMES, CHANNEL_VISIBLE, CHANNEL_WINDOWS,
-                                        channel_axis_length, channel_list)
+from mlarray._metadata.channels import (
+    CHANNEL_COLORS,
+    CHANNEL_LISTS,
+    CHANNEL_NAMES,
+    CHANNEL_VISIBLE,
+    CHANNEL_WINDOWS,
+    channel_axis_length,
+    channel_list,
+)
 from mlarray.meta import SPATIAL_AXIS_LABELS, Meta
 
 from ..boxes._layer import bbox_from_shapes

@@ -12,7 +12,7 @@ from mlarray import MetadataError, MLArray, MLArrayError
 from mlarray.affines import anatomical_letters, check_direction
 from mlarray.meta import Meta, MetaSpatial, check_classes, spatial_axes_of
 
-from ._layers import ROLE_KEY, base_ndim, layer_kind, layer_md, apply_meta_to_layer, layer_meta, layer_path
+from ._layers import ROLE_KEY, apply_meta_to_layer, base_ndim, layer_kind, layer_md, layer_meta, layer_path
 from ._text import color_hex, fmt_list, fmt_num, parse_list, parse_matrix
 
 
