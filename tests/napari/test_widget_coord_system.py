@@ -79,3 +79,29 @@ def test_a_code_applies_when_the_field_loses_focus(widget_on_ct, qtbot):
     qtbot.waitUntil(lambda: image.metadata["mlarray"]["spatial"]["coord_system"] == "RAS", timeout=3000)
     assert w.error == ""
     np.testing.assert_array_equal(image.rotate, np.eye(3))
+
+
+@pytest.mark.parametrize("kind", ["image", "labels"])
+def test_a_code_on_a_layer_made_in_napari(make_napari_viewer, tmp_path, kind):
+    """A layer with no file behind it: the code re-orders a view of its own array, never a rotation."""
+    viewer = make_napari_viewer(show=True)
+    arr = np.arange(5 * 6 * 7).reshape(5, 6, 7).astype(np.uint8 if kind == "labels" else np.float32)
+    layer = getattr(viewer, f"add_{kind}")(arr, scale=[2.0, 1.0, 1.0])
+    viewer.layers.selection.active = layer
+    _dock, w = viewer.window.add_plugin_dock_widget(PLUGIN, "MLArray metadata")
+    _type(w, "LPS")
+    assert w.error == "", w.error
+    np.testing.assert_array_equal(layer.rotate, np.eye(3))
+    viewer.screenshot(flash=False)
+    voxel = (1, 2, 3)  # in the array's own order
+    world = layer.data_to_world(tuple(voxel[a] for a in layer.data.order))
+    if kind == "labels":
+        layer.data[tuple(voxel[a] for a in layer.data.order)] = 200  # painting still lands in the array
+        assert arr[voxel] == 200
+    viewer.layers.selection = {layer}
+    viewer.layers.save(str(tmp_path / "x.mla"), selected=True, plugin=PLUGIN)
+    back = MLArray.open(tmp_path / "x.mla")
+    assert back.meta.spatial.coord_system == "LPS"
+    np.testing.assert_array_equal(back.to_numpy(), arr)
+    (again,) = make_napari_viewer().open(str(tmp_path / "x.mla"), plugin=PLUGIN)
+    np.testing.assert_allclose(again.data_to_world(tuple(voxel[a] for a in again.data.order)), world)

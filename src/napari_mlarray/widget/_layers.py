@@ -25,7 +25,7 @@ WORLD_KEY = "mlarray_world"  # the world frame the layer was read in (..layers._
 
 def layer_kind(layer) -> str:
     """'image', 'labels', 'shapes', ... (napari deprecates ``Layer._type_string``)."""
-    return type(layer).__name__.lower()
+    return layer.__class__.__name__.lower()  # __class__: the layer's own class, also through a proxy
 
 
 def layer_md(layer) -> dict:
@@ -158,6 +158,10 @@ def _file_views(layer) -> Optional[list]:
     if layer_kind(layer) not in ("image", "labels"):
         return None
     data = layer.data
+    if isinstance(data, np.ndarray):
+        # A layer made in napari: a view over its own array in its own axis order (what its metadata
+        # describes) can be re-ordered like a file's; painting goes on into the same array.
+        return [(EditableAxisView if layer_kind(layer) == "labels" else AxisView)(data, range(data.ndim))]
     levels = list(data) if getattr(layer, "multiscale", False) else [data]
     if not levels or not all(type(v) in (AxisView, EditableAxisView) and v.is_full for v in levels):
         return None  # e.g. a 3D view of a pyramid level (..viewer._labels3d) or data a script replaced
