@@ -12,6 +12,7 @@ from mlarray.cli import main as cli
 
 def test_ome_zarr_time_interval_is_the_time_scale(make_napari_viewer, tmp_path):
     zarr = pytest.importorskip("zarr")
+    pytest.importorskip("ome_zarr.writer")  # a test-only interop dependency (the main suite has it)
     from ome_zarr.format import FormatV04
     from ome_zarr.writer import write_multiscale
 
