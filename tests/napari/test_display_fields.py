@@ -53,7 +53,7 @@ def dapi_gfp(tmp_path):
     return out, img
 
 
-def test_stored_channel_colours_and_windows_win(make_napari_viewer, dapi_gfp):
+def test_stored_channel_colours_and_windows_win(dapi_gfp, make_napari_viewer):  # skips before a viewer
     out, img = dapi_gfp
     viewer = make_napari_viewer()
     dapi, gfp = viewer.open(str(out), plugin=PLUGIN)

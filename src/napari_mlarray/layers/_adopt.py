@@ -47,8 +47,20 @@ def _world_matrix(layer, ndim: int) -> np.ndarray:
     return data_to_world_matrix({**state, "affine": layer.affine.affine_matrix}, ndim)
 
 
-def _same_transform(a, b, ndim: int) -> bool:
-    return np.allclose(_world_matrix(a, ndim), _world_matrix(b, ndim), rtol=1e-9, atol=1e-9)
+def _flips_onto(labels, image, ndim: int, shape: tuple) -> Optional[list[bool]]:
+    """Which labels axes run against the image's when both place the same voxels, else None.
+
+    napari 0.9's button copies the image's transform (no flips); older napari spans the world
+    extent with positive steps, which flips the axes where the image's scale is negative.
+    """
+    f = np.linalg.inv(_world_matrix(image, ndim)) @ _world_matrix(labels, ndim)  # labels index -> image index
+    lin, off = f[:ndim, :ndim], f[:ndim, ndim]
+    if not np.allclose(np.abs(lin), np.eye(ndim), atol=1e-9):
+        return None
+    flips = [bool(v < 0) for v in np.diag(lin)]
+    if not np.allclose(off, [n - 1 if fl else 0 for n, fl in zip(shape, flips)], atol=1e-6):
+        return None
+    return flips
 
 
 def _grid_meta(source: Meta, kept: list[int], nbase: int) -> Meta:
@@ -77,15 +89,22 @@ def adopt_new_labels(viewer, layer) -> bool:
         if image is None or image is layer:
             continue
         grid = _image_grid(image, layer.data.shape)
-        if grid is None or not _same_transform(layer, image, ndim):
+        flips = None if grid is None else _flips_onto(layer, image, ndim, layer.data.shape)
+        if flips is None:
             continue
         view, order = grid
+        data = layer.data[tuple(slice(None, None, -1) if fl else slice(None) for fl in flips)]
         kept = sorted(order)
         new_order = [kept.index(a) for a in order]  # layer axis i shows array axis new_order[i]
         # the array in the image's stored axis order: layer axis new_order.index(j) is array axis j
-        base = np.ascontiguousarray(layer.data.transpose([new_order.index(j) for j in range(ndim)]))
+        base = np.ascontiguousarray(data.transpose([new_order.index(j) for j in range(ndim)]))
         image_md = image.metadata
         meta = _grid_meta(Meta.from_mapping(image_md["mlarray"]), kept, len(view.base.shape))
+        if any(flips):  # the image's own transform, so the flipped data lands where it was
+            layer.affine = image.affine.affine_matrix
+            layer.shear, layer.rotate = image.shear, np.eye(ndim)
+            layer.scale, layer.translate = image.scale, image.translate
+            layer.rotate = image.rotate
         layer.data = EditableAxisView(base, new_order)
         layer.metadata = {**(layer.metadata or {}), "mlarray": meta.to_mapping(), "mlarray_role": ROLE_LABELS,
                           "mlarray_axes": new_order, "mlarray_world": image_md.get("mlarray_world")}
