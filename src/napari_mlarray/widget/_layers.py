@@ -12,7 +12,7 @@ import numpy as np
 
 from mlarray.meta import Meta, compose_affine_or_none, spatial_axes_of
 
-from ..layers._geometry import signed_rotation
+from ..layers._geometry import Geometry, signed_rotation
 from ..layers._roles import UNITS_KEY
 from ..layers._views import AxisView, EditableAxisView
 
@@ -177,8 +177,6 @@ def _follow_reader_layout(layer, meta: Meta) -> bool:
     sliced axis, which napari cannot invert in 2D; re-ordering the views' axes is what opening the
     file again would give, and keeps painted labels (the new view shares their in-memory array).
     """
-    from ..layers._geometry import Geometry
-
     if layer_kind(layer) == "shapes":
         return _follow_reader_layout_boxes(layer, meta)
     levels = _file_views(layer)
@@ -209,8 +207,6 @@ def _follow_reader_layout(layer, meta: Meta) -> bool:
 
 def _follow_reader_layout_boxes(layer, meta: Meta) -> bool:
     """The boxes Shapes layer of a file: redrawn from ``meta.bbox`` with the reader's layout."""
-    from ..layers._geometry import Geometry
-
     md = layer_md(layer)
     if md.get(ROLE_KEY) != "boxes" or not meta.has_array or not meta.spatial.shape:
         return False
@@ -246,7 +242,6 @@ def _shapes_from_meta(layer, meta: Meta) -> None:
     """Rebuild a boxes layer's shapes and features from ``meta.bbox`` (used by Revert)."""
     from ..boxes._views import attach, replace_shapes, view_of
     from ..boxes._layer import boxes_layer
-    from ..layers._geometry import Geometry
 
     base = base_ndim(meta, layer)
     spatial = spatial_axes_of(meta.spatial.axis_labels, base)
