@@ -100,7 +100,14 @@ def _case_channels(viewer, tmp_path):
     for lay in layers:
         lay.translate = np.asarray(lay.translate) + [1.0, 0.0, 0.0]
     return list(layers), dict(data=arr, axis_labels=["channel", "spatial_z", "spatial_y", "spatial_x"],
-                              extra={"channel_names": ["DAPI", "GFP"]}, world_of=(layers[0], (1, 2, 3)))
+                              extra={"channel_names": ["DAPI", "GFP"], **_shown(layers)},
+                              world_of=(layers[0], (1, 2, 3)))
+
+
+def _shown(layers) -> dict:
+    """The colours and windows the channel layers show, which a save records (issue 27 item 5)."""
+    return {"channel_colors": [{"magenta": "#ff00ff", "green": "#00ff00"}[ly.colormap.name] for ly in layers],
+            "channel_windows": [[float(v) for v in ly.contrast_limits] for ly in layers]}
 
 
 def _case_time_series(viewer, tmp_path):
@@ -124,7 +131,8 @@ def _case_channel_split(viewer, tmp_path):
     arr = np.random.default_rng(6).random((2, 4, 16, 18)).astype(np.float32)
     layers = viewer.add_image(arr, channel_axis=0, name=["nuclei", "membrane"], scale=[2.0, 0.5, 0.5])
     return list(layers), dict(data=arr, axis_labels=["channel", "spatial_z", "spatial_y", "spatial_x"],
-                              extra={"channel_names": ["nuclei", "membrane"]}, world_of=(layers[0], (1, 2, 3)))
+                              extra={"channel_names": ["nuclei", "membrane"], **_shown(layers)},
+                              world_of=(layers[0], (1, 2, 3)))
 
 
 def _case_4d_numpy(viewer, tmp_path):

@@ -14,6 +14,7 @@ from .._errors import MetadataError, MLArrayError
 from .._file.format import CURRENT_FORMAT
 from ..affines import orthonormality_error
 from ..meta import Meta, spatial_axes_of
+from .channels import channel_axis_length, channel_list_problems
 
 __all__ = ["Problem", "validate"]
 
@@ -84,6 +85,10 @@ def _warnings(meta: Meta, shape) -> list[Problem]:
         out.append(Problem("warning", "spatial.coord_system", "geometry has no coordinate system",
                            "set coord_system to 'RAS' or 'LPS' so viewers can label orientation"))
     out += _geometry_warnings(meta, shape)
+    if meta.has_array and (shape is not None or sp.shape):
+        n = channel_axis_length(sp.axis_labels, shape if shape is not None else sp.shape)
+        # a list that does not match the channel axis names, colours or windows the wrong channels
+        out += [Problem("error", f, m, fix) for f, m, fix in channel_list_problems(meta.extra, n)]
     if meta.is_seg and not meta.classes:
         out.append(Problem("warning", "classes", "segmentation without a class table",
                            "add classes, e.g. {1: 'liver'}, so viewers can name labels"))

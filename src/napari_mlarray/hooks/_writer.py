@@ -201,13 +201,20 @@ def _stacked_image(images: list):
     layers of one shape and transform (napari's ``channel_axis`` split) stacked on a new axis."""
     from mlarray import MLArray
 
-    from ..layers._from_layers import mlarray_from_layer, stack_channel_layers
+    from mlarray._metadata.channels import CHANNEL_LISTS
+
+    from ..layers._from_layers import channel_fields_from_layers, mlarray_from_layer, stack_channel_layers
 
     ours = _stack_channels(images)
     if ours is not None:
         full, _order, state = ours
         ml = mlarray_from_layer(images[0][0], state, "image")
-        return MLArray(full.base, meta=_with_channel_geometry(ml, full, state), compressed=False)
+        meta = _with_channel_geometry(ml, full, state)
+        # what each channel layer shows now (renamed, recoloured, windowed, hidden), in channel order
+        by_channel = sorted(images, key=lambda ld: ld[1]["metadata"]["mlarray_channel"][1])
+        meta.extra = {**{k: v for k, v in meta.extra.items() if k not in CHANNEL_LISTS},
+                      **channel_fields_from_layers([st for _d, st, _k in by_channel])}
+        return MLArray(full.base, meta=meta, compressed=False)
     stacked = stack_channel_layers(images)
     if stacked is None:
         raise ValueError("an .mla file holds one image, and these image layers differ in shape, dtype or "

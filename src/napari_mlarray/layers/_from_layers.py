@@ -17,14 +17,25 @@ from typing import Optional
 import numpy as np
 
 from mlarray import MLArray
+from mlarray._metadata.channels import (
+    CHANNEL_COLORS,
+    CHANNEL_LISTS,
+    CHANNEL_NAMES,
+    CHANNEL_VISIBLE,
+    CHANNEL_WINDOWS,
+    channel_axis_length,
+    channel_list,
+)
 from mlarray.meta import SPATIAL_AXIS_LABELS, Meta
 
 from ..boxes._layer import bbox_from_shapes
 from ._geometry import data_to_world_matrix, file_affine_from_world, label_str, shown_file_affine
+from ._style import colormap_hex
 from ._views import AxisView
 
-__all__ = ["axis_labels_from_layer", "base_of", "full_resolution", "stack_channel_layers", "finest_level", "fresh_meta", "layer_spatial", "meta_from_shapes", "mlarray_from_layer",
-           "source_meta"]
+__all__ = ["axis_labels_from_layer", "base_of", "channel_fields_from_layers", "full_resolution", "finest_level",
+           "fresh_meta", "layer_spatial", "meta_from_shapes", "mlarray_from_layer", "source_meta",
+           "stack_channel_layers"]
 
 
 def source_meta(state: dict) -> tuple[Meta, dict]:
@@ -183,6 +194,7 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
         sp_units = [ustr[i] for i in spatial_pos]
         if any(u not in ("pixel", "") for u in sp_units):
             sp.axis_units = [sp_units[layer_sp.index(a)] for a in written_sorted]
+    meta.extra = _whole_channel_lists(meta.extra, channel_axis_length(sp.axis_labels, arr.shape))
     if layer_type == "labels":
         meta.is_seg = True
         if meta.classes is None:
@@ -264,6 +276,36 @@ def stack_channel_layers(images: list) -> Optional[MLArray]:
     sp.axis_labels = ["channel", *labels]
     if sp.axis_units is not None and len(sp.axis_units) == nd:
         sp.axis_units = ["", *sp.axis_units]
-    names = [str(st.get("name") or f"c{i}") for i, st in enumerate(states)]
-    meta.extra = {**meta.extra, "channel_names": names}
+    meta.extra = {**meta.extra, **channel_fields_from_layers(states)}
     return MLArray(_Stacked(arrays), meta=meta)
+
+
+def _whole_channel_lists(extra: dict, n: Optional[int]) -> dict:
+    """``extra`` without channel lists that do not describe the written channel axis (e.g. one
+    channel layer saved alone: no channel axis is left for the file's names and colours)."""
+    return {k: v for k, v in extra.items() if k not in CHANNEL_LISTS or channel_list(extra, k, n) is not None}
+
+
+def _channel_name(state: dict, index: int) -> str:
+    name = str(state.get("name") or f"c{index}")
+    found = re.fullmatch(r".* \[(.+)\]", name)  # the reader names channel layers "<file> [<channel>]"
+    return found.group(1) if found else name
+
+
+def channel_fields_from_layers(states: list) -> dict:
+    """The channel lists of ``extra`` as the channel layers (in channel order) show them: names,
+    colours, display windows, and visibility when a channel is hidden."""
+    out: dict = {CHANNEL_NAMES: [_channel_name(st, i) for i, st in enumerate(states)]}
+    colors = [colormap_hex(st.get("colormap")) for st in states]
+    if all(colors):
+        out[CHANNEL_COLORS] = colors
+    try:
+        windows = [[float(v) for v in st["contrast_limits"]] for st in states]
+    except (KeyError, TypeError, ValueError):
+        windows = []
+    if windows and all(len(w) == 2 and w[0] < w[1] for w in windows):
+        out[CHANNEL_WINDOWS] = windows
+    visible = [bool(st.get("visible", True)) for st in states]
+    if not all(visible):
+        out[CHANNEL_VISIBLE] = visible
+    return out

@@ -55,6 +55,8 @@ import numpy as np
 from mlarray.affines import BODY_AXIS, OPPOSITE_LETTER, anatomical_letters, convert_coord_system
 from mlarray.meta import Meta, compose_affine_or_none, label_str
 
+from ._time import time_steps
+
 __all__ = ["WORLD_FRAMES", "Geometry", "data_to_world_matrix", "file_affine_from_world", "label_str",
            "napari_world_affine", "set_world_frame", "shown_file_affine", "signed_rotation", "world_frame"]
 
@@ -259,6 +261,7 @@ class Geometry:
                 labels.append(lab[len("spatial_"):] if lab.startswith("spatial_") else f"axis {j}")
         self.spatial_labels = labels
         self.labels_in = labels_in
+        self.time_steps = time_steps(meta, ndim)  # {axis: (step, unit)} of the time axes
         # units per spatial world axis
         units = sp.axis_units
         self.spatial_units: Optional[list[str]] = None
@@ -309,11 +312,11 @@ class Geometry:
                 labels.append(self.spatial_labels[v])
                 units.append(self.spatial_units[v] if self.spatial_units else None)
             else:
-                scale.append(1.0)
+                step, u = self.time_steps.get(v, (1.0, self.all_units[v] if self.all_units else None))
+                scale.append(step)
                 translate.append(0.0)
                 lab = self.labels_in[v] if v < len(self.labels_in) else f"axis {v}"
                 labels.append({"temporal": "time", "non_spatial": f"axis {v}"}.get(lab, lab))
-                u = self.all_units[v] if self.all_units else None
                 units.append(u if u and _valid_unit(u) else None)
         if self.oblique:
             rot[np.ix_(sp_pos, sp_pos)] = self.rotate

@@ -6,16 +6,96 @@ from typing import Optional
 
 import numpy as np
 
+from mlarray._metadata.channels import CHANNEL_COLORS, CHANNEL_VISIBLE, CHANNEL_WINDOWS, channel_list, hex_color
 from mlarray.meta import Meta
 
 from ..radiology._windows import stored_window, window_limits
 
-__all__ = ["CHANNEL_COLORMAPS", "box_colors", "contrast_limits", "labels_colormap"]
+__all__ = ["CHANNEL_COLORMAPS", "RANGE_KEY", "apply_display_range", "box_colors", "colormap_hex", "contrast_limits",
+           "image_display", "labels_colormap"]
 
 # Colours for boxes whose label is not in the class table, and for channels.
 _PALETTE = [(0.0, 1.0, 0.0, 1.0), (1.0, 0.0, 1.0, 1.0), (0.0, 1.0, 1.0, 1.0), (1.0, 1.0, 0.0, 1.0),
             (1.0, 0.5, 0.0, 1.0), (0.5, 0.5, 1.0, 1.0), (1.0, 0.3, 0.3, 1.0), (0.6, 1.0, 0.6, 1.0)]
 CHANNEL_COLORMAPS = ["magenta", "green", "cyan", "yellow", "red", "blue", "gray"]
+# napari's colormaps that run from black to one colour, by that colour
+_NAMED_COLORMAPS = {"#ff00ff": "magenta", "#00ff00": "green", "#00ffff": "cyan", "#ffff00": "yellow",
+                    "#ff0000": "red", "#0000ff": "blue", "#ffffff": "gray"}
+# Layer metadata: the data range the contrast slider must reach. A reader's layer tuple cannot set
+# napari's contrast_limits_range (it follows the initial limits), so it is set once the layer is in a
+# viewer (:func:`apply_display_range`).
+RANGE_KEY = "mlarray_range"
+
+
+def _data_range(meta: Meta, dtype, channel: Optional[int]) -> Optional[tuple[float, float]]:
+    st = meta.stats if channel is None else meta.stats.channel(channel)
+    if st.min is not None and st.max is not None:
+        return float(st.min), float(st.max)
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return float(info.min), float(info.max)
+    return None
+
+
+def _channel_colormap(color: str):
+    """A napari colormap from black to ``color`` ("#rrggbb"): napari's own when it has one."""
+    if color in _NAMED_COLORMAPS:
+        return _NAMED_COLORMAPS[color]
+    from napari.utils.colormaps import Colormap
+
+    rgb = [int(color[i:i + 2], 16) / 255.0 for i in (1, 3, 5)]
+    return Colormap([[0.0, 0.0, 0.0, 1.0], [*rgb, 1.0]], name=color)
+
+
+def colormap_hex(colormap) -> Optional[str]:
+    """The colour a layer's colormap runs to, as "#rrggbb" (a name, a Colormap, or its dumped dict)."""
+    if isinstance(colormap, dict) and "colors" in colormap:
+        colors = colormap["colors"]
+    else:
+        try:
+            from napari.utils.colormaps import ensure_colormap
+
+            colors = ensure_colormap(colormap).colors
+        except (KeyError, ValueError, TypeError):
+            return None
+    last = np.asarray(colors, dtype=float)[-1][:3]
+    return hex_color("".join(f"{int(round(float(np.clip(v, 0, 1)) * 255)):02x}" for v in last))
+
+
+def image_display(meta: Meta, dtype, channel: Optional[int] = None, n_channels: Optional[int] = None
+                  ) -> tuple[dict, Optional[list]]:
+    """``(layer kwargs, data range)`` for an image layer (channel ``channel`` of ``n_channels``).
+
+    Stored channel colours, windows and visibility (``extra``; see :mod:`mlarray._metadata.channels`)
+    win; without them a channel gets a colour of :data:`CHANNEL_COLORMAPS` and the 0.5/99.5
+    percentile window. The range spans the data and the window, so a bone window is reachable.
+    """
+    kw: dict = {"contrast_limits": contrast_limits(meta, dtype, channel), "colormap": "gray"}
+    if channel is not None:
+        colors = channel_list(meta.extra, CHANNEL_COLORS, n_channels)
+        windows = channel_list(meta.extra, CHANNEL_WINDOWS, n_channels)
+        visible = channel_list(meta.extra, CHANNEL_VISIBLE, n_channels)
+        kw["colormap"] = (_channel_colormap(colors[channel]) if colors
+                          else CHANNEL_COLORMAPS[channel % len(CHANNEL_COLORMAPS)])
+        if windows:
+            kw["contrast_limits"] = tuple(windows[channel])
+        if visible:
+            kw["visible"] = visible[channel]
+        kw["blending"] = "additive"
+    rng = _data_range(meta, dtype, channel)
+    lo, hi = kw["contrast_limits"]
+    return kw, None if rng is None else [min(rng[0], lo), max(rng[1], hi)]
+
+
+def apply_display_range(layer) -> None:
+    """Let the contrast slider of a layer just inserted reach its data range (see :data:`RANGE_KEY`)."""
+    md = layer.metadata if isinstance(layer.metadata, dict) else {}
+    rng = md.get(RANGE_KEY)
+    if rng is None or not hasattr(layer, "contrast_limits_range") or getattr(layer, "rgb", False):
+        return
+    lo, hi = layer.contrast_limits
+    layer.contrast_limits_range = [min(float(rng[0]), lo), max(float(rng[1]), hi)]
 
 
 def contrast_limits(meta: Meta, dtype, channel: Optional[int] = None) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from mlarray import MLArray
 from ..boxes._layer import boxes_layer
 from ._geometry import Geometry, world_frame
 from ._roles import ROLE_IMAGE, ROLE_LABELS
-from ._style import CHANNEL_COLORMAPS, contrast_limits, labels_colormap
+from ._style import RANGE_KEY, image_display, labels_colormap
 from ._views import AxisView, EditableAxisView
 
 __all__ = ["layer_data_from_path", "layers_from_mlarray"]
@@ -89,11 +89,8 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
         if rgb:
             kwargs.update(rgb=True)
         elif not is_seg:
-            kwargs.update(contrast_limits=contrast_limits(meta, ml.dtype, ch), rgb=False)
-            if ch is not None:
-                kwargs.update(colormap=CHANNEL_COLORMAPS[ci % len(CHANNEL_COLORMAPS)], blending="additive")
-            else:
-                kwargs.update(colormap="gray")
+            display, md[RANGE_KEY] = image_display(meta, ml.dtype, ch, len(channels) if ch is not None else None)
+            kwargs.update(display, rgb=False)
         out.append((data if len(data) > 1 else data[0], kwargs, "labels" if is_seg else "image"))
     sp_shape = [shape[a] for a in spatial]
     width = max(1.0, 0.004 * max(sp_shape)) if sp_shape else 1.0

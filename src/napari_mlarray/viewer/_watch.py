@@ -75,10 +75,14 @@ def _follow_layer_axis_labels(viewer) -> None:
 
 def _layer_added(viewer, layer) -> None:
     from ..boxes._views import attach
+    from ..layers._adopt import adopt_new_labels
+    from ..layers._style import apply_display_range
     from ._anatomy import attach_anatomy
     from ._labels3d import attach_labels_3d
     from ._plane import show_thin_plane
 
+    adopt_new_labels(viewer, layer)
+    apply_display_range(layer)
     attach(layer)
     attach_labels_3d(viewer, layer)
     _follow_layer_axis_labels(viewer)

@@ -42,7 +42,11 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
-        viewer = napari_viewer
+        # napari hands plugin widgets its viewer inside a PublicOnlyProxy, and every layer and array read
+        # through it comes back wrapped too: ``type(layer)`` is the proxy, and the file's views lose their
+        # identity (two channel layers no longer share one base). The widget uses napari's public API
+        # only, so it works on the objects themselves.
+        viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = viewer
         self.layer = None
         self._updating = False
@@ -79,8 +83,11 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         spatial = Container(widgets=[self.spacing, self.origin, self.direction, self.axis_labels,
                                      self.axis_units, self.coord_system, self._spatial_info])
         spatial.native.layout().addStretch(1)
-        for w in (self.spacing, self.origin, self.direction, self.axis_labels, self.axis_units, self.coord_system):
+        for w in (self.spacing, self.origin, self.direction, self.axis_labels, self.axis_units):
             w.changed.connect(self._on_spatial_edit)
+        # A code is applied once typed out (Enter or leaving the field): typing "RAS" over "LPS" passes
+        # through "R" and "RA", which are not coordinate systems.
+        self.coord_system.native.editingFinished.connect(self._on_spatial_edit)
         self._add_tab(spatial, "Spatial")
 
         # -- stats

@@ -12,17 +12,20 @@ import numpy as np
 
 from mlarray.meta import Meta, compose_affine_or_none, spatial_axes_of
 
-from ..layers._geometry import signed_rotation
+from ..layers._geometry import Geometry, signed_rotation
+from ..layers._roles import UNITS_KEY
+from ..layers._views import AxisView, EditableAxisView
 
 __all__ = ["AXES_KEY", "META_KEY", "PATH_KEY", "ROLE_KEY", "apply_meta_to_layer", "base_ndim", "layer_axes",
            "layer_kind", "layer_md", "layer_meta", "layer_path", "layer_world_matrix", "meta_from_transforms"]
 
 ROLE_KEY, PATH_KEY, META_KEY, AXES_KEY = "mlarray_role", "mlarray_path", "mlarray", "mlarray_axes"
+WORLD_KEY = "mlarray_world"  # the world frame the layer was read in (..layers._geometry.world_frame)
 
 
 def layer_kind(layer) -> str:
     """'image', 'labels', 'shapes', ... (napari deprecates ``Layer._type_string``)."""
-    return type(layer).__name__.lower()
+    return layer.__class__.__name__.lower()  # __class__: the layer's own class, also through a proxy
 
 
 def layer_md(layer) -> dict:
@@ -94,7 +97,7 @@ def layer_world_matrix(meta: Meta, layer) -> tuple[np.ndarray, Optional[list[str
     a = compose_affine_or_none(sp.spacing, sp.origin, sp.direction)
     if a is None or a.shape[0] != s + 1:
         a = np.eye(s + 1)
-    w, labels = napari_world_affine(a, sp.coord_system, layer_md(layer).get("mlarray_world"))
+    w, labels = napari_world_affine(a, sp.coord_system, layer_md(layer).get(WORLD_KEY))
     n = len(axes)
     slots = [i for i, ax in enumerate(axes) if ax in spatial]
     m = np.eye(n + 1)
@@ -125,7 +128,7 @@ def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bo
                         boxes: bool = False) -> None:
     """Store ``meta`` on the layer and update what napari shows from it."""
     layer.metadata = {**layer_md(layer), META_KEY: meta.to_mapping()}
-    if geometry:
+    if geometry and not _follow_reader_layout(layer, meta):
         m, labels, slots = layer_world_matrix(meta, layer)
         if slots:
             parts = _split_matrix(m)
@@ -150,15 +153,99 @@ def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bo
         _shapes_from_meta(layer, meta)
 
 
+def _file_views(layer) -> Optional[list]:
+    """The reader's views of a file that ``layer`` shows (one per level), or None for other data."""
+    if layer_kind(layer) not in ("image", "labels"):
+        return None
+    data = layer.data
+    if isinstance(data, np.ndarray):
+        # A layer made in napari: a view over its own array in its own axis order (what its metadata
+        # describes) can be re-ordered like a file's; painting goes on into the same array.
+        return [(EditableAxisView if layer_kind(layer) == "labels" else AxisView)(data, range(data.ndim))]
+    levels = list(data) if getattr(layer, "multiscale", False) else [data]
+    if not levels or not all(type(v) in (AxisView, EditableAxisView) and v.is_full for v in levels):
+        return None  # e.g. a 3D view of a pyramid level (..viewer._labels3d) or data a script replaced
+    return levels
+
+
+def _follow_reader_layout(layer, meta: Meta) -> bool:
+    """Lay ``layer`` out as the reader would for ``meta`` (axis order, transform, labels); False when
+    the layer does not show a file's views (then only its transform can follow the metadata).
+
+    A new ``coord_system`` (or direction) can change which array axis napari shows along each world
+    axis. Expressing that as a rotation of the old layout would be a 90° turn between a shown and a
+    sliced axis, which napari cannot invert in 2D; re-ordering the views' axes is what opening the
+    file again would give, and keeps painted labels (the new view shares their in-memory array).
+    """
+    if layer_kind(layer) == "shapes":
+        return _follow_reader_layout_boxes(layer, meta)
+    levels = _file_views(layer)
+    if levels is None:
+        return False
+    first = levels[0]
+    nbase = len(first.base.shape)
+    spatial = spatial_axes_of(meta.spatial.axis_labels, nbase)
+    geom = Geometry(meta, nbase, spatial, layer.name, ("widget", id(layer)), layer_md(layer).get(WORLD_KEY))
+    rgb = bool(getattr(layer, "rgb", False))
+    if rgb:
+        colour = first.order[-1]
+        order = geom.layer_axes(nbase, [colour, *first.fixed]) + [colour]
+        kw = geom.transform_kwargs(order[:-1])
+    else:
+        order = geom.layer_axes(nbase, list(first.fixed))
+        kw = geom.transform_kwargs(order)
+    if list(order) != list(first.order):
+        views = [type(v)(v.base, order, v.fixed) for v in levels]
+        if isinstance(first, EditableAxisView):
+            views[0].levels = first.levels
+        layer.data = views if getattr(layer, "multiscale", False) else views[0]
+    _set_transform(layer, kw)
+    layer.metadata = {**layer_md(layer), AXES_KEY: list(order),
+                      **({UNITS_KEY: kw["units"]} if "units" in kw else {})}
+    return True
+
+
+def _follow_reader_layout_boxes(layer, meta: Meta) -> bool:
+    """The boxes Shapes layer of a file: redrawn from ``meta.bbox`` with the reader's layout."""
+    md = layer_md(layer)
+    if md.get(ROLE_KEY) != "boxes" or not meta.has_array or not meta.spatial.shape:
+        return False
+    nbase = len(meta.spatial.shape)
+    spatial = spatial_axes_of(meta.spatial.axis_labels, nbase)
+    geom = Geometry(meta, nbase, spatial, layer.name, ("widget", id(layer)), md.get(WORLD_KEY))
+    axes = [spatial[p] for p in geom.perm]
+    if axes != md.get(AXES_KEY):
+        layer.metadata = {**md, AXES_KEY: axes}
+        _shapes_from_meta(layer, meta)
+    kw = geom.transform_kwargs(None)
+    _set_transform(layer, kw)
+    if "units" in kw:
+        layer.metadata = {**layer_md(layer), UNITS_KEY: kw["units"]}
+    return True
+
+
+def _set_transform(layer, kw: dict) -> None:
+    """Scale and translate first, the rotation last, each state on the way invertible."""
+    n = len(kw["scale"])
+    layer.affine = np.eye(n + 1)
+    layer.shear = [0.0] * (n * (n - 1) // 2)
+    layer.rotate = np.eye(n)
+    layer.scale = kw["scale"]
+    layer.translate = kw["translate"]
+    if "rotate" in kw:
+        layer.rotate = kw["rotate"]
+    if hasattr(layer, "axis_labels") and len(set(kw["axis_labels"])) == n:
+        layer.axis_labels = kw["axis_labels"]
+
+
 def _shapes_from_meta(layer, meta: Meta) -> None:
     """Rebuild a boxes layer's shapes and features from ``meta.bbox`` (used by Revert)."""
     from ..boxes._views import attach, replace_shapes, view_of
     from ..boxes._layer import boxes_layer
-    from ..layers._geometry import Geometry
 
     base = base_ndim(meta, layer)
     spatial = spatial_axes_of(meta.spatial.axis_labels, base)
-    geom = Geometry(meta, base, spatial, layer.name, ("widget", id(layer)), layer_md(layer).get("mlarray_world"))
+    geom = Geometry(meta, base, spatial, layer.name, ("widget", id(layer)), layer_md(layer).get(WORLD_KEY))
     view = view_of(layer)  # draw for the view the layer is in (2D slicing axis or 3D)
     tup = boxes_layer(meta, geom, layer.name, dict(layer_md(layer)), max(1.0, float(np.max(layer.edge_width))
                                                                     if len(layer.data) else 1.0),

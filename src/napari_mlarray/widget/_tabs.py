@@ -9,10 +9,10 @@ import numpy as np
 from qtpy.QtCore import QTimer
 
 from mlarray import MetadataError, MLArray, MLArrayError
-from mlarray.affines import check_direction
+from mlarray.affines import anatomical_letters, check_direction
 from mlarray.meta import Meta, MetaSpatial, check_classes, spatial_axes_of
 
-from ._layers import ROLE_KEY, base_ndim, layer_kind, layer_md, apply_meta_to_layer, layer_meta, layer_path
+from ._layers import ROLE_KEY, apply_meta_to_layer, base_ndim, layer_kind, layer_md, layer_meta, layer_path
 from ._text import color_hex, fmt_list, fmt_num, parse_list, parse_matrix
 
 
@@ -50,6 +50,7 @@ class _SpatialTab:
             sp.axis_units = parse_list(self.axis_units.value, "spatial.axis_units", numbers=False)
             sp.coord_system = self.coord_system.value.strip() or None
             base = base_ndim(meta, self.layer)
+            _check_code(sp.coord_system, len(spatial_axes_of(sp.axis_labels, base)))
             if sp.axis_labels is not None and meta.has_array and len(sp.axis_labels) != base:
                 raise MetadataError("spatial.axis_labels", sp.axis_labels,
                                     f"must have one entry per array axis ({base})", "give one label per axis")
@@ -70,6 +71,20 @@ class _SpatialTab:
         self._show_info("Geometry applied.")
         return True
 
+
+
+def _check_code(code, n_spatial: int) -> None:
+    """Refuse a code spelled in body-axis letters that is not a whole anatomical system for the image
+    ("R", "RA" or "RRS" for a 3-D image); other names ("unknown", "other", custom frames) are kept."""
+    letters = (code or "").upper().removesuffix("+")
+    if not letters or any(c not in "RLAPSI" for c in letters):
+        return
+    found = anatomical_letters(code)
+    if found is None or len(found) != n_spatial:
+        example = {2: "RA or LP"}.get(n_spatial, "RAS or LPS")
+        raise MetadataError("spatial.coord_system", code,
+                            f"is not an anatomical system for {n_spatial} spatial axes (one letter per axis, "
+                            "one of R/L, A/P and S/I each)", f"type e.g. {example}, or 'unknown'")
 
 
 def _same_matrix(a, b) -> bool:
