@@ -1,5 +1,8 @@
 """Microscopy metadata -> the record fields tools read, shared by the TIFF, OME-Zarr and bioio converters.
 
+The fields themselves are declared once, in :mod:`mlarray._metadata.channels` (which napari and
+``validate`` read too); this module translates each source format's spelling into them.
+
 Whichever reader a file goes through (tifffile, ome-zarr, a bioio plugin), the same data must come
 out with the same fields, because the napari layers and the writers read only these:
 
@@ -22,15 +25,12 @@ import xml.etree.ElementTree as ET
 from typing import Any, Sequence
 
 from ..._errors import MetadataError
+from ..._metadata.channels import CHANNEL_COLORS, CHANNEL_NAMES, CHANNEL_WINDOWS, TIME_INTERVAL, hex_color
 
 __all__ = ["CHANNEL_NAMES", "CHANNEL_COLORS", "CHANNEL_WINDOWS", "TIME_INTERVAL", "channel_fields",
            "time_fields", "axis_units", "hex_color", "ome_color_to_hex", "hex_to_ome_color", "seconds",
            "ome_pixels"]
 
-CHANNEL_NAMES = "channel_names"
-CHANNEL_COLORS = "channel_colors"
-CHANNEL_WINDOWS = "channel_windows"
-TIME_INTERVAL = "time_interval"
 TIME_UNIT = "s"
 
 _TO_SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "millisecond": 1e-3,
@@ -48,19 +48,6 @@ def seconds(value: Any, unit: Any = "s") -> float | None:
     if factor is None or not math.isfinite(v) or v <= 0:
         return None
     return v * factor
-
-
-def hex_color(value: Any) -> str | None:
-    """``"#rrggbb"`` (lower case) from ``"rrggbb"``/``"#RRGGBB"``; None for anything else."""
-    if isinstance(value, str):
-        v = value.strip().lstrip("#")
-        if len(v) == 6:
-            try:
-                int(v, 16)
-            except ValueError:
-                return None
-            return "#" + v.lower()
-    return None
 
 
 def ome_color_to_hex(value: Any) -> str | None:
