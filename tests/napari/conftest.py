@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-
 from mlarray import Meta, MLArray  # noqa: E402
 
 PLUGIN = "mlarray"

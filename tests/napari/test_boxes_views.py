@@ -196,7 +196,8 @@ def test_layer_built_by_a_script_attaches_explicitly(make_napari_viewer, ct_file
     viewer.add_layer(shp)
     viewer.dims.ndisplay = 3
     assert shp.shape_type == ["path", "path"]
-    assert not attach(viewer.add_shapes([np.array([[0, 0, 0], [0, 0, 5], [0, 5, 5], [0, 5, 0]], float)]))  # not a boxes layer
+    square = np.array([[0, 0, 0], [0, 0, 5], [0, 5, 5], [0, 5, 0]], float)
+    assert not attach(viewer.add_shapes([square]))  # not a boxes layer
 
 
 # ----------------------------------------------------------------------------- writer round trip

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PLUGIN  # noqa: E402
 
 from mlarray import LimitExceededError, MLArray, MLArrayError
 from stress import hostile
-
-from conftest import PLUGIN  # noqa: E402
 
 CASES = [("meta_boxes", {"n": 3_000_000}), ("meta_classes", {"n": 200_000}), ("meta_levels", {"n": 1_000}),
          ("vlmeta_entry", {"nbytes": 300 << 20}), ("legacy_refs", {"n": 5_000_000}), ("legacy_build", {}),

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CLASSES, PLUGIN
 
 from mlarray import Meta, MLArray
 from napari_mlarray.layers import _to_layers as _layers_in
-
-from conftest import CLASSES, PLUGIN
 
 WIDE = (12, 300, 280)  # wider than 256 in-plane: the file stores a pyramid
 

@@ -9,7 +9,6 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
-
 import npe2
 
 ROOT = Path(__file__).resolve().parents[2]

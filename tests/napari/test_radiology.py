@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("napari")
 
+from conftest import PLUGIN, layer_index  # noqa: E402
+
 from mlarray import Meta, MLArray  # noqa: E402
 from mlarray.cli import main as mlarray_cli  # noqa: E402
-
-from conftest import PLUGIN, layer_index  # noqa: E402
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.data import get_testdata_file  # noqa: E402

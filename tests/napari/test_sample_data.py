@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-
 from mlarray import MLArray  # noqa: E402
 from mlarray.demo import SAMPLE_NAMES  # noqa: E402
 

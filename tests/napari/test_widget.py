@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+import blosc2
 import numpy as np
 import pytest
-
-import blosc2
 
 from mlarray import Meta, MLArray  # noqa: E402
 from napari_mlarray.widget._dock import MetadataWidget  # noqa: E402

@@ -200,7 +200,6 @@ def _stacked_image(images: list):
     """Several image layers as one channel file: the channel layers of one .mla file restacked, or
     layers of one shape and transform (napari's ``channel_axis`` split) stacked on a new axis."""
     from mlarray import MLArray
-
     from mlarray._metadata.channels import CHANNEL_LISTS
 
     from ..layers._from_layers import channel_fields_from_layers, mlarray_from_layer, stack_channel_layers

@@ -4,7 +4,8 @@ A segmentation small enough to paint opens as one editable full-resolution level
 only single-scale Labels). In a 3D view napari would read that whole level, convert it to float
 and upload it: ~12 s with the UI frozen for a 512 x 512 x 1000 mask. napari cannot switch a layer
 between single- and multiscale, so while the layer is sliced in 3D it shows the file's coarsest
-level instead (switched as napari slices it, :func:`_switch_before_slicing`) — the level napari's 3D view uses for multiscale images — with its scale and
+level instead (switched as napari slices it, :func:`_switch_before_slicing`) — the level napari's
+3D view uses for multiscale images — with its scale and
 translate widened to cover the same world extent (the level's voxel ``j`` is the block of base
 voxels starting at ``j * f``). After painting, the shown level is the painted array strided by the
 same factors (nearest voxel, no file read). Back in 2D the layer gets its editable full-resolution

@@ -14,8 +14,8 @@ from mlarray.meta import Meta
 
 from ..boxes._layer import caption
 from ..boxes._views import set_features
-from ._layers import META_KEY, ROLE_KEY, layer_kind, layer_axes, layer_md, layer_meta
-from ._text import table_cell, fmt_extent, fmt_num, is_nan
+from ._layers import META_KEY, ROLE_KEY, layer_axes, layer_kind, layer_md, layer_meta
+from ._text import fmt_extent, fmt_num, is_nan, table_cell
 
 
 class _BoxesTab:

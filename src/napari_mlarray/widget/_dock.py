@@ -18,8 +18,17 @@ from qtpy.QtWidgets import QLabel, QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 from mlarray.meta import Meta, compose_affine_or_none
 
 from ._boxes import _BoxesTab
-from ._layers import (META_KEY, ROLE_KEY, base_ndim, layer_kind, layer_md, meta_from_transforms,
-                             apply_meta_to_layer, layer_meta, layer_path)
+from ._layers import (
+    META_KEY,
+    ROLE_KEY,
+    apply_meta_to_layer,
+    base_ndim,
+    layer_kind,
+    layer_md,
+    layer_meta,
+    layer_path,
+    meta_from_transforms,
+)
 from ._save import _SaveActions
 from ._tabs import _ClassesTab, _ExtraTab, _SpatialTab, _StatsTab
 from ._text import fmt_list, fmt_matrix
@@ -54,8 +63,8 @@ class MetadataWidget(_SpatialTab, _StatsTab, _ClassesTab, _BoxesTab, _ExtraTab, 
         self._box_groups: list[list[int]] = []
         self._saved: dict[str, str] = {}  # path -> metadata JSON as last read from / written to the file
         self._stats_worker = None
-        self.last_saved: list[str] = []
-        self._refused: dict[str, str] = {}  # tab -> message of its refused text  # files written by the last "Save as MLArray…"
+        self.last_saved: list[str] = []  # files written by the last "Save as MLArray…"
+        self._refused: dict[str, str] = {}  # tab -> message of its refused text
 
         self._title = MLabel(value="No layer selected")
         self._title.native.setWordWrap(True)

@@ -133,7 +133,8 @@ def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bo
         if slots:
             parts = _split_matrix(m)
             layer.affine = np.eye(m.shape[0])
-            layer.shear = np.zeros(m.shape[0] - 1) if m.shape[0] == 3 else [0.0] * ((m.shape[0] - 1) * (m.shape[0] - 2) // 2)
+            n = m.shape[0] - 1  # no shear: as many zeros as napari keeps for n spatial dims
+            layer.shear = np.zeros(n) if n == 2 else [0.0] * (n * (n - 1) // 2)
             layer.rotate = parts["rotate"]
             layer.scale = parts["scale"]
             layer.translate = parts["translate"]
@@ -240,8 +241,8 @@ def _set_transform(layer, kw: dict) -> None:
 
 def _shapes_from_meta(layer, meta: Meta) -> None:
     """Rebuild a boxes layer's shapes and features from ``meta.bbox`` (used by Revert)."""
-    from ..boxes._views import attach, replace_shapes, view_of
     from ..boxes._layer import boxes_layer
+    from ..boxes._views import attach, replace_shapes, view_of
 
     base = base_ndim(meta, layer)
     spatial = spatial_axes_of(meta.spatial.axis_labels, base)

@@ -9,7 +9,7 @@ from typing import Optional
 from mlarray import MLArray, MLArrayError
 from mlarray.meta import Meta
 
-from ._layers import META_KEY, layer_md, apply_meta_to_layer, layer_meta, layer_path
+from ._layers import META_KEY, apply_meta_to_layer, layer_md, layer_meta, layer_path
 
 __all__ = ["save_metadata_in_place"]
 
