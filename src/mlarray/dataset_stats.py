@@ -40,11 +40,13 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from ._array import MLArray
+from ._data.chunks import iter_chunk_slices, working_chunk_shape
 from ._errors import InputError
-from ._frameworks._geometry import array_shape
+from ._frameworks._geometry import array_shape, channel_first
 from .parallel import describe_error, parallel_map
 from .stats import DEFAULT_PERCENTILES as STORED_PERCENTILES
-from .stats import percentiles_from_counts
+from .stats import compute_label_stats, compute_stats, percentiles_from_counts
 
 __all__ = ["dataset_stats", "find_mla_files", "file_summary", "format_report", "foreground_stats",
            "foreground_images", "pair_images_and_labels"]
@@ -72,7 +74,6 @@ def find_mla_files(paths: Sequence[_PathLike]) -> list[str]:
 
 def file_summary(path: _PathLike) -> dict:
     """Header facts of one file (no pixel reads): shape, dtype, spacing, is_seg, stored stats."""
-    from mlarray import MLArray
 
     img = MLArray.open(path, mmap_mode="r")
     meta = img.meta
@@ -92,8 +93,6 @@ def file_summary(path: _PathLike) -> dict:
 
 def _file_stats_fallback(path: str) -> dict:
     """Stored statistics are missing: compute them (streamed) like the writer would."""
-    from mlarray import MLArray
-    from mlarray.stats import compute_stats
 
     img = MLArray.open(path, mmap_mode="r")
     s = compute_stats(img._require_data())
@@ -103,8 +102,6 @@ def _file_stats_fallback(path: str) -> dict:
 def _histogram_task(args: tuple[str, float, float, bool]) -> tuple[np.ndarray, np.ndarray, int]:
     """Sparse histogram of one file over the common range: (bin indices, counts, non-finite)."""
     path, lo, hi, integer = args
-    from mlarray import MLArray
-    from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
 
     img = MLArray.open(path, mmap_mode="r")
     shape = array_shape(img, path)
@@ -134,8 +131,6 @@ def _histogram_task(args: tuple[str, float, float, bool]) -> tuple[np.ndarray, n
 
 
 def _label_task(path: str) -> dict:
-    from mlarray import MLArray
-    from mlarray.stats import compute_label_stats
 
     img = MLArray.open(path, mmap_mode="r")
     data = img._require_data()
@@ -402,7 +397,6 @@ _CHANNEL_SUFFIX = re.compile(r"_\d{4}$")  # nnU-Net's per-channel file suffix: c
 
 def foreground_images(paths: Sequence[_PathLike]) -> list[str]:
     """The image files (with an array, not segmentations) among ``paths`` (files or directories)."""
-    from mlarray import MLArray
 
     out = []
     for f in find_mla_files(paths):
@@ -437,9 +431,6 @@ def pair_images_and_labels(images: Sequence[_PathLike], labels: Sequence[_PathLi
 def _foreground_blocks(image: str, label: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(channels, foreground mask) per block: the image's non-spatial axes merged in front (one channel
     without them), the label's non-spatial axes reduced with ``max``; reads every chunk once."""
-    from mlarray import MLArray
-    from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
-    from mlarray._frameworks._geometry import channel_first
 
     img, lab = MLArray.open(image, mmap_mode="r"), MLArray.open(label, mmap_mode="r")
     shape, lab_shape = array_shape(img, image), array_shape(lab, label)
@@ -465,7 +456,6 @@ def _foreground_blocks(image: str, label: str) -> Iterator[tuple[np.ndarray, np.
 
 def _foreground_moments_task(pair: tuple[str, str]) -> tuple[str, list[dict]]:
     """The image's dtype and, per channel, count, mean, M2, min, max of its foreground voxels."""
-    from mlarray import MLArray
 
     dtype = str(MLArray.open(pair[0], mmap_mode="r").dtype)
     out: list[dict] = []

@@ -28,10 +28,14 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence, Union, get_a
 import numpy as np
 from numpy.typing import DTypeLike
 
+from ._array import MLArray
+from ._data.chunks import iter_chunk_slices, working_chunk_shape
 from ._errors import MLArrayError
+from ._file.atomic import atomic_output
 from ._frameworks._geometry import array_shape, native_byte_order
 from ._remote import absolute
 from .affines import anatomical_letters
+from .parallel import parallel_map
 
 if TYPE_CHECKING:
     from ._array import MLArray
@@ -69,8 +73,6 @@ def find_foreground(path: _PathLike, *, classes: Optional[Sequence[int]] = None,
     with ``max``. Returns ``{class_id: int32 array (k, spatial_ndim)}`` in base-array index units;
     class 0 (background) is never listed; ``classes`` restricts the search.
     """
-    from mlarray import MLArray
-    from mlarray._data.chunks import iter_chunk_slices, working_chunk_shape
 
     img = MLArray.open(path, mmap_mode="r")
     shape = array_shape(img, path)
@@ -114,7 +116,6 @@ def foreground_from_bbox(path: _PathLike) -> dict[Any, np.ndarray]:
 
     Boxes without labels are grouped under ``1``.
     """
-    from mlarray import MLArray
 
     meta = MLArray.open(path, mmap_mode="r").meta
     boxes = meta.bbox.bboxes or []
@@ -134,7 +135,6 @@ def foreground_from_level(path: _PathLike, *, level: int = -1, max_per_class: in
     large volumes, but structures smaller than the level's voxel can be missed and a centre may
     fall just outside a thin structure. Files without a pyramid use the base array (exact).
     """
-    from mlarray import MLArray
 
     img = MLArray.open(path, mmap_mode="r")
     shape = array_shape(img, path)
@@ -175,7 +175,6 @@ class _CaseInfo:
                  "letters", "direction", "named")
 
     def __init__(self, image: str, label: Optional[str]) -> None:
-        from mlarray import MLArray
 
         img = MLArray.open(image, mmap_mode="r")
         if img.shape is None:
@@ -341,7 +340,6 @@ class PatchSampler:
 
     # -------------------------------------------------------------- files
     def _open(self, path: str) -> MLArray:
-        from mlarray import MLArray
 
         if self._pid != os.getpid():  # forked: never share another process's mappings
             self._handles, self._pid = OrderedDict(), os.getpid()
@@ -399,7 +397,6 @@ class PatchSampler:
         PatchSampler
             This sampler (for chaining).
         """
-        from mlarray.parallel import parallel_map
 
         todo = [c for c in range(len(self.cases)) if c not in self._fg]
         args = [(self.cases[c], self._mode_for(c), self.foreground_classes, self.max_locations, self.seed,
@@ -676,7 +673,6 @@ def _foreground_task(args: tuple[_CaseInfo, Optional[str], Optional[list[int]], 
     else:
         raise SamplingError(f"unknown foreground mode {mode!r}")
     if cache is not None:
-        from mlarray._file.atomic import atomic_output
 
         os.makedirs(os.path.dirname(cache), exist_ok=True)
         with atomic_output(cache) as tmp:

@@ -12,6 +12,10 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from mlarray.demo import write_sample_files
+
+from ._reader import read_mla
+
 __all__ = ["sample_dir", "ct_phantom", "ct_phantom_segmentation", "ct_phantom_all", "sample_paths"]
 
 
@@ -25,13 +29,11 @@ def sample_dir() -> Path:
 
 def sample_paths(size: Optional[int] = None) -> dict:
     """Paths of the cached sample files, written on first use."""
-    from mlarray.demo import write_sample_files
 
     return write_sample_files(sample_dir(), size)
 
 
 def _read(paths: list) -> list:
-    from ._reader import read_mla
 
     return read_mla(paths)
 

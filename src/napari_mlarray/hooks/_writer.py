@@ -28,7 +28,25 @@ from typing import Any, Optional
 
 import numpy as np
 
-from mlarray import MLArrayError
+from mlarray import MLArray, MLArrayError
+from mlarray._metadata.channels import CHANNEL_LISTS
+from mlarray.meta import MetaBbox
+
+from ..boxes._layer import bbox_from_shapes
+from ..layers._from_layers import (
+    base_of,
+    channel_fields_from_layers,
+    finest_level,
+    fresh_meta,
+    full_resolution,
+    layer_spatial,
+    meta_from_shapes,
+    mlarray_from_layer,
+    source_meta,
+    stack_channel_layers,
+)
+from ..layers._geometry import data_to_world_matrix
+from ..layers._views import AxisView
 
 __all__ = ["LayerSaveError", "write_image", "write_labels", "write_shapes", "write_layers", "save_layers"]
 
@@ -94,7 +112,6 @@ def _save(ml, path: str, label: str) -> None:
 @_reported
 def write_image(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Image layers."""
-    from ..layers._from_layers import mlarray_from_layer
 
     path = _mla_path(path)
     _save(mlarray_from_layer(data, meta, "image"), path, f"Saving {Path(path).name}")
@@ -104,7 +121,6 @@ def write_image(path: str, data: Any, meta: dict) -> list[str]:
 @_reported
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Labels layers (``is_seg`` files)."""
-    from ..layers._from_layers import mlarray_from_layer
 
     path = _mla_path(path)
     _save(mlarray_from_layer(data, meta, "labels"), path, f"Saving {Path(path).name}")
@@ -114,9 +130,7 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
 @_reported
 def write_shapes(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 single-layer writer for Shapes layers: a metadata-only file holding the boxes."""
-    from mlarray import MLArray
 
-    from ..layers._from_layers import meta_from_shapes
 
     path = _mla_path(path)
     MLArray(meta=meta_from_shapes(list(data), meta)).save(path)
@@ -125,8 +139,6 @@ def write_shapes(path: str, data: Any, meta: dict) -> list[str]:
 
 def _stack_channels(images: list) -> Optional[tuple]:
     """Channel layers of one file (same source, same base array) -> one layer tuple, else None."""
-    from ..layers._from_layers import finest_level
-    from ..layers._views import AxisView
 
     views, chans = [], []
     for data, meta, _ in images:
@@ -150,11 +162,7 @@ def _stack_channels(images: list) -> Optional[tuple]:
 @_reported
 def write_layers(path: str, layer_data: list) -> list[str]:
     """npe2 multi-layer writer (see the module docstring for what goes where)."""
-    from mlarray import MLArray
-    from mlarray.meta import MetaBbox
 
-    from ..boxes._layer import bbox_from_shapes
-    from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
 
     path = _mla_path(path)
     images = [ld for ld in layer_data if ld[2] == "image"]
@@ -199,10 +207,7 @@ def write_layers(path: str, layer_data: list) -> list[str]:
 def _stacked_image(images: list):
     """Several image layers as one channel file: the channel layers of one .mla file restacked, or
     layers of one shape and transform (napari's ``channel_axis`` split) stacked on a new axis."""
-    from mlarray import MLArray
-    from mlarray._metadata.channels import CHANNEL_LISTS
 
-    from ..layers._from_layers import channel_fields_from_layers, mlarray_from_layer, stack_channel_layers
 
     ours = _stack_channels(images)
     if ours is not None:
@@ -223,7 +228,6 @@ def _stacked_image(images: list):
 
 def _with_channel_geometry(ml, full, state):
     """Meta for the restacked channel array: geometry from the channel layer, labels of the file."""
-    from ..layers._from_layers import fresh_meta, source_meta
 
     src, _ = source_meta(state)
     meta = fresh_meta(src)
@@ -234,9 +238,6 @@ def _with_channel_geometry(ml, full, state):
 
 def _boxes_for_target(shape_ld, image_data, image_state):
     """Boxes of a Shapes layer in the index space of the image layer they are saved with."""
-    from ..boxes._layer import bbox_from_shapes
-    from ..layers._from_layers import base_of, full_resolution, layer_spatial, source_meta
-    from ..layers._geometry import data_to_world_matrix
 
     image_data, image_state = full_resolution(image_data, image_state)
     view, order, _fixed = base_of(image_data)
@@ -254,7 +255,6 @@ def _boxes_for_target(shape_ld, image_data, image_state):
 
 
 def _merge_boxes(boxes):
-    from mlarray.meta import MetaBbox
 
     bb, lab, sc = [], [], []
     any_scores = any(b.scores is not None for b in boxes)

@@ -26,7 +26,7 @@ from mlarray._metadata.channels import (
     channel_axis_length,
     channel_list,
 )
-from mlarray.meta import SPATIAL_AXIS_LABELS, Meta
+from mlarray.meta import SPATIAL_AXIS_LABELS, Meta, MetaBlosc2, MetaPyramid, MetaStatistics
 
 from ..boxes._layer import bbox_from_shapes
 from ._geometry import data_to_world_matrix, file_affine_from_world, label_str, shown_file_affine
@@ -48,7 +48,6 @@ def source_meta(state: dict) -> tuple[Meta, dict]:
 def fresh_meta(meta: Meta) -> Meta:
     """A copy without what a write recomputes (stats, pyramid, layout, writer, shape)."""
     m = meta.copy()
-    from mlarray.meta import MetaBlosc2, MetaPyramid, MetaStatistics
 
     m.stats, m.pyramid, m.blosc2 = MetaStatistics(), MetaPyramid(), MetaBlosc2()
     m.writer = None

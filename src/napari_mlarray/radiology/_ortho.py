@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from ..viewer._watch import watch_viewer
+
 __all__ = ["OrthogonalViews", "orthogonal_views", "PLANES"]
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -71,7 +73,6 @@ class OrthogonalViews:
         for p in PLANES:
             self.widget.addWidget(self._qt[p])
         self._dock = viewer.window.add_dock_widget(self.widget, name="Orthogonal views", area="right")
-        from ..viewer._watch import watch_viewer
 
         for plane, model in self.views.items():
             watch_viewer(model)

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 import weakref
 
+from ..boxes._views import attach
+from ..layers._adopt import adopt_new_labels
+from ..layers._style import apply_display_range
+from ._anatomy import attach_anatomy
+from ._labels3d import attach_labels_3d
+from ._plane import show_thin_plane
+from ._units import adopt_units, watch_units
+
 __all__ = ["watch_viewer", "watch_viewers"]
 
 _WATCHED: weakref.WeakSet = weakref.WeakSet()
@@ -74,12 +82,6 @@ def _follow_layer_axis_labels(viewer) -> None:
 
 
 def _layer_added(viewer, layer) -> None:
-    from ..boxes._views import attach
-    from ..layers._adopt import adopt_new_labels
-    from ..layers._style import apply_display_range
-    from ._anatomy import attach_anatomy
-    from ._labels3d import attach_labels_3d
-    from ._plane import show_thin_plane
 
     adopt_new_labels(viewer, layer)
     apply_display_range(layer)
@@ -97,13 +99,11 @@ def _on_layers(ref):
         if viewer is None:
             return
         if event.type == "inserted":
-            from ._units import adopt_units
 
             adopt_units(viewer)
             _layer_added(viewer, event.value)
         else:
             _follow_layer_axis_labels(viewer)
-            from ._anatomy import attach_anatomy
 
             attach_anatomy(viewer)
 
@@ -128,7 +128,6 @@ def watch_viewer(v) -> None:
     handler = _on_layers(weakref.ref(v))
     for event in (v.layers.events.inserted, v.layers.events.removed):
         event.connect(handler)
-    from ._units import watch_units
 
     watch_units(v)
     for lay in list(v.layers):

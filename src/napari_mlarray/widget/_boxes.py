@@ -10,10 +10,12 @@ import numpy as np
 from qtpy.QtCore import QTimer
 
 from mlarray import MetadataError
-from mlarray.meta import Meta
+from mlarray.meta import Meta, MetaBbox
 
-from ..boxes._layer import caption
-from ..boxes._views import set_features
+from ..boxes._layer import bbox_from_shapes, caption
+from ..boxes._shapes import group_boxes
+from ..boxes._views import attach, rebuilding, set_features
+from ..layers._style import box_colors
 from ._layers import META_KEY, ROLE_KEY, layer_axes, layer_kind, layer_md, layer_meta
 from ._text import fmt_extent, fmt_num, is_nan, table_cell
 
@@ -36,7 +38,6 @@ class _BoxesTab:
         if shapes is None:
             return
         self._shapes = shapes
-        from ..boxes._views import attach
 
         attach(shapes)  # layers made by scripts from layer data tuples switch views too
         shapes.events.data.connect(self._on_shapes_changed)
@@ -52,7 +53,6 @@ class _BoxesTab:
         self._shapes = None
 
     def _groups(self, shapes) -> list[list[int]]:
-        from ..boxes._shapes import group_boxes
 
         return [members for _g, members, _b in group_boxes(list(shapes.data), shapes.features)]
 
@@ -90,10 +90,8 @@ class _BoxesTab:
                                   "index": list(range(len(rows)))})
 
     def _bbox_from_shapes(self, shapes, meta: Meta):
-        from ..boxes._layer import bbox_from_shapes
 
         if not len(shapes.data):
-            from mlarray.meta import MetaBbox
 
             return MetaBbox()
         axes = layer_axes(meta, shapes)
@@ -101,7 +99,6 @@ class _BoxesTab:
 
     def _on_shapes_changed(self, event=None) -> None:
         """Shapes layer edited (rectangles added/moved/removed, features changed): update table + meta."""
-        from ..boxes._views import rebuilding
 
         if self._updating or self._shapes is None or rebuilding(self._shapes):
             return  # a view switch swapping shapes ends with one features event
@@ -221,7 +218,6 @@ class _BoxesTab:
 
     @staticmethod
     def _recolour_boxes(shapes, meta: Meta) -> None:
-        from ..layers._style import box_colors
 
         if not len(shapes.data) or "label" not in shapes.features:
             return

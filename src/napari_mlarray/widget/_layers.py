@@ -12,8 +12,12 @@ import numpy as np
 
 from mlarray.meta import Meta, compose_affine_or_none, spatial_axes_of
 
-from ..layers._geometry import Geometry, signed_rotation
+from ..boxes._layer import boxes_layer
+from ..boxes._views import attach, replace_shapes, view_of
+from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
+from ..layers._geometry import Geometry, napari_world_affine, signed_rotation
 from ..layers._roles import UNITS_KEY
+from ..layers._style import labels_colormap
 from ..layers._views import AxisView, EditableAxisView
 
 __all__ = ["AXES_KEY", "META_KEY", "PATH_KEY", "ROLE_KEY", "apply_meta_to_layer", "base_ndim", "layer_axes",
@@ -47,7 +51,6 @@ def layer_meta(layer) -> Meta:
 
 
 def meta_from_transforms(layer) -> Meta:
-    from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
 
     data, state, ltype = layer.as_layer_data_tuple()
     if ltype == "shapes":
@@ -87,7 +90,6 @@ def layer_world_matrix(meta: Meta, layer) -> tuple[np.ndarray, Optional[list[str
     Follows the reader's convention: world axis ``k`` sits on the ``k``-th spatial layer axis;
     non-spatial axes keep an identity transform.
     """
-    from ..layers._geometry import napari_world_affine
 
     axes = layer_axes(meta, layer)
     base = base_ndim(meta, layer)
@@ -145,7 +147,6 @@ def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bo
                 if len(set(cur)) == len(cur):
                     layer.axis_labels = cur
     if classes and layer_kind(layer) == "labels" and meta.classes:
-        from ..layers._style import labels_colormap
 
         layer.colormap = labels_colormap(meta.classes)
         layer.features = {"index": [0] + [int(c["id"]) for c in meta.classes],
@@ -241,8 +242,6 @@ def _set_transform(layer, kw: dict) -> None:
 
 def _shapes_from_meta(layer, meta: Meta) -> None:
     """Rebuild a boxes layer's shapes and features from ``meta.bbox`` (used by Revert)."""
-    from ..boxes._layer import boxes_layer
-    from ..boxes._views import attach, replace_shapes, view_of
 
     base = base_ndim(meta, layer)
     spatial = spatial_axes_of(meta.spatial.axis_labels, base)

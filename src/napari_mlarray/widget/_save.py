@@ -9,6 +9,7 @@ from typing import Optional
 from mlarray import MLArray, MLArrayError
 from mlarray.meta import Meta
 
+from ..hooks._menu import save_as_dialog
 from ._layers import META_KEY, apply_meta_to_layer, layer_md, layer_meta, layer_path
 
 __all__ = ["save_metadata_in_place"]
@@ -110,7 +111,6 @@ class _SaveActions:
         if self.pending_refusal():
             self._show_error(self.pending_refusal())
             return None
-        from ..hooks._menu import save_as_dialog
 
         sel = self.viewer.layers.selection
         if self.layer not in sel:

@@ -10,8 +10,10 @@ from qtpy.QtCore import QTimer
 
 from mlarray import MetadataError, MLArray, MLArrayError
 from mlarray.affines import anatomical_letters, check_direction
-from mlarray.meta import Meta, MetaSpatial, check_classes, spatial_axes_of
+from mlarray.meta import Meta, MetaSpatial, MetaStatistics, check_classes, spatial_axes_of
+from mlarray.stats import MAX_CHANNEL_STATS, compute_channel_stats, compute_stats
 
+from ..layers._style import contrast_limits, labels_colormap
 from ._layers import ROLE_KEY, apply_meta_to_layer, base_ndim, layer_kind, layer_md, layer_meta, layer_path
 from ._text import color_hex, fmt_list, fmt_num, parse_list, parse_matrix
 
@@ -132,7 +134,6 @@ class _StatsTab:
         axis = _channel_axis(layer_meta(layer), len(source.shape))
 
         def compute():
-            from mlarray.stats import MAX_CHANNEL_STATS, compute_channel_stats, compute_stats
 
             stats = compute_stats(source)
             if axis is not None and 0 < source.shape[axis] <= MAX_CHANNEL_STATS:
@@ -143,7 +144,6 @@ class _StatsTab:
             self.recompute_button.enabled = True
             meta = layer_meta(layer)
             try:
-                from mlarray.meta import MetaStatistics
 
                 meta.stats = MetaStatistics(**stats)
             except MetadataError as exc:
@@ -293,7 +293,6 @@ class _ClassesTab:
     def _swap_layer_type(self, layer, new_type: str, meta: Meta) -> None:
         from napari.layers import Image, Labels
 
-        from ..layers._style import contrast_limits, labels_colormap
 
         kw: dict[str, Any] = dict(name=layer.name, scale=layer.scale, translate=layer.translate,
                                   rotate=layer.rotate, shear=layer.shear, affine=layer.affine,
