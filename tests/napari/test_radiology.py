@@ -225,7 +225,7 @@ def test_right_drag_sets_window_and_level_without_moving_the_camera(make_napari_
     viewer = make_napari_viewer(show=True)
     layer = _image(viewer, ct_small_mla)
     enable_window_level(viewer)
-    qtbot.wait(50)
+    qtbot.wait(400)  # the view settles (fitted, upright) before the camera is read
     cam = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     zoom, center = cam.zoom, tuple(cam.center)
     lo, hi = layer.contrast_limits
@@ -236,6 +236,7 @@ def test_right_drag_sets_window_and_level_without_moving_the_camera(make_napari_
     assert (nhi - nlo) == pytest.approx((hi - lo) + 60 * per_pixel, rel=1e-3)  # wider: moved right
     assert (nhi + nlo) / 2 == pytest.approx((hi + lo) / 2 + 30 * per_pixel, rel=1e-3)  # higher level: moved down
     assert cam.zoom == zoom and tuple(cam.center) == center
+    assert cam.mouse_zoom and cam.mouse_pan  # napari's own zoom and pan are back after the drag
 
     # a Labels layer in paint mode keeps its right button: no window change
     shape = layer.data[0].shape if layer.multiscale else layer.data.shape

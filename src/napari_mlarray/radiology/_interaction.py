@@ -43,6 +43,12 @@ def _window_level_drag(viewer: Any, event: Any) -> Iterator[None]:
     if layer is None:
         return
     event.handled = True  # the camera's right-drag zoom must not run as well
+    # napari before 0.9 lets the camera see the drag even when a callback handled it: switch the
+    # camera's mouse handling off for the length of the drag (public Camera.mouse_zoom/mouse_pan;
+    # napari keeps the canvas interactive while either is on), then restore both
+    camera = _camera(viewer)
+    zoom_on, pan_on = camera.mouse_zoom, camera.mouse_pan
+    camera.mouse_zoom = camera.mouse_pan = False
     lo, hi = layer.contrast_limits
     center, width = (lo + hi) / 2.0, hi - lo
     rlo, rhi = layer.contrast_limits_range
@@ -60,6 +66,12 @@ def _window_level_drag(viewer: Any, event: Any) -> Iterator[None]:
             rlo, rhi = layer.contrast_limits_range
         layer.contrast_limits = (low, high)
         yield
+    camera.mouse_zoom, camera.mouse_pan = zoom_on, pan_on
+
+
+def _camera(viewer: Any) -> Any:
+    scene = getattr(viewer, "scene", None)  # napari >= 0.9: viewer.scene.camera; viewer.camera before
+    return scene.camera if scene is not None else viewer.camera
 
 
 def enable_window_level(viewer: Any) -> None:
