@@ -140,7 +140,7 @@ _LAZY = {
 _SUBMODULES = {"mlarray", "utils", "meta", "cli"}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._data import read_path as _read_path
 from ._data import region_write as _region_write
@@ -31,6 +32,9 @@ __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
 MLARRAY_DEFAULT_PATCH_SIZE = 192
 _MMAP_MODES = ("r", "r+", "c", None)
 _PathLike = Union[str, os.PathLike]
+# The voxels: a numpy array, an in-memory or file-backed blosc2.NDArray, or a remote store (mlarray._remote).
+# blosc2 ships no type hints, so this cannot be narrower than Any for a type checker.
+_Store = Any
 
 
 class MLArray(PublishedArrayAPI):
@@ -92,14 +96,14 @@ class MLArray(PublishedArrayAPI):
         self.filepath: Optional[str] = None
         self.mode: Optional[str] = None
         self.mmap_mode: Optional[str] = None
-        self._data = None
-        self._fstore = None  # the open file's base array (None for in-memory arrays)
+        self._data: Optional[_Store] = None
+        self._fstore: Optional[_Store] = None  # the open file's base array (None for in-memory arrays)
         self._format = CURRENT_FORMAT
         self._saved_meta_json: Optional[str] = None
         self._data_dirty = False
         self._level_cache: Optional[list[LevelArray]] = None
         self._verifier: Optional[_integrity.ChunkVerifier] = None
-        self._checksums = None
+        self._checksums: Optional[_integrity.Checksums] = None
         self._sums_expected: Optional[bool] = None  # the metadata's record that chunk checksums exist
         self._layout = dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
                             cparams=cparams, dparams=dparams)
@@ -128,7 +132,7 @@ class MLArray(PublishedArrayAPI):
             self._meta.record_array(None)
         self._validate()
 
-    def _compressed(self, arr: np.ndarray, **layout):
+    def _compressed(self, arr: np.ndarray, **layout: Any) -> _Store:
         """``arr`` as an in-memory Blosc2 array with this array's layout; records it in ``meta.blosc2``."""
         layout = {**self._layout, **layout}
         return _writer.compress_in_memory(arr, self._meta, **layout)
@@ -136,7 +140,7 @@ class MLArray(PublishedArrayAPI):
     # ------------------------------------------------------------------ constructors
     @classmethod
     def open(cls, filepath: _PathLike, mode: str = "r", mmap_mode: Optional[str] = "r",
-             dparams=None, verify: Union[bool, str] = "lazy") -> "MLArray":
+             dparams: Optional[dict] = None, verify: Union[bool, str] = "lazy") -> "MLArray":
         """Open a file lazily. ``mmap_mode``: ``"r"`` read-only, ``"r+"`` read/write in place
         (regions and metadata), ``"c"`` copy-on-write (changes stay in memory), ``None`` plain I/O
         (then ``mode="a"`` allows writes). ``verify``: ``"lazy"`` checks each chunk's checksum when
@@ -163,7 +167,7 @@ class MLArray(PublishedArrayAPI):
         store = open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=dparams)
         mapping = self._attach(store, path, mode, mmap_mode)
         self._setup_verifier(verify)
-        if reusable and (verify or not self._meta.has_array):
+        if limits_key is not None and (verify or not self._meta.has_array):  # i.e. reusable
             _open_cache.remember_open(path, identity, checked_at, limits_key, store=store, fmt=self._format,
                                       mapping=mapping, meta_json=self._saved_meta_json,
                                       sums_expected=self._sums_expected, checksums=self._checksums,
@@ -182,7 +186,7 @@ class MLArray(PublishedArrayAPI):
         self._saved_meta_json = None  # read-only: flush() never compares it
         self._verifier = hit.verifier
 
-    def _setup_verifier(self, verify) -> None:
+    def _setup_verifier(self, verify: Union[bool, str]) -> None:
         self._verifier = None
         self._checksums = None
         if verify and self._meta.has_array:
@@ -229,7 +233,7 @@ class MLArray(PublishedArrayAPI):
         return None if self.filepath is None else self._format.version
 
     @classmethod
-    def load(cls, filepath: _PathLike, dparams=None, compressed: bool = True) -> "MLArray":
+    def load(cls, filepath: _PathLike, dparams: Optional[dict] = None, compressed: bool = True) -> "MLArray":
         """Read a whole file into memory, every chunk checked; the result is independent of the file.
 
         ``compressed=True`` keeps the compressed chunks (a Blosc2 array in memory, decompressed as
@@ -298,7 +302,7 @@ class MLArray(PublishedArrayAPI):
     def _init_empty(self) -> None:
         MLArray.__init__(self)
 
-    def _load_into(self, filepath: _PathLike, *, compressed: bool = False, dparams=None) -> None:
+    def _load_into(self, filepath: _PathLike, *, compressed: bool = False, dparams: Optional[dict] = None) -> None:
         if is_url(filepath):  # every chunk is fetched once, its checksum verified as it arrives (_remote)
             src = MLArray.open(filepath)
             self._meta, self._format = src.meta, CURRENT_FORMAT
@@ -324,7 +328,7 @@ class MLArray(PublishedArrayAPI):
                 self._data = read_all(store, path)
         self._format = CURRENT_FORMAT
 
-    def _attach(self, store, path: str, mode: str, mmap_mode: Optional[str]) -> dict:
+    def _attach(self, store: _Store, path: str, mode: str, mmap_mode: Optional[str]) -> dict:
         """Attach the opened ``store``; returns the metadata mapping it holds (for ``_open_cache``)."""
         self._format = detect_format(store, path)
         self._meta, self._sums_expected = read_meta(store, path, self._format)
@@ -337,7 +341,7 @@ class MLArray(PublishedArrayAPI):
         return mapping
 
     @property
-    def _store(self):
+    def _store(self) -> Optional[_Store]:
         """The array's storage: numpy (uncompressed), an in-memory Blosc2 array, or the open file's.
         Read-only: the published package's tests read it; nothing outside this class sets it."""
         return self._data if self._data is not None else self._fstore
@@ -364,13 +368,15 @@ class MLArray(PublishedArrayAPI):
         return self._meta
 
     @meta.setter
-    def meta(self, value) -> None:
+    def meta(self, value: Union[Meta, dict]) -> None:
         m = _coerce_meta(value)
         m.keep_managed_from(self._meta)
         m.validate(self.ndim if self._data is not None else None)
         self._meta = m
 
-    def _apply_geometry(self, spacing, origin, direction, affine, axis_labels) -> None:
+    def _apply_geometry(self, spacing: Optional[Sequence[float]], origin: Optional[Sequence[float]],
+                        direction: Optional[Sequence[Sequence[float]]], affine: Any,
+                        axis_labels: Optional[Sequence[str]]) -> None:
         sp = self._meta.spatial
         if axis_labels is not None:
             sp.set_axis_labels(axis_labels)
@@ -382,13 +388,13 @@ class MLArray(PublishedArrayAPI):
             self._meta.record_array(self._data.shape)
         self._meta.validate(ndim)
 
-    def _set_part(self, name: str, value) -> None:
+    def _set_part(self, name: str, value: Any) -> None:
         sp = self._meta.spatial
         if value is None:
             sp.clear_geometry(name)
             return
-        self._apply_geometry(*(value if n == name else None for n in ("spacing", "origin", "direction")),
-                             None, None)
+        part = {n: (value if n == name else None) for n in ("spacing", "origin", "direction")}
+        self._apply_geometry(part["spacing"], part["origin"], part["direction"], None, None)
         self._validate()
 
     @property
@@ -397,7 +403,7 @@ class MLArray(PublishedArrayAPI):
         return self._meta.spatial.spacing
 
     @spacing.setter
-    def spacing(self, value) -> None:
+    def spacing(self, value: Optional[Sequence[float]]) -> None:
         self._set_part("spacing", value)
 
     @property
@@ -405,7 +411,7 @@ class MLArray(PublishedArrayAPI):
         return self._meta.spatial.origin
 
     @origin.setter
-    def origin(self, value) -> None:
+    def origin(self, value: Optional[Sequence[float]]) -> None:
         self._set_part("origin", value)
 
     @property
@@ -413,7 +419,7 @@ class MLArray(PublishedArrayAPI):
         return self._meta.spatial.direction
 
     @direction.setter
-    def direction(self, value) -> None:
+    def direction(self, value: Optional[Sequence[Sequence[float]]]) -> None:
         self._set_part("direction", value)
 
     @property
@@ -429,7 +435,7 @@ class MLArray(PublishedArrayAPI):
         return np.eye(self.spatial_ndim + 1).tolist()
 
     @affine.setter
-    def affine(self, value) -> None:
+    def affine(self, value: Any) -> None:
         sp = self._meta.spatial
         if value is not None and not sp.geometry_from_affine and \
                 any(v is not None for v in (sp.spacing, sp.origin, sp.direction)):
@@ -478,21 +484,22 @@ class MLArray(PublishedArrayAPI):
             return 0
         return shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):
             yield self[i]
 
-    def _require_data(self):
+    def _require_data(self) -> _Store:
         if self._data is None:
             raise NoArrayError("this MLArray holds no array data (metadata only, or closed); create it with an "
                                "array, or open the file again, to read or write voxels")
         return self._data
 
-    def __getitem__(self, key) -> np.ndarray:
+    def __getitem__(self, key: Any) -> np.ndarray:
         data = self._require_data()
         if not isinstance(data, np.ndarray):  # a file may declare any shape: refuse what cannot fit
-            check_read(self.filepath or "<array>", self.shape, self.dtype, key, "this read")
-        region = _read_path.plan(key, data.shape) if data is self._fstore else None  # file-backed only
+            check_read(self.filepath or "<array>", tuple(data.shape), data.dtype, key, "this read")
+        file_backed = data is self._fstore
+        region = _read_path.plan(key, data.shape) if file_backed else None  # file-backed only
         if region is not None:  # ints and unit-step slices: the direct read (see _read_path)
             if self._verifier is not None:
                 self._verifier.check_region(region)
@@ -512,7 +519,7 @@ class MLArray(PublishedArrayAPI):
             raise
         return np.asarray(out)
 
-    def __setitem__(self, key, value) -> None:
+    def __setitem__(self, key: Any, value: Any) -> None:
         data = self._require_data()
         if self.filepath is not None and not self._writable() and self.mmap_mode != "c":
             raise MLArrayError(f"{self.filepath} is open read-only; open it with mmap_mode='r+' to write regions")
@@ -534,10 +541,10 @@ class MLArray(PublishedArrayAPI):
         data = self._require_data()
         if isinstance(data, np.ndarray):
             return data
-        check_read(self.filepath or "<array>", self.shape, self.dtype, Ellipsis, "reading the whole array")
+        check_read(self.filepath or "<array>", tuple(data.shape), data.dtype, Ellipsis, "reading the whole array")
         return self[...]  # the verified read: chunk checksums, Blosc2 failures as CorruptFileError
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Optional[DTypeLike] = None, copy: Optional[bool] = None) -> np.ndarray:
         out = self.to_numpy()
         return out if dtype is None else out.astype(dtype, copy=False)
 
@@ -549,16 +556,17 @@ class MLArray(PublishedArrayAPI):
             return self._level_cache
         data = self._require_data()
         view = data if self._verifier is None else _integrity.VerifiedArray(data, self._verifier)
-        base = LevelArray(self.shape, self.dtype, [1.0] * self.ndim, lambda: view, 0,
+        base = LevelArray(tuple(data.shape), data.dtype, [1.0] * len(data.shape), lambda: view, 0,
                           chunks=getattr(data, "chunks", None), path=self.filepath)
         out = [base]
-        if self._fstore is not None and not self._data_dirty:
+        path = self.filepath  # set whenever _fstore is
+        if self._fstore is not None and path is not None and not self._data_dirty:
             sums = getattr(self, "_checksums", None)
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
                 out.append(LevelArray(lv["shape"], self.dtype, lv["scale"], level_loader(
-                    self.filepath, k, lv, self.dtype, crcs, verify=self._verifier is not None, base=self._fstore),
-                    k, path=self.filepath))
+                    path, k, lv, self.dtype, crcs, verify=self._verifier is not None, base=self._fstore),
+                    k, path=path))
         self._level_cache = out
         return out
 
@@ -618,7 +626,7 @@ class MLArray(PublishedArrayAPI):
         that replaces it by rename (a crash before the rename leaves the legacy file untouched); then
         writing continues in the new file. ``meta`` stays the same object; its library-managed fields
         (layout, statistics the library computed, writer) are updated from the new file."""
-        path, mode, mmap_mode = self.filepath, self.mode, self.mmap_mode
+        path, mode, mmap_mode = self._file_state()
         self._validate()
         _writer.write_file(path, self._data, self._meta)  # reads the legacy store while the new file is written
         self._fstore = self._data = None  # release the legacy mapping; its inode is gone after the rename
@@ -640,7 +648,7 @@ class MLArray(PublishedArrayAPI):
         self._validate()
         had_pyramid = bool(self._meta.pyramid.levels)
         levels = _writer.derive(self._fstore, self._meta, pyramid=True if had_pyramid else None)
-        path, mode, mmap_mode = self.filepath, self.mode, self.mmap_mode
+        path, mode, mmap_mode = self._file_state()
         offset = base_offset(path)
         self._fstore = self._data = None  # release the mapping so every write has reached the file
         self._level_cache = None
@@ -648,6 +656,12 @@ class MLArray(PublishedArrayAPI):
         self._attach(open_store(path, mode=mode, mmap_mode=mmap_mode, dparams=None), path, mode, mmap_mode)
         self._setup_verifier("lazy")
         self._data_dirty = False
+
+    def _file_state(self) -> tuple[str, str, Optional[str]]:
+        """Path, mode and mmap mode of the open file, for the steps that only run on a file-backed array."""
+        if self.filepath is None or self.mode is None:
+            raise MLArrayError("this MLArray is not backed by an open file (it is in memory, or closed)")
+        return self.filepath, self.mode, self.mmap_mode
 
     def _writable(self) -> bool:
         return self.mmap_mode in ("r+", "w+") or (self.mmap_mode is None and self.mode in ("a", "w"))
@@ -663,7 +677,9 @@ class MLArray(PublishedArrayAPI):
         self._data_dirty = False
         self.filepath = self.mode = self.mmap_mode = None
 
-    def compress(self, patch_size="default", chunk_size=None, block_size=None, cparams=None, dparams=None) -> None:
+    def compress(self, patch_size: Union[str, int, Sequence[int], None] = "default",
+                 chunk_size: Optional[Sequence[int]] = None, block_size: Optional[Sequence[int]] = None,
+                 cparams: Optional[dict] = None, dparams: Optional[dict] = None) -> None:
         """Hold the voxels Blosc2-compressed in memory with this layout (``meta.blosc2`` records it).
 
         A file-backed array first writes any pending change, then leaves the file: save() persists."""
@@ -696,10 +712,10 @@ class MLArray(PublishedArrayAPI):
     def __enter__(self) -> "MLArray":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., MLArray], tuple[object, ...]]:
         # A file-backed read-only array pickles as its path, so DataLoader workers reopen the
         # file instead of receiving a copy of the data.
         if self.filepath is not None and self.mmap_mode in ("r", None) and not self._data_dirty \
@@ -717,12 +733,12 @@ class MLArray(PublishedArrayAPI):
 
 # ---------------------------------------------------------------------- module helpers
 
-def _from_state(data, mapping) -> MLArray:
+def _from_state(data: Optional[np.ndarray], mapping: dict) -> MLArray:
     # data is None for metadata-only arrays; numpy arrays stay uncompressed, as they were pickled.
     return MLArray(data, meta=Meta.from_mapping(mapping), compressed=False)
 
 
-def _coerce_meta(meta) -> Meta:
+def _coerce_meta(meta: object) -> Meta:
     if meta is None:
         return Meta()
     if isinstance(meta, Meta):
@@ -733,7 +749,7 @@ def _coerce_meta(meta) -> Meta:
     raise MetadataError("meta", meta, "must be a Meta or a dict", "pass Meta(...) or a dict of source metadata")
 
 
-def _is_lazy_array(a) -> bool:
+def _is_lazy_array(a: object) -> bool:
     return hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "__getitem__")
 
 

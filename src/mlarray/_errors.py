@@ -48,7 +48,7 @@ class MetadataError(MLArrayError, ValueError):
             msg += f"; {remedy}"
         super().__init__(msg)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[MLArrayError], tuple[object, ...]]:
         # Exceptions pickle as cls(*args) by default; ours take named parts (worker processes send them back).
         return (type(self), (self.field, self.value, self.problem, self.remedy))
 
@@ -73,7 +73,7 @@ class CorruptFileError(MLArrayError, OSError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[MLArrayError], tuple[object, ...]]:
         return (type(self), (self.path, self.problem))
 
 
@@ -90,7 +90,7 @@ class MissingFileError(MLArrayError, FileNotFoundError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[MLArrayError], tuple[object, ...]]:
         return (type(self), (self.path, self.problem))
 
 
@@ -112,7 +112,7 @@ class LimitExceededError(CorruptFileError):
         self.limit = limit
         super().__init__(path, problem)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[MLArrayError], tuple[object, ...]]:
         return (type(self), (self.path, self.problem, self.limit))
 
 
@@ -130,5 +130,5 @@ class MissingDependencyError(MLArrayError, ImportError):
                          f"install it with: pip install 'mlarray[{extra}]'")
         self.name = package
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[MLArrayError], tuple[object, ...]]:
         return (type(self), (self.package, self.feature, self.extra))

@@ -11,7 +11,8 @@ import shutil
 import sys
 import warnings
 from concurrent.futures import as_completed
-from typing import Optional, Sequence
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence, TextIO, Union
 
 from . import remote
 from ._array import MLArray
@@ -44,23 +45,26 @@ __all__ = ["main", "header_main", "convert_main", "print_header", "convert_to_ml
 MedVol = None
 _header_to_source_meta = header_to_source_meta  # the published package's name
 
+# ``--patch-size``: "default", None (no patching), one edge length for every axis, or one per axis
+_PatchSize = Union[str, int, Sequence[int], None]
 
-def convert_to_mlarray(load_filepath, save_filepath) -> None:
+
+def convert_to_mlarray(load_filepath: Union[str, Path], save_filepath: Union[str, Path]) -> None:
     """NIfTI/NRRD -> ``.mla`` the published way (MedVol's RAS+ array); see :mod:`mlarray._published.cli_api`."""
     _compat.convert_to_mlarray(load_filepath, save_filepath, medvol=MedVol)
 
 
-def convert_from_mlarray(load_filepath, save_filepath) -> None:
+def convert_from_mlarray(load_filepath: Union[str, Path], save_filepath: Union[str, Path]) -> None:
     """``.mla`` -> NIfTI/NRRD the published way (through MedVol)."""
     _compat.convert_from_mlarray(load_filepath, save_filepath, medvol=MedVol)
 
 
-def convert_image(load_filepath, save_filepath) -> None:
+def convert_image(load_filepath: Union[str, Path], save_filepath: Union[str, Path]) -> None:
     """NIfTI/NRRD -> ``.mla`` or back, chosen by the file names (the published package's function)."""
     _compat.convert_image(load_filepath, save_filepath, medvol=MedVol)
 
 
-def cli_convert_to_mlarray(argv=None) -> None:
+def cli_convert_to_mlarray(argv: Optional[Sequence[str]] = None) -> None:
     """The published package's ``mlarray_convert`` entry point."""
     _compat.cli_convert_to_mlarray(argv, medvol=MedVol)
 
@@ -81,8 +85,9 @@ def describe(path: str) -> dict:
     meta = img.meta
     size = remote.file_size(path) if remote.is_url(path) else os.path.getsize(path)
     out = {"file": path, "file_size": size, "meta": meta.to_mapping()}
-    if meta.has_array:
-        out["shape"] = list(img.shape)
+    shape = img.shape
+    if meta.has_array and shape is not None:
+        out["shape"] = list(shape)
         out["dtype"] = str(img.dtype)
         out["uncompressed_size"] = int(img.levels[0].nbytes)
         out["levels"] = [{"level": lv.level, "shape": list(lv.shape), "scale": list(lv.scale)} for lv in img.levels]
@@ -136,7 +141,7 @@ def _print_info(d: dict) -> None:
         print(f"{printable(k):<{width}}  {printable(v)}")
 
 
-def _fmt(v) -> str:
+def _fmt(v: Optional[float]) -> str:
     return "None" if v is None else f"{v:.6g}"
 
 
@@ -154,7 +159,7 @@ def _error(command: str, exc: BaseException, path: Optional[str] = None) -> None
 _MAX_ERROR = 2000
 
 
-def cmd_info(args) -> int:
+def cmd_info(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         if not path.lower().endswith(".mla"):
@@ -177,7 +182,7 @@ def cmd_info(args) -> int:
 
 # ----------------------------------------------------------------------------- validate
 
-def cmd_validate(args) -> int:
+def cmd_validate(args: argparse.Namespace) -> int:
     worst = 0
     for path in args.files:
         try:
@@ -251,8 +256,9 @@ def _distinct_outputs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
-                 single_thread: bool = False, orient=None, reference=None,
+def _convert_one(src: str, dst: str, patch_size: _PatchSize, seg: Optional[bool],
+                 progress: Optional[Callable[[int, int], None]] = None, single_thread: bool = False,
+                 orient: Optional[str] = None, reference: Optional[str] = None,
                  write_kw: Optional[dict] = None, series_uid: Optional[str] = None) -> tuple[str, str, Optional[str]]:
     if single_thread:  # a pool or cluster worker: one conversion per core
         one_core_per_worker()
@@ -266,7 +272,8 @@ def _convert_one(src: str, dst: str, patch_size, seg, progress=None,
         return src, dst, f"{type(exc).__name__}: {exc}"
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _one_line_warning(message: Union[Warning, str], category: type[Warning], filename: str, lineno: int,
+                      file: Optional[TextIO] = None, line: Optional[str] = None) -> None:
     """A warning as the command's user needs it: what happened and what to do, on one escaped line.
 
     Python's default shows our source file, line number and code line, which mean nothing to them."""
@@ -275,13 +282,14 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 @contextlib.contextmanager
-def _plain_warnings():
+def _plain_warnings() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         yield
 
 
-def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, jobs: int = 1,
+def run_batch(pairs: list[tuple[str, str]], *, patch_size: _PatchSize = "default", seg: Optional[bool] = None,
+              jobs: int = 1,
               scheduler: Optional[str] = None, quiet: bool = False, orient: Optional[str] = None,
               reference: Optional[str] = None, write_kw: Optional[dict] = None,
               series_uid: Optional[str] = None) -> list[tuple[str, str, Optional[str]]]:
@@ -293,10 +301,10 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size="default", seg=None, j
     whose worker dies counts as a failure of that file only, and any temporary output it left
     beside the target is removed: outputs appear whole (atomic rename) or not at all.
     """
-    results = []
+    results: list[tuple[str, str, Optional[str]]] = []
     total = len(pairs)
 
-    def report(r):
+    def report(r: tuple[str, str, Optional[str]]) -> None:
         results.append(r)
         if not quiet:
             src, dst, err = r
@@ -360,14 +368,14 @@ class _ProgressLine:
             print(file=sys.stderr)
 
 
-def _patch_size_arg(text: str):
+def _patch_size_arg(text: str) -> _PatchSize:
     if text in ("default", "none", "None"):
         return "default" if text == "default" else None
     parts = [int(p) for p in text.split(",")]
     return parts[0] if len(parts) == 1 else parts
 
 
-def cmd_convert(args) -> int:
+def cmd_convert(args: argparse.Namespace) -> int:
     if args.list_formats:
         return _list_formats(args.json)
     if len(args.paths) < 2:
@@ -434,7 +442,7 @@ def _list_formats(as_json: bool) -> int:
 
 # ----------------------------------------------------------------------------- stats
 
-def cmd_stats(args) -> int:
+def cmd_stats(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not (os.path.exists(p) or remote.is_url(p))]
     if missing:
         print(f"mlarray stats: no such file or directory: {', '.join(missing)}", file=sys.stderr)
@@ -458,7 +466,7 @@ def cmd_stats(args) -> int:
 
 # ----------------------------------------------------------------------------- demo
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.dir, show=not args.no_viewer, size=args.size)
 
 

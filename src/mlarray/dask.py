@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import remote
 from ._array import MLArray
+from ._data.levels import LevelArray
 from ._errors import InputError
 from ._remote import absolute
 from .optpkg import optional_import
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dask.array import Array as DaskArray
 
 da = optional_import("dask.array", feature="mlarray.dask (lazy dask arrays over .mla)", extra="dask")
 
@@ -36,50 +41,56 @@ class MLArrayBlockReader:
     first use in the current process (memory-mapped, read-only) and returns numpy.
     """
 
-    def __init__(self, path: Union[str, os.PathLike], level: int = 0, *, shape=None, dtype=None, chunks=None):
+    def __init__(self, path: Union[str, os.PathLike], level: int = 0, *, shape: Optional[Sequence[int]] = None,
+                 dtype: Optional[DTypeLike] = None, chunks: Optional[Sequence[int]] = None) -> None:
         self.path = absolute(path)  # URLs stay URLs
         self.level = int(level)
         if shape is None:
             lv = self._level()
             shape, dtype, chunks = lv.shape, lv.dtype, _level_chunks(lv)
+        elif chunks is None:
+            raise TypeError("MLArrayBlockReader: pass chunks together with shape (or neither, to read the header)")
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         self.chunks = tuple(int(c) for c in chunks)
-        self._pid = None
-        self._lv = None
+        self._pid: Optional[int] = None
+        self._lv: Optional[LevelArray] = None
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
 
-    def _level(self):
+    def _level(self) -> LevelArray:
         img = MLArray.open(self.path, mmap_mode="r")
         return img.levels[self.level]
 
-    def __getitem__(self, key) -> np.ndarray:
+    def __getitem__(self, key: object) -> np.ndarray:
         if self._lv is None or self._pid != os.getpid():
             self._lv, self._pid = self._level(), os.getpid()
         return np.asarray(self._lv[key])
 
-    def __reduce__(self):
+    def __reduce__(
+        self,
+    ) -> tuple[Callable[..., MLArrayBlockReader], tuple[str, int, tuple[int, ...], str, tuple[int, ...]]]:
         return (_rebuild_reader, (self.path, self.level, self.shape, self.dtype.str, self.chunks))
 
     def __repr__(self) -> str:
         return f"MLArrayBlockReader({self.path!r}, level={self.level}, shape={self.shape}, chunks={self.chunks})"
 
 
-def _rebuild_reader(path, level, shape, dtype, chunks) -> MLArrayBlockReader:
+def _rebuild_reader(path: str, level: int, shape: Sequence[int], dtype: str,
+                    chunks: Sequence[int]) -> MLArrayBlockReader:
     return MLArrayBlockReader(path, level, shape=shape, dtype=dtype, chunks=chunks)
 
 
-def _level_chunks(lv) -> tuple[int, ...]:
+def _level_chunks(lv: LevelArray) -> tuple[int, ...]:
     if lv.chunks is None:  # a pyramid level: its chunk shape is known once the level is decoded
         lv._get()
     return tuple(lv.chunks) if lv.chunks is not None else tuple(lv.shape)
 
 
-def to_dask(img_or_path, level: int = 0, chunks: Optional[Union[Sequence[int], str]] = None,
-            name: Optional[str] = None) -> da.Array:
+def to_dask(img_or_path: Union[str, os.PathLike, MLArray], level: int = 0,
+            chunks: Optional[Union[Sequence[int], str]] = None, name: Optional[str] = None) -> DaskArray:
     """A lazy ``dask.array.Array`` over an ``.mla`` file (a path or a file-backed ``MLArray``).
 
     ``chunks=None`` (default) makes every dask block exactly one Blosc2 chunk of the file (edge

@@ -96,7 +96,8 @@ def _is_current(path: str, shape: tuple[int, ...]) -> bool:
         img = MLArray.open(path, mmap_mode="r")
     except (MLArrayError, OSError):
         return False
-    ok = tuple(img.shape) == tuple(shape)
+    # a metadata-only file at this path has no shape: it is not the demo volume, so it is regenerated
+    ok = img.shape is not None and tuple(img.shape) == tuple(shape)
     img.close()
     return ok
 

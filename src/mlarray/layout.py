@@ -35,10 +35,13 @@ are kept whole: splitting them would scatter every pixel over 3-4 chunks.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import TypeGuard, TypeVar
 
 import blosc2
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._errors import MetadataError
 
@@ -109,7 +112,8 @@ def _non_spatial_sizes(shape: tuple[int, ...], spatial: list[int]) -> list[int]:
     return sizes
 
 
-def _grow_blocks(shape, spatial, patch, start, itemsize, block_bytes) -> list[int]:
+def _grow_blocks(shape: tuple[int, ...], spatial: list[int], patch: list[int], start: list[int], itemsize: int,
+                 block_bytes: int) -> list[int]:
     """Blocks: last spatial axis to ``BLOCK_ROW_BYTES`` first (long rows), then the others in turn.
 
     No block axis exceeds the patch: a block longer than the patch is always partly wasted.
@@ -130,7 +134,8 @@ def _grow_blocks(shape, spatial, patch, start, itemsize, block_bytes) -> list[in
     return blocks
 
 
-def _grow_chunks(shape, spatial, patch, blocks, itemsize, chunk_bytes) -> list[int]:
+def _grow_chunks(shape: tuple[int, ...], spatial: list[int], patch: list[int], blocks: list[int], itemsize: int,
+                 chunk_bytes: int) -> list[int]:
     """Chunks: double the axis with the smallest chunk/patch ratio, up to the patch and the budget."""
     chunks = list(blocks)
     budget = max(1, chunk_bytes // itemsize)
@@ -144,7 +149,8 @@ def _grow_chunks(shape, spatial, patch, blocks, itemsize, chunk_bytes) -> list[i
         chunks[axis] = min(chunks[axis] * 2, shape[axis], limits[axis])
 
 
-def _double_while(sizes, axes, shape, budget, limits=None) -> None:
+def _double_while(sizes: list[int], axes: Sequence[int], shape: tuple[int, ...], budget: int,
+                  limits: Mapping[int, int] | None = None) -> None:
     """Double ``axes`` round-robin (first listed first) while within shape, limits and item budget."""
     limits = limits or {}
     grew = True
@@ -157,7 +163,7 @@ def _double_while(sizes, axes, shape, budget, limits=None) -> None:
                 grew = True
 
 
-def _size_if_doubled(sizes, axis, shape, limits) -> int:
+def _size_if_doubled(sizes: Sequence[int], axis: int, shape: tuple[int, ...], limits: Mapping[int, int]) -> int:
     cap = min(shape[axis], limits.get(axis, shape[axis]))
     trial = list(sizes)
     trial[axis] = min(trial[axis] * 2, max(1, cap))
@@ -169,7 +175,7 @@ def _size_if_doubled(sizes, axis, shape, limits) -> int:
 
 def resolve_layout(
     shape: Sequence[int],
-    dtype,
+    dtype: DTypeLike,
     spatial_axes: Sequence[int] | None,
     patch_size: str | int | Sequence[int] | None = "default",
     chunk_size: Sequence[int] | None = None,
@@ -211,7 +217,8 @@ def resolve_layout(
     return chunks, blocks, patch
 
 
-def _explicit_layout(shape, chunk_size, block_size) -> tuple[list[int] | None, list[int] | None]:
+def _explicit_layout(shape: tuple[int, ...], chunk_size: Sequence[int] | None,
+                     block_size: Sequence[int] | None) -> tuple[list[int] | None, list[int] | None]:
     """Validate user chunk/block sizes and clip them to the shape (blocks to the chunks)."""
     if chunk_size is None:
         raise MetadataError("block_size", block_size, "needs chunk_size as well",
@@ -230,11 +237,11 @@ def _explicit_layout(shape, chunk_size, block_size) -> tuple[list[int] | None, l
 # ----------------------------------------------------------------------------- validation
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> TypeGuard[int | np.integer]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _positive_sizes(field: str, value, ndim: int) -> list[int]:
+def _positive_sizes(field: str, value: object, ndim: int) -> list[int]:
     if _is_int(value) or isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
         raise MetadataError(field, value, f"must be a sequence of {ndim} positive integers (one per axis)",
                             "pass e.g. [1, 64, 64, 64]")
@@ -247,7 +254,7 @@ def _positive_sizes(field: str, value, ndim: int) -> list[int]:
     return [int(v) for v in values]
 
 
-def _patch_list(patch_size, n_spatial: int) -> list[int]:
+def _patch_list(patch_size: int | Sequence[int], n_spatial: int) -> list[int]:
     if _is_int(patch_size):
         if patch_size <= 0:
             raise MetadataError("patch_size", patch_size, "must be positive", "pass e.g. 192")
@@ -260,7 +267,7 @@ def _patch_list(patch_size, n_spatial: int) -> list[int]:
     return values
 
 
-def _positive_sizes_any(field: str, value) -> list[int]:
+def _positive_sizes_any(field: str, value: object) -> list[int]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
         raise MetadataError(field, value, "must be an int or a sequence of ints", "pass e.g. 192 or [64, 192, 192]")
     values = list(value)
@@ -269,17 +276,17 @@ def _positive_sizes_any(field: str, value) -> list[int]:
     return [int(v) for v in values]
 
 
-def _check_shape(shape) -> tuple[int, ...]:
+def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
     try:
-        shape = tuple(int(n) for n in shape)
+        out = tuple(int(n) for n in shape)
     except TypeError:
         raise MetadataError("shape", shape, "must be a sequence of integers") from None
-    if not shape or any(n < 0 for n in shape):
-        raise MetadataError("shape", shape, "must have at least one axis and no negative sizes")
-    return shape
+    if not out or any(n < 0 for n in out):
+        raise MetadataError("shape", out, "must have at least one axis and no negative sizes")
+    return out
 
 
-def _check_spatial_axes(spatial_axes, ndim: int) -> list[int]:
+def _check_spatial_axes(spatial_axes: Sequence[int] | None, ndim: int) -> list[int]:
     if spatial_axes is None:
         return list(range(ndim))
     axes = []
@@ -294,8 +301,10 @@ def _check_spatial_axes(spatial_axes, ndim: int) -> list[int]:
 
 # ----------------------------------------------------------------------------- compression
 
+E = TypeVar("E", bound=Enum)
 
-def default_cparams(dtype=None) -> dict:
+
+def default_cparams(dtype: DTypeLike | None = None) -> dict:
     """Compression parameters for patch reads, as plain JSON-able values (see module docstring).
 
     Byte-sized data gets no shuffle (there is nothing to reorder). ``splitmode``
@@ -306,7 +315,7 @@ def default_cparams(dtype=None) -> dict:
     return {"codec": "LZ4HC", "clevel": 6, "filters": filters, "splitmode": "ALWAYS_SPLIT"}
 
 
-def check_profile(profile) -> str:
+def check_profile(profile: str | None) -> str:
     if profile is None:
         return "default"
     if profile not in PROFILES:
@@ -321,14 +330,15 @@ def _budgets(profile: str) -> tuple[int, int]:
     return BLOCK_BYTES, CHUNK_BYTES
 
 
-def training_filter_candidates(dtype) -> list[list[str]]:
+def training_filter_candidates(dtype: DTypeLike) -> list[list[str]]:
     """Filter pipelines the training profile tries (see :func:`profile_cparams`)."""
     if np.dtype(dtype).itemsize > 1:
         return [["SHUFFLE"], ["SHUFFLE", "BYTEDELTA"]]
     return [["NOFILTER"], ["BITSHUFFLE"]]
 
 
-def profile_cparams(profile: str, dtype, sample: np.ndarray | None = None, blocks=None) -> dict:
+def profile_cparams(profile: str, dtype: DTypeLike, sample: np.ndarray | None = None,
+                    blocks: Sequence[int] | None = None) -> dict:
     """Compression parameters of a save profile, as plain names.
 
     ``"default"``: :func:`default_cparams` (fast reads). ``"training"``: ZSTD 8 without byte-plane
@@ -377,7 +387,7 @@ def to_blosc2_cparams(d: dict) -> blosc2.CParams:
     return blosc2.CParams(**kwargs)
 
 
-def _enum_member(enum, field: str, value):
+def _enum_member(enum: type[E], field: str, value: object) -> E:
     if isinstance(value, enum):
         return value
     try:

@@ -8,7 +8,7 @@ stored in the file (spec v1); ``Meta.from_mapping()`` reads it back and validate
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -97,9 +97,14 @@ class MetaStatistics(BaseMeta):
     _PREFIX = "meta.stats."
     _NUMBERS = ("min", "max", "mean", "median", "std", "percentile_mean", "percentile_median", "percentile_std")
 
-    def __init__(self, min=None, max=None, mean=None, median=None, std=None, percentiles=None,
-                 percentile_mean=None, percentile_median=None, percentile_std=None,
-                 count=None, nan_count=None, exact=None, channels=None, **published) -> None:
+    def __init__(self, min: Optional[float] = None, max: Optional[float] = None, mean: Optional[float] = None,
+                 median: Optional[float] = None, std: Optional[float] = None,
+                 percentiles: Optional[Mapping[str, Optional[float]]] = None,
+                 percentile_mean: Optional[float] = None, percentile_median: Optional[float] = None,
+                 percentile_std: Optional[float] = None, count: Optional[int] = None, nan_count: Optional[int] = None,
+                 exact: Optional[bool] = None,
+                 channels: Optional[Sequence[Union[MetaStatistics, Mapping[str, Any]]]] = None,
+                 **published: Optional[float]) -> None:
         numbers = (min, max, mean, median, std, percentile_mean, percentile_median, percentile_std)
         for name, v in zip(self._NUMBERS, numbers):
             setattr(self, name, optional_number(v, f"stats.{name}"))
@@ -113,7 +118,9 @@ class MetaStatistics(BaseMeta):
         self._ready()
 
     @classmethod
-    def _check_channels(cls, channels) -> Optional[list["MetaStatistics"]]:
+    def _check_channels(
+        cls, channels: Optional[Sequence[Union[MetaStatistics, Mapping[str, Any]]]],
+    ) -> Optional[list["MetaStatistics"]]:
         """Per-channel statistics: one entry per index of the ``channel`` axis (no nesting)."""
         if channels is None:
             return None
@@ -121,8 +128,8 @@ class MetaStatistics(BaseMeta):
             raise MetadataError("stats.channels", channels, "must be a list",
                                 "give one statistics object per channel")
         out = []
-        for i, c in enumerate(channels):
-            c = c.to_mapping() if isinstance(c, MetaStatistics) else c
+        for i, entry in enumerate(channels):
+            c = entry.to_mapping() if isinstance(entry, MetaStatistics) else entry
             if isinstance(c, Mapping) and "channels" in c:
                 raise MetadataError(f"stats.channels[{i}].channels", c["channels"], "cannot be nested",
                                     "give per-channel statistics at the top level only")
@@ -144,13 +151,13 @@ class MetaStatistics(BaseMeta):
         return self.exact is None and not self.is_default()
 
     @staticmethod
-    def _check_percentiles(p) -> Optional[dict[str, Optional[float]]]:
+    def _check_percentiles(p: Optional[Mapping[str, Any]]) -> Optional[dict[str, Optional[float]]]:
         if p is None:
             return None
         if not isinstance(p, Mapping):
             raise MetadataError("stats.percentiles", p, "must map percent keys to values",
                                 "pass e.g. {'0.5': -1000.0, '99.5': 1500.0}")
-        out = {}
+        out: dict[str, Optional[float]] = {}
         for k, v in p.items():
             try:
                 q = float(k)
@@ -169,7 +176,7 @@ class MetaStatistics(BaseMeta):
 
     # The published package's pair of percentiles (keys as fractions, e.g. 0.005 and 0.995) are
     # read from the percentile table: its lowest and highest entries.
-    def _end(self, last: bool):
+    def _end(self, last: bool) -> tuple[Optional[float], Optional[float]]:
         if not self.percentiles:
             return None, None
         key = sorted(self.percentiles, key=float)[-1 if last else 0]
@@ -195,7 +202,8 @@ class MetaStatistics(BaseMeta):
         return cls(**d)
 
 
-def _published_percentiles(percentiles, published: dict):
+def _published_percentiles(percentiles: Optional[Mapping[str, Optional[float]]],
+                           published: dict[str, Optional[float]]) -> Optional[Mapping[str, Optional[float]]]:
     """Fold the published package's ``percentile_min/max`` (+ ``_key`` fractions) into the table."""
     allowed = {"percentile_min", "percentile_max", "percentile_min_key", "percentile_max_key"}
     unknown = sorted(set(published) - allowed)
@@ -207,14 +215,15 @@ def _published_percentiles(percentiles, published: dict):
     for end in ("min", "max"):
         value, key = published.get(f"percentile_{end}"), published.get(f"percentile_{end}_key")
         if value is not None:
-            if key is None:
+            fraction = optional_number(key, f"stats.percentile_{end}_key")  # None only when key is None
+            if fraction is None:
                 raise MetadataError(f"stats.percentile_{end}_key", None, f"is needed with percentile_{end}",
                                     "give the percentile as a fraction, e.g. 0.005")
-            table[format(float(optional_number(key, f"stats.percentile_{end}_key")) * 100.0, "g")] = value
+            table[format(fraction * 100.0, "g")] = value
     return table or percentiles
 
 
-def _frozen(name: str, value, check):
+def _frozen(name: str, value: object, check: Callable[[Any], list]) -> Optional[FrozenList]:
     """A checked layout list, read-only for users (the library records the layout it wrote)."""
     return None if value is None else FrozenList(check(value), f"meta.blosc2.{name}")
 
@@ -232,8 +241,10 @@ class MetaBlosc2(BaseMeta):
     _PROTECTED = frozenset(__slots__)
     _PREFIX = "meta.blosc2."
 
-    def __init__(self, chunk_size=None, block_size=None, patch_size=None, codec=None, clevel=None,
-                 filters=None, dtype=None, **legacy) -> None:
+    def __init__(self, chunk_size: Optional[Sequence[int]] = None, block_size: Optional[Sequence[int]] = None,
+                 patch_size: Optional[Sequence[int]] = None, codec: object = None, clevel: Optional[int] = None,
+                 filters: Optional[Sequence[object]] = None, dtype: Union[str, np.dtype, None] = None,
+                 **legacy: object) -> None:
         self.chunk_size = _frozen("chunk_size", chunk_size, lambda v: int_list(v, "blosc2.chunk_size", minimum=1))
         self.block_size = _frozen("block_size", block_size, lambda v: int_list(v, "blosc2.block_size", minimum=1))
         self.patch_size = _frozen("patch_size", patch_size, lambda v: int_list(v, "blosc2.patch_size", minimum=1))
@@ -260,7 +271,7 @@ class MetaBlosc2(BaseMeta):
                 for v in (getattr(self, k),) if include_none or v is not None}
 
     @classmethod
-    def from_mapping(cls, d) -> "MetaBlosc2":
+    def from_mapping(cls, d: Optional[Mapping[str, Any]]) -> "MetaBlosc2":
         d = dict(require_mapping(d, "blosc2"))
         d.pop("cparams", None)  # written by the published 0.0.x package; the container records codecs itself
         d.pop("dparams", None)
@@ -275,7 +286,7 @@ class MetaPyramid(BaseMeta):
     _FIELDS = __slots__
     _PREFIX = "meta.pyramid."
 
-    def __init__(self, levels=None, method=None) -> None:
+    def __init__(self, levels: Optional[Sequence[Mapping[str, Any]]] = None, method: Optional[str] = None) -> None:
         if levels is not None and not isinstance(levels, (list, tuple)):
             raise MetadataError("pyramid.levels", levels, "must be a list of level objects", "see docs/spec.md")
         self.levels = [] if levels is None else [self._check_level(i, lv) for i, lv in enumerate(levels)]
@@ -286,7 +297,7 @@ class MetaPyramid(BaseMeta):
         self._ready()
 
     @staticmethod
-    def _check_level(i: int, lv) -> dict:
+    def _check_level(i: int, lv: Mapping[str, Any]) -> dict:
         lv = require_mapping(lv, f"pyramid.levels[{i}]")
         reject_unknown(lv, f"pyramid.levels[{i}]", {"shape", "scale", "offset", "nbytes", "chunk_size", "block_size"})
         shape = int_list(lv.get("shape"), f"pyramid.levels[{i}].shape", minimum=1)
@@ -301,13 +312,13 @@ class MetaPyramid(BaseMeta):
     def to_mapping(self, *, include_none: bool = False) -> dict:
         if not self.levels:
             return {"levels": [], "method": None} if include_none else {}
-        out = {"levels": [dict(lv) for lv in self.levels]}
+        out: dict[str, object] = {"levels": [dict(lv) for lv in self.levels]}
         if self.method:
             out["method"] = self.method
         return out
 
     @classmethod
-    def from_mapping(cls, d) -> "MetaPyramid":
+    def from_mapping(cls, d: Optional[Mapping[str, Any]]) -> "MetaPyramid":
         d = require_mapping(d, "pyramid")
         reject_unknown(d, "pyramid", set(cls.__slots__))
         return cls(**d)
@@ -368,8 +379,9 @@ class Meta(PublishedMetaAPI):
         self.pyramid = pyramid
         self.is_seg = is_seg
         self.classes = check_classes(classes)
-        self.source = source
-        self.extra = extra
+        # __setattr__ turns both into their dict classes; None is an empty one
+        self.source = {} if source is None else source
+        self.extra = {} if extra is None else extra
         self.source_format = source_format
         self.has_array = has_array
         self.writer = writer
@@ -538,11 +550,14 @@ class Meta(PublishedMetaAPI):
     def __repr__(self) -> str:
         return f"Meta({self.to_mapping()!r})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[Mapping[str, Any]], Meta], tuple[dict]]:
         return (Meta.from_mapping, (self.to_mapping(),))
 
 
-def _ensure(value, cls):
+_Namespace = TypeVar("_Namespace", bound=BaseMeta)
+
+
+def _ensure(value: object, cls: type[_Namespace]) -> _Namespace:
     if value is None:
         return cls()
     if isinstance(value, cls):
@@ -553,7 +568,7 @@ def _ensure(value, cls):
     return cls.from_mapping(value)
 
 
-def _check_is_seg(v) -> Optional[bool]:
+def _check_is_seg(v: object) -> Optional[bool]:
     if isinstance(v, SingleKeyBaseMeta):
         v = v.value
     if v is None or isinstance(v, bool):
@@ -563,7 +578,7 @@ def _check_is_seg(v) -> Optional[bool]:
     raise MetadataTypeError("is_seg", v, "must be True, False or None", "pass a bool")
 
 
-def _check_dict(v, field: str) -> dict:
+def _check_dict(v: object, field: str) -> dict:
     if v is None:
         return {}
     if not isinstance(v, Mapping):

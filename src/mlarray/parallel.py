@@ -14,9 +14,12 @@ import multiprocessing
 import os
 import platform
 import warnings
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from ._errors import MLArrayError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import distributed
 
 __all__ = ["executor", "parallel_map", "one_core_per_worker", "worker_malloc_hint", "WorkerSetupWarning",
            "TaskError", "describe_error"]
@@ -71,11 +74,15 @@ def one_core_per_worker() -> None:
     blosc2.set_nthreads(1)
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
 class WorkerSetupWarning(UserWarning):
     """The cluster's workers are set up in a way known to slow these tasks down."""
 
 
-def worker_malloc_hint(client) -> Optional[str]:
+def worker_malloc_hint(client: distributed.Client) -> Optional[str]:
     """Advice when dask workers run with glibc's adaptive mmap threshold switched off, else None.
 
     dask's nanny exports ``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.pre-spawn-environ``).
@@ -100,7 +107,7 @@ def _malloc_settings() -> tuple[str, Optional[str], Optional[str]]:
     return (platform.libc_ver()[0], os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_"))
 
 
-def _warn_about_worker_setup(client) -> None:
+def _warn_about_worker_setup(client: distributed.Client) -> None:
     hint = worker_malloc_hint(client)
     if hint:
         warnings.warn(hint, WorkerSetupWarning, stacklevel=4)
@@ -153,7 +160,7 @@ class TaskError(MLArrayError):
         self.kind, self.message = kind, message
         super().__init__(f"{kind}: {message}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[TaskError], tuple[str, str]]:
         return (TaskError, (self.kind, self.message))
 
 
@@ -163,11 +170,11 @@ class _Failed:
     def __init__(self, kind: str, message: str) -> None:
         self.kind, self.message = kind, message
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[_Failed], tuple[str, str]]:
         return (_Failed, (self.kind, self.message))
 
 
-def _guarded(func, item):
+def _guarded(func: Callable[[T], R], item: T) -> R | _Failed:
     try:
         return func(item)
     except Exception as exc:
@@ -179,7 +186,7 @@ def describe_error(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
 
 
-def _call(func, item, errors):
+def _call(func: Callable[[T], R], item: T, errors: str) -> R | Exception:
     try:
         return func(item)
     except Exception as exc:

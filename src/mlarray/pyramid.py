@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from itertools import product
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._data.chunks import DEFAULT_BUDGET_BYTES, iter_chunk_slices, working_chunk_shape
 from ._errors import MetadataError
@@ -151,28 +153,46 @@ def _pad_to_multiple(block: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     return np.pad(block, pad)
 
 
-def _offset_validity(shape: tuple[int, ...], factors: tuple[int, ...], offset: tuple[int, ...]):
+def _offset_validity(shape: tuple[int, ...], factors: tuple[int, ...], offset: tuple[int, ...]) -> np.ndarray | bool:
     """Broadcastable mask: which cells really contain the voxel at ``offset`` (True if all)."""
-    mask = True
+    mask: np.ndarray | None = None
     for axis, (n, f, o) in enumerate(zip(shape, factors, offset)):
         cells = -(-n // f)
         inside = np.arange(cells) * f + o < n
         if inside.all():
             continue
         axis_mask = inside.reshape([-1 if a == axis else 1 for a in range(len(shape))])
-        mask = axis_mask if mask is True else (mask & axis_mask)
-    return mask
+        mask = axis_mask if mask is None else (mask & axis_mask)
+    return True if mask is None else mask
 
 
 # --------------------------------------------------------------------------- whole pyramid
 
 
+class PyramidSource(Protocol):
+    """What a pyramid is read from: the base array, and each built level in turn (NumPy, blosc2, zarr, ...)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def __getitem__(self, key: tuple[slice, ...], /) -> ArrayLike: ...
+
+
+class PyramidLevel(PyramidSource, Protocol):
+    """A level ``make_level`` returns: written tile by tile, then read back to build the next level."""
+
+    def __setitem__(self, key: tuple[slice, ...], value: np.ndarray, /) -> None: ...
+
+
 def build_pyramid(
-    source,
+    source: PyramidSource,
     spatial_axes: Sequence[int],
     *,
     is_seg: bool,
-    make_level: Callable[[int, tuple[int, ...], np.dtype], object],
+    make_level: Callable[[int, tuple[int, ...], np.dtype], PyramidLevel],
     min_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
     chunk_shape: Sequence[int] | None = None,
@@ -205,7 +225,8 @@ def build_pyramid(
     _report(progress, done, total)
 
     levels = []
-    previous, previous_factors = source, (1,) * len(shape)
+    previous: PyramidSource = source
+    previous_factors: tuple[int, ...] = (1,) * len(shape)
     for k, (factors, out_shape) in enumerate(zip(plan, shapes), start=1):
         step = tuple(c // p for c, p in zip(factors, previous_factors))
         out = make_level(k, out_shape, dtype)
@@ -221,7 +242,8 @@ def build_pyramid(
     return levels
 
 
-def _output_tile_shape(out, out_shape, step, dtype, method, chunk_shape, budget_bytes):
+def _output_tile_shape(out: PyramidLevel, out_shape: tuple[int, ...], step: tuple[int, ...], dtype: np.dtype,
+                       method: str, chunk_shape: Sequence[int] | None, budget_bytes: int) -> tuple[int, ...]:
     """Tile of the output level whose input region (``step`` times larger) fits the budget."""
     if chunk_shape is not None:
         _check_factors(chunk_shape, len(out_shape), field="chunk_shape")
@@ -236,13 +258,13 @@ def _output_tile_shape(out, out_shape, step, dtype, method, chunk_shape, budget_
                                getattr(out, "chunks", None), budget_bytes)
 
 
-def _input_region(out_slices: tuple[slice, ...], step: tuple[int, ...], in_shape) -> tuple[slice, ...]:
+def _input_region(out_slices: tuple[slice, ...], step: tuple[int, ...], in_shape: Sequence[int]) -> tuple[slice, ...]:
     """The previous-level region that ``out_slices`` is computed from (clipped at the end)."""
     return tuple(slice(s.start * f, min(s.stop * f, int(n)))
                  for s, f, n in zip(out_slices, step, in_shape))
 
 
-def _report(progress, done: int, total: int) -> None:
+def _report(progress: Callable[[int, int], None] | None, done: int, total: int) -> None:
     if progress is not None:
         progress(done, total)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._errors import MetadataError
 
@@ -66,7 +67,7 @@ _HU_RANGE = (-1000, 1200)
 # ----------------------------------------------------------------------------- CT phantom
 
 
-def ct_phantom(shape: Sequence[int] = (128, 256, 256), seed: int = 0, dtype=np.int16) -> np.ndarray:
+def ct_phantom(shape: Sequence[int] = (128, 256, 256), seed: int = 0, dtype: DTypeLike = np.int16) -> np.ndarray:
     """CT-like volume in Hounsfield units (see module docstring for the anatomy)."""
     shape = _check_shape(shape)
     out = np.empty(shape, dtype=_check_dtype(dtype))
@@ -75,7 +76,7 @@ def ct_phantom(shape: Sequence[int] = (128, 256, 256), seed: int = 0, dtype=np.i
     return out
 
 
-def ct_phantom_slab(shape: Sequence[int], z0: int, z1: int, seed: int = 0, dtype=np.int16) -> np.ndarray:
+def ct_phantom_slab(shape: Sequence[int], z0: int, z1: int, seed: int = 0, dtype: DTypeLike = np.int16) -> np.ndarray:
     """Slices ``z0:z1`` (axis 0) of ``ct_phantom(shape, seed, dtype)``, computed on their own."""
     shape = _check_shape(shape)
     dtype = _check_dtype(dtype)
@@ -151,7 +152,7 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     return shape
 
 
-def _check_dtype(dtype) -> np.dtype:
+def _check_dtype(dtype: DTypeLike) -> np.dtype:
     dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
@@ -185,7 +186,7 @@ def _noise(shape: tuple[int, int, int], z0: int, z1: int, seed: int) -> np.ndarr
     return out
 
 
-def _coords(shape: tuple[int, int, int], z0: int, z1: int):
+def _coords(shape: tuple[int, int, int], z0: int, z1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalised voxel-centre coordinates: z in [0, 1], y and x in [-1, 1]."""
     z = ((np.arange(z0, z1, dtype=np.float32) + 0.5) / shape[0])
     y = (np.arange(shape[1], dtype=np.float32) + 0.5) / shape[1] * 2 - 1
@@ -225,7 +226,8 @@ def _index_range(coord: np.ndarray, lo: float, hi: float) -> slice:
     return slice(int(np.searchsorted(coord, lo, "left")), int(np.searchsorted(coord, hi, "right")))
 
 
-def _organ(codes, z, y, x, center, semi, code, over) -> None:
+def _organ(codes: np.ndarray, z: np.ndarray, y: np.ndarray, x: np.ndarray, center: tuple[float, float, float],
+           semi: tuple[float, float, float], code: int, over: tuple[int, ...]) -> None:
     """Paint an ellipsoid, evaluated only inside its bounding box, over the listed codes."""
     sl = tuple(_index_range(c, m - s, m + s) for c, m, s in zip((z, y, x), center, semi))
     sub = codes[sl]
@@ -237,7 +239,8 @@ def _organ(codes, z, y, x, center, semi, code, over) -> None:
     sub[(r <= 1.0) & np.isin(sub, over)] = code
 
 
-def _bone_column(codes, z, y, x, center_yx, semi_yx, z_range, inner, cortex) -> None:
+def _bone_column(codes: np.ndarray, z: np.ndarray, y: np.ndarray, x: np.ndarray, center_yx: tuple[float, float],
+                 semi_yx: tuple[float, float], z_range: tuple[float, float], inner: int, cortex: int) -> None:
     """Elliptic bone cylinder along z (within ``z_range``): cancellous core, cortical shell."""
     sl = (_index_range(z, *z_range),
           _index_range(y, center_yx[0] - semi_yx[0], center_yx[0] + semi_yx[0]),
@@ -252,7 +255,7 @@ def _bone_column(codes, z, y, x, center_yx, semi_yx, z_range, inner, cortex) -> 
     sub[(r <= 0.72 ** 2) & inside] = inner
 
 
-def _spine(codes, z, y, x) -> None:
+def _spine(codes: np.ndarray, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> None:
     """Vertebral column: bone cylinder interrupted by intervertebral discs along z."""
     _bone_column(codes, z, y, x, (0.36, 0.0), (0.09, 0.10), (0.0, 1.0), SPINE_IN, SPINE_CORTEX)
     disc_z = ((z * 14.0) % 1.0) < 0.22  # ~14 vertebrae, discs ~1/5 of their height
@@ -287,7 +290,7 @@ def slide_phantom_tile(y0: int, y1: int, x0: int, x1: int, seed: int = 0,
     return np.clip(np.rint(value), 0, 255).astype(np.uint8)
 
 
-def _tissue_field(yy, xx, h, w, seed) -> np.ndarray:
+def _tissue_field(yy: np.ndarray, xx: np.ndarray, h: int, w: int, seed: int) -> np.ndarray:
     """Sum of a few seeded gaussian blobs with wavy edges; > 0.5 means tissue."""
     rng = np.random.default_rng((int(seed), 7))
     fy = yy.astype(np.float32) / h
@@ -314,17 +317,17 @@ def _hash(a: np.ndarray, b: np.ndarray, seed: int, salt: int) -> np.ndarray:
     return h
 
 
-def _hash_unit(a, b, seed, salt) -> np.ndarray:
+def _hash_unit(a: np.ndarray, b: np.ndarray, seed: int, salt: int) -> np.ndarray:
     """Uniform float32 in [0, 1) from the hash."""
     return (_hash(a, b, seed, salt) >> np.uint32(8)).astype(np.float32) / np.float32(2**24)
 
 
-def _hash_normalish(a, b, seed, salt) -> np.ndarray:
+def _hash_normalish(a: np.ndarray, b: np.ndarray, seed: int, salt: int) -> np.ndarray:
     """Zero-mean, unit-variance-ish noise (sum of two uniforms, cheap and bounded)."""
     return (_hash_unit(a, b, seed, salt) + _hash_unit(a, b, seed, salt + 100) - 1.0) * np.float32(2.45)
 
 
-def _value_noise(yy, xx, cell: int, seed: int, salt: int) -> np.ndarray:
+def _value_noise(yy: np.ndarray, xx: np.ndarray, cell: int, seed: int, salt: int) -> np.ndarray:
     """Bilinear interpolation of hashed lattice values in [-1, 1]: smooth texture."""
     gy, gx = yy // cell, xx // cell
     ty = ((yy % cell) / cell).astype(np.float32)
@@ -338,7 +341,7 @@ def _value_noise(yy, xx, cell: int, seed: int, salt: int) -> np.ndarray:
     return (top + (bottom - top) * ty) * 2 - 1
 
 
-def _nuclei(yy, xx, seed, cell: int = 20) -> np.ndarray:
+def _nuclei(yy: np.ndarray, xx: np.ndarray, seed: int, cell: int = 20) -> np.ndarray:
     """At most one round nucleus per ``cell``-pixel cell, kept inside its cell so no neighbour lookups."""
     gy, gx = yy // cell, xx // cell
     present = _hash_unit(gy, gx, seed, 11) < 0.55

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, TypeGuard
 from urllib.parse import urlsplit
 
 from .._errors import MLArrayError
@@ -19,7 +19,7 @@ __all__ = ["is_url", "absolute", "open_url_store"]
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-def is_url(path: object) -> bool:
+def is_url(path: object) -> TypeGuard[str]:
     """Whether ``path`` is a URL string (``scheme://...``) rather than a local path (``file://`` is local)."""
     return isinstance(path, str) and bool(_URL.match(path)) and not path[:7].lower() == "file://"
 
