@@ -49,7 +49,7 @@ class MLArrayBlockReader:
             lv = self._level()
             shape, dtype, chunks = lv.shape, lv.dtype, _level_chunks(lv)
         elif chunks is None:
-            raise TypeError("MLArrayBlockReader: pass chunks together with shape (or neither, to read the header)")
+            raise InputError("MLArrayBlockReader: pass chunks together with shape (or neither, to read the header)")
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         self.chunks = tuple(int(c) for c in chunks)
