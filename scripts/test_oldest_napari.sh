@@ -12,7 +12,8 @@ echo "torch==2.13.0" > "$PINS"  # nothing here needs torch; never let a resolver
 [ -x "$VENV/bin/python" ] || "$MLARRAY_BASE_PYTHON" -m venv "$VENV"
 echo "napari $OLDEST in $VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$PINS" \
-  -e ".[convert,napari]" "napari==$OLDEST" pytest pytest-qt
+  -e ".[convert,napari,omezarr]" "napari==$OLDEST" pytest pytest-qt \
+  "ome-zarr>=0.12,<0.18" pydicom-data  # the plugin tests' OME-Zarr inputs and real enhanced CT (as in .[test])
 rm -f "$PINS"
 "$VENV/bin/python" -c "import napari, mlarray; assert napari.__version__ == '$OLDEST', napari.__version__"
 # test_formats_omezarr_napari.py compares with another plugin (napari-ome-zarr, zarr 3, ome-zarr), a
