@@ -360,3 +360,53 @@ def test_turning_the_views_off_leaves_one_working_canvas(make_napari_viewer, ct_
     again = orthogonal_views(viewer, enabled=True)
     assert again is not ortho and len(again.views["axial"].layers) >= 2
     orthogonal_views(viewer, enabled=False)
+
+
+def test_views_step_as_the_main_viewer_and_show_layers_added_later(make_napari_viewer, ct_files):
+    from napari_mlarray import measure
+
+    viewer = make_napari_viewer(show=True)
+    ortho = _views(viewer, ct_files)
+    for model in ortho.views.values():  # one slice per step, as in the main viewer (not 1 mm)
+        assert tuple(model.dims.range) == tuple(viewer.dims.range)
+    axial = ortho.views["axial"]
+    before = viewer.dims.current_step[0]
+    axial.dims.set_current_step(0, axial.dims.current_step[0] + 1)
+    assert viewer.dims.current_step[0] == before + 1
+    # a measurement layer made while the views are shown: its shapes and labels reach every view
+    m = measure(viewer, viewer.layers["ct"])
+    ct = viewer.layers["ct"]
+    m.add_lines(np.array([layer_index(ct, (3, 5, 5)), layer_index(ct, (3, 30, 40))], dtype=float))
+    for model in ortho.views.values():
+        copy = model.layers["measurements"]
+        assert len(copy.data) == 1 and np.allclose(copy.data[0], m.data[0])
+        assert copy.features["label"].iloc[0] == m.features["label"].iloc[0]
+    ortho.close()
+
+
+def test_cursor_readout_reads_the_voxel_on_screen_of_a_tilted_grid_without_deprecations(make_napari_viewer,
+                                                                                     tmp_path):
+    import warnings
+
+    from napari_mlarray import enable_cursor_readout
+    from napari_mlarray.radiology._interaction import text_overlay
+
+    rng = np.random.default_rng(5)
+    vol = rng.integers(0, 1000, size=(12, 40, 40)).astype(np.int16)
+    c, s = math.cos(math.radians(20)), math.sin(math.radians(20))
+    # slices tilted 20 degrees about L (gantry-tilt-like): an axial world plane cuts several slices
+    img = MLArray(vol, spacing=[3.0, 1.0, 1.0], origin=[0.0, 0.0, 0.0],
+                  direction=[[0.0, 0.0, 1.0], [s, c, 0.0], [c, -s, 0.0]], meta=Meta(source={"Modality": "CT"}))
+    img.meta.spatial.coord_system = "LPS"
+    img.save(tmp_path / "tilted.mla")
+    viewer = make_napari_viewer()
+    layer = _image(viewer, tmp_path / "tilted.mla")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        enable_cursor_readout(viewer)
+        for index in ((6, 10, 10), (6, 30, 25)):
+            world = np.asarray(layer.data_to_world(np.asarray(layer_index(layer, index), dtype=float)))
+            viewer.cursor.position = tuple(world)
+            shown = layer.get_value(world, world=True)  # what napari draws at that screen point
+            text = text_overlay(viewer).text
+            assert text.split()[0] == f"{float(shown):.1f}", (index, text, shown)

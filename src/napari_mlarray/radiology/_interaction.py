@@ -19,7 +19,7 @@ import numpy as np
 from mlarray.affines import OPPOSITE_LETTER
 
 __all__ = ["enable_window_level", "disable_window_level", "enable_cursor_readout", "disable_cursor_readout",
-           "cursor_text"]
+           "cursor_text", "text_overlay"]
 
 _WL_PIXELS = 512.0  # a drag across this many screen pixels sweeps the layer's whole value range
 
@@ -69,6 +69,15 @@ def _window_level_drag(viewer: Any, event: Any) -> Iterator[None]:
     camera.mouse_zoom, camera.mouse_pan = zoom_on, pan_on
 
 
+def text_overlay(viewer: Any) -> Any:
+    """The canvas text overlay: ``viewer.canvas.overlays.text`` from napari 0.9 (which deprecates
+    ``viewer.text_overlay``), ``viewer.text_overlay`` before."""
+    overlays: Any = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    if overlays is not None and "text" in overlays:
+        return overlays["text"]
+    return viewer.text_overlay
+
+
 def _camera(viewer: Any) -> Any:
     scene = getattr(viewer, "scene", None)  # napari >= 0.9: viewer.scene.camera; viewer.camera before
     return scene.camera if scene is not None else viewer.camera
@@ -101,7 +110,7 @@ _FRAME_AXES = {"SPL": ("S", "P", "L"), "RAS": ("R", "A", "S")}
 
 def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
     """``value  R x  A y  S z mm`` for an anatomical MLArray layer; the value alone otherwise."""
-    value = _full_resolution_value(layer, world)
+    value = _full_resolution_value(layer, world, viewer)
     parts = []
     if value is not None and not (isinstance(value, float) and np.isnan(value)):
         unit = _value_unit(layer)
@@ -123,7 +132,7 @@ def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
     return "    ".join(parts)
 
 
-def _full_resolution_value(layer: Any, world: np.ndarray) -> Any:
+def _full_resolution_value(layer: Any, world: np.ndarray, viewer: Any = None) -> Any:
     """The stored value of the voxel at ``world``, from the full-resolution level.
 
     napari's own ``get_value`` answers from the level on screen, so a zoomed-out CT would report
@@ -131,6 +140,16 @@ def _full_resolution_value(layer: Any, world: np.ndarray) -> Any:
     """
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     index = np.round(np.asarray(layer.world_to_data(world), dtype=float)).astype(int)
+    if viewer is not None and viewer.dims.ndisplay == 2:
+        # What napari draws there: on a tilted grid the cursor's 3-D point lies off the slice napari
+        # shows, and napari alone knows which slice it drew (its non-orthogonal slicing). Its value
+        # is the voxel itself unless a coarser pyramid level is on screen.
+        shown = layer.get_value(world, world=True)
+        level = 0
+        if getattr(layer, "multiscale", False) and isinstance(shown, tuple):
+            level, shown = shown
+        if level == 0:
+            return None if shown is None else np.asarray(shown)
     shape = data.shape[: len(index)]
     if len(index) != len(shape) or not all(0 <= i < n for i, n in zip(index, shape)):
         return None
@@ -151,10 +170,10 @@ def _readout(viewer: Any) -> Callable[..., None]:
     def update(event: Any = None) -> None:
         layer = _image_under_control(viewer)
         if layer is None:
-            viewer.text_overlay.text = ""
+            text_overlay(viewer).text = ""
             return
         world = np.asarray(viewer.cursor.position, dtype=float)
-        viewer.text_overlay.text = cursor_text(viewer, layer, world)
+        text_overlay(viewer).text = cursor_text(viewer, layer, world)
     return update
 
 
@@ -178,13 +197,13 @@ def enable_cursor_readout(viewer: Any) -> None:
     update = _readout(viewer)
     _READOUTS[id(viewer)] = update
     viewer.cursor.events.position.connect(update)
-    viewer.text_overlay.visible = True
-    viewer.text_overlay.position = "bottom_left"
+    text_overlay(viewer).visible = True
+    text_overlay(viewer).position = "bottom_left"
 
 
 def disable_cursor_readout(viewer: Any) -> None:
     update = _READOUTS.pop(id(viewer), None)
     if update is not None:
         viewer.cursor.events.position.disconnect(update)
-        viewer.text_overlay.text = ""
-        viewer.text_overlay.visible = False
+        text_overlay(viewer).text = ""
+        text_overlay(viewer).visible = False

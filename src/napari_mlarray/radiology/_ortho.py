@@ -142,6 +142,8 @@ class OrthogonalViews:
                 emitter = getattr(member.events, name, None)
                 if emitter is not None and kind == "labels":
                     self._connect(emitter, self._redraw_others(member, group))
+            if kind in ("shapes", "points"):  # their data are the layer's own: copied on each edit
+                self._connect(member.events.data, self._copy_data(member, group))
         self._update_crosshairs()
 
     def _on_inserted(self, event: Any) -> None:
@@ -174,6 +176,32 @@ class OrthogonalViews:
 
         return follow
 
+    def _copy_data(self, source: Any, group: list) -> Callable:
+        ref = weakref.ref(source)
+
+        def copy(event: Any = None) -> None:
+            src = ref()
+            if src is None or self._busy or getattr(event, "action", "added") in ("adding", "removing", "changing"):
+                return
+            self._busy = True
+            try:
+                for other in group:
+                    if other is src:
+                        continue
+                    if hasattr(src, "shape_type"):
+                        other.data = []
+                        if len(src.data):
+                            other.add(list(src.data), shape_type=list(src.shape_type))
+                    else:
+                        other.data = src.data
+                    other.features = src.features
+                    if hasattr(other, "refresh_text"):
+                        other.refresh_text()
+            finally:
+                self._busy = False
+
+        return copy
+
     def _redraw_others(self, source: Any, group: list) -> Callable:
         ref = weakref.ref(source)
 
@@ -199,10 +227,15 @@ class OrthogonalViews:
         return nd + _NORMAL[_frame(self.viewer)][plane]
 
     def _apply_point(self, point: tuple) -> None:
+        self._update_crosshairs()  # first: a change of the crosshair's extent makes napari redo the ranges
         for plane, model in self.views.items():
             nd = model.dims.ndim
             if nd != len(point):
                 continue
+            # the main viewer's ranges and steps (napari derives a view's own from its layers with
+            # a unit step, so a 2 mm or 2000 s axis would step 1 world unit per notch)
+            if tuple(model.dims.range) != tuple(self.viewer.dims.range):
+                model.dims.range = self.viewer.dims.range
             normal = self._normal(plane)
             if normal is not None:
                 order = [a for a in range(nd) if a != normal]
@@ -213,6 +246,10 @@ class OrthogonalViews:
             if tuple(model.dims.point) != tuple(point):
                 model.dims.point = point
         self._update_crosshairs()
+        for model in self.views.values():  # the lines just moved: keep the main viewer's ranges
+            if model.dims.ndim == len(point) and tuple(model.dims.range) != tuple(self.viewer.dims.range):
+                model.dims.range = self.viewer.dims.range
+                model.dims.point = point
 
     def _from_main(self, event: Any = None) -> None:
         if self._busy:
