@@ -473,6 +473,13 @@ class MLArray(PublishedArrayAPI):
         return None if self._data is None else np.dtype(self._data.dtype)
 
     @property
+    def chunks(self) -> Optional[tuple[int, ...]]:
+        """The chunk shape of the compressed (Blosc2) array: a read aligned to it decompresses each chunk once.
+        None for an uncompressed (numpy) array and without array data."""
+        chunks = getattr(self._data, "chunks", None)
+        return None if chunks is None else tuple(int(c) for c in chunks)
+
+    @property
     def ndim(self) -> Optional[int]:
         shape = self.shape
         return None if shape is None else len(shape)

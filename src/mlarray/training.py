@@ -84,9 +84,7 @@ def find_foreground(path: _PathLike, *, classes: Optional[Sequence[int]] = None,
     wanted = None if classes is None else {int(c) for c in classes}
     rng = np.random.default_rng([int(seed), _stable_hash(os.path.abspath(os.fspath(path)))])
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # class -> (coords, priority keys)
-    data = img._require_data()
-    work = working_chunk_shape(shape, 4 * np.dtype(img.dtype).itemsize + 8, getattr(data, "chunks", None),
-                               budget_bytes)
+    work = working_chunk_shape(shape, 4 * np.dtype(img.dtype).itemsize + 8, img.chunks, budget_bytes)
     for sl in iter_chunk_slices(shape, work):
         block = np.asarray(img[sl])
         if other:

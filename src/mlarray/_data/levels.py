@@ -46,6 +46,13 @@ class LevelArray:
     def nbytes(self) -> int:
         return self.size * self.dtype.itemsize
 
+    def chunk_shape(self) -> tuple[int, ...]:
+        """The level's chunk shape; a pyramid level's is read from its frame (the level is opened and checked
+        on this first use). An array stored without chunks counts as one chunk: its shape."""
+        if self.chunks is None:
+            self._get()
+        return self.chunks if self.chunks is not None else self.shape
+
     def _get(self):
         if self._array is None:
             self._array = self._loader()

@@ -17,14 +17,14 @@ from monai.data import Dataset, MetaTensor
 from monai.utils import MetaKeys, SpaceKeys
 
 from .._array import MLArray
-from ..torch import SharedEpoch, _torch_friendly
 from ..training import PatchSampler, SamplingError
 from ._geometry import channel_first, ras_affine
+from ._torch_common import SharedEpochMixin, torch_friendly
 
 __all__ = ["MLArrayPatchDataset"]
 
 
-class MLArrayPatchDataset(Dataset):
+class MLArrayPatchDataset(SharedEpochMixin, Dataset):
     """Random patches from ``.mla`` files as MONAI dict items.
 
     Args:
@@ -65,22 +65,10 @@ class MLArrayPatchDataset(Dataset):
                                     **sampler_kwargs)
         super().__init__(data=data, transform=transform)
         self.image_key, self.label_key = image_key, (label_key if has_label else None)
-        self._epoch = SharedEpoch(0)
+        self._start_epochs(0)
         self._geometry = [_case_geometry(c.image, not affine_lps_to_ras) for c in self.sampler.cases]
         if precompute_jobs:
             self.sampler.precompute_foreground(jobs=precompute_jobs)
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch.get()
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self._epoch.set(value)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the patches of ``epoch`` from now on, in this process and in every DataLoader worker."""
-        self._epoch.set(epoch)
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -126,7 +114,7 @@ def _patch_affine(affine: np.ndarray, squeezed, start) -> np.ndarray:
 def _meta_tensor(patch: np.ndarray, spatial_positions, affine, space, path) -> MetaTensor:
     """``patch`` (file layout, squeezed axes removed) as a channel-first MetaTensor."""
     data = channel_first(np.ascontiguousarray(patch), spatial_positions)
-    data = _torch_friendly(data)
+    data = torch_friendly(data)
     meta = {
         MetaKeys.SPATIAL_SHAPE: np.asarray(data.shape[1:]),
         MetaKeys.ORIGINAL_CHANNEL_DIM: 0,

@@ -230,7 +230,8 @@ class SingleKeyBaseMeta:
         object.__setattr__(self, "_value", self._check(value))
 
     @classmethod
-    def _bound(cls, owner: Any) -> "SingleKeyBaseMeta":
+    def bound_to(cls, owner: Any) -> "SingleKeyBaseMeta":
+        """A view of ``owner``'s value (its ``_OWNER_ATTR``): reads and writes go to ``owner``."""
         obj = cls.__new__(cls)
         object.__setattr__(obj, "_owner", owner)
         object.__setattr__(obj, "_value", None)

@@ -193,6 +193,12 @@ class MetaSpatial(BaseMeta):
         return None
 
     @property
+    def validated_ndim(self) -> Optional[int]:
+        """The array's ``ndim`` these fields were last validated against (None before any validation with one);
+        later assignments are checked against it."""
+        return self._ndim
+
+    @property
     def is_orthonormal(self) -> bool:
         """Whether ``direction`` is a rotation/reflection (True when no direction is set)."""
         return self.direction is None or affines.orthonormality_error(self.direction) <= affines.ORTHONORMAL_TOL
