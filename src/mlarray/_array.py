@@ -24,6 +24,7 @@ from ._file.container import base_offset
 from ._file.format import CURRENT_FORMAT, PublishedPickleFormat, detect_format
 from ._published.array_api import PublishedArrayAPI
 from ._remote import is_url, open_url_store
+from ._types import PathLike as _PathLike
 from ._untrusted.limits import metadata_limits_key
 from .meta import Meta, MetaBlosc2, spatial_axes_of
 
@@ -31,7 +32,6 @@ __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
 
 MLARRAY_DEFAULT_PATCH_SIZE = 192
 _MMAP_MODES = ("r", "r+", "c", None)
-_PathLike = Union[str, os.PathLike]
 # The voxels: a numpy array, an in-memory or file-backed blosc2.NDArray, or a remote store (mlarray._remote).
 # blosc2 ships no type hints, so this cannot be narrower than Any for a type checker.
 _Store = Any

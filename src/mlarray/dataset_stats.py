@@ -44,6 +44,7 @@ from ._array import MLArray
 from ._data.chunks import iter_chunk_slices, working_chunk_shape
 from ._errors import InputError
 from ._frameworks._geometry import array_shape, channel_first
+from ._types import PathLike as _PathLike
 from .parallel import describe_error, parallel_map
 from .stats import DEFAULT_PERCENTILES as STORED_PERCENTILES
 from .stats import compute_label_stats, compute_stats, percentiles_from_counts
@@ -55,7 +56,6 @@ __all__ = ["dataset_stats", "find_mla_files", "file_summary", "format_report", "
 DEFAULT_PERCENTILES = tuple(sorted({*STORED_PERCENTILES, 50}))
 EXACT_RANGE_LIMIT = 2**20
 FLOAT_BINS = 2**16
-_PathLike = Union[str, os.PathLike]
 
 
 # ----------------------------------------------------------------------------- per-file work
