@@ -189,11 +189,12 @@ class MLArray(PublishedArrayAPI):
     def _setup_verifier(self, verify: Union[bool, str]) -> None:
         self._verifier = None
         self._checksums = None
-        if verify and self._meta.has_array:
-            sums = _integrity.read_checksums(self._fstore, self.filepath, self._sums_expected)
+        path = self.filepath  # set by the open that calls this
+        if verify and self._meta.has_array and path is not None:
+            sums = _integrity.read_checksums(self._fstore, path, self._sums_expected)
             self._checksums = sums  # without checksums, only chunk headers are checked
             chunks = None if sums is None else sums.chunks
-            self._verifier = _integrity.ChunkVerifier(self._fstore, self.filepath, chunks)
+            self._verifier = _integrity.ChunkVerifier(self._fstore, path, chunks)
             if verify is True:
                 self._verifier.check_all()
 
@@ -569,10 +570,11 @@ class MLArray(PublishedArrayAPI):
         path = self.filepath  # set whenever _fstore is
         if self._fstore is not None and path is not None and not self._data_dirty:
             sums = getattr(self, "_checksums", None)
+            dtype = np.dtype(data.dtype)
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
-                out.append(LevelArray(lv["shape"], self.dtype, lv["scale"], level_loader(
-                    path, k, lv, self.dtype, crcs, verify=self._verifier is not None, base=self._fstore),
+                out.append(LevelArray(lv["shape"], dtype, lv["scale"], level_loader(
+                    path, k, lv, dtype, crcs, verify=self._verifier is not None, base=self._fstore),
                     k, path=path))
         self._level_cache = out
         return out
