@@ -6,10 +6,9 @@ import os
 import nibabel as nib
 import numpy as np
 import pytest
+from dicom_voxel_order import SOURCES, dicom_mla, sitk_read, world_columns  # noqa: E402
 from nibabel.affines import apply_affine  # noqa: E402
 from nibabel.testing import data_path  # noqa: E402
-
-from dicom_voxel_order import SOURCES, dicom_mla, sitk_read, world_columns  # noqa: E402
 
 from mlarray import MLArray  # noqa: E402
 from mlarray._errors import CorruptFileError  # noqa: E402

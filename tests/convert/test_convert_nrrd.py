@@ -5,7 +5,6 @@ import json
 import nrrd
 import numpy as np
 import pytest
-
 from dicom_voxel_order import SOURCES, dicom_mla, sitk_read  # noqa: E402
 
 from mlarray._errors import CorruptFileError  # noqa: E402
