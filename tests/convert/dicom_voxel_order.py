@@ -4,6 +4,8 @@ CLI, and SimpleITK's reading of each original: the oracle for the voxel order of
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pydicom
@@ -16,14 +18,29 @@ SOURCES = {"CT_small": _DATA / "CT_small.dcm", "MR_small": _DATA / "MR_small.dcm
            "CT2 series": _DATA / "dicomdirtests" / "77654033" / "CT2"}
 
 
-def sitk_read(src: Path):
-    """SimpleITK's image of a DICOM file or series folder (ImageSeriesReader, as its docs show)."""
-    sitk = pytest.importorskip("SimpleITK", reason="SimpleITK is the oracle; it is in the 'test' extra")
-    if src.is_dir():
-        reader = sitk.ImageSeriesReader()
-        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(src)))
-        return reader.Execute()
-    return sitk.ReadImage(str(src))
+_SITK_WRITE = """
+import sys, SimpleITK as sitk
+src, out = sys.argv[1], sys.argv[2]
+if src.endswith("/"):
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(src))
+    img = reader.Execute()
+else:
+    img = sitk.ReadImage(src)
+sitk.WriteImage(img, out)
+"""
+
+
+def sitk_write(src: Path, out: Path) -> Path:
+    """SimpleITK's conversion of a DICOM file or series folder (ImageSeriesReader, as its docs show) to ``out``.
+
+    In a child process: once GDCM has read a DICOM, SimpleITK's DICOM writer in the same process writes a
+    SpacingBetweenSlices of 1 into every slice (measured with SimpleITK 2.5), which breaks the series that
+    later tests write (test_dicom_seg_export)."""
+    pytest.importorskip("SimpleITK", reason="SimpleITK is the oracle; it is in the 'test' extra")
+    arg = os.fspath(src) + ("/" if src.is_dir() else "")
+    subprocess.run([sys.executable, "-c", _SITK_WRITE, arg, os.fspath(out)], check=True, capture_output=True)
+    return out
 
 
 def dicom_mla(name: str, folder: Path) -> Path:

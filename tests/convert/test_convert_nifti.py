@@ -6,7 +6,7 @@ import os
 import nibabel as nib
 import numpy as np
 import pytest
-from dicom_voxel_order import SOURCES, dicom_mla, sitk_read, world_columns  # noqa: E402
+from dicom_voxel_order import SOURCES, dicom_mla, sitk_write, world_columns  # noqa: E402
 from nibabel.affines import apply_affine  # noqa: E402
 from nibabel.testing import data_path  # noqa: E402
 
@@ -168,11 +168,9 @@ def test_read_any_and_write_any_dispatch(tmp_path):
 def test_dicom_sourced_mla_exports_the_nifti_simpleitk_writes(name, tmp_path):
     """ITK, SimpleITK and dcm2niix store a DICOM as (col, row, slice); a model trained on their NIfTIs must see
     ours the same way (the .mla keeps DICOM's (slice, row, col))."""
-    import SimpleITK as sitk
-
     mla = dicom_mla(name, tmp_path)
     assert main(["convert", "-q", str(mla), str(tmp_path / "ours.nii.gz")]) == 0
-    sitk.WriteImage(sitk_read(SOURCES[name]), str(tmp_path / "itk.nii.gz"))
+    sitk_write(SOURCES[name], tmp_path / "itk.nii.gz")
     ours, ref = nib.load(tmp_path / "ours.nii.gz"), nib.load(tmp_path / "itk.nii.gz")
     assert ours.shape == ref.shape
     np.testing.assert_array_equal(np.asanyarray(ours.dataobj), np.asanyarray(ref.dataobj))

@@ -5,7 +5,7 @@ import json
 import nrrd
 import numpy as np
 import pytest
-from dicom_voxel_order import SOURCES, dicom_mla, sitk_read  # noqa: E402
+from dicom_voxel_order import SOURCES, dicom_mla, sitk_write  # noqa: E402
 
 from mlarray._errors import CorruptFileError  # noqa: E402
 from mlarray.cli import main  # noqa: E402
@@ -106,11 +106,9 @@ def test_bad_nrrd(tmp_path):
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_dicom_sourced_mla_exports_the_nrrd_simpleitk_writes(name, tmp_path):
     """NRRD, like NIfTI, stores its fastest axis first: a DICOM goes out as (col, row, slice), as ITK writes it."""
-    import SimpleITK as sitk
-
     mla = dicom_mla(name, tmp_path)
     assert main(["convert", "-q", str(mla), str(tmp_path / "ours.nrrd")]) == 0
-    sitk.WriteImage(sitk_read(SOURCES[name]), str(tmp_path / "itk.nrrd"))
+    sitk_write(SOURCES[name], tmp_path / "itk.nrrd")
     ours, ours_h = nrrd.read(str(tmp_path / "ours.nrrd"))
     ref, ref_h = nrrd.read(str(tmp_path / "itk.nrrd"))
     assert ours.shape == ref.shape
