@@ -15,7 +15,7 @@ from .._untrusted.input_guard import contained_reads
 from ._record import ConversionError, ImageRecord
 from .formats import registry
 
-__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format"]
+__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format", "convert_file"]
 
 
 
@@ -109,3 +109,7 @@ def write_any(record: ImageRecord, path: _PathLike, **kw: Any) -> None:
         The writer's package is not installed.
     """
     registry.detect_output(path).write(record, path, **kw)
+
+
+# Last, because the converter uses read_any and write_any from this module: the one-call conversion the CLI wraps.
+from ._bridge import convert_file  # noqa: E402
