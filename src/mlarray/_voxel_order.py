@@ -26,10 +26,14 @@ def reversed_index_order(source_format: object, source: object) -> bool:
 
     Decided from what the file records: its ``source_format`` is one of the DICOM readers' (whether the
     DICOM carried patient geometry or not, ``source["dicom_geometry"] == "implicit"``, ITK indexes it the
-    same way), or its ``source`` holds the ``itk_geometry`` that the SimpleITK reader records; and the
-    conversion did not reorient it (``source["reoriented"]``).
+    same way), or its ``source`` holds the ``itk_geometry`` that the SimpleITK reader records for a 3-D or
+    4-D image; and the conversion did not reorient it (``source["reoriented"]``).
     """
     src = source if isinstance(source, Mapping) else {}
     if "reoriented" in src:
         return False
-    return str(source_format) in REVERSED_INDEX_FORMATS or "itk_geometry" in src
+    itk = src.get("itk_geometry")
+    # 2-D ITK images (PNG, ...) are left alone: their world axes follow the array axes (formats/itk.py), so
+    # reversing the array axes alone would swap them in the world
+    read_by_itk = isinstance(itk, Mapping) and isinstance(itk.get("dimension"), int) and itk["dimension"] >= 3
+    return str(source_format) in REVERSED_INDEX_FORMATS or read_by_itk
