@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any, Optional
 
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QSignalBlocker, Qt, QTimer
 from qtpy.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 __all__ = ["LazyTree"]
@@ -78,9 +78,8 @@ class LazyTree(QWidget):
         t0 = time.perf_counter()
         self._value = value if value is not None else {}
         self._flat = None
-        self.search.blockSignals(True)
-        self.search.clear()
-        self.search.blockSignals(False)
+        with QSignalBlocker(self.search):  # a new value clears the search without filtering the old one
+            self.search.clear()
         self._show_tree()
         self.last_build_ms = (time.perf_counter() - t0) * 1000
         n = len(self._value) if isinstance(self._value, (dict, list)) else 0
