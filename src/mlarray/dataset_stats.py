@@ -44,6 +44,7 @@ from ._array import MLArray
 from ._data.chunks import iter_chunk_slices, working_chunk_shape
 from ._errors import InputError
 from ._frameworks._geometry import array_shape, channel_first
+from ._types import PathLike as _PathLike
 from .parallel import describe_error, parallel_map
 from .stats import DEFAULT_PERCENTILES as STORED_PERCENTILES
 from .stats import compute_label_stats, compute_stats, percentiles_from_counts
@@ -55,7 +56,6 @@ __all__ = ["dataset_stats", "find_mla_files", "file_summary", "format_report", "
 DEFAULT_PERCENTILES = tuple(sorted({*STORED_PERCENTILES, 50}))
 EXACT_RANGE_LIMIT = 2**20
 FLOAT_BINS = 2**16
-_PathLike = Union[str, os.PathLike]
 
 
 # ----------------------------------------------------------------------------- per-file work
@@ -95,7 +95,8 @@ def _file_stats_fallback(path: str) -> dict:
     """Stored statistics are missing: compute them (streamed) like the writer would."""
 
     img = MLArray.open(path, mmap_mode="r")
-    s = compute_stats(img._require_data())
+    array_shape(img, path)  # a metadata-only file: NoArrayError naming it
+    s = compute_stats(img.levels[0])  # the base array, read chunk-aligned (and verified when the open verifies)
     return {k: s[k] for k in ("min", "max", "mean", "std", "count", "nan_count", "percentiles", "median")}
 
 
@@ -105,11 +106,10 @@ def _histogram_task(args: tuple[str, float, float, bool]) -> tuple[np.ndarray, n
 
     img = MLArray.open(path, mmap_mode="r")
     shape = array_shape(img, path)
-    data = img._require_data()
     nbins = int(hi - lo + 1) if integer else FLOAT_BINS
     counts = np.zeros(nbins, dtype=np.int64)
     skipped = 0
-    work = working_chunk_shape(shape, 3 * np.dtype(img.dtype).itemsize + 16, getattr(data, "chunks", None))
+    work = working_chunk_shape(shape, 3 * np.dtype(img.dtype).itemsize + 16, img.chunks)
     scale = (FLOAT_BINS / (hi - lo)) if (not integer and hi > lo) else 0.0
     for sl in iter_chunk_slices(shape, work):
         block = np.asarray(img[sl]).reshape(-1)
@@ -133,8 +133,8 @@ def _histogram_task(args: tuple[str, float, float, bool]) -> tuple[np.ndarray, n
 def _label_task(path: str) -> dict:
 
     img = MLArray.open(path, mmap_mode="r")
-    data = img._require_data()
-    counts = compute_label_stats(data)["voxel_counts"]
+    array_shape(img, path)  # a metadata-only file: NoArrayError naming it
+    counts = compute_label_stats(img.levels[0])["voxel_counts"]
     return {"file": path, "voxel_counts": counts}
 
 
