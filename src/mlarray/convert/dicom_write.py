@@ -65,7 +65,7 @@ def _lps_grid(record: ImageRecord, where: str) -> tuple[np.ndarray, np.ndarray, 
     if len(spatial) != 3 or len(rest) > 1 or (rest and data.shape[rest[0]] not in (1, 3)):
         raise ConversionError(where, f"a DICOM series needs 3 spatial axes (plus an RGB channel), got axes "
                                      f"{record.axis_labels} with shape {data.shape}", "write NIfTI or NRRD instead")
-    cs = str(record.coord_system or "unknown").upper().rstrip("+")
+    cs = record.written_frame().upper().rstrip("+")
     aff = record.affine()
     if cs not in ("UNKNOWN", "OTHER"):
         try:

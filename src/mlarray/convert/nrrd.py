@@ -275,7 +275,7 @@ def write_nrrd(record: ImageRecord, path: PathLike, detached_header: bool | None
             labels = [labels[k] for k in order]
     spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
     aff = record.affine()
-    cs = record.coord_system or "unknown"
+    cs = record.written_frame()
     space_units = record.spatial_units
     flat = _flat_nifti_axes(record, data.shape, spatial)
     if flat:  # a 2-D (or 1-D) NIfTI: the NRRD gets its dimensionality (see _flat_nifti_axes)
