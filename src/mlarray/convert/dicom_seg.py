@@ -300,7 +300,20 @@ def write_seg(record: ImageRecord, out_path: str, source_images: list) -> None:
             d.RecommendedDisplayCIELabValue = rgb_to_lab(c["color"])
         descs.append(d)
     first = source_images[0]
-    seg = hd.seg.Segmentation(
+    try:
+        seg = _segmentation(hd, source_images, labels, descs, first)
+    except AttributeError as exc:  # a reference image lacks an attribute highdicom copies into the SEG
+        name = getattr(exc, "name", None) or str(exc)
+        raise ConversionError(out_path, f"the referenced series lacks the DICOM attribute {name} (read from "
+                                        f"{getattr(first, 'filename', 'its first image')}), which a DICOM SEG "
+                                        "copies from the images it segments",
+                              f"add {name} to the reference series (an empty value is allowed for Type 2 "
+                              "attributes such as PatientID), or pass the series the images came from") from None
+    seg.save_as(out_path)
+
+
+def _segmentation(hd: ModuleType, source_images: list, labels: np.ndarray, descs: list, first: Any) -> Any:
+    return hd.seg.Segmentation(
         source_images=source_images, pixel_array=labels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descs,
         series_instance_uid=hd.UID(), series_number=int(first.get("SeriesNumber", 0) or 0) + 1000,
@@ -308,7 +321,6 @@ def write_seg(record: ImageRecord, out_path: str, source_images: list) -> None:
         manufacturer_model_name="mlarray", software_versions=_version(), device_serial_number="0",
         series_description=(str(first.get("SeriesDescription", "")) + " SEG").strip()[:64],
     )
-    seg.save_as(out_path)
 
 
 def _version() -> str:
