@@ -206,7 +206,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- convert
 
-def _expand_sources(sources: Sequence[str]) -> list[str]:
+def _expand_sources(sources: Sequence[str], one_output: bool = False) -> list[str]:
+    """The images to convert. A folder that is not one image is a batch of the images in it, unless
+    ``one_output`` (one source, an output file named): then it is read as one image (a study folder of
+    series folders gives its largest series)."""
     out: list[str] = []
     for s in sources:
         if any(c in s for c in "*?["):
@@ -214,7 +217,7 @@ def _expand_sources(sources: Sequence[str]) -> list[str]:
             if not matches:
                 raise FileNotFoundError(f"no file matches {s!r}")
             out += matches
-        elif os.path.isdir(s) and registry.is_image_folder(s) is None:  # a folder of images, not one image
+        elif os.path.isdir(s) and registry.is_image_folder(s) is None and not one_output:  # a folder of images
             out += registry.scan_folder(s)
         else:
             out.append(s)
@@ -383,7 +386,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return 2
     *sources, dst = args.paths
     try:
-        sources = _expand_sources(sources)
+        sources = _expand_sources(sources, one_output=len(sources) == 1 and not args.to
+                                  and registry.names_one_output(dst))
     except FileNotFoundError as exc:
         print(f"mlarray convert: {exc}", file=sys.stderr)
         return 2
