@@ -228,3 +228,36 @@ def test_reference_series_lacking_an_attribute_is_named_not_an_attribute_error(t
     assert "ConversionError" in text and "lacks the DICOM attribute PatientID" in text
     assert "AttributeError" not in text
     assert str(tmp_path / "segout") in text and ".partial" not in text
+
+
+def test_seg_round_trip_on_an_unevenly_spaced_series(tmp_path):
+    import warnings
+
+    from pydicom.data import get_testdata_file
+
+    ct2 = os.path.join(os.path.dirname(get_testdata_file("DICOMDIR")), "77654033", "CT2")  # steps 1.25 to 202.5 mm
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the uneven spacing warning of reading the series
+        assert main(["convert", "-q", ct2, str(tmp_path / "ct2.mla")]) == 0
+    ct = MLArray.open(tmp_path / "ct2.mla")
+    lab = np.zeros(ct.shape, np.uint8)
+    lab[:, 4:10, 3:12] = 1
+    lab[1:3, 10:14, 8:15] = 2
+    MLArray(lab, affine=ct.affine, meta=Meta(is_seg=True, classes={1: "body", 2: "lesion"},
+                                             source=dict(ct.meta.source))).save(tmp_path / "seg.mla")
+    assert main(["convert", "-q", str(tmp_path / "seg.mla"), str(tmp_path / "segout") + "/", "--reference", ct2]) == 0
+    (out,) = (tmp_path / "segout").iterdir()
+    # highdicom's reading: every frame lies on one of the series' true slice positions
+    seg = hd.seg.segread(str(out))
+    slice_positions = {tuple(np.round(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient, 3))
+                       for f in (os.path.join(ct2, n) for n in os.listdir(ct2))}
+    frames = {tuple(np.round(item.PlanePositionSequence[0].ImagePositionPatient, 3))
+              for item in seg.PerFrameFunctionalGroupsSequence}
+    assert frames <= slice_positions and len(frames) == ct.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "frames do not lie on the referenced series' slices"
+        assert main(["convert", "-q", str(out), str(tmp_path / "back.mla"), "--reference", ct2]) == 0
+    back = MLArray.open(tmp_path / "back.mla")
+    np.testing.assert_array_equal(back.to_numpy(), lab)
+    np.testing.assert_allclose(back.affine, ct.affine, atol=1e-6)
+    assert back.meta.source["slice_positions"] == ct.meta.source["slice_positions"]
