@@ -402,7 +402,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             return 2
     pairs = _plan(sources, dst, args.to)
     pairs, skipped, blocked = _existing_outputs(pairs, args.overwrite, args.quiet)
-    write_kw = {k: v for k, v in (("labels", args.labels), ("ngff_version", args.ngff_version)) if v}
+    write_kw = {k: v for k, v in (("labels", args.labels), ("ngff_version", args.ngff_version),
+                                   ("deidentify", args.deidentify)) if v}
     results = run_batch(pairs, patch_size=args.patch_size, seg=True if args.seg else None, jobs=args.jobs,
                         scheduler=args.scheduler, quiet=args.quiet, orient=args.orient, reference=args.reference,
                         write_kw=write_kw, series_uid=args.series_uid) if pairs else []
@@ -506,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--series-uid", default=None, metavar="UID",
                    help="for a DICOM folder holding several series: the SeriesInstanceUID to read "
                         "(default: the series with the most images, with a warning naming the others)")
+    c.add_argument("--deidentify", action="store_true",
+                   help="drop patient identifiers from the source header kept in the output (DICOM PS3.15 "
+                        "Basic Profile attributes, private tags, UIDs, file names); by default it is kept whole")
     c.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes")
     c.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (runs the same batch)")
     c.add_argument("--quiet", "-q", action="store_true")
