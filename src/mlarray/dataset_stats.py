@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence, Union
 
@@ -84,11 +85,20 @@ def file_summary(path: _PathLike) -> dict:
         d.update(shape=list(shape), dtype=str(img.dtype),
                  spatial_shape=[shape[a] for a in img.spatial_axes],
                  spacing=list(meta.spatial.spacing) if meta.spatial.spacing else None,
+                 spacing_units=_spacing_units(meta.spatial.axis_units, img.spatial_axes, len(shape)),
                  stats=None if st.count is None else {
                      "min": st.min, "max": st.max, "mean": st.mean, "std": st.std, "count": st.count,
                      "nan_count": st.nan_count, "percentiles": dict(st.percentiles or {}), "median": st.median})
         d["classes"] = {str(c["id"]): c.get("name") for c in (meta.classes or [])}
     return d
+
+
+def _spacing_units(units: Optional[Sequence[Any]], spatial: Sequence[int], ndim: int) -> Optional[list[str]]:
+    """One unit per spatial axis (``axis_units`` holds one per spatial axis, or one per axis)."""
+    if not units:
+        return None
+    units = [str(u) for u in units]
+    return [units[a] for a in spatial] if len(units) == ndim and ndim != len(spatial) else units
 
 
 def _file_stats_fallback(path: str) -> dict:
@@ -287,6 +297,17 @@ def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1
             {"spacing": uniq[i].tolist(), "files": int(cnt[i])} for i in order]}
     elif spacings:
         report["spacing"] = {"mixed_ndim": sorted(ndims)}
+    # Spacings in mm and in µm pooled into one median are meaningless (a nnU-Net target spacing from them
+    # would be off by 1000x): report the mix so the user sees it, instead of converting silently.
+    unit_sets = {tuple(s["spacing_units"]) for s in summaries if s.get("spacing") and s.get("spacing_units")}
+    if len(unit_sets) > 1:
+        report["spacing_units"] = {"mixed": [list(u) for u in sorted(unit_sets)]}
+        mix = ", ".join("/".join(u) for u in sorted(unit_sets))
+        warnings.warn(f"the files' spacings are in different units ({mix}): their spacing statistics mix them; "
+                      "compute statistics per unit (one dataset per folder)",
+                      UserWarning, stacklevel=2)
+    elif unit_sets:
+        report["spacing_units"] = list(next(iter(unit_sets)))
     shapes = [s["spatial_shape"] for s in summaries]
     if shapes and len({len(x) for x in shapes}) == 1:
         report["shape"] = _distribution(np.asarray(shapes, dtype=np.float64))
@@ -362,6 +383,12 @@ def format_report(report: dict) -> str:
         lines.append(f"spacing        median {_fmtv(sp['median'])}, min {_fmtv(sp['min'])}, max {_fmtv(sp['max'])}")
         common = ", ".join(f"{_fmtv(c['spacing'])} x{c['files']}" for c in sp["most_common"][:3])
         lines.append(f"               most common: {common}")
+    su = report.get("spacing_units")
+    if isinstance(su, dict):
+        mix = "; ".join("/".join(u) for u in su["mixed"])
+        lines.append(f"spacing units  MIXED: {mix} (pooled statistics mix them)")
+    elif su:
+        lines.append(f"spacing units  {'/'.join(su)}")
     sh = report.get("shape")
     if sh:
         lines.append(f"shape          median {_fmtv(sh['median'])}, min {_fmtv(sh['min'])}, max {_fmtv(sh['max'])}")

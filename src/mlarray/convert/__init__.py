@@ -16,7 +16,7 @@ from ._deidentify import deidentified
 from ._record import ConversionError, ImageRecord
 from .formats import registry
 
-__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format"]
+__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format", "convert_file"]
 
 
 
@@ -119,3 +119,7 @@ def write_any(record: ImageRecord, path: _PathLike, **kw: Any) -> None:
     if kw.pop("deidentify", False):
         record = deidentified(record)
     registry.detect_output(path).write(record, path, **kw)
+
+
+# Last, because the converter uses read_any and write_any from this module: the one-call conversion the CLI wraps.
+from ._bridge import convert_file  # noqa: E402
