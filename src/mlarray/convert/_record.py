@@ -89,6 +89,19 @@ class ImageRecord:
             return [str(units[k]) for k in spatial]
         return [str(u) for u in units] if len(units) == len(spatial) else None
 
+    def written_frame(self) -> str:
+        """The world frame to write to a format that must name one (NIfTI, NRRD, MetaImage, MGH, DICOM).
+
+        A DICOM image without patient geometry has no anatomical frame (``coord_system`` "unknown"), but
+        its reader placed it in ITK's implicit LPS frame, as ITK, GDCM and every DICOM toolkit place
+        it; written in that frame, an export opens the same way the original does (upright).
+        """
+        cs = self.coord_system or "unknown"
+        if cs.lower() in ("unknown", "other") and self.source_format == "dicom" \
+                and isinstance(self.source, dict) and self.source.get("dicom_geometry") == "implicit":
+            return "LPS"
+        return cs
+
     def affine(self) -> np.ndarray:
         """Homogeneous affine ``[[direction * spacing, origin], [0, 1]]`` (world x spatial+1)."""
         d = np.asarray(self.direction, dtype=float)

@@ -292,7 +292,7 @@ def write_nifti(record: ImageRecord, path: PathLike) -> None:
         raise ConversionError(path, f"world space has {nw} dimensions; NIfTI needs at most 3")
     affine[:nw, :nsp] = aff_small[:nw, :nsp]
     affine[:nw, 3] = aff_small[:nw, -1]
-    cs = (record.coord_system or "unknown").upper().rstrip("+")  # "RAS+" is the published package's "RAS"
+    cs = record.written_frame().upper().rstrip("+")  # "RAS+" is the published package's "RAS"
     if cs == "LPS":
         affine = flip_lps_ras(affine)
     elif cs not in ("RAS", "UNKNOWN"):

@@ -281,7 +281,7 @@ def write_nrrd(record: ImageRecord, path: PathLike, detached_header: bool | None
         labels = [labels[k] for k in order]
     spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
     aff = record.index_affine()
-    cs = record.coord_system or "unknown"
+    cs = record.written_frame()
     space_units = record.spatial_units
     if space_units is not None:
         space_units = [space_units[j] for j in record.index_order(list(range(len(space_units))))]

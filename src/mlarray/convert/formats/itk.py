@@ -237,7 +237,7 @@ def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarra
     if direction.shape != (n, n) or origin.size != n:
         raise ConversionError(path, f"world space has {origin.size} dimensions but the image {n} spatial axes",
                               "ITK needs as many world dimensions as spatial axes")
-    cs = (record.coord_system or "unknown").upper().rstrip("+")
+    cs = record.written_frame().upper().rstrip("+")
     flip = None
     if n == 3 and cs != "LPS":
         try:

@@ -104,7 +104,7 @@ def write_mgh(record: ImageRecord, path: PathLike) -> None:
     nw = small.shape[0] - 1
     affine[:nw, :nsp] = small[:nw, :nsp]
     affine[:nw, 3] = small[:nw, -1]
-    cs = (record.coord_system or "unknown").upper().rstrip("+")
+    cs = record.written_frame().upper().rstrip("+")
     if cs not in ("RAS", "UNKNOWN", "OTHER", ""):
         try:
             affine = convert_coord_system(affine, cs, "RAS")
