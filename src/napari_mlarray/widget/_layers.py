@@ -16,7 +16,6 @@ from ..boxes._layer import boxes_layer
 from ..boxes._views import attach, replace_shapes, view_of
 from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
 from ..layers._geometry import Geometry, napari_world_affine, signed_rotation
-from ..layers._roles import UNITS_KEY
 from ..layers._style import labels_colormap
 from ..layers._views import AxisView, EditableAxisView
 
@@ -202,8 +201,8 @@ def _follow_reader_layout(layer, meta: Meta) -> bool:
             views[0].levels = first.levels
         layer.data = views if getattr(layer, "multiscale", False) else views[0]
     _set_transform(layer, kw)
-    layer.metadata = {**layer_md(layer), AXES_KEY: list(order),
-                      **({UNITS_KEY: kw["units"]} if "units" in kw else {})}
+    # napari's units are left as the reader set them: a shown layer's units never change (see ..viewer._units)
+    layer.metadata = {**layer_md(layer), AXES_KEY: list(order)}
     return True
 
 
@@ -221,8 +220,6 @@ def _follow_reader_layout_boxes(layer, meta: Meta) -> bool:
         _shapes_from_meta(layer, meta)
     kw = geom.transform_kwargs(None)
     _set_transform(layer, kw)
-    if "units" in kw:
-        layer.metadata = {**layer_md(layer), UNITS_KEY: kw["units"]}
     return True
 
 
