@@ -83,6 +83,13 @@ def test_segmentation_without_frame_is_shown_in_its_images_frame(make_napari_vie
     image, labels, said = _open(viewer, [anatomical, tmp_path / "old_seg.mla"])
     _assert_overlaid(viewer, image, labels, seg)
     assert len(said) == 1 and "coord_system=img.coord_system" in said[0] and "old_seg" in said[0]
+    # saved from napari, the file states the frame it was shown in, on the image's grid
+    viewer.layers.selection = {labels}
+    viewer.layers.save(str(tmp_path / "saved_seg.mla"), selected=True, plugin=PLUGIN)
+    saved, img = MLArray.open(tmp_path / "saved_seg.mla"), MLArray.open(anatomical)
+    assert saved.coord_system == "RAS"
+    np.testing.assert_allclose(saved.affine, img.affine, atol=1e-9)
+    np.testing.assert_array_equal(np.asarray(saved[...]), seg)
 
 
 def test_segmentation_without_frame_opened_first_is_named_in_a_warning(make_napari_viewer, anatomical, tmp_path):
