@@ -8,15 +8,15 @@ importing this package needs numpy alone.
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import Any
 
+from .._types import PathLike as _PathLike
 from .._untrusted.input_guard import contained_reads
 from ._record import ConversionError, ImageRecord
 from .formats import registry
 
-__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format"]
+__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format", "convert_file"]
 
-_PathLike = Union[str, os.PathLike]
 
 
 def detect_format(path: _PathLike) -> str:
@@ -109,3 +109,7 @@ def write_any(record: ImageRecord, path: _PathLike, **kw: Any) -> None:
         The writer's package is not installed.
     """
     registry.detect_output(path).write(record, path, **kw)
+
+
+# Last, because the converter uses read_any and write_any from this module: the one-call conversion the CLI wraps.
+from ._bridge import convert_file  # noqa: E402
