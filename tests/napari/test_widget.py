@@ -55,6 +55,19 @@ def test_widget_follows_selection(opened):
     assert [r[1] for r in w.classes.table.data.to_list()] == ["liver", "kidney", "bone"]
 
 
+def test_showing_a_layer_applies_nothing(opened):
+    """Loading a layer's metadata into the fields is not an edit: nothing is applied, stored or reported."""
+    viewer, w, layers, _ = opened
+    before = {role: json.dumps(ly.metadata["mlarray"], sort_keys=True) for role, ly in layers.items()}
+    for role in ("labels", "boxes", "image", "labels"):
+        viewer.layers.selection.active = layers[role]
+        assert w.layer is layers[role]
+        assert w.error == "" and w._message.value == ""
+        assert not w.dirty
+    assert {role: json.dumps(ly.metadata["mlarray"], sort_keys=True) for role, ly in layers.items()} == before
+    assert viewer.layers.selection.active is layers["labels"]  # is_seg shown, not re-applied as a type swap
+
+
 def test_manifest_widget_docks(make_napari_viewer):
     viewer = make_napari_viewer()
     dock, widget = viewer.window.add_plugin_dock_widget("mlarray", "MLArray metadata")

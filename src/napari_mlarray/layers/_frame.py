@@ -13,7 +13,7 @@ first), the image's reading warns about the file already shown in its own axes.
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -28,11 +28,11 @@ _UNFRAMED = (None, "", "unknown")
 _warned: set = set()
 
 
-def _framed(coord_system) -> bool:
+def _framed(coord_system: Any) -> bool:
     return anatomical_letters(coord_system) is not None
 
 
-def _unframed(coord_system) -> bool:
+def _unframed(coord_system: Any) -> bool:
     return coord_system is None or str(coord_system).strip().lower() in _UNFRAMED
 
 
@@ -50,7 +50,7 @@ def _same_grid(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
-def _mlarray_files(layers: Iterable) -> list:
+def _mlarray_files(layers: Iterable[Any]) -> list[tuple[str, Any, dict]]:
     """``(layer name, file name, spatial mapping)`` of the MLArray image/labels layers among ``layers``."""
     out = []
     for ly in layers:
@@ -63,19 +63,19 @@ def _mlarray_files(layers: Iterable) -> list:
     return out
 
 
-def _warn_once(key, message: str) -> None:
+def _warn_once(key: tuple, message: str) -> None:
     if key not in _warned:
         _warned.add(key)
         warnings.warn(message, UserWarning, stacklevel=3)
 
 
-def _fix(path) -> str:
+def _fix(path: Any) -> str:
     return (f"give the file the image's frame: MLArray(..., spacing=img.spacing, origin=img.origin, "
             f"direction=img.direction, coord_system=img.coord_system) when writing it, or for this file "
             f"`m = MLArray.open({str(path)!r}, mmap_mode='r+'); m.coord_system = <the image's>; m.close()`")
 
 
-def frame_beside_open_layers(meta: Meta, name: str, path) -> Optional[str]:
+def frame_beside_open_layers(meta: Meta, name: str, path: Any) -> Optional[str]:
     """The coord_system to show an unframed file in (see the module docstring), else None.
 
     For an anatomical file, warns about unframed files on its grid already shown in their own axes.
