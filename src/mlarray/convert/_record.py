@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._errors import AffineError, MLArrayError
+from .._voxel_order import reversed_index_order
 
 __all__ = ["ImageRecord", "ConversionError", "json_clean", "flip_lps_ras", "geometry_from_affine"]
 
@@ -101,6 +102,17 @@ class ImageRecord:
         out[:-1, -1] = o
         out[-1, -1] = 1.0
         return out
+
+    def index_order(self, spatial: list[int]) -> list[int]:
+        """``spatial`` (the spatial axes in array order) in ITK's index order, the order NIfTI, NRRD and MGH
+        store them: reversed for a record from DICOM or SimpleITK (:mod:`mlarray._voxel_order`)."""
+        return list(spatial)[::-1] if reversed_index_order(self.source_format, self.source) else list(spatial)
+
+    def index_affine(self) -> np.ndarray:
+        """:meth:`affine` with its columns in the order of :meth:`index_order`."""
+        a = self.affine()
+        n = a.shape[1] - 1
+        return a[:, self.index_order(list(range(n))) + [n]]
 
     def world(self, index: ArrayLike) -> np.ndarray:
         """World coordinate of a spatial index (one value per spatial axis, array order)."""
