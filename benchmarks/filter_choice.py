@@ -4,9 +4,9 @@
 candidate (``mlarray.layout.codec_candidates``). This script shows what each candidate costs and
 gives on whole cases of ``benchmarks/corpus.py``, with the block and chunk shapes of both profiles:
 the file size, the size of the trial slab (so the trial's ranking can be checked against the whole
-file's), and patches/s reading 128^3, 1x192^2 and 8x64^2 patches from an open array (the decode +
-copy part of a loader read, CPU time of one thread, candidates interleaved round-robin, medians).
-For comparison: nnU-Net 2.8's LZ4HC 5 with NOFILTER and with SHUFFLE on its own layout.
+file's), patches/s reading 128^3, 1x192^2 and 8x64^2 patches from an open array (the decode + copy
+part of a loader read, CPU time of one thread, candidates interleaved round-robin, medians), and
+the trial's pick and its cost. Pipelines the trial does not offer are measured for the record.
 
     PYTHONPATH=src python benchmarks/filter_choice.py --entries ct_noise20 ct_zscored_f32
 """
@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 
 from corpus import ENTRY_NAMES, build_corpus, patch_shapes  # noqa: E402
 
-from mlarray.layout import codec_candidates, resolve_layout, to_blosc2_cparams  # noqa: E402
+from mlarray.layout import choose_cparams, codec_candidates, resolve_layout, to_blosc2_cparams  # noqa: E402
 from mlarray.meta import spatial_axes_of  # noqa: E402
 
 EXTRA = {  # pipelines the trial does not offer, measured for the record
@@ -56,6 +56,12 @@ def main(argv=None) -> int:
             cands = codec_candidates(profile, arr.dtype, chunks, blocks, axes)
             cands += [(c, blocks) for c in EXTRA[profile] if arr.dtype.itemsize > 1]
             _measure(e, arr, profile, chunks, cands, args, rng)
+            slab = np.ascontiguousarray(_central(arr, chunks))
+            t = time.perf_counter()
+            desc, _ = choose_cparams(profile, arr.dtype, slab, chunks, blocks, axes)
+            print(f"| {profile} | trial picks {'+'.join(desc['filters'])}: {1e3 * (time.perf_counter() - t):.0f} ms "
+                  f"for {len(cands) - len(EXTRA[profile]) * (arr.dtype.itemsize > 1)} candidates on a "
+                  f"{slab.nbytes / 2**10:.0f} KiB slab | | | | | | |")
     return 0
 
 

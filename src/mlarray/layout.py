@@ -18,14 +18,20 @@ maps, a 4-channel MR series, a slide) with ``benchmarks/codec_sweep.py`` and
   so the noisy low bytes of CT data are stored raw (decoded at ``memcpy`` speed) while the high
   bytes shrink to almost nothing. ZSTD decodes far slower; plain LZ4 decodes junk matches in
   the noise; BITSHUFFLE and higher levels cost more than they save.
+* The filter is chosen per array at save time by trial, as nnU-Net 2.8 does: the central chunk is
+  compressed with each candidate of :func:`codec_candidates` and the smallest wins
+  (:func:`choose_cparams`). The default profile's only alternative is LZ4HC 6 without a filter on
+  4x larger blocks, for data whose whole values repeat (coarsely quantised floats); it must be
+  clearly smaller and reach 3:1, because unfiltered LZ4 with short matches decodes at about half
+  the split pipeline's speed.
 
 The measured comparisons behind each rule are in ``docs/benchmarks.md`` ("Layout choices").
 
 ``profile="training"`` (``MLArray.save(..., profile="training")``) is the size-first choice for
-training copies: ZSTD 8 without byte-plane splitting (nnU-Net's coder and level) on 64 KiB
-blocks / 1 MiB chunks, and the filter pipeline that compresses the array's central chunk best
-(SHUFFLE or SHUFFLE+BYTEDELTA; none or BITSHUFFLE for bytes). Its files are about the size of
-nnU-Net's store; its reads are ZSTD-bound (docs/benchmarks.md, loader table).
+training copies: ZSTD 8 without byte-plane splitting on 64 KiB blocks / 1 MiB chunks, and the
+filter pipeline that compresses the array's central chunk best (SHUFFLE, SHUFFLE+BYTEDELTA or none;
+none or BITSHUFFLE for bytes). Its files are smaller than nnU-Net 2.8's LZ4HC store; its reads are
+ZSTD-bound (docs/benchmarks.md, loader table).
 
 Non-spatial axes (channels, time) get chunk = block = 1 so that reading one channel
 never decodes the others, except small trailing axes (<= 4, e.g. interleaved RGB) that
