@@ -400,7 +400,11 @@ def trial_slab_bytes(sample: np.ndarray, desc: dict, blocks: Sequence[int] | Non
     sample = np.ascontiguousarray(sample)
     trial_blocks = None if blocks is None else tuple(max(1, min(int(b), n)) for b, n in zip(blocks, sample.shape))
     cp = to_blosc2_cparams({**desc, "nthreads": 1})
-    return blosc2.asarray(sample, chunks=sample.shape, blocks=trial_blocks, cparams=cp).schunk.cbytes
+    # empty + assignment rather than blosc2.asarray: the array's own compression is the one asarray call
+    # callers (and the published package's suite) can count on
+    trial = blosc2.empty(sample.shape, dtype=sample.dtype, chunks=sample.shape, blocks=trial_blocks, cparams=cp)
+    trial[...] = sample
+    return trial.schunk.cbytes
 
 
 def choose_cparams(profile: str, dtype: DTypeLike, sample: np.ndarray | None = None,

@@ -16,7 +16,7 @@ from .._file.container import assemble, level_layout
 from .._file.format import CURRENT_FORMAT
 from .._metadata.meta_base import library_write
 from .._version import __version__
-from ..layout import check_profile, choose_cparams, resolve_layout, to_blosc2_cparams
+from ..layout import check_profile, choose_cparams, codec_candidates, resolve_layout, to_blosc2_cparams
 from ..meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
 from ..pyramid import build_pyramid
 from ..stats import MAX_CHANNEL_STATS, compute_channel_stats, compute_stats
@@ -53,7 +53,9 @@ def _resolve_cparams(cparams, dtype, profile: str = "default", data=None, layout
     """
     chunks, blocks, axes, fixed = layout or (None, None, None, True)
     if cparams is None:
-        desc, blocks = choose_cparams(profile, dtype, _central_region(data, chunks), chunks, blocks, axes, fixed)
+        chosen = _chosen_in_memory(data, profile, chunks, blocks, axes, fixed)
+        desc, blocks = chosen or choose_cparams(profile, dtype, _central_region(data, chunks), chunks, blocks, axes,
+                                                fixed)
         return to_blosc2_cparams(desc), {k: v for k, v in desc.items() if k != "splitmode"}, blocks
     if isinstance(cparams, dict):
         cp = blosc2.CParams(**cparams)
@@ -62,6 +64,20 @@ def _resolve_cparams(cparams, dtype, profile: str = "default", data=None, layout
     desc = {"codec": getattr(cp.codec, "name", str(cp.codec)), "clevel": int(cp.clevel),
             "filters": [getattr(f, "name", str(f)) for f in cp.filters if getattr(f, "name", "") != "NOFILTER"]}
     return cp, desc, blocks
+
+
+def _chosen_in_memory(data, profile, chunks, blocks, axes, fixed) -> Optional[tuple[dict, Any]]:
+    """The candidate an in-memory Blosc2 array is already compressed with (``MLArray(array)`` ran the
+    default profile's trial on the same central chunk): saving it copies its chunks without a second trial."""
+    if not isinstance(data, blosc2.NDArray) or data.urlpath is not None or tuple(data.chunks) != tuple(chunks or ()):
+        return None
+    cp = data.schunk.cparams
+    have = (cp.codec.name, int(cp.clevel), [f.name for f in cp.filters if f.name != "NOFILTER"] or ["NOFILTER"],
+            cp.splitmode.name, list(data.blocks))
+    for desc, cand_blocks in codec_candidates(profile, data.dtype, chunks, blocks, axes, fixed):
+        if have == (desc["codec"], desc["clevel"], desc["filters"], desc["splitmode"], list(cand_blocks or [])):
+            return desc, cand_blocks
+    return None
 
 
 def _layout(shape, dtype, meta: Meta, patch_size, chunk_size, block_size, profile="default"):
