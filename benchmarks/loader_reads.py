@@ -314,7 +314,7 @@ def _report(entries, results, sizes, pyramid_bytes, save_s, args) -> bool:
         _report_phases(results, fmts)
     print("\nfile sizes, MB (all cases of the entry); targets: train <= nnU-Net 2.8, "
           f"mla <= {TARGET_DEFAULT_SIZE} x nnU-Net 2.8 + its pyramid")
-    print("| entry | kind | " + " | ".join(fmts) + " | mla pyramid | mla / (nnU 2.8 + pyr) | train / nnU 2.8 |")
+    print("| entry | kind | " + " | ".join(fmts) + " | mla pyramid | (mla - pyramid) / nnU 2.8 | train / nnU 2.8 |")
     print("|---" * (len(fmts) + 5) + "|")
     for e in entries:
         s = sizes[e.name]
