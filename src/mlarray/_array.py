@@ -91,6 +91,17 @@ class MLArray(PublishedArrayAPI):
         Layout options given while loading a file.
     """
 
+    filepath: Optional[str]
+    mode: Optional[str]
+    mmap_mode: Optional[str]
+    _data: Optional[_Store]
+    _fstore: Optional[_Store]  # the open file's base array (None for in-memory arrays)
+    _saved_meta_json: Optional[str]
+    _level_cache: Optional[list[LevelArray]]
+    _verifier: Optional[_integrity.ChunkVerifier]
+    _checksums: Optional[_integrity.Checksums]
+    _sums_expected: Optional[bool]  # the metadata's record that chunk checksums exist
+
     def __init__(self, array: Any = None, spacing: Optional[Sequence[float]] = None,
                  origin: Optional[Sequence[float]] = None, direction: Optional[Sequence[Sequence[float]]] = None,
                  affine: Any = None, meta: Optional[Union[Meta, dict]] = None,
@@ -99,20 +110,8 @@ class MLArray(PublishedArrayAPI):
                  block_size: Optional[Sequence[int]] = None, cparams: Optional[dict] = None,
                  dparams: Optional[dict] = None, compressed: bool = True, *,
                  coord_system: Optional[str] = None) -> None:
-        self.filepath: Optional[str] = None
-        self.mode: Optional[str] = None
-        self.mmap_mode: Optional[str] = None
-        self._data: Optional[_Store] = None
-        self._fstore: Optional[_Store] = None  # the open file's base array (None for in-memory arrays)
-        self._format = CURRENT_FORMAT
-        self._saved_meta_json: Optional[str] = None
-        self._data_dirty = False
-        self._level_cache: Optional[list[LevelArray]] = None
-        self._verifier: Optional[_integrity.ChunkVerifier] = None
-        self._checksums: Optional[_integrity.Checksums] = None
-        self._sums_expected: Optional[bool] = None  # the metadata's record that chunk checksums exist
-        self._layout = dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
-                            cparams=cparams, dparams=dparams)
+        self._init_state(dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
+                              cparams=cparams, dparams=dparams))
         if isinstance(array, (str, os.PathLike)):
             given = [n for n, v in (("spacing", spacing), ("origin", origin), ("direction", direction),
                                     ("affine", affine), ("coord_system", coord_system), ("meta", meta),
@@ -308,8 +307,23 @@ class MLArray(PublishedArrayAPI):
         self._data_dirty = True  # stats/pyramid describe the fill value only until close()
         return self
 
+    def _init_state(self, layout: dict) -> None:
+        """Every attribute an instance has, before any data or metadata is attached."""
+        self.filepath = self.mode = self.mmap_mode = None
+        self._data = self._fstore = None
+        self._format = CURRENT_FORMAT
+        self._saved_meta_json = None
+        self._data_dirty = False
+        self._level_cache = None
+        self._verifier = None
+        self._checksums = None
+        self._sums_expected = None
+        self._layout = layout
+
     def _init_empty(self) -> None:
-        MLArray.__init__(self)
+        # No Meta() here: open() attaches the file's at once, and building an empty one per open cost a
+        # loader reading one small patch per file a measurable share of its time (docs/benchmarks.md).
+        self._init_state(dict(patch_size="default", chunk_size=None, block_size=None, cparams=None, dparams=None))
 
     def _load_into(self, filepath: _PathLike, *, compressed: bool = False, dparams: Optional[dict] = None) -> None:
         if is_url(filepath):  # every chunk is fetched once, its checksum verified as it arrives (_remote)
