@@ -435,3 +435,13 @@ def test_format_version_names_a_published_package_file():
 
     img = MLArray.open(Path(__file__).parent / "data" / "legacy" / "image3d.mla")
     assert img.format_version == 0 and img.verify() is False  # the published package recorded no checksums
+
+
+def test_saving_into_a_missing_folder_is_a_clear_error(tmp_path):
+    """blosc2 alone says 'Could not build empty array'; the user is told which folder is missing."""
+    from mlarray import MLArrayError
+
+    with pytest.raises(MLArrayError, match="nope.*does not exist; create it first") as info:
+        MLArray(np.zeros((3, 3))).save(tmp_path / "nope" / "x.mla")
+    assert isinstance(info.value, FileNotFoundError)
+    assert not (tmp_path / "nope").exists()

@@ -15,6 +15,8 @@ import secrets
 from pathlib import Path
 from typing import Iterator
 
+from .._errors import MissingFileError
+
 __all__ = ["atomic_output", "fsync_path"]
 
 
@@ -40,6 +42,9 @@ def atomic_output(target: str | os.PathLike) -> Iterator[str]:
     _, dot, rest = target.name.lstrip(".").partition(".")
     ext = dot + rest  # "x.ome.tif" -> ".ome.tif": the last suffix alone would make a plain TIFF
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial{ext}")
+    if not target.parent.is_dir():  # else each writer fails its own way (blosc2: "Could not build empty array")
+        raise MissingFileError(target.parent, f"the folder to write {target.name} into does not exist; "
+                                              "create it first (or save somewhere that exists)")
     try:
         yield str(tmp)
         fsync_path(tmp)
