@@ -29,7 +29,8 @@ def absolute(path: str | os.PathLike) -> str:
     return path if isinstance(path, str) and is_url(path) else os.path.abspath(os.fspath(path))
 
 
-def open_url_store(url: str, mode: str, mmap_mode: Optional[str], verify: bool | str) -> RemoteStore:
+def open_url_store(url: str, mode: str, mmap_mode: Optional[str], verify: bool | str,
+                   cache_dir: Optional[str | os.PathLike] = None) -> RemoteStore:
     """The read-only store of the ``.mla`` at ``url``, for ``MLArray.open`` (see :mod:`.store`)."""
     from .._data.array_io import MLARRAY_SUFFIX
 
@@ -40,4 +41,4 @@ def open_url_store(url: str, mode: str, mmap_mode: Optional[str], verify: bool |
         raise MLArrayError(f"{url}: MLArray files end in '.{MLARRAY_SUFFIX}'; check the URL")
     from .store import open_store
 
-    return open_store(url, verify=verify)
+    return open_store(url, verify=verify, cache_dir=cache_dir)

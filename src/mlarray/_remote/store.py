@@ -34,6 +34,7 @@ from .._file import integrity as _integrity
 from .._file.container import HEADER_SIZE, frame_offset
 from .._file.format import detect_format
 from .._file.frame_check import check_vlmeta_entries_in, frame_header, is_lazy_chunk
+from .disk_cache import DiskCache, disk_cache
 from .errors import RemoteError
 from .transport import Traffic, make_transport
 
@@ -90,7 +91,8 @@ cache = ChunkCache(int(os.environ.get("MLARRAY_REMOTE_CACHE_BYTES", str(256 * 2*
 class RemoteFile:
     """One remote ``.mla``: its transport, the byte ranges read at open, and a file object over it."""
 
-    def __init__(self, url: str, storage_options: Optional[dict] = None) -> None:
+    def __init__(self, url: str, storage_options: Optional[dict] = None,
+                 cache_dir: Optional[str | os.PathLike] = None) -> None:
         self.url = url
         self.transport = make_transport(url, storage_options)
         self.traffic = self.transport.traffic
@@ -104,6 +106,8 @@ class RemoteFile:
         # cached chunks are shared between opens of one version; without a validator nothing says two
         # opens saw the same version, so each open keeps its own
         self.key = (url, self.transport.identity) if etag or modified else (url, id(self))
+        # the cache folder outlives the process: only a version the server names may be found there again
+        self.disk: Optional[DiskCache] = disk_cache(cache_dir) if etag or modified else None
         # where the base frame starts and the file's checksums: set by open_store once it has read them
         self.base_offset = HEADER_SIZE
         self.checksums: Optional[_integrity.Checksums] = None
@@ -182,21 +186,39 @@ def _byte_range_source() -> type:
             chunk = cache.get(key)
             if chunk is not None:
                 return chunk
+            disk = self._rfile.disk
+            if disk is not None:
+                chunk = disk.get(key)
+                if chunk is not None and self._problem(nchunk, chunk) is not None:
+                    disk.drop(key)  # not this version's chunk after all: fetched again below
+                    chunk = None
+            if chunk is None:
+                chunk = self._fetch(nchunk)
+                problem = self._problem(nchunk, chunk)
+                if problem is not None:
+                    raise CorruptFileError(self._rfile.url, problem)
+                if disk is not None:
+                    disk.put(key, chunk)
+            cache.put(key, chunk)
+            return chunk
+
+        def _fetch(self, nchunk: int) -> bytes:
             try:
-                chunk = bytes(super().get_chunk(nchunk))
+                return bytes(super().get_chunk(nchunk))
             except MLArrayError:
                 raise
             except Exception as exc:  # damaged index or chunk header: blosc2's parser raised
                 raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} cannot be read "
                                                         f"({type(exc).__name__}: {exc})") from None
+
+        def _problem(self, nchunk: int, chunk: bytes) -> Optional[str]:
+            """What is wrong with a chunk fetched or found in the cache folder, or None."""
             if is_lazy_chunk(chunk):
-                raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} is corrupted (its "
-                                                        "header is flagged 'lazy')")
+                return f"chunk {nchunk} of the {self._what} is corrupted (its header is flagged 'lazy')"
             if self.crcs is not None and _integrity.crc32(self._as_stored(chunk)) != int(self.crcs[nchunk]):
-                raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} is corrupted "
-                                                        "(checksum mismatch); restore the file from its source")
-            cache.put(key, chunk)
-            return chunk
+                return (f"chunk {nchunk} of the {self._what} is corrupted (checksum mismatch); restore the file "
+                        "from its source")
+            return None
 
         def _as_stored(self, chunk: bytes) -> bytes:
             """The bytes a local read of this chunk gives, which its checksum was computed from.
@@ -287,6 +309,11 @@ class RemoteStore:
     def traffic(self) -> Traffic:
         return self.rfile.traffic
 
+    @property
+    def cache_dir(self) -> Optional[str]:
+        """The cache folder this file's chunks are kept in, or None."""
+        return None if self.rfile.disk is None else self.rfile.disk.root
+
     def __getitem__(self, key: Any) -> np.ndarray:
         import blosc2
 
@@ -306,9 +333,11 @@ class RemoteStore:
 _OPEN: "weakref.WeakValueDictionary[str, RemoteFile]" = weakref.WeakValueDictionary()
 
 
-def open_store(url: str, *, verify: bool | str = True, storage_options: Optional[dict] = None) -> RemoteStore:
-    """Open the base frame of the ``.mla`` at ``url`` (see the module doc for what this reads)."""
-    rfile = RemoteFile(url, storage_options)
+def open_store(url: str, *, verify: bool | str = True, storage_options: Optional[dict] = None,
+               cache_dir: Optional[str | os.PathLike] = None) -> RemoteStore:
+    """Open the base frame of the ``.mla`` at ``url`` (see the module doc for what this reads); chunks
+    are kept in ``cache_dir`` too (else ``MLARRAY_REMOTE_CACHE_DIR``, see :mod:`.disk_cache`)."""
+    rfile = RemoteFile(url, storage_options, cache_dir)
     fh = rfile.fileobj()
 
     def read_frame_head(pos: int, n: int) -> bytes:  # the base frame's header comes with its magic
