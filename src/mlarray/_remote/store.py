@@ -20,12 +20,13 @@ fetched (never single blocks), because the checksums cover whole compressed chun
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import threading
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, Hashable, Optional, cast
+from typing import Any, BinaryIO, Hashable, Optional, Sequence, cast
 
 import numpy as np
 
@@ -45,6 +46,8 @@ FRAME_HEAD = 8192  # what ByteRangeNDSource reads of a frame's header (blosc2 pr
 TRAILER_READ = 4096  # what ByteRangeNDSource reads first of a trailer (blosc2 proxy_source._TRAILER_PREFETCH)
 TAIL_MAX = 16 * 2**20  # chunk index + trailer fetched in one request up to this size
 MAX_CONCURRENCY = 8  # overlapping range requests per read (latency, not bandwidth, bounds remote reads)
+COALESCE_GAP = 64 * 1024  # neighbouring chunks this close in the file come in one request (gap bytes discarded)
+COALESCE_MAX = 16 * 2**20  # at most this much per request, so a large read still overlaps its requests
 
 
 class ChunkCache:
@@ -182,25 +185,77 @@ def _byte_range_source() -> type:
             return self._rfile.read(self._off + offset, size) if size > 0 else b""
 
         def get_chunk(self, nchunk: int) -> bytes:
-            key = (self._rfile.key, self._off, nchunk)
+            chunk = self._cached(nchunk)
+            return chunk if chunk is not None else self._keep(nchunk, self._fetch(nchunk))
+
+        def _key(self, nchunk: int) -> tuple:
+            return (self._rfile.key, self._off, nchunk)
+
+        def _cached(self, nchunk: int) -> Optional[bytes]:
+            """The chunk from memory or the cache folder (checked as if fetched), else None."""
+            key = self._key(nchunk)
             chunk = cache.get(key)
-            if chunk is not None:
-                return chunk
             disk = self._rfile.disk
-            if disk is not None:
+            if chunk is None and disk is not None:
                 chunk = disk.get(key)
                 if chunk is not None and self._problem(nchunk, chunk) is not None:
-                    disk.drop(key)  # not this version's chunk after all: fetched again below
+                    disk.drop(key)  # not this version's chunk after all: fetched again
                     chunk = None
-            if chunk is None:
-                chunk = self._fetch(nchunk)
-                problem = self._problem(nchunk, chunk)
-                if problem is not None:
-                    raise CorruptFileError(self._rfile.url, problem)
-                if disk is not None:
-                    disk.put(key, chunk)
+                if chunk is not None:
+                    cache.put(key, chunk)
+            return chunk
+
+        def _keep(self, nchunk: int, chunk: bytes) -> bytes:
+            """Check a fetched chunk, then keep it in memory (and the cache folder)."""
+            problem = self._problem(nchunk, chunk)
+            if problem is not None:
+                raise CorruptFileError(self._rfile.url, problem)
+            key = self._key(nchunk)
+            if self._rfile.disk is not None:
+                self._rfile.disk.put(key, chunk)
             cache.put(key, chunk)
             return chunk
+
+        def prefetch(self, nchunks: Sequence[int]) -> None:
+            """Fetch the chunks a read is about to ask for, those stored next to each other in the file
+            in one request: a region's chunks along its last axis usually are (a chunk per request
+            costs a round trip per chunk, which latency, not bandwidth, bounds)."""
+            wanted = [n for n in nchunks if self._cached(n) is None]
+            if len(wanted) < 2:
+                return
+            try:
+                offsets, extents = self._frame_index()  # ByteRangeNDSource's chunk index, read at open
+            except Exception as exc:
+                raise CorruptFileError(self._rfile.url, f"the chunk index of the {self._what} cannot be read "
+                                                        f"({type(exc).__name__}: {exc})") from None
+            spans = sorted((int(offsets[n]), int(extents[n]), n) for n in wanted if offsets[n] >= 0)
+            if sum(e for _, e, _ in spans) > cache.max_bytes // 2:
+                return  # the cache could not hold them until the read asks: fetched chunk by chunk then
+            groups: list[list[tuple[int, int, int]]] = []
+            for span in spans:
+                if groups and span[0] <= groups[-1][-1][0] + groups[-1][-1][1] + COALESCE_GAP \
+                        and span[0] + span[1] - groups[-1][0][0] <= COALESCE_MAX:
+                    groups[-1].append(span)
+                else:
+                    groups.append([span])
+            if len(groups) <= 1:  # runs of zeros/NaNs live in the index: nothing to fetch for them
+                for group in groups:
+                    self._fetch_group(group)
+                return
+            with ThreadPoolExecutor(min(MAX_CONCURRENCY, len(groups))) as pool:
+                for _ in pool.map(self._fetch_group, groups):
+                    pass
+
+        def _fetch_group(self, group: list[tuple[int, int, int]]) -> None:
+            start = group[0][0]
+            data = self.read_range(start, max(o + e for o, e, _ in group) - start)
+            for off, ext, n in group:
+                piece = data[off - start:off - start + ext]
+                cbytes = int.from_bytes(piece[12:16], "little") if len(piece) >= 16 else 0
+                if not 32 <= cbytes <= len(piece):
+                    raise CorruptFileError(self._rfile.url, f"chunk {n} of the {self._what} says it holds {cbytes} "
+                                                            f"bytes where {len(piece)} are stored (damaged)")
+                self._keep(n, piece[:cbytes])
 
         def _fetch(self, nchunk: int) -> bytes:
             try:
@@ -319,6 +374,9 @@ class RemoteStore:
 
         if not self.size:
             return np.empty(self.shape, self.dtype)[key]
+        touched = touched_chunks(key, self.shape, self.chunks)
+        if touched is not None and len(touched) > 1:
+            self.src.prefetch(touched)
         # A Proxy per read: its in-memory cache holds this read's chunks only, the LRU above keeps
         # them between reads (a long-lived Proxy would hold every chunk ever read).
         return np.asarray(blosc2.Proxy(self.src)[key])
@@ -328,6 +386,37 @@ class RemoteStore:
         with ThreadPoolExecutor(MAX_CONCURRENCY) as pool:
             for _ in pool.map(self.src.get_chunk, range(self.nchunks)):
                 pass
+
+
+def touched_chunks(key: Any, shape: tuple, chunks: tuple) -> Optional[list[int]]:
+    """Numbers of the chunks a basic index (ints, step-1 slices, one Ellipsis) touches; None for other keys."""
+    key = key if isinstance(key, tuple) else (key,)
+    if sum(k is Ellipsis for k in key) > 1:
+        return None
+    if any(k is Ellipsis for k in key):
+        i = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1:]
+    if len(key) > len(shape) or 0 in chunks:
+        return None
+    key = key + (slice(None),) * (len(shape) - len(key))
+    ranges = []
+    for k, n, c in zip(key, shape, chunks):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step != 1:
+                return None
+            if stop <= start:
+                return []
+            lo, hi = start, stop - 1
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            lo = hi = int(k) + (n if int(k) < 0 else 0)
+            if not 0 <= lo < n:
+                return None  # out of bounds: the read itself says so
+        else:
+            return None
+        ranges.append(range(lo // c, hi // c + 1))
+    grid = [-(-n // c) for n, c in zip(shape, chunks)]
+    return [int(np.ravel_multi_index(idx, grid)) for idx in itertools.product(*ranges)]
 
 
 _OPEN: "weakref.WeakValueDictionary[str, RemoteFile]" = weakref.WeakValueDictionary()
