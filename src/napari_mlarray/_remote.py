@@ -21,6 +21,7 @@ from .layers._to_layers import layers_from_mlarray
 __all__ = ["layer_data_from_url"]
 
 _T = TypeVar("_T")
+SLOW_S = 0.25  # an open taking longer shows progress
 _hinted = False
 
 
@@ -38,34 +39,37 @@ def layer_data_from_url(url: str) -> list:
 
 
 def _while_repainting(desc: str, fn: Callable[[], _T]) -> _T:
-    """``fn()`` in a thread, napari's progress shown and Qt repainting meanwhile (in Qt's main thread)."""
+    """``fn()`` in a thread; if it takes longer than :data:`SLOW_S`, napari's progress is shown and Qt
+    repaints until it is done (in Qt's main thread only)."""
     if "napari" not in sys.modules:
         return fn()
-    from napari.utils import progress
     from qtpy.QtCore import QEventLoop, QThread
     from qtpy.QtWidgets import QApplication
 
     app = QApplication.instance()
-    with progress(total=0, desc=desc):
-        if app is None or QThread.currentThread() is not app.thread():
-            return fn()
-        box: dict = {}
-        done = threading.Event()
+    if app is None or QThread.currentThread() is not app.thread():
+        return fn()
+    box: dict = {}
+    done = threading.Event()
 
-        def work() -> None:
-            try:
-                box["value"] = fn()
-            except BaseException as exc:  # re-raised in the caller's thread, as if called there
-                box["error"] = exc
-            finally:
-                done.set()
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread, as if called there
+            box["error"] = exc
+        finally:
+            done.set()
 
-        threading.Thread(target=work, name="mlarray-open-url", daemon=True).start()
-        while not done.wait(0.02):
-            app.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+    threading.Thread(target=work, name="mlarray-open-url", daemon=True).start()
+    if not done.wait(SLOW_S):  # a fast open repaints nothing: a repaint of the window costs more
+        from napari.utils import progress
+
+        with progress(total=0, desc=desc):
+            while not done.wait(0.02):
+                app.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _hint_async() -> None:

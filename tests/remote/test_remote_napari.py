@@ -70,7 +70,8 @@ def test_viewer_open_url_draws_the_first_frame_from_the_chunks_shown(make_napari
     viewer.dims.set_current_step(0, 50)
     viewer.screenshot(canvas_only=True, flash=False)
     fetched = _ranges(rec)
-    assert fetched and all(any(s <= a and b <= e + 8192 for s, e in other_half) or a >= spans[-1][1]
+    # (neighbouring chunks come in one request: a request may cover several of the other half's chunks)
+    assert fetched and all(other_half[0][0] <= a and b <= other_half[-1][1] + 8192 or a >= spans[-1][1]
                            or a < spans[0][0] for a, b in fetched)
     print(f"first frame: {first[0]} requests, {first[1]} of {os.path.getsize(path)} bytes")
 
@@ -108,7 +109,7 @@ def test_a_slow_url_opens_with_progress_while_napari_repaints(make_napari_viewer
     url, rec = http_server
     _slide(tmp_path)
     viewer = make_napari_viewer(show=True)
-    rec.delay = 0.1  # the open's requests take 0.5 s
+    rec.delay = 0.2  # the open's 4 round trips take 0.8 s
     seen: list = []
     state = {"opening": False}
 

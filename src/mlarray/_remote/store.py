@@ -46,6 +46,8 @@ FRAME_HEAD = 8192  # what ByteRangeNDSource reads of a frame's header (blosc2 pr
 TRAILER_READ = 4096  # what ByteRangeNDSource reads first of a trailer (blosc2 proxy_source._TRAILER_PREFETCH)
 TAIL_MAX = 16 * 2**20  # chunk index + trailer fetched in one request up to this size
 MAX_CONCURRENCY = 8  # overlapping range requests per read (latency, not bandwidth, bounds remote reads)
+SMALL_LEVEL = 256 * 1024  # a pyramid level this small is fetched whole when first opened
+LEVEL_TAIL = 64 * 1024  # read with a larger level's header: its chunk index and trailer (~8000 chunks)
 COALESCE_GAP = 64 * 1024  # neighbouring chunks this close in the file come in one request (gap bytes discarded)
 COALESCE_MAX = 16 * 2**20  # at most this much per request, so a large read still overlaps its requests
 
@@ -475,6 +477,14 @@ def open_level(base: RemoteStore, k: int, start: int, end: int, what: str) -> Re
     if not HEADER_SIZE <= start < end <= rfile.base_offset:
         raise CorruptFileError(rfile.url, f"{what} is said to lie at bytes {start}..{end}, outside the level "
                                           "area between the header and the array")
+    # Read what the frame parser asks for first in one round trip: a small level whole, else its
+    # header and its end (chunk index and trailer) in two overlapping requests.
+    if end - start <= SMALL_LEVEL:
+        rfile.pin(start, end - start)
+    else:
+        tail = max(start, end - LEVEL_TAIL)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda span: rfile.pin(*span), [(start, FRAME_HEAD), (tail, end - tail)]))
     sums = rfile.checksums
     crcs = None if sums is None else sums.levels.get(str(k))
     src = _frame_source(rfile, start, end - start, what, crcs=crcs)
