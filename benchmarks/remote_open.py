@@ -269,7 +269,10 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(out), flush=True)
         return 0
 
+    started = time.time()
+    _log(f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load average {os.getloadavg()}")
     data = prepare(Path(args.cache), args.scale)
+    _log(f"data ready after {time.time() - started:.0f} s, load average {os.getloadavg()}")
     server = Server(Path(args.cache), args.delay)
     rows = []
     for kind, (mla, zarr, side) in data.items():
@@ -286,6 +289,7 @@ def main(argv=None) -> int:
         rows.append({"dataset": kind, "side": side, "delay_s": args.delay, "open": opened,
                      "napari_mla": nap_mla, "napari_omezarr": nap_zarr,
                      "patches_mla": pr_mla, "patches_omezarr": pr_zarr})
+    _log(f"measured after {time.time() - started:.0f} s, load average {os.getloadavg()}")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
