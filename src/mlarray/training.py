@@ -667,7 +667,7 @@ def _foreground_task(args: tuple[_CaseInfo, Optional[str], Optional[list[int]], 
         if not fg and info.label is not None:
             fg = foreground_from_bbox(info.image)
         if not fg:
-            where = f"neither {info.label} nor {info.image} has" if info.label is not None else f"{info.image} has"
+            where = f"neither {info.label} nor {info.image} has" if info.label is not None else f"{info.image} has no"
             warnings.warn(f"foreground='bbox': {where} boxes (meta.bbox), so the patches of this case are uniform; "
                           "store boxes in the image or label file, or use foreground='seg'", UserWarning, stacklevel=2)
     else:

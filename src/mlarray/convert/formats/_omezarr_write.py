@@ -190,10 +190,11 @@ def _omero(record: ImageRecord, n: int, dtype: np.dtype, ranges: list[list[float
         if isinstance(omero, dict) and isinstance(omero.get("channels"), list) and len(omero["channels"]) == n:
             return json_clean(omero)
     fields = _micro.channel_fields(n, names=extra.get(_micro.CHANNEL_NAMES), colors=extra.get(_micro.CHANNEL_COLORS),
-                                   windows=extra.get(_micro.CHANNEL_WINDOWS))
+                                   windows=extra.get(_micro.CHANNEL_WINDOWS), visible=extra.get(_micro.CHANNEL_VISIBLE))
     names = fields.get(_micro.CHANNEL_NAMES)
     colors = fields.get(_micro.CHANNEL_COLORS)
     windows = fields.get(_micro.CHANNEL_WINDOWS)
+    visible = fields.get(_micro.CHANNEL_VISIBLE)
     info = np.iinfo(dtype) if dtype.kind in "iu" else None
     channels = []
     for c in range(n):
@@ -202,7 +203,7 @@ def _omero(record: ImageRecord, n: int, dtype: np.dtype, ranges: list[list[float
         color = colors[c] if colors else _DEFAULT_COLORS[c % len(_DEFAULT_COLORS)]
         channels.append({
             "label": names[c] if names else f"channel {c}",
-            "color": str(color).lstrip("#").upper(), "active": True,
+            "color": str(color).lstrip("#").upper(), "active": bool(visible[c]) if visible else True,
             "window": {"start": float(start), "end": float(end),
                        "min": float(info.min) if info else lo, "max": float(info.max) if info else hi},
         })
