@@ -53,9 +53,13 @@ def make_ct(path: Path, side: int) -> None:
     shape = (side, side, side)
     tmp = path.with_name(path.stem + ".partial.mla")
     ml = MLArray.create(tmp, shape, "int16", spacing=[0.7, 0.7, 0.7])
+    t0 = time.perf_counter()
     for z0 in range(0, side, 32):
         ml[z0:min(z0 + 32, side)] = ct_phantom_slab(shape, z0, min(z0 + 32, side))
+        if (z0 // 32) % 8 == 7:
+            _log(f"  {min(z0 + 32, side)}/{side} slices written, {time.perf_counter() - t0:.0f} s")
     ml.close()  # stats + pyramid
+    _log(f"  closed (stats, pyramid) after {time.perf_counter() - t0:.0f} s")
     os.replace(tmp, path)
 
 
@@ -65,10 +69,14 @@ def make_slide(path: Path, side: int) -> None:
 
     tmp = path.with_name(path.stem + ".partial.mla")
     ml = MLArray.create(tmp, (side, side), "uint8", spacing=[0.00025, 0.00025])
+    t0 = time.perf_counter()
     for y0 in range(0, side, 1024):
         ml[y0:min(y0 + 1024, side), :] = slide_phantom_tile(y0, min(y0 + 1024, side), 0, side,
                                                             slide_shape=(side, side))
+        if (y0 // 1024) % 8 == 7:
+            _log(f"  {min(y0 + 1024, side)}/{side} rows written, {time.perf_counter() - t0:.0f} s")
     ml.close()
+    _log(f"  closed (stats, pyramid) after {time.perf_counter() - t0:.0f} s")
     os.replace(tmp, path)
 
 
@@ -86,8 +94,10 @@ def prepare(cache: Path, scale: float) -> dict:
         zarr = cache / f"{kind}{side}.ome.zarr"
         if not zarr.exists():
             _log(f"writing {zarr}")
+            t0 = time.perf_counter()
             if mlarray_cli(["convert", "--quiet", str(mla), str(zarr)]) != 0:
                 raise SystemExit(f"converting {mla} to OME-Zarr failed")
+            _log(f"  converted in {time.perf_counter() - t0:.0f} s")
         out[kind] = (mla.name, zarr.name, side)
     return out
 
