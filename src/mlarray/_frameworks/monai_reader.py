@@ -1,7 +1,9 @@
 """``MLArrayReader``: a MONAI ``ImageReader`` for ``.mla`` files.
 
-The array and metadata follow MONAI's ``NibabelReader`` on the NIfTI the file came from: spatial
-axes in the file's order, non-spatial axes (channels, time, components) merged into one axis placed
+The array and metadata follow MONAI's readers on the file the ``.mla`` came from: spatial axes in
+ITK's index order, as ``NibabelReader`` gives a NIfTI and ``ITKReader``/``PydicomReader`` a DICOM
+(the file's order, reversed for a file from DICOM or read through SimpleITK; see
+:mod:`mlarray._voxel_order`), non-spatial axes (channels, time, components) merged into one axis placed
 last, as a 4-D NIfTI stores them, with ``original_channel_dim = -1`` (NaN without such axes), so
 pipelines with and without ``EnsureChannelFirst`` behave as with NIfTI; ``pixdim`` and
 ``original_pixdim`` hold the NIfTI-style ``[qfac, spacing..., 1...]``. The affine is the file's
@@ -16,20 +18,20 @@ place MONAI documents for user readers), so ``LoadImage()`` without ``reader=`` 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 from monai.data.image_reader import ImageReader
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
+from numpy.typing import DTypeLike
 
 from .._array import MLArray
 from .._errors import InputError
 from .._remote import restore_url
-from ._geometry import channel_last, native_byte_order, ras_affine, spatial_layout
+from .._types import PathLike
+from ._geometry import array_shape, channel_last, index_axes, native_byte_order, ras_affine
 
 __all__ = ["MLArrayReader", "mla_meta", "register"]
-
-_PathLike = Union[str, os.PathLike]
 
 
 class MLArrayReader(ImageReader):
@@ -46,17 +48,17 @@ class MLArrayReader(ImageReader):
     readers do; they must share spatial shape and affine.
     """
 
-    def __init__(self, affine_lps_to_ras: bool = True, dtype=None, **kwargs) -> None:
+    def __init__(self, affine_lps_to_ras: bool = True, dtype: Optional[DTypeLike] = None, **kwargs: Any) -> None:
         super().__init__()
         self.affine_lps_to_ras = bool(affine_lps_to_ras)
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.kwargs = kwargs  # MLArray.open arguments (e.g. verify=False)
 
-    def verify_suffix(self, filename: Union[Sequence[_PathLike], _PathLike]) -> bool:
+    def verify_suffix(self, filename: Union[Sequence[PathLike], PathLike]) -> bool:
         names = ensure_tuple(filename)
         return bool(names) and all(str(os.fspath(f)).lower().endswith(".mla") for f in names)
 
-    def read(self, data: Union[Sequence[_PathLike], _PathLike], **kwargs):
+    def read(self, data: Union[Sequence[PathLike], PathLike], **kwargs: Any) -> Union[MLArray, list[MLArray]]:
         """Open the file(s) memory-mapped; no voxels are read until :meth:`get_data`."""
 
         opts = {**self.kwargs, **kwargs}
@@ -64,13 +66,13 @@ class MLArrayReader(ImageReader):
         opened = [MLArray.open(restore_url(f), mmap_mode="r", **opts) for f in ensure_tuple(data)]
         return opened if len(opened) > 1 else opened[0]
 
-    def get_data(self, img) -> tuple[np.ndarray, dict]:
+    def get_data(self, img: Union[MLArray, Sequence[MLArray]]) -> tuple[np.ndarray, dict]:
         arrays, metas = [], []
         # not ensure_tuple: an MLArray is itself iterable (over its first axis)
-        for image in (img if isinstance(img, (list, tuple)) else [img]):
+        for image in ([img] if isinstance(img, MLArray) else list(img)):
             if not image.meta.has_array:
                 raise InputError(f"{image.filepath}: metadata-only .mla file; MONAI needs an image array")
-            spatial, _ = spatial_layout(image)
+            spatial = index_axes(image)
             data = native_byte_order(channel_last(image.to_numpy(), spatial))
             if self.dtype is not None:
                 data = data.astype(self.dtype, copy=False)
@@ -79,17 +81,21 @@ class MLArrayReader(ImageReader):
         return _stack(arrays, metas)
 
 
-def mla_meta(image, *, keep_lps: bool = False, has_channel: bool = False) -> dict[str, Any]:
+def mla_meta(image: MLArray, *, keep_lps: bool = False, has_channel: bool = False) -> dict[str, Any]:
     """MONAI metadata of an open ``.mla`` file, channel axis (if any) last, as ``NibabelReader`` gives."""
-    spatial, _ = spatial_layout(image)
-    affine, space = ras_affine(image, keep_lps=keep_lps)
+    spatial = index_axes(image)
+    shape = array_shape(image, image.filepath)
+    affine, space = ras_affine(image, keep_lps=keep_lps, index_order=True)
     sp = image.meta.spatial
-    spacing = np.asarray(sp.spacing if sp.spacing is not None else [1.0] * len(spatial), dtype=np.float64)
+    stored = list(sp.spacing) if sp.spacing is not None else [1.0] * len(spatial)
+    # one spacing per spatial axis, in the order of the returned axes
+    spacing = np.asarray([stored[j] for j in _positions(spatial)] if len(stored) == len(spatial) else stored,
+                         dtype=np.float64)
     pixdim = _pixdim(affine, spacing, len(spatial))
     return {
         MetaKeys.AFFINE: affine,
         MetaKeys.ORIGINAL_AFFINE: affine.copy(),
-        MetaKeys.SPATIAL_SHAPE: np.asarray([image.shape[a] for a in spatial]),
+        MetaKeys.SPATIAL_SHAPE: np.asarray([shape[a] for a in spatial]),
         MetaKeys.SPACE: SpaceKeys.LPS if space == "LPS" else SpaceKeys.RAS,
         MetaKeys.ORIGINAL_CHANNEL_DIM: -1 if has_channel else float("nan"),
         MetaKeys.PIXDIM: pixdim,
@@ -98,6 +104,12 @@ def mla_meta(image, *, keep_lps: bool = False, has_channel: bool = False) -> dic
         "coord_system": str(sp.coord_system) if sp.coord_system is not None else "unknown",
         "is_seg": bool(image.meta.is_seg),
     }
+
+
+def _positions(spatial: list[int]) -> list[int]:
+    """Where each of ``spatial`` (in the order returned) stands among the spatial axes in array order."""
+    in_array_order = sorted(spatial)
+    return [in_array_order.index(a) for a in spatial]
 
 
 def _pixdim(affine: np.ndarray, spacing: np.ndarray, n_spatial: int) -> np.ndarray:

@@ -10,39 +10,49 @@ Geometry convention of every DICOM reader (ITK's, with the array axes reversed):
 
 Images that carry no patient geometry (Secondary Capture, ultrasound, photographs) are placed the
 way ITK places them: origin 0, ImageOrientationPatient ``1\\0\\0\\0\\1\\0``, frames 1 mm apart
-(or SpacingBetweenSlices); ``source["dicom_geometry"]`` says ``"implicit"`` so nobody mistakes
-that frame for the patient's.
+(or SpacingBetweenSlices); ``source["dicom_geometry"]`` says ``"implicit"`` and ``coord_system`` is
+``"unknown"``, because that frame is ITK's convention, not the patient's: no viewer may label it
+with anatomical directions. Frames of such a multi-frame file that are a cine loop (see
+:func:`cine_interval`) are a time axis rather than a stack of slices.
 """
 
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._errors import CorruptFileError, LimitExceededError
 from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 from ..optpkg import have, optional_import
 from ._record import ConversionError, ImageRecord, json_clean
+from .formats._micro import axis_units as _micro_axis_units
+from .formats._micro import time_fields
 
 __all__ = ["floats", "fg_value", "slope_inter", "apply_rescale", "json_dataset", "stack_geometry",
            "implicit_positions", "make_record", "DicomSliceSpacingWarning", "IDENTITY_IOP", "pydicom_module",
-           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS"]
+           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS", "is_cine", "cine_interval"]
 
 IDENTITY_IOP = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 RTDOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
+_FRAME_TIME, _FRAME_TIME_VECTOR = 0x00181063, 0x00181065  # FrameIncrementPointer targets that mean time
+# Modalities whose multi-frame images are cine loops (PS3.3 US, XA/RF, endoscopy multi-frame IODs)
+_CINE_MODALITIES = frozenset({"US", "XA", "RF", "ES", "IVUS"})
 
 
 class DicomSliceSpacingWarning(UserWarning):
     """Slices of a DICOM series are not evenly spaced (or are sheared); geometry is approximate."""
 
 
-def pydicom_module():
+def pydicom_module() -> ModuleType:
     return optional_import("pydicom", feature="reading DICOM", extra="convert")
 
 
-def floats(value, n: int | None = None):
+def floats(value: Any, n: int | None = None) -> list[float] | None:
     """A list of floats from a DICOM multi-value, or None when absent/malformed/wrong length."""
     if value is None:
         return None
@@ -58,14 +68,14 @@ def floats(value, n: int | None = None):
     return out
 
 
-def positive_spacing(values) -> list[float] | None:
+def positive_spacing(values: Optional[Sequence[float]]) -> list[float] | None:
     """PixelSpacing-like values, or None when any is zero/negative (some CR files store 0\\0)."""
     if values is None or any(v <= 0 for v in values):
         return None
     return [float(v) for v in values]
 
 
-def fg_value(frame_item, shared_item, seq: str, attr: str):
+def fg_value(frame_item: Any, shared_item: Any, seq: str, attr: str) -> Any:
     """Value of ``attr`` in functional group ``seq``: per-frame first, then shared."""
     for item in (frame_item, shared_item):
         if item is None:
@@ -76,13 +86,13 @@ def fg_value(frame_item, shared_item, seq: str, attr: str):
     return None
 
 
-def slope_inter(slope, inter) -> tuple[float, float]:
+def slope_inter(slope: Any, inter: Any) -> tuple[float, float]:
     s = 1.0 if slope in (None, "") else float(slope)
     i = 0.0 if inter in (None, "") else float(inter)
     return s, i
 
 
-def apply_rescale(raw: np.ndarray, slopes: list[float], inters: list[float]):
+def apply_rescale(raw: np.ndarray, slopes: list[float], inters: list[float]) -> tuple[np.ndarray, bool]:
     """Apply per-slice rescale; keep integers when slopes/intercepts are integers."""
     s = np.asarray(slopes, float)
     i = np.asarray(inters, float)
@@ -96,20 +106,20 @@ def apply_rescale(raw: np.ndarray, slopes: list[float], inters: list[float]):
             if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
                 return out.astype(dt), True
         return out, True
-    out = raw.astype(np.float32)
-    out *= s.astype(np.float32).reshape(shape)
-    out += i.astype(np.float32).reshape(shape)
-    return out, True
+    real = raw.astype(np.float32)
+    real *= s.astype(np.float32).reshape(shape)
+    real += i.astype(np.float32).reshape(shape)
+    return real, True
 
 
-def json_dataset(ds) -> dict:
+def json_dataset(ds: Any) -> dict:
     """DICOM JSON model of ``ds`` without PixelData and without any binary values."""
     ds = ds.copy()
     for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009):  # PixelData, Float/DoubleFloat PixelData
         if tag in ds:
             del ds[tag]
 
-    def drop(_elem):
+    def drop(_elem: object) -> str:
         return ""
 
     try:
@@ -118,7 +128,7 @@ def json_dataset(ds) -> dict:
     except Exception as exc:  # keep going: geometry matters more than the header dump
         return {"error": f"header could not be converted to DICOM JSON: {exc}"}
 
-    def strip(obj):
+    def strip(obj: Any) -> Any:
         if isinstance(obj, dict):
             return {k: strip(v) for k, v in obj.items() if not (isinstance(v, dict) and "BulkDataURI" in v)}
         if isinstance(obj, list):
@@ -128,12 +138,57 @@ def json_dataset(ds) -> dict:
     return json_clean(strip(model))
 
 
+def _frame_pointers(hdr: Any) -> list[int]:
+    fip = hdr.get("FrameIncrementPointer")
+    if fip is None:
+        return []
+    try:
+        return [int(t) for t in (fip if isinstance(fip, (list, tuple)) or hasattr(fip, "__len__")
+                                 and not isinstance(fip, int) else [fip])]
+    except (TypeError, ValueError):
+        return []
+
+
+def is_cine(hdr: Any) -> bool:
+    """Whether the frames of a multi-frame file without patient geometry are successive times.
+
+    FrameIncrementPointer names what changes from frame to frame (PS3.3 C.7.6.6): FrameTime or
+    FrameTimeVector mean time; a pointer to anything else (NM energy windows, detectors) does not.
+    Without a pointer, a frame time or cine rate, or a cine modality (ultrasound, angiography),
+    says the frames are a loop.
+    """
+    pointers = _frame_pointers(hdr)
+    if pointers:
+        return any(p in (_FRAME_TIME, _FRAME_TIME_VECTOR) for p in pointers)
+    if any(hdr.get(k) not in (None, "") for k in ("FrameTime", "FrameTimeVector", "CineRate")):
+        return True
+    return str(hdr.get("Modality", "") or "").upper() in _CINE_MODALITIES
+
+
+def cine_interval(hdr: Any) -> float | None:
+    """Seconds between frames of a cine loop: FrameTime (ms), an even FrameTimeVector (ms), or 1/CineRate."""
+    frame_time = floats(hdr.get("FrameTime"), 1)
+    if frame_time and frame_time[0] > 0:
+        return frame_time[0] / 1000.0
+    vector = floats(hdr.get("FrameTimeVector"))
+    if vector and len(vector) > 1:
+        steps = np.asarray(vector[1:], float)  # the first entry is 0: the time of frame 1
+        if np.all(steps > 0) and np.ptp(steps) <= 1e-6 * float(np.max(steps)):
+            return float(steps[0]) / 1000.0
+    rate = floats(hdr.get("CineRate"), 1)
+    if rate and rate[0] > 0:
+        return 1.0 / rate[0]
+    return None
+
+
 def implicit_positions(n: int, step: float) -> list[list[float]]:
     """Frame positions ITK assumes for images without ImagePositionPatient: 0, step, 2 step along z."""
     return [[0.0, 0.0, float(k) * step] for k in range(n)]
 
 
-def stack_geometry(iop, positions, pixel_spacing, thickness, where):
+def stack_geometry(iop: Union[np.ndarray, Sequence[float]], positions: Sequence[Sequence[float]],
+                   pixel_spacing: Optional[Sequence[float]], thickness: Any,
+                   where: str) -> tuple[np.ndarray, list[float], list[float], list[list[float]], dict]:
     """Sort order and (spacing, origin, direction, info) for slices at ``positions``."""
     row = np.asarray(iop[:3], float)
     col = np.asarray(iop[3:], float)
@@ -176,15 +231,33 @@ def stack_geometry(iop, positions, pixel_spacing, thickness, where):
     return order, spacing, [float(x) for x in pos[order[0]]], direction.tolist(), info
 
 
-def make_record(data, stored_dtype, geometry, source: dict, slopes: list, inters: list, applied: bool,
-                *, in_mm: bool, channel: bool) -> ImageRecord:
-    """The ImageRecord of a slice stack (rescale recorded per slice only when it varies)."""
+def make_record(data: np.ndarray, stored_dtype: DTypeLike,
+                geometry: tuple[Sequence[float], Sequence[float], Any], source: dict, slopes: list, inters: list,
+                applied: bool,
+                *, in_mm: bool, channel: bool, cine_seconds: Optional[float] = None) -> ImageRecord:
+    """The ImageRecord of a slice stack (rescale recorded per slice only when it varies).
+
+    A stack placed in ITK's implicit frame (``source["dicom_geometry"] == "implicit"``) gets no
+    anatomical ``coord_system``. ``cine_seconds`` (a cine loop: the frames are times, not slices;
+    0 when the interval is not known) makes the first axis temporal and the image 2-D, its world
+    axes in array order.
+    """
     spacing, origin, direction = geometry
-    labels = ["spatial"] * 3 + (["channel"] if channel else [])
+    implicit = source.get("dicom_geometry") == "implicit"
+    extra: dict = {}
+    if cine_seconds is not None:
+        labels = ["temporal", "spatial", "spatial"] + (["channel"] if channel else [])
+        spacing, origin, direction = list(spacing)[1:], [0.0, 0.0], np.eye(2).tolist()
+        extra = time_fields(cine_seconds or None)
+        units = ["s" if extra else None] + ["mm" if in_mm else None] * 2 + ([None] if channel else [])
+        axis_units = _micro_axis_units(labels, units)
+    else:
+        labels = ["spatial"] * 3 + (["channel"] if channel else [])
+        axis_units = ["mm"] * 3 if in_mm else None
     return ImageRecord(
         array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
-        direction=direction, coord_system="LPS", axis_labels=labels,
-        axis_units=["mm"] * 3 if in_mm else None,
+        direction=direction, coord_system="unknown" if implicit else "LPS", axis_labels=labels,
+        axis_units=axis_units, extra=extra or None,
         source=source, source_format="dicom",
         intensity={"rescale_slope": slopes if len(set(slopes)) > 1 else slopes[0],
                    "rescale_intercept": inters if len(set(inters)) > 1 else inters[0],
@@ -192,7 +265,7 @@ def make_record(data, stored_dtype, geometry, source: dict, slopes: list, inters
     )
 
 
-def frames_array(ds, nframes: int, where) -> np.ndarray:
+def frames_array(ds: Any, nframes: int, where: str) -> np.ndarray:
     """Decoded pixel data as (frames, rows, cols[, samples]), in ITK's presentation.
 
     Like ITK: PALETTE COLOR becomes RGB through its lookup table, MONOCHROME1 is inverted to
@@ -238,7 +311,7 @@ def frames_array(ds, nframes: int, where) -> np.ndarray:
     return arr
 
 
-def _check_samples_per_pixel(ds, where) -> None:
+def _check_samples_per_pixel(ds: Any, where: str) -> None:
     """SamplesPerPixel is 1 (grey, palette), 3 (colour) or 4 (retired ARGB/CMYK), PS3.3 C.7.6.3.1.1.
     GDCM aborts the whole process (a C++ exception it cannot throw) on any other value, so a file
     declaring one is refused before a decoder sees it (stress/fuzz_struct.py, seed 7 case 127)."""
@@ -255,7 +328,7 @@ _GDCM_TYPES = {"UINT8": np.uint8, "INT8": np.int8, "UINT16": np.uint16, "INT16":
                "UINT32": np.uint32, "INT32": np.int32, "FLOAT32": np.float32, "FLOAT64": np.float64}
 
 
-def _gdcm_decode(path) -> np.ndarray | None:
+def _gdcm_decode(path: Optional[str]) -> np.ndarray | None:
     """Grayscale pixel data decoded by GDCM itself (ITK's DICOM library), or None."""
     if not path:
         return None

@@ -15,10 +15,13 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._types import PathLike
 from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 from .._version import __version__
 from ..optpkg import optional_import
@@ -38,11 +41,11 @@ __all__ = ["read_seg", "write_seg", "series_grid", "series_grids", "lab_to_rgb",
 _MAX_SCAN = 5000  # files looked at when searching for the series a SEG belongs to
 
 
-def _hd():
+def _hd() -> ModuleType:
     return optional_import("highdicom", feature="reading and writing DICOM SEG", extra="convert")
 
 
-def lab_to_rgb(value) -> list[float] | None:
+def lab_to_rgb(value: Sequence[int]) -> list[float] | None:
     """DICOM CIELab (0..65535 each) -> sRGB in 0..1, via highdicom's colour conversion."""
     try:
         rgb = _hd().color.CIELabColor.from_dicom_value(tuple(int(v) for v in value)).to_rgb()
@@ -51,16 +54,16 @@ def lab_to_rgb(value) -> list[float] | None:
     return [float(c) / 255.0 for c in rgb] + [1.0]
 
 
-def rgb_to_lab(color) -> list[int]:
+def rgb_to_lab(color: Sequence[float]) -> list[int]:
     rgb = tuple(int(round(max(0.0, min(1.0, float(c))) * 255)) for c in list(color)[:3])
     return [int(v) for v in _hd().color.CIELabColor.from_rgb(*rgb).value]
 
 
-def _classes(seg) -> list[dict]:
+def _classes(seg: Any) -> list[dict]:
     out = []
     for item in seg.SegmentSequence:
         name = str(item.get("SegmentLabel", "") or f"segment {item.SegmentNumber}")
-        entry = {"id": int(item.SegmentNumber), "name": name}
+        entry: dict[str, Any] = {"id": int(item.SegmentNumber), "name": name}
         lab = item.get("RecommendedDisplayCIELabValue")
         color = lab_to_rgb(lab) if lab is not None else None
         if color is not None:
@@ -69,7 +72,8 @@ def _classes(seg) -> list[dict]:
     return sorted(out, key=lambda c: c["id"])
 
 
-def _frames(seg, path):
+def _frames(seg: Any, path: str) -> tuple[np.ndarray, list[int], np.ndarray, list[float], list[float],
+                                          Optional[float]]:
     """Per frame: position, segment number, and the (rows, cols) mask; plus orientation and spacing."""
 
     shared_seq = seg.get("SharedFunctionalGroupsSequence")
@@ -86,7 +90,8 @@ def _frames(seg, path):
     iop = floats(fg_value(per[0], shared, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
     ps = positive_spacing(floats(fg_value(per[0], shared, "PixelMeasuresSequence", "PixelSpacing"), 2))
     step = fg_value(per[0], shared, "PixelMeasuresSequence", "SpacingBetweenSlices")
-    positions, numbers = [], []
+    positions: list[Optional[list[float]]] = []
+    numbers: list[int] = []
     for item in per:
         positions.append(floats(fg_value(item, None, "PlanePositionSequence", "ImagePositionPatient"), 3))
         numbers.append(int(fg_value(item, None, "SegmentIdentificationSequence", "ReferencedSegmentNumber") or 1))
@@ -99,7 +104,8 @@ def _frames(seg, path):
     return np.asarray(positions), numbers, pixels > 0, iop, ps, (float(step) if step else None)
 
 
-def _own_grid(positions, iop, ps, step, rows, cols):
+def _own_grid(positions: np.ndarray, iop: Sequence[float], ps: Sequence[float], step: Optional[float], rows: int,
+              cols: int) -> dict:
     """A regular grid through the SEG frames' planes (gaps between frames stay empty)."""
     row, col = np.asarray(iop[:3]), np.asarray(iop[3:])
     normal = np.cross(row, col)
@@ -118,21 +124,20 @@ def _own_grid(positions, iop, ps, step, rows, cols):
     return {"shape": (n, rows, cols), "affine": aff}
 
 
-def _paint(grid, positions, numbers, masks, where):
+def _paint(grid: dict, positions: np.ndarray, numbers: list[int], masks: np.ndarray,
+           where: str) -> Optional[tuple[np.ndarray, bool]]:
     """Label volume on ``grid`` (or one channel per segment when segments overlap)."""
-    inv = np.linalg.inv(grid["affine"])
     segs = sorted(set(numbers))
     per_seg = np.zeros((len(segs),) + tuple(grid["shape"]), bool)
     for pos, num, mask in zip(positions, numbers, masks):
-        k = inv[:3, :3] @ pos + inv[:3, 3]
-        ki = np.rint(k)
-        if not np.allclose(k, ki, atol=1e-2) or ki[1] != 0 or ki[2] != 0 or mask.shape != grid["shape"][1:]:
+        k = _slice_of(grid, pos)
+        if k is None or mask.shape != grid["shape"][1:]:
             return None  # the frame does not coincide with a plane of this grid
-        if not 0 <= ki[0] < grid["shape"][0]:
+        if not 0 <= k < grid["shape"][0]:
             warnings.warn(f"{where}: a frame lies outside the referenced series; it is dropped", UserWarning,
                           stacklevel=3)
             continue
-        per_seg[segs.index(num), int(ki[0])] |= mask
+        per_seg[segs.index(num), k] |= mask
     if per_seg.sum(axis=0).max(initial=0) > 1:
         return np.moveaxis(per_seg.astype(np.uint8), 0, -1), True
     dtype = np.uint8 if max(segs) < 256 else np.uint16
@@ -140,6 +145,34 @@ def _paint(grid, positions, numbers, masks, where):
     for i, num in enumerate(segs):
         out[per_seg[i]] = num
     return out, False
+
+
+def _slice_of(grid: dict, position: np.ndarray, tol: float = 1e-2) -> Optional[int]:
+    """Index of the grid slice whose plane a frame at ``position`` (its first pixel's centre) is, or None.
+
+    A referenced series is matched by its slices' own positions (``slice_positions``), so an unevenly
+    spaced series (whose affine holds the mean step) still takes every frame that lies on one of its
+    slices; the SEG's own regular grid is matched through its affine. An index outside the grid means
+    a frame in the right plane orientation beyond the series' ends."""
+    inv = np.linalg.inv(grid["affine"])
+    k = inv[:3, :3] @ position + inv[:3, 3]
+    if not np.allclose(k[1:], 0, atol=tol):
+        return None  # the frame's first pixel is not where the slices' first pixels are
+    slices = grid.get("slice_positions")
+    if slices is None:
+        ki = float(np.rint(k[0]))
+        return int(ki) if abs(k[0] - ki) <= tol else None
+    aff = grid["affine"]
+    along = aff[:3, 0] / np.linalg.norm(aff[:3, 0])  # the slice normal
+    proj = np.asarray(slices, float) @ along
+    at = float(np.asarray(position, float) @ along)
+    pixel = float(min(np.linalg.norm(aff[:3, 1]), np.linalg.norm(aff[:3, 2])))
+    j = int(np.argmin(np.abs(proj - at)))
+    if abs(proj[j] - at) <= tol * pixel:
+        return j
+    if at < proj.min() or at > proj.max():
+        return -1 if at < proj.min() else len(proj)
+    return None
 
 
 def _image_headers(files: list[str]) -> list[tuple]:
@@ -168,7 +201,8 @@ def _grid_of(hdrs: list[tuple]) -> dict | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            order, spacing, origin, direction, _ = stack_geometry(iop0, [h[2] for h in hdrs], ps, None, hdrs[0][0])
+            order, spacing, origin, direction, info = stack_geometry(iop0, [h[2] for h in hdrs], ps, None,
+                                                                     hdrs[0][0])
     except (ConversionError, CorruptFileError):  # duplicate positions, degenerate orientation: not one grid
         return None
     aff = np.eye(4)
@@ -177,6 +211,7 @@ def _grid_of(hdrs: list[tuple]) -> dict | None:
     first = hdrs[0][1]
     return {"shape": (len(hdrs), int(first.Rows), int(first.Columns)), "affine": aff,
             "files": [hdrs[i][0] for i in order], "headers": [hdrs[i][1] for i in order],
+            "slice_positions": [hdrs[i][2] for i in order], "spacing_info": info,
             "series_uid": str(first.get("SeriesInstanceUID", ""))}
 
 
@@ -195,7 +230,7 @@ def series_grids(files: list[str]) -> list[dict]:
     return [g for g in (_grid_of(hdrs) for hdrs in by_uid.values()) if g is not None]
 
 
-def _find_reference(seg_path: str, series_uid: str, reference) -> dict | None:
+def _find_reference(seg_path: str, series_uid: str, reference: Optional[PathLike]) -> dict | None:
     if reference is not None:
         p = os.fspath(reference)
         files = sorted(str(f) for f in Path(p).rglob("*") if f.is_file()) if os.path.isdir(p) else [p]
@@ -220,7 +255,7 @@ def _find_reference(seg_path: str, series_uid: str, reference) -> dict | None:
     return series_grid(found) if found else None
 
 
-def read_seg(path, reference=None) -> ImageRecord:
+def read_seg(path: PathLike, reference: Optional[PathLike] = None) -> ImageRecord:
     """Read a DICOM SEG file into a segmentation :class:`ImageRecord` (see module docstring)."""
     hd = _hd()
     path = os.fspath(path)
@@ -239,9 +274,12 @@ def read_seg(path, reference=None) -> ImageRecord:
     if grid is not None and painted is None:
         warnings.warn(f"{path}: the SEG's frames do not lie on the referenced series' slices; "
                       "keeping the SEG's own grid", UserWarning, stacklevel=2)
-    if painted is not None:
+    if grid is not None and painted is not None:
         source["on_grid_of"] = {"series_uid": grid["series_uid"],
                                 "sop_instance_uids": [str(h.SOPInstanceUID) for h in grid["headers"]]}
+        # the series' own slice positions and spacing report, as reading the series itself records them
+        source["slice_positions"] = grid["slice_positions"]
+        source.update(grid["spacing_info"])
     else:
         grid = _own_grid(positions, iop, ps, step, masks.shape[1], masks.shape[2])
         painted = _paint(grid, positions, numbers, masks, path)
@@ -293,7 +331,20 @@ def write_seg(record: ImageRecord, out_path: str, source_images: list) -> None:
             d.RecommendedDisplayCIELabValue = rgb_to_lab(c["color"])
         descs.append(d)
     first = source_images[0]
-    seg = hd.seg.Segmentation(
+    try:
+        seg = _segmentation(hd, source_images, labels, descs, first)
+    except AttributeError as exc:  # a reference image lacks an attribute highdicom copies into the SEG
+        name = getattr(exc, "name", None) or str(exc)
+        raise ConversionError(out_path, f"the referenced series lacks the DICOM attribute {name} (read from "
+                                        f"{getattr(first, 'filename', 'its first image')}), which a DICOM SEG "
+                                        "copies from the images it segments",
+                              f"add {name} to the reference series (an empty value is allowed for Type 2 "
+                              "attributes such as PatientID), or pass the series the images came from") from None
+    seg.save_as(out_path)
+
+
+def _segmentation(hd: ModuleType, source_images: list, labels: np.ndarray, descs: list, first: Any) -> Any:
+    return hd.seg.Segmentation(
         source_images=source_images, pixel_array=labels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descs,
         series_instance_uid=hd.UID(), series_number=int(first.get("SeriesNumber", 0) or 0) + 1000,
@@ -301,7 +352,6 @@ def write_seg(record: ImageRecord, out_path: str, source_images: list) -> None:
         manufacturer_model_name="mlarray", software_versions=_version(), device_serial_number="0",
         series_description=(str(first.get("SeriesDescription", "")) + " SEG").strip()[:64],
     )
-    seg.save_as(out_path)
 
 
 def _version() -> str:

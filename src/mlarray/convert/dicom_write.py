@@ -4,8 +4,11 @@ Series: one file per slice with ImagePositionPatient/ImageOrientationPatient/Pix
 the record's geometry (so ITK reads back the same world grid). A record converted from DICOM keeps
 its original header (patient, study, series description, equipment, acquisition, rescale ...) with
 a fresh SeriesInstanceUID and fresh SOP Instance UIDs: it is a new series of the same study, in the
-same frame of reference. Other records get a minimal header of the modality's SOP class (Secondary
-Capture when the modality is not known). Stored values: the original integers and rescale when they
+same frame of reference. Other records get a header of the modality's SOP class (Secondary Capture,
+Modality OT, when the modality is not known) holding every Type 1 and Type 2 attribute of that IOD's
+mandatory modules: generated UIDs, numbers, and empty Type 2 values where nothing is known (no
+patient, no date), so that DICOM readers and toolkits that read those attributes (highdicom, PACS)
+accept the series. Stored values: the original integers and rescale when they
 can be recovered exactly, integers as they are, and floats quantised to 16 bits with a fitted
 rescale (a warning gives the largest rounding error).
 
@@ -23,10 +26,12 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 
 from .._file.atomic import atomic_output
+from .._types import PathLike
 from ..affines import convert_coord_system
 from ._record import ConversionError, ImageRecord
 from .dicom_seg import series_grids, write_seg
@@ -47,14 +52,15 @@ _DROP = {"SOPInstanceUID", "InstanceNumber", "ImagePositionPatient", "ImageOrien
          "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod"}
 
 
-def write_dicom(record: ImageRecord, dst: str, *, mla_path: str | None = None, reference=None) -> str:
+def write_dicom(record: ImageRecord, dst: str, *, mla_path: str | None = None,
+                reference: Optional[PathLike] = None) -> str:
     """Write ``record`` to ``dst`` (a folder for a series, a folder or ``.dcm`` for a SEG)."""
     if record.is_seg:
         return _write_seg(record, dst, mla_path, reference)
     return write_series(record, dst)
 
 
-def _lps_grid(record: ImageRecord, where: str):
+def _lps_grid(record: ImageRecord, where: str) -> tuple[np.ndarray, np.ndarray, bool]:
     """(data in (slice, row, col[, ch]) order, 4x4 LPS affine of that order, has_channel)."""
     spatial = record.spatial_axes
     data = np.asanyarray(record.array)
@@ -62,7 +68,7 @@ def _lps_grid(record: ImageRecord, where: str):
     if len(spatial) != 3 or len(rest) > 1 or (rest and data.shape[rest[0]] not in (1, 3)):
         raise ConversionError(where, f"a DICOM series needs 3 spatial axes (plus an RGB channel), got axes "
                                      f"{record.axis_labels} with shape {data.shape}", "write NIfTI or NRRD instead")
-    cs = str(record.coord_system or "unknown").upper().rstrip("+")
+    cs = record.written_frame().upper().rstrip("+")
     aff = record.affine()
     if cs not in ("UNKNOWN", "OTHER"):
         try:
@@ -83,7 +89,7 @@ def _lps_grid(record: ImageRecord, where: str):
     return data, aff4, bool(rest)
 
 
-def _stored(data: np.ndarray, intensity: dict, where: str):
+def _stored(data: np.ndarray, intensity: dict, where: str) -> tuple[np.ndarray, float, float]:
     """(integer pixels, slope, intercept)."""
     slope = intensity.get("rescale_slope", intensity.get("scl_slope"))  # DICOM's or NIfTI's scaling
     inter = intensity.get("rescale_intercept", intensity.get("scl_inter")) or 0.0
@@ -112,7 +118,7 @@ def _stored(data: np.ndarray, intensity: dict, where: str):
     return raw, slope, lo
 
 
-def _template(record: ImageRecord):
+def _template(record: ImageRecord) -> tuple[Any, str]:
     """(dataset with the preserved tags, SOP Class UID)."""
     from pydicom.dataset import Dataset
 
@@ -134,16 +140,49 @@ def _template(record: ImageRecord):
                 keep.add(elem)
         ds = keep
         sop = _SOP_BY_MODALITY.get(str(ds.get("Modality", "") or ""), _SECONDARY_CAPTURE)
-        for kw in ("SOPClassUID", "MediaStorageSOPClassUID", "ImageType", "FrameOfReferenceUID"):
-            if kw in ds and kw != "FrameOfReferenceUID":
+        if sop != _SOP_BY_MODALITY["CT"]:
+            # the MR, PET and NM Image IODs have Type 1 acquisition attributes (ScanningSequence, ...)
+            # that an enhanced or other multi-frame header keeps in functional groups or lacks
+            sop = _SECONDARY_CAPTURE
+        for kw in ("SOPClassUID", "MediaStorageSOPClassUID", "ImageType"):
+            if kw in ds:
                 delattr(ds, kw)
+        ds.ImageType = ["DERIVED", "SECONDARY"]  # Type 1; the slices are re-made from the frames
     return ds, sop
+
+
+# Type 1 and Type 2 attributes of the mandatory modules (Patient, General Study, General Series, General
+# Image, SC Equipment) that a header built from a non-DICOM source lacks, PS3.3 A.8.1 (Secondary Capture)
+# and A.3/A.4 (CT/MR). Type 2 may be empty when unknown; Type 1 get a value. UIDs and per-slice values
+# are set by write_series itself.
+_TYPE2_EMPTY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                "ReferringPhysicianName", "StudyID", "AccessionNumber")
+_SC_TYPE1 = {"Modality": "OT", "ConversionType": "WSD"}  # OT: other; WSD: workstation (PS3.3 C.8.6.1)
+
+
+def _complete_header(ds: Any, sop_class: str) -> None:
+    """Add the Type 1/2 attributes the SOP class requires that ``ds`` lacks (values it has are kept)."""
+    for kw in _TYPE2_EMPTY:
+        if kw not in ds:
+            setattr(ds, kw, "")
+    if "SeriesNumber" not in ds or ds.SeriesNumber in (None, ""):
+        ds.SeriesNumber = 1
+    if sop_class == _SOP_BY_MODALITY["CT"]:  # CT Image module (PS3.3 C.8.2.1), kept when a header came along
+        for kw in ("KVP", "AcquisitionNumber"):
+            if kw not in ds:
+                setattr(ds, kw, None)
+    if sop_class == _SECONDARY_CAPTURE:
+        for kw, value in _SC_TYPE1.items():
+            if not str(ds.get(kw, "") or ""):
+                setattr(ds, kw, value)
+        if "PatientOrientation" not in ds:  # Type 2C: required where Image Plane attributes are not
+            ds.PatientOrientation = ""
 
 
 def write_series(record: ImageRecord, dst: str) -> str:
     """Write ``record`` as a single-frame DICOM series into the folder ``dst`` (created atomically)."""
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     dst = os.fspath(dst).rstrip("/" + os.sep) or os.fspath(dst)
     if os.path.isdir(dst) and any(os.scandir(dst)):
@@ -161,6 +200,7 @@ def write_series(record: ImageRecord, dst: str) -> str:
     series_uid = generate_uid()
     for_uid = str(template.get("FrameOfReferenceUID", "") or "") or generate_uid()
     template.setdefault("StudyInstanceUID", generate_uid())
+    _complete_header(template, sop_class)
     parent = os.path.dirname(os.path.abspath(dst))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(dst) + ".", suffix=".partial", dir=parent)
@@ -169,7 +209,7 @@ def write_series(record: ImageRecord, dst: str) -> str:
             ds = template.copy()
             sop_uid = generate_uid()
             meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, sop_uid
+            meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = UID(sop_class), sop_uid
             meta.TransferSyntaxUID = ExplicitVRLittleEndian
             ds.file_meta = meta
             ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
@@ -202,7 +242,7 @@ def _ds(v: float) -> str:
     return f"{float(v):.4g}"
 
 
-def _set_pixels(ds, frame: np.ndarray, rgb: bool, slope: float, inter: float) -> None:
+def _set_pixels(ds: Any, frame: np.ndarray, rgb: bool, slope: float, inter: float) -> None:
     bits = frame.dtype.itemsize * 8
     ds.Rows, ds.Columns = int(frame.shape[0]), int(frame.shape[1])
     ds.SamplesPerPixel = 3 if rgb else 1
@@ -219,7 +259,7 @@ def _set_pixels(ds, frame: np.ndarray, rgb: bool, slope: float, inter: float) ->
 
 # ----------------------------------------------------------------------------- SEG
 
-def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference) -> str:
+def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference: Optional[PathLike]) -> str:
     import pydicom
 
 
@@ -237,8 +277,11 @@ def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference) -
         stem = Path(mla_path).stem if mla_path else "segmentation"
         out = os.path.join(out, stem + "_seg.dcm")
 
-    with atomic_output(out) as tmp:
-        write_seg(seg_rec, tmp, images)
+    try:
+        with atomic_output(out) as tmp:
+            write_seg(seg_rec, tmp, images)
+    except ConversionError as exc:  # name the output the user asked for, not the scratch file
+        raise ConversionError(out, exc.problem, exc.remedy) from None
     return out
 
 
@@ -256,7 +299,8 @@ def _named_series(record: ImageRecord) -> str:
     return ""
 
 
-def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst: str, mla_path, reference):
+def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst: str, mla_path: Optional[str],
+                    reference: Optional[PathLike]) -> tuple[dict, np.ndarray]:
     """(grid of the DICOM series the labels lie on, labels in that grid's (slice, row, col) order).
 
     Series are told apart by SeriesInstanceUID (a copy of the series beside it shares the grid but not
@@ -268,7 +312,7 @@ def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst:
         root = str(Path(mla_path).resolve().parent)
     else:
         root = None
-    files = []
+    files: list[str] = []
     if root is not None and os.path.isdir(root):
         files = sorted(str(f) for f in Path(root).rglob("*") if f.is_file() and not f.name.endswith(".mla"))
     elif root is not None:
@@ -290,7 +334,7 @@ def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst:
     return chosen[0]
 
 
-def _onto_grid(data: np.ndarray, aff: np.ndarray, grid: dict, tol: float = 1e-3):
+def _onto_grid(data: np.ndarray, aff: np.ndarray, grid: dict, tol: float = 1e-3) -> Optional[np.ndarray]:
     """``data`` (voxel->LPS affine ``aff``) with its axes permuted/flipped onto ``grid``'s voxel order,
     or None when the two are not the same voxels (another shape, spacing, orientation or position)."""
     g = grid["affine"]

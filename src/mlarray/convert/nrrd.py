@@ -8,10 +8,13 @@ first), which is the order of ``space directions``. Geometry is kept in the NRRD
 from __future__ import annotations
 
 import os
+from types import ModuleType
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._errors import CorruptFileError, MLArrayError
+from .._types import PathLike
 from ..optpkg import optional_import
 from ._nrrd_data import read_nrrd_data
 from ._record import ConversionError, ImageRecord, flip_lps_ras, json_clean
@@ -47,7 +50,7 @@ _PER_AXIS = {"thicknesses", "axis mins", "axismins", "axis maxs", "axismaxs", "c
 _MATRIX_FIELDS = {"measurement frame"}
 
 
-def _nrrd():
+def _nrrd() -> ModuleType:
     return optional_import("nrrd", feature="reading and writing NRRD", extra="convert")
 
 
@@ -64,7 +67,7 @@ def _label_for_kind(kind: str | None) -> str:
     return "channel"
 
 
-def read_nrrd(path) -> ImageRecord:
+def read_nrrd(path: PathLike) -> ImageRecord:
     """Read a ``.nrrd`` or detached ``.nhdr`` file into an :class:`ImageRecord`."""
     nrrd = _nrrd()
     path = os.fspath(path)
@@ -147,7 +150,7 @@ def read_nrrd(path) -> ImageRecord:
     )
 
 
-def _time_interval(header, labels: list[str]) -> dict | None:
+def _time_interval(header: dict, labels: list[str]) -> dict | None:
     """``{"time_interval": step}`` (seconds, as write_nrrd writes them) when the time axis lists evenly spaced
     numeric index values (3D Slicer's sequence layout); None otherwise."""
     for k, lab in enumerate(labels):
@@ -163,7 +166,7 @@ def _time_interval(header, labels: list[str]) -> dict | None:
     return None
 
 
-def _is_sequence_axis(header, k: int) -> bool:
+def _is_sequence_axis(header: dict, k: int) -> bool:
     """A 3D Slicer sequence axis (``list`` kind with ``axis k index type``) or one labelled time."""
     kinds = header.get("kinds")
     if kinds is None or k >= len(kinds):
@@ -176,13 +179,14 @@ def _is_sequence_axis(header, k: int) -> bool:
     return kind == "list" and (f"axis {k} index type" in header or named_time)
 
 
-def _slicer_segments(header) -> list[dict] | None:
+def _slicer_segments(header: dict) -> list[dict] | None:
     """Class table from a 3D Slicer segmentation (``.seg.nrrd``: ``SegmentN_Name/_LabelValue/_Color``).
 
     Only single-layer label maps (every segment in layer 0) map to one class table; overlapping
     multi-layer segmentations keep their keys in ``source`` only.
     """
-    out, i = [], 0
+    out: list[dict] = []
+    i = 0
     while f"Segment{i}_Name" in header:
         try:
             layer = int(header.get(f"Segment{i}_Layer", 0))
@@ -191,7 +195,7 @@ def _slicer_segments(header) -> list[dict] | None:
             return None
         if layer != 0:
             return None
-        entry = {"id": value, "name": str(header[f"Segment{i}_Name"])}
+        entry: dict = {"id": value, "name": str(header[f"Segment{i}_Name"])}
         color = str(header.get(f"Segment{i}_Color", "")).split()
         if len(color) == 3:
             try:
@@ -203,7 +207,7 @@ def _slicer_segments(header) -> list[dict] | None:
     return out or None
 
 
-def _kind_for_label(label: str, n: int, dtype) -> str:
+def _kind_for_label(label: str, n: int, dtype: DTypeLike) -> str:
     """NRRD kind of an axis. Time is a ``list`` axis (a ``time`` kind would count as a fourth
     domain axis, which ITK refuses in 3-D space; 3D Slicer reads list + index type as a sequence)."""
     if str(label).startswith("spatial"):
@@ -249,11 +253,12 @@ def _flat_nifti_axes(record: ImageRecord, shape: tuple, spatial: list[int]) -> l
     return extra if all(shape[k] == 1 for k in extra) else []
 
 
-def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -> None:
+def write_nrrd(record: ImageRecord, path: PathLike, detached_header: bool | None = None) -> None:
     """Write ``record`` as NRRD; ``.nhdr`` targets get a detached header.
 
     Custom keys and per-axis fields from a NRRD ``source`` are restored; ``space``,
-    ``space directions`` and ``space origin`` come from the record geometry.
+    ``space directions`` and ``space origin`` come from the record geometry. Spatial axes are written in
+    ITK's index order (reversed for a record from DICOM or SimpleITK, see :mod:`mlarray._voxel_order`).
     """
     nrrd = _nrrd()
     path = os.fspath(path)
@@ -263,16 +268,23 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
     if len(labels) != ndim:
         raise ConversionError(path, f"record has {ndim} axes but {len(labels)} axis labels")
     src = record.source if record.source_format == "nrrd" else {}
+    order = list(range(ndim))
     if not src:  # components first (fastest), as ITK and 3D Slicer write vector and colour images
         front = [k for k, lab in enumerate(labels) if lab in ("channel", "components")][:1]
         order = front + [k for k in range(ndim) if k not in front]
-        if order != list(range(ndim)):
-            data = np.transpose(data, order)
-            labels = [labels[k] for k in order]
+    # spatial axes in ITK's index order (a DICOM's (slice, row, col) reversed), as SimpleITK writes them
+    in_array_order = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
+    index_axes = iter(record.index_order(in_array_order))
+    order = [next(index_axes) if k in in_array_order else k for k in order]
+    if order != list(range(ndim)):
+        data = np.transpose(data, order)
+        labels = [labels[k] for k in order]
     spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
-    aff = record.affine()
-    cs = record.coord_system or "unknown"
+    aff = record.index_affine()
+    cs = record.written_frame()
     space_units = record.spatial_units
+    if space_units is not None:
+        space_units = [space_units[j] for j in record.index_order(list(range(len(space_units))))]
     flat = _flat_nifti_axes(record, data.shape, spatial)
     if flat:  # a 2-D (or 1-D) NIfTI: the NRRD gets its dimensionality (see _flat_nifti_axes)
         keep = [j for j, k in enumerate(spatial) if k not in flat]
@@ -326,9 +338,8 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
                 header[f"axis {k} index type"] = "numeric"
                 header[f"axis {k} index values"] = " ".join(f"{v:g}" for v in _time_values(record, data.shape[k]))
     if space_units:
-        units = list(space_units)
-        if len(units) != nw:
-            units = [units[0]] * nw if all(u == units[0] for u in units) else None
+        given = list(space_units)
+        units = given if len(given) == nw else [given[0]] * nw if all(u == given[0] for u in given) else None
         if units:
             header["space units"] = units
     enc = str(src.get("encoding", "gzip")).lower()

@@ -113,13 +113,13 @@ def axis_units(labels: Sequence[str], units: Sequence[str | None]) -> list[str] 
     if len(units) != len(labels):
         raise MetadataError("axis_units", list(units), f"{len(units)} units for {len(labels)} axes",
                             "give one unit (or None) per axis")
-    units = [u or "" for u in units]
-    if not any(units):
+    named = [u or "" for u in units]
+    if not any(named):
         return None
     spatial = [i for i, lab in enumerate(labels) if str(lab).startswith("spatial")]
-    if any(units[i] for i in range(len(labels)) if i not in spatial):
-        return units
-    return [units[i] for i in spatial]
+    if any(named[i] for i in range(len(labels)) if i not in spatial):
+        return named
+    return [named[i] for i in spatial]
 
 
 def ome_pixels(xml: str) -> dict:

@@ -20,10 +20,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ..._types import PathLike
+from ..._voxel_order import reversed_index_order
 from ...affines import AffineError, convert_coord_system
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
@@ -56,11 +60,11 @@ _CHANNEL_LABELS = {"channel", "components"}
 _INDEX_ORDER_SOURCES = {"nifti1", "nifti2", "nrrd", "mgh", "analyze", "nifti1-pair"}
 
 
-def _sitk():
+def _sitk() -> ModuleType:
     return optional_import("SimpleITK", feature="reading and writing MetaImage and the other ITK formats", extra="itk")
 
 
-def itk_image_io(path) -> str:
+def itk_image_io(path: PathLike) -> str:
     """Name of the ITK ImageIO that can read ``path`` ("" if none, or SimpleITK is missing)."""
     try:
         sitk = _sitk()
@@ -81,12 +85,12 @@ def _pixel_bytes(pixel_id_text: str, components: int) -> int:
     return per * max(1, components)
 
 
-def _check_declared_size(path: str, size, pixel_text: str, components: int) -> None:
+def _check_declared_size(path: str, size: Sequence[int], pixel_text: str, components: int) -> None:
     """Refuse a header that declares more pixels than this process could hold, before ITK allocates."""
     check_declared_size(path, list(size), _pixel_bytes(pixel_text, components))
 
 
-def _metadata(img) -> dict:
+def _metadata(img: Any) -> dict:
     out = {}
     for key in img.GetMetaDataKeys():
         try:
@@ -105,7 +109,7 @@ def _format_id(io: str, metadata: dict) -> str:
     return _FORMAT_OF_IO.get(io, f"itk:{io}")
 
 
-def read_itk(path, image_io: str | None = None) -> ImageRecord:
+def read_itk(path: PathLike, image_io: str | None = None) -> ImageRecord:
     """Read any file an ITK ImageIO reads (MetaImage, Analyze, GIPL, VTK, MINC, MRC, ...).
 
     ``image_io`` forces one ImageIO by name (e.g. ``"MetaImageIO"``); by default ITK picks the
@@ -141,7 +145,7 @@ def _first_line(exc: Exception) -> str:
     return (lines[-1] if lines else str(exc).strip().splitlines()[-1])[:300]
 
 
-def _record_from_image(img, io: str, path: str) -> ImageRecord:
+def _record_from_image(img: Any, io: str, path: str) -> ImageRecord:
     sitk = _sitk()
     dim = img.GetDimension()
     ncomp = img.GetNumberOfComponentsPerPixel()
@@ -205,7 +209,7 @@ def _itk_order(record: ImageRecord, path: str) -> tuple[np.ndarray, list[int], i
     if extra and len(spatial) + len(extra) > 5:
         raise ConversionError(path, f"ITK images have at most 5 dimensions; the record has {len(spatial)} "
                                     f"spatial and {len(extra)} other axes")
-    if record.source_format in _INDEX_ORDER_SOURCES:
+    if _index_order(record):
         spatial = spatial[::-1]  # array axis 0 is the source's fastest axis: make it ITK's x again
     order = extra + spatial + channel
     if order != list(range(data.ndim)):
@@ -218,7 +222,9 @@ def _itk_order(record: ImageRecord, path: str) -> tuple[np.ndarray, list[int], i
 
 
 def _index_order(record: ImageRecord) -> bool:
-    return record.source_format in _INDEX_ORDER_SOURCES
+    # an Analyze or NIfTI pair read through ITK itself is in GetArrayFromImage's order, whatever its format id
+    return record.source_format in _INDEX_ORDER_SOURCES and not reversed_index_order(record.source_format,
+                                                                                      record.source)
 
 
 def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,7 +237,7 @@ def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarra
     if direction.shape != (n, n) or origin.size != n:
         raise ConversionError(path, f"world space has {origin.size} dimensions but the image {n} spatial axes",
                               "ITK needs as many world dimensions as spatial axes")
-    cs = (record.coord_system or "unknown").upper().rstrip("+")
+    cs = record.written_frame().upper().rstrip("+")
     flip = None
     if n == 3 and cs != "LPS":
         try:
@@ -249,7 +255,7 @@ def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarra
     return spacing, origin, direction
 
 
-def _image_from_record(record: ImageRecord, path: str):
+def _image_from_record(record: ImageRecord, path: str) -> Any:
     sitk = _sitk()
     data, spatial, channel, extra = _itk_order(record, path)
     spacing, origin, direction = _lps_geometry(record, path)
@@ -268,10 +274,10 @@ def _image_from_record(record: ImageRecord, path: str):
     dmat[:ns, :ns] = direction if keep else direction[:, ::-1]
     if extra:  # time (and further) axes: restore ITK's own spacing/origin when the file came from ITK
         geo = record.source.get("itk_geometry") if isinstance(record.source, dict) else None
-        ok = isinstance(geo, dict) and geo.get("dimension") == dim
+        known = geo if isinstance(geo, dict) and geo.get("dimension") == dim else None
         for k in range(ns, dim):
-            sp.append(float(geo["spacing"][k]) if ok and geo["spacing"][k] else 1.0)
-            org.append(float(geo["origin"][k]) if ok and geo["origin"][k] is not None else 0.0)
+            sp.append(float(known["spacing"][k]) if known and known["spacing"][k] else 1.0)
+            org.append(float(known["origin"][k]) if known and known["origin"][k] is not None else 0.0)
     img.SetSpacing([float(x) for x in sp])
     img.SetOrigin([float(x) for x in org])
     img.SetDirection([float(x) for x in dmat.ravel()])
@@ -282,7 +288,7 @@ def _image_from_record(record: ImageRecord, path: str):
     return img
 
 
-def write_itk(record: ImageRecord, path, *, compress: bool = True) -> None:
+def write_itk(record: ImageRecord, path: PathLike, *, compress: bool = True) -> None:
     """Write ``record`` as MetaImage (``.mha``: one file; ``.mhd``: header plus data file).
 
     RAS geometry is converted to ITK's LPS. A vector (channel) axis becomes the pixel components,
