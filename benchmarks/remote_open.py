@@ -35,6 +35,7 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 CT_SIDE, SLIDE_SIDE = 1024, 40000
@@ -80,13 +81,13 @@ def make_slide(path: Path, side: int) -> None:
     os.replace(tmp, path)
 
 
-def prepare(cache: Path, scale: float) -> dict:
+def prepare(cache: Path, scale: float, scales: Optional[dict] = None) -> dict:
     from mlarray.cli import main as mlarray_cli
 
     cache.mkdir(parents=True, exist_ok=True)
     out = {}
     for kind, side, make in (("ct", CT_SIDE, make_ct), ("slide", SLIDE_SIDE, make_slide)):
-        side = max(64, int(side * scale))
+        side = max(64, int(side * (scales or {}).get(kind, scale)))
         mla = cache / f"{kind}{side}.mla"
         if not mla.exists():
             _log(f"writing {mla}")
@@ -263,6 +264,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cache", default="/tmp/mlarray_bench_remote")
     p.add_argument("--scale", type=float, default=1.0, help="shrink the datasets (0.125: 128³ CT, 5000² slide)")
+    p.add_argument("--ct-scale", type=float, default=None, help="the CT's own scale (default: --scale)")
+    p.add_argument("--slide-scale", type=float, default=None, help="the slide's own scale (default: --scale)")
     p.add_argument("--delay", type=float, default=0.020, help="seconds added to every request")
     p.add_argument("--patches", type=int, default=20, help="random patches read per format")
     p.add_argument("--json", action="store_true")
@@ -281,7 +284,8 @@ def main(argv=None) -> int:
 
     started = time.time()
     _log(f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load average {os.getloadavg()}")
-    data = prepare(Path(args.cache), args.scale)
+    scales = {k: v for k, v in (("ct", args.ct_scale), ("slide", args.slide_scale)) if v is not None}
+    data = prepare(Path(args.cache), args.scale, scales)
     _log(f"data ready after {time.time() - started:.0f} s, load average {os.getloadavg()}")
     server = Server(Path(args.cache), args.delay)
     rows = []
