@@ -261,3 +261,18 @@ def test_seg_round_trip_on_an_unevenly_spaced_series(tmp_path):
     np.testing.assert_array_equal(back.to_numpy(), lab)
     np.testing.assert_allclose(back.affine, ct.affine, atol=1e-6)
     assert back.meta.source["slice_positions"] == ct.meta.source["slice_positions"]
+
+
+def test_seg_on_a_series_declaring_a_wrong_slice_spacing_follows_the_positions(tmp_path):
+    """A series whose SpacingBetweenSlices (1) contradicts its positions (2.5 mm apart), as SimpleITK writes once
+    a process has read a DICOM: the SEG declares the positions' spacing, so highdicom can build its volume."""
+    import pydicom
+
+    uid = write_series(tmp_path / "series", AXIAL, "1.2.826.0.1.3680043.10.511.9")
+    for f in (tmp_path / "series").iterdir():
+        ds = pydicom.dcmread(f)
+        ds.SpacingBetweenSlices = "1"
+        ds.save_as(f)
+    ct, lab = _segmentation(tmp_path)
+    assert main(["convert", str(tmp_path / "seg.mla"), str(tmp_path / "seg.dcm")]) == 0
+    _check_with_highdicom(tmp_path / "seg.dcm", ct, lab, uid)

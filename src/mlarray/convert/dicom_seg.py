@@ -344,14 +344,51 @@ def write_seg(record: ImageRecord, out_path: str, source_images: list) -> None:
 
 
 def _segmentation(hd: ModuleType, source_images: list, labels: np.ndarray, descs: list, first: Any) -> Any:
-    return hd.seg.Segmentation(
+    measures = _pixel_measures(hd, source_images)
+    seg = hd.seg.Segmentation(
         source_images=source_images, pixel_array=labels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descs,
         series_instance_uid=hd.UID(), series_number=int(first.get("SeriesNumber", 0) or 0) + 1000,
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="MLArray",
         manufacturer_model_name="mlarray", software_versions=_version(), device_serial_number="0",
         series_description=(str(first.get("SeriesDescription", "")) + " SEG").strip()[:64],
+        pixel_measures=measures,
     )
+    shared = getattr(seg, "SharedFunctionalGroupsSequence", None)
+    if measures is not None and shared and "PixelMeasuresSequence" in shared[0]:
+        # highdicom can still carry the images' declared spacing over ours: the positions decide
+        shared[0].PixelMeasuresSequence[0].SpacingBetweenSlices = measures[0].SpacingBetweenSlices
+    return seg
+
+
+def _pixel_measures(hd: ModuleType, source_images: list) -> Any:
+    """The SEG's pixel measures with the slice step the images' positions give.
+
+    highdicom copies the first image's SpacingBetweenSlices, and a series may declare a wrong one (SimpleITK's
+    writer puts 1 there once the process has read any DICOM): the SEG would then contradict its own frame
+    positions, and readers that check (highdicom's ``get_volume``) refuse it. None leaves highdicom's default
+    (multi-frame or incomplete references).
+    """
+    try:
+        first = source_images[0]
+        spacing = [float(v) for v in first.PixelSpacing]
+        iop = np.asarray([float(v) for v in first.ImageOrientationPatient])
+        pos = np.asarray([[float(v) for v in im.ImagePositionPatient] for im in source_images])
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return None
+    if len(source_images) < 2 or pos.shape[1] != 3 or iop.shape != (6,):
+        return None
+    along = np.sort(pos @ np.cross(iop[:3], iop[3:]))
+    steps = np.diff(along)
+    step = float(np.mean(steps))
+    if not step > 0 or not np.allclose(steps, step, rtol=1e-3, atol=1e-3):
+        return None  # uneven slices: no single spacing to declare
+    thickness = first.get("SliceThickness")
+    try:
+        thick = float(thickness) if thickness not in (None, "") else None
+    except (TypeError, ValueError):
+        thick = None
+    return hd.PixelMeasuresSequence(pixel_spacing=spacing, slice_thickness=thick, spacing_between_slices=step)
 
 
 def _version() -> str:

@@ -26,6 +26,7 @@ from mlarray._metadata.channels import (
     channel_axis_length,
     channel_list,
 )
+from mlarray.convert.formats._ngff import unit_from_ngff
 from mlarray.meta import SPATIAL_AXIS_LABELS, Meta, MetaBlosc2, MetaPyramid, MetaStatistics
 
 from ..boxes._layer import bbox_from_shapes
@@ -189,7 +190,8 @@ def mlarray_from_layer(data: Any, state: dict, layer_type: str) -> MLArray:
     sp.affine = fa
     units = state.get("units")
     if units is not None and not sp.axis_units:
-        ustr = [str(u) for u in units]
+        # napari names units as pint does ("micrometer"); files spell them as the converters do ("µm")
+        ustr = [str(u) if str(u) in ("pixel", "") else unit_from_ngff(str(u)) for u in units]
         sp_units = [ustr[i] for i in spatial_pos]
         if any(u not in ("pixel", "") for u in sp_units):
             sp.axis_units = [sp_units[layer_sp.index(a)] for a in written_sorted]

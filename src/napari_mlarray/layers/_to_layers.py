@@ -13,6 +13,7 @@ from mlarray import MLArray
 from mlarray.meta import Meta
 
 from ..boxes._layer import boxes_layer
+from ._frame import frame_beside_open_layers
 from ._geometry import Geometry, world_frame
 from ._roles import ROLE_IMAGE, ROLE_LABELS
 from ._style import RANGE_KEY, image_display, labels_colormap
@@ -28,6 +29,10 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
     name = name or (Path(path).name[: -len(".mla")] if path and str(path).endswith(".mla")
                     else (Path(path).stem if path else "mlarray"))
     mapping = meta.to_mapping()
+    shown_in = frame_beside_open_layers(meta, name, path)
+    if shown_in is not None:  # an unframed file on an open anatomical image's grid (see ._frame)
+        mapping = {**mapping, "spatial": {**mapping["spatial"], "coord_system": shown_in}}
+        meta = Meta.from_mapping(mapping)
     base_md: dict[str, Any] = {"mlarray": mapping, "mlarray_path": None if path is None else str(path),
                "mlarray_world": world_frame()}
     key = str(path) if path is not None else id(ml)
