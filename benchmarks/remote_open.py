@@ -35,6 +35,7 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 CT_SIDE, SLIDE_SIDE = 1024, 40000
@@ -53,9 +54,13 @@ def make_ct(path: Path, side: int) -> None:
     shape = (side, side, side)
     tmp = path.with_name(path.stem + ".partial.mla")
     ml = MLArray.create(tmp, shape, "int16", spacing=[0.7, 0.7, 0.7])
+    t0 = time.perf_counter()
     for z0 in range(0, side, 32):
         ml[z0:min(z0 + 32, side)] = ct_phantom_slab(shape, z0, min(z0 + 32, side))
+        if (z0 // 32) % 8 == 7:
+            _log(f"  {min(z0 + 32, side)}/{side} slices written, {time.perf_counter() - t0:.0f} s")
     ml.close()  # stats + pyramid
+    _log(f"  closed (stats, pyramid) after {time.perf_counter() - t0:.0f} s")
     os.replace(tmp, path)
 
 
@@ -65,20 +70,24 @@ def make_slide(path: Path, side: int) -> None:
 
     tmp = path.with_name(path.stem + ".partial.mla")
     ml = MLArray.create(tmp, (side, side), "uint8", spacing=[0.00025, 0.00025])
+    t0 = time.perf_counter()
     for y0 in range(0, side, 1024):
         ml[y0:min(y0 + 1024, side), :] = slide_phantom_tile(y0, min(y0 + 1024, side), 0, side,
                                                             slide_shape=(side, side))
+        if (y0 // 1024) % 8 == 7:
+            _log(f"  {min(y0 + 1024, side)}/{side} rows written, {time.perf_counter() - t0:.0f} s")
     ml.close()
+    _log(f"  closed (stats, pyramid) after {time.perf_counter() - t0:.0f} s")
     os.replace(tmp, path)
 
 
-def prepare(cache: Path, scale: float) -> dict:
+def prepare(cache: Path, scale: float, scales: Optional[dict] = None) -> dict:
     from mlarray.cli import main as mlarray_cli
 
     cache.mkdir(parents=True, exist_ok=True)
     out = {}
     for kind, side, make in (("ct", CT_SIDE, make_ct), ("slide", SLIDE_SIDE, make_slide)):
-        side = max(64, int(side * scale))
+        side = max(64, int(side * (scales or {}).get(kind, scale)))
         mla = cache / f"{kind}{side}.mla"
         if not mla.exists():
             _log(f"writing {mla}")
@@ -86,8 +95,10 @@ def prepare(cache: Path, scale: float) -> dict:
         zarr = cache / f"{kind}{side}.ome.zarr"
         if not zarr.exists():
             _log(f"writing {zarr}")
+            t0 = time.perf_counter()
             if mlarray_cli(["convert", "--quiet", str(mla), str(zarr)]) != 0:
                 raise SystemExit(f"converting {mla} to OME-Zarr failed")
+            _log(f"  converted in {time.perf_counter() - t0:.0f} s")
         out[kind] = (mla.name, zarr.name, side)
     return out
 
@@ -253,6 +264,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cache", default="/tmp/mlarray_bench_remote")
     p.add_argument("--scale", type=float, default=1.0, help="shrink the datasets (0.125: 128³ CT, 5000² slide)")
+    p.add_argument("--ct-scale", type=float, default=None, help="the CT's own scale (default: --scale)")
+    p.add_argument("--slide-scale", type=float, default=None, help="the slide's own scale (default: --scale)")
     p.add_argument("--delay", type=float, default=0.020, help="seconds added to every request")
     p.add_argument("--patches", type=int, default=20, help="random patches read per format")
     p.add_argument("--json", action="store_true")
@@ -269,7 +282,11 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(out), flush=True)
         return 0
 
-    data = prepare(Path(args.cache), args.scale)
+    started = time.time()
+    _log(f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load average {os.getloadavg()}")
+    scales = {k: v for k, v in (("ct", args.ct_scale), ("slide", args.slide_scale)) if v is not None}
+    data = prepare(Path(args.cache), args.scale, scales)
+    _log(f"data ready after {time.time() - started:.0f} s, load average {os.getloadavg()}")
     server = Server(Path(args.cache), args.delay)
     rows = []
     for kind, (mla, zarr, side) in data.items():
@@ -286,6 +303,7 @@ def main(argv=None) -> int:
         rows.append({"dataset": kind, "side": side, "delay_s": args.delay, "open": opened,
                      "napari_mla": nap_mla, "napari_omezarr": nap_zarr,
                      "patches_mla": pr_mla, "patches_omezarr": pr_zarr})
+    _log(f"measured after {time.time() - started:.0f} s, load average {os.getloadavg()}")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

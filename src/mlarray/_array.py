@@ -146,11 +146,14 @@ class MLArray(PublishedArrayAPI):
     # ------------------------------------------------------------------ constructors
     @classmethod
     def open(cls, filepath: _PathLike, mode: str = "r", mmap_mode: Optional[str] = "r",
-             dparams: Optional[dict] = None, verify: Union[bool, str] = "lazy") -> "MLArray":
+             dparams: Optional[dict] = None, verify: Union[bool, str] = "lazy",
+             cache_dir: Optional[_PathLike] = None) -> "MLArray":
         """Open a file lazily. ``mmap_mode``: ``"r"`` read-only, ``"r+"`` read/write in place
         (regions and metadata), ``"c"`` copy-on-write (changes stay in memory), ``None`` plain I/O
         (then ``mode="a"`` allows writes). ``verify``: ``"lazy"`` checks each chunk's checksum when
-        a read first touches it, ``True`` checks every chunk now, ``False`` skips checks."""
+        a read first touches it, ``True`` checks every chunk now, ``False`` skips checks.
+        ``cache_dir`` (URLs only; default ``MLARRAY_REMOTE_CACHE_DIR``): a folder keeping fetched
+        chunks between runs and processes (:mod:`mlarray.remote`); local files ignore it."""
         if mode not in ("r", "a"):
             raise MLArrayError(f"mode={mode!r} is not supported by open(); use 'r' or 'a' (or mmap_mode='r+'), "
                                "and MLArray.create() for new files")
@@ -160,7 +163,7 @@ class MLArray(PublishedArrayAPI):
         self = cls.__new__(cls)
         self._init_empty()
         if is_url(filepath):  # http(s)://, s3://...: read-only, lazy, chunks verified as they arrive (_remote)
-            self._attach(open_url_store(filepath, mode, mmap_mode, verify), filepath, mode, mmap_mode)
+            self._attach(open_url_store(filepath, mode, mmap_mode, verify, cache_dir), filepath, mode, mmap_mode)
             return self
         path = check_path(filepath, must_exist=True)
         reusable = mode == "r" and mmap_mode == "r" and verify is not True  # read-only: see _open_cache
@@ -763,6 +766,8 @@ class MLArray(PublishedArrayAPI):
         # file instead of receiving a copy of the data.
         if self.filepath is not None and self.mmap_mode in ("r", None) and not self._data_dirty \
                 and self._fstore is not None:
+            if is_url(self.filepath):  # the same cache folder in the worker (a remote store names it)
+                return (MLArray.open, (self.filepath, "r", "r", None, "lazy", getattr(self._fstore, "cache_dir", None)))
             return (MLArray.open, (self.filepath, self.mode or "r", self.mmap_mode))
         data = None if self._data is None else self.to_numpy()
         return (_from_state, (data, self._meta.to_mapping()))

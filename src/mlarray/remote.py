@@ -3,13 +3,17 @@
 
 Opening reads the MLArray header, the base frame's header, its chunk index and its trailer (the
 metadata and chunk checksums): 2 range requests, 3 when pyramid levels sit in front of the base
-frame; never pixels. A read fetches the chunks it touches, whole, with up to 8 requests in flight,
-and checks each one's CRC-32 (``verify="lazy"``, the default) before it is decoded; ``verify=True``
-fetches and checks every chunk at open, ``verify=False`` skips the checksums. Pyramid levels are
-read the same way, on first use. Every limit for files from strangers applies as for local files.
+frame; never pixels. A read fetches the chunks it touches, whole, with up to 8 requests in flight
+(chunks stored next to each other in one request), and checks each one's CRC-32
+(``verify="lazy"``, the default) before it is decoded; ``verify=True`` fetches and checks every
+chunk at open, ``verify=False`` skips the checksums. Pyramid levels are read the same way,
+on first use. Every limit for files from strangers applies as for local files.
 
 Fetched chunks are kept in one process-wide LRU of compressed chunks, bounded by
-``MLARRAY_REMOTE_CACHE_BYTES`` (default 256 MiB). Timeouts, dropped connections and HTTP 5xx/429
+``MLARRAY_REMOTE_CACHE_BYTES`` (default 256 MiB), and optionally in a cache folder shared by
+processes and runs (``MLArray.open(url, cache_dir=...)`` or ``MLARRAY_REMOTE_CACHE_DIR``, bounded by
+``MLARRAY_REMOTE_CACHE_DIR_BYTES``, default 4 GiB), where entries are named by the URL and the file's
+version, so a file changed on the server is fetched anew. Timeouts, dropped connections and HTTP 5xx/429
 answers are retried with exponential backoff (``MLARRAY_REMOTE_RETRIES``, default 4;
 ``MLARRAY_REMOTE_TIMEOUT`` seconds, default 30; ``MLARRAY_REMOTE_BACKOFF``, default 0.2 s).
 

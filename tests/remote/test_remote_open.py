@@ -228,8 +228,20 @@ def test_latency_per_request(ct):
     img = MLArray.open(url)
     assert len(rec.requests) <= 3
     rec.reset()
-    np.testing.assert_array_equal(img[:, :128, :128], arr[:, :128, :128])  # 8 chunks
-    assert len(rec.requests) == 8 and rec.max_in_flight > 1
+    np.testing.assert_array_equal(img[:, :128, :128], arr[:, :128, :128])  # 8 chunks, 2 neighbours at a time
+    assert len(rec.requests) == 4 and rec.max_in_flight > 1  # the 4 requests overlap
+
+
+def test_neighbouring_chunks_come_in_one_request(ct):
+    url, rec, arr, path = ct
+    img = MLArray.open(url)
+    rec.reset()
+    np.testing.assert_array_equal(img[5:20, 10:50, :], arr[5:20, 10:50, :])  # chunks 0..3, stored one after another
+    assert len(rec.requests) == 1
+    assert rec.nbytes < 4.2 / 32 * os.path.getsize(path)  # those 4 of the 32 chunks, not more
+    rec.reset()
+    np.testing.assert_array_equal(img[5:20, 10:50, 100:200], arr[5:20, 10:50, 100:200])
+    assert rec.requests == []  # each chunk was kept on its own
 
 
 def _replace(path: Path, arr) -> None:
@@ -251,8 +263,10 @@ def test_a_file_changed_after_open_is_an_error(ct):
     np.testing.assert_array_equal(MLArray.open(url)[32:64, 128:256, 0:64], arr[32:64, 128:256, 0:64] + 1)
 
 
-def test_a_file_replaced_mid_read_never_mixes_versions(ct):
+def test_a_file_replaced_mid_read_never_mixes_versions(ct, monkeypatch):
     url, rec, arr, path = ct
+    # one request per chunk: neighbours would otherwise come together, the whole 5 MB file in one answer
+    monkeypatch.setattr("mlarray._remote.store.COALESCE_MAX", 0)
     img = MLArray.open(url)
     new = path.with_name("new.mla")
     MLArray(arr + 1, chunk_size=[32, 64, 64], block_size=[16, 32, 32]).save(new)
@@ -267,7 +281,8 @@ def test_a_file_replaced_mid_read_never_mixes_versions(ct):
 
     t = threading.Thread(target=read)
     t.start()
-    while len(rec.requests) < 8:  # the first wave is on its way
+    deadline = time.monotonic() + 20
+    while len(rec.requests) < 8 and time.monotonic() < deadline:  # the first wave is on its way
         time.sleep(0.005)
     os.replace(new, path)
     t.join(30)

@@ -61,6 +61,12 @@ class LevelArray:
                 self.chunks = tuple(self._array.chunks)
         return self._array
 
+    def open(self) -> "LevelArray":
+        """Open the level's frame now, reading no pixels (of a remote file: its frame header and chunk
+        index), so that the first read costs only its chunks."""
+        self._get()
+        return self
+
     def __getitem__(self, key: Any) -> np.ndarray:
         check_read(self.path or "<array>", self.shape, self.dtype, key, f"this read of level {self.level}")
         return np.asarray(self._read(key))

@@ -27,6 +27,7 @@ from numpy.typing import DTypeLike
 
 from .._array import MLArray
 from .._errors import InputError
+from .._remote import restore_url
 from .._types import PathLike
 from ._geometry import array_shape, channel_last, index_axes, native_byte_order, ras_affine
 
@@ -61,7 +62,8 @@ class MLArrayReader(ImageReader):
         """Open the file(s) memory-mapped; no voxels are read until :meth:`get_data`."""
 
         opts = {**self.kwargs, **kwargs}
-        opened = [MLArray.open(os.fspath(f), mmap_mode="r", **opts) for f in ensure_tuple(data)]
+        # LoadImage hands URLs over as pathlib made them ("https:/host/ct.mla"): restore_url undoes that
+        opened = [MLArray.open(restore_url(f), mmap_mode="r", **opts) for f in ensure_tuple(data)]
         return opened if len(opened) > 1 else opened[0]
 
     def get_data(self, img: Union[MLArray, Sequence[MLArray]]) -> tuple[np.ndarray, dict]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._array import MLArray
 from .._errors import InputError
+from .._remote import restore_url
 from ._geometry import channel_first, index_axes, native_byte_order, pad_affine, ras_affine
 
 __all__ = ["reader"]
@@ -23,9 +24,11 @@ def reader(path: Union[str, os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
     Non-spatial axes are merged into the channel axis; 2D files get a trailing axis of size 1, as
     TorchIO gives 2D images. The stored dtype is kept (TorchIO widens unsigned 16/32-bit itself), in
     native byte order (torch refuses big-endian arrays such as nibabel's ``anatomical.nii`` converted).
+    URLs work too: ``tio.ScalarImage(url, reader=reader, verify_path=False)`` (TorchIO checks for a local
+    file unless told not to).
     """
 
-    path = os.fspath(path)
+    path = restore_url(path)  # TorchIO makes every path a pathlib.Path: "https://h/x.mla" arrives as "https:/h/x.mla"
     img = MLArray.open(path, mmap_mode="r")
     if not img.meta.has_array:
         raise InputError(f"{path}: metadata-only .mla file; TorchIO needs an image array")

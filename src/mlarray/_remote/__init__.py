@@ -14,9 +14,13 @@ from .._errors import MLArrayError
 if TYPE_CHECKING:
     from .store import RemoteStore
 
-__all__ = ["is_url", "absolute", "open_url_store"]
+__all__ = ["is_url", "absolute", "open_url_store", "restore_url"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# "https:/host/ct.mla": a URL after pathlib.Path (one slash; on Windows a backslash). The scheme has two
+# letters or more, so a Windows drive ("C:/") never matches.
+_COLLAPSED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):[\\/](?![\\/])(.+)$", re.DOTALL)
+_REMOTE_SCHEMES = frozenset({"http", "https", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2"})
 
 
 def is_url(path: object) -> TypeGuard[str]:
@@ -29,7 +33,21 @@ def absolute(path: str | os.PathLike) -> str:
     return path if isinstance(path, str) and is_url(path) else os.path.abspath(os.fspath(path))
 
 
-def open_url_store(url: str, mode: str, mmap_mode: Optional[str], verify: bool | str) -> RemoteStore:
+def restore_url(path: str | os.PathLike) -> str:
+    """``path`` as a string; a URL that went through ``pathlib.Path`` (``https:/host/ct.mla``) restored.
+
+    MONAI's ``LoadImage`` (unless ``expanduser=False``) and TorchIO's images turn every file name into
+    a ``Path`` before a reader sees it, which merges the two slashes after the scheme. A local file or
+    folder of that name wins."""
+    s = os.fspath(path)
+    m = _COLLAPSED.match(s) if isinstance(s, str) else None
+    if m is None or m.group(1).lower() not in _REMOTE_SCHEMES or os.path.exists(s):
+        return os.fsdecode(s)
+    return f"{m.group(1)}://{m.group(2).replace(os.sep, '/')}"
+
+
+def open_url_store(url: str, mode: str, mmap_mode: Optional[str], verify: bool | str,
+                   cache_dir: Optional[str | os.PathLike] = None) -> RemoteStore:
     """The read-only store of the ``.mla`` at ``url``, for ``MLArray.open`` (see :mod:`.store`)."""
     from .._data.array_io import MLARRAY_SUFFIX
 
@@ -40,4 +58,4 @@ def open_url_store(url: str, mode: str, mmap_mode: Optional[str], verify: bool |
         raise MLArrayError(f"{url}: MLArray files end in '.{MLARRAY_SUFFIX}'; check the URL")
     from .store import open_store
 
-    return open_store(url, verify=verify)
+    return open_store(url, verify=verify, cache_dir=cache_dir)

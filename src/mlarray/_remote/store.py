@@ -20,12 +20,13 @@ fetched (never single blocks), because the checksums cover whole compressed chun
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import threading
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, Hashable, Optional, cast
+from typing import Any, BinaryIO, Hashable, Optional, Sequence, cast
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from .._file import integrity as _integrity
 from .._file.container import HEADER_SIZE, frame_offset
 from .._file.format import detect_format
 from .._file.frame_check import check_vlmeta_entries_in, frame_header, is_lazy_chunk
+from .disk_cache import DiskCache, disk_cache
 from .errors import RemoteError
 from .transport import Traffic, make_transport
 
@@ -44,6 +46,10 @@ FRAME_HEAD = 8192  # what ByteRangeNDSource reads of a frame's header (blosc2 pr
 TRAILER_READ = 4096  # what ByteRangeNDSource reads first of a trailer (blosc2 proxy_source._TRAILER_PREFETCH)
 TAIL_MAX = 16 * 2**20  # chunk index + trailer fetched in one request up to this size
 MAX_CONCURRENCY = 8  # overlapping range requests per read (latency, not bandwidth, bounds remote reads)
+SMALL_LEVEL = 256 * 1024  # a pyramid level this small is fetched whole when first opened
+LEVEL_TAIL = 64 * 1024  # read with a larger level's header: its chunk index and trailer (~8000 chunks)
+COALESCE_GAP = 64 * 1024  # neighbouring chunks this close in the file come in one request (gap bytes discarded)
+COALESCE_MAX = 16 * 2**20  # at most this much per request, so a large read still overlaps its requests
 
 
 class ChunkCache:
@@ -90,7 +96,8 @@ cache = ChunkCache(int(os.environ.get("MLARRAY_REMOTE_CACHE_BYTES", str(256 * 2*
 class RemoteFile:
     """One remote ``.mla``: its transport, the byte ranges read at open, and a file object over it."""
 
-    def __init__(self, url: str, storage_options: Optional[dict] = None) -> None:
+    def __init__(self, url: str, storage_options: Optional[dict] = None,
+                 cache_dir: Optional[str | os.PathLike] = None) -> None:
         self.url = url
         self.transport = make_transport(url, storage_options)
         self.traffic = self.transport.traffic
@@ -104,6 +111,8 @@ class RemoteFile:
         # cached chunks are shared between opens of one version; without a validator nothing says two
         # opens saw the same version, so each open keeps its own
         self.key = (url, self.transport.identity) if etag or modified else (url, id(self))
+        # the cache folder outlives the process: only a version the server names may be found there again
+        self.disk: Optional[DiskCache] = disk_cache(cache_dir) if etag or modified else None
         # where the base frame starts and the file's checksums: set by open_store once it has read them
         self.base_offset = HEADER_SIZE
         self.checksums: Optional[_integrity.Checksums] = None
@@ -178,25 +187,95 @@ def _byte_range_source() -> type:
             return self._rfile.read(self._off + offset, size) if size > 0 else b""
 
         def get_chunk(self, nchunk: int) -> bytes:
-            key = (self._rfile.key, self._off, nchunk)
+            chunk = self._cached(nchunk)
+            return chunk if chunk is not None else self._keep(nchunk, self._fetch(nchunk))
+
+        def _key(self, nchunk: int) -> tuple:
+            return (self._rfile.key, self._off, nchunk)
+
+        def _cached(self, nchunk: int) -> Optional[bytes]:
+            """The chunk from memory or the cache folder (checked as if fetched), else None."""
+            key = self._key(nchunk)
             chunk = cache.get(key)
-            if chunk is not None:
-                return chunk
+            disk = self._rfile.disk
+            if chunk is None and disk is not None:
+                chunk = disk.get(key)
+                if chunk is not None and self._problem(nchunk, chunk) is not None:
+                    disk.drop(key)  # not this version's chunk after all: fetched again
+                    chunk = None
+                if chunk is not None:
+                    cache.put(key, chunk)
+            return chunk
+
+        def _keep(self, nchunk: int, chunk: bytes) -> bytes:
+            """Check a fetched chunk, then keep it in memory (and the cache folder)."""
+            problem = self._problem(nchunk, chunk)
+            if problem is not None:
+                raise CorruptFileError(self._rfile.url, problem)
+            key = self._key(nchunk)
+            if self._rfile.disk is not None:
+                self._rfile.disk.put(key, chunk)
+            cache.put(key, chunk)
+            return chunk
+
+        def prefetch(self, nchunks: Sequence[int]) -> None:
+            """Fetch the chunks a read is about to ask for, those stored next to each other in the file
+            in one request: a region's chunks along its last axis usually are (a chunk per request
+            costs a round trip per chunk, which latency, not bandwidth, bounds)."""
+            wanted = [n for n in nchunks if self._cached(n) is None]
+            if len(wanted) < 2:
+                return
             try:
-                chunk = bytes(super().get_chunk(nchunk))
+                offsets, extents = self._frame_index()  # ByteRangeNDSource's chunk index, read at open
+            except Exception as exc:
+                raise CorruptFileError(self._rfile.url, f"the chunk index of the {self._what} cannot be read "
+                                                        f"({type(exc).__name__}: {exc})") from None
+            spans = sorted((int(offsets[n]), int(extents[n]), n) for n in wanted if offsets[n] >= 0)
+            if sum(e for _, e, _ in spans) > cache.max_bytes // 2:
+                return  # the cache could not hold them until the read asks: fetched chunk by chunk then
+            groups: list[list[tuple[int, int, int]]] = []
+            for span in spans:
+                if groups and span[0] <= groups[-1][-1][0] + groups[-1][-1][1] + COALESCE_GAP \
+                        and span[0] + span[1] - groups[-1][0][0] <= COALESCE_MAX:
+                    groups[-1].append(span)
+                else:
+                    groups.append([span])
+            if len(groups) <= 1:  # runs of zeros/NaNs live in the index: nothing to fetch for them
+                for group in groups:
+                    self._fetch_group(group)
+                return
+            with ThreadPoolExecutor(min(MAX_CONCURRENCY, len(groups))) as pool:
+                for _ in pool.map(self._fetch_group, groups):
+                    pass
+
+        def _fetch_group(self, group: list[tuple[int, int, int]]) -> None:
+            start = group[0][0]
+            data = self.read_range(start, max(o + e for o, e, _ in group) - start)
+            for off, ext, n in group:
+                piece = data[off - start:off - start + ext]
+                cbytes = int.from_bytes(piece[12:16], "little") if len(piece) >= 16 else 0
+                if not 32 <= cbytes <= len(piece):
+                    raise CorruptFileError(self._rfile.url, f"chunk {n} of the {self._what} says it holds {cbytes} "
+                                                            f"bytes where {len(piece)} are stored (damaged)")
+                self._keep(n, piece[:cbytes])
+
+        def _fetch(self, nchunk: int) -> bytes:
+            try:
+                return bytes(super().get_chunk(nchunk))
             except MLArrayError:
                 raise
             except Exception as exc:  # damaged index or chunk header: blosc2's parser raised
                 raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} cannot be read "
                                                         f"({type(exc).__name__}: {exc})") from None
+
+        def _problem(self, nchunk: int, chunk: bytes) -> Optional[str]:
+            """What is wrong with a chunk fetched or found in the cache folder, or None."""
             if is_lazy_chunk(chunk):
-                raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} is corrupted (its "
-                                                        "header is flagged 'lazy')")
+                return f"chunk {nchunk} of the {self._what} is corrupted (its header is flagged 'lazy')"
             if self.crcs is not None and _integrity.crc32(self._as_stored(chunk)) != int(self.crcs[nchunk]):
-                raise CorruptFileError(self._rfile.url, f"chunk {nchunk} of the {self._what} is corrupted "
-                                                        "(checksum mismatch); restore the file from its source")
-            cache.put(key, chunk)
-            return chunk
+                return (f"chunk {nchunk} of the {self._what} is corrupted (checksum mismatch); restore the file "
+                        "from its source")
+            return None
 
         def _as_stored(self, chunk: bytes) -> bytes:
             """The bytes a local read of this chunk gives, which its checksum was computed from.
@@ -287,11 +366,19 @@ class RemoteStore:
     def traffic(self) -> Traffic:
         return self.rfile.traffic
 
+    @property
+    def cache_dir(self) -> Optional[str]:
+        """The cache folder this file's chunks are kept in, or None."""
+        return None if self.rfile.disk is None else self.rfile.disk.root
+
     def __getitem__(self, key: Any) -> np.ndarray:
         import blosc2
 
         if not self.size:
             return np.empty(self.shape, self.dtype)[key]
+        touched = touched_chunks(key, self.shape, self.chunks)
+        if touched is not None and len(touched) > 1:
+            self.src.prefetch(touched)
         # A Proxy per read: its in-memory cache holds this read's chunks only, the LRU above keeps
         # them between reads (a long-lived Proxy would hold every chunk ever read).
         return np.asarray(blosc2.Proxy(self.src)[key])
@@ -303,12 +390,45 @@ class RemoteStore:
                 pass
 
 
+def touched_chunks(key: Any, shape: tuple, chunks: tuple) -> Optional[list[int]]:
+    """Numbers of the chunks a basic index (ints, step-1 slices, one Ellipsis) touches; None for other keys."""
+    key = key if isinstance(key, tuple) else (key,)
+    if sum(k is Ellipsis for k in key) > 1:
+        return None
+    if any(k is Ellipsis for k in key):
+        i = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1:]
+    if len(key) > len(shape) or 0 in chunks:
+        return None
+    key = key + (slice(None),) * (len(shape) - len(key))
+    ranges = []
+    for k, n, c in zip(key, shape, chunks):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step != 1:
+                return None
+            if stop <= start:
+                return []
+            lo, hi = start, stop - 1
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            lo = hi = int(k) + (n if int(k) < 0 else 0)
+            if not 0 <= lo < n:
+                return None  # out of bounds: the read itself says so
+        else:
+            return None
+        ranges.append(range(lo // c, hi // c + 1))
+    grid = [-(-n // c) for n, c in zip(shape, chunks)]
+    return [int(np.ravel_multi_index(idx, grid)) for idx in itertools.product(*ranges)]
+
+
 _OPEN: "weakref.WeakValueDictionary[str, RemoteFile]" = weakref.WeakValueDictionary()
 
 
-def open_store(url: str, *, verify: bool | str = True, storage_options: Optional[dict] = None) -> RemoteStore:
-    """Open the base frame of the ``.mla`` at ``url`` (see the module doc for what this reads)."""
-    rfile = RemoteFile(url, storage_options)
+def open_store(url: str, *, verify: bool | str = True, storage_options: Optional[dict] = None,
+               cache_dir: Optional[str | os.PathLike] = None) -> RemoteStore:
+    """Open the base frame of the ``.mla`` at ``url`` (see the module doc for what this reads); chunks
+    are kept in ``cache_dir`` too (else ``MLARRAY_REMOTE_CACHE_DIR``, see :mod:`.disk_cache`)."""
+    rfile = RemoteFile(url, storage_options, cache_dir)
     fh = rfile.fileobj()
 
     def read_frame_head(pos: int, n: int) -> bytes:  # the base frame's header comes with its magic
@@ -357,6 +477,14 @@ def open_level(base: RemoteStore, k: int, start: int, end: int, what: str) -> Re
     if not HEADER_SIZE <= start < end <= rfile.base_offset:
         raise CorruptFileError(rfile.url, f"{what} is said to lie at bytes {start}..{end}, outside the level "
                                           "area between the header and the array")
+    # Read what the frame parser asks for first in one round trip: a small level whole, else its
+    # header and its end (chunk index and trailer) in two overlapping requests.
+    if end - start <= SMALL_LEVEL:
+        rfile.pin(start, end - start)
+    else:
+        tail = max(start, end - LEVEL_TAIL)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda span: rfile.pin(*span), [(start, FRAME_HEAD), (tail, end - tail)]))
     sums = rfile.checksums
     crcs = None if sums is None else sums.levels.get(str(k))
     src = _frame_source(rfile, start, end - start, what, crcs=crcs)

@@ -33,14 +33,20 @@ def read_mla(path: PathOrPaths) -> list:
     from .._lazy_import import defer_unused_imports
 
     defer_unused_imports()  # before the format library imports Blosc2
+    from mlarray.remote import is_url
+
     from .._notify import relayed_warnings
+    from .._remote import layer_data_from_url
     from ..layers._to_layers import layer_data_from_path
 
     paths = list(path) if isinstance(path, (list, tuple)) else [path]
     out: list = []
     with relayed_warnings():  # so they reach napari's notifications (see .._notify)
         for p in paths:
-            out.extend(layer_data_from_path(os.fspath(p)))
+            if is_url(p):  # opened off the UI thread, with progress (.._remote)
+                out.extend(layer_data_from_url(p))
+            else:
+                out.extend(layer_data_from_path(os.fspath(p)))
     _watch()
     return out
 

@@ -1,0 +1,86 @@
+"""Opening an ``.mla`` URL without freezing napari.
+
+The open (the file's header, chunk index and trailer, and the frame of the coarsest pyramid level,
+which napari reads for the thumbnail as soon as the layer is added) runs in a thread while napari's
+``progress`` shows "Opening <url>" and Qt keeps repainting; user input waits until the layers exist,
+so nothing acts on a half-opened file. Pixels arrive later, when napari slices: with napari's
+asynchronous slicing (Preferences > Experimental > "Render Layers Asynchronously") in its own threads,
+with the layer list's loading indicator.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Callable, TypeVar
+
+from mlarray import MLArray
+
+from .layers._to_layers import layers_from_mlarray
+
+__all__ = ["layer_data_from_url"]
+
+_T = TypeVar("_T")
+SLOW_S = 0.25  # an open taking longer shows progress
+_hinted = False
+
+
+def _open(url: str) -> list:
+    ml = MLArray.open(url, mmap_mode="r")
+    if ml.meta.has_array and len(ml.levels) > 1:
+        ml.levels[-1].open()
+    return layers_from_mlarray(ml, url)
+
+
+def layer_data_from_url(url: str) -> list:
+    """Layer data tuples of the ``.mla`` at ``url``, opened as the module doc says."""
+    _hint_async()
+    return _while_repainting(f"Opening {url}", lambda: _open(url))
+
+
+def _while_repainting(desc: str, fn: Callable[[], _T]) -> _T:
+    """``fn()`` in a thread; if it takes longer than :data:`SLOW_S`, napari's progress is shown and Qt
+    repaints until it is done (in Qt's main thread only)."""
+    if "napari" not in sys.modules:
+        return fn()
+    from qtpy.QtCore import QEventLoop, QThread
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        return fn()
+    box: dict = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread, as if called there
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="mlarray-open-url", daemon=True).start()
+    if not done.wait(SLOW_S):  # a fast open repaints nothing: a repaint of the window costs more
+        from napari.utils import progress
+
+        with progress(total=0, desc=desc):
+            while not done.wait(0.02):
+                app.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _hint_async() -> None:
+    """Once per session: without asynchronous slicing, napari waits for the chunks of every frame."""
+    global _hinted
+    if _hinted or "napari" not in sys.modules:
+        return
+    _hinted = True
+    from napari.settings import get_settings
+    from napari.utils.notifications import show_info
+
+    if not get_settings().experimental.async_:
+        show_info("Reading from a URL: turn on Preferences > Experimental > 'Render Layers Asynchronously' "
+                  "to keep napari responsive while chunks arrive")
