@@ -46,6 +46,7 @@ from ..layers._from_layers import (
     stack_channel_layers,
 )
 from ..layers._geometry import data_to_world_matrix
+from ..layers._measurements import split_measurements, store_measurements
 from ..layers._views import AxisView
 
 __all__ = ["LayerSaveError", "write_image", "write_labels", "write_shapes", "write_layers", "save_layers"]
@@ -165,6 +166,7 @@ def write_layers(path: str, layer_data: list) -> list[str]:
 
 
     path = _mla_path(path)
+    layer_data, measured = split_measurements(layer_data)  # measuring layers: kept in extra, not as boxes
     images = [ld for ld in layer_data if ld[2] == "image"]
     labels = [ld for ld in layer_data if ld[2] == "labels"]
     shapes = [ld for ld in layer_data if ld[2] == "shapes"]
@@ -185,6 +187,7 @@ def write_layers(path: str, layer_data: list) -> list[str]:
     seg_targets = [(f"{stem}_seg{'' if i == 0 else i}.mla", lab) for i, lab in enumerate(labels)]
     if main is not None:
         ml, (data, state, _) = main
+        store_measurements(ml, measured, state)  # see ..layers._measurements
         if shapes:
             ml.meta.bbox = _merge_boxes([_boxes_for_target(s, data, state) for s in shapes])
         _save(ml, path, f"Saving {Path(path).name}")
