@@ -410,3 +410,39 @@ def test_cursor_readout_reads_the_voxel_on_screen_of_a_tilted_grid_without_depre
             shown = layer.get_value(world, world=True)  # what napari draws at that screen point
             text = text_overlay(viewer).text
             assert text.split()[0] == f"{float(shown):.1f}", (index, text, shown)
+
+
+def test_status_bar_shows_hounsfield_units_and_patient_position_after_a_mouse_move(make_napari_viewer,
+                                                                                   ct_small_mla, qtbot):
+    from qtpy.QtCore import QEvent, QPointF, Qt
+    from qtpy.QtGui import QMouseEvent
+    from qtpy.QtWidgets import QApplication, QLabel
+
+    from napari_mlarray import enable_cursor_readout
+
+    viewer = make_napari_viewer(show=True)
+    _image(viewer, ct_small_mla)  # the boxes-less CT: its image is the active layer
+    enable_cursor_readout(viewer)
+    qtbot.wait(300)
+    widget = _canvas_widget(viewer)
+    for pos in ((widget.width() * 0.45, widget.height() * 0.4), (widget.width() * 0.5, widget.height() * 0.55)):
+        p = QPointF(*pos)
+        QApplication.sendEvent(widget, QMouseEvent(QEvent.Type.MouseMove, p, widget.mapToGlobal(p),
+                                                   Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                                                   Qt.KeyboardModifier.NoModifier))
+        QApplication.processEvents()
+    world = np.asarray(viewer.cursor.position, dtype=float)  # napari world (S, P, L) under the mouse
+    ml = MLArray.open(ct_small_mla)
+    lps = np.array([world[2], world[1], world[0]])  # the file's LPS frame
+    affine = np.asarray(ml.affine, dtype=float)
+    index = np.round(np.linalg.solve(affine[:3, :3], lps - affine[:3, 3])).astype(int)
+    value = float(np.asarray(ml[tuple(index)]))
+    expected = f"R {-world[2]:.1f}  A {-world[1]:.1f}  S {world[0]:.1f} mm: {value:.1f} HU"
+
+    # napari's own status computation for the cursor (a thread in the app, which napari's test
+    # fixture switches off), then the plugin's rewrite of it
+    viewer.update_status_from_cursor()
+    status = viewer.status
+    assert isinstance(status, dict) and status["coordinates"] == expected, (status, expected)
+    bar = viewer.window._qt_window.statusBar()  # QMainWindow.statusBar(): the bar the user reads
+    assert expected in [lab.text() for lab in bar.findChildren(QLabel)]
