@@ -446,3 +446,25 @@ def test_status_bar_shows_hounsfield_units_and_patient_position_after_a_mouse_mo
     assert isinstance(status, dict) and status["coordinates"] == expected, (status, expected)
     bar = viewer.window._qt_window.statusBar()  # QMainWindow.statusBar(): the bar the user reads
     assert expected in [lab.text() for lab in bar.findChildren(QLabel)]
+
+
+def test_crosshair_width_follows_the_plane_not_the_time_axis(make_napari_viewer, tmp_path):
+    """A 4-D CT (20 time points 500 s apart, 40 mm across): the lines are drawn for the 40 mm plane."""
+    from napari_mlarray import orthogonal_views
+
+    vol = np.random.default_rng(1).integers(0, 100, size=(20, 10, 40, 40)).astype(np.int16)
+    meta = Meta(extra={"time_interval": 500.0}, source={"Modality": "CT"})
+    img = MLArray(vol, spacing=[2.0, 1.0, 1.0], axis_labels=["temporal", "spatial_z", "spatial_y", "spatial_x"],
+                  meta=meta)
+    img.meta.spatial.coord_system = "LPS"
+    img.save(tmp_path / "perfusion.mla")
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(tmp_path / "perfusion.mla"), plugin=PLUGIN)
+    ortho = orthogonal_views(viewer)
+    for plane, model in ortho.views.items():
+        cross = [lay for lay in model.layers if lay.metadata.get("mlarray_role") == "crosshair"][0]
+        extent = np.asarray(model.layers.extent.world, dtype=float)[:, list(model.dims.displayed)]
+        across = float(np.ptp(extent, axis=0).max())
+        assert across < 50  # the plane is the 40 mm one
+        assert 0 < cross.edge_width[0] <= 0.01 * across, plane
+    ortho.close()

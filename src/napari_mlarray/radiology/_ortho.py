@@ -347,8 +347,9 @@ class OrthogonalViews:
             if layer is None:
                 from napari.layers import Shapes
 
-                extent = np.asarray(model.layers.extent.world, dtype=float)
-                width = max(float(np.ptp(extent, axis=0).max()) * 0.004, 1e-6)  # ~2 screen pixels when fitted
+                # ~2 screen pixels when fitted: from the plane's own (displayed) axes, not a time axis
+                extent = np.asarray(model.layers.extent.world, dtype=float)[:, list(model.dims.displayed)]
+                width = max(float(np.ptp(extent, axis=0).max()) * 0.004, 1e-6)
                 kwargs: dict[str, Any] = dict(ndim=model.dims.ndim, shape_type="line", edge_color="#39d353",
                                               edge_width=width, name="crosshair",
                                               metadata={"mlarray_role": "crosshair"})
