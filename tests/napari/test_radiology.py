@@ -468,3 +468,61 @@ def test_crosshair_width_follows_the_plane_not_the_time_axis(make_napari_viewer,
         assert across < 50  # the plane is the 40 mm one
         assert 0 < cross.edge_width[0] <= 0.01 * across, plane
     ortho.close()
+
+
+def test_the_dock_widget_shows_the_window_of_the_selected_image(make_napari_viewer, tmp_path):
+    from napari_mlarray import window
+
+    path = _dicom_with_window(tmp_path, [40], [400])  # opens in its stored window
+    viewer = make_napari_viewer()
+    layer = _image(viewer, path)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Window, level and measure")
+    viewer.layers.selection.active = layer
+    assert widget.preset.value == "stored"  # centre 40 / width 400 HU: the header's window, no preset's
+    window(layer, "lung")
+    assert widget.preset.value == "lung"
+    layer.contrast_limits = (-37.0, 91.0)  # a right-drag or the slider: no named window
+    assert widget.preset.value == "custom"
+    window(layer, "stored")
+    assert widget.preset.value == "stored"
+    other = viewer.add_image(np.zeros((4, 4), np.float32), contrast_limits=(-1350.0, 150.0))
+    viewer.layers.selection.active = other
+    assert widget.preset.value == "lung"  # the newly selected layer's window
+
+
+_OBLIQUE_SESSION = """
+import sys
+from qtpy.QtWidgets import QApplication
+import napari
+from napari_mlarray import orthogonal_views
+
+viewer = napari.Viewer(show=True)
+viewer.open(sys.argv[1], plugin="mlarray")
+ortho = orthogonal_views(viewer)
+app = QApplication.instance()
+for k in range(6):  # the main slider, each view's own slider, the wheel's path
+    viewer.dims.set_current_step(0, viewer.dims.current_step[0] + 1)
+    for slider in ortho.sliders.values():
+        slider.setValue(slider.value() + 1)
+    app.processEvents()
+ortho.close()
+viewer.close()
+"""
+
+
+def test_an_oblique_file_in_the_views_warns_once_on_the_terminal(tmp_path):
+    """What a user running a script sees on the terminal: the plugin's oblique warning once (not also
+    napari's copy of it), napari's non-orthogonal slicing warning once (not on every slice)."""
+    import os
+    import subprocess
+    import sys
+
+    path, _ = _oblique_ct(tmp_path)
+    script = tmp_path / "session.py"
+    script.write_text(_OBLIQUE_SESSION)
+    run = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONWARNINGS": "default"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    terminal = run.stdout + run.stderr
+    assert terminal.count("the image axes are oblique to the world axes") == 1, terminal[-3000:]
+    assert terminal.count("Non-orthogonal slicing is being requested") == 1, terminal[-3000:]

@@ -25,6 +25,8 @@ Turning the views off disconnects every hook this module made and closes the can
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 import weakref
 from typing import Any, Callable, Iterator, Optional
 
@@ -44,6 +46,36 @@ _SYNCED = ("visible", "opacity", "blending", "contrast_limits", "colormap", "gam
 _VIEWS: "weakref.WeakKeyDictionary[Any, OrthogonalViews]" = weakref.WeakKeyDictionary()
 
 
+# napari warns on every slice of a plane that is not one of the data's own (an oblique file in the
+# coronal and sagittal views): each view, each layer, each step — dozens of times per scroll, and
+# Python's "once" cannot hold it back (napari's own warning filters keep resetting the registries).
+_NON_ORTHOGONAL = "Non-orthogonal slicing is being requested"
+_SHOWN: set = set()  # the messages of that warning already shown in this session
+_DEPTH = [0]  # blocks open (they nest: the views' handlers run inside the views' own updates)
+
+
+@contextlib.contextmanager
+def _slicing_warned_once() -> Iterator[None]:
+    """Inside the block, napari's non-orthogonal slicing warning is shown once per session.
+
+    The block's warnings are recorded (the user's filters still apply) and re-issued after it,
+    except a repeat of that one message: other warnings and code outside the block are untouched.
+    """
+    _DEPTH[0] += 1
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+    finally:
+        _DEPTH[0] -= 1
+    for w in caught:
+        text = str(w.message)
+        if text.startswith(_NON_ORTHOGONAL) and not _DEPTH[0]:  # an enclosing block decides
+            if text in _SHOWN:
+                continue
+            _SHOWN.add(text)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def _frame(viewer: Any) -> str:
     for layer in viewer.layers:
         frame = (getattr(layer, "metadata", None) or {}).get("mlarray_world")
@@ -59,7 +91,7 @@ class OrthogonalViews:
         from napari.components import ViewerModel
         from napari.qt import QtViewer
         from qtpy.QtCore import Qt
-        from qtpy.QtWidgets import QSplitter
+        from qtpy.QtWidgets import QSlider, QSplitter, QVBoxLayout, QWidget
 
         self.viewer = viewer
         self._hooks: list[tuple[Any, Callable]] = []
@@ -70,23 +102,37 @@ class OrthogonalViews:
         self._qt = {p: QtViewer(m, show_welcome_screen=False) for p, m in self.views.items()}
         self.widget = QSplitter(Qt.Orientation.Vertical)
         self.widget.setObjectName("mlarray_orthogonal_views")
+        # each view's slice slider is this module's, not napari's: every step then runs through the
+        # linking code (and its warning filter) rather than only napari's own handler
+        self.sliders: dict[str, Any] = {}
         for p in PLANES:
-            self.widget.addWidget(self._qt[p])
+            self._qt[p].dims.setVisible(False)
+            slider = self.sliders[p] = QSlider(Qt.Orientation.Horizontal)
+            slider.setObjectName(f"mlarray_{p}_slice")
+            slider.setToolTip(f"{p} slice")
+            slider.valueChanged.connect(self._slide(p))
+            pane = QWidget()
+            column = QVBoxLayout(pane)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.addWidget(self._qt[p], 1)
+            column.addWidget(slider)
+            self.widget.addWidget(pane)
         self._dock = viewer.window.add_dock_widget(self.widget, name="Orthogonal views", area="right")
 
-        for plane, model in self.views.items():
-            watch_viewer(model)
-            self._connect(model.dims.events.point, self._from_view(plane))
-            model.mouse_drag_callbacks.append(self._click(plane))
-            model.mouse_wheel_callbacks.append(self._wheel(plane))
-        self._connect(viewer.layers.events.inserted, self._on_inserted)
-        self._connect(viewer.layers.events.removed, self._on_removed)
-        self._connect(viewer.dims.events.point, self._from_main)
-        for layer in list(viewer.layers):
-            self._add(layer)
-        self._from_main()
-        for model in self.views.values():
-            model.reset_view()
+        with _slicing_warned_once():  # the views slice the main viewer's layers along their planes
+            for plane, model in self.views.items():
+                watch_viewer(model)
+                self._connect(model.dims.events.point, self._from_view(plane))
+                model.mouse_drag_callbacks.append(self._click(plane))
+                model.mouse_wheel_callbacks.append(self._wheel(plane))
+            self._connect(viewer.layers.events.inserted, self._on_inserted)
+            self._connect(viewer.layers.events.removed, self._on_removed)
+            self._connect(viewer.dims.events.point, self._from_main)
+            for layer in list(viewer.layers):
+                self._add(layer)
+            self._from_main()
+            for model in self.views.values():
+                model.reset_view()
 
     # ------------------------------------------------------------------ hooks
     def _connect(self, emitter: Any, callback: Callable) -> None:
@@ -147,8 +193,9 @@ class OrthogonalViews:
         self._update_crosshairs()
 
     def _on_inserted(self, event: Any) -> None:
-        self._add(event.value)
-        self._from_main()
+        with _slicing_warned_once():
+            self._add(event.value)
+            self._from_main()
 
     def _on_removed(self, event: Any) -> None:
         copies = self._copies.pop(id(event.value), {})
@@ -227,6 +274,10 @@ class OrthogonalViews:
         return nd + _NORMAL[_frame(self.viewer)][plane]
 
     def _apply_point(self, point: tuple) -> None:
+        with _slicing_warned_once():
+            self._apply_point_now(point)
+
+    def _apply_point_now(self, point: tuple) -> None:
         self._update_crosshairs()  # first: a change of the crosshair's extent makes napari redo the ranges
         for plane, model in self.views.items():
             nd = model.dims.ndim
@@ -246,10 +297,34 @@ class OrthogonalViews:
             if tuple(model.dims.point) != tuple(point):
                 model.dims.point = point
         self._update_crosshairs()
+        self._show_slices()
         for model in self.views.values():  # the lines just moved: keep the main viewer's ranges
             if model.dims.ndim == len(point) and tuple(model.dims.range) != tuple(self.viewer.dims.range):
                 model.dims.range = self.viewer.dims.range
                 model.dims.point = point
+
+    def _show_slices(self) -> None:
+        """Each view's slider at its slice (without moving anything)."""
+        for plane, slider in self.sliders.items():
+            normal, model = self._normal(plane), self.views[plane]
+            if normal is None or normal >= model.dims.ndim:
+                continue
+            blocked = slider.blockSignals(True)
+            try:
+                slider.setRange(0, max(int(model.dims.nsteps[normal]) - 1, 0))
+                slider.setValue(int(model.dims.current_step[normal]))
+            finally:
+                slider.blockSignals(blocked)
+
+    def _slide(self, plane: str) -> Callable[[int], None]:
+        def moved(value: int) -> None:
+            normal = self._normal(plane)
+            if normal is None or self._busy:
+                return
+            with _slicing_warned_once():
+                self.views[plane].dims.set_current_step(normal, int(value))
+
+        return moved
 
     def _from_main(self, event: Any = None) -> None:
         if self._busy:
@@ -309,7 +384,8 @@ class OrthogonalViews:
             if delta == 0:
                 return
             step = model.dims.current_step[normal] + (1 if delta > 0 else -1)
-            model.dims.set_current_step(normal, int(step))
+            with _slicing_warned_once():
+                model.dims.set_current_step(normal, int(step))
             event.handled = True  # instead of zooming: one slice per wheel notch
 
         return on_wheel
