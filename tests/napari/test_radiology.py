@@ -526,3 +526,15 @@ def test_an_oblique_file_in_the_views_warns_once_on_the_terminal(tmp_path):
     terminal = run.stdout + run.stderr
     assert terminal.count("the image axes are oblique to the world axes") == 1, terminal[-3000:]
     assert terminal.count("Non-orthogonal slicing is being requested") == 1, terminal[-3000:]
+
+
+def test_the_views_leave_the_main_canvas_its_share_of_a_default_window(make_napari_viewer, ct_files, qtbot):
+    viewer = make_napari_viewer(show=True)  # napari's default window size
+    ortho = _views(viewer, ct_files)
+    qtbot.wait(300)
+    main = _canvas_widget(viewer)
+    views = [qt.canvas.native for qt in ortho._qt.values()]
+    assert min(v.width() for v in views) >= 200  # each view readable
+    assert main.width() >= 1.2 * max(v.width() for v in views)  # and the main canvas the larger part
+    assert main.height() >= 2 * max(v.height() for v in views) * 0.9
+    ortho.close()

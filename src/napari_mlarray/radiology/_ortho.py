@@ -76,6 +76,32 @@ def _slicing_warned_once() -> Iterator[None]:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+# The views' column takes this share of the width right of napari's layer controls; the main canvas
+# keeps the rest (Qt would otherwise give the new dock its size hint, squeezing the canvas to nothing).
+_VIEWS_SHARE = 0.4
+
+
+def _share_the_window(dock: Any) -> None:
+    """Grow a small window toward the screen (never past it, never a maximised one) and split its
+    width between the main canvas and the views' column (public Qt: QMainWindow.resizeDocks)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QMainWindow
+
+    window = dock.parentWidget()
+    if not isinstance(window, QMainWindow):
+        return
+    screen = window.screen() if hasattr(window, "screen") else None
+    if screen is not None and not (window.isMaximized() or window.isFullScreen()):
+        room = screen.availableGeometry()
+        width = max(window.width(), min(int(room.width() * 0.9), 1600))
+        height = max(window.height(), min(int(room.height() * 0.9), 1000))
+        window.resize(min(width, room.width()), min(height, room.height()))
+    others = [d for d in window.findChildren(type(dock)) if d is not dock and d.isVisible()
+              and window.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea]
+    free = window.width() - max((d.width() for d in others), default=0)
+    window.resizeDocks([dock], [max(int(free * _VIEWS_SHARE), 200)], Qt.Orientation.Horizontal)
+
+
 def _frame(viewer: Any) -> str:
     for layer in viewer.layers:
         frame = (getattr(layer, "metadata", None) or {}).get("mlarray_world")
@@ -118,6 +144,7 @@ class OrthogonalViews:
             column.addWidget(slider)
             self.widget.addWidget(pane)
         self._dock = viewer.window.add_dock_widget(self.widget, name="Orthogonal views", area="right")
+        _share_the_window(self._dock)
 
         with _slicing_warned_once():  # the views slice the main viewer's layers along their planes
             for plane, model in self.views.items():
