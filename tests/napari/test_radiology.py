@@ -310,7 +310,7 @@ def test_orthogonal_views_link_slices_both_ways_and_follow_properties(make_napar
     assert ortho.views["axial"].dims.point[2] == pytest.approx(sag.dims.point[2])
     # the crosshair in the axial view crosses at the other planes
     cross = [lay for lay in ortho.views["axial"].layers if lay.metadata.get("mlarray_role") == "crosshair"][0]
-    ends = np.concatenate([np.asarray(d) for d in cross.data])
+    ends = np.array([cross.data_to_world(p) for d in cross.data for p in np.asarray(d)])  # world (S, P, L)
     assert np.allclose(ends[:, 0], viewer.dims.point[0])
     assert np.any(np.isclose(ends[:, 2], viewer.dims.point[2]))
     # a click in the coronal view moves the others to the clicked position

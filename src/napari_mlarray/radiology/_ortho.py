@@ -95,7 +95,8 @@ def _share_the_window(dock: Any) -> None:
         room = screen.availableGeometry()
         width = max(window.width(), min(int(room.width() * 0.9), 1600))
         height = max(window.height(), min(int(room.height() * 0.9), 1000))
-        window.resize(min(width, room.width()), min(height, room.height()))
+        if (width, height) != (window.width(), window.height()):
+            window.resize(width, height)
     others = [d for d in window.findChildren(type(dock)) if d is not dock and d.isVisible()
               and window.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea]
     free = window.width() - max((d.width() for d in others), default=0)
@@ -305,7 +306,6 @@ class OrthogonalViews:
             self._apply_point_now(point)
 
     def _apply_point_now(self, point: tuple) -> None:
-        self._update_crosshairs()  # first: a change of the crosshair's extent makes napari redo the ranges
         for plane, model in self.views.items():
             nd = model.dims.ndim
             if nd != len(point):
@@ -324,11 +324,11 @@ class OrthogonalViews:
             if tuple(model.dims.point) != tuple(point):
                 model.dims.point = point
         self._update_crosshairs()
-        self._show_slices()
-        for model in self.views.values():  # the lines just moved: keep the main viewer's ranges
+        for model in self.views.values():  # new lines can change the extent: keep the main viewer's ranges
             if model.dims.ndim == len(point) and tuple(model.dims.range) != tuple(self.viewer.dims.range):
                 model.dims.range = self.viewer.dims.range
                 model.dims.point = point
+        self._show_slices()
 
     def _show_slices(self) -> None:
         """Each view's slider at its slice (without moving anything)."""
@@ -450,20 +450,34 @@ class OrthogonalViews:
             if layer is None:
                 from napari.layers import Shapes
 
+                # on the image's grid (its scale and origin): napari's slider ranges, derived from every
+                # layer, then stay the main viewer's, so moving a line re-slices nothing else
+                nd = model.dims.ndim
+                grid = images[0]
+                scale = np.asarray(grid.scale, dtype=float) if len(grid.scale) == nd else np.ones(nd)
+                translate = np.asarray(grid.translate, dtype=float) if len(grid.translate) == nd else np.zeros(nd)
                 # ~2 screen pixels when fitted: from the plane's own (displayed) axes, not a time axis
-                extent = np.asarray(model.layers.extent.world, dtype=float)[:, list(model.dims.displayed)]
-                width = max(float(np.ptp(extent, axis=0).max()) * 0.004, 1e-6)
-                kwargs: dict[str, Any] = dict(ndim=model.dims.ndim, shape_type="line", edge_color="#39d353",
-                                              edge_width=width, name="crosshair",
+                shown = list(model.dims.displayed)
+                extent = np.asarray(model.layers.extent.world, dtype=float)[:, shown]
+                width = max(float(np.ptp(extent, axis=0).max()) * 0.004 / float(np.abs(scale[shown]).min()), 1e-6)
+                kwargs: dict[str, Any] = dict(ndim=nd, shape_type="line", edge_color="#39d353", edge_width=width,
+                                              name="crosshair", scale=scale, translate=translate,
                                               metadata={"mlarray_role": "crosshair"})
                 units = getattr(images[0], "units", None)
-                if units is not None and len(units) == model.dims.ndim:
+                if units is not None and len(units) == nd:
                     kwargs["units"] = units
-                layer = Shapes(lines, **kwargs)
+                layer = Shapes([(ln - translate) / scale for ln in lines], **kwargs)
                 model.layers.append(layer)
             else:
-                layer.data = lines
-                layer.visible = True
+                # napari rebuilds a Shapes layer on every data change: only lines that moved are set
+                scale, translate = np.asarray(layer.scale, dtype=float), np.asarray(layer.translate, dtype=float)
+                lines = [(ln - translate) / scale for ln in lines]
+                old = [np.asarray(d) for d in layer.data]
+                if len(old) != len(lines) or not all(a.shape == b.shape and np.allclose(a, b)
+                                                     for a, b in zip(old, lines)):
+                    layer.data = lines
+                if not layer.visible:
+                    layer.visible = True
 
     def _lines(self, model: Any, plane: str) -> Optional[list]:
         extent = np.asarray(model.layers.extent.world, dtype=float)
