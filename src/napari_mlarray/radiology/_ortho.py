@@ -93,10 +93,9 @@ def _share_the_window(dock: Any) -> None:
     screen = window.screen() if hasattr(window, "screen") else None
     if screen is not None and not (window.isMaximized() or window.isFullScreen()):
         room = screen.availableGeometry()
-        width = max(window.width(), min(int(room.width() * 0.9), 1600))
-        height = max(window.height(), min(int(room.height() * 0.9), 1000))
-        if (width, height) != (window.width(), window.height()):
-            window.resize(width, height)
+        wanted = (min(int(room.width() * 0.9), 1600), min(int(room.height() * 0.9), 1000))
+        if window.width() < 0.85 * wanted[0] or window.height() < 0.85 * wanted[1]:  # small: napari's default
+            window.resize(max(window.width(), wanted[0]), max(window.height(), wanted[1]))
     others = [d for d in window.findChildren(type(dock)) if d is not dock and d.isVisible()
               and window.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea]
     free = window.width() - max((d.width() for d in others), default=0)
@@ -118,7 +117,7 @@ class OrthogonalViews:
         from napari.components import ViewerModel
         from napari.qt import QtViewer
         from qtpy.QtCore import Qt
-        from qtpy.QtWidgets import QSlider, QSplitter, QVBoxLayout, QWidget
+        from qtpy.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
         self.viewer = viewer
         self._hooks: list[tuple[Any, Callable]] = []
@@ -132,17 +131,22 @@ class OrthogonalViews:
         # each view's slice slider is this module's, not napari's: every step then runs through the
         # linking code (and its warning filter) rather than only napari's own handler
         self.sliders: dict[str, Any] = {}
+        self._slice_labels: dict[str, Any] = {}
         for p in PLANES:
             self._qt[p].dims.setVisible(False)
             slider = self.sliders[p] = QSlider(Qt.Orientation.Horizontal)
             slider.setObjectName(f"mlarray_{p}_slice")
             slider.setToolTip(f"{p} slice")
             slider.valueChanged.connect(self._slide(p))
+            label = self._slice_labels[p] = QLabel("")
             pane = QWidget()
             column = QVBoxLayout(pane)
             column.setContentsMargins(0, 0, 0, 0)
             column.addWidget(self._qt[p], 1)
-            column.addWidget(slider)
+            row = QHBoxLayout()
+            row.addWidget(slider, 1)
+            row.addWidget(label)
+            column.addLayout(row)
             self.widget.addWidget(pane)
         self._dock = viewer.window.add_dock_widget(self.widget, name="Orthogonal views", area="right")
         _share_the_window(self._dock)
@@ -338,8 +342,10 @@ class OrthogonalViews:
                 continue
             blocked = slider.blockSignals(True)
             try:
-                slider.setRange(0, max(int(model.dims.nsteps[normal]) - 1, 0))
-                slider.setValue(int(model.dims.current_step[normal]))
+                n, k = int(model.dims.nsteps[normal]), int(model.dims.current_step[normal])
+                slider.setRange(0, max(n - 1, 0))
+                slider.setValue(k)
+                self._slice_labels[plane].setText(f"{k} | {n - 1}")  # as napari's own sliders read
             finally:
                 slider.blockSignals(blocked)
 
@@ -450,16 +456,18 @@ class OrthogonalViews:
             if layer is None:
                 from napari.layers import Shapes
 
-                # on the image's grid (its scale and origin): napari's slider ranges, derived from every
-                # layer, then stay the main viewer's, so moving a line re-slices nothing else
+                # one scale on every axis, the image's coarsest: napari's slider steps (the finest
+                # step of any layer per axis) and ranges stay the main viewer's, so moving a line
+                # re-slices nothing else, and both lines of an anisotropic plane are equally wide
                 nd = model.dims.ndim
                 grid = images[0]
-                scale = np.asarray(grid.scale, dtype=float) if len(grid.scale) == nd else np.ones(nd)
+                coarsest = float(np.abs(np.asarray(grid.scale, dtype=float)).max()) if len(grid.scale) == nd else 1.0
+                scale = np.full(nd, coarsest)
                 translate = np.asarray(grid.translate, dtype=float) if len(grid.translate) == nd else np.zeros(nd)
                 # ~2 screen pixels when fitted: from the plane's own (displayed) axes, not a time axis
                 shown = list(model.dims.displayed)
                 extent = np.asarray(model.layers.extent.world, dtype=float)[:, shown]
-                width = max(float(np.ptp(extent, axis=0).max()) * 0.004 / float(np.abs(scale[shown]).min()), 1e-6)
+                width = max(float(np.ptp(extent, axis=0).max()) * 0.004 / coarsest, 1e-6)
                 kwargs: dict[str, Any] = dict(ndim=nd, shape_type="line", edge_color="#39d353", edge_width=width,
                                               name="crosshair", scale=scale, translate=translate,
                                               metadata={"mlarray_role": "crosshair"})
