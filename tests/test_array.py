@@ -122,6 +122,22 @@ def test_pyramid_levels_are_lazy_and_correct(tmp_path):
     assert img.levels[1].dtype == arr.dtype
 
 
+def test_chunks_give_the_stored_chunk_shape_of_the_base_and_of_each_level(tmp_path):
+    arr = np.random.default_rng(3).integers(0, 1000, (600, 520), dtype=np.uint16)
+    p = tmp_path / "pyr.mla"
+    MLArray(arr).save(p)
+    img = MLArray.open(p)
+    assert img.chunks == tuple(open_base_frame(p).chunks)
+    assert img.levels[0].chunk_shape() == img.chunks
+    recorded = [tuple(e["chunk_size"]) for e in img.meta.to_mapping()["pyramid"]["levels"]]
+    assert img.levels[1].chunks is None  # a level's frame is read on first use only
+    assert [img.levels[k].chunk_shape() for k in (1, 2)] == recorded
+    plain = MLArray(arr)
+    plain.decompress()
+    assert plain.chunks is None  # numpy holds no chunks
+    assert MLArray().chunks is None
+
+
 def test_segmentation_pyramid_has_only_labels(tmp_path):
     arr = np.zeros((520, 520), np.uint8)
     arr[100:300, 100:400] = 3

@@ -30,7 +30,7 @@ def _tiling(shape, chunks):
 
 def test_chunks_align_with_the_file(volume):
     path, a = volume
-    store_chunks = MLArray.open(path)._store.chunks
+    store_chunks = MLArray.open(path).chunks
     assert tuple(store_chunks) == (1, 16, 32, 32)
     x = to_dask(path)
     assert x.shape == a.shape and x.dtype == a.dtype

@@ -139,6 +139,23 @@ def test_cli_stats(ds, capsys):
     assert main(["stats", str(d / "missing")]) == 2
 
 
+def test_stats_over_mm_and_um_files_says_the_units_are_mixed(tmp_path, capsys):
+    """A CT in mm and a z-stack in µm in one folder: the pooled spacing median means nothing, and the user is told."""
+    from mlarray.cli import main
+
+    arr = np.zeros((4, 5, 6), np.uint8)
+    MLArray(arr, spacing=(2.0, 0.7, 0.7), meta=Meta(spatial={"axis_units": ["mm"] * 3})).save(tmp_path / "ct.mla")
+    MLArray(arr, spacing=(0.5, 0.1, 0.1), meta=Meta(spatial={"axis_units": ["µm"] * 3})).save(tmp_path / "cells.mla")
+    with pytest.warns(UserWarning, match="different units"):
+        r = dataset_stats(tmp_path)
+    assert r["spacing_units"] == {"mixed": [["mm", "mm", "mm"], ["µm", "µm", "µm"]]}
+    assert main(["stats", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "spacing units  MIXED" in out.out and "different units" in out.err
+    (tmp_path / "cells.mla").unlink()
+    assert dataset_stats(tmp_path)["spacing_units"] == ["mm", "mm", "mm"]
+
+
 
 # ----------------------------------------------------------------------------- foreground statistics (nnU-Net)
 

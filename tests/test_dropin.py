@@ -18,7 +18,7 @@ from mlarray import Meta, MetaSpatial, MLArray, validate
 from mlarray._file.format import FormatV1, PublishedPickleFormat, detect_format
 
 DATA = Path(__file__).parent / "data" / "upstream"
-EXPECTED = json.loads((DATA / "expected.json").read_text())["fixtures"]
+EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))["fixtures"]
 
 
 def _plain(value):

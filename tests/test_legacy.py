@@ -25,7 +25,7 @@ from mlarray._errors import CorruptFileError, UnsafeLegacyFileError
 from mlarray._published.files import migrate_published_mapping, read_published_mapping, safe_unpickle
 
 DATA = Path(__file__).parent / "data" / "legacy"
-EXPECTED = json.loads((DATA / "expected.json").read_text())
+EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
 FIXTURES = sorted(EXPECTED["fixtures"])
 PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
 

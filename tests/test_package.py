@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import mlarray
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,3 +50,30 @@ def test_api_reference_builds_from_the_numpydoc_docstrings(tmp_path):
             missing.append(f"{what}: no Parameters section")
         missing += [f"{what}: parameter {p} is not documented" for p in params if f"<strong>{p}</strong>" not in doc]
     assert not missing, missing
+
+
+def _fenced_blocks(text):
+    """(info string, body) of each fenced code block; an unclosed fence raises."""
+    blocks, lines, i = [], text.splitlines(), 0
+    while i < len(lines):
+        if lines[i].startswith("```"):
+            info, body, i = lines[i][3:].strip(), [], i + 1
+            while i < len(lines) and not lines[i].startswith("```"):
+                body.append(lines[i])
+                i += 1
+            assert i < len(lines), f"unclosed code fence: {info!r}"
+            blocks.append((info, "\n".join(body)))
+        i += 1
+    return blocks
+
+
+@pytest.mark.parametrize("doc", ["README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))])
+def test_docs_code_blocks_are_well_formed(doc):
+    """A stray fence swallows the prose after it into a code block (the README had two); Python blocks parse."""
+    import ast
+
+    path = ROOT / doc if doc == "README.md" else ROOT / "docs" / doc
+    for info, body in _fenced_blocks(path.read_text(encoding="utf-8")):
+        assert body.strip(), f"{doc}: an empty code block (a stray ``` line)"
+        if info == "python":
+            ast.parse(body)

@@ -14,14 +14,14 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_published_schema_matches_code():
-    assert json.loads((DOCS / "schema.json").read_text()) == json_schema(), (
+    assert json.loads((DOCS / "schema.json").read_text(encoding="utf-8")) == json_schema(), (
         "docs/schema.json is stale: regenerate it with "
         "python -c \"import json; from mlarray._metadata.schema import json_schema; "
         "print(json.dumps(json_schema(), indent=2))\" > docs/schema.json")
 
 
 def test_spec_mentions_every_top_level_field():
-    spec = (DOCS / "spec.md").read_text()
+    spec = (DOCS / "spec.md").read_text(encoding="utf-8")
     for key in json_schema()["properties"]:
         assert f"`{key}`" in spec, f"docs/spec.md does not document `{key}`"
 

@@ -46,7 +46,7 @@ def test_an_active_virtualenv_is_used_as_it_is(tmp_path):
 def test_setup_never_calls_a_bare_python(tmp_path):
     """Debian and Ubuntu ship ``python3`` only: no script may call ``python`` unqualified."""
     for script in ("setup.sh", "test.sh", "demo.sh", "test_oldest_napari.sh", "env.sh"):
-        for n, line in enumerate((ROOT / "scripts" / script).read_text().splitlines(), 1):
+        for n, line in enumerate((ROOT / "scripts" / script).read_text(encoding="utf-8").splitlines(), 1):
             code = line.split("#", 1)[0].replace("command -v python", "")  # looking one up is fine
             words = code.replace(";", " ").replace("(", " ").split()
             assert "python" not in words, f"scripts/{script}:{n} calls a bare python: {line.strip()}"

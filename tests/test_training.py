@@ -349,7 +349,10 @@ def test_bbox_foreground_takes_the_images_boxes_or_warns(tmp_path):
     s = PatchSampler([boxed], [seg], patch_size=6, foreground="bbox", foreground_fraction=1.0)
     assert all(s.sample(i)["label"].any() for i in range(6))  # boxes of the image, as documented
     s = PatchSampler([bare], [seg], patch_size=6, foreground="bbox", foreground_fraction=1.0)
-    with pytest.warns(UserWarning, match="no|neither.*boxes"):
+    with pytest.warns(UserWarning, match="neither .*seg.mla nor .*bare.mla has boxes"):
+        s.sample(0)
+    s = PatchSampler([bare], patch_size=6, foreground="bbox", foreground_fraction=1.0)
+    with pytest.warns(UserWarning, match=r"bare\.mla has no boxes"):  # the trial's file had none: say so
         s.sample(0)
 
 

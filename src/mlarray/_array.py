@@ -24,6 +24,7 @@ from ._file.container import base_offset
 from ._file.format import CURRENT_FORMAT, PublishedPickleFormat, detect_format
 from ._published.array_api import PublishedArrayAPI
 from ._remote import is_url, open_url_store
+from ._types import PathLike as _PathLike
 from ._untrusted.limits import metadata_limits_key
 from .meta import Meta, MetaBlosc2, spatial_axes_of
 
@@ -31,7 +32,6 @@ __all__ = ["MLArray", "MLARRAY_SUFFIX", "MLARRAY_DEFAULT_PATCH_SIZE"]
 
 MLARRAY_DEFAULT_PATCH_SIZE = 192
 _MMAP_MODES = ("r", "r+", "c", None)
-_PathLike = Union[str, os.PathLike]
 # The voxels: a numpy array, an in-memory or file-backed blosc2.NDArray, or a remote store (mlarray._remote).
 # blosc2 ships no type hints, so this cannot be narrower than Any for a type checker.
 _Store = Any
@@ -189,11 +189,12 @@ class MLArray(PublishedArrayAPI):
     def _setup_verifier(self, verify: Union[bool, str]) -> None:
         self._verifier = None
         self._checksums = None
-        if verify and self._meta.has_array:
-            sums = _integrity.read_checksums(self._fstore, self.filepath, self._sums_expected)
+        path = self.filepath  # set by the open that calls this
+        if verify and self._meta.has_array and path is not None:
+            sums = _integrity.read_checksums(self._fstore, path, self._sums_expected)
             self._checksums = sums  # without checksums, only chunk headers are checked
             chunks = None if sums is None else sums.chunks
-            self._verifier = _integrity.ChunkVerifier(self._fstore, self.filepath, chunks)
+            self._verifier = _integrity.ChunkVerifier(self._fstore, path, chunks)
             if verify is True:
                 self._verifier.check_all()
 
@@ -473,6 +474,13 @@ class MLArray(PublishedArrayAPI):
         return None if self._data is None else np.dtype(self._data.dtype)
 
     @property
+    def chunks(self) -> Optional[tuple[int, ...]]:
+        """The chunk shape of the compressed (Blosc2) array: a read aligned to it decompresses each chunk once.
+        None for an uncompressed (numpy) array and without array data."""
+        chunks = getattr(self._data, "chunks", None)
+        return None if chunks is None else tuple(int(c) for c in chunks)
+
+    @property
     def ndim(self) -> Optional[int]:
         shape = self.shape
         return None if shape is None else len(shape)
@@ -562,10 +570,11 @@ class MLArray(PublishedArrayAPI):
         path = self.filepath  # set whenever _fstore is
         if self._fstore is not None and path is not None and not self._data_dirty:
             sums = getattr(self, "_checksums", None)
+            dtype = np.dtype(data.dtype)
             for k, lv in enumerate(self._meta.pyramid.levels, start=1):
                 crcs = None if sums is None else sums.levels.get(str(k))
-                out.append(LevelArray(lv["shape"], self.dtype, lv["scale"], level_loader(
-                    path, k, lv, self.dtype, crcs, verify=self._verifier is not None, base=self._fstore),
+                out.append(LevelArray(lv["shape"], dtype, lv["scale"], level_loader(
+                    path, k, lv, dtype, crcs, verify=self._verifier is not None, base=self._fstore),
                     k, path=path))
         self._level_cache = out
         return out

@@ -13,6 +13,8 @@ or an array-less ``MLArray``, ``ValueError`` for a wrong value. So ``MLArrayErro
 from __future__ import annotations
 
 __all__ = [
+    "SamplingError",
+    "SamplingTypeError",
     "MLArrayError",
     "MetadataError",
     "CorruptFileError",
@@ -80,6 +82,14 @@ class CorruptFileError(MLArrayError, OSError):
 class InputError(MLArrayError, ValueError):
     """Inputs that cannot be used together as asked: files whose grids, shapes or channel counts
     disagree, a metadata-only file where pixels are needed, an unknown option. Also a ``ValueError``."""
+
+
+class SamplingError(MLArrayError, ValueError):
+    """A patch-sampling argument or an image/label pair that cannot be sampled; also a ``ValueError``."""
+
+
+class SamplingTypeError(SamplingError, TypeError):
+    """An argument or array of the wrong kind for sampling (e.g. float labels); also a ``TypeError``."""
 
 
 class MissingFileError(MLArrayError, FileNotFoundError):

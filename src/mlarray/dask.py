@@ -47,7 +47,7 @@ class MLArrayBlockReader:
         self.level = int(level)
         if shape is None:
             lv = self._level()
-            shape, dtype, chunks = lv.shape, lv.dtype, _level_chunks(lv)
+            shape, dtype, chunks = lv.shape, lv.dtype, lv.chunk_shape()
         elif chunks is None:
             raise InputError("MLArrayBlockReader: pass chunks together with shape (or neither, to read the header)")
         self.shape = tuple(int(s) for s in shape)
@@ -81,12 +81,6 @@ class MLArrayBlockReader:
 def _rebuild_reader(path: str, level: int, shape: Sequence[int], dtype: str,
                     chunks: Sequence[int]) -> MLArrayBlockReader:
     return MLArrayBlockReader(path, level, shape=shape, dtype=dtype, chunks=chunks)
-
-
-def _level_chunks(lv: LevelArray) -> tuple[int, ...]:
-    if lv.chunks is None:  # a pyramid level: its chunk shape is known once the level is decoded
-        lv._get()
-    return tuple(lv.chunks) if lv.chunks is not None else tuple(lv.shape)
 
 
 def to_dask(img_or_path: Union[str, os.PathLike, MLArray], level: int = 0,

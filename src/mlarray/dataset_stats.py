@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence, Union
 
@@ -44,6 +45,7 @@ from ._array import MLArray
 from ._data.chunks import iter_chunk_slices, working_chunk_shape
 from ._errors import InputError
 from ._frameworks._geometry import array_shape, channel_first
+from ._types import PathLike as _PathLike
 from .parallel import describe_error, parallel_map
 from .stats import DEFAULT_PERCENTILES as STORED_PERCENTILES
 from .stats import compute_label_stats, compute_stats, percentiles_from_counts
@@ -55,7 +57,6 @@ __all__ = ["dataset_stats", "find_mla_files", "file_summary", "format_report", "
 DEFAULT_PERCENTILES = tuple(sorted({*STORED_PERCENTILES, 50}))
 EXACT_RANGE_LIMIT = 2**20
 FLOAT_BINS = 2**16
-_PathLike = Union[str, os.PathLike]
 
 
 # ----------------------------------------------------------------------------- per-file work
@@ -84,6 +85,7 @@ def file_summary(path: _PathLike) -> dict:
         d.update(shape=list(shape), dtype=str(img.dtype),
                  spatial_shape=[shape[a] for a in img.spatial_axes],
                  spacing=list(meta.spatial.spacing) if meta.spatial.spacing else None,
+                 spacing_units=_spacing_units(meta.spatial.axis_units, img.spatial_axes, len(shape)),
                  stats=None if st.count is None else {
                      "min": st.min, "max": st.max, "mean": st.mean, "std": st.std, "count": st.count,
                      "nan_count": st.nan_count, "percentiles": dict(st.percentiles or {}), "median": st.median})
@@ -91,11 +93,20 @@ def file_summary(path: _PathLike) -> dict:
     return d
 
 
+def _spacing_units(units: Optional[Sequence[Any]], spatial: Sequence[int], ndim: int) -> Optional[list[str]]:
+    """One unit per spatial axis (``axis_units`` holds one per spatial axis, or one per axis)."""
+    if not units:
+        return None
+    units = [str(u) for u in units]
+    return [units[a] for a in spatial] if len(units) == ndim and ndim != len(spatial) else units
+
+
 def _file_stats_fallback(path: str) -> dict:
     """Stored statistics are missing: compute them (streamed) like the writer would."""
 
     img = MLArray.open(path, mmap_mode="r")
-    s = compute_stats(img._require_data())
+    array_shape(img, path)  # a metadata-only file: NoArrayError naming it
+    s = compute_stats(img.levels[0])  # the base array, read chunk-aligned (and verified when the open verifies)
     return {k: s[k] for k in ("min", "max", "mean", "std", "count", "nan_count", "percentiles", "median")}
 
 
@@ -105,11 +116,10 @@ def _histogram_task(args: tuple[str, float, float, bool]) -> tuple[np.ndarray, n
 
     img = MLArray.open(path, mmap_mode="r")
     shape = array_shape(img, path)
-    data = img._require_data()
     nbins = int(hi - lo + 1) if integer else FLOAT_BINS
     counts = np.zeros(nbins, dtype=np.int64)
     skipped = 0
-    work = working_chunk_shape(shape, 3 * np.dtype(img.dtype).itemsize + 16, getattr(data, "chunks", None))
+    work = working_chunk_shape(shape, 3 * np.dtype(img.dtype).itemsize + 16, img.chunks)
     scale = (FLOAT_BINS / (hi - lo)) if (not integer and hi > lo) else 0.0
     for sl in iter_chunk_slices(shape, work):
         block = np.asarray(img[sl]).reshape(-1)
@@ -133,8 +143,8 @@ def _histogram_task(args: tuple[str, float, float, bool]) -> tuple[np.ndarray, n
 def _label_task(path: str) -> dict:
 
     img = MLArray.open(path, mmap_mode="r")
-    data = img._require_data()
-    counts = compute_label_stats(data)["voxel_counts"]
+    array_shape(img, path)  # a metadata-only file: NoArrayError naming it
+    counts = compute_label_stats(img.levels[0])["voxel_counts"]
     return {"file": path, "voxel_counts": counts}
 
 
@@ -287,6 +297,17 @@ def dataset_stats(paths: Union[_PathLike, Sequence[_PathLike]], *, jobs: int = 1
             {"spacing": uniq[i].tolist(), "files": int(cnt[i])} for i in order]}
     elif spacings:
         report["spacing"] = {"mixed_ndim": sorted(ndims)}
+    # Spacings in mm and in µm pooled into one median are meaningless (a nnU-Net target spacing from them
+    # would be off by 1000x): report the mix so the user sees it, instead of converting silently.
+    unit_sets = {tuple(s["spacing_units"]) for s in summaries if s.get("spacing") and s.get("spacing_units")}
+    if len(unit_sets) > 1:
+        report["spacing_units"] = {"mixed": [list(u) for u in sorted(unit_sets)]}
+        mix = ", ".join("/".join(u) for u in sorted(unit_sets))
+        warnings.warn(f"the files' spacings are in different units ({mix}): their spacing statistics mix them; "
+                      "compute statistics per unit (one dataset per folder)",
+                      UserWarning, stacklevel=2)
+    elif unit_sets:
+        report["spacing_units"] = list(next(iter(unit_sets)))
     shapes = [s["spatial_shape"] for s in summaries]
     if shapes and len({len(x) for x in shapes}) == 1:
         report["shape"] = _distribution(np.asarray(shapes, dtype=np.float64))
@@ -362,6 +383,12 @@ def format_report(report: dict) -> str:
         lines.append(f"spacing        median {_fmtv(sp['median'])}, min {_fmtv(sp['min'])}, max {_fmtv(sp['max'])}")
         common = ", ".join(f"{_fmtv(c['spacing'])} x{c['files']}" for c in sp["most_common"][:3])
         lines.append(f"               most common: {common}")
+    su = report.get("spacing_units")
+    if isinstance(su, dict):
+        mix = "; ".join("/".join(u) for u in su["mixed"])
+        lines.append(f"spacing units  MIXED: {mix} (pooled statistics mix them)")
+    elif su:
+        lines.append(f"spacing units  {'/'.join(su)}")
     sh = report.get("shape")
     if sh:
         lines.append(f"shape          median {_fmtv(sh['median'])}, min {_fmtv(sh['min'])}, max {_fmtv(sh['max'])}")

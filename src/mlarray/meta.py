@@ -196,7 +196,7 @@ class MetaStatistics(BaseMeta):
         return out
 
     @classmethod
-    def from_mapping(cls, d: Optional[Mapping]) -> "MetaStatistics":
+    def from_mapping(cls, d: object) -> "MetaStatistics":
         d = require_mapping(d, "stats")
         reject_unknown(d, "stats", set(cls.__slots__))
         return cls(**d)
@@ -271,7 +271,7 @@ class MetaBlosc2(BaseMeta):
                 for v in (getattr(self, k),) if include_none or v is not None}
 
     @classmethod
-    def from_mapping(cls, d: Optional[Mapping[str, Any]]) -> "MetaBlosc2":
+    def from_mapping(cls, d: object) -> "MetaBlosc2":
         d = dict(require_mapping(d, "blosc2"))
         d.pop("cparams", None)  # written by the published 0.0.x package; the container records codecs itself
         d.pop("dparams", None)
@@ -318,7 +318,7 @@ class MetaPyramid(BaseMeta):
         return out
 
     @classmethod
-    def from_mapping(cls, d: Optional[Mapping[str, Any]]) -> "MetaPyramid":
+    def from_mapping(cls, d: object) -> "MetaPyramid":
         d = require_mapping(d, "pyramid")
         reject_unknown(d, "pyramid", set(cls.__slots__))
         return cls(**d)
@@ -453,7 +453,7 @@ class Meta(PublishedMetaAPI):
         return out
 
     @classmethod
-    def from_mapping(cls, d: Mapping) -> "Meta":
+    def from_mapping(cls, d: object) -> "Meta":
         d = require_mapping(d, "meta")
         reject_unknown(d, "meta", _TOP_KEYS | _SEAL_KEYS)
         version = d.get("format_version", FORMAT_VERSION)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-import numpy as np
-
 from mlarray.optpkg import optional_import
 
 torch = optional_import("torch", feature="mlarray.torch (PyTorch patch datasets)", extra="torch")
@@ -30,32 +28,13 @@ torch = optional_import("torch", feature="mlarray.torch (PyTorch patch datasets)
 from torch.utils.data import Dataset  # noqa: E402  (after the check that says which extra brings torch)
 
 from mlarray._frameworks._geometry import channel_first  # noqa: E402
+from mlarray._frameworks._torch_common import SharedEpoch, SharedEpochMixin, torch_friendly  # noqa: E402
 from mlarray.training import PatchSampler, SamplingTypeError  # noqa: E402
 
 __all__ = ["PatchDataset", "MLArrayPatchDataset", "SharedEpoch"]
 
 
-class SharedEpoch:
-    """An epoch number that DataLoader workers see change, persistent workers included.
-
-    A plain attribute is copied into each worker when it starts, so workers kept alive across
-    epochs (``persistent_workers=True``) would keep the epoch they started with. This holds the
-    number in a shared-memory tensor: torch passes shared tensors to its workers by handle (fork,
-    spawn and forkserver alike), so a write in the main process is read by every worker.
-    """
-
-    def __init__(self, epoch: int = 0) -> None:
-        self._value = torch.zeros(1, dtype=torch.int64).share_memory_()
-        self.set(epoch)
-
-    def set(self, epoch: int) -> None:
-        self._value[0] = int(epoch)
-
-    def get(self) -> int:
-        return int(self._value[0])
-
-
-class PatchDataset(Dataset):
+class PatchDataset(SharedEpochMixin, Dataset):
     """``dataset[i]`` -> ``{"image": Tensor, "label": Tensor (if labels), "case": int, "start": LongTensor,
     "foreground": bool}``, patch ``i`` of the current epoch of a :class:`~mlarray.training.PatchSampler`.
 
@@ -100,28 +79,10 @@ class PatchDataset(Dataset):
             raise SamplingTypeError(f"give either a sampler or its arguments, not both ({sorted(sampler_kwargs)})")
         self.sampler = sampler
         self.length = len(sampler) if length is None else int(length)
-        self._epoch = SharedEpoch(epoch)
+        self._start_epochs(epoch)
         self.transform = transform
         if precompute_jobs:
             sampler.precompute_foreground(jobs=precompute_jobs)
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch.get()
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self._epoch.set(value)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the patches of ``epoch`` from now on, in this process and in every DataLoader worker.
-
-        Parameters
-        ----------
-        epoch : int
-            The epoch whose patches ``dataset[i]`` returns.
-        """
-        self._epoch.set(epoch)
 
     def __len__(self) -> int:
         return self.length
@@ -132,25 +93,15 @@ class PatchDataset(Dataset):
         item = self.sampler.sample(int(index), epoch=self.epoch)
         case = item["case"]
         image = channel_first(item["image"], self.sampler.patch_spatial_axes(case))
-        out = {"image": torch.from_numpy(_torch_friendly(image))}
+        out = {"image": torch.from_numpy(torch_friendly(image))}
         if "label" in item:
             label = channel_first(item["label"], self.sampler.patch_spatial_axes(case, label=True),
                                   add_channel=False)
-            out["label"] = torch.from_numpy(_torch_friendly(label))
+            out["label"] = torch.from_numpy(torch_friendly(label))
         out["case"] = case
         out["start"] = torch.from_numpy(item["start"])
         out["foreground"] = item["foreground"]
         return self.transform(out) if self.transform is not None else out
-
-
-def _torch_friendly(a: np.ndarray) -> np.ndarray:
-    """torch lacks uint16/uint32/uint64 tensors in many ops: widen them to a signed dtype."""
-    a = np.ascontiguousarray(a)
-    if a.dtype == np.uint16:
-        return a.astype(np.int32)
-    if a.dtype in (np.uint32, np.uint64):
-        return a.astype(np.int64)
-    return a
 
 
 MLArrayPatchDataset = PatchDataset

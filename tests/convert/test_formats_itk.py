@@ -180,7 +180,7 @@ def test_overwriting_mhd_replaces_header_and_data(tmp_path):
         (img.GetSpacing(), img.GetOrigin(), img.GetDirection())
     rec.array = rec.array + 1
     write_itk(rec, tmp_path / "o.mhd", compress=False)
-    header = (tmp_path / "o.mhd").read_text()
+    header = (tmp_path / "o.mhd").read_text(encoding="utf-8")
     assert "ElementDataFile = o.raw" in header
     np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "o.mhd"))), a + 1)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left behind

@@ -249,7 +249,7 @@ def test_install_refuses_a_foreign_file_and_uninstall_removes_only_ours(tmp_path
     fake.write_text("# someone else's module\n")
     with pytest.raises(MLArrayError, match="not written by mlarray"):
         nnunet_hook.install()
-    assert not nnunet_hook.uninstall() and fake.read_text() == "# someone else's module\n"
+    assert not nnunet_hook.uninstall() and fake.read_text(encoding="utf-8") == "# someone else's module\n"
     assert nnunet_hook.main(["bogus"]) == 2
 
 

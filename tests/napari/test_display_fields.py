@@ -75,3 +75,30 @@ def test_without_stored_colours_ours_are_the_fallback(make_napari_viewer, tmp_pa
             meta=Meta(extra={"channel_names": ["a", "b"]})).save(tmp_path / "c.mla")
     a, b = make_napari_viewer().open(str(tmp_path / "c.mla"), plugin=PLUGIN)
     assert (a.colormap.name, b.colormap.name) == ("magenta", "green")
+
+
+def test_a_channel_off_in_ome_zarr_opens_hidden_and_stays_off_on_export(make_napari_viewer, tmp_path):
+    """``omero`` ``active: false`` (a channel the microscopist switched off) opens as a hidden layer, and the
+    converted file written back to OME-Zarr keeps it off."""
+    zarr = pytest.importorskip("zarr")
+    pytest.importorskip("ome_zarr.writer")
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    img = np.random.default_rng(4).integers(0, 3000, (3, 2, 16, 16)).astype(np.uint16)
+    omero = {"channels": [{"label": n, "color": c, "active": a} for n, c, a in
+                          [("DAPI", "0000FF", True), ("GFP", "00FF00", False), ("RFP", "FF0000", True)]]}
+    store = tmp_path / "three.ome.zarr"
+    fmt = FormatV04()
+    write_image(img, zarr.open_group(str(store), mode="w", zarr_format=fmt.zarr_format), fmt=fmt, axes="czyx",
+                metadata={"omero": omero}, scaler=None)
+    out = tmp_path / "three.mla"
+    assert cli(["convert", str(store), str(out)]) == 0
+    assert MLArray.open(out).meta.extra["channel_visible"] == [True, False, True]
+    layers = make_napari_viewer().open(str(out), plugin=PLUGIN)
+    assert [lay.visible for lay in layers] == [True, False, True]
+    back = tmp_path / "back.ome.zarr"
+    assert cli(["convert", str(out), str(back)]) == 0
+    attrs = dict(zarr.open_group(str(back), mode="r").attrs)
+    chans = (attrs.get("ome") or attrs)["omero"]["channels"]
+    assert [c["active"] for c in chans] == [True, False, True]

@@ -43,7 +43,7 @@ def test_found_from_installed_distribution():
     manifest = npe2.PluginManifest.from_distribution("mlarray")
     assert manifest.name == "mlarray"
     packaged = resources.files("napari_mlarray") / "napari.yaml"
-    assert packaged.read_text() == TOP.read_text()
+    assert packaged.read_text(encoding="utf-8") == TOP.read_text(encoding="utf-8")
     pm = npe2.PluginManager.instance()
     pm.discover()
     assert "mlarray" in pm._manifests
@@ -58,7 +58,7 @@ def test_wheel_contains_the_same_manifest(tmp_path):
     shutil.copytree(ROOT / "src", proj / "src", symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     readme = ROOT / "README.md"
-    (proj / "README.md").write_text(readme.read_text() if readme.exists() else "# mlarray\n")
+    (proj / "README.md").write_text(readme.read_text(encoding="utf-8") if readme.exists() else "# mlarray\n")
     assert (proj / "src/napari_mlarray/napari.yaml").is_symlink()
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
                           str(tmp_path / "dist"), str(proj)], capture_output=True, text=True)
@@ -68,7 +68,7 @@ def test_wheel_contains_the_same_manifest(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     (whl,) = (tmp_path / "dist").glob("mlarray-*.whl")
     with zipfile.ZipFile(whl) as z:
-        assert z.read("napari_mlarray/napari.yaml").decode() == TOP.read_text()
+        assert z.read("napari_mlarray/napari.yaml").decode() == TOP.read_text(encoding="utf-8")
         ep = next(n for n in z.namelist() if n.endswith("entry_points.txt"))
         assert "napari_mlarray:napari.yaml" in z.read(ep).decode()
         z.extractall(tmp_path / "site")

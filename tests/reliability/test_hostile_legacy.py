@@ -93,7 +93,7 @@ def test_real_fixture_opcodes_still_pass():
     import blosc2
 
     data = Path(__file__).resolve().parents[1] / "data" / "legacy"
-    names = json.loads((data / "expected.json").read_text())["fixtures"]
+    names = json.loads((data / "expected.json").read_text(encoding="utf-8"))["fixtures"]
     ops = set()
     for name in names:
         store = blosc2.open(str(data / name))

@@ -24,7 +24,7 @@ CACHE = Path(os.environ.get("MLARRAY_UPSTREAM_CACHE", Path.home() / ".cache" / "
 
 def deselected() -> dict[str, str]:
     out = {}
-    for line in (HERE / "deselected.txt").read_text().splitlines():
+    for line in (HERE / "deselected.txt").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             node, reason = (part.strip() for part in line.split("|", 1))
             out[node] = reason

@@ -12,6 +12,7 @@ from .._errors import CorruptFileError, MetadataError, MissingFileError, MLArray
 from .._file.container import base_offset
 from .._file.format import detect_format
 from .._file.frame_check import check_frame
+from .._types import PathLike, Store
 from .._untrusted.limits import gc_paused
 from ..meta import Meta
 from .memory import check_read
@@ -22,7 +23,7 @@ __all__ = ["MLARRAY_SUFFIX", "check_path", "open_store", "store_modes", "read_me
 MLARRAY_SUFFIX = "mla"
 
 
-def check_path(filepath, must_exist: bool) -> str:
+def check_path(filepath: PathLike, must_exist: bool) -> str:
     path = os.fspath(filepath)
     if not str(path).endswith(f".{MLARRAY_SUFFIX}"):
         raise MLArrayError(f"{path}: MLArray files end in '.{MLARRAY_SUFFIX}'; rename the target")
@@ -39,7 +40,7 @@ def store_modes(mode: Optional[str], mmap_mode: Optional[str]) -> tuple[str, Opt
     return mode, mmap_mode
 
 
-def open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
+def open_store(path: str, mode: str, mmap_mode: Optional[str], dparams: Any) -> Store:
     import blosc2
 
     mode, mmap_mode = store_modes(mode, mmap_mode)
@@ -66,7 +67,7 @@ def open_store(path: str, mode: str, mmap_mode: Optional[str], dparams):
     return store
 
 
-def _inode(path: str):
+def _inode(path: str) -> Optional[tuple[int, int, int]]:
     try:
         st = os.stat(path)
         return (st.st_dev, st.st_ino, st.st_mtime_ns)
@@ -74,7 +75,7 @@ def _inode(path: str):
         return None
 
 
-def read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
+def read_meta(store: Store, path: str, fmt: Any = None) -> tuple[Meta, Optional[bool]]:
     """The file's metadata, and whether its metadata records chunk checksums (None: not recorded)."""
     fmt = fmt or detect_format(store, path)
     mapping, sums_expected = fmt.read_document(store, path)
@@ -108,7 +109,7 @@ def read_meta(store, path: str, fmt=None) -> tuple[Meta, Optional[bool]]:
     return meta, sums_expected
 
 
-def read_all(store, path: str) -> np.ndarray:
+def read_all(store: Store, path: str) -> np.ndarray:
     check_read(path, store.shape, store.dtype, Ellipsis, "loading the whole array")
     try:
         return np.asarray(store[...])
@@ -116,7 +117,7 @@ def read_all(store, path: str) -> np.ndarray:
         raise CorruptFileError(path, f"the compressed data cannot be read ({type(exc).__name__}: {exc})") from None
 
 
-def read_compressed(store, path: str):
+def read_compressed(store: Store, path: str) -> Store:
     """The file's base array as an in-memory Blosc2 NDArray: its compressed chunks, copied once."""
     import blosc2
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .._errors import MetadataError
 
@@ -95,7 +96,7 @@ def _check_chunk_shape(shape: tuple[int, ...], chunk_shape: Sequence[int]) -> tu
     return chunk_shape
 
 
-def expand_key(key, ndim: int) -> "tuple | None":
+def expand_key(key: Any, ndim: int) -> "tuple | None":
     """An indexing key as a tuple of exactly ``ndim`` entries: its one Ellipsis expanded and
     missing trailing axes filled with ``slice(None)``. None when it names more axes than ``ndim``
     or holds several Ellipses (numpy then raises its own error on the general path)."""

@@ -6,9 +6,10 @@ front of the base frame (docs/spec.md section 1), opened and checked on first ac
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._errors import CorruptFileError, MLArrayError
 from .._file import integrity as _integrity
@@ -23,7 +24,7 @@ __all__ = ["LevelArray", "level_loader"]
 class LevelArray:
     """A read-only, lazily loaded array: ``shape``, ``dtype``, ``ndim``, ``__getitem__`` -> numpy."""
 
-    def __init__(self, shape: Sequence[int], dtype, scale: Sequence[float], loader: Callable[[], object],
+    def __init__(self, shape: Sequence[int], dtype: DTypeLike, scale: Sequence[float], loader: Callable[[], Any],
                  level: int = 0, chunks: Optional[Sequence[int]] = None, path: Optional[str] = None) -> None:
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
@@ -31,7 +32,7 @@ class LevelArray:
         self.level = level
         self.chunks = None if chunks is None else tuple(chunks)
         self._loader = loader
-        self._array = None
+        self._array: Any = None  # what loader() returned, once read
         self.path = path
 
     @property
@@ -46,23 +47,30 @@ class LevelArray:
     def nbytes(self) -> int:
         return self.size * self.dtype.itemsize
 
-    def _get(self):
+    def chunk_shape(self) -> tuple[int, ...]:
+        """The level's chunk shape; a pyramid level's is read from its frame (the level is opened and checked
+        on this first use). An array stored without chunks counts as one chunk: its shape."""
+        if self.chunks is None:
+            self._get()
+        return self.chunks if self.chunks is not None else self.shape
+
+    def _get(self) -> Any:
         if self._array is None:
             self._array = self._loader()
             if self.chunks is None and hasattr(self._array, "chunks"):
                 self.chunks = tuple(self._array.chunks)
         return self._array
 
-    def __getitem__(self, key) -> np.ndarray:
+    def __getitem__(self, key: Any) -> np.ndarray:
         check_read(self.path or "<array>", self.shape, self.dtype, key, f"this read of level {self.level}")
         return np.asarray(self._read(key))
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Optional[DTypeLike] = None, copy: Optional[bool] = None) -> np.ndarray:
         check_read(self.path or "<array>", self.shape, self.dtype, Ellipsis, f"reading level {self.level} whole")
         out = np.asarray(self._read(Ellipsis))
         return out if dtype is None else out.astype(dtype, copy=False)
 
-    def _read(self, key):
+    def _read(self, key: Any) -> Any:
         try:
             return self._get()[key]
         except (RuntimeError, ValueError) as exc:  # C-Blosc2 on damaged data ("Error while getting the buffer")
@@ -78,13 +86,14 @@ class LevelArray:
         return f"LevelArray(level={self.level}, shape={self.shape}, dtype={self.dtype}, scale={self.scale})"
 
 
-def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = True, base=None):
+def level_loader(path: str, k: int, entry: dict, dtype: DTypeLike, crcs: Optional[np.ndarray], verify: bool = True,
+                 base: Any = None) -> Callable[[], "_CheckedLevel"]:
     """Open pyramid level ``k`` memory-mapped at its offset, checked against the metadata.
 
     With ``verify``, chunks are checked on first access: against ``crcs``, or their headers only.
     ``base``: the open base array; a remote one (``path`` a URL) reads its levels over the same
     connection and file version (mlarray._remote)."""
-    def load():
+    def load() -> _CheckedLevel:
         import blosc2
 
         what = f"pyramid level {k}"
@@ -110,7 +119,7 @@ def level_loader(path: str, k: int, entry: dict, dtype, crcs, verify: bool = Tru
     return load
 
 
-def _open_local_level(path: str, start: int, end: int, what: str):
+def _open_local_level(path: str, start: int, end: int, what: str) -> Any:
     import blosc2
 
     if not HEADER_SIZE <= start < end <= base_offset(path):
@@ -129,11 +138,11 @@ def _open_local_level(path: str, start: int, end: int, what: str):
 class _CheckedLevel:
     """A decoded level whose read errors (damaged chunks) become ``CorruptFileError``."""
 
-    def __init__(self, arr, key: str, path) -> None:
+    def __init__(self, arr: Any, key: str, path: str) -> None:
         self._arr, self._key, self._path = arr, key, path
         self.shape, self.dtype, self.chunks = arr.shape, arr.dtype, arr.chunks
 
-    def __getitem__(self, item):
+    def __getitem__(self, item: Any) -> Any:
         try:
             return self._arr[item]
         except (RuntimeError, ValueError) as exc:

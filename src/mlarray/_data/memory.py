@@ -10,9 +10,10 @@ instead, or how to raise the limit for a trusted file.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._errors import LimitExceededError
 from .._untrusted.limits import is_overridden, limit, remedy
@@ -51,7 +52,7 @@ def read_allowance() -> Optional[int]:
     return limit("max_read_bytes") if is_overridden("max_read_bytes") else available_memory()
 
 
-def selection_nbytes(shape: Sequence[int], itemsize: int, key) -> Optional[int]:
+def selection_nbytes(shape: Sequence[int], itemsize: int, key: Any) -> Optional[int]:
     """Bytes ``array[key]`` allocates, for keys of slices, integers, Ellipsis and 1-D index lists;
     None when that is not known cheaply (numpy then sizes the result from the key the caller built)."""
     k = expand_key(key, len(shape))
@@ -70,7 +71,7 @@ def selection_nbytes(shape: Sequence[int], itemsize: int, key) -> Optional[int]:
     return n
 
 
-def check_read(path: object, shape: Sequence[int], dtype, key=Ellipsis, what: str = "") -> None:
+def check_read(path: object, shape: Sequence[int], dtype: DTypeLike, key: Any = Ellipsis, what: str = "") -> None:
     """Refuse ``array[key]`` when it would allocate more than ``max_read_bytes``; cheap for small arrays."""
     itemsize = dtype.itemsize if isinstance(dtype, np.dtype) else np.dtype(dtype).itemsize
     full = math.prod(shape) * itemsize

@@ -15,10 +15,11 @@ Anything else (fancy or stepped keys, empty selections, ``None`` axes) returns N
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, Callable, Literal, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
+from .._types import Store
 from .chunks import expand_key
 
 __all__ = ["Region", "plan", "read", "chunk_ids"]
@@ -30,22 +31,24 @@ class Region(NamedTuple):
     shape: tuple  # the shape of the result (axes indexed by an int dropped)
 
 
-def plan(key, shape) -> Optional[Region]:
+def plan(key: Any, shape: Sequence[int]) -> Optional[Region]:
     """The region a basic, non-empty key selects, or None for every other key."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    if any(k is None for k in key):
+    keys: tuple = key if isinstance(key, tuple) else (key,)
+    if any(k is None for k in keys):
         return None  # new axes: the general path
-    if any(k is Ellipsis for k in key):
-        key = expand_key(key, len(shape))
-        if key is None:
+    if any(k is Ellipsis for k in keys):
+        expanded = expand_key(keys, len(shape))
+        if expanded is None:
             return None
+        keys = expanded
     ndim = len(shape)
-    if not ndim or len(key) > ndim:
+    if not ndim or len(keys) > ndim:
         return None
-    start, stop, out = [], [], []
+    start: list[int] = []
+    stop: list[int] = []
+    out: list[int] = []
     for axis, n in enumerate(shape):
-        k = key[axis] if axis < len(key) else _ALL
+        k = keys[axis] if axis < len(keys) else _ALL
         if k.__class__ is slice:
             try:
                 a, b, step = k.indices(n)
@@ -53,13 +56,16 @@ def plan(key, shape) -> Optional[Region]:
                 return None
             if step != 1 or b <= a:
                 return None
-            start.append(a), stop.append(b), out.append(b - a)
+            start.append(a)
+            stop.append(b)
+            out.append(b - a)
         elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
             i = int(k)
             i += n if i < 0 else 0
             if not 0 <= i < n:
                 return None  # IndexError with numpy's message on the general path
-            start.append(i), stop.append(i + 1)
+            start.append(i)
+            stop.append(i + 1)
         else:
             return None
     return Region(tuple(start), tuple(stop), tuple(out))
@@ -68,23 +74,23 @@ def plan(key, shape) -> Optional[Region]:
 _ALL = slice(None)
 
 
-def _extension_get_slice():
+def _extension_get_slice() -> Optional[Callable[..., None]]:
     import blosc2
 
     ext = getattr(getattr(blosc2, "blosc2_ext", None), "NDArray", None)
     return getattr(ext, "get_slice_numpy", None)
 
 
-_GET_SLICE = None
+_GET_SLICE: Union[None, Literal[False], Callable[..., None]] = None  # False: this blosc2 has no such method
 
 
-def _ext_class():
+def _ext_class() -> type:
     import blosc2
 
     return blosc2.blosc2_ext.NDArray
 
 
-def read(store, region: Region) -> np.ndarray:
+def read(store: Store, region: Region) -> np.ndarray:
     """``store[key]`` for the key ``region`` was planned from (a new C-contiguous array)."""
     global _GET_SLICE
     if _GET_SLICE is None:
@@ -98,7 +104,7 @@ def read(store, region: Region) -> np.ndarray:
     return out if full == region.shape else out.reshape(region.shape)
 
 
-def chunk_ids(region: Region, chunks, grid) -> list[int]:
+def chunk_ids(region: Region, chunks: Sequence[int], grid: Sequence[int]) -> list[int]:
     """Flat (C-order) indices of the chunks ``region`` touches."""
     flat = [0]
     for a, b, c, g in zip(region.start, region.stop, chunks, grid):

@@ -14,14 +14,17 @@ the same route for basic keys unless the file does carry Blosc2 indexes.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Optional
+
 import numpy as np
 
+from .._types import Store
 from .chunks import expand_key
 
 __all__ = ["write_region", "set_basic"]
 
 
-def write_region(store, region: tuple[slice, ...], block: np.ndarray) -> None:
+def write_region(store: Store, region: tuple[slice, ...], block: np.ndarray) -> None:
     """``store[region] = block`` for unit-step slices and a C-contiguous ``block`` of ``store.dtype``."""
     set_slice = _extension_set_slice()
     if set_slice is None or store.ndim == 0:
@@ -32,14 +35,14 @@ def write_region(store, region: tuple[slice, ...], block: np.ndarray) -> None:
     set_slice(store, (start, stop), block)
 
 
-def _extension_set_slice():
+def _extension_set_slice() -> Optional[Callable[..., None]]:
     import blosc2
 
     ext = getattr(getattr(blosc2, "blosc2_ext", None), "NDArray", None)
     return getattr(ext, "set_slice", None)
 
 
-def set_basic(store, key, value) -> bool:
+def set_basic(store: Store, key: Any, value: Any) -> bool:
     """``store[key] = value`` for basic keys (ints, unit-step slices, one Ellipsis) without the
     index bookkeeping; returns False, writing nothing, for any other key or when the file carries
     Blosc2 indexes (whose staleness that bookkeeping exists to record).
@@ -62,17 +65,18 @@ def set_basic(store, key, value) -> bool:
     return True
 
 
-def _kept(shape, dropped) -> tuple[int, ...]:
+def _kept(shape: tuple[int, ...], dropped: set[int]) -> tuple[int, ...]:
     return tuple(n for i, n in enumerate(shape) if i not in dropped)
 
 
-def _basic_region(key, shape) -> "tuple[tuple[slice, ...], set[int]] | None":
+def _basic_region(key: Any, shape: tuple[int, ...]) -> "tuple[tuple[slice, ...], set[int]] | None":
     """(unit-step slices covering the region, axes indexed by an int) or None if not basic."""
-    key = expand_key(key, len(shape))
-    if key is None:
+    full = expand_key(key, len(shape))
+    if full is None:
         return None  # let numpy / Blosc2 raise their own error
-    slices, dropped = [], set()
-    for axis, (k, n) in enumerate(zip(key, shape)):
+    slices: list[slice] = []
+    dropped: set[int] = set()
+    for axis, (k, n) in enumerate(zip(full, shape)):
         if isinstance(k, slice):
             start, stop, step = k.indices(n)
             if step != 1:
@@ -89,7 +93,7 @@ def _basic_region(key, shape) -> "tuple[tuple[slice, ...], set[int]] | None":
     return tuple(slices), dropped
 
 
-def _has_blosc2_indexes(store) -> bool:
+def _has_blosc2_indexes(store: Store) -> bool:
     try:
         return "blosc2_indexes" in store.schunk.vlmeta
     except Exception:  # unreadable metadata: take the general path, which reports it

@@ -49,7 +49,7 @@ def base_offset(path: str) -> int:
         raise CorruptFileError(path, f"cannot be read ({exc.strerror or exc})") from None
 
 
-def frame_offset(read: Callable[[int, int], bytes], size: int, path) -> int:
+def frame_offset(read: Callable[[int, int], bytes], size: int, path: str) -> int:
     """:func:`base_offset` of any byte source: ``read(pos, n)`` returns the bytes at ``pos``
     (a local file, or byte ranges of a remote one), ``size`` is the file's length."""
     head = read(0, HEADER_SIZE + 16)

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Optional
 
 from .._errors import CorruptFileError, FormatVersionError, LimitExceededError, MLArrayError
 from .._published.files import migrate_published_mapping, read_published_mapping
+from .._types import Store
 from .._untrusted.limits import LIMITS, check, gc_paused, limit, remedy
 from .seal import seal, unseal
 from .vlmeta_write import write_entries
@@ -40,11 +41,11 @@ class FormatV1:
     meta_key: ClassVar[str] = "mla.meta"
 
     @classmethod
-    def matches(cls, store) -> bool:
+    def matches(cls, store: Store) -> bool:
         return cls.marker in store.schunk.meta
 
     @classmethod
-    def read_document(cls, store, path) -> tuple[dict, Optional[bool]]:
+    def read_document(cls, store: Store, path: str) -> tuple[dict, Optional[bool]]:
         """The metadata mapping (checksum verified, see :mod:`mlarray._file.seal`) and whether the file must
         hold chunk checksums (None: not recorded, as in files written before the record existed)."""
         try:
@@ -66,11 +67,11 @@ class FormatV1:
         return doc, sums
 
     @classmethod
-    def read_mapping(cls, store, path) -> dict:
+    def read_mapping(cls, store: Store, path: str) -> dict:
         return cls.read_document(store, path)[0]
 
     @classmethod
-    def write_mapping(cls, store, mapping: dict, chunk_checksums: Optional[bool] = None) -> None:
+    def write_mapping(cls, store: Store, mapping: dict, chunk_checksums: Optional[bool] = None) -> None:
         """Store ``mapping`` with its checksum and the chunk-checksum record, in one vlmeta write.
 
         ``chunk_checksums`` defaults to whether the frame holds them now."""
@@ -80,7 +81,7 @@ class FormatV1:
         write_entries(store, {cls.meta_key: seal(text, chunk_checksums)})
 
     @classmethod
-    def record_no_chunk_checksums(cls, store, path) -> None:
+    def record_no_chunk_checksums(cls, store: Store, path: str) -> None:
         """Rewrite the stored document saying the chunk checksums are gone; called *before* they are
         deleted, so a crash in between never leaves metadata promising checksums that do not exist."""
         mapping, expected = cls.read_document(store, path)
@@ -99,15 +100,15 @@ class PublishedPickleFormat:
     meta_key: ClassVar[str] = "mlarray"
 
     @classmethod
-    def matches(cls, store) -> bool:
+    def matches(cls, store: Store) -> bool:
         return cls.meta_key in store.vlmeta
 
     @classmethod
-    def read_document(cls, store, path) -> tuple[dict, Optional[bool]]:
+    def read_document(cls, store: Store, path: str) -> tuple[dict, Optional[bool]]:
         return cls.read_mapping(store, path), None  # 0.0.x wrote no checksums of any kind
 
     @classmethod
-    def read_mapping(cls, store, path) -> dict:
+    def read_mapping(cls, store: Store, path: str) -> dict:
         try:
             raw = store.vlmeta[cls.meta_key]
         except Exception as exc:
@@ -128,7 +129,7 @@ CURRENT_FORMAT = FormatV1
 _KNOWN = {1: FormatV1}
 
 
-def detect_format(store, path) -> Any:
+def detect_format(store: Store, path: str) -> Any:
     """The format class that reads ``store``; raises if the file is not MLArray or too new."""
     try:
         if FormatV1.marker in store.schunk.meta:
@@ -202,7 +203,7 @@ def text_limits() -> Optional[tuple[int, int, int]]:
     return values, values + _LISTS_PER_BOX * boxes, values + _VALUES_PER_BOX * boxes
 
 
-def check_json_text(text: str, path) -> None:
+def check_json_text(text: str, path: str) -> None:
     """Refuse metadata text whose structure exceeds :func:`text_limits`, before anything is built.
 
     Characters inside strings inflate the counts; when a count is over, it is taken again with the
@@ -222,7 +223,7 @@ def check_json_text(text: str, path) -> None:
                       f"{remedy('max_json_values', c)} (or max_boxes for a file of many boxes)", "max_json_values")
 
 
-def parse_json(text: str, path) -> dict:
+def parse_json(text: str, path: str) -> dict:
     """Parse metadata JSON, refusing NaN/Infinity constants and documents beyond ``max_json_values``.
 
     The value count is bounded from the text before anything is built (a 100 KB entry listing 8 M
@@ -230,7 +231,7 @@ def parse_json(text: str, path) -> dict:
     raises RecursionError (caught here) instead of overflowing the C stack.
     """
 
-    def _no_constants(name):
+    def _no_constants(name: str) -> Any:
         raise CorruptFileError(path, f"the metadata is not valid JSON (non-JSON constant {name})")
 
     check_json_text(text, path)
@@ -256,7 +257,7 @@ def _length(doc: dict, *keys: str) -> int:
     return len(node) if isinstance(node, (list, dict)) else 0
 
 
-def check_document_counts(doc: dict, path) -> None:
+def check_document_counts(doc: dict, path: str) -> None:
     """Boxes, classes, pyramid levels and all other values against their limits, after parsing and
     before validation (which costs several times the parse)."""
     bbox = doc.get("bbox")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Callable, Optional
 
 from .._errors import CorruptFileError
 from .._untrusted.limits import EXPANSION_FLOOR, check, limit
@@ -58,7 +58,7 @@ def _read(fh: BinaryIO, pos: int, n: int) -> bytes:
     return fh.read(n)
 
 
-def _frame_header(fh: BinaryIO, off: int, path) -> dict:
+def _frame_header(fh: BinaryIO, off: int, path: str) -> dict:
     head = _read(fh, off, _HEADER_MIN)
     if len(head) < _HEADER_MIN:
         raise CorruptFileError(path, f"the Blosc2 frame at byte {off} is truncated inside its header")
@@ -71,7 +71,7 @@ def _frame_header(fh: BinaryIO, off: int, path) -> dict:
     return out
 
 
-def _trailer_span(fh: BinaryIO, off: int, size: int, path) -> tuple[int, int]:
+def _trailer_span(fh: BinaryIO, off: int, size: int, path: str) -> tuple[int, int]:
     """Absolute start and length of the trailer, located the way C-Blosc2 locates it."""
     h = _frame_header(fh, off, path)
     end = off + h["frame_len"]
@@ -89,7 +89,7 @@ def _trailer_span(fh: BinaryIO, off: int, size: int, path) -> tuple[int, int]:
     return off + start, trailer_len
 
 
-def _entry_offsets(fh: BinaryIO, start: int, length: int, path) -> list[tuple[str, int]]:
+def _entry_offsets(fh: BinaryIO, start: int, length: int, path: str) -> list[tuple[str, int]]:
     """(name, offset in the trailer) of every vlmeta entry, as ``get_vlmeta_from_trailer`` reads them."""
     def damaged(what: str) -> CorruptFileError:
         return CorruptFileError(path, f"the vlmeta index of the Blosc2 frame trailer is damaged ({what}); "
@@ -121,29 +121,33 @@ def _entry_offsets(fh: BinaryIO, start: int, length: int, path) -> list[tuple[st
     return out
 
 
-def check_frame(path, off: int) -> None:
+def check_frame(path: str, off: int) -> None:
     """Refuse a frame at byte ``off`` whose vlmeta entries or first chunk would make C-Blosc2 read
     outside the file through a memory map (see the module doc)."""
-    _with_file(path, lambda fh, size: (_check_entries(path, fh, off, size), _check_first_chunk(path, fh, off)))
+    def both(fh: BinaryIO, size: int) -> None:
+        _check_entries(path, fh, off, size)
+        _check_first_chunk(path, fh, off)
+
+    _with_file(path, both)
 
 
-def check_vlmeta_entries(path, off: int) -> None:
+def check_vlmeta_entries(path: str, off: int) -> None:
     """Only the vlmeta part of :func:`check_frame`."""
     _with_file(path, lambda fh, size: _check_entries(path, fh, off, size))
 
 
-def check_vlmeta_entries_in(fh: BinaryIO, off: int, size: int, path) -> None:
+def check_vlmeta_entries_in(fh: BinaryIO, off: int, size: int, path: str) -> None:
     """:func:`check_vlmeta_entries` over an open file object of ``size`` bytes (e.g. a remote file's
     byte ranges, :mod:`mlarray._remote`): the limits apply before any entry is inflated."""
     _check_entries(path, fh, off, size)
 
 
-def frame_header(fh: BinaryIO, off: int, path) -> dict:
+def frame_header(fh: BinaryIO, off: int, path: str) -> dict:
     """``header_len``, ``frame_len``, ``nbytes`` and ``cbytes`` of the frame at byte ``off``."""
     return _frame_header(fh, off, path)
 
 
-def _with_file(path, check) -> None:
+def _with_file(path: str, check: Callable[[BinaryIO, int], None]) -> None:
     try:
         with open(path, "rb") as fh:
             check(fh, os.fstat(fh.fileno()).st_size)
@@ -153,7 +157,7 @@ def _with_file(path, check) -> None:
         raise CorruptFileError(path, f"cannot be read ({exc.strerror or exc})") from None
 
 
-def _check_entries(path, fh: BinaryIO, off: int, size: int) -> None:
+def _check_entries(path: str, fh: BinaryIO, off: int, size: int) -> None:
     start, length = _trailer_span(fh, off, size, path)
     for name, offset in _entry_offsets(fh, start, length, path):
         head = _read(fh, start + offset, 5 + _CHUNK_HEADER)
@@ -179,7 +183,7 @@ _META_ENTRIES = ("mla.meta", "mlarray")
 _MSGPACK_OVERHEAD = 16  # vlmeta values are msgpack-packed before compression
 
 
-def _check_entry_size(path, name: str, stored: int, nbytes: int) -> None:
+def _check_entry_size(path: str, name: str, stored: int, nbytes: int) -> None:
     """Refuse an entry whose chunk header says it inflates beyond the metadata limits."""
     check(path, "max_meta_bytes", max(nbytes - _MSGPACK_OVERHEAD, 0), f"the vlmeta entry {name!r}")
     ratio = limit("max_meta_expansion")
@@ -188,7 +192,7 @@ def _check_entry_size(path, name: str, stored: int, nbytes: int) -> None:
               f"the vlmeta entry {name!r} ({stored:,} bytes stored, {nbytes:,} inflated)")
 
 
-def _first_chunk_offset(path, fh: BinaryIO, off: int, h: dict) -> Optional[int]:
+def _first_chunk_offset(path: str, fh: BinaryIO, off: int, h: dict) -> Optional[int]:
     """Offset of chunk 0 from the chunk index (None: no chunks, or a special chunk not stored in the file)."""
     import blosc2
 
@@ -232,7 +236,7 @@ def _chunk_header_problem(h: bytes, room: int) -> Optional[str]:
     return None
 
 
-def _check_first_chunk(path, fh: BinaryIO, off: int) -> None:
+def _check_first_chunk(path: str, fh: BinaryIO, off: int) -> None:
     h = _frame_header(fh, off, path)
     if h["nbytes"] <= 0:
         return  # no chunks (metadata-only files)

@@ -26,13 +26,14 @@ import base64
 import json
 import threading
 import zlib
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
 from .._data.chunks import expand_key
-from .._data.read_path import chunk_ids
+from .._data.read_path import Region, chunk_ids
 from .._errors import CorruptFileError
+from .._types import Store
 from .._untrusted.limits import check
 from .container import base_offset
 from .format import CHECKSUMS_KEY, FormatV1
@@ -53,20 +54,20 @@ def _crc(b: bytes) -> int:
 crc32 = _crc  # the checksum of one compressed chunk, for readers of chunks fetched elsewhere (mlarray._remote)
 
 
-def array_checksums(arr) -> dict:
+def array_checksums(arr: Store) -> dict:
     """CRC-32 of every compressed chunk of a Blosc2 NDArray (in memory or on disk)."""
     n = arr.schunk.nchunks
     crcs = np.fromiter((_crc(arr.schunk.get_chunk(i)) for i in range(n)), dtype="<u4", count=n)
     return {"nchunks": int(n), "chunks": base64.b64encode(crcs.tobytes()).decode("ascii")}
 
 
-def write_checksums(store, level_sums: Optional[dict] = None) -> None:
+def write_checksums(store: Store, level_sums: Optional[dict] = None) -> None:
     """Record the checksums of every chunk of ``store`` and the given per-level checksums."""
     doc = {"algorithm": ALGORITHM, **array_checksums(store), "levels": dict(level_sums or {})}
     write_entries(store, {KEY: json.dumps(doc, separators=(",", ":"))})
 
 
-def invalidate(store, path) -> None:
+def invalidate(store: Store, path: str) -> None:
     """Drop the checksums before chunks are modified in place (``close()`` writes new ones).
 
     The metadata first records that they are gone: a writer killed before ``close()`` leaves a
@@ -81,7 +82,7 @@ def invalidate(store, path) -> None:
 
 
 class Checksums:
-    def __init__(self, doc: dict, path) -> None:
+    def __init__(self, doc: dict, path: str) -> None:
         try:
             if doc.get("algorithm") != ALGORITHM:
                 raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (unknown algorithm "
@@ -94,14 +95,14 @@ class Checksums:
             raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged ({exc})") from None
 
 
-def _decode_crcs(doc: dict, path) -> np.ndarray:
+def _decode_crcs(doc: dict, path: str) -> np.ndarray:
     crcs = np.frombuffer(base64.b64decode(doc["chunks"], validate=True), dtype="<u4")
     if len(crcs) != int(doc["nchunks"]):
         raise CorruptFileError(path, f"the checksum entry {KEY!r} is damaged (chunk count does not match)")
     return crcs
 
 
-def read_checksums(store, path, expected: Optional[bool] = None) -> Optional[Checksums]:
+def read_checksums(store: Store, path: str, expected: Optional[bool] = None) -> Optional[Checksums]:
     """The file's checksums, or None when it has none (older writer, interrupted in-place writes).
 
     ``expected``: the metadata's record that they exist (``_seal``); then a missing entry is damage."""
@@ -131,7 +132,7 @@ def read_checksums(store, path, expected: Optional[bool] = None) -> Optional[Che
     return Checksums(doc, path)
 
 
-def _read_chunk(store, i: int, path, what: str = "array") -> bytes:
+def _read_chunk(store: Store, i: int, path: str, what: str = "array") -> bytes:
     """Compressed chunk ``i``, refused if its header is flagged "lazy".
 
     A stored chunk never carries that flag (bit 3 of header byte 31); with it, C-Blosc2 reads the
@@ -148,11 +149,11 @@ def _read_chunk(store, i: int, path, what: str = "array") -> bytes:
     return chunk
 
 
-def _chunk_crc(store, i: int, path, what: str = "array") -> int:
+def _chunk_crc(store: Store, i: int, path: str, what: str = "array") -> int:
     return _crc(_read_chunk(store, i, path, what))
 
 
-def _fresh_mismatch(path, i: int) -> bool:
+def _fresh_mismatch(path: str, i: int) -> bool:
     """Re-check chunk ``i`` against the file as it is now (another process may have rewritten it)."""
     import blosc2
 
@@ -193,7 +194,7 @@ class ChunkVerifier:
     damaged one is an error rather than a crash in C-Blosc2 (see ``_read_chunk``).
     ``state``: the record of chunks already verified (shared between opens of one unchanged file)."""
 
-    def __init__(self, store, path, crcs: Optional[np.ndarray], what: str = "array",
+    def __init__(self, store: Store, path: str, crcs: Optional[np.ndarray], what: str = "array",
                  state: Optional[VerifiedChunks] = None) -> None:
         self.store, self.path, self.crcs, self.what = store, path, crcs, what
         nchunks = store.schunk.nchunks
@@ -210,7 +211,8 @@ class ChunkVerifier:
         self.enabled = True
 
     @classmethod
-    def again(cls, store, path, crcs, state: VerifiedChunks, geometry) -> "ChunkVerifier":
+    def again(cls, store: Store, path: str, crcs: Optional[np.ndarray], state: VerifiedChunks,
+              geometry: tuple[tuple[int, ...], tuple[int, ...]]) -> "ChunkVerifier":
         """A verifier for a new open of a file whose first open built one with this ``state`` and
         ``geometry`` (chunks, grid): the header checks of ``__init__`` passed then (``_open_cache``)."""
         self = cls.__new__(cls)
@@ -253,13 +255,13 @@ class ChunkVerifier:
         if self.enabled and self.state.unchecked:
             self.check_chunks(chunks_for_key(self.store.shape, self.chunks, self.grid, key))
 
-    def check_region(self, region) -> None:
+    def check_region(self, region: Region) -> None:
         """Like :meth:`check_key` for a key already parsed by ``_read_path.plan``."""
         if self.enabled and self.state.unchecked:
             self.check_chunks(chunk_ids(region, self.chunks, self.grid))
 
 
-def chunks_for_key(shape, chunks, grid, key) -> Iterable[int]:
+def chunks_for_key(shape: Sequence[int], chunks: Sequence[int], grid: Sequence[int], key: Any) -> Iterable[int]:
     """Flat indices of the chunks a basic-indexing ``key`` touches (all chunks for fancy keys)."""
     everything = range(int(np.prod(grid, dtype=np.int64)))
     key = expand_key(tuple(k for k in (key if isinstance(key, tuple) else (key,)) if k is not None), len(shape))
@@ -292,17 +294,17 @@ def chunks_for_key(shape, chunks, grid, key) -> Iterable[int]:
 class VerifiedArray:
     """A read view of a store that verifies the chunks a slice touches before returning it."""
 
-    def __init__(self, store, verifier: ChunkVerifier) -> None:
+    def __init__(self, store: Store, verifier: ChunkVerifier) -> None:
         self._store, self._verifier = store, verifier
         self.shape, self.dtype, self.ndim = store.shape, store.dtype, store.ndim
         self.chunks = store.chunks
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         self._verifier.check_key(key)
         return self._store[key]
 
 
-def verify_all(store, path, expected: Optional[bool] = None) -> Optional[ChunkVerifier]:
+def verify_all(store: Store, path: str, expected: Optional[bool] = None) -> Optional[ChunkVerifier]:
     """Check every chunk; returns the verifier (None when the file carries no checksums).
 
     Without checksums nothing is read: ``load`` and ``validate`` read through the unmapped frame,

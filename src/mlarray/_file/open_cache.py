@@ -31,12 +31,13 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
 from .._data.writer import resolve_dparams
 from .._errors import CorruptFileError
+from .._types import Store
 from .._untrusted.limits import metadata_limits_key
 from . import integrity as _integrity
 from .container import base_offset
@@ -64,7 +65,7 @@ class Known(NamedTuple):
 
 
 _lock = threading.Lock()
-_files: "OrderedDict[str, tuple[tuple, Known]]" = OrderedDict()
+_files: "OrderedDict[str, tuple[Optional[tuple], Known]]" = OrderedDict()
 _held = 0
 
 
@@ -131,7 +132,7 @@ def _drop(key: str) -> None:
         _held -= old[1].cost
 
 
-def open_ndarray(path: str, offset: int, dparams):
+def open_ndarray(path: str, offset: int, dparams: Any) -> Store:
     """Open a frame already opened once through ``blosc2.open`` (so known to be a plain NDArray):
     the extension's ``open`` alone, without ``blosc2.open``'s container-type dispatch."""
     import blosc2
@@ -160,7 +161,8 @@ class Reopened(NamedTuple):
     verifier: Optional[_integrity.ChunkVerifier]
 
 
-def reopen(path: str, identity, dparams, verify) -> Optional[Reopened]:
+def reopen(path: str, identity: Optional[tuple], dparams: Optional[dict],
+           verify: Union[bool, str]) -> Optional[Reopened]:
     """Open ``path`` read-only from what an earlier open of the same unchanged file verified; None when
     there is none, other metadata limits are in force, or the file changed meanwhile."""
     known = lookup(path, identity)
@@ -181,8 +183,9 @@ def reopen(path: str, identity, dparams, verify) -> Optional[Reopened]:
     return Reopened(store, known, verifier)
 
 
-def remember_open(path: str, identity, checked_at: int, limits_key: tuple, *, store, fmt, mapping: dict,
-                  meta_json: Optional[str], sums_expected: Optional[bool], checksums,
+def remember_open(path: str, identity: Optional[tuple], checked_at: int, limits_key: tuple, *, store: Store,
+                  fmt: Any, mapping: dict, meta_json: Optional[str], sums_expected: Optional[bool],
+                  checksums: Optional[_integrity.Checksums],
                   verifier: Optional[_integrity.ChunkVerifier]) -> None:
     """Keep what a full open of ``path`` verified (its metadata ``mapping``, checksum table, verified
     chunks), for the next open of the unchanged file."""
@@ -195,5 +198,5 @@ def remember_open(path: str, identity, checked_at: int, limits_key: tuple, *, st
     remember(path, identity, known, checked_at)
 
 
-def _layout_of(store) -> tuple:
+def _layout_of(store: Store) -> tuple:
     return tuple(store.shape), tuple(store.chunks), tuple(store.blocks), np.dtype(store.dtype).str

@@ -49,7 +49,7 @@ def seal(document_text: str, chunk_checksums: bool) -> str:
     return _append_member(body, f'"checksum":"crc32:{_crc(body):08x}"')
 
 
-def unseal(text: str, doc: dict, path) -> tuple[dict, Optional[bool]]:
+def unseal(text: str, doc: dict, path: str) -> tuple[dict, Optional[bool]]:
     """Verify the stored text's checksum and remove the two members from the parsed ``doc``.
 
     Returns the document and whether the file must hold chunk checksums (None: not recorded).

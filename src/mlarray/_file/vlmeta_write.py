@@ -15,7 +15,9 @@ long as the old one. The file length therefore only ratchets up to the longest t
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Union
+
+from .._types import Store
 
 __all__ = ["PAD_KEY", "write_entries"]
 
@@ -24,7 +26,7 @@ PAD_KEY = "mla.pad"  # filler that keeps the file from shrinking; never read
 Value = Union[str, bytes]
 
 
-def write_entries(store, updates: Mapping[str, Value], deletes: Iterable[str] = ()) -> None:
+def write_entries(store: Store, updates: Mapping[str, Value], deletes: Iterable[str] = ()) -> None:
     """Set ``updates`` and delete ``deletes`` in ``store.vlmeta`` without shortening its file."""
     vl = store.vlmeta
     deletes = [k for k in deletes if k in vl and k not in updates]
@@ -51,7 +53,7 @@ def write_entries(store, updates: Mapping[str, Value], deletes: Iterable[str] = 
             vl[key] = value
 
 
-def _apply(vl, updates: list, deletes: list) -> None:
+def _apply(vl: Any, updates: list, deletes: list) -> None:
     for k, v in updates:
         vl[k] = v
     for k in deletes:
@@ -95,7 +97,7 @@ class _Footprint:
         self._cparams = blosc2.CParams(typesize=1)
         self._overhead: Optional[int] = None
 
-    def __call__(self, key: str, value) -> int:
+    def __call__(self, key: str, value: Value) -> int:
         packed = self._pack(value)
         # name: fixstr marker + bytes, then an int32 offset (5); value: bin32 marker + length (5)
         return len(self._compress(packed, cparams=self._cparams)) + 1 + len(key.encode()) + 5 + 5

@@ -15,7 +15,7 @@ convention.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Collection, Optional
 
 import numpy as np
 
@@ -32,7 +32,7 @@ __all__ = ["anatomical_code", "ras_affine", "channel_first", "channel_last", "sp
 _LETTERS = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
 
 
-def anatomical_code(coord_system) -> Optional[str]:
+def anatomical_code(coord_system: object) -> Optional[str]:
     """``"LPS"`` for ``"LPS"``, ``"lps"`` or ``"LPS+"``; None when the string names no anatomical system."""
     if not isinstance(coord_system, str):
         return None
@@ -44,7 +44,7 @@ def anatomical_code(coord_system) -> Optional[str]:
     return code
 
 
-def ras_affine(img, *, keep_lps: bool = False) -> tuple[np.ndarray, str]:
+def ras_affine(img: MLArray, *, keep_lps: bool = False) -> tuple[np.ndarray, str]:
     """The ``(n+1, n+1)`` index-to-world affine of ``img``'s spatial axes in RAS, and its space name.
 
     ``keep_lps=True`` leaves files stored in LPS in LPS (MONAI's ``affine_lps_to_ras=False``).
@@ -68,7 +68,7 @@ def ras_affine(img, *, keep_lps: bool = False) -> tuple[np.ndarray, str]:
     return flip @ affine, "RAS"
 
 
-def _warn_if_placed(img, cs) -> None:
+def _warn_if_placed(img: MLArray, cs: object) -> None:
     sp = img.meta.spatial
     at_zero = sp.origin is None or not np.any(sp.origin)
     unrotated = sp.direction is None or np.allclose(sp.direction, np.eye(len(sp.direction)))
@@ -90,13 +90,13 @@ def array_shape(img: MLArray, path: object) -> tuple[int, ...]:
     return shape
 
 
-def spatial_layout(img) -> tuple[list[int], list[int]]:
+def spatial_layout(img: MLArray) -> tuple[list[int], list[int]]:
     """(spatial axes, other axes) of ``img`` in array order."""
     spatial = list(img.spatial_axes)
-    return spatial, [i for i in range(img.ndim) if i not in spatial]
+    return spatial, [i for i in range(img.ndim or 0) if i not in spatial]
 
 
-def channel_first(array: np.ndarray, spatial_axes, *, add_channel: bool = True) -> np.ndarray:
+def channel_first(array: np.ndarray, spatial_axes: Collection[int], *, add_channel: bool = True) -> np.ndarray:
     """Move the non-spatial axes to the front and merge them into one channel axis.
 
     Spatial axes keep their order. Without non-spatial axes a channel axis of size 1 is added
@@ -110,7 +110,7 @@ def channel_first(array: np.ndarray, spatial_axes, *, add_channel: bool = True) 
     return moved.reshape((-1,) + tuple(spatial_shape))
 
 
-def channel_last(array: np.ndarray, spatial_axes) -> np.ndarray:
+def channel_last(array: np.ndarray, spatial_axes: Collection[int]) -> np.ndarray:
     """Move the non-spatial axes to the end and merge them into one channel axis (as a 4-D NIfTI
     stores its 4th axis); without non-spatial axes the array is returned unchanged."""
     other = [i for i in range(array.ndim) if i not in spatial_axes]

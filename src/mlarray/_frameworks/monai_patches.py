@@ -17,14 +17,14 @@ from monai.data import Dataset, MetaTensor
 from monai.utils import MetaKeys, SpaceKeys
 
 from .._array import MLArray
-from ..torch import SharedEpoch, _torch_friendly
 from ..training import PatchSampler, SamplingError
 from ._geometry import channel_first, ras_affine
+from ._torch_common import SharedEpochMixin, torch_friendly
 
 __all__ = ["MLArrayPatchDataset"]
 
 
-class MLArrayPatchDataset(Dataset):
+class MLArrayPatchDataset(SharedEpochMixin, Dataset):
     """Random patches from ``.mla`` files as MONAI dict items.
 
     Args:
@@ -49,43 +49,33 @@ class MLArrayPatchDataset(Dataset):
     def __init__(self, data: Sequence[Mapping[str, Any]], patch_size: Union[int, Sequence[int]] = 128, *,
                  image_key: str = "image", label_key: Optional[str] = "label", num_samples: Optional[int] = None,
                  transform: Optional[Union[Callable, Sequence[Callable]]] = None, affine_lps_to_ras: bool = True,
-                 precompute_jobs: int = 0, **sampler_kwargs) -> None:
+                 precompute_jobs: int = 0, **sampler_kwargs: Any) -> None:
         data = [dict(d) for d in data]
         if not data:
             raise SamplingError("MLArrayPatchDataset needs at least one case in `data`")
         missing = [i for i, d in enumerate(data) if image_key not in d]
         if missing:
             raise KeyError(f"cases {missing[:5]} have no {image_key!r} key; give every case an image path")
-        has_label = label_key is not None and all(label_key in d for d in data)
+        label_paths = ([d[label_key] for d in data] if label_key is not None and all(label_key in d for d in data)
+                       else None)
+        has_label = label_paths is not None
         if label_key is not None and not has_label and any(label_key in d for d in data):
             raise KeyError(f"some cases have a {label_key!r} path and some do not; give every case one or none")
         sampler_kwargs.setdefault("dtype", np.float32)
-        self.sampler = PatchSampler([d[image_key] for d in data], [d[label_key] for d in data] if has_label else None,
+        self.sampler = PatchSampler([d[image_key] for d in data], label_paths,
                                     patch_size, length=len(data) if num_samples is None else int(num_samples),
                                     **sampler_kwargs)
         super().__init__(data=data, transform=transform)
         self.image_key, self.label_key = image_key, (label_key if has_label else None)
-        self._epoch = SharedEpoch(0)
+        self._start_epochs(0)
         self._geometry = [_case_geometry(c.image, not affine_lps_to_ras) for c in self.sampler.cases]
         if precompute_jobs:
             self.sampler.precompute_foreground(jobs=precompute_jobs)
 
-    @property
-    def epoch(self) -> int:
-        return self._epoch.get()
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self._epoch.set(value)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the patches of ``epoch`` from now on, in this process and in every DataLoader worker."""
-        self._epoch.set(epoch)
-
     def __len__(self) -> int:
         return len(self.sampler)
 
-    def _transform(self, index: int):
+    def _transform(self, index: int) -> Any:
         if not 0 <= int(index) < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} patches")
         item = self.sampler.sample(int(index), epoch=self.epoch)
@@ -110,7 +100,7 @@ def _case_geometry(path: str, keep_lps: bool) -> tuple[np.ndarray, str]:
     return ras_affine(MLArray.open(path, mmap_mode="r"), keep_lps=keep_lps)
 
 
-def _patch_affine(affine: np.ndarray, squeezed, start) -> np.ndarray:
+def _patch_affine(affine: np.ndarray, squeezed: Sequence[int], start: np.ndarray) -> np.ndarray:
     """The affine of a patch: its first voxel at ``start``. The ``squeezed`` spatial axes (2D
     patches from volumes) move last, so the leading block maps the patch's own axes and MONAI's 2D
     transforms read it directly."""
@@ -123,10 +113,11 @@ def _patch_affine(affine: np.ndarray, squeezed, start) -> np.ndarray:
     return shifted[:, order]
 
 
-def _meta_tensor(patch: np.ndarray, spatial_positions, affine, space, path) -> MetaTensor:
+def _meta_tensor(patch: np.ndarray, spatial_positions: Sequence[int], affine: np.ndarray, space: str,
+                 path: object) -> MetaTensor:
     """``patch`` (file layout, squeezed axes removed) as a channel-first MetaTensor."""
     data = channel_first(np.ascontiguousarray(patch), spatial_positions)
-    data = _torch_friendly(data)
+    data = torch_friendly(data)
     meta = {
         MetaKeys.SPATIAL_SHAPE: np.asarray(data.shape[1:]),
         MetaKeys.ORIGINAL_CHANNEL_DIM: 0,

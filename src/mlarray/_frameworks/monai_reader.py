@@ -16,19 +16,19 @@ place MONAI documents for user readers), so ``LoadImage()`` without ``reader=`` 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 from monai.data.image_reader import ImageReader
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
+from numpy.typing import DTypeLike
 
 from .._array import MLArray
 from .._errors import InputError
-from ._geometry import channel_last, native_byte_order, ras_affine, spatial_layout
+from .._types import PathLike
+from ._geometry import array_shape, channel_last, native_byte_order, ras_affine, spatial_layout
 
 __all__ = ["MLArrayReader", "mla_meta", "register"]
-
-_PathLike = Union[str, os.PathLike]
 
 
 class MLArrayReader(ImageReader):
@@ -45,27 +45,27 @@ class MLArrayReader(ImageReader):
     readers do; they must share spatial shape and affine.
     """
 
-    def __init__(self, affine_lps_to_ras: bool = True, dtype=None, **kwargs) -> None:
+    def __init__(self, affine_lps_to_ras: bool = True, dtype: Optional[DTypeLike] = None, **kwargs: Any) -> None:
         super().__init__()
         self.affine_lps_to_ras = bool(affine_lps_to_ras)
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.kwargs = kwargs  # MLArray.open arguments (e.g. verify=False)
 
-    def verify_suffix(self, filename: Union[Sequence[_PathLike], _PathLike]) -> bool:
+    def verify_suffix(self, filename: Union[Sequence[PathLike], PathLike]) -> bool:
         names = ensure_tuple(filename)
         return bool(names) and all(str(os.fspath(f)).lower().endswith(".mla") for f in names)
 
-    def read(self, data: Union[Sequence[_PathLike], _PathLike], **kwargs):
+    def read(self, data: Union[Sequence[PathLike], PathLike], **kwargs: Any) -> Union[MLArray, list[MLArray]]:
         """Open the file(s) memory-mapped; no voxels are read until :meth:`get_data`."""
 
         opts = {**self.kwargs, **kwargs}
         opened = [MLArray.open(os.fspath(f), mmap_mode="r", **opts) for f in ensure_tuple(data)]
         return opened if len(opened) > 1 else opened[0]
 
-    def get_data(self, img) -> tuple[np.ndarray, dict]:
+    def get_data(self, img: Union[MLArray, Sequence[MLArray]]) -> tuple[np.ndarray, dict]:
         arrays, metas = [], []
         # not ensure_tuple: an MLArray is itself iterable (over its first axis)
-        for image in (img if isinstance(img, (list, tuple)) else [img]):
+        for image in ([img] if isinstance(img, MLArray) else list(img)):
             if not image.meta.has_array:
                 raise InputError(f"{image.filepath}: metadata-only .mla file; MONAI needs an image array")
             spatial, _ = spatial_layout(image)
@@ -77,9 +77,10 @@ class MLArrayReader(ImageReader):
         return _stack(arrays, metas)
 
 
-def mla_meta(image, *, keep_lps: bool = False, has_channel: bool = False) -> dict[str, Any]:
+def mla_meta(image: MLArray, *, keep_lps: bool = False, has_channel: bool = False) -> dict[str, Any]:
     """MONAI metadata of an open ``.mla`` file, channel axis (if any) last, as ``NibabelReader`` gives."""
     spatial, _ = spatial_layout(image)
+    shape = array_shape(image, image.filepath)
     affine, space = ras_affine(image, keep_lps=keep_lps)
     sp = image.meta.spatial
     spacing = np.asarray(sp.spacing if sp.spacing is not None else [1.0] * len(spatial), dtype=np.float64)
@@ -87,7 +88,7 @@ def mla_meta(image, *, keep_lps: bool = False, has_channel: bool = False) -> dic
     return {
         MetaKeys.AFFINE: affine,
         MetaKeys.ORIGINAL_AFFINE: affine.copy(),
-        MetaKeys.SPATIAL_SHAPE: np.asarray([image.shape[a] for a in spatial]),
+        MetaKeys.SPATIAL_SHAPE: np.asarray([shape[a] for a in spatial]),
         MetaKeys.SPACE: SpaceKeys.LPS if space == "LPS" else SpaceKeys.RAS,
         MetaKeys.ORIGINAL_CHANNEL_DIM: -1 if has_channel else float("nan"),
         MetaKeys.PIXDIM: pixdim,

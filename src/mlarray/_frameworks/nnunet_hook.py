@@ -73,7 +73,8 @@ def shim_path() -> str:
     """Where :func:`install` writes its module: inside the installed ``nnunetv2/imageio``."""
     nnunetv2_imageio = optional_import("nnunetv2.imageio", feature="python -m mlarray.nnunet", extra="nnunet")
 
-    return os.path.join(os.path.dirname(os.path.abspath(nnunetv2_imageio.__file__)), SHIM_NAME)
+    # the package's folder (its __path__; __file__ is Optional in the module type)
+    return os.path.join(os.path.abspath(nnunetv2_imageio.__path__[0]), SHIM_NAME)
 
 
 def is_installed() -> bool:

@@ -36,7 +36,7 @@ from .._array import MLArray
 from .._errors import InputError
 from ..affines import anatomical_letters
 from ..meta import Meta
-from ._geometry import channel_first, spatial_layout
+from ._geometry import array_shape, channel_first, spatial_layout
 
 __all__ = ["MLArrayIO", "class_table_from_dataset_json"]
 
@@ -104,6 +104,7 @@ def _read_one(path: str) -> tuple[np.ndarray, dict]:
     if not img.meta.has_array:
         raise InputError(f"{path}: metadata-only .mla file; nnU-Net needs an image array")
     spatial, _ = spatial_layout(img)
+    shape = array_shape(img, path)
     if len(spatial) not in (2, 3):
         raise InputError(f"{path}: nnU-Net handles 2 or 3 spatial axes, this file has {len(spatial)} "
                          f"(axis_labels {img.axis_labels}); label the extra axes as 'channel'")
@@ -116,20 +117,20 @@ def _read_one(path: str) -> tuple[np.ndarray, dict]:
     labels = sp.axis_labels
     info = {
         "file": os.path.abspath(path),
-        "shape": [int(img.shape[a]) for a in spatial],
+        "shape": [int(shape[a]) for a in spatial],
         "spatial_ndim": len(spatial),
         "spacing": [float(v) for v in (sp.spacing or [1.0] * len(spatial))],
         "origin": None if sp.origin is None else [float(v) for v in sp.origin],
         "direction": None if sp.direction is None else [[float(v) for v in row] for row in sp.direction],
         "coord_system": sp.coord_system,
         "axis_labels": None if labels is None else [str(labels[a]) for a in spatial],
-        "axis_units": _spatial_units(sp.axis_units, spatial, img.ndim),
+        "axis_units": _spatial_units(sp.axis_units, spatial, len(shape)),
         "axis_order": order,  # nnU-Net's axis k is the file's spatial axis order[k]
     }
     return data, info
 
 
-def _nnunet_axis_order(img, spatial: list) -> list:
+def _nnunet_axis_order(img: MLArray, spatial: list) -> list:
     """The file's spatial axes (indices into ``spatial``) in nnU-Net's (z, y, x) order (2D: kept)."""
     n = len(spatial)
     if n != 3:
@@ -150,7 +151,7 @@ def _nnunet_axis_order(img, spatial: list) -> list:
     return list(best)
 
 
-def _spatial_units(units, spatial, ndim) -> Optional[list]:
+def _spatial_units(units: Optional[Sequence[Optional[str]]], spatial: list[int], ndim: int) -> Optional[list]:
     if units is None:
         return None
     return [units[a] for a in spatial] if len(units) == ndim and ndim != len(spatial) else list(units)
@@ -164,7 +165,7 @@ def _nnunet_spacing(info: dict) -> list[float]:
     return spacing
 
 
-def _label_dtype(seg: np.ndarray):
+def _label_dtype(seg: np.ndarray) -> type[np.integer]:
     if seg.size == 0:
         return np.uint8
     lo, hi = int(seg.min()), int(seg.max())

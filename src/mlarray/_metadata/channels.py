@@ -46,7 +46,7 @@ def hex_color(value: Any) -> Optional[str]:
     return None
 
 
-def _entry(key: str, value: Any):
+def _entry(key: str, value: Any) -> Any:
     """The checked entry of list ``key``, or None when it is not one."""
     if key == CHANNEL_NAMES:
         return value if isinstance(value, str) and value else None
@@ -82,7 +82,7 @@ def channel_axis_length(axis_labels: Optional[Sequence], shape: Optional[Sequenc
 
 def channel_list_problems(extra: Any, n: Optional[int]) -> list[tuple[str, str, str]]:
     """``(field, message, fix)`` for each channel list that does not describe a channel axis of ``n``."""
-    out = []
+    out: list[tuple[str, str, str]] = []
     if not isinstance(extra, dict):
         return out
     for key in CHANNEL_LISTS:
@@ -107,7 +107,7 @@ def channel_list_problems(extra: Any, n: Optional[int]) -> list[tuple[str, str, 
 
 def time_interval(extra: Any) -> Optional[float]:
     """The stored time interval in seconds (None when absent or not a positive number)."""
-    value = extra.get(TIME_INTERVAL) if isinstance(extra, dict) else None
+    value: Any = extra.get(TIME_INTERVAL) if isinstance(extra, dict) else None
     if isinstance(value, bool):
         return None
     try:

@@ -82,7 +82,7 @@ def optional_number(value: Any, field: str) -> Optional[float]:
 
 
 
-def check_color(color, field: str) -> list[float]:
+def check_color(color: object, field: str) -> list[float]:
     if isinstance(color, str):
         s = color.lstrip("#")
         if len(s) not in (6, 8) or any(c not in "0123456789abcdefABCDEF" for c in s):
@@ -105,30 +105,31 @@ def check_color(color, field: str) -> list[float]:
     return [round(float(v), 6) for v in vals]
 
 
-def check_classes(classes) -> Optional[list[dict]]:
+def check_classes(classes: object) -> Optional[list[dict]]:
     """Normalise a class table to ``[{"id": int, "name": str, "color": [r,g,b,a]}]`` sorted by id.
 
     Accepts that list form or a mapping ``{id: name}`` / ``{id: {"name":..., "color":...}}``.
     """
     if classes is None:
         return None
+    items: list[dict[Any, Any]] = []
     if isinstance(classes, Mapping):
-        items = []
         for k, v in classes.items():
-            entry = dict(v) if isinstance(v, Mapping) else {"name": v}
-            entry["id"] = k
-            items.append(entry)
+            given = dict(v) if isinstance(v, Mapping) else {"name": v}
+            given["id"] = k
+            items.append(given)
     elif isinstance(classes, (list, tuple)):
         items = [dict(require_mapping(c, f"classes[{i}]")) for i, c in enumerate(classes)]
     else:
         raise MetadataError("classes", classes, "must be a list of {id, name, color} or a mapping id -> name",
                             "pass e.g. {1: 'liver', 2: 'tumour'}")
-    out, seen = [], set()
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
     for i, c in enumerate(items):
         reject_unknown(c, f"classes[{i}]", {"id", "name", "color"})
-        cid = c.get("id")
+        raw_id: Any = c.get("id")  # user data: checked here
         try:
-            cid = int(cid)
+            cid = int(raw_id)
         except (TypeError, ValueError):
             raise MetadataError(f"classes[{i}].id", c.get("id"), "must be an integer label value",
                                 "use the voxel value of the class") from None
@@ -145,7 +146,7 @@ def check_classes(classes) -> Optional[list[dict]]:
     return sorted(out, key=lambda e: e["id"])
 
 
-def require_mapping(d, field: str) -> Mapping:
+def require_mapping(d: object, field: str) -> Mapping:
     if d is None:
         return {}
     if not isinstance(d, Mapping):

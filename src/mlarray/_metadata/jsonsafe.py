@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -24,7 +24,8 @@ class _Bad(Exception):
 
     def __init__(self, value: Any, problem: str, remedy: str, error: type = MetadataError) -> None:
         super().__init__(problem)
-        self.value, self.problem, self.remedy, self.path, self.error = value, problem, remedy, [], error
+        self.value, self.problem, self.remedy, self.error = value, problem, remedy, error
+        self.path: list[Union[str, int]] = []  # keys and list indices, innermost first
 
 
 # JSON has no NaN or infinities, but headers hold them (nibabel reports an unset NIfTI scl_slope as
@@ -74,7 +75,7 @@ def decode_nonfinite(value: Any) -> Any:
     return value
 
 
-def _is_tag(tag) -> bool:
+def _is_tag(tag: object) -> bool:
     return type(tag) is str and tag in _NONFINITE_NAMES
 
 
@@ -103,7 +104,7 @@ def _too_deep() -> _Bad:
     return _Bad("...", f"is nested deeper than {MAX_JSON_DEPTH} levels", "flatten the structure")
 
 
-def _is_plain(v, nonfinite: bool) -> bool:
+def _is_plain(v: Any, nonfinite: bool) -> bool:
     """A value that is already JSON as it is (the common case, checked without a call per value)."""
     tv = type(v)
     return tv is str or tv is int or tv is bool or v is None or (tv is float and (nonfinite or _isfinite(v)))
@@ -143,7 +144,7 @@ def _convert_dict(value: dict, depth: int, nonfinite: bool) -> dict:
     return out
 
 
-def _convert_list(value, depth: int, nonfinite: bool) -> list:
+def _convert_list(value: Any, depth: int, nonfinite: bool) -> list:
     if depth > MAX_JSON_DEPTH:
         raise _too_deep()
     out = []

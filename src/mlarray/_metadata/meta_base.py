@@ -16,7 +16,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 from enum import Enum
-from typing import Any, ClassVar, Iterator, Mapping, Optional
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, NoReturn, Optional, TypeVar
 
 from .._errors import MetadataTypeError
 
@@ -25,6 +25,9 @@ __all__ = ["BaseMeta", "SingleKeyBaseMeta", "FrozenList", "MetaSource", "MetaExt
            "to_plain_value"]
 
 _INTERNAL_WRITE: ContextVar[bool] = ContextVar("mlarray_library_write", default=False)
+_B = TypeVar("_B", bound="BaseMeta")
+_S = TypeVar("_S", bound="SingleKeyBaseMeta")
+_D = TypeVar("_D", bound="_MetaDict")
 
 
 @contextmanager
@@ -43,7 +46,7 @@ def internal_write() -> bool:
     return _INTERNAL_WRITE.get()
 
 
-def _read_only(label: str):
+def _read_only(label: str) -> AttributeError:
     return AttributeError(f"{label} is managed by mlarray and is read-only; it is recorded when the file is "
                           "written (use the constructor, save() or create() arguments instead)")
 
@@ -53,23 +56,23 @@ class FrozenList(list):
 
     __slots__ = ("_label",)
 
-    def __init__(self, values=(), label: str = "this metadata field") -> None:
+    def __init__(self, values: Iterable[Any] = (), label: str = "this metadata field") -> None:
         super().__init__(values)
         self._label = label
 
-    def _refuse(self, *_: Any, **__: Any):
+    def _refuse(self, *_: Any, **__: Any) -> NoReturn:
         raise _read_only(self._label)
 
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., list], tuple[list]]:
         return (list, (list(self),))
 
     def __copy__(self) -> list:
         return list(self)
 
-    def __deepcopy__(self, memo) -> list:
+    def __deepcopy__(self, memo: Any) -> list:
         return list(self)
 
 
@@ -144,11 +147,11 @@ class BaseMeta:
         return to_plain_value(self.to_mapping(include_none=include_none))
 
     @classmethod
-    def from_mapping(cls, d):  # pragma: no cover - overridden
+    def from_mapping(cls: type[_B], d: object) -> _B:  # pragma: no cover - overridden
         raise NotImplementedError
 
     @classmethod
-    def ensure(cls, x: Any):
+    def ensure(cls: type[_B], x: Any) -> _B:
         """``x`` as an instance of this class: None gives the default, a mapping is parsed."""
         if x is None:
             return cls()
@@ -193,7 +196,7 @@ class BaseMeta:
                     setattr(self, f, getattr(src, f))
             self._revalidate()
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[dict]]:
         # Rebuild from the JSON mapping: a field-by-field restore would trip the read-only guards.
         return (type(self).from_mapping, (self.to_mapping(),))
 
@@ -217,7 +220,7 @@ class SingleKeyBaseMeta:
 
     __slots__ = ("_value", "_owner")
     _KEY: ClassVar[str] = "value"
-    _OWNER_ATTR: ClassVar[Optional[str]] = None  # the Meta attribute this value lives in
+    _OWNER_ATTR: ClassVar[str] = ""  # the Meta attribute a view made by bound_to() reads and writes
     _PROTECTED: ClassVar[bool] = False
     _DEFAULT: ClassVar[Any] = None
 
@@ -230,7 +233,8 @@ class SingleKeyBaseMeta:
         object.__setattr__(self, "_value", self._check(value))
 
     @classmethod
-    def _bound(cls, owner: Any) -> "SingleKeyBaseMeta":
+    def bound_to(cls, owner: Any) -> "SingleKeyBaseMeta":
+        """A view of ``owner``'s value (its ``_OWNER_ATTR``): reads and writes go to ``owner``."""
         obj = cls.__new__(cls)
         object.__setattr__(obj, "_owner", owner)
         object.__setattr__(obj, "_value", None)
@@ -285,13 +289,13 @@ class SingleKeyBaseMeta:
         return to_plain_value(self.value)
 
     @classmethod
-    def from_mapping(cls, d: Any):
+    def from_mapping(cls: type[_S], d: Any) -> _S:
         if isinstance(d, Mapping) and set(d) == {cls._KEY}:
             return cls(d[cls._KEY])
         return cls(d)
 
     @classmethod
-    def ensure(cls, x: Any):
+    def ensure(cls: type[_S], x: Any) -> _S:
         if isinstance(x, cls):
             return x
         return cls() if x is None else cls.from_mapping(x)
@@ -316,7 +320,7 @@ class SingleKeyBaseMeta:
     def __len__(self) -> int:
         return 0 if self.value is None else len(self.value)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(()) if self.value is None else iter(self.value)
 
     def __contains__(self, item: Any) -> bool:
@@ -336,12 +340,13 @@ class SingleKeyBaseMeta:
     def __repr__(self) -> str:
         return repr(self.value)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type, tuple[Any]]:
         return (type(self), (self.value,))
 
 
-def _check_optional_bool(field: str):
-    def check(cls, v):
+def _check_optional_bool(field: str) -> Any:
+    """A ``_check`` classmethod for an optional bool named ``field`` (typed Any: it replaces the method)."""
+    def check(cls: type, v: Any) -> Optional[bool]:
         if v is not None and not isinstance(v, bool):
             if type(v).__name__ == "bool_":  # numpy bool
                 return bool(v)
@@ -350,8 +355,9 @@ def _check_optional_bool(field: str):
     return classmethod(check)
 
 
-def _check_optional_str(field: str):
-    def check(cls, v):
+def _check_optional_str(field: str) -> Any:
+    """A ``_check`` classmethod for an optional string named ``field`` (typed Any: it replaces the method)."""
+    def check(cls: type, v: Any) -> Optional[str]:
         if v is not None and not isinstance(v, str):
             raise MetadataTypeError(field, v, "must be a string or None", "pass a str")
         return v
@@ -377,7 +383,7 @@ class MetaHasArray(SingleKeyBaseMeta):
     _DEFAULT = False
 
     @classmethod
-    def _check(cls, v):
+    def _check(cls, v: Any) -> bool:
         if type(v).__name__ == "bool_":
             v = bool(v)
         if not isinstance(v, bool):
@@ -442,7 +448,7 @@ class _MetaDict(dict):
         return self.to_plain()
 
     @classmethod
-    def from_mapping(cls, d: Any):
+    def from_mapping(cls: type[_D], d: Any) -> _D:
         if isinstance(d, Mapping) and set(d) == {"data"} and isinstance(d["data"], Mapping):
             return cls(d["data"])
         if d is None:
@@ -452,7 +458,7 @@ class _MetaDict(dict):
         return cls(d)
 
     @classmethod
-    def ensure(cls, x: Any):
+    def ensure(cls: type[_D], x: Any) -> _D:
         return x if isinstance(x, cls) else cls.from_mapping(x)
 
     def is_default(self) -> bool:
@@ -468,7 +474,7 @@ class _MetaDict(dict):
         if overwrite or not self:
             self.data = dict(other)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type, tuple[dict]]:
         return (type(self), (dict(self),))
 
 

@@ -6,7 +6,7 @@ Declared apart from :mod:`mlarray.meta` so that the published package's ``Meta``
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -24,7 +24,8 @@ class MetaBbox(BaseMeta):
     _FIELDS = ("bboxes", "scores", "labels")
     _PREFIX = "meta.bbox."
 
-    def __init__(self, bboxes=None, labels=None, scores=None) -> None:
+    def __init__(self, bboxes: Any = None, labels: Optional[Sequence[Any]] = None,
+                 scores: Optional[Sequence[Any]] = None) -> None:
         self.bboxes = None if bboxes is None else self._check_boxes(bboxes)
         self.labels = None if labels is None else self._check_labels(labels)
         self.scores = None if scores is None else self._check_scores(scores)
@@ -36,7 +37,7 @@ class MetaBbox(BaseMeta):
         return ("bboxes", "labels", "scores")
 
     @staticmethod
-    def _check_scores(scores) -> list:
+    def _check_scores(scores: object) -> list:
         """One finite number per box, or None for a box without a score (e.g. drawn by hand)."""
         if not isinstance(scores, (list, tuple, np.ndarray)):
             raise MetadataError("bbox.scores", scores, "must be a list", "one score (or None) per box")
@@ -44,11 +45,11 @@ class MetaBbox(BaseMeta):
                 for i, v in enumerate(list(scores))]
 
     @staticmethod
-    def _check_boxes(bboxes) -> list:
+    def _check_boxes(bboxes: Any) -> list:
         return check_boxes(bboxes)
 
     @staticmethod
-    def _check_labels(labels) -> list:
+    def _check_labels(labels: object) -> list:
         if not isinstance(labels, (list, tuple, np.ndarray)):
             raise MetadataTypeError("bbox.labels", labels, "must be a list", "one label per box")
         out = []
@@ -85,7 +86,7 @@ class MetaBbox(BaseMeta):
                 for k in self.__slots__ if include_none or getattr(self, k) is not None}
 
     @classmethod
-    def from_mapping(cls, d) -> "MetaBbox":
+    def from_mapping(cls, d: object) -> "MetaBbox":
         if isinstance(d, (list, tuple, np.ndarray)):
             return cls(bboxes=d)
         d = require_mapping(d, "bbox")
@@ -93,7 +94,7 @@ class MetaBbox(BaseMeta):
         return cls(**d)
 
 
-def check_boxes(bboxes) -> list:
+def check_boxes(bboxes: Any) -> list:
     """Boxes ``[N][spatial ndim][2]`` as nested lists (integer-valued coordinates as int), checked."""
     try:
         arr = np.asarray(bboxes, dtype=float)
@@ -115,7 +116,7 @@ def check_boxes(bboxes) -> list:
     return _box_lists(arr)
 
 
-def _num(v: float):
+def _num(v: float) -> Union[int, float]:
     return int(v) if float(v).is_integer() else float(v)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Mapping, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import affines
 from .._errors import MetadataError, MetadataTypeError
@@ -89,8 +90,10 @@ class MetaSpatial(BaseMeta):
     AxisLabel = AxisLabel
     CoordSystem = CoordSystem
 
-    def __init__(self, spacing=None, origin=None, direction=None, affine=None, shape=None,
-                 axis_labels=None, axis_units=None, coord_system=None) -> None:
+    def __init__(self, spacing: Optional[ArrayLike] = None, origin: Optional[ArrayLike] = None,
+                 direction: Optional[ArrayLike] = None, affine: Optional[ArrayLike] = None,
+                 shape: Optional[Sequence[int]] = None, axis_labels: Optional[Sequence[str]] = None,
+                 axis_units: Optional[Sequence[Optional[str]]] = None, coord_system: Optional[str] = None) -> None:
         if affine is not None and any(v is not None for v in (spacing, origin, direction)):
             raise MetadataError("spatial.affine", affine, "cannot be given together with spacing, origin or direction",
                                 "give either the affine or spacing/origin/direction")
@@ -111,7 +114,7 @@ class MetaSpatial(BaseMeta):
         return name == "shape"  # None means "unknown": the writer records the array's shape
 
     # -- affine -------------------------------------------------------------
-    def _apply_affine(self, affine, *, check_against_parts: bool = False) -> None:
+    def _apply_affine(self, affine: ArrayLike, *, check_against_parts: bool = False) -> None:
         spacing, origin, direction = affines.decompose_affine(affine, allow_shear=True)
         if check_against_parts:
             # Both views stored (as this library writes them): they must agree, and the parts are kept
@@ -134,7 +137,7 @@ class MetaSpatial(BaseMeta):
         return None if a is None else a.tolist()
 
     @affine.setter
-    def affine(self, value) -> None:
+    def affine(self, value: Optional[ArrayLike]) -> None:
         """Replace the geometry by ``value`` (None clears spacing, origin and direction)."""
         old = (self.spacing, self.origin, self.direction, self._from_affine)
         with library_write():
@@ -148,7 +151,8 @@ class MetaSpatial(BaseMeta):
                 self.spacing, self.origin, self.direction, self._from_affine = old
                 raise
 
-    def set_geometry(self, spacing=None, origin=None, direction=None, affine=None) -> None:
+    def set_geometry(self, spacing: Optional[ArrayLike] = None, origin: Optional[ArrayLike] = None,
+                     direction: Optional[ArrayLike] = None, affine: Optional[ArrayLike] = None) -> None:
         """Set the geometry parts given (each checked), or all three from ``affine``; parts not given stay.
 
         An ``affine`` together with a part raises (the published package's rule: an affine never silently
@@ -163,7 +167,8 @@ class MetaSpatial(BaseMeta):
         with library_write():
             for name, value in parts.items():
                 if value is not None:
-                    setattr(self, name, getattr(MetaSpatial(**{name: value}), name))
+                    one_part: dict[str, Any] = {name: value}  # checked on its own, as the constructor does
+                    setattr(self, name, getattr(MetaSpatial(**one_part), name))
         if any(v is not None for v in parts.values()):
             self._from_affine = False
 
@@ -174,7 +179,7 @@ class MetaSpatial(BaseMeta):
         with library_write():
             setattr(self, name, None)
 
-    def set_axis_labels(self, axis_labels) -> None:
+    def set_axis_labels(self, axis_labels: Sequence[str]) -> None:
         """Set the axis labels (checked) without validating them against the array yet: the caller
         validates once afterwards, with the geometry given at the same time."""
         with library_write():
@@ -191,6 +196,12 @@ class MetaSpatial(BaseMeta):
             if v is not None:
                 return len(v)
         return None
+
+    @property
+    def validated_ndim(self) -> Optional[int]:
+        """The array's ``ndim`` these fields were last validated against (None before any validation with one);
+        later assignments are checked against it."""
+        return self._ndim
 
     @property
     def is_orthonormal(self) -> bool:
@@ -255,7 +266,7 @@ class MetaSpatial(BaseMeta):
         return out
 
     @classmethod
-    def from_mapping(cls, d: Optional[Mapping]) -> "MetaSpatial":
+    def from_mapping(cls, d: object) -> "MetaSpatial":
         d = require_mapping(d, "spatial")
         reject_unknown(d, "spatial", {"spacing", "origin", "direction", "affine", "shape", "axis_labels",
                                        "axis_units", "coord_system"})
@@ -278,11 +289,12 @@ class MetaSpatial(BaseMeta):
         return obj
 
 
-def _direction(direction, n_spatial: Optional[int]) -> list:
+def _direction(direction: ArrayLike, n_spatial: Optional[int]) -> list:
     return affines.check_direction(direction, n_spatial, orthonormal=False).tolist()
 
 
-def compose_affine_or_none(spacing, origin, direction) -> Optional[np.ndarray]:
+def compose_affine_or_none(spacing: Optional[Sequence[float]], origin: Optional[Sequence[float]],
+                           direction: Optional[Sequence[Sequence[float]]]) -> Optional[np.ndarray]:
     """The affine from whichever parts are known, filling unit/zero/identity defaults; None if none."""
     n = next((len(v) for v in (spacing, origin, direction) if v is not None), None)
     if n is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from .._file.format import CURRENT_FORMAT
 from ..affines import orthonormality_error
 from ..meta import Meta, spatial_axes_of
 from .channels import channel_axis_length, channel_list_problems
+from .meta_spatial import MetaSpatial
 
 __all__ = ["Problem", "validate"]
 
@@ -75,7 +76,7 @@ def validate(target: Union[str, os.PathLike, Meta, dict, "object"], *, isolated:
     return problems
 
 
-def _warnings(meta: Meta, shape) -> list[Problem]:
+def _warnings(meta: Meta, shape: Optional[Sequence[int]]) -> list[Problem]:
     out: list[Problem] = []
     sp = meta.spatial
     if meta.has_array and sp.spacing is None:
@@ -110,7 +111,7 @@ def _warnings(meta: Meta, shape) -> list[Problem]:
 _ANATOMICAL_UNITS = frozenset({"mm", "cm", "m", "millimeter", "centimeter", "meter"})
 
 
-def _microscopic(sp, shape) -> bool:
+def _microscopic(sp: MetaSpatial, shape: Optional[Sequence[int]]) -> bool:
     """Spatial units all finer than anatomy (µm, nm): no patient frame to name, so RAS/LPS is no advice."""
     units = list(sp.axis_units or [])
     ndim = len(shape) if shape is not None else (len(sp.shape) if sp.shape else None)
@@ -119,7 +120,7 @@ def _microscopic(sp, shape) -> bool:
     return bool(units) and all(u and u not in _ANATOMICAL_UNITS for u in units)
 
 
-def _geometry_warnings(meta: Meta, shape) -> list[Problem]:
+def _geometry_warnings(meta: Meta, shape: Optional[Sequence[int]]) -> list[Problem]:
     """Legal but lossy for most tools: kept in the file, reported here."""
     out: list[Problem] = []
     sp = meta.spatial
@@ -178,9 +179,10 @@ def _check_integrity(img: MLArray) -> list[Problem]:
     return []
 
 
-def _check_levels(img) -> list[Problem]:
+def _check_levels(img: MLArray) -> list[Problem]:
     out: list[Problem] = []
-    if not img.meta.has_array:
+    shape = img.shape
+    if not img.meta.has_array or shape is None:
         return out
     for lv in img.levels[1:]:
         try:
@@ -190,7 +192,7 @@ def _check_levels(img) -> list[Problem]:
         except Exception as exc:
             out.append(Problem("error", f"pyramid.levels[{lv.level - 1}]", f"cannot be read ({exc})",
                                "re-save the file to rebuild the pyramid"))
-    if img.meta.stats.min is None and np.prod(img.shape) > 0:
+    if img.meta.stats.min is None and np.prod(shape) > 0:
         out.append(Problem("warning", "stats", "no statistics stored", "re-save the file to compute them"))
     return out
 

@@ -13,12 +13,13 @@ import argparse
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from .._array import MLArray
 from .._errors import MetadataTypeError, MLArrayError
+from .._metadata.meta_base import to_plain_value
 from ..affines import anatomical_letters
 from ..convert.formats import registry
 from ..optpkg import optional_import
@@ -29,7 +30,7 @@ __all__ = ["print_header", "convert_to_mlarray", "convert_from_mlarray", "conver
 _PathLike = Union[str, Path]
 
 
-def _medvol(medvol=None):
+def _medvol(medvol: Optional[Callable[..., Any]] = None) -> Callable[..., Any]:
     """The class that reads and writes: ``medvol`` when the caller gives one (``mlarray.cli`` passes its
     ``MedVol``, which tests may replace), else the ``medvol`` package's."""
     if medvol is not None:
@@ -68,7 +69,7 @@ def _header_value(value: Any) -> Any:
     return value
 
 
-def header_to_source_meta(header) -> dict:
+def header_to_source_meta(header: Any) -> dict:
     """A reader's header (a mapping, or an object with ``items()``/``keys()``) as a JSON dict for ``meta.source``."""
     if header is None:
         return {}
@@ -82,7 +83,7 @@ def header_to_source_meta(header) -> dict:
 
 
 def _coord_alias(cs: Optional[str]) -> Optional[str]:
-    return {"RAS": "RAS+", "LPS": "LPS+"}.get(cs, cs)
+    return None if cs is None else {"RAS": "RAS+", "LPS": "LPS+"}.get(cs, cs)
 
 
 def print_header(filepath: _PathLike) -> None:
@@ -96,7 +97,8 @@ def print_header(filepath: _PathLike) -> None:
         img.close()
 
 
-def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, medvol=None) -> None:
+def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *,
+                       medvol: Optional[Callable[..., Any]] = None) -> None:
     """NIfTI/NRRD -> ``.mla`` the published way: MedVol's RAS+ array and affine, its header in ``source``."""
     vol = _medvol(medvol)(load_filepath)
     ndim = np.asarray(vol.array).ndim
@@ -110,7 +112,8 @@ def convert_to_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, me
     img.save(save_filepath)
 
 
-def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, medvol=None) -> None:
+def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *,
+                         medvol: Optional[Callable[..., Any]] = None) -> None:
     """``.mla`` -> NIfTI/NRRD the published way: geometry from the affine, ``source`` as the header.
 
     Without an anatomical ``coord_system`` the data are taken as RAS+ (what ``convert_to_mlarray``
@@ -120,7 +123,7 @@ def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, 
         nrrd = _kind(save_filepath) == "nrrd"
         backend = "pynrrd" if nrrd else None
         cs = "LPS+" if anatomical_letters(img.meta.spatial.coord_system) == "LPS" else "RAS+"
-        header = dict(img.meta.source.to_plain())
+        header = dict(to_plain_value(img.meta.source))
         if nrrd:  # MedVol writes the space itself from coordinate_system
             header.pop("space", None)
             header.pop("NRRD_space", None)
@@ -131,7 +134,8 @@ def convert_from_mlarray(load_filepath: _PathLike, save_filepath: _PathLike, *, 
     vol.save(save_filepath, backend=backend)
 
 
-def convert_image(load_filepath: _PathLike, save_filepath: _PathLike, *, medvol=None) -> None:
+def convert_image(load_filepath: _PathLike, save_filepath: _PathLike, *,
+                  medvol: Optional[Callable[..., Any]] = None) -> None:
     """NIfTI/NRRD -> ``.mla`` or ``.mla`` -> NIfTI/NRRD, chosen by the file names."""
     src, dst = _kind(load_filepath), _kind(save_filepath)
     if src in ("nifti", "nrrd") and dst == "mla":
@@ -143,13 +147,14 @@ def convert_image(load_filepath: _PathLike, save_filepath: _PathLike, *, medvol=
                            "to .mla and back; use 'mlarray convert' for DICOM, TIFF and batches")
 
 
-def cli_print_header(argv=None) -> None:
+def cli_print_header(argv: Optional[Sequence[str]] = None) -> None:
     p = argparse.ArgumentParser(prog="mlarray_header", description="Print the MLArray metadata header of a file.")
     p.add_argument("filepath", help="Path to a .mla file.")
     print_header(p.parse_args(argv).filepath)
 
 
-def cli_convert_to_mlarray(argv=None, *, medvol=None) -> None:
+def cli_convert_to_mlarray(argv: Optional[Sequence[str]] = None, *,
+                           medvol: Optional[Callable[..., Any]] = None) -> None:
     p = argparse.ArgumentParser(prog="mlarray_convert", description="Convert between MLArray and NIfTI/NRRD files.")
     p.add_argument("load_filepath")
     p.add_argument("save_filepath")

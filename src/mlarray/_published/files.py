@@ -24,7 +24,7 @@ from .safe_pickle import check_plain, inflate_gzip, safe_unpickle
 __all__ = ["safe_unpickle", "read_published_mapping", "migrate_published_mapping"]
 
 
-def read_published_mapping(raw: bytes, path) -> dict:
+def read_published_mapping(raw: bytes, path: object) -> dict:
     """Decode ``vlmeta["mlarray"]`` of a published-package file into its metadata mapping.
 
     ``raw`` is the gzip'd pickle written by mlarray 0.0.49+. (Older versions stored the

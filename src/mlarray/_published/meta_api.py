@@ -35,7 +35,7 @@ class PublishedMetaAPI:
     # -- library-managed single values (read-only for users) ----------------------------------
     @property
     def _has_array(self) -> MetaHasArray:
-        return MetaHasArray._bound(self)
+        return MetaHasArray.bound_to(self)
 
     @_has_array.setter
     def _has_array(self, value) -> None:
@@ -43,7 +43,7 @@ class PublishedMetaAPI:
 
     @property
     def _image_meta_format(self) -> MetaImageFormat:
-        return MetaImageFormat._bound(self)
+        return MetaImageFormat.bound_to(self)
 
     @_image_meta_format.setter
     def _image_meta_format(self, value) -> None:
@@ -51,7 +51,7 @@ class PublishedMetaAPI:
 
     @property
     def _mlarray_version(self) -> MetaVersion:
-        return MetaVersion._bound(self)
+        return MetaVersion.bound_to(self)
 
     @_mlarray_version.setter
     def _mlarray_version(self, value) -> None:
@@ -80,7 +80,7 @@ class PublishedMetaAPI:
                 raise _read_only("meta.spatial.shape")
             with library_write():
                 spatial.shape = self.spatial.shape
-        ndim = self.spatial._ndim
+        ndim = self.spatial.validated_ndim
         self.spatial = spatial
         if ndim is not None:
             spatial.validate(ndim)

@@ -38,7 +38,7 @@ import io
 import pickle
 import struct
 import zlib
-from typing import Any, Callable, Optional
+from typing import IO, Any, Callable, Optional
 
 from .._errors import CorruptFileError, LimitExceededError, UnsafeLegacyFileError
 from .._untrusted.limits import limit, remedy
@@ -159,12 +159,12 @@ _PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 # ----------------------------------------------------------------------------- the unpickler
 
 def _refuse(what: str) -> Callable:
-    def op(self) -> None:
+    def op(self: _AllowListUnpickler) -> None:
         raise _Refused(what)
     return op
 
 
-def _build(self) -> None:
+def _build(self: _AllowListUnpickler) -> None:
     """BUILD: only the dtype stand-in takes state; on the reader's own lists/dicts it must be empty."""
     state = self.stack.pop()
     inst = self.stack[-1]
@@ -176,7 +176,7 @@ def _build(self) -> None:
 
 def _mutating(op_name: str, base: Callable, target_at: int, types: tuple) -> Callable:
     """APPEND(S)/SETITEM(S): the object they change must be a plain list/dict the reader made."""
-    def op(self) -> None:
+    def op(self: _AllowListUnpickler) -> None:
         stack = self.stack
         if target_at == -1:  # APPENDS/SETITEMS: the target sits below the mark
             target = self.metastack[-1][-1] if self.metastack and self.metastack[-1] else None
@@ -188,7 +188,7 @@ def _mutating(op_name: str, base: Callable, target_at: int, types: tuple) -> Cal
     return op
 
 
-def _newobj(self) -> None:
+def _newobj(self: _AllowListUnpickler) -> None:
     args = self.stack.pop()
     cls = self.stack.pop()
     if cls not in (list, dict) or args:
@@ -196,7 +196,7 @@ def _newobj(self) -> None:
     self.append(cls())
 
 
-def _newobj_ex(self) -> None:
+def _newobj_ex(self: _AllowListUnpickler) -> None:
     kwargs = self.stack.pop()
     args = self.stack.pop()
     cls = self.stack.pop()
@@ -206,7 +206,7 @@ def _newobj_ex(self) -> None:
 
 
 def _checked_long(base: Callable) -> Callable:
-    def op(self) -> None:
+    def op(self: _AllowListUnpickler) -> None:
         base(self)
         value = self.stack[-1]
         if value.bit_length() > _MAX_INT_BITS:
@@ -217,7 +217,7 @@ def _checked_long(base: Callable) -> Callable:
 
 def _dispatch_table() -> dict:
     base = pickle._Unpickler.dispatch  # noqa: SLF001 - the pure-Python unpickler, see the module doc
-    table = dict(base)
+    table: dict[int, Callable[[Any], None]] = dict(base)  # handlers of our subclass: see _AllowListUnpickler
     for code in (pickle.PERSID, pickle.BINPERSID):
         table[code[0]] = _refuse("a persistent id")
     for code in (pickle.EXT1, pickle.EXT2, pickle.EXT4):
@@ -246,11 +246,19 @@ _DISPATCH = _dispatch_table()
 class _AllowListUnpickler(pickle._Unpickler):  # noqa: SLF001
     """Pure-Python unpickler: allow-listed globals, restricted mutation, every opcode counted."""
 
-    def __init__(self, file, max_values: Optional[int]) -> None:
+    # The pure-Python unpickler's working state, which the opcode handlers above read; load() sets them
+    # (typeshed leaves these internals of pickle._Unpickler out).
+    stack: list[Any]
+    metastack: list[list[Any]]
+    append: Callable[[Any], None]
+
+    def __init__(self, file: IO[bytes], max_values: Optional[int]) -> None:
         super().__init__(file)
         self._left = max_values
-        # An instance-level dispatch table whose entries count before they run.
-        self.dispatch = _CountingTable(self, max_values) if max_values is not None else _DISPATCH
+        # An instance-level dispatch table whose entries count before they run. load() reads it through
+        # self; typeshed types dispatch as the class's own dict, hence the narrow ignore.
+        table = _CountingTable(self, max_values) if max_values is not None else _DISPATCH
+        self.dispatch = table  # type: ignore[misc,assignment]
 
     def find_class(self, module: str, name: str) -> Any:
         # Python 2 module names, as written by protocol 0-2 pickles (pickle's fix_imports).
@@ -269,7 +277,7 @@ class _CountingTable:
 
     __slots__ = ("left", "limit")
 
-    def __init__(self, unpickler, max_values: int) -> None:
+    def __init__(self, unpickler: _AllowListUnpickler, max_values: int) -> None:
         self.left, self.limit = max_values, max_values
 
     def __getitem__(self, code: int) -> Callable:

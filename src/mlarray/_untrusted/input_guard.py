@@ -23,7 +23,7 @@ import contextvars
 import os
 import stat
 import sys
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, Union
 
 from .._data.memory import SMALL_READ, read_allowance
 from .._errors import LimitExceededError, MLArrayError
@@ -42,7 +42,8 @@ class _Guard:
     __slots__ = ("input", "folder", "violations", "outside", "also")
 
     def __init__(self, input_path: str, folder: str, outside: bool, also: tuple = ()) -> None:
-        self.input, self.folder, self.violations, self.outside = input_path, folder, [], outside
+        self.input, self.folder, self.outside = input_path, folder, outside
+        self.violations: list[str] = []
         self.also = also  # further folders the caller named (a DICOM SEG's reference series)
 
 
@@ -104,7 +105,7 @@ def _python_roots() -> list[str]:
 _ROOTS: Optional[list[str]] = None
 
 
-def _refusal(guard: _Guard, target) -> Optional[str]:
+def _refusal(guard: _Guard, target: Union[int, str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]) -> Optional[str]:
     """Why ``target`` may not be opened while ``guard`` is active (None: it may)."""
     global _ROOTS
     if isinstance(target, int):
@@ -135,7 +136,7 @@ def _refusal(guard: _Guard, target) -> Optional[str]:
     return f"{shown}, which is outside its folder {guard.folder}"
 
 
-def _audit(event: str, args) -> None:
+def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event != "open":
         return
     guard = _active.get()
@@ -204,7 +205,7 @@ _DEFLATED = "1.2.840.10008.1.2.1.99"
 _STEP = 1 << 20
 
 
-def dicom_frame_nbytes(ds) -> int:
+def dicom_frame_nbytes(ds: Any) -> int:
     """Bytes one decoded frame of ``ds`` takes (rows x columns x samples x bytes per sample)."""
     try:
         bits = int(ds.get("BitsAllocated", 8) or 8)

@@ -8,15 +8,15 @@ importing this package needs numpy alone.
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import Any
 
+from .._types import PathLike as _PathLike
 from .._untrusted.input_guard import contained_reads
 from ._record import ConversionError, ImageRecord
 from .formats import registry
 
 __all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format"]
 
-_PathLike = Union[str, os.PathLike]
 
 
 def detect_format(path: _PathLike) -> str:

@@ -17,8 +17,11 @@ that frame for the patient's.
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._errors import CorruptFileError, LimitExceededError
 from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
@@ -38,11 +41,11 @@ class DicomSliceSpacingWarning(UserWarning):
     """Slices of a DICOM series are not evenly spaced (or are sheared); geometry is approximate."""
 
 
-def pydicom_module():
+def pydicom_module() -> ModuleType:
     return optional_import("pydicom", feature="reading DICOM", extra="convert")
 
 
-def floats(value, n: int | None = None):
+def floats(value: Any, n: int | None = None) -> list[float] | None:
     """A list of floats from a DICOM multi-value, or None when absent/malformed/wrong length."""
     if value is None:
         return None
@@ -58,14 +61,14 @@ def floats(value, n: int | None = None):
     return out
 
 
-def positive_spacing(values) -> list[float] | None:
+def positive_spacing(values: Optional[Sequence[float]]) -> list[float] | None:
     """PixelSpacing-like values, or None when any is zero/negative (some CR files store 0\\0)."""
     if values is None or any(v <= 0 for v in values):
         return None
     return [float(v) for v in values]
 
 
-def fg_value(frame_item, shared_item, seq: str, attr: str):
+def fg_value(frame_item: Any, shared_item: Any, seq: str, attr: str) -> Any:
     """Value of ``attr`` in functional group ``seq``: per-frame first, then shared."""
     for item in (frame_item, shared_item):
         if item is None:
@@ -76,13 +79,13 @@ def fg_value(frame_item, shared_item, seq: str, attr: str):
     return None
 
 
-def slope_inter(slope, inter) -> tuple[float, float]:
+def slope_inter(slope: Any, inter: Any) -> tuple[float, float]:
     s = 1.0 if slope in (None, "") else float(slope)
     i = 0.0 if inter in (None, "") else float(inter)
     return s, i
 
 
-def apply_rescale(raw: np.ndarray, slopes: list[float], inters: list[float]):
+def apply_rescale(raw: np.ndarray, slopes: list[float], inters: list[float]) -> tuple[np.ndarray, bool]:
     """Apply per-slice rescale; keep integers when slopes/intercepts are integers."""
     s = np.asarray(slopes, float)
     i = np.asarray(inters, float)
@@ -96,20 +99,20 @@ def apply_rescale(raw: np.ndarray, slopes: list[float], inters: list[float]):
             if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
                 return out.astype(dt), True
         return out, True
-    out = raw.astype(np.float32)
-    out *= s.astype(np.float32).reshape(shape)
-    out += i.astype(np.float32).reshape(shape)
-    return out, True
+    real = raw.astype(np.float32)
+    real *= s.astype(np.float32).reshape(shape)
+    real += i.astype(np.float32).reshape(shape)
+    return real, True
 
 
-def json_dataset(ds) -> dict:
+def json_dataset(ds: Any) -> dict:
     """DICOM JSON model of ``ds`` without PixelData and without any binary values."""
     ds = ds.copy()
     for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009):  # PixelData, Float/DoubleFloat PixelData
         if tag in ds:
             del ds[tag]
 
-    def drop(_elem):
+    def drop(_elem: object) -> str:
         return ""
 
     try:
@@ -118,7 +121,7 @@ def json_dataset(ds) -> dict:
     except Exception as exc:  # keep going: geometry matters more than the header dump
         return {"error": f"header could not be converted to DICOM JSON: {exc}"}
 
-    def strip(obj):
+    def strip(obj: Any) -> Any:
         if isinstance(obj, dict):
             return {k: strip(v) for k, v in obj.items() if not (isinstance(v, dict) and "BulkDataURI" in v)}
         if isinstance(obj, list):
@@ -133,7 +136,9 @@ def implicit_positions(n: int, step: float) -> list[list[float]]:
     return [[0.0, 0.0, float(k) * step] for k in range(n)]
 
 
-def stack_geometry(iop, positions, pixel_spacing, thickness, where):
+def stack_geometry(iop: Union[np.ndarray, Sequence[float]], positions: Sequence[Sequence[float]],
+                   pixel_spacing: Optional[Sequence[float]], thickness: Any,
+                   where: str) -> tuple[np.ndarray, list[float], list[float], list[list[float]], dict]:
     """Sort order and (spacing, origin, direction, info) for slices at ``positions``."""
     row = np.asarray(iop[:3], float)
     col = np.asarray(iop[3:], float)
@@ -176,7 +181,9 @@ def stack_geometry(iop, positions, pixel_spacing, thickness, where):
     return order, spacing, [float(x) for x in pos[order[0]]], direction.tolist(), info
 
 
-def make_record(data, stored_dtype, geometry, source: dict, slopes: list, inters: list, applied: bool,
+def make_record(data: np.ndarray, stored_dtype: DTypeLike,
+                geometry: tuple[Sequence[float], Sequence[float], Any], source: dict, slopes: list, inters: list,
+                applied: bool,
                 *, in_mm: bool, channel: bool) -> ImageRecord:
     """The ImageRecord of a slice stack (rescale recorded per slice only when it varies)."""
     spacing, origin, direction = geometry
@@ -192,7 +199,7 @@ def make_record(data, stored_dtype, geometry, source: dict, slopes: list, inters
     )
 
 
-def frames_array(ds, nframes: int, where) -> np.ndarray:
+def frames_array(ds: Any, nframes: int, where: str) -> np.ndarray:
     """Decoded pixel data as (frames, rows, cols[, samples]), in ITK's presentation.
 
     Like ITK: PALETTE COLOR becomes RGB through its lookup table, MONOCHROME1 is inverted to
@@ -238,7 +245,7 @@ def frames_array(ds, nframes: int, where) -> np.ndarray:
     return arr
 
 
-def _check_samples_per_pixel(ds, where) -> None:
+def _check_samples_per_pixel(ds: Any, where: str) -> None:
     """SamplesPerPixel is 1 (grey, palette), 3 (colour) or 4 (retired ARGB/CMYK), PS3.3 C.7.6.3.1.1.
     GDCM aborts the whole process (a C++ exception it cannot throw) on any other value, so a file
     declaring one is refused before a decoder sees it (stress/fuzz_struct.py, seed 7 case 127)."""
@@ -255,7 +262,7 @@ _GDCM_TYPES = {"UINT8": np.uint8, "INT8": np.int8, "UINT16": np.uint16, "INT16":
                "UINT32": np.uint32, "INT32": np.int32, "FLOAT32": np.float32, "FLOAT64": np.float64}
 
 
-def _gdcm_decode(path) -> np.ndarray | None:
+def _gdcm_decode(path: Optional[str]) -> np.ndarray | None:
     """Grayscale pixel data decoded by GDCM itself (ITK's DICOM library), or None."""
     if not path:
         return None

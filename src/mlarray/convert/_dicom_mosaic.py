@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from types import ModuleType
+from typing import Any, Optional
 
 import numpy as np
 
@@ -25,14 +27,14 @@ from ._record import ConversionError, ImageRecord, json_clean
 __all__ = ["is_mosaic", "read_mosaic"]
 
 
-def is_mosaic(ds) -> bool:
+def is_mosaic(ds: Any) -> bool:
     """ImageType names MOSAIC (Siemens' tiled multi-slice image)."""
     image_type = ds.get("ImageType") or []
     values = [image_type] if isinstance(image_type, str) else list(image_type)
     return any(str(v).strip().upper() == "MOSAIC" for v in values)
 
 
-def _wrapper(pydicom, f):
+def _wrapper(pydicom: ModuleType, f: str) -> tuple[Any, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nibabel's "highly experimental" notice, given on import
         dicomwrappers = optional_import("nibabel.nicom.dicomwrappers", feature="unpacking Siemens MOSAIC DICOM",
@@ -56,7 +58,7 @@ def _wrapper(pydicom, f):
     return ds, w
 
 
-def _volume(ds, w, f):
+def _volume(ds: Any, w: Any, f: str) -> tuple[np.ndarray, np.ndarray]:
     """(unscaled (row, col, slice) array, LPS affine) of one mosaic file, with the tile layout checked."""
     rows, cols = int(ds.Rows), int(ds.Columns)
     tiles = int(w.mosaic_size)
@@ -79,12 +81,15 @@ def _volume(ds, w, f):
     return data, affine
 
 
-def read_mosaic(pydicom, items, where) -> ImageRecord:
+def read_mosaic(pydicom: ModuleType, items: list[tuple[str, Any]], where: str) -> ImageRecord:
     """The MOSAIC files ``items`` ((path, header) of one series) as one volume, or volumes over time."""
     items = sorted(items, key=lambda it: (int(it[1].get("InstanceNumber", 0) or 0), it[0]))
     check_decoded(where, len(items) * dicom_frame_nbytes(items[0][1]), f"the MOSAIC series ({len(items)} files)")
-    volumes, affine, slopes, inters = [], None, [], []
-    first_ds = None
+    volumes: list[np.ndarray] = []
+    slopes: list[float] = []
+    inters: list[float] = []
+    affine: Optional[np.ndarray] = None
+    first_ds: Any = None
     for f, _hdr in items:
         ds, w = _wrapper(pydicom, f)
         data, aff = _volume(ds, w, f)
@@ -98,6 +103,8 @@ def read_mosaic(pydicom, items, where) -> ImageRecord:
         s, i = slope_inter(ds.get("RescaleSlope"), ds.get("RescaleIntercept"))
         slopes.append(s)
         inters.append(i)
+    if affine is None:  # items is never empty (the caller found MOSAIC files); said plainly if it ever is
+        raise ConversionError(where, "the series holds no MOSAIC files", "pass the files of one series")
     raw = np.stack(volumes) if len(volumes) > 1 else volumes[0]
     flat = raw.reshape((len(volumes), -1)) if len(volumes) > 1 else raw.reshape((1, -1))
     data, applied = apply_rescale(flat, slopes, inters)

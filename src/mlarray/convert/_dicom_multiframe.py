@@ -11,6 +11,8 @@ slices of a series (see :mod:`._dicom_common`).
 from __future__ import annotations
 
 import os
+from types import ModuleType
+from typing import Any, Optional
 
 import numpy as np
 
@@ -33,7 +35,7 @@ from ._record import ConversionError, ImageRecord, json_clean
 __all__ = ["read_multiframe"]
 
 
-def _frame_items(hdr, f, nframes):
+def _frame_items(hdr: Any, f: str, nframes: int) -> tuple[list[Any], Any]:
     per = hdr.get("PerFrameFunctionalGroupsSequence")
     shared_seq = hdr.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq is not None and len(shared_seq) else None
@@ -42,7 +44,7 @@ def _frame_items(hdr, f, nframes):
     return (list(per) if per is not None else [None] * nframes), shared
 
 
-def _grid_offsets(hdr, nframes, f):
+def _grid_offsets(hdr: Any, nframes: int, f: str) -> Optional[list[float]]:
     """RT Dose frame offsets (mm along the normal, relative to the first frame), or None."""
     gfov = floats(hdr.get("GridFrameOffsetVector"))
     if gfov is None:
@@ -52,12 +54,16 @@ def _grid_offsets(hdr, nframes, f):
     return [g - gfov[0] for g in gfov]
 
 
-def read_multiframe(pydicom, f: str, hdr) -> ImageRecord:
+def read_multiframe(pydicom: ModuleType, f: str, hdr: Any) -> ImageRecord:
     nframes = int(hdr.NumberOfFrames)
     frame_items, shared = _frame_items(hdr, f, nframes)
 
-    positions, iops, slopes, inters = [], [], [], []
-    ps = thickness = None
+    positions: list[Optional[list[float]]] = []
+    iops: list[Optional[list[float]]] = []
+    slopes: list[float] = []
+    inters: list[float] = []
+    ps: Optional[list[float]] = None
+    thickness = None
     for item in frame_items:
         positions.append(floats(fg_value(item, shared, "PlanePositionSequence", "ImagePositionPatient"), 3))
         iops.append(floats(fg_value(item, shared, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
@@ -82,22 +88,25 @@ def read_multiframe(pydicom, f: str, hdr) -> ImageRecord:
         offsets = _grid_offsets(hdr, nframes, f)
         if offsets is not None:  # RT Dose: a grid of planes along the normal
             normal = np.cross(iop_top[:3], iop_top[3:])
-            positions = [list(np.asarray(ipp) + o * normal) for o in offsets]
+            positions = [[float(v) for v in np.asarray(ipp) + o * normal] for o in offsets]
             source["grid_frame_offsets"] = offsets
         elif nframes == 1:
             positions = [ipp]
-    has_geo = all(p is not None for p in positions) and all(o is not None for o in iops)
+    known = [p for p in positions if p is not None]
+    known_iops = [o for o in iops if o is not None]
+    has_geo = len(known) == len(positions) and len(known_iops) == len(iops)
     if has_geo:
-        iop0 = np.asarray(iops[0])
-        if not all(np.allclose(o, iop0, atol=1e-4) for o in iops):
+        iop0 = np.asarray(known_iops[0])
+        if not all(np.allclose(o, iop0, atol=1e-4) for o in known_iops):
             raise ConversionError(f, "frames have different ImageOrientationPatient",
                                   "this multi-frame file is not a single volume; split it into stacks first")
+        planes = known
     else:
         step = float(hdr.get("SpacingBetweenSlices") or 1.0)
         iop0 = np.asarray(IDENTITY_IOP)
-        positions = implicit_positions(nframes, step)
+        planes = implicit_positions(nframes, step)
         source["dicom_geometry"] = "implicit"
-    order, spacing, origin, direction, info = stack_geometry(iop0, positions, ps, thickness, f)
+    order, spacing, origin, direction, info = stack_geometry(iop0, planes, ps, thickness, f)
 
     ds = pydicom.dcmread(f)
     frames = frames_array(ds, nframes, f)
@@ -108,7 +117,7 @@ def read_multiframe(pydicom, f: str, hdr) -> ImageRecord:
     data, applied = apply_rescale(frames, slopes, inters)
     if str(hdr.get("PhotometricInterpretation", "") or "").upper() == "MONOCHROME1":
         source["monochrome1_inverted"] = True  # stored as MONOCHROME2, as ITK presents it
-    source.update({"dicom": json_dataset(hdr), "slice_positions": json_clean([positions[i] for i in order]),
+    source.update({"dicom": json_dataset(hdr), "slice_positions": json_clean([planes[i] for i in order]),
                    "frame_order": [int(i) for i in order], "files": [os.path.basename(f)]})
     source.update(json_clean(info))
     return make_record(data, frames.dtype, (spacing, origin, direction), source, slopes, inters, applied,

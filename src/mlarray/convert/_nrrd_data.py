@@ -19,7 +19,8 @@ import io
 import os
 import stat
 import zlib
-from typing import Any
+from types import ModuleType
+from typing import IO, Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ _COMPRESSED = {"gzip", "gz", "bzip2", "bz2"}
 _STEP = 1 << 20  # inflate this much compressed input at a time
 
 
-def read_nrrd_data(nrrd, path: str) -> tuple[np.ndarray, dict]:
+def read_nrrd_data(nrrd: ModuleType, path: str) -> tuple[np.ndarray, dict]:
     """``(data, header)`` of the NRRD at ``path`` (``index_order='F'``), refusing hostile headers."""
     with open(path, "rb") as fh:
         header = nrrd.read_header(fh)
@@ -53,9 +54,10 @@ def _not_regular(header_path: str, name: Any) -> ConversionError:
                            "point 'data file' at a regular file next to the header")
 
 
-def _declared_nbytes(nrrd, header: dict, path: str) -> int:
+def _declared_nbytes(nrrd: ModuleType, header: dict, path: str) -> int:
     try:
         sizes = [int(s) for s in header["sizes"]]
+        # pynrrd has no public mapping from a header's 'type' to a dtype; this is the one it decodes with
         itemsize = nrrd.reader._determine_datatype(header).itemsize
     except Exception as exc:  # missing 'sizes'/'type', or a type pynrrd does not know
         raise ConversionError(path, f"the NRRD header is incomplete ({type(exc).__name__}: {exc})",
@@ -74,7 +76,7 @@ def _skip(header: dict, *names: str) -> int:
     return 0
 
 
-def _decode(nrrd, header: dict, fh, path: str, expected: int) -> np.ndarray:
+def _decode(nrrd: ModuleType, header: dict, fh: IO[bytes], path: str, expected: int) -> np.ndarray:
     encoding = str(header.get("encoding", "")).lower()
     byte_skip = _skip(header, "byteskip", "byte skip")
     line_skip = _skip(header, "lineskip", "line skip")
@@ -109,21 +111,29 @@ def _decode(nrrd, header: dict, fh, path: str, expected: int) -> np.ndarray:
                               "check 'sizes', 'type', 'encoding' and the data file") from None
 
 
-def _inflate(fh, gzip: bool, limit: int, path: str, expected: int) -> bytes:
-    """Decompress ``fh`` to at most ``limit`` bytes; a longer stream is refused, not allocated."""
-    dec = zlib.decompressobj(zlib.MAX_WBITS | 16) if gzip else bz2.BZ2Decompressor()
+def _inflate(fh: IO[bytes], gzip: bool, limit: int, path: str, expected: int) -> bytes:
+    """Decompress ``fh`` to at most ``limit`` bytes; a longer stream is refused, not allocated.
+    A truncated stream ends the output early: pynrrd then reports the size mismatch."""
     out = bytearray()
-    while not dec.eof:
-        if gzip:
-            data = dec.unconsumed_tail or fh.read(_STEP)
-        else:  # bz2 keeps unread input itself; feed it more only when it asks
-            data = fh.read(_STEP) if dec.needs_input else b""
-        if not data and (gzip or dec.needs_input):
-            break  # truncated stream: pynrrd then reports the size mismatch
-        room = limit + 1 - len(out)  # one byte over the limit proves the stream is too long
-        out += dec.decompress(data, room) if gzip else dec.decompress(data, max_length=room)
-        if len(out) > limit:
-            raise ConversionError(path, f"its compressed data inflates to more than the {expected} bytes the "
-                                        "header declares (a decompression bomb, or wrong 'sizes'/'type')",
-                                  "check the header against the data")
+    # each step asks for one byte over the limit at most: getting it proves the stream is too long
+    if gzip:
+        z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        while not z.eof and (data := z.unconsumed_tail or fh.read(_STEP)):
+            out += z.decompress(data, limit + 1 - len(out))
+            _refuse_beyond(out, limit, path, expected)
+    else:
+        b = bz2.BZ2Decompressor()
+        while not b.eof:
+            data = fh.read(_STEP) if b.needs_input else b""  # bz2 keeps unread input itself
+            if not data and b.needs_input:
+                break
+            out += b.decompress(data, max_length=limit + 1 - len(out))
+            _refuse_beyond(out, limit, path, expected)
     return bytes(out)
+
+
+def _refuse_beyond(out: bytearray, limit: int, path: str, expected: int) -> None:
+    if len(out) > limit:
+        raise ConversionError(path, f"its compressed data inflates to more than the {expected} bytes the "
+                                    "header declares (a decompression bomb, or wrong 'sizes'/'type')",
+                              "check the header against the data")

@@ -20,10 +20,13 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterable, Optional, Union
 
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._types import PathLike
 from .._untrusted.input_guard import check_decoded, check_dicom_file, dicom_frame_nbytes
 from ._dicom_common import (
     IDENTITY_IOP,
@@ -50,7 +53,7 @@ __all__ = ["read_dicom_series", "DicomSliceSpacingWarning"]
 _DICOMDIR_UID = "1.2.840.10008.1.3.10"
 
 
-def _collect_files(path_or_files) -> tuple[list[str], str]:
+def _collect_files(path_or_files: Union[PathLike, Iterable[PathLike]]) -> tuple[list[str], str]:
     if isinstance(path_or_files, (str, os.PathLike)):
         p = os.fspath(path_or_files)
         if os.path.isdir(p):
@@ -68,7 +71,8 @@ def _collect_files(path_or_files) -> tuple[list[str], str]:
     return files, files[0] if len(files) == 1 else os.path.dirname(files[0]) or "."
 
 
-def read_dicom_series(path_or_files, series_uid: str | None = None, reference=None) -> ImageRecord:
+def read_dicom_series(path_or_files: Union[PathLike, Iterable[PathLike]], series_uid: str | None = None,
+                      reference: Optional[PathLike] = None) -> ImageRecord:
     """Read one DICOM series (directory, single file or list of files) into an :class:`ImageRecord`.
 
     If the files hold several series and ``series_uid`` is None, the series with the most
@@ -117,7 +121,7 @@ def read_dicom_series(path_or_files, series_uid: str | None = None, reference=No
     else:
         chosen = max(series, key=lambda u: len(series[u]))
         if len(series) > 1:
-            others = [s["SeriesInstanceUID"] for s in summary if s["SeriesInstanceUID"] != chosen]
+            others = [str(s["SeriesInstanceUID"]) for s in summary if s["SeriesInstanceUID"] != chosen]
             warnings.warn(f"{where}: {len(series)} series found; reading the largest {chosen} "
                           f"({len(series[chosen])} files); others: {', '.join(others)}. "
                           "Choose with --series-uid UID (mlarray convert) or series_uid= (Python).", UserWarning,
@@ -149,14 +153,14 @@ def read_dicom_series(path_or_files, series_uid: str | None = None, reference=No
 
 
 
-def _read_one_file(pydicom, f, hdr, reference) -> ImageRecord:
+def _read_one_file(pydicom: ModuleType, f: str, hdr: Any, reference: Optional[PathLike]) -> ImageRecord:
     if str(hdr.get("SOPClassUID", "")) == SEG_SOP_CLASS:
         return read_seg(f, reference=reference)
 
     return read_multiframe(pydicom, f, hdr)
 
 
-def _read_single_frames(pydicom, items, where) -> ImageRecord:
+def _read_single_frames(pydicom: ModuleType, items: list[tuple[str, Any]], where: str) -> ImageRecord:
     rows_cols = {(int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1) or 1)) for _, ds in items}
     if len(rows_cols) > 1:
         raise ConversionError(where, f"slices have different sizes {sorted(rows_cols)}",
@@ -166,16 +170,18 @@ def _read_single_frames(pydicom, items, where) -> ImageRecord:
     first_ds = items[0][1]
     pixel_spacing = positive_spacing(floats(first_ds.get("PixelSpacing"), 2)) \
         or positive_spacing(floats(first_ds.get("ImagerPixelSpacing"), 2))
-    has_geo = all(ipp is not None and iop is not None for ipp, iop in geo)
+    ipps = [ipp for ipp, _ in geo if ipp is not None]
+    iops = [iop for _, iop in geo if iop is not None]
+    has_geo = len(ipps) == len(iops) == len(geo)
     source: dict = {}
     thickness = first_ds.get("SpacingBetweenSlices") or first_ds.get("SliceThickness")
     if has_geo:
-        iop0 = np.asarray(geo[0][1])
-        for (f, _), (_, iop) in zip(items, geo):
+        iop0 = np.asarray(iops[0])
+        for (f, _), iop in zip(items, iops):
             if not np.allclose(iop, iop0, atol=1e-4):
                 raise ConversionError(f, f"ImageOrientationPatient {iop} differs from the first slice's "
                                          f"{iop0.tolist()}", "the files are not one volume; pass one stack")
-        positions = [g[0] for g in geo]
+        positions = ipps
     else:  # no patient geometry: ITK's implicit frame, files in InstanceNumber order
         numbers = [int(ds.get("InstanceNumber", 0) or 0) for _, ds in items]
         rank = np.argsort(np.argsort(numbers, kind="stable"), kind="stable")
@@ -187,8 +193,11 @@ def _read_single_frames(pydicom, items, where) -> ImageRecord:
     order, spacing, origin, direction, info = stack_geometry(iop0, positions, pixel_spacing, thickness, where)
 
     check_decoded(where, len(items) * dicom_frame_nbytes(first_ds), f"the series ({len(items)} slices)")
-    raw = None
-    slopes, inters, instances, sop = [], [], [], []
+    raw: Optional[np.ndarray] = None
+    slopes: list[float] = []
+    inters: list[float] = []
+    instances: list[Any] = []
+    sop: list[str] = []
     for out_i, idx in enumerate(order):
         f, hdr = items[int(idx)]
         try:
@@ -204,6 +213,8 @@ def _read_single_frames(pydicom, items, where) -> ImageRecord:
         inters.append(i)
         instances.append(json_clean(hdr.get("InstanceNumber")))
         sop.append(str(hdr.get("SOPInstanceUID", "") or ""))
+    if raw is None:  # items is never empty (the caller found image files); said plainly if it ever is
+        raise ConversionError(where, "the series holds no slices", "pass the files of one series")
     data, applied = apply_rescale(raw, slopes, inters)
     first_hdr = items[int(order[0])][1]
     if str(first_ds.get("PhotometricInterpretation", "") or "").upper() == "MONOCHROME1":

@@ -15,10 +15,13 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._types import PathLike
 from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 from .._version import __version__
 from ..optpkg import optional_import
@@ -38,11 +41,11 @@ __all__ = ["read_seg", "write_seg", "series_grid", "series_grids", "lab_to_rgb",
 _MAX_SCAN = 5000  # files looked at when searching for the series a SEG belongs to
 
 
-def _hd():
+def _hd() -> ModuleType:
     return optional_import("highdicom", feature="reading and writing DICOM SEG", extra="convert")
 
 
-def lab_to_rgb(value) -> list[float] | None:
+def lab_to_rgb(value: Sequence[int]) -> list[float] | None:
     """DICOM CIELab (0..65535 each) -> sRGB in 0..1, via highdicom's colour conversion."""
     try:
         rgb = _hd().color.CIELabColor.from_dicom_value(tuple(int(v) for v in value)).to_rgb()
@@ -51,16 +54,16 @@ def lab_to_rgb(value) -> list[float] | None:
     return [float(c) / 255.0 for c in rgb] + [1.0]
 
 
-def rgb_to_lab(color) -> list[int]:
+def rgb_to_lab(color: Sequence[float]) -> list[int]:
     rgb = tuple(int(round(max(0.0, min(1.0, float(c))) * 255)) for c in list(color)[:3])
     return [int(v) for v in _hd().color.CIELabColor.from_rgb(*rgb).value]
 
 
-def _classes(seg) -> list[dict]:
+def _classes(seg: Any) -> list[dict]:
     out = []
     for item in seg.SegmentSequence:
         name = str(item.get("SegmentLabel", "") or f"segment {item.SegmentNumber}")
-        entry = {"id": int(item.SegmentNumber), "name": name}
+        entry: dict[str, Any] = {"id": int(item.SegmentNumber), "name": name}
         lab = item.get("RecommendedDisplayCIELabValue")
         color = lab_to_rgb(lab) if lab is not None else None
         if color is not None:
@@ -69,7 +72,8 @@ def _classes(seg) -> list[dict]:
     return sorted(out, key=lambda c: c["id"])
 
 
-def _frames(seg, path):
+def _frames(seg: Any, path: str) -> tuple[np.ndarray, list[int], np.ndarray, list[float], list[float],
+                                          Optional[float]]:
     """Per frame: position, segment number, and the (rows, cols) mask; plus orientation and spacing."""
 
     shared_seq = seg.get("SharedFunctionalGroupsSequence")
@@ -86,7 +90,8 @@ def _frames(seg, path):
     iop = floats(fg_value(per[0], shared, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
     ps = positive_spacing(floats(fg_value(per[0], shared, "PixelMeasuresSequence", "PixelSpacing"), 2))
     step = fg_value(per[0], shared, "PixelMeasuresSequence", "SpacingBetweenSlices")
-    positions, numbers = [], []
+    positions: list[Optional[list[float]]] = []
+    numbers: list[int] = []
     for item in per:
         positions.append(floats(fg_value(item, None, "PlanePositionSequence", "ImagePositionPatient"), 3))
         numbers.append(int(fg_value(item, None, "SegmentIdentificationSequence", "ReferencedSegmentNumber") or 1))
@@ -99,7 +104,8 @@ def _frames(seg, path):
     return np.asarray(positions), numbers, pixels > 0, iop, ps, (float(step) if step else None)
 
 
-def _own_grid(positions, iop, ps, step, rows, cols):
+def _own_grid(positions: np.ndarray, iop: Sequence[float], ps: Sequence[float], step: Optional[float], rows: int,
+              cols: int) -> dict:
     """A regular grid through the SEG frames' planes (gaps between frames stay empty)."""
     row, col = np.asarray(iop[:3]), np.asarray(iop[3:])
     normal = np.cross(row, col)
@@ -118,7 +124,8 @@ def _own_grid(positions, iop, ps, step, rows, cols):
     return {"shape": (n, rows, cols), "affine": aff}
 
 
-def _paint(grid, positions, numbers, masks, where):
+def _paint(grid: dict, positions: np.ndarray, numbers: list[int], masks: np.ndarray,
+           where: str) -> Optional[tuple[np.ndarray, bool]]:
     """Label volume on ``grid`` (or one channel per segment when segments overlap)."""
     inv = np.linalg.inv(grid["affine"])
     segs = sorted(set(numbers))
@@ -195,7 +202,7 @@ def series_grids(files: list[str]) -> list[dict]:
     return [g for g in (_grid_of(hdrs) for hdrs in by_uid.values()) if g is not None]
 
 
-def _find_reference(seg_path: str, series_uid: str, reference) -> dict | None:
+def _find_reference(seg_path: str, series_uid: str, reference: Optional[PathLike]) -> dict | None:
     if reference is not None:
         p = os.fspath(reference)
         files = sorted(str(f) for f in Path(p).rglob("*") if f.is_file()) if os.path.isdir(p) else [p]
@@ -220,7 +227,7 @@ def _find_reference(seg_path: str, series_uid: str, reference) -> dict | None:
     return series_grid(found) if found else None
 
 
-def read_seg(path, reference=None) -> ImageRecord:
+def read_seg(path: PathLike, reference: Optional[PathLike] = None) -> ImageRecord:
     """Read a DICOM SEG file into a segmentation :class:`ImageRecord` (see module docstring)."""
     hd = _hd()
     path = os.fspath(path)
@@ -239,7 +246,7 @@ def read_seg(path, reference=None) -> ImageRecord:
     if grid is not None and painted is None:
         warnings.warn(f"{path}: the SEG's frames do not lie on the referenced series' slices; "
                       "keeping the SEG's own grid", UserWarning, stacklevel=2)
-    if painted is not None:
+    if grid is not None and painted is not None:
         source["on_grid_of"] = {"series_uid": grid["series_uid"],
                                 "sop_instance_uids": [str(h.SOPInstanceUID) for h in grid["headers"]]}
     else:

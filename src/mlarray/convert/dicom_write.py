@@ -23,10 +23,12 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 
 from .._file.atomic import atomic_output
+from .._types import PathLike
 from ..affines import convert_coord_system
 from ._record import ConversionError, ImageRecord
 from .dicom_seg import series_grids, write_seg
@@ -47,14 +49,15 @@ _DROP = {"SOPInstanceUID", "InstanceNumber", "ImagePositionPatient", "ImageOrien
          "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod"}
 
 
-def write_dicom(record: ImageRecord, dst: str, *, mla_path: str | None = None, reference=None) -> str:
+def write_dicom(record: ImageRecord, dst: str, *, mla_path: str | None = None,
+                reference: Optional[PathLike] = None) -> str:
     """Write ``record`` to ``dst`` (a folder for a series, a folder or ``.dcm`` for a SEG)."""
     if record.is_seg:
         return _write_seg(record, dst, mla_path, reference)
     return write_series(record, dst)
 
 
-def _lps_grid(record: ImageRecord, where: str):
+def _lps_grid(record: ImageRecord, where: str) -> tuple[np.ndarray, np.ndarray, bool]:
     """(data in (slice, row, col[, ch]) order, 4x4 LPS affine of that order, has_channel)."""
     spatial = record.spatial_axes
     data = np.asanyarray(record.array)
@@ -83,7 +86,7 @@ def _lps_grid(record: ImageRecord, where: str):
     return data, aff4, bool(rest)
 
 
-def _stored(data: np.ndarray, intensity: dict, where: str):
+def _stored(data: np.ndarray, intensity: dict, where: str) -> tuple[np.ndarray, float, float]:
     """(integer pixels, slope, intercept)."""
     slope = intensity.get("rescale_slope", intensity.get("scl_slope"))  # DICOM's or NIfTI's scaling
     inter = intensity.get("rescale_intercept", intensity.get("scl_inter")) or 0.0
@@ -112,7 +115,7 @@ def _stored(data: np.ndarray, intensity: dict, where: str):
     return raw, slope, lo
 
 
-def _template(record: ImageRecord):
+def _template(record: ImageRecord) -> tuple[Any, str]:
     """(dataset with the preserved tags, SOP Class UID)."""
     from pydicom.dataset import Dataset
 
@@ -143,7 +146,7 @@ def _template(record: ImageRecord):
 def write_series(record: ImageRecord, dst: str) -> str:
     """Write ``record`` as a single-frame DICOM series into the folder ``dst`` (created atomically)."""
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     dst = os.fspath(dst).rstrip("/" + os.sep) or os.fspath(dst)
     if os.path.isdir(dst) and any(os.scandir(dst)):
@@ -169,7 +172,7 @@ def write_series(record: ImageRecord, dst: str) -> str:
             ds = template.copy()
             sop_uid = generate_uid()
             meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, sop_uid
+            meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = UID(sop_class), sop_uid
             meta.TransferSyntaxUID = ExplicitVRLittleEndian
             ds.file_meta = meta
             ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
@@ -202,7 +205,7 @@ def _ds(v: float) -> str:
     return f"{float(v):.4g}"
 
 
-def _set_pixels(ds, frame: np.ndarray, rgb: bool, slope: float, inter: float) -> None:
+def _set_pixels(ds: Any, frame: np.ndarray, rgb: bool, slope: float, inter: float) -> None:
     bits = frame.dtype.itemsize * 8
     ds.Rows, ds.Columns = int(frame.shape[0]), int(frame.shape[1])
     ds.SamplesPerPixel = 3 if rgb else 1
@@ -219,7 +222,7 @@ def _set_pixels(ds, frame: np.ndarray, rgb: bool, slope: float, inter: float) ->
 
 # ----------------------------------------------------------------------------- SEG
 
-def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference) -> str:
+def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference: Optional[PathLike]) -> str:
     import pydicom
 
 
@@ -256,7 +259,8 @@ def _named_series(record: ImageRecord) -> str:
     return ""
 
 
-def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst: str, mla_path, reference):
+def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst: str, mla_path: Optional[str],
+                    reference: Optional[PathLike]) -> tuple[dict, np.ndarray]:
     """(grid of the DICOM series the labels lie on, labels in that grid's (slice, row, col) order).
 
     Series are told apart by SeriesInstanceUID (a copy of the series beside it shares the grid but not
@@ -268,7 +272,7 @@ def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst:
         root = str(Path(mla_path).resolve().parent)
     else:
         root = None
-    files = []
+    files: list[str] = []
     if root is not None and os.path.isdir(root):
         files = sorted(str(f) for f in Path(root).rglob("*") if f.is_file() and not f.name.endswith(".mla"))
     elif root is not None:
@@ -290,7 +294,7 @@ def _reference_grid(record: ImageRecord, data: np.ndarray, aff: np.ndarray, dst:
     return chosen[0]
 
 
-def _onto_grid(data: np.ndarray, aff: np.ndarray, grid: dict, tol: float = 1e-3):
+def _onto_grid(data: np.ndarray, aff: np.ndarray, grid: dict, tol: float = 1e-3) -> Optional[np.ndarray]:
     """``data`` (voxel->LPS affine ``aff``) with its axes permuted/flipped onto ``grid``'s voxel order,
     or None when the two are not the same voxels (another shape, spacing, orientation or position)."""
     g = grid["affine"]

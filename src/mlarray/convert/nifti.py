@@ -24,10 +24,14 @@ from __future__ import annotations
 import base64
 import os
 import warnings
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._errors import CorruptFileError
+from .._types import PathLike
 from .._untrusted.input_guard import check_decoded, check_nifti_header
 from ..optpkg import optional_import
 from ._record import ConversionError, ImageRecord, flip_lps_ras, geometry_from_affine, json_clean
@@ -53,21 +57,22 @@ _SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 _TEXT_FIELDS = {"descrip", "aux_file", "intent_name", "magic", "data_type", "db_name", "regular"}
 
 
-def _nib():
+def _nib() -> ModuleType:
     return optional_import("nibabel", feature="reading and writing NIfTI", extra="convert")
 
 
-def _header_to_source(header) -> dict:
+def _header_to_source(header: Any) -> dict:
     src: dict = {}
     for key in header.keys():
         src[key] = json_clean(header[key])
-    exts = []
+    exts: list[dict] = []
     for ext in header.extensions:
         code = int(ext.get_code())
         raw = ext.get_content()
         if not isinstance(raw, (bytes, bytearray)):
             try:
-                raw = ext._mangle(raw)  # nibabel keeps non-bytes content for some codes
+                # nibabel keeps non-bytes content for some codes and encodes it only in this private method
+                raw = ext._mangle(raw)
             except Exception:
                 raw = str(raw).encode("utf-8")
         entry: dict = {"code": code}
@@ -81,7 +86,7 @@ def _header_to_source(header) -> dict:
     return src
 
 
-def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
+def read_nifti(path: PathLike, is_seg: bool | None = None) -> ImageRecord:
     """Read a ``.nii``/``.nii.gz`` (NIfTI-1 or -2) file into an :class:`ImageRecord`.
 
     ``is_seg=True`` keeps the raw stored integers (no scl_slope/inter); ``None`` guesses
@@ -116,7 +121,7 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     itemsize = 8 if scaled and not is_seg else header.get_data_dtype().itemsize  # scaling makes float64
     check_decoded(path, int(np.prod(header.get_data_shape(), dtype=np.float64)) * itemsize, "the NIfTI header")
     try:
-        if scaled:
+        if scaled and slope is not None:
             raw = np.asanyarray(img.dataobj.get_unscaled())
             data = raw if is_seg else _physical(raw, slope, inter)
         else:
@@ -155,13 +160,14 @@ def read_nifti(path, is_seg: bool | None = None) -> ImageRecord:
     )
 
 
-def seconds_per_time_unit(time_unit) -> float | None:
+def seconds_per_time_unit(time_unit: object) -> float | None:
     """Seconds in one NIfTI time unit (nibabel's name: ``"sec"``, ``"msec"``, ``"usec"``); None for the
     others (``"unknown"``, and Hz/ppm/rad/s, which make the fourth axis a spectrum, not a time)."""
     return _SECONDS.get(str(time_unit))
 
 
-def _units_and_interval(header, labels: list[str], space_unit: str, time_unit: str):
+def _units_and_interval(header: Any, labels: list[str], space_unit: str,
+                        time_unit: str) -> tuple[list[str] | None, dict | None]:
     """(axis units, extra) of the image: one unit per spatial axis, or one per axis when it has a
     time axis (the time unit from xyzt_units), and the time step pixdim[4] in seconds as
     ``extra["time_interval"]`` (MLArray's spacing covers the spatial axes only, as its affine does)."""
@@ -193,8 +199,10 @@ def _physical(raw: np.ndarray, slope: float, inter: float | None) -> np.ndarray:
         if exact is not None:
             return exact
     f32 = raw.astype(np.float32) * np.float32(slope) + np.float32(inter)
-    if raw.dtype.kind in "iu" and np.array_equal(_unscale(f32, slope, inter, raw.dtype), raw):
-        return f32
+    if raw.dtype.kind in "iu":
+        back = _unscale(f32, slope, inter, raw.dtype)
+        if back is not None and np.array_equal(back, raw):
+            return f32
     return raw.astype(np.float64) * slope + inter
 
 
@@ -212,7 +220,7 @@ def _integer_physical(raw: np.ndarray, slope: int, inter: int) -> np.ndarray | N
     return None
 
 
-def _unscale(values: np.ndarray, slope: float, inter: float, dtype) -> np.ndarray | None:
+def _unscale(values: np.ndarray, slope: float, inter: float, dtype: DTypeLike) -> np.ndarray | None:
     """The stored integers behind scaled ``values``, or None when they do not fit ``dtype``."""
     raw = np.rint((values.astype(np.float64) - inter) / slope)
     info = np.iinfo(dtype)
@@ -221,7 +229,7 @@ def _unscale(values: np.ndarray, slope: float, inter: float, dtype) -> np.ndarra
     return raw.astype(dtype)
 
 
-def _warn_if_transforms_disagree(path: str, img, header) -> None:
+def _warn_if_transforms_disagree(path: str, img: Any, header: Any) -> None:
     scode, qcode = int(header["sform_code"]), int(header["qform_code"])
     if scode <= 0 or qcode <= 0:
         return
@@ -236,13 +244,13 @@ def _warn_if_transforms_disagree(path: str, img, header) -> None:
                       NiftiTransformWarning, stacklevel=3)
 
 
-def _text(value) -> bytes | str:
+def _text(value: object) -> bytes | str:
     if isinstance(value, dict) and "base64" in value:
         return base64.b64decode(value["base64"])
     return "" if value is None else str(value)
 
 
-def write_nifti(record: ImageRecord, path) -> None:
+def write_nifti(record: ImageRecord, path: PathLike) -> None:
     """Write ``record`` as NIfTI (``.nii`` or ``.nii.gz``; NIfTI-2 when it came from NIfTI-2).
 
     Spatial axes go first (in their record order), then temporal, then the rest. LPS
@@ -342,7 +350,7 @@ def write_nifti(record: ImageRecord, path) -> None:
         raise ConversionError(path, f"could not write NIfTI ({type(exc).__name__}: {exc})") from exc
 
 
-def _restore_fields(hdr, src: dict, path: str) -> None:
+def _restore_fields(hdr: Any, src: dict, path: str) -> None:
     """Every header field of a NIfTI source that the data and geometry do not determine, verbatim,
     and pixdim[4:8] (time step and the other non-spatial steps, which nibabel would reset to 1)."""
     for key, value in src.items():
@@ -362,7 +370,7 @@ def _restore_fields(hdr, src: dict, path: str) -> None:
         hdr["pixdim"] = pix
 
 
-def _set_time_step(hdr, record: ImageRecord, temporal: list[int], src: dict) -> None:
+def _set_time_step(hdr: Any, record: ImageRecord, temporal: list[int], src: dict) -> None:
     """pixdim[4] = the time axis' step (``extra["time_interval"]``, seconds) in the header's time unit
     (seconds when it names none); the source's own value stays when it says the same."""
     seconds = (record.extra or {}).get("time_interval")
@@ -394,7 +402,7 @@ def _original_dims(data: np.ndarray, src: dict) -> np.ndarray:
     return data
 
 
-def _stored_values(data: np.ndarray, intensity: dict, src: dict):
+def _stored_values(data: np.ndarray, intensity: dict, src: dict) -> tuple[np.ndarray, tuple[Any, Any] | None]:
     """``(array to store, (slope, inter) or None)``: the original integers and scaling when exact."""
     slope, inter = intensity.get("scl_slope"), intensity.get("scl_inter") or 0.0
     stored = intensity.get("stored_dtype")

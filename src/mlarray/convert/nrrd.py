@@ -8,10 +8,13 @@ first), which is the order of ``space directions``. Geometry is kept in the NRRD
 from __future__ import annotations
 
 import os
+from types import ModuleType
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._errors import CorruptFileError, MLArrayError
+from .._types import PathLike
 from ..optpkg import optional_import
 from ._nrrd_data import read_nrrd_data
 from ._record import ConversionError, ImageRecord, flip_lps_ras, json_clean
@@ -47,7 +50,7 @@ _PER_AXIS = {"thicknesses", "axis mins", "axismins", "axis maxs", "axismaxs", "c
 _MATRIX_FIELDS = {"measurement frame"}
 
 
-def _nrrd():
+def _nrrd() -> ModuleType:
     return optional_import("nrrd", feature="reading and writing NRRD", extra="convert")
 
 
@@ -64,7 +67,7 @@ def _label_for_kind(kind: str | None) -> str:
     return "channel"
 
 
-def read_nrrd(path) -> ImageRecord:
+def read_nrrd(path: PathLike) -> ImageRecord:
     """Read a ``.nrrd`` or detached ``.nhdr`` file into an :class:`ImageRecord`."""
     nrrd = _nrrd()
     path = os.fspath(path)
@@ -147,7 +150,7 @@ def read_nrrd(path) -> ImageRecord:
     )
 
 
-def _time_interval(header, labels: list[str]) -> dict | None:
+def _time_interval(header: dict, labels: list[str]) -> dict | None:
     """``{"time_interval": step}`` (seconds, as write_nrrd writes them) when the time axis lists evenly spaced
     numeric index values (3D Slicer's sequence layout); None otherwise."""
     for k, lab in enumerate(labels):
@@ -163,7 +166,7 @@ def _time_interval(header, labels: list[str]) -> dict | None:
     return None
 
 
-def _is_sequence_axis(header, k: int) -> bool:
+def _is_sequence_axis(header: dict, k: int) -> bool:
     """A 3D Slicer sequence axis (``list`` kind with ``axis k index type``) or one labelled time."""
     kinds = header.get("kinds")
     if kinds is None or k >= len(kinds):
@@ -176,13 +179,14 @@ def _is_sequence_axis(header, k: int) -> bool:
     return kind == "list" and (f"axis {k} index type" in header or named_time)
 
 
-def _slicer_segments(header) -> list[dict] | None:
+def _slicer_segments(header: dict) -> list[dict] | None:
     """Class table from a 3D Slicer segmentation (``.seg.nrrd``: ``SegmentN_Name/_LabelValue/_Color``).
 
     Only single-layer label maps (every segment in layer 0) map to one class table; overlapping
     multi-layer segmentations keep their keys in ``source`` only.
     """
-    out, i = [], 0
+    out: list[dict] = []
+    i = 0
     while f"Segment{i}_Name" in header:
         try:
             layer = int(header.get(f"Segment{i}_Layer", 0))
@@ -191,7 +195,7 @@ def _slicer_segments(header) -> list[dict] | None:
             return None
         if layer != 0:
             return None
-        entry = {"id": value, "name": str(header[f"Segment{i}_Name"])}
+        entry: dict = {"id": value, "name": str(header[f"Segment{i}_Name"])}
         color = str(header.get(f"Segment{i}_Color", "")).split()
         if len(color) == 3:
             try:
@@ -203,7 +207,7 @@ def _slicer_segments(header) -> list[dict] | None:
     return out or None
 
 
-def _kind_for_label(label: str, n: int, dtype) -> str:
+def _kind_for_label(label: str, n: int, dtype: DTypeLike) -> str:
     """NRRD kind of an axis. Time is a ``list`` axis (a ``time`` kind would count as a fourth
     domain axis, which ITK refuses in 3-D space; 3D Slicer reads list + index type as a sequence)."""
     if str(label).startswith("spatial"):
@@ -249,7 +253,7 @@ def _flat_nifti_axes(record: ImageRecord, shape: tuple, spatial: list[int]) -> l
     return extra if all(shape[k] == 1 for k in extra) else []
 
 
-def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -> None:
+def write_nrrd(record: ImageRecord, path: PathLike, detached_header: bool | None = None) -> None:
     """Write ``record`` as NRRD; ``.nhdr`` targets get a detached header.
 
     Custom keys and per-axis fields from a NRRD ``source`` are restored; ``space``,
@@ -326,9 +330,8 @@ def write_nrrd(record: ImageRecord, path, detached_header: bool | None = None) -
                 header[f"axis {k} index type"] = "numeric"
                 header[f"axis {k} index values"] = " ".join(f"{v:g}" for v in _time_values(record, data.shape[k]))
     if space_units:
-        units = list(space_units)
-        if len(units) != nw:
-            units = [units[0]] * nw if all(u == units[0] for u in units) else None
+        given = list(space_units)
+        units = given if len(given) == nw else [given[0]] * nw if all(u == given[0] for u in given) else None
         if units:
             header["space units"] = units
     enc = str(src.get("encoding", "gzip")).lower()

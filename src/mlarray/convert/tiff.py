@@ -12,10 +12,14 @@ every microscopy reader fills (``formats/_micro.py``).
 from __future__ import annotations
 
 import os
+from types import ModuleType
+from typing import Any, Optional, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._errors import CorruptFileError
+from .._types import PathLike
 from .._untrusted.input_guard import check_decoded
 from ..optpkg import optional_import
 from ..pyramid import build_pyramid
@@ -36,11 +40,11 @@ _UNIT_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4, "µm": 1e-3, "u
 _MLARRAY_KEY = "mlarray"
 
 
-def _tifffile():
+def _tifffile() -> ModuleType:
     return optional_import("tifffile", feature="reading and writing TIFF", extra="convert")
 
 
-def _norm_unit(unit) -> str | None:
+def _norm_unit(unit: object) -> str | None:
     if unit is None:
         return None
     u = str(unit).strip()
@@ -51,7 +55,7 @@ def _norm_unit(unit) -> str | None:
     return u
 
 
-def _resolution_spacing(page) -> tuple[dict, str | None]:
+def _resolution_spacing(page: Any) -> tuple[dict, str | None]:
     """Pixel size from X/YResolution (pixels per unit) and ResolutionUnit."""
     try:
         xres, yres = page.resolution
@@ -83,7 +87,7 @@ def _imagej_channels(ij: dict) -> dict:
     return out
 
 
-def _tags_to_source(page) -> dict:
+def _tags_to_source(page: Any) -> dict:
     out = {}
     for tag in page.tags:
         if tag.name in _SKIP_TAGS:
@@ -99,7 +103,7 @@ def _tags_to_source(page) -> dict:
     return out
 
 
-def read_tiff(path, level_limit: int | None = None) -> ImageRecord:
+def read_tiff(path: PathLike, level_limit: int | None = None) -> ImageRecord:
     """Read the first series of a TIFF file (all pyramid levels: base -> ``array``, rest -> ``levels``)."""
     tifffile = _tifffile()
     path = os.fspath(path)
@@ -233,7 +237,7 @@ def _ome_axes(axes: str, path: str) -> list[int] | None:
     return sorted(range(len(axes)), key=lambda i: _OME_ORDER.index(axes[i]))
 
 
-def _ome_metadata(record: ImageRecord, axes: str, spacing: dict, units: dict, shape) -> dict:
+def _ome_metadata(record: ImageRecord, axes: str, spacing: dict, units: dict, shape: Sequence[int]) -> dict:
     """OME-XML Pixels/Channel metadata: physical sizes, time increment, channel names and colours."""
     meta: dict = {"axes": axes}
     for ax, size in spacing.items():
@@ -259,7 +263,7 @@ def _ome_metadata(record: ImageRecord, axes: str, spacing: dict, units: dict, sh
     return meta
 
 
-def _subifd_levels(levels, base_shape, axes: str, order) -> list:
+def _subifd_levels(levels: list, base_shape: Sequence[int], axes: str, order: Optional[Sequence[int]]) -> list:
     """Pyramid levels that fit OME-TIFF SubIFDs: only Y and X smaller, every other axis as in the base.
 
     A 3-D ``.mla`` pyramid also halves Z; such levels have no SubIFD form and are left out.
@@ -279,7 +283,7 @@ def _yx_pyramid(data: np.ndarray, yx: list[int], is_seg: bool, max_levels: int) 
 
     out: list[np.ndarray] = []
 
-    def make_level(k, shape, dtype):
+    def make_level(k: int, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
         out.append(np.empty(shape, dtype))
         return out[-1]
 
@@ -287,7 +291,7 @@ def _yx_pyramid(data: np.ndarray, yx: list[int], is_seg: bool, max_levels: int) 
     return out
 
 
-def write_tiff(record: ImageRecord, path) -> None:
+def write_tiff(record: ImageRecord, path: PathLike) -> None:
     """Write ``record`` as TIFF; OME-TIFF when ``path`` ends with ``.ome.tif``/``.ome.tiff``.
 
     Pixel size goes to OME ``PhysicalSize*`` (OME) and to the resolution tags (centimetre
@@ -359,7 +363,7 @@ def write_tiff(record: ImageRecord, path) -> None:
         raise ConversionError(path, f"could not write TIFF ({type(exc).__name__}: {exc})") from exc
 
 
-def _spatial_units(record: ImageRecord, labels, spatial, axes: str) -> dict:
+def _spatial_units(record: ImageRecord, labels: list[str], spatial: list[int], axes: str) -> dict:
     """Unit per spatial axis letter, whether ``axis_units`` lists the spatial axes or every axis."""
     units = list(record.axis_units or [])
     if len(units) == len(labels) and len(units) != len(spatial):

@@ -10,12 +10,13 @@ by the kernel.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from ..._untrusted.input_guard import check_decoded
 
 __all__ = ["check_declared_size"]
 
 
-def check_declared_size(path: str, shape, itemsize: int, what: str = "the header") -> None:
+def check_declared_size(path: str, shape: Sequence[int], itemsize: int, what: str = "the header") -> None:
     nbytes = int(itemsize) * math.prod(int(n) for n in shape)
     check_decoded(path, nbytes, f"{what} (a {' x '.join(str(int(n)) for n in shape)} image)")

@@ -39,10 +39,10 @@ def check_metaimage_references(path: str) -> None:
             _check_ndims(value, path)
         if not sep or key.strip().lower() != b"elementdatafile":
             continue
-        value = value.strip().decode("utf-8", "surrogateescape")
-        if value.upper() == "LOCAL" or not value:
+        target = value.strip().decode("utf-8", "surrogateescape")
+        if target.upper() == "LOCAL" or not target:
             return
-        for name in _names(value, lines[i + 1:], path):
+        for name in _names(target, lines[i + 1:], path):
             contained_file(folder, name, path)
         return
     # no ElementDataFile: ITK refuses the header itself

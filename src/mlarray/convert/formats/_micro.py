@@ -25,7 +25,14 @@ import xml.etree.ElementTree as ET
 from typing import Any, Sequence
 
 from ..._errors import MetadataError
-from ..._metadata.channels import CHANNEL_COLORS, CHANNEL_NAMES, CHANNEL_WINDOWS, TIME_INTERVAL, hex_color
+from ..._metadata.channels import (
+    CHANNEL_COLORS,
+    CHANNEL_NAMES,
+    CHANNEL_VISIBLE,
+    CHANNEL_WINDOWS,
+    TIME_INTERVAL,
+    hex_color,
+)
 
 __all__ = ["CHANNEL_NAMES", "CHANNEL_COLORS", "CHANNEL_WINDOWS", "TIME_INTERVAL", "channel_fields",
            "time_fields", "axis_units", "hex_color", "ome_color_to_hex", "hex_to_ome_color", "seconds",
@@ -69,7 +76,7 @@ def hex_to_ome_color(value: Any) -> int | None:
 
 
 def channel_fields(n: int, names: Sequence | None = None, colors: Sequence | None = None,
-                   windows: Sequence | None = None) -> dict:
+                   windows: Sequence | None = None, visible: Sequence | None = None) -> dict:
     """The channel entries of ``extra`` for a channel axis of ``n``; each list is kept only if it is whole."""
     out: dict = {}
     if names is not None and len(names) == n and all(isinstance(x, str) and x for x in names):
@@ -85,6 +92,9 @@ def channel_fields(n: int, names: Sequence | None = None, colors: Sequence | Non
             pairs = []
         if pairs and all(math.isfinite(v) for w in pairs for v in w) and all(lo <= hi for lo, hi in pairs):
             out[CHANNEL_WINDOWS] = pairs
+    # Kept only when some channel is hidden: absent means all shown, and most files show every channel.
+    if visible is not None and len(visible) == n and all(isinstance(v, bool) for v in visible) and not all(visible):
+        out[CHANNEL_VISIBLE] = list(visible)
     return out
 
 
@@ -103,13 +113,13 @@ def axis_units(labels: Sequence[str], units: Sequence[str | None]) -> list[str] 
     if len(units) != len(labels):
         raise MetadataError("axis_units", list(units), f"{len(units)} units for {len(labels)} axes",
                             "give one unit (or None) per axis")
-    units = [u or "" for u in units]
-    if not any(units):
+    named = [u or "" for u in units]
+    if not any(named):
         return None
     spatial = [i for i, lab in enumerate(labels) if str(lab).startswith("spatial")]
-    if any(units[i] for i in range(len(labels)) if i not in spatial):
-        return units
-    return [units[i] for i in spatial]
+    if any(named[i] for i in range(len(labels)) if i not in spatial):
+        return named
+    return [named[i] for i in spatial]
 
 
 def ome_pixels(xml: str) -> dict:

@@ -158,7 +158,8 @@ def unit_to_ngff(unit: Any) -> str | None:
 
 
 def channels_from_omero(omero: Any, n: int) -> dict:
-    """``extra`` entries from the ``omero`` block: channel_names, channel_colors (#rrggbb), channel_windows."""
+    """``extra`` entries from the ``omero`` block: channel_names, channel_colors (#rrggbb), channel_windows and
+    channel_visible (``active``)."""
     if not isinstance(omero, dict) or not isinstance(omero.get("channels"), list):
         return {}
     chans = [c if isinstance(c, dict) else {} for c in omero["channels"]]
@@ -167,7 +168,7 @@ def channels_from_omero(omero: Any, n: int) -> dict:
         w = c.get("window")
         windows.append([w.get("start"), w.get("end")] if isinstance(w, dict) else None)
     return _micro.channel_fields(n, names=[c.get("label") for c in chans], colors=[c.get("color") for c in chans],
-                                 windows=windows)
+                                 windows=windows, visible=[c.get("active", True) for c in chans])
 
 
 def classes_from_image_label(image_label: Any) -> list[dict] | None:

@@ -28,11 +28,15 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..._data.chunks import iter_chunk_slices, working_chunk_shape
 from ..._errors import MLArrayError
+from ..._types import PathLike
 from ...optpkg import optional_import
 from ...pyramid import build_pyramid
 from .._record import ConversionError, ImageRecord, json_clean
@@ -47,7 +51,7 @@ REGION_BYTES = 8 * 2**20
 _DEFAULT_COLORS = ("#ff0000", "#00ff00", "#0000ff", "#ff00ff", "#00ffff", "#ffff00", "#ffffff")
 
 
-def _ome_zarr():
+def _ome_zarr() -> tuple[ModuleType, ModuleType, ModuleType]:
     need = {"feature": "writing OME-Zarr", "extra": "omezarr"}
     return (optional_import("zarr", **need), optional_import("ome_zarr.writer", **need),
             optional_import("ome_zarr.format", **need))
@@ -59,7 +63,7 @@ class _NGFFView:
     ``record.array`` may be numpy or any array read by slicing (an ``.mla`` file's lazy level).
     """
 
-    def __init__(self, array, order: list[int]) -> None:
+    def __init__(self, array: Any, order: list[int]) -> None:
         if not all(hasattr(array, a) for a in ("shape", "dtype", "__getitem__")):
             array = np.asanyarray(array)
         self._src, self._order = array, list(order)
@@ -81,7 +85,7 @@ class _NGFFView:
         return block.astype(self.dtype, copy=False)
 
 
-def _layout(record: ImageRecord, path: str):
+def _layout(record: ImageRecord, path: str) -> tuple[_NGFFView, list[dict], list[int], list[int], list[int]]:
     """The image in NGFF axis order (a region view), the NGFF axes (with units), the order used and the
     spatial positions."""
     ndim = len(np.shape(record.array))
@@ -110,8 +114,10 @@ def _layout(record: ImageRecord, path: str):
     return _NGFFView(record.array, order), axes, order, spatial_pos, spatial_in
 
 
-def _base_transform(record: ImageRecord, order, spatial_pos, spatial_in, labels, path: str):
+def _base_transform(record: ImageRecord, order: list[int], spatial_pos: list[int], spatial_in: list[int],
+                    labels: list[str], path: str) -> tuple[np.ndarray, np.ndarray]:
     ndim = len(order)
+    extra = record.extra or {}
     scale, shift = np.ones(ndim), np.zeros(ndim)
     d = np.asarray(record.direction, float)
     if d.shape[0] != len(spatial_in):
@@ -123,8 +129,8 @@ def _base_transform(record: ImageRecord, order, spatial_pos, spatial_in, labels,
             k = spatial_in.index(i)
             scale[pos] = float(record.spacing[k])
             shift[pos] = float(record.origin[k]) if k < len(record.origin) else 0.0
-        elif labels[i] == "temporal" and (record.extra or {}).get("time_interval"):
-            scale[pos] = float(record.extra["time_interval"])
+        elif labels[i] == "temporal" and extra.get("time_interval"):
+            scale[pos] = float(extra["time_interval"])
     # NGFF world axis j follows spatial array axis j; only a direction that maps each axis onto its
     # own world axis positively is expressible
     if not np.allclose(d, np.eye(d.shape[0]), atol=1e-9):
@@ -135,7 +141,8 @@ def _base_transform(record: ImageRecord, order, spatial_pos, spatial_in, labels,
     return scale, shift
 
 
-def _create(target, name: str, shape, dtype, axes: list[dict], spatial_pos: list[int], fmt):
+def _create(target: Any, name: str, shape: Sequence[int], dtype: DTypeLike, axes: list[dict],
+            spatial_pos: list[int], fmt: Any) -> Any:
     """An empty dataset laid out as ome-zarr-py lays its own: "/"-separated chunk keys for Zarr v2
     (NGFF 0.4), dimension names for Zarr v3 (NGFF 0.5)."""
     kw: dict = {"name": name, "shape": tuple(shape), "dtype": dtype, "chunks": _chunks(shape, spatial_pos)}
@@ -146,7 +153,7 @@ def _create(target, name: str, shape, dtype, axes: list[dict], spatial_pos: list
     return target.create_array(**kw)
 
 
-def _fill(out, view: _NGFFView, channel_pos: int | None) -> list[list[float]] | None:
+def _fill(out: Any, view: _NGFFView, channel_pos: int | None) -> list[list[float]] | None:
     """Copy ``view`` into ``out`` one bounded region at a time; per-channel [min, max] on the way."""
     tile = working_chunk_shape(view.shape, view.dtype.itemsize, out.chunks, budget_bytes=REGION_BYTES)
     ranges: list[list[float]] | None = None
@@ -155,7 +162,7 @@ def _fill(out, view: _NGFFView, channel_pos: int | None) -> list[list[float]] | 
     for region in iter_chunk_slices(view.shape, tile):
         block = view[region]
         out[region] = block
-        if ranges is not None and block.size:
+        if ranges is not None and channel_pos is not None and block.size:
             other = tuple(a for a in range(block.ndim) if a != channel_pos)
             lows, highs = block.min(axis=other), block.max(axis=other)
             for k, c in enumerate(range(*region[channel_pos].indices(view.shape[channel_pos]))):
@@ -163,7 +170,8 @@ def _fill(out, view: _NGFFView, channel_pos: int | None) -> list[list[float]] | 
     return ranges
 
 
-def _level_transforms(scale, shift, factors, spatial_pos):
+def _level_transforms(scale: np.ndarray, shift: np.ndarray, factors: list[tuple[float, ...]],
+                      spatial_pos: list[int]) -> list[list[dict]]:
     out = [[{"type": "scale", "scale": [float(x) for x in scale]},
             {"type": "translation", "translation": [float(x) for x in shift]}]]
     for f in factors:
@@ -175,7 +183,7 @@ def _level_transforms(scale, shift, factors, spatial_pos):
     return out
 
 
-def _chunks(shape, spatial_pos) -> tuple[int, ...]:
+def _chunks(shape: Sequence[int], spatial_pos: list[int]) -> tuple[int, ...]:
     edge = 64 if len(spatial_pos) == 3 else 512
     return tuple(min(n, edge) if a in spatial_pos else 1 for a, n in enumerate(shape))
 
@@ -190,10 +198,11 @@ def _omero(record: ImageRecord, n: int, dtype: np.dtype, ranges: list[list[float
         if isinstance(omero, dict) and isinstance(omero.get("channels"), list) and len(omero["channels"]) == n:
             return json_clean(omero)
     fields = _micro.channel_fields(n, names=extra.get(_micro.CHANNEL_NAMES), colors=extra.get(_micro.CHANNEL_COLORS),
-                                   windows=extra.get(_micro.CHANNEL_WINDOWS))
+                                   windows=extra.get(_micro.CHANNEL_WINDOWS), visible=extra.get(_micro.CHANNEL_VISIBLE))
     names = fields.get(_micro.CHANNEL_NAMES)
     colors = fields.get(_micro.CHANNEL_COLORS)
     windows = fields.get(_micro.CHANNEL_WINDOWS)
+    visible = fields.get(_micro.CHANNEL_VISIBLE)
     info = np.iinfo(dtype) if dtype.kind in "iu" else None
     channels = []
     for c in range(n):
@@ -202,7 +211,7 @@ def _omero(record: ImageRecord, n: int, dtype: np.dtype, ranges: list[list[float
         color = colors[c] if colors else _DEFAULT_COLORS[c % len(_DEFAULT_COLORS)]
         channels.append({
             "label": names[c] if names else f"channel {c}",
-            "color": str(color).lstrip("#").upper(), "active": True,
+            "color": str(color).lstrip("#").upper(), "active": bool(visible[c]) if visible else True,
             "window": {"start": float(start), "end": float(end),
                        "min": float(info.min) if info else lo, "max": float(info.max) if info else hi},
         })
@@ -219,7 +228,7 @@ def _mlarray_attr(record: ImageRecord, order: list[int]) -> dict:
     })
 
 
-def _write_one(group, record: ImageRecord, path: str, fmt, writer, *, label_name: str | None,
+def _write_one(group: Any, record: ImageRecord, path: str, fmt: Any, writer: ModuleType, *, label_name: str | None,
                min_size: int) -> list[int]:
     view, axes, order, spatial_pos, spatial_in = _layout(record, path)
     labels = list(record.axis_labels) or ["spatial"] * view.ndim
@@ -240,7 +249,7 @@ def _write_one(group, record: ImageRecord, path: str, fmt, writer, *, label_name
     # The transforms are set through write_multiscales_metadata, which takes each dataset's
     # transformations as they are (ome-zarr-py's ``scale`` argument has no translation).
     if label_name is None:
-        if ranges is not None:
+        if ranges is not None and channel_pos is not None:
             metadata["omero"] = _omero(record, view.shape[channel_pos], view.dtype, ranges)
         writer.write_multiscales_metadata(target, datasets, fmt=fmt, axes=axes, name=Path(path.rstrip("/")).name,
                                           metadata=metadata)
@@ -251,7 +260,8 @@ def _write_one(group, record: ImageRecord, path: str, fmt, writer, *, label_name
     return order
 
 
-def write_omezarr(record: ImageRecord, path, *, ngff_version: str | None = None, pyramid_min_size: int = 64) -> None:
+def write_omezarr(record: ImageRecord, path: PathLike, *, ngff_version: str | None = None,
+                  pyramid_min_size: int = 64) -> None:
     """Write ``record`` as an OME-Zarr store at ``path`` (replacing an existing store atomically)."""
     zarr, writer, formats = _ome_zarr()
     path = os.fspath(path).rstrip("/")

@@ -22,10 +22,13 @@ import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
+from types import ModuleType
+from typing import Any, Iterator
 
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ..._types import PathLike
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro
@@ -39,12 +42,12 @@ _OME_UNITS = {"MICROMETER": "µm", "NANOMETER": "nm", "MILLIMETER": "mm", "CENTI
 _MAX_NATIVE_METADATA = 4 * 2**20  # characters of native metadata kept in source
 
 
-def _bioio():
+def _bioio() -> ModuleType:
     # a reader plugin is needed too (e.g. bioio-nd2 for ND2): bioio's own error names the missing one
     return optional_import("bioio", feature="reading microscopy formats through bioio", extra="bioio")
 
 
-def bioio_plugin(path) -> str:
+def bioio_plugin(path: PathLike) -> str:
     """Name of the installed bioio plugin that reads ``path`` ("" if none or bioio is missing)."""
     try:
         bioio = _bioio()
@@ -58,7 +61,7 @@ def bioio_plugin(path) -> str:
     return "" if name == "ArrayLike" else name
 
 
-def _open(path: str, plugin: str | None):
+def _open(path: str, plugin: str | None) -> tuple[Any, str]:
     bioio = _bioio()
     try:
         if plugin:
@@ -82,7 +85,7 @@ def _open(path: str, plugin: str | None):
 
 
 @contextlib.contextmanager
-def _quiet_plugin_logs():
+def _quiet_plugin_logs() -> Iterator[None]:
     """Plugins log tracebacks for metadata they cannot map (e.g. bioio-czi's scene names); the
     record does not need those fields, so their logging is muted while we ask for them."""
     previous = logging.root.manager.disable
@@ -95,12 +98,12 @@ def _quiet_plugin_logs():
         logging.disable(previous)
 
 
-def _unit(img, axis: str) -> str:
+def _unit(img: Any, axis: str) -> str:
     """The unit of a spatial axis: the OME metadata's, else the plugin's, else bioio's µm."""
     return _ome_unit(img, axis) or _plugin_unit(img, axis) or "µm"
 
 
-def _ome_unit(img, axis: str) -> str | None:
+def _ome_unit(img: Any, axis: str) -> str | None:
     try:
         meta = img.metadata
         if not hasattr(meta, "images"):  # not OME: converting it to OME is slow and noisy
@@ -112,7 +115,7 @@ def _ome_unit(img, axis: str) -> str | None:
     return _OME_UNITS.get(name) if name is not None else None
 
 
-def _plugin_unit(img, axis: str) -> str | None:
+def _plugin_unit(img: Any, axis: str) -> str | None:
     try:
         u = getattr(img.dimension_properties, axis).unit
     except Exception:  # plugins without dimension properties
@@ -120,7 +123,7 @@ def _plugin_unit(img, axis: str) -> str | None:
     return u if isinstance(u, str) and u else None
 
 
-def _native_metadata(img) -> object:
+def _native_metadata(img: Any) -> object:
     try:
         meta = img.metadata
     except Exception as exc:
@@ -134,7 +137,7 @@ def _native_metadata(img) -> object:
     return text if len(text) <= _MAX_NATIVE_METADATA else {"truncated": text[:_MAX_NATIVE_METADATA]}
 
 
-def _time_interval(img, xdata) -> float | None:
+def _time_interval(img: Any, xdata: Any) -> float | None:
     """Seconds between time points, when the file states them (else None, as the TIFF reader says)."""
     try:
         meta = img.metadata
@@ -163,7 +166,7 @@ def _time_interval(img, xdata) -> float | None:
 _DEFAULT_CHANNEL_NAME = re.compile(r"Channel:\d+:\d+")  # what bioio names a channel the file does not name
 
 
-def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = None) -> ImageRecord:
+def read_bioio(path: PathLike, *, scene: int | str | None = None, plugin: str | None = None) -> ImageRecord:
     """Read one scene of any file an installed bioio plugin reads."""
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -194,13 +197,15 @@ def read_bioio(path, *, scene: int | str | None = None, plugin: str | None = Non
         labels[dims.index("S")] = "components"
     spatial = [d for d in dims if d in "ZYX"]
     sizes = img.physical_pixel_sizes
-    spacing, known = [], []
+    spacing: list[float] = []
+    known: list[str] = []
     for d in spatial:
         v = getattr(sizes, d, None)
-        ok = v is not None and np.isfinite(v) and v > 0
-        spacing.append(float(v) if ok else 1.0)
-        if ok:
+        if v is not None and np.isfinite(v) and v > 0:
+            spacing.append(float(v))
             known.append(d)
+        else:
+            spacing.append(1.0)
     with _quiet_plugin_logs():  # an axis without a pixel size has no unit (not 1 µm)
         units = {d: _unit(img, d) for d in known}
     extra: dict = _micro.time_fields(_time_interval(img, xdata)) if "T" in dims else {}

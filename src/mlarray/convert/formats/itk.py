@@ -20,10 +20,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ..._types import PathLike
 from ...affines import AffineError, convert_coord_system
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
@@ -56,11 +59,11 @@ _CHANNEL_LABELS = {"channel", "components"}
 _INDEX_ORDER_SOURCES = {"nifti1", "nifti2", "nrrd", "mgh", "analyze", "nifti1-pair"}
 
 
-def _sitk():
+def _sitk() -> ModuleType:
     return optional_import("SimpleITK", feature="reading and writing MetaImage and the other ITK formats", extra="itk")
 
 
-def itk_image_io(path) -> str:
+def itk_image_io(path: PathLike) -> str:
     """Name of the ITK ImageIO that can read ``path`` ("" if none, or SimpleITK is missing)."""
     try:
         sitk = _sitk()
@@ -81,12 +84,12 @@ def _pixel_bytes(pixel_id_text: str, components: int) -> int:
     return per * max(1, components)
 
 
-def _check_declared_size(path: str, size, pixel_text: str, components: int) -> None:
+def _check_declared_size(path: str, size: Sequence[int], pixel_text: str, components: int) -> None:
     """Refuse a header that declares more pixels than this process could hold, before ITK allocates."""
     check_declared_size(path, list(size), _pixel_bytes(pixel_text, components))
 
 
-def _metadata(img) -> dict:
+def _metadata(img: Any) -> dict:
     out = {}
     for key in img.GetMetaDataKeys():
         try:
@@ -105,7 +108,7 @@ def _format_id(io: str, metadata: dict) -> str:
     return _FORMAT_OF_IO.get(io, f"itk:{io}")
 
 
-def read_itk(path, image_io: str | None = None) -> ImageRecord:
+def read_itk(path: PathLike, image_io: str | None = None) -> ImageRecord:
     """Read any file an ITK ImageIO reads (MetaImage, Analyze, GIPL, VTK, MINC, MRC, ...).
 
     ``image_io`` forces one ImageIO by name (e.g. ``"MetaImageIO"``); by default ITK picks the
@@ -141,7 +144,7 @@ def _first_line(exc: Exception) -> str:
     return (lines[-1] if lines else str(exc).strip().splitlines()[-1])[:300]
 
 
-def _record_from_image(img, io: str, path: str) -> ImageRecord:
+def _record_from_image(img: Any, io: str, path: str) -> ImageRecord:
     sitk = _sitk()
     dim = img.GetDimension()
     ncomp = img.GetNumberOfComponentsPerPixel()
@@ -249,7 +252,7 @@ def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarra
     return spacing, origin, direction
 
 
-def _image_from_record(record: ImageRecord, path: str):
+def _image_from_record(record: ImageRecord, path: str) -> Any:
     sitk = _sitk()
     data, spatial, channel, extra = _itk_order(record, path)
     spacing, origin, direction = _lps_geometry(record, path)
@@ -268,10 +271,10 @@ def _image_from_record(record: ImageRecord, path: str):
     dmat[:ns, :ns] = direction if keep else direction[:, ::-1]
     if extra:  # time (and further) axes: restore ITK's own spacing/origin when the file came from ITK
         geo = record.source.get("itk_geometry") if isinstance(record.source, dict) else None
-        ok = isinstance(geo, dict) and geo.get("dimension") == dim
+        known = geo if isinstance(geo, dict) and geo.get("dimension") == dim else None
         for k in range(ns, dim):
-            sp.append(float(geo["spacing"][k]) if ok and geo["spacing"][k] else 1.0)
-            org.append(float(geo["origin"][k]) if ok and geo["origin"][k] is not None else 0.0)
+            sp.append(float(known["spacing"][k]) if known and known["spacing"][k] else 1.0)
+            org.append(float(known["origin"][k]) if known and known["origin"][k] is not None else 0.0)
     img.SetSpacing([float(x) for x in sp])
     img.SetOrigin([float(x) for x in org])
     img.SetDirection([float(x) for x in dmat.ravel()])
@@ -282,7 +285,7 @@ def _image_from_record(record: ImageRecord, path: str):
     return img
 
 
-def write_itk(record: ImageRecord, path, *, compress: bool = True) -> None:
+def write_itk(record: ImageRecord, path: PathLike, *, compress: bool = True) -> None:
     """Write ``record`` as MetaImage (``.mha``: one file; ``.mhd``: header plus data file).
 
     RAS geometry is converted to ITK's LPS. A vector (channel) axis becomes the pixel components,

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from types import ModuleType
 
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ..._types import PathLike
 from ...affines import AffineError, convert_coord_system
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, geometry_from_affine, json_clean
@@ -28,11 +30,11 @@ _SCAN_PARAMETERS = ("tr", "flip_angle", "te", "ti", "fov")
 _MGH_DTYPES = (np.uint8, np.int16, np.int32, np.float32)
 
 
-def _nib():
+def _nib() -> ModuleType:
     return optional_import("nibabel", feature="reading and writing MGH/MGZ", extra="convert")
 
 
-def read_mgh(path) -> ImageRecord:
+def read_mgh(path: PathLike) -> ImageRecord:
     """Read a ``.mgh`` or ``.mgz`` volume."""
     nib = _nib()
     path = os.fspath(path)
@@ -59,9 +61,10 @@ def _mgh_dtype(data: np.ndarray, path: str) -> np.ndarray:
         return data.astype(np.uint8)
     lo, hi = (data.min(), data.max()) if data.size else (0, 0)
     for t in _MGH_DTYPES:
-        info = np.iinfo(t) if np.issubdtype(t, np.integer) else None
+        dt: np.dtype = np.dtype(t)
+        info = np.iinfo(dt) if dt.kind in "iu" else None
         if info is not None and np.issubdtype(data.dtype, np.integer) and info.min <= lo and hi <= info.max:
-            return data.astype(t)
+            return data.astype(dt)
     out = data.astype(np.float32)
     if not np.array_equal(out.astype(data.dtype), data, equal_nan=data.dtype.kind == "f"):
         warnings.warn(f"{path}: MGH cannot store {data.dtype}; values were rounded to float32",
@@ -69,7 +72,7 @@ def _mgh_dtype(data: np.ndarray, path: str) -> np.ndarray:
     return out
 
 
-def write_mgh(record: ImageRecord, path) -> None:
+def write_mgh(record: ImageRecord, path: PathLike) -> None:
     """Write ``record`` as MGH (``.mgz``: gzip-compressed).
 
     Spatial axes go first, then the frame axis (MGH holds at most one). LPS geometry is

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from types import ModuleType
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ..._errors import CorruptFileError
+from ..._types import PathLike
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
 from . import _micro, _ngff
@@ -35,11 +38,11 @@ __all__ = ["read_omezarr", "write_omezarr", "is_zarr_store", "label_names", "OME
 _MLARRAY_ATTR = "mlarray"
 
 
-def _zarr():
+def _zarr() -> ModuleType:
     return optional_import("zarr", feature="reading and writing OME-Zarr", extra="omezarr")
 
 
-def is_zarr_store(path) -> bool:
+def is_zarr_store(path: PathLike) -> bool:
     """A directory holding Zarr v2 or v3 group metadata (or named ``*.zarr``)."""
     p = os.fspath(path).rstrip("/")
     if p.lower().endswith(".zarr"):
@@ -47,7 +50,7 @@ def is_zarr_store(path) -> bool:
     return os.path.isdir(p) and any(os.path.isfile(os.path.join(p, f)) for f in ("zarr.json", ".zgroup", ".zattrs"))
 
 
-def _open_group(path: str):
+def _open_group(path: str) -> Any:
     zarr = _zarr()
     try:
         return zarr.open_group(path, mode="r")
@@ -57,14 +60,14 @@ def _open_group(path: str):
         raise CorruptFileError(path, f"not a readable Zarr group ({type(exc).__name__}: {exc})") from None
 
 
-def _attrs(group) -> dict:
+def _attrs(group: Any) -> dict:
     try:
         return json_clean(dict(group.attrs))
     except Exception as exc:  # pragma: no cover - damaged attribute JSON
         raise CorruptFileError(str(group.store), f"group attributes are unreadable ({exc})") from None
 
 
-def _find_image(group, path: str, series: int):
+def _find_image(group: Any, path: str, series: int) -> tuple[Any, str]:
     """The multiscale image group to read (and its path inside the store)."""
     attrs = _attrs(group)
     ome = _ngff.ome_attrs(attrs)
@@ -89,7 +92,7 @@ def _find_image(group, path: str, series: int):
                           "point at the image group of the store")
 
 
-def _first_field(group, ome: dict) -> str | None:
+def _first_field(group: Any, ome: dict) -> str | None:
     try:
         if "plate" in ome:
             well = ome["plate"]["wells"][0]["path"]
@@ -100,7 +103,7 @@ def _first_field(group, ome: dict) -> str | None:
         return None
 
 
-def read_omezarr(path, *, series: int = 0, labels: bool = True) -> ImageRecord:
+def read_omezarr(path: PathLike, *, series: int = 0, labels: bool = True) -> ImageRecord:
     """Read an OME-Zarr image (and, with ``labels``, its label images as ``record.companions``)."""
     path = os.fspath(path)
     root = _open_group(path)
@@ -114,7 +117,7 @@ def read_omezarr(path, *, series: int = 0, labels: bool = True) -> ImageRecord:
     return record
 
 
-def label_names(path, *, series: int = 0) -> list[str]:
+def label_names(path: PathLike, *, series: int = 0) -> list[str]:
     """Names of the label images stored with an OME-Zarr image (metadata only: no pixels are read)."""
     path = os.fspath(path)
     group, _ = _find_image(_open_group(path), path, series)
@@ -131,7 +134,7 @@ def label_names(path, *, series: int = 0) -> list[str]:
     return out
 
 
-def _read_image(group, path: str, image_path: str) -> ImageRecord:
+def _read_image(group: Any, path: str, image_path: str) -> ImageRecord:
     attrs = _attrs(group)
     ome = _ngff.ome_attrs(attrs)
     where = f"{path}{'/' + image_path if image_path else ''}"
@@ -244,7 +247,7 @@ def _read_image(group, path: str, image_path: str) -> ImageRecord:
     return record
 
 
-def _zarr_format(group) -> int | None:
+def _zarr_format(group: Any) -> int | None:
     try:
         return int(group.metadata.zarr_format)
     except Exception:  # pragma: no cover - zarr API differences
@@ -260,9 +263,11 @@ def _original_order(attrs: dict, ndim: int) -> list[int] | None:
     return [int(i) for i in np.argsort(order)]
 
 
-def _levels(arrays, base_shape, spatial, where: str, inv=None) -> list:
+def _levels(arrays: Sequence[Any], base_shape: Sequence[int], spatial: Sequence[int], where: str,
+            inv: Optional[Sequence[int]] = None) -> list:
     """The lower-resolution datasets, if they form a pyramid MLArray can store (else none)."""
-    out, prev = [], tuple(base_shape)
+    out: list[np.ndarray] = []
+    prev = tuple(base_shape)
     for a in arrays:
         shape = tuple(a.shape) if inv is None else tuple(a.shape[j] for j in inv)
         ok = len(shape) == len(prev) and all(
@@ -277,7 +282,8 @@ def _levels(arrays, base_shape, spatial, where: str, inv=None) -> list:
     return out
 
 
-def _stored_geometry(attrs: dict, spacing, origin, direction, nsp: int) -> dict | None:
+def _stored_geometry(attrs: dict, spacing: np.ndarray, origin: np.ndarray, direction: Any,
+                     nsp: int) -> dict | None:
     """The exact geometry mlarray wrote beside the NGFF transforms, if those still agree with it.
 
     A tool that edits the NGFF scale or translation but not our attribute makes them disagree;
@@ -299,7 +305,7 @@ def _stored_geometry(attrs: dict, spacing, origin, direction, nsp: int) -> dict 
     return {**g, "spacing": sp, "origin": org, "direction": d}
 
 
-def _read_labels(group, path: str, image_path: str, image: ImageRecord) -> dict:
+def _read_labels(group: Any, path: str, image_path: str, image: ImageRecord) -> dict:
     if "labels" not in group:
         return {}
     lgroup = group["labels"]
@@ -324,7 +330,7 @@ def _read_labels(group, path: str, image_path: str, image: ImageRecord) -> dict:
     return out
 
 
-def write_omezarr(record: ImageRecord, path, **kw) -> None:
+def write_omezarr(record: ImageRecord, path: PathLike, **kw: Any) -> None:
     """Write ``record`` (and ``record.companions`` as labels) as OME-Zarr; see ``_omezarr_write``."""
 
     _write(record, path, **kw)
