@@ -5,11 +5,12 @@ Runs in this project's environment (``.mla`` through ``mlarray``, nnU-Net's ``.b
 ``mlarray`` package. One JSON command per stdin line, one JSON answer per stdout line:
 
     {"fmt": "mla" | "b2nd" | "npy", "files": [...], "reads": [[file_index, [[start, stop], ...]], ...],
-     "pattern": "reopen" | "open"}
+     "pattern": "reopen" | "open" | "openclose"}
     -> {"cpu": seconds of this thread's CPU time, "wall": seconds}
 
 ``reopen``: open the file, read one patch, let go (a training loader picking a random case);
-``open``: every file opened once before the clock starts, then only the reads.
+``open``: every file opened once before the clock starts, then only the reads;
+``openclose``: the opens and closes of ``reopen`` without the reads (its open cost).
 Everything is single-threaded (Blosc2 ``nthreads=1``, as loaders run one per worker process).
 """
 
@@ -32,7 +33,7 @@ def _opener(fmt):
             return MLArray.open(path, mmap_mode="r")
 
         return open_mla, lambda a: a.close()
-    if fmt == "b2nd":  # as nnU-Net v2's nnUNetDatasetBlosc2.load_case opens its cases
+    if fmt == "b2nd":  # as nnU-Net v2's nnUNetDatasetBlosc2.load_case opens its cases (2.6 to 2.8.1)
         return (lambda path: blosc2.open(urlpath=path, mode="r", dparams=_DPARAMS, mmap_mode="r")), None
     if fmt == "npy":
         return (lambda path: np.load(path, mmap_mode="r")), None
@@ -49,10 +50,12 @@ def run(cmd: dict) -> dict:
     open_, close = _opener(fmt)
     reads = [(i, tuple(slice(a, b) for a, b in key)) for i, key in cmd["reads"]]
     t_cpu, t_wall = time.thread_time(), time.perf_counter()
-    if cmd["pattern"] == "reopen":
+    if cmd["pattern"] in ("reopen", "openclose"):
+        read = cmd["pattern"] == "reopen"
         for i, key in reads:
             arr = open_(files[i])
-            _read(fmt, arr, key)
+            if read:
+                _read(fmt, arr, key)
             if close:
                 close(arr)
             del arr

@@ -59,6 +59,11 @@ class MLArray(PublishedArrayAPI):
     affine : array_like, optional
         The homogeneous voxel-to-world matrix instead of ``spacing``/``origin``/``direction``
         (giving both is refused).
+    coord_system : str, optional
+        The world frame the geometry is in (``"RAS"``, ``"LPS"``, ...; ``meta.spatial.coord_system``).
+        A segmentation made on an image's grid needs the image's frame as well as its
+        spacing/origin/direction: viewers place an anatomical file in the patient frame, a file
+        without one in its own axes.
     meta : Meta or dict, optional
         Metadata; a plain dict is taken as the source header (the published package's convention).
     axis_labels : sequence of str, optional
@@ -86,30 +91,31 @@ class MLArray(PublishedArrayAPI):
         Layout options given while loading a file.
     """
 
+    filepath: Optional[str]
+    mode: Optional[str]
+    mmap_mode: Optional[str]
+    _data: Optional[_Store]
+    _fstore: Optional[_Store]  # the open file's base array (None for in-memory arrays)
+    _saved_meta_json: Optional[str]
+    _level_cache: Optional[list[LevelArray]]
+    _verifier: Optional[_integrity.ChunkVerifier]
+    _checksums: Optional[_integrity.Checksums]
+    _sums_expected: Optional[bool]  # the metadata's record that chunk checksums exist
+
     def __init__(self, array: Any = None, spacing: Optional[Sequence[float]] = None,
                  origin: Optional[Sequence[float]] = None, direction: Optional[Sequence[Sequence[float]]] = None,
                  affine: Any = None, meta: Optional[Union[Meta, dict]] = None,
                  axis_labels: Optional[Sequence[str]] = None, copy: Optional["MLArray"] = None,
                  patch_size: Any = "default", chunk_size: Optional[Sequence[int]] = None,
                  block_size: Optional[Sequence[int]] = None, cparams: Optional[dict] = None,
-                 dparams: Optional[dict] = None, compressed: bool = True) -> None:
-        self.filepath: Optional[str] = None
-        self.mode: Optional[str] = None
-        self.mmap_mode: Optional[str] = None
-        self._data: Optional[_Store] = None
-        self._fstore: Optional[_Store] = None  # the open file's base array (None for in-memory arrays)
-        self._format = CURRENT_FORMAT
-        self._saved_meta_json: Optional[str] = None
-        self._data_dirty = False
-        self._level_cache: Optional[list[LevelArray]] = None
-        self._verifier: Optional[_integrity.ChunkVerifier] = None
-        self._checksums: Optional[_integrity.Checksums] = None
-        self._sums_expected: Optional[bool] = None  # the metadata's record that chunk checksums exist
-        self._layout = dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
-                            cparams=cparams, dparams=dparams)
+                 dparams: Optional[dict] = None, compressed: bool = True, *,
+                 coord_system: Optional[str] = None) -> None:
+        self._init_state(dict(patch_size=patch_size, chunk_size=chunk_size, block_size=block_size,
+                              cparams=cparams, dparams=dparams))
         if isinstance(array, (str, os.PathLike)):
             given = [n for n, v in (("spacing", spacing), ("origin", origin), ("direction", direction),
-                                    ("affine", affine), ("meta", meta), ("axis_labels", axis_labels),
+                                    ("affine", affine), ("coord_system", coord_system), ("meta", meta),
+                                    ("axis_labels", axis_labels),
                                     ("copy", copy), ("chunk_size", chunk_size), ("block_size", block_size),
                                     ("cparams", cparams), ("dparams", dparams)) if v is not None]
             if patch_size != "default":
@@ -120,7 +126,7 @@ class MLArray(PublishedArrayAPI):
             self._load_into(array, compressed=compressed, dparams=dparams)
             return
         self._meta = _coerce_meta(meta)
-        self._apply_geometry(spacing, origin, direction, affine, axis_labels)
+        self._apply_geometry(spacing, origin, direction, affine, axis_labels, coord_system)
         if copy is not None:
             self._meta.copy_from(copy.meta)
         if array is not None:
@@ -251,7 +257,8 @@ class MLArray(PublishedArrayAPI):
                cparams: Optional[dict] = None, dparams: Optional[dict] = None,
                spacing: Optional[Sequence[float]] = None, origin: Optional[Sequence[float]] = None,
                direction: Optional[Sequence[Sequence[float]]] = None, affine: Any = None,
-               axis_labels: Optional[Sequence[str]] = None, fill_value: Any = 0) -> "MLArray":
+               axis_labels: Optional[Sequence[str]] = None, fill_value: Any = 0,
+               coord_system: Optional[str] = None) -> "MLArray":
         """Create a new file of ``shape``/``dtype`` (filled with ``fill_value``) to be written in place.
 
         Statistics and the pyramid are computed when the file is closed.
@@ -272,7 +279,7 @@ class MLArray(PublishedArrayAPI):
             Memory-mapped writes (``"w+"``) or plain I/O (None).
         patch_size, chunk_size, block_size, cparams, dparams
             Layout and compression, as for :class:`MLArray`.
-        spacing, origin, direction, affine, axis_labels
+        spacing, origin, direction, affine, axis_labels, coord_system
             Geometry, as for :class:`MLArray`.
         fill_value : scalar
             Value of every voxel before it is written.
@@ -289,7 +296,7 @@ class MLArray(PublishedArrayAPI):
                                "open existing files with MLArray.open(path, mmap_mode='r+')")
         path = check_path(filepath, must_exist=False)
         proto = cls(None, spacing=spacing, origin=origin, direction=direction, affine=affine, meta=meta,
-                    axis_labels=axis_labels)
+                    axis_labels=axis_labels, coord_system=coord_system)
         shape = tuple(int(s) for s in (shape if isinstance(shape, (list, tuple, np.ndarray)) else (shape,)))
         proto.meta.validate(len(shape))
         _writer.create_empty(path, shape, np.dtype(dtype), proto.meta, patch_size=patch_size,
@@ -300,8 +307,23 @@ class MLArray(PublishedArrayAPI):
         self._data_dirty = True  # stats/pyramid describe the fill value only until close()
         return self
 
+    def _init_state(self, layout: dict) -> None:
+        """Every attribute an instance has, before any data or metadata is attached."""
+        self.filepath = self.mode = self.mmap_mode = None
+        self._data = self._fstore = None
+        self._format = CURRENT_FORMAT
+        self._saved_meta_json = None
+        self._data_dirty = False
+        self._level_cache = None
+        self._verifier = None
+        self._checksums = None
+        self._sums_expected = None
+        self._layout = layout
+
     def _init_empty(self) -> None:
-        MLArray.__init__(self)
+        # No Meta() here: open() attaches the file's at once, and building an empty one per open cost a
+        # loader reading one small patch per file a measurable share of its time (docs/benchmarks.md).
+        self._init_state(dict(patch_size="default", chunk_size=None, block_size=None, cparams=None, dparams=None))
 
     def _load_into(self, filepath: _PathLike, *, compressed: bool = False, dparams: Optional[dict] = None) -> None:
         if is_url(filepath):  # every chunk is fetched once, its checksum verified as it arrives (_remote)
@@ -377,11 +399,13 @@ class MLArray(PublishedArrayAPI):
 
     def _apply_geometry(self, spacing: Optional[Sequence[float]], origin: Optional[Sequence[float]],
                         direction: Optional[Sequence[Sequence[float]]], affine: Any,
-                        axis_labels: Optional[Sequence[str]]) -> None:
+                        axis_labels: Optional[Sequence[str]], coord_system: Optional[str] = None) -> None:
         sp = self._meta.spatial
         if axis_labels is not None:
             sp.set_axis_labels(axis_labels)
         sp.set_geometry(spacing, origin, direction, affine)
+        if coord_system is not None:
+            sp.coord_system = coord_system
 
     def _validate(self, ndim: Optional[int] = None) -> None:
         if ndim is None and self._data is not None:
@@ -422,6 +446,16 @@ class MLArray(PublishedArrayAPI):
     @direction.setter
     def direction(self, value: Optional[Sequence[Sequence[float]]]) -> None:
         self._set_part("direction", value)
+
+    @property
+    def coord_system(self) -> Optional[str]:
+        """The world frame of the geometry (``meta.spatial.coord_system``: ``"RAS"``, ``"LPS"``, ...)."""
+        return self._meta.spatial.coord_system
+
+    @coord_system.setter
+    def coord_system(self, value: Optional[str]) -> None:
+        self._meta.spatial.coord_system = value
+        self._validate()
 
     @property
     def affine(self) -> Optional[list[list[float]]]:

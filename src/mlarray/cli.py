@@ -206,7 +206,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- convert
 
-def _expand_sources(sources: Sequence[str]) -> list[str]:
+def _expand_sources(sources: Sequence[str], one_output: bool = False) -> list[str]:
+    """The images to convert. A folder that is not one image is a batch of the images in it, unless
+    ``one_output`` (one source, an output file named): then it is read as one image (a study folder of
+    series folders gives its largest series)."""
     out: list[str] = []
     for s in sources:
         if any(c in s for c in "*?["):
@@ -214,7 +217,7 @@ def _expand_sources(sources: Sequence[str]) -> list[str]:
             if not matches:
                 raise FileNotFoundError(f"no file matches {s!r}")
             out += matches
-        elif os.path.isdir(s) and registry.is_image_folder(s) is None:  # a folder of images, not one image
+        elif os.path.isdir(s) and registry.is_image_folder(s) is None and not one_output:  # a folder of images
             out += registry.scan_folder(s)
         else:
             out.append(s)
@@ -383,7 +386,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return 2
     *sources, dst = args.paths
     try:
-        sources = _expand_sources(sources)
+        sources = _expand_sources(sources, one_output=len(sources) == 1 and not args.to
+                                  and registry.names_one_output(dst))
     except FileNotFoundError as exc:
         print(f"mlarray convert: {exc}", file=sys.stderr)
         return 2
@@ -398,7 +402,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             return 2
     pairs = _plan(sources, dst, args.to)
     pairs, skipped, blocked = _existing_outputs(pairs, args.overwrite, args.quiet)
-    write_kw = {k: v for k, v in (("labels", args.labels), ("ngff_version", args.ngff_version)) if v}
+    write_kw = {k: v for k, v in (("labels", args.labels), ("ngff_version", args.ngff_version),
+                                   ("deidentify", args.deidentify)) if v}
     results = run_batch(pairs, patch_size=args.patch_size, seg=True if args.seg else None, jobs=args.jobs,
                         scheduler=args.scheduler, quiet=args.quiet, orient=args.orient, reference=args.reference,
                         write_kw=write_kw, series_uid=args.series_uid) if pairs else []
@@ -502,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--series-uid", default=None, metavar="UID",
                    help="for a DICOM folder holding several series: the SeriesInstanceUID to read "
                         "(default: the series with the most images, with a warning naming the others)")
+    c.add_argument("--deidentify", action="store_true",
+                   help="drop patient identifiers from the source header kept in the output (DICOM PS3.15 "
+                        "Basic Profile attributes, private tags, UIDs, file names); by default it is kept whole")
     c.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes")
     c.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (runs the same batch)")
     c.add_argument("--quiet", "-q", action="store_true")

@@ -18,14 +18,20 @@ maps, a 4-channel MR series, a slide) with ``benchmarks/codec_sweep.py`` and
   so the noisy low bytes of CT data are stored raw (decoded at ``memcpy`` speed) while the high
   bytes shrink to almost nothing. ZSTD decodes far slower; plain LZ4 decodes junk matches in
   the noise; BITSHUFFLE and higher levels cost more than they save.
+* The filter is chosen per array at save time by trial, as nnU-Net 2.8 does: the central chunk is
+  compressed with each candidate of :func:`codec_candidates` and the smallest wins
+  (:func:`choose_cparams`). The default profile's only alternative is LZ4HC 6 without a filter on
+  4x larger blocks, for data whose whole values repeat (coarsely quantised floats); it must be
+  clearly smaller and reach 3:1, because unfiltered LZ4 with short matches decodes at about half
+  the split pipeline's speed.
 
 The measured comparisons behind each rule are in ``docs/benchmarks.md`` ("Layout choices").
 
 ``profile="training"`` (``MLArray.save(..., profile="training")``) is the size-first choice for
-training copies: ZSTD 8 without byte-plane splitting (nnU-Net's coder and level) on 64 KiB
-blocks / 1 MiB chunks, and the filter pipeline that compresses the array's central chunk best
-(SHUFFLE or SHUFFLE+BYTEDELTA; none or BITSHUFFLE for bytes). Its files are about the size of
-nnU-Net's store; its reads are ZSTD-bound (docs/benchmarks.md, loader table).
+training copies: ZSTD 8 without byte-plane splitting on 64 KiB blocks / 1 MiB chunks, and the
+filter pipeline that compresses the array's central chunk best (SHUFFLE, SHUFFLE+BYTEDELTA or none;
+none or BITSHUFFLE for bytes). Its files are smaller than nnU-Net 2.8's LZ4HC store; its reads are
+ZSTD-bound (docs/benchmarks.md, loader table).
 
 Non-spatial axes (channels, time) get chunk = block = 1 so that reading one channel
 never decodes the others, except small trailing axes (<= 4, e.g. interleaved RGB) that
@@ -56,6 +62,9 @@ __all__ = [
     "resolve_layout",
     "default_cparams",
     "profile_cparams",
+    "codec_candidates",
+    "choose_cparams",
+    "trial_slab_bytes",
     "check_profile",
     "PROFILES",
     "to_blosc2_cparams",
@@ -330,38 +339,105 @@ def _budgets(profile: str) -> tuple[int, int]:
     return BLOCK_BYTES, CHUNK_BYTES
 
 
-def training_filter_candidates(dtype: DTypeLike) -> list[list[str]]:
-    """Filter pipelines the training profile tries (see :func:`profile_cparams`)."""
-    if np.dtype(dtype).itemsize > 1:
-        return [["SHUFFLE"], ["SHUFFLE", "BYTEDELTA"]]
-    return [["NOFILTER"], ["BITSHUFFLE"]]
+# The default profile's NOFILTER candidate gets blocks this many times larger (grown inside the chunk):
+# LZ4 finds repeats of whole values only within its block, and quantised float data (z-scored CT) is
+# made of repeats. Measured on z-scored CT float32: 16 KiB blocks 13.5 MB, 64 KiB 11.9 MB per case.
+NOFILTER_BLOCK_GROWTH = 4
+# In the default profile (fast reads) the unfiltered candidate must make the trial slab this much
+# smaller than the split SHUFFLE pipeline *and* compress it at least NOFILTER_MIN_RATIO : 1. LZ4
+# decodes unfiltered data at a speed that follows its ratio: short matches (one repeated value each)
+# decode slowly. Measured (benchmarks/filter_choice.py, 128^3 reads, one thread): z-scored CT float32
+# 1.8:1 unfiltered, 27 % smaller than split SHUFFLE but read at 0.43x its speed; a coarsely
+# quantised float32 4.6:1, 57 % smaller at 0.95x.
+SLOWER_DECODE_MARGIN = 0.90
+NOFILTER_MIN_RATIO = 3.0
+
+
+def codec_candidates(profile: str, dtype: DTypeLike, chunks: Sequence[int] | None = None,
+                     blocks: Sequence[int] | None = None, spatial_axes: Sequence[int] | None = None,
+                     fixed_blocks: bool = False) -> list[tuple[dict, list[int] | None]]:
+    """The ``(cparams description, blocks)`` pairs a save trial compares, the profile's preference first.
+
+    ``"default"``: LZ4HC 6 + SHUFFLE with byte-plane splitting (fast decode: noisy low bytes are
+    stored raw), and for multi-byte data LZ4HC 6 without a filter on larger blocks (repeated whole
+    values, e.g. quantised floats). ``"training"``: ZSTD 8 without splitting and SHUFFLE,
+    SHUFFLE+BYTEDELTA or no filter for multi-byte data (BYTEDELTA wins on smooth CT, no filter on
+    quantised floats); none or BITSHUFFLE for bytes (sparse label maps). ``fixed_blocks``: the caller
+    chose the blocks, every candidate keeps them.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    blocks = None if blocks is None else list(blocks)
+    if check_profile(profile) == "default":
+        first = default_cparams(dtype)
+        if itemsize == 1:
+            return [(first, blocks)]
+        grown = blocks if fixed_blocks else _grown_blocks(blocks, chunks, spatial_axes, NOFILTER_BLOCK_GROWTH)
+        nofilter = {"codec": "LZ4HC", "clevel": 6, "filters": ["NOFILTER"], "splitmode": "NEVER_SPLIT"}
+        return [(first, blocks), (nofilter, grown)]
+    base = {"codec": "ZSTD", "clevel": 8, "splitmode": "NEVER_SPLIT"}
+    if itemsize > 1:
+        pipelines = [["SHUFFLE"], ["SHUFFLE", "BYTEDELTA"], ["NOFILTER"]]
+    else:
+        pipelines = [["NOFILTER"], ["BITSHUFFLE"]]
+    return [({**base, "filters": f}, blocks) for f in pipelines]
+
+
+def _grown_blocks(blocks: list[int] | None, chunks: Sequence[int] | None, spatial_axes: Sequence[int] | None,
+                  factor: int) -> list[int] | None:
+    """``blocks`` doubled along the spatial axes (last first; never the slice axis of a volume) inside
+    ``chunks`` until ``factor`` times larger."""
+    if blocks is None or chunks is None:
+        return blocks
+    spatial = _check_spatial_axes(spatial_axes, len(blocks))
+    axes = spatial[::-1] if len(spatial) < 3 else spatial[:0:-1]  # 2D loaders read one slice of a volume
+    out = list(blocks)
+    _double_while(out, axes, tuple(int(c) for c in chunks), math.prod(blocks) * factor)
+    return out
+
+
+def trial_slab_bytes(sample: np.ndarray, desc: dict, blocks: Sequence[int] | None) -> int:
+    """Compressed bytes of ``sample`` (one chunk) under one candidate: the trial's measure."""
+    sample = np.ascontiguousarray(sample)
+    trial_blocks = None if blocks is None else tuple(max(1, min(int(b), n)) for b, n in zip(blocks, sample.shape))
+    cp = to_blosc2_cparams({**desc, "nthreads": 1})
+    # empty + assignment rather than blosc2.asarray: the array's own compression is the one asarray call
+    # callers (and the published package's suite) can count on
+    trial = blosc2.empty(sample.shape, dtype=sample.dtype, chunks=sample.shape, blocks=trial_blocks, cparams=cp)
+    trial[...] = sample
+    return trial.schunk.cbytes
+
+
+def choose_cparams(profile: str, dtype: DTypeLike, sample: np.ndarray | None = None,
+                   chunks: Sequence[int] | None = None, blocks: Sequence[int] | None = None,
+                   spatial_axes: Sequence[int] | None = None,
+                   fixed_blocks: bool = False) -> tuple[dict, list[int] | None]:
+    """``(cparams description, blocks)`` for a save: the candidate of :func:`codec_candidates` that
+    compresses ``sample`` (the array's central chunk) smallest, as nnU-Net 2.8 picks its filter.
+
+    Without a sample (empty files, regions written later) the profile's first choice. In the
+    default profile the unfiltered candidate, which decodes slower unless its matches are long,
+    must be ``SLOWER_DECODE_MARGIN`` times the first one's size or less and compress the sample
+    ``NOFILTER_MIN_RATIO`` : 1 or better; ties go to the earlier candidate. The trial compresses
+    one chunk per candidate, single-threaded.
+    """
+    candidates = codec_candidates(profile, dtype, chunks, blocks, spatial_axes, fixed_blocks)
+    if sample is None or sample.size == 0 or len(candidates) == 1:
+        return candidates[0]
+    sizes = [trial_slab_bytes(sample, desc, b) for desc, b in candidates]
+    if check_profile(profile) == "default":
+        # candidates after the first decode slower: they must win clearly and by long matches
+        first = sizes[0]
+        raw = np.asarray(sample).nbytes
+        sizes = [sizes[0]] + [n if n <= SLOWER_DECODE_MARGIN * first and raw >= NOFILTER_MIN_RATIO * n else first + 1
+                              for n in sizes[1:]]
+    return candidates[int(np.argmin(sizes))]  # argmin: the first of equal sizes
 
 
 def profile_cparams(profile: str, dtype: DTypeLike, sample: np.ndarray | None = None,
                     blocks: Sequence[int] | None = None) -> dict:
-    """Compression parameters of a save profile, as plain names.
-
-    ``"default"``: :func:`default_cparams` (fast reads). ``"training"``: ZSTD 8 without byte-plane
-    splitting, the entropy coder and level of nnU-Net's store, with the filter pipeline that makes
-    ``sample`` (a representative region, e.g. the central chunk) smallest: SHUFFLE alone or
-    followed by BYTEDELTA for multi-byte data (BYTEDELTA wins on smooth CT and loses on z-scored
-    MR, hence the trial), none or BITSHUFFLE for bytes (sparse label maps).
-    """
-    if check_profile(profile) == "default":
-        return default_cparams(dtype)
-    base = {"codec": "ZSTD", "clevel": 8, "splitmode": "NEVER_SPLIT"}
-    candidates = training_filter_candidates(dtype)
-    if sample is None or sample.size == 0 or len(candidates) == 1:
-        return {**base, "filters": candidates[0]}
-    import blosc2
-
-    sample = np.ascontiguousarray(sample)
-    trial_blocks = None if blocks is None else tuple(max(1, min(b, n)) for b, n in zip(blocks, sample.shape))
-    sizes = []
-    for filters in candidates:
-        cp = to_blosc2_cparams({**base, "filters": filters, "nthreads": 1})
-        sizes.append(blosc2.asarray(sample, chunks=sample.shape, blocks=trial_blocks, cparams=cp).schunk.cbytes)
-    return {**base, "filters": candidates[int(np.argmin(sizes))]}  # ties: the first (plain SHUFFLE)
+    """Compression parameters of a save profile, as plain names (:func:`choose_cparams` with the
+    given blocks kept for every candidate)."""
+    return choose_cparams(profile, dtype, sample, None, blocks, None, fixed_blocks=True)[0]
 
 
 def to_blosc2_cparams(d: dict) -> blosc2.CParams:

@@ -170,3 +170,44 @@ def test_series_uid_reaches_workers_of_a_parallel_batch(tmp_path, capsys):
     assert MLArray.open(tmp_path / "out" / "p1.mla").meta.source["series_uid"] == chosen
     assert not (tmp_path / "out" / "p2.mla").exists()
     assert "p2" in capsys.readouterr().err
+
+
+def _study_of_series_folders():
+    study = Path(get_testdata_file("DICOMDIR")).parent / "98892001"  # CT2N (2 files) and CT5N (5 files)
+    assert sorted(p.name for p in study.iterdir() if p.is_dir()) == ["CT2N", "CT5N"]
+    return study
+
+
+def test_study_folder_to_one_file_reads_its_largest_series(tmp_path, capsys):
+    study = _study_of_series_folders()
+    sitk_reader = sitk.ImageSeriesReader()  # ITK's choice of files for the larger series
+    ct5 = sitk.ReadImage(sitk_reader.GetGDCMSeriesFileNames(str(study / "CT5N")))
+    capsys.readouterr()
+    assert main(["convert", str(study), str(tmp_path / "ct5n.mla")]) == 0
+    err = capsys.readouterr().err
+    assert (tmp_path / "ct5n.mla").is_file()  # one file, not a folder of outputs
+    img = MLArray.open(tmp_path / "ct5n.mla")
+    np.testing.assert_array_equal(img.to_numpy(), sitk.GetArrayFromImage(ct5))
+    ct2_uid = str(pydicom.dcmread(next((study / "CT2N").iterdir()), stop_before_pixels=True).SeriesInstanceUID)
+    assert "2 series found" in err and ct2_uid in err  # the warning names the series left out
+    assert [s["SeriesInstanceUID"] for s in img.meta.source["other_series"]] == [ct2_uid]
+
+
+def test_study_folder_to_a_folder_converts_every_series(tmp_path, capsys):
+    study = _study_of_series_folders()
+    capsys.readouterr()
+    assert main(["convert", str(study), str(tmp_path / "out") + os.sep]) == 1  # one series is no volume
+    err = capsys.readouterr().err
+    # CT2N holds two scouts in different orientations: refused by name; CT5N converted on its own
+    assert "converted 1 of 2" in err and "CT2N" in err and "not one volume" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["CT5N.mla"]
+
+
+def test_folder_without_dicom_to_one_file_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    shutil.copy(NIB_DATA / "anatomical.nii", tmp_path / "imgs" / "a.nii")
+    capsys.readouterr()
+    assert main(["convert", str(tmp_path / "imgs"), str(tmp_path / "a.mla")]) == 1
+    err = capsys.readouterr().err
+    assert not (tmp_path / "a.mla").exists()
+    assert "no DICOM image files" in err and "converts every image in a folder" in err

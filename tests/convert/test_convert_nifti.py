@@ -6,10 +6,13 @@ import os
 import nibabel as nib
 import numpy as np
 import pytest
+from dicom_voxel_order import SOURCES, dicom_mla, sitk_write, world_columns  # noqa: E402
 from nibabel.affines import apply_affine  # noqa: E402
 from nibabel.testing import data_path  # noqa: E402
 
+from mlarray import MLArray  # noqa: E402
 from mlarray._errors import CorruptFileError  # noqa: E402
+from mlarray.cli import main  # noqa: E402
 from mlarray.convert import ConversionError, read_any, write_any  # noqa: E402
 from mlarray.convert.nifti import read_nifti, write_nifti  # noqa: E402
 
@@ -159,3 +162,44 @@ def test_read_any_and_write_any_dispatch(tmp_path):
     rec = read_any(_path("anatomical.nii"))
     write_any(rec, tmp_path / "x.nii.gz")
     assert nib.load(tmp_path / "x.nii.gz").shape == rec.array.shape
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_dicom_sourced_mla_exports_the_nifti_simpleitk_writes(name, tmp_path):
+    """ITK, SimpleITK and dcm2niix store a DICOM as (col, row, slice); a model trained on their NIfTIs must see
+    ours the same way (the .mla keeps DICOM's (slice, row, col))."""
+    mla = dicom_mla(name, tmp_path)
+    assert main(["convert", "-q", str(mla), str(tmp_path / "ours.nii.gz")]) == 0
+    sitk_write(SOURCES[name], tmp_path / "itk.nii.gz")
+    ours, ref = nib.load(tmp_path / "ours.nii.gz"), nib.load(tmp_path / "itk.nii.gz")
+    assert ours.shape == ref.shape
+    np.testing.assert_array_equal(np.asanyarray(ours.dataobj), np.asanyarray(ref.dataobj))
+    np.testing.assert_allclose(world_columns(ours.affine, ours.shape), world_columns(ref.affine, ref.shape),
+                               atol=1e-4)
+    if name != "MR_small":  # one MR slice: ITK's step is 1 mm, ours SliceThickness (0.8 mm); it places nothing
+        np.testing.assert_allclose(ours.affine, ref.affine, atol=1e-4)
+    assert nib.aff2axcodes(ours.affine) == nib.aff2axcodes(ref.affine)
+
+
+def test_dicom_sourced_mla_stays_slice_row_col_and_nifti_sourced_keeps_its_order(tmp_path):
+    """The rule is the exports': the .mla of a DICOM keeps (slice, row, col); a NIfTI's .mla keeps (i, j, k) and
+    comes back as the same NIfTI."""
+    mla = MLArray.open(dicom_mla("CT2 series", tmp_path))
+    assert mla.shape == (4, 16, 16)
+    src = _path("anatomical.nii")
+    assert main(["convert", "-q", src, str(tmp_path / "anat.mla")]) == 0
+    assert main(["convert", "-q", str(tmp_path / "anat.mla"), str(tmp_path / "back.nii")]) == 0
+    a, b = nib.load(src), nib.load(tmp_path / "back.nii")
+    assert a.shape == b.shape == MLArray.open(tmp_path / "anat.mla").shape
+    np.testing.assert_array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))
+    np.testing.assert_array_equal(a.affine, b.affine)
+
+
+def test_reoriented_dicom_keeps_the_axes_it_was_given(tmp_path):
+    """``--orient RAS+`` gives the .mla (R, A, S) axes; the NIfTI keeps them rather than reversing them."""
+    src = SOURCES["CT2 series"]
+    assert main(["convert", "-q", "--orient", "RAS+", str(src), str(tmp_path / "ras.mla")]) == 0
+    assert main(["convert", "-q", str(tmp_path / "ras.mla"), str(tmp_path / "ras.nii.gz")]) == 0
+    img = nib.load(tmp_path / "ras.nii.gz")
+    assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), MLArray.open(tmp_path / "ras.mla").to_numpy())

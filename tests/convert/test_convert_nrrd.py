@@ -5,8 +5,10 @@ import json
 import nrrd
 import numpy as np
 import pytest
+from dicom_voxel_order import SOURCES, dicom_mla, sitk_write  # noqa: E402
 
 from mlarray._errors import CorruptFileError  # noqa: E402
+from mlarray.cli import main  # noqa: E402
 from mlarray.convert import ConversionError, read_any, write_any  # noqa: E402
 from mlarray.convert.nrrd import read_nrrd  # noqa: E402
 
@@ -99,3 +101,19 @@ def test_bad_nrrd(tmp_path):
         f.unlink()
     with pytest.raises((ConversionError, CorruptFileError), match="lost.nhdr"):
         read_any(hdr)
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_dicom_sourced_mla_exports_the_nrrd_simpleitk_writes(name, tmp_path):
+    """NRRD, like NIfTI, stores its fastest axis first: a DICOM goes out as (col, row, slice), as ITK writes it."""
+    mla = dicom_mla(name, tmp_path)
+    assert main(["convert", "-q", str(mla), str(tmp_path / "ours.nrrd")]) == 0
+    sitk_write(SOURCES[name], tmp_path / "itk.nrrd")
+    ours, ours_h = nrrd.read(str(tmp_path / "ours.nrrd"))
+    ref, ref_h = nrrd.read(str(tmp_path / "itk.nrrd"))
+    assert ours.shape == ref.shape
+    np.testing.assert_array_equal(ours, ref)
+    assert ours_h["space"] == ref_h["space"] == "left-posterior-superior"
+    np.testing.assert_allclose(ours_h["space origin"], ref_h["space origin"], atol=1e-4)
+    moving = [k for k, n in enumerate(ours.shape) if n > 1]  # one slice's step places nothing (test_convert_nifti)
+    np.testing.assert_allclose(ours_h["space directions"][moving], ref_h["space directions"][moving], atol=1e-4)

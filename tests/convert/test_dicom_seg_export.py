@@ -138,3 +138,141 @@ def test_seg_export_chooses_the_series_its_source_names(tmp_path, with_reference
     back = MLArray.open(tmp_path / "back.mla")
     assert np.array_equal(back.to_numpy(), lab)
     assert back.meta.source["on_grid_of"]["series_uid"] == uid
+
+
+def _missing_required(path):
+    """Type 1 (absent or empty) and Type 2 (absent) attributes of the mandatory modules of the file's IOD,
+    as highdicom's tables of the standard (PS3.3) list them."""
+    from highdicom._standard_utils import construct_module_tree, get_iod_module_map, get_sop_class_iod_map
+
+    ds = pydicom.dcmread(path)
+    iod = get_sop_class_iod_map()[str(ds.SOPClassUID)]
+    missing = []
+    for module in get_iod_module_map()[iod]:
+        if module["usage"] != "M":
+            continue
+        for kw, item in construct_module_tree(module["key"])["attributes"].items():
+            kind = item["type"].value
+            if kind in ("1", "2") and kw not in ds or kind == "1" and kw in ds and ds[kw].is_empty:
+                missing.append(f"{module['key']}:{kw} (type {kind})")
+    return missing
+
+
+def _anatomical_series(tmp_path):
+    """anatomical.nii (nibabel's) -> .mla -> a DICOM series, through the CLI: a series from a non-DICOM source."""
+    from nibabel.testing import data_path
+
+    assert main(["convert", "-q", os.path.join(data_path, "anatomical.nii"), str(tmp_path / "anat.mla")]) == 0
+    assert main(["convert", "-q", str(tmp_path / "anat.mla"), str(tmp_path / "anat_dcm") + "/"]) == 0
+    return sorted((tmp_path / "anat_dcm").iterdir())
+
+
+def test_series_from_a_non_dicom_source_has_every_required_attribute(tmp_path):
+    files = _anatomical_series(tmp_path)
+    assert files
+    for f in files:
+        assert _missing_required(f) == [], f
+    ds = pydicom.dcmread(files[0])
+    assert ds.Modality == "OT" and ds.SeriesNumber is not None and ds.InstanceNumber == 1
+
+
+@pytest.mark.parametrize("name", ["eCT_Supplemental.dcm", "emri_small.dcm", "rtdose.dcm", "US1_UNCR.dcm",
+                                  "CT_small.dcm", "MR_small.dcm"])
+def test_series_from_dicom_sources_has_every_required_attribute(tmp_path, name):
+    from pydicom.data import get_testdata_file
+
+    assert main(["convert", "-q", get_testdata_file(name), str(tmp_path / "x.mla")]) == 0
+    assert main(["convert", "-q", str(tmp_path / "x.mla"), str(tmp_path / "x_dcm") + "/"]) == 0
+    files = sorted((tmp_path / "x_dcm").iterdir())
+    assert files and all(_missing_required(f) == [] for f in files)
+
+
+def _seg_on_converted_series(tmp_path):
+    """The series converted back to .mla (CLI) and a segmentation drawn on its grid, as a user makes one."""
+    _anatomical_series(tmp_path)
+    assert main(["convert", "-q", str(tmp_path / "anat_dcm") + "/", str(tmp_path / "from_dcm.mla")]) == 0
+    ct = MLArray.open(tmp_path / "from_dcm.mla")
+    lab = np.zeros(ct.shape, np.uint8)
+    lab[5:15, 10:20, 8:16] = 1
+    lab[18:22, 20:30, 10:12] = 2
+    MLArray(lab, affine=ct.affine, meta=Meta(is_seg=True, classes={1: "bright", 2: "ventricle"},
+                                             source=dict(ct.meta.source))).save(tmp_path / "seg.mla")
+    return ct, lab
+
+
+def test_seg_export_on_a_series_written_from_nifti(tmp_path):
+    ct, lab = _seg_on_converted_series(tmp_path)
+    argv = ["convert", "-q", str(tmp_path / "seg.mla"), str(tmp_path / "segout") + "/",
+            "--reference", str(tmp_path / "anat_dcm")]
+    assert main(argv) == 0
+    (out,) = (tmp_path / "segout").iterdir()
+    seg = hd.seg.segread(str(out))
+    assert {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence} == {1: "bright", 2: "ventricle"}
+    assert _missing_required(out) == []
+    assert main(["convert", "-q", str(out), str(tmp_path / "back.mla"), "--reference", str(tmp_path / "anat_dcm")]) == 0
+    np.testing.assert_array_equal(MLArray.open(tmp_path / "back.mla").to_numpy(), lab)
+
+
+def test_reference_series_lacking_an_attribute_is_named_not_an_attribute_error(tmp_path, capsys):
+    _seg_on_converted_series(tmp_path)
+    for f in (tmp_path / "anat_dcm").iterdir():  # a user's series without the patient's ID
+        ds = pydicom.dcmread(f)
+        del ds.PatientID
+        ds.save_as(f)
+    capsys.readouterr()
+    argv = ["convert", str(tmp_path / "seg.mla"), str(tmp_path / "segout") + "/",
+            "--reference", str(tmp_path / "anat_dcm")]
+    assert main(argv) == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "ConversionError" in text and "lacks the DICOM attribute PatientID" in text
+    assert "AttributeError" not in text
+    assert str(tmp_path / "segout") in text and ".partial" not in text
+
+
+def test_seg_round_trip_on_an_unevenly_spaced_series(tmp_path):
+    import warnings
+
+    from pydicom.data import get_testdata_file
+
+    ct2 = os.path.join(os.path.dirname(get_testdata_file("DICOMDIR")), "77654033", "CT2")  # steps 1.25 to 202.5 mm
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the uneven spacing warning of reading the series
+        assert main(["convert", "-q", ct2, str(tmp_path / "ct2.mla")]) == 0
+    ct = MLArray.open(tmp_path / "ct2.mla")
+    lab = np.zeros(ct.shape, np.uint8)
+    lab[:, 4:10, 3:12] = 1
+    lab[1:3, 10:14, 8:15] = 2
+    MLArray(lab, affine=ct.affine, meta=Meta(is_seg=True, classes={1: "body", 2: "lesion"},
+                                             source=dict(ct.meta.source))).save(tmp_path / "seg.mla")
+    assert main(["convert", "-q", str(tmp_path / "seg.mla"), str(tmp_path / "segout") + "/", "--reference", ct2]) == 0
+    (out,) = (tmp_path / "segout").iterdir()
+    # highdicom's reading: every frame lies on one of the series' true slice positions
+    seg = hd.seg.segread(str(out))
+    slice_positions = {tuple(np.round(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient, 3))
+                       for f in (os.path.join(ct2, n) for n in os.listdir(ct2))}
+    frames = {tuple(np.round(item.PlanePositionSequence[0].ImagePositionPatient, 3))
+              for item in seg.PerFrameFunctionalGroupsSequence}
+    assert frames <= slice_positions and len(frames) == ct.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "frames do not lie on the referenced series' slices"
+        assert main(["convert", "-q", str(out), str(tmp_path / "back.mla"), "--reference", ct2]) == 0
+    back = MLArray.open(tmp_path / "back.mla")
+    np.testing.assert_array_equal(back.to_numpy(), lab)
+    np.testing.assert_allclose(back.affine, ct.affine, atol=1e-6)
+    assert back.meta.source["slice_positions"] == ct.meta.source["slice_positions"]
+
+
+def test_seg_on_a_series_declaring_a_wrong_slice_spacing_follows_the_positions(tmp_path):
+    """A series whose SpacingBetweenSlices (1) contradicts its positions (2.5 mm apart), as SimpleITK writes once
+    a process has read a DICOM: the SEG declares the positions' spacing, so highdicom can build its volume."""
+    import pydicom
+
+    uid = write_series(tmp_path / "series", AXIAL, "1.2.826.0.1.3680043.10.511.9")
+    for f in (tmp_path / "series").iterdir():
+        ds = pydicom.dcmread(f)
+        ds.SpacingBetweenSlices = "1"
+        ds.save_as(f)
+    ct, lab = _segmentation(tmp_path)
+    assert main(["convert", str(tmp_path / "seg.mla"), str(tmp_path / "seg.dcm")]) == 0
+    _check_with_highdicom(tmp_path / "seg.dcm", ct, lab, uid)

@@ -113,3 +113,40 @@ def test_even_series_has_no_spacing_report(tmp_path):
     assert np.ptp(steps) < 1e-3
     assert main(["convert", "-q", ct5, str(tmp_path / "ct5.mla")]) == 0
     assert [p for p in validate(tmp_path / "ct5.mla") if p.field.startswith("source.")] == []
+
+
+def _pydicom_test_file(name):
+    return _exists(os.path.join(os.path.dirname(PYDICOM_DATA), name))
+
+
+@pytest.mark.parametrize("name", ["examples_ybr_color.dcm", "examples_palette.dcm", "JPEG2000.dcm"])
+def test_dicom_without_patient_geometry_claims_no_anatomical_frame(tmp_path, name):
+    from mlarray.affines import anatomical_letters
+
+    src = _pydicom_test_file(name)
+    hdr = pydicom.dcmread(src, stop_before_pixels=True)
+    assert "ImagePositionPatient" not in hdr and "ImageOrientationPatient" not in hdr
+    assert main(["convert", "-q", src, str(tmp_path / "x.mla")]) == 0
+    img = MLArray.open(tmp_path / "x.mla")
+    assert img.meta.source["dicom_geometry"] == "implicit"
+    assert img.meta.spatial.coord_system == "unknown"
+    assert anatomical_letters(img.meta.spatial.coord_system) is None  # what viewers label the axes with
+    assert validate(tmp_path / "x.mla") == []
+
+
+def test_ultrasound_cine_frames_are_a_time_axis(tmp_path):
+    import SimpleITK as sitk
+
+    src = _pydicom_test_file("examples_ybr_color.dcm")
+    hdr = pydicom.dcmread(src, stop_before_pixels=True)
+    assert int(hdr.NumberOfFrames) == 30 and hdr.FrameIncrementPointer == 0x00181063  # frames step FrameTime
+    assert main(["convert", "-q", src, str(tmp_path / "cine.mla")]) == 0
+    img = MLArray.open(tmp_path / "cine.mla")
+    sp = img.meta.spatial
+    assert sp.axis_labels == ["temporal", "spatial", "spatial", "channel"]
+    assert img.meta.extra["time_interval"] == pytest.approx(float(hdr.FrameTime) / 1000.0)
+    assert sp.axis_units[0] == "s"
+    itk = sitk.ReadImage(src)  # ITK stacks the frames as slices; the values per frame are the same
+    np.testing.assert_array_equal(img.to_numpy(), sitk.GetArrayFromImage(itk))
+    assert list(sp.spacing) == list(itk.GetSpacing()[1::-1])  # in-plane (row, col) spacing
+    assert validate(tmp_path / "cine.mla") == []

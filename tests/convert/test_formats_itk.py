@@ -12,6 +12,7 @@ import SimpleITK as sitk
 
 from mlarray import Meta, MLArray
 from mlarray._errors import CorruptFileError
+from mlarray.cli import main
 from mlarray.convert import detect_format, read_any, write_any
 from mlarray.convert.formats.itk import read_itk, write_itk
 
@@ -231,3 +232,26 @@ def test_images_without_an_anatomical_frame_stay_upright(tmp_path):
     back = sitk.ReadImage(str(tmp_path / "stack.mha"))
     assert back.GetDirection() == tuple(np.eye(3).ravel()) and back.GetSpacing() == (0.25, 0.5, 2.0)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(back), stack)
+
+
+@pytest.mark.parametrize("src", ["a.hdr", "a.mha"])
+def test_files_read_by_itk_go_to_metaimage_and_nifti_as_itk_writes_them(tmp_path, src):
+    """A file read through ITK is in GetArrayFromImage's reversed order (an Analyze file too, although its format
+    id names a nibabel-indexed family): MetaImage and NIfTI exports must still give ITK's own conversion of it."""
+    data = np.arange(3 * 4 * 5, dtype=np.int16).reshape(3, 4, 5)
+    if src.endswith(".hdr"):
+        nib.save(nib.AnalyzeImage(data, np.diag([2.0, 3.0, 4.0, 1.0])), tmp_path / src)
+    else:
+        img = sitk.GetImageFromArray(data.transpose(2, 1, 0).copy())
+        img.SetSpacing((2.0, 3.0, 4.0))
+        img.SetOrigin((1.0, -2.0, 3.0))
+        sitk.WriteImage(img, str(tmp_path / src))
+    assert main(["convert", "-q", str(tmp_path / src), str(tmp_path / "a.mla")]) == 0
+    ref = sitk.ReadImage(str(tmp_path / src))
+    for out in ("b.mha", "b.nii.gz"):
+        assert main(["convert", "-q", str(tmp_path / "a.mla"), str(tmp_path / out)]) == 0
+        got = sitk.ReadImage(str(tmp_path / out))
+        assert got.GetSize() == ref.GetSize() == (3, 4, 5)
+        np.testing.assert_allclose(got.GetSpacing(), ref.GetSpacing(), rtol=1e-6)
+        np.testing.assert_allclose(got.GetOrigin(), ref.GetOrigin(), atol=1e-4)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(ref))

@@ -85,3 +85,17 @@ def test_mgh_dtypes_it_cannot_store_are_widened_exactly_or_warned(tmp_path):
     f64 = np.array([0.1, 1 / 3, 2.0], np.float64).reshape(1, 1, 3)
     with pytest.warns(UserWarning, match="float32"):
         write_any(rec(f64), tmp_path / "f64.mgz")
+
+
+def test_dicom_sourced_mla_goes_to_mgz_in_the_nifti_index_order(tmp_path):
+    """MGH is indexed like NIfTI: a DICOM's .mla goes out as (col, row, slice), the NIfTI SimpleITK writes of the
+    same series holding the same voxels at the same affine."""
+    from dicom_voxel_order import SOURCES, dicom_mla, sitk_write
+
+    mla = dicom_mla("CT2 series", tmp_path)
+    _cli(mla, tmp_path / "ours.mgz")
+    sitk_write(SOURCES["CT2 series"], tmp_path / "itk.nii.gz")
+    ours, ref = nib.load(tmp_path / "ours.mgz"), nib.load(tmp_path / "itk.nii.gz")
+    assert ours.shape == ref.shape == (16, 16, 4)
+    np.testing.assert_array_equal(np.asanyarray(ours.dataobj), np.asanyarray(ref.dataobj))
+    np.testing.assert_allclose(ours.affine, ref.affine, atol=1e-4)  # MGH stores float32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import numpy as np
@@ -210,12 +211,15 @@ def test_oblique_ras_image_warns_and_comes_back_exactly(tmp_path):
     from mlarray.convert._bridge import mlarray_to_record
 
     record = mlarray_to_record(MLArray.open(tmp_path / "img.mla"))
-    with pytest.warns(OMEZarrGeometryWarning, match="rotated or flipped"):
+    with pytest.warns(OMEZarrGeometryWarning, match="cannot express a rotated image"):
         write_any(record, tmp_path / "o.ome.zarr")
     image_node = _nodes(tmp_path / "o.ome.zarr")[0]
-    # other tools see the image axis-aligned at its origin with its spacing
+    # other tools see the image axis-aligned with its spacing, each axis starting at the origin's
+    # coordinate along that axis's direction
     assert image_node.metadata["coordinateTransformations"][0][0]["scale"] == [1.0, 3.0, 0.4, 0.3]
-    assert image_node.metadata["coordinateTransformations"][0][1]["translation"] == [0.0, 5.0, -3.0, 7.5]
+    projected = np.asarray(direction).T @ np.array([5.0, -3.0, 7.5])
+    np.testing.assert_allclose(image_node.metadata["coordinateTransformations"][0][1]["translation"],
+                               [0.0, *projected], atol=1e-12)
     back = read_any(tmp_path / "o.ome.zarr")
     np.testing.assert_allclose(back.direction, record.direction, atol=0)
     assert back.coord_system == "RAS"
@@ -313,3 +317,57 @@ def test_unusable_transform_or_axes_metadata_still_reads_the_image(tmp_path):
     with pytest.warns(UserWarning, match="read as space"):
         rec = read_any(tmp_path / "p.zarr")
     assert rec.axis_labels == ["spatial", "spatial", "spatial"]
+
+
+def _dicomdir_tests() -> str:
+    from pydicom.data import get_testdata_file
+
+    return os.path.dirname(get_testdata_file("DICOMDIR"))  # DICOMDIR sits at the top of dicomdirtests/
+
+
+def _ngff_world(node, index):
+    """World position of a voxel as ome-zarr-py's reader gives the transforms (scale, then translation)."""
+    t = node.metadata["coordinateTransformations"][0]
+    scale = next(x["scale"] for x in t if x["type"] == "scale")
+    shift = next((x["translation"] for x in t if x["type"] == "translation"), [0.0] * len(scale))
+    return {a["name"]: s * i + o for a, s, i, o in zip(node.metadata["axes"], scale, index, shift)}
+
+
+def _assert_ngff_places_voxels_like_mlarray(store, mla, voxels):
+    node = _nodes(store)[0]
+    affine = np.asarray(MLArray.open(mla).affine, float)
+    names = [a["name"] for a in node.metadata["axes"]]
+    assert names == ["z", "y", "x"]
+    for index in voxels:
+        ours = affine @ np.array([*index, 1.0])  # world x, y, z of array index (axis order of the .mla)
+        theirs = _ngff_world(node, index)
+        np.testing.assert_allclose([theirs["x"], theirs["y"], theirs["z"]], ours[:3], rtol=0, atol=1e-6)
+
+
+def test_axial_ct_is_placed_per_axis_without_a_warning(tmp_path):
+    # A real axial CT: array axes slice, row, column run along world z, y, x (an axis permutation)
+    _cli(os.path.join(_dicomdir_tests(), "77654033", "CT2"), tmp_path / "ct2.mla")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OMEZarrGeometryWarning)
+        _cli(tmp_path / "ct2.mla", tmp_path / "back.ome.zarr")
+    _assert_ngff_places_voxels_like_mlarray(tmp_path / "back.ome.zarr", tmp_path / "ct2.mla",
+                                            [(0, 0, 0), (3, 15, 0), (1, 7, 12), (2, 0, 15)])
+    back = MLArray.open(tmp_path / "ct2.mla")
+    _cli(tmp_path / "back.ome.zarr", tmp_path / "rt.mla")
+    rt = MLArray.open(tmp_path / "rt.mla")  # our attribute still agrees with the transforms: exact frame back
+    assert rt.meta.spatial.coord_system == back.meta.spatial.coord_system == "LPS"
+    np.testing.assert_allclose(rt.affine, back.affine, atol=1e-9)
+
+
+def test_flipped_axis_gets_a_negative_scale_not_a_warning(tmp_path):
+    data = np.arange(3 * 4 * 5, dtype=np.int16).reshape(3, 4, 5)
+    direction = [[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]  # slices run -z, columns -x
+    MLArray(data, spacing=[2.0, 0.5, 0.25], origin=[10.0, -20.0, 30.0], direction=direction,
+            meta=Meta(spatial={"coord_system": "LPS"})).save(tmp_path / "f.mla")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OMEZarrGeometryWarning)
+        _cli(tmp_path / "f.mla", tmp_path / "f.ome.zarr")
+    _assert_ngff_places_voxels_like_mlarray(tmp_path / "f.ome.zarr", tmp_path / "f.mla",
+                                            [(0, 0, 0), (2, 3, 4), (1, 0, 3)])
+    _cli(tmp_path / "f.ome.zarr", tmp_path / "rt.mla")
+    np.testing.assert_allclose(MLArray.open(tmp_path / "rt.mla").affine, MLArray.open(tmp_path / "f.mla").affine)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pydicom
 import pytest
 
 from mlarray import Meta, MLArray
@@ -104,3 +105,25 @@ def volume(tmp_path_factory):
     itk_ordered_mla(paths["seg_nii"], paths["seg_itk"], is_seg=True)
     assert all(os.path.exists(p) for p in paths.values())
     return paths
+
+
+_PYDICOM_FILES = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
+DICOM_SOURCES = {"CT_small": os.path.join(_PYDICOM_FILES, "CT_small.dcm"),
+                 "MR_small": os.path.join(_PYDICOM_FILES, "MR_small.dcm"),
+                 "CT2 series": os.path.join(_PYDICOM_FILES, "dicomdirtests", "77654033", "CT2")}
+
+
+@pytest.fixture(scope="session")
+def dicom_mla(tmp_path_factory):
+    """``{name: (original DICOM file or folder, its .mla made by mlarray convert)}`` for pydicom's CT_small.dcm,
+    MR_small.dcm and the 4-slice CT2 series; the .mla keeps DICOM's (slice, row, col)."""
+    from mlarray.cli import main
+
+    folder = tmp_path_factory.mktemp("dicom_mla")
+    out = {}
+    for name, src in DICOM_SOURCES.items():
+        assert os.path.exists(src), f"{src} is not in pydicom's test data; pin a pydicom that ships it"
+        mla = str(folder / (name.replace(" ", "_") + ".mla"))
+        assert main(["convert", "-q", src, mla]) == 0
+        out[name] = (src, mla)
+    return out

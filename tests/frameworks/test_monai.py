@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("monai", reason="install mlarray[monai]")
 import torch  # noqa: E402
-from monai.data import DataLoader, MetaTensor, NibabelReader  # noqa: E402
+from monai.data import DataLoader, MetaTensor, NibabelReader, PydicomReader  # noqa: E402
 from monai.transforms import (  # noqa: E402
     Compose,
     EnsureChannelFirst,
@@ -404,3 +404,28 @@ def test_readme_monai_snippet_runs_as_written(volume, tmp_path, monkeypatch):
     exec(compile(code, "README.md (MONAI)", "exec"), namespace)
     assert namespace["case"]["image"].shape == (1, 22, 26, 14)
     assert namespace["batch"]["image"].shape[1:] == (1, 96, 96, 96)
+
+
+@pytest.mark.parametrize("lps_to_ras", [True, False])
+@pytest.mark.parametrize("name", ["CT_small", "MR_small", "CT2 series"])
+def test_dicom_sourced_file_reads_as_monai_reads_the_dicom(dicom_mla, name, lps_to_ras):
+    """MONAI's PydicomReader gives a DICOM as (col, row, slice); so does the .mla of that DICOM (stored (slice,
+    row, col)). A single file is 2-D to PydicomReader; we keep its slice axis (as ITK does), so the image
+    is compared on that slice and the affine on the axes that place voxels."""
+    src, mla = dicom_mla[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PydicomReader's notes on the series' uneven spacing
+        ref = LoadImage(reader=PydicomReader(affine_lps_to_ras=lps_to_ras), image_only=True)(src)
+    ours = LoadImage(reader=MLArrayReader(affine_lps_to_ras=lps_to_ras), image_only=True)(mla)
+    assert ours.meta["space"] == ref.meta["space"] == ("RAS" if lps_to_ras else "LPS")
+    if name == "CT2 series":
+        assert ours.shape == ref.shape == (16, 16, 4)
+        assert torch.equal(ours.as_tensor(), ref.as_tensor())
+        assert np.array_equal(ours.meta["spatial_shape"], ref.meta["spatial_shape"])
+        np.testing.assert_allclose(np.asarray(ours.affine), np.asarray(ref.affine), atol=1e-4)
+        np.testing.assert_allclose(np.asarray(ours.meta["pixdim"])[1:4], np.asarray(ref.meta["spacing"]), rtol=1e-5)
+        return
+    assert ref.ndim == 2 and ours.shape == ref.shape + (1,)
+    assert torch.equal(ours.as_tensor()[..., 0], ref.as_tensor())
+    np.testing.assert_allclose(np.asarray(ours.affine)[:3, [0, 1, 3]], np.asarray(ref.affine)[:3, [0, 1, 3]],
+                               atol=1e-4)

@@ -129,3 +129,19 @@ def test_big_endian_file_through_a_queue(tmp_path):
         for b in range(2):
             i0, j0, k0, i1, j1, k1 = batch[tio.LOCATION][b].tolist()
             assert torch.equal(batch["t1"][tio.DATA][b, 0], full[i0:i1, j0:j1, k0:k1])
+
+
+@pytest.mark.parametrize("name", ["CT_small", "MR_small", "CT2 series"])
+def test_dicom_sourced_file_reads_as_torchio_reads_the_dicom(dicom_mla, name):
+    """TorchIO gives a DICOM as (C, col, row, slice); the .mla of that DICOM (stored (slice, row, col)) reads the
+    same, so a single slice is 2D to TorchIO (``is_2d()``) and a model sees the orientation it was trained on."""
+    src, mla = dicom_mla[name]
+    ref = tio.ScalarImage(src)
+    ours = tio.ScalarImage(mla, reader=mlarray.torchio.reader)
+    assert ours.shape == ref.shape
+    assert ours.is_2d() == ref.is_2d() == (name != "CT2 series")
+    assert torch.equal(ours.data, ref.data)
+    moving = [k for k, n in enumerate(ref.shape[1:]) if n > 1] + [3]  # one slice's step places nothing
+    np.testing.assert_allclose(ours.affine[:3, moving], ref.affine[:3, moving], atol=1e-4)
+    if name != "MR_small":  # a single MR slice: ITK steps 1 mm, our reader SliceThickness 0.8 mm
+        np.testing.assert_allclose(ours.affine, ref.affine, atol=1e-4)

@@ -274,19 +274,19 @@ def test_widget_box_table_and_revert_follow_the_view(make_napari_viewer, ct_file
     w = MetadataWidget(viewer)
     viewer.window.add_dock_widget(w, name="MLArray metadata")
     viewer.layers.selection.active = img
-    rows = w.box_table.data.to_list()
+    rows = w.boxes.table.data.to_list()
     md = dict(img.metadata["mlarray"]["bbox"])
     viewer.dims.ndisplay = 3
-    assert w.box_table.data.to_list() == rows
+    assert w.boxes.table.data.to_list() == rows
     assert img.metadata["mlarray"]["bbox"] == md
-    assert w._box_groups == [[0], [1]]
-    w.edit_box(1, label="left kidney")
+    assert w.boxes.groups == [[0], [1]]
+    w.boxes.edit_box(1, label="left kidney")
     assert shp.features["label"].tolist() == ["liver", "left kidney"]
     assert w.revert()
     assert shp.shape_type == ["path", "path"]  # Revert draws for the view the layer is in
     assert shp.features["label"].tolist() == ["liver", "kidney"]
     viewer.dims.ndisplay = 2
-    assert set(shp.shape_type) == {"rectangle"} and w.box_table.data.to_list() == rows
+    assert set(shp.shape_type) == {"rectangle"} and w.boxes.table.data.to_list() == rows
 
 
 def test_selection_hidden_layer_and_empty_layer_across_views(make_napari_viewer, ct_files):

@@ -42,8 +42,8 @@ def test_channels_get_their_own_contrast_limits(make_napari_viewer, two_range_ch
     # the widget shows each channel's range
     _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "MLArray metadata")
     viewer.layers.selection.active = prob
-    assert "channel 0: 0.05 – 0.9" in widget._stats_text.value
-    assert "channel 1: 100 – 9000" in widget._stats_text.value
+    assert "channel 0: 0.05 – 0.9" in widget.stats.text.value
+    assert "channel 1: 100 – 9000" in widget.stats.text.value
     # saving both channel layers back keeps the per-channel statistics
     viewer.layers.selection = {prob, counts}
     viewer.layers.save(str(tmp_path / "back.mla"), selected=True, plugin=PLUGIN)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import PLUGIN, phantom
 
-from mlarray import MLArray
+from mlarray import Meta, MLArray
 from mlarray.cli import main as mlarray_cli
 from napari_mlarray.viewer._anatomy import FIRST_MARKERS_DELAY_MS
 
@@ -325,3 +325,67 @@ def test_file_opened_beside_a_layer_without_units_draws_both(make_napari_viewer,
         _assert_layers_sliced_in_range(viewer, [*ours, theirs])  # each at the voxel under the dims point
     finally:
         set_world_frame(previous)
+
+
+# ----------------------------------------------------------------------------- a multichannel image and its labels
+
+def _nuclei(nz=12, ny=64, nx=80) -> np.ndarray:
+    """Labels of the two blobs of :func:`_blob_stack` (1: the left one, 2: its mirror image)."""
+    stack = _blob_stack(nz, ny, nx)
+    lab = (stack[:, 0] > 1200).astype(np.uint8)
+    lab[stack[:, 1] > 600] = 2
+    return lab
+
+
+def _omezarr_with_labels(d: Path) -> list:
+    """An OME-Zarr written by ome-zarr-py (CZYX in micrometres, labels named by axis only, no units, as
+    ``write_labels(axes=["z", "y", "x"])`` writes them), converted: the image and its labels file."""
+    zarr = pytest.importorskip("zarr")
+    writer = pytest.importorskip("ome_zarr.writer")
+    src = d / "cells.ome.zarr"
+    group = zarr.open_group(str(src), mode="w")
+    size = {"z": 1.5, "y": 0.2, "x": 0.2}
+    writer.write_multiscale([np.moveaxis(_blob_stack(), 1, 0)], group, axes="czyx", scale={"c": 1.0, **size},
+                            axes_units={a: "micrometer" for a in "zyx"})
+    writer.write_multiscale_labels([_nuclei()], group, "nuclei", axes="zyx", scale=size)
+    image = _convert(str(src), d / "cells.mla")
+    return [image, d / "cells_label-nuclei.mla"]
+
+
+def _ometiff_with_labels(d: Path) -> list:
+    """The OME-TIFF z-stack converted, and a segmentation written with the library on its grid (as the
+    README writes one: the image's spacing/origin/direction, no units)."""
+    (image,) = _ome_zstack(d)
+    img = MLArray.open(image)
+    seg = MLArray(_nuclei(), spacing=img.spacing, origin=img.origin, direction=img.direction,
+                  meta=Meta(is_seg=True))
+    seg.save(d / "zstack_seg.mla")
+    return [image, d / "zstack_seg.mla"]
+
+
+IMAGE_AND_LABELS = {"ome-zarr-2-channels-and-labels": _omezarr_with_labels,
+                    "ome-tiff-2-channels-and-labels": _ometiff_with_labels}
+
+
+@pytest.mark.parametrize("labels_first", [False, True], ids=["image-first", "labels-first"])
+@pytest.mark.parametrize("kind", list(IMAGE_AND_LABELS))
+def test_labels_opened_with_a_multichannel_image_are_drawn(make_napari_viewer, qtbot, tmp_path, kind, labels_first):
+    """The labels file has no units, the image micrometres: the labels take the image's units beside it and
+    must be drawn on the first frame (issue: their slice stayed empty until a slider moved)."""
+    paths = [str(p) for p in IMAGE_AND_LABELS[kind](tmp_path)]
+    viewer = make_napari_viewer(show=True)
+    layers = viewer.open(paths[::-1] if labels_first else paths, plugin=PLUGIN, stack=False)
+    (labels,) = [ly for ly in layers if type(ly).__name__ == "Labels"]
+    assert len(layers) == 3
+    _settle(qtbot)
+    with_labels = _shot(viewer)
+    step = viewer.dims.current_step[viewer.dims.not_displayed[0]]
+    expected = np.count_nonzero(np.asarray(labels.data[step]))
+    assert expected > 100  # the middle slice cuts through both nuclei
+    labels.visible = False
+    _settle(qtbot)
+    without = _shot(viewer)
+    labels.visible = True
+    coloured = float((np.abs(with_labels - without).max(axis=-1) > 20).mean())
+    assert coloured > 0.02, f"{kind}: the labels are not drawn on the first frame"
+    _assert_first_frame(viewer, layers, qtbot, kind)

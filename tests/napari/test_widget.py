@@ -47,12 +47,25 @@ def opened(make_napari_viewer, ct_files):
 def test_widget_follows_selection(opened):
     viewer, w, layers, _ = opened
     assert w.layer is layers["image"]
-    assert w.spacing.value == "2.5, 0.8, 0.9"
-    assert w.coord_system.value == "LPS"
+    assert w.spatial.spacing.value == "2.5, 0.8, 0.9"
+    assert w.spatial.coord_system.value == "LPS"
     viewer.layers.selection.active = layers["labels"]
     assert w.layer is layers["labels"]
-    assert w.is_seg.value is True
-    assert [r[1] for r in w.class_table.data.to_list()] == ["liver", "kidney", "bone"]
+    assert w.classes.is_seg.value is True
+    assert [r[1] for r in w.classes.table.data.to_list()] == ["liver", "kidney", "bone"]
+
+
+def test_showing_a_layer_applies_nothing(opened):
+    """Loading a layer's metadata into the fields is not an edit: nothing is applied, stored or reported."""
+    viewer, w, layers, _ = opened
+    before = {role: json.dumps(ly.metadata["mlarray"], sort_keys=True) for role, ly in layers.items()}
+    for role in ("labels", "boxes", "image", "labels"):
+        viewer.layers.selection.active = layers[role]
+        assert w.layer is layers[role]
+        assert w.error == "" and w._message.value == ""
+        assert not w.dirty
+    assert {role: json.dumps(ly.metadata["mlarray"], sort_keys=True) for role, ly in layers.items()} == before
+    assert viewer.layers.selection.active is layers["labels"]  # is_seg shown, not re-applied as a type swap
 
 
 def test_manifest_widget_docks(make_napari_viewer):
@@ -65,7 +78,7 @@ def test_spacing_edit_changes_layer_transform_live(opened):
     _, w, layers, _ = opened
     img, boxes = layers["image"], layers["boxes"]
     before = np.array(img.scale)
-    w.spacing.value = "5, 0.8, 0.9"  # axis 0 (S) spacing 2.5 -> 5
+    w.spatial.spacing.value = "5, 0.8, 0.9"  # axis 0 (S) spacing 2.5 -> 5
     assert w.error == ""
     after = np.array(img.scale)
     assert after[0] == pytest.approx(2 * before[0])
@@ -73,14 +86,14 @@ def test_spacing_edit_changes_layer_transform_live(opened):
     # the boxes drawn from the same file follow
     np.testing.assert_allclose(np.array(boxes.scale), after)
     assert img.metadata["mlarray"]["spatial"]["spacing"] == [5.0, 0.8, 0.9]
-    w.origin.value = "-40, -35, 150"
+    w.spatial.origin.value = "-40, -35, 150"
     np.testing.assert_allclose(img.translate[0], 150.0)  # napari world (S, P, L): S first
 
 
 def test_direction_edit_flips_axis(opened):
     _, w, layers, _ = opened
     img = layers["image"]
-    w.direction.value = "0, 0, 1; 0, -1, 0; 1, 0, 0"
+    w.spatial.direction.value = "0, 0, 1; 0, -1, 0; 1, 0, 0"
     assert w.error == ""
     m = img.affine.affine_matrix @ np.diag(list(img.scale) + [1.0])
     world = img.data_to_world([0, 10, 0])
@@ -100,7 +113,7 @@ def test_invalid_geometry_is_refused_and_saves_nothing(opened, field, text, need
     img = layers["image"]
     before_scale, before_tr = np.array(img.scale), np.array(img.translate)
     before_md = json.dumps(img.metadata["mlarray"], sort_keys=True)
-    getattr(w, field).value = text
+    getattr(w.spatial, field).value = text
     assert needle in w.error
     assert w._message.value.startswith("Not applied")
     np.testing.assert_array_equal(img.scale, before_scale)
@@ -109,13 +122,13 @@ def test_invalid_geometry_is_refused_and_saves_nothing(opened, field, text, need
     # issue 18 item 8: the refused text stays in the field, so Save and Save as refuse rather than
     # reporting success with the last valid value
     stored_before = _stored(files["ct"]).to_mapping()
-    assert getattr(w, field).value == text
+    assert getattr(w.spatial, field).value == text
     assert not w.save()
     assert w.error.startswith("Not saved") and "spatial" in w.error
     assert w.save_as() is None and w.error.startswith("Not saved")
     assert _stored(files["ct"]).to_mapping() == stored_before
     # fixing the field applies it, and Save writes what the field shows
-    getattr(w, field).value = {"spacing": "2.5, 0.8, 0.7", "direction": "0, 0, 1; 0, 1, 0; 1, 0, 0",
+    getattr(w.spatial, field).value = {"spacing": "2.5, 0.8, 0.7", "direction": "0, 0, 1; 0, 1, 0; 1, 0, 0",
                                "origin": "-40, -35, 121"}[field]
     assert w.error == ""
     assert w.save(), w.error
@@ -126,20 +139,20 @@ def test_invalid_geometry_is_refused_and_saves_nothing(opened, field, text, need
 
 def test_revert_clears_a_refused_field(opened):
     _, w, _layers, files = opened
-    w.extra.value = "{not json"
-    assert not w.apply_extra()
+    w.extra.text.value = "{not json"
+    assert not w.extra.apply()
     assert not w.save()
     assert w.revert()
-    assert w.extra.value.strip().startswith("{") and w.save(), w.error
+    assert w.extra.text.value.strip().startswith("{") and w.save(), w.error
 
 
 def test_save_writes_metadata_and_keeps_pixels_byte_identical(opened):
     _, w, layers, files = opened
     path = files["ct"]
     chunks_before = _chunks(path)
-    w.spacing.value = "3, 0.8, 0.9"
-    w.coord_system.value = "LPS"
-    assert w.apply_extra('{"note": "edited", "reviewer": "me"}')
+    w.spatial.spacing.value = "3, 0.8, 0.9"
+    w.spatial.coord_system.value = "LPS"
+    assert w.extra.apply('{"note": "edited", "reviewer": "me"}')
     assert w.dirty
     assert w.save(), w.error
     assert not w.dirty
@@ -156,9 +169,9 @@ def test_save_writes_metadata_and_keeps_pixels_byte_identical(opened):
 
 def test_invalid_extra_is_refused(opened):
     _, w, layers, files = opened
-    assert not w.apply_extra("{not json")
+    assert not w.extra.apply("{not json")
     assert "extra" in w.error and "JSON" in w.error
-    assert not w.apply_extra("[1, 2]")
+    assert not w.extra.apply("[1, 2]")
     assert "JSON object" in w.error
     assert layers["image"].metadata["mlarray"]["extra"] == {"note": "phantom"}
     assert not w.dirty
@@ -168,14 +181,14 @@ def test_revert_restores_file_metadata_and_transform(opened):
     _, w, layers, files = opened
     img = layers["image"]
     scale0, tr0 = np.array(img.scale), np.array(img.translate)
-    w.spacing.value = "7, 0.8, 0.9"
-    w.origin.value = "0, 0, 0"
-    w.edit_box(0, label="tumour")
+    w.spatial.spacing.value = "7, 0.8, 0.9"
+    w.spatial.origin.value = "0, 0, 0"
+    w.boxes.edit_box(0, label="tumour")
     assert w.dirty
     assert w.revert()
     np.testing.assert_allclose(img.scale, scale0)
     np.testing.assert_allclose(img.translate, tr0)
-    assert w.spacing.value == "2.5, 0.8, 0.9"
+    assert w.spatial.spacing.value == "2.5, 0.8, 0.9"
     assert list(dict.fromkeys(layers["boxes"].features["label"])) == ["liver", "kidney"]
     assert not w.dirty
     assert _stored(files["ct"]).spatial.spacing == [2.5, 0.8, 0.9]
@@ -190,9 +203,9 @@ def _type(qtbot, table, row, col, text):
 def test_box_table_to_shapes(opened, qtbot):
     _, w, layers, files = opened
     shapes = layers["boxes"]
-    assert [r[0] for r in w.box_table.data.to_list()] == ["liver", "kidney"]
-    _type(qtbot, w.box_table, 1, 0, "left kidney")
-    _type(qtbot, w.box_table, 1, 1, "0.5")
+    assert [r[0] for r in w.boxes.table.data.to_list()] == ["liver", "kidney"]
+    _type(qtbot, w.boxes.table, 1, 0, "left kidney")
+    _type(qtbot, w.boxes.table, 1, 1, "0.5")
     ids = shapes.features["box_id"].to_numpy()
     assert set(shapes.features["label"][ids == 1]) == {"left kidney"}
     assert set(shapes.features["score"][ids == 1]) == {0.5}
@@ -201,7 +214,7 @@ def test_box_table_to_shapes(opened, qtbot):
     assert md["labels"] == ["liver", "left kidney"] and md["scores"] == [0.9, 0.5]
     assert layers["image"].metadata["mlarray"]["bbox"]["labels"] == ["liver", "left kidney"]
     # invalid score refused
-    _type(qtbot, w.box_table, 0, 1, "high")
+    _type(qtbot, w.boxes.table, 0, 1, "high")
     assert "bbox.scores" in w.error
     assert set(shapes.features["score"][ids == 0]) == {0.9}
     assert w.save()
@@ -212,16 +225,16 @@ def test_shapes_to_box_table(opened):
     viewer, w, layers, files = opened
     shapes = layers["boxes"]
     viewer.layers.selection.active = shapes
-    assert w.box_table.shape[0] == 2
+    assert w.boxes.table.shape[0] == 2
     # delete every rectangle of box 0 (liver)
     ids = shapes.features["box_id"].to_numpy()
     shapes.selected_data = set(np.flatnonzero(ids == 0).tolist())
     shapes.remove_selected()
-    assert [r[0] for r in w.box_table.data.to_list()] == ["kidney"]
+    assert [r[0] for r in w.boxes.table.data.to_list()] == ["kidney"]
     assert shapes.metadata["mlarray"]["bbox"]["labels"] == ["kidney"]
     # draw a new rectangle on slice 3: a new one-slice box
     shapes.add_rectangles(np.array([[3, 10, 10], [3, 10, 20], [3, 30, 20], [3, 30, 10]], dtype=float))
-    rows = w.box_table.data.to_list()
+    rows = w.boxes.table.data.to_list()
     assert len(rows) == 2 and rows[1][0].startswith("box")
     bb = shapes.metadata["mlarray"]["bbox"]
     assert len(bb["bboxes"]) == 2
@@ -233,17 +246,17 @@ def test_class_table_updates_labels_colours(opened, qtbot):
     viewer, w, layers, files = opened
     lab = layers["labels"]
     viewer.layers.selection.active = lab
-    _type(qtbot, w.class_table, 0, 2, "#00ff00")
+    _type(qtbot, w.classes.table, 0, 2, "#00ff00")
     assert w.error == "", w.error
     np.testing.assert_allclose(lab.colormap.map(np.array([1]))[0], [0, 1, 0, 1], atol=1e-6)
-    _type(qtbot, w.class_table, 1, 1, "left kidney")
+    _type(qtbot, w.classes.table, 1, 1, "left kidney")
     assert list(lab.features["name"]) == ["background", "liver", "left kidney", "bone"]
     # invalid colour refused, colour unchanged
-    _type(qtbot, w.class_table, 2, 2, "#zzzzzz")
+    _type(qtbot, w.classes.table, 2, 2, "#zzzzzz")
     assert "classes[2].color" in w.error
     np.testing.assert_allclose(lab.colormap.map(np.array([3]))[0], [0.95, 0.95, 0.90, 1.0], atol=1e-3)
     assert not w.save() and "classes" in w.error  # the refused cell still shows "#zzzzzz"
-    _type(qtbot, w.class_table, 2, 2, "#f2f2e6")
+    _type(qtbot, w.classes.table, 2, 2, "#f2f2e6")
     assert w.error == "", w.error
     assert w.save(), w.error
     stored = _stored(files["seg"])
@@ -256,22 +269,22 @@ def test_is_seg_swaps_layer_type(opened):
     lab = layers["labels"]
     viewer.layers.selection.active = lab
     scale = np.array(lab.scale)
-    w.is_seg.value = False
+    w.classes.is_seg.value = False
     new = viewer.layers.selection.active
     assert type(new).__name__.lower() == "image" and new.name == lab.name
     np.testing.assert_allclose(new.scale, scale)
     assert new.metadata["mlarray"]["is_seg"] is False
     assert w.layer is new
-    w.is_seg.value = True
+    w.classes.is_seg.value = True
     assert type(viewer.layers.selection.active).__name__.lower() == "labels"
 
 
 def test_recompute_stats(opened):
     _, w, layers, files = opened
-    w.recompute_stats(block=True)
+    w.stats.recompute(block=True)
     st = layers["image"].metadata["mlarray"]["stats"]
     assert st["min"] == float(files["array"].min()) and st["max"] == float(files["array"].max())
-    assert "max:" in w._stats_text.value
+    assert "max:" in w.stats.text.value
 
 
 def test_layer_without_file_gets_metadata_from_transforms(make_napari_viewer):
@@ -280,10 +293,10 @@ def test_layer_without_file_gets_metadata_from_transforms(make_napari_viewer):
     w = MetadataWidget(viewer)
     viewer.layers.selection.active = layer
     assert w.layer is layer
-    assert w.spacing.value == "3, 0.5, 0.5"
-    assert w.origin.value == "10, 0, 0"
+    assert w.spatial.spacing.value == "3, 0.5, 0.5"
+    assert w.spatial.origin.value == "10, 0, 0"
     assert not w.save_button.enabled and w.save_as_button.enabled
-    w.spacing.value = "2, 0.5, 0.5"
+    w.spatial.spacing.value = "2, 0.5, 0.5"
     np.testing.assert_allclose(layer.scale, [2, 0.5, 0.5])
     assert not w.save()
     assert "Save as MLArray" in w.error

@@ -22,7 +22,7 @@ def widget_on_ct(make_napari_viewer, ct_files):
 
 
 def _type(widget, text: str, enter: bool = True) -> None:
-    field = widget.coord_system.native
+    field = widget.spatial.coord_system.native
     field.setFocus()
     field.selectAll()
     QTest.keyClicks(field, text)  # one keystroke at a time, as typed
@@ -42,7 +42,7 @@ def test_partial_codes_are_refused_with_a_message(widget_on_ct, partial):
     _type(w, partial, enter=False)
     assert w.error == ""  # nothing applied while typing
     assert image.metadata["mlarray"]["spatial"]["coord_system"] == "LPS"
-    QTest.keyClick(w.coord_system.native, Qt.Key.Key_Return)
+    QTest.keyClick(w.spatial.coord_system.native, Qt.Key.Key_Return)
     assert "spatial.coord_system" in w.error and "RAS or LPS" in w.error
     assert image.metadata["mlarray"]["spatial"]["coord_system"] == "LPS"
     assert (_layout(image), image.rotate.tolist()) == (before[0], before[1].tolist())
@@ -73,9 +73,9 @@ def test_a_code_applies_when_the_field_loses_focus(widget_on_ct, qtbot):
     viewer, w, image, _ = widget_on_ct
     w.native.window().activateWindow()
     _type(w, "RAS", enter=False)
-    qtbot.waitUntil(lambda: w.coord_system.native.hasFocus(), timeout=3000)
+    qtbot.waitUntil(lambda: w.spatial.coord_system.native.hasFocus(), timeout=3000)
     assert image.metadata["mlarray"]["spatial"]["coord_system"] == "LPS"
-    QTest.mouseClick(w.spacing.native, Qt.MouseButton.LeftButton)  # the user clicks the next field
+    QTest.mouseClick(w.spatial.spacing.native, Qt.MouseButton.LeftButton)  # the user clicks the next field
     qtbot.waitUntil(lambda: image.metadata["mlarray"]["spatial"]["coord_system"] == "RAS", timeout=3000)
     assert w.error == ""
     np.testing.assert_array_equal(image.rotate, np.eye(3))

@@ -16,7 +16,7 @@ from .._file.container import assemble, level_layout
 from .._file.format import CURRENT_FORMAT
 from .._metadata.meta_base import library_write
 from .._version import __version__
-from ..layout import check_profile, profile_cparams, resolve_layout, to_blosc2_cparams
+from ..layout import check_profile, choose_cparams, codec_candidates, resolve_layout, to_blosc2_cparams
 from ..meta import Meta, MetaBlosc2, MetaPyramid, MetaStatistics, spatial_axes_of
 from ..pyramid import build_pyramid
 from ..stats import MAX_CHANNEL_STATS, compute_channel_stats, compute_stats
@@ -44,29 +44,53 @@ def resolve_dparams(dparams) -> Any:
     return dparams
 
 
-def _resolve_cparams(cparams, dtype, profile: str = "default", sample=None, blocks=None) -> tuple[Any, dict]:
-    """(blosc2.CParams, JSON description) from user cparams or the profile's measured default."""
+def _resolve_cparams(cparams, dtype, profile: str = "default", data=None, layout=None) -> tuple[Any, dict, Any]:
+    """(blosc2.CParams, JSON description, blocks) from user cparams or the profile's choice.
+
+    Without user cparams the profile's candidates are tried on the central chunk of ``data``
+    (``mlarray.layout.choose_cparams``); the winner may bring its own blocks unless the caller fixed
+    them. ``layout``: (chunks, blocks, spatial axes, blocks given by the caller) or None.
+    """
+    chunks, blocks, axes, fixed = layout or (None, None, None, True)
     if cparams is None:
-        desc = profile_cparams(profile, dtype, sample, blocks)
-        return to_blosc2_cparams(desc), {k: v for k, v in desc.items() if k != "splitmode"}
+        chosen = _chosen_in_memory(data, profile, chunks, blocks, axes, fixed)
+        desc, blocks = chosen or choose_cparams(profile, dtype, _central_region(data, chunks), chunks, blocks, axes,
+                                                fixed)
+        return to_blosc2_cparams(desc), {k: v for k, v in desc.items() if k != "splitmode"}, blocks
     if isinstance(cparams, dict):
         cp = blosc2.CParams(**cparams)
     else:
         cp = cparams
     desc = {"codec": getattr(cp.codec, "name", str(cp.codec)), "clevel": int(cp.clevel),
             "filters": [getattr(f, "name", str(f)) for f in cp.filters if getattr(f, "name", "") != "NOFILTER"]}
-    return cp, desc
+    return cp, desc, blocks
+
+
+def _chosen_in_memory(data, profile, chunks, blocks, axes, fixed) -> Optional[tuple[dict, Any]]:
+    """The candidate an in-memory Blosc2 array is already compressed with (``MLArray(array)`` ran the
+    default profile's trial on the same central chunk): saving it copies its chunks without a second trial."""
+    if not isinstance(data, blosc2.NDArray) or data.urlpath is not None or tuple(data.chunks) != tuple(chunks or ()):
+        return None
+    cp = data.schunk.cparams
+    have = (cp.codec.name, int(cp.clevel), [f.name for f in cp.filters if f.name != "NOFILTER"] or ["NOFILTER"],
+            cp.splitmode.name, list(data.blocks))
+    for desc, cand_blocks in codec_candidates(profile, data.dtype, chunks, blocks, axes, fixed):
+        if have == (desc["codec"], desc["clevel"], desc["filters"], desc["splitmode"], list(cand_blocks or [])):
+            return desc, cand_blocks
+    return None
 
 
 def _layout(shape, dtype, meta: Meta, patch_size, chunk_size, block_size, profile="default"):
+    """(chunks, blocks, patch, spatial axes)."""
     axes = spatial_axes_of(meta.spatial.axis_labels, len(shape))
-    return resolve_layout(tuple(shape), np.dtype(dtype), axes, patch_size=patch_size,
-                          chunk_size=chunk_size, block_size=block_size, profile=profile)
+    chunks, blocks, patch = resolve_layout(tuple(shape), np.dtype(dtype), axes, patch_size=patch_size,
+                                           chunk_size=chunk_size, block_size=block_size, profile=profile)
+    return chunks, blocks, patch, axes
 
 
 def _central_region(data, chunks) -> Optional[np.ndarray]:
     """The chunk-sized region at the centre of ``data`` (lands on the body/tissue, not background)."""
-    if data is None or chunks is None:
+    if data is None or chunks is None or any(n == 0 for n in data.shape):
         return None
     region = tuple(slice((n - min(c, n)) // 2, (n - min(c, n)) // 2 + min(c, n)) for n, c in zip(data.shape, chunks))
     return np.asarray(data[region])
@@ -74,11 +98,11 @@ def _central_region(data, chunks) -> Optional[np.ndarray]:
 
 def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, block_size, cparams,
                fill_value=None, profile="default", data=None):
-    chunks = blocks = patch = None
+    chunks = blocks = patch = layout = None
     if len(shape) and all(s > 0 for s in shape):
-        chunks, blocks, patch = _layout(shape, dtype, meta, patch_size, chunk_size, block_size, profile)
-    sample = _central_region(data, chunks) if cparams is None and profile == "training" else None
-    cp, cdesc = _resolve_cparams(cparams, dtype, profile, sample, blocks)
+        chunks, blocks, patch, axes = _layout(shape, dtype, meta, patch_size, chunk_size, block_size, profile)
+        layout = (chunks, blocks, axes, block_size is not None)
+    cp, cdesc, blocks = _resolve_cparams(cparams, dtype, profile, data, layout)
     kwargs: dict[str, Any] = dict(urlpath=path, mode="w", cparams=cp, dparams=resolve_dparams(None),
                                   meta={CURRENT_FORMAT.marker: CURRENT_FORMAT.marker_value()})
     if chunks is not None:
@@ -311,12 +335,14 @@ def _level_chunks(store, shape) -> tuple:
 
 
 def blosc2_kwargs(shape, dtype, meta: Meta, patch_size="default", chunk_size=None, block_size=None, cparams=None,
-                  dparams=None) -> dict:
+                  dparams=None, data=None) -> dict:
     """Blosc2 array arguments for an in-memory array laid out as the file will be; records the layout
-    in ``meta.blosc2`` (chunks and blocks Blosc2 would choose itself where the layout leaves them open)."""
+    in ``meta.blosc2`` (chunks and blocks Blosc2 would choose itself where the layout leaves them open).
+    ``data``: the array to be compressed, for the codec trial (the same choice a default save makes,
+    so the save copies the compressed chunks as they are)."""
     dtype = np.dtype(dtype)
-    chunks, blocks, patch = _layout(shape, dtype, meta, patch_size, chunk_size, block_size)
-    cp, desc = _resolve_cparams(cparams, dtype)
+    chunks, blocks, patch, axes = _layout(shape, dtype, meta, patch_size, chunk_size, block_size)
+    cp, desc, blocks = _resolve_cparams(cparams, dtype, "default", data, (chunks, blocks, axes, block_size is not None))
     kwargs: dict[str, Any] = {"cparams": cp, "dparams": resolve_dparams(dparams)}
     if chunks is not None:
         kwargs["chunks"] = tuple(chunks)
@@ -336,6 +362,6 @@ def compress_in_memory(arr: np.ndarray, meta: Meta, *, patch_size="default", chu
     """``arr`` as an in-memory Blosc2 array with the file layout; records the layout in ``meta.blosc2``."""
     if arr.size == 0:
         return arr  # Blosc2 cannot hold empty arrays; nothing to compress
-    kwargs = blosc2_kwargs(arr.shape, arr.dtype, meta, patch_size, chunk_size, block_size, cparams, dparams)
+    kwargs = blosc2_kwargs(arr.shape, arr.dtype, meta, patch_size, chunk_size, block_size, cparams, dparams, data=arr)
     return blosc2.asarray(np.ascontiguousarray(arr), **kwargs)
 

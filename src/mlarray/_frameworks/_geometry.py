@@ -15,18 +15,19 @@ convention.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Collection, Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
 from .._errors import InputError, NoArrayError
+from .._voxel_order import reversed_index_order
 from ..affines import convert_coord_system
 
 if TYPE_CHECKING:
     from .._array import MLArray
 
-__all__ = ["anatomical_code", "ras_affine", "channel_first", "channel_last", "spatial_layout", "pad_affine",
-           "native_byte_order", "array_shape"]
+__all__ = ["anatomical_code", "ras_affine", "channel_first", "channel_last", "spatial_layout", "index_axes",
+           "pad_affine", "native_byte_order", "array_shape"]
 
 # letter -> (RAS world axis, sign toward R/A/S)
 _LETTERS = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
@@ -44,14 +45,17 @@ def anatomical_code(coord_system: object) -> Optional[str]:
     return code
 
 
-def ras_affine(img: MLArray, *, keep_lps: bool = False) -> tuple[np.ndarray, str]:
+def ras_affine(img: MLArray, *, keep_lps: bool = False, index_order: bool = False) -> tuple[np.ndarray, str]:
     """The ``(n+1, n+1)`` index-to-world affine of ``img``'s spatial axes in RAS, and its space name.
 
     ``keep_lps=True`` leaves files stored in LPS in LPS (MONAI's ``affine_lps_to_ras=False``).
+    ``index_order=True`` gives the columns in the order of :func:`index_axes` (array order otherwise).
     Worlds with fewer than three axes (2D files) flip each named axis toward R/A/S in place; they
     cannot be permuted into axes they do not have.
     """
     affine = np.asarray(img.affine, dtype=np.float64)
+    if index_order and _reversed(img):
+        affine = affine[:, list(range(affine.shape[1] - 1))[::-1] + [affine.shape[1] - 1]]
     n = affine.shape[0] - 1
     cs = img.meta.spatial.coord_system
     code = anatomical_code(cs)
@@ -96,28 +100,43 @@ def spatial_layout(img: MLArray) -> tuple[list[int], list[int]]:
     return spatial, [i for i in range(img.ndim or 0) if i not in spatial]
 
 
-def channel_first(array: np.ndarray, spatial_axes: Collection[int], *, add_channel: bool = True) -> np.ndarray:
+def index_axes(img: MLArray) -> list[int]:
+    """``img``'s spatial axes in ITK's index order, the order TorchIO and MONAI give an image read by their own
+    readers: array order, reversed for a file converted from DICOM or read through SimpleITK (DICOM's (slice,
+    row, col) becomes (col, row, slice); see :mod:`mlarray._voxel_order`)."""
+    spatial, _ = spatial_layout(img)
+    return spatial[::-1] if _reversed(img) else spatial
+
+
+def _reversed(img: MLArray) -> bool:
+    return reversed_index_order(img.meta.source_format, img.meta.source)
+
+
+def channel_first(array: np.ndarray, spatial_axes: Sequence[int], *, add_channel: bool = True) -> np.ndarray:
     """Move the non-spatial axes to the front and merge them into one channel axis.
 
-    Spatial axes keep their order. Without non-spatial axes a channel axis of size 1 is added
-    (``add_channel=False`` returns the array unchanged instead).
+    Spatial axes follow in the order ``spatial_axes`` lists them. Without non-spatial axes a channel
+    axis of size 1 is added (``add_channel=False`` returns the spatial axes alone instead).
     """
     other = [i for i in range(array.ndim) if i not in spatial_axes]
+    moved = _transposed(array, other + list(spatial_axes))
     if not other:
-        return array[np.newaxis] if add_channel else array
-    moved = np.moveaxis(array, other, list(range(len(other))))
-    spatial_shape = moved.shape[len(other):]
-    return moved.reshape((-1,) + tuple(spatial_shape))
+        return moved[np.newaxis] if add_channel else moved
+    return moved.reshape((-1,) + tuple(moved.shape[len(other):]))
 
 
-def channel_last(array: np.ndarray, spatial_axes: Collection[int]) -> np.ndarray:
-    """Move the non-spatial axes to the end and merge them into one channel axis (as a 4-D NIfTI
-    stores its 4th axis); without non-spatial axes the array is returned unchanged."""
+def channel_last(array: np.ndarray, spatial_axes: Sequence[int]) -> np.ndarray:
+    """Spatial axes in the order ``spatial_axes`` lists them, then the non-spatial axes merged into one
+    channel axis (as a 4-D NIfTI stores its 4th axis); without non-spatial axes, the spatial axes alone."""
     other = [i for i in range(array.ndim) if i not in spatial_axes]
+    moved = _transposed(array, list(spatial_axes) + other)
     if not other:
-        return array
-    moved = np.moveaxis(array, other, list(range(array.ndim - len(other), array.ndim)))
+        return moved
     return moved.reshape(tuple(moved.shape[:array.ndim - len(other)]) + (-1,))
+
+
+def _transposed(array: np.ndarray, order: list[int]) -> np.ndarray:
+    return array if order == list(range(array.ndim)) else np.transpose(array, order)
 
 
 def native_byte_order(array: np.ndarray) -> np.ndarray:

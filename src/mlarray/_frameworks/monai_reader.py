@@ -1,7 +1,9 @@
 """``MLArrayReader``: a MONAI ``ImageReader`` for ``.mla`` files.
 
-The array and metadata follow MONAI's ``NibabelReader`` on the NIfTI the file came from: spatial
-axes in the file's order, non-spatial axes (channels, time, components) merged into one axis placed
+The array and metadata follow MONAI's readers on the file the ``.mla`` came from: spatial axes in
+ITK's index order, as ``NibabelReader`` gives a NIfTI and ``ITKReader``/``PydicomReader`` a DICOM
+(the file's order, reversed for a file from DICOM or read through SimpleITK; see
+:mod:`mlarray._voxel_order`), non-spatial axes (channels, time, components) merged into one axis placed
 last, as a 4-D NIfTI stores them, with ``original_channel_dim = -1`` (NaN without such axes), so
 pipelines with and without ``EnsureChannelFirst`` behave as with NIfTI; ``pixdim`` and
 ``original_pixdim`` hold the NIfTI-style ``[qfac, spacing..., 1...]``. The affine is the file's
@@ -26,7 +28,7 @@ from numpy.typing import DTypeLike
 from .._array import MLArray
 from .._errors import InputError
 from .._types import PathLike
-from ._geometry import array_shape, channel_last, native_byte_order, ras_affine, spatial_layout
+from ._geometry import array_shape, channel_last, index_axes, native_byte_order, ras_affine
 
 __all__ = ["MLArrayReader", "mla_meta", "register"]
 
@@ -68,7 +70,7 @@ class MLArrayReader(ImageReader):
         for image in ([img] if isinstance(img, MLArray) else list(img)):
             if not image.meta.has_array:
                 raise InputError(f"{image.filepath}: metadata-only .mla file; MONAI needs an image array")
-            spatial, _ = spatial_layout(image)
+            spatial = index_axes(image)
             data = native_byte_order(channel_last(image.to_numpy(), spatial))
             if self.dtype is not None:
                 data = data.astype(self.dtype, copy=False)
@@ -79,11 +81,14 @@ class MLArrayReader(ImageReader):
 
 def mla_meta(image: MLArray, *, keep_lps: bool = False, has_channel: bool = False) -> dict[str, Any]:
     """MONAI metadata of an open ``.mla`` file, channel axis (if any) last, as ``NibabelReader`` gives."""
-    spatial, _ = spatial_layout(image)
+    spatial = index_axes(image)
     shape = array_shape(image, image.filepath)
-    affine, space = ras_affine(image, keep_lps=keep_lps)
+    affine, space = ras_affine(image, keep_lps=keep_lps, index_order=True)
     sp = image.meta.spatial
-    spacing = np.asarray(sp.spacing if sp.spacing is not None else [1.0] * len(spatial), dtype=np.float64)
+    stored = list(sp.spacing) if sp.spacing is not None else [1.0] * len(spatial)
+    # one spacing per spatial axis, in the order of the returned axes
+    spacing = np.asarray([stored[j] for j in _positions(spatial)] if len(stored) == len(spatial) else stored,
+                         dtype=np.float64)
     pixdim = _pixdim(affine, spacing, len(spatial))
     return {
         MetaKeys.AFFINE: affine,
@@ -97,6 +102,12 @@ def mla_meta(image: MLArray, *, keep_lps: bool = False, has_channel: bool = Fals
         "coord_system": str(sp.coord_system) if sp.coord_system is not None else "unknown",
         "is_seg": bool(image.meta.is_seg),
     }
+
+
+def _positions(spatial: list[int]) -> list[int]:
+    """Where each of ``spatial`` (in the order returned) stands among the spatial axes in array order."""
+    in_array_order = sorted(spatial)
+    return [in_array_order.index(a) for a in spatial]
 
 
 def _pixdim(affine: np.ndarray, spacing: np.ndarray, n_spatial: int) -> np.ndarray:

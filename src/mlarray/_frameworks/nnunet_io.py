@@ -8,7 +8,8 @@ largest, as nnU-Net's SimpleITK reader does).
 Axis order: nnU-Net's NIfTI readers (``SimpleITKIO``, and ``NibabelIO``, which transposes to match
 it) give a volume as ``(c, z, y, x)``; a model trained on NIfTI expects that order. An ``.mla`` file
 may store its axes in any order (``mlarray convert`` keeps nibabel's (x, y, z) for NIfTI and
-(z, y, x) for DICOM), so 3D files are transposed to ``(z, y, x)``: by their axis labels
+(z, y, x) for DICOM; the TorchIO and MONAI readers instead follow the source's ITK index order,
+docs/formats.md "Voxel order"), so 3D files are transposed to ``(z, y, x)``: by their axis labels
 (``spatial_x/y/z``) when they name all three, else by their direction, each array axis taken as the
 world axis it runs along (x = R/L, y = A/P, z = S/I in an anatomical ``coord_system``; world axis
 0, 1, 2 otherwise, as mlarray's NIfTI writer stores such files). Axes are never flipped, as ITK

@@ -12,10 +12,11 @@ from typing import Any
 
 from .._types import PathLike as _PathLike
 from .._untrusted.input_guard import contained_reads
+from ._deidentify import deidentified
 from ._record import ConversionError, ImageRecord
 from .formats import registry
 
-__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format"]
+__all__ = ["ImageRecord", "ConversionError", "read_any", "write_any", "detect_format", "convert_file"]
 
 
 
@@ -57,7 +58,10 @@ def read_any(path: _PathLike, **kw: Any) -> ImageRecord:
     **kw
         Options of the reader: ``is_seg`` (NIfTI: the file is a segmentation), ``series_uid``
         (DICOM: the series to read from a folder holding several) and ``reference`` (DICOM SEG: the
-        series the segmentation belongs to).
+        series the segmentation belongs to); and ``deidentify=True`` for any format: the record's
+        ``source`` header without patient identifiers (DICOM PS3.15 Basic Profile; needs
+        ``pip install 'mlarray[deidentify]'``; see :mod:`._deidentify`). By default ``source`` keeps the
+        whole header.
 
     Returns
     -------
@@ -72,14 +76,17 @@ def read_any(path: _PathLike, **kw: Any) -> ImageRecord:
     MissingDependencyError
         The converter's package is not installed (the message names the ``pip install`` extra).
     """
+    deidentify = bool(kw.pop("deidentify", False))
     fmt = registry.detect(path)
     if not os.path.exists(os.fspath(path)):
         raise ConversionError(os.fspath(path), "file does not exist", "check the path")
     if not fmt.contained:
-        return _read(fmt, path, **kw)
-    also = [os.fspath(kw["reference"])] if kw.get("reference") is not None else []  # chosen by the caller
-    with contained_reads(os.fspath(path), also):  # no file outside the input's folder (a header may name any)
-        return _read(fmt, path, **kw)
+        record = _read(fmt, path, **kw)
+    else:
+        also = [os.fspath(kw["reference"])] if kw.get("reference") is not None else []  # chosen by the caller
+        with contained_reads(os.fspath(path), also):  # no file outside the input's folder (a header may name any)
+            record = _read(fmt, path, **kw)
+    return deidentified(record) if deidentify else record
 
 
 def _read(fmt: registry.Format, path: _PathLike, **kw: Any) -> ImageRecord:
@@ -99,7 +106,8 @@ def write_any(record: ImageRecord, path: _PathLike, **kw: Any) -> None:
     **kw
         Options of the writers that take them: ``ngff_version`` (OME-Zarr), ``patch_size``,
         ``is_seg`` and ``progress`` (``.mla``), ``reference`` (DICOM: the series a segmentation
-        belongs to). Options the chosen writer does not take are refused.
+        belongs to). Options the chosen writer does not take are refused. ``deidentify=True`` (any
+        format) writes ``record.source`` without patient identifiers, as :func:`read_any` does.
 
     Raises
     ------
@@ -108,4 +116,10 @@ def write_any(record: ImageRecord, path: _PathLike, **kw: Any) -> None:
     MissingDependencyError
         The writer's package is not installed.
     """
+    if kw.pop("deidentify", False):
+        record = deidentified(record)
     registry.detect_output(path).write(record, path, **kw)
+
+
+# Last, because the converter uses read_any and write_any from this module: the one-call conversion the CLI wraps.
+from ._bridge import convert_file  # noqa: E402

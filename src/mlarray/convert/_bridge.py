@@ -12,6 +12,7 @@ from .._array import MLArray
 from .._file.atomic import atomic_output
 from ..meta import Meta
 from . import dicom_write, read_any
+from ._deidentify import deidentified
 from ._orient import reorient
 from ._record import ConversionError, ImageRecord
 from .formats import registry
@@ -139,7 +140,7 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
                  seg: Optional[bool] = None, progress: Optional[Callable[[int, int], None]] = None,
                  orient: Optional[str] = None, reference: Optional[str] = None,
                  labels: Optional[Sequence[str | os.PathLike]] = None, series_uid: Optional[str] = None,
-                 **write_kw: Any) -> str:
+                 deidentify: bool = False, **write_kw: Any) -> str:
     """Convert one file (or DICOM directory) to ``dst``; the output appears atomically or not at all.
 
     By default the source's voxel order is kept, so converting back restores the original exactly.
@@ -167,6 +168,10 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
         ``.mla`` segmentations to store in an OME-Zarr output's ``labels/``.
     series_uid : str, optional
         The series to read from a DICOM folder that holds several.
+    deidentify : bool
+        Drop patient identifiers from the ``source`` header the output keeps (the DICOM PS3.15 Basic
+        Profile's attributes, private attributes, UIDs and file names; see :mod:`._deidentify`).
+        By default ``source`` keeps the whole header. Needs ``pip install 'mlarray[deidentify]'``.
     **write_kw
         Further options of the writer (e.g. ``ngff_version`` for OME-Zarr).
 
@@ -196,6 +201,8 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
         record = reorient(record, orient)
     if labels:
         record.companions = {output_name(p, ""): read_mla(p, lazy=True) for p in labels}
+    if deidentify:
+        record = deidentified(record)
     given = {"patch_size": patch_size, "is_seg": seg, "progress": progress, "mla_path": src, "reference": reference}
     kw = {k: v for k, v in given.items() if k in dst_fmt.write_options}
     kw.update(write_kw)

@@ -10,8 +10,10 @@ Geometry convention of every DICOM reader (ITK's, with the array axes reversed):
 
 Images that carry no patient geometry (Secondary Capture, ultrasound, photographs) are placed the
 way ITK places them: origin 0, ImageOrientationPatient ``1\\0\\0\\0\\1\\0``, frames 1 mm apart
-(or SpacingBetweenSlices); ``source["dicom_geometry"]`` says ``"implicit"`` so nobody mistakes
-that frame for the patient's.
+(or SpacingBetweenSlices); ``source["dicom_geometry"]`` says ``"implicit"`` and ``coord_system`` is
+``"unknown"``, because that frame is ITK's convention, not the patient's: no viewer may label it
+with anatomical directions. Frames of such a multi-frame file that are a cine loop (see
+:func:`cine_interval`) are a time axis rather than a stack of slices.
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ from .._errors import CorruptFileError, LimitExceededError
 from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 from ..optpkg import have, optional_import
 from ._record import ConversionError, ImageRecord, json_clean
+from .formats._micro import axis_units as _micro_axis_units
+from .formats._micro import time_fields
 
 __all__ = ["floats", "fg_value", "slope_inter", "apply_rescale", "json_dataset", "stack_geometry",
            "implicit_positions", "make_record", "DicomSliceSpacingWarning", "IDENTITY_IOP", "pydicom_module",
-           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS"]
+           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS", "is_cine", "cine_interval"]
 
 IDENTITY_IOP = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 RTDOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
+_FRAME_TIME, _FRAME_TIME_VECTOR = 0x00181063, 0x00181065  # FrameIncrementPointer targets that mean time
+# Modalities whose multi-frame images are cine loops (PS3.3 US, XA/RF, endoscopy multi-frame IODs)
+_CINE_MODALITIES = frozenset({"US", "XA", "RF", "ES", "IVUS"})
 
 
 class DicomSliceSpacingWarning(UserWarning):
@@ -131,6 +138,49 @@ def json_dataset(ds: Any) -> dict:
     return json_clean(strip(model))
 
 
+def _frame_pointers(hdr: Any) -> list[int]:
+    fip = hdr.get("FrameIncrementPointer")
+    if fip is None:
+        return []
+    try:
+        return [int(t) for t in (fip if isinstance(fip, (list, tuple)) or hasattr(fip, "__len__")
+                                 and not isinstance(fip, int) else [fip])]
+    except (TypeError, ValueError):
+        return []
+
+
+def is_cine(hdr: Any) -> bool:
+    """Whether the frames of a multi-frame file without patient geometry are successive times.
+
+    FrameIncrementPointer names what changes from frame to frame (PS3.3 C.7.6.6): FrameTime or
+    FrameTimeVector mean time; a pointer to anything else (NM energy windows, detectors) does not.
+    Without a pointer, a frame time or cine rate, or a cine modality (ultrasound, angiography),
+    says the frames are a loop.
+    """
+    pointers = _frame_pointers(hdr)
+    if pointers:
+        return any(p in (_FRAME_TIME, _FRAME_TIME_VECTOR) for p in pointers)
+    if any(hdr.get(k) not in (None, "") for k in ("FrameTime", "FrameTimeVector", "CineRate")):
+        return True
+    return str(hdr.get("Modality", "") or "").upper() in _CINE_MODALITIES
+
+
+def cine_interval(hdr: Any) -> float | None:
+    """Seconds between frames of a cine loop: FrameTime (ms), an even FrameTimeVector (ms), or 1/CineRate."""
+    frame_time = floats(hdr.get("FrameTime"), 1)
+    if frame_time and frame_time[0] > 0:
+        return frame_time[0] / 1000.0
+    vector = floats(hdr.get("FrameTimeVector"))
+    if vector and len(vector) > 1:
+        steps = np.asarray(vector[1:], float)  # the first entry is 0: the time of frame 1
+        if np.all(steps > 0) and np.ptp(steps) <= 1e-6 * float(np.max(steps)):
+            return float(steps[0]) / 1000.0
+    rate = floats(hdr.get("CineRate"), 1)
+    if rate and rate[0] > 0:
+        return 1.0 / rate[0]
+    return None
+
+
 def implicit_positions(n: int, step: float) -> list[list[float]]:
     """Frame positions ITK assumes for images without ImagePositionPatient: 0, step, 2 step along z."""
     return [[0.0, 0.0, float(k) * step] for k in range(n)]
@@ -184,14 +234,30 @@ def stack_geometry(iop: Union[np.ndarray, Sequence[float]], positions: Sequence[
 def make_record(data: np.ndarray, stored_dtype: DTypeLike,
                 geometry: tuple[Sequence[float], Sequence[float], Any], source: dict, slopes: list, inters: list,
                 applied: bool,
-                *, in_mm: bool, channel: bool) -> ImageRecord:
-    """The ImageRecord of a slice stack (rescale recorded per slice only when it varies)."""
+                *, in_mm: bool, channel: bool, cine_seconds: Optional[float] = None) -> ImageRecord:
+    """The ImageRecord of a slice stack (rescale recorded per slice only when it varies).
+
+    A stack placed in ITK's implicit frame (``source["dicom_geometry"] == "implicit"``) gets no
+    anatomical ``coord_system``. ``cine_seconds`` (a cine loop: the frames are times, not slices;
+    0 when the interval is not known) makes the first axis temporal and the image 2-D, its world
+    axes in array order.
+    """
     spacing, origin, direction = geometry
-    labels = ["spatial"] * 3 + (["channel"] if channel else [])
+    implicit = source.get("dicom_geometry") == "implicit"
+    extra: dict = {}
+    if cine_seconds is not None:
+        labels = ["temporal", "spatial", "spatial"] + (["channel"] if channel else [])
+        spacing, origin, direction = list(spacing)[1:], [0.0, 0.0], np.eye(2).tolist()
+        extra = time_fields(cine_seconds or None)
+        units = ["s" if extra else None] + ["mm" if in_mm else None] * 2 + ([None] if channel else [])
+        axis_units = _micro_axis_units(labels, units)
+    else:
+        labels = ["spatial"] * 3 + (["channel"] if channel else [])
+        axis_units = ["mm"] * 3 if in_mm else None
     return ImageRecord(
         array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
-        direction=direction, coord_system="LPS", axis_labels=labels,
-        axis_units=["mm"] * 3 if in_mm else None,
+        direction=direction, coord_system="unknown" if implicit else "LPS", axis_labels=labels,
+        axis_units=axis_units, extra=extra or None,
         source=source, source_format="dicom",
         intensity={"rescale_slope": slopes if len(set(slopes)) > 1 else slopes[0],
                    "rescale_intercept": inters if len(set(inters)) > 1 else inters[0],

@@ -4,8 +4,9 @@ RT Dose (ImagePositionPatient + GridFrameOffsetVector), and frames without any g
 Frame positions come from, in this order: PlanePositionSequence per frame (enhanced objects);
 ImagePositionPatient + GridFrameOffsetVector (RT Dose: offsets along the slice normal, measured
 from the first frame, which lies at ImagePositionPatient, as ITK/GDCM read them); or ITK's implicit
-frame (origin 0, 1 mm or SpacingBetweenSlices apart). Frames are then sorted along the normal like
-slices of a series (see :mod:`._dicom_common`).
+frame (origin 0, 1 mm or SpacingBetweenSlices apart; no anatomical frame, and a cine loop's frames
+are a time axis). Frames are then sorted along the normal like slices of a series (see
+:mod:`._dicom_common`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from .._errors import CorruptFileError
 from ._dicom_common import (
     IDENTITY_IOP,
     apply_rescale,
+    cine_interval,
     fg_value,
     floats,
     frames_array,
     implicit_positions,
+    is_cine,
     json_dataset,
     make_record,
     positive_spacing,
@@ -120,5 +123,8 @@ def read_multiframe(pydicom: ModuleType, f: str, hdr: Any) -> ImageRecord:
     source.update({"dicom": json_dataset(hdr), "slice_positions": json_clean([planes[i] for i in order]),
                    "frame_order": [int(i) for i in order], "files": [os.path.basename(f)]})
     source.update(json_clean(info))
+    cine = None
+    if not has_geo and is_cine(hdr):  # a loop of one view, not slices: the frame axis is time
+        cine = cine_interval(hdr) or 0.0
     return make_record(data, frames.dtype, (spacing, origin, direction), source, slopes, inters, applied,
-                       in_mm=bool(ps or has_geo), channel=frames.ndim == 4)
+                       in_mm=bool(ps or has_geo), channel=frames.ndim == 4, cine_seconds=cine)

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._errors import AffineError, MLArrayError
+from .._voxel_order import reversed_index_order
 
 __all__ = ["ImageRecord", "ConversionError", "json_clean", "flip_lps_ras", "geometry_from_affine"]
 
@@ -88,6 +89,19 @@ class ImageRecord:
             return [str(units[k]) for k in spatial]
         return [str(u) for u in units] if len(units) == len(spatial) else None
 
+    def written_frame(self) -> str:
+        """The world frame to write to a format that must name one (NIfTI, NRRD, MetaImage, MGH, DICOM).
+
+        A DICOM image without patient geometry has no anatomical frame (``coord_system`` "unknown"), but
+        its reader placed it in ITK's implicit LPS frame, as ITK, GDCM and every DICOM toolkit place
+        it; written in that frame, an export opens the same way the original does (upright).
+        """
+        cs = self.coord_system or "unknown"
+        if cs.lower() in ("unknown", "other") and self.source_format == "dicom" \
+                and isinstance(self.source, dict) and self.source.get("dicom_geometry") == "implicit":
+            return "LPS"
+        return cs
+
     def affine(self) -> np.ndarray:
         """Homogeneous affine ``[[direction * spacing, origin], [0, 1]]`` (world x spatial+1)."""
         d = np.asarray(self.direction, dtype=float)
@@ -101,6 +115,17 @@ class ImageRecord:
         out[:-1, -1] = o
         out[-1, -1] = 1.0
         return out
+
+    def index_order(self, spatial: list[int]) -> list[int]:
+        """``spatial`` (the spatial axes in array order) in ITK's index order, the order NIfTI, NRRD and MGH
+        store them: reversed for a record from DICOM or SimpleITK (:mod:`mlarray._voxel_order`)."""
+        return list(spatial)[::-1] if reversed_index_order(self.source_format, self.source) else list(spatial)
+
+    def index_affine(self) -> np.ndarray:
+        """:meth:`affine` with its columns in the order of :meth:`index_order`."""
+        a = self.affine()
+        n = a.shape[1] - 1
+        return a[:, self.index_order(list(range(n))) + [n]]
 
     def world(self, index: ArrayLike) -> np.ndarray:
         """World coordinate of a spatial index (one value per spatial axis, array order)."""

@@ -127,19 +127,17 @@ def _own_grid(positions: np.ndarray, iop: Sequence[float], ps: Sequence[float], 
 def _paint(grid: dict, positions: np.ndarray, numbers: list[int], masks: np.ndarray,
            where: str) -> Optional[tuple[np.ndarray, bool]]:
     """Label volume on ``grid`` (or one channel per segment when segments overlap)."""
-    inv = np.linalg.inv(grid["affine"])
     segs = sorted(set(numbers))
     per_seg = np.zeros((len(segs),) + tuple(grid["shape"]), bool)
     for pos, num, mask in zip(positions, numbers, masks):
-        k = inv[:3, :3] @ pos + inv[:3, 3]
-        ki = np.rint(k)
-        if not np.allclose(k, ki, atol=1e-2) or ki[1] != 0 or ki[2] != 0 or mask.shape != grid["shape"][1:]:
+        k = _slice_of(grid, pos)
+        if k is None or mask.shape != grid["shape"][1:]:
             return None  # the frame does not coincide with a plane of this grid
-        if not 0 <= ki[0] < grid["shape"][0]:
+        if not 0 <= k < grid["shape"][0]:
             warnings.warn(f"{where}: a frame lies outside the referenced series; it is dropped", UserWarning,
                           stacklevel=3)
             continue
-        per_seg[segs.index(num), int(ki[0])] |= mask
+        per_seg[segs.index(num), k] |= mask
     if per_seg.sum(axis=0).max(initial=0) > 1:
         return np.moveaxis(per_seg.astype(np.uint8), 0, -1), True
     dtype = np.uint8 if max(segs) < 256 else np.uint16
@@ -147,6 +145,34 @@ def _paint(grid: dict, positions: np.ndarray, numbers: list[int], masks: np.ndar
     for i, num in enumerate(segs):
         out[per_seg[i]] = num
     return out, False
+
+
+def _slice_of(grid: dict, position: np.ndarray, tol: float = 1e-2) -> Optional[int]:
+    """Index of the grid slice whose plane a frame at ``position`` (its first pixel's centre) is, or None.
+
+    A referenced series is matched by its slices' own positions (``slice_positions``), so an unevenly
+    spaced series (whose affine holds the mean step) still takes every frame that lies on one of its
+    slices; the SEG's own regular grid is matched through its affine. An index outside the grid means
+    a frame in the right plane orientation beyond the series' ends."""
+    inv = np.linalg.inv(grid["affine"])
+    k = inv[:3, :3] @ position + inv[:3, 3]
+    if not np.allclose(k[1:], 0, atol=tol):
+        return None  # the frame's first pixel is not where the slices' first pixels are
+    slices = grid.get("slice_positions")
+    if slices is None:
+        ki = float(np.rint(k[0]))
+        return int(ki) if abs(k[0] - ki) <= tol else None
+    aff = grid["affine"]
+    along = aff[:3, 0] / np.linalg.norm(aff[:3, 0])  # the slice normal
+    proj = np.asarray(slices, float) @ along
+    at = float(np.asarray(position, float) @ along)
+    pixel = float(min(np.linalg.norm(aff[:3, 1]), np.linalg.norm(aff[:3, 2])))
+    j = int(np.argmin(np.abs(proj - at)))
+    if abs(proj[j] - at) <= tol * pixel:
+        return j
+    if at < proj.min() or at > proj.max():
+        return -1 if at < proj.min() else len(proj)
+    return None
 
 
 def _image_headers(files: list[str]) -> list[tuple]:
@@ -175,7 +201,8 @@ def _grid_of(hdrs: list[tuple]) -> dict | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            order, spacing, origin, direction, _ = stack_geometry(iop0, [h[2] for h in hdrs], ps, None, hdrs[0][0])
+            order, spacing, origin, direction, info = stack_geometry(iop0, [h[2] for h in hdrs], ps, None,
+                                                                     hdrs[0][0])
     except (ConversionError, CorruptFileError):  # duplicate positions, degenerate orientation: not one grid
         return None
     aff = np.eye(4)
@@ -184,6 +211,7 @@ def _grid_of(hdrs: list[tuple]) -> dict | None:
     first = hdrs[0][1]
     return {"shape": (len(hdrs), int(first.Rows), int(first.Columns)), "affine": aff,
             "files": [hdrs[i][0] for i in order], "headers": [hdrs[i][1] for i in order],
+            "slice_positions": [hdrs[i][2] for i in order], "spacing_info": info,
             "series_uid": str(first.get("SeriesInstanceUID", ""))}
 
 
@@ -249,6 +277,9 @@ def read_seg(path: PathLike, reference: Optional[PathLike] = None) -> ImageRecor
     if grid is not None and painted is not None:
         source["on_grid_of"] = {"series_uid": grid["series_uid"],
                                 "sop_instance_uids": [str(h.SOPInstanceUID) for h in grid["headers"]]}
+        # the series' own slice positions and spacing report, as reading the series itself records them
+        source["slice_positions"] = grid["slice_positions"]
+        source.update(grid["spacing_info"])
     else:
         grid = _own_grid(positions, iop, ps, step, masks.shape[1], masks.shape[2])
         painted = _paint(grid, positions, numbers, masks, path)
@@ -300,6 +331,20 @@ def write_seg(record: ImageRecord, out_path: str, source_images: list) -> None:
             d.RecommendedDisplayCIELabValue = rgb_to_lab(c["color"])
         descs.append(d)
     first = source_images[0]
+    try:
+        seg = _segmentation(hd, source_images, labels, descs, first)
+    except AttributeError as exc:  # a reference image lacks an attribute highdicom copies into the SEG
+        name = getattr(exc, "name", None) or str(exc)
+        raise ConversionError(out_path, f"the referenced series lacks the DICOM attribute {name} (read from "
+                                        f"{getattr(first, 'filename', 'its first image')}), which a DICOM SEG "
+                                        "copies from the images it segments",
+                              f"add {name} to the reference series (an empty value is allowed for Type 2 "
+                              "attributes such as PatientID), or pass the series the images came from") from None
+    seg.save_as(out_path)
+
+
+def _segmentation(hd: ModuleType, source_images: list, labels: np.ndarray, descs: list, first: Any) -> Any:
+    measures = _pixel_measures(hd, source_images)
     seg = hd.seg.Segmentation(
         source_images=source_images, pixel_array=labels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descs,
@@ -307,8 +352,43 @@ def write_seg(record: ImageRecord, out_path: str, source_images: list) -> None:
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="MLArray",
         manufacturer_model_name="mlarray", software_versions=_version(), device_serial_number="0",
         series_description=(str(first.get("SeriesDescription", "")) + " SEG").strip()[:64],
+        pixel_measures=measures,
     )
-    seg.save_as(out_path)
+    shared = getattr(seg, "SharedFunctionalGroupsSequence", None)
+    if measures is not None and shared and "PixelMeasuresSequence" in shared[0]:
+        # highdicom can still carry the images' declared spacing over ours: the positions decide
+        shared[0].PixelMeasuresSequence[0].SpacingBetweenSlices = measures[0].SpacingBetweenSlices
+    return seg
+
+
+def _pixel_measures(hd: ModuleType, source_images: list) -> Any:
+    """The SEG's pixel measures with the slice step the images' positions give.
+
+    highdicom copies the first image's SpacingBetweenSlices, and a series may declare a wrong one (SimpleITK's
+    writer puts 1 there once the process has read any DICOM): the SEG would then contradict its own frame
+    positions, and readers that check (highdicom's ``get_volume``) refuse it. None leaves highdicom's default
+    (multi-frame or incomplete references).
+    """
+    try:
+        first = source_images[0]
+        spacing = [float(v) for v in first.PixelSpacing]
+        iop = np.asarray([float(v) for v in first.ImageOrientationPatient])
+        pos = np.asarray([[float(v) for v in im.ImagePositionPatient] for im in source_images])
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return None
+    if len(source_images) < 2 or pos.shape[1] != 3 or iop.shape != (6,):
+        return None
+    along = np.sort(pos @ np.cross(iop[:3], iop[3:]))
+    steps = np.diff(along)
+    step = float(np.mean(steps))
+    if not step > 0 or not np.allclose(steps, step, rtol=1e-3, atol=1e-3):
+        return None  # uneven slices: no single spacing to declare
+    thickness = first.get("SliceThickness")
+    try:
+        thick = float(thickness) if thickness not in (None, "") else None
+    except (TypeError, ValueError):
+        thick = None
+    return hd.PixelMeasuresSequence(pixel_spacing=spacing, slice_thickness=thick, spacing_between_slices=step)
 
 
 def _version() -> str:

@@ -4,8 +4,11 @@ Series: one file per slice with ImagePositionPatient/ImageOrientationPatient/Pix
 the record's geometry (so ITK reads back the same world grid). A record converted from DICOM keeps
 its original header (patient, study, series description, equipment, acquisition, rescale ...) with
 a fresh SeriesInstanceUID and fresh SOP Instance UIDs: it is a new series of the same study, in the
-same frame of reference. Other records get a minimal header of the modality's SOP class (Secondary
-Capture when the modality is not known). Stored values: the original integers and rescale when they
+same frame of reference. Other records get a header of the modality's SOP class (Secondary Capture,
+Modality OT, when the modality is not known) holding every Type 1 and Type 2 attribute of that IOD's
+mandatory modules: generated UIDs, numbers, and empty Type 2 values where nothing is known (no
+patient, no date), so that DICOM readers and toolkits that read those attributes (highdicom, PACS)
+accept the series. Stored values: the original integers and rescale when they
 can be recovered exactly, integers as they are, and floats quantised to 16 bits with a fitted
 rescale (a warning gives the largest rounding error).
 
@@ -65,7 +68,7 @@ def _lps_grid(record: ImageRecord, where: str) -> tuple[np.ndarray, np.ndarray, 
     if len(spatial) != 3 or len(rest) > 1 or (rest and data.shape[rest[0]] not in (1, 3)):
         raise ConversionError(where, f"a DICOM series needs 3 spatial axes (plus an RGB channel), got axes "
                                      f"{record.axis_labels} with shape {data.shape}", "write NIfTI or NRRD instead")
-    cs = str(record.coord_system or "unknown").upper().rstrip("+")
+    cs = record.written_frame().upper().rstrip("+")
     aff = record.affine()
     if cs not in ("UNKNOWN", "OTHER"):
         try:
@@ -137,10 +140,43 @@ def _template(record: ImageRecord) -> tuple[Any, str]:
                 keep.add(elem)
         ds = keep
         sop = _SOP_BY_MODALITY.get(str(ds.get("Modality", "") or ""), _SECONDARY_CAPTURE)
-        for kw in ("SOPClassUID", "MediaStorageSOPClassUID", "ImageType", "FrameOfReferenceUID"):
-            if kw in ds and kw != "FrameOfReferenceUID":
+        if sop != _SOP_BY_MODALITY["CT"]:
+            # the MR, PET and NM Image IODs have Type 1 acquisition attributes (ScanningSequence, ...)
+            # that an enhanced or other multi-frame header keeps in functional groups or lacks
+            sop = _SECONDARY_CAPTURE
+        for kw in ("SOPClassUID", "MediaStorageSOPClassUID", "ImageType"):
+            if kw in ds:
                 delattr(ds, kw)
+        ds.ImageType = ["DERIVED", "SECONDARY"]  # Type 1; the slices are re-made from the frames
     return ds, sop
+
+
+# Type 1 and Type 2 attributes of the mandatory modules (Patient, General Study, General Series, General
+# Image, SC Equipment) that a header built from a non-DICOM source lacks, PS3.3 A.8.1 (Secondary Capture)
+# and A.3/A.4 (CT/MR). Type 2 may be empty when unknown; Type 1 get a value. UIDs and per-slice values
+# are set by write_series itself.
+_TYPE2_EMPTY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                "ReferringPhysicianName", "StudyID", "AccessionNumber")
+_SC_TYPE1 = {"Modality": "OT", "ConversionType": "WSD"}  # OT: other; WSD: workstation (PS3.3 C.8.6.1)
+
+
+def _complete_header(ds: Any, sop_class: str) -> None:
+    """Add the Type 1/2 attributes the SOP class requires that ``ds`` lacks (values it has are kept)."""
+    for kw in _TYPE2_EMPTY:
+        if kw not in ds:
+            setattr(ds, kw, "")
+    if "SeriesNumber" not in ds or ds.SeriesNumber in (None, ""):
+        ds.SeriesNumber = 1
+    if sop_class == _SOP_BY_MODALITY["CT"]:  # CT Image module (PS3.3 C.8.2.1), kept when a header came along
+        for kw in ("KVP", "AcquisitionNumber"):
+            if kw not in ds:
+                setattr(ds, kw, None)
+    if sop_class == _SECONDARY_CAPTURE:
+        for kw, value in _SC_TYPE1.items():
+            if not str(ds.get(kw, "") or ""):
+                setattr(ds, kw, value)
+        if "PatientOrientation" not in ds:  # Type 2C: required where Image Plane attributes are not
+            ds.PatientOrientation = ""
 
 
 def write_series(record: ImageRecord, dst: str) -> str:
@@ -164,6 +200,7 @@ def write_series(record: ImageRecord, dst: str) -> str:
     series_uid = generate_uid()
     for_uid = str(template.get("FrameOfReferenceUID", "") or "") or generate_uid()
     template.setdefault("StudyInstanceUID", generate_uid())
+    _complete_header(template, sop_class)
     parent = os.path.dirname(os.path.abspath(dst))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(dst) + ".", suffix=".partial", dir=parent)
@@ -240,8 +277,11 @@ def _write_seg(record: ImageRecord, dst: str, mla_path: str | None, reference: O
         stem = Path(mla_path).stem if mla_path else "segmentation"
         out = os.path.join(out, stem + "_seg.dcm")
 
-    with atomic_output(out) as tmp:
-        write_seg(seg_rec, tmp, images)
+    try:
+        with atomic_output(out) as tmp:
+            write_seg(seg_rec, tmp, images)
+    except ConversionError as exc:  # name the output the user asked for, not the scratch file
+        raise ConversionError(out, exc.problem, exc.remedy) from None
     return out
 
 

@@ -253,7 +253,8 @@ def _text(value: object) -> bytes | str:
 def write_nifti(record: ImageRecord, path: PathLike) -> None:
     """Write ``record`` as NIfTI (``.nii`` or ``.nii.gz``; NIfTI-2 when it came from NIfTI-2).
 
-    Spatial axes go first (in their record order), then temporal, then the rest. LPS
+    Spatial axes go first (in ITK's index order: the record's order, reversed for a record from DICOM or
+    SimpleITK, see :mod:`mlarray._voxel_order`), then temporal, then the rest. LPS
     geometry is converted to RAS. Header fields (descrip, intent, xyzt_units, cal_*,
     qform/sform codes, ...) are restored from ``record.source`` when it came from NIfTI.
     """
@@ -263,7 +264,8 @@ def write_nifti(record: ImageRecord, path: PathLike) -> None:
     labels = list(record.axis_labels) or ["spatial"] * data.ndim
     if len(labels) != data.ndim:
         raise ConversionError(path, f"record has {data.ndim} axes but {len(labels)} axis labels")
-    spatial = [i for i, lab in enumerate(labels) if str(lab).startswith("spatial")]
+    # ITK's index order (a DICOM's (slice, row, col) reversed), as SimpleITK and dcm2niix write it
+    spatial = record.index_order([i for i, lab in enumerate(labels) if str(lab).startswith("spatial")])
     if len(spatial) > 3:
         raise ConversionError(path, f"NIfTI holds at most 3 spatial axes, record has {len(spatial)}")
     temporal = [i for i, lab in enumerate(labels) if lab == "temporal" and i not in spatial]
@@ -283,14 +285,14 @@ def write_nifti(record: ImageRecord, path: PathLike) -> None:
     data = _original_dims(data, src)
     data, scaling = _stored_values(data, record.intensity or {}, src)
 
-    aff_small = record.affine()
+    aff_small = record.index_affine()
     affine = np.eye(4)
     nw = aff_small.shape[0] - 1
     if nw > 3:
         raise ConversionError(path, f"world space has {nw} dimensions; NIfTI needs at most 3")
     affine[:nw, :nsp] = aff_small[:nw, :nsp]
     affine[:nw, 3] = aff_small[:nw, -1]
-    cs = (record.coord_system or "unknown").upper().rstrip("+")  # "RAS+" is the published package's "RAS"
+    cs = record.written_frame().upper().rstrip("+")  # "RAS+" is the published package's "RAS"
     if cs == "LPS":
         affine = flip_lps_ras(affine)
     elif cs not in ("RAS", "UNKNOWN"):

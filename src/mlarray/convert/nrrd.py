@@ -257,7 +257,8 @@ def write_nrrd(record: ImageRecord, path: PathLike, detached_header: bool | None
     """Write ``record`` as NRRD; ``.nhdr`` targets get a detached header.
 
     Custom keys and per-axis fields from a NRRD ``source`` are restored; ``space``,
-    ``space directions`` and ``space origin`` come from the record geometry.
+    ``space directions`` and ``space origin`` come from the record geometry. Spatial axes are written in
+    ITK's index order (reversed for a record from DICOM or SimpleITK, see :mod:`mlarray._voxel_order`).
     """
     nrrd = _nrrd()
     path = os.fspath(path)
@@ -267,16 +268,23 @@ def write_nrrd(record: ImageRecord, path: PathLike, detached_header: bool | None
     if len(labels) != ndim:
         raise ConversionError(path, f"record has {ndim} axes but {len(labels)} axis labels")
     src = record.source if record.source_format == "nrrd" else {}
+    order = list(range(ndim))
     if not src:  # components first (fastest), as ITK and 3D Slicer write vector and colour images
         front = [k for k, lab in enumerate(labels) if lab in ("channel", "components")][:1]
         order = front + [k for k in range(ndim) if k not in front]
-        if order != list(range(ndim)):
-            data = np.transpose(data, order)
-            labels = [labels[k] for k in order]
+    # spatial axes in ITK's index order (a DICOM's (slice, row, col) reversed), as SimpleITK writes them
+    in_array_order = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
+    index_axes = iter(record.index_order(in_array_order))
+    order = [next(index_axes) if k in in_array_order else k for k in order]
+    if order != list(range(ndim)):
+        data = np.transpose(data, order)
+        labels = [labels[k] for k in order]
     spatial = [k for k, lab in enumerate(labels) if str(lab).startswith("spatial")]
-    aff = record.affine()
-    cs = record.coord_system or "unknown"
+    aff = record.index_affine()
+    cs = record.written_frame()
     space_units = record.spatial_units
+    if space_units is not None:
+        space_units = [space_units[j] for j in record.index_order(list(range(len(space_units))))]
     flat = _flat_nifti_axes(record, data.shape, spatial)
     if flat:  # a 2-D (or 1-D) NIfTI: the NRRD gets its dimensionality (see _flat_nifti_axes)
         keep = [j for j, k in enumerate(spatial) if k not in flat]

@@ -11,7 +11,7 @@ __all__ = ["napari_get_reader", "read_mla"]
 PathOrPaths = Union[str, os.PathLike, list, tuple]
 
 
-def _is_mla(path) -> bool:
+def _is_mla(path: object) -> bool:
     if isinstance(path, str) and "://" in path:  # only then import the format library (see .._lazy_import)
         from mlarray.remote import is_url
 

@@ -12,7 +12,7 @@ then saves it on the image's grid like a segmentation read from a file.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -23,10 +23,14 @@ from ._geometry import data_to_world_matrix
 from ._roles import ROLE_IMAGE, ROLE_LABELS
 from ._views import AxisView, EditableAxisView
 
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.layers import Layer
+    from napari.viewer import Viewer
+
 __all__ = ["adopt_new_labels"]
 
 
-def _image_grid(image, shape: tuple) -> Optional[tuple]:
+def _image_grid(image: Layer, shape: tuple) -> Optional[tuple[AxisView, list[int]]]:
     """``(view, order)`` of an MLArray image layer whose shown grid has ``shape``, else None."""
     md = image.metadata if isinstance(image.metadata, dict) else {}
     if md.get("mlarray_role") not in (ROLE_IMAGE, ROLE_LABELS) or not isinstance(md.get("mlarray"), dict):
@@ -42,12 +46,12 @@ def _image_grid(image, shape: tuple) -> Optional[tuple]:
     return view, order
 
 
-def _world_matrix(layer, ndim: int) -> np.ndarray:
+def _world_matrix(layer: Layer, ndim: int) -> np.ndarray:
     state = {k: getattr(layer, k) for k in ("scale", "translate", "rotate", "shear")}
     return data_to_world_matrix({**state, "affine": layer.affine.affine_matrix}, ndim)
 
 
-def _flips_onto(labels, image, ndim: int, shape: tuple) -> Optional[list[bool]]:
+def _flips_onto(labels: Layer, image: Layer, ndim: int, shape: tuple) -> Optional[list[bool]]:
     """Which labels axes run against the image's when both place the same voxels, else None.
 
     napari 0.9's button copies the image's transform (no flips); older napari spans the world
@@ -75,7 +79,7 @@ def _grid_meta(source: Meta, kept: list[int], nbase: int) -> Meta:
     return Meta(spatial=spatial, is_seg=True)
 
 
-def adopt_new_labels(viewer, layer) -> bool:
+def adopt_new_labels(viewer: Viewer, layer: Layer) -> bool:
     """Put a just-inserted Labels layer that lies on an MLArray image's grid onto that grid (see the
     module docstring). Returns whether it did; layers that carry MLArray metadata are left alone."""
     if type(layer).__name__ != "Labels" or not isinstance(layer.data, np.ndarray):
@@ -90,7 +94,7 @@ def adopt_new_labels(viewer, layer) -> bool:
             continue
         grid = _image_grid(image, layer.data.shape)
         flips = None if grid is None else _flips_onto(layer, image, ndim, layer.data.shape)
-        if flips is None:
+        if grid is None or flips is None:
             continue
         view, order = grid
         data = layer.data[tuple(slice(None, None, -1) if fl else slice(None) for fl in flips)]

@@ -11,8 +11,8 @@ pyramid are rebuilt by ``MLArray.save``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Optional
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from mlarray._metadata.channels import (
     channel_axis_length,
     channel_list,
 )
+from mlarray.convert.formats._ngff import unit_from_ngff
 from mlarray.meta import SPATIAL_AXIS_LABELS, Meta, MetaBlosc2, MetaPyramid, MetaStatistics
 
 from ..boxes._layer import bbox_from_shapes
@@ -55,7 +56,7 @@ def fresh_meta(meta: Meta) -> Meta:
     return m
 
 
-def finest_level(data):
+def finest_level(data: Any) -> Any:
     """The full-resolution array of layer data: level 0 of a multiscale layer, else the data itself.
 
     napari hands writers a multiscale layer's data as its own ``MultiScaleData`` sequence (not a
@@ -64,7 +65,7 @@ def finest_level(data):
     return data[0] if isinstance(data, Sequence) and not isinstance(data, (str, bytes)) else data
 
 
-def base_of(data):
+def base_of(data: Any) -> tuple[Any, list[int], dict[int, int]]:
     """(array to write, base axis of each layer axis, channel info) for layer data."""
     d = finest_level(data)
     if isinstance(d, AxisView):
@@ -121,7 +122,7 @@ def layer_spatial(meta: Meta, order: list[int], nbase: int, layer_ndim: int, rgb
     return list(range(n))
 
 
-def full_resolution(data, state: dict) -> tuple:
+def full_resolution(data: Any, state: dict) -> tuple[Any, dict]:
     """``(data, state)`` to save: a segmentation shown at a pyramid level in 3D saves its
     full-resolution data with its full-resolution transform (see ..viewer._labels3d)."""
     shown = finest_level(data)
@@ -131,7 +132,7 @@ def full_resolution(data, state: dict) -> tuple:
     return full, {**state, **shown.full_state}
 
 
-def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
+def mlarray_from_layer(data: Any, state: dict, layer_type: str) -> MLArray:
     """An MLArray (backed lazily by the layer data) for an Image or Labels layer's data and state."""
     data, state = full_resolution(data, state)
     meta, md = source_meta(state)
@@ -184,12 +185,13 @@ def mlarray_from_layer(data, state: dict, layer_type: str) -> MLArray:
     fa[:s, :s] = file_aff[:s, :s][:, cols]
     fa[:s, s] = file_aff[:s, s]
     sp = meta.spatial
-    if simplified and shown.shape == fa.shape and np.allclose(fa, shown, rtol=0, atol=1e-9):
+    if simplified and shown is not None and shown.shape == fa.shape and np.allclose(fa, shown, rtol=0, atol=1e-9):
         fa = np.asarray(stored, dtype=float)  # shown simplified and not moved: keep what was stored
     sp.affine = fa
     units = state.get("units")
     if units is not None and not sp.axis_units:
-        ustr = [str(u) for u in units]
+        # napari names units as pint does ("micrometer"); files spell them as the converters do ("µm")
+        ustr = [str(u) if str(u) in ("pixel", "") else unit_from_ngff(str(u)) for u in units]
         sp_units = [ustr[i] for i in spatial_pos]
         if any(u not in ("pixel", "") for u in sp_units):
             sp.axis_units = [sp_units[layer_sp.index(a)] for a in written_sorted]
@@ -249,7 +251,7 @@ class _Stacked:
         self.dtype = np.dtype(arrays[0].dtype)
         self.ndim = len(self.shape)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         first, rest = key[0], key[1:]
         if isinstance(first, (int, np.integer)):
@@ -279,7 +281,7 @@ def stack_channel_layers(images: list) -> Optional[MLArray]:
     return MLArray(_Stacked(arrays), meta=meta)
 
 
-def _whole_channel_lists(extra: dict, n: Optional[int]) -> dict:
+def _whole_channel_lists(extra: Mapping[str, Any], n: Optional[int]) -> dict:
     """``extra`` without channel lists that do not describe the written channel axis (e.g. one
     channel layer saved alone: no channel axis is left for the file's names and colours)."""
     return {k: v for k, v in extra.items() if k not in CHANNEL_LISTS or channel_list(extra, k, n) is not None}

@@ -48,12 +48,14 @@ import itertools
 import math
 import os
 import warnings
+from collections.abc import Hashable
 from typing import Any, Optional, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from mlarray.affines import BODY_AXIS, OPPOSITE_LETTER, anatomical_letters, convert_coord_system
-from mlarray.meta import Meta, compose_affine_or_none, label_str
+from mlarray.meta import Meta, MetaSpatial, compose_affine_or_none, label_str
 
 from ._time import time_steps
 
@@ -75,7 +77,7 @@ _warned: set = set()
 
 # --------------------------------------------------------------------------- world convention
 
-def _anatomical_letters(coord_system, n: int) -> Optional[str]:
+def _anatomical_letters(coord_system: Optional[str], n: int) -> Optional[str]:
     """The coord_system letters when it is an anatomical system over ``n`` axes (mlarray.affines' rules)."""
     letters = anatomical_letters(coord_system)
     return letters if letters is not None and len(letters) == n else None
@@ -108,7 +110,7 @@ def _napari_letters(letters: str, frame: Optional[str] = None) -> str:
     return "".join(_LPS_LETTER[c] for c in reversed(classes))
 
 
-def napari_world_affine(affine, coord_system, frame: Optional[str] = None
+def napari_world_affine(affine: ArrayLike, coord_system: Optional[str], frame: Optional[str] = None
                         ) -> tuple[np.ndarray, Optional[list[str]]]:
     """``(W, labels)``: the index->napari-world affine over the spatial axes, and world axis labels.
 
@@ -125,7 +127,8 @@ def napari_world_affine(affine, coord_system, frame: Optional[str] = None
     return w, [f"{OPPOSITE_LETTER[c]}→{c}" for c in target]
 
 
-def file_affine_from_world(world_affine, coord_system, frame: Optional[str] = None) -> np.ndarray:
+def file_affine_from_world(world_affine: ArrayLike, coord_system: Optional[str],
+                           frame: Optional[str] = None) -> np.ndarray:
     """Inverse of :func:`napari_world_affine`: napari-world affine -> affine in ``coord_system``."""
     w = np.asarray(world_affine, dtype=float)
     n = w.shape[0] - 1
@@ -151,7 +154,7 @@ def signed_rotation(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sign, rot
 
 
-def _align(world_affine) -> dict:
+def _align(world_affine: ArrayLike) -> dict:
     """Split an index->world affine into a permutation of the array axes plus scale/translate/rotate.
 
     ``perm[k]`` is the (spatial) array axis shown as world axis ``k``. ``scale`` is signed,
@@ -163,16 +166,16 @@ def _align(world_affine) -> dict:
     norms = np.linalg.norm(lin, axis=0)
     norms[norms == 0] = 1.0
     d = lin / norms
+    perm: list[int]
     if n <= 6:
-        perm = max(itertools.permutations(range(n)),
-                   key=lambda p: sum(abs(d[k, p[k]]) for k in range(n)))
+        best = max(itertools.permutations(range(n)), key=lambda p: sum(abs(d[k, p[k]]) for k in range(n)))
+        perm = list(best)
     else:  # pragma: no cover - more than 6 spatial axes
         perm, free = [], set(range(n))
         for k in range(n):
             j = max(free, key=lambda j: abs(d[k, j]))
             perm.append(j)
             free.remove(j)
-    perm = list(perm)
     sign, rot = signed_rotation(d[:, perm])
     off = np.abs(rot - np.eye(n)).max() if n else 0.0
     oblique = off > _OBLIQUE_TOL
@@ -186,7 +189,7 @@ def _align(world_affine) -> dict:
             "rotate": rot, "oblique": oblique, "angle": angle, "sheared": sheared}
 
 
-def shown_file_affine(spatial) -> tuple[Optional[np.ndarray], bool]:
+def shown_file_affine(spatial: MetaSpatial) -> tuple[Optional[np.ndarray], bool]:
     """The file affine napari is given, and whether it had to differ from the stored one.
 
     A singular direction places no voxel anywhere napari can invert, so such a file is shown
@@ -201,14 +204,14 @@ def shown_file_affine(spatial) -> tuple[Optional[np.ndarray], bool]:
     return compose_affine_or_none(spatial.spacing, spatial.origin, None), True
 
 
-def _warn_once(key, message: str) -> None:
+def _warn_once(key: Hashable, message: str) -> None:
     if key in _warned:
         return
     _warned.add(key)
     warnings.warn(message, UserWarning, stacklevel=3)
 
 
-def _valid_unit(u) -> bool:
+def _valid_unit(u: str) -> bool:
     try:
         from napari.utils.transforms._units import get_units_from_name
     except ImportError:  # pragma: no cover - napari without unit support
@@ -223,7 +226,7 @@ def _valid_unit(u) -> bool:
 class Geometry:
     """How one file's axes become layer axes, shared by all layers made from it."""
 
-    def __init__(self, meta: Meta, ndim: Optional[int], spatial_axes: list[int], name: str, key,
+    def __init__(self, meta: Meta, ndim: Optional[int], spatial_axes: list[int], name: str, key: Hashable,
                  frame: Optional[str] = None) -> None:
         sp = meta.spatial
         self.spatial_axes = spatial_axes
@@ -338,7 +341,7 @@ def data_to_world_matrix(state: dict, ndim: int) -> np.ndarray:
     """The layer's full data->world affine from its state (scale/translate/rotate/shear/affine)."""
     from napari.utils.transforms import Affine
 
-    def arr(key, default):
+    def arr(key: str, default: Any) -> Any:
         v = state.get(key)
         return default if v is None else v
 

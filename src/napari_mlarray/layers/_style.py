@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from mlarray._metadata.channels import CHANNEL_COLORS, CHANNEL_VISIBLE, CHANNEL_WINDOWS, channel_list, hex_color
 from mlarray.meta import Meta
 
 from ..radiology._windows import stored_window, window_limits
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.layers import Layer
 
 __all__ = ["CHANNEL_COLORMAPS", "RANGE_KEY", "apply_display_range", "box_colors", "colormap_hex", "contrast_limits",
            "image_display", "labels_colormap"]
@@ -27,7 +32,7 @@ _NAMED_COLORMAPS = {"#ff00ff": "magenta", "#00ff00": "green", "#00ffff": "cyan",
 RANGE_KEY = "mlarray_range"
 
 
-def _data_range(meta: Meta, dtype, channel: Optional[int]) -> Optional[tuple[float, float]]:
+def _data_range(meta: Meta, dtype: DTypeLike, channel: Optional[int]) -> Optional[tuple[float, float]]:
     st = meta.stats if channel is None else meta.stats.channel(channel)
     if st.min is not None and st.max is not None:
         return float(st.min), float(st.max)
@@ -38,7 +43,7 @@ def _data_range(meta: Meta, dtype, channel: Optional[int]) -> Optional[tuple[flo
     return None
 
 
-def _channel_colormap(color: str):
+def _channel_colormap(color: str) -> Any:
     """A napari colormap from black to ``color`` ("#rrggbb"): napari's own when it has one."""
     if color in _NAMED_COLORMAPS:
         return _NAMED_COLORMAPS[color]
@@ -48,7 +53,7 @@ def _channel_colormap(color: str):
     return Colormap([[0.0, 0.0, 0.0, 1.0], [*rgb, 1.0]], name=color)
 
 
-def colormap_hex(colormap) -> Optional[str]:
+def colormap_hex(colormap: Any) -> Optional[str]:
     """The colour a layer's colormap runs to, as "#rrggbb" (a name, a Colormap, or its dumped dict)."""
     if isinstance(colormap, dict) and "colors" in colormap:
         colors = colormap["colors"]
@@ -63,7 +68,7 @@ def colormap_hex(colormap) -> Optional[str]:
     return hex_color("".join(f"{int(round(float(np.clip(v, 0, 1)) * 255)):02x}" for v in last))
 
 
-def image_display(meta: Meta, dtype, channel: Optional[int] = None, n_channels: Optional[int] = None
+def image_display(meta: Meta, dtype: DTypeLike, channel: Optional[int] = None, n_channels: Optional[int] = None
                   ) -> tuple[dict, Optional[list]]:
     """``(layer kwargs, data range)`` for an image layer (channel ``channel`` of ``n_channels``).
 
@@ -88,7 +93,7 @@ def image_display(meta: Meta, dtype, channel: Optional[int] = None, n_channels: 
     return kw, None if rng is None else [min(rng[0], lo), max(rng[1], hi)]
 
 
-def apply_display_range(layer) -> None:
+def apply_display_range(layer: Layer) -> None:
     """Let the contrast slider of a layer just inserted reach its data range (see :data:`RANGE_KEY`)."""
     md = layer.metadata if isinstance(layer.metadata, dict) else {}
     rng = md.get(RANGE_KEY)
@@ -98,7 +103,7 @@ def apply_display_range(layer) -> None:
     layer.contrast_limits_range = [min(float(rng[0]), lo), max(float(rng[1]), hi)]
 
 
-def contrast_limits(meta: Meta, dtype, channel: Optional[int] = None) -> tuple[float, float]:
+def contrast_limits(meta: Meta, dtype: DTypeLike, channel: Optional[int] = None) -> tuple[float, float]:
     """The window the original header asks for (DICOM WindowCenter/Width), else the 0.5/99.5
     percentiles of the stored statistics (of ``channel`` when stored per channel)."""
     stored = stored_window(meta.source) if channel is None else None
@@ -123,7 +128,8 @@ def contrast_limits(meta: Meta, dtype, channel: Optional[int] = None) -> tuple[f
     return lo, hi
 
 
-def labels_colormap(classes):
+def labels_colormap(classes: Sequence[Mapping[str, Any]]) -> Any:
+    """napari's colormap for a Labels layer: each class its stored colour, else one of the palette."""
     from napari.utils.colormaps import DirectLabelColormap
 
     colors: dict = {None: np.array([0.6, 0.6, 0.6, 1.0]), 0: np.zeros(4)}
@@ -133,7 +139,8 @@ def labels_colormap(classes):
     return DirectLabelColormap(color_dict=colors)
 
 
-def box_colors(labels: list, classes) -> list:
+def box_colors(labels: list, classes: Optional[Sequence[Mapping[str, Any]]]) -> list:
+    """An RGBA colour per box label: its class's colour (by name or id), else one palette colour per label."""
     by_id = {c["id"]: c.get("color") for c in classes or []}
     by_name = {c["name"]: c.get("color") for c in classes or []}
     fallback: dict = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -9,8 +10,10 @@ from typing import Any, Optional
 import numpy as np
 
 from mlarray import MLArray
+from mlarray.meta import Meta
 
 from ..boxes._layer import boxes_layer
+from ._frame import frame_beside_open_layers
 from ._geometry import Geometry, world_frame
 from ._measurements import measurements_layer
 from ._roles import ROLE_IMAGE, ROLE_LABELS
@@ -27,7 +30,11 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
     name = name or (Path(path).name[: -len(".mla")] if path and str(path).endswith(".mla")
                     else (Path(path).stem if path else "mlarray"))
     mapping = meta.to_mapping()
-    base_md = {"mlarray": mapping, "mlarray_path": None if path is None else str(path),
+    shown_in = frame_beside_open_layers(meta, name, path)
+    if shown_in is not None:  # an unframed file on an open anatomical image's grid (see ._frame)
+        mapping = {**mapping, "spatial": {**mapping["spatial"], "coord_system": shown_in}}
+        meta = Meta.from_mapping(mapping)
+    base_md: dict[str, Any] = {"mlarray": mapping, "mlarray_path": None if path is None else str(path),
                "mlarray_world": world_frame()}
     key = str(path) if path is not None else id(ml)
     out: list[tuple] = []
@@ -39,19 +46,21 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
         shp = boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": list(range(s))}, width)
         return [shp] if shp is not None else []
 
-    ndim = ml.ndim
+    shape, dtype = ml.shape, ml.dtype
+    if shape is None or dtype is None:  # pragma: no cover - a file with an array has both
+        return out
+    ndim = len(shape)
     spatial = list(ml.spatial_axes)
     geom = Geometry(meta, ndim, spatial, name, key)
     labels_in = geom.labels_in
     channel_axis = next((a for a, lab in enumerate(labels_in) if lab == "channel"), None)
     levels = ml.levels
-    shape = ml.shape
     is_seg = bool(meta.is_seg)
     rgb = not is_seg and _is_rgb(meta, ml, channel_axis)
     drop = [channel_axis] if channel_axis is not None else []
     order = geom.layer_axes(ndim, drop)
     tkw = geom.transform_kwargs(order)
-    if rgb:  # one RGB(A) layer: napari wants the colour samples as the last data axis
+    if rgb and channel_axis is not None:  # one RGB(A) layer: napari wants the colour samples as the last data axis
         order, channel_axis = order + [channel_axis], None
     role = ROLE_LABELS if is_seg else ROLE_IMAGE
     channels: list[Optional[int]] = [None] if channel_axis is None else list(range(shape[channel_axis]))
@@ -60,14 +69,16 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
             and all(isinstance(c, str) for c in ch_names)):
         ch_names = None
     for ci, ch in enumerate(channels):
-        fixed = {} if ch is None else {channel_axis: ch}
+        fixed = {} if ch is None or channel_axis is None else {channel_axis: ch}
+        data: list[AxisView]
         if is_seg and _paintable(levels[0]):
             # napari paints only single-scale Labels: the base level alone, editable in memory.
-            data = [EditableAxisView(levels[0], order, fixed)]
-            data[0].levels = levels  # a 3D view shows the coarsest one (..viewer._labels3d)
+            editable = EditableAxisView(levels[0], order, fixed)
+            editable.levels = levels  # a 3D view shows the coarsest one (..viewer._labels3d)
+            data = [editable]
         else:
             data = [AxisView(lv, order, fixed) for lv in levels]
-        md = {**base_md, "mlarray_role": role, "mlarray_axes": order}
+        md: dict[str, Any] = {**base_md, "mlarray_role": role, "mlarray_axes": order}
         if ch is not None:
             md["mlarray_channel"] = [channel_axis, ch]
         if ch is None:
@@ -90,7 +101,7 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
         if rgb:
             kwargs.update(rgb=True)
         elif not is_seg:
-            display, md[RANGE_KEY] = image_display(meta, ml.dtype, ch, len(channels) if ch is not None else None)
+            display, md[RANGE_KEY] = image_display(meta, dtype, ch, len(channels) if ch is not None else None)
             kwargs.update(display, rgb=False)
         out.append((data if len(data) > 1 else data[0], kwargs, "labels" if is_seg else "image"))
     sp_shape = [shape[a] for a in spatial]
@@ -108,10 +119,11 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
 _RGB_NAMES = (["R", "G", "B"], ["R", "G", "B", "A"])
 
 
-def _is_rgb(meta, ml: MLArray, channel_axis: Optional[int]) -> bool:
+def _is_rgb(meta: Meta, ml: MLArray, channel_axis: Optional[int]) -> bool:
     """A photo/slide: the last axis is a 3- or 4-sample 8-bit ``channel`` axis (RGB TIFFs convert so)
     not named as anything but R, G, B(, A). napari shows it as colour instead of three layers."""
-    if channel_axis is None or channel_axis != ml.ndim - 1 or ml.shape[-1] not in (3, 4):
+    shape = ml.shape
+    if channel_axis is None or shape is None or channel_axis != len(shape) - 1 or shape[-1] not in (3, 4):
         return False
     if np.dtype(ml.dtype) != np.uint8 or len(ml.spatial_axes) < 2:
         return False
@@ -125,11 +137,11 @@ def _is_rgb(meta, ml: MLArray, channel_axis: Optional[int]) -> bool:
 PAINTABLE_LABELS_MAX_BYTES = 256 * 2**20
 
 
-def _paintable(level) -> bool:
+def _paintable(level: Any) -> bool:
     return int(np.prod(level.shape, dtype=np.int64)) * np.dtype(level.dtype).itemsize <= PAINTABLE_LABELS_MAX_BYTES
 
 
-def layer_data_from_path(path) -> list[tuple]:
+def layer_data_from_path(path: str | os.PathLike[str]) -> list[tuple]:
     """Open ``path`` lazily (header + at most the smallest pyramid level) and map it to layers."""
     ml = MLArray.open(path, mmap_mode="r")
     return layers_from_mlarray(ml, str(path))

@@ -9,11 +9,13 @@ slices the view, and then only the requested region of the underlying level.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 __all__ = ["AxisView", "EditableAxisView"]
+
+_Key = list[Union[int, slice]]  # one integer or step slice per view axis
 
 
 class AxisView:
@@ -22,7 +24,7 @@ class AxisView:
     ``order`` lists the base axes in view order (every base axis not in ``fixed`` exactly once).
     """
 
-    def __init__(self, base, order: Sequence[int], fixed: Optional[Mapping[int, int]] = None,
+    def __init__(self, base: Any, order: Sequence[int], fixed: Optional[Mapping[int, int]] = None,
                  window: Optional[Sequence[tuple[int, int]]] = None) -> None:
         self.base = base
         self.fixed = {int(k): int(v) for k, v in (fixed or {}).items()}
@@ -63,7 +65,7 @@ class AxisView:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _normalize(self, key) -> list:
+    def _normalize(self, key: Any) -> _Key:
         if not isinstance(key, tuple):
             key = (key,)
         if any(k is Ellipsis for k in key):
@@ -73,7 +75,7 @@ class AxisView:
         key = list(key) + [slice(None)] * (self.ndim - len(key))
         if len(key) != self.ndim:
             raise IndexError(f"too many indices for an array of {self.ndim} dimensions")
-        out = []
+        out: _Key = []
         for k, n in zip(key, self.shape):
             if isinstance(k, (int, np.integer)):
                 k = int(k)
@@ -86,7 +88,7 @@ class AxisView:
             out.append(k)
         return out
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Union[AxisView, np.ndarray]:
         """numpy for keys with an integer; a lazy sub-view for step-1 slices on every axis.
 
         napari's multiscale slicing first cuts the displayed region with ``slice(None)`` on the
@@ -102,9 +104,9 @@ class AxisView:
             return AxisView(self.base, self.order, self.fixed, win)
         return self._read(key)
 
-    def _read(self, key: list) -> np.ndarray:
+    def _read(self, key: _Key) -> np.ndarray:
         # shift the view-relative key into base coordinates
-        shifted = []
+        shifted: _Key = []
         for k, (a, b) in zip(key, self.window):
             if isinstance(k, int):
                 shifted.append(a + k)
@@ -136,7 +138,7 @@ class AxisView:
             out = out.transpose([kept.index(a) for a in want])
         return out
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
         out = self._read(self._normalize(Ellipsis))
         return out if dtype is None else out.astype(dtype, copy=False)
 
@@ -167,9 +169,9 @@ class EditableAxisView(AxisView):
         b = b.transpose([kept.index(a) for a in self.order])
         return b[tuple(slice(a, z) for a, z in self.window)]
 
-    levels: tuple = ()  # the file's pyramid levels (base first), when the reader knows them
+    levels: Sequence[Any] = ()  # the file's pyramid levels (base first), when the reader knows them
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Union[AxisView, np.ndarray]:
         if self.in_memory or _is_fancy(key):
             return self._materialize()[key]
         out = super().__getitem__(key)
@@ -177,16 +179,16 @@ class EditableAxisView(AxisView):
             out = EditableAxisView(out.base, out.order, out.fixed, out.window)
         return out
 
-    def __setitem__(self, key, value) -> None:
+    def __setitem__(self, key: Any, value: Any) -> None:
         self._materialize()[key] = value
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
         if not self.in_memory:
             return super().__array__(dtype, copy)
         out = self._materialize()
         return out if dtype is None else out.astype(dtype, copy=False)
 
 
-def _is_fancy(key) -> bool:
+def _is_fancy(key: Any) -> bool:
     keys = key if isinstance(key, tuple) else (key,)
     return any(isinstance(k, (np.ndarray, list)) for k in keys)

@@ -18,7 +18,11 @@ Changing a layer's units after napari sliced it leaves the slice computed for th
 converts the dims point by the ratio of the dims' units recorded at the last slice and the layer's:
 mm after ``pixel`` asks for index 1000 × the right one, so nothing is drawn until a slider moves).
 So MLArray layers never change units once shown, and a layer given units here is sliced again
-from the viewer's dims through napari's own ``reload`` event.
+from the viewer's dims: napari's own ``reload`` event records the dims' slice input and units on the
+layer, but with napari's default (synchronous) slicing that forced slice does not compute the slice
+(napari 0.9.2 only re-emits the old one), and napari's later slice of an inserted layer then finds
+the input unchanged and skips it — a labels file without units opened beside a micrometre image
+stayed empty until a slider moved. ``refresh()`` computes the slice from the recorded input.
 """
 
 from __future__ import annotations
@@ -71,8 +75,10 @@ def adopt_units(viewer) -> None:
             continue
         n = min(len(ly.units), len(world))
         ly.units = ("pixel",) * (len(ly.units) - n) + world[len(world) - n:]
-        # napari sliced the layer with its old units; slice it again from the viewer's dims
+        # napari sliced the layer with its old units: take the viewer's dims and units, then slice
+        # (see the module docstring: reload alone leaves the old slice on the canvas)
         ly.events.reload(layer=ly)
+        ly.refresh()
 
 
 def watch_units(viewer) -> None:

@@ -16,25 +16,13 @@ from ..layers._style import apply_display_range
 from ..radiology._measure import attach_measurements
 from ._anatomy import attach_anatomy
 from ._labels3d import attach_labels_3d
+from ._open import open_viewers
 from ._plane import show_thin_plane
 from ._units import adopt_units, watch_units
 
 __all__ = ["watch_viewer", "watch_viewers"]
 
 _WATCHED: weakref.WeakSet = weakref.WeakSet()
-
-
-def _open_viewers() -> list:
-    import napari
-
-    viewers = list(getattr(napari.Viewer, "_instances", ()))  # every open viewer (not public)
-    try:
-        cur = napari.current_viewer()
-    except Exception:  # pragma: no cover - no Qt
-        cur = None
-    if cur is not None and cur not in viewers:
-        viewers.append(cur)
-    return viewers
 
 
 _SET_LABELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewer -> labels we set
@@ -115,7 +103,7 @@ def _on_layers(ref):
 def watch_viewers() -> None:
     """Attach to every open viewer (idempotent); layers already in it are attached at once."""
     try:
-        viewers = _open_viewers()
+        viewers = open_viewers()
     except ImportError:  # pragma: no cover - napari missing
         return
     for v in viewers:

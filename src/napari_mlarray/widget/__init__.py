@@ -21,10 +21,13 @@ refused edit shows the library's message (field, value, remedy) and changes noth
 
 Modules:
 
-* :mod:`._dock` — :class:`MetadataWidget` itself: tabs, messages, active layer, refresh;
-* :mod:`._tabs` — the Spatial, Stats, Classes and Extra tab editors;
-* :mod:`._boxes` — the Boxes tab and its sync with the Shapes layer;
-* :mod:`._save` — Save (in-place metadata rewrite), Revert, Save as…;
+* :mod:`._dock` — :class:`MetadataWidget` itself: owns the tabs and the session, follows the active
+  layer, Save / Revert / Save as…;
+* :mod:`._session` — :class:`EditSession`, what the tabs share (layer, its file's layers, messages,
+  refused fields), handed to each tab;
+* :mod:`._tab` — the base of the editing tabs; :mod:`._tabs` — the Spatial, Stats, Classes and Extra
+  tabs; :mod:`._boxes` — the Boxes tab and its sync with the Shapes layer;
+* :mod:`._save` — the in-place metadata rewrite and what each file holds;
 * :mod:`._layers` — a layer's Meta and applying a Meta to layers;
 * :mod:`._tree` — :class:`LazyTree` (Source and Layout tabs);
 * :mod:`._text` — parsing and formatting of field text.

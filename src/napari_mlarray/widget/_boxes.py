@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
+from magicgui.widgets import Label as MLabel
+from magicgui.widgets import Table
 from qtpy.QtCore import QTimer
 
 from mlarray import MetadataError
@@ -16,133 +20,108 @@ from ..boxes._layer import bbox_from_shapes, caption
 from ..boxes._shapes import group_boxes
 from ..boxes._views import attach, rebuilding, set_features
 from ..layers._style import box_colors
-from ._layers import META_KEY, ROLE_KEY, layer_axes, layer_kind, layer_md, layer_meta
+from ._layers import layer_axes, layer_meta
+from ._session import EditSession
+from ._tab import Tab, quiet
 from ._text import fmt_extent, fmt_num, is_nan, table_cell
 
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.layers import Layer
 
-class _BoxesTab:
+__all__ = ["BoxesTab", "recolour_boxes"]
+
+_COLUMNS = ["label", "score", "extent (voxels)"]
+
+
+class BoxesTab(Tab):
     """Keeps the box table, the layer's ``bbox`` metadata and its boxes Shapes layer in sync."""
 
-    def _boxes_layer(self):
-        if self.layer is None:
-            return None
-        if layer_kind(self.layer) == "shapes":
-            return self.layer
-        for lay in self._siblings():
-            if layer_kind(lay) == "shapes" and layer_md(lay).get(ROLE_KEY) == "boxes":
-                return lay
-        return None
+    key = "boxes"
 
-    def _connect_shapes(self) -> None:
-        shapes = self._boxes_layer()
+    def __init__(self, session: EditSession) -> None:
+        self.table = Table(value=[], columns=_COLUMNS)
+        self.info = MLabel(value="")
+        self.info.native.setWordWrap(True)
+        super().__init__(session, [self.table, self.info])
+        self.table.changed.connect(self._on_table_edit)
+        self.shapes: Optional[Layer] = None  # the boxes layer followed now
+        self.groups: list[list[int]] = []  # shape indices of each table row's box
+
+    # ------------------------------------------------------------------ following the boxes layer
+    def follow(self) -> None:
+        """Follow the boxes layer of the session's layer (if it has one)."""
+        self.unfollow()
+        shapes = self.session.boxes_layer()
         if shapes is None:
             return
-        self._shapes = shapes
-
+        self.shapes = shapes
         attach(shapes)  # layers made by scripts from layer data tuples switch views too
         shapes.events.data.connect(self._on_shapes_changed)
         shapes.events.features.connect(self._on_shapes_changed)
 
-    def _disconnect_shapes(self) -> None:
-        if self._shapes is not None:
-            for ev in (self._shapes.events.data, self._shapes.events.features):
+    def unfollow(self) -> None:
+        if self.shapes is not None:
+            for ev in (self.shapes.events.data, self.shapes.events.features):
                 try:
                     ev.disconnect(self._on_shapes_changed)
                 except (TypeError, RuntimeError, ValueError):
                     pass
-        self._shapes = None
+        self.shapes = None
 
-    def _groups(self, shapes) -> list[list[int]]:
+    @contextmanager
+    def _unheard(self, shapes: Layer) -> Iterator[None]:
+        """Change ``shapes`` from here without hearing back its data and features events."""
+        with shapes.events.data.blocker(self._on_shapes_changed), \
+                shapes.events.features.blocker(self._on_shapes_changed):
+            yield
 
-        return [members for _g, members, _b in group_boxes(list(shapes.data), shapes.features)]
-
-    def _refresh_boxes(self, meta: Meta) -> None:
-        was, self._updating = self._updating, True
-        try:
-            self._refresh_boxes_unguarded(meta)
-        finally:
-            self._updating = was
-
-    def _refresh_boxes_unguarded(self, meta: Meta) -> None:
-        shapes = self._boxes_layer()
+    # ------------------------------------------------------------------ table
+    def load(self, meta: Meta) -> None:
+        super().load(meta)
+        shapes = self.session.boxes_layer()
         rows = []
         if shapes is not None:
-            self._box_groups = self._groups(shapes)
+            self.groups = [members for _g, members, _b in group_boxes(list(shapes.data), shapes.features)]
             feats = shapes.features
-            bb = self._bbox_from_shapes(shapes, meta)
-            for k, members in enumerate(self._box_groups):
+            bb = _bbox_from_shapes(shapes, meta)
+            for k, members in enumerate(self.groups):
                 i = members[0]
                 lab = feats["label"].iloc[i] if "label" in feats else f"box {k}"
                 sc = feats["score"].iloc[i] if "score" in feats else float("nan")
                 ext = bb.bboxes[k] if bb.bboxes and k < len(bb.bboxes) else []
                 rows.append([table_cell(lab), "" if is_nan(sc) else fmt_num(sc), fmt_extent(ext)])
-            self._box_info.value = (f"{len(rows)} boxes in layer “{shapes.name}”. Edit label/score here; "
-                                    "draw, move or delete rectangles in the layer.")
+            self.info.value = (f"{len(rows)} boxes in layer “{shapes.name}”. Edit label/score here; "
+                               "draw, move or delete rectangles in the layer.")
         else:
-            self._box_groups = []
+            self.groups = []
             bb = meta.bbox
             for k, box in enumerate(bb.bboxes or []):
                 lab = bb.labels[k] if bb.labels else f"box {k}"
                 sc = bb.scores[k] if bb.scores else None
                 rows.append([table_cell(lab), "" if sc is None else fmt_num(sc), fmt_extent(box)])
-            self._box_info.value = f"{len(rows)} boxes in the metadata (no boxes layer open)."
-        self.box_table.set_value({"data": rows, "columns": ["label", "score", "extent (voxels)"],
-                                  "index": list(range(len(rows)))})
+            self.info.value = f"{len(rows)} boxes in the metadata (no boxes layer open)."
+        with quiet(self.table):
+            self.table.set_value({"data": rows, "columns": _COLUMNS, "index": list(range(len(rows)))})
 
-    def _bbox_from_shapes(self, shapes, meta: Meta):
-
-        if not len(shapes.data):
-
-            return MetaBbox()
-        axes = layer_axes(meta, shapes)
-        return bbox_from_shapes(list(shapes.data), {"features": shapes.features}, None, axes)
-
-    def _on_shapes_changed(self, event=None) -> None:
+    def _on_shapes_changed(self, event: Any = None) -> None:
         """Shapes layer edited (rectangles added/moved/removed, features changed): update table + meta."""
-
-        if self._updating or self._shapes is None or rebuilding(self._shapes):
+        shapes = self.shapes
+        if shapes is None or rebuilding(shapes):
             return  # a view switch swapping shapes ends with one features event
-        shapes = self._shapes
-        self._updating = True
+        with self._unheard(shapes):
+            _normalise_box_ids(shapes)
+        meta = layer_meta(shapes)
         try:
-            self._normalise_box_ids(shapes)
-            meta = layer_meta(shapes)
-            try:
-                meta.bbox = self._bbox_from_shapes(shapes, meta)
-                self._validated(meta)
-            except (MetadataError, ValueError) as exc:
-                self._show_error(f"Boxes not stored — {exc}")
-                return
-            for lay in self._siblings(shapes):
-                lay.metadata = {**layer_md(lay), META_KEY: meta.to_mapping()}
-            self._refresh_boxes(meta)
-            self._refresh_title()
-        finally:
-            self._updating = False
-
-    @staticmethod
-    def _normalise_box_ids(shapes) -> None:
-        """Give user-drawn rectangles (no ``box_id``) their own box id, so table rows stay stable."""
-        feats = shapes.features
-        if not len(feats) or "box_id" not in feats:
+            meta.bbox = _bbox_from_shapes(shapes, meta)
+            self.session.validated(meta, self.session.layer or shapes)
+        except (MetadataError, ValueError) as exc:
+            self.session.show_error(f"Boxes not stored — {exc}")
             return
-        ids = feats["box_id"].to_numpy(dtype=float, na_value=np.nan)
-        missing = np.isnan(ids)
-        if not missing.any():
-            return
-        nxt = int(np.nanmax(ids)) + 1 if (~missing).any() else 0
-        for i in np.flatnonzero(missing):
-            ids[i] = nxt
-            nxt += 1
-        new = feats.copy()
-        new["box_id"] = ids.astype(int)
-        if "label" in new:
-            new["label"] = [f"box {int(b)}" if is_nan(v) or v is None else v
-                            for v, b in zip(new["label"], new["box_id"])]
-        set_features(shapes, new)
+        self.session.store(meta, shapes)
+        self.load(meta)
 
-    def _on_box_edit(self, event=None) -> None:
-        if self._updating or self.layer is None:
+    def _on_table_edit(self, event: Any = None) -> None:
+        if self.session.layer is None:
             return
         if isinstance(event, dict) and int(event["column"]) in (0, 1):
             key = "label" if int(event["column"]) == 0 else "score"
@@ -152,8 +131,11 @@ class _BoxesTab:
 
     def edit_box(self, row: int, label: Any = None, score: Any = None) -> bool:
         """Set the label and/or score of box ``row`` (validated) in the metadata and the Shapes layer."""
-        meta = layer_meta(self.layer)
-        shapes = self._boxes_layer()
+        layer = self.session.layer
+        if layer is None:
+            return False
+        meta = layer_meta(layer)
+        shapes = self.session.boxes_layer()
         try:
             if score is not None:
                 score = None if str(score).strip() == "" else float(score)
@@ -166,14 +148,14 @@ class _BoxesTab:
         except (MetadataError, ValueError) as exc:
             msg = str(exc) if isinstance(exc, MetadataError) else \
                 f"bbox.scores: {score!r} is not a number; type e.g. 0.85"
-            self._show_error(f"Not applied — {msg}")
-            self._refresh_boxes(meta)
+            self.session.show_error(f"Not applied — {msg}")
+            self.load(meta)
             return False
         if shapes is not None:
-            if row >= len(self._box_groups):
+            if row >= len(self.groups):
                 return False
             feats = shapes.features.copy()
-            members = self._box_groups[row]
+            members = self.groups[row]
             if label is not None:
                 if "label" not in feats or feats["label"].dtype != object:
                     feats["label"] = feats["label"].astype(object) if "label" in feats else [""] * len(feats)
@@ -185,13 +167,10 @@ class _BoxesTab:
                 feats.loc[members, "score"] = score
             if "label" in feats and "score" in feats:
                 feats["caption"] = [caption(lab, sc) for lab, sc in zip(feats["label"], feats["score"])]
-            self._updating = True
-            try:
+            with self._unheard(shapes):
                 set_features(shapes, feats)
                 shapes.refresh_text()
-                self._recolour_boxes(shapes, meta)
-            finally:
-                self._updating = False
+                recolour_boxes(shapes, meta)
             self._on_shapes_changed()
         else:
             bb = meta.bbox
@@ -207,19 +186,47 @@ class _BoxesTab:
                 scores[row] = score
                 bb.scores = scores
             try:
-                self._validated(meta)
+                self.session.validated(meta, layer)
             except MetadataError as exc:
-                self._show_error(f"Not applied — {exc}")
+                self.session.show_error(f"Not applied — {exc}")
                 return False
-            self._commit(meta)
-            self._refresh_boxes(meta)
-        self._show_info("Box updated.")
+            self.session.commit(meta, layer)
+            self.load(meta)
+        self.session.show_info("Box updated.")
         return True
 
-    @staticmethod
-    def _recolour_boxes(shapes, meta: Meta) -> None:
 
-        if not len(shapes.data) or "label" not in shapes.features:
-            return
-        labels = list(shapes.features["label"])
-        shapes.edge_color = np.asarray(box_colors(labels, meta.classes), dtype=float).reshape(-1, 4)
+def _bbox_from_shapes(shapes: Layer, meta: Meta) -> MetaBbox:
+    if not len(shapes.data):
+        return MetaBbox()
+    axes = layer_axes(meta, shapes)
+    return bbox_from_shapes(list(shapes.data), {"features": shapes.features}, None, axes)
+
+
+def _normalise_box_ids(shapes: Layer) -> None:
+    """Give user-drawn rectangles (no ``box_id``) their own box id, so table rows stay stable."""
+    feats = shapes.features
+    if not len(feats) or "box_id" not in feats:
+        return
+    ids = feats["box_id"].to_numpy(dtype=float, na_value=np.nan)
+    missing = np.isnan(ids)
+    if not missing.any():
+        return
+    nxt = int(np.nanmax(ids)) + 1 if (~missing).any() else 0
+    for i in np.flatnonzero(missing):
+        ids[i] = nxt
+        nxt += 1
+    new = feats.copy()
+    new["box_id"] = ids.astype(int)
+    if "label" in new:
+        new["label"] = [f"box {int(b)}" if is_nan(v) or v is None else v
+                        for v, b in zip(new["label"], new["box_id"])]
+    set_features(shapes, new)
+
+
+def recolour_boxes(shapes: Layer, meta: Meta) -> None:
+    """Colour each box of ``shapes`` by its label's class (the class table's colours)."""
+    if not len(shapes.data) or "label" not in shapes.features:
+        return
+    labels = list(shapes.features["label"])
+    shapes.edge_color = np.asarray(box_colors(labels, meta.classes), dtype=float).reshape(-1, 4)

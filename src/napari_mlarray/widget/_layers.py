@@ -6,7 +6,7 @@ turned into layer transforms with the reader's world convention (:mod:`._geometr
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -16,9 +16,11 @@ from ..boxes._layer import boxes_layer
 from ..boxes._views import attach, replace_shapes, view_of
 from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
 from ..layers._geometry import Geometry, napari_world_affine, signed_rotation
-from ..layers._roles import UNITS_KEY
 from ..layers._style import labels_colormap
 from ..layers._views import AxisView, EditableAxisView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.layers import Layer
 
 __all__ = ["AXES_KEY", "META_KEY", "PATH_KEY", "ROLE_KEY", "apply_meta_to_layer", "base_ndim", "layer_axes",
            "layer_kind", "layer_md", "layer_meta", "layer_path", "layer_world_matrix", "meta_from_transforms"]
@@ -27,22 +29,22 @@ ROLE_KEY, PATH_KEY, META_KEY, AXES_KEY = "mlarray_role", "mlarray_path", "mlarra
 WORLD_KEY = "mlarray_world"  # the world frame the layer was read in (..layers._geometry.world_frame)
 
 
-def layer_kind(layer) -> str:
+def layer_kind(layer: Layer) -> str:
     """'image', 'labels', 'shapes', ... (napari deprecates ``Layer._type_string``)."""
     return layer.__class__.__name__.lower()  # __class__: the layer's own class, also through a proxy
 
 
-def layer_md(layer) -> dict:
+def layer_md(layer: Layer) -> dict:
     md = getattr(layer, "metadata", None)
     return md if isinstance(md, dict) else {}
 
 
-def layer_path(layer) -> Optional[str]:
+def layer_path(layer: Layer) -> Optional[str]:
     p = layer_md(layer).get(PATH_KEY)
     return str(p) if p else None
 
 
-def layer_meta(layer) -> Meta:
+def layer_meta(layer: Layer) -> Meta:
     """The layer's MLArray metadata: its stored mapping, or one built from its data and transforms."""
     mapping = layer_md(layer).get(META_KEY)
     if isinstance(mapping, dict):
@@ -50,7 +52,7 @@ def layer_meta(layer) -> Meta:
     return meta_from_transforms(layer)
 
 
-def meta_from_transforms(layer) -> Meta:
+def meta_from_transforms(layer: Layer) -> Meta:
 
     data, state, ltype = layer.as_layer_data_tuple()
     if ltype == "shapes":
@@ -63,7 +65,7 @@ def meta_from_transforms(layer) -> Meta:
     return meta
 
 
-def base_ndim(meta: Meta, layer) -> int:
+def base_ndim(meta: Meta, layer: Layer) -> int:
     if meta.spatial.shape:
         return len(meta.spatial.shape)
     if meta.spatial.axis_labels:
@@ -71,7 +73,7 @@ def base_ndim(meta: Meta, layer) -> int:
     return int(layer.ndim) - (1 if getattr(layer, "rgb", False) else 0)
 
 
-def layer_axes(meta: Meta, layer) -> list[int]:
+def layer_axes(meta: Meta, layer: Layer) -> list[int]:
     """Base array axis shown on each layer axis (the reader records it; identity otherwise)."""
     axes = layer_md(layer).get(AXES_KEY)
     nd = int(layer.ndim) - (1 if getattr(layer, "rgb", False) else 0)
@@ -84,7 +86,7 @@ def layer_axes(meta: Meta, layer) -> list[int]:
     return list(range(nd))
 
 
-def layer_world_matrix(meta: Meta, layer) -> tuple[np.ndarray, Optional[list[str]], list[int]]:
+def layer_world_matrix(meta: Meta, layer: Layer) -> tuple[np.ndarray, Optional[list[str]], list[int]]:
     """``(M, world_labels, spatial_slots)``: the layer's data->world matrix implied by ``meta``.
 
     Follows the reader's convention: world axis ``k`` sits on the ``k``-th spatial layer axis;
@@ -126,7 +128,7 @@ def _split_matrix(m: np.ndarray) -> dict:
     return {"scale": (norms * sign).tolist(), "translate": m[:n, n].tolist(), "rotate": rot}
 
 
-def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bool = True,
+def apply_meta_to_layer(layer: Layer, meta: Meta, *, geometry: bool = True, classes: bool = True,
                         boxes: bool = False) -> None:
     """Store ``meta`` on the layer and update what napari shows from it."""
     layer.metadata = {**layer_md(layer), META_KEY: meta.to_mapping()}
@@ -155,7 +157,7 @@ def apply_meta_to_layer(layer, meta: Meta, *, geometry: bool = True, classes: bo
         _shapes_from_meta(layer, meta)
 
 
-def _file_views(layer) -> Optional[list]:
+def _file_views(layer: Layer) -> Optional[list]:
     """The reader's views of a file that ``layer`` shows (one per level), or None for other data."""
     if layer_kind(layer) not in ("image", "labels"):
         return None
@@ -170,7 +172,7 @@ def _file_views(layer) -> Optional[list]:
     return levels
 
 
-def _follow_reader_layout(layer, meta: Meta) -> bool:
+def _follow_reader_layout(layer: Layer, meta: Meta) -> bool:
     """Lay ``layer`` out as the reader would for ``meta`` (axis order, transform, labels); False when
     the layer does not show a file's views (then only its transform can follow the metadata).
 
@@ -202,12 +204,12 @@ def _follow_reader_layout(layer, meta: Meta) -> bool:
             views[0].levels = first.levels
         layer.data = views if getattr(layer, "multiscale", False) else views[0]
     _set_transform(layer, kw)
-    layer.metadata = {**layer_md(layer), AXES_KEY: list(order),
-                      **({UNITS_KEY: kw["units"]} if "units" in kw else {})}
+    # napari's units are left as the reader set them: a shown layer's units never change (see ..viewer._units)
+    layer.metadata = {**layer_md(layer), AXES_KEY: list(order)}
     return True
 
 
-def _follow_reader_layout_boxes(layer, meta: Meta) -> bool:
+def _follow_reader_layout_boxes(layer: Layer, meta: Meta) -> bool:
     """The boxes Shapes layer of a file: redrawn from ``meta.bbox`` with the reader's layout."""
     md = layer_md(layer)
     if md.get(ROLE_KEY) != "boxes" or not meta.has_array or not meta.spatial.shape:
@@ -221,12 +223,10 @@ def _follow_reader_layout_boxes(layer, meta: Meta) -> bool:
         _shapes_from_meta(layer, meta)
     kw = geom.transform_kwargs(None)
     _set_transform(layer, kw)
-    if "units" in kw:
-        layer.metadata = {**layer_md(layer), UNITS_KEY: kw["units"]}
     return True
 
 
-def _set_transform(layer, kw: dict) -> None:
+def _set_transform(layer: Layer, kw: dict) -> None:
     """Scale and translate first, the rotation last, each state on the way invertible."""
     n = len(kw["scale"])
     layer.affine = np.eye(n + 1)
@@ -240,7 +240,7 @@ def _set_transform(layer, kw: dict) -> None:
         layer.axis_labels = kw["axis_labels"]
 
 
-def _shapes_from_meta(layer, meta: Meta) -> None:
+def _shapes_from_meta(layer: Layer, meta: Meta) -> None:
     """Rebuild a boxes layer's shapes and features from ``meta.bbox`` (used by Revert)."""
 
     base = base_ndim(meta, layer)

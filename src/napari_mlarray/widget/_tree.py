@@ -6,17 +6,17 @@ import json
 import time
 from typing import Any, Optional
 
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QSignalBlocker, Qt, QTimer
 from qtpy.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 __all__ = ["LazyTree"]
 
 
-def _is_container(v) -> bool:
+def _is_container(v: Any) -> bool:
     return isinstance(v, (dict, list, tuple)) and len(v) > 0
 
 
-def _short(v, limit: int = 120) -> str:
+def _short(v: Any, limit: int = 120) -> str:
     if isinstance(v, dict):
         return f"{{{len(v)} keys}}"
     if isinstance(v, (list, tuple)):
@@ -28,7 +28,7 @@ def _short(v, limit: int = 120) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _children(v) -> list[tuple[str, Any]]:
+def _children(v: Any) -> list[tuple[str, Any]]:
     if isinstance(v, dict):
         return [(str(k), x) for k, x in v.items()]
     return [(f"[{i}]", x) for i, x in enumerate(v)]
@@ -44,7 +44,7 @@ class LazyTree(QWidget):
 
     MORE = "__more__"
 
-    def __init__(self, parent=None, page: int = 500, max_hits: int = 300) -> None:
+    def __init__(self, parent: Optional[QWidget] = None, page: int = 500, max_hits: int = 300) -> None:
         super().__init__(parent)
         self.page, self.max_hits = page, max_hits
         self._value: Any = {}
@@ -78,9 +78,8 @@ class LazyTree(QWidget):
         t0 = time.perf_counter()
         self._value = value if value is not None else {}
         self._flat = None
-        self.search.blockSignals(True)
-        self.search.clear()
-        self.search.blockSignals(False)
+        with QSignalBlocker(self.search):  # a new value clears the search without filtering the old one
+            self.search.clear()
         self._show_tree()
         self.last_build_ms = (time.perf_counter() - t0) * 1000
         n = len(self._value) if isinstance(self._value, (dict, list)) else 0
@@ -96,17 +95,18 @@ class LazyTree(QWidget):
     def _show_tree(self) -> None:
         self.tree.clear()
         self.tree.setRootIsDecorated(True)
-        if _is_container(self._value):
-            self._add_children(self.tree.invisibleRootItem(), self._value, 0)
+        root = self.tree.invisibleRootItem()
+        if root is not None and _is_container(self._value):
+            self._add_children(root, self._value, 0)
 
-    def _make_item(self, parent, key: str, v) -> QTreeWidgetItem:
+    def _make_item(self, parent: QTreeWidgetItem, key: str, v: Any) -> QTreeWidgetItem:
         item = QTreeWidgetItem(parent, [key, _short(v)])
         if _is_container(v):
             item.setData(0, Qt.ItemDataRole.UserRole, v)
             QTreeWidgetItem(item, ["…", ""])  # placeholder: makes the node expandable
         return item
 
-    def _add_children(self, parent, v, start: int) -> None:
+    def _add_children(self, parent: QTreeWidgetItem, v: Any, start: int) -> None:
         kids = _children(v)
         stop = min(len(kids), start + self.page)
         self.tree.setUpdatesEnabled(False)
@@ -121,7 +121,8 @@ class LazyTree(QWidget):
 
     def _on_expanded(self, item: QTreeWidgetItem) -> None:
         v = item.data(0, Qt.ItemDataRole.UserRole)
-        if v is None or item.childCount() != 1 or item.child(0).text(0) != "…":
+        first = item.child(0)
+        if v is None or item.childCount() != 1 or first is None or first.text(0) != "…":
             return
         item.takeChild(0)
         self._add_children(item, v, 0)
@@ -130,6 +131,8 @@ class LazyTree(QWidget):
         d = item.data(0, Qt.ItemDataRole.UserRole)
         if isinstance(d, tuple) and len(d) == 3 and d[0] == self.MORE:
             parent = item.parent() or self.tree.invisibleRootItem()
+            if parent is None:  # Qt's tree always has its invisible root (the bindings' types say Optional)
+                return
             parent.removeChild(item)
             self._add_children(parent, d[1], d[2])
 
@@ -156,7 +159,8 @@ class LazyTree(QWidget):
             self._show_tree()
             self.info.setText("")
             return
-        hits, total = [], 0
+        hits: list[tuple[str, str]] = []
+        total = 0
         for path, val in self._flatten():
             if text in path.lower() or text in val.lower():
                 total += 1
@@ -175,5 +179,6 @@ class LazyTree(QWidget):
 
     def visible_rows(self) -> list[tuple[str, str]]:
         root = self.tree.invisibleRootItem()
-        return [(root.child(i).text(0), root.child(i).text(1)) for i in range(root.childCount())]
+        rows = [] if root is None else [root.child(i) for i in range(root.childCount())]
+        return [(row.text(0), row.text(1)) for row in rows if row is not None]
 

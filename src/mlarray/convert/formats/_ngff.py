@@ -22,7 +22,7 @@ from . import _micro
 __all__ = [
     "NGFFError", "OMEZarrGeometryWarning", "ome_attrs", "ngff_version", "axes_of", "axis_labels_for",
     "compose_transforms", "unit_from_ngff", "unit_to_ngff", "channels_from_omero", "classes_from_image_label",
-    "image_label_from_classes", "canonical_axes",
+    "image_label_from_classes", "canonical_axes", "axis_aligned",
 ]
 
 _UNIT_TO_SHORT = {
@@ -141,6 +141,33 @@ def compose_transforms(lists: list[tuple[list | None, str]], ndim: int) -> tuple
             s, tr = _one_transform(t, ndim, where)
             scale, shift = scale * s, shift * s + tr
     return scale, shift
+
+
+def axis_aligned(spacing: Any, origin: Any, direction: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """NGFF ``scale`` and ``translation`` of each spatial array axis (record order) for a geometry, and
+    whether they are exact.
+
+    NGFF 0.4/0.5 have a scale and a translation per axis and no rotation. When each direction column
+    is a signed world unit vector (an axis permutation, possibly with flips), array axis ``k`` runs
+    along world axis ``w``: its scale is ``±spacing[k]`` (NGFF puts no sign constraint on scale;
+    ome-zarr-py, napari and neuroglancer flip the axis) and its translation ``origin[w]``, so every
+    voxel's NGFF coordinate along that axis is its true world coordinate. Otherwise (a rotation) each
+    axis gets ``spacing[k]`` and the origin projected on its direction column, the nearest
+    axis-aligned placement, and ``exact`` is False.
+    """
+    sp = np.asarray(spacing, float)
+    org = np.asarray(origin, float)
+    d = np.asarray(direction, float)
+    n = sp.size
+    if d.shape != (org.size, n):
+        return sp.copy(), np.zeros(n), False
+    world = np.argmax(np.abs(d), axis=0)
+    sign = np.sign(d[world, np.arange(n)])
+    signed_unit = np.zeros_like(d)
+    signed_unit[world, np.arange(n)] = sign
+    if len(set(world.tolist())) == n and np.allclose(d, signed_unit, atol=1e-9, rtol=0):
+        return sign * sp, org[world], True
+    return sp.copy(), d.T @ org, False
 
 
 def unit_from_ngff(unit: Any) -> str | None:

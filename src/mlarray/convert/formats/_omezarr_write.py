@@ -8,8 +8,10 @@
 - Axes are put in NGFF order (time, channel, other, then 2-3 space axes; the permutation is
   recorded so that our reader restores the original order) and named; units become UDUNITS-2
   names ("µm" -> "micrometer"); an anatomical (RAS/LPS) image without units is in millimetres.
-- Geometry: ``scale`` = spacing, ``translation`` = origin per dataset. NGFF 0.4/0.5 cannot rotate or
-  flip, so a non-identity direction is written axis-aligned (with an
+- Geometry: per written axis, ``scale`` = spacing and ``translation`` = the origin's world coordinate
+  along the world axis that array axis runs on (an axis permutation, as in an axial CT stored z, y, x,
+  is exact; a flipped axis gets a negative scale). NGFF 0.4/0.5 cannot rotate, so a rotated direction
+  is written axis-aligned (with an
   :class:`~mlarray.convert.formats.omezarr.OMEZarrGeometryWarning`); the exact geometry,
   coord_system, extra, class table and the original ``source`` header are kept in the root
   attribute ``"mlarray"``, which our reader uses while the NGFF transforms still agree with it.
@@ -123,20 +125,18 @@ def _base_transform(record: ImageRecord, order: list[int], spatial_pos: list[int
     if d.shape[0] != len(spatial_in):
         raise ConversionError(path, f"world space has {d.shape[0]} dimensions but the image {len(spatial_in)} "
                                     "spatial axes", "OME-Zarr needs one world axis per spatial axis")
+    aligned_scale, aligned_shift, exact = _ngff.axis_aligned(record.spacing, record.origin, d)
     # array spatial axis k (record order) <-> NGFF position
     for pos, i in enumerate(order):
         if i in spatial_in:
             k = spatial_in.index(i)
-            scale[pos] = float(record.spacing[k])
-            shift[pos] = float(record.origin[k]) if k < len(record.origin) else 0.0
+            scale[pos], shift[pos] = aligned_scale[k], aligned_shift[k]
         elif labels[i] == "temporal" and extra.get("time_interval"):
             scale[pos] = float(extra["time_interval"])
-    # NGFF world axis j follows spatial array axis j; only a direction that maps each axis onto its
-    # own world axis positively is expressible
-    if not np.allclose(d, np.eye(d.shape[0]), atol=1e-9):
-        warnings.warn(f"{path}: OME-Zarr (NGFF 0.4/0.5) cannot express a rotated or flipped image; it is "
-                      "written axis-aligned with scale = spacing and translation = origin (other tools "
-                      "place it so; mlarray reads back the exact direction)",
+    if not exact:
+        warnings.warn(f"{path}: OME-Zarr (NGFF 0.4/0.5) cannot express a rotated image; it is written "
+                      "axis-aligned with scale = spacing and translation = the origin projected on each axis's "
+                      "direction (other tools place it so; mlarray reads back the exact direction)",
                       _ngff.OMEZarrGeometryWarning, stacklevel=4)
     return scale, shift
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..._errors import CorruptFileError
 from ..._types import PathLike
+from ..._voxel_order import reversed_index_order
 from ...affines import AffineError, convert_coord_system
 from ...optpkg import optional_import
 from .._record import ConversionError, ImageRecord, json_clean
@@ -208,7 +209,7 @@ def _itk_order(record: ImageRecord, path: str) -> tuple[np.ndarray, list[int], i
     if extra and len(spatial) + len(extra) > 5:
         raise ConversionError(path, f"ITK images have at most 5 dimensions; the record has {len(spatial)} "
                                     f"spatial and {len(extra)} other axes")
-    if record.source_format in _INDEX_ORDER_SOURCES:
+    if _index_order(record):
         spatial = spatial[::-1]  # array axis 0 is the source's fastest axis: make it ITK's x again
     order = extra + spatial + channel
     if order != list(range(data.ndim)):
@@ -221,7 +222,9 @@ def _itk_order(record: ImageRecord, path: str) -> tuple[np.ndarray, list[int], i
 
 
 def _index_order(record: ImageRecord) -> bool:
-    return record.source_format in _INDEX_ORDER_SOURCES
+    # an Analyze or NIfTI pair read through ITK itself is in GetArrayFromImage's order, whatever its format id
+    return record.source_format in _INDEX_ORDER_SOURCES and not reversed_index_order(record.source_format,
+                                                                                      record.source)
 
 
 def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,7 +237,7 @@ def _lps_geometry(record: ImageRecord, path: str) -> tuple[np.ndarray, np.ndarra
     if direction.shape != (n, n) or origin.size != n:
         raise ConversionError(path, f"world space has {origin.size} dimensions but the image {n} spatial axes",
                               "ITK needs as many world dimensions as spatial axes")
-    cs = (record.coord_system or "unknown").upper().rstrip("+")
+    cs = record.written_frame().upper().rstrip("+")
     flip = None
     if n == 3 and cs != "LPS":
         try:

@@ -75,7 +75,8 @@ def _mgh_dtype(data: np.ndarray, path: str) -> np.ndarray:
 def write_mgh(record: ImageRecord, path: PathLike) -> None:
     """Write ``record`` as MGH (``.mgz``: gzip-compressed).
 
-    Spatial axes go first, then the frame axis (MGH holds at most one). LPS geometry is
+    Spatial axes go first (in ITK's index order, see :mod:`mlarray._voxel_order`), then the frame axis (MGH
+    holds at most one). LPS geometry is
     converted to RAS; scan parameters from an MGH ``source`` are restored.
     """
 
@@ -85,7 +86,8 @@ def write_mgh(record: ImageRecord, path: PathLike) -> None:
     labels = list(record.axis_labels) or ["spatial"] * data.ndim
     if len(labels) != data.ndim:
         raise ConversionError(path, f"record has {data.ndim} axes but {len(labels)} axis labels")
-    spatial = [i for i, lab in enumerate(labels) if str(lab).startswith("spatial")]
+    # ITK's index order (a DICOM's (slice, row, col) reversed), the index order MGH shares with NIfTI
+    spatial = record.index_order([i for i, lab in enumerate(labels) if str(lab).startswith("spatial")])
     rest = [i for i in range(data.ndim) if i not in spatial]
     if len(spatial) > 3 or len(rest) > 1:
         raise ConversionError(path, f"MGH holds 3 spatial axes and one frame axis; the record has "
@@ -95,14 +97,14 @@ def write_mgh(record: ImageRecord, path: PathLike) -> None:
     nsp = len(spatial)
     if nsp < 3:
         data = data.reshape(data.shape[:nsp] + (1,) * (3 - nsp) + data.shape[nsp:])
-    small = record.affine()
+    small = record.index_affine()
     if small.shape[0] - 1 > 3:
         raise ConversionError(path, f"world space has {small.shape[0] - 1} dimensions; MGH needs 3")
     affine = np.eye(4)
     nw = small.shape[0] - 1
     affine[:nw, :nsp] = small[:nw, :nsp]
     affine[:nw, 3] = small[:nw, -1]
-    cs = (record.coord_system or "unknown").upper().rstrip("+")
+    cs = record.written_frame().upper().rstrip("+")
     if cs not in ("RAS", "UNKNOWN", "OTHER", ""):
         try:
             affine = convert_coord_system(affine, cs, "RAS")

@@ -210,7 +210,7 @@ def _read_image(group: Any, path: str, image_path: str) -> ImageRecord:
     if channel:
         extra.update(_ngff.channels_from_omero(ome.get("omero"), data.shape[channel[0]]))
     coord_system = "unknown"
-    geometry = _stored_geometry(attrs, spacing, origin, direction, len(spatial))
+    geometry = _stored_geometry(attrs, s, origin, len(spatial))
     if geometry is not None:  # written by mlarray: exact direction and world frame come back
         spacing, origin, direction = geometry["spacing"], geometry["origin"], geometry["direction"]
         coord_system = geometry.get("coord_system") or coord_system
@@ -282,12 +282,13 @@ def _levels(arrays: Sequence[Any], base_shape: Sequence[int], spatial: Sequence[
     return out
 
 
-def _stored_geometry(attrs: dict, spacing: np.ndarray, origin: np.ndarray, direction: Any,
-                     nsp: int) -> dict | None:
+def _stored_geometry(attrs: dict, scale: np.ndarray, shift: np.ndarray, nsp: int) -> dict | None:
     """The exact geometry mlarray wrote beside the NGFF transforms, if those still agree with it.
 
-    A tool that edits the NGFF scale or translation but not our attribute makes them disagree;
-    then the NGFF metadata wins.
+    ``scale`` and ``shift`` are the NGFF transform of the spatial axes (record order). A tool that
+    edits the NGFF scale or translation but not our attribute makes them disagree; then the NGFF
+    metadata wins. Stores written before the per-axis placement (scale = spacing, translation =
+    origin in record order) are recognised too.
     """
     g = attrs.get(_MLARRAY_ATTR)
     if not isinstance(g, dict):
@@ -300,7 +301,13 @@ def _stored_geometry(attrs: dict, spacing: np.ndarray, origin: np.ndarray, direc
         return None
     if sp.shape != (nsp,) or org.shape != (nsp,) or d.shape != (nsp, nsp):
         return None
-    if not (np.allclose(sp, spacing, rtol=1e-9, atol=0) and np.allclose(org, origin, rtol=1e-9, atol=1e-9)):
+    want_scale, want_shift, _ = _ngff.axis_aligned(sp, org, d)
+    written = (want_scale, want_shift), (sp, org)  # current writer, earlier writer
+
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool(np.allclose(a, b, rtol=1e-9, atol=1e-9))
+
+    if not any(same(scale, ws) and same(shift, wt) for ws, wt in written):
         return None
     return {**g, "spacing": sp, "origin": org, "direction": d}
 

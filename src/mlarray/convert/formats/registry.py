@@ -30,7 +30,7 @@ from .._record import ConversionError, ImageRecord
 __all__ = ["Format", "Variant", "FORMATS", "MLA", "detect", "detect_output", "by_name", "holds_dicom_files",
            "strip_extension", "companion_name", "is_store", "list_formats", "format_lines",
            "input_extensions", "readable_extensions", "writable_extensions", "scan_folder", "is_image_folder",
-           "is_companion_data_file", "check_output"]
+           "is_companion_data_file", "check_output", "holds_dicom_below", "names_one_output"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,19 @@ def holds_dicom_files(folder: str, look_at: int = 20) -> bool:
     return False
 
 
+def holds_dicom_below(folder: str) -> bool:
+    """Whether some folder under ``folder`` (at any depth) is a DICOM series: a study or patient folder
+    of series folders, read as one image (its largest series) when one output file is asked for."""
+    try:
+        for root, dirs, _files in os.walk(folder):
+            dirs.sort()
+            if root != folder and holds_dicom_files(root):
+                return True
+    except OSError:
+        return False
+    return False
+
+
 def _is_zarr_folder(folder: str) -> bool:
     return any(os.path.isfile(os.path.join(folder, f)) for f in ("zarr.json", ".zgroup", ".zattrs"))
 
@@ -227,6 +240,8 @@ def detect(path: str | os.PathLike) -> Format:
         fmt = is_image_folder(p)
         if fmt is not None:
             return fmt
+        if holds_dicom_below(p):  # series in subfolders: the DICOM reader reads the largest one
+            return by_name("dicom")
         n = sum(1 for e in Path(p).iterdir() if e.is_file())
         raise ConversionError(p, f"no DICOM image files found among the folder's {n} file(s), and it is not a "
                                  "Zarr store", "point to the folder of one DICOM series or an OME-Zarr store; "
@@ -343,6 +358,16 @@ def input_extensions() -> tuple[str, ...]:
     for plugin_exts in _bioio_extensions().values():
         exts.update(e.lower() for e in plugin_exts if e.startswith("."))
     return tuple(sorted(e for e in exts if e not in _NOT_SCANNED))
+
+
+def names_one_output(dst: str) -> bool:
+    """Whether ``dst`` names one output image (``out.mla``, ``out.nii.gz``, a ``.ome.zarr`` store) rather
+    than a folder to convert into (an existing folder, or a path ending with a separator)."""
+    if dst.endswith(("/", os.sep)):
+        return False
+    if os.path.isdir(dst) and not is_store(dst):
+        return False
+    return _by_extension(os.path.basename(dst)) is not None
 
 
 def scan_folder(folder: str) -> list[str]:
