@@ -415,7 +415,7 @@ def test_cursor_readout_reads_the_voxel_on_screen_of_a_tilted_grid_without_depre
 def test_status_bar_shows_hounsfield_units_and_patient_position_after_a_mouse_move(make_napari_viewer,
                                                                                    ct_small_mla, qtbot):
     from qtpy.QtCore import QEvent, QPointF, Qt
-    from qtpy.QtGui import QMouseEvent
+    from qtpy.QtGui import QEnterEvent, QMouseEvent
     from qtpy.QtWidgets import QApplication, QLabel
 
     from napari_mlarray import enable_cursor_readout
@@ -425,6 +425,10 @@ def test_status_bar_shows_hounsfield_units_and_patient_position_after_a_mouse_mo
     enable_cursor_readout(viewer)
     qtbot.wait(300)
     widget = _canvas_widget(viewer)
+    inside = QPointF(widget.width() * 0.45, widget.height() * 0.4)
+    QApplication.sendEvent(widget, QEnterEvent(inside, inside, widget.mapToGlobal(inside)))  # the pointer comes in
+    QApplication.processEvents()
+    assert viewer.mouse_over_canvas
     for pos in ((widget.width() * 0.45, widget.height() * 0.4), (widget.width() * 0.5, widget.height() * 0.55)):
         p = QPointF(*pos)
         QApplication.sendEvent(widget, QMouseEvent(QEvent.Type.MouseMove, p, widget.mapToGlobal(p),
