@@ -6,7 +6,8 @@ napari turns Python warnings into notifications only while its hooks are install
 records the warnings of a read (the plugin's and the format library's) with
 :func:`relayed_warnings` and re-issues each one: as a Python warning (scripts and tests still see
 it; with napari's hooks installed it becomes the notification) and, when napari is loaded but its
-hooks are not installed, also as a napari notification, so it is shown once in either case.
+hooks are not installed, also as a napari notification (in the window, not a second time on the
+terminal), so it is shown once in either case.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ def _to_napari(message: str) -> None:
         return
     if getattr(warnings.showwarning, "__self__", None) is notification_manager:
         return  # napari's hooks are installed: the re-issued warning is the notification
-    notification_manager.dispatch(Notification(message, severity=NotificationSeverity.WARNING))
+    from napari.utils.notifications import show_console_notification
+
+    # the terminal has the Python warning already: napari's console copy of it would be a second line
+    with notification_manager.notification_ready.blocker(show_console_notification):
+        notification_manager.dispatch(Notification(message, severity=NotificationSeverity.WARNING))
 
 
 @contextlib.contextmanager

@@ -310,7 +310,7 @@ def test_orthogonal_views_link_slices_both_ways_and_follow_properties(make_napar
     assert ortho.views["axial"].dims.point[2] == pytest.approx(sag.dims.point[2])
     # the crosshair in the axial view crosses at the other planes
     cross = [lay for lay in ortho.views["axial"].layers if lay.metadata.get("mlarray_role") == "crosshair"][0]
-    ends = np.concatenate([np.asarray(d) for d in cross.data])
+    ends = np.array([cross.data_to_world(p) for d in cross.data for p in np.asarray(d)])  # world (S, P, L)
     assert np.allclose(ends[:, 0], viewer.dims.point[0])
     assert np.any(np.isclose(ends[:, 2], viewer.dims.point[2]))
     # a click in the coronal view moves the others to the clicked position
@@ -410,3 +410,135 @@ def test_cursor_readout_reads_the_voxel_on_screen_of_a_tilted_grid_without_depre
             shown = layer.get_value(world, world=True)  # what napari draws at that screen point
             text = text_overlay(viewer).text
             assert text.split()[0] == f"{float(shown):.1f}", (index, text, shown)
+
+
+def test_status_bar_shows_hounsfield_units_and_patient_position_after_a_mouse_move(make_napari_viewer,
+                                                                                   ct_small_mla, qtbot):
+    from qtpy.QtCore import QEvent, QPointF, Qt
+    from qtpy.QtGui import QEnterEvent, QMouseEvent
+    from qtpy.QtWidgets import QApplication, QLabel
+
+    from napari_mlarray import enable_cursor_readout
+
+    viewer = make_napari_viewer(show=True)
+    _image(viewer, ct_small_mla)  # the boxes-less CT: its image is the active layer
+    enable_cursor_readout(viewer)
+    qtbot.wait(300)
+    widget = _canvas_widget(viewer)
+    inside = QPointF(widget.width() * 0.45, widget.height() * 0.4)
+    QApplication.sendEvent(widget, QEnterEvent(inside, inside, widget.mapToGlobal(inside)))  # the pointer comes in
+    QApplication.processEvents()
+    assert viewer.mouse_over_canvas
+    for pos in ((widget.width() * 0.45, widget.height() * 0.4), (widget.width() * 0.5, widget.height() * 0.55)):
+        p = QPointF(*pos)
+        QApplication.sendEvent(widget, QMouseEvent(QEvent.Type.MouseMove, p, widget.mapToGlobal(p),
+                                                   Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                                                   Qt.KeyboardModifier.NoModifier))
+        QApplication.processEvents()
+    world = np.asarray(viewer.cursor.position, dtype=float)  # napari world (S, P, L) under the mouse
+    ml = MLArray.open(ct_small_mla)
+    lps = np.array([world[2], world[1], world[0]])  # the file's LPS frame
+    affine = np.asarray(ml.affine, dtype=float)
+    index = np.round(np.linalg.solve(affine[:3, :3], lps - affine[:3, 3])).astype(int)
+    value = float(np.asarray(ml[tuple(index)]))
+    expected = f"R {-world[2]:.1f}  A {-world[1]:.1f}  S {world[0]:.1f} mm: {value:.1f} HU"
+
+    # napari's own status computation for the cursor (a thread in the app, which napari's test
+    # fixture switches off), then the plugin's rewrite of it
+    viewer.update_status_from_cursor()
+    status = viewer.status
+    assert isinstance(status, dict) and status["coordinates"] == expected, (status, expected)
+    bar = viewer.window._qt_window.statusBar()  # QMainWindow.statusBar(): the bar the user reads
+    assert expected in [lab.text() for lab in bar.findChildren(QLabel)]
+
+
+def test_crosshair_width_follows_the_plane_not_the_time_axis(make_napari_viewer, tmp_path):
+    """A 4-D CT (20 time points 500 s apart, 40 mm across): the lines are drawn for the 40 mm plane."""
+    from napari_mlarray import orthogonal_views
+
+    vol = np.random.default_rng(1).integers(0, 100, size=(20, 10, 40, 40)).astype(np.int16)
+    meta = Meta(extra={"time_interval": 500.0}, source={"Modality": "CT"})
+    img = MLArray(vol, spacing=[2.0, 1.0, 1.0], axis_labels=["temporal", "spatial_z", "spatial_y", "spatial_x"],
+                  meta=meta)
+    img.meta.spatial.coord_system = "LPS"
+    img.save(tmp_path / "perfusion.mla")
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(tmp_path / "perfusion.mla"), plugin=PLUGIN)
+    ortho = orthogonal_views(viewer)
+    for plane, model in ortho.views.items():
+        cross = [lay for lay in model.layers if lay.metadata.get("mlarray_role") == "crosshair"][0]
+        extent = np.asarray(model.layers.extent.world, dtype=float)[:, list(model.dims.displayed)]
+        across = float(np.ptp(extent, axis=0).max())
+        assert across < 50  # the plane is the 40 mm one
+        assert 0 < cross.edge_width[0] <= 0.01 * across, plane
+    ortho.close()
+
+
+def test_the_dock_widget_shows_the_window_of_the_selected_image(make_napari_viewer, tmp_path):
+    from napari_mlarray import window
+
+    path = _dicom_with_window(tmp_path, [40], [400])  # opens in its stored window
+    viewer = make_napari_viewer()
+    layer = _image(viewer, path)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Window, level and measure")
+    viewer.layers.selection.active = layer
+    assert widget.preset.value == "stored"  # centre 40 / width 400 HU: the header's window, no preset's
+    window(layer, "lung")
+    assert widget.preset.value == "lung"
+    layer.contrast_limits = (-37.0, 91.0)  # a right-drag or the slider: no named window
+    assert widget.preset.value == "custom"
+    window(layer, "stored")
+    assert widget.preset.value == "stored"
+    other = viewer.add_image(np.zeros((4, 4), np.float32), contrast_limits=(-1350.0, 150.0))
+    viewer.layers.selection.active = other
+    assert widget.preset.value == "lung"  # the newly selected layer's window
+
+
+_OBLIQUE_SESSION = """
+import sys
+from qtpy.QtWidgets import QApplication
+import napari
+from napari_mlarray import orthogonal_views
+
+viewer = napari.Viewer(show=True)
+viewer.open(sys.argv[1], plugin="mlarray")
+ortho = orthogonal_views(viewer)
+app = QApplication.instance()
+for k in range(6):  # the main slider, each view's own slider, the wheel's path
+    viewer.dims.set_current_step(0, viewer.dims.current_step[0] + 1)
+    for slider in ortho.sliders.values():
+        slider.setValue(slider.value() + 1)
+    app.processEvents()
+ortho.close()
+viewer.close()
+"""
+
+
+def test_an_oblique_file_in_the_views_warns_once_on_the_terminal(tmp_path):
+    """What a user running a script sees on the terminal: the plugin's oblique warning once (not also
+    napari's copy of it), napari's non-orthogonal slicing warning once (not on every slice)."""
+    import os
+    import subprocess
+    import sys
+
+    path, _ = _oblique_ct(tmp_path)
+    script = tmp_path / "session.py"
+    script.write_text(_OBLIQUE_SESSION)
+    run = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONWARNINGS": "default"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    terminal = run.stdout + run.stderr
+    assert terminal.count("the image axes are oblique to the world axes") == 1, terminal[-3000:]
+    assert terminal.count("Non-orthogonal slicing is being requested") == 1, terminal[-3000:]
+
+
+def test_the_views_leave_the_main_canvas_its_share_of_a_default_window(make_napari_viewer, ct_files, qtbot):
+    viewer = make_napari_viewer(show=True)  # napari's default window size
+    ortho = _views(viewer, ct_files)
+    qtbot.wait(300)
+    main = _canvas_widget(viewer)
+    views = [qt.canvas.native for qt in ortho._qt.values()]
+    assert min(v.width() for v in views) >= 200  # each view readable
+    assert main.width() >= 1.2 * max(v.width() for v in views)  # and the main canvas the larger part
+    assert main.height() >= 2 * max(v.height() for v in views) * 0.9
+    ortho.close()

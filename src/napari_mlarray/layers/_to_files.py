@@ -40,6 +40,7 @@ from ._from_layers import (
     stack_channel_layers,
 )
 from ._geometry import data_to_world_matrix
+from ._measurements import split_measurements, store_measurements
 from ._views import AxisView
 
 __all__ = ["LayerData", "LayerSaveError", "files_from_layers"]
@@ -57,6 +58,7 @@ class LayerSaveError(MLArrayError):
 
 def files_from_layers(path: str, layer_data: Sequence[LayerData]) -> list[tuple[str, MLArray]]:
     """``(target path, MLArray)`` for each file a selection saved to ``path`` (an ``.mla`` path) becomes."""
+    layer_data, measured = split_measurements(list(layer_data))  # measuring layers: kept in extra, not as boxes
     images = [ld for ld in layer_data if ld[2] == "image"]
     labels = [ld for ld in layer_data if ld[2] == "labels"]
     shapes = [ld for ld in layer_data if ld[2] == "shapes"]
@@ -75,6 +77,7 @@ def files_from_layers(path: str, layer_data: Sequence[LayerData]) -> list[tuple[
     out: list[tuple[str, MLArray]] = []
     if main is not None:
         ml, (data, state, _) = main
+        store_measurements(ml, measured, state)  # see ._measurements
         if shapes:
             ml.meta.bbox = _merge_boxes([_boxes_for_target(s, data, state) for s in shapes])
         out.append((path, ml))

@@ -15,6 +15,7 @@ from mlarray.meta import Meta
 from ..boxes._layer import boxes_layer
 from ._frame import frame_beside_open_layers
 from ._geometry import Geometry, world_frame
+from ._measurements import measurements_layer
 from ._roles import ROLE_IMAGE, ROLE_LABELS
 from ._style import RANGE_KEY, image_display, labels_colormap
 from ._views import AxisView, EditableAxisView
@@ -108,6 +109,10 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
     shp = boxes_layer(meta, geom, name, {**base_md, "mlarray_axes": [spatial[p] for p in geom.perm]}, width)
     if shp is not None:  # the spatial axes are the image's last axes, so napari lines the two up
         out.append(shp)
+    measured = measurements_layer(meta, geom.layer_axes(ndim, drop), tkw, out[0][1]["name"],
+                                  {"mlarray_path": base_md["mlarray_path"], "mlarray_world": base_md["mlarray_world"]})
+    if measured is not None:
+        out.append(measured)
     return out
 
 

@@ -7,7 +7,8 @@ the drag is taken only while an Image layer (not a Labels layer, whose right but
 the active layer, or no layer is active.
 
 The read-out shows the value under the cursor in the image's stored units (Hounsfield units for
-CT) and the world position with patient letters, in napari's text overlay.
+CT) and the world position with patient letters, in napari's status bar (``viewer.status``:
+``R 12.3  A 40.1  S -5.0 mm: 40.0 HU``) and the canvas's text overlay.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from mlarray.affines import OPPOSITE_LETTER
 
 __all__ = ["enable_window_level", "disable_window_level", "enable_cursor_readout", "disable_cursor_readout",
-           "cursor_text", "text_overlay"]
+           "cursor_parts", "cursor_text", "text_overlay"]
 
 _WL_PIXELS = 512.0  # a drag across this many screen pixels sweeps the layer's whole value range
 
@@ -108,18 +109,23 @@ def disable_window_level(viewer: Any) -> None:
 _FRAME_AXES = {"SPL": ("S", "P", "L"), "RAS": ("R", "A", "S")}
 
 
-def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
-    """``value  R x  A y  S z mm`` for an anatomical MLArray layer; the value alone otherwise."""
+def cursor_parts(viewer: Any, layer: Any, world: np.ndarray) -> tuple[str, str]:
+    """``(value, position)`` under the cursor: ``"40.0 HU"`` and ``"R 12.3  A 40.1  S -5.0 mm"``.
+
+    The position is empty for a layer not opened as an anatomical MLArray file, the value for a
+    point outside the image.
+    """
     value = _full_resolution_value(layer, world, viewer)
-    parts = []
+    shown_value = ""
     if value is not None and not (isinstance(value, float) and np.isnan(value)):
         unit = _value_unit(layer)
         shown = f"{float(value):.1f}" if np.ndim(value) == 0 else str(value)
-        parts.append(f"{shown}{' ' + unit if unit else ''}")
+        shown_value = f"{shown}{' ' + unit if unit else ''}"
     md = layer.metadata or {}
     mapping = md.get("mlarray") or {}
     coord = (mapping.get("spatial") or {}).get("coord_system")
     frame = _FRAME_AXES.get(str(md.get("mlarray_world") or "SPL").upper())
+    position = ""
     if coord and frame and len(world) >= 3:
         ras = {}
         for letter, v in zip(frame, world[-3:]):
@@ -128,8 +134,13 @@ def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
                 ras[letter] = float(v)
             else:
                 ras[OPPOSITE_LETTER[letter]] = -float(v)
-        parts.append("  ".join(f"{k} {ras[k]:.1f}" for k in "RAS") + " mm")
-    return "    ".join(parts)
+        position = "  ".join(f"{k} {ras[k]:.1f}" for k in "RAS") + " mm"
+    return shown_value, position
+
+
+def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
+    """``value  R x  A y  S z mm`` for an anatomical MLArray layer; the value alone otherwise."""
+    return "    ".join(part for part in cursor_parts(viewer, layer, world) if part)
 
 
 def _full_resolution_value(layer: Any, world: np.ndarray, viewer: Any = None) -> Any:
@@ -177,11 +188,42 @@ def _readout(viewer: Any) -> Callable[..., None]:
     return update
 
 
+def _status(viewer: Any) -> Callable[..., None]:
+    """Rewrite napari's cursor status (the status bar's coordinates) with the patient position and the
+    value in the image's units, right after napari sets it (napari 0.6 to 0.9 compute it in a thread
+    and set ``viewer.status`` on the main thread; a status that is no cursor read-out is left alone)."""
+    busy = [False]
+
+    def update(event: Any) -> None:
+        status = event.value
+        if busy[0] or not isinstance(status, dict) or "coordinates" not in status:
+            return
+        layer = _image_under_control(viewer)
+        if layer is None:
+            return
+        value, position = cursor_parts(viewer, layer, np.asarray(viewer.cursor.position, dtype=float))
+        if not position and not _value_unit(layer):
+            return  # no patient frame, no unit: napari's own read-out says as much
+        if status.get("layer_name") not in (None, layer.name):
+            value = f"{layer.name} {value}" if value else ""  # the value is the image's, not the active layer's
+        ours = ": ".join(part for part in (position, value) if part)
+        if status["coordinates"] == ours:
+            return
+        busy[0] = True
+        try:
+            viewer.status = {**status, "coordinates": ours}
+        finally:
+            busy[0] = False
+
+    return update
+
+
 _READOUTS: dict[int, Any] = {}
 
 
+
 def enable_cursor_readout(viewer: Any) -> None:
-    """Show the value and patient position under the cursor in the canvas's text overlay.
+    """Show the value and patient position under the cursor in the status bar and the canvas's text overlay.
 
     The value is read at full resolution (also on multiscale layers), with the file's unit; an
     anatomical MLArray layer adds the position as signed ``R``, ``A``, ``S`` millimetres, as 3D Slicer
@@ -194,16 +236,19 @@ def enable_cursor_readout(viewer: Any) -> None:
     """
     if id(viewer) in _READOUTS:
         return
-    update = _readout(viewer)
-    _READOUTS[id(viewer)] = update
+    update, status = _readout(viewer), _status(viewer)
+    _READOUTS[id(viewer)] = (update, status)
     viewer.cursor.events.position.connect(update)
+    viewer.events.status.connect(status)  # after the status bar's own handler: ours is the last word
     text_overlay(viewer).visible = True
     text_overlay(viewer).position = "bottom_left"
 
 
 def disable_cursor_readout(viewer: Any) -> None:
-    update = _READOUTS.pop(id(viewer), None)
-    if update is not None:
+    hooks = _READOUTS.pop(id(viewer), None)
+    if hooks is not None:
+        update, status = hooks
         viewer.cursor.events.position.disconnect(update)
+        viewer.events.status.disconnect(status)
         text_overlay(viewer).text = ""
         text_overlay(viewer).visible = False

@@ -10,13 +10,15 @@ reading only the shape's bounding box from the (lazy) array.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["measure", "shape_measurements", "MEASURE_COLUMNS"]
+from ..layers._measurements import MEASURE_COLUMNS, MEASURE_IMAGE_KEY, ROLE_MEASUREMENTS, measurement_style
 
-MEASURE_COLUMNS = ("label", "length_mm", "area_mm2", "mean", "std", "min", "max")
+__all__ = ["measure", "attach_measurements", "shape_measurements", "MEASURE_COLUMNS"]
+
 _CLOSED = {"rectangle", "ellipse", "polygon"}
 _OPEN = {"line", "path"}
 
@@ -165,21 +167,51 @@ def measure(viewer: Any, image: Optional[Any] = None, name: str = "measurements"
     image = image if image is not None else _target_image(viewer)
     kwargs: dict[str, Any] = dict(ndim=image.ndim, scale=image.scale, translate=image.translate,
                                   rotate=image.rotate, shear=image.shear, affine=image.affine, name=name,
-                                  edge_color="yellow", face_color="transparent", edge_width=1,
                                   features={k: np.empty(0, dtype=object if k == "label" else float)
-                                            for k in MEASURE_COLUMNS},
-                                  text={"string": "{label}", "color": "yellow", "size": 10, "anchor": "upper_left"},
-                                  metadata={"mlarray_role": "measurements", "mlarray_measure_image": image.name})
+                                            for k in MEASURE_COLUMNS})
+    kwargs.update(measurement_style(image.name))
     units = getattr(image, "units", None)
     if units is not None:
         kwargs["units"] = units
     layer = Shapes(**kwargs)
-
-    def refresh(event: Any = None) -> None:
-        layer.features = shape_measurements(layer, image)
-        layer.refresh_text()
-
-    layer.events.data.connect(refresh)
+    attach_measurements(viewer, layer, image)
     viewer.add_layer(layer)
     layer.mode = "add_line"
     return layer
+
+
+_ATTACHED: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def attach_measurements(viewer: Any, layer: Any, image: Optional[Any] = None) -> bool:
+    """Keep a measuring layer's figures live: recomputed on every edit from the image it measures.
+
+    ``image`` defaults to the viewer's image layer named in the layer's metadata (a measuring layer
+    read from a file names the image it was saved with). Calling it again changes nothing; False
+    when ``layer`` is no measuring layer or its image is not in ``viewer``.
+    """
+    from napari.layers import Image
+
+    md = getattr(layer, "metadata", None) or {}
+    if md.get("mlarray_role") != ROLE_MEASUREMENTS:
+        return False
+    if layer in _ATTACHED:
+        return True
+    if image is None:
+        wanted = md.get(MEASURE_IMAGE_KEY)
+        image = next((lay for lay in viewer.layers if isinstance(lay, Image) and lay.name == wanted), None)
+        if image is None:
+            return False
+    image_ref = weakref.ref(image)
+
+    def refresh(event: Any = None) -> None:
+        if getattr(event, "action", "added") in ("adding", "removing", "changing"):
+            return  # napari announces an edit before making it: the figures follow the edit itself
+        layer.features = shape_measurements(layer, image_ref())
+        layer.refresh_text()
+
+    layer.events.data.connect(refresh)
+    _ATTACHED.add(layer)
+    if len(layer.data):
+        refresh()
+    return True

@@ -25,6 +25,8 @@ Turning the views off disconnects every hook this module made and closes the can
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 import weakref
 from typing import Any, Callable, Iterator, Optional
 
@@ -44,6 +46,62 @@ _SYNCED = ("visible", "opacity", "blending", "contrast_limits", "colormap", "gam
 _VIEWS: "weakref.WeakKeyDictionary[Any, OrthogonalViews]" = weakref.WeakKeyDictionary()
 
 
+# napari warns on every slice of a plane that is not one of the data's own (an oblique file in the
+# coronal and sagittal views): each view, each layer, each step — dozens of times per scroll, and
+# Python's "once" cannot hold it back (napari's own warning filters keep resetting the registries).
+_NON_ORTHOGONAL = "Non-orthogonal slicing is being requested"
+_SHOWN: set = set()  # the messages of that warning already shown in this session
+_DEPTH = [0]  # blocks open (they nest: the views' handlers run inside the views' own updates)
+
+
+@contextlib.contextmanager
+def _slicing_warned_once() -> Iterator[None]:
+    """Inside the block, napari's non-orthogonal slicing warning is shown once per session.
+
+    The block's warnings are recorded (the user's filters still apply) and re-issued after it,
+    except a repeat of that one message: other warnings and code outside the block are untouched.
+    """
+    _DEPTH[0] += 1
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+    finally:
+        _DEPTH[0] -= 1
+    for w in caught:
+        text = str(w.message)
+        if text.startswith(_NON_ORTHOGONAL) and not _DEPTH[0]:  # an enclosing block decides
+            if text in _SHOWN:
+                continue
+            _SHOWN.add(text)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+# The views' column takes this share of the width right of napari's layer controls; the main canvas
+# keeps the rest (Qt would otherwise give the new dock its size hint, squeezing the canvas to nothing).
+_VIEWS_SHARE = 0.4
+
+
+def _share_the_window(dock: Any) -> None:
+    """Grow a small window toward the screen (never past it, never a maximised one) and split its
+    width between the main canvas and the views' column (public Qt: QMainWindow.resizeDocks)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QMainWindow
+
+    window = dock.parentWidget()
+    if not isinstance(window, QMainWindow):
+        return
+    screen = window.screen() if hasattr(window, "screen") else None
+    if screen is not None and not (window.isMaximized() or window.isFullScreen()):
+        room = screen.availableGeometry()
+        wanted = (min(int(room.width() * 0.9), 1600), min(int(room.height() * 0.9), 1000))
+        if window.width() < 0.85 * wanted[0] or window.height() < 0.85 * wanted[1]:  # small: napari's default
+            window.resize(max(window.width(), wanted[0]), max(window.height(), wanted[1]))
+    others = [d for d in window.findChildren(type(dock)) if d is not dock and d.isVisible()
+              and window.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea]
+    free = window.width() - max((d.width() for d in others), default=0)
+    window.resizeDocks([dock], [max(int(free * _VIEWS_SHARE), 200)], Qt.Orientation.Horizontal)
+
+
 def _frame(viewer: Any) -> str:
     for layer in viewer.layers:
         frame = (getattr(layer, "metadata", None) or {}).get("mlarray_world")
@@ -59,7 +117,7 @@ class OrthogonalViews:
         from napari.components import ViewerModel
         from napari.qt import QtViewer
         from qtpy.QtCore import Qt
-        from qtpy.QtWidgets import QSplitter
+        from qtpy.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
         self.viewer = viewer
         self._hooks: list[tuple[Any, Callable]] = []
@@ -70,23 +128,43 @@ class OrthogonalViews:
         self._qt = {p: QtViewer(m, show_welcome_screen=False) for p, m in self.views.items()}
         self.widget = QSplitter(Qt.Orientation.Vertical)
         self.widget.setObjectName("mlarray_orthogonal_views")
+        # each view's slice slider is this module's, not napari's: every step then runs through the
+        # linking code (and its warning filter) rather than only napari's own handler
+        self.sliders: dict[str, Any] = {}
+        self._slice_labels: dict[str, Any] = {}
         for p in PLANES:
-            self.widget.addWidget(self._qt[p])
+            self._qt[p].dims.setVisible(False)
+            slider = self.sliders[p] = QSlider(Qt.Orientation.Horizontal)
+            slider.setObjectName(f"mlarray_{p}_slice")
+            slider.setToolTip(f"{p} slice")
+            slider.valueChanged.connect(self._slide(p))
+            label = self._slice_labels[p] = QLabel("")
+            pane = QWidget()
+            column = QVBoxLayout(pane)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.addWidget(self._qt[p], 1)
+            row = QHBoxLayout()
+            row.addWidget(slider, 1)
+            row.addWidget(label)
+            column.addLayout(row)
+            self.widget.addWidget(pane)
         self._dock = viewer.window.add_dock_widget(self.widget, name="Orthogonal views", area="right")
+        _share_the_window(self._dock)
 
-        for plane, model in self.views.items():
-            watch_viewer(model)
-            self._connect(model.dims.events.point, self._from_view(plane))
-            model.mouse_drag_callbacks.append(self._click(plane))
-            model.mouse_wheel_callbacks.append(self._wheel(plane))
-        self._connect(viewer.layers.events.inserted, self._on_inserted)
-        self._connect(viewer.layers.events.removed, self._on_removed)
-        self._connect(viewer.dims.events.point, self._from_main)
-        for layer in list(viewer.layers):
-            self._add(layer)
-        self._from_main()
-        for model in self.views.values():
-            model.reset_view()
+        with _slicing_warned_once():  # the views slice the main viewer's layers along their planes
+            for plane, model in self.views.items():
+                watch_viewer(model)
+                self._connect(model.dims.events.point, self._from_view(plane))
+                model.mouse_drag_callbacks.append(self._click(plane))
+                model.mouse_wheel_callbacks.append(self._wheel(plane))
+            self._connect(viewer.layers.events.inserted, self._on_inserted)
+            self._connect(viewer.layers.events.removed, self._on_removed)
+            self._connect(viewer.dims.events.point, self._from_main)
+            for layer in list(viewer.layers):
+                self._add(layer)
+            self._from_main()
+            for model in self.views.values():
+                model.reset_view()
 
     # ------------------------------------------------------------------ hooks
     def _connect(self, emitter: Any, callback: Callable) -> None:
@@ -147,8 +225,9 @@ class OrthogonalViews:
         self._update_crosshairs()
 
     def _on_inserted(self, event: Any) -> None:
-        self._add(event.value)
-        self._from_main()
+        with _slicing_warned_once():
+            self._add(event.value)
+            self._from_main()
 
     def _on_removed(self, event: Any) -> None:
         copies = self._copies.pop(id(event.value), {})
@@ -227,7 +306,10 @@ class OrthogonalViews:
         return nd + _NORMAL[_frame(self.viewer)][plane]
 
     def _apply_point(self, point: tuple) -> None:
-        self._update_crosshairs()  # first: a change of the crosshair's extent makes napari redo the ranges
+        with _slicing_warned_once():
+            self._apply_point_now(point)
+
+    def _apply_point_now(self, point: tuple) -> None:
         for plane, model in self.views.items():
             nd = model.dims.ndim
             if nd != len(point):
@@ -246,10 +328,36 @@ class OrthogonalViews:
             if tuple(model.dims.point) != tuple(point):
                 model.dims.point = point
         self._update_crosshairs()
-        for model in self.views.values():  # the lines just moved: keep the main viewer's ranges
+        for model in self.views.values():  # new lines can change the extent: keep the main viewer's ranges
             if model.dims.ndim == len(point) and tuple(model.dims.range) != tuple(self.viewer.dims.range):
                 model.dims.range = self.viewer.dims.range
                 model.dims.point = point
+        self._show_slices()
+
+    def _show_slices(self) -> None:
+        """Each view's slider at its slice (without moving anything)."""
+        for plane, slider in self.sliders.items():
+            normal, model = self._normal(plane), self.views[plane]
+            if normal is None or normal >= model.dims.ndim:
+                continue
+            blocked = slider.blockSignals(True)
+            try:
+                n, k = int(model.dims.nsteps[normal]), int(model.dims.current_step[normal])
+                slider.setRange(0, max(n - 1, 0))
+                slider.setValue(k)
+                self._slice_labels[plane].setText(f"{k} | {n - 1}")  # as napari's own sliders read
+            finally:
+                slider.blockSignals(blocked)
+
+    def _slide(self, plane: str) -> Callable[[int], None]:
+        def moved(value: int) -> None:
+            normal = self._normal(plane)
+            if normal is None or self._busy:
+                return
+            with _slicing_warned_once():
+                self.views[plane].dims.set_current_step(normal, int(value))
+
+        return moved
 
     def _from_main(self, event: Any = None) -> None:
         if self._busy:
@@ -309,7 +417,8 @@ class OrthogonalViews:
             if delta == 0:
                 return
             step = model.dims.current_step[normal] + (1 if delta > 0 else -1)
-            model.dims.set_current_step(normal, int(step))
+            with _slicing_warned_once():
+                model.dims.set_current_step(normal, int(step))
             event.handled = True  # instead of zooming: one slice per wheel notch
 
         return on_wheel
@@ -347,19 +456,36 @@ class OrthogonalViews:
             if layer is None:
                 from napari.layers import Shapes
 
-                extent = np.asarray(model.layers.extent.world, dtype=float)
-                width = max(float(np.ptp(extent, axis=0).max()) * 0.004, 1e-6)  # ~2 screen pixels when fitted
-                kwargs: dict[str, Any] = dict(ndim=model.dims.ndim, shape_type="line", edge_color="#39d353",
-                                              edge_width=width, name="crosshair",
+                # one scale on every axis, the image's coarsest: napari's slider steps (the finest
+                # step of any layer per axis) and ranges stay the main viewer's, so moving a line
+                # re-slices nothing else, and both lines of an anisotropic plane are equally wide
+                nd = model.dims.ndim
+                grid = images[0]
+                coarsest = float(np.abs(np.asarray(grid.scale, dtype=float)).max()) if len(grid.scale) == nd else 1.0
+                scale = np.full(nd, coarsest)
+                translate = np.asarray(grid.translate, dtype=float) if len(grid.translate) == nd else np.zeros(nd)
+                # ~2 screen pixels when fitted: from the plane's own (displayed) axes, not a time axis
+                shown = list(model.dims.displayed)
+                extent = np.asarray(model.layers.extent.world, dtype=float)[:, shown]
+                width = max(float(np.ptp(extent, axis=0).max()) * 0.004 / coarsest, 1e-6)
+                kwargs: dict[str, Any] = dict(ndim=nd, shape_type="line", edge_color="#39d353", edge_width=width,
+                                              name="crosshair", scale=scale, translate=translate,
                                               metadata={"mlarray_role": "crosshair"})
                 units = getattr(images[0], "units", None)
-                if units is not None and len(units) == model.dims.ndim:
+                if units is not None and len(units) == nd:
                     kwargs["units"] = units
-                layer = Shapes(lines, **kwargs)
+                layer = Shapes([(ln - translate) / scale for ln in lines], **kwargs)
                 model.layers.append(layer)
             else:
-                layer.data = lines
-                layer.visible = True
+                # napari rebuilds a Shapes layer on every data change: only lines that moved are set
+                scale, translate = np.asarray(layer.scale, dtype=float), np.asarray(layer.translate, dtype=float)
+                lines = [(ln - translate) / scale for ln in lines]
+                old = [np.asarray(d) for d in layer.data]
+                if len(old) != len(lines) or not all(a.shape == b.shape and np.allclose(a, b)
+                                                     for a, b in zip(old, lines)):
+                    layer.data = lines
+                if not layer.visible:
+                    layer.visible = True
 
     def _lines(self, model: Any, plane: str) -> Optional[list]:
         extent = np.asarray(model.layers.extent.world, dtype=float)

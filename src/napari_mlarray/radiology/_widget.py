@@ -8,7 +8,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 
 from ._interaction import disable_cursor_readout, disable_window_level, enable_cursor_readout, enable_window_level
 from ._measure import measure
-from ._windows import PERCENTILE_WINDOWS, WINDOW_PRESETS, window
+from ._windows import CUSTOM_WINDOW, PERCENTILE_WINDOWS, WINDOW_PRESETS, window, window_name
 
 __all__ = ["RadiologyWidget"]
 
@@ -18,7 +18,8 @@ class RadiologyWidget(Container):
 
     def __init__(self, napari_viewer: Any) -> None:
         self._viewer = napari_viewer
-        self.preset = ComboBox(label="window", choices=[*WINDOW_PRESETS, *PERCENTILE_WINDOWS, "stored"])
+        self.preset = ComboBox(label="window",
+                               choices=[*WINDOW_PRESETS, *PERCENTILE_WINDOWS, "stored", CUSTOM_WINDOW])
         self.apply = PushButton(text="Apply to selected image")
         self.measure = PushButton(text="New measurement layer")
         self.mouse = CheckBox(text="Right-drag: window/level", value=True)
@@ -31,6 +32,26 @@ class RadiologyWidget(Container):
         self.readout.changed.connect(self._readout)
         self._mouse(True)
         self._readout(True)
+        # the combo shows the window of the selected image (a preset's name, else "custom")
+        self._window_layer: Any = None
+        napari_viewer.layers.selection.events.active.connect(self._follow_selection)
+        self._follow_selection()
+
+    def _follow_selection(self, *_: Any) -> None:
+        from napari.layers import Image
+
+        layer = self._viewer.layers.selection.active
+        layer = layer if isinstance(layer, Image) and not layer.rgb else None
+        if self._window_layer is not None:
+            self._window_layer.events.contrast_limits.disconnect(self._show_window)
+        self._window_layer = layer
+        if layer is not None:
+            layer.events.contrast_limits.connect(self._show_window)
+            self._show_window()
+
+    def _show_window(self, *_: Any) -> None:
+        if self._window_layer is not None:
+            self.preset.value = window_name(self._window_layer)
 
     def _apply(self, *_: Any) -> None:
         from napari.layers import Image
@@ -38,6 +59,9 @@ class RadiologyWidget(Container):
         layer = self._viewer.layers.selection.active
         if not isinstance(layer, Image):
             self.message.value = "select an image layer first"
+            return
+        if self.preset.value == CUSTOM_WINDOW:
+            self.message.value = "custom: set the window with a right-drag or the contrast slider"
             return
         try:
             low, high = window(layer, self.preset.value)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
-__all__ = ["WINDOW_PRESETS", "PERCENTILE_WINDOWS", "window", "window_limits", "dicom_window", "stored_window",
-           "percentile_window"]
+__all__ = ["WINDOW_PRESETS", "PERCENTILE_WINDOWS", "CUSTOM_WINDOW", "window", "window_limits", "window_name",
+           "dicom_window", "stored_window", "percentile_window"]
 
 # CT windows in Hounsfield units, (center, width). Values from Radiopaedia's "Windowing (CT)" article
 # (typical values, which it notes vary by institution); where it gives a range the middle is used.
@@ -39,6 +39,8 @@ PERCENTILE_WINDOWS: dict[str, tuple[float, float]] = {
     "percentiles 5-95": (5.0, 95.0),
     "full range": (0.0, 100.0),
 }
+
+CUSTOM_WINDOW = "custom"  # the name of a window that is none of the named ones
 
 _WINDOW_CENTER, _WINDOW_WIDTH = "00281050", "00281051"
 
@@ -166,3 +168,23 @@ def window(layer: Any, name: str) -> tuple[float, float]:
         layer.contrast_limits_range = (min(low, rlo), max(high, rhi))
     layer.contrast_limits = (low, high)
     return low, high
+
+
+def window_name(layer: Any) -> str:
+    """The name of the window ``layer`` shows: a CT preset, a percentile window, ``"stored"``, or
+    :data:`CUSTOM_WINDOW` when its contrast limits are none of them (as :func:`window` sets them)."""
+    low, high = (float(v) for v in layer.contrast_limits)
+    mapping = (getattr(layer, "metadata", None) or {}).get("mlarray") or {}
+    candidates: list[tuple[str, Optional[tuple[float, float]]]] = [
+        *((name, cw) for name, cw in WINDOW_PRESETS.items()),
+        ("stored", stored_window(mapping.get("source") or {})),
+        *((name, percentile_window(mapping, *pw)) for name, pw in PERCENTILE_WINDOWS.items()),
+    ]
+    tolerance = 1e-6 * max(abs(high - low), 1.0)
+    for name, cw in candidates:
+        if cw is None:
+            continue
+        lo, hi = window_limits(*cw)
+        if abs(lo - low) <= tolerance and abs(hi - high) <= tolerance:
+            return name
+    return CUSTOM_WINDOW

@@ -13,6 +13,7 @@ import weakref
 from ..boxes._views import attach
 from ..layers._adopt import adopt_new_labels
 from ..layers._style import apply_display_range
+from ..radiology._measure import attach_measurements
 from ._anatomy import attach_anatomy
 from ._labels3d import attach_labels_3d
 from ._open import open_viewers
@@ -74,6 +75,7 @@ def _layer_added(viewer, layer) -> None:
     adopt_new_labels(viewer, layer)
     apply_display_range(layer)
     attach(layer)
+    attach_measurements(viewer, layer)
     attach_labels_3d(viewer, layer)
     _follow_layer_axis_labels(viewer)
     if "mlarray_role" in (getattr(layer, "metadata", None) or {}):

@@ -1,0 +1,231 @@
+"""Orthogonal views benchmark: turning the three linked views on, scrolling in each, RSS growth.
+
+Data: a 1024³ int16 CT-like phantom (``mlarray.samples.ct_phantom_slab``, LPS, 0.7 mm voxels) written
+as ``.mla`` with its pyramid, generated streaming on first run and cached under ``--cache``;
+``--scale 0.5`` makes it 512³ (spacing 1.4 mm, the same anatomy). Measured in a fresh process with
+a real, shown napari window (1200x900, as ``benchmarks/napari_open.py``); run under Xvfb::
+
+    xvfb-run -a -s "-screen 0 1280x1024x24" python benchmarks/napari_ortho.py --scale 0.5
+
+Against napari's own floor in the same run: three extra ``ViewerModel`` + ``QtViewer`` canvases in
+a dock, one per plane, each showing the same volume as an in-memory numpy array (napari + OpenGL
+alone, no reader, no linking). Rounds alternate (floor, plugin, ...) and medians are printed.
+
+* **views on**: ``orthogonal_views(viewer)`` until all three canvases have drawn (processEvents +
+  a synchronous repaint of each canvas), vs building the floor's three canvases and drawing them;
+* **scroll**: one slice per step with the view's own slider (the plugin links the main viewer and
+  the other views: every canvas that changed is drawn) vs ``set_current_step`` on the floor's view
+  (its canvas drawn); median ms per step over ``--steps`` steps, per plane;
+* **RSS**: growth from before the views are turned on to after scrolling all three, first round
+  of each (the plugin's before the floor's in-memory volume exists; the floor's excludes it).
+
+Goals (issue 26): views on <= 1.5x the floor, <= 50 ms per scroll step, RSS <= +150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FULL = 1024
+PLANES = ("axial", "coronal", "sagittal")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def make_ct(path: Path, n: int) -> None:
+    from mlarray import Meta, MLArray
+    from mlarray.samples import ct_phantom_slab
+
+    shape = (n, n, n)
+    spacing = 0.7 * FULL / n
+    tmp = path.with_name(path.stem + ".partial.mla")
+    ml = MLArray.create(tmp, shape, "int16", spacing=[spacing] * 3, direction=[[0, 0, 1], [0, 1, 0], [1, 0, 0]],
+                        meta=Meta(source={"Modality": "CT"}))
+    ml.meta.spatial.coord_system = "LPS"
+    t0 = time.perf_counter()
+    for z0 in range(0, n, 32):
+        z1 = min(z0 + 32, n)
+        ml[z0:z1] = ct_phantom_slab(shape, z0, z1)
+        _log(f"  ct slab {z1}/{n} ({time.perf_counter() - t0:.0f} s)")
+    ml.close()  # statistics + pyramid
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- measurement (child)
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _draw(app, canvases) -> None:
+    app.processEvents()
+    for c in canvases:
+        c.repaint()  # synchronous paintGL: the frame is on screen
+    app.processEvents()
+
+
+def _median_ms(times: list) -> float:
+    import numpy as np
+
+    return 1000 * float(np.median(times))
+
+
+def _plugin_round(viewer, app, steps: int) -> dict:
+    from napari_mlarray import orthogonal_views
+
+    main = viewer.window._qt_viewer.canvas.native
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
+    ortho = orthogonal_views(viewer)
+    canvases = [main, *(qt.canvas.native for qt in ortho._qt.values())]
+    _draw(app, canvases)
+    on = time.perf_counter() - t0
+    scroll = {}
+    for plane in PLANES:
+        slider = ortho.sliders[plane]
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            slider.setValue(slider.value() + 1)
+            _draw(app, canvases)
+            times.append(time.perf_counter() - t)
+        scroll[plane] = _median_ms(times)
+    rss = _rss_mb() - rss0
+    orthogonal_views(viewer, enabled=False)
+    _draw(app, [main])
+    return {"on_s": on, "scroll_ms": scroll, "rss_mb": rss}
+
+
+def _floor_round(viewer, app, volume, layer, steps: int) -> dict:
+    """napari alone: three canvases in a dock showing the in-memory volume, one plane each."""
+    from napari.components import ViewerModel
+    from napari.qt import QtViewer
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QSplitter
+
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
+    models = {p: ViewerModel(title=p) for p in PLANES}
+    qts = {p: QtViewer(m, show_welcome_screen=False) for p, m in models.items()}
+    split = QSplitter(Qt.Orientation.Vertical)
+    for p in PLANES:
+        split.addWidget(qts[p])
+    dock = viewer.window.add_dock_widget(split, name="floor", area="right")
+    for k, (p, m) in enumerate(models.items()):
+        m.add_image(volume, scale=layer.scale, translate=layer.translate, contrast_limits=layer.contrast_limits)
+        normal = k  # world axes (S, P, L): axial ⟂ S, coronal ⟂ P, sagittal ⟂ L
+        m.dims.order = tuple([normal] + [a for a in range(3) if a != normal])
+        m.dims.point = viewer.dims.point
+        m.reset_view()
+    canvases = [q.canvas.native for q in qts.values()]
+    _draw(app, canvases)
+    on = time.perf_counter() - t0
+    scroll = {}
+    for k, (p, m) in enumerate(models.items()):
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            m.dims.set_current_step(k, m.dims.current_step[k] + 1)
+            _draw(app, [canvases[k]])
+            times.append(time.perf_counter() - t)
+        scroll[p] = _median_ms(times)
+    rss = _rss_mb() - rss0
+    viewer.window.remove_dock_widget(dock)
+    for m in models.values():
+        m.layers.clear()
+    for q in qts.values():
+        q.close()
+        q.deleteLater()
+    app.processEvents()
+    return {"on_s": on, "scroll_ms": scroll, "rss_mb": rss}
+
+
+def measure(path: str, rounds: int, steps: int) -> dict:
+    import gc
+
+    import napari
+    import numpy as np
+    from qtpy.QtWidgets import QApplication
+
+    from mlarray import MLArray
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1200, 900)
+    app = QApplication.instance()
+    viewer.open(path, plugin="mlarray")
+    main = viewer.window._qt_viewer.canvas.native
+    for _ in range(5):
+        _draw(app, [main])
+    layer = viewer.layers[0]
+    gc.collect()
+    plugin = [_plugin_round(viewer, app, steps)]  # first: its RSS growth is the views' alone
+    volume = np.asarray(MLArray.open(path)[...])  # the floor's in-memory copy (not in either RSS figure)
+    floor = []
+    for _ in range(rounds):
+        floor.append(_floor_round(viewer, app, volume, layer, steps))
+        if len(plugin) < rounds:
+            plugin.append(_plugin_round(viewer, app, steps))
+
+    def med(results: list) -> dict:
+        return {"on_s": float(np.median([r["on_s"] for r in results])),
+                "scroll_ms": {p: float(np.median([r["scroll_ms"][p] for r in results])) for p in PLANES}}
+
+    viewer.close()
+    return {"plugin": med(plugin), "floor": med(floor), "rss_growth_mb": plugin[0]["rss_mb"],
+            "floor_rss_growth_mb": floor[0]["rss_mb"], "rounds": rounds, "steps": steps, "shape": list(volume.shape)}
+
+
+# --------------------------------------------------------------------------- driver
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=float, default=1.0, help="edge length as a fraction of 1024 (0.5: 512³)")
+    ap.add_argument("--cache", default="/tmp/mlarray_bench", help="where the phantom is written once")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating floor/plugin rounds (medians)")
+    ap.add_argument("--steps", type=int, default=20, help="slider steps per plane and round")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.child, args.rounds, args.steps)))
+        return 0
+    n = int(round(FULL * args.scale))
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"ct_ortho_{n}.mla"
+    if not path.exists():
+        _log(f"writing {path} ({n}³ int16)")
+        make_ct(path, n)
+    load = os.getloadavg()
+    out = subprocess.run([sys.executable, __file__, "--child", str(path), "--rounds", str(args.rounds),
+                          "--steps", str(args.steps)], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        _log(out.stderr[-4000:])
+        return out.returncode
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    p, f = res["plugin"], res["floor"]
+    print(f"orthogonal views on a {n}³ int16 CT ({path.name}); load average {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f}; medians of {res['rounds']} rounds, {res['steps']} steps per plane")
+    print(f"{'':24s}{'plugin':>10s}{'napari floor':>14s}{'ratio':>8s}{'goal':>12s}")
+    print(f"{'views on (s)':24s}{p['on_s']:10.2f}{f['on_s']:14.2f}{p['on_s'] / f['on_s']:8.2f}{'<= 1.5x':>12s}")
+    for plane in PLANES:
+        a, b = p["scroll_ms"][plane], f["scroll_ms"][plane]
+        print(f"{'scroll ' + plane + ' (ms/step)':24s}{a:10.1f}{b:14.1f}{a / b:8.2f}{'<= 50 ms':>12s}")
+    rr, fr = res["rss_growth_mb"], res["floor_rss_growth_mb"]
+    print(f"{'RSS growth (MB)':24s}{rr:10.0f}{fr:14.0f}{rr / fr if fr > 0 else float('nan'):8.2f}{'<= +150 MB':>12s}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
