@@ -166,7 +166,8 @@ def measurements_layer(meta: Meta, order: list[int], transform: dict, image_name
             continue
         if pts.ndim != 2 or pts.shape[1] != s or len(pts) < 2 or not np.isfinite(pts).all():
             continue
-        at = item.get("at") if isinstance(item.get("at"), dict) else {}
+        at_value = item.get("at")
+        at: dict = at_value if isinstance(at_value, dict) else {}
         index = (to_index @ np.c_[pts, np.ones(len(pts))].T).T[:, :s]  # spatial array indices
         full = np.zeros((len(pts), max(order) + 1 if order else 0))
         full[:, spatial_axes] = index
