@@ -59,6 +59,7 @@ def test_bone_window_on_a_real_ct_reaches_beyond_the_percentile_slider(make_napa
     assert tuple(layer.contrast_limits) == pytest.approx((stats.percentile(1), stats.percentile(99)))
     with pytest.raises(ValueError, match="unknown window"):
         window(layer, "brian")
+    assert window(layer, "Bone") == window(layer, " BONE ") == (-500.0, 1300.0)  # typed as radiologists say it
 
 
 def _dicom_with_window(tmp_path, centers, widths):
@@ -542,3 +543,16 @@ def test_the_views_leave_the_main_canvas_its_share_of_a_default_window(make_napa
     assert main.width() >= 1.2 * max(v.width() for v in views)  # and the main canvas the larger part
     assert main.height() >= 2 * max(v.height() for v in views) * 0.9
     ortho.close()
+
+
+def test_measurement_statistics_on_a_ct_are_labelled_in_hounsfield_units(make_napari_viewer, ct_small_mla):
+    """A radiologist reads '… mean 40.2 ± 3.1 HU' on CT (pydicom's CT_small); data without units keeps bare numbers."""
+    from napari_mlarray import measure
+
+    viewer = make_napari_viewer()
+    image = _image(viewer, ct_small_mla)
+    layer = measure(viewer, image)
+    corners = [(0, 10, 12), (0, 10, 30), (0, 20, 30), (0, 20, 12)]
+    layer.add_rectangles(np.array([layer_index(image, p) for p in corners], dtype=float))
+    label = layer.features["label"].iloc[0]
+    assert label.endswith(" HU") and " mean " in label

@@ -118,7 +118,7 @@ def cursor_parts(viewer: Any, layer: Any, world: np.ndarray) -> tuple[str, str]:
     value = _full_resolution_value(layer, world, viewer)
     shown_value = ""
     if value is not None and not (isinstance(value, float) and np.isnan(value)):
-        unit = _value_unit(layer)
+        unit = value_unit(layer)
         shown = f"{float(value):.1f}" if np.ndim(value) == 0 else str(value)
         shown_value = f"{shown}{' ' + unit if unit else ''}"
     md = layer.metadata or {}
@@ -167,7 +167,8 @@ def _full_resolution_value(layer: Any, world: np.ndarray, viewer: Any = None) ->
     return np.asarray(data[tuple(int(i) for i in index)])
 
 
-def _value_unit(layer: Any) -> str:
+def value_unit(layer: Any) -> str:
+    """The unit of the image's values a reader names: ``"HU"`` for a CT from DICOM, else ``""``."""
     mapping = (layer.metadata or {}).get("mlarray") or {}
     header = (mapping.get("source") or {}).get("dicom") if isinstance(mapping.get("source"), dict) else None
     if isinstance(header, dict):
@@ -202,7 +203,7 @@ def _status(viewer: Any) -> Callable[..., None]:
         if layer is None:
             return
         value, position = cursor_parts(viewer, layer, np.asarray(viewer.cursor.position, dtype=float))
-        if not position and not _value_unit(layer):
+        if not position and not value_unit(layer):
             return  # no patient frame, no unit: napari's own read-out says as much
         if status.get("layer_name") not in (None, layer.name):
             value = f"{layer.name} {value}" if value else ""  # the value is the image's, not the active layer's

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..layers._measurements import MEASURE_COLUMNS, MEASURE_IMAGE_KEY, ROLE_MEASUREMENTS, measurement_style
+from ._interaction import value_unit
 
 __all__ = ["measure", "attach_measurements", "shape_measurements", "MEASURE_COLUMNS"]
 
@@ -98,6 +99,7 @@ def _region_stats(image: Any, kind: str, vertices: np.ndarray) -> Optional[dict]
 def shape_measurements(shapes: Any, image: Optional[Any] = None) -> dict[str, list]:
     """Measurement columns for every shape of ``shapes`` (NaN where a figure does not apply)."""
     cols: dict[str, list] = {k: [] for k in MEASURE_COLUMNS}
+    unit = f" {value_unit(image)}".rstrip() if image is not None else ""
     for kind, vertices in zip(shapes.shape_type, shapes.data):
         vertices = np.asarray(vertices, dtype=float)
         world = _world(shapes, vertices)
@@ -114,7 +116,7 @@ def shape_measurements(shapes: Any, image: Optional[Any] = None) -> dict[str, li
                 stats = _region_stats(image, kind, vertices)
             label = f"{area:.1f} mm²"
             if stats is not None:
-                label += f"  mean {stats['mean']:.1f} ± {stats['std']:.1f}"
+                label += f"  mean {stats['mean']:.1f} ± {stats['std']:.1f}{unit}"
         cols["label"].append(label)
         cols["length_mm"].append(length)
         cols["area_mm2"].append(area)

@@ -131,7 +131,7 @@ def window(layer: Any, name: str) -> tuple[float, float]:
         The image layer; percentile and stored windows read the MLArray metadata it was opened with
         (``layer.metadata["mlarray"]``).
     name : str
-        A key of :data:`WINDOW_PRESETS` (CT windows in Hounsfield units, e.g. ``"lung"``), of
+        Case-insensitive: a key of :data:`WINDOW_PRESETS` (CT windows in Hounsfield units, e.g. ``"lung"``), of
         :data:`PERCENTILE_WINDOWS` (from the file's stored percentiles, e.g. ``"percentiles 1-99"``),
         or ``"stored"`` for the first WindowCenter/WindowWidth of the file's DICOM header.
 
@@ -146,6 +146,9 @@ def window(layer: Any, name: str) -> tuple[float, float]:
         ``name`` is unknown, or the layer lacks the statistics or DICOM header the window needs.
     """
     mapping = (getattr(layer, "metadata", None) or {}).get("mlarray") or {}
+    # "Bone" and "bone" are the same window to a radiologist typing it
+    known_names = [*WINDOW_PRESETS, *PERCENTILE_WINDOWS, "stored"]
+    name = next((k for k in known_names if k.casefold() == str(name).strip().casefold()), name)
     if name in WINDOW_PRESETS:
         center, width = WINDOW_PRESETS[name]
     elif name in PERCENTILE_WINDOWS:
@@ -160,7 +163,7 @@ def window(layer: Any, name: str) -> tuple[float, float]:
             raise ValueError(f"window 'stored': layer {layer.name!r} holds no WindowCenter/WindowWidth")
         center, width = found
     else:
-        known = ", ".join([*WINDOW_PRESETS, *PERCENTILE_WINDOWS, "stored"])
+        known = ", ".join(known_names)
         raise ValueError(f"unknown window {name!r}; known: {known}")
     low, high = window_limits(center, width)
     rlo, rhi = layer.contrast_limits_range
