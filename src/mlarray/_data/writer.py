@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import blosc2
 import numpy as np
@@ -35,7 +35,7 @@ def _writer_id() -> str:
     return f"mlarray {__version__}"
 
 
-def resolve_dparams(dparams) -> Any:
+def resolve_dparams(dparams: Any) -> Any:
     if dparams is None:
         # One thread: training loaders run many worker processes; threads would oversubscribe.
         return blosc2.DParams(nthreads=1)
@@ -44,7 +44,8 @@ def resolve_dparams(dparams) -> Any:
     return dparams
 
 
-def _resolve_cparams(cparams, dtype, profile: str = "default", data=None, layout=None) -> tuple[Any, dict, Any]:
+def _resolve_cparams(cparams: Any, dtype: Any, profile: str = "default", data: Any = None,
+                     layout: Any = None) -> tuple[Any, dict, Any]:
     """(blosc2.CParams, JSON description, blocks) from user cparams or the profile's choice.
 
     Without user cparams the profile's candidates are tried on the central chunk of ``data``
@@ -66,7 +67,8 @@ def _resolve_cparams(cparams, dtype, profile: str = "default", data=None, layout
     return cp, desc, blocks
 
 
-def _chosen_in_memory(data, profile, chunks, blocks, axes, fixed) -> Optional[tuple[dict, Any]]:
+def _chosen_in_memory(data: Any, profile: str, chunks: Any, blocks: Any, axes: Any,
+                      fixed: Any) -> Optional[tuple[dict, Any]]:
     """The candidate an in-memory Blosc2 array is already compressed with (``MLArray(array)`` ran the
     default profile's trial on the same central chunk): saving it copies its chunks without a second trial."""
     if not isinstance(data, blosc2.NDArray) or data.urlpath is not None or tuple(data.chunks) != tuple(chunks or ()):
@@ -80,7 +82,8 @@ def _chosen_in_memory(data, profile, chunks, blocks, axes, fixed) -> Optional[tu
     return None
 
 
-def _layout(shape, dtype, meta: Meta, patch_size, chunk_size, block_size, profile="default"):
+def _layout(shape: Any, dtype: Any, meta: Meta, patch_size: Any, chunk_size: Any, block_size: Any,
+            profile: str = "default") -> Any:
     """(chunks, blocks, patch, spatial axes)."""
     axes = spatial_axes_of(meta.spatial.axis_labels, len(shape))
     chunks, blocks, patch = resolve_layout(tuple(shape), np.dtype(dtype), axes, patch_size=patch_size,
@@ -88,7 +91,7 @@ def _layout(shape, dtype, meta: Meta, patch_size, chunk_size, block_size, profil
     return chunks, blocks, patch, axes
 
 
-def _central_region(data, chunks) -> Optional[np.ndarray]:
+def _central_region(data: Any, chunks: Any) -> Optional[np.ndarray]:
     """The chunk-sized region at the centre of ``data`` (lands on the body/tissue, not background)."""
     if data is None or chunks is None or any(n == 0 for n in data.shape):
         return None
@@ -96,8 +99,8 @@ def _central_region(data, chunks) -> Optional[np.ndarray]:
     return np.asarray(data[region])
 
 
-def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, block_size, cparams,
-               fill_value=None, profile="default", data=None):
+def _new_store(path: str, shape: Any, dtype: Any, meta: Meta, *, patch_size: Any, chunk_size: Any, block_size: Any,
+               cparams: Any, fill_value: Any = None, profile: str = "default", data: Any = None) -> Any:
     chunks = blocks = patch = layout = None
     if len(shape) and all(s > 0 for s in shape):
         chunks, blocks, patch, axes = _layout(shape, dtype, meta, patch_size, chunk_size, block_size, profile)
@@ -121,7 +124,7 @@ def _new_store(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, b
     return store
 
 
-def _copy_into(store, data, progress: Optional[Callable[[int, int], None]]) -> None:
+def _copy_into(store: Any, data: Any, progress: Optional[Callable[[int, int], None]]) -> None:
     """Stream ``data`` into ``store`` chunk-aligned slab by slab (no second full copy)."""
     if store.size == 0:
         return  # an axis of length 0: nothing to copy
@@ -138,7 +141,7 @@ def _copy_into(store, data, progress: Optional[Callable[[int, int], None]]) -> N
 _SAME_CODEC = ("codec", "codec_meta", "clevel", "filters", "filters_meta", "typesize", "splitmode")
 
 
-def _copy_compressed_chunks(store, data, progress) -> bool:
+def _copy_compressed_chunks(store: Any, data: Any, progress: Optional[Callable[[int, int], None]]) -> bool:
     """An in-memory Blosc2 array already compressed with the file's layout and codec (the default
     ``MLArray(array)``) is copied chunk by chunk, without decompressing, instead of being decoded and encoded again."""
     if not isinstance(data, blosc2.NDArray) or data.urlpath is not None:
@@ -157,10 +160,10 @@ def _copy_compressed_chunks(store, data, progress) -> bool:
     return True
 
 
-def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, stats: bool = True,
-               progress: Optional[Callable[[int, int], None]] = None, patch_size="default",
-               chunk_size=None, block_size=None, cparams=None, dparams=None, levels=None,
-               profile: Optional[str] = None) -> None:
+def write_file(path: str, data: Any, meta: Meta, *, pyramid: Optional[bool] = None, stats: bool = True,
+               progress: Optional[Callable[[int, int], None]] = None, patch_size: Any = "default",
+               chunk_size: Any = None, block_size: Any = None, cparams: Any = None, dparams: Any = None,
+               levels: Any = None, profile: Optional[str] = None) -> None:
     """Write ``data`` (numpy, NDArray or any sliceable array; None for metadata only) with ``meta``.
 
     ``levels``: precomputed pyramid levels (finest first, e.g. a pyramidal TIFF's) stored as given.
@@ -197,8 +200,8 @@ def write_file(path: str, data, meta: Meta, *, pyramid: Optional[bool] = None, s
         finish(tmp, meta, levels, base_tmp)
 
 
-def create_empty(path: str, shape, dtype, meta: Meta, *, patch_size, chunk_size, block_size, cparams,
-                 fill_value=0) -> None:
+def create_empty(path: str, shape: Any, dtype: Any, meta: Meta, *, patch_size: Any, chunk_size: Any,
+                 block_size: Any, cparams: Any, fill_value: Any = 0) -> None:
     meta = meta.copy()
     meta.writer = _writer_id()
     meta.record_array(shape)
@@ -219,7 +222,7 @@ def rewrite(path: str, meta: Meta, levels: list, base_offset: int) -> None:
 
 
 @contextlib.contextmanager
-def _scratch(tmp: str):
+def _scratch(tmp: str) -> Iterator[str]:
     """A hidden scratch path for the base frame while the levels are computed from it."""
     scratch = tmp + ".base"
     try:
@@ -248,7 +251,7 @@ def finish(target: str, meta: Meta, levels: list, base_src: str, base_src_offset
     del store
 
 
-def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
+def derive(store: Any, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
            progress: Optional[Callable[[int, int], None]] = None) -> list:
     """Compute statistics and the pyramid from the stored base array.
 
@@ -265,7 +268,7 @@ def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
         return []
     built: dict[int, Any] = {}
 
-    def make_level(k, shape, dtype):
+    def make_level(k: int, shape: Any, dtype: Any) -> Any:
         built[k] = blosc2.zeros(tuple(shape), dtype=dtype, chunks=_level_chunks(store, shape),
                                 cparams=_level_cparams(dtype))
         return built[k]
@@ -278,7 +281,7 @@ def derive(store, meta: Meta, *, pyramid: Optional[bool], stats: bool = True,
     return [built[i["level"]] for i in infos]
 
 
-def given_levels(store, meta: Meta, levels) -> list:
+def given_levels(store: Any, meta: Meta, levels: Any) -> list:
     """Store a source's own pyramid (e.g. pyramidal TIFF) instead of computing one.
 
     Each level must keep the non-spatial axes and shrink (or keep) every spatial axis; its scale is
@@ -302,7 +305,7 @@ def given_levels(store, meta: Meta, levels) -> list:
     return out
 
 
-def _channel_stats(store, meta: Meta) -> Optional[list]:
+def _channel_stats(store: Any, meta: Meta) -> Optional[list]:
     """Statistics per channel when the array has one ``channel`` axis of at most MAX_CHANNEL_STATS."""
     labels = [getattr(v, "value", v) for v in (meta.spatial.axis_labels or [])]
     axes = [a for a, lab in enumerate(labels) if lab == "channel"]
@@ -322,7 +325,7 @@ def _finite_only(stats: dict) -> dict:
     return out
 
 
-def _level_cparams(dtype):
+def _level_cparams(dtype: Any) -> Any:
     """Pyramid levels are read rarely (viewers, overviews), so favour size: ZSTD 1 keeps writes fast
     and made a 256^3 CT level 16% smaller than the base array's LZ4HC (5.6 vs 6.7 MB)."""
     filters = [blosc2.Filter.SHUFFLE] if np.dtype(dtype).itemsize > 1 else [blosc2.Filter.NOFILTER]
@@ -330,12 +333,12 @@ def _level_cparams(dtype):
                           splitmode=blosc2.SplitMode.ALWAYS_SPLIT, nthreads=1)
 
 
-def _level_chunks(store, shape) -> tuple:
+def _level_chunks(store: Any, shape: Any) -> tuple:
     return tuple(min(c, s) for c, s in zip(store.chunks, shape))
 
 
-def blosc2_kwargs(shape, dtype, meta: Meta, patch_size="default", chunk_size=None, block_size=None, cparams=None,
-                  dparams=None, data=None) -> dict:
+def blosc2_kwargs(shape: Any, dtype: Any, meta: Meta, patch_size: Any = "default", chunk_size: Any = None,
+                  block_size: Any = None, cparams: Any = None, dparams: Any = None, data: Any = None) -> dict:
     """Blosc2 array arguments for an in-memory array laid out as the file will be; records the layout
     in ``meta.blosc2`` (chunks and blocks Blosc2 would choose itself where the layout leaves them open).
     ``data``: the array to be compressed, for the codec trial (the same choice a default save makes,
@@ -357,8 +360,8 @@ def blosc2_kwargs(shape, dtype, meta: Meta, patch_size="default", chunk_size=Non
     return kwargs
 
 
-def compress_in_memory(arr: np.ndarray, meta: Meta, *, patch_size="default", chunk_size=None, block_size=None,
-                       cparams=None, dparams=None):
+def compress_in_memory(arr: np.ndarray, meta: Meta, *, patch_size: Any = "default", chunk_size: Any = None,
+                       block_size: Any = None, cparams: Any = None, dparams: Any = None) -> Any:
     """``arr`` as an in-memory Blosc2 array with the file layout; records the layout in ``meta.blosc2``."""
     if arr.size == 0:
         return arr  # Blosc2 cannot hold empty arrays; nothing to compress
