@@ -83,3 +83,26 @@ def test_any_axis_order_puts_spatial_axes_last(make_napari_viewer, tmp_path, lab
     back = MLArray.open(out)
     assert back.axis_labels == labels
     np.testing.assert_array_equal(back.to_numpy(), arr)
+
+
+def test_dicom_without_patient_geometry_opens_in_its_own_axes_and_saves_its_geometry(make_napari_viewer, tmp_path):
+    """pydicom's NM whole-body scan (no patient position/orientation): ITK's implicit frame lists its world axes x
+    first, so following them showed the body on its side. It opens upright, as stored (1024 rows down, 256
+    columns across), without patient letters, and saving writes the file's own geometry back."""
+    from pydicom.data import get_testdata_file
+
+    from mlarray.cli import main
+
+    src = tmp_path / "nm.mla"
+    assert main(["convert", "-q", get_testdata_file("JPEG2000.dcm"), str(src)]) == 0
+    stored = MLArray.open(src)
+    assert stored.shape == (1, 1024, 256)
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(src), plugin=PLUGIN)
+    assert layer.data.shape == (1, 1024, 256)  # array order: rows vertical, columns horizontal
+    assert not any(c in "".join(viewer.dims.axis_labels) for c in "→")  # no patient letters
+    out = tmp_path / "saved.mla"
+    viewer.layers.save(str(out), plugin=PLUGIN)
+    back = MLArray.open(out)
+    np.testing.assert_allclose(back.affine, stored.affine, atol=1e-9)
+    np.testing.assert_array_equal(back[...], stored[...])

@@ -30,7 +30,7 @@ from mlarray.convert.formats._ngff import unit_from_ngff
 from mlarray.meta import SPATIAL_AXIS_LABELS, Meta, MetaBlosc2, MetaPyramid, MetaStatistics
 
 from ..boxes._layer import bbox_from_shapes
-from ._geometry import data_to_world_matrix, file_affine_from_world, label_str, shown_file_affine
+from ._geometry import data_to_world_matrix, file_affine_from_world, label_str, shown_file_affine, world_rows
 from ._style import colormap_hex
 from ._views import AxisView
 
@@ -161,6 +161,7 @@ def mlarray_from_layer(data: Any, state: dict, layer_type: str) -> MLArray:
                 meta.spatial.axis_labels = None
     shown, simplified = shown_file_affine(meta.spatial)
     stored = meta.spatial.affine
+    rows = world_rows(meta)  # as the reader listed this file's world axes (before anything changes them)
     meta = fresh_meta(meta)
     nout = len(arr.shape)
     if meta.spatial.axis_labels is not None and len(meta.spatial.axis_labels) != nout:
@@ -175,7 +176,7 @@ def mlarray_from_layer(data: Any, state: dict, layer_type: str) -> MLArray:
     m = data_to_world_matrix(state, layer_ndim)
     idx = spatial_pos + [layer_ndim]
     w = m[np.ix_(idx, idx)]
-    file_aff = file_affine_from_world(w, meta.spatial.coord_system, md.get("mlarray_world"))
+    file_aff = file_affine_from_world(w, meta.spatial.coord_system, md.get("mlarray_world"), rows)
     # columns are layer spatial axes; reorder them to the written array's spatial axis order
     layer_sp = [order[i] for i in spatial_pos]
     written_sorted = sorted(layer_sp)
@@ -219,6 +220,7 @@ def _classes_from_state(state: dict) -> Optional[list]:
 def meta_from_shapes(shapes: list, state: dict) -> Meta:
     """A metadata-only Meta (boxes + geometry of the shapes layer) from a Shapes layer."""
     meta, md = source_meta(state)
+    rows = world_rows(meta)
     meta = fresh_meta(meta)
     nd = len(state.get("scale") or []) or (np.asarray(shapes[0]).shape[1] if len(shapes) else 0)
     axes = md.get("mlarray_axes")
@@ -230,7 +232,7 @@ def meta_from_shapes(shapes: list, state: dict) -> Meta:
         pass
     meta.bbox = bbox_from_shapes(shapes, state, None, axes)
     m = data_to_world_matrix(state, nd)
-    file_aff = file_affine_from_world(m, meta.spatial.coord_system, md.get("mlarray_world"))
+    file_aff = file_affine_from_world(m, meta.spatial.coord_system, md.get("mlarray_world"), rows)
     cols = [axes.index(a) for a in sorted(axes)]
     fa = np.eye(nd + 1)
     fa[:nd, :nd] = file_aff[:nd, :nd][:, cols]

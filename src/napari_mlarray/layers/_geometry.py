@@ -22,7 +22,7 @@ in it:
   orientations agree in napari world coordinates voxel for voxel. Each layer records the frame
   it was read in (``metadata["mlarray_world"]``) so saving undoes exactly that frame.
 * **Other coordinate systems** (``unknown``, ``other``, custom names, 2D slides): the affine is
-  used as is; the world axes keep the array's (spatial) axis order.
+  used as is; a DICOM without patient geometry lists its world axes in its array order (:func:`world_rows`).
 * **Non-spatial axes**: a ``channel`` axis is split into one layer per channel (each a lazy view
   picking that channel; napari's own ``channel_axis`` would materialise every level with
   ``np.take``); every other non-spatial axis (time, ...) becomes a dims slider in front of the
@@ -54,13 +54,15 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mlarray._voxel_order import reversed_index_order
 from mlarray.affines import BODY_AXIS, OPPOSITE_LETTER, anatomical_letters, convert_coord_system
 from mlarray.meta import Meta, MetaSpatial, compose_affine_or_none, label_str
 
 from ._time import time_steps
 
 __all__ = ["WORLD_FRAMES", "Geometry", "data_to_world_matrix", "file_affine_from_world", "label_str",
-           "napari_world_affine", "set_world_frame", "shown_file_affine", "signed_rotation", "world_frame"]
+           "napari_world_affine", "set_world_frame", "shown_file_affine", "signed_rotation", "world_frame",
+           "world_rows"]
 
 WORLD_FRAMES = ("SPL", "RAS")
 _world_frame = [os.environ.get("MLARRAY_NAPARI_WORLD", "SPL").upper()]
@@ -110,31 +112,58 @@ def _napari_letters(letters: str, frame: Optional[str] = None) -> str:
     return "".join(_LPS_LETTER[c] for c in reversed(classes))
 
 
-def napari_world_affine(affine: ArrayLike, coord_system: Optional[str], frame: Optional[str] = None
-                        ) -> tuple[np.ndarray, Optional[list[str]]]:
+def world_rows(meta: Meta) -> Optional[list[int]]:
+    """For a DICOM (or ITK-read) file without an anatomical frame: the file world axis shown as napari world axis
+    ``k`` (``rows[k]``), so napari shows the array's own axis order; None for every other file.
+
+    ITK's implicit frame of a DICOM without patient position and orientation lists its world axes x first
+    (array (frame, row, column) along world (z, y, x)); with no anatomy to keep upright, following those axes
+    showed a whole-body scan on its side. Files of other origins keep their world as stored, so two files of
+    one world in different array orders still overlay.
+    """
+    spatial = meta.spatial
+    affine, _ = shown_file_affine(spatial)
+    if affine is None or not reversed_index_order(meta.source_format, meta.source):
+        return None
+    n = affine.shape[0] - 1
+    if n < 2 or n > 6 or _anatomical_letters(spatial.coord_system, n) is not None:
+        return None
+    d = np.abs(affine[:n, :n])
+    perms = [list(p) for p in itertools.permutations(range(n))]
+    # the world axis each array axis runs along most (world axis rows[k] for array axis k)
+    rows = max(perms, key=lambda p: float(sum(d[p[k], k] for k in range(n))))
+    return None if rows == list(range(n)) else rows
+
+
+def napari_world_affine(affine: ArrayLike, coord_system: Optional[str], frame: Optional[str] = None,
+                        rows: Optional[Sequence[int]] = None) -> tuple[np.ndarray, Optional[list[str]]]:
     """``(W, labels)``: the index->napari-world affine over the spatial axes, and world axis labels.
 
     ``labels`` is ``["I→S", "A→P", "R→L"]``-style for anatomical systems, else None. ``frame``
-    defaults to :func:`world_frame`.
+    defaults to :func:`world_frame`. ``rows`` (from :func:`world_rows`) reorders a non-anatomical world.
     """
     a = np.asarray(affine, dtype=float)
     n = a.shape[0] - 1
     letters = _anatomical_letters(coord_system, n)
     if letters is None:
-        return a.copy(), None
+        return (a[[*rows, n]] if rows is not None and len(rows) == n else a.copy()), None
     target = _napari_letters(letters, frame)
     w = convert_coord_system(a, letters, target)
     return w, [f"{OPPOSITE_LETTER[c]}→{c}" for c in target]
 
 
 def file_affine_from_world(world_affine: ArrayLike, coord_system: Optional[str],
-                           frame: Optional[str] = None) -> np.ndarray:
+                           frame: Optional[str] = None, rows: Optional[Sequence[int]] = None) -> np.ndarray:
     """Inverse of :func:`napari_world_affine`: napari-world affine -> affine in ``coord_system``."""
     w = np.asarray(world_affine, dtype=float)
     n = w.shape[0] - 1
     letters = _anatomical_letters(coord_system, n)
     if letters is None:
-        return w.copy()
+        if rows is None or len(rows) != n:
+            return w.copy()
+        a = np.empty_like(w)
+        a[[*rows, n]] = w
+        return a
     return convert_coord_system(w, _napari_letters(letters, frame), letters)
 
 
@@ -241,7 +270,7 @@ class Geometry:
                        "with its spacing and origin. Saving without moving the layer keeps the stored "
                        "direction; `mlarray validate` reports it.")
         self.frame = frame or world_frame()  # the frame this file is read in, recorded on its layers
-        world, labels = napari_world_affine(affine, sp.coord_system, self.frame)
+        world, labels = napari_world_affine(affine, sp.coord_system, self.frame, world_rows(meta))
         al = _align(world)
         self.perm, self.scale, self.translate = al["perm"], al["scale"], al["translate"]
         self.rotate, self.oblique = al["rotate"], al["oblique"]

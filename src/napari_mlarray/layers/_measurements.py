@@ -32,7 +32,7 @@ import numpy as np
 
 from mlarray.meta import Meta
 
-from ._geometry import data_to_world_matrix, file_affine_from_world, label_str
+from ._geometry import data_to_world_matrix, file_affine_from_world, label_str, world_rows
 
 __all__ = ["MEASUREMENTS_KEY", "ROLE_MEASUREMENTS", "MEASURE_COLUMNS", "MEASURE_IMAGE_KEY", "measurement_style",
            "split_measurements", "store_measurements", "measurements_record", "measurements_layer"]
@@ -87,7 +87,8 @@ def measurements_record(measured: list, image_state: dict) -> Optional[dict]:
         to_image = np.linalg.inv(data_to_world_matrix(image_state, nd)) @ to_world
         spatial, other = _layer_axes(meta, md, nd)
         s = len(spatial)
-        to_file = file_affine_from_world(np.eye(s + 1), meta.spatial.coord_system, md.get("mlarray_world"))
+        to_file = file_affine_from_world(np.eye(s + 1), meta.spatial.coord_system, md.get("mlarray_world"),
+                                         world_rows(meta))
         features = state.get("features")
         types = list(state.get("shape_type") or ["polygon"] * len(data))
         for i, (kind, vertices) in enumerate(zip(types, data)):

@@ -15,7 +15,7 @@ from mlarray.meta import Meta, compose_affine_or_none, spatial_axes_of
 from ..boxes._layer import boxes_layer
 from ..boxes._views import attach, replace_shapes, view_of
 from ..layers._from_layers import meta_from_shapes, mlarray_from_layer
-from ..layers._geometry import Geometry, napari_world_affine, signed_rotation
+from ..layers._geometry import Geometry, napari_world_affine, signed_rotation, world_rows
 from ..layers._style import labels_colormap
 from ..layers._views import AxisView, EditableAxisView
 
@@ -101,7 +101,7 @@ def layer_world_matrix(meta: Meta, layer: Layer) -> tuple[np.ndarray, Optional[l
     a = compose_affine_or_none(sp.spacing, sp.origin, sp.direction)
     if a is None or a.shape[0] != s + 1:
         a = np.eye(s + 1)
-    w, labels = napari_world_affine(a, sp.coord_system, layer_md(layer).get(WORLD_KEY))
+    w, labels = napari_world_affine(a, sp.coord_system, layer_md(layer).get(WORLD_KEY), world_rows(meta))
     n = len(axes)
     slots = [i for i, ax in enumerate(axes) if ax in spatial]
     m = np.eye(n + 1)
