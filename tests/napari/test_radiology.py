@@ -556,3 +556,18 @@ def test_measurement_statistics_on_a_ct_are_labelled_in_hounsfield_units(make_na
     layer.add_rectangles(np.array([layer_index(image, p) for p in corners], dtype=float))
     label = layer.features["label"].iloc[0]
     assert label.endswith(" HU") and " mean " in label
+
+
+def test_turning_the_views_on_fits_every_canvas_to_its_final_size(make_napari_viewer, ct_files, qtbot):
+    """The user re-trial: the docked views and the narrowed main canvas kept a zoom fitted to sizes from before
+    Qt laid the window out, cropping the anatomy. Once the layout settles, each is fitted: fitting again changes
+    nothing."""
+    viewer = make_napari_viewer(show=True)
+    ortho = _views(viewer, ct_files)
+    qtbot.wait(300)
+    models = [viewer, *ortho.views.values()]
+    zooms = [m.camera.zoom for m in models]
+    for m in models:
+        m.reset_view()
+    assert [m.camera.zoom for m in models] == pytest.approx(zooms, rel=1e-3)
+    ortho.close()

@@ -120,6 +120,7 @@ class OrthogonalViews:
         from qtpy.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
         self.viewer = viewer
+        self._closed = False
         self._hooks: list[tuple[Any, Callable]] = []
         self._copies: dict[int, dict[str, Any]] = {}
         self._busy = False
@@ -165,6 +166,26 @@ class OrthogonalViews:
             self._from_main()
             for model in self.views.values():
                 model.reset_view()
+        # Qt sizes the new canvases (and narrows the main one) only when it next lays the window out, so a fit
+        # now used the old sizes and cropped the anatomy: fit again once the layout has settled.
+        from qtpy.QtCore import QTimer
+
+        me = weakref.ref(self)
+
+        def fit_if_shown() -> None:
+            views = me()
+            if views is not None:
+                views.fit()
+
+        QTimer.singleShot(0, fit_if_shown)
+
+    def fit(self) -> None:
+        """Fit the main canvas and each view to its image (3D Slicer's "reset field of view")."""
+        if self._closed:
+            return
+        with _slicing_warned_once():
+            for model in (self.viewer, *self.views.values()):
+                model.reset_view()
 
     # ------------------------------------------------------------------ hooks
     def _connect(self, emitter: Any, callback: Callable) -> None:
@@ -173,6 +194,7 @@ class OrthogonalViews:
 
     def close(self) -> None:
         """Remove the views: every hook is disconnected and the canvases are closed."""
+        self._closed = True
         for emitter, callback in self._hooks:
             try:
                 emitter.disconnect(callback)
