@@ -87,8 +87,14 @@ def files_from_layers(path: str, layer_data: Sequence[LayerData]) -> list[tuple[
             meta.bbox = _merge_boxes([bbox_from_shapes(list(s[0]), s[1]) for s in shapes])
         out.append((path, MLArray(meta=meta)))
     stem = path[: -len(".mla")]
+    # A segmentation saved beside its image is on the image's grid: a labels layer that declares no units
+    # (napari 0.6 has no world units to give it) takes the image's, as napari >= 0.7 shows it.
+    main_units = main[0].meta.spatial.axis_units if main is not None and images else None
     for i, (data, state, _) in enumerate(labels):
         seg = mlarray_from_layer(data, state, "labels")
+        sp = seg.meta.spatial
+        if main_units and not sp.axis_units and sp.spacing is not None and len(main_units) == len(sp.spacing):
+            sp.axis_units = list(main_units)
         if shapes:  # the boxes saved in this selection live in the main file only: no stale second copy
             seg.meta.bbox = MetaBbox()
         out.append((f"{stem}_seg{'' if i == 0 else i}.mla", seg))
