@@ -32,41 +32,11 @@ import sys
 import time
 from pathlib import Path
 
+# shared with the napari open benchmark (this folder is on sys.path when a benchmark runs as a script)
+from napari_open import _log, _rss_mb, make_ct
+
 FULL = 1024
 PLANES = ("axial", "coronal", "sagittal")
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def make_ct(path: Path, n: int) -> None:
-    from mlarray import Meta, MLArray
-    from mlarray.samples import ct_phantom_slab
-
-    shape = (n, n, n)
-    spacing = 0.7 * FULL / n
-    tmp = path.with_name(path.stem + ".partial.mla")
-    ml = MLArray.create(tmp, shape, "int16", spacing=[spacing] * 3, direction=[[0, 0, 1], [0, 1, 0], [1, 0, 0]],
-                        meta=Meta(source={"Modality": "CT"}))
-    ml.meta.spatial.coord_system = "LPS"
-    t0 = time.perf_counter()
-    for z0 in range(0, n, 32):
-        z1 = min(z0 + 32, n)
-        ml[z0:z1] = ct_phantom_slab(shape, z0, z1)
-        _log(f"  ct slab {z1}/{n} ({time.perf_counter() - t0:.0f} s)")
-    ml.close()  # statistics + pyramid
-    os.replace(tmp, path)
-
-
-# --------------------------------------------------------------------------- measurement (child)
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _draw(app, canvases) -> None:
