@@ -232,7 +232,8 @@ def _real_mr_four_up(work: Path, out: Path, settle) -> None:
     if spec is None or spec.origin is None:
         print("skipped napari_real_mr_four_up.png: nilearn is not installed")
         return
-    src = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+    template = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+    src = os.path.join(os.path.dirname(spec.origin), "datasets", "data", template)
     dst = work / "mni152_t1.mla"
     mlarray_cli(["convert", "-q", src, str(dst)])
     viewer = napari.Viewer(title="MLArray: a real MR (MNI152 T1)", show=True)
