@@ -21,6 +21,7 @@ from ._file.resume import existing_output_problem
 from ._metadata.validate import validate
 from ._published import cli_api as _compat
 from ._published.cli_api import cli_print_header, header_to_source_meta, print_header
+from ._remote import absolute
 from ._untrusted.term import printable
 from .convert._bridge import companion_outputs, convert_file, output_name
 from .convert._orient import parse_orientation
@@ -300,7 +301,7 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size: _PatchSize = "default
 
     ``jobs=N`` runs N local processes; ``scheduler`` (a ``dask.distributed`` address, ``Client`` or
     ``LocalCluster``) runs the same tasks on a cluster. Both go through one executor loop. Paths are
-    made absolute before they are shipped (workers need not share our working directory). A task
+    made absolute before they are shipped (workers need not share our working directory; URLs stay URLs). A task
     whose worker dies counts as a failure of that file only, and any temporary output it left
     beside the target is removed: outputs appear whole (atomic rename) or not at all.
     """
@@ -325,9 +326,8 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size: _PatchSize = "default
                 if bar:
                     bar.done()
             return results
-        ref = os.path.abspath(reference) if reference else None
-        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d) + (os.sep if d.endswith(os.sep)
-                                                                                   else ""),
+        ref = absolute(reference) if reference else None
+        futures = {ex.submit(_convert_one, absolute(s), os.path.abspath(d) + (os.sep if d.endswith(os.sep) else ""),
                              patch_size, seg, None, True, orient, ref, write_kw, series_uid): (s, d)
                    for s, d in pairs}
         for fut in as_completed(futures):
