@@ -10,9 +10,11 @@ with the layer list's loading indicator.
 
 from __future__ import annotations
 
+import posixpath
 import sys
 import threading
 from typing import Callable, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from mlarray import MLArray
 
@@ -25,11 +27,18 @@ SLOW_S = 0.25  # an open taking longer shows progress
 _hinted = False
 
 
+def _layer_name(url: str) -> str:
+    """The file's name without ``.mla``, as for a local file: ``https://h/head%20ct.mla?X-Amz-...`` -> ``head ct``
+    (no query, percent-escapes decoded; napari's command line passes URLs as typed, a drop decoded)."""
+    name = unquote(posixpath.basename(urlsplit(url).path))
+    return name[: -len(".mla")] if name.lower().endswith(".mla") else name
+
+
 def _open(url: str) -> list:
     ml = MLArray.open(url, mmap_mode="r")
     if ml.meta.has_array and len(ml.levels) > 1:
         ml.levels[-1].open()
-    return layers_from_mlarray(ml, url)
+    return layers_from_mlarray(ml, url, name=_layer_name(url))
 
 
 def layer_data_from_url(url: str) -> list:
