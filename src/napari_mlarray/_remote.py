@@ -5,7 +5,10 @@ which napari reads for the thumbnail as soon as the layer is added) runs in a th
 ``progress`` shows "Opening <url>" and Qt keeps repainting; user input waits until the layers exist,
 so nothing acts on a half-opened file. Pixels arrive later, when napari slices: with napari's
 asynchronous slicing (Preferences > Experimental > "Render Layers Asynchronously") in its own threads,
-with the layer list's loading indicator.
+with the layer list's loading indicator. Without it, every slider move waits for the frame's chunks with
+the window frozen, so the first URL a viewer opens says so, with a button that turns the setting on. The
+plugin never turns it on by itself: it is the user's saved preference (napari stores every change), and
+``NAPARI_ASYNC=1`` turns it on for one session without saving.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import posixpath
 import sys
 import threading
+import weakref
 from typing import Callable, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -24,7 +28,8 @@ __all__ = ["layer_data_from_url"]
 
 _T = TypeVar("_T")
 SLOW_S = 0.25  # an open taking longer shows progress
-_hinted = False
+ASYNC_BUTTON = "Render asynchronously"
+_hinted: weakref.WeakSet = weakref.WeakSet()  # the viewers told about asynchronous slicing
 
 
 def _layer_name(url: str) -> str:
@@ -82,14 +87,26 @@ def _while_repainting(desc: str, fn: Callable[[], _T]) -> _T:
 
 
 def _hint_async() -> None:
-    """Once per session: without asynchronous slicing, napari waits for the chunks of every frame."""
-    global _hinted
-    if _hinted or "napari" not in sys.modules:
+    """Once per viewer, while napari slices synchronously: say that slider moves wait for the chunks, with a
+    button that turns asynchronous slicing on (the user's choice; napari saves it in its settings)."""
+    if "napari" not in sys.modules:
         return
-    _hinted = True
+    import napari
     from napari.settings import get_settings
-    from napari.utils.notifications import show_info
+    from napari.utils.notifications import Notification, NotificationSeverity, notification_manager
 
-    if not get_settings().experimental.async_:
-        show_info("Reading from a URL: turn on Preferences > Experimental > 'Render Layers Asynchronously' "
-                  "to keep napari responsive while chunks arrive")
+    viewer = napari.current_viewer()
+    if get_settings().experimental.async_ or viewer is None or viewer in _hinted:
+        return
+    _hinted.add(viewer)
+    notification_manager.dispatch(Notification(
+        "Reading from a URL: napari waits for the chunks of each frame before it responds again. Render layers "
+        "asynchronously to keep it responsive (saved in Preferences > Experimental; NAPARI_ASYNC=1 turns it on "
+        "for one session)", severity=NotificationSeverity.INFO, actions=[(ASYNC_BUTTON, _render_async)]))
+
+
+def _render_async(_widget: object = None) -> None:
+    """The notification's button: napari's own setting, as Preferences > Experimental sets it."""
+    from napari.settings import get_settings
+
+    get_settings().experimental.async_ = True
