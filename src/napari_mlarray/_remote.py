@@ -18,9 +18,9 @@ import sys
 import threading
 import weakref
 from typing import Callable, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from mlarray import MLArray
+from mlarray._remote import named_path
 
 from .layers._to_layers import layers_from_mlarray
 
@@ -35,7 +35,7 @@ _hinted: weakref.WeakSet = weakref.WeakSet()  # the viewers told about asynchron
 def _layer_name(url: str) -> str:
     """The file's name without ``.mla``, as for a local file: ``https://h/head%20ct.mla?X-Amz-...`` -> ``head ct``
     (no query, percent-escapes decoded; napari's command line passes URLs as typed, a drop decoded)."""
-    name = unquote(posixpath.basename(urlsplit(url).path))
+    name = posixpath.basename(named_path(url))
     return name[: -len(".mla")] if name.lower().endswith(".mla") else name
 
 
