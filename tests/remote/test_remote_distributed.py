@@ -76,3 +76,16 @@ def test_to_dask_of_a_url_computes_on_the_cluster(cluster, served):
     np.testing.assert_array_equal(got, MLArray.open(path).to_numpy())
     assert total == img.astype(np.int64).sum()
     np.testing.assert_array_equal(part, img[5:20, 10:70, 3:50])
+
+
+def test_convert_with_local_worker_processes_reads_urls(served, tmp_path):
+    """``--jobs 2``: the same batch loop in local processes (spawned), which got the URL as a local path too."""
+    url, path, img, rec = served
+    MLArray(img[::-1], spacing=[2.5, 0.8, 0.8]).save(tmp_path / "flipped.mla")
+    dst = tmp_path / "nrrd"
+    assert main(["convert", url, url.replace("ct.mla", "flipped.mla"), str(dst) + "/", "--to", ".nrrd",
+                 "--jobs", "2", "--quiet"]) == 0
+    assert remote.traffic(url) is None
+    for name, want in (("ct", img), ("flipped", img[::-1])):
+        assert main(["convert", str(dst / f"{name}.nrrd"), str(tmp_path / f"{name}.mla"), "--quiet"]) == 0
+        np.testing.assert_array_equal(MLArray.open(tmp_path / f"{name}.mla").to_numpy(), want)
