@@ -28,7 +28,7 @@ __all__ = ["layer_data_from_url"]
 
 _T = TypeVar("_T")
 SLOW_S = 0.25  # an open taking longer shows progress
-ASYNC_BUTTON = "Render asynchronously"
+ASYNC_BUTTON = "Render async"
 _hinted: weakref.WeakSet = weakref.WeakSet()  # the viewers told about asynchronous slicing
 
 
@@ -100,9 +100,9 @@ def _hint_async() -> None:
         return
     _hinted.add(viewer)
     notification_manager.dispatch(Notification(
-        "Reading from a URL: napari waits for the chunks of each frame before it responds again. Render layers "
-        "asynchronously to keep it responsive (saved in Preferences > Experimental; NAPARI_ASYNC=1 turns it on "
-        "for one session)", severity=NotificationSeverity.INFO, actions=[(ASYNC_BUTTON, _render_async)]))
+        "napari waits for a URL's chunks before it responds again: render layers asynchronously to keep it "
+        "responsive (saved in Preferences > Experimental; NAPARI_ASYNC=1 turns it on for one session)",
+        severity=NotificationSeverity.INFO, actions=[(ASYNC_BUTTON, _render_async)]))
 
 
 def _render_async(_widget: object = None) -> None:

@@ -34,8 +34,11 @@ _DRIVER = textwrap.dedent("""
                        middle=np.asarray(ly.data[0][ly.data[0].shape[0] // 2] if ly.multiscale
                                          else ly.data[ly.data.shape[0] // 2]).tolist())
                   for ly in viewer.layers]
+        from napari.settings import get_settings
+        from napari.utils.notifications import notification_manager
         with open(out, "w") as f:
-            json.dump(dict(layers=layers, napari=napari.__version__), f)
+            json.dump(dict(layers=layers, napari=napari.__version__, notes=[n.message for n in
+                           notification_manager.records], async_=get_settings().experimental.async_), f)
         viewer.close()
         QApplication.instance().quit()
 
@@ -57,11 +60,13 @@ def _volume(tmp_path, name: str) -> np.ndarray:
     return arr
 
 
-def _napari_command(tmp_path, *argv: str) -> dict:
-    """What ``napari *argv`` opened (its layers), run in a process of its own with a throwaway settings file."""
+def _napari_command(tmp_path, *argv: str, **environ: str) -> dict:
+    """What ``napari *argv`` opened (its layers, notifications), run in a process of its own with a throwaway
+    settings file and ``environ`` added to the environment."""
     driver, out = tmp_path / "driver.py", tmp_path / "opened.json"
     driver.write_text(_DRIVER)
-    env = dict(os.environ, NAPARI_CONFIG=str(tmp_path / "napari_settings.yaml"))
+    env = {k: v for k, v in os.environ.items() if k != "NAPARI_ASYNC"}  # napari's default unless a test says
+    env.update(NAPARI_CONFIG=str(tmp_path / "napari_settings.yaml"), **environ)
     proc = subprocess.run([sys.executable, str(driver), str(out), *argv], env=env, capture_output=True, text=True,
                           timeout=240)
     assert proc.returncode == 0 and out.exists(), proc.stderr[-3000:]
@@ -77,6 +82,18 @@ def test_napari_command_line_opens_a_url(http_server, tmp_path):
     assert layer["source"] == f"{url}/ct.mla"
     np.testing.assert_array_equal(np.array(layer["middle"]), arr[6])
     assert {p for p, _ in rec.requests} == {"/ct.mla"}
+    assert not got["async_"] and any("napari waits for a URL's chunks" in n for n in got["notes"])  # the hint
+
+
+def test_napari_async_for_one_session_from_the_environment(http_server, tmp_path):
+    """``NAPARI_ASYNC=1 napari URL``, as the README says: asynchronous slicing, no hint, nothing saved."""
+    url, rec = http_server
+    _volume(tmp_path, "ct.mla")
+    got = _napari_command(tmp_path, f"{url}/ct.mla", NAPARI_ASYNC="1")
+    assert got["layers"][0]["name"] == "ct"
+    assert got["async_"] and not any("napari waits for a URL's chunks" in n for n in got["notes"])
+    saved = tmp_path / "napari_settings.yaml"
+    assert not saved.exists() or "async" not in saved.read_text()
 
 
 def test_napari_command_line_opens_a_signed_url_of_a_name_with_a_space(http_server, tmp_path):

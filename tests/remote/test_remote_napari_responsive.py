@@ -66,7 +66,7 @@ def test_the_hint_button_turns_on_async_slicing_and_slider_moves_stop_freezing_t
         hints = len(notification_manager.records)
         layer, = viewer.open(f"{url}/ct.mla", plugin="mlarray")
         qtbot.waitUntil(lambda: len(_buttons(ASYNC_BUTTON)) == 1, timeout=10000)
-        assert "napari waits for the chunks" in notification_manager.records[hints].message
+        assert "napari waits for a URL's chunks" in notification_manager.records[hints].message
         viewer.open(f"{url}/other.mla", plugin="mlarray")
         assert len(notification_manager.records) == hints + 1  # once per viewer
         viewer.layers.remove("other")
