@@ -99,10 +99,25 @@ def _hint_async() -> None:
     if get_settings().experimental.async_ or viewer is None or viewer in _hinted:
         return
     _hinted.add(viewer)
-    notification_manager.dispatch(Notification(
+    note = Notification(
         "napari waits for a URL's chunks before it responds again: render layers asynchronously to keep it "
         "responsive (saved in Preferences > Experimental; NAPARI_ASYNC=1 turns it on for one session)",
-        severity=NotificationSeverity.INFO, actions=[(ASYNC_BUTTON, _render_async)]))
+        severity=NotificationSeverity.INFO, actions=[(ASYNC_BUTTON, _render_async)])
+    _once_a_window_shows(lambda: notification_manager.dispatch(note))
+
+
+def _once_a_window_shows(fn: Callable[[], object], tries: int = 600) -> None:
+    """``fn()`` once a main window is visible (checked every 0.1 s, at most ``tries`` times, then anyway).
+
+    napari's command line opens its files before it shows its window, and napari records a notification
+    dispatched while no window is visible without ever showing it."""
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication, QMainWindow
+
+    if tries <= 0 or any(isinstance(w, QMainWindow) and w.isVisible() for w in QApplication.topLevelWidgets()):
+        fn()
+    else:
+        QTimer.singleShot(100, lambda: _once_a_window_shows(fn, tries - 1))
 
 
 def _render_async(_widget: object = None) -> None:

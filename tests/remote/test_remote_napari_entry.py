@@ -15,19 +15,21 @@ import pytest
 from mlarray import MLArray
 
 pytest.importorskip("napari")
+from napari_mlarray._remote import ASYNC_BUTTON  # noqa: E402
 
 # Runs ``python -m napari URL`` as napari's console script does (runpy, ``__main__``); napari's own event loop
-# (``napari.run``) first schedules a look at what the command opened, written to a JSON file, then quits.
+# (``napari.run``) first schedules a look at what the command opened, written to a JSON file, then quits (once the
+# plugin's hint is shown, or after 4 s).
 _DRIVER = textwrap.dedent("""
     import json, runpy, sys
     import napari
     import numpy as np
 
-    out = sys.argv.pop(1)
+    out, button = sys.argv.pop(1), sys.argv.pop(1)
     real_run = napari.run
 
     def report():
-        from qtpy.QtWidgets import QApplication
+        from qtpy.QtWidgets import QApplication, QPushButton
         viewer = napari.current_viewer()
         layers = [dict(name=ly.name, shape=list(ly.data.shape), multiscale=bool(ly.multiscale),
                        source=str(ly.source.path), reader=ly.source.reader_plugin,
@@ -38,13 +40,24 @@ _DRIVER = textwrap.dedent("""
         from napari.utils.notifications import notification_manager
         with open(out, "w") as f:
             json.dump(dict(layers=layers, napari=napari.__version__, notes=[n.message for n in
-                           notification_manager.records], async_=get_settings().experimental.async_), f)
+                           notification_manager.records], async_=get_settings().experimental.async_,
+                           buttons=[w.text() for w in QApplication.allWidgets()
+                                    if isinstance(w, QPushButton) and w.isVisible()]), f)
         viewer.close()
         QApplication.instance().quit()
 
+    def report_when_settled(waited=0):  # the plugin's hint appears once the window shows, or never
+        from qtpy.QtCore import QTimer
+        from qtpy.QtWidgets import QApplication, QPushButton
+        if waited >= 4000 or any(isinstance(w, QPushButton) and w.isVisible() and w.text() == button
+                                 for w in QApplication.allWidgets()):
+            report()
+        else:
+            QTimer.singleShot(100, lambda: report_when_settled(waited + 100))
+
     def run(*args, **kwargs):
         from qtpy.QtCore import QTimer
-        QTimer.singleShot(0, report)
+        QTimer.singleShot(0, report_when_settled)
         return real_run(*args, **kwargs)
 
     napari.run = run
@@ -67,8 +80,8 @@ def _napari_command(tmp_path, *argv: str, **environ: str) -> dict:
     driver.write_text(_DRIVER)
     env = {k: v for k, v in os.environ.items() if k != "NAPARI_ASYNC"}  # napari's default unless a test says
     env.update(NAPARI_CONFIG=str(tmp_path / "napari_settings.yaml"), **environ)
-    proc = subprocess.run([sys.executable, str(driver), str(out), *argv], env=env, capture_output=True, text=True,
-                          timeout=240)
+    proc = subprocess.run([sys.executable, str(driver), str(out), ASYNC_BUTTON, *argv], env=env,
+                          capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0 and out.exists(), proc.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -82,7 +95,8 @@ def test_napari_command_line_opens_a_url(http_server, tmp_path):
     assert layer["source"] == f"{url}/ct.mla"
     np.testing.assert_array_equal(np.array(layer["middle"]), arr[6])
     assert {p for p, _ in rec.requests} == {"/ct.mla"}
-    assert not got["async_"] and any("napari waits for a URL's chunks" in n for n in got["notes"])  # the hint
+    assert not got["async_"] and any("napari waits for a URL's chunks" in n for n in got["notes"])  # the hint,
+    assert ASYNC_BUTTON in got["buttons"]  # shown in the window, which the command line showed after opening
 
 
 def test_napari_async_for_one_session_from_the_environment(http_server, tmp_path):
