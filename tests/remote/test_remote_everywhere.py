@@ -102,3 +102,17 @@ def test_to_dask_over_a_url(pair):
     assert rec.nbytes < 0.3 * os.path.getsize(paths[0])  # one chunk of eight
     np.testing.assert_array_equal(arr.compute(), img)
     assert to_dask(urls[0]).name == arr.name != to_dask(paths[0]).name
+
+
+def test_cli_converts_a_signed_url(pair, tmp_path, capsys):
+    """A presigned object-store link: the query is no glob pattern and no part of the file's name."""
+    (u, _), (p, _), img, lab, rec = pair
+    signed = f"{u}?X-Amz-Credential=AK%2F2026%2Fus&X-Amz-Expires=600&X-Amz-Signature=a%2Bb.c"
+    assert main(["info", signed]) == 0
+    assert main(["convert", signed, str(tmp_path / "one.nii.gz")]) == 0
+    assert main(["convert", signed, str(tmp_path / "many") + "/", "--to", ".nrrd"]) == 0
+    assert sorted(os.listdir(tmp_path / "many")) == ["img.nrrd"]
+    assert {path for path, _ in rec.requests} == {signed.removeprefix(u.rsplit("/", 1)[0])}
+    back = tmp_path / "back.mla"
+    assert main(["convert", str(tmp_path / "many" / "img.nrrd"), str(back)]) == 0
+    np.testing.assert_allclose(MLArray.open(back).to_numpy(), img)

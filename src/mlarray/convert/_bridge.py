@@ -10,6 +10,7 @@ import numpy as np
 
 from .._array import MLArray
 from .._file.atomic import atomic_output
+from .._remote import named_path
 from ..meta import Meta
 from . import dicom_write, read_any
 from ._deidentify import deidentified
@@ -99,8 +100,8 @@ def _intensity(meta: Meta) -> Optional[dict]:
 
 
 def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
-    """``ct.nii.gz`` -> ``ct.mla``; a DICOM directory ``series/`` -> ``series.mla``."""
-    path = os.fspath(src).rstrip("/" + os.sep)
+    """``ct.nii.gz`` -> ``ct.mla``; a DICOM directory ``series/`` -> ``series.mla``; a URL by its file name."""
+    path = named_path(src).rstrip("/" + os.sep)
     return strip_extension(Path(path).name, folder=os.path.isdir(path)) + suffix
 
 
