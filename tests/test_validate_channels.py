@@ -43,7 +43,8 @@ def test_whole_channel_lists_are_fine(tmp_path):
 
 
 def test_the_display_window_is_checked_when_present(tmp_path, capsys):
-    assert cli(["validate", str(_file(tmp_path, {"display_window": [-160, 240]}, labels=("spatial_y", "spatial_x")))]) == 0
+    good = _file(tmp_path, {"display_window": [-160, 240]}, labels=("spatial_y", "spatial_x"))
+    assert cli(["validate", str(good)]) == 0
     path = _file(tmp_path, {"display_window": [240, -160]}, labels=("spatial_y", "spatial_x"))
     assert cli(["validate", str(path)]) == 1
     out = capsys.readouterr()
