@@ -114,13 +114,16 @@ class Server:
         counts = self
         self.requests = 0
         self.nbytes = 0
+        self.log: list = []  # (path, Range header, bytes sent) of every request, for --trace
         self.lock = threading.Lock()
 
         class Counting:
             def __init__(self, raw) -> None:
                 self.raw = raw
+                self.sent = 0
 
             def write(self, b):
+                self.sent += len(b)
                 with counts.lock:
                     counts.nbytes += len(b)
                 return self.raw.write(b)
@@ -140,11 +143,14 @@ class Server:
                     counts.requests += 1
                 time.sleep(delay)
                 f = self.send_head()
+                out = Counting(self.wfile)
                 if f is not None:
                     try:
-                        self.copyfile(f, Counting(self.wfile))
+                        self.copyfile(f, out)
                     finally:
                         f.close()
+                with counts.lock:
+                    counts.log.append((self.path, self.headers.get("Range"), out.sent))
 
             def do_HEAD(self):
                 with counts.lock:
@@ -160,6 +166,7 @@ class Server:
     def reset(self) -> None:
         with self.lock:
             self.requests = self.nbytes = 0
+            self.log = []
 
     def counts(self) -> dict:
         with self.lock:
