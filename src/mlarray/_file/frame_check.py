@@ -134,7 +134,10 @@ def check_frame(path: str, off: int) -> None:
 
 def check_vlmeta_entries(path: str, off: int) -> None:
     """Only the vlmeta part of :func:`check_frame`."""
-    _with_file(path, lambda fh, size: _check_entries(path, fh, off, size))
+    def entries(fh: BinaryIO, size: int) -> None:
+        _check_entries(path, fh, off, size)
+
+    _with_file(path, entries)
 
 
 def check_vlmeta_entries_in(fh: BinaryIO, off: int, size: int, path: str) -> list[tuple[str, int, int]]:

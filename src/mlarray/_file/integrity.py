@@ -40,8 +40,8 @@ from .format import CHECKSUMS_KEY, FormatV1
 from .frame_check import check_vlmeta_entries, is_lazy_chunk
 from .vlmeta_write import write_entries
 
-__all__ = ["KEY", "array_checksums", "frame_with_checksums", "frame_checksums", "write_checksums", "invalidate", "read_checksums", "ChunkVerifier",
-           "VerifiedChunks", "verify_all"]
+__all__ = ["KEY", "array_checksums", "frame_with_checksums", "frame_checksums", "write_checksums", "invalidate",
+           "read_checksums", "ChunkVerifier", "VerifiedChunks", "verify_all"]
 
 KEY = CHECKSUMS_KEY
 ALGORITHM = "crc32"
