@@ -83,8 +83,10 @@ def test_the_first_base_read_fetches_index_and_checksums_once_and_verifies(slide
     rec.reset()
     np.testing.assert_array_equal(img[100:300, 500:700], arr[100:300, 500:700])
     fetched = _fetched(rec)
-    assert _overlap(fetched, spans["index"]) == spans["index"][1] - spans["index"][0]  # in one request:
-    assert sum(1 for a, b in fetched if a <= spans["index"][0] < b) == 1
+    # the index and the checksum entry the read checks its chunks with, in one request
+    assert [(a, b) for a, b in fetched if a <= spans["index"][0] < b and spans["checksums"][1] <= b] == \
+        [(a, b) for a, b in fetched if _overlap([(a, b)], spans["index"]) or _overlap([(a, b)], spans["checksums"])]
+    assert _overlap(fetched, spans["index"]) == spans["index"][1] - spans["index"][0]
     rec.reset()
     np.testing.assert_array_equal(img[1000:1100, 0:2048], arr[1000:1100, 0:2048])
     fetched = _fetched(rec)

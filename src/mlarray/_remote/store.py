@@ -50,6 +50,7 @@ FRAME_HEAD = 8192  # what ByteRangeNDSource reads of a frame's header (blosc2 pr
 HEAD_BYTES = HEADER_SIZE + FRAME_HEAD  # the MLArray header and, without levels in front, the base frame's header
 TAIL_READ = 16 * 1024  # the file's end: where the base frame's trailer starts (and a small trailer whole)
 TRAILER_HEAD = 8 * 1024  # the trailer's start: its vlmeta index and the metadata document before the checksums
+TAIL_MAX = 16 * 2**20  # the base chunk index and the checksums after it come in one request up to this size
 MAX_CONCURRENCY = 8  # overlapping range requests per read (latency, not bandwidth, bounds remote reads)
 SMALL_LEVEL = 256 * 1024  # a pyramid level this small is fetched whole when first opened
 LEVEL_TAIL = 64 * 1024  # read with a larger level's header: its chunk index and trailer (~8000 chunks)
@@ -218,7 +219,7 @@ def _byte_range_source() -> type:
                      crcs: Optional[Callable[[], Optional[np.ndarray]]] = None,
                      index: tuple[int, int] = (-1, 0)) -> None:
             self._rfile, self._off, self._len, self._what = rfile, frame_off, frame_len, what
-            self._index_at, self._index_len = index  # the chunk index: where in the frame, how long
+            self._index_at, self._index_len = index  # the chunk index: where in the frame, how much to fetch
             self._crcs = crcs  # the checksums, asked for when the first chunk is checked (None: not checked)
             super().__init__(rfile.url, max_concurrency=MAX_CONCURRENCY)
             self.traffic = rfile.traffic
@@ -540,7 +541,9 @@ def open_store(url: str, *, verify: bool | str = True, storage_options: Optional
                                     f"the {rfile.size}-byte file (truncated or damaged)")
     vlmeta, trailer = _frame_vlmeta(rfile, off, rfile.size, "array")
     rfile.base_offset, rfile.verify = off, bool(verify)
-    src = _frame_source(rfile, off, rfile.size - off, "array", index=(index_pos - off, trailer - index_pos))
+    # the first base read fetches the index; with the checksums after it (that read checks its chunks next)
+    with_sums = rfile.size - index_pos if verify and rfile.size - index_pos <= TAIL_MAX else trailer - index_pos
+    src = _frame_source(rfile, off, rfile.size - off, "array", index=(index_pos - off, with_sums))
     store = RemoteStore(rfile, src, "array", vlmeta)
     if verify:
         try:
