@@ -9,7 +9,9 @@ bytes. Side by side, per dataset:
   requests and bytes the server sent for it, the open included);
 * random 128³ (CT) / 1024² (slide) patch reads per second: ``MLArray.open(url)[...]`` vs zarr over
   fsspec's HTTP store (``zarr.open_array(url)``) on the full-resolution level;
-* requests and bytes of the open alone (``MLArray.open(url)``; goal <= 3 requests).
+* requests and bytes of the open alone (``MLArray.open(url)``; goal <= 3 requests);
+* the ``.mla`` bytes of the open and of the first frame by part of the file (header, pyramid levels,
+  base frame header, chunks, chunk index, metadata, checksum entry), from the server's request log.
 
 Datasets (generated once under ``--cache``): ``ct`` a 1024³ int16 CT phantom
 (``mlarray.samples.ct_phantom_slab``) and ``slide`` a 40000² uint8 slide phantom, each with its
