@@ -40,6 +40,7 @@ from .._file import integrity as _integrity
 from .._file.container import HEADER_SIZE, frame_offset
 from .._file.format import detect_format
 from .._file.frame_check import check_vlmeta_entries_in, frame_header, is_lazy_chunk, trailer_span
+from ..optpkg import optional_import
 from .disk_cache import DiskCache, disk_cache
 from .errors import RemoteError
 from .transport import Traffic, make_transport
@@ -396,12 +397,12 @@ class _Vlmeta(Mapping[str, Any]):
 
     def _decode(self, name: str, blob: bytes, n: int) -> Any:
         import blosc2
-        from blosc2.msgpack_utils import msgpack_unpackb
 
+        msgpack = optional_import("msgpack", feature="reading .mla files from URLs", extra="remote")
         if len(blob) != n:
             raise CorruptFileError(self._rfile.url, f"the vlmeta entry {name!r} of the {self._what} is truncated")
         try:
-            return msgpack_unpackb(blosc2.decompress(blob))
+            return msgpack.unpackb(blosc2.decompress(blob), raw=False)
         except Exception as exc:
             raise CorruptFileError(self._rfile.url, f"the vlmeta entry {name!r} of the {self._what} cannot be read "
                                                     f"({type(exc).__name__}: {exc})") from None
