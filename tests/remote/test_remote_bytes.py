@@ -97,7 +97,7 @@ def test_the_first_base_read_fetches_index_and_checksums_once_and_verifies(slide
     chunk = bytes(frame.schunk.get_chunk(2047 // 16 * 128 + 25))  # in the last row of chunks, not read yet
     pos = raw.find(chunk, base_offset(str(path)))
     raw[pos + len(chunk) // 2] ^= 0x01
-    path.write_bytes(bytes(raw))  # same size and mtime resolution aside, a new version: reopen it
+    path.write_bytes(bytes(raw))  # a chunk no read has fetched yet: a new open fetches it and its checksums
     with pytest.raises(CorruptFileError, match="checksum"):
         MLArray.open(url)[2040:2048, 400:416]
 
