@@ -9,7 +9,9 @@ bytes. Side by side, per dataset:
   requests and bytes the server sent for it, the open included);
 * random 128³ (CT) / 1024² (slide) patch reads per second: ``MLArray.open(url)[...]`` vs zarr over
   fsspec's HTTP store (``zarr.open_array(url)``) on the full-resolution level;
-* requests and bytes of the open alone (``MLArray.open(url)``; goal <= 3 requests).
+* requests and bytes of the open alone (``MLArray.open(url)``; goal <= 3 requests);
+* the ``.mla`` bytes of the open and of the first frame by part of the file (header, pyramid levels,
+  base frame header, chunks, chunk index, metadata, checksum entry), from the server's request log.
 
 Datasets (generated once under ``--cache``): ``ct`` a 1024³ int16 CT phantom
 (``mlarray.samples.ct_phantom_slab``) and ``slide`` a 40000² uint8 slide phantom, each with its
@@ -114,13 +116,16 @@ class Server:
         counts = self
         self.requests = 0
         self.nbytes = 0
+        self.log: list = []  # (path, Range header, bytes sent) of every request, for --trace
         self.lock = threading.Lock()
 
         class Counting:
             def __init__(self, raw) -> None:
                 self.raw = raw
+                self.sent = 0
 
             def write(self, b):
+                self.sent += len(b)
                 with counts.lock:
                     counts.nbytes += len(b)
                 return self.raw.write(b)
@@ -140,11 +145,14 @@ class Server:
                     counts.requests += 1
                 time.sleep(delay)
                 f = self.send_head()
+                out = Counting(self.wfile)
                 if f is not None:
                     try:
-                        self.copyfile(f, Counting(self.wfile))
+                        self.copyfile(f, out)
                     finally:
                         f.close()
+                with counts.lock:
+                    counts.log.append((self.path, self.headers.get("Range"), out.sent))
 
             def do_HEAD(self):
                 with counts.lock:
@@ -160,6 +168,7 @@ class Server:
     def reset(self) -> None:
         with self.lock:
             self.requests = self.nbytes = 0
+            self.log = []
 
     def counts(self) -> dict:
         with self.lock:
@@ -229,6 +238,51 @@ def child_open(url: str) -> dict:
     return {"open_s": time.perf_counter() - t0}
 
 
+def file_parts(path: Path) -> list:
+    """(name, start, end) of the parts of a ``.mla``: header, each pyramid level's frame, the base frame's
+    header, chunks, chunk index, checksum entry and the rest of its trailer (the metadata)."""
+    from mlarray import MLArray
+    from mlarray._file.container import base_offset
+    from mlarray._file.frame_check import check_vlmeta_entries_in, frame_header, trailer_span
+    from mlarray._file.integrity import KEY
+
+    off, size = base_offset(str(path)), path.stat().st_size
+    parts = [("header", 0, 16)]
+    for k, lv in enumerate(MLArray.open(path).meta.pyramid.levels, start=1):
+        parts.append((f"level {k} {'x'.join(map(str, lv['shape']))}", int(lv["offset"]),
+                      int(lv["offset"]) + int(lv["nbytes"])))
+    with open(path, "rb") as fh:
+        h = frame_header(fh, off, str(path))
+        trailer, _ = trailer_span(fh, off, size, str(path))
+        sums = [(pos, pos + n) for name, pos, n in check_vlmeta_entries_in(fh, off, size, str(path)) if name == KEY]
+    index = off + h["header_len"] + h["cbytes"]
+    parts += [("base frame header", off, off + h["header_len"]), ("base chunks", off + h["header_len"], index),
+              ("base chunk index", index, trailer)]
+    if sums:
+        parts += [("base trailer: metadata", trailer, sums[0][0]), ("base trailer: checksums", *sums[0]),
+                  ("base trailer: end", sums[0][1], size)]
+    else:
+        parts.append(("base trailer", trailer, size))
+    return parts
+
+
+def bytes_by_part(log: list, parts: list) -> dict:
+    """Bytes the server sent for each part of the file (Range requests of ``log``)."""
+    import re
+
+    out: dict = {}
+    for _, rng, _ in log:
+        m = re.match(r"bytes=(\d+)-(\d+)", rng or "")
+        if not m:
+            continue
+        a, b = int(m.group(1)), int(m.group(2)) + 1
+        for name, start, end in parts:
+            n = min(b, end) - max(a, start)
+            if n > 0:
+                out[name] = out.get(name, 0) + n
+    return out
+
+
 def run_child(server: Server, args: list) -> dict:
     """Start a measurement process, reset the counters when it is ready, return its answer and the traffic."""
     env = dict(os.environ)
@@ -248,6 +302,8 @@ def run_child(server: Server, args: list) -> dict:
             answer = line[len("RESULT "):]
             break
     traffic = server.counts()
+    with server.lock:
+        traffic["log"] = list(server.log)
     proc.communicate(timeout=600)
     if proc.returncode != 0 or not answer:
         raise RuntimeError(f"child {args} failed (exit {proc.returncode})")
@@ -300,6 +356,11 @@ def main(argv=None) -> int:
         _log(f"{kind}: patch reads")
         pr_mla = run_child(server, ["patches", mla_url, "mla", str(patch), str(args.patches), "0"])
         pr_zarr = run_child(server, ["patches", zarr_url, "zarr", str(patch), str(args.patches), "0"])
+        parts = file_parts(Path(args.cache) / mla)
+        for r in (opened, nap_mla):
+            r["by_part"] = bytes_by_part(r.pop("log"), parts)
+        for r in (nap_zarr, pr_mla, pr_zarr):
+            r.pop("log")
         rows.append({"dataset": kind, "side": side, "delay_s": args.delay, "open": opened,
                      "napari_mla": nap_mla, "napari_omezarr": nap_zarr,
                      "patches_mla": pr_mla, "patches_omezarr": pr_zarr})
@@ -307,6 +368,11 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    for r in rows:
+        print(f"{r['dataset']} {r['side']}: .mla bytes by part, open / napari first frame")
+        for name in dict.fromkeys([*r["open"]["by_part"], *r["napari_mla"]["by_part"]]):
+            print(f"  {name:28s} {r['open']['by_part'].get(name, 0) / 1024:9.1f} KB "
+                  f"{r['napari_mla']['by_part'].get(name, 0) / 1024:9.1f} KB")
     print("| dataset | .mla open | first frame .mla | first frame OME-Zarr | speed-up | bytes .mla / OME-Zarr "
           "| patches/s .mla | patches/s OME-Zarr | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -199,7 +199,9 @@ class MLArray(PublishedArrayAPI):
         self._verifier = None
         self._checksums = None
         path = self.filepath  # set by the open that calls this
-        if verify and self._meta.has_array and path is not None:
+        # a remote store checks each chunk as it arrives, against checksums it fetches when first needed
+        # (mlarray._remote): reading them here would fetch every chunk's checksum with the open
+        if verify and self._meta.has_array and path is not None and not is_url(path):
             sums = _integrity.read_checksums(self._fstore, path, self._sums_expected)
             self._checksums = sums  # without checksums, only chunk headers are checked
             chunks = None if sums is None else sums.chunks

@@ -1,13 +1,17 @@
 """Reading ``.mla`` files where they live: ``MLArray.open("https://host/ct.mla")`` (and ``s3://``,
 ``gs://``, ``az://``, ... through fsspec), read-only and lazy.
 
-Opening reads the MLArray header, the base frame's header, its chunk index and its trailer (the
-metadata and chunk checksums): 2 range requests, 3 when pyramid levels sit in front of the base
-frame; never pixels. A read fetches the chunks it touches, whole, with up to 8 requests in flight
-(chunks stored next to each other in one request), and checks each one's CRC-32
-(``verify="lazy"``, the default) before it is decoded; ``verify=True`` fetches and checks every
-chunk at open, ``verify=False`` skips the checksums. Pyramid levels are read the same way,
-on first use. Every limit for files from strangers applies as for local files.
+Opening reads the MLArray header, the base frame's header and the metadata at the start of its
+trailer, never pixels: at most 3 range requests in 3 round trips; 4 when pyramid levels sit in front
+of the base frame and its checksums take more than 16 KiB (the base frame's header and the file's
+end are then read with overlapping requests, in the same 3 round trips). The first read of the
+base array fetches its chunk index and chunk checksums (one request); a pyramid level's frame
+carries its own checksums, fetched with it, so a viewer showing a coarse level fetches neither.
+A read fetches the chunks it touches, whole, with up to 8 requests in flight (chunks stored next
+to each other in one request), and checks each one's CRC-32 (``verify="lazy"``, the default)
+before it is decoded; ``verify=True`` fetches and checks every chunk at open, ``verify=False``
+skips the checksums. Pyramid levels are read the same way, on first use. Every limit for files
+from strangers applies as for local files.
 
 Fetched chunks are kept in one process-wide LRU of compressed chunks, bounded by
 ``MLARRAY_REMOTE_CACHE_BYTES`` (default 256 MiB), and optionally in a cache folder shared by

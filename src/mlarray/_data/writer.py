@@ -238,10 +238,12 @@ def finish(target: str, meta: Meta, levels: list, base_src: str, base_src_offset
     levels.clear()  # keep one compressed copy of each level in memory, not two
     # Checksums describe the chunks as stored in the frame (serialising may re-encode special chunks).
     level_sums = {}
+    for k, frame in enumerate(frames, start=1):
+        level_sums[str(k)] = _integrity.array_checksums(blosc2.ndarray_from_cframe(frame))
+        frames[k - 1] = _integrity.frame_with_checksums(frame, level_sums[str(k)])  # for remote readers
     offsets, _ = level_layout([len(f) for f in frames])
-    for k, (entry, off, frame) in enumerate(zip(meta.pyramid.levels, offsets, frames), start=1):
+    for entry, off, frame in zip(meta.pyramid.levels, offsets, frames):
         stored = blosc2.ndarray_from_cframe(frame)
-        level_sums[str(k)] = _integrity.array_checksums(stored)
         entry.update(offset=off, nbytes=len(frame), chunk_size=list(stored.chunks), block_size=list(stored.blocks))
     base_off = assemble(target, frames, base_src, base_src_offset)
     del frames

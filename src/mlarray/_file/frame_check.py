@@ -36,7 +36,8 @@ from typing import BinaryIO, Callable, Optional
 from .._errors import CorruptFileError
 from .._untrusted.limits import EXPANSION_FLOOR, check, limit
 
-__all__ = ["check_frame", "check_vlmeta_entries", "check_vlmeta_entries_in", "frame_header", "is_lazy_chunk"]
+__all__ = ["check_frame", "check_vlmeta_entries", "check_vlmeta_entries_in", "trailer_span", "frame_header",
+           "is_lazy_chunk"]
 
 # Frame header fields (c-blosc2 README_CFRAME_FORMAT.rst): msgpack markers, then big-endian values.
 _HEADER_FIELDS = ((10, 0xD2, ">i", "header_len"), (15, 0xCF, ">q", "frame_len"), (29, 0xD3, ">q", "nbytes"),
@@ -133,13 +134,23 @@ def check_frame(path: str, off: int) -> None:
 
 def check_vlmeta_entries(path: str, off: int) -> None:
     """Only the vlmeta part of :func:`check_frame`."""
-    _with_file(path, lambda fh, size: _check_entries(path, fh, off, size))
+    def entries(fh: BinaryIO, size: int) -> None:
+        _check_entries(path, fh, off, size)
+
+    _with_file(path, entries)
 
 
-def check_vlmeta_entries_in(fh: BinaryIO, off: int, size: int, path: str) -> None:
+def check_vlmeta_entries_in(fh: BinaryIO, off: int, size: int, path: str) -> list[tuple[str, int, int]]:
     """:func:`check_vlmeta_entries` over an open file object of ``size`` bytes (e.g. a remote file's
-    byte ranges, :mod:`mlarray._remote`): the limits apply before any entry is inflated."""
-    _check_entries(path, fh, off, size)
+    byte ranges, :mod:`mlarray._remote`): the limits apply before any entry is inflated. Returns every
+    entry's name, absolute position of its stored content and the content's length, so a reader of
+    byte ranges can fetch the entries it needs only."""
+    return _check_entries(path, fh, off, size)
+
+
+def trailer_span(fh: BinaryIO, off: int, size: int, path: str) -> tuple[int, int]:
+    """Absolute start and length of the trailer (vlmeta) of the frame at byte ``off``."""
+    return _trailer_span(fh, off, size, path)
 
 
 def frame_header(fh: BinaryIO, off: int, path: str) -> dict:
@@ -157,8 +168,9 @@ def _with_file(path: str, check: Callable[[BinaryIO, int], None]) -> None:
         raise CorruptFileError(path, f"cannot be read ({exc.strerror or exc})") from None
 
 
-def _check_entries(path: str, fh: BinaryIO, off: int, size: int) -> None:
+def _check_entries(path: str, fh: BinaryIO, off: int, size: int) -> list[tuple[str, int, int]]:
     start, length = _trailer_span(fh, off, size, path)
+    out = []
     for name, offset in _entry_offsets(fh, start, length, path):
         head = _read(fh, start + offset, 5 + _CHUNK_HEADER)
         if len(head) < 5 or head[0] != 0xC6:
@@ -174,6 +186,8 @@ def _check_entries(path: str, fh: BinaryIO, off: int, size: int) -> None:
                                          "or its source")
         if content_len >= 16 and len(head) >= 5 + 16:
             _check_entry_size(path, name, content_len, struct.unpack("<i", head[9:13])[0])
+        out.append((name, start + offset + 5, content_len))
+    return out
 
 
 # Entries holding the metadata document (v1 JSON, legacy gzip'd pickle); only these are inflated on

@@ -2,12 +2,17 @@
 ``ByteRangeNDSource`` (its extension point for byte-range transports), shifted to where each frame
 starts inside the ``.mla`` (docs/spec.md section 1), read through :mod:`.transport`.
 
-What an open costs (none of it pixels):
+What an open costs (none of it pixels, nor anything only a read of the base array needs):
 
-1. the first 64 KiB: the MLArray header and, for files without stored pyramid levels, the base
-   frame's header (with levels in front of it, one more request reads that header);
-2. the base frame's chunk index and trailer (metadata, chunk checksums), in one request, from the
-   end of the chunk data to the end of the file.
+1. the first 8 KiB: the MLArray header and, for files without stored pyramid levels, the base
+   frame's header (with levels in front of it, one more request reads that header, overlapping 2.);
+2. the file's last 16 KiB: the length of the base frame's trailer (a small trailer whole);
+3. the start of the trailer: its vlmeta index and the metadata document, not the entries after it.
+
+Fetched when first needed: the base frame's chunk index (by python-blosc2, on the first read of the
+base array) and the ``mla.checksums`` entry (~5.4 bytes for every chunk; on the first base chunk
+checked, or the first pyramid level whose frame does not carry its own checksums). A viewer showing
+a coarse level of a slide reads neither: a level's frame carries its own checksums, fetched with it.
 
 A read asks python-blosc2's ``Proxy`` for the region; the Proxy asks this module for the chunks it
 touches, which come from a process-wide, size-bounded LRU of compressed chunks or, for those not in
@@ -26,7 +31,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, Hashable, Optional, Sequence, cast
+from typing import Any, BinaryIO, Callable, Hashable, Iterator, Mapping, Optional, Sequence, cast
 
 import numpy as np
 
@@ -34,17 +39,19 @@ from .._errors import CorruptFileError, MLArrayError
 from .._file import integrity as _integrity
 from .._file.container import HEADER_SIZE, frame_offset
 from .._file.format import detect_format
-from .._file.frame_check import check_vlmeta_entries_in, frame_header, is_lazy_chunk
+from .._file.frame_check import check_vlmeta_entries_in, frame_header, is_lazy_chunk, trailer_span
+from ..optpkg import optional_import
 from .disk_cache import DiskCache, disk_cache
 from .errors import RemoteError
 from .transport import Traffic, make_transport
 
 __all__ = ["RemoteFile", "RemoteStore", "open_store", "open_level", "cache", "ChunkCache"]
 
-HEAD_BYTES = 64 * 1024  # first request: the MLArray header and (usually) the base frame's header
 FRAME_HEAD = 8192  # what ByteRangeNDSource reads of a frame's header (blosc2 proxy_source._FRAME_PREFETCH)
-TRAILER_READ = 4096  # what ByteRangeNDSource reads first of a trailer (blosc2 proxy_source._TRAILER_PREFETCH)
-TAIL_MAX = 16 * 2**20  # chunk index + trailer fetched in one request up to this size
+HEAD_BYTES = HEADER_SIZE + FRAME_HEAD  # the MLArray header and, without levels in front, the base frame's header
+TAIL_READ = 16 * 1024  # the file's end: where the base frame's trailer starts (and a small trailer whole)
+TRAILER_HEAD = 8 * 1024  # the trailer's start: its vlmeta index and the metadata document before the checksums
+TAIL_MAX = 16 * 2**20  # the base chunk index and the checksums after it come in one request up to this size
 MAX_CONCURRENCY = 8  # overlapping range requests per read (latency, not bandwidth, bounds remote reads)
 SMALL_LEVEL = 256 * 1024  # a pyramid level this small is fetched whole when first opened
 LEVEL_TAIL = 64 * 1024  # read with a larger level's header: its chunk index and trailer (~8000 chunks)
@@ -102,6 +109,7 @@ class RemoteFile:
         self.transport = make_transport(url, storage_options)
         self.traffic = self.transport.traffic
         self._pinned: list[tuple[int, bytes]] = []
+        self._pin_lock = threading.Lock()
         self.pin(0, HEAD_BYTES)
         if self.transport.size is None:  # "Content-Range: bytes 0-65535/*"
             raise RemoteError(url, "the server does not tell the file's size (Content-Range ends in '/*'); "
@@ -113,17 +121,50 @@ class RemoteFile:
         self.key = (url, self.transport.identity) if etag or modified else (url, id(self))
         # the cache folder outlives the process: only a version the server names may be found there again
         self.disk: Optional[DiskCache] = disk_cache(cache_dir) if etag or modified else None
-        # where the base frame starts and the file's checksums: set by open_store once it has read them
+        # where the base frame starts: set by open_store once it has read the header
         self.base_offset = HEADER_SIZE
-        self.checksums: Optional[_integrity.Checksums] = None
+        self.verify = True  # set by open_store: whether chunks are checked against checksums
+        # the base frame's checksum entry, read on first need (see checksums())
+        self._sums_loader: Optional[Callable[[], Optional[_integrity.Checksums]]] = None
+        self._sums: Optional[_integrity.Checksums] = None
+        self._sums_lock = threading.Lock()
+
+    def checksums_from(self, load: Callable[[], Optional[_integrity.Checksums]]) -> None:
+        """Where :meth:`checksums` comes from (open_store, once it knows whether the metadata expects them)."""
+        with self._sums_lock:
+            self._sums_loader, self._sums = load, None
+
+    def checksums(self) -> Optional[_integrity.Checksums]:
+        """The base frame's ``mla.checksums`` entry (every chunk's CRC, every level's), fetched on first
+        call; None when the file has none or was opened with ``verify=False``."""
+        with self._sums_lock:
+            if self._sums_loader is not None:
+                self._sums, self._sums_loader = self._sums_loader(), None
+            return self._sums
+
+    def pin_together(self, spans: Sequence[tuple[int, int]]) -> None:
+        """:meth:`pin` several ranges with overlapping requests (one round trip, not one each)."""
+        spans = [sp for sp in spans if sp[1] > 0 and self._covered(*sp) is None]
+        if len(spans) <= 1:
+            for sp in spans:
+                self.pin(*sp)
+            return
+        with ThreadPoolExecutor(len(spans)) as pool:
+            list(pool.map(lambda sp: self.pin(*sp), spans))
 
     def pin(self, offset: int, size: int) -> None:
         """Read a range once and serve every later read inside it from memory."""
         if self._covered(offset, size) is None:
-            self._pinned.append((offset, self.transport.read(offset, size)))
+            data = self.transport.read(offset, size)
+            with self._pin_lock:
+                self._pinned.append((offset, data))
+
+    def holds(self, offset: int, size: int) -> bool:
+        """Whether the range was read already (a read of it costs no request)."""
+        return self._covered(offset, size) is not None
 
     def _covered(self, offset: int, size: int) -> Optional[bytes]:
-        for start, data in self._pinned:
+        for start, data in list(self._pinned):
             if start <= offset and offset + size <= start + len(data):
                 return data[offset - start:offset - start + size]
             if start <= offset < start + len(data) and start + len(data) == getattr(self, "size", -1):
@@ -176,14 +217,24 @@ def _byte_range_source() -> type:
         serves_blocks = False  # whole chunks: the checksums cover whole compressed chunks
 
         def __init__(self, rfile: RemoteFile, frame_off: int, frame_len: int, what: str,
-                     crcs: Optional[np.ndarray] = None) -> None:
+                     crcs: Optional[Callable[[], Optional[np.ndarray]]] = None,
+                     index: tuple[int, int] = (-1, 0)) -> None:
             self._rfile, self._off, self._len, self._what = rfile, frame_off, frame_len, what
-            self.crcs = crcs
+            self._index_at, self._index_len = index  # the chunk index: where in the frame, how much to fetch
+            self._crcs = crcs  # the checksums, asked for when the first chunk is checked (None: not checked)
             super().__init__(rfile.url, max_concurrency=MAX_CONCURRENCY)
             self.traffic = rfile.traffic
 
+        def set_checksums(self, crcs: Callable[[], Optional[np.ndarray]]) -> None:
+            """Check chunks against ``crcs()`` (asked for when the first chunk is checked)."""
+            self._crcs = crcs
+
         def read_range(self, offset: int, size: int) -> bytes:
             size = min(size, self._len - offset)
+            if offset == self._index_at and size > 0:
+                # python-blosc2 reads the index in up to two guesses (64 KiB, then its exact size): the
+                # index's exact extent, known from the trailer's place, comes in one request instead
+                self._rfile.pin(self._off + offset, min(max(size, self._index_len), self._len - offset))
             return self._rfile.read(self._off + offset, size) if size > 0 else b""
 
         def get_chunk(self, nchunk: int) -> bytes:
@@ -272,7 +323,8 @@ def _byte_range_source() -> type:
             """What is wrong with a chunk fetched or found in the cache folder, or None."""
             if is_lazy_chunk(chunk):
                 return f"chunk {nchunk} of the {self._what} is corrupted (its header is flagged 'lazy')"
-            if self.crcs is not None and _integrity.crc32(self._as_stored(chunk)) != int(self.crcs[nchunk]):
+            crcs = None if self._crcs is None else self._crcs()
+            if crcs is not None and _integrity.crc32(self._as_stored(chunk)) != int(crcs[nchunk]):
                 return (f"chunk {nchunk} of the {self._what} is corrupted (checksum mismatch); restore the file "
                         "from its source")
             return None
@@ -316,6 +368,56 @@ def _frame_source(*args: Any, **kwargs: Any) -> Any:
                                             f"({type(exc).__name__}: {exc})") from None
 
 
+class _Vlmeta(Mapping[str, Any]):
+    """A remote frame's vlmeta: which entries it has (its trailer's index, read and checked at open),
+    each fetched and decoded on first access, as python-blosc2 decodes it (a Blosc2 chunk holding a
+    msgpack value). A checksum entry of every chunk is then not fetched with the metadata."""
+
+    def __init__(self, rfile: RemoteFile, entries: Sequence[tuple[str, int, int]], what: str) -> None:
+        self._rfile, self._what = rfile, what
+        self._where = {name: (pos, n) for name, pos, n in entries}
+        self._values: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __getitem__(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._values:
+                pos, n = self._where[name]
+                self._values[name] = self._decode(name, self._rfile.read(pos, n), n)
+            return self._values[name]
+
+    def _decode(self, name: str, blob: bytes, n: int) -> Any:
+        import blosc2
+
+        msgpack = optional_import("msgpack", feature="reading .mla files from URLs", extra="remote")
+        if len(blob) != n:
+            raise CorruptFileError(self._rfile.url, f"the vlmeta entry {name!r} of the {self._what} is truncated")
+        try:
+            return msgpack.unpackb(blosc2.decompress(blob), raw=False)
+        except Exception as exc:
+            raise CorruptFileError(self._rfile.url, f"the vlmeta entry {name!r} of the {self._what} cannot be read "
+                                                    f"({type(exc).__name__}: {exc})") from None
+
+
+def _frame_vlmeta(rfile: RemoteFile, off: int, end: int, what: str) -> tuple[_Vlmeta, int]:
+    """The vlmeta of the frame at bytes ``off..end`` and where its trailer starts (where its chunk index
+    ends): the trailer's start (index, small entries) fetched unless already read, the limits checked
+    before anything is inflated."""
+    fh = rfile.fileobj()
+    start, length = trailer_span(fh, off, end, rfile.url)
+    rfile.pin(start, min(length, TRAILER_HEAD))
+    return _Vlmeta(rfile, check_vlmeta_entries_in(fh, off, end, rfile.url), what), start
+
+
 class _SChunkView:
     """The ``schunk`` attributes MLArray's format code reads: metalayers, vlmeta, chunks."""
 
@@ -327,7 +429,7 @@ class _SChunkView:
         return self._store.src.meta
 
     @property
-    def vlmeta(self) -> dict:
+    def vlmeta(self) -> Mapping[str, Any]:
         return self._store.vlmeta
 
     @property
@@ -341,7 +443,7 @@ class _SChunkView:
 class RemoteStore:
     """Read-only stand-in for the ``blosc2.NDArray`` of a local ``.mla``'s frame."""
 
-    def __init__(self, rfile: RemoteFile, src: Any, what: str) -> None:
+    def __init__(self, rfile: RemoteFile, src: Any, what: str, vlmeta: Mapping[str, Any]) -> None:
         self.rfile, self.src, self.what = rfile, src, what
         self.url = rfile.url
         self.shape, self.chunks, self.blocks = tuple(src.shape), tuple(src.chunks), tuple(src.blocks)
@@ -350,16 +452,10 @@ class RemoteStore:
         self.size = int(np.prod(self.shape, dtype=np.int64))
         self.nchunks = int(np.prod([-(-s // max(c, 1)) for s, c in zip(self.shape, self.chunks)], dtype=np.int64))
         self.schunk = _SChunkView(self)
-        self._vlmeta: Optional[dict] = None
+        self._vlmeta = vlmeta
 
     @property
-    def vlmeta(self) -> dict:
-        if self._vlmeta is None:
-            try:
-                self._vlmeta = self.src.vlmeta
-            except Exception as exc:
-                raise CorruptFileError(self.url, f"the frame trailer cannot be read ({type(exc).__name__}: {exc})") \
-                    from None
+    def vlmeta(self) -> Mapping[str, Any]:
         return self._vlmeta
 
     @property
@@ -430,36 +526,42 @@ def open_store(url: str, *, verify: bool | str = True, storage_options: Optional
     are kept in ``cache_dir`` too (else ``MLARRAY_REMOTE_CACHE_DIR``, see :mod:`.disk_cache`)."""
     rfile = RemoteFile(url, storage_options, cache_dir)
     fh = rfile.fileobj()
+    tail = (max(0, rfile.size - TAIL_READ), min(TAIL_READ, rfile.size))
 
     def read_frame_head(pos: int, n: int) -> bytes:  # the base frame's header comes with its magic
-        rfile.pin(pos, min(max(n, FRAME_HEAD), rfile.size - pos))
+        if not rfile.holds(pos, n):  # levels in front put it elsewhere: fetched together with the file's end
+            rfile.pin_together([(pos, min(max(n, FRAME_HEAD), rfile.size - pos)), tail])
         return rfile.read(pos, n)
 
     off = frame_offset(read_frame_head, rfile.size, url)
+    rfile.pin(*tail)
     h = frame_header(fh, off, url)
     index_pos = off + h["header_len"] + h["cbytes"]
     if not off < index_pos <= rfile.size:
         raise CorruptFileError(url, f"the frame at byte {off} puts its chunk index at byte {index_pos}, outside "
                                     f"the {rfile.size}-byte file (truncated or damaged)")
-    tail = max(off, min(index_pos, rfile.size - TRAILER_READ))  # blosc2 reads a trailer from its frame's last 4 KiB
-    if rfile.size - tail <= TAIL_MAX:
-        rfile.pin(tail, rfile.size - tail)
-    check_vlmeta_entries_in(fh, off, rfile.size, url)  # the metadata limits, before anything is inflated
-    src = _frame_source(rfile, off, rfile.size - off, "array")
-    store = RemoteStore(rfile, src, "array")
-    rfile.base_offset = off
-    rfile.checksums = None
+    vlmeta, trailer = _frame_vlmeta(rfile, off, rfile.size, "array")
+    rfile.base_offset, rfile.verify = off, bool(verify)
+    # the first base read fetches the index; with the checksums after it (that read checks its chunks next)
+    with_sums = rfile.size - index_pos if verify and rfile.size - index_pos <= TAIL_MAX else trailer - index_pos
+    src = _frame_source(rfile, off, rfile.size - off, "array", index=(index_pos - off, with_sums))
+    store = RemoteStore(rfile, src, "array", vlmeta)
     if verify:
         try:
             fmt = detect_format(store, url)
             _, expected = fmt.read_document(store, url)
         except CorruptFileError:
             expected = None  # MLArray reports a damaged document itself, with its own words
-        sums = _integrity.read_checksums(store, url, expected)
-        rfile.checksums = sums
-        src.crcs = None if sums is None else sums.chunks
-        if sums is not None and len(sums.chunks) != store.nchunks:
-            raise CorruptFileError(url, f"the array has {store.nchunks} chunks but checksums for {len(sums.chunks)}")
+
+        def load() -> Optional[_integrity.Checksums]:
+            sums = _integrity.read_checksums(store, url, expected)
+            if sums is not None and len(sums.chunks) != store.nchunks:
+                raise CorruptFileError(url, f"the array has {store.nchunks} chunks but checksums for "
+                                            f"{len(sums.chunks)}")
+            return sums
+
+        rfile.checksums_from(load)
+        store.src.set_checksums(lambda: None if (sums := rfile.checksums()) is None else sums.chunks)
     _OPEN[url] = rfile
     if verify is True:
         store.check_all()
@@ -478,17 +580,29 @@ def open_level(base: RemoteStore, k: int, start: int, end: int, what: str) -> Re
         raise CorruptFileError(rfile.url, f"{what} is said to lie at bytes {start}..{end}, outside the level "
                                           "area between the header and the array")
     # Read what the frame parser asks for first in one round trip: a small level whole, else its
-    # header and its end (chunk index and trailer) in two overlapping requests.
+    # header and its end (chunk index, trailer and the level's own checksums) in two overlapping requests.
     if end - start <= SMALL_LEVEL:
         rfile.pin(start, end - start)
     else:
-        tail = max(start, end - LEVEL_TAIL)
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda span: rfile.pin(*span), [(start, FRAME_HEAD), (tail, end - tail)]))
-    sums = rfile.checksums
-    crcs = None if sums is None else sums.levels.get(str(k))
-    src = _frame_source(rfile, start, end - start, what, crcs=crcs)
-    store = RemoteStore(rfile, src, what)
-    if crcs is not None and len(crcs) != store.nchunks:
-        raise CorruptFileError(rfile.url, f"the {what} has {store.nchunks} chunks but checksums for {len(crcs)}")
+        rfile.pin_together([(start, FRAME_HEAD), (max(start, end - LEVEL_TAIL), end - max(start, end - LEVEL_TAIL))])
+    vlmeta, trailer = _frame_vlmeta(rfile, start, end, what)
+    h = frame_header(rfile.fileobj(), start, rfile.url)
+    index_pos = start + h["header_len"] + h["cbytes"]
+    src = _frame_source(rfile, start, end - start, what, index=(index_pos - start, max(trailer - index_pos, 0)))
+    store = RemoteStore(rfile, src, what, vlmeta)
+    if rfile.verify:
+        # the level's own checksums (written since levels carry them), else the base frame's entry
+        own = _integrity.frame_checksums(vlmeta, rfile.url, what)
+
+        def crcs() -> Optional[np.ndarray]:
+            sums = rfile.checksums() if own is None else None
+            found = own if own is not None else (None if sums is None else sums.levels.get(str(k)))
+            if found is not None and len(found) != store.nchunks:
+                raise CorruptFileError(rfile.url, f"the {what} has {store.nchunks} chunks but checksums for "
+                                                  f"{len(found)}")
+            return found
+
+        store.src.set_checksums(crcs)
+        if own is not None:
+            crcs()  # the count, now
     return store
