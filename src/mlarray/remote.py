@@ -3,7 +3,7 @@
 
 Opening reads the MLArray header, the base frame's header and the metadata at the start of its
 trailer, never pixels: at most 3 range requests in 3 round trips; 4 when pyramid levels sit in front
-of the base frame and its checksums take more than 16 KiB (the base frame's header and the file's
+of the base frame and its checksums take more than 32 KiB (the base frame's header and the file's
 end are then read with overlapping requests, in the same 3 round trips). The first read of the
 base array fetches its chunk index and chunk checksums (one request); a pyramid level's frame
 carries its own checksums, fetched with it, so a viewer showing a coarse level fetches neither.

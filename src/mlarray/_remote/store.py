@@ -6,7 +6,7 @@ What an open costs (none of it pixels, nor anything only a read of the base arra
 
 1. the first 8 KiB: the MLArray header and, for files without stored pyramid levels, the base
    frame's header (with levels in front of it, one more request reads that header, overlapping 2.);
-2. the file's last 16 KiB: the length of the base frame's trailer (a small trailer whole);
+2. the file's last 32 KiB: the length of the base frame's trailer (a small trailer whole);
 3. the start of the trailer: its vlmeta index and the metadata document, not the entries after it.
 
 Fetched when first needed: the base frame's chunk index (by python-blosc2, on the first read of the
@@ -49,7 +49,9 @@ __all__ = ["RemoteFile", "RemoteStore", "open_store", "open_level", "cache", "Ch
 
 FRAME_HEAD = 8192  # what ByteRangeNDSource reads of a frame's header (blosc2 proxy_source._FRAME_PREFETCH)
 HEAD_BYTES = HEADER_SIZE + FRAME_HEAD  # the MLArray header and, without levels in front, the base frame's header
-TAIL_READ = 16 * 1024  # the file's end: where the base frame's trailer starts (and a small trailer whole)
+# the file's end: where the base frame's trailer starts, and a trailer up to this size whole (a base of up to
+# ~6000 chunks, e.g. a 1024³ CT's 22 KB: its open is then 3 requests; a 40000² slide's 236 KB takes a 4th)
+TAIL_READ = 32 * 1024
 TRAILER_HEAD = 8 * 1024  # the trailer's start: its vlmeta index and the metadata document before the checksums
 TAIL_MAX = 16 * 2**20  # the base chunk index and the checksums after it come in one request up to this size
 MAX_CONCURRENCY = 8  # overlapping range requests per read (latency, not bandwidth, bounds remote reads)
