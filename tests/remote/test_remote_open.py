@@ -338,3 +338,18 @@ def test_errors_pickle_with_their_url():
                 RemoteFileChangedError, RemoteUnavailableError):
         e = pickle.loads(pickle.dumps(cls("https://h/ct.mla", "went wrong")))
         assert type(e) is cls and e.url == "https://h/ct.mla" and str(e) == "https://h/ct.mla: went wrong"
+
+
+def test_a_server_that_is_not_running_is_named_with_what_to_check(monkeypatch):
+    """A trial user's stopped server gave 'cannot be reached (NewConnectionError ... refused)' and no remedy."""
+    import socket
+
+    monkeypatch.setenv("MLARRAY_REMOTE_BACKOFF", "0.01")
+    monkeypatch.setenv("MLARRAY_REMOTE_RETRIES", "1")
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/ct.mla"
+    with pytest.raises(RemoteUnavailableError, match="server is running") as e:
+        MLArray.open(url)
+    assert url in str(e.value)

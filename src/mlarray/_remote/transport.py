@@ -114,7 +114,9 @@ class HttpTransport:
             r = self._pool.request("GET", self.url, headers=headers, preload_content=False, redirect=True)
         except (u3.exceptions.TimeoutError, u3.exceptions.ProtocolError, u3.exceptions.NewConnectionError,
                 u3.exceptions.MaxRetryError, u3.exceptions.SSLError, OSError) as exc:
-            raise _Retry(RemoteUnavailableError, f"cannot be reached ({type(exc).__name__}: {exc})") from None
+            problem = (f"cannot be reached ({type(exc).__name__}: {exc}); check that the server is running and "
+                       "the URL's host and port, then try again")
+            raise _Retry(RemoteUnavailableError, problem) from None
         try:
             return self._answer(r, offset, size)
         except BaseException:
