@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ..viewer._watch import watch_viewer
+from ._crosshair import Crosshair
 
 __all__ = ["OrthogonalViews", "orthogonal_views", "PLANES"]
 
@@ -127,6 +128,10 @@ class OrthogonalViews:
         self._crosshair = bool(crosshair)
         self.views: dict[str, Any] = {p: ViewerModel(title=p) for p in PLANES}
         self._qt = {p: QtViewer(m, show_welcome_screen=False) for p, m in self.views.items()}
+        self._cross = {p: Crosshair(qt) for p, qt in self._qt.items()}
+        # per main layer: whether its voxel axes are the world axes (then a view's slice depends only on the
+        # point along its normal; an oblique grid's slice also depends on the point within the plane)
+        self._aligned: dict[int, bool] = {}
         self.widget = QSplitter(Qt.Orientation.Vertical)
         self.widget.setObjectName("mlarray_orthogonal_views")
         # each view's slice slider is this module's, not napari's: every step then runs through the
@@ -205,6 +210,9 @@ class OrthogonalViews:
             self.viewer.window.remove_dock_widget(self._dock)
         except (KeyError, ValueError, RuntimeError, AttributeError):
             pass
+        for cross in self._cross.values():
+            cross.close()
+        self._cross.clear()
         for model in self.views.values():
             model.layers.clear()
         for qt in self._qt.values():
@@ -219,9 +227,8 @@ class OrthogonalViews:
     def _add(self, layer: Any) -> None:
         from napari.layers import Layer
 
-        if (getattr(layer, "metadata", None) or {}).get("mlarray_role") == "crosshair":
-            return
         data, state, kind = layer.as_layer_data_tuple()
+        self._aligned[id(layer)] = _axis_aligned(layer)
         copies = {}
         busy, self._busy = self._busy, True  # a view's dims change as it gets the layer: not a user's move
         try:
@@ -253,6 +260,7 @@ class OrthogonalViews:
 
     def _on_removed(self, event: Any) -> None:
         copies = self._copies.pop(id(event.value), {})
+        self._aligned.pop(id(event.value), None)
         for plane, copy in copies.items():
             if copy in self.views[plane].layers:
                 self.views[plane].layers.remove(copy)
@@ -332,6 +340,7 @@ class OrthogonalViews:
             self._apply_point_now(point)
 
     def _apply_point_now(self, point: tuple) -> None:
+        oblique = not all(self._aligned.values())
         for plane, model in self.views.items():
             nd = model.dims.ndim
             if nd != len(point):
@@ -347,13 +356,18 @@ class OrthogonalViews:
                 wanted = tuple(order[:-2] + [normal] + order[-2:])
                 if tuple(model.dims.order) != wanted and set(model.dims.order[-2:]) != set(wanted[-2:]):
                     model.dims.order = wanted
-            if tuple(model.dims.point) != tuple(point):
-                model.dims.point = point
+            # napari re-slices every layer of a view whose point moves on any axis, one on screen too; a grid
+            # along the world axes shows the same slice wherever the point lies in the plane, so a view takes
+            # only its off-screen axes (normal, time, channel) from the main viewer, and the crosshair shows
+            # the rest. An oblique grid's slice depends on the whole point (napari picks the voxel slice
+            # through it): there every axis follows.
+            dims = model.dims
+            shown = set(dims.displayed) if not oblique and dims.ndisplay == 2 else set()
+            current = tuple(dims.point)
+            wanted = tuple(c if a in shown else p for a, (c, p) in enumerate(zip(current, point)))
+            if wanted != current:
+                dims.point = wanted
         self._update_crosshairs()
-        for model in self.views.values():  # new lines can change the extent: keep the main viewer's ranges
-            if model.dims.ndim == len(point) and tuple(model.dims.range) != tuple(self.viewer.dims.range):
-                model.dims.range = self.viewer.dims.range
-                model.dims.point = point
         self._show_slices()
 
     def _show_slices(self) -> None:
@@ -402,9 +416,13 @@ class OrthogonalViews:
         def moved(event: Any = None) -> None:
             if self._busy:
                 return
-            point = tuple(self.views[plane].dims.point)
-            if len(point) == self.viewer.dims.ndim:
-                self._set_main_point(point)
+            view, point = self.views[plane].dims, list(self.viewer.dims.point)
+            if view.ndim != len(point):
+                return
+            for axis in view.not_displayed:  # the view's own slice (its in-plane point is not kept current)
+                point[axis] = view.point[axis]
+            if tuple(point) != tuple(self.viewer.dims.point):
+                self._set_main_point(tuple(point))
 
         return moved
 
@@ -455,72 +473,32 @@ class OrthogonalViews:
         self._crosshair = bool(on)
         self._update_crosshairs()
 
-    def _update_crosshairs(self) -> None:
-        busy, self._busy = self._busy, True  # adding or moving the lines is not a user's move
-        try:
-            self._draw_crosshairs()
-        finally:
-            self._busy = busy
-
-    def _draw_crosshairs(self) -> None:
-        for plane, model in self.views.items():
-            layer = next((lay for lay in model.layers
-                          if (lay.metadata or {}).get("mlarray_role") == "crosshair"), None)
-            normal = self._normal(plane)
-            images = [lay for lay in model.layers if (lay.metadata or {}).get("mlarray_role") != "crosshair"]
-            if not self._crosshair or normal is None or not images:
-                if layer is not None:
-                    layer.visible = False
-                continue
-            lines = self._lines(model, plane)
-            if lines is None:
-                continue
-            if layer is None:
-                from napari.layers import Shapes
-
-                # one scale on every axis, the image's coarsest: napari's slider steps (the finest
-                # step of any layer per axis) and ranges stay the main viewer's, so moving a line
-                # re-slices nothing else, and both lines of an anisotropic plane are equally wide
-                nd = model.dims.ndim
-                grid = images[0]
-                coarsest = float(np.abs(np.asarray(grid.scale, dtype=float)).max()) if len(grid.scale) == nd else 1.0
-                scale = np.full(nd, coarsest)
-                translate = np.asarray(grid.translate, dtype=float) if len(grid.translate) == nd else np.zeros(nd)
-                # ~2 screen pixels when fitted: from the plane's own (displayed) axes, not a time axis
-                shown = list(model.dims.displayed)
-                extent = np.asarray(model.layers.extent.world, dtype=float)[:, shown]
-                width = max(float(np.ptp(extent, axis=0).max()) * 0.004 / coarsest, 1e-6)
-                kwargs: dict[str, Any] = dict(ndim=nd, shape_type="line", edge_color="#39d353", edge_width=width,
-                                              name="crosshair", scale=scale, translate=translate,
-                                              metadata={"mlarray_role": "crosshair"})
-                units = getattr(images[0], "units", None)
-                if units is not None and len(units) == nd:
-                    kwargs["units"] = units
-                layer = Shapes([(ln - translate) / scale for ln in lines], **kwargs)
-                model.layers.append(layer)
-            else:
-                # napari rebuilds a Shapes layer on every data change: only lines that moved are set
-                scale, translate = np.asarray(layer.scale, dtype=float), np.asarray(layer.translate, dtype=float)
-                lines = [(ln - translate) / scale for ln in lines]
-                old = [np.asarray(d) for d in layer.data]
-                if len(old) != len(lines) or not all(a.shape == b.shape and np.allclose(a, b)
-                                                     for a, b in zip(old, lines)):
-                    layer.data = lines
-                if not layer.visible:
-                    layer.visible = True
-
-    def _lines(self, model: Any, plane: str) -> Optional[list]:
-        extent = np.asarray(model.layers.extent.world, dtype=float)
-        if extent.shape[1] != model.dims.ndim:
+    def crosshair_lines(self, plane: str) -> Optional[np.ndarray]:
+        """The crosshair drawn in ``plane``'s view: its two lines' ends in world coordinates of the view's
+        displayed axes (``[line, end, axis]``), or None when it is hidden."""
+        cross = self._cross.get(plane)
+        if cross is None or not cross.visible:
             return None
-        point = np.asarray(model.dims.point, dtype=float)
-        shown = list(model.dims.displayed)
-        lines = []
-        for along in shown:
-            a, b = point.copy(), point.copy()
-            a[along], b[along] = extent[0, along], extent[1, along]
-            lines.append(np.stack([a, b]))
-        return lines
+        return cross.segments()
+
+    def _update_crosshairs(self) -> None:
+        point = self.viewer.dims.point
+        for plane, model in self.views.items():
+            cross = self._cross.get(plane)
+            if cross is None:
+                continue
+            dims = model.dims
+            if (not self._crosshair or self._normal(plane) is None or dims.ndisplay != 2 or not len(model.layers)
+                    or dims.ndim != len(point)):
+                cross.visible = False
+                continue
+            shown = list(dims.displayed)
+            extent = np.asarray(model.layers.extent.world, dtype=float)
+            if extent.shape[1] != dims.ndim:
+                cross.visible = False
+                continue
+            cross.move([point[a] for a in shown], extent[0, shown], extent[1, shown])
+            cross.visible = True
 
 
 def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) -> Optional[OrthogonalViews]:
@@ -558,3 +536,15 @@ def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) 
 def toggle_orthogonal_views(viewer: Any) -> None:
     """Menu command: turn the linked views on, or off when they are shown."""
     orthogonal_views(viewer, enabled=viewer not in _VIEWS)
+
+
+def _axis_aligned(layer: Any) -> bool:
+    """Whether each of ``layer``'s voxel axes runs along one world axis (a scaled, flipped or permuted grid)."""
+    try:
+        n = int(layer.ndim)
+        origin = np.asarray(layer.data_to_world(np.zeros(n)), dtype=float)
+        jac = np.stack([np.asarray(layer.data_to_world(np.eye(n)[i]), dtype=float) - origin for i in range(n)])
+    except (AttributeError, TypeError, ValueError):
+        return True
+    big = np.abs(jac) > 1e-9 * max(float(np.abs(jac).max()), 1e-300)
+    return bool((big.sum(axis=0) <= 1).all() and (big.sum(axis=1) <= 1).all())
