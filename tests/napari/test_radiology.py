@@ -311,14 +311,14 @@ def test_orthogonal_views_link_slices_both_ways_and_follow_properties(make_napar
     # a view's slider -> main viewer and the other views' crosshairs
     sag = ortho.views["sagittal"]
     sag.dims.set_current_step(2, sag.dims.current_step[2] + 7)
-    assert viewer.dims.point[2] == pytest.approx(sag.dims.point[2])
+    assert ortho.point[2] == pytest.approx(sag.dims.point[2])
     for plane in ("axial", "coronal"):  # L is each one's horizontal axis: the vertical line is at the new L
         vertical = ortho.crosshair_lines(plane)[1]
         assert np.allclose(vertical[:, 1], sag.dims.point[2], atol=1e-4), plane
     # a click in the coronal view moves the others to the clicked position
     ortho._jump("coronal", (viewer.dims.point[0] - 10.0, viewer.dims.point[1], viewer.dims.point[2] + 3.0))
     assert abs(ortho.views["axial"].dims.point[0] - viewer.dims.point[0]) <= step / 2 + 1e-6  # its nearest slice
-    assert abs(ortho.views["sagittal"].dims.point[2] - viewer.dims.point[2]) <= abs(float(ct.scale[2])) / 2 + 1e-6
+    assert abs(ortho.views["sagittal"].dims.point[2] - ortho.point[2]) <= abs(float(ct.scale[2])) / 2 + 1e-6
     # properties follow in every direction
     ct.contrast_limits = (-200.0, 300.0)
     ax_ct = ortho.views["axial"].layers[ct.name]
@@ -510,7 +510,9 @@ def test_a_click_in_a_view_puts_the_crosshair_under_the_mouse(make_napari_viewer
         for other, model in ortho.views.items():  # the clicked point's slice in every view
             normal = [a for a in range(3) if a not in model.dims.displayed][0]
             step = float(model.dims.range[normal][2])
-            assert abs(model.dims.point[normal] - viewer.dims.point[normal]) <= step / 2 + 1e-6, (plane, other)
+            assert abs(model.dims.point[normal] - ortho.point[normal]) <= step / 2 + 1e-6, (plane, other)
+        for axis in viewer.dims.not_displayed:  # and the main canvas its slice through it
+            assert viewer.dims.point[axis] == pytest.approx(ortho.point[axis]), plane
     ortho.crosshair = False
     qtbot.wait(50)
     assert _crosshair_pixels(ortho._qt["axial"].screenshot(flash=False))[0].sum() == 0
@@ -537,7 +539,7 @@ def test_the_crosshair_is_drawn_in_the_plane_of_a_4d_ct(make_napari_viewer, tmp_
         shown = list(model.dims.displayed)
         assert 0 not in shown  # time is never a view's axis
         lines = ortho.crosshair_lines(plane)
-        point = np.asarray(viewer.dims.point, dtype=float)[shown]
+        point = np.asarray(ortho.point, dtype=float)[shown]
         assert np.allclose(lines[0][:, 0], point[0]) and np.allclose(lines[1][:, 1], point[1]), plane
         extent = np.asarray(model.layers.extent.world, dtype=float)[:, shown]
         assert np.ptp(lines[0][:, 1]) <= 50 and np.ptp(lines[1][:, 0]) <= 50  # across the 40 mm plane

@@ -12,11 +12,16 @@ built here from public pieces instead: one ``ViewerModel`` per plane, drawn by n
   napari keeps one slice per layer object, which is why each canvas needs a layer object of its
   own. Display properties (visibility, contrast, colormap, opacity, selected label, …) follow in
   every direction, and a stroke painted in any view redraws the others.
-* **Slices are linked both ways:** every view shows the plane through the main viewer's
-  ``dims.point``; a slider (or the wheel: one slice per notch, as in radiology viewers) in a view
-  moves that point, a click or drag in a view moves the other views to the clicked position.
-  Time and channel sliders follow the main viewer. Zoom and pan are per view.
-* **Crosshair:** each view shows two lines at the other views' planes (``crosshair=False`` hides).
+* **Slices are linked both ways:** every view shows the plane through one point
+  (:attr:`OrthogonalViews.point`); a slider (or the wheel: one slice per notch, as in radiology
+  viewers) in a view moves it, a click or drag in a view moves the other views to the clicked
+  position, and the main viewer's slider moves it too. Time and channel sliders follow the main
+  viewer. Zoom and pan are per view. Each canvas is re-sliced only when its own plane moves: napari
+  re-reads a layer's slice whenever its viewer's point changes on any axis, so a viewer (a view or
+  the main one) is given the point only on the axes it slices along (all of them for an oblique
+  grid, whose slice depends on the point within the plane too).
+* **Crosshair:** each view shows two lines at the other views' planes (``crosshair=False`` hides),
+  drawn into its canvas (:mod:`._crosshair`), not as a layer: nothing to select, save or delete.
 * Anatomical files keep upright views with orientation letters in every view (the same
   controller as the main canvas: :mod:`..viewer._anatomy`).
 
@@ -132,6 +137,10 @@ class OrthogonalViews:
         # per main layer: whether its voxel axes are the world axes (then a view's slice depends only on the
         # point along its normal; an oblique grid's slice also depends on the point within the plane)
         self._aligned: dict[int, bool] = {}
+        # the point the views cross at (world); the main viewer's dims.point follows it on the axes it slices
+        self._point: tuple = tuple(viewer.dims.point)
+        self._main_written: tuple = self._point  # the main viewer's point as this module last left it
+        self._hidden: list = []  # (layer copy, visibility to give it) once its view is set up
         self.widget = QSplitter(Qt.Orientation.Vertical)
         self.widget.setObjectName("mlarray_orthogonal_views")
         # each view's slice slider is this module's, not napari's: every step then runs through the
@@ -166,9 +175,12 @@ class OrthogonalViews:
             self._connect(viewer.layers.events.inserted, self._on_inserted)
             self._connect(viewer.layers.events.removed, self._on_removed)
             self._connect(viewer.dims.events.point, self._from_main)
+            for name in ("order", "ndisplay"):  # axes that come off screen take the views' point
+                self._connect(getattr(viewer.dims.events, name), self._main_layout)
             for layer in list(viewer.layers):
                 self._add(layer)
             self._from_main()
+            self._show_copies()
             for model in self.views.values():
                 model.reset_view()
         # Qt sizes the new canvases (and narrows the main one) only when it next lays the window out, so a fit
@@ -233,9 +245,12 @@ class OrthogonalViews:
         busy, self._busy = self._busy, True  # a view's dims change as it gets the layer: not a user's move
         try:
             for plane, model in self.views.items():
-                copy = Layer.create(data, dict(state), kind)
+                # hidden until the view has its plane, ranges and point: napari slices a hidden layer not at
+                # all, a shown one on each of those changes (three reads of a slice nobody sees)
+                copy = Layer.create(data, {**state, "visible": False}, kind)
                 model.layers.append(copy)
                 copies[plane] = copy
+                self._hidden.append((copy, bool(state.get("visible", True))))
         finally:
             self._busy = busy
         self._copies[id(layer)] = copies
@@ -257,6 +272,16 @@ class OrthogonalViews:
         with _slicing_warned_once():
             self._add(event.value)
             self._from_main()
+            self._show_copies()
+
+    def _show_copies(self) -> None:
+        busy, self._busy = self._busy, True  # the main layer's visibility, not a user's change
+        try:
+            for copy, visible in self._hidden:
+                copy.visible = visible
+        finally:
+            self._busy = busy
+            self._hidden.clear()
 
     def _on_removed(self, event: Any) -> None:
         copies = self._copies.pop(id(event.value), {})
@@ -335,12 +360,39 @@ class OrthogonalViews:
             return None
         return nd + _NORMAL[_frame(self.viewer)][plane]
 
-    def _apply_point(self, point: tuple) -> None:
-        with _slicing_warned_once():
-            self._apply_point_now(point)
+    @property
+    def point(self) -> tuple:
+        """Where the views cross (world coordinates, the main viewer's axes): the crosshair's centre.
 
-    def _apply_point_now(self, point: tuple) -> None:
-        oblique = not all(self._aligned.values())
+        The main viewer's ``dims.point`` equals it on the axes the main canvas slices along; on the
+        two it shows, napari would re-read the main canvas's slice for nothing, so they are left alone
+        (except for an oblique grid, whose slice depends on the whole point).
+        """
+        return self._point
+
+    def _oblique(self) -> bool:
+        return not all(self._aligned.values())
+
+    def _own_axes(self, dims: Any) -> list:
+        """The axes of a viewer's point that decide what it shows: those off screen (its slice, time,
+        channel) in a 2D view of grids along the world axes; every axis otherwise."""
+        if self._oblique() and dims.ndisplay == 2:
+            return list(range(dims.ndim))
+        return list(dims.not_displayed)
+
+    @staticmethod
+    def _merged(dims: Any, point: tuple, axes: list) -> tuple:
+        current = list(dims.point)
+        for a in axes:
+            current[a] = point[a]
+        return tuple(current)
+
+    def _apply_point(self) -> None:
+        with _slicing_warned_once():
+            self._apply_point_now()
+
+    def _apply_point_now(self) -> None:
+        point = list(self._point)
         for plane, model in self.views.items():
             nd = model.dims.ndim
             if nd != len(point):
@@ -358,15 +410,15 @@ class OrthogonalViews:
                     model.dims.order = wanted
             # napari re-slices every layer of a view whose point moves on any axis, one on screen too; a grid
             # along the world axes shows the same slice wherever the point lies in the plane, so a view takes
-            # only its off-screen axes (normal, time, channel) from the main viewer, and the crosshair shows
-            # the rest. An oblique grid's slice depends on the whole point (napari picks the voxel slice
-            # through it): there every axis follows.
+            # only its off-screen axes (normal, time, channel), and the crosshair shows the rest
             dims = model.dims
-            shown = set(dims.displayed) if not oblique and dims.ndisplay == 2 else set()
-            current = tuple(dims.point)
-            wanted = tuple(c if a in shown else p for a, (c, p) in enumerate(zip(current, point)))
-            if wanted != current:
+            own = self._own_axes(dims)
+            wanted = self._merged(dims, tuple(point), own)
+            if wanted != tuple(dims.point):
                 dims.point = wanted
+            for a in dims.not_displayed:  # where napari put the slice (its nearest): the crosshair goes there
+                point[a] = dims.point[a]
+        self._point = tuple(point)
         self._update_crosshairs()
         self._show_slices()
 
@@ -400,15 +452,36 @@ class OrthogonalViews:
             return
         self._busy = True
         try:
-            self._apply_point(tuple(self.viewer.dims.point))
+            main = tuple(self.viewer.dims.point)
+            if len(main) != len(self._point):
+                self._point = main
+            else:  # the axes someone else moved (the main slider, a script, napari on new ranges)
+                self._point = tuple(m if m != w else p for m, w, p in zip(main, self._main_written, self._point))
+            self._main_written = main
+            self._apply_point()
         finally:
             self._busy = False
+
+    def _main_layout(self, event: Any = None) -> None:
+        """The main viewer shows other axes (a roll, transpose, 2D/3D): those now off screen take the point."""
+        if self._busy or len(self._point) != self.viewer.dims.ndim:
+            return
+        self._set_main_point(self._point)
 
     def _set_main_point(self, point: tuple) -> None:
         self._busy = True
         try:
-            self.viewer.dims.point = point
-            self._apply_point(tuple(self.viewer.dims.point))
+            dims = self.viewer.dims
+            if len(point) == dims.ndim:
+                wanted = self._merged(dims, point, self._own_axes(dims))
+                if wanted != tuple(dims.point):
+                    with _slicing_warned_once():
+                        dims.point = wanted
+                self._main_written = tuple(dims.point)
+                # where napari put the main slice (its nearest) on the axes it slices
+                point = tuple(self._main_written[a] if a in dims.not_displayed else v for a, v in enumerate(point))
+            self._point = tuple(point)
+            self._apply_point()
         finally:
             self._busy = False
 
@@ -416,12 +489,12 @@ class OrthogonalViews:
         def moved(event: Any = None) -> None:
             if self._busy:
                 return
-            view, point = self.views[plane].dims, list(self.viewer.dims.point)
+            view, point = self.views[plane].dims, list(self._point)
             if view.ndim != len(point):
                 return
             for axis in view.not_displayed:  # the view's own slice (its in-plane point is not kept current)
                 point[axis] = view.point[axis]
-            if tuple(point) != tuple(self.viewer.dims.point):
+            if tuple(point) != self._point:
                 self._set_main_point(tuple(point))
 
         return moved
@@ -439,7 +512,7 @@ class OrthogonalViews:
 
     def _jump(self, plane: str, position: Any) -> None:
         model = self.views[plane]
-        point = list(self.viewer.dims.point)
+        point = list(self._point)
         if len(position) != len(point):
             return
         for axis in model.dims.displayed:
@@ -482,7 +555,7 @@ class OrthogonalViews:
         return cross.segments()
 
     def _update_crosshairs(self) -> None:
-        point = self.viewer.dims.point
+        point = self._point
         for plane, model in self.views.items():
             cross = self._cross.get(plane)
             if cross is None:
