@@ -19,6 +19,9 @@ Writes into ``docs/images/``:
   a soft-tissue window preset and a measurement (a line in mm, an ellipse with its mean HU)
 * ``napari_real_ct.png``  — pydicom-data's enhanced CT (``eCT_Supplemental.dcm``) converted with
   ``mlarray convert``, as it opens: in the window its header asks for (Frame VOI LUT), with measurements
+  (two frames only: a single canvas; no multi-slice CT volume ships in a package on PyPI that we know of)
+* ``napari_real_mr_four_up.png`` — a real MR volume shipped in a package (nilearn's MNI152 T1 template,
+  ``pip install nilearn``) converted with ``mlarray convert``, with the linked views and a measurement
 
 No slider is moved before a picture: each shows what a user gets. Look at every picture before
 committing it.
@@ -146,6 +149,7 @@ def main(argv=None) -> int:
 
     _four_up(paths, args.out, settle_factory=lambda app: settle)
     _real_ct(work, args.out, settle)
+    _real_mr_four_up(work, args.out, settle)
     return 0
 
 
@@ -211,6 +215,46 @@ def _real_ct(work: Path, out: Path, settle) -> None:
     viewer.layers.selection.active = img
     settle(20)
     _save(viewer.screenshot(canvas_only=True, flash=False), out / "napari_real_ct.png", 900)
+    viewer.close()
+
+
+def _real_mr_four_up(work: Path, out: Path, settle) -> None:
+    import importlib.util
+    import os
+
+    import napari
+
+    from mlarray.cli import main as mlarray_cli
+    from mlarray.demo import PLUGIN_NAME
+    from napari_mlarray import orthogonal_views
+
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or spec.origin is None:
+        print("skipped napari_real_mr_four_up.png: nilearn is not installed")
+        return
+    template = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+    src = os.path.join(os.path.dirname(spec.origin), "datasets", "data", template)
+    dst = work / "mni152_t1.mla"
+    mlarray_cli(["convert", "-q", src, str(dst)])
+    viewer = napari.Viewer(title="MLArray: a real MR (MNI152 T1)", show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    img = viewer.open(str(dst), plugin=PLUGIN_NAME)[0]  # percentile window from the stored statistics
+    data = img.data[0] if img.multiscale else img.data
+    point = np.round(img.world_to_data(viewer.dims.point)).astype(int)  # the voxel on screen
+    line = np.array([point, point], dtype=float)
+    line[0, -1] -= data.shape[-1] // 4  # a line across the brain along the last array axis
+    line[1, -1] += data.shape[-1] // 4
+    from napari_mlarray import measure
+
+    m = measure(viewer, img)
+    m.add_lines(line)
+    m.text.size = 12
+    m.mode = "pan_zoom"
+    viewer.layers.selection.active = img
+    ortho = orthogonal_views(viewer, enabled=True)
+    settle(30)
+    _save(viewer.screenshot(canvas_only=False, flash=False), out / "napari_real_mr_four_up.png", 1400)
+    ortho.close()
     viewer.close()
 
 

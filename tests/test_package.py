@@ -77,3 +77,17 @@ def test_docs_code_blocks_are_well_formed(doc):
         assert body.strip(), f"{doc}: an empty code block (a stray ``` line)"
         if info == "python":
             ast.parse(body)
+
+
+def test_readme_python_blocks_name_nothing_they_do_not_define():
+    """Each README example runs as written when pasted alone: a block using a name it neither imports nor
+    defines (the TorchIO example used ``tio`` without importing it) fails ruff's undefined-name check."""
+    import subprocess
+    import sys
+
+    for info, body in _fenced_blocks((ROOT / "README.md").read_text(encoding="utf-8")):
+        if info != "python":
+            continue
+        run = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F821",
+                              "--stdin-filename", "readme_block.py", "-"], input=body, capture_output=True, text=True)
+        assert run.returncode == 0, f"{run.stdout}\n{body}"

@@ -142,16 +142,18 @@ def test_seg_export_chooses_the_series_its_source_names(tmp_path, with_reference
 
 def _missing_required(path):
     """Type 1 (absent or empty) and Type 2 (absent) attributes of the mandatory modules of the file's IOD,
-    as highdicom's tables of the standard (PS3.3) list them."""
+    and of every optional or conditional module the file includes (one of its attributes is present: an
+    included module must be complete), as highdicom's tables of the standard (PS3.3) list them."""
     from highdicom._standard_utils import construct_module_tree, get_iod_module_map, get_sop_class_iod_map
 
     ds = pydicom.dcmread(path)
     iod = get_sop_class_iod_map()[str(ds.SOPClassUID)]
     missing = []
     for module in get_iod_module_map()[iod]:
-        if module["usage"] != "M":
+        attributes = construct_module_tree(module["key"])["attributes"]
+        if module["usage"] != "M" and not any(kw in ds for kw in attributes):
             continue
-        for kw, item in construct_module_tree(module["key"])["attributes"].items():
+        for kw, item in attributes.items():
             kind = item["type"].value
             if kind in ("1", "2") and kw not in ds or kind == "1" and kw in ds and ds[kw].is_empty:
                 missing.append(f"{module['key']}:{kw} (type {kind})")

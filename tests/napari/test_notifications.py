@@ -51,3 +51,35 @@ def test_warning_is_notified_once_inside_the_event_loop(make_napari_viewer, obli
         viewer.open(str(other), plugin=PLUGIN)
     ours = [m for m in _warnings_recorded(notification_manager, start) if m.startswith("obl2:")]
     assert len(ours) == 1 and "oblique" in ours[0]
+
+
+_STEPPING_SESSION = """
+import sys
+from qtpy.QtWidgets import QApplication
+import napari
+
+viewer = napari.Viewer(show=True)
+viewer.open(sys.argv[1], plugin="mlarray")
+app = QApplication.instance()
+for k in range(6):  # a user moving the slider through the oblique volume
+    viewer.dims.set_current_step(0, viewer.dims.current_step[0] + 1)
+    app.processEvents()
+viewer.close()
+"""
+
+
+def test_stepping_through_an_oblique_file_says_so_once_on_the_terminal(oblique_file, tmp_path):
+    """A script's terminal (a trial user's: napari repeated its non-orthogonal slicing warning on every
+    step): the plugin's own warning once, napari's per-slice copy of the same news not at all."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "session.py"
+    script.write_text(_STEPPING_SESSION)
+    run = subprocess.run([sys.executable, str(script), str(oblique_file)], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONWARNINGS": "default"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    terminal = run.stdout + run.stderr
+    assert terminal.count("the image axes are oblique to the world axes") == 1, terminal[-3000:]
+    assert "Non-orthogonal slicing is being requested" not in terminal, terminal[-3000:]

@@ -156,7 +156,10 @@ def _template(record: ImageRecord) -> tuple[Any, str]:
 # and A.3/A.4 (CT/MR). Type 2 may be empty when unknown; Type 1 get a value. UIDs and per-slice values
 # are set by write_series itself.
 _TYPE2_EMPTY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-                "ReferringPhysicianName", "StudyID", "AccessionNumber")
+                "ReferringPhysicianName", "StudyID", "AccessionNumber",
+                # General Equipment (mandatory for CT; included in a Secondary Capture whose header kept any
+                # of its attributes, e.g. InstitutionName, and then complete): its one Type 2 attribute
+                "Manufacturer")
 _SC_TYPE1 = {"Modality": "OT", "ConversionType": "WSD"}  # OT: other; WSD: workstation (PS3.3 C.8.6.1)
 
 
@@ -214,6 +217,8 @@ def write_series(record: ImageRecord, dst: str) -> str:
             ds.file_meta = meta
             ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
             ds.SeriesInstanceUID, ds.FrameOfReferenceUID = series_uid, for_uid
+            if "PositionReferenceIndicator" not in ds:  # Type 2 of the Frame of Reference module written here
+                ds.PositionReferenceIndicator = ""
             ds.InstanceNumber = k + 1
             ipp = aff[:3, 3] + aff[:3, 0] * k
             ds.ImagePositionPatient = [_ds(v) for v in ipp]

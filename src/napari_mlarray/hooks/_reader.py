@@ -37,6 +37,7 @@ def read_mla(path: PathOrPaths) -> list:
 
     from .._notify import relayed_warnings
     from .._remote import layer_data_from_url
+    from ..layers._geometry import silence_napari_oblique_repeats
     from ..layers._to_layers import layer_data_from_path
 
     paths = list(path) if isinstance(path, (list, tuple)) else [path]
@@ -47,6 +48,7 @@ def read_mla(path: PathOrPaths) -> list:
                 out.extend(layer_data_from_url(p))
             else:
                 out.extend(layer_data_from_path(os.fspath(p)))
+    silence_napari_oblique_repeats()  # the plugin has said it once per file (see ..layers._geometry)
     _watch()
     return out
 

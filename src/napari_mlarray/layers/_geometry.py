@@ -240,6 +240,23 @@ def _warn_once(key: Hashable, message: str) -> None:
     warnings.warn(message, UserWarning, stacklevel=3)
 
 
+# napari's own words for an oblique layer, which it repeats on every slice of every layer (dozens of lines
+# per slider move; Python's "once" cannot hold it back, as napari's warning filters keep resetting the
+# registries). The plugin's warning for an oblique file says the same once per file, so once it has been
+# given napari's repeats are silenced (an "ignore" filter for that one message; every other warning is
+# untouched).
+_NAPARI_NON_ORTHOGONAL = "Non-orthogonal slicing is being requested"
+
+
+def silence_napari_oblique_repeats() -> None:
+    """Silence napari's per-slice non-orthogonal warning once the plugin has warned of an oblique file.
+
+    Called by the reader after its read: a filter set during the read would be undone by the
+    ``catch_warnings`` block that relays the read's warnings to napari."""
+    if any(isinstance(k, tuple) and k[:1] == ("oblique",) for k in _warned):
+        warnings.filterwarnings("ignore", message=_NAPARI_NON_ORTHOGONAL, category=UserWarning)
+
+
 def _valid_unit(u: str) -> bool:
     try:
         from napari.utils.transforms._units import get_units_from_name

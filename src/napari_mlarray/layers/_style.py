@@ -11,7 +11,7 @@ from numpy.typing import DTypeLike
 from mlarray._metadata.channels import CHANNEL_COLORS, CHANNEL_VISIBLE, CHANNEL_WINDOWS, channel_list, hex_color
 from mlarray.meta import Meta
 
-from ..radiology._windows import stored_window, window_limits
+from ._windows import stored_window, window_limits
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari.layers import Layer
