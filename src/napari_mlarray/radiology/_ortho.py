@@ -108,6 +108,14 @@ def _share_the_window(dock: Any) -> None:
     window.resizeDocks([dock], [max(int(free * _VIEWS_SHARE), 200)], Qt.Orientation.Horizontal)
 
 
+_UNFITTED_ZOOM = 1e-4  # screen pixels per world unit: a 1 km field of view on a 100-pixel canvas
+
+
+def _camera(model: Any) -> Any:
+    scene = getattr(model, "scene", None)  # napari >= 0.9: model.scene.camera; model.camera before
+    return scene.camera if scene is not None else model.camera
+
+
 def _frame(viewer: Any) -> str:
     for layer in viewer.layers:
         frame = (getattr(layer, "metadata", None) or {}).get("mlarray_world")
@@ -140,7 +148,7 @@ class OrthogonalViews:
         # the point the views cross at (world); the main viewer's dims.point follows it on the axes it slices
         self._point: tuple = tuple(viewer.dims.point)
         self._main_written: tuple = self._point  # the main viewer's point as this module last left it
-        self._hidden: list = []  # (layer copy, visibility to give it) once its view is set up
+        self._hidden: list = []  # (layer copy, its main layer) to show once its view is set up
         self.widget = QSplitter(Qt.Orientation.Vertical)
         self.widget.setObjectName("mlarray_orthogonal_views")
         # each view's slice slider is this module's, not napari's: every step then runs through the
@@ -180,11 +188,14 @@ class OrthogonalViews:
             for layer in list(viewer.layers):
                 self._add(layer)
             self._from_main()
-            self._show_copies()
-            for model in self.views.values():
-                model.reset_view()
-        # Qt sizes the new canvases (and narrows the main one) only when it next lays the window out, so a fit
-        # now used the old sizes and cropped the anatomy: fit again once the layout has settled.
+        # Qt sizes the new canvases (and narrows the main one) only when it next lays the window out: a fit now
+        # would use the old sizes (cropping the anatomy), and napari picks a pyramid level on each draw, hidden
+        # layers included: at the placeholder size and zoom it took full resolution, then read full-resolution
+        # coronal and sagittal planes when shown (at 1024³ those reads grew the process by 200 MB). Until the
+        # views are fitted and their layers shown, once the layout has settled, they are zoomed far out, where
+        # napari's choice is the coarsest level.
+        for model in self.views.values():
+            _camera(model).zoom = _UNFITTED_ZOOM
         from qtpy.QtCore import QTimer
 
         me = weakref.ref(self)
@@ -193,6 +204,8 @@ class OrthogonalViews:
             views = me()
             if views is not None:
                 views.fit()
+                with _slicing_warned_once():
+                    views._show_copies()
 
         QTimer.singleShot(0, fit_if_shown)
 
@@ -250,7 +263,7 @@ class OrthogonalViews:
                 copy = Layer.create(data, {**state, "visible": False}, kind)
                 model.layers.append(copy)
                 copies[plane] = copy
-                self._hidden.append((copy, bool(state.get("visible", True))))
+                self._hidden.append((copy, layer))
         finally:
             self._busy = busy
         self._copies[id(layer)] = copies
@@ -277,8 +290,8 @@ class OrthogonalViews:
     def _show_copies(self) -> None:
         busy, self._busy = self._busy, True  # the main layer's visibility, not a user's change
         try:
-            for copy, visible in self._hidden:
-                copy.visible = visible
+            for copy, main in self._hidden:
+                copy.visible = main.visible
         finally:
             self._busy = busy
             self._hidden.clear()
