@@ -365,6 +365,34 @@ def test_turning_the_views_off_leaves_one_working_canvas(make_napari_viewer, ct_
     orthogonal_views(viewer, enabled=False)
 
 
+def test_scrolling_a_view_re_reads_only_the_slices_that_changed(make_napari_viewer, ct_files, qtbot):
+    """A step in the coronal view re-slices the coronal view alone (the others only move their crosshair); a step
+    in the axial view also re-slices the main canvas, which shows the axial plane."""
+    viewer = make_napari_viewer(show=True)
+    ortho = _views(viewer, ct_files)
+    qtbot.wait(200)  # the views are fitted and their layers shown
+    ct = viewer.layers["ct"]
+    layers = {"main": ct, **{p: m.layers["ct"] for p, m in ortho.views.items()}}
+    sliced = {name: 0 for name in layers}
+
+    def counter(name):
+        def count(event=None):
+            sliced[name] += 1
+        return count
+
+    for name, layer in layers.items():
+        layer.events.set_data.connect(counter(name))  # napari emits it for each new slice of a layer
+    before = ortho.crosshair_lines("axial").copy()
+    slider = ortho.sliders["coronal"]
+    slider.setValue(slider.value() + 3)
+    assert sliced == {"main": 0, "axial": 0, "coronal": 1, "sagittal": 0}
+    assert not np.allclose(ortho.crosshair_lines("axial"), before)  # the axial view's crosshair moved
+    slider = ortho.sliders["axial"]
+    slider.setValue(slider.value() + 2)
+    assert sliced == {"main": 1, "axial": 1, "coronal": 1, "sagittal": 0}
+    ortho.close()
+
+
 def test_views_step_as_the_main_viewer_and_show_layers_added_later(make_napari_viewer, ct_files):
     from napari_mlarray import measure
 
