@@ -40,3 +40,12 @@ def test_whole_channel_lists_are_fine(tmp_path):
     path = _file(tmp_path, {"channel_names": ["DAPI", "GFP"], "channel_colors": ["#0000ff", "#00ff00"],
                             "channel_windows": [[200, 20000], [0, 500]], "channel_visible": [True, False]})
     assert cli(["validate", str(path)]) == 0
+
+
+def test_the_display_window_is_checked_when_present(tmp_path, capsys):
+    good = _file(tmp_path, {"display_window": [-160, 240]}, labels=("spatial_y", "spatial_x"))
+    assert cli(["validate", str(good)]) == 0
+    path = _file(tmp_path, {"display_window": [240, -160]}, labels=("spatial_y", "spatial_x"))
+    assert cli(["validate", str(path)]) == 1
+    out = capsys.readouterr()
+    assert "extra.display_window" in out.out + out.err

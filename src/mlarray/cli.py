@@ -21,6 +21,7 @@ from ._file.resume import existing_output_problem
 from ._metadata.validate import validate
 from ._published import cli_api as _compat
 from ._published.cli_api import cli_print_header, header_to_source_meta, print_header
+from ._remote import absolute, named_path
 from ._untrusted.term import printable
 from .convert._bridge import companion_outputs, convert_file, output_name
 from .convert._orient import parse_orientation
@@ -162,7 +163,7 @@ _MAX_ERROR = 2000
 def cmd_info(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
-        if not path.lower().endswith(".mla"):
+        if not named_path(path).lower().endswith(".mla"):
             print(f"mlarray info: {printable(path)}: not an .mla file; convert it first: "
                   f"mlarray convert {printable(path)} OUT.mla", file=sys.stderr)
             status = 1
@@ -212,7 +213,7 @@ def _expand_sources(sources: Sequence[str], one_output: bool = False) -> list[st
     series folders gives its largest series)."""
     out: list[str] = []
     for s in sources:
-        if any(c in s for c in "*?["):
+        if not remote.is_url(s) and any(c in s for c in "*?["):  # a URL's "?" starts its query
             matches = sorted(glob.glob(s))
             if not matches:
                 raise FileNotFoundError(f"no file matches {s!r}")
@@ -229,13 +230,14 @@ def _plan(sources: list[str], dst: str, to_suffix: Optional[str]) -> list[tuple[
     if to_suffix and to_suffix.lower().strip(".") in ("dicom", "dcm"):  # one series folder per .mla
         os.makedirs(dst, exist_ok=True)
         return [(s, os.path.join(dst, output_name(s, "")) + os.sep) for s in sources]
-    if (not many and registry.MLA.matches(sources[0]) and (os.path.isdir(dst) or dst.endswith(os.sep)) and not to_suffix
-            and not registry.is_store(dst)):
+    if (not many and registry.MLA.matches(named_path(sources[0])) and (os.path.isdir(dst) or dst.endswith(os.sep))
+            and not to_suffix and not registry.is_store(dst)):
         return [(sources[0], dst if dst.endswith(os.sep) else dst + os.sep)]  # .mla -> DICOM series folder
     if many or ((os.path.isdir(dst) or dst.endswith(os.sep)) and not registry.is_store(dst)):  # a store: one output
         os.makedirs(dst, exist_ok=True)
         suffix = to_suffix or ".mla"
-        pairs = [(s, os.path.join(dst, output_name(s, (to_suffix or ".nii.gz") if registry.MLA.matches(s) else suffix)))
+        mla_to = to_suffix or ".nii.gz"
+        pairs = [(s, os.path.join(dst, output_name(s, mla_to if registry.MLA.matches(named_path(s)) else suffix)))
                  for s in sources]
         return _distinct_outputs(pairs)
     return [(sources[0], dst)]
@@ -300,7 +302,7 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size: _PatchSize = "default
 
     ``jobs=N`` runs N local processes; ``scheduler`` (a ``dask.distributed`` address, ``Client`` or
     ``LocalCluster``) runs the same tasks on a cluster. Both go through one executor loop. Paths are
-    made absolute before they are shipped (workers need not share our working directory). A task
+    made absolute before they are shipped (workers need not share our working directory; URLs stay URLs). A task
     whose worker dies counts as a failure of that file only, and any temporary output it left
     beside the target is removed: outputs appear whole (atomic rename) or not at all.
     """
@@ -325,9 +327,8 @@ def run_batch(pairs: list[tuple[str, str]], *, patch_size: _PatchSize = "default
                 if bar:
                     bar.done()
             return results
-        ref = os.path.abspath(reference) if reference else None
-        futures = {ex.submit(_convert_one, os.path.abspath(s), os.path.abspath(d) + (os.sep if d.endswith(os.sep)
-                                                                                   else ""),
+        ref = absolute(reference) if reference else None
+        futures = {ex.submit(_convert_one, absolute(s), os.path.abspath(d) + (os.sep if d.endswith(os.sep) else ""),
                              patch_size, seg, None, True, orient, ref, write_kw, series_uid): (s, d)
                    for s, d in pairs}
         for fut in as_completed(futures):

@@ -79,7 +79,8 @@ def write_sample_files(directory: Union[str, os.PathLike], size: Optional[int] =
               "RescaleSlope": 1.0, "RescaleIntercept": 0.0, "note": "synthetic phantom, not patient data"}
     image_meta = Meta(spatial=spatial(), is_seg=False, classes=samples.PHANTOM_CLASSES,
                       bbox=MetaBbox(bboxes=boxes, labels=labels, scores=scores),
-                      source=source, source_format="synthetic", extra={"demo": True, "window": [-160, 240]})
+                      source=source, source_format="synthetic", extra={"demo": True, "display_window": [-160, 240],
+                                                                       "value_unit": "HU"})
     MLArray(samples.ct_phantom(shape), meta=image_meta, compressed=False).save(paths["image"], pyramid=True)
     seg_meta = Meta(spatial=spatial(), is_seg=True, classes=samples.PHANTOM_CLASSES,
                     source={"generator": "mlarray.samples.ct_phantom_labels", "shape": list(shape)},

@@ -102,3 +102,34 @@ def test_a_channel_off_in_ome_zarr_opens_hidden_and_stays_off_on_export(make_nap
     attrs = dict(zarr.open_group(str(back), mode="r").attrs)
     chans = (attrs.get("ome") or attrs)["omero"]["channels"]
     assert [c["active"] for c in chans] == [True, False, True]
+
+
+def test_a_window_set_in_napari_is_the_window_the_saved_file_reopens_with(make_napari_viewer, tmp_path):
+    """A trial user applied the bone window, saved with napari's save and reopened: the old window was back."""
+    pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    from napari_mlarray import window
+
+    src = tmp_path / "ct.mla"
+    assert cli(["convert", get_testdata_file("CT_small.dcm"), str(src)]) == 0
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(src), plugin=PLUGIN)
+    opened_with = tuple(layer.contrast_limits)
+    bone = window(layer, "bone")
+    assert bone != opened_with
+    out = tmp_path / "ct_bone.mla"
+    viewer.layers.selection = {layer}
+    viewer.layers.save(str(out), selected=True, plugin=PLUGIN)
+    assert MLArray.open(out).meta.extra["display_window"] == list(bone)
+    (again,) = make_napari_viewer().open(str(out), plugin=PLUGIN)
+    assert tuple(again.contrast_limits) == pytest.approx(bone)
+
+
+def test_the_demo_opens_in_the_soft_tissue_window_it_stores(make_napari_viewer, tmp_path):
+    from mlarray.demo import write_sample_files
+
+    paths = write_sample_files(tmp_path, 64)
+    layers = make_napari_viewer().open(str(paths["image"]), plugin=PLUGIN)
+    image = next(ly for ly in layers if type(ly).__name__ == "Image")
+    assert tuple(image.contrast_limits) == (-160.0, 240.0)

@@ -21,7 +21,7 @@ def test_manifest_is_valid():
     ids = {c.id for c in manifest.contributions.commands}
     for cmd in ("get_reader", "write_image", "write_labels", "write_shapes", "write_layers", "save_as"):
         assert f"mlarray.{cmd}" in ids
-    assert manifest.contributions.readers[0].filename_patterns == ["*.mla"]
+    assert manifest.contributions.readers[0].filename_patterns == ["*.mla", "*.mla[?]*"]  # [?]: a URL query
     menus = manifest.contributions.menus
     assert [m.command for m in menus["napari/file/io_utilities"]] == ["mlarray.save_as"]
     npe2_cli = shutil.which("npe2")

@@ -108,3 +108,26 @@ def test_saved_measurements_stay_on_the_anatomy_of_a_resampled_image(make_napari
     assert np.allclose(back.data[0], [layer_index(ct, (z0, y0 / 2, x0)), layer_index(ct, (z1, y1 / 2, x1))])
     assert back.features["length_mm"].iloc[0] == pytest.approx(layer.features["length_mm"].iloc[0])
     assert not math.isnan(back.features["mean"].iloc[1])  # statistics read from the coarse image itself
+
+
+def test_values_carry_the_unit_the_file_records(make_napari_viewer, tmp_path):
+    """The README promises the value under the cursor in HU: the demo CT said '75.0' with no unit (a trial
+    user's), since only a DICOM header's Modality named it. A converted CT records ``extra["value_unit"]``."""
+    from pydicom.data import get_testdata_file
+
+    from mlarray.cli import main as mlarray_cli
+    from mlarray.demo import write_sample_files
+    from napari_mlarray import measure
+
+    assert mlarray_cli(["convert", "-q", get_testdata_file("CT_small.dcm"), str(tmp_path / "ct.mla")]) == 0
+    assert MLArray.open(tmp_path / "ct.mla").meta.extra["value_unit"] == "HU"
+    paths = write_sample_files(tmp_path / "demo", 64)
+    viewer = make_napari_viewer()
+    image = next(ly for ly in viewer.open(str(paths["image"]), plugin=PLUGIN) if type(ly).__name__ == "Image")
+    layer = measure(viewer, image)
+    z = int(round(float(image.world_to_data(viewer.dims.point)[0])))
+    data = image.data[0] if image.multiscale else image.data
+    y, x = data.shape[1] // 2, data.shape[2] // 2
+    layer.add_rectangles(np.array([[z, y - 4, x - 4], [z, y - 4, x + 4], [z, y + 4, x + 4], [z, y + 4, x - 4]],
+                                  dtype=float))
+    assert layer.features["label"].iloc[0].endswith(" HU")

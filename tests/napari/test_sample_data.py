@@ -35,8 +35,9 @@ def test_open_sample_all(make_napari_viewer, small_samples):
     # named classes and boxes
     assert [c["name"] for c in lab.metadata["mlarray"]["classes"]] == ["liver", "kidney", "bone", "lung"]
     assert set(shp.features["label"]) == {"liver", "kidney", "lung", "bone"}
-    # CT contrast from the stored stats, in HU
-    lo, hi = img.contrast_limits
+    # CT contrast: the soft-tissue window the sample stores, in HU; the slider reaches the data's range
+    assert tuple(img.contrast_limits) == (-160.0, 240.0)
+    lo, hi = img.contrast_limits_range
     assert lo < -500 and hi > 500
     # image and labels share the world geometry
     np.testing.assert_allclose(img.scale, lab.scale)

@@ -7,7 +7,11 @@ napari shows them and saves what the user set; ``mlarray validate`` checks them:
 - ``extra["channel_colors"]``: one ``"#rrggbb"`` per channel;
 - ``extra["channel_windows"]``: one display window ``[start, end]`` per channel;
 - ``extra["channel_visible"]``: one bool per channel (OME-Zarr ``omero`` ``active``); absent means all shown;
-- ``extra["time_interval"]``: seconds between time points (the ``temporal`` axis' step).
+- ``extra["display_window"]``: the display window ``[start, end]`` of an image without a channel axis (what the
+  napari plugin saves from the layer's contrast limits, so a file reopens as it was left);
+- ``extra["time_interval"]``: seconds between time points (the ``temporal`` axis' step);
+- ``extra["value_unit"]``: the unit of the stored values, e.g. ``"HU"`` for a CT (the DICOM converter sets it
+  from the header; viewers show values and measurements with it).
 
 Each list describes the whole channel axis or nothing: a list whose length differs from the axis
 cannot say which channel an entry belongs to.
@@ -19,8 +23,8 @@ import math
 from typing import Any, Optional, Sequence
 
 __all__ = ["CHANNEL_COLORS", "CHANNEL_LISTS", "CHANNEL_NAMES", "CHANNEL_VISIBLE", "CHANNEL_WINDOWS",
-           "TIME_INTERVAL", "channel_axis_length", "channel_list", "channel_list_problems", "hex_color",
-           "time_interval"]
+           "TIME_INTERVAL", "VALUE_UNIT", "WINDOW", "channel_axis_length", "channel_list", "channel_list_problems",
+           "display_window", "hex_color", "time_interval", "value_unit"]
 
 CHANNEL_NAMES = "channel_names"
 CHANNEL_COLORS = "channel_colors"
@@ -28,6 +32,8 @@ CHANNEL_WINDOWS = "channel_windows"
 CHANNEL_VISIBLE = "channel_visible"
 CHANNEL_LISTS = (CHANNEL_NAMES, CHANNEL_COLORS, CHANNEL_WINDOWS, CHANNEL_VISIBLE)
 TIME_INTERVAL = "time_interval"
+WINDOW = "display_window"
+VALUE_UNIT = "value_unit"
 
 _EXPECTED = {CHANNEL_NAMES: "a non-empty name", CHANNEL_COLORS: 'a colour "#rrggbb"',
              CHANNEL_WINDOWS: "a window [start, end] with start < end", CHANNEL_VISIBLE: "true or false"}
@@ -102,7 +108,22 @@ def channel_list_problems(extra: Any, n: Optional[int]) -> list[tuple[str, str, 
             if bad:
                 out.append((f"{field}[{bad[0]}]", f"{values[bad[0]]!r} is not {_EXPECTED[key]}",
                             f"write {_EXPECTED[key]} for every channel"))
+    if WINDOW in extra and display_window(extra) is None:
+        out.append((f"extra.{WINDOW}", f"{extra[WINDOW]!r} is not {_EXPECTED[CHANNEL_WINDOWS]}",
+                    "write the display window as [start, end], or remove it"))
     return out
+
+
+def value_unit(extra: Any) -> str:
+    """The unit of the stored values (``""`` when not recorded)."""
+    value = extra.get(VALUE_UNIT) if isinstance(extra, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def display_window(extra: Any) -> Optional[list]:
+    """The image's stored display window ``[start, end]`` (None when absent or not one)."""
+    value = extra.get(WINDOW) if isinstance(extra, dict) else None
+    return None if value is None else _entry(CHANNEL_WINDOWS, value)
 
 
 def time_interval(extra: Any) -> Optional[float]:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 import re
 from typing import TYPE_CHECKING, Optional, TypeGuard
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .._errors import MLArrayError
 
 if TYPE_CHECKING:
     from .store import RemoteStore
 
-__all__ = ["is_url", "absolute", "open_url_store", "restore_url"]
+__all__ = ["is_url", "absolute", "named_path", "open_url_store", "restore_url"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # "https:/host/ct.mla": a URL after pathlib.Path (one slash; on Windows a backslash). The scheme has two
@@ -31,6 +31,16 @@ def is_url(path: object) -> TypeGuard[str]:
 def absolute(path: str | os.PathLike) -> str:
     """A local path made absolute (as worker processes need it), a URL as it is."""
     return path if isinstance(path, str) and is_url(path) else os.path.abspath(os.fspath(path))
+
+
+def named_path(path: str | os.PathLike) -> str:
+    """What names the file, for decisions by name (format, output name): a local path as it is; a URL without
+    its query or fragment, percent-escapes decoded (``https://h/head%20ct.mla?X-Amz-Signature=...`` ->
+    ``https://h/head ct.mla``: a signed link names the same file)."""
+    if not is_url(path):
+        return os.fspath(path)
+    parts = urlsplit(path)
+    return f"{parts.scheme}://{parts.netloc}{unquote(parts.path)}"
 
 
 def restore_url(path: str | os.PathLike) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from .._array import MLArray
 from .._file.atomic import atomic_output
+from .._remote import is_url, named_path
 from ..meta import Meta
 from . import dicom_write, read_any
 from ._deidentify import deidentified
@@ -99,8 +101,8 @@ def _intensity(meta: Meta) -> Optional[dict]:
 
 
 def output_name(src: str | os.PathLike, suffix: str = ".mla") -> str:
-    """``ct.nii.gz`` -> ``ct.mla``; a DICOM directory ``series/`` -> ``series.mla``."""
-    path = os.fspath(src).rstrip("/" + os.sep)
+    """``ct.nii.gz`` -> ``ct.mla``; a DICOM directory ``series/`` -> ``series.mla``; a URL by its file name."""
+    path = named_path(src).rstrip("/" + os.sep)
     return strip_extension(Path(path).name, folder=os.path.isdir(path)) + suffix
 
 
@@ -188,10 +190,22 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
         A damaged ``.mla`` source (a chunk whose checksum does not match), before anything is written.
     """
     src, dst = os.fspath(src), os.fspath(dst)
+    if is_url(dst):
+        raise ConversionError(dst, "converting writes local files only (URLs are read)",
+                              "write to a local path, then upload the file")
     src_fmt, dst_fmt = registry.detect(src), registry.detect_output(dst)
     if registry.MLA not in (src_fmt, dst_fmt):
         raise ConversionError(src, "one side of a conversion must be an .mla file",
                               "convert to .mla first, then to the other format")
+    if is_url(src) and src_fmt is not registry.MLA:
+        # other formats are read by their own libraries from local files: fetch it whole, then convert
+        from .._remote.download import download  # the remote extra's transport, needed only here
+
+        with tempfile.TemporaryDirectory(prefix=".mlarray-download-", dir=_download_dir(dst)) as folder:
+            local = download(src, folder)
+            return convert_file(local, dst, patch_size=patch_size, seg=seg, progress=progress, orient=orient,
+                                reference=reference, labels=labels, series_uid=series_uid, deidentify=deidentify,
+                                **write_kw)
     if src_fmt is registry.MLA:  # lazy: a writer that streams (OME-Zarr) never holds the image
         record = read_mla(src, lazy=True)
     else:
@@ -214,6 +228,13 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
     with atomic_output(dst) as tmp:
         dst_fmt.write(record, tmp, **kw)
     return dst
+
+
+def _download_dir(dst: str) -> str:
+    """Beside the output (its disk has room for the result; the system's temporary folder may be small)."""
+    parent = os.path.dirname(os.path.abspath(dst.rstrip("/" + os.sep)))
+    os.makedirs(parent, exist_ok=True)
+    return parent
 
 
 def companion_outputs(src: str | os.PathLike, dst: str | os.PathLike) -> list[str]:

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .._errors import CorruptFileError, LimitExceededError
+from .._metadata.channels import TIME_INTERVAL, VALUE_UNIT
 from .._untrusted.input_guard import check_decoded, dicom_frame_nbytes
 from ..optpkg import have, optional_import
 from ._record import ConversionError, ImageRecord, json_clean
@@ -245,11 +246,14 @@ def make_record(data: np.ndarray, stored_dtype: DTypeLike,
     spacing, origin, direction = geometry
     implicit = source.get("dicom_geometry") == "implicit"
     extra: dict = {}
+    header = source.get("dicom")
+    if isinstance(header, dict) and ((header.get("00080060") or {}).get("Value") or [None])[0] == "CT":
+        extra[VALUE_UNIT] = "HU"  # CT values after the rescale are Hounsfield units (PS3.3 C.8.2.1.1.7)
     if cine_seconds is not None:
         labels = ["temporal", "spatial", "spatial"] + (["channel"] if channel else [])
         spacing, origin, direction = list(spacing)[1:], [0.0, 0.0], np.eye(2).tolist()
-        extra = time_fields(cine_seconds or None)
-        units = ["s" if extra else None] + ["mm" if in_mm else None] * 2 + ([None] if channel else [])
+        extra = {**extra, **time_fields(cine_seconds or None)}
+        units = ["s" if TIME_INTERVAL in extra else None] + ["mm" if in_mm else None] * 2 + ([None] if channel else [])
         axis_units = _micro_axis_units(labels, units)
     else:
         labels = ["spatial"] * 3 + (["channel"] if channel else [])

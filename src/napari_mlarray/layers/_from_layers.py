@@ -23,15 +23,17 @@ from mlarray._metadata.channels import (
     CHANNEL_NAMES,
     CHANNEL_VISIBLE,
     CHANNEL_WINDOWS,
+    WINDOW,
     channel_axis_length,
     channel_list,
+    display_window,
 )
 from mlarray.convert.formats._ngff import unit_from_ngff
 from mlarray.meta import SPATIAL_AXIS_LABELS, Meta, MetaBlosc2, MetaPyramid, MetaStatistics
 
 from ..boxes._layer import bbox_from_shapes
 from ._geometry import data_to_world_matrix, file_affine_from_world, label_str, shown_file_affine, world_rows
-from ._style import colormap_hex
+from ._style import OPENED_WINDOW_KEY, colormap_hex
 from ._views import AxisView
 
 __all__ = ["axis_labels_from_layer", "base_of", "channel_fields_from_layers", "full_resolution", "finest_level",
@@ -196,7 +198,10 @@ def mlarray_from_layer(data: Any, state: dict, layer_type: str) -> MLArray:
         sp_units = [ustr[i] for i in spatial_pos]
         if any(u not in ("pixel", "") for u in sp_units):
             sp.axis_units = [sp_units[layer_sp.index(a)] for a in written_sorted]
-    meta.extra = _whole_channel_lists(meta.extra, channel_axis_length(sp.axis_labels, arr.shape))
+    n_channels = channel_axis_length(sp.axis_labels, arr.shape)
+    meta.extra = _whole_channel_lists(meta.extra, n_channels)
+    if layer_type == "image" and not rgb and n_channels is None:
+        meta.extra = _with_window(meta.extra, state.get("contrast_limits"), md.get(OPENED_WINDOW_KEY))
     if layer_type == "labels":
         meta.is_seg = True
         if meta.classes is None:
@@ -279,7 +284,9 @@ def stack_channel_layers(images: list) -> Optional[MLArray]:
     sp.axis_labels = ["channel", *labels]
     if sp.axis_units is not None and len(sp.axis_units) == nd:
         sp.axis_units = ["", *sp.axis_units]
-    meta.extra = {**meta.extra, **channel_fields_from_layers(states)}
+    # each channel's window is in the channel lists: the first layer's single-image window does not apply
+    extra = {k: v for k, v in meta.extra.items() if k != WINDOW}
+    meta.extra = {**extra, **channel_fields_from_layers(states)}
     return MLArray(_Stacked(arrays), meta=meta)
 
 
@@ -287,6 +294,17 @@ def _whole_channel_lists(extra: Mapping[str, Any], n: Optional[int]) -> dict:
     """``extra`` without channel lists that do not describe the written channel axis (e.g. one
     channel layer saved alone: no channel axis is left for the file's names and colours)."""
     return {k: v for k, v in extra.items() if k not in CHANNEL_LISTS or channel_list(extra, k, n) is not None}
+
+
+def _with_window(extra: Mapping[str, Any], limits: Any, opened: Any) -> dict:
+    """``extra`` with the layer's contrast limits as the image's display window when the user changed them
+    from the window the layer opened with (``opened``; None for a layer not opened from a file), so the file
+    reopens as it was left and an untouched file saves its ``extra`` as it was."""
+    window = display_window({WINDOW: list(limits)}) if limits is not None and len(limits) == 2 else None
+    if window is None or (opened is not None and len(opened) == 2
+                          and np.allclose(window, [float(v) for v in opened], rtol=1e-9, atol=1e-9)):
+        return dict(extra)
+    return {**extra, WINDOW: window}
 
 
 def _channel_name(state: dict, index: int) -> str:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 from numpy.typing import DTypeLike
 
-from mlarray._metadata.channels import CHANNEL_COLORS, CHANNEL_VISIBLE, CHANNEL_WINDOWS, channel_list, hex_color
+from mlarray._metadata.channels import (
+    CHANNEL_COLORS,
+    CHANNEL_VISIBLE,
+    CHANNEL_WINDOWS,
+    channel_list,
+    display_window,
+    hex_color,
+)
 from mlarray.meta import Meta
 
 from ._windows import stored_window, window_limits
@@ -16,8 +23,8 @@ from ._windows import stored_window, window_limits
 if TYPE_CHECKING:  # pragma: no cover
     from napari.layers import Layer
 
-__all__ = ["CHANNEL_COLORMAPS", "RANGE_KEY", "apply_display_range", "box_colors", "colormap_hex", "contrast_limits",
-           "image_display", "labels_colormap"]
+__all__ = ["CHANNEL_COLORMAPS", "OPENED_WINDOW_KEY", "RANGE_KEY", "apply_display_range", "box_colors", "colormap_hex",
+           "contrast_limits", "image_display", "labels_colormap"]
 
 # Colours for boxes whose label is not in the class table, and for channels.
 _PALETTE = [(0.0, 1.0, 0.0, 1.0), (1.0, 0.0, 1.0, 1.0), (0.0, 1.0, 1.0, 1.0), (1.0, 1.0, 0.0, 1.0),
@@ -30,6 +37,9 @@ _NAMED_COLORMAPS = {"#ff00ff": "magenta", "#00ff00": "green", "#00ffff": "cyan",
 # napari's contrast_limits_range (it follows the initial limits), so it is set once the layer is in a
 # viewer (:func:`apply_display_range`).
 RANGE_KEY = "mlarray_range"
+# Layer metadata: the contrast limits the layer opened with. A save stores the layer's window in the
+# file (``extra["display_window"]``) only when the user changed it, so an untouched file saves as it was.
+OPENED_WINDOW_KEY = "mlarray_opened_window"
 
 
 def _data_range(meta: Meta, dtype: DTypeLike, channel: Optional[int]) -> Optional[tuple[float, float]]:
@@ -104,8 +114,12 @@ def apply_display_range(layer: Layer) -> None:
 
 
 def contrast_limits(meta: Meta, dtype: DTypeLike, channel: Optional[int] = None) -> tuple[float, float]:
-    """The window the original header asks for (DICOM WindowCenter/Width), else the 0.5/99.5
-    percentiles of the stored statistics (of ``channel`` when stored per channel)."""
+    """The window the image was saved in (``extra["display_window"]``), else the one the original header asks for
+    (DICOM WindowCenter/Width), else the 0.5/99.5 percentiles of the stored statistics (of ``channel`` when
+    stored per channel)."""
+    saved = display_window(meta.extra) if channel is None else None
+    if saved is not None:
+        return float(saved[0]), float(saved[1])
     stored = stored_window(meta.source) if channel is None else None
     if stored is not None:
         return window_limits(*stored)

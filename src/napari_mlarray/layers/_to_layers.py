@@ -17,7 +17,7 @@ from ._frame import frame_beside_open_layers
 from ._geometry import Geometry, world_frame
 from ._measurements import measurements_layer
 from ._roles import ROLE_IMAGE, ROLE_LABELS
-from ._style import RANGE_KEY, image_display, labels_colormap
+from ._style import OPENED_WINDOW_KEY, RANGE_KEY, image_display, labels_colormap
 from ._views import AxisView, EditableAxisView
 
 __all__ = ["layer_data_from_path", "layers_from_mlarray"]
@@ -102,6 +102,7 @@ def layers_from_mlarray(ml: MLArray, path: Optional[str] = None, name: Optional[
             kwargs.update(rgb=True)
         elif not is_seg:
             display, md[RANGE_KEY] = image_display(meta, dtype, ch, len(channels) if ch is not None else None)
+            md[OPENED_WINDOW_KEY] = [float(v) for v in display["contrast_limits"]]
             kwargs.update(display, rgb=False)
         out.append((data if len(data) > 1 else data[0], kwargs, "labels" if is_seg else "image"))
     sp_shape = [shape[a] for a in spatial]

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from mlarray._metadata.channels import value_unit as stored_value_unit
 from mlarray.affines import OPPOSITE_LETTER
 
 __all__ = ["enable_window_level", "disable_window_level", "enable_cursor_readout", "disable_cursor_readout",
@@ -168,8 +169,12 @@ def _full_resolution_value(layer: Any, world: np.ndarray, viewer: Any = None) ->
 
 
 def value_unit(layer: Any) -> str:
-    """The unit of the image's values a reader names: ``"HU"`` for a CT from DICOM, else ``""``."""
+    """The unit of the image's values: the file's ``extra["value_unit"]``; for files converted before it was
+    recorded, ``"HU"`` for a CT from DICOM; else ``""``."""
     mapping = (layer.metadata or {}).get("mlarray") or {}
+    stored = stored_value_unit(mapping.get("extra"))
+    if stored:
+        return stored
     header = (mapping.get("source") or {}).get("dicom") if isinstance(mapping.get("source"), dict) else None
     if isinstance(header, dict):
         modality = (header.get("00080060") or {}).get("Value") or [None]

@@ -15,6 +15,7 @@ from ..layers._adopt import adopt_new_labels
 from ..layers._style import apply_display_range
 from ..radiology._measure import attach_measurements
 from ._anatomy import attach_anatomy
+from ._keep_fit import keep_fit
 from ._labels3d import attach_labels_3d
 from ._open import open_viewers
 from ._plane import show_thin_plane
@@ -120,5 +121,6 @@ def watch_viewer(v) -> None:
         event.connect(handler)
 
     watch_units(v)
+    keep_fit(v)
     for lay in list(v.layers):
         _layer_added(v, lay)

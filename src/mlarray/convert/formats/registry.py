@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..._errors import MLArrayError
+from ..._remote import named_path
 from .._record import ConversionError, ImageRecord
 
 __all__ = ["Format", "Variant", "FORMATS", "MLA", "detect", "detect_output", "by_name", "holds_dicom_files",
@@ -246,7 +247,7 @@ def detect(path: str | os.PathLike) -> Format:
         raise ConversionError(p, f"no DICOM image files found among the folder's {n} file(s), and it is not a "
                                  "Zarr store", "point to the folder of one DICOM series or an OME-Zarr store; "
                                  "'mlarray convert FOLDER OUT/' converts every image in a folder")
-    fmt = _by_extension(os.path.basename(p.rstrip("/" + os.sep)))
+    fmt = _by_extension(os.path.basename(named_path(p).rstrip("/" + os.sep)))  # a signed URL by its file name
     if fmt is not None:
         return fmt
     if os.path.exists(p):
