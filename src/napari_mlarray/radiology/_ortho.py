@@ -202,7 +202,7 @@ class OrthogonalViews:
 
         def fit_if_shown() -> None:
             views = me()
-            if views is not None:
+            if views is not None and not views._closed:
                 views.fit()
                 with _slicing_warned_once():
                     views._show_copies()
