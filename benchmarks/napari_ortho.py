@@ -14,8 +14,11 @@ alone, no reader, no linking). Rounds alternate (floor, plugin, ...) and medians
 * **views on**: ``orthogonal_views(viewer)`` until all three canvases have drawn (processEvents +
   a synchronous repaint of each canvas), vs building the floor's three canvases and drawing them;
 * **scroll**: one slice per step with the view's own slider (the plugin links the main viewer and
-  the other views: every canvas that changed is drawn) vs ``set_current_step`` on the floor's view
-  (its canvas drawn); median ms per step over ``--steps`` steps, per plane;
+  the other views) vs ``set_current_step`` on the floor's view; a step ends when Qt's event loop
+  has painted every canvas whose content it changed (processEvents; an event filter counts the
+  canvases painted, printed beside the times: the scrolled view, the views whose crosshair moved,
+  the main canvas when its slice moved; the floor: its one view); median ms per step over
+  ``--steps`` steps, per plane;
 * **RSS**: growth from before the views are turned on to after scrolling all three, first round
   of each (the plugin's before the floor's in-memory volume exists; the floor's excludes it).
 
@@ -40,10 +43,39 @@ PLANES = ("axial", "coronal", "sagittal")
 
 
 def _draw(app, canvases) -> None:
+    """Every canvas drawn: Qt's pending paints, then a synchronous repaint of each (the frame is on screen)."""
     app.processEvents()
     for c in canvases:
-        c.repaint()  # synchronous paintGL: the frame is on screen
+        c.repaint()  # synchronous paintGL
     app.processEvents()
+
+
+def _frame(app, canvases, watch) -> int:
+    """One frame of a step as the user gets it: Qt's event loop paints (and puts on screen) every canvas whose
+    content the step changed, once. Returns how many canvases it painted."""
+    watch.painted.clear()
+    app.processEvents()
+    return sum(c in watch.painted for c in canvases)
+
+
+def _paint_watch(canvases):
+    """An event filter on ``canvases`` recording which of them Qt paints (public Qt API: QObject.eventFilter)."""
+    from qtpy.QtCore import QEvent, QObject
+
+    class Watch(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.painted: list = []
+
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+            if event.type() == QEvent.Type.Paint and obj not in self.painted:
+                self.painted.append(obj)
+            return False
+
+    watch = Watch()
+    for c in canvases:
+        c.installEventFilter(watch)
+    return watch
 
 
 def _median_ms(times: list) -> float:
@@ -62,20 +94,23 @@ def _plugin_round(viewer, app, steps: int) -> dict:
     canvases = [main, *(qt.canvas.native for qt in ortho._qt.values())]
     _draw(app, canvases)
     on = time.perf_counter() - t0
-    scroll = {}
+    watch = _paint_watch(canvases)
+    scroll, drawn = {}, {}
     for plane in PLANES:
         slider = ortho.sliders[plane]
-        times = []
+        times, counts = [], []
         for _ in range(steps):
             t = time.perf_counter()
             slider.setValue(slider.value() + 1)
-            _draw(app, canvases)
+            counts.append(_frame(app, canvases, watch))
             times.append(time.perf_counter() - t)
-        scroll[plane] = _median_ms(times)
+        scroll[plane], drawn[plane] = _median_ms(times), max(counts)
+    for c in canvases:
+        c.removeEventFilter(watch)
     rss = _rss_mb() - rss0
     orthogonal_views(viewer, enabled=False)
     _draw(app, [main])
-    return {"on_s": on, "scroll_ms": scroll, "rss_mb": rss}
+    return {"on_s": on, "scroll_ms": scroll, "rss_mb": rss, "canvases": drawn}
 
 
 def _floor_round(viewer, app, volume, layer, steps: int) -> dict:
@@ -102,15 +137,16 @@ def _floor_round(viewer, app, volume, layer, steps: int) -> dict:
     canvases = [q.canvas.native for q in qts.values()]
     _draw(app, canvases)
     on = time.perf_counter() - t0
-    scroll = {}
+    watch = _paint_watch(canvases)
+    scroll, drawn = {}, {}
     for k, (p, m) in enumerate(models.items()):
-        times = []
+        times, counts = [], []
         for _ in range(steps):
             t = time.perf_counter()
             m.dims.set_current_step(k, m.dims.current_step[k] + 1)
-            _draw(app, [canvases[k]])
+            counts.append(_frame(app, canvases, watch))
             times.append(time.perf_counter() - t)
-        scroll[p] = _median_ms(times)
+        scroll[p], drawn[p] = _median_ms(times), max(counts)
     rss = _rss_mb() - rss0
     viewer.window.remove_dock_widget(dock)
     for m in models.values():
@@ -119,7 +155,7 @@ def _floor_round(viewer, app, volume, layer, steps: int) -> dict:
         q.close()
         q.deleteLater()
     app.processEvents()
-    return {"on_s": on, "scroll_ms": scroll, "rss_mb": rss}
+    return {"on_s": on, "scroll_ms": scroll, "rss_mb": rss, "canvases": drawn}
 
 
 def measure(path: str, rounds: int, steps: int) -> dict:
@@ -150,7 +186,8 @@ def measure(path: str, rounds: int, steps: int) -> dict:
 
     def med(results: list) -> dict:
         return {"on_s": float(np.median([r["on_s"] for r in results])),
-                "scroll_ms": {p: float(np.median([r["scroll_ms"][p] for r in results])) for p in PLANES}}
+                "scroll_ms": {p: float(np.median([r["scroll_ms"][p] for r in results])) for p in PLANES},
+                "canvases": {p: max(r["canvases"][p] for r in results) for p in PLANES}}
 
     viewer.close()
     return {"plugin": med(plugin), "floor": med(floor), "rss_growth_mb": plugin[0]["rss_mb"],
@@ -191,7 +228,8 @@ def main(argv=None) -> int:
     print(f"{'views on (s)':24s}{p['on_s']:10.2f}{f['on_s']:14.2f}{p['on_s'] / f['on_s']:8.2f}{'<= 1.5x':>12s}")
     for plane in PLANES:
         a, b = p["scroll_ms"][plane], f["scroll_ms"][plane]
-        print(f"{'scroll ' + plane + ' (ms/step)':24s}{a:10.1f}{b:14.1f}{a / b:8.2f}{'<= 50 ms':>12s}")
+        print(f"{'scroll ' + plane + ' (ms/step)':24s}{a:10.1f}{b:14.1f}{a / b:8.2f}{'<= 50 ms':>12s}"
+              f"   canvases drawn per step: {p['canvases'][plane]} / {f['canvases'][plane]}")
     rr, fr = res["rss_growth_mb"], res["floor_rss_growth_mb"]
     print(f"{'RSS growth (MB)':24s}{rr:10.0f}{fr:14.0f}{rr / fr if fr > 0 else float('nan'):8.2f}{'<= +150 MB':>12s}")
     return 0

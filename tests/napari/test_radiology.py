@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("napari")
 
-from conftest import PLUGIN, layer_index  # noqa: E402
+from conftest import PLUGIN, camera, layer_index  # noqa: E402
 
 from mlarray import Meta, MLArray  # noqa: E402
 from mlarray.cli import main as mlarray_cli  # noqa: E402
@@ -278,7 +278,7 @@ def test_orthogonal_views_share_the_data_and_show_three_planes(make_napari_viewe
     assert set(ortho.views) == {"axial", "coronal", "sagittal"}
     main_layers = [lay for lay in viewer.layers]
     for plane, model in ortho.views.items():
-        copies = [lay for lay in model.layers if (lay.metadata or {}).get("mlarray_role") != "crosshair"]
+        copies = list(model.layers)  # the views' layers are the main viewer's, nothing else (no crosshair layer)
         assert [c.name for c in copies] == [m.name for m in main_layers]
         for copy, main in zip(copies, main_layers):
             if main.__class__.__name__ in ("Image", "Labels"):
@@ -302,21 +302,23 @@ def test_orthogonal_views_link_slices_both_ways_and_follow_properties(make_napar
     point = list(viewer.dims.point)
     point[0] += 2 * step
     viewer.dims.point = tuple(point)
-    for model in ortho.views.values():  # the same slice (a view's point sits on its nearest slice)
-        assert abs(model.dims.point[0] - viewer.dims.point[0]) <= step / 2 + 1e-6
-    # a view's slider -> main viewer and the other views
+    # the axial view shows that slice (a view's point sits on its nearest slice); the coronal and sagittal
+    # views' horizontal crosshair line moves there (world (S, P, L); each view's lines: [line, end, axis])
+    assert abs(ortho.views["axial"].dims.point[0] - viewer.dims.point[0]) <= step / 2 + 1e-6
+    for plane in ("coronal", "sagittal"):
+        horizontal = ortho.crosshair_lines(plane)[0]
+        assert np.allclose(horizontal[:, 0], viewer.dims.point[0], atol=1e-4), plane
+    # a view's slider -> main viewer and the other views' crosshairs
     sag = ortho.views["sagittal"]
     sag.dims.set_current_step(2, sag.dims.current_step[2] + 7)
-    assert viewer.dims.point[2] == pytest.approx(sag.dims.point[2])
-    assert ortho.views["axial"].dims.point[2] == pytest.approx(sag.dims.point[2])
-    # the crosshair in the axial view crosses at the other planes
-    cross = [lay for lay in ortho.views["axial"].layers if lay.metadata.get("mlarray_role") == "crosshair"][0]
-    ends = np.array([cross.data_to_world(p) for d in cross.data for p in np.asarray(d)])  # world (S, P, L)
-    assert np.allclose(ends[:, 0], viewer.dims.point[0])
-    assert np.any(np.isclose(ends[:, 2], viewer.dims.point[2]))
+    assert ortho.point[2] == pytest.approx(sag.dims.point[2])
+    for plane in ("axial", "coronal"):  # L is each one's horizontal axis: the vertical line is at the new L
+        vertical = ortho.crosshair_lines(plane)[1]
+        assert np.allclose(vertical[:, 1], sag.dims.point[2], atol=1e-4), plane
     # a click in the coronal view moves the others to the clicked position
     ortho._jump("coronal", (viewer.dims.point[0] - 10.0, viewer.dims.point[1], viewer.dims.point[2] + 3.0))
     assert abs(ortho.views["axial"].dims.point[0] - viewer.dims.point[0]) <= step / 2 + 1e-6  # its nearest slice
+    assert abs(ortho.views["sagittal"].dims.point[2] - ortho.point[2]) <= abs(float(ct.scale[2])) / 2 + 1e-6
     # properties follow in every direction
     ct.contrast_limits = (-200.0, 300.0)
     ax_ct = ortho.views["axial"].layers[ct.name]
@@ -324,7 +326,7 @@ def test_orthogonal_views_link_slices_both_ways_and_follow_properties(make_napar
     ortho.views["coronal"].layers[ct.name].visible = False
     assert ct.visible is False and ax_ct.visible is False
     ortho.crosshair = False
-    assert not cross.visible
+    assert all(ortho.crosshair_lines(p) is None for p in ortho.views)
     ortho.close()
 
 
@@ -361,6 +363,34 @@ def test_turning_the_views_off_leaves_one_working_canvas(make_napari_viewer, ct_
     again = orthogonal_views(viewer, enabled=True)
     assert again is not ortho and len(again.views["axial"].layers) >= 2
     orthogonal_views(viewer, enabled=False)
+
+
+def test_scrolling_a_view_re_reads_only_the_slices_that_changed(make_napari_viewer, ct_files, qtbot):
+    """A step in the coronal view re-slices the coronal view alone (the others only move their crosshair); a step
+    in the axial view also re-slices the main canvas, which shows the axial plane."""
+    viewer = make_napari_viewer(show=True)
+    ortho = _views(viewer, ct_files)
+    qtbot.wait(200)  # the views are fitted and their layers shown
+    ct = viewer.layers["ct"]
+    layers = {"main": ct, **{p: m.layers["ct"] for p, m in ortho.views.items()}}
+    sliced = {name: 0 for name in layers}
+
+    def counter(name):
+        def count(event=None):
+            sliced[name] += 1
+        return count
+
+    for name, layer in layers.items():
+        layer.events.set_data.connect(counter(name))  # napari emits it for each new slice of a layer
+    before = ortho.crosshair_lines("axial").copy()
+    slider = ortho.sliders["coronal"]
+    slider.setValue(slider.value() + 3)
+    assert sliced == {"main": 0, "axial": 0, "coronal": 1, "sagittal": 0}
+    assert not np.allclose(ortho.crosshair_lines("axial"), before)  # the axial view's crosshair moved
+    slider = ortho.sliders["axial"]
+    slider.setValue(slider.value() + 2)
+    assert sliced == {"main": 1, "axial": 1, "coronal": 1, "sagittal": 0}
+    ortho.close()
 
 
 def test_views_step_as_the_main_viewer_and_show_layers_added_later(make_napari_viewer, ct_files):
@@ -453,8 +483,73 @@ def test_status_bar_shows_hounsfield_units_and_patient_position_after_a_mouse_mo
     assert expected in [lab.text() for lab in bar.findChildren(QLabel)]
 
 
-def test_crosshair_width_follows_the_plane_not_the_time_axis(make_napari_viewer, tmp_path):
-    """A 4-D CT (20 time points 500 s apart, 40 mm across): the lines are drawn for the 40 mm plane."""
+def _crosshair_pixels(shot):
+    """The crosshair's green in a screenshot, and where its lines run: (row of the horizontal line, column of
+    the vertical one)."""
+    from napari_mlarray.radiology._crosshair import CROSSHAIR_COLOR
+
+    rgb = np.asarray(shot)[..., :3].astype(int)
+    want = np.array([int(CROSSHAIR_COLOR[i:i + 2], 16) for i in (1, 3, 5)])
+    green = np.abs(rgb - want).max(axis=-1) <= 40
+    return green, (int(np.argmax(green.sum(axis=1))), int(np.argmax(green.sum(axis=0))))
+
+
+def _click(widget, pos):
+    from qtpy.QtCore import QEvent, QPointF, Qt
+    from qtpy.QtGui import QMouseEvent
+    from qtpy.QtWidgets import QApplication
+
+    p = QPointF(*pos)
+    for kind, buttons in ((QEvent.Type.MouseButtonPress, Qt.MouseButton.LeftButton),
+                          (QEvent.Type.MouseButtonRelease, Qt.MouseButton.NoButton)):
+        QApplication.sendEvent(widget, QMouseEvent(kind, p, widget.mapToGlobal(p), Qt.MouseButton.LeftButton,
+                                                   buttons, Qt.KeyboardModifier.NoModifier))
+        QApplication.processEvents()
+
+
+@pytest.mark.parametrize("kind", ["ct", "oblique"])
+def test_a_click_in_a_view_puts_the_crosshair_under_the_mouse(make_napari_viewer, ct_files, tmp_path, qtbot, kind):
+    """What the user sees: after a click in a view, its two lines cross under the mouse (upright, flipped and
+    anisotropic views; an oblique grid too), and the other views took the clicked slice."""
+    from napari_mlarray import orthogonal_views
+
+    viewer = make_napari_viewer(show=True)
+    if kind == "ct":
+        ortho = _views(viewer, ct_files)
+    else:
+        viewer.open(str(_oblique_ct(tmp_path)[0]), plugin=PLUGIN)
+        ortho = orthogonal_views(viewer)
+    qtbot.wait(300)
+    for plane, (fx, fy) in (("coronal", (0.4, 0.6)), ("axial", (0.6, 0.35)), ("sagittal", (0.45, 0.45))):
+        qt = ortho._qt[plane]
+        widget = qt.canvas.native
+        at = (widget.width() * fx, widget.height() * fy)
+        _click(widget, at)
+        qtbot.wait(50)
+        shot = np.asarray(qt.screenshot(flash=False))
+        sy, sx = shot.shape[0] / widget.height(), shot.shape[1] / widget.width()
+        green, (row, col) = _crosshair_pixels(shot)
+        assert green.sum() > 50, plane
+        # the lines are at the clicked point's slices: within half a slice (on screen) of the mouse
+        zoom = camera(ortho.views[plane]).zoom
+        half = [zoom * float(ortho.views[plane].dims.range[a][2]) / 2 for a in ortho.views[plane].dims.displayed]
+        assert abs(row - at[1] * sy) <= 2 + half[0] * sy and abs(col - at[0] * sx) <= 2 + half[1] * sx, (
+            plane, (row, col), at, half)
+        for other, model in ortho.views.items():  # the clicked point's slice in every view
+            normal = [a for a in range(3) if a not in model.dims.displayed][0]
+            step = float(model.dims.range[normal][2])
+            assert abs(model.dims.point[normal] - ortho.point[normal]) <= step / 2 + 1e-6, (plane, other)
+        for axis in viewer.dims.not_displayed:  # and the main canvas its slice through it
+            assert viewer.dims.point[axis] == pytest.approx(ortho.point[axis]), plane
+    ortho.crosshair = False
+    qtbot.wait(50)
+    assert _crosshair_pixels(ortho._qt["axial"].screenshot(flash=False))[0].sum() == 0
+    ortho.close()
+
+
+def test_the_crosshair_is_drawn_in_the_plane_of_a_4d_ct(make_napari_viewer, tmp_path, qtbot):
+    """A 4-D CT (20 time points 500 s apart, 40 mm across): each view's lines cross at the point in its own
+    40 mm plane, and stay there when the time slider moves."""
     from napari_mlarray import orthogonal_views
 
     vol = np.random.default_rng(1).integers(0, 100, size=(20, 10, 40, 40)).astype(np.int16)
@@ -466,12 +561,18 @@ def test_crosshair_width_follows_the_plane_not_the_time_axis(make_napari_viewer,
     viewer = make_napari_viewer(show=True)
     viewer.open(str(tmp_path / "perfusion.mla"), plugin=PLUGIN)
     ortho = orthogonal_views(viewer)
+    viewer.dims.set_current_step(0, 5)
+    qtbot.wait(200)
     for plane, model in ortho.views.items():
-        cross = [lay for lay in model.layers if lay.metadata.get("mlarray_role") == "crosshair"][0]
-        extent = np.asarray(model.layers.extent.world, dtype=float)[:, list(model.dims.displayed)]
-        across = float(np.ptp(extent, axis=0).max())
-        assert across < 50  # the plane is the 40 mm one
-        assert 0 < cross.edge_width[0] <= 0.01 * across, plane
+        shown = list(model.dims.displayed)
+        assert 0 not in shown  # time is never a view's axis
+        lines = ortho.crosshair_lines(plane)
+        point = np.asarray(ortho.point, dtype=float)[shown]
+        assert np.allclose(lines[0][:, 0], point[0]) and np.allclose(lines[1][:, 1], point[1]), plane
+        extent = np.asarray(model.layers.extent.world, dtype=float)[:, shown]
+        assert np.ptp(lines[0][:, 1]) <= 50 and np.ptp(lines[1][:, 0]) <= 50  # across the 40 mm plane
+        assert _crosshair_pixels(ortho._qt[plane].screenshot(flash=False))[0].sum() > 20, plane
+        assert np.all(lines >= extent[0] - 1e-3) and np.all(lines <= extent[1] + 1e-3), plane
     ortho.close()
 
 

@@ -12,11 +12,16 @@ built here from public pieces instead: one ``ViewerModel`` per plane, drawn by n
   napari keeps one slice per layer object, which is why each canvas needs a layer object of its
   own. Display properties (visibility, contrast, colormap, opacity, selected label, …) follow in
   every direction, and a stroke painted in any view redraws the others.
-* **Slices are linked both ways:** every view shows the plane through the main viewer's
-  ``dims.point``; a slider (or the wheel: one slice per notch, as in radiology viewers) in a view
-  moves that point, a click or drag in a view moves the other views to the clicked position.
-  Time and channel sliders follow the main viewer. Zoom and pan are per view.
-* **Crosshair:** each view shows two lines at the other views' planes (``crosshair=False`` hides).
+* **Slices are linked both ways:** every view shows the plane through one point
+  (:attr:`OrthogonalViews.point`); a slider (or the wheel: one slice per notch, as in radiology
+  viewers) in a view moves it, a click or drag in a view moves the other views to the clicked
+  position, and the main viewer's slider moves it too. Time and channel sliders follow the main
+  viewer. Zoom and pan are per view. Each canvas is re-sliced only when its own plane moves: napari
+  re-reads a layer's slice whenever its viewer's point changes on any axis, so a viewer (a view or
+  the main one) is given the point only on the axes it slices along (all of them for an oblique
+  grid, whose slice depends on the point within the plane too).
+* **Crosshair:** each view shows two lines at the other views' planes (``crosshair=False`` hides),
+  drawn into its canvas (:mod:`._crosshair`), not as a layer: nothing to select, save or delete.
 * Anatomical files keep upright views with orientation letters in every view (the same
   controller as the main canvas: :mod:`..viewer._anatomy`).
 
@@ -33,6 +38,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ..viewer._watch import watch_viewer
+from ._crosshair import Crosshair
 
 __all__ = ["OrthogonalViews", "orthogonal_views", "PLANES"]
 
@@ -102,6 +108,14 @@ def _share_the_window(dock: Any) -> None:
     window.resizeDocks([dock], [max(int(free * _VIEWS_SHARE), 200)], Qt.Orientation.Horizontal)
 
 
+_UNFITTED_ZOOM = 1e-4  # screen pixels per world unit: a 1 km field of view on a 100-pixel canvas
+
+
+def _camera(model: Any) -> Any:
+    scene = getattr(model, "scene", None)  # napari >= 0.9: model.scene.camera; model.camera before
+    return scene.camera if scene is not None else model.camera
+
+
 def _frame(viewer: Any) -> str:
     for layer in viewer.layers:
         frame = (getattr(layer, "metadata", None) or {}).get("mlarray_world")
@@ -127,6 +141,14 @@ class OrthogonalViews:
         self._crosshair = bool(crosshair)
         self.views: dict[str, Any] = {p: ViewerModel(title=p) for p in PLANES}
         self._qt = {p: QtViewer(m, show_welcome_screen=False) for p, m in self.views.items()}
+        self._cross = {p: Crosshair(qt) for p, qt in self._qt.items()}
+        # per main layer: whether its voxel axes are the world axes (then a view's slice depends only on the
+        # point along its normal; an oblique grid's slice also depends on the point within the plane)
+        self._aligned: dict[int, bool] = {}
+        # the point the views cross at (world); the main viewer's dims.point follows it on the axes it slices
+        self._point: tuple = tuple(viewer.dims.point)
+        self._main_written: tuple = self._point  # the main viewer's point as this module last left it
+        self._hidden: list = []  # (layer copy, its main layer) to show once its view is set up
         self.widget = QSplitter(Qt.Orientation.Vertical)
         self.widget.setObjectName("mlarray_orthogonal_views")
         # each view's slice slider is this module's, not napari's: every step then runs through the
@@ -161,21 +183,29 @@ class OrthogonalViews:
             self._connect(viewer.layers.events.inserted, self._on_inserted)
             self._connect(viewer.layers.events.removed, self._on_removed)
             self._connect(viewer.dims.events.point, self._from_main)
+            for name in ("order", "ndisplay"):  # axes that come off screen take the views' point
+                self._connect(getattr(viewer.dims.events, name), self._main_layout)
             for layer in list(viewer.layers):
                 self._add(layer)
             self._from_main()
-            for model in self.views.values():
-                model.reset_view()
-        # Qt sizes the new canvases (and narrows the main one) only when it next lays the window out, so a fit
-        # now used the old sizes and cropped the anatomy: fit again once the layout has settled.
+        # Qt sizes the new canvases (and narrows the main one) only when it next lays the window out: a fit now
+        # would use the old sizes (cropping the anatomy), and napari picks a pyramid level on each draw, hidden
+        # layers included: at the placeholder size and zoom it took full resolution, then read full-resolution
+        # coronal and sagittal planes when shown (at 1024³ those reads grew the process by 200 MB). Until the
+        # views are fitted and their layers shown, once the layout has settled, they are zoomed far out, where
+        # napari's choice is the coarsest level.
+        for model in self.views.values():
+            _camera(model).zoom = _UNFITTED_ZOOM
         from qtpy.QtCore import QTimer
 
         me = weakref.ref(self)
 
         def fit_if_shown() -> None:
             views = me()
-            if views is not None:
+            if views is not None and not views._closed:
                 views.fit()
+                with _slicing_warned_once():
+                    views._show_copies()
 
         QTimer.singleShot(0, fit_if_shown)
 
@@ -205,6 +235,9 @@ class OrthogonalViews:
             self.viewer.window.remove_dock_widget(self._dock)
         except (KeyError, ValueError, RuntimeError, AttributeError):
             pass
+        for cross in self._cross.values():
+            cross.close()
+        self._cross.clear()
         for model in self.views.values():
             model.layers.clear()
         for qt in self._qt.values():
@@ -219,16 +252,18 @@ class OrthogonalViews:
     def _add(self, layer: Any) -> None:
         from napari.layers import Layer
 
-        if (getattr(layer, "metadata", None) or {}).get("mlarray_role") == "crosshair":
-            return
         data, state, kind = layer.as_layer_data_tuple()
+        self._aligned[id(layer)] = _axis_aligned(layer)
         copies = {}
         busy, self._busy = self._busy, True  # a view's dims change as it gets the layer: not a user's move
         try:
             for plane, model in self.views.items():
-                copy = Layer.create(data, dict(state), kind)
+                # hidden until the view has its plane, ranges and point: napari slices a hidden layer not at
+                # all, a shown one on each of those changes (three reads of a slice nobody sees)
+                copy = Layer.create(data, {**state, "visible": False}, kind)
                 model.layers.append(copy)
                 copies[plane] = copy
+                self._hidden.append((copy, layer))
         finally:
             self._busy = busy
         self._copies[id(layer)] = copies
@@ -250,9 +285,20 @@ class OrthogonalViews:
         with _slicing_warned_once():
             self._add(event.value)
             self._from_main()
+            self._show_copies()
+
+    def _show_copies(self) -> None:
+        busy, self._busy = self._busy, True  # the main layer's visibility, not a user's change
+        try:
+            for copy, main in self._hidden:
+                copy.visible = main.visible
+        finally:
+            self._busy = busy
+            self._hidden.clear()
 
     def _on_removed(self, event: Any) -> None:
         copies = self._copies.pop(id(event.value), {})
+        self._aligned.pop(id(event.value), None)
         for plane, copy in copies.items():
             if copy in self.views[plane].layers:
                 self.views[plane].layers.remove(copy)
@@ -327,11 +373,39 @@ class OrthogonalViews:
             return None
         return nd + _NORMAL[_frame(self.viewer)][plane]
 
-    def _apply_point(self, point: tuple) -> None:
-        with _slicing_warned_once():
-            self._apply_point_now(point)
+    @property
+    def point(self) -> tuple:
+        """Where the views cross (world coordinates, the main viewer's axes): the crosshair's centre.
 
-    def _apply_point_now(self, point: tuple) -> None:
+        The main viewer's ``dims.point`` equals it on the axes the main canvas slices along; on the
+        two it shows, napari would re-read the main canvas's slice for nothing, so they are left alone
+        (except for an oblique grid, whose slice depends on the whole point).
+        """
+        return self._point
+
+    def _oblique(self) -> bool:
+        return not all(self._aligned.values())
+
+    def _own_axes(self, dims: Any) -> list:
+        """The axes of a viewer's point that decide what it shows: those off screen (its slice, time,
+        channel) in a 2D view of grids along the world axes; every axis otherwise."""
+        if self._oblique() and dims.ndisplay == 2:
+            return list(range(dims.ndim))
+        return list(dims.not_displayed)
+
+    @staticmethod
+    def _merged(dims: Any, point: tuple, axes: list) -> tuple:
+        current = list(dims.point)
+        for a in axes:
+            current[a] = point[a]
+        return tuple(current)
+
+    def _apply_point(self) -> None:
+        with _slicing_warned_once():
+            self._apply_point_now()
+
+    def _apply_point_now(self) -> None:
+        point = list(self._point)
         for plane, model in self.views.items():
             nd = model.dims.ndim
             if nd != len(point):
@@ -347,13 +421,18 @@ class OrthogonalViews:
                 wanted = tuple(order[:-2] + [normal] + order[-2:])
                 if tuple(model.dims.order) != wanted and set(model.dims.order[-2:]) != set(wanted[-2:]):
                     model.dims.order = wanted
-            if tuple(model.dims.point) != tuple(point):
-                model.dims.point = point
+            # napari re-slices every layer of a view whose point moves on any axis, one on screen too; a grid
+            # along the world axes shows the same slice wherever the point lies in the plane, so a view takes
+            # only its off-screen axes (normal, time, channel), and the crosshair shows the rest
+            dims = model.dims
+            own = self._own_axes(dims)
+            wanted = self._merged(dims, tuple(point), own)
+            if wanted != tuple(dims.point):
+                dims.point = wanted
+            for a in dims.not_displayed:  # where napari put the slice (its nearest): the crosshair goes there
+                point[a] = dims.point[a]
+        self._point = tuple(point)
         self._update_crosshairs()
-        for model in self.views.values():  # new lines can change the extent: keep the main viewer's ranges
-            if model.dims.ndim == len(point) and tuple(model.dims.range) != tuple(self.viewer.dims.range):
-                model.dims.range = self.viewer.dims.range
-                model.dims.point = point
         self._show_slices()
 
     def _show_slices(self) -> None:
@@ -386,15 +465,36 @@ class OrthogonalViews:
             return
         self._busy = True
         try:
-            self._apply_point(tuple(self.viewer.dims.point))
+            main = tuple(self.viewer.dims.point)
+            if len(main) != len(self._point):
+                self._point = main
+            else:  # the axes someone else moved (the main slider, a script, napari on new ranges)
+                self._point = tuple(m if m != w else p for m, w, p in zip(main, self._main_written, self._point))
+            self._main_written = main
+            self._apply_point()
         finally:
             self._busy = False
+
+    def _main_layout(self, event: Any = None) -> None:
+        """The main viewer shows other axes (a roll, transpose, 2D/3D): those now off screen take the point."""
+        if self._busy or len(self._point) != self.viewer.dims.ndim:
+            return
+        self._set_main_point(self._point)
 
     def _set_main_point(self, point: tuple) -> None:
         self._busy = True
         try:
-            self.viewer.dims.point = point
-            self._apply_point(tuple(self.viewer.dims.point))
+            dims = self.viewer.dims
+            if len(point) == dims.ndim:
+                wanted = self._merged(dims, point, self._own_axes(dims))
+                if wanted != tuple(dims.point):
+                    with _slicing_warned_once():
+                        dims.point = wanted
+                self._main_written = tuple(dims.point)
+                # where napari put the main slice (its nearest) on the axes it slices
+                point = tuple(self._main_written[a] if a in dims.not_displayed else v for a, v in enumerate(point))
+            self._point = tuple(point)
+            self._apply_point()
         finally:
             self._busy = False
 
@@ -402,9 +502,13 @@ class OrthogonalViews:
         def moved(event: Any = None) -> None:
             if self._busy:
                 return
-            point = tuple(self.views[plane].dims.point)
-            if len(point) == self.viewer.dims.ndim:
-                self._set_main_point(point)
+            view, point = self.views[plane].dims, list(self._point)
+            if view.ndim != len(point):
+                return
+            for axis in view.not_displayed:  # the view's own slice (its in-plane point is not kept current)
+                point[axis] = view.point[axis]
+            if tuple(point) != self._point:
+                self._set_main_point(tuple(point))
 
         return moved
 
@@ -421,7 +525,7 @@ class OrthogonalViews:
 
     def _jump(self, plane: str, position: Any) -> None:
         model = self.views[plane]
-        point = list(self.viewer.dims.point)
+        point = list(self._point)
         if len(position) != len(point):
             return
         for axis in model.dims.displayed:
@@ -455,72 +559,32 @@ class OrthogonalViews:
         self._crosshair = bool(on)
         self._update_crosshairs()
 
-    def _update_crosshairs(self) -> None:
-        busy, self._busy = self._busy, True  # adding or moving the lines is not a user's move
-        try:
-            self._draw_crosshairs()
-        finally:
-            self._busy = busy
-
-    def _draw_crosshairs(self) -> None:
-        for plane, model in self.views.items():
-            layer = next((lay for lay in model.layers
-                          if (lay.metadata or {}).get("mlarray_role") == "crosshair"), None)
-            normal = self._normal(plane)
-            images = [lay for lay in model.layers if (lay.metadata or {}).get("mlarray_role") != "crosshair"]
-            if not self._crosshair or normal is None or not images:
-                if layer is not None:
-                    layer.visible = False
-                continue
-            lines = self._lines(model, plane)
-            if lines is None:
-                continue
-            if layer is None:
-                from napari.layers import Shapes
-
-                # one scale on every axis, the image's coarsest: napari's slider steps (the finest
-                # step of any layer per axis) and ranges stay the main viewer's, so moving a line
-                # re-slices nothing else, and both lines of an anisotropic plane are equally wide
-                nd = model.dims.ndim
-                grid = images[0]
-                coarsest = float(np.abs(np.asarray(grid.scale, dtype=float)).max()) if len(grid.scale) == nd else 1.0
-                scale = np.full(nd, coarsest)
-                translate = np.asarray(grid.translate, dtype=float) if len(grid.translate) == nd else np.zeros(nd)
-                # ~2 screen pixels when fitted: from the plane's own (displayed) axes, not a time axis
-                shown = list(model.dims.displayed)
-                extent = np.asarray(model.layers.extent.world, dtype=float)[:, shown]
-                width = max(float(np.ptp(extent, axis=0).max()) * 0.004 / coarsest, 1e-6)
-                kwargs: dict[str, Any] = dict(ndim=nd, shape_type="line", edge_color="#39d353", edge_width=width,
-                                              name="crosshair", scale=scale, translate=translate,
-                                              metadata={"mlarray_role": "crosshair"})
-                units = getattr(images[0], "units", None)
-                if units is not None and len(units) == nd:
-                    kwargs["units"] = units
-                layer = Shapes([(ln - translate) / scale for ln in lines], **kwargs)
-                model.layers.append(layer)
-            else:
-                # napari rebuilds a Shapes layer on every data change: only lines that moved are set
-                scale, translate = np.asarray(layer.scale, dtype=float), np.asarray(layer.translate, dtype=float)
-                lines = [(ln - translate) / scale for ln in lines]
-                old = [np.asarray(d) for d in layer.data]
-                if len(old) != len(lines) or not all(a.shape == b.shape and np.allclose(a, b)
-                                                     for a, b in zip(old, lines)):
-                    layer.data = lines
-                if not layer.visible:
-                    layer.visible = True
-
-    def _lines(self, model: Any, plane: str) -> Optional[list]:
-        extent = np.asarray(model.layers.extent.world, dtype=float)
-        if extent.shape[1] != model.dims.ndim:
+    def crosshair_lines(self, plane: str) -> Optional[np.ndarray]:
+        """The crosshair drawn in ``plane``'s view: its two lines' ends in world coordinates of the view's
+        displayed axes (``[line, end, axis]``), or None when it is hidden."""
+        cross = self._cross.get(plane)
+        if cross is None or not cross.visible:
             return None
-        point = np.asarray(model.dims.point, dtype=float)
-        shown = list(model.dims.displayed)
-        lines = []
-        for along in shown:
-            a, b = point.copy(), point.copy()
-            a[along], b[along] = extent[0, along], extent[1, along]
-            lines.append(np.stack([a, b]))
-        return lines
+        return cross.segments()
+
+    def _update_crosshairs(self) -> None:
+        point = self._point
+        for plane, model in self.views.items():
+            cross = self._cross.get(plane)
+            if cross is None:
+                continue
+            dims = model.dims
+            if (not self._crosshair or self._normal(plane) is None or dims.ndisplay != 2 or not len(model.layers)
+                    or dims.ndim != len(point)):
+                cross.visible = False
+                continue
+            shown = list(dims.displayed)
+            extent = np.asarray(model.layers.extent.world, dtype=float)
+            if extent.shape[1] != dims.ndim:
+                cross.visible = False
+                continue
+            cross.move([point[a] for a in shown], extent[0, shown], extent[1, shown])
+            cross.visible = True
 
 
 def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) -> Optional[OrthogonalViews]:
@@ -558,3 +622,15 @@ def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) 
 def toggle_orthogonal_views(viewer: Any) -> None:
     """Menu command: turn the linked views on, or off when they are shown."""
     orthogonal_views(viewer, enabled=viewer not in _VIEWS)
+
+
+def _axis_aligned(layer: Any) -> bool:
+    """Whether each of ``layer``'s voxel axes runs along one world axis (a scaled, flipped or permuted grid)."""
+    try:
+        n = int(layer.ndim)
+        origin = np.asarray(layer.data_to_world(np.zeros(n)), dtype=float)
+        jac = np.stack([np.asarray(layer.data_to_world(np.eye(n)[i]), dtype=float) - origin for i in range(n)])
+    except (AttributeError, TypeError, ValueError):
+        return True
+    big = np.abs(jac) > 1e-9 * max(float(np.abs(jac).max()), 1e-300)
+    return bool((big.sum(axis=0) <= 1).all() and (big.sum(axis=1) <= 1).all())
