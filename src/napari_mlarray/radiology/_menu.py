@@ -8,7 +8,7 @@ import napari.viewer
 from napari.layers import Image
 
 from ._measure import measure as _measure
-from ._ortho import toggle_orthogonal_views
+from ._ortho import toggle_orthogonal_views as _toggle_orthogonal_views
 from ._windows import WINDOW_PRESETS, window
 
 __all__ = ["measure", "toggle_orthogonal_views", *[f"window_{n.replace(' ', '_')}" for n in WINDOW_PRESETS]]
@@ -34,3 +34,8 @@ for _name in WINDOW_PRESETS:
 
 def measure(viewer: napari.viewer.Viewer) -> None:
     _measure(viewer)
+
+
+def toggle_orthogonal_views(viewer: napari.viewer.Viewer) -> None:
+    # napari injects the viewer by this annotation: without it the menu entry ran with no argument
+    _toggle_orthogonal_views(viewer)

@@ -172,7 +172,9 @@ class OrthogonalViews:
             column.addLayout(row)
             self.widget.addWidget(pane)
         self._dock = viewer.window.add_dock_widget(self.widget, name="Orthogonal views", area="right")
-        _share_the_window(self._dock)
+        # the dock as Qt holds it: napari's menu commands get a viewer proxy whose add_dock_widget returns a proxy
+        # that Qt's own calls (QMainWindow.resizeDocks) refuse
+        _share_the_window(self.widget.parentWidget())
 
         with _slicing_warned_once():  # the views slice the main viewer's layers along their planes
             for plane, model in self.views.items():
@@ -583,7 +585,7 @@ class OrthogonalViews:
             if extent.shape[1] != dims.ndim:
                 cross.visible = False
                 continue
-            cross.move([point[a] for a in shown], extent[0, shown], extent[1, shown])
+            cross.move([point[a] for a in shown], extent[0, shown].tolist(), extent[1, shown].tolist())
             cross.visible = True
 
 
