@@ -93,7 +93,8 @@ def frame_checksums(vlmeta: Any, path: str, what: str) -> Optional[np.ndarray]:
     try:
         doc = json.loads(raw)
         if not isinstance(doc, dict) or doc.get("algorithm") != ALGORITHM:
-            raise ValueError("not a crc32 checksum document")
+            raise CorruptFileError(path, f"the checksum entry of the {what} is damaged (not a crc32 checksum "
+                                         "document)")
         return _decode_crcs(doc, path)
     except CorruptFileError:
         raise

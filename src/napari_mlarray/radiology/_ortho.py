@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from ..viewer._anatomy import hold_markers
 from ..viewer._watch import watch_viewer
 from ._crosshair import Crosshair
 
@@ -178,6 +179,7 @@ class OrthogonalViews:
 
         with _slicing_warned_once():  # the views slice the main viewer's layers along their planes
             for plane, model in self.views.items():
+                self._letters_after_first_frame(plane)
                 watch_viewer(model)
                 self._connect(model.dims.events.point, self._from_view(plane))
                 model.mouse_drag_callbacks.append(self._click(plane))
@@ -210,6 +212,22 @@ class OrthogonalViews:
                     views._show_copies()
 
         QTimer.singleShot(0, fit_if_shown)
+
+    def _letters_after_first_frame(self, plane: str) -> None:
+        """The view's orientation letters are made once its canvas has shown its first frame (Qt's
+        ``frameSwapped``): their text visuals cost as much as the frame itself, which the user waits for."""
+        release = hold_markers(self.views[plane])
+        native = self._qt[plane].canvas.native
+        swapped = getattr(native, "frameSwapped", None)
+        if swapped is None:  # a Qt binding without QOpenGLWidget: the plain delay
+            release()
+            return
+
+        def first_frame() -> None:
+            swapped.disconnect(first_frame)
+            release()
+
+        swapped.connect(first_frame)
 
     def fit(self) -> None:
         """Fit the main canvas and each view to its image (3D Slicer's "reset field of view")."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import weakref
-from typing import Optional
+from typing import Callable, Optional
 
 from mlarray.affines import BODY_AXIS, OPPOSITE_LETTER
 
@@ -99,6 +99,7 @@ class _Anatomy:
         self._oriented = False  # whether this controller changed the camera orientation
         self._made = False  # whether the marker overlays exist
         self._scheduled = False
+        self._held = False  # the first markers wait for hold_markers' release
         for name in ("order", "ndisplay", "axis_labels"):
             getattr(viewer.dims.events, name).connect(self._on_dims)
 
@@ -126,11 +127,20 @@ class _Anatomy:
         self._oriented = True
         if self._made:
             self._markers(viewer, plan["markers"])
-        elif not self._scheduled:
+        elif not self._scheduled and not self._held:
             self._scheduled = True
             from qtpy.QtCore import QTimer
 
             QTimer.singleShot(FIRST_MARKERS_DELAY_MS, self._make_markers)
+
+    def hold(self) -> None:
+        """The first markers wait for :meth:`release`."""
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._make_markers()
 
     def _make_markers(self) -> None:
         self._scheduled, self._made = False, True
@@ -162,6 +172,24 @@ def _canvas_position(pos: str) -> str:
     if pos in {p.value for p in CanvasPosition}:
         return pos
     return {"middle_left": "top_left", "middle_right": "top_right"}[pos]
+
+
+def hold_markers(viewer) -> Callable[[], None]:
+    """Make ``viewer``'s first markers only when the returned function is called (e.g. once its canvas has
+    drawn its first frame: a canvas whose first frame takes longer than :data:`FIRST_MARKERS_DELAY_MS` would
+    otherwise make them inside it)."""
+    ctl = _CONTROLLERS.get(viewer)
+    if ctl is None:
+        ctl = _CONTROLLERS[viewer] = _Anatomy(viewer)
+    ctl.hold()
+    ref = weakref.ref(ctl)
+
+    def release() -> None:
+        held = ref()
+        if held is not None:
+            held.release()
+
+    return release
 
 
 def attach_anatomy(viewer) -> None:
