@@ -536,6 +536,9 @@ def test_a_click_in_a_view_puts_the_crosshair_under_the_mouse(make_napari_viewer
         assert abs(row - at[1] * sy) <= 2 + half[0] * sy and abs(col - at[0] * sx) <= 2 + half[1] * sx, (
             plane, (row, col), at, half)
         for other, model in ortho.views.items():  # the clicked point's slice in every view
+            # and both of its lines drawn (a trial user's views lost a line after a click in another view)
+            green, (row, col) = _crosshair_pixels(ortho._qt[other].screenshot(flash=False))
+            assert green[row].sum() > green.shape[1] / 4 and green[:, col].sum() > green.shape[0] / 4, (plane, other)
             normal = [a for a in range(3) if a not in model.dims.displayed][0]
             step = float(model.dims.range[normal][2])
             assert abs(model.dims.point[normal] - ortho.point[normal]) <= step / 2 + 1e-6, (plane, other)

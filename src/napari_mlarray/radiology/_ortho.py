@@ -31,13 +31,14 @@ Turning the views off disconnects every hook this module made and closes the can
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 import weakref
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..viewer._anatomy import hold_markers
+from ..viewer._anatomy import FIRST_MARKERS_DELAY_MS, hold_markers
 from ..viewer._watch import watch_viewer
 from ._crosshair import Crosshair
 
@@ -140,6 +141,7 @@ class OrthogonalViews:
         self._copies: dict[int, dict[str, Any]] = {}
         self._busy = False
         self._crosshair = bool(crosshair)
+        self._release_letters: dict[str, Callable[[], None]] = {}
         self.views: dict[str, Any] = {p: ViewerModel(title=p) for p in PLANES}
         self._qt = {p: QtViewer(m, show_welcome_screen=False) for p, m in self.views.items()}
         self._cross = {p: Crosshair(qt) for p, qt in self._qt.items()}
@@ -210,24 +212,24 @@ class OrthogonalViews:
                 views.fit()
                 with _slicing_warned_once():
                     views._show_copies()
+                views._letters_after_next_frame()
 
         QTimer.singleShot(0, fit_if_shown)
 
     def _letters_after_first_frame(self, plane: str) -> None:
-        """The view's orientation letters are made once its canvas has shown its first frame (Qt's
-        ``frameSwapped``): their text visuals cost as much as the frame itself, which the user waits for."""
-        release = hold_markers(self.views[plane])
-        native = self._qt[plane].canvas.native
-        swapped = getattr(native, "frameSwapped", None)
-        if swapped is None:  # a Qt binding without QOpenGLWidget: the plain delay
-            release()
-            return
+        """The view's orientation letters wait until its canvas has shown its first frame of the image (Qt's
+        ``frameSwapped`` after the layers are shown): their text visuals cost as much as the frame itself,
+        which the user waits for."""
+        self._release_letters[plane] = hold_markers(self.views[plane])
 
-        def first_frame() -> None:
-            swapped.disconnect(first_frame)
-            release()
-
-        swapped.connect(first_frame)
+    def _letters_after_next_frame(self) -> None:
+        for plane, release in list(self._release_letters.items()):
+            swapped = getattr(self._qt[plane].canvas.native, "frameSwapped", None)
+            if swapped is None:  # a Qt binding without QOpenGLWidget: at once
+                release()
+            else:  # as on the main canvas: the letters come a moment after the first frame, not inside it
+                swapped.connect(_once(swapped, functools.partial(_after_delay, release)))
+        self._release_letters.clear()
 
     def fit(self) -> None:
         """Fit the main canvas and each view to its image (3D Slicer's "reset field of view")."""
@@ -605,6 +607,29 @@ class OrthogonalViews:
                 continue
             cross.move([point[a] for a in shown], extent[0, shown].tolist(), extent[1, shown].tolist())
             cross.visible = True
+
+
+def _after_delay(fn: Callable[[], None]) -> None:
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(FIRST_MARKERS_DELAY_MS, fn)
+
+
+def _once(signal: Any, fn: Callable[[], None]) -> Callable[[], None]:
+    """A slot for ``signal`` that calls ``fn`` on the first emission only, then disconnects itself."""
+    done = [False]
+
+    def slot() -> None:
+        if done[0]:
+            return
+        done[0] = True
+        try:
+            signal.disconnect(slot)
+        except (TypeError, RuntimeError):  # already gone with its canvas
+            pass
+        fn()
+
+    return slot
 
 
 def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) -> Optional[OrthogonalViews]:
