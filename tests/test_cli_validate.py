@@ -1,5 +1,7 @@
 """`mlarray validate` reads each file in a child process: a crash in C is reported, not fatal."""
 
+import os
+
 import numpy as np
 
 from mlarray import MLArray, validate
@@ -60,3 +62,15 @@ def test_validate_and_convert_agree_on_a_damaged_file(tmp_path, capsys):
         assert main(["convert", "-q", str(p), str(tmp_path / out)]) == 1
         assert "CorruptFileError" in capsys.readouterr().err
         assert not (tmp_path / out).exists()
+
+
+def test_validate_of_another_format_says_to_convert_it_as_info_does(tmp_path, capsys):
+    """A trial user's `mlarray validate x.nii` advised 'rename the target ... or restore a backup'."""
+    from nibabel.testing import data_path
+
+    from mlarray.cli import main
+
+    src = os.path.join(data_path, "anatomical.nii")
+    assert main(["validate", src]) == 1
+    err = capsys.readouterr().err
+    assert f"convert it first: mlarray convert {src} OUT.mla" in err and "rename" not in err

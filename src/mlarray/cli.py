@@ -160,12 +160,19 @@ def _error(command: str, exc: BaseException, path: Optional[str] = None) -> None
 _MAX_ERROR = 2000
 
 
+def _not_mla(command: str, path: str) -> bool:
+    """Whether ``path`` names no ``.mla`` file; if so, says how to make one (info and validate read only .mla)."""
+    if named_path(path).lower().endswith(".mla"):
+        return False
+    print(f"mlarray {command}: {printable(path)}: not an .mla file; convert it first: "
+          f"mlarray convert {printable(path)} OUT.mla", file=sys.stderr)
+    return True
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
-        if not named_path(path).lower().endswith(".mla"):
-            print(f"mlarray info: {printable(path)}: not an .mla file; convert it first: "
-                  f"mlarray convert {printable(path)} OUT.mla", file=sys.stderr)
+        if _not_mla("info", path):
             status = 1
             continue
         try:
@@ -186,6 +193,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     worst = 0
     for path in args.files:
+        if _not_mla("validate", path):
+            worst = 1
+            continue
         try:
             problems = validate(path, isolated=True)  # a damaged file must not take the command down
         except Exception as exc:  # noqa: BLE001
