@@ -443,8 +443,10 @@ def test_cursor_readout_reads_the_voxel_on_screen_of_a_tilted_grid_without_depre
             assert text.split()[0] == f"{float(shown):.1f}", (index, text, shown)
 
 
+@pytest.mark.parametrize("widget", [False, True], ids=["as_it_opens", "readout_on"])
 def test_status_bar_shows_hounsfield_units_and_patient_position_after_a_mouse_move(make_napari_viewer,
-                                                                                   ct_small_mla, qtbot):
+                                                                                   ct_small_mla, qtbot, widget):
+    """As the file opens (a trial user's demo read '0, 49' without the widget) and with the read-out on."""
     from qtpy.QtCore import QEvent, QPointF, Qt
     from qtpy.QtGui import QEnterEvent, QMouseEvent
     from qtpy.QtWidgets import QApplication, QLabel
@@ -453,7 +455,8 @@ def test_status_bar_shows_hounsfield_units_and_patient_position_after_a_mouse_mo
 
     viewer = make_napari_viewer(show=True)
     _image(viewer, ct_small_mla)  # the boxes-less CT: its image is the active layer
-    enable_cursor_readout(viewer)
+    if widget:
+        enable_cursor_readout(viewer)
     qtbot.wait(300)
     widget = _canvas_widget(viewer)
     inside = QPointF(widget.width() * 0.45, widget.height() * 0.4)

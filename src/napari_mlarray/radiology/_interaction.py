@@ -225,6 +225,7 @@ def _status(viewer: Any) -> Callable[..., None]:
 
 
 _READOUTS: dict[int, Any] = {}
+_STATUS: dict[int, Any] = {}
 
 
 
@@ -240,21 +241,31 @@ def enable_cursor_readout(viewer: Any) -> None:
     viewer : napari.Viewer
         The viewer whose cursor is followed.
     """
+    enable_status_readout(viewer)
     if id(viewer) in _READOUTS:
         return
-    update, status = _readout(viewer), _status(viewer)
-    _READOUTS[id(viewer)] = (update, status)
+    update = _readout(viewer)
+    _READOUTS[id(viewer)] = update
     viewer.cursor.events.position.connect(update)
-    viewer.events.status.connect(status)  # after the status bar's own handler: ours is the last word
     text_overlay(viewer).visible = True
     text_overlay(viewer).position = "bottom_left"
 
 
+def enable_status_readout(viewer: Any) -> None:
+    """napari's status bar gives the patient position and the value in the image's unit under the cursor
+    (``R 12.3  A 40.1  S -5.0 mm: 40.0 HU``): on as soon as an MLArray image is in the viewer."""
+    if id(viewer) in _STATUS:
+        return
+    status = _STATUS[id(viewer)] = _status(viewer)
+    viewer.events.status.connect(status)  # after the status bar's own handler: ours is the last word
+
+
 def disable_cursor_readout(viewer: Any) -> None:
-    hooks = _READOUTS.pop(id(viewer), None)
-    if hooks is not None:
-        update, status = hooks
+    update = _READOUTS.pop(id(viewer), None)
+    if update is not None:
         viewer.cursor.events.position.disconnect(update)
-        viewer.events.status.disconnect(status)
         text_overlay(viewer).text = ""
         text_overlay(viewer).visible = False
+    status = _STATUS.pop(id(viewer), None)
+    if status is not None:
+        viewer.events.status.disconnect(status)
