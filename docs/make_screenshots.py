@@ -153,13 +153,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def _measure_on(viewer, image, line, ellipse):
-    """A measurement layer with one line and one ellipse, given in the image's voxel indices."""
+def _measure_on(viewer, image, line, ellipse=None):
+    """A measurement layer with one line and (optionally) one ellipse, given in the image's voxel indices."""
     from napari_mlarray import measure
 
     m = measure(viewer, image)
     m.add_lines(np.asarray(line, dtype=float))
-    m.add_ellipses(np.asarray(ellipse, dtype=float))
+    if ellipse is not None:
+        m.add_ellipses(np.asarray(ellipse, dtype=float))
     m.text.size = 12
     m.mode = "pan_zoom"
     return m
@@ -169,7 +170,7 @@ def _four_up(paths, out: Path, settle_factory) -> None:
     import napari
 
     from mlarray.demo import PLUGIN_NAME
-    from napari_mlarray import orthogonal_views, window
+    from napari_mlarray import window
 
     viewer = napari.Viewer(title="MLArray: orthogonal views", show=True)
     viewer.window._qt_window.resize(1600, 1000)
@@ -184,12 +185,7 @@ def _four_up(paths, out: Path, settle_factory) -> None:
     y, x = data.shape[1] // 2, data.shape[2] // 2
     _measure_on(viewer, img, [[z, y - y // 3, x - x // 3], [z, y + y // 4, x + x // 5]],
                 [[z, y - 20, x + 30], [z, y - 20, x + 80], [z, y + 20, x + 80], [z, y + 20, x + 30]])
-    viewer.layers.selection.active = img
-    ortho = orthogonal_views(viewer, enabled=True)
-    settle(30)
-    _save(viewer.screenshot(canvas_only=False, flash=False), out / "napari_four_up.png", 1400)
-    ortho.close()
-    viewer.close()
+    _shoot_four_up(viewer, img, out / "napari_four_up.png", settle)
 
 
 def _real_ct(work: Path, out: Path, settle) -> None:
@@ -226,7 +222,6 @@ def _real_mr_four_up(work: Path, out: Path, settle) -> None:
 
     from mlarray.cli import main as mlarray_cli
     from mlarray.demo import PLUGIN_NAME
-    from napari_mlarray import orthogonal_views
 
     spec = importlib.util.find_spec("nilearn")
     if spec is None or spec.origin is None:
@@ -244,16 +239,18 @@ def _real_mr_four_up(work: Path, out: Path, settle) -> None:
     line = np.array([point, point], dtype=float)
     line[0, -1] -= data.shape[-1] // 4  # a line across the brain along the last array axis
     line[1, -1] += data.shape[-1] // 4
-    from napari_mlarray import measure
+    _measure_on(viewer, img, line)
+    _shoot_four_up(viewer, img, out / "napari_real_mr_four_up.png", settle)
 
-    m = measure(viewer, img)
-    m.add_lines(line)
-    m.text.size = 12
-    m.mode = "pan_zoom"
-    viewer.layers.selection.active = img
+
+def _shoot_four_up(viewer, image, path: Path, settle) -> None:
+    """The whole window once the linked views are on beside ``image``, then the viewer closed."""
+    from napari_mlarray import orthogonal_views
+
+    viewer.layers.selection.active = image
     ortho = orthogonal_views(viewer, enabled=True)
     settle(30)
-    _save(viewer.screenshot(canvas_only=False, flash=False), out / "napari_real_mr_four_up.png", 1400)
+    _save(viewer.screenshot(canvas_only=False, flash=False), path, 1400)
     ortho.close()
     viewer.close()
 

@@ -1,4 +1,4 @@
-"""Per-channel display fields kept in ``Meta.extra``, and the time interval.
+"""Display fields kept in ``Meta.extra`` (per channel, or the image's window and value unit), and the time interval.
 
 Converters fill them from the source's own spelling (OME-Zarr ``omero``, OME-XML, ImageJ, bioio);
 napari shows them and saves what the user set; ``mlarray validate`` checks them:

@@ -201,7 +201,7 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
         # other formats are read by their own libraries from local files: fetch it whole, then convert
         from .._remote.download import download  # the remote extra's transport, needed only here
 
-        with tempfile.TemporaryDirectory(prefix=".mlarray-download-", dir=_download_dir(dst)) as folder:
+        with tempfile.TemporaryDirectory(prefix=".mlarray-download-", dir=_output_folder(dst)) as folder:
             local = download(src, folder)
             return convert_file(local, dst, patch_size=patch_size, seg=seg, progress=progress, orient=orient,
                                 reference=reference, labels=labels, series_uid=series_uid, deidentify=deidentify,
@@ -220,8 +220,7 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
     given = {"patch_size": patch_size, "is_seg": seg, "progress": progress, "mla_path": src, "reference": reference}
     kw = {k: v for k, v in given.items() if k in dst_fmt.write_options}
     kw.update(write_kw)
-    parent = os.path.dirname(os.path.abspath(dst.rstrip("/" + os.sep)))
-    os.makedirs(parent, exist_ok=True)  # a user naming an output in a new folder means that folder
+    _output_folder(dst)
     if dst_fmt.atomic_writer:  # .mla, MetaImage, Zarr stores, DICOM folders: each appears whole its own way
         written = dst_fmt.write(record, dst, **kw)
         return written if isinstance(written, str) else dst
@@ -230,8 +229,10 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
     return dst
 
 
-def _download_dir(dst: str) -> str:
-    """Beside the output (its disk has room for the result; the system's temporary folder may be small)."""
+def _output_folder(dst: str) -> str:
+    """The folder ``dst`` goes into, created when missing (a user naming an output in a new folder means that
+    folder); a source fetched from a URL is downloaded there too, since that disk has room for the result and
+    the system's temporary folder may be small."""
     parent = os.path.dirname(os.path.abspath(dst.rstrip("/" + os.sep)))
     os.makedirs(parent, exist_ok=True)
     return parent
