@@ -23,8 +23,9 @@ from ._published import cli_api as _compat
 from ._published.cli_api import cli_print_header, header_to_source_meta, print_header
 from ._remote import absolute, named_path
 from ._untrusted.term import printable
-from .convert._bridge import companion_outputs, convert_file, output_name
+from .convert._bridge import check_local_output, companion_outputs, convert_file, output_name
 from .convert._orient import parse_orientation
+from .convert._record import ConversionError
 from .convert.formats import registry
 from .dataset_stats import (
     dataset_stats,
@@ -396,6 +397,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print("mlarray convert: give at least one source and a destination", file=sys.stderr)
         return 2
     *sources, dst = args.paths
+    try:  # an output the batch could never write is an argument error: said once, before any file is read
+        check_local_output(dst)
+    except ConversionError as exc:
+        print(f"mlarray convert: {printable(str(exc))}", file=sys.stderr)
+        return 2
     try:
         sources = _expand_sources(sources, one_output=len(sources) == 1 and not args.to
                                   and registry.names_one_output(dst))

@@ -211,3 +211,20 @@ def test_folder_without_dicom_to_one_file_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert not (tmp_path / "a.mla").exists()
     assert "no DICOM image files" in err and "converts every image in a folder" in err
+
+
+@pytest.mark.parametrize("extra_args", [[], ["--jobs", "2"], ["--scheduler", "tcp://127.0.0.1:9"]],
+                         ids=["one-process", "jobs", "scheduler"])
+@pytest.mark.parametrize("dst", ["https://host/out.mla", "https://host/out/", "s3://bucket/out.mla"])
+@pytest.mark.parametrize("n_sources", [1, 2])
+def test_a_url_output_is_refused_before_the_batch_starts(tmp_path, monkeypatch, capsys, dst, n_sources, extra_args):
+    # before: every file was read and refused on its own ("[1/1] FAILED ... local files only", exit 1), and a
+    # batch into "https://host/out/" first made a local folder "https:/host/out"
+    monkeypatch.chdir(tmp_path)
+    sources = [str(NIB_DATA / "example4d.nii.gz"), str(NIB_DATA / "anatomical.nii")][:n_sources]
+    capsys.readouterr()
+    assert main(["convert", *sources, dst, *extra_args]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"mlarray convert: {dst}: converting writes local files only (URLs are read); "
+                                "write to a local path, then upload the file"]
+    assert list(tmp_path.iterdir()) == []  # no folder made from the URL, nothing written

@@ -23,8 +23,8 @@ from .formats.registry import companion_name, strip_extension
 if TYPE_CHECKING:
     from .._data.levels import LevelArray
 
-__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "output_name", "read_mla", "write_mla",
-           "write_dicom", "companion_outputs"]
+__all__ = ["record_to_mlarray", "mlarray_to_record", "convert_file", "check_local_output", "output_name", "read_mla",
+           "write_mla", "write_dicom", "companion_outputs"]
 
 
 def record_to_mlarray(record: ImageRecord, *, patch_size: Any = "default", is_seg: Optional[bool] = None) -> MLArray:
@@ -190,9 +190,7 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
         A damaged ``.mla`` source (a chunk whose checksum does not match), before anything is written.
     """
     src, dst = os.fspath(src), os.fspath(dst)
-    if is_url(dst):
-        raise ConversionError(dst, "converting writes local files only (URLs are read)",
-                              "write to a local path, then upload the file")
+    check_local_output(dst)
     src_fmt, dst_fmt = registry.detect(src), registry.detect_output(dst)
     if registry.MLA not in (src_fmt, dst_fmt):
         raise ConversionError(src, "one side of a conversion must be an .mla file",
@@ -227,6 +225,19 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, patch_size: 
     with atomic_output(dst) as tmp:
         dst_fmt.write(record, tmp, **kw)
     return dst
+
+
+def check_local_output(dst: str | os.PathLike) -> None:
+    """Refuse an output that is a URL: conversions write local files only (sources may be URLs).
+
+    Raises
+    ------
+    ConversionError
+        ``dst`` is a URL (the message says to write locally, then upload).
+    """
+    if is_url(os.fspath(dst)):
+        raise ConversionError(os.fspath(dst), "converting writes local files only (URLs are read)",
+                              "write to a local path, then upload the file")
 
 
 def _output_folder(dst: str) -> str:
