@@ -336,11 +336,25 @@ def _labels_on_series(src, folder, view):
     return ref
 
 
+def _dose_scaled(src, folder, view):
+    """ITK (SimpleITK 2.5) presents an RT Dose's stored integers; the dose is they times DoseGridScaling."""
+    import pydicom
+
+    scaling = float(pydicom.dcmread(src, stop_before_pixels=True).DoseGridScaling)
+    assert scaling != 1.0  # else this fix would hide nothing
+    view.array = view.array.astype(np.float64) * scaling
+    return view
+
+
 # ITK's reading of these files differs from what they mean; the table says how (docs/conversion.md)
 REFERENCE_FIX = {
     "DICOM SEG, 1 frame (liver_1frame)": _binary_as_labels,
     "DICOM SEG, 3 frames (liver)": _binary_as_labels,
     "DICOM SEG (highdicom) on an oblique series": _labels_on_series,
+    "RT Dose multi-frame (rtdose)": _dose_scaled,
+    "RT Dose, GridFrameOffsetVector descending": _dose_scaled,
+    "RT Dose, relative offsets not from 0": _dose_scaled,
+    "RT Dose, oblique": _dose_scaled,
 }
 
 REAL = {

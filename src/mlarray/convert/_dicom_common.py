@@ -35,7 +35,7 @@ from .formats._micro import time_fields
 
 __all__ = ["floats", "fg_value", "slope_inter", "apply_rescale", "json_dataset", "stack_geometry",
            "implicit_positions", "make_record", "DicomSliceSpacingWarning", "IDENTITY_IOP", "pydicom_module",
-           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS", "is_cine", "cine_interval"]
+           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS", "is_cine", "cine_interval", "dose_grid_scaling"]
 
 IDENTITY_IOP = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -91,6 +91,19 @@ def slope_inter(slope: Any, inter: Any) -> tuple[float, float]:
     s = 1.0 if slope in (None, "") else float(slope)
     i = 0.0 if inter in (None, "") else float(inter)
     return s, i
+
+
+def dose_grid_scaling(hdr: Any) -> float | None:
+    """DoseGridScaling (3004,000E) of an RT Dose, or None for other images (and a dose without a usable one).
+
+    An RT Dose stores integers; the dose is the stored value times DoseGridScaling, in DoseUnits
+    (PS3.3 C.8.8.3.4). The readers fold it into the rescale slope, so the converted values are the
+    dose: pydicom's ``apply_modality_lut`` (3.0) and SimpleITK (2.5) leave the integers unscaled.
+    """
+    is_dose = (str(hdr.get("SOPClassUID", "") or "") == RTDOSE_SOP_CLASS
+               or str(hdr.get("Modality", "") or "").upper() == "RTDOSE")
+    value = floats(hdr.get("DoseGridScaling"), 1) if is_dose else None
+    return value[0] if value and value[0] > 0 else None
 
 
 def apply_rescale(raw: np.ndarray, slopes: list[float], inters: list[float]) -> tuple[np.ndarray, bool]:
@@ -235,20 +248,23 @@ def stack_geometry(iop: Union[np.ndarray, Sequence[float]], positions: Sequence[
 def make_record(data: np.ndarray, stored_dtype: DTypeLike,
                 geometry: tuple[Sequence[float], Sequence[float], Any], source: dict, slopes: list, inters: list,
                 applied: bool,
-                *, in_mm: bool, channel: bool, cine_seconds: Optional[float] = None) -> ImageRecord:
+                *, in_mm: bool, channel: bool, cine_seconds: Optional[float] = None,
+                dose_scaling: Union[float, Sequence[Optional[float]], None] = None) -> ImageRecord:
     """The ImageRecord of a slice stack (rescale recorded per slice only when it varies).
 
-    A stack placed in ITK's implicit frame (``source["dicom_geometry"] == "implicit"``) gets no
-    anatomical ``coord_system``. ``cine_seconds`` (a cine loop: the frames are times, not slices;
+    ``dose_scaling``: the RT Dose's DoseGridScaling (one per slice when they differ), already part of
+    ``slopes`` (see :func:`dose_grid_scaling`); recorded as ``intensity["dose_grid_scaling"]`` so that
+    no one applies the copy in ``source["dicom"]`` a second time. A stack placed in ITK's implicit
+    frame (``source["dicom_geometry"] == "implicit"``) gets no anatomical ``coord_system``. ``cine_seconds`` (a cine loop: the frames are times, not slices;
     0 when the interval is not known) makes the first axis temporal and the image 2-D, its world
     axes in array order.
     """
     spacing, origin, direction = geometry
     implicit = source.get("dicom_geometry") == "implicit"
     extra: dict = {}
-    header = source.get("dicom")
-    if isinstance(header, dict) and ((header.get("00080060") or {}).get("Value") or [None])[0] == "CT":
-        extra[VALUE_UNIT] = "HU"  # CT values after the rescale are Hounsfield units (PS3.3 C.8.2.1.1.7)
+    unit = _value_unit(source.get("dicom"), dose_scaling is not None)
+    if unit:
+        extra[VALUE_UNIT] = unit
     if cine_seconds is not None:
         labels = ["temporal", "spatial", "spatial"] + (["channel"] if channel else [])
         spacing, origin, direction = list(spacing)[1:], [0.0, 0.0], np.eye(2).tolist()
@@ -258,15 +274,32 @@ def make_record(data: np.ndarray, stored_dtype: DTypeLike,
     else:
         labels = ["spatial"] * 3 + (["channel"] if channel else [])
         axis_units = ["mm"] * 3 if in_mm else None
+    intensity = {"rescale_slope": slopes if len(set(slopes)) > 1 else slopes[0],
+                 "rescale_intercept": inters if len(set(inters)) > 1 else inters[0],
+                 "applied": applied, "stored_dtype": str(stored_dtype)}
+    if dose_scaling is not None:
+        intensity["dose_grid_scaling"] = dose_scaling
     return ImageRecord(
         array=data, spacing=[float(x) for x in spacing], origin=[float(x) for x in origin],
         direction=direction, coord_system="unknown" if implicit else "LPS", axis_labels=labels,
         axis_units=axis_units, extra=extra or None,
-        source=source, source_format="dicom",
-        intensity={"rescale_slope": slopes if len(set(slopes)) > 1 else slopes[0],
-                   "rescale_intercept": inters if len(set(inters)) > 1 else inters[0],
-                   "applied": applied, "stored_dtype": str(stored_dtype)},
+        source=source, source_format="dicom", intensity=intensity,
     )
+
+
+def _value_unit(header: Any, dose: bool) -> str:
+    """The unit of the rescaled values, from the header as DICOM JSON (``""`` when it names none)."""
+    if not isinstance(header, dict):
+        return ""
+
+    def first(tag: str) -> str:
+        return str(((header.get(tag) or {}).get("Value") or [""])[0] or "").upper()
+
+    if first("00080060") == "CT":
+        return "HU"  # CT values after the rescale are Hounsfield units (PS3.3 C.8.2.1.1.7)
+    if dose and first("30040002") == "GY":
+        return "Gy"  # DoseUnits; RELATIVE (a fraction of an implicit reference dose) has no unit
+    return ""
 
 
 def frames_array(ds: Any, nframes: int, where: str) -> np.ndarray:

@@ -22,6 +22,7 @@ from ._dicom_common import (
     IDENTITY_IOP,
     apply_rescale,
     cine_interval,
+    dose_grid_scaling,
     fg_value,
     floats,
     frames_array,
@@ -115,8 +116,9 @@ def read_multiframe(pydicom: ModuleType, f: str, hdr: Any) -> ImageRecord:
     frames = frames_array(ds, nframes, f)
     if not np.array_equal(order, np.arange(nframes)):
         frames = frames[order]
-    slopes = [slopes[i] for i in order]
-    inters = [inters[i] for i in order]
+    dose = dose_grid_scaling(hdr)  # an RT Dose: the stored integers times DoseGridScaling are the dose
+    slopes = [slopes[i] * (dose or 1.0) for i in order]
+    inters = [inters[i] * (dose or 1.0) for i in order]
     data, applied = apply_rescale(frames, slopes, inters)
     if str(hdr.get("PhotometricInterpretation", "") or "").upper() == "MONOCHROME1":
         source["monochrome1_inverted"] = True  # stored as MONOCHROME2, as ITK presents it
@@ -127,4 +129,4 @@ def read_multiframe(pydicom: ModuleType, f: str, hdr: Any) -> ImageRecord:
     if not has_geo and is_cine(hdr):  # a loop of one view, not slices: the frame axis is time
         cine = cine_interval(hdr) or 0.0
     return make_record(data, frames.dtype, (spacing, origin, direction), source, slopes, inters, applied,
-                       in_mm=bool(ps or has_geo), channel=frames.ndim == 4, cine_seconds=cine)
+                       in_mm=bool(ps or has_geo), channel=frames.ndim == 4, cine_seconds=cine, dose_scaling=dose)

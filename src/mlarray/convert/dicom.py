@@ -33,6 +33,7 @@ from ._dicom_common import (
     SEG_SOP_CLASS,
     DicomSliceSpacingWarning,
     apply_rescale,
+    dose_grid_scaling,
     floats,
     frames_array,
     implicit_positions,
@@ -198,6 +199,7 @@ def _read_single_frames(pydicom: ModuleType, items: list[tuple[str, Any]], where
     inters: list[float] = []
     instances: list[Any] = []
     sop: list[str] = []
+    doses: list[Optional[float]] = []
     for out_i, idx in enumerate(order):
         f, hdr = items[int(idx)]
         try:
@@ -209,8 +211,10 @@ def _read_single_frames(pydicom: ModuleType, items: list[tuple[str, Any]], where
             raw = np.empty((len(items),) + frame.shape, dtype=frame.dtype)
         raw[out_i] = frame
         s, i = slope_inter(hdr.get("RescaleSlope"), hdr.get("RescaleIntercept"))
-        slopes.append(s)
-        inters.append(i)
+        dose = dose_grid_scaling(hdr)  # an RT Dose: the stored integers times DoseGridScaling are the dose
+        doses.append(dose)
+        slopes.append(s * (dose or 1.0))
+        inters.append(i * (dose or 1.0))
         instances.append(json_clean(hdr.get("InstanceNumber")))
         sop.append(str(hdr.get("SOPInstanceUID", "") or ""))
     if raw is None:  # items is never empty (the caller found image files); said plainly if it ever is
@@ -224,4 +228,5 @@ def _read_single_frames(pydicom: ModuleType, items: list[tuple[str, Any]], where
                    "files": [os.path.basename(items[int(i)][0]) for i in order]})
     source.update(json_clean(info))
     return make_record(data, raw.dtype, (spacing, origin, direction), source, slopes, inters, applied,
-                       in_mm=bool(pixel_spacing or has_geo), channel=raw.ndim == 4)
+                       in_mm=bool(pixel_spacing or has_geo), channel=raw.ndim == 4,
+                       dose_scaling=doses[0] if len(set(doses)) == 1 else doses)

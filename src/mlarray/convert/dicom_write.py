@@ -99,8 +99,11 @@ def _stored(data: np.ndarray, intensity: dict, where: str) -> tuple[np.ndarray, 
         if dt.kind in "iu":
             raw = np.rint((data.astype(np.float64) - inter) / slope)
             info = np.iinfo(dt)
-            if (not raw.size or (raw.min() >= info.min and raw.max() <= info.max)) and \
-                    np.allclose(raw * slope + inter, data, rtol=0, atol=1e-4 * abs(slope)):
+            # float32 values (a dose, a PET rescale) carry their own rounding, up to one float step each
+            step = np.spacing(np.abs(data)).astype(np.float64) if data.dtype.kind == "f" else 0.0
+            if (not raw.size or (raw.min() >= info.min and raw.max() <= info.max
+                                 and np.max(step) < 0.25 * abs(slope))) and \
+                    np.all(np.abs(raw * slope + inter - data) <= 1e-4 * abs(slope) + step):
                 return raw.astype(dt), float(slope), float(inter)
     if data.dtype.kind in "iub":
         for dt in (np.uint16, np.int16, np.int32):
