@@ -103,3 +103,15 @@ def test_rt_dose_exported_to_dicom_reads_back_as_the_dose(tmp_path):
     assert float(first.RescaleSlope) == float(ds.DoseGridScaling)
     # the integers themselves went out unchanged (no 16-bit requantisation of the float dose)
     np.testing.assert_array_equal(np.stack([pydicom.dcmread(f).pixel_array for f in slices]), ds.pixel_array)
+
+
+def test_an_rt_dose_file_without_extension_is_read_as_dicom(tmp_path):
+    # DICOM files often have no extension; such a file went to ITK's reader, which leaves the dose unscaled
+    src = tmp_path / "RD0001"
+    src.write_bytes(open(_dose_file("rtdose.dcm"), "rb").read())
+    ds = pydicom.dcmread(src)
+    out = tmp_path / "dose.mla"
+    assert main(["convert", "-q", str(src), str(out)]) == 0
+    img = MLArray.open(out)
+    assert img.meta.source_format == "dicom"
+    np.testing.assert_allclose(img.to_numpy(), ds.pixel_array * float(ds.DoseGridScaling), rtol=1e-6)

@@ -143,7 +143,8 @@ def _geometry_warnings(meta: Meta, shape: Optional[Sequence[int]]) -> list[Probl
 
 def _source_grid_warnings(meta: Meta) -> list[Problem]:
     """Slices the converter placed on a regular grid although the source's were not (DICOM readers record
-    ``uneven_slice_spacing`` with the measured ``slice_steps``, ``sheared_by_mm`` for in-plane offsets)."""
+    ``uneven_slice_spacing`` with the measured ``slice_steps``, ``sheared_by_mm`` for in-plane offsets), and
+    a pixel size the source did not state as one (``pixel_spacing_assumed``, ``pixel_spacing_from``)."""
     src = meta.source.to_mapping() if hasattr(meta.source, "to_mapping") else dict(meta.source or {})
     out: list[Problem] = []
     if src.get("uneven_slice_spacing") is True:
@@ -161,6 +162,22 @@ def _source_grid_warnings(meta: Meta) -> list[Problem]:
                            f"the source's slices are offset in-plane by up to {shear:.4g} mm (gantry tilt?); the "
                            "grid follows the slice normal, so voxel positions are off by up to that distance",
                            "resample the series onto an orthogonal grid if positions matter"))
+    assumed = src.get("pixel_spacing_assumed")
+    if isinstance(assumed, list) and assumed:
+        size = " x ".join(f"{v:g}" for v in assumed if isinstance(v, (int, float)))
+        out.append(Problem("warning", "source.pixel_spacing_assumed",
+                           f"the source DICOM states no usable pixel size (PixelSpacing and ImagerPixelSpacing absent "
+                           f"or not positive); the "
+                           f"converter assumed {size}, so in-plane distances and sizes are not physical",
+                           "set spatial.spacing to the true pixel size if it is known (e.g. from the ultrasound "
+                           "regions or the device), or treat in-plane distances as pixel counts"))
+    if src.get("pixel_spacing_from") == "ImagerPixelSpacing":
+        out.append(Problem("warning", "source.pixel_spacing_from",
+                           "the source DICOM has no PixelSpacing; the in-plane spacing is its ImagerPixelSpacing, "
+                           "measured at the detector, so sizes in the patient are smaller by the radiographic "
+                           "magnification",
+                           "divide the in-plane spacing by the magnification (EstimatedRadiographicMagnification"
+                           "Factor in source.dicom, when present) before measuring anatomy"))
     return out
 
 

@@ -35,7 +35,8 @@ from .formats._micro import time_fields
 
 __all__ = ["floats", "fg_value", "slope_inter", "apply_rescale", "json_dataset", "stack_geometry",
            "implicit_positions", "make_record", "DicomSliceSpacingWarning", "IDENTITY_IOP", "pydicom_module",
-           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS", "is_cine", "cine_interval", "dose_grid_scaling"]
+           "SEG_SOP_CLASS", "RTDOSE_SOP_CLASS", "is_cine", "cine_interval", "dose_grid_scaling",
+           "DicomPixelSpacingWarning", "in_plane_spacing", "ASSUMED_PIXEL_SPACING"]
 
 IDENTITY_IOP = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -47,6 +48,14 @@ _CINE_MODALITIES = frozenset({"US", "XA", "RF", "ES", "IVUS"})
 
 class DicomSliceSpacingWarning(UserWarning):
     """Slices of a DICOM series are not evenly spaced (or are sheared); geometry is approximate."""
+
+
+class DicomPixelSpacingWarning(UserWarning):
+    """A DICOM image has no PixelSpacing: its pixel size is ImagerPixelSpacing (at the detector) or assumed."""
+
+
+# ITK's pixel size for an image that states none (and ours, so that exports open where ITK opens the original)
+ASSUMED_PIXEL_SPACING = [1.0, 1.0]
 
 
 def pydicom_module() -> ModuleType:
@@ -74,6 +83,53 @@ def positive_spacing(values: Optional[Sequence[float]]) -> list[float] | None:
     if values is None or any(v <= 0 for v in values):
         return None
     return [float(v) for v in values]
+
+
+def in_plane_spacing(found: Optional[list[float]], hdr: Any, where: str, source: dict,
+                     *, has_geometry: bool) -> list[float] | None:
+    """The pixel spacing to use: ``found`` (PixelSpacing, from the functional groups or the header) when it
+    is there; else ImagerPixelSpacing; else None (:func:`stack_geometry` then uses
+    :data:`ASSUMED_PIXEL_SPACING`). Anything but PixelSpacing is said in a :class:`DicomPixelSpacingWarning`
+    and recorded in ``source`` (``pixel_spacing_from`` or ``pixel_spacing_assumed``), which
+    ``mlarray validate`` reports.
+
+    ImagerPixelSpacing (projection radiography: CR, DX, mammography, XA) is measured at the detector
+    (PS3.3 10.7.1.3); GDCM, so ITK, uses it as the pixel size of those images, and so do we, so an
+    export opens where ITK opens the original. Sizes in the patient are smaller by the geometric
+    magnification, which the warning names when the header estimates it.
+    """
+    if found:
+        return found
+    imager = positive_spacing(floats(hdr.get("ImagerPixelSpacing"), 2))
+    missing = _spacing_problem(hdr, "PixelSpacing", "0028,0030")
+    if imager:
+        source["pixel_spacing_from"] = "ImagerPixelSpacing"
+        magnification = floats(hdr.get("EstimatedRadiographicMagnificationFactor"), 1)
+        smaller = (f" (EstimatedRadiographicMagnificationFactor {magnification[0]:g})" if magnification
+                   else "")
+        warnings.warn(f"{where}: {missing}; the pixel size is ImagerPixelSpacing (0018,1164), {imager[0]:g} x "
+                      f"{imager[1]:g} mm, measured at the detector: sizes in the patient are smaller by the "
+                      f"radiographic magnification{smaller}", DicomPixelSpacingWarning, stacklevel=3)
+        return imager
+    source["pixel_spacing_assumed"] = list(ASSUMED_PIXEL_SPACING)
+    unit = "mm" if has_geometry else "(no unit: the image has no patient geometry either)"
+    # an ultrasound states sizes per region of the image (B-mode, Doppler: cm, s, cm/s), not one pixel size;
+    # ITK (SimpleITK 2.5) does not use them either
+    regions = ("; its SequenceOfUltrasoundRegions (kept in source.dicom) gives physical sizes per region of "
+               "the image" if hdr.get("SequenceOfUltrasoundRegions") else "")
+    warnings.warn(f"{where}: {missing}; {_spacing_problem(hdr, 'ImagerPixelSpacing', '0018,1164')}; the pixel "
+                  f"size is assumed to be {ASSUMED_PIXEL_SPACING[0]:g} x {ASSUMED_PIXEL_SPACING[1]:g} {unit}, so "
+                  f"distances and sizes in it are not physical{regions}", DicomPixelSpacingWarning, stacklevel=3)
+    return None
+
+
+def _spacing_problem(hdr: Any, keyword: str, tag: str) -> str:
+    """``"no PixelSpacing (0028,0030)"``, or what is wrong with the value the header holds."""
+    value = hdr.get(keyword)
+    if value is None or value == "":
+        return f"no {keyword} ({tag})"
+    text = str(value) if isinstance(value, str) or not hasattr(value, "__iter__") else "\\".join(map(str, value))
+    return f"{keyword} ({tag}) is {text}, not two positive numbers"
 
 
 def fg_value(frame_item: Any, shared_item: Any, seq: str, attr: str) -> Any:
@@ -216,7 +272,7 @@ def stack_geometry(iop: Union[np.ndarray, Sequence[float]], positions: Sequence[
     order = np.argsort(proj, kind="stable")
     proj_s = proj[order]
     info: dict = {}
-    ps = pixel_spacing or [1.0, 1.0]
+    ps = pixel_spacing or ASSUMED_PIXEL_SPACING
     if len(pos) > 1:
         steps = np.diff(proj_s)
         if np.any(np.abs(steps) < 1e-4):
@@ -255,9 +311,9 @@ def make_record(data: np.ndarray, stored_dtype: DTypeLike,
     ``dose_scaling``: the RT Dose's DoseGridScaling (one per slice when they differ), already part of
     ``slopes`` (see :func:`dose_grid_scaling`); recorded as ``intensity["dose_grid_scaling"]`` so that
     no one applies the copy in ``source["dicom"]`` a second time. A stack placed in ITK's implicit
-    frame (``source["dicom_geometry"] == "implicit"``) gets no anatomical ``coord_system``. ``cine_seconds`` (a cine loop: the frames are times, not slices;
-    0 when the interval is not known) makes the first axis temporal and the image 2-D, its world
-    axes in array order.
+    frame (``source["dicom_geometry"] == "implicit"``) gets no anatomical ``coord_system``.
+    ``cine_seconds`` (a cine loop: the frames are times, not slices; 0 when the interval is not known)
+    makes the first axis temporal and the image 2-D, its world axes in array order.
     """
     spacing, origin, direction = geometry
     implicit = source.get("dicom_geometry") == "implicit"

@@ -27,6 +27,7 @@ from ._dicom_common import (
     floats,
     frames_array,
     implicit_positions,
+    in_plane_spacing,
     is_cine,
     json_dataset,
     make_record,
@@ -83,8 +84,7 @@ def read_multiframe(pydicom: ModuleType, f: str, hdr: Any) -> ImageRecord:
         if thickness is None:
             thickness = (fg_value(item, shared, "PixelMeasuresSequence", "SpacingBetweenSlices")
                          or fg_value(item, shared, "PixelMeasuresSequence", "SliceThickness"))
-    ps = ps or positive_spacing(floats(hdr.get("PixelSpacing"), 2)) \
-        or positive_spacing(floats(hdr.get("ImagerPixelSpacing"), 2))
+    ps = ps or positive_spacing(floats(hdr.get("PixelSpacing"), 2))
     source: dict = {}
     ipp = floats(hdr.get("ImagePositionPatient"), 3)
     iop_top = floats(hdr.get("ImageOrientationPatient"), 6)
@@ -110,6 +110,7 @@ def read_multiframe(pydicom: ModuleType, f: str, hdr: Any) -> ImageRecord:
         iop0 = np.asarray(IDENTITY_IOP)
         planes = implicit_positions(nframes, step)
         source["dicom_geometry"] = "implicit"
+    ps = in_plane_spacing(ps, hdr, f, source, has_geometry=has_geo)
     order, spacing, origin, direction, info = stack_geometry(iop0, planes, ps, thickness, f)
 
     ds = pydicom.dcmread(f)

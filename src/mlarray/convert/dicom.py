@@ -31,12 +31,14 @@ from .._untrusted.input_guard import check_decoded, check_dicom_file, dicom_fram
 from ._dicom_common import (
     IDENTITY_IOP,
     SEG_SOP_CLASS,
+    DicomPixelSpacingWarning,
     DicomSliceSpacingWarning,
     apply_rescale,
     dose_grid_scaling,
     floats,
     frames_array,
     implicit_positions,
+    in_plane_spacing,
     json_dataset,
     make_record,
     positive_spacing,
@@ -49,7 +51,7 @@ from ._dicom_multiframe import read_multiframe
 from ._record import ConversionError, ImageRecord, json_clean
 from .dicom_seg import read_seg
 
-__all__ = ["read_dicom_series", "DicomSliceSpacingWarning"]
+__all__ = ["read_dicom_series", "DicomSliceSpacingWarning", "DicomPixelSpacingWarning"]
 
 _DICOMDIR_UID = "1.2.840.10008.1.3.10"
 
@@ -169,12 +171,12 @@ def _read_single_frames(pydicom: ModuleType, items: list[tuple[str, Any]], where
     geo = [(floats(ds.get("ImagePositionPatient"), 3), floats(ds.get("ImageOrientationPatient"), 6))
            for _, ds in items]
     first_ds = items[0][1]
-    pixel_spacing = positive_spacing(floats(first_ds.get("PixelSpacing"), 2)) \
-        or positive_spacing(floats(first_ds.get("ImagerPixelSpacing"), 2))
     ipps = [ipp for ipp, _ in geo if ipp is not None]
     iops = [iop for _, iop in geo if iop is not None]
     has_geo = len(ipps) == len(iops) == len(geo)
     source: dict = {}
+    pixel_spacing = in_plane_spacing(positive_spacing(floats(first_ds.get("PixelSpacing"), 2)), first_ds,
+                                     items[0][0] if len(items) == 1 else where, source, has_geometry=has_geo)
     thickness = first_ds.get("SpacingBetweenSlices") or first_ds.get("SliceThickness")
     if has_geo:
         iop0 = np.asarray(iops[0])

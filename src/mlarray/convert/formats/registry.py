@@ -10,8 +10,9 @@ scan, output names, resume checks and ``mlarray convert --list-formats``.
 
 Precedence when reading: a folder goes to the first format that recognises it (an OME-Zarr store,
 a folder of DICOM files); a file to the format that claims its extension (the longest match, so
-``.ome.tif`` is TIFF and ``.nii.gz`` NIfTI); any other file to the first ITK ImageIO whose
-``CanReadFile`` accepts it, then to the first installed ``bioio`` plugin that supports it.
+``.ome.tif`` is TIFF and ``.nii.gz`` NIfTI); any other file to DICOM when it has the DICOM preamble,
+else to the first ITK ImageIO whose ``CanReadFile`` accepts it, then to the first installed ``bioio``
+plugin that supports it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .._record import ConversionError, ImageRecord
 __all__ = ["Format", "Variant", "FORMATS", "MLA", "detect", "detect_output", "by_name", "holds_dicom_files",
            "strip_extension", "companion_name", "is_store", "list_formats", "format_lines",
            "input_extensions", "readable_extensions", "writable_extensions", "scan_folder", "is_image_folder",
-           "is_companion_data_file", "check_output", "holds_dicom_below", "names_one_output"]
+           "is_companion_data_file", "check_output", "holds_dicom_below", "names_one_output", "has_dicom_preamble"]
 
 
 @dataclass(frozen=True)
@@ -122,17 +123,20 @@ def holds_dicom_files(folder: str, look_at: int = 20) -> bool:
         entries = [p for p in Path(folder).iterdir() if p.is_file()]
     except OSError:
         return False
-    for p in entries[:look_at]:
-        if p.name.lower().endswith(_DICOM_EXTENSIONS):
-            return True
-        try:
-            with open(p, "rb") as fh:
-                fh.seek(128)
-                if fh.read(4) == b"DICM":
-                    return True
-        except OSError:
-            continue
-    return False
+    return any(p.name.lower().endswith(_DICOM_EXTENSIONS) or has_dicom_preamble(p) for p in entries[:look_at])
+
+
+def has_dicom_preamble(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a DICOM file by its content: "DICM" after the 128-byte preamble (PS3.10 7.1).
+
+    DICOM files often have no extension (a PACS export names them ``IM0001`` or by UID); they go to the
+    DICOM reader, which applies what ITK's reading leaves out (an RT Dose's DoseGridScaling)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
 
 
 def holds_dicom_below(folder: str) -> bool:
@@ -178,7 +182,8 @@ FORMATS: tuple[Format, ...] = (
     Format("dicom", "DICOM series / DICOM SEG", _DICOM_EXTENSIONS, ("pydicom", "highdicom"), via="pydicom, highdicom",
            reader=".dicom:read_dicom_series", writer="._bridge:write_dicom",
            read_options=("series_uid", "reference"), write_options=("mla_path", "reference"),
-           folder=holds_dicom_files, atomic_writer=True, folder_output=True, scan_files=False,
+           recognise=".formats.registry:has_dicom_preamble", folder=holds_dicom_files, atomic_writer=True,
+           folder_output=True, scan_files=False,
            listed_extensions=("<directory>", "out: folder/")),
     Format("tiff", "TIFF / OME-TIFF / ImageJ TIFF", (".tif", ".tiff", ".ome.tif", ".ome.tiff"), ("tifffile",),
            via="tifffile", reader=".tiff:read_tiff", writer=".tiff:write_tiff", check=_CHECK + "tiff_problem"),
