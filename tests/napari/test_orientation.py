@@ -34,20 +34,26 @@ def _markers(viewer) -> dict:
 
     from qtpy.QtWidgets import QApplication
 
-    from napari_mlarray.viewer._anatomy import _CONTROLLERS, _canvas_position, _overlays
+    from napari_mlarray.viewer._anatomy import _CONTROLLERS
 
     ctl = _CONTROLLERS.get(viewer)
     end = time.monotonic() + 5
     while ctl is not None and ctl._scheduled and time.monotonic() < end:  # the deferred first markers
         QApplication.processEvents()
         time.sleep(0.01)
-    ovs = _overlays(viewer)
-    out = {}
-    for k in ovs:
-        if k.startswith("mlarray_orientation_") and ovs[k].visible:
-            edge = k[len("mlarray_orientation_"):]
-            assert str(getattr(ovs[k].position, "value", ovs[k].position)) == _canvas_position(edge)
-            out[edge] = ovs[k].text
+    out: dict = {}
+    for drawn in ([] if ctl is None else ctl.drawn()):  # each canvas showing the viewer: the same letters
+        shown = drawn.shown()
+        for edge, (letter, (x, y)) in shown.items():
+            inside = 0.0 < x < 1.0 and 0.0 < y < 1.0
+            middle = {"top_center": abs(x - 0.5) < 0.01 and y < 0.2,
+                      "bottom_center": abs(x - 0.5) < 0.01 and y > 0.8,
+                      "middle_left": x < 0.2 and abs(y - 0.5) < 0.01,
+                      "middle_right": x > 0.8 and abs(y - 0.5) < 0.01}[edge]
+            assert inside and middle, (edge, x, y)
+        letters = {edge: letter for edge, (letter, _) in shown.items()}
+        assert not out or letters == out
+        out = letters
     return out
 
 

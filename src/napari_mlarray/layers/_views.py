@@ -13,6 +13,8 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from napari_mlarray.layers import _slabs
+
 __all__ = ["AxisView", "EditableAxisView"]
 
 _Key = list[Union[int, slice]]  # one integer or step slice per view axis
@@ -128,7 +130,7 @@ class AxisView:
                 steps[a] = step
             else:
                 base_key[a] = k
-        out = np.asarray(self.base[tuple(base_key)])
+        out = _slabs.read(self.base, tuple(base_key))
         if any(s is not None for s in steps):
             kept = [a for a in range(len(base_key)) if not isinstance(base_key[a], int)]
             out = out[tuple(slice(None, None, steps[a]) for a in kept)]

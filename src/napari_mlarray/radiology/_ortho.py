@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..viewer._anatomy import FIRST_MARKERS_DELAY_MS, hold_markers
+from ..viewer._anatomy import FIRST_MARKERS_DELAY_MS, hold_markers, show_letters_on
 from ..viewer._watch import watch_viewer
 from ._crosshair import Crosshair
 
@@ -183,6 +183,7 @@ class OrthogonalViews:
             for plane, model in self.views.items():
                 self._letters_after_first_frame(plane)
                 watch_viewer(model)
+                show_letters_on(model, self._qt[plane])
                 self._connect(model.dims.events.point, self._from_view(plane))
                 model.mouse_drag_callbacks.append(self._click(plane))
                 model.mouse_wheel_callbacks.append(self._wheel(plane))

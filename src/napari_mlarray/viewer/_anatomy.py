@@ -10,8 +10,8 @@ bottom, or lies on its side. While a viewer shows two anatomical axes this modul
   with superior (or anterior) at the top, the patient's right on the screen's left and, in a
   sagittal view, anterior on the left (the radiological conventions), set through the camera's
   2D orientation;
-* writes the direction letters (A/P, R/L, S/I) at the middle of the four canvas edges (napari
-  before 0.9 has no middle-of-edge positions: the side letters go to the top corners there).
+* writes the direction letters (A/P, R/L, S/I) at the middle of the four edges of each canvas that
+  shows the viewer (:mod:`._letters`; the main canvas, and each orthogonal view's).
 
 Non-anatomical views (time on screen, other coordinate systems, 3D) are left as napari draws them
 and the markers hidden. :func:`set_upright_views` turns the behaviour off (napari's own
@@ -27,13 +27,14 @@ from typing import Callable, Optional
 
 from mlarray.affines import BODY_AXIS, OPPOSITE_LETTER
 
-__all__ = ["MARKER_POSITIONS", "attach_anatomy", "set_upright_views", "upright_plan"]
+from ._letters import EDGES, EdgeLetters
+
+__all__ = ["MARKER_POSITIONS", "attach_anatomy", "set_upright_views", "shown_letters", "show_letters_on",
+           "upright_plan"]
 
 _ARROW = re.compile(r"^\s*([RLAPSI])\s*→\s*([RLAPSI])\s*$")
 _VERTICAL_RANK = {2: 0, 1: 1, 0: 2}  # which axis class goes vertical: S/I, then A/P, then R/L
-MARKER_POSITIONS = ("top_center", "bottom_center", "middle_left", "middle_right")
-_KEY = "mlarray_orientation_"
-_MARKER_STYLE = {"font_size": 14, "color": (1.0, 0.82, 0.35, 1.0)}
+MARKER_POSITIONS = EDGES
 
 _enabled = [os.environ.get("MLARRAY_NAPARI_UPRIGHT", "1") not in ("0", "false", "no")]
 _CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -81,11 +82,6 @@ def _camera(viewer):
     return scene.camera if scene is not None else viewer.camera
 
 
-def _overlays(viewer):
-    canvas = getattr(viewer, "canvas", None)  # napari >= 0.9: viewer.canvas.overlays
-    return canvas.overlays if canvas is not None and hasattr(canvas, "overlays") else viewer._overlays
-
-
 # The markers' vispy text visuals cost about as much as the rest of opening a file; they are first
 # made this long after the view is set up, so the first frame does not wait for them.
 FIRST_MARKERS_DELAY_MS = 150
@@ -97,9 +93,12 @@ class _Anatomy:
     def __init__(self, viewer) -> None:
         self._ref = weakref.ref(viewer)
         self._oriented = False  # whether this controller changed the camera orientation
-        self._made = False  # whether the marker overlays exist
+        self._made = False  # whether the letters are shown yet (their first draw is deferred)
         self._scheduled = False
         self._held = False  # the first markers wait for hold_markers' release
+        self._letters: Optional[dict] = None  # {edge: letter} while shown
+        # the canvases showing this viewer, and their letters' visuals once made
+        self._canvases: list[tuple[weakref.ref, Optional[EdgeLetters]]] = []
         for name in ("order", "ndisplay", "axis_labels"):
             getattr(viewer.dims.events, name).connect(self._on_dims)
 
@@ -113,7 +112,7 @@ class _Anatomy:
         dims = viewer.dims
         plan = upright_plan(dims.order, dims.axis_labels) if _enabled[0] and dims.ndisplay == 2 else None
         if plan is None:
-            self._markers(viewer, None)
+            self._markers(None)
             if self._oriented and dims.ndisplay == 2:  # a non-anatomical view: napari's default again
                 _camera(viewer).orientation2d = ("down", "right")
                 self._oriented = False
@@ -126,7 +125,7 @@ class _Anatomy:
             camera.orientation2d = plan["orientation2d"]
         self._oriented = True
         if self._made:
-            self._markers(viewer, plan["markers"])
+            self._markers(plan["markers"])
         elif not self._scheduled and not self._held:
             self._scheduled = True
             from qtpy.QtCore import QTimer
@@ -146,41 +145,44 @@ class _Anatomy:
         self._scheduled, self._made = False, True
         self.update()
 
-    @staticmethod
-    def _markers(viewer, letters: Optional[dict]) -> None:
-        overlays = _overlays(viewer)
-        if letters is None:
-            for pos in MARKER_POSITIONS:
-                if _KEY + pos in overlays:
-                    overlays[_KEY + pos].visible = False
+    def show_on(self, qt_viewer) -> None:
+        """Draw the letters on ``qt_viewer``'s canvas too (a canvas showing this viewer)."""
+        if any(ref() is qt_viewer for ref, _ in self._canvases):
             return
-        from napari.components.overlays import TextOverlay
+        self._canvases.append((weakref.ref(qt_viewer), None))
+        self._markers(self._letters)
 
-        for pos, letter in letters.items():
-            key = _KEY + pos
-            if key not in overlays:
-                overlays[key] = TextOverlay(position=_canvas_position(pos), **_MARKER_STYLE)
-            ov = overlays[key]
-            ov.text, ov.visible = letter, True
+    def _markers(self, letters: Optional[dict]) -> None:
+        self._letters = dict(letters) if letters else None
+        kept = []
+        for ref, drawn in self._canvases:
+            qt_viewer = ref()
+            if qt_viewer is None:
+                continue
+            if drawn is None and self._letters is not None:  # made on first use: their first draw costs
+                drawn = EdgeLetters(qt_viewer)
+            if drawn is not None:
+                drawn.show(self._letters)
+            kept.append((ref, drawn))
+        self._canvases = kept
 
+    def shown(self) -> dict:
+        """``{edge: letter}`` as the first canvas showing this viewer draws them (empty when none)."""
+        for ref, drawn in self._canvases:
+            if ref() is not None and drawn is not None:
+                return {e: letter for e, (letter, _) in drawn.shown().items()}
+        return {}
 
-def _canvas_position(pos: str) -> str:
-    """``pos``, or for the side markers the top corner on that side where napari (< 0.9) has no
-    middle-of-edge positions."""
-    from napari.components._viewer_constants import CanvasPosition
-
-    if pos in {p.value for p in CanvasPosition}:
-        return pos
-    return {"middle_left": "top_left", "middle_right": "top_right"}[pos]
+    def drawn(self) -> list:
+        """Each canvas's letters visual (``EdgeLetters``) made so far."""
+        return [d for ref, d in self._canvases if ref() is not None and d is not None]
 
 
 def hold_markers(viewer) -> Callable[[], None]:
     """Make ``viewer``'s first markers only when the returned function is called (e.g. once its canvas has
     drawn its first frame: a canvas whose first frame takes longer than :data:`FIRST_MARKERS_DELAY_MS` would
     otherwise make them inside it)."""
-    ctl = _CONTROLLERS.get(viewer)
-    if ctl is None:
-        ctl = _CONTROLLERS[viewer] = _Anatomy(viewer)
+    ctl = _controller(viewer)
     ctl.hold()
     ref = weakref.ref(ctl)
 
@@ -192,9 +194,29 @@ def hold_markers(viewer) -> Callable[[], None]:
     return release
 
 
-def attach_anatomy(viewer) -> None:
-    """Keep ``viewer``'s anatomical 2D views upright with markers (idempotent)."""
+def _controller(viewer) -> _Anatomy:
     ctl = _CONTROLLERS.get(viewer)
     if ctl is None:
         ctl = _CONTROLLERS[viewer] = _Anatomy(viewer)
+    return ctl
+
+
+def attach_anatomy(viewer) -> None:
+    """Keep ``viewer``'s anatomical 2D views upright with markers (idempotent); a napari ``Viewer``'s own
+    canvas shows them."""
+    ctl = _controller(viewer)
+    qt_viewer = getattr(getattr(viewer, "window", None), "_qt_viewer", None)  # napari has no public getter
+    if qt_viewer is not None:
+        ctl.show_on(qt_viewer)
     ctl.update()
+
+
+def show_letters_on(viewer, qt_viewer) -> None:
+    """Draw ``viewer``'s orientation letters on ``qt_viewer``'s canvas (a canvas made for a ``ViewerModel``)."""
+    _controller(viewer).show_on(qt_viewer)
+
+
+def shown_letters(viewer) -> dict:
+    """The orientation letters ``viewer``'s canvas draws now, ``{edge: letter}`` (empty when none)."""
+    ctl = _CONTROLLERS.get(viewer)
+    return {} if ctl is None else ctl.shown()
