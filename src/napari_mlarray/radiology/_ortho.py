@@ -87,6 +87,8 @@ def _slicing_warned_once() -> Iterator[None]:
 # The views' column takes this share of the width right of napari's layer controls; the main canvas
 # keeps the rest (Qt would otherwise give the new dock its size hint, squeezing the canvas to nothing).
 _VIEWS_SHARE = 0.4
+# the smallest side of a view's canvas: Qt squeezes a dock to its minimum when another one in its column wants room
+_MIN_VIEW_PX = 160
 
 
 def _share_the_window(dock: Any) -> None:
@@ -160,6 +162,8 @@ class OrthogonalViews:
         self._slice_labels: dict[str, Any] = {}
         for p in PLANES:
             self._qt[p].dims.setVisible(False)
+            # a readable canvas whatever else docks in the column (a widget opened later took all its height)
+            self._qt[p].setMinimumSize(_MIN_VIEW_PX, _MIN_VIEW_PX)
             slider = self.sliders[p] = QSlider(Qt.Orientation.Horizontal)
             slider.setObjectName(f"mlarray_{p}_slice")
             slider.setToolTip(f"{p} slice")

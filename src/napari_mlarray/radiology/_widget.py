@@ -26,6 +26,11 @@ class RadiologyWidget(Container):
         self.readout = CheckBox(text="Cursor value and position", value=True)
         self.message = Label(value="")
         super().__init__(widgets=[self.preset, self.apply, self.measure, self.mouse, self.readout, self.message])
+        # no taller than its controls: docked in the column of the orthogonal views, it would otherwise take
+        # the height of the views' canvases
+        from qtpy.QtWidgets import QSizePolicy
+
+        self.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.apply.changed.connect(self._apply)
         self.measure.changed.connect(self._measure)
         self.mouse.changed.connect(self._mouse)
