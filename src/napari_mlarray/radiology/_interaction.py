@@ -2,9 +2,11 @@
 
 Right-drag changes the window of the image being looked at, as OHIF and 3D Slicer do with their
 window/level tool: horizontal motion changes the width, vertical motion the level (down = higher
-level, a darker image). napari's left-drag pan, wheel zoom and every Labels tool are left alone:
-the drag is taken only while an Image layer (not a Labels layer, whose right button paints) is
-the active layer, or no layer is active.
+level, a darker image). It is on as soon as the plugin opens a file into a viewer (and in the
+orthogonal views, where it sets the window of the main viewer's layer). napari's left-drag pan, wheel
+zoom and every layer tool are left alone: the drag is taken only while an Image layer is the active
+layer, or no layer is active; with a Labels, Shapes or Points layer active the right button stays
+napari's.
 
 The read-out shows the value under the cursor in the image's stored units (Hounsfield units for
 CT) and the world position with patient letters, in napari's status bar (``viewer.status``:
@@ -13,6 +15,7 @@ CT) and the world position with patient letters, in napari's status bar (``viewe
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
@@ -20,8 +23,8 @@ import numpy as np
 from mlarray._metadata.channels import value_unit as stored_value_unit
 from mlarray.affines import OPPOSITE_LETTER
 
-__all__ = ["enable_window_level", "disable_window_level", "enable_cursor_readout", "disable_cursor_readout",
-           "cursor_parts", "cursor_text", "text_overlay"]
+__all__ = ["enable_window_level", "disable_window_level", "enable_window_level_by_default", "link_window_level",
+           "enable_cursor_readout", "disable_cursor_readout", "cursor_parts", "cursor_text", "text_overlay"]
 
 _WL_PIXELS = 512.0  # a drag across this many screen pixels sweeps the layer's whole value range
 
@@ -38,10 +41,32 @@ def _image_under_control(viewer: Any) -> Optional[Any]:
     return images[-1] if images else None
 
 
+# viewers whose user turned right-drag window/level off (the widget's checkbox, disable_window_level): a file
+# opened later does not turn it back on
+_WL_OFF: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# a canvas's viewer -> the viewer whose layers it windows (an orthogonal view -> the main viewer)
+_WL_SOURCE: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _window_level_target(viewer: Any) -> Optional[Any]:
+    """The image a right-drag windows: the active image layer, or the topmost visible one when no layer is
+    active; none while another kind of layer is active (its tools keep their right button)."""
+    from napari.layers import Image
+
+    active = viewer.layers.selection.active
+    if active is not None:
+        return active if isinstance(active, Image) and not active.rgb else None
+    images = [lay for lay in viewer.layers if isinstance(lay, Image) and lay.visible and not lay.rgb]
+    return images[-1] if images else None
+
+
 def _window_level_drag(viewer: Any, event: Any) -> Iterator[None]:
     if event.button != 2 or event.type != "mouse_press":
         return
-    layer = _image_under_control(viewer)
+    source = _WL_SOURCE.get(viewer, viewer)
+    if source in _WL_OFF:
+        return
+    layer = _window_level_target(source)
     if layer is None:
         return
     event.handled = True  # the camera's right-drag zoom must not run as well
@@ -88,19 +113,39 @@ def _camera(viewer: Any) -> Any:
 def enable_window_level(viewer: Any) -> None:
     """Right-drag on the canvas sets the window of the image under control (width: horizontal, level: vertical).
 
-    The image under control is the active image layer, else the topmost visible one. Calling it again
-    changes nothing; :func:`disable_window_level` undoes it.
+    The image under control is the active image layer, or the topmost visible one when no layer is active
+    (with another kind of layer active, the right button is napari's). The plugin turns it on for the viewers
+    it opens files into; calling it again changes nothing; :func:`disable_window_level` undoes it.
 
     Parameters
     ----------
     viewer : napari.Viewer
         The viewer whose canvas takes the right-drag (napari's right-drag zoom gives way to it).
     """
+    _WL_OFF.discard(viewer)
     if _window_level_drag not in viewer.mouse_drag_callbacks:
         viewer.mouse_drag_callbacks.append(_window_level_drag)
 
 
+def enable_window_level_by_default(viewer: Any) -> None:
+    """Right-drag window/level on ``viewer``'s canvas unless its user turned it off (:func:`disable_window_level`):
+    the plugin calls it when it opens a file into a viewer."""
+    if viewer not in _WL_OFF and _window_level_drag not in viewer.mouse_drag_callbacks:
+        viewer.mouse_drag_callbacks.append(_window_level_drag)
+
+
+def link_window_level(view: Any, viewer: Any) -> None:
+    """Right-drag on ``view``'s canvas (a viewer model showing ``viewer``'s layers, e.g. an orthogonal view)
+    windows ``viewer``'s image, and follows ``viewer``'s on/off switch."""
+    _WL_SOURCE[view] = viewer
+    if _window_level_drag not in view.mouse_drag_callbacks:
+        view.mouse_drag_callbacks.append(_window_level_drag)
+
+
 def disable_window_level(viewer: Any) -> None:
+    """Give the right button back to napari on ``viewer``'s canvas (and on the views linked to it), also for files
+    opened later; :func:`enable_window_level` turns it on again."""
+    _WL_OFF.add(viewer)
     if _window_level_drag in viewer.mouse_drag_callbacks:
         viewer.mouse_drag_callbacks.remove(_window_level_drag)
 

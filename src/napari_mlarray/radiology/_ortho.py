@@ -41,6 +41,7 @@ import numpy as np
 from ..viewer._anatomy import FIRST_MARKERS_DELAY_MS, hold_markers, show_letters_on
 from ..viewer._watch import watch_viewer
 from ._crosshair import Crosshair
+from ._interaction import link_window_level
 
 __all__ = ["OrthogonalViews", "orthogonal_views", "PLANES"]
 
@@ -187,6 +188,7 @@ class OrthogonalViews:
             for plane, model in self.views.items():
                 self._letters_after_first_frame(plane)
                 watch_viewer(model)
+                link_window_level(model, viewer)  # right-drag in a view windows the main viewer's image
                 show_letters_on(model, self._qt[plane])
                 self._connect(model.dims.events.point, self._from_view(plane))
                 model.mouse_drag_callbacks.append(self._click(plane))

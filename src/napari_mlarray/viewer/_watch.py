@@ -13,7 +13,7 @@ import weakref
 from ..boxes._views import attach
 from ..layers._adopt import adopt_new_labels
 from ..layers._style import apply_display_range
-from ..radiology._interaction import enable_status_readout
+from ..radiology._interaction import enable_status_readout, enable_window_level_by_default
 from ..radiology._measure import attach_measurements
 from ._anatomy import attach_anatomy
 from ._keep_fit import keep_fit
@@ -82,6 +82,7 @@ def _layer_added(viewer, layer) -> None:
     _follow_layer_axis_labels(viewer)
     if "mlarray_role" in (getattr(layer, "metadata", None) or {}):
         show_thin_plane(viewer)
+        enable_window_level_by_default(viewer)  # right-drag window/level, as radiology viewers have it
         if hasattr(viewer.events, "status"):  # a viewer with a status bar: its read-out in patient terms
             enable_status_readout(viewer)
     attach_anatomy(viewer)
