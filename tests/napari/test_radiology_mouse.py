@@ -130,3 +130,68 @@ def test_right_drag_in_every_view_windows_the_shared_image(make_napari_viewer, c
     _drag(canvas, _middle(canvas), _middle(canvas, 60, 0), RIGHT)
     assert tuple(image.contrast_limits) != window
     ortho.close()
+
+
+def _wheel(widget, pos, notches):
+    from qtpy.QtCore import QPoint, QPointF
+    from qtpy.QtGui import QWheelEvent
+    from qtpy.QtWidgets import QApplication
+
+    p = QPointF(*pos)
+    event = QWheelEvent(p, widget.mapToGlobal(p), QPoint(0, 0), QPoint(0, 120 * notches), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+    QApplication.processEvents()
+
+
+def test_a_click_on_the_main_canvas_moves_the_views_and_its_crosshair(make_napari_viewer, ct_files, qtbot):
+    """The main canvas is linked like the views: a click there moves the views to the clicked point, and it
+    shows the crosshair where the views cross; its wheel stays napari's zoom."""
+    from test_radiology import _click, _crosshair_pixels
+
+    from napari_mlarray.radiology._ortho import MAIN, orthogonal_views
+
+    viewer = make_napari_viewer(show=True)
+    _open_ct(viewer, ct_files)
+    viewer.open(str(ct_files["seg"]), plugin=PLUGIN)
+    _run("mlarray.orthogonal_views")  # Layers › Visualize › Orthogonal views
+    ortho = orthogonal_views(viewer)
+    qtbot.wait(500)
+    canvas = _canvas_widget(viewer)
+    green, _ = _crosshair_pixels(viewer.screenshot(canvas_only=True))
+    assert green.sum() > 50  # the crosshair is on the main canvas from the start
+
+    at = (canvas.width() * 0.4, canvas.height() * 0.62)
+    before = ortho.point
+    _click(canvas, at)
+    qtbot.wait(100)
+    assert ortho.point != before
+    shown = list(viewer.dims.displayed)
+    for axis in shown:  # the views' point is the clicked one, within half a voxel
+        step = float(viewer.dims.range[axis][2])
+        assert ortho.point[axis] == pytest.approx(viewer.cursor.position[axis], abs=step / 2 + 1e-6), axis
+    for plane, model in ortho.views.items():  # each view took the clicked point's slice
+        normal = [a for a in range(3) if a not in model.dims.displayed][0]
+        if normal in shown:
+            step = float(model.dims.range[normal][2])
+            assert abs(model.dims.point[normal] - viewer.cursor.position[normal]) <= step / 2 + 1e-6, plane
+
+    # what the user sees: the main canvas's crosshair crosses under the mouse
+    shot = np.asarray(viewer.screenshot(canvas_only=True))
+    sy, sx = shot.shape[0] / canvas.height(), shot.shape[1] / canvas.width()
+    green, (row, col) = _crosshair_pixels(shot)
+    zoom = camera(viewer).zoom
+    half = [zoom * float(viewer.dims.range[a][2]) / 2 for a in shown]
+    assert abs(row - at[1] * sy) <= 2 + half[0] * sy and abs(col - at[0] * sx) <= 2 + half[1] * sx, (row, col, at)
+    assert ortho.crosshair_lines(MAIN) is not None
+
+    # the main canvas's wheel is napari's zoom, not a slice step
+    zoom, point = camera(viewer).zoom, tuple(viewer.dims.point)
+    _wheel(canvas, at, 2)
+    assert camera(viewer).zoom != zoom and tuple(viewer.dims.point) == point
+
+    ortho.crosshair = False
+    qtbot.wait(50)
+    assert _crosshair_pixels(viewer.screenshot(canvas_only=True))[0].sum() == 0
+    ortho.close()
+    assert _crosshair_pixels(viewer.screenshot(canvas_only=True))[0].sum() == 0

@@ -43,9 +43,10 @@ from ..viewer._watch import watch_viewer
 from ._crosshair import Crosshair
 from ._interaction import link_window_level
 
-__all__ = ["OrthogonalViews", "orthogonal_views", "PLANES"]
+__all__ = ["OrthogonalViews", "orthogonal_views", "PLANES", "MAIN"]
 
 PLANES = ("axial", "coronal", "sagittal")
+MAIN = "main"  # the main canvas, for :meth:`OrthogonalViews.crosshair_lines`
 # The world axis each plane is perpendicular to, per world frame the plugin opened files in
 # (..layers._geometry: "SPL" = (S, P, L) world axes, "RAS" = (R, A, S)).
 _NORMAL = {"SPL": {"axial": -3, "coronal": -2, "sagittal": -1},
@@ -148,6 +149,11 @@ class OrthogonalViews:
         self.views: dict[str, Any] = {p: ViewerModel(title=p) for p in PLANES}
         self._qt = {p: QtViewer(m, show_welcome_screen=False) for p, m in self.views.items()}
         self._cross = {p: Crosshair(qt) for p, qt in self._qt.items()}
+        # the main canvas shows the crosshair too (3D Slicer's four-up): napari has no public getter of a
+        # Viewer's QtViewer
+        main_qt = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
+        if main_qt is not None:
+            self._cross[MAIN] = Crosshair(main_qt)
         # per main layer: whether its voxel axes are the world axes (then a view's slice depends only on the
         # point along its normal; an oblique grid's slice also depends on the point within the plane)
         self._aligned: dict[int, bool] = {}
@@ -193,6 +199,8 @@ class OrthogonalViews:
                 self._connect(model.dims.events.point, self._from_view(plane))
                 model.mouse_drag_callbacks.append(self._click(plane))
                 model.mouse_wheel_callbacks.append(self._wheel(plane))
+            # a click on the main canvas moves the views too (napari's wheel zoom stays there)
+            viewer.mouse_drag_callbacks.append(self._click_main)
             self._connect(viewer.layers.events.inserted, self._on_inserted)
             self._connect(viewer.layers.events.removed, self._on_removed)
             self._connect(viewer.dims.events.point, self._from_main)
@@ -260,6 +268,8 @@ class OrthogonalViews:
             except (TypeError, ValueError, RuntimeError):  # already gone with its layer
                 pass
         self._hooks.clear()
+        if self._click_main in self.viewer.mouse_drag_callbacks:
+            self.viewer.mouse_drag_callbacks.remove(self._click_main)
         try:
             self.viewer.window.remove_dock_widget(self._dock)
         except (KeyError, ValueError, RuntimeError, AttributeError):
@@ -552,8 +562,15 @@ class OrthogonalViews:
 
         return on_drag
 
+    def _click_main(self, viewer: Any, event: Any) -> Iterator[None]:
+        if (event.button != 1 or "Control" in event.modifiers or "Shift" in event.modifiers
+                or viewer.dims.ndisplay != 2):
+            return
+        self._jump(MAIN, event.position)  # as a click in a view: the point follows the press, a drag pans
+        yield
+
     def _jump(self, plane: str, position: Any) -> None:
-        model = self.views[plane]
+        model = self.viewer if plane == MAIN else self.views[plane]
         point = list(self._point)
         if len(position) != len(point):
             return
@@ -589,8 +606,8 @@ class OrthogonalViews:
         self._update_crosshairs()
 
     def crosshair_lines(self, plane: str) -> Optional[np.ndarray]:
-        """The crosshair drawn in ``plane``'s view: its two lines' ends in world coordinates of the view's
-        displayed axes (``[line, end, axis]``), or None when it is hidden."""
+        """The crosshair drawn in ``plane``'s view (:data:`MAIN`: the main canvas): its two lines' ends in world
+        coordinates of the view's displayed axes (``[line, end, axis]``), or None when it is hidden."""
         cross = self._cross.get(plane)
         if cross is None or not cross.visible:
             return None
@@ -598,13 +615,11 @@ class OrthogonalViews:
 
     def _update_crosshairs(self) -> None:
         point = self._point
-        for plane, model in self.views.items():
-            cross = self._cross.get(plane)
-            if cross is None:
-                continue
+        for plane, cross in self._cross.items():
+            model = self.viewer if plane == MAIN else self.views[plane]
             dims = model.dims
-            if (not self._crosshair or self._normal(plane) is None or dims.ndisplay != 2 or not len(model.layers)
-                    or dims.ndim != len(point)):
+            if (not self._crosshair or self._normal(PLANES[0]) is None or dims.ndisplay != 2
+                    or not len(model.layers) or dims.ndim != len(point)):
                 cross.visible = False
                 continue
             shown = list(dims.displayed)
@@ -659,6 +674,8 @@ def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) 
         The views (``.views`` maps ``"axial"``, ``"coronal"``, ``"sagittal"`` to each view's napari
         ``ViewerModel``), or None once removed.
     """
+    # napari's menu commands pass a proxy that warns on the private attributes the views need (the main QtViewer)
+    viewer = getattr(viewer, "__wrapped__", viewer)
     current = _VIEWS.get(viewer)
     if not enabled:
         if current is not None:
@@ -673,7 +690,7 @@ def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) 
 
 def toggle_orthogonal_views(viewer: Any) -> None:
     """Menu command: turn the linked views on, or off when they are shown."""
-    orthogonal_views(viewer, enabled=viewer not in _VIEWS)
+    orthogonal_views(viewer, enabled=getattr(viewer, "__wrapped__", viewer) not in _VIEWS)
 
 
 def _axis_aligned(layer: Any) -> bool:
