@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("napari")
 
 from conftest import PLUGIN, camera  # noqa: E402
-from test_radiology import _canvas_widget, _drag  # noqa: E402
-
 from qtpy.QtCore import Qt  # noqa: E402
+from test_radiology import _canvas_widget, _drag  # noqa: E402
+from test_radiology_layout import _run  # noqa: E402
 
 RIGHT, LEFT = Qt.MouseButton.RightButton, Qt.MouseButton.LeftButton
 
@@ -77,13 +77,6 @@ def test_layer_tools_keep_their_buttons(make_napari_viewer, ct_files, qtbot):
     zoom = camera(viewer).zoom
     _drag(canvas, _middle(canvas), _middle(canvas, 0, 80), RIGHT)
     assert tuple(image.contrast_limits) == window and camera(viewer).zoom != zoom
-
-
-def _run(*commands: str):
-    from napari._app_model import get_app_model
-
-    registry = get_app_model().commands
-    return registry.execute_command(next(c for c in commands if c in registry)).result()
 
 
 def test_right_drag_in_every_view_windows_the_shared_image(make_napari_viewer, ct_files, qtbot):
