@@ -14,14 +14,16 @@ built here from public pieces instead: one ``ViewerModel`` per plane, drawn by n
   every direction, and a stroke painted in any view redraws the others.
 * **Slices are linked both ways:** every view shows the plane through one point
   (:attr:`OrthogonalViews.point`); a slider (or the wheel: one slice per notch, as in radiology
-  viewers) in a view moves it, a click or drag in a view moves the other views to the clicked
-  position, and the main viewer's slider moves it too. Time and channel sliders follow the main
+  viewers) in a view moves it, a click in a view or on the main canvas moves the other views to the
+  clicked position, and the main viewer's slider moves it too (the main canvas keeps napari's wheel zoom). Time and channel sliders follow the main
   viewer. Zoom and pan are per view. Each canvas is re-sliced only when its own plane moves: napari
   re-reads a layer's slice whenever its viewer's point changes on any axis, so a viewer (a view or
   the main one) is given the point only on the axes it slices along (all of them for an oblique
   grid, whose slice depends on the point within the plane too).
-* **Crosshair:** each view shows two lines at the other views' planes (``crosshair=False`` hides),
-  drawn into its canvas (:mod:`._crosshair`), not as a layer: nothing to select, save or delete.
+* **Crosshair:** each view, and the main canvas while it is 2D, shows two lines at the other views'
+  planes (``crosshair=False`` hides), drawn into its canvas (:mod:`._crosshair`), not as a layer:
+  nothing to select, save or delete.
+* **Window/level:** right-drag in a view windows the main viewer's image (:mod:`._interaction`).
 * Anatomical files keep upright views with orientation letters in every view (the same
   controller as the main canvas: :mod:`..viewer._anatomy`).
 
