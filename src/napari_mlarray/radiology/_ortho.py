@@ -15,7 +15,8 @@ built here from public pieces instead: one ``ViewerModel`` per plane, drawn by n
 * **Slices are linked both ways:** every view shows the plane through one point
   (:attr:`OrthogonalViews.point`); a slider (or the wheel: one slice per notch, as in radiology
   viewers) in a view moves it, a click in a view or on the main canvas moves the other views to the
-  clicked position, and the main viewer's slider moves it too (the main canvas keeps napari's wheel zoom). Time and channel sliders follow the main
+  clicked position, and the main viewer's slider moves it too (the main canvas keeps napari's wheel
+  zoom). Time and channel sliders follow the main
   viewer. Zoom and pan are per view. Each canvas is re-sliced only when its own plane moves: napari
   re-reads a layer's slice whenever its viewer's point changes on any axis, so a viewer (a view or
   the main one) is given the point only on the axes it slices along (all of them for an oblique
