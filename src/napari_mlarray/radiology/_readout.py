@@ -206,11 +206,14 @@ def _status(viewer: Any) -> Callable[..., None]:
     image's units, right after napari sets it (napari 0.6 to 0.9 compute it in a thread and set
     ``viewer.status`` on the main thread; a status that is no cursor read-out is left alone)."""
     busy = [False]
+    written: list = [None]
 
     def update(event: Any) -> None:
         status = event.value
         if busy[0] or not isinstance(status, dict) or "coordinates" not in status:
             return
+        if status["coordinates"] == written[0]:
+            return  # our own read-out, emitted again (napari re-sends the status it holds)
         layer = _image_under_cursor(viewer)
         if layer is None:
             return
@@ -223,6 +226,7 @@ def _status(viewer: Any) -> Callable[..., None]:
         if status["coordinates"] == ours:
             return
         busy[0] = True
+        written[0] = ours
         try:
             viewer.status = {**status, "coordinates": ours}
         finally:
