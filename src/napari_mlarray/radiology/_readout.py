@@ -146,7 +146,8 @@ def cursor_parts(viewer: Any, layer: Any, world: np.ndarray) -> tuple[str, str]:
 def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
     """The canvas's read-out: the value, then one line per axis (see the module docstring)."""
     lines = [_value(viewer, layer, world), *(f"{name} {v}" for name, v in _position(viewer, layer, world))]
-    return "\n".join(line for line in lines if line)
+    # the last line is a space: it lifts the text above the bottom letter's box (a canvas of any width)
+    return "\n".join([*(line for line in lines if line), " "])
 
 
 def _full_resolution_value(layer: Any, world: np.ndarray, viewer: Any = None) -> Any:
