@@ -123,6 +123,8 @@ def test_with_the_segmentation_selected_the_read_out_gives_hu_and_the_label(make
     """`mlarray demo`'s phantom and its segmentation: painting with the labels layer selected still reads HU."""
     from napari.layers import Image, Labels, Shapes
 
+    from napari_mlarray import measure
+
     assert mlarray_cli(["demo", "--dir", str(tmp_path), "--no-viewer", "--size", "64"]) == 0
     files = sorted(tmp_path.glob("*.mla"))
     viewer = make_napari_viewer(show=True)
@@ -147,8 +149,11 @@ def test_with_the_segmentation_selected_the_read_out_gives_hu_and_the_label(make
         assert with_labels.endswith(f"name: {names[label]}"), with_labels
     assert "[" not in with_labels  # napari's raw world coordinates are gone
 
-    # the plugin's Shapes layers (boxes, measurements) selected: the image's HU as well
-    for shapes in [ly for ly in viewer.layers if isinstance(ly, Shapes)]:
+    # the plugin's Shapes layers (the demo's boxes, a measurement layer) selected: the image's HU as well
+    measure(viewer)
+    shapes_layers = [ly for ly in viewer.layers if isinstance(ly, Shapes)]
+    assert len(shapes_layers) >= 2
+    for shapes in shapes_layers:
         viewer.layers.selection.active = shapes
         assert _hover(viewer, 0.5, 0.5).startswith(f"{position}: {image.name} {hu:.1f} HU")
 
