@@ -16,8 +16,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 # the read-out lives in ._readout; its names stay importable from here, where they were
-from ._readout import (cursor_parts, cursor_text, disable_cursor_readout, enable_cursor_readout,  # noqa: F401
-                       enable_status_readout, text_overlay, value_unit)
+from ._readout import cursor_parts, cursor_text, disable_cursor_readout, enable_cursor_readout, text_overlay
 
 __all__ = ["enable_window_level", "disable_window_level", "enable_cursor_readout", "disable_cursor_readout",
            "cursor_parts", "cursor_text", "text_overlay"]

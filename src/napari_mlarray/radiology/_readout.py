@@ -19,7 +19,7 @@ radiology widget's read-out on, writes the canvas's text overlay.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import numpy as np
 
