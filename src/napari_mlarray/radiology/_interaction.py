@@ -16,7 +16,14 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 # the read-out lives in ._readout; its names stay importable from here, where they were
-from ._readout import cursor_parts, cursor_text, disable_cursor_readout, enable_cursor_readout, text_overlay
+from ._readout import (  # noqa: F401
+    cursor_parts,
+    cursor_text,
+    disable_cursor_readout,
+    enable_cursor_readout,
+    enable_status_readout,
+    text_overlay,
+)
 
 __all__ = ["enable_window_level", "disable_window_level", "enable_cursor_readout", "disable_cursor_readout",
            "cursor_parts", "cursor_text", "text_overlay"]
