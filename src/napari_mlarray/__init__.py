@@ -49,7 +49,7 @@ _WHERE = {
     "window": ("radiology._windows", "window"),
     "measure": ("radiology._measure", "measure"),
     "enable_window_level": ("radiology._interaction", "enable_window_level"),
-    "enable_cursor_readout": ("radiology._interaction", "enable_cursor_readout"),
+    "enable_cursor_readout": ("radiology._readout", "enable_cursor_readout"),
     "orthogonal_views": ("radiology._ortho", "orthogonal_views"),
 }
 

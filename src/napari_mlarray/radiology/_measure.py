@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..layers._measurements import MEASURE_COLUMNS, MEASURE_IMAGE_KEY, ROLE_MEASUREMENTS, measurement_style
-from ._interaction import value_unit
+from ._readout import value_unit
 
 __all__ = ["measure", "attach_measurements", "shape_measurements", "MEASURE_COLUMNS"]
 

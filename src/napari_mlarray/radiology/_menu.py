@@ -1,4 +1,5 @@
-"""Menu commands (napari.yaml): window presets for the selected image, measuring, orthogonal views."""
+"""Menu commands (napari.yaml): window presets (CT and percentile windows) for the selected image, measuring,
+orthogonal views."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Callable
 import napari.viewer
 from napari.layers import Image
 
+from .._notify import relayed_warnings
 from ._measure import measure as _measure
 from ._ortho import toggle_orthogonal_views as _toggle_orthogonal_views
-from ._windows import WINDOW_PRESETS, window
+from ._windows import PERCENTILE_WINDOWS, WINDOW_PRESETS, command_name, window
 
-__all__ = ["measure", "toggle_orthogonal_views", *[f"window_{n.replace(' ', '_')}" for n in WINDOW_PRESETS]]
+__all__ = ["measure", "toggle_orthogonal_views", *[command_name(n) for n in (*WINDOW_PRESETS, *PERCENTILE_WINDOWS)]]
 
 
 def _window_command(name: str) -> Callable[[napari.viewer.Viewer], None]:
@@ -22,14 +24,15 @@ def _window_command(name: str) -> Callable[[napari.viewer.Viewer], None]:
             if not images:
                 raise ValueError(f"window {name!r}: open or select an image layer first")
             layer = images[-1]
-        window(layer, name)
+        with relayed_warnings():  # a CT window on an MR says so in napari's notifications, not only the terminal
+            window(layer, name)
 
-    apply.__name__ = f"window_{name.replace(' ', '_')}"
+    apply.__name__ = command_name(name)
     return apply
 
 
-for _name in WINDOW_PRESETS:
-    globals()[f"window_{_name.replace(' ', '_')}"] = _window_command(_name)
+for _name in (*WINDOW_PRESETS, *PERCENTILE_WINDOWS):
+    globals()[command_name(_name)] = _window_command(_name)
 
 
 def measure(viewer: napari.viewer.Viewer) -> None:

@@ -7,12 +7,14 @@ No Qt here: the functions take and return plain values or napari layer models.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 from ..layers._windows import dicom_window, percentile_window, stored_window, window_limits
+from ._readout import value_unit
 
-__all__ = ["WINDOW_PRESETS", "PERCENTILE_WINDOWS", "CUSTOM_WINDOW", "window", "window_limits", "window_name",
-           "dicom_window", "stored_window", "percentile_window"]
+__all__ = ["WINDOW_PRESETS", "PERCENTILE_WINDOWS", "CUSTOM_WINDOW", "WindowUnitWarning", "window", "window_limits",
+           "window_name", "dicom_window", "stored_window", "percentile_window", "command_name"]
 
 # CT windows in Hounsfield units, (center, width). Values from Radiopaedia's "Windowing (CT)" article
 # (typical values, which it notes vary by institution); where it gives a range the middle is used.
@@ -44,6 +46,33 @@ PERCENTILE_WINDOWS: dict[str, tuple[float, float]] = {
 CUSTOM_WINDOW = "custom"  # the name of a window that is none of the named ones
 
 
+class WindowUnitWarning(UserWarning):
+    """A CT window (in Hounsfield units) was applied to an image whose values are not Hounsfield units."""
+
+
+def command_name(name: str) -> str:
+    """The menu command's (and its Python function's) name for the window ``name``: ``"percentiles 0.5-99.5"``
+    -> ``"window_percentiles_0_5_99_5"``."""
+    return "window_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _is_hounsfield(unit: str) -> bool:
+    return unit.strip().casefold() in ("hu", "hounsfield unit", "hounsfield units")
+
+
+def _warn_unless_hounsfield(layer: Any, name: str) -> None:
+    """Say so when the CT window ``name`` is applied to values that are not HU: the window is applied (the
+    user asked for it), but a brain window on an MR's 127-2145 is an all-white image without a word."""
+    unit = value_unit(layer)
+    if _is_hounsfield(unit):
+        return
+    values = f"values in {unit}" if unit else "values with no unit"
+    percentiles = ", ".join(repr(p) for p in PERCENTILE_WINDOWS)
+    warnings.warn(f"{layer.name}: window {name!r} is a CT window in Hounsfield units (HU), but this image holds "
+                  f"{values}, not HU; a window from its own values suits it better: the percentile windows "
+                  f"({percentiles}; Layers > Visualize > Percentile window)", WindowUnitWarning, stacklevel=3)
+
+
 def window(layer: Any, name: str) -> tuple[float, float]:
     """Apply the window ``name`` to an image layer and return the contrast limits set.
 
@@ -68,6 +97,12 @@ def window(layer: Any, name: str) -> tuple[float, float]:
     ------
     ValueError
         ``name`` is unknown, or the layer lacks the statistics or DICOM header the window needs.
+
+    Warns
+    -----
+    WindowUnitWarning
+        A CT preset applied to an image whose values are not Hounsfield units (its ``value_unit`` is
+        another unit or none): the window is applied all the same.
     """
     mapping = (getattr(layer, "metadata", None) or {}).get("mlarray") or {}
     # "Bone" and "bone" are the same window to a radiologist typing it
@@ -75,6 +110,7 @@ def window(layer: Any, name: str) -> tuple[float, float]:
     name = next((k for k in known_names if k.casefold() == str(name).strip().casefold()), name)
     if name in WINDOW_PRESETS:
         center, width = WINDOW_PRESETS[name]
+        _warn_unless_hounsfield(layer, name)
     elif name in PERCENTILE_WINDOWS:
         found = percentile_window(mapping, *PERCENTILE_WINDOWS[name])
         if found is None:
