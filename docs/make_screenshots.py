@@ -239,6 +239,7 @@ def _real_mr_four_up(work: Path, out: Path, settle) -> None:
     line = np.array([point, point], dtype=float)
     line[0, -1] -= data.shape[-1] // 4  # a line across the brain along the last array axis
     line[1, -1] += data.shape[-1] // 4
+    line[:, -2] += data.shape[-2] // 6  # off the crosshair, which crosses at the point on screen
     _measure_on(viewer, img, line)
     _shoot_four_up(viewer, img, out / "napari_real_mr_four_up.png", settle)
 
