@@ -175,5 +175,8 @@ def test_an_rt_dose_reads_in_the_unit_of_its_file(make_napari_viewer, tmp_path, 
     qtbot.wait(200)
     shown = _hover(viewer, 0.5, 0.5)
     world = np.asarray(viewer.cursor.position, dtype=float)
-    value = f"{_voxel(out, layer, world):.1f}"
+    voxel = _voxel(out, layer, world)
+    assert 0.5 < voxel < 2  # a dose of about 1 (pixels times DoseGridScaling 1e-6)
+    # four significant digits: 0.978 and 1.026 must not both read "1.0"
+    value = f"{voxel:.{3 - int(np.floor(np.log10(abs(voxel))))}f}"
     assert shown.endswith(f": {value} Gy" if units == "GY" else f": {value}"), shown

@@ -39,6 +39,15 @@ def _number(value: float, digits: int) -> str:
     return f"{round(float(value), digits) + 0.0:.{digits}f}"
 
 
+def _value_number(value: float) -> str:
+    """A voxel value as a reader needs it: whole values and values of 100 or more with one decimal (HU,
+    MR intensities), smaller fractional ones with four significant digits (a dose of 0.978 Gy read as 1.0
+    could not be told from 1.026)."""
+    if not np.isfinite(value) or value == round(value) or abs(value) >= 100:
+        return _number(value, 1)
+    return _number(value, max(1, 3 - int(np.floor(np.log10(abs(value))))))
+
+
 def text_overlay(viewer: Any) -> Any:
     """The canvas text overlay: ``viewer.canvas.overlays.text`` from napari 0.9 (which deprecates
     ``viewer.text_overlay``), ``viewer.text_overlay`` before."""
@@ -131,7 +140,7 @@ def _value(viewer: Any, layer: Any, world: np.ndarray) -> str:
     if value is None or (np.ndim(value) == 0 and np.isnan(float(value))):
         return ""
     unit = value_unit(layer)
-    shown = _number(float(value), 1) if np.ndim(value) == 0 else str(value)
+    shown = _value_number(float(value)) if np.ndim(value) == 0 else str(value)
     return f"{shown}{' ' + unit if unit else ''}"
 
 
