@@ -18,18 +18,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-# the read-out lives in ._readout; its names stay importable from here, where they were
-from ._readout import (  # noqa: F401
-    cursor_parts,
-    cursor_text,
-    disable_cursor_readout,
-    enable_cursor_readout,
-    enable_status_readout,
-    text_overlay,
-)
-
-__all__ = ["enable_window_level", "disable_window_level", "enable_window_level_by_default", "link_window_level",
-           "enable_cursor_readout", "disable_cursor_readout", "cursor_parts", "cursor_text", "text_overlay"]
+__all__ = ["enable_window_level", "disable_window_level", "enable_window_level_by_default", "link_window_level"]
 
 _WL_PIXELS = 512.0  # a drag across this many screen pixels sweeps the layer's whole value range
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 
-from ._interaction import disable_cursor_readout, disable_window_level, enable_cursor_readout, enable_window_level
+from ._interaction import disable_window_level, enable_window_level
 from ._measure import measure
+from ._readout import disable_cursor_readout, enable_cursor_readout
 from ._windows import CUSTOM_WINDOW, PERCENTILE_WINDOWS, WINDOW_PRESETS, window, window_name
 
 __all__ = ["RadiologyWidget"]

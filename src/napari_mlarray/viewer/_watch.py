@@ -13,8 +13,9 @@ import weakref
 from ..boxes._views import attach
 from ..layers._adopt import adopt_new_labels
 from ..layers._style import apply_display_range
-from ..radiology._interaction import enable_status_readout, enable_window_level_by_default
+from ..radiology._interaction import enable_window_level_by_default
 from ..radiology._measure import attach_measurements
+from ..radiology._readout import enable_status_readout
 from ._anatomy import attach_anatomy
 from ._keep_fit import keep_fit
 from ._labels3d import attach_labels_3d
