@@ -149,6 +149,18 @@ def test_with_the_segmentation_selected_the_read_out_gives_hu_and_the_label(make
         assert with_labels.endswith(f"name: {names[label]}"), with_labels
     assert "[" not in with_labels  # napari's raw world coordinates are gone
 
+    # the canvas's read-out (the widget's, or enable_cursor_readout) gives the label too, on its own line
+    from napari_mlarray import enable_cursor_readout
+    from napari_mlarray.radiology._readout import text_overlay
+
+    enable_cursor_readout(viewer)
+    _hover(viewer, 0.4, 0.4)
+    _hover(viewer, 0.5, 0.5)  # the read-out follows the cursor's moves
+    lines = text_overlay(viewer).text.splitlines()
+    assert lines[0] == f"{hu:.1f} HU" and lines[1].startswith(f"{labels.name} {label}"), lines
+    if names is not None and label in names.index:
+        assert lines[1].endswith(f"name: {names[label]}"), lines
+
     # the plugin's Shapes layers (the demo's boxes, a measurement layer) selected: the image's HU as well
     measure(viewer)
     shapes_layers = [ly for ly in viewer.layers if isinstance(ly, Shapes)]

@@ -154,7 +154,8 @@ def cursor_parts(viewer: Any, layer: Any, world: np.ndarray) -> tuple[str, str]:
 
 def cursor_text(viewer: Any, layer: Any, world: np.ndarray) -> str:
     """The canvas's read-out: the value, then one line per axis (see the module docstring)."""
-    lines = [_value(viewer, layer, world), *(f"{name} {v}" for name, v in _position(viewer, layer, world))]
+    lines = [_value(viewer, layer, world), _labels_line(viewer, layer, world),
+             *(f"{name} {v}" for name, v in _position(viewer, layer, world))]
     # the last line is a space: it lifts the text above the bottom letter's box (a canvas of any width)
     return "\n".join([*(line for line in lines if line), " "])
 
@@ -197,6 +198,19 @@ def _labels_part(viewer: Any, image: Any, status: dict) -> str:
     if not isinstance(active, Labels) or active is image or status.get("layer_name") not in (None, active.name):
         return ""
     tail = _napari_value_text(str(status.get("coordinates", "")))
+    return f"{active.name} {tail}" if tail else ""
+
+
+def _labels_line(viewer: Any, image: Any, world: np.ndarray) -> str:
+    """With a Labels layer active (a radiologist painting), its value and class under the cursor, in napari's
+    words (``"ct_seg 1; name: liver"``); else empty."""
+    from napari.layers import Labels
+
+    active = viewer.layers.selection.active
+    if not isinstance(active, Labels) or active is image:
+        return ""
+    status = active.get_status(world, world=True, dims_displayed=list(viewer.dims.displayed))
+    tail = _napari_value_text(str(status.get("coordinates", ""))) if isinstance(status, dict) else ""
     return f"{active.name} {tail}" if tail else ""
 
 
