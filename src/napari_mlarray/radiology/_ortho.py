@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ..viewer._anatomy import FIRST_MARKERS_DELAY_MS, hold_markers, show_letters_on
+from ..viewer._open import qt_viewer_of, unwrapped
 from ..viewer._watch import watch_viewer
 from ._crosshair import Crosshair
 from ._interaction import link_window_level
@@ -152,9 +153,7 @@ class OrthogonalViews:
         self.views: dict[str, Any] = {p: ViewerModel(title=p) for p in PLANES}
         self._qt = {p: QtViewer(m, show_welcome_screen=False) for p, m in self.views.items()}
         self._cross = {p: Crosshair(qt) for p, qt in self._qt.items()}
-        # the main canvas shows the crosshair too (3D Slicer's four-up): napari has no public getter of a
-        # Viewer's QtViewer
-        main_qt = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
+        main_qt = qt_viewer_of(viewer)  # the main canvas shows the crosshair too (3D Slicer's four-up)
         if main_qt is not None:
             self._cross[MAIN] = Crosshair(main_qt)
         # per main layer: whether its voxel axes are the world axes (then a view's slice depends only on the
@@ -677,8 +676,7 @@ def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) 
         The views (``.views`` maps ``"axial"``, ``"coronal"``, ``"sagittal"`` to each view's napari
         ``ViewerModel``), or None once removed.
     """
-    # napari's menu commands pass a proxy that warns on the private attributes the views need (the main QtViewer)
-    viewer = getattr(viewer, "__wrapped__", viewer)
+    viewer = unwrapped(viewer)  # a menu command's proxy warns on the main QtViewer the views draw into
     current = _VIEWS.get(viewer)
     if not enabled:
         if current is not None:
@@ -693,7 +691,7 @@ def orthogonal_views(viewer: Any, enabled: bool = True, crosshair: bool = True) 
 
 def toggle_orthogonal_views(viewer: Any) -> None:
     """Menu command: turn the linked views on, or off when they are shown."""
-    orthogonal_views(viewer, enabled=getattr(viewer, "__wrapped__", viewer) not in _VIEWS)
+    orthogonal_views(viewer, enabled=unwrapped(viewer) not in _VIEWS)
 
 
 def _axis_aligned(layer: Any) -> bool:

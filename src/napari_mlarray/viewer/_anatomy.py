@@ -28,6 +28,7 @@ from typing import Callable, Optional
 from mlarray.affines import BODY_AXIS, OPPOSITE_LETTER
 
 from ._letters import EDGES, EdgeLetters
+from ._open import qt_viewer_of
 
 __all__ = ["MARKER_POSITIONS", "attach_anatomy", "set_upright_views", "shown_letters", "show_letters_on",
            "upright_plan"]
@@ -205,7 +206,7 @@ def attach_anatomy(viewer) -> None:
     """Keep ``viewer``'s anatomical 2D views upright with markers (idempotent); a napari ``Viewer``'s own
     canvas shows them."""
     ctl = _controller(viewer)
-    qt_viewer = getattr(getattr(viewer, "window", None), "_qt_viewer", None)  # napari has no public getter
+    qt_viewer = qt_viewer_of(viewer)
     if qt_viewer is not None:
         ctl.show_on(qt_viewer)
     ctl.update()

@@ -1,10 +1,11 @@
-"""The napari viewers open in this session (napari is imported only when a caller already has it)."""
+"""napari's viewers as the plugin reaches them: the ones open in this session (napari is imported only when a
+caller already has it), the viewer behind napari's proxy, and a viewer's own QtViewer."""
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["open_viewers"]
+__all__ = ["open_viewers", "unwrapped", "qt_viewer_of"]
 
 
 def open_viewers() -> list:
@@ -21,3 +22,15 @@ def open_viewers() -> list:
     if cur is not None and cur not in viewers:
         viewers.append(cur)
     return viewers
+
+
+def unwrapped(viewer):
+    """The viewer itself: napari hands plugin widgets and menu commands a ``PublicOnlyProxy`` of it, which wraps
+    every layer and array read through it (they lose their identity) and warns on napari's private attributes."""
+    return getattr(viewer, "__wrapped__", viewer)
+
+
+def qt_viewer_of(viewer):
+    """The ``QtViewer`` drawing a napari ``Viewer``'s canvas, or None (a ``ViewerModel`` without a window).
+    napari has no public getter; ``Window._qt_viewer`` has held it from napari 0.4 to 0.9."""
+    return getattr(getattr(unwrapped(viewer), "window", None), "_qt_viewer", None)

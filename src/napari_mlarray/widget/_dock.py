@@ -18,6 +18,7 @@ from mlarray import MLArrayError
 from mlarray.meta import Meta
 
 from ..hooks._menu import save_as_dialog
+from ..viewer._open import unwrapped
 from ._boxes import BoxesTab
 from ._layers import (
     META_KEY,
@@ -54,7 +55,7 @@ class MetadataWidget(Container):
         # through it comes back wrapped too: ``type(layer)`` is the proxy, and the file's views lose their
         # identity (two channel layers no longer share one base). The widget uses napari's public API
         # only, so it works on the objects themselves.
-        viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        viewer = unwrapped(napari_viewer)
         self.viewer = viewer
         self.session = EditSession(viewer, self._show_message, self._refresh_title)
         self.files = SavedFiles()
