@@ -69,3 +69,10 @@ def layer_index(layer, file_index):
 def camera(viewer):
     """The viewer's camera (``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before)."""
     return (viewer.scene if hasattr(viewer, "scene") else viewer).camera
+
+
+def amber(shot) -> np.ndarray:
+    """The orientation letters' amber pixels (viewer/_letters.py's colour on their dark box, blended at the
+    glyph edges) of a screenshot."""
+    r, g, b = (shot[..., i].astype(int) for i in range(3))
+    return (r > 180) & (g > 120) & (g < 230) & (b < 140) & (r - b > 90)

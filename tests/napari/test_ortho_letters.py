@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import PLUGIN
+from conftest import PLUGIN, amber
 
 from napari_mlarray import orthogonal_views
 from napari_mlarray.viewer._anatomy import shown_letters
@@ -26,11 +26,6 @@ def test_every_view_gets_its_letters_after_its_first_frame(make_napari_viewer, c
     ortho.close()
 
 
-def _amber(shot) -> "np.ndarray":
-    """The letters' amber pixels (LETTER_COLOR on the dark box, blended at the glyph edges)."""
-    r, g, b = (shot[..., i].astype(int) for i in range(3))
-    return (r > 180) & (g > 120) & (g < 230) & (b < 140) & (r - b > 90)
-
 
 def test_the_letters_are_drawn_at_the_edges_and_follow_a_resize(make_napari_viewer, ct_files, qtbot):
     """What the user sees: amber letters in each view's canvas at the middle of its top and left edges, still
@@ -50,11 +45,11 @@ def test_the_letters_are_drawn_at_the_edges_and_follow_a_resize(make_napari_view
         for plane, qt in ortho._qt.items():
             shot = np.asarray(qt.screenshot(flash=False))[..., :3]
             h, w = shot.shape[:2]
-            amber = _amber(shot)
-            rows, cols = np.nonzero(amber[: h // 6])  # the top letter
+            lit = amber(shot)
+            rows, cols = np.nonzero(lit[: h // 6])  # the top letter
             assert rows.size > 5, plane
             assert abs(cols.mean() / w - 0.5) < 0.05, plane
-            rows, cols = np.nonzero(amber[:, : w // 6])  # the left one
+            rows, cols = np.nonzero(lit[:, : w // 6])  # the left one
             assert rows.size > 5, plane
             assert abs(rows.mean() / h - 0.5) < 0.05, plane
             (drawn,) = _CONTROLLERS[ortho.views[plane]].drawn()

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("napari")
 
-from conftest import PLUGIN  # noqa: E402
+from conftest import PLUGIN, amber  # noqa: E402
 
 from mlarray import MLArray  # noqa: E402
 from napari_mlarray import orthogonal_views  # noqa: E402
@@ -29,22 +29,18 @@ def _far_from_the_origin(tmp_path):
     return path
 
 
-def _amber(shot):
-    r, g, b = (shot[..., i].astype(int) for i in range(3))
-    return (r > 180) & (g > 120) & (g < 230) & (b < 140) & (r - b > 90)
-
 
 def _letter_boxes(shot):
     """The letters' boxes as ``(row0, row1, col0, col1)``, found from their amber glyphs, per canvas edge."""
     h, w = shot.shape[:2]
-    amber = _amber(shot)
+    lit = amber(shot)
     regions = {"top": (slice(0, h // 6), slice(w // 3, 2 * w // 3)),
                "bottom": (slice(h - h // 6, h), slice(w // 3, 2 * w // 3)),
                "left": (slice(h // 3, 2 * h // 3), slice(0, w // 6)),
                "right": (slice(h // 3, 2 * h // 3), slice(w - w // 6, w))}
     boxes = {}
     for edge, (rs, cs) in regions.items():
-        rows, cols = np.nonzero(amber[rs, cs])
+        rows, cols = np.nonzero(lit[rs, cs])
         assert rows.size > 5, f"no {edge} letter on the canvas"
         r, c = rows.mean() + rs.start, cols.mean() + cs.start
         boxes[edge] = (r - _HALF_BOX, r + _HALF_BOX, c - _HALF_BOX, c + _HALF_BOX)

@@ -43,7 +43,7 @@ def read(base: Any, key: tuple) -> np.ndarray:
     if plan is None:
         return np.asarray(base[key])
     key, token, axis, start, slab_key = plan
-    name = (token, axis, start, _hashable(slab_key))
+    name = (token, _hashable(slab_key))  # the slab's region of that level
     with _lock:
         slab = _slabs.get(name)
         if slab is not None:
